@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The sanitizer and fuzzing stage of CI (issue 5), called by deploy/test.sh after the
+# Release build and its tests. One clang build is shared by the test suite and the fuzzers:
+#
+#  1. configure build/sanitize with clang 14, AddressSanitizer + UndefinedBehaviorSanitizer,
+#     the libFuzzer harnesses (tests/fuzz) and warnings as errors;
+#  2. build everything;
+#  3. run the whole CTest suite under the sanitizers (leaks included);
+#  4. generate seed corpora from fixtures/ into a temporary directory
+#     (tests/fuzz/make_seeds.py) and run every fuzzer for CDS_FUZZ_SECONDS (default 60),
+#     two at a time, failing on any crash, leak, timeout, out-of-memory or sanitizer report.
+#     An input that fails is copied to fixtures/regressions/<harness>/ — commit it, and the
+#     CTest test fuzz_regression_<harness> then replays it in every build — and the script
+#     fails.
+#
+# Environment:
+#   CDS_FUZZ_SECONDS         seconds per fuzzer (default 60; 0 skips fuzzing)
+#   CDS_SANITIZE_BUILD_DIR   build directory (default <repo>/build/sanitize)
+#   CDS_SANITIZE_TESTS=0     skip step 3 (a local fuzzing loop)
+#   CDS_FUZZ_JOBS            fuzzers run at once (default 2)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir="${CDS_SANITIZE_BUILD_DIR:-$root/build/sanitize}"
+fuzz_seconds="${CDS_FUZZ_SECONDS:-60}"
+fuzz_jobs="${CDS_FUZZ_JOBS:-2}"
+jobs=2
+
+for tool in clang-14 clang++-14 python3; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "sanitize-and-fuzz: $tool is missing; run deploy/install-deps.sh --test (it installs clang-14 and libclang-rt-14-dev)" >&2
+        exit 1
+    fi
+done
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+declare -a timings=()
+step_start=0
+begin() {
+    echo "==> sanitize-and-fuzz: $1"
+    step_start=$SECONDS
+}
+end() {
+    local took=$((SECONDS - step_start))
+    timings+=("$(printf '%-34s %5d s' "$1" "$took")")
+}
+report_timings() {
+    echo "==> sanitize-and-fuzz timings:"
+    for t in "${timings[@]}"; do echo "    $t"; done
+}
+trap report_timings EXIT
+
+begin "configure (clang 14, address;undefined, fuzzers)"
+CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build_dir" \
+    -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+    -DCDS_SANITIZE="address;undefined" -DCDS_BUILD_FUZZERS=ON -DCDS_WERROR=ON >/dev/null
+end "configure"
+
+begin "build"
+cmake --build "$build_dir" -j"$jobs"
+end "build"
+
+if [[ "${CDS_SANITIZE_TESTS:-1}" != 0 ]]; then
+    begin "CTest suite under ASan+UBSan"
+    (cd "$build_dir" && ctest --output-on-failure -j"$jobs" --timeout 900)
+    end "ctest"
+fi
+
+if [[ "$fuzz_seconds" == 0 ]]; then
+    echo "==> sanitize-and-fuzz: CDS_FUZZ_SECONDS=0, fuzzing skipped"
+    exit 0
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cds-fuzz.XXXXXX")
+cleanup() {
+    rm -rf "$work"
+    report_timings
+}
+trap cleanup EXIT
+
+begin "seed corpora"
+python3 "$root/tests/fuzz/make_seeds.py" --root "$root" --out "$work/seeds"
+end "seeds"
+
+harnesses=()
+for binary in "$build_dir"/tests/fuzz/fuzz_*; do
+    name=$(basename "$binary")
+    [[ -x "$binary" && "$name" != fuzz_regression_* ]] || continue
+    harnesses+=("${name#fuzz_}")
+done
+if [[ ${#harnesses[@]} -eq 0 ]]; then
+    echo "sanitize-and-fuzz: no fuzzer was built in $build_dir/tests/fuzz" >&2
+    exit 1
+fi
+
+# Runs one fuzzer; its exit status is libFuzzer's (non-zero on any finding).
+run_fuzzer() {
+    local harness=$1
+    local dict="$root/tests/fuzz/fhir.dict"
+    [[ "$harness" == jwt ]] && dict="$root/tests/fuzz/jwt.dict"
+    mkdir -p "$work/corpus/$harness" "$work/artifacts/$harness" "$work/seeds/$harness"
+    "$build_dir/tests/fuzz/fuzz_$harness" \
+        -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=10 \
+        -dict="$dict" -print_final_stats=1 \
+        -artifact_prefix="$work/artifacts/$harness/" \
+        "$work/corpus/$harness" "$work/seeds/$harness" >"$work/$harness.log" 2>&1
+}
+
+begin "fuzzing (${#harnesses[@]} fuzzers x ${fuzz_seconds} s, $fuzz_jobs at a time)"
+declare -A status=()
+running=()
+for harness in "${harnesses[@]}"; do
+    run_fuzzer "$harness" &
+    running+=("$!:$harness")
+    if [[ ${#running[@]} -ge $fuzz_jobs ]]; then
+        entry=${running[0]}
+        running=("${running[@]:1}")
+        if wait "${entry%%:*}"; then status[${entry#*:}]=0; else status[${entry#*:}]=$?; fi
+    fi
+done
+for entry in "${running[@]}"; do
+    if wait "${entry%%:*}"; then status[${entry#*:}]=0; else status[${entry#*:}]=$?; fi
+done
+end "fuzzing"
+
+failed=0
+for harness in "${harnesses[@]}"; do
+    log="$work/$harness.log"
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    # A sanitizer report is a failure even if the process somehow exited 0.
+    if [[ ${status[$harness]} -ne 0 ]] ||
+        grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|FUZZ INVARIANT VIOLATED' "$log"; then
+        failed=1
+        echo "!!! fuzz_$harness FAILED (exit ${status[$harness]}, $execs runs); log tail:" >&2
+        tail -n 60 "$log" >&2
+        mkdir -p "$root/fixtures/regressions/$harness"
+        for artifact in "$work/artifacts/$harness"/*; do
+            [[ -f "$artifact" ]] || continue
+            cp "$artifact" "$root/fixtures/regressions/$harness/"
+            echo "!!! saved $(basename "$artifact") to fixtures/regressions/$harness/ — commit it once fixed" >&2
+        done
+    else
+        echo "fuzz_$harness: no finding in ${fuzz_seconds} s ($execs runs)"
+    fi
+done
+if [[ $failed -ne 0 ]]; then
+    echo "sanitize-and-fuzz: fuzzing found problems (see above); reproduce with" >&2
+    echo "  $build_dir/tests/fuzz/fuzz_<harness> fixtures/regressions/<harness>/<file>" >&2
+    exit 1
+fi
+echo "==> sanitize-and-fuzz: passed"

@@ -1,0 +1,452 @@
+#include "cds/fhir/resources.hpp"
+
+#include <initializer_list>
+#include <utility>
+
+#include "json_read.hpp"
+
+namespace cds::fhir {
+
+namespace {
+
+using boost::json::object;
+using boost::json::value;
+using detail::json_path;
+
+// The resource's JSON object when its resourceType is one of `types`; otherwise nullptr with
+// an error issue (the resource is skipped).
+object const* resource_object(object const& resource, json_path const& path,
+                              std::initializer_list<std::string_view> types, std::string_view& type_out,
+                              issue_list& issues) {
+    auto const* o = &resource;
+    auto const* type_value = detail::present(*o, "resourceType");
+    auto const* type = type_value != nullptr ? type_value->if_string() : nullptr;
+    if (type == nullptr) {
+        detail::add_issue(issues, issue_severity::error, path,
+                          type_value == nullptr ? "resource without resourceType; skipped"
+                                                : "resourceType is not a string; resource skipped");
+        return nullptr;
+    }
+    type_out = detail::view(*type);
+    for (auto const expected : types) {
+        if (type_out == expected) return o;
+    }
+    std::string message = "unexpected resourceType '";
+    message.append(type_out.data(), type_out.size());
+    message += "' (expected ";
+    bool first = true;
+    for (auto const expected : types) {
+        if (!first) message += " or ";
+        message.append(expected.data(), expected.size());
+        first = false;
+    }
+    message += "); resource skipped";
+    detail::add_issue(issues, issue_severity::error, path, std::move(message));
+    return nullptr;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+void read_subject(std::string& out, object const& o, std::string_view key, json_path const& path, issue_list& issues) {
+    if (auto r = detail::reference_member(o, key, path, issues)) out = std::move(r->reference);
+}
+
+// The first non-empty code of a CodeableConcept (Condition.clinicalStatus and friends).
+std::string first_code(codeable_concept const& cc) {
+    for (auto const& c : cc.codings) {
+        if (!c.code.empty()) return c.code;
+    }
+    return {};
+}
+
+// Condition.clinicalStatus / verificationStatus: a CodeableConcept in R4, a code string in
+// DSTU2 and STU3.
+void read_status_code(std::string& out, object const& o, std::string_view key, json_path const& path,
+                      issue_list& issues) {
+    auto const* v = detail::present(o, key);
+    if (v == nullptr) return;
+    if (auto const* s = v->if_string()) {
+        out.assign(s->data(), s->size());
+        return;
+    }
+    if (v->is_object()) {
+        if (auto cc = detail::read_codeable_concept(*v, path.member(key), issues)) out = first_code(*cc);
+        return;
+    }
+    detail::report_wrong_type(issues, path.member(key), "a CodeableConcept or a code string", *v);
+}
+
+std::optional<timing_repeat> read_repeat(value const& v, json_path const& path, issue_list& issues) {
+    auto const* o = v.if_object();
+    if (o == nullptr) {
+        detail::report_wrong_type(issues, path, "a Timing.repeat object", v);
+        return std::nullopt;
+    }
+    timing_repeat r;
+    r.frequency = detail::number_member(*o, "frequency", path, issues);
+    r.period = detail::number_member(*o, "period", path, issues);
+    detail::copy_string_member(r.period_unit, *o, "periodUnit", path, issues);
+    r.duration = detail::number_member(*o, "duration", path, issues);
+    detail::copy_string_member(r.duration_unit, *o, "durationUnit", path, issues);
+    // DSTU2 spelled these periodUnits / durationUnits.
+    if (r.period_unit.empty()) detail::copy_string_member(r.period_unit, *o, "periodUnits", path, issues);
+    if (r.duration_unit.empty()) detail::copy_string_member(r.duration_unit, *o, "durationUnits", path, issues);
+    r.bounds_period = detail::period_member(*o, "boundsPeriod", path, issues);
+    r.bounds_duration = detail::quantity_member(*o, "boundsDuration", path, issues);
+    if (!r.bounds_duration) {
+        // DSTU2 Timing.repeat.boundsQuantity (a Duration).
+        r.bounds_duration = detail::quantity_member(*o, "boundsQuantity", path, issues);
+    }
+    return r;
+}
+
+void read_rate_ratio(dosage& d, object const& o, json_path const& path, issue_list& issues) {
+    auto const* v = detail::present(o, "rateRatio");
+    if (v == nullptr) return;
+    auto const* ratio = v->if_object();
+    if (ratio == nullptr) {
+        detail::report_wrong_type(issues, path.member("rateRatio"), "a Ratio object", *v);
+        return;
+    }
+    d.rate_numerator = detail::quantity_member(*ratio, "numerator", path.member("rateRatio"), issues);
+    d.rate_denominator = detail::quantity_member(*ratio, "denominator", path.member("rateRatio"), issues);
+}
+
+bool has_rate(dosage const& d) { return d.rate || d.rate_numerator || d.rate_denominator; }
+
+// dose[x] and rate[x] from one object: an R4 doseAndRate element, or a DSTU2/STU3 Dosage.
+void read_dose_and_rate(dosage& d, object const& o, json_path const& path, issue_list& issues) {
+    if (!d.dose) d.dose = detail::quantity_member(o, "doseQuantity", path, issues);
+    if (!has_rate(d)) {
+        d.rate = detail::quantity_member(o, "rateQuantity", path, issues);
+        read_rate_ratio(d, o, path, issues);
+    }
+}
+
+std::optional<dosage> read_dosage(value const& v, json_path const& path, issue_list& issues) {
+    auto const* o = v.if_object();
+    if (o == nullptr) {
+        detail::report_wrong_type(issues, path, "a Dosage object", v);
+        return std::nullopt;
+    }
+    dosage d;
+    detail::copy_string_member(d.text, *o, "text", path, issues);
+    if (auto route = detail::codeable_concept_member(*o, "route", path, issues)) d.route = std::move(*route);
+    if (auto as_needed = detail::bool_member(*o, "asNeededBoolean", path, issues)) d.as_needed = *as_needed;
+    // A reason for "as needed" implies as needed (R4 Dosage.asNeeded[x]).
+    if (detail::is_present(*o, "asNeededCodeableConcept")) d.as_needed = true;
+    if (auto const* dose_and_rate = detail::present(*o, "doseAndRate")) {
+        detail::for_each_item(*dose_and_rate, path.member("doseAndRate"), [&](value const& item, json_path const& p) {
+            auto const* entry = item.if_object();
+            if (entry == nullptr) {
+                detail::report_wrong_type(issues, p, "a Dosage.doseAndRate object", item);
+                return;
+            }
+            read_dose_and_rate(d, *entry, p, issues);
+        });
+    }
+    read_dose_and_rate(d, *o, path, issues);
+    if (auto const* timing = detail::present(*o, "timing")) {
+        if (auto const* t = timing->if_object()) {
+            if (auto const* repeat = detail::present(*t, "repeat")) {
+                d.repeat = read_repeat(*repeat, path.member("timing").member("repeat"), issues);
+            }
+        } else {
+            detail::report_wrong_type(issues, path.member("timing"), "a Timing object", *timing);
+        }
+    }
+    return d;
+}
+
+void read_dosages(std::vector<dosage>& out, object const& o, std::string_view key, json_path const& path,
+                  issue_list& issues) {
+    auto const* v = detail::present(o, key);
+    if (v == nullptr) return;
+    if (auto const* a = v->if_array()) out.reserve(a->size());
+    detail::for_each_item(*v, path.member(key), [&](value const& item, json_path const& p) {
+        if (auto d = read_dosage(item, p, issues)) out.push_back(std::move(*d));
+    });
+}
+
+void read_reference_list(std::vector<reference>& out, object const& o, std::string_view key, json_path const& path,
+                         issue_list& issues) {
+    auto const* v = detail::present(o, key);
+    if (v == nullptr) return;
+    detail::for_each_item(*v, path.member(key), [&](value const& item, json_path const& p) {
+        if (auto r = detail::read_reference(item, p, issues)) out.push_back(std::move(*r));
+    });
+}
+
+}  // namespace
+
+namespace detail {
+
+std::optional<patient> read_patient(object const& resource, json_path const& path, issue_list& issues) {
+    std::string_view type;
+    auto const* o = resource_object(resource, path, {"Patient"}, type, issues);
+    if (o == nullptr) return std::nullopt;
+    patient p;
+    detail::copy_string_member(p.id, *o, "id", path, issues);
+    p.birth_date = detail::date_time_member(*o, "birthDate", path, issues);
+    if (auto gender = detail::string_member(*o, "gender", path, issues)) {
+        p.gender_present = true;
+        if (*gender == "male") {
+            p.gender = administrative_gender::male;
+        } else if (*gender == "female") {
+            p.gender = administrative_gender::female;
+        } else if (*gender == "other") {
+            p.gender = administrative_gender::other;
+        } else if (*gender == "unknown") {
+            p.gender = administrative_gender::unknown;
+        } else {
+            // Not guessed (e.g. "M"): the rules treat it like an absent gender.
+            p.gender_present = false;
+            detail::add_issue(issues, issue_severity::error, path.member("gender"),
+                              "unknown administrative gender code (expected male, female, other or unknown); "
+                              "element ignored");
+        }
+    }
+    p.source_path = path.str();
+    return p;
+}
+
+std::optional<observation> read_observation(object const& resource, json_path const& path, issue_list& issues) {
+    std::string_view type;
+    auto const* o = resource_object(resource, path, {"Observation"}, type, issues);
+    if (o == nullptr) return std::nullopt;
+    observation obs;
+    detail::copy_string_member(obs.id, *o, "id", path, issues);
+    detail::copy_string_member(obs.status, *o, "status", path, issues);
+    if (auto code = detail::codeable_concept_member(*o, "code", path, issues)) obs.code = std::move(*code);
+    obs.value_quantity = detail::quantity_member(*o, "valueQuantity", path, issues);
+    obs.value_concept = detail::codeable_concept_member(*o, "valueCodeableConcept", path, issues);
+    for (auto const& member : *o) {
+        std::string_view const key{member.key().data(), member.key().size()};
+        if (starts_with(key, "value") && key != "valueQuantity" && key != "valueCodeableConcept" &&
+            !member.value().is_null()) {
+            obs.has_value_other = true;
+        }
+    }
+    obs.data_absent = detail::is_present(*o, "dataAbsentReason");
+    obs.effective_date_time = detail::date_time_member(*o, "effectiveDateTime", path, issues);
+    obs.effective_period = detail::period_member(*o, "effectivePeriod", path, issues);
+    obs.effective_instant = detail::date_time_member(*o, "effectiveInstant", path, issues);
+    obs.issued = detail::date_time_member(*o, "issued", path, issues);
+    read_subject(obs.subject, *o, "subject", path, issues);
+    if (auto const* components = detail::present(*o, "component")) {
+        detail::for_each_item(*components, path.member("component"), [&](value const& item, json_path const& p) {
+            auto const* c = item.if_object();
+            if (c == nullptr) {
+                detail::report_wrong_type(issues, p, "an Observation.component object", item);
+                return;
+            }
+            observation_component component;
+            if (auto code = detail::codeable_concept_member(*c, "code", p, issues)) component.code = std::move(*code);
+            component.value_quantity = detail::quantity_member(*c, "valueQuantity", p, issues);
+            component.data_absent = detail::is_present(*c, "dataAbsentReason");
+            obs.components.push_back(std::move(component));
+        });
+    }
+    obs.source_path = path.str();
+    return obs;
+}
+
+std::optional<medication_order> read_medication_order(object const& resource, json_path const& path, issue_list& issues) {
+    std::string_view type;
+    auto const* o =
+        resource_object(resource, path, {"MedicationRequest", "MedicationOrder", "MedicationStatement"}, type, issues);
+    if (o == nullptr) return std::nullopt;
+    medication_order order;
+    order.kind = type == "MedicationRequest" ? medication_resource_kind::medication_request
+                 : type == "MedicationOrder" ? medication_resource_kind::medication_order
+                                             : medication_resource_kind::medication_statement;
+    order.resource_type.assign(type.data(), type.size());
+    detail::copy_string_member(order.id, *o, "id", path, issues);
+    detail::copy_string_member(order.status, *o, "status", path, issues);
+    detail::copy_string_member(order.intent, *o, "intent", path, issues);
+
+    order.medication_concept = detail::codeable_concept_member(*o, "medicationCodeableConcept", path, issues);
+    order.medication_reference = detail::reference_member(*o, "medicationReference", path, issues);
+    if (!order.medication_concept && !order.medication_reference) {
+        // R5 medication as a CodeableReference {concept, reference}; harmless to accept.
+        if (auto const* m = detail::present(*o, "medication"); m != nullptr && m->is_object()) {
+            auto const& med = m->get_object();
+            order.medication_concept = detail::codeable_concept_member(med, "concept", path.member("medication"), issues);
+            order.medication_reference = detail::reference_member(med, "reference", path.member("medication"), issues);
+        }
+    }
+
+    switch (order.kind) {
+    case medication_resource_kind::medication_request:
+        order.authored_on = detail::date_time_member(*o, "authoredOn", path, issues);
+        read_dosages(order.dosages, *o, "dosageInstruction", path, issues);
+        break;
+    case medication_resource_kind::medication_order:
+        order.authored_on = detail::date_time_member(*o, "dateWritten", path, issues);
+        read_dosages(order.dosages, *o, "dosageInstruction", path, issues);
+        break;
+    case medication_resource_kind::medication_statement:
+        order.effective_date_time = detail::date_time_member(*o, "effectiveDateTime", path, issues);
+        order.effective_period = detail::period_member(*o, "effectivePeriod", path, issues);
+        order.authored_on = detail::date_time_member(*o, "dateAsserted", path, issues);
+        if (!order.authored_on) order.authored_on = order.effective_date_time;
+        if (!order.authored_on && order.effective_period) order.authored_on = order.effective_period->start;
+        read_dosages(order.dosages, *o, "dosage", path, issues);
+        break;
+    }
+
+    if (auto const* dispense = detail::present(*o, "dispenseRequest")) {
+        if (auto const* d = dispense->if_object()) {
+            order.expected_supply_duration =
+                detail::quantity_member(*d, "expectedSupplyDuration", path.member("dispenseRequest"), issues);
+            order.validity_period = detail::period_member(*d, "validityPeriod", path.member("dispenseRequest"), issues);
+        } else {
+            detail::report_wrong_type(issues, path.member("dispenseRequest"), "a dispenseRequest object", *dispense);
+        }
+    }
+
+    detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCode", path, issues);
+    // DSTU2 MedicationOrder.reasonCodeableConcept (0..1).
+    detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCodeableConcept", path, issues);
+    read_reference_list(order.reason_references, *o, "reasonReference", path, issues);
+    detail::codeable_concept_list_member(order.categories, *o, "category", path, issues);
+
+    if (auto const* contained = detail::present(*o, "contained")) {
+        detail::for_each_item(*contained, path.member("contained"), [&](value const& item, json_path const& p) {
+            auto const* c = item.if_object();
+            if (c == nullptr) {
+                detail::report_wrong_type(issues, p, "a contained resource object", item);
+                return;
+            }
+            auto const* t = detail::present(*c, "resourceType");
+            if (t == nullptr || !t->is_string() || t->get_string() != "Medication") return;
+            if (auto med = detail::read_medication(*c, p, issues)) order.contained_medications.push_back(std::move(*med));
+        });
+    }
+
+    read_subject(order.subject, *o, "subject", path, issues);
+    if (order.subject.empty()) read_subject(order.subject, *o, "patient", path, issues);  // DSTU2
+    order.source_path = path.str();
+    return order;
+}
+
+std::optional<condition> read_condition(object const& resource, json_path const& path, issue_list& issues) {
+    std::string_view type;
+    auto const* o = resource_object(resource, path, {"Condition"}, type, issues);
+    if (o == nullptr) return std::nullopt;
+    condition c;
+    detail::copy_string_member(c.id, *o, "id", path, issues);
+    if (auto code = detail::codeable_concept_member(*o, "code", path, issues)) c.code = std::move(*code);
+    read_status_code(c.clinical_status, *o, "clinicalStatus", path, issues);
+    read_status_code(c.verification_status, *o, "verificationStatus", path, issues);
+    c.onset = detail::date_time_member(*o, "onsetDateTime", path, issues);
+    if (!c.onset) {
+        if (auto onset_period = detail::period_member(*o, "onsetPeriod", path, issues)) c.onset = onset_period->start;
+    }
+    // recordedDate (R4), dateRecorded (DSTU2), assertedDate (STU3).
+    for (std::string_view const key : {"recordedDate", "dateRecorded", "assertedDate"}) {
+        if (c.recorded_date) break;
+        c.recorded_date = detail::date_time_member(*o, key, path, issues);
+    }
+    for (auto const& member : *o) {
+        std::string_view const key{member.key().data(), member.key().size()};
+        if (!starts_with(key, "abatement") || member.value().is_null()) continue;
+        if (key == "abatementBoolean") {
+            // DSTU2: abatementBoolean false says the condition has not abated.
+            if (auto const* b = member.value().if_bool()) {
+                c.abated = c.abated || *b;
+            } else {
+                detail::report_wrong_type(issues, path.member("abatementBoolean"), "a boolean", member.value());
+            }
+        } else {
+            c.abated = true;
+        }
+    }
+    detail::codeable_concept_list_member(c.categories, *o, "category", path, issues);
+    c.source_path = path.str();
+    return c;
+}
+
+std::optional<medication> read_medication(object const& resource, json_path const& path, issue_list& issues) {
+    std::string_view type;
+    auto const* o = resource_object(resource, path, {"Medication"}, type, issues);
+    if (o == nullptr) return std::nullopt;
+    medication m;
+    copy_string_member(m.id, *o, "id", path, issues);
+    if (auto code = codeable_concept_member(*o, "code", path, issues)) m.code = std::move(*code);
+    if (auto form = codeable_concept_member(*o, "form", path, issues)) m.form = std::move(*form);
+    if (auto const* ingredients = detail::present(*o, "ingredient")) {
+        for_each_item(*ingredients, path.member("ingredient"), [&](value const& item, json_path const& p) {
+            auto const* ingredient = item.if_object();
+            if (ingredient == nullptr) {
+                report_wrong_type(issues, p, "a Medication.ingredient object", item);
+                return;
+            }
+            if (auto cc = codeable_concept_member(*ingredient, "itemCodeableConcept", p, issues)) {
+                m.ingredients.push_back(std::move(*cc));
+            }
+            if (auto r = reference_member(*ingredient, "itemReference", p, issues)) {
+                m.ingredient_references.push_back(std::move(r->reference));
+            }
+            // R5 ingredient.item is a CodeableReference {concept, reference}.
+            if (auto const* item_value = detail::present(*ingredient, "item"); item_value != nullptr && item_value->is_object()) {
+                auto const& cr = item_value->get_object();
+                if (auto cc = codeable_concept_member(cr, "concept", p.member("item"), issues)) {
+                    m.ingredients.push_back(std::move(*cc));
+                }
+                if (auto r = reference_member(cr, "reference", p.member("item"), issues)) {
+                    m.ingredient_references.push_back(std::move(r->reference));
+                }
+            }
+        });
+    }
+    m.source_path = path.str();
+    return m;
+}
+
+}  // namespace detail
+
+namespace {
+
+template <class T>
+std::optional<T> read_resource(value const& v, std::string const& path, issue_list& issues,
+                               std::optional<T> (*reader)(object const&, json_path const&, issue_list&)) {
+    json_path const root{path};
+    if (auto const* o = v.if_object()) return reader(*o, root, issues);
+    detail::report_wrong_type(issues, root, "a FHIR resource object", v);
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<date_time> observation::result_time() const {
+    if (effective_date_time) return effective_date_time;
+    if (effective_period) {
+        if (effective_period->end) return effective_period->end;
+        if (effective_period->start) return effective_period->start;
+    }
+    if (effective_instant) return effective_instant;
+    return issued;
+}
+
+std::optional<patient> parse_patient(value const& v, std::string const& path, issue_list& issues) {
+    return read_resource(v, path, issues, &detail::read_patient);
+}
+
+std::optional<observation> parse_observation(value const& v, std::string const& path, issue_list& issues) {
+    return read_resource(v, path, issues, &detail::read_observation);
+}
+
+std::optional<medication> parse_medication(value const& v, std::string const& path, issue_list& issues) {
+    return read_resource(v, path, issues, &detail::read_medication);
+}
+
+std::optional<medication_order> parse_medication_order(value const& v, std::string const& path, issue_list& issues) {
+    return read_resource(v, path, issues, &detail::read_medication_order);
+}
+
+std::optional<condition> parse_condition(value const& v, std::string const& path, issue_list& issues) {
+    return read_resource(v, path, issues, &detail::read_condition);
+}
+
+}  // namespace cds::fhir

@@ -1,0 +1,51 @@
+#pragma once
+// The rules' single entry point: a pure function from (patient snapshot, hook context,
+// rule set) to CDS Hooks cards. No I/O, no clock reads, no randomness of its own: the
+// evaluation time and the uuid source are inputs, so the same input gives the same cards
+// apart from uuids (clinical-rules.md §5).
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <boost/json/array.hpp>
+
+#include "cds/fhir/snapshot.hpp"
+#include "cds/rules/rule_set.hpp"
+
+namespace cds::rules {
+
+struct hook_context {
+    std::string hook;                 // "patient-view" | "order-select" | "order-sign"
+    std::string service_id;
+    fhir::instant now{};              // the hook's time: the service's clock at arrival
+    std::string patient_id;
+    std::string user_id;              // e.g. "Practitioner/123"
+    std::string encounter_id;
+    std::vector<std::string> selections;             // order-select: "MedicationRequest/abc"
+    std::vector<fhir::medication_order> draft_orders;  // medication resolved against the snapshot
+    std::vector<std::string> unavailable_prefetch;   // keys of optional data that could not be obtained
+};
+
+// One line of the explain trace: a decision and the evidence behind it.
+struct trace_entry {
+    std::string rule;     // rule id, e.g. "hypomagnesemia"
+    std::string subject;  // what was looked at, e.g. "Observation/mg1" or "renal_function"
+    std::string message;  // what was decided and why
+};
+
+struct evaluation_result {
+    boost::json::array cards;  // CDS Hooks 2.0 Card objects, already spec-conformant JSON
+    std::vector<trace_entry> trace;
+};
+
+// Produces a fresh RFC 4122 uuid string per call (the service injects a random source;
+// tests inject a counter).
+using uuid_source = std::function<std::string()>;
+
+[[nodiscard]] evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
+                                         hook_context const& context,
+                                         rule_set const& rules,
+                                         uuid_source const& next_uuid);
+
+}  // namespace cds::rules

@@ -1,0 +1,109 @@
+#pragma once
+// Cards before they become JSON: each rule returns card_drafts; evaluate() then places the
+// shared suggestions (repletion, Mg level) on the most severe card that asks for them,
+// orders the cards, and serializes them per CDS Hooks 2.0 (clinical-rules.md §5).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "findings.hpp"
+
+namespace cds::rules {
+
+enum class indicator { info = 0, warning = 1, critical = 2 };
+
+struct suggestion_draft {
+    std::string label;
+    bool recommended = false;
+    std::vector<boost::json::object> actions;  // {type, description, resource | resourceId}
+};
+
+// What a card may carry that must appear on one card only (clinical-rules.md §5).
+enum class shared_suggestion { none, repletion, level };
+
+struct card_draft {
+    std::string rule_id;
+    indicator level = indicator::info;
+    std::string summary;
+    std::vector<std::string> detail;  // markdown blocks, joined by blank lines
+    std::vector<suggestion_draft> suggestions;  // the card's own suggestions
+    shared_suggestion wants = shared_suggestion::none;
+    std::string sort_key;  // e.g. the first triggering order, for a stable order
+};
+
+struct rule_context {
+    patient_findings const& f;
+    hook_context const& hook;
+    rule_set_data const& d;
+    std::vector<trace_entry>& trace;
+
+    void note(std::string rule, std::string subject, std::string message) const {
+        trace.push_back({std::move(rule), std::move(subject), std::move(message)});
+    }
+};
+
+// ---- repletion plan (clinical-rules.md §3) ----
+struct repletion_plan {
+    bool applies = false;       // a current hypomagnesemia to treat
+    bool severe_path = false;   // severe or symptomatic
+    bool critical = false;      // contraindicated renal band with the IV path
+    bool downgrade_to_info = false;  // already on oral repletion, mild: an info card about the recheck
+    std::string action;         // summary phrase
+    std::vector<std::string> notes;  // detail lines
+    std::vector<suggestion_draft> suggestions;
+};
+[[nodiscard]] repletion_plan plan_repletion(rule_context const& rc);
+// A serum Mg level now (monitoring only), plus a creatinine when renal function is unknown.
+[[nodiscard]] suggestion_draft level_suggestion(rule_context const& rc, std::string const& label);
+
+// ---- FHIR resources for create actions ----
+[[nodiscard]] boost::json::object make_service_request(rule_context const& rc, concept_config const& code,
+                                                       double hours_from_now, std::string const& reason);
+[[nodiscard]] boost::json::object make_create_action(std::string description, boost::json::object resource);
+[[nodiscard]] boost::json::object make_delete_action(std::string description, std::string const& resource_id);
+[[nodiscard]] suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure const& ppi);
+
+// ---- detail text shared by the rules ----
+[[nodiscard]] std::string mg_value_text(lab_result const& r);  // "1.1", "<1.2"
+[[nodiscard]] std::string severity_text(rule_context const& rc);
+[[nodiscard]] std::string mg_evidence(rule_context const& rc);
+[[nodiscard]] std::string mg_thresholds(rule_set_data const& d);
+[[nodiscard]] std::string renal_text(rule_context const& rc);
+[[nodiscard]] std::string renal_short(rule_context const& rc);  // "23 mL/min", "CKD stage 5 / dialysis"
+[[nodiscard]] std::vector<std::string> coexisting_text(rule_context const& rc);
+[[nodiscard]] std::vector<std::string> missing_data_text(rule_context const& rc);
+[[nodiscard]] std::string drugs_text(std::vector<medication_exposure const*> const& drugs);
+[[nodiscard]] std::string drug_summary_name(std::vector<medication_exposure const*> const& drugs);
+[[nodiscard]] std::vector<medication_exposure const*> contributing_drugs(rule_context const& rc);
+
+// ---- the rules: one file each under rules/src/rules/ ----
+std::optional<card_draft> rule_hypomagnesemia(rule_context const& rc);
+std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc);
+std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc);
+std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context const& rc);
+std::optional<card_draft> rule_potassium_with_hypomagnesemia(rule_context const& rc);
+std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& rc);
+std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc);
+std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context const& rc);
+std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context const& rc);
+std::optional<card_draft> rule_repletion_hypermagnesemia(rule_context const& rc);
+std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& rc);
+std::optional<card_draft> rule_repletion_without_recent_level(rule_context const& rc);
+std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc);
+std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const& rc);
+
+// Triggering magnesium repletion orders (parenteral or oral repletion, not laxatives).
+[[nodiscard]] std::vector<medication_exposure const*> triggering_repletion_orders(rule_context const& rc);
+// Triggering orders with any of the classes.
+[[nodiscard]] std::vector<medication_exposure const*> triggering(rule_context const& rc, std::uint32_t classes);
+
+// IV rate of an order in mg/min, when it can be computed (clinical-rules.md §4: a dose and
+// a rate in mass units, or a dose and an infusion duration; mL/h alone is not checked).
+[[nodiscard]] std::optional<double> iv_rate_mg_per_min(fhir::medication_order const& o, rule_set_data const& d);
+// Intended duration of an order in days (bounds, expected supply duration).
+[[nodiscard]] std::optional<double> order_duration_days(fhir::medication_order const& o, rule_set_data const& d);
+
+}  // namespace cds::rules

@@ -1,0 +1,338 @@
+// Suggested orders as complete FHIR R4 resources (clinical-rules.md §3): status draft,
+// intent order, subject the context patient, encounter and requester from the context,
+// readable dosageInstruction.text with structured dose, route and timing.
+
+#include <chrono>
+#include <cmath>
+
+#include "cards.hpp"
+#include "common/text.hpp"
+
+namespace cds::rules {
+
+namespace bj = boost::json;
+
+namespace {
+
+constexpr char const* ucum = "http://unitsofmeasure.org";
+
+// Integral numbers as integers, so "2" is not serialized as "2E0".
+bj::value number(double v) {
+    double const r = std::round(v);
+    if (std::fabs(v - r) < 1e-9 && std::fabs(r) < 1e15) return bj::value(static_cast<std::int64_t>(r));
+    return bj::value(std::round(v * 1e6) / 1e6);
+}
+
+bj::object coding_json(coding_config const& c) {
+    bj::object o;
+    o["system"] = c.system;
+    o["code"] = c.code;
+    if (!c.display.empty()) o["display"] = c.display;
+    return o;
+}
+
+bj::object concept_json(concept_config const& c, std::string const& text_override = {}) {
+    bj::object o;
+    bj::array codings;
+    for (auto const& cc : c.coding) codings.push_back(coding_json(cc));
+    if (!codings.empty()) o["coding"] = std::move(codings);
+    std::string const text = text_override.empty() ? c.text : text_override;
+    if (!text.empty()) o["text"] = text;
+    return o;
+}
+
+bj::object quantity_json(double value, std::string const& unit) {
+    bj::object q;
+    q["value"] = number(value);
+    q["unit"] = unit;
+    q["system"] = ucum;
+    q["code"] = unit;
+    return q;
+}
+
+std::string reference_to(std::string const& type, std::string const& id) {
+    if (id.find('/') != std::string::npos) return id;
+    return type + "/" + id;
+}
+
+void add_context_references(bj::object& r, rule_context const& rc) {
+    r["subject"] = bj::object{{"reference", reference_to("Patient", rc.hook.patient_id)}};
+    if (!rc.hook.encounter_id.empty()) {
+        r["encounter"] = bj::object{{"reference", reference_to("Encounter", rc.hook.encounter_id)}};
+    }
+    r["authoredOn"] = fhir::format_instant(rc.f.now);
+    // CDS Hooks userId is "Practitioner/123" (or PractitionerRole/Patient/RelatedPerson).
+    if (rc.hook.user_id.find('/') != std::string::npos) r["requester"] = bj::object{{"reference", rc.hook.user_id}};
+}
+
+struct oral_schedule {
+    double dose_mg;
+    int times_per_day;
+    std::string when;  // Timing event code, e.g. HS
+};
+
+bj::object make_medication_request(rule_context const& rc, concept_config const& medication, std::string const& med_text,
+                                   bj::object dosage, bool repletion_reason) {
+    bj::object r;
+    r["resourceType"] = "MedicationRequest";
+    r["status"] = "draft";
+    r["intent"] = "order";
+    r["medicationCodeableConcept"] = concept_json(medication, med_text);
+    add_context_references(r, rc);
+    if (repletion_reason) r["reasonCode"] = bj::array{concept_json(rc.d.repletion_reason)};
+    r["dosageInstruction"] = bj::array{std::move(dosage)};
+    return r;
+}
+
+bj::object oral_dosage(std::string text, coding_config const& route, oral_schedule const& s) {
+    bj::object repeat;
+    repeat["frequency"] = s.times_per_day;
+    repeat["period"] = 1;
+    repeat["periodUnit"] = "d";
+    if (!s.when.empty()) repeat["when"] = bj::array{bj::value(s.when)};
+    bj::object ds;
+    ds["text"] = std::move(text);
+    ds["timing"] = bj::object{{"repeat", std::move(repeat)}};
+    ds["route"] = bj::object{{"coding", bj::array{coding_json(route)}}, {"text", route.display}};
+    ds["doseAndRate"] = bj::array{bj::object{{"doseQuantity", quantity_json(s.dose_mg, "mg")}}};
+    return ds;
+}
+
+std::string renal_suffix(rule_context const& rc) {
+    switch (rc.f.renal.band) {
+        case renal_band::impaired: return " (renal function impaired)";
+        case renal_band::severely_impaired: return " (halved: renal function severely impaired)";
+        case renal_band::contraindicated: return " (halved: renal function < 20 mL/min)";
+        default: return "";
+    }
+}
+
+}  // namespace
+
+bj::object make_create_action(std::string description, bj::object resource) {
+    bj::object a;
+    a["type"] = "create";
+    a["description"] = std::move(description);
+    a["resource"] = std::move(resource);
+    return a;
+}
+
+bj::object make_delete_action(std::string description, std::string const& resource_id) {
+    bj::object a;
+    a["type"] = "delete";
+    a["description"] = std::move(description);
+    a["resourceId"] = resource_id;
+    return a;
+}
+
+bj::object make_service_request(rule_context const& rc, concept_config const& code, double hours_from_now,
+                                std::string const& reason) {
+    bj::object r;
+    r["resourceType"] = "ServiceRequest";
+    r["status"] = "draft";
+    r["intent"] = "order";
+    r["code"] = concept_json(code);
+    add_context_references(r, rc);
+    auto const at = rc.f.now + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::duration<double, std::ratio<3600>>(hours_from_now));
+    r["occurrenceDateTime"] = fhir::format_instant(at);
+    if (!reason.empty()) r["reasonCode"] = bj::array{bj::object{{"text", reason}}};
+    return r;
+}
+
+namespace {
+
+bj::object creatinine_action(rule_context const& rc) {
+    return make_create_action("Order a serum creatinine now: renal function is unknown",
+                              make_service_request(rc, rc.d.creatinine_level_code, 0, "Renal function unknown before magnesium dosing"));
+}
+
+bj::object recheck_action(rule_context const& rc, double hours, std::string const& when_text) {
+    return make_create_action("Recheck serum magnesium " + when_text,
+                              make_service_request(rc, rc.d.magnesium_level_code, hours, "Recheck after magnesium repletion"));
+}
+
+std::string recheck_when(double hours) {
+    if (hours < 48 && std::fmod(hours, 24) != 0) return "in " + format_number(hours) + " hours";
+    double const days = hours / 24;
+    return "in " + format_number(days) + (days == 1 ? " day" : " days");
+}
+
+}  // namespace
+
+suggestion_draft level_suggestion(rule_context const& rc, std::string const& label) {
+    suggestion_draft s;
+    s.label = label;
+    s.recommended = true;
+    s.actions.push_back(make_create_action("Order a serum magnesium level now",
+                                           make_service_request(rc, rc.d.magnesium_level_code, 0, "Magnesium monitoring")));
+    if (rc.f.renal.band == renal_band::unknown) s.actions.push_back(creatinine_action(rc));
+    return s;
+}
+
+suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure const& ppi) {
+    auto const& d = rc.d;
+    auto const band = rc.f.renal.band;
+    band_dose const bd = d.famotidine_by_band[static_cast<std::size_t>(band)];
+    std::string const freq = bd.times_per_day == 1 ? "once daily" : bd.times_per_day == 2 ? "twice daily"
+                                                                                          : std::to_string(bd.times_per_day) + " times daily";
+    std::string const dose_text = "Famotidine " + format_number(bd.dose_mg) + " mg by mouth " + freq;
+    std::string band_note;
+    if (band == renal_band::impaired) band_note = " (renal function 30–59 mL/min)";
+    else if (band == renal_band::severely_impaired || band == renal_band::contraindicated) band_note = " (renal function < 30 mL/min)";
+    else if (band == renal_band::unknown) band_note = " (renal function unknown)";
+    oral_schedule const sched{bd.dose_mg, bd.times_per_day, ""};
+    auto dosage = oral_dosage(dose_text + band_note + ". " + d.text("famotidine_note"), d.famotidine_route, sched);
+    auto med = make_medication_request(rc, d.famotidine_medication, "Famotidine " + format_number(bd.dose_mg) + " mg tablet",
+                                       std::move(dosage), false);
+    suggestion_draft s;
+    s.label = d.text("ppi_alternative");
+    s.recommended = false;
+    s.actions.push_back(make_delete_action("Remove the draft order " + ppi.name, ppi.reference));
+    s.actions.push_back(make_create_action(dose_text + band_note, std::move(med)));
+    return s;
+}
+
+repletion_plan plan_repletion(rule_context const& rc) {
+    auto const& f = rc.f;
+    auto const& d = rc.d;
+    repletion_plan p;
+    if (!f.magnesium.current_low()) return p;
+    p.applies = true;
+    p.severe_path = f.magnesium.level == mg_level::severe || f.symptomatic;
+    auto const band = f.renal.band;
+
+    bool const adult = f.age_years && *f.age_years >= d.adult_age_years;
+    if (!adult) {
+        p.action = d.text("actions.no_dose");
+        p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
+        rc.note("repletion", "patient", f.age_years ? "under the adult age: no dose" : "age unknown: no dose");
+        return p;
+    }
+
+    // Magnesium already ordered (active in the record, or drafted in this hook).
+    medication_exposure const* active_parenteral = nullptr;
+    medication_exposure const* active_oral = nullptr;
+    for (auto const& e : f.exposures) {
+        if (e.magnesium == mg_product::parenteral && !active_parenteral) active_parenteral = &e;
+        if (e.magnesium == mg_product::oral_repletion && !active_oral) active_oral = &e;
+    }
+    bool const renal_unknown = band == renal_band::unknown;
+    auto with_creatinine = [&](suggestion_draft& s) {
+        if (renal_unknown) s.actions.push_back(creatinine_action(rc));
+    };
+
+    if (p.severe_path) {
+        if (active_parenteral) {
+            p.action = d.text("actions.on_iv");
+            p.notes.push_back("Parenteral magnesium is already ordered (" + active_parenteral->name + ", " +
+                              active_parenteral->reference + "): no second IV order is suggested; recheck the level.");
+            suggestion_draft s;
+            s.label = "Recheck serum magnesium " + recheck_when(d.iv_recheck_hours);
+            s.recommended = true;
+            s.actions.push_back(recheck_action(rc, d.iv_recheck_hours, recheck_when(d.iv_recheck_hours)));
+            with_creatinine(s);
+            p.suggestions.push_back(std::move(s));
+            return p;
+        }
+        bool const reduced = band == renal_band::severely_impaired || band == renal_band::contraindicated;
+        double const dose_g = reduced ? d.iv_reduced_dose_g : d.iv_dose_g;
+        double const rate = dose_g * 1000 / d.iv_infusion_minutes;
+        std::string const dose_text = "Magnesium sulfate " + format_number(dose_g) + " g IV over " +
+                                      format_number(d.iv_infusion_minutes) + " minutes (" + format_number(rate) +
+                                      " mg/min; never faster than " + format_number(d.iv_rate_max_mg_per_min) + " mg/min)";
+        bj::object ds;
+        ds["text"] = dose_text + renal_suffix(rc);
+        bj::object repeat;
+        repeat["count"] = 1;
+        repeat["duration"] = number(d.iv_infusion_minutes);
+        repeat["durationUnit"] = "min";
+        ds["timing"] = bj::object{{"repeat", std::move(repeat)}};
+        ds["route"] = bj::object{{"coding", bj::array{coding_json(d.iv_route)}}, {"text", d.iv_route.display}};
+        ds["doseAndRate"] = bj::array{bj::object{{"doseQuantity", quantity_json(dose_g, "g")}, {"rateQuantity", quantity_json(rate, "mg/min")}}};
+        auto med = make_medication_request(rc, d.iv_medication, "Magnesium sulfate " + format_number(dose_g) + " g IV", std::move(ds), true);
+        suggestion_draft s;
+        s.label = "Magnesium sulfate " + format_number(dose_g) + " g IV over " + format_number(d.iv_infusion_minutes) +
+                  " min, recheck Mg " + recheck_when(d.iv_recheck_hours);
+        s.recommended = true;
+        s.actions.push_back(make_create_action(dose_text, std::move(med)));
+        s.actions.push_back(recheck_action(rc, d.iv_recheck_hours, recheck_when(d.iv_recheck_hours) + " (after the dose)"));
+        with_creatinine(s);
+        p.suggestions.push_back(std::move(s));
+        p.action = reduced ? d.text("actions.iv_reduced") : d.text("actions.iv");
+        if (active_oral) {
+            p.notes.push_back("Already on oral magnesium (" + active_oral->name + ", " + active_oral->reference +
+                              "), now severe or symptomatic: IV magnesium is suggested.");
+        }
+        if (band == renal_band::contraindicated) {
+            p.critical = true;
+            p.notes.push_back(d.text("nephrology_advice"));
+        } else if (band == renal_band::severely_impaired) {
+            p.notes.push_back("Renal function severely impaired: the IV dose is halved.");
+        }
+        return p;
+    }
+
+    // Mild–moderate and asymptomatic: oral.
+    if (band == renal_band::contraindicated) {
+        p.action = d.text("actions.nephrology");
+        p.notes.push_back(d.text("nephrology_advice"));
+        suggestion_draft s;
+        double const hours = d.oral_recheck_days[static_cast<std::size_t>(band)] * 24;
+        s.label = "Recheck serum magnesium " + recheck_when(hours);
+        s.recommended = true;
+        s.actions.push_back(recheck_action(rc, hours, recheck_when(hours)));
+        p.suggestions.push_back(std::move(s));
+        return p;
+    }
+    double const recheck_hours = d.oral_recheck_days[static_cast<std::size_t>(band)] * 24;
+    if (active_oral) {
+        p.downgrade_to_info = true;
+        p.action = d.text("actions.on_repletion");
+        p.notes.push_back("Already on oral magnesium (" + active_oral->name + ", " + active_oral->reference +
+                          "): no second oral order is suggested; recheck the level " + recheck_when(recheck_hours) + ".");
+        suggestion_draft s;
+        s.label = "Recheck serum magnesium " + recheck_when(recheck_hours);
+        s.recommended = true;
+        s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
+        with_creatinine(s);
+        p.suggestions.push_back(std::move(s));
+        return p;
+    }
+    bool const reduced = band == renal_band::severely_impaired;
+    {
+        double const mg = reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg;
+        std::string const note = reduced ? d.oral_reduced_dose_note : d.oral_dose_note;
+        std::string const dose_text = "Magnesium oxide " + format_number(mg) + " mg (" + note + ") by mouth " + d.oral_timing_text;
+        auto med = make_medication_request(rc, d.oral_medication, d.oral_medication.text,
+                                           oral_dosage(dose_text + renal_suffix(rc), d.oral_route, {mg, 1, d.oral_timing_when}), true);
+        suggestion_draft s;
+        s.label = "Magnesium oxide " + format_number(mg) + " mg by mouth " + d.oral_timing_text + ", recheck Mg " + recheck_when(recheck_hours);
+        s.recommended = true;
+        s.actions.push_back(make_create_action(dose_text, std::move(med)));
+        s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
+        with_creatinine(s);
+        p.suggestions.push_back(std::move(s));
+    }
+    {
+        double const mg = reduced ? d.alt_reduced_dose_mg : d.alt_dose_mg;
+        std::string const dose_text = "Magnesium citrate or glycinate, " + format_number(mg) + " mg (" + d.alt_dose_note +
+                                      ") by mouth " + d.alt_timing_text + ": better absorbed, less diarrhoea";
+        auto med = make_medication_request(rc, d.alt_medication, d.alt_medication.text,
+                                           oral_dosage(dose_text + renal_suffix(rc), d.alt_route, {mg, 1, d.alt_timing_when}), true);
+        suggestion_draft s;
+        s.label = "Alternative: magnesium citrate or glycinate " + format_number(mg) + " mg " + d.alt_timing_text +
+                  " (better absorbed, less diarrhoea), recheck Mg " + recheck_when(recheck_hours);
+        s.recommended = false;
+        s.actions.push_back(make_create_action(dose_text, std::move(med)));
+        s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
+        with_creatinine(s);
+        p.suggestions.push_back(std::move(s));
+    }
+    p.action = reduced ? d.text("actions.oral_reduced") : d.text("actions.oral");
+    if (band == renal_band::impaired) p.notes.push_back("Renal function impaired: standard dose; recheck magnesium " + recheck_when(recheck_hours) + ".");
+    if (reduced) p.notes.push_back("Renal function severely impaired: the oral dose is halved; recheck magnesium " + recheck_when(recheck_hours) + ".");
+    return p;
+}
+
+}  // namespace cds::rules

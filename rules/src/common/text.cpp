@@ -1,0 +1,103 @@
+#include "common/text.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include "rule_set_data.hpp"
+
+namespace cds::rules {
+
+std::string concept_words(fhir::codeable_concept const& cc) {
+    std::string out = value_set::lower(cc.text);
+    for (auto const& c : cc.codings) {
+        if (c.display.empty()) continue;
+        out += " | ";
+        out += value_set::lower(c.display);
+    }
+    return out;
+}
+
+std::string concept_name(fhir::codeable_concept const& cc) {
+    if (!cc.text.empty()) return cc.text;
+    for (auto const& c : cc.codings) {
+        if (!c.display.empty()) return c.display;
+    }
+    for (auto const& c : cc.codings) {
+        if (!c.code.empty()) return c.code;
+    }
+    return "unnamed medication";
+}
+
+std::string format_number(double v, int decimals) {
+    if (!std::isfinite(v)) return "?";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    std::string s = buf;
+    if (s.find('.') != std::string::npos) {
+        while (!s.empty() && s.back() == '0') s.pop_back();
+        if (!s.empty() && s.back() == '.') s.pop_back();
+    }
+    if (s == "-0") s = "0";
+    return s;
+}
+
+std::string fill(std::string_view tpl, template_values const& values) {
+    std::string out;
+    out.reserve(tpl.size() + 32);
+    std::size_t i = 0;
+    while (i < tpl.size()) {
+        if (tpl[i] == '{') {
+            std::size_t const close = tpl.find('}', i);
+            if (close != std::string_view::npos) {
+                std::string_view const name = tpl.substr(i + 1, close - i - 1);
+                bool replaced = false;
+                for (auto const& [k, v] : values) {
+                    if (k == name) {
+                        out += v;
+                        replaced = true;
+                        break;
+                    }
+                }
+                if (replaced) {
+                    i = close + 1;
+                    continue;
+                }
+            }
+        }
+        out += tpl[i];
+        ++i;
+    }
+    return out;
+}
+
+std::string describe_age_hours(double hours) {
+    if (hours < 0) hours = 0;
+    auto plural = [](long n, char const* unit) { return std::to_string(n) + " " + unit + (n == 1 ? "" : "s"); };
+    if (hours < 48) return plural(std::lround(std::floor(hours)), "hour");
+    double const days = hours / 24;
+    if (days < 60) return plural(std::lround(std::floor(days)), "day");
+    return plural(std::lround(std::floor(days / 7)), "week");
+}
+
+std::string clip_summary(std::string s) {
+    constexpr std::size_t limit = 139;
+    if (s.size() <= limit) return s;
+    std::size_t cut = limit - 3;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    s.resize(cut);
+    s += "...";
+    return s;
+}
+
+std::string comparator_text(fhir::quantity_comparator c) {
+    switch (c) {
+        case fhir::quantity_comparator::less: return "<";
+        case fhir::quantity_comparator::less_or_equal: return "<=";
+        case fhir::quantity_comparator::greater_or_equal: return ">=";
+        case fhir::quantity_comparator::greater: return ">";
+        case fhir::quantity_comparator::none: break;
+    }
+    return "";
+}
+
+}  // namespace cds::rules

@@ -1,0 +1,29 @@
+#pragma once
+// Small text helpers shared by findings and card builders: number formatting, template
+// filling, plain-words ages and the CDS Hooks summary length limit.
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cds/fhir/types.hpp"
+
+namespace cds::rules {
+
+// Lower-cased text of a concept and the displays of its codings, for word matching.
+[[nodiscard]] std::string concept_words(fhir::codeable_concept const& cc);
+// A readable name: text, else the first display, else the first code.
+[[nodiscard]] std::string concept_name(fhir::codeable_concept const& cc);
+// Up to `decimals` decimals, trailing zeros removed ("1.1", "2", "0.45").
+[[nodiscard]] std::string format_number(double v, int decimals = 2);
+// Replaces {name} placeholders; unknown placeholders are left as written.
+using template_values = std::vector<std::pair<std::string_view, std::string>>;
+[[nodiscard]] std::string fill(std::string_view tpl, template_values const& values);
+// "5 hours", "3 days", "7 weeks".
+[[nodiscard]] std::string describe_age_hours(double hours);
+// CDS Hooks 2.0: summary "<140 characters"; cut at a UTF-8 boundary with an ellipsis.
+[[nodiscard]] std::string clip_summary(std::string s);
+[[nodiscard]] std::string comparator_text(fhir::quantity_comparator c);
+
+}  // namespace cds::rules

@@ -1,0 +1,152 @@
+#pragma once
+// Findings: typed facts read from the snapshot once per request (clinical-rules.md §1–§2),
+// each with the evidence it used, so every rule is a small function over them.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cds/fhir/snapshot.hpp"
+#include "cds/rules/evaluate.hpp"
+#include "rule_set_data.hpp"
+
+namespace cds::rules {
+
+enum class mg_level { severe, mild_moderate, normal, high };
+
+// One numeric result converted to the unit the rules compare in.
+struct lab_result {
+    fhir::observation const* obs = nullptr;
+    double value = 0;  // converted (mg/dL for Mg, mmol/L for K, mL/min for renal, ...)
+    double reported_value = 0;
+    std::string reported_unit;
+    fhir::quantity_comparator comparator = fhir::quantity_comparator::none;
+    fhir::instant time{};
+    fhir::instant issued{};
+    double age_hours = 0;
+    bool preliminary = false;
+    std::string reference;  // "Observation/<id>"
+};
+
+// Classifies a (converted) serum Mg value, honouring the comparator: "<1.2" is severe,
+// "<=1.2" is taken as 1.2, ">2.5" is hypermagnesemia (clinical-rules.md §1).
+[[nodiscard]] mg_level classify_magnesium(double mg_dl, fhir::quantity_comparator cmp, rule_set_data const& d);
+// Band for an estimate in mL/min (clinical-rules.md §1: 59.5 impaired, 20.0 severely impaired).
+[[nodiscard]] renal_band band_for(double ml_min, rule_set_data const& d);
+// Cockcroft-Gault creatinine clearance in mL/min.
+[[nodiscard]] double cockcroft_gault(double age_years, double weight_kg, double creatinine_mg_dl, double sex_factor,
+                                     rule_set_data const& d);
+// Completed years between a birth date and the evaluation time.
+[[nodiscard]] std::optional<int> age_in_years(fhir::date_time const& birth, fhir::instant now);
+
+struct magnesium_status {
+    std::optional<lab_result> latest;  // newest counted total-Mg result with a known unit
+    mg_level level = mg_level::normal;
+    bool current = false;    // at most the current window old
+    bool stale_low = false;  // low, older than current, within the stale-low window
+    std::vector<fhir::instant> result_times;  // every counted total-Mg result
+    std::vector<std::string> skipped;         // why a Mg result was not used
+
+    [[nodiscard]] bool low() const { return latest && (level == mg_level::severe || level == mg_level::mild_moderate); }
+    [[nodiscard]] bool current_low() const { return current && low(); }
+    [[nodiscard]] bool any_within_days(fhir::instant now, double days) const;
+};
+
+enum class renal_source { creatinine_clearance, egfr, cockcroft_gault };
+
+struct renal_estimate {
+    renal_source source = renal_source::egfr;
+    double ml_min = 0;
+    fhir::instant time{};
+    double age_days = 0;
+    std::string reference;
+    std::string inputs;  // plain-words inputs for the card
+};
+
+struct renal_function {
+    renal_band band = renal_band::unknown;
+    std::optional<renal_estimate> used;
+    std::vector<renal_estimate> candidates;
+    fhir::condition const* ckd5 = nullptr;
+    std::string ckd5_label;
+    std::vector<std::string> notes;
+};
+
+enum class route_kind { unknown, intravenous, intramuscular, oral };
+enum class mg_product { none, parenteral, oral_repletion, laxative };
+
+enum drug_class : std::uint32_t {
+    dc_loop = 1u << 0,
+    dc_thiazide = 1u << 1,
+    dc_ppi = 1u << 2,
+    dc_high_risk = 1u << 3,
+    dc_calcineurin = 1u << 4,
+    dc_digoxin = 1u << 5,
+    dc_fluoroquinolone = 1u << 6,
+    dc_tetracycline = 1u << 7,
+    dc_mg_sulfate = 1u << 8,
+    dc_mg_oral_salt = 1u << 9,
+    dc_mg_laxative = 1u << 10,
+    dc_potassium = 1u << 11,
+    dc_famotidine = 1u << 12,
+};
+inline constexpr std::uint32_t dc_wasting = dc_loop | dc_thiazide | dc_ppi | dc_high_risk | dc_calcineurin;
+
+struct medication_exposure {
+    fhir::medication_order const* order = nullptr;
+    bool from_context = false;  // a draft order of this hook
+    bool trigger = false;       // order-select: in selections; order-sign: every draft
+    std::uint32_t classes = 0;
+    route_kind route = route_kind::unknown;
+    mg_product magnesium = mg_product::none;
+    std::string name;       // readable medication name
+    std::string reference;  // "MedicationRequest/<id>"
+
+    [[nodiscard]] bool is(std::uint32_t c) const { return (classes & c) != 0; }
+    [[nodiscard]] bool oral() const { return route == route_kind::oral; }
+};
+
+struct symptom {
+    fhir::condition const* condition = nullptr;
+    std::string label;
+    bool torsades_or_ventricular = false;
+};
+
+struct patient_findings {
+    fhir::instant now{};
+    std::string patient_id;
+    std::optional<int> age_years;
+    fhir::administrative_gender gender = fhir::administrative_gender::unknown;
+    bool gender_present = false;
+
+    magnesium_status magnesium;
+    renal_function renal;
+
+    std::optional<lab_result> potassium, calcium_total, calcium_ionized, qtc, weight;
+    bool hypokalemia = false;  // current K below threshold
+    bool hypocalcemia = false;  // current total or ionized Ca below threshold
+
+    std::vector<symptom> symptoms;  // recent tetany, seizure, ventricular arrhythmia, prolonged QT (incl. QTc)
+    bool symptomatic = false;
+    bool recent_torsades_or_ventricular = false;
+    bool recent_torsades = false;
+    std::vector<std::string> supporting;  // cramps, tremor, edema (never escalate)
+
+    bool pregnant = false;
+    std::string pregnancy_evidence;
+    bool preeclampsia = false;
+    bool acute_asthma = false;
+
+    std::vector<medication_exposure> exposures;
+    std::vector<std::string> unavailable;  // sentences about optional data that could not be obtained
+    std::vector<std::string> renal_unavailable;  // the same, for the renal prefetch keys
+};
+
+[[nodiscard]] patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_context const& context,
+                                              rule_set_data const& d, std::vector<trace_entry>& trace);
+
+// Classification of one medication order, also used by tests.
+void classify_medication(medication_exposure& e, rule_set_data const& d);
+
+}  // namespace cds::rules

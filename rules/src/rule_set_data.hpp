@@ -1,0 +1,144 @@
+#pragma once
+// The parsed rule configuration (rules/config/magnesium-rules.json): every number, code
+// list and text the rules read. Built once by load_rule_set() and then read-only; the code
+// lists are compiled into hash sets so membership is O(1) on the request path.
+
+#include <array>
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "cds/fhir/types.hpp"
+#include "cds/rules/rule_set.hpp"
+
+namespace cds::rules {
+
+// A code list with its text fallback, compiled for lookup. Exact codes are kept as
+// "system|code" for every URI the system alias stands for (ATC has two); prefix entries
+// (ATC groups such as C03CA, ICD-10 categories such as O14) match any code they start.
+class value_set {
+public:
+    void add_code(std::string_view system_uri, std::string_view code, bool prefix);
+    void add_text(std::string_view word) { text_.push_back(lower(word)); }
+    void add_exclude(std::string_view word) { exclude_.push_back(lower(word)); }
+
+    [[nodiscard]] bool matches(fhir::coding const& c) const;
+    [[nodiscard]] bool matches_code(fhir::codeable_concept const& cc) const;
+    // Word match of the listed names in already lower-cased text, unless an exclusion word
+    // is present too ("ionized" keeps an ionized-Mg result out of the total-Mg kind).
+    [[nodiscard]] bool matches_text(std::string_view lowered) const;
+    [[nodiscard]] bool has_text() const { return !text_.empty(); }
+
+    static std::string lower(std::string_view s);
+
+private:
+    std::unordered_set<std::string> exact_;
+    std::unordered_set<std::string> prefixes_;
+    std::vector<std::size_t> prefix_lengths_;
+    std::vector<std::string> text_;
+    std::vector<std::string> exclude_;
+};
+
+enum class renal_band { normal, impaired, severely_impaired, contraindicated, unknown };
+inline constexpr std::size_t renal_band_count = 5;
+
+struct coding_config {
+    std::string system;
+    std::string code;
+    std::string display;
+};
+
+struct concept_config {
+    std::string text;
+    std::vector<coding_config> coding;
+};
+
+struct band_dose {
+    double dose_mg = 0;
+    int times_per_day = 1;
+};
+
+struct rule_text {
+    std::string title;
+    std::string summary;  // template with {placeholders}
+    bool enabled = true;
+};
+
+struct rule_set_data {
+    std::string id;
+    std::string version;
+    std::string title;
+    std::string source_label;
+    std::string source_url;
+    std::string topic_system;
+    std::vector<service_definition> services;
+
+    // statuses
+    std::unordered_set<std::string> observation_counted, observation_preliminary;
+    std::unordered_set<std::string> medication_counted, medication_never;
+    std::unordered_set<std::string> condition_active, condition_verification_excluded;
+
+    // thresholds
+    double mg_severe_below = 1.2, mg_low_below = 1.8, mg_high_above = 2.5;
+    double potassium_low_below = 3.5, calcium_total_low_below = 8.5, calcium_ionized_low_below = 1.12;
+    double qtc_symptomatic_ms = 500, iv_rate_max_mg_per_min = 150;
+    int adult_age_years = 18;
+    double continuous_mgso4_max_days = 5;
+
+    // windows
+    double mg_current_hours = 168, mg_stale_low_days = 90, mg_monitoring_days = 365;
+    double mg_monitoring_high_risk_days = 7, mg_before_repletion_days = 7;
+    double coexisting_current_hours = 168, qtc_current_hours = 168;
+    double renal_current_days = 30, renal_max_age_days = 365, weight_max_age_days = 365;
+    double symptom_onset_days = 7, acute_asthma_onset_days = 7, pregnancy_status_days = 274;
+
+    // units
+    fhir::unit_table magnesium_mg_dl, creatinine_mg_dl, calcium_total_mg_dl, calcium_ionized_mmol_l,
+        potassium_mmol_l, weight_kg, qtc_ms, renal_ml_min, dose_mg, duration_min, rate_mg_per_min,
+        time_days;
+
+    // renal
+    std::array<double, 4> band_min{60, 30, 20, 0};  // normal, impaired, severely, contraindicated
+    std::array<std::string, renal_band_count> band_label;
+    double cg_age_offset = 140, cg_denominator = 72, cg_female_factor = 0.85, cg_unknown_sex_factor = 0.85;
+    std::string renal_scale_note;
+
+    // doses
+    concept_config iv_medication;
+    double iv_dose_g = 2, iv_reduced_dose_g = 1, iv_infusion_minutes = 20, iv_recheck_hours = 6;
+    coding_config iv_route;
+    concept_config oral_medication;
+    double oral_dose_mg = 400, oral_reduced_dose_mg = 200;
+    std::string oral_dose_note, oral_reduced_dose_note;
+    coding_config oral_route;
+    std::string oral_timing_when, oral_timing_text;
+    std::array<double, renal_band_count> oral_recheck_days{7, 4, 2, 2, 7};
+    concept_config alt_medication;
+    double alt_dose_mg = 240, alt_reduced_dose_mg = 120;
+    std::string alt_dose_note;
+    coding_config alt_route;
+    std::string alt_timing_when, alt_timing_text;
+    concept_config famotidine_medication;
+    coding_config famotidine_route;
+    std::array<band_dose, renal_band_count> famotidine_by_band{};
+    concept_config magnesium_level_code;
+    concept_config creatinine_level_code;
+    concept_config repletion_reason;
+
+    // code lists, by the names the logic asks for
+    std::map<std::string, value_set, std::less<>> value_sets;
+    [[nodiscard]] value_set const& vs(std::string_view name) const;
+
+    std::map<std::string, rule_text, std::less<>> rule_texts;
+    [[nodiscard]] rule_text const& rule(std::string_view rule_id) const;
+
+    std::map<std::string, std::string, std::less<>> texts;  // "severity.severe", "actions.iv", ...
+    [[nodiscard]] std::string const& text(std::string_view key) const;
+
+    std::vector<coding_config> override_reasons;
+};
+
+}  // namespace cds::rules

@@ -1,0 +1,29 @@
+// Rule: repletion-hypermagnesemia (order-select, order-sign)           clinical-rules.md §4
+// When a magnesium repletion product is ordered while the current serum magnesium is
+// above 2.5 mg/dL,
+// Then warn (hypermagnesemia).
+
+#include "cards.hpp"
+#include "common/text.hpp"
+
+namespace cds::rules {
+
+std::optional<card_draft> rule_repletion_hypermagnesemia(rule_context const& rc) {
+    auto const& m = rc.f.magnesium;
+    if (!m.current || !m.latest || m.level != mg_level::high) return std::nullopt;
+    auto const orders = triggering_repletion_orders(rc);
+    if (orders.empty()) return std::nullopt;
+    card_draft c;
+    c.rule_id = "repletion-hypermagnesemia";
+    c.level = indicator::warning;
+    c.sort_key = orders.front()->reference;
+    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"mg", mg_value_text(*m.latest)}});
+    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
+    c.detail.push_back(mg_evidence(rc) + " Hypermagnesemia: more magnesium may cause toxicity.");
+    c.detail.push_back(mg_thresholds(rc.d));
+    c.detail.push_back(renal_text(rc));
+    rc.note(c.rule_id, orders.front()->reference, "fires: magnesium ordered with current hypermagnesemia");
+    return c;
+}
+
+}  // namespace cds::rules

@@ -1,0 +1,30 @@
+// Rule: repletion-without-recent-level (order-select, order-sign)      clinical-rules.md §4
+// When a magnesium repletion product is ordered and there is no serum magnesium result in
+// the last 7 days,
+// Then an info card suggests a magnesium level.
+
+#include "cards.hpp"
+#include "common/text.hpp"
+
+namespace cds::rules {
+
+std::optional<card_draft> rule_repletion_without_recent_level(rule_context const& rc) {
+    auto const& f = rc.f;
+    if (f.magnesium.any_within_days(f.now, rc.d.mg_before_repletion_days)) return std::nullopt;
+    auto const orders = triggering_repletion_orders(rc);
+    if (orders.empty()) return std::nullopt;
+    std::string const window = format_number(rc.d.mg_before_repletion_days) + " days";
+    card_draft c;
+    c.rule_id = "repletion-without-recent-level";
+    c.level = indicator::info;
+    c.sort_key = orders.front()->reference;
+    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"window", window}});
+    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ". No serum magnesium result in the last " + window + ".");
+    c.detail.push_back(f.magnesium.latest ? "Newest serum magnesium: " + mg_evidence(rc) : "No serum magnesium result was found.");
+    c.detail.push_back(renal_text(rc));
+    c.wants = shared_suggestion::level;
+    rc.note(c.rule_id, orders.front()->reference, "fires: no Mg within " + window);
+    return c;
+}
+
+}  // namespace cds::rules

@@ -1,0 +1,29 @@
+// Rule: stale-low-magnesium (patient-view)                          clinical-rules.md §2, §4
+// When the newest serum magnesium was low but is older than 7 days (and at most 90 days),
+// Then an info card suggests a recheck of the level.
+
+#include "cards.hpp"
+#include "common/text.hpp"
+
+namespace cds::rules {
+
+std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
+    auto const& m = rc.f.magnesium;
+    if (!m.stale_low) return std::nullopt;
+    card_draft c;
+    c.rule_id = "stale-low-magnesium";
+    c.level = indicator::info;
+    c.summary = fill(rc.d.rule(c.rule_id).summary,
+                     {{"mg", mg_value_text(*m.latest)}, {"age", describe_age_hours(m.latest->age_hours)}});
+    c.detail.push_back(mg_evidence(rc) + " It is older than " + format_number(rc.d.mg_current_hours) +
+                       " hours, so it is not current: recheck before treating.");
+    c.detail.push_back(mg_thresholds(rc.d));
+    auto const drugs = contributing_drugs(rc);
+    if (!drugs.empty()) c.detail.push_back("Magnesium-wasting drugs: " + drugs_text(drugs) + ".");
+    c.detail.push_back(renal_text(rc));
+    c.wants = shared_suggestion::level;
+    rc.note(c.rule_id, m.latest->reference, "fires: low result older than the current window");
+    return c;
+}
+
+}  // namespace cds::rules

@@ -1,0 +1,45 @@
+#pragma once
+// The router's authentication seam (cds/service/authentication.hpp) implemented with the
+// JWT authenticator. main builds one with make_request_authenticator and stores it in
+// service_state::authenticator; the router then asks it about discovery, service and
+// feedback calls before reading their bodies.
+//
+// Time: the request's received_at (set by the server when the request arrived) is the "now"
+// of every check; the wall clock is read only when a request carries none.
+//
+// Blocking: a check normally takes microseconds (one signature verification). When a token
+// names a kid its issuer's HTTPS JWKS does not have (key rotation), or that JWKS is older
+// than its maximum age, the check fetches the JWKS on the calling server thread, bounded by
+// the fetch timeout (default 3 s) and at most once per issuer per 30 s; other threads keep
+// verifying meanwhile with the cached keys.
+
+#include <memory>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "cds/service/auth/authenticator.hpp"
+#include "cds/service/authentication.hpp"
+
+namespace cds::service::auth {
+
+class jwt_request_authenticator final : public cds::service::request_authenticator {
+public:
+    explicit jwt_request_authenticator(std::shared_ptr<authenticator> authn);
+
+    boost::asio::awaitable<cds::service::auth_decision> authenticate(
+        cds::service::auth_request request) override;
+
+    // The same decision, synchronously (what authenticate co_returns).
+    [[nodiscard]] cds::service::auth_decision decide(cds::service::auth_request const& request);
+
+    [[nodiscard]] authenticator& inner() { return *authn_; }
+
+private:
+    std::shared_ptr<authenticator> authn_;
+};
+
+// Null when authentication is off (no --trust): the router then skips the hook entirely.
+[[nodiscard]] std::shared_ptr<cds::service::request_authenticator> make_request_authenticator(
+    std::shared_ptr<authenticator> authn);
+
+}  // namespace cds::service::auth

@@ -1,0 +1,153 @@
+#pragma once
+// Verification of the CDS Client's bearer JWT (CDS Hooks 2.0 "Trusting CDS Clients",
+// RFC 7519, RFC 7515, RFC 7518).
+//
+// Order of checks: structure -> `alg` allowed -> `kid` present -> `iss` trusted -> key from
+// that issuer's JWKS -> signature -> claims (aud, exp, nbf, iat, lifetime, jti) -> replay.
+// Claims are judged only once the signature holds, so a log line saying "expired" or
+// "audience_mismatch" is about a token the issuer really signed.
+//
+// Time is an input: `verify` never reads a clock; `now` also drives the JWKS refresh rate
+// limit and the replay cache's expiry.
+//
+// Thread-safety: `verify` may be called concurrently from any number of threads.
+//  - jwks_mutex_ guards every issuer's cached key set and refresh bookkeeping. It is never
+//    held during a fetch: a thread claims the issuer's refresh slot under the mutex, fetches
+//    without it, then installs the result under it. Other threads meanwhile keep verifying
+//    with the keys already cached.
+//  - replay_mutex_ guards the replay cache; held only for a lookup+insert.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <cds/service/auth/jwk.hpp>
+#include <cds/service/auth/jwks_source.hpp>
+#include <cds/service/auth/jws.hpp>
+
+namespace cds::service::auth {
+
+// Why a request was let in or not. Stable names (to_string) are what logs and counters use.
+enum class auth_reason {
+    ok,
+    missing_token,      // no Authorization header where one is required
+    not_bearer,         // Authorization header with another scheme or no token
+    malformed,          // not a compact JWS, bad base64url/JSON, bad claim types, `crit`
+    unsupported_alg,    // none, HS*, PS*, or an algorithm not configured
+    missing_kid,        // header without `kid` (CDS Hooks makes it REQUIRED)
+    unknown_issuer,     // `iss` absent or not configured with --trust
+    unknown_kid,        // no usable key with that kid, even after a permitted refresh
+    jwks_unavailable,   // the issuer's JWKS has never been obtained
+    key_alg_mismatch,   // the kid's key cannot be used with the token's alg
+    bad_signature,
+    audience_mismatch,  // `aud` does not contain the invoked URL
+    missing_claim,      // exp, iat or jti absent
+    expired,            // exp (+ skew) not after now
+    not_yet_valid,      // nbf after now + skew
+    issued_in_future,   // iat after now + skew
+    lifetime_too_long,  // exp - iat beyond the maximum (1 hour)
+    replay,             // this (iss, jti) was already accepted and has not expired
+    replay_cache_full,  // cache full of unexpired entries; refused rather than forgetting one
+};
+
+inline constexpr std::size_t auth_reason_count = 19;
+
+[[nodiscard]] std::string_view to_string(auth_reason reason);
+
+struct verification_result {
+    auth_reason reason = auth_reason::malformed;
+    // For log lines only, as the token claimed them (unverified unless reason is ok):
+    // printable ASCII, at most 128 characters, never the token itself.
+    std::string issuer;
+    std::string jti;
+    std::string kid;
+    bool jku_ignored = false;  // the token named a jku other than the issuer's JWKS URL
+
+    [[nodiscard]] bool ok() const { return reason == auth_reason::ok; }
+};
+
+struct verifier_options {
+    std::vector<jws_algorithm> algorithms{jws_algorithm::es384, jws_algorithm::rs384};
+    std::chrono::seconds clock_skew{60};
+    std::chrono::seconds max_token_lifetime{3600};
+    // Replay cache: when full, entries whose token has expired are dropped first (oldest
+    // expiry first); if none has expired the new token is refused with replay_cache_full.
+    // Forgetting an unexpired jti would reopen the replay window, so refusing (fail closed)
+    // is the safer of the two; the bound only bites under more than
+    // replay_cache_max_entries accepted calls per token lifetime.
+    std::size_t replay_cache_max_entries = 100'000;
+    // A remote JWKS is fetched again at most this often per issuer (unknown kid or age).
+    std::chrono::seconds jwks_refresh_min_interval{30};
+    // A remote JWKS older than this is refetched on the next call (keys can be withdrawn).
+    std::chrono::seconds jwks_max_age{3600};
+};
+
+struct trusted_issuer {
+    std::string issuer;  // exact `iss` value
+    std::unique_ptr<jwks_source> source;
+};
+
+class jwt_verifier {
+public:
+    using time_point = std::chrono::system_clock::time_point;
+
+    // Throws std::invalid_argument for an empty or duplicate issuer, a null source, or an
+    // options value out of range (programmer or start-up error).
+    jwt_verifier(std::vector<trusted_issuer> issuers, verifier_options options);
+    ~jwt_verifier();
+    jwt_verifier(jwt_verifier const&) = delete;
+    jwt_verifier& operator=(jwt_verifier const&) = delete;
+
+    // Fetches every issuer's JWKS once, at start-up. Returns one message per issuer whose
+    // keys could not be obtained or parsed; the caller decides whether that is fatal
+    // (make_authenticator makes it fatal for files and a warning for URLs, which are
+    // retried on the first token).
+    [[nodiscard]] std::vector<std::string> load_keys(time_point now);
+
+    // `invoked_url` is the exact URL the client called (public URL + path): `aud` must
+    // contain it. A token accepted once is refused as a replay afterwards.
+    [[nodiscard]] verification_result verify(std::string_view token,
+                                             std::string_view invoked_url,
+                                             time_point now);
+
+    // How many times each issuer's source was fetched (tests and metrics).
+    [[nodiscard]] std::size_t fetch_count(std::string_view issuer) const;
+    [[nodiscard]] std::size_t replay_cache_size() const;
+    [[nodiscard]] verifier_options const& options() const { return options_; }
+
+private:
+    struct issuer_state;
+
+    [[nodiscard]] std::shared_ptr<jwk_set const> keys_for(issuer_state& issuer,
+                                                          std::string_view kid,
+                                                          time_point now);
+    [[nodiscard]] bool refresh(issuer_state& issuer, time_point now, bool forced);
+    [[nodiscard]] auth_reason remember_jti(std::string_view issuer,
+                                           std::string_view jti,
+                                           time_point expires,
+                                           time_point now);
+
+    verifier_options options_;
+    // The map's shape is fixed after construction; the mutable members of each state are
+    // guarded by jwks_mutex_.
+    std::map<std::string, std::unique_ptr<issuer_state>, std::less<>> issuers_;
+    mutable std::mutex jwks_mutex_;
+
+    // Replay cache, guarded by replay_mutex_: key "iss\njti" -> expiry (exp + skew), and the
+    // same entries ordered by expiry for eviction.
+    mutable std::mutex replay_mutex_;
+    std::unordered_map<std::string, time_point> seen_;
+    std::set<std::pair<time_point, std::string>> seen_by_expiry_;
+};
+
+}  // namespace cds::service::auth

@@ -1,0 +1,50 @@
+#pragma once
+// The seam for authenticating CDS Clients (CDS Hooks 2.0 "Trusting CDS Clients"; issue 5).
+// The router calls the authenticator, when one is configured, for discovery, service calls
+// and feedback — after the endpoint and method are known and before anything reads the
+// body. Health, readiness and CORS preflight requests are never passed to it. A refusal is
+// answered with a bare 401 and `WWW-Authenticate: Bearer` (no reason in the body, as the
+// spec's security advice says); the reason goes only to the log line.
+
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "cds/service/http_message.hpp"
+
+namespace cds::service {
+
+enum class endpoint_kind {
+    discovery,     // GET /cds-services
+    service_call,  // POST /cds-services/{id}
+    feedback,      // POST /cds-services/{id}/feedback
+    health,        // GET /healthz
+    readiness,     // GET /readyz
+    unknown,
+};
+
+struct auth_request {
+    http_request const& request;  // valid until the returned awaitable completes
+    endpoint_kind endpoint;
+    std::string_view path;        // the request path without query, e.g. "/cds-services/x/feedback";
+                                  // the JWT `aud` is the public base URL followed by this path
+    std::string_view service_id;  // empty for discovery
+};
+
+struct auth_decision {
+    bool allowed = false;
+    // A stable reason name for the log ("expired", "bad_signature", ...): never the token,
+    // never claims other than what the verifier deems printable.
+    std::string log_reason;
+};
+
+class request_authenticator {
+public:
+    virtual ~request_authenticator() = default;
+    // Thread-safe; may be called concurrently from every server thread. Never throws on
+    // request data (a malformed token is a refusal, not an exception).
+    virtual boost::asio::awaitable<auth_decision> authenticate(auth_request request) = 0;
+};
+
+}  // namespace cds::service

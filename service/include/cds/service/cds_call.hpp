@@ -1,0 +1,75 @@
+#pragma once
+// A CDS service call (`POST /cds-services/{id}`) in two synchronous halves around the one
+// asynchronous step, fetching what prefetch did not bring:
+//
+//   prepare_cds_call   content type, JSON (bounded depth), the HookRequest schema, hook
+//                      match, the hook's context schema; prefetch resolution per CDS Hooks
+//                      2.0 "Prefetch": a value is used; null means the client looked and
+//                      nothing exists; an OperationOutcome means the client's query failed
+//                      (unavailable, never repeated); an absent key is queued for fetching
+//                      when the request names a fhirServer and a fetcher is configured, and
+//                      is otherwise unavailable. Draft orders are parsed here.
+//   (fetcher)          prefetch_fetcher::fetch(call.fetch), only when call.fetch.queries
+//                      is non-empty and a fetcher exists
+//   complete_cds_call  merges fetched data, answers 412 when required data is unavailable,
+//                      builds the snapshot, resolves draft orders' medications, evaluates the
+//                      rules and serializes {"cards": [...]}.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "cds/fhir/snapshot.hpp"
+#include "cds/rules/evaluate.hpp"
+#include "cds/rules/rule_set.hpp"
+#include "cds/service/http_message.hpp"
+#include "cds/service/prefetch_fetcher.hpp"
+#include "cds/service/service_state.hpp"
+
+namespace cds::service {
+
+struct prepared_call {
+    rules::service_definition const* service = nullptr;
+    rules::hook_context context;     // draft_orders parsed, medications not yet resolved
+    fhir::snapshot_builder builder;  // prefetch values already added
+    // Prefetch keys with no data, and why, in words fit for a client (never a token).
+    std::map<std::string, std::string> unavailable;
+    // Queries for absent keys (empty: nothing to fetch). Carries the access token: never log.
+    fetch_request fetch;
+    std::size_t skipped_draft_orders = 0;  // drafts without a medication yet (bare drafts)
+};
+
+[[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(
+    http_request const& request, service_state const& state,
+    rules::service_definition const& service);
+
+// Merges fetched data into the call and decides what is missing: returns one
+// "required data unavailable" issue (diagnostics, expression) per required key without data,
+// and lists optional keys without data in call.context.unavailable_prefetch.
+// `fetched` is null when nothing was fetched. Part of complete_cds_call; separate for tests.
+struct missing_data {
+    std::string key;
+    std::string diagnostics;
+};
+[[nodiscard]] std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome const* fetched);
+
+// `fetched` is null when nothing was fetched.
+[[nodiscard]] http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched,
+                                              service_state const& state);
+
+// True for application/json and application/*+json (e.g. application/fhir+json), with any
+// parameters as long as a charset, if given, is UTF-8.
+[[nodiscard]] bool is_json_media_type(std::string_view content_type);
+
+// Parses a request body with the configured depth limit. On failure returns the 400 answer
+// (malformed_json naming line and column, or json_too_deep).
+struct json_body {
+    boost::json::value value;
+    std::optional<http_response> error;
+};
+[[nodiscard]] json_body parse_json_body(std::string_view body, unsigned max_depth);
+
+}  // namespace cds::service

@@ -1,0 +1,80 @@
+#pragma once
+// Fetching absent prefetch keys from the EHR's FHIR server over HTTP(S) (CDS Hooks 2.0
+// "FHIR Resource Access"; issue 4).
+//
+// What one fetch() does, all bounded by the request's deadline:
+//  - refuses outright (every key fails, nothing is sent) when fetching is not configured,
+//    the request has no fhirServer, or fhirServer is not on the allowlist;
+//  - resolves each template's prefetch tokens; a key whose tokens cannot be resolved fails
+//    alone and is not sent;
+//  - runs the remaining queries concurrently, each following Bundle.link[next] up to
+//    `max_pages`, re-checking every next link against the allowlist and the fhirServer
+//    origin, merging the pages into one searchset Bundle;
+//  - then reads, concurrently, every Medication that a fetched MedicationRequest/Statement
+//    names in medicationReference but the Bundle does not include, and adds it as an
+//    `include` entry;
+//  - retries an idempotent GET on connection failures, a connection closed before any
+//    answer, and 5xx, with exponential backoff, only while the deadline leaves time.
+// Results: a search key gets one searchset Bundle (all pages, no links); a read key gets the
+// resource, or JSON null when the server answers 404/410 (no such resource: what a CDS client
+// sends as a null prefetch). Failures are per key, in words for the client.
+// The access token goes only to fhirServer's origin (scheme, host, port), is never logged and
+// never appears in a failure text.
+//
+// Thread-safety: one instance serves every request on every thread. Idle connections are
+// pooled per execution context (an Asio service), so they are closed with the io_context.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cds/service/prefetch_fetcher.hpp"
+
+namespace cds::service::fhir_client {
+
+struct fhir_client_options {
+    // --fhir-allow URL (repeatable): FHIR server base URLs the service may contact. Empty:
+    // fetching is off and every absent key fails with a reason saying so.
+    std::vector<std::string> allow;
+    // --fhir-deadline-ms: the whole fetch (all queries, pages, Medication reads, retries)
+    // ends by then. Used when fetch_request.deadline is left unset (the epoch).
+    std::chrono::milliseconds deadline{2000};
+    // --fhir-max-pages: next links followed per query, counting the first page.
+    int max_pages = 10;
+    // --fhir-max-response-mib: a single HTTP answer larger than this fails its query.
+    std::size_t max_response_bytes = std::size_t{32} * 1024 * 1024;
+    // --fhir-ca-file: an extra PEM CA bundle trusted besides the system store (test servers,
+    // hospital-internal CAs). Certificate verification is never turned off.
+    std::string extra_ca_file;
+    // Attempts per GET (first try included) for retryable failures.
+    int max_attempts = 3;
+    // Idle keep-alive connections kept per FHIR server origin, and for how long.
+    std::size_t max_idle_per_origin = 4;
+    std::chrono::milliseconds idle_timeout{30000};
+};
+
+class http_fhir_fetcher final : public prefetch_fetcher {
+public:
+    // Start-up: throws std::invalid_argument naming the problem for a bad --fhir-allow entry,
+    // an unreadable CA file or out-of-range limits.
+    explicit http_fhir_fetcher(fhir_client_options options);
+    ~http_fhir_fetcher() override;
+    http_fhir_fetcher(http_fhir_fetcher const&) = delete;
+    http_fhir_fetcher& operator=(http_fhir_fetcher const&) = delete;
+
+    boost::asio::awaitable<fetch_outcome> fetch(fetch_request request) override;
+
+    fhir_client_options const& options() const;
+    // TCP connections opened so far (for tests of connection reuse and of "nothing sent").
+    std::uint64_t connections_opened() const;
+
+    struct impl;  // opaque: keeps Beast and OpenSSL out of this header
+
+private:
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace cds::service::fhir_client

@@ -1,0 +1,47 @@
+#pragma once
+// The HTTP/1.1 server: an acceptor and one coroutine per connection on a shared io_context
+// run by N threads (Boost.Beast, C++20 coroutines). The session enforces the transport limits
+// of service_state::limits (header and body size, read/idle/write timeouts, connection count)
+// and hands each complete request to handle_request. This header keeps Beast out of its
+// includers; only http_server.cpp compiles Beast.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cds/service/service_state.hpp"
+
+namespace cds::service {
+
+struct listen_address {
+    std::string host;  // IPv4 or IPv6 literal (no brackets)
+    std::uint16_t port = 0;
+};
+
+// "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" (port 0: the system picks a free port).
+[[nodiscard]] std::optional<listen_address> parse_listen_address(std::string_view text);
+
+struct server_options {
+    listen_address listen{"127.0.0.1", 8080};
+    unsigned threads = 0;  // 0: std::thread::hardware_concurrency()
+    // After SIGTERM/SIGINT: how long in-flight requests may take before the process stops anyway.
+    std::chrono::milliseconds shutdown_timeout{std::chrono::seconds{10}};
+    // After answering an error that closes the connection before the request was fully read
+    // (413, 431, malformed HTTP), the rest of what the client sends is read and discarded for
+    // this long, so that it receives the answer instead of a reset (the lingering close that
+    // nginx and Apache do).
+    std::chrono::milliseconds linger_timeout{std::chrono::seconds{2}};
+};
+
+// Listens, serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
+// finish (keep-alive connections are closed after their current response) and returns 0.
+// `on_listening` is called once with the bound address (the real port when port 0 was asked).
+// Throws std::runtime_error when it cannot listen (a start-up error).
+int run_server(server_options const& options, std::shared_ptr<service_state const> state,
+               std::function<void(listen_address const&)> const& on_listening);
+
+}  // namespace cds::service

@@ -1,0 +1,60 @@
+#pragma once
+// The request path as plain functions of (request, service_state) -> response: no sockets,
+// no Beast (STYLE.md practice 7). The HTTP server, the `evaluate` command and the unit tests
+// all go through handle_request.
+//
+// handle_request is a coroutine only because a CDS call may have to wait for the FHIR
+// server (prefetch_fetcher) or for the authenticator; everything else is synchronous.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "cds/service/authentication.hpp"
+#include "cds/service/errors.hpp"
+#include "cds/service/http_message.hpp"
+#include "cds/service/service_state.hpp"
+
+namespace cds::service {
+
+struct route_match {
+    endpoint_kind kind = endpoint_kind::unknown;
+    std::string path;        // decoded path without the query
+    std::string service_id;  // for service_call and feedback
+    bool valid_target = true;  // false: not an origin-form target (400)
+};
+
+[[nodiscard]] route_match match_route(std::string_view target);
+
+// Never throws on request data. The caller must keep `state` alive until the coroutine
+// completes. CORS headers are on every response it returns.
+[[nodiscard]] boost::asio::awaitable<http_response> handle_request(http_request request,
+                                                                   service_state const& state);
+
+// Runs handle_request to completion on a private io_context (the `evaluate` command, tests).
+// Rethrows what the coroutine threw (only programmer errors).
+[[nodiscard]] http_response handle_request_blocking(http_request request, service_state const& state);
+
+// An OperationOutcome error response for `code` (CDS Hooks 3.0 recommends OperationOutcome
+// bodies). `diagnostics` says what is wrong; `expression` names where (an element path of
+// the request), and is omitted when empty. unauthorized gives a bare 401 instead.
+[[nodiscard]] http_response error_response(errc code, std::string const& diagnostics,
+                                           std::string const& expression = {});
+
+struct outcome_issue {
+    std::string diagnostics;
+    std::string expression;  // may be empty
+};
+// The same with one OperationOutcome issue per entry (e.g. every unavailable required key).
+[[nodiscard]] http_response error_response(errc code, std::vector<outcome_issue> const& issues);
+
+// Adds Access-Control-Allow-Origin (and Vary when origins are explicit) for a request whose
+// Origin header is `origin` (may be empty).
+void apply_cors(http_response& response, std::string_view origin, cors_policy const& cors);
+
+// The CORS preflight answer (204) for any path.
+[[nodiscard]] http_response preflight_response(cors_policy const& cors);
+
+}  // namespace cds::service

@@ -1,0 +1,88 @@
+#pragma once
+// Everything the request path reads, built once at start-up and then shared read-only by
+// every server thread (std::shared_ptr<service_state const>; STYLE.md practice 9). Mutable
+// shared things live behind the seams (fetcher, authenticator, feedback sink), each of which
+// documents its own thread-safety.
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cds/rules/evaluate.hpp"
+#include "cds/rules/rule_set.hpp"
+#include "cds/service/authentication.hpp"
+#include "cds/service/feedback.hpp"
+#include "cds/service/json_schema.hpp"
+#include "cds/service/prefetch_fetcher.hpp"
+
+namespace cds::service {
+
+// Bounds on what one client can make the service do (issue 2, issue 5). The numbers are
+// configuration (command-line flags), never literals in the server code.
+struct service_limits {
+    std::size_t max_body_bytes = 4 * 1024 * 1024;
+    std::size_t max_header_bytes = 16 * 1024;
+    unsigned max_json_depth = 64;
+    std::size_t max_connections = 1024;
+    std::chrono::milliseconds read_timeout{std::chrono::seconds{10}};   // header + body of one request
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds{30}};   // keep-alive wait for the next request
+    std::chrono::milliseconds write_timeout{std::chrono::seconds{30}};  // one response
+    std::chrono::milliseconds fetch_deadline{std::chrono::seconds{2}};  // all FHIR-server fetching of one call
+};
+
+struct cors_policy {
+    // "*" or explicit origins. With explicit origins the request's Origin is echoed when it is
+    // listed (else the first listed origin is sent) and `Vary: Origin` is added.
+    std::vector<std::string> allowed_origins{"*"};
+    std::chrono::seconds max_age{86400};  // Access-Control-Max-Age: browsers cache the preflight
+};
+
+// The compiled JSON Schemas of the CDS Hooks protocol (service/schemas/*.json, embedded).
+struct protocol_schemas {
+    json_schema request;   // cds-hooks-request.json: the HookRequest envelope
+    json_schema feedback;  // cds-hooks-feedback.json
+    // hook -> schema of that hook's `context` (patient-view-context.json, ...)
+    std::map<std::string, json_schema, std::less<>> context_by_hook;
+};
+
+// Compiles the embedded schemas; throws std::runtime_error if one is broken (a build defect).
+[[nodiscard]] std::shared_ptr<protocol_schemas const> load_protocol_schemas();
+
+struct service_state {
+    std::shared_ptr<rules::rule_set const> rules;  // non-null once ready
+    service_limits limits;
+    cors_policy cors;
+    std::shared_ptr<protocol_schemas const> schemas;
+    std::string discovery_body;  // GET /cds-services, rendered once from rules->services()
+
+    // Seams. Null means: no FHIR-server fetching (absent prefetch is unavailable); no
+    // authentication (every caller is trusted); feedback counted in the log only.
+    std::shared_ptr<prefetch_fetcher> fetcher;
+    std::shared_ptr<request_authenticator> authenticator;
+    std::shared_ptr<feedback_sink> feedback;
+
+    // Card and suggestion uuids; must be safe to call from several threads at once.
+    rules::uuid_source next_uuid;
+
+    // When set, every call is evaluated at this time instead of its arrival time
+    // (`serve --now`: hermetic end-to-end tests and demonstrations with dated fixtures).
+    std::optional<fhir::instant> fixed_now;
+};
+
+// A state with the given rules, limits and CORS policy, the embedded schemas, the rendered
+// discovery document and a random (RFC 4122 version 4) uuid source. Seams stay null.
+[[nodiscard]] service_state make_service_state(std::shared_ptr<rules::rule_set const> rules,
+                                               service_limits limits = {},
+                                               cors_policy cors = {});
+
+// The discovery document (CDS Hooks 2.0 "Discovery") for a rule set's services.
+[[nodiscard]] std::string render_discovery(rules::rule_set const& rules);
+
+// A thread-safe uuid source backed by one random generator per thread.
+[[nodiscard]] rules::uuid_source random_uuid_source();
+
+}  // namespace cds::service

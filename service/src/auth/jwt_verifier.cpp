@@ -1,0 +1,429 @@
+#include <cds/service/auth/jwt_verifier.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <stdexcept>
+
+#include <boost/json/value.hpp>
+
+namespace cds::service::auth {
+
+struct jwt_verifier::issuer_state {
+    std::string issuer;
+    std::unique_ptr<jwks_source> source;
+    // Guarded by jwks_mutex_:
+    std::shared_ptr<jwk_set const> keys;
+    std::optional<time_point> fetched_at;    // when `keys` were obtained
+    std::optional<time_point> last_attempt;  // when a fetch was last started (rate limit)
+    bool fetch_in_progress = false;
+    std::size_t fetches = 0;
+    std::string last_error;  // why the last fetch failed (empty after a success)
+};
+
+namespace {
+
+constexpr std::array<std::string_view, auth_reason_count> reason_names{
+    "ok",           "missing_token",     "not_bearer",       "malformed",
+    "unsupported_alg", "missing_kid",    "unknown_issuer",   "unknown_kid",
+    "jwks_unavailable", "key_alg_mismatch", "bad_signature", "audience_mismatch",
+    "missing_claim", "expired",          "not_yet_valid",    "issued_in_future",
+    "lifetime_too_long", "replay",       "replay_cache_full",
+};
+static_assert(static_cast<std::size_t>(auth_reason::replay_cache_full) + 1 == auth_reason_count);
+
+constexpr std::size_t max_logged_chars = 128;
+// A jti is a nonce (the sandbox sends a UUID); anything far longer is not one, and the
+// replay cache should not store it.
+constexpr std::size_t max_jti_bytes = 256;
+
+// Attacker-chosen strings go to logs: keep printable ASCII only and bound the length so a
+// claim cannot forge log lines or flood them.
+std::string loggable(std::string_view text) {
+    std::string out;
+    out.reserve(std::min(text.size(), max_logged_chars));
+    for (char c : text) {
+        if (out.size() == max_logged_chars) {
+            break;
+        }
+        out.push_back(c >= 0x20 && c < 0x7F && c != '"' && c != '\\' ? c : '?');
+    }
+    return out;
+}
+
+enum class date_status { absent, invalid, present };
+
+struct numeric_date {
+    date_status status = date_status::absent;
+    std::chrono::sys_seconds value{};
+};
+
+// RFC 7519 §2 NumericDate: a JSON number of seconds since the epoch, possibly non-integer.
+numeric_date read_numeric_date(boost::json::object const& claims, std::string_view name) {
+    auto const* value = claims.if_contains(name);
+    if (value == nullptr) {
+        return {};
+    }
+    double seconds = 0;
+    if (value->is_int64()) {
+        seconds = static_cast<double>(value->as_int64());
+    } else if (value->is_uint64()) {
+        seconds = static_cast<double>(value->as_uint64());
+    } else if (value->is_double()) {
+        seconds = value->as_double();
+    } else {
+        return {date_status::invalid, {}};
+    }
+    // Beyond ±3000 years is not a date; the bound also keeps the conversion defined.
+    if (!std::isfinite(seconds) || std::fabs(seconds) > 1e11) {
+        return {date_status::invalid, {}};
+    }
+    return {date_status::present,
+            std::chrono::sys_seconds{std::chrono::seconds{
+                static_cast<std::int64_t>(std::floor(seconds))}}};
+}
+
+// RFC 7519 §4.1.3: `aud` is a string or an array of strings; CDS Hooks requires it to be the
+// exact URL invoked, so comparison is byte-for-byte.
+auth_reason check_audience(boost::json::object const& claims, std::string_view invoked_url) {
+    auto const* aud = claims.if_contains("aud");
+    if (aud == nullptr) {
+        return auth_reason::missing_claim;
+    }
+    if (aud->is_string()) {
+        return aud->as_string() == invoked_url ? auth_reason::ok : auth_reason::audience_mismatch;
+    }
+    if (!aud->is_array()) {
+        return auth_reason::malformed;
+    }
+    bool found = false;
+    for (auto const& entry : aud->as_array()) {
+        if (!entry.is_string()) {
+            return auth_reason::malformed;
+        }
+        found = found || entry.as_string() == invoked_url;
+    }
+    return found ? auth_reason::ok : auth_reason::audience_mismatch;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+               return lower(x) == lower(y);
+           });
+}
+
+}  // namespace
+
+std::string_view to_string(auth_reason reason) {
+    auto const index = static_cast<std::size_t>(reason);
+    return index < reason_names.size() ? reason_names[index] : std::string_view{"unknown"};
+}
+
+jwt_verifier::jwt_verifier(std::vector<trusted_issuer> issuers, verifier_options options)
+    : options_(std::move(options)) {
+    if (options_.algorithms.empty()) {
+        throw std::invalid_argument("jwt_verifier: no signature algorithm allowed");
+    }
+    if (options_.clock_skew.count() < 0 || options_.max_token_lifetime.count() <= 0 ||
+        options_.replay_cache_max_entries == 0 || options_.jwks_refresh_min_interval.count() < 0) {
+        throw std::invalid_argument("jwt_verifier: option out of range");
+    }
+    for (auto& entry : issuers) {
+        if (entry.issuer.empty() || !entry.source) {
+            throw std::invalid_argument("jwt_verifier: issuer without name or JWKS source");
+        }
+        auto state = std::make_unique<issuer_state>();
+        state->issuer = entry.issuer;
+        state->source = std::move(entry.source);
+        if (!issuers_.emplace(entry.issuer, std::move(state)).second) {
+            throw std::invalid_argument("jwt_verifier: issuer trusted twice: " + entry.issuer);
+        }
+    }
+}
+
+jwt_verifier::~jwt_verifier() = default;
+
+std::vector<std::string> jwt_verifier::load_keys(time_point now) {
+    std::vector<std::string> problems;
+    for (auto& [name, state] : issuers_) {
+        if (!refresh(*state, now, /*forced=*/true)) {
+            std::lock_guard lock(jwks_mutex_);
+            problems.push_back("issuer " + name + ": JWKS not loaded: " + state->last_error);
+        }
+    }
+    return problems;
+}
+
+bool jwt_verifier::refresh(issuer_state& issuer, time_point now, bool forced) {
+    {
+        std::lock_guard lock(jwks_mutex_);
+        if (issuer.fetch_in_progress) {
+            return false;
+        }
+        if (!forced && issuer.last_attempt &&
+            now - *issuer.last_attempt < options_.jwks_refresh_min_interval) {
+            return false;
+        }
+        issuer.fetch_in_progress = true;
+        issuer.last_attempt = now;
+        ++issuer.fetches;
+    }
+    // The fetch (file read or HTTPS) runs without the lock: other threads keep verifying.
+    jwks_fetch_result fetched;
+    try {
+        fetched = issuer.source->fetch();
+    } catch (std::exception const& error) {
+        // Sources promise not to throw; if one does (allocation failure), the refresh slot
+        // must still be released below or the issuer could never refresh again.
+        fetched = {std::nullopt, std::string("JWKS fetch failed: ") + error.what()};
+    }
+    std::shared_ptr<jwk_set const> parsed;
+    std::string error = fetched.error;
+    if (fetched.body) {
+        auto outcome = parse_jwk_set(*fetched.body);
+        parsed = std::move(outcome.set);
+        if (!parsed) {
+            error = issuer.source->location() + ": " + outcome.error;
+        }
+    }
+    std::lock_guard lock(jwks_mutex_);
+    issuer.fetch_in_progress = false;
+    issuer.last_error = parsed ? std::string{} : std::move(error);
+    if (!parsed) {
+        // Keep whatever was cached: a failed refresh must not withdraw working keys.
+        return false;
+    }
+    issuer.keys = std::move(parsed);
+    issuer.fetched_at = now;
+    return true;
+}
+
+std::shared_ptr<jwk_set const> jwt_verifier::keys_for(issuer_state& issuer,
+                                                      std::string_view kid,
+                                                      time_point now) {
+    std::shared_ptr<jwk_set const> keys;
+    bool want_refresh = false;
+    {
+        std::lock_guard lock(jwks_mutex_);
+        keys = issuer.keys;
+        if (issuer.source->is_remote()) {
+            bool const stale =
+                !issuer.fetched_at || now - *issuer.fetched_at >= options_.jwks_max_age;
+            bool const kid_unknown = !keys || keys->find(kid).empty();
+            want_refresh = stale || kid_unknown;
+        }
+    }
+    if (want_refresh && refresh(issuer, now, /*forced=*/false)) {
+        std::lock_guard lock(jwks_mutex_);
+        keys = issuer.keys;
+    }
+    return keys;
+}
+
+auth_reason jwt_verifier::remember_jti(std::string_view issuer,
+                                       std::string_view jti,
+                                       time_point expires,
+                                       time_point now) {
+    std::string key;
+    key.reserve(issuer.size() + 1 + jti.size());
+    key += issuer;
+    key += '\n';  // a jti is printable (checked) and the issuer is configured: no ambiguity
+    key += jti;
+    std::lock_guard lock(replay_mutex_);
+    // Entries whose token has expired can be forgotten: replaying such a token fails on exp.
+    while (!seen_by_expiry_.empty() && seen_by_expiry_.begin()->first <= now) {
+        seen_.erase(seen_by_expiry_.begin()->second);
+        seen_by_expiry_.erase(seen_by_expiry_.begin());
+    }
+    if (seen_.contains(key)) {
+        return auth_reason::replay;
+    }
+    if (seen_.size() >= options_.replay_cache_max_entries) {
+        // Every remembered token is still valid; forgetting one would reopen its replay
+        // window, so this one is refused instead (fail closed).
+        return auth_reason::replay_cache_full;
+    }
+    seen_by_expiry_.emplace(expires, key);
+    seen_.emplace(std::move(key), expires);
+    return auth_reason::ok;
+}
+
+verification_result jwt_verifier::verify(std::string_view token,
+                                         std::string_view invoked_url,
+                                         time_point now) {
+    verification_result result;
+    jws_parse_result parsed = parse_compact_jws(token);
+    if (!parsed.jws) {
+        result.reason = auth_reason::malformed;
+        return result;
+    }
+    auto const& header = parsed.jws->header;
+    auto const& claims = parsed.jws->claims;
+
+    if (auto const* iss = claims.if_contains("iss"); iss != nullptr && iss->is_string()) {
+        result.issuer = loggable(iss->as_string());
+    }
+    if (auto const* jti = claims.if_contains("jti"); jti != nullptr && jti->is_string()) {
+        result.jti = loggable(jti->as_string());
+    }
+    if (auto const* kid = header.if_contains("kid"); kid != nullptr && kid->is_string()) {
+        result.kid = loggable(kid->as_string());
+    }
+
+    // RFC 7515 §4.1.1 alg. "none" and HS* never reach key lookup: a public key must never be
+    // used as an HMAC secret (the classic algorithm-confusion attack).
+    auto const* alg_value = header.if_contains("alg");
+    if (alg_value == nullptr || !alg_value->is_string()) {
+        result.reason = auth_reason::malformed;
+        return result;
+    }
+    auto algorithm = parse_jws_algorithm(alg_value->as_string());
+    if (!algorithm || std::find(options_.algorithms.begin(), options_.algorithms.end(),
+                                *algorithm) == options_.algorithms.end()) {
+        result.reason = auth_reason::unsupported_alg;
+        return result;
+    }
+    // RFC 7515 §4.1.11: an extension we must understand but do not (e.g. RFC 7797 b64).
+    if (header.contains("crit")) {
+        result.reason = auth_reason::malformed;
+        return result;
+    }
+    // CDS Hooks requires typ "JWT"; media types compare case-insensitively (RFC 7515 §4.1.9).
+    // An absent typ is tolerated: it carries no security meaning here.
+    if (auto const* typ = header.if_contains("typ");
+        typ != nullptr && (!typ->is_string() || !iequals(typ->as_string(), "JWT"))) {
+        result.reason = auth_reason::malformed;
+        return result;
+    }
+    auto const* kid_value = header.if_contains("kid");
+    if (kid_value == nullptr) {
+        result.reason = auth_reason::missing_kid;
+        return result;
+    }
+    if (!kid_value->is_string() || kid_value->as_string().empty()) {
+        result.reason = kid_value->is_string() ? auth_reason::missing_kid : auth_reason::malformed;
+        return result;
+    }
+    std::string_view const kid = kid_value->as_string();
+
+    auto const* iss_value = claims.if_contains("iss");
+    if (iss_value == nullptr || !iss_value->is_string()) {
+        result.reason = auth_reason::unknown_issuer;
+        return result;
+    }
+    auto issuer_it = issuers_.find(std::string_view(iss_value->as_string()));
+    if (issuer_it == issuers_.end()) {
+        result.reason = auth_reason::unknown_issuer;
+        return result;
+    }
+    issuer_state& issuer = *issuer_it->second;
+
+    // The jku header only ever names where keys live; keys come from the configured source
+    // alone. A jku that is not that source is noted for the log and otherwise ignored
+    // (CDS Hooks: services allowlist iss and jku; fetching an arbitrary jku would let any
+    // token bring its own key).
+    if (auto const* jku = header.if_contains("jku"); jku != nullptr) {
+        result.jku_ignored = !(issuer.source->is_remote() && jku->is_string() &&
+                               jku->as_string() == issuer.source->location());
+    }
+
+    std::shared_ptr<jwk_set const> keys = keys_for(issuer, kid, now);
+    if (!keys) {
+        result.reason = auth_reason::jwks_unavailable;
+        return result;
+    }
+    std::vector<public_jwk const*> candidates = keys->find(kid);
+    if (candidates.empty()) {
+        result.reason = auth_reason::unknown_kid;
+        return result;
+    }
+    bool any_usable = false;
+    bool verified = false;
+    for (public_jwk const* key : candidates) {
+        if (!key->usable_with(*algorithm)) {
+            continue;
+        }
+        any_usable = true;
+        if (verify_jws_signature(*algorithm, *key, parsed.jws->signing_input,
+                                 parsed.jws->signature)) {
+            verified = true;
+            break;
+        }
+    }
+    if (!any_usable) {
+        result.reason = auth_reason::key_alg_mismatch;
+        return result;
+    }
+    if (!verified) {
+        result.reason = auth_reason::bad_signature;
+        return result;
+    }
+
+    // Claims, now that the issuer is known to have signed them.
+    if (auth_reason audience = check_audience(claims, invoked_url); audience != auth_reason::ok) {
+        result.reason = audience;
+        return result;
+    }
+    numeric_date const exp = read_numeric_date(claims, "exp");
+    numeric_date const iat = read_numeric_date(claims, "iat");
+    numeric_date const nbf = read_numeric_date(claims, "nbf");
+    if (exp.status == date_status::invalid || iat.status == date_status::invalid ||
+        nbf.status == date_status::invalid) {
+        result.reason = auth_reason::malformed;
+        return result;
+    }
+    auto const* jti_value = claims.if_contains("jti");
+    if (exp.status == date_status::absent || iat.status == date_status::absent ||
+        jti_value == nullptr) {
+        result.reason = auth_reason::missing_claim;
+        return result;
+    }
+    if (!jti_value->is_string() || jti_value->as_string().empty() ||
+        jti_value->as_string().size() > max_jti_bytes ||
+        loggable(jti_value->as_string()) != std::string_view(jti_value->as_string())) {
+        result.reason = auth_reason::malformed;
+        return result;
+    }
+    auto const skew = options_.clock_skew;
+    if (exp.value + skew <= now) {
+        result.reason = auth_reason::expired;
+        return result;
+    }
+    if (nbf.status == date_status::present && nbf.value > now + skew) {
+        result.reason = auth_reason::not_yet_valid;
+        return result;
+    }
+    if (iat.value > now + skew) {
+        result.reason = auth_reason::issued_in_future;
+        return result;
+    }
+    if (exp.value < iat.value) {
+        result.reason = auth_reason::malformed;
+        return result;
+    }
+    if (exp.value - iat.value > options_.max_token_lifetime) {
+        result.reason = auth_reason::lifetime_too_long;
+        return result;
+    }
+
+    result.reason = remember_jti(iss_value->as_string(), jti_value->as_string(),
+                                 time_point{exp.value + skew}, now);
+    return result;
+}
+
+std::size_t jwt_verifier::fetch_count(std::string_view issuer) const {
+    auto it = issuers_.find(issuer);
+    if (it == issuers_.end()) {
+        return 0;
+    }
+    std::lock_guard lock(jwks_mutex_);
+    return it->second->fetches;
+}
+
+std::size_t jwt_verifier::replay_cache_size() const {
+    std::lock_guard lock(replay_mutex_);
+    return seen_.size();
+}
+
+}  // namespace cds::service::auth

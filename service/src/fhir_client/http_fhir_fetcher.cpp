@@ -1,0 +1,810 @@
+#include "cds/service/fhir_client/http_fhir_fetcher.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <utility>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "cds/service/fhir_client/fhir_allowlist.hpp"
+#include "cds/service/fhir_client/prefetch_query.hpp"
+#include "cds/service/fhir_client/search_bundle.hpp"
+
+namespace cds::service::fhir_client {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+namespace json = boost::json;
+using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t header_limit = 64 * 1024;
+constexpr int max_redirects = 3;
+
+// One keep-alive connection to one origin; plain or TLS.
+struct connection {
+    std::unique_ptr<beast::tcp_stream> plain;
+    std::unique_ptr<tls_stream> tls;
+    beast::flat_buffer buffer;
+    steady::time_point idle_since;
+
+    beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+// Idle connections of one execution context, keyed by origin and fetcher. Living as an Asio
+// service ties the sockets' lifetime to their io_context: shutdown() closes them before the
+// context's reactor goes away, whatever order the owner destroys things in.
+class connection_pool_service : public asio::execution_context::service {
+public:
+    static inline asio::execution_context::id id;
+
+    explicit connection_pool_service(asio::execution_context& context) : service(context) {}
+
+    std::unique_ptr<connection> take(std::string const& pool_key, steady::duration idle_timeout) {
+        std::lock_guard lock(mutex_);
+        auto const now = steady::now();
+        auto range = idle_.equal_range(pool_key);
+        for (auto it = range.first; it != range.second;) {
+            if (now - it->second->idle_since < idle_timeout) {
+                auto found = std::move(it->second);
+                idle_.erase(it);
+                return found;
+            }
+            it = idle_.erase(it);  // expired: the server has likely closed it already
+        }
+        return nullptr;
+    }
+
+    void give_back(std::string const& pool_key,
+                   std::unique_ptr<connection> conn,
+                   std::size_t max_idle) {
+        std::lock_guard lock(mutex_);
+        if (idle_.count(pool_key) >= max_idle) return;
+        conn->idle_since = steady::now();
+        idle_.emplace(pool_key, std::move(conn));
+    }
+
+private:
+    void shutdown() override {
+        std::lock_guard lock(mutex_);
+        idle_.clear();
+    }
+
+    std::mutex mutex_;
+    std::multimap<std::string, std::unique_ptr<connection>> idle_;  // guarded by mutex_
+};
+
+struct http_answer {
+    unsigned status = 0;
+    std::string content_type;
+    std::string location;
+    std::string body;
+    int attempts = 1;
+};
+
+// Distinct from json::value, which a std::string would also construct.
+struct fetch_error {
+    std::string reason;
+};
+using json_result = boost::system::result<json::value, fetch_error>;
+
+struct attempt_error {
+    std::string reason;
+    bool retryable = false;
+    // A pooled connection the server had already closed: retried at once on a new one.
+    bool stale = false;
+};
+
+std::string budget_text(milliseconds budget) {
+    return std::to_string(budget.count()) + " ms deadline";
+}
+
+std::string size_text(std::size_t bytes) {
+    constexpr std::size_t mib = 1024 * 1024;
+    return bytes % mib == 0 ? std::to_string(bytes / mib) + " MiB"
+                            : std::to_string(bytes) + "-byte";
+}
+
+// Printable and short: header values from a server are echoed only after this.
+std::string sanitized(std::string_view s, std::size_t limit = 60) {
+    std::string out;
+    for (char c : s.substr(0, limit)) {
+        auto const u = static_cast<unsigned char>(c);
+        out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+    }
+    return out;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+bool header_value_is_safe(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        auto const u = static_cast<unsigned char>(c);
+        return u >= 0x21 && u < 0x7f;
+    });
+}
+
+steady::duration backoff_for(int attempt) {
+    thread_local std::minstd_rand random{std::random_device{}()};
+    std::uniform_int_distribution<int> jitter(0, 25);
+    return milliseconds(50 << std::min(attempt - 1, 4)) + milliseconds(jitter(random));
+}
+
+}  // namespace
+
+struct http_fhir_fetcher::impl {
+    fhir_client_options options;
+    fhir_allowlist allowlist;
+    ssl::context tls{ssl::context::tls_client};
+    std::string pool_suffix;  // keeps connections of differently configured fetchers apart
+    std::atomic<std::uint64_t> connections_opened{0};
+};
+
+namespace {
+
+using impl_ptr = std::shared_ptr<http_fhir_fetcher::impl const>;
+
+// What one fetch() call shares between its concurrent queries. Only read after set-up.
+struct call_state {
+    impl_ptr owner;
+    http_fhir_fetcher::impl& mutable_owner;  // for the connection counter only
+    http_url base;
+    std::string authorization;  // "Bearer abc" or empty; never logged, never in a reason
+    steady::time_point deadline;
+    milliseconds budget;
+};
+using call_ptr = std::shared_ptr<call_state const>;
+
+struct key_result {
+    std::string key;
+    std::optional<json::value> result;         // reads (or null for 404/410)
+    std::optional<searchset_builder> builder;  // searches
+    std::string failure;
+    std::string note;
+};
+
+struct medication_read {
+    std::string reference;
+    std::optional<json::object> resource;
+    std::string failure;
+};
+
+attempt_error describe_connect_error(beast::error_code ec, call_state const& call) {
+    if (ec == beast::error::timeout) {
+        return {"could not connect to the FHIR server within the " + budget_text(call.budget),
+                true};
+    }
+    if (ec == asio::error::connection_refused)
+        return {"the FHIR server refused the connection", true};
+    return {"could not connect to the FHIR server (" + ec.message() + ")", true};
+}
+
+std::string describe_tls_error(beast::error_code ec, tls_stream& stream) {
+    long const verify = SSL_get_verify_result(stream.native_handle());
+    if (verify != X509_V_OK) {
+        return std::string("the FHIR server's TLS certificate was not accepted (") +
+               X509_verify_cert_error_string(verify) + ")";
+    }
+    return "the TLS handshake with the FHIR server failed (" + ec.message() + ")";
+}
+
+asio::awaitable<boost::system::result<std::unique_ptr<connection>, attempt_error>> connect(
+    call_ptr call, http_url url) {
+    auto executor = co_await asio::this_coro::executor;
+    auto const now = steady::now();
+    auto const remaining = call->deadline - now;
+    if (remaining <= steady::duration::zero()) {
+        co_return attempt_error{"no time was left before the " + budget_text(call->budget)};
+    }
+    // Half the remaining time for resolving and connecting leaves room for one retry when
+    // a connection attempt hangs (dropped SYNs); a connection that succeeds late still leaves
+    // the other half for the answer.
+    auto const connect_deadline =
+        now + std::max<steady::duration>(remaining / 2,
+                                         std::min<steady::duration>(remaining, milliseconds(200)));
+
+    std::string host = url.host;
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    beast::error_code address_error;
+    auto const address = asio::ip::make_address(host, address_error);
+    if (!address_error) {
+        endpoints.emplace_back(address, url.port);
+    } else {
+        using namespace asio::experimental::awaitable_operators;
+        asio::ip::tcp::resolver resolver(executor);
+        asio::steady_timer timer(executor, connect_deadline);
+        auto resolved = co_await (resolver.async_resolve(host, std::to_string(url.port), nothrow) ||
+                                  timer.async_wait(nothrow));
+        if (resolved.index() == 1) {
+            co_return attempt_error{"could not resolve the FHIR server's host name within the " +
+                                        budget_text(call->budget),
+                                    true};
+        }
+        auto& [resolve_error, results] = std::get<0>(resolved);
+        if (resolve_error) {
+            co_return attempt_error{"could not resolve the FHIR server's host name (" +
+                                    resolve_error.message() + ")"};
+        }
+        for (auto const& entry : results) endpoints.push_back(entry.endpoint());
+    }
+
+    auto conn = std::make_unique<connection>();
+    if (url.is_https()) {
+        conn->tls = std::make_unique<tls_stream>(executor, call->mutable_owner.tls);
+    } else {
+        conn->plain = std::make_unique<beast::tcp_stream>(executor);
+    }
+    call->mutable_owner.connections_opened.fetch_add(1, std::memory_order_relaxed);
+    conn->tcp().expires_at(connect_deadline);
+    auto [connect_error, endpoint] = co_await conn->tcp().async_connect(endpoints, nothrow);
+    if (connect_error) co_return describe_connect_error(connect_error, *call);
+
+    if (conn->tls) {
+        // SNI for host names (RFC 6066 forbids IP literals there); the certificate must name
+        // the host we asked for, by DNS name or IP address.
+        if (address_error && !SSL_set_tlsext_host_name(conn->tls->native_handle(), host.c_str())) {
+            co_return attempt_error{"could not set the TLS server name for the FHIR server"};
+        }
+        conn->tls->set_verify_mode(ssl::verify_peer);
+        conn->tls->set_verify_callback(ssl::host_name_verification(host));
+        conn->tcp().expires_at(connect_deadline);
+        auto [handshake_error] =
+            co_await conn->tls->async_handshake(ssl::stream_base::client, nothrow);
+        if (handshake_error) {
+            if (handshake_error == beast::error::timeout) {
+                co_return attempt_error{
+                    "the TLS handshake with the FHIR server did not finish within the " +
+                        budget_text(call->budget),
+                    true};
+            }
+            co_return attempt_error{describe_tls_error(handshake_error, *conn->tls)};
+        }
+    }
+    co_return conn;
+}
+
+template <class Stream>
+asio::awaitable<beast::error_code> exchange(Stream& stream,
+                                            beast::flat_buffer& buffer,
+                                            http::request<http::empty_body> const& request,
+                                            http::response_parser<http::string_body>& parser) {
+    auto [write_error, written] = co_await http::async_write(stream, request, nothrow);
+    if (write_error) co_return write_error;
+    auto [read_error, read] = co_await http::async_read(stream, buffer, parser, nothrow);
+    co_return read_error;
+}
+
+bool is_closed_error(beast::error_code ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec == ssl::error::stream_truncated;
+}
+
+// One GET on one connection (pooled or new).
+asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(call_ptr call,
+                                                                               http_url url,
+                                                                               bool allow_reuse) {
+    auto executor = co_await asio::this_coro::executor;
+    auto& context = asio::query(executor, asio::execution::context);
+    auto const& owner = *call->owner;
+    std::string const pool_key = url.origin() + owner.pool_suffix;
+
+    std::unique_ptr<connection> conn;
+    if (allow_reuse && asio::has_service<connection_pool_service>(context)) {
+        conn = asio::use_service<connection_pool_service>(context).take(pool_key,
+                                                                        owner.options.idle_timeout);
+    }
+    bool const reused = conn != nullptr;
+    if (!conn) {
+        auto connected = co_await connect(call, url);
+        if (!connected) co_return connected.error();
+        conn = std::move(*connected);
+    }
+
+    http::request<http::empty_body> request{http::verb::get, url.target(), 11};
+    request.set(http::field::host, url.host_header());
+    request.set(http::field::user_agent, "magnesium-cds");
+    request.set(http::field::accept, "application/fhir+json");
+    request.keep_alive(true);
+    // The token belongs to fhirServer's origin alone (CDS Hooks 2.0 "FHIR Resource Access").
+    if (!call->authorization.empty() && url.same_origin(call->base)) {
+        request.set(http::field::authorization, call->authorization);
+    }
+
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(owner.options.max_response_bytes);
+    parser.header_limit(header_limit);
+    conn->tcp().expires_at(call->deadline);
+    auto const error = conn->tls ? co_await exchange(*conn->tls, conn->buffer, request, parser)
+                                 : co_await exchange(*conn->plain, conn->buffer, request, parser);
+    if (error) {
+        bool const closed = is_closed_error(error);
+        if (reused && closed && !parser.got_some()) co_return attempt_error{"", true, true};
+        if (error == beast::error::timeout) {
+            co_return attempt_error{"the FHIR server did not answer within the " +
+                                    budget_text(call->budget)};
+        }
+        if (closed) {
+            co_return attempt_error{
+                parser.got_some()
+                    ? "the FHIR server closed the connection in the middle of its answer"
+                    : "the FHIR server closed the connection without answering",
+                true};
+        }
+        if (error == http::error::body_limit) {
+            co_return attempt_error{"the FHIR server's answer exceeds the " +
+                                    size_text(owner.options.max_response_bytes) + " limit"};
+        }
+        if (error == http::error::header_limit) {
+            co_return attempt_error{"the FHIR server's answer headers exceed the size limit"};
+        }
+        if (error.category() == http::make_error_code(http::error::bad_version).category()) {
+            co_return attempt_error{"the FHIR server's answer is not valid HTTP"};
+        }
+        co_return attempt_error{
+            "the connection to the FHIR server failed (" + error.message() + ")", true};
+    }
+
+    auto response = parser.release();
+    http_answer answer;
+    answer.status = response.result_int();
+    answer.content_type = std::string(response[http::field::content_type]);
+    answer.location = std::string(response[http::field::location]);
+    answer.body = std::move(response.body());
+    if (response.keep_alive() && !response.need_eof() && conn->buffer.size() == 0) {
+        asio::use_service<connection_pool_service>(context).give_back(
+            pool_key, std::move(conn), owner.options.max_idle_per_origin);
+    }
+    co_return answer;
+}
+
+// A GET with retries: only for failures where the server cannot have acted on the request
+// or says so itself (connect errors, a connection closed without an answer, 5xx); a GET is
+// idempotent, so repeating it is safe. Backoff sleeps never cross the deadline.
+asio::awaitable<boost::system::result<http_answer, std::string>> get(call_ptr call, http_url url) {
+    int const max_attempts = std::max(1, call->owner->options.max_attempts);
+    int attempts = 0;
+    int stale_retries = 0;
+    bool allow_reuse = true;
+    while (true) {
+        ++attempts;
+        auto result = co_await attempt_get(call, url, allow_reuse);
+        if (!result && result.error().stale && stale_retries < 2) {
+            ++stale_retries;
+            --attempts;
+            allow_reuse = false;
+            continue;
+        }
+        bool const retry = result ? result->status >= 500 : result.error().retryable;
+        auto const backoff = backoff_for(attempts);
+        if (!retry || attempts >= max_attempts ||
+            steady::now() + backoff + milliseconds(20) >= call->deadline) {
+            if (result) {
+                result->attempts = attempts;
+                co_return std::move(*result);
+            }
+            auto reason = std::move(result.error().reason);
+            if (attempts > 1) reason += " (" + std::to_string(attempts) + " attempts)";
+            co_return reason;
+        }
+        asio::steady_timer timer(co_await asio::this_coro::executor, backoff);
+        co_await timer.async_wait(nothrow);
+    }
+}
+
+std::string status_reason(http_answer const& answer, call_state const& call) {
+    auto const status = answer.status;
+    std::string reason;
+    if (status == 401) {
+        reason = call.authorization.empty()
+                     ? "the FHIR server requires authorization (HTTP 401) and the request carried "
+                       "no fhirAuthorization"
+                     : "the FHIR server did not accept the access token (HTTP 401)";
+    } else if (status == 403) {
+        reason = "the FHIR server denied access to this data (HTTP 403)";
+    } else if (status == 404) {
+        reason = "the FHIR server does not support this query (HTTP 404)";
+    } else if (status == 429) {
+        reason = "the FHIR server is limiting the request rate (HTTP 429)";
+    } else if (status >= 500) {
+        reason = "the FHIR server failed (HTTP " + std::to_string(status) + ")";
+        if (answer.attempts > 1) reason += " on " + std::to_string(answer.attempts) + " attempts";
+    } else {
+        reason = "the FHIR server rejected the query (HTTP " + std::to_string(status) + ")";
+    }
+    json::error_code ec;
+    auto const body = json::parse(answer.body, ec);
+    if (!ec && body.is_object()) {
+        if (auto const* type = body.get_object().if_contains("resourceType");
+            type != nullptr && type->is_string() && type->get_string() == "OperationOutcome") {
+            auto const text = outcome_text(body.get_object());
+            if (!text.empty()) reason += ": " + text;
+        }
+    }
+    return reason;
+}
+
+json_result parse_fhir_json(http_answer const& answer) {
+    auto content_type = lower(answer.content_type);
+    if (auto const semicolon = content_type.find(';'); semicolon != std::string::npos) {
+        content_type.resize(semicolon);
+    }
+    while (!content_type.empty() && content_type.back() == ' ') content_type.pop_back();
+    if (!content_type.empty() && content_type != "application/fhir+json" &&
+        content_type != "application/json" && content_type != "application/json+fhir") {
+        return fetch_error{"the FHIR server answered with " + sanitized(content_type) +
+                           " instead of FHIR JSON"};
+    }
+    json::parse_options options;
+    options.max_depth = 128;
+    json::error_code ec;
+    auto value = json::parse(answer.body, ec, {}, options);
+    if (ec) return fetch_error{"the FHIR server's answer is not valid JSON"};
+    return value;
+}
+
+// GET url, follow same-origin allowed redirects, and turn the answer into JSON or a reason.
+// For a read, 404 and 410 mean "no such resource": JSON null, as a CDS client would send.
+asio::awaitable<json_result> fetch_json(call_ptr call, http_url url, bool is_read) {
+    for (int hop = 0;; ++hop) {
+        auto answer = co_await get(call, url);
+        if (!answer) co_return fetch_error{std::move(answer.error())};
+        auto const status = answer->status;
+        if (status >= 300 && status < 400 && status != 304) {
+            if (hop >= max_redirects)
+                co_return fetch_error{"the FHIR server redirected too many times"};
+            auto next = resolve_http_url(url, answer->location);
+            if (answer->location.empty() || !next || !next->same_origin(call->base) ||
+                !call->owner->allowlist.allows(*next)) {
+                co_return fetch_error{
+                    "the FHIR server redirected to another origin or outside the allowed FHIR "
+                    "server; "
+                    "the redirect was not followed"};
+            }
+            url = std::move(*next);
+            continue;
+        }
+        if (status >= 200 && status < 300) co_return parse_fhir_json(*answer);
+        if (is_read && (status == 404 || status == 410)) co_return json::value(nullptr);
+        co_return fetch_error{status_reason(*answer, *call)};
+    }
+}
+
+http_url query_url(http_url const& base, fhir_query const& query) {
+    http_url url = base;
+    auto const target = encoded_target(base.encoded_path, query);
+    auto const question = target.find('?');
+    url.encoded_path = target.substr(0, question);
+    url.encoded_query = question == std::string::npos ? std::string() : target.substr(question + 1);
+    url.path_segments.insert(url.path_segments.end(), query.path.begin(), query.path.end());
+    return url;
+}
+
+std::string_view resource_type_of(json::value const& value) {
+    if (!value.is_object()) return {};
+    auto const* type = value.get_object().if_contains("resourceType");
+    return type != nullptr && type->is_string() ? std::string_view(type->get_string())
+                                                : std::string_view();
+}
+
+asio::awaitable<void> run_search(call_ptr call, http_url url, key_result& out) {
+    int const max_pages = std::max(1, call->owner->options.max_pages);
+    auto& builder = out.builder.emplace();
+    for (int pages = 1;; ++pages) {
+        auto body = co_await fetch_json(call, url, false);
+        if (!body) {
+            out.failure = std::move(body.error().reason);
+            co_return;
+        }
+        auto page = read_search_page(std::move(*body));
+        if (!page) {
+            out.failure = std::move(page.error());
+            co_return;
+        }
+        auto next = std::move(page->next_url);
+        builder.add(std::move(*page));
+        if (!next) co_return;
+        if (pages >= max_pages) {
+            out.note = "the search for prefetch key '" + out.key + "' was cut at the limit of " +
+                       std::to_string(max_pages) + " pages";
+            co_return;
+        }
+        // Every next link is checked like fhirServer itself, and must stay on its origin so
+        // that the token is never sent anywhere else.
+        auto next_url = resolve_http_url(url, *next);
+        if (!next_url || !next_url->same_origin(call->base) ||
+            !call->owner->allowlist.allows(*next_url)) {
+            out.failure =
+                "the FHIR server's next-page link leads outside the allowed FHIR server; it was "
+                "not followed";
+            co_return;
+        }
+        url = std::move(*next_url);
+    }
+}
+
+asio::awaitable<key_result> run_query(call_ptr call, prefetch_query query, token_source tokens) {
+    key_result out;
+    out.key = query.key;
+    try {
+        auto resolved = resolve_prefetch_template(query.template_, tokens);
+        if (!resolved) {
+            out.failure = std::move(resolved.error());
+            co_return out;
+        }
+        auto url = query_url(call->base, *resolved);
+        if (resolved->is_search()) {
+            co_await run_search(call, std::move(url), out);
+            co_return out;
+        }
+        auto body = co_await fetch_json(call, std::move(url), true);
+        if (!body) {
+            out.failure = std::move(body.error().reason);
+        } else if (body->is_null()) {
+            out.result = std::move(*body);
+        } else if (auto const type = resource_type_of(*body); type == "OperationOutcome") {
+            auto const text = outcome_text(body->get_object());
+            out.failure = "the FHIR server answered with an OperationOutcome" +
+                          (text.empty() ? "" : ": " + text);
+        } else if (type != resolved->resource_type()) {
+            out.failure = "the FHIR server answered a read of a " + resolved->resource_type() +
+                          " with " +
+                          (type.empty() ? std::string("something that is not a FHIR resource")
+                                        : "a " + sanitized(type));
+        } else {
+            out.result = std::move(*body);
+        }
+    } catch (std::exception const&) {
+        out.failure = "internal error while fetching from the FHIR server";
+    }
+    co_return out;
+}
+
+asio::awaitable<medication_read> read_medication(call_ptr call, std::string reference) {
+    medication_read out;
+    out.reference = reference;
+    try {
+        fhir_query query;
+        auto const slash = reference.find('/');
+        query.path = {reference.substr(0, slash), reference.substr(slash + 1)};
+        auto body = co_await fetch_json(call, query_url(call->base, query), true);
+        if (!body) {
+            out.failure = std::move(body.error().reason);
+        } else if (body->is_null()) {
+            out.failure = "it does not exist on the FHIR server";
+        } else if (resource_type_of(*body) != "Medication") {
+            out.failure = "the FHIR server did not answer with a Medication";
+        } else {
+            out.resource = std::move(body->get_object());
+        }
+    } catch (std::exception const&) {
+        out.failure = "internal error while fetching from the FHIR server";
+    }
+    co_return out;
+}
+
+// Runs every task concurrently on the current (strand) executor and returns their results
+// in the order given. Each task is bounded by the call's deadline on its own.
+template <class T>
+asio::awaitable<std::vector<T>> run_all(std::vector<asio::awaitable<T>> tasks) {
+    auto executor = co_await asio::this_coro::executor;
+    using operation =
+        decltype(asio::co_spawn(executor, std::declval<asio::awaitable<T>>(), asio::deferred));
+    std::vector<operation> operations;
+    operations.reserve(tasks.size());
+    for (auto& task : tasks)
+        operations.push_back(asio::co_spawn(executor, std::move(task), asio::deferred));
+    auto [order, exceptions, results] =
+        co_await asio::experimental::make_parallel_group(std::move(operations))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    co_return std::move(results);
+}
+
+asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl> owner,
+                                         fetch_request request) {
+    fetch_outcome outcome;
+    auto const fail_all = [&](std::string const& reason) {
+        for (auto const& query : request.queries) outcome.failures[query.key] = reason;
+    };
+    if (request.queries.empty()) co_return outcome;
+
+    auto const start = steady::now();
+    auto const deadline = request.deadline == steady::time_point{} ? start + owner->options.deadline
+                                                                   : request.deadline;
+    if (owner->allowlist.empty()) {
+        fail_all("fetching from the FHIR server is not enabled on this service (no --fhir-allow)");
+        co_return outcome;
+    }
+    if (request.fhir_server.empty()) {
+        fail_all("the request has no fhirServer to fetch from");
+        co_return outcome;
+    }
+    auto base = parse_http_url(request.fhir_server);
+    if (!base || !base->encoded_query.empty()) {
+        fail_all("fhirServer is not a usable http(s) base URL" +
+                 (base ? std::string() : ": " + base.error()));
+        co_return outcome;
+    }
+    if (!owner->allowlist.allows(*base)) {
+        fail_all(
+            "fhirServer not allowed: it is not on this service's --fhir-allow list, so it was not "
+            "contacted");
+        co_return outcome;
+    }
+    std::string authorization;
+    // fhirAuthorization is optional (the public sandbox sends fhirServer alone): no token, no
+    // Authorization header.
+    if (request.access_token && !request.access_token->empty()) {
+        std::string const type =
+            request.token_type && !request.token_type->empty() ? *request.token_type : "Bearer";
+        if (!header_value_is_safe(*request.access_token) || !header_value_is_safe(type)) {
+            fail_all("fhirAuthorization holds characters that cannot be sent in an HTTP header");
+            co_return outcome;
+        }
+        authorization = type + " " + *request.access_token;
+    }
+
+    auto call = std::make_shared<call_state const>(
+        call_state{owner, *owner, std::move(*base), std::move(authorization), deadline,
+                   std::chrono::duration_cast<milliseconds>(deadline - start)});
+    token_source tokens;
+    tokens.context = &request.context;
+    tokens.user_practitioner_id = request.user_practitioner_id;
+
+    std::vector<asio::awaitable<key_result>> queries;
+    for (auto const& query : request.queries) queries.push_back(run_query(call, query, tokens));
+    auto results = co_await run_all(std::move(queries));
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (results[i].key.empty()) {  // the task ended by an exception: never expected
+            results[i].key = request.queries[i].key;
+            results[i].failure = "internal error while fetching from the FHIR server";
+        }
+    }
+
+    // Medications named by reference but not included: read each once, add to every Bundle
+    // that needs it.
+    std::vector<std::string> references;
+    std::map<std::string, std::vector<std::string>> needed_by;  // key -> references
+    for (auto const& result : results) {
+        if (!result.builder || !result.failure.empty()) continue;
+        auto missing = missing_medication_references(result.builder->bundle(), call->base);
+        for (auto const& reference : missing) {
+            if (std::find(references.begin(), references.end(), reference) == references.end()) {
+                references.push_back(reference);
+            }
+        }
+        if (!missing.empty()) needed_by[result.key] = std::move(missing);
+    }
+    std::map<std::string, medication_read> medications;
+    if (!references.empty()) {
+        std::vector<asio::awaitable<medication_read>> reads;
+        for (auto const& reference : references) reads.push_back(read_medication(call, reference));
+        for (auto& read : co_await run_all(std::move(reads))) {
+            auto reference = read.reference;
+            if (!read.resource) {
+                outcome.notes.push_back(
+                    "the medication " + reference +
+                    " named by a fetched medication order could not be read: " + read.failure);
+            }
+            medications.emplace(std::move(reference), std::move(read));
+        }
+    }
+
+    for (auto& result : results) {
+        if (!result.note.empty()) outcome.notes.push_back(result.note);
+        if (!result.failure.empty()) {
+            spdlog::debug("prefetch key '{}' could not be fetched from the FHIR server",
+                          result.key);
+            outcome.failures[result.key] = std::move(result.failure);
+            continue;
+        }
+        if (result.builder) {
+            for (auto const& reference : needed_by[result.key]) {
+                if (auto const it = medications.find(reference);
+                    it != medications.end() && it->second.resource) {
+                    result.builder->add_included(*it->second.resource);
+                }
+            }
+            outcome.results[result.key] = result.builder->take();
+        } else if (result.result) {
+            outcome.results[result.key] = std::move(*result.result);
+        } else {
+            outcome.failures[result.key] = "internal error while fetching from the FHIR server";
+        }
+    }
+    spdlog::debug("fetched {} of {} prefetch keys from the FHIR server in {} ms",
+                  outcome.results.size(), request.queries.size(),
+                  std::chrono::duration_cast<milliseconds>(steady::now() - start).count());
+    co_return outcome;
+}
+
+}  // namespace
+
+http_fhir_fetcher::http_fhir_fetcher(fhir_client_options options)
+    : impl_(std::make_shared<impl>()) {
+    auto allowlist = fhir_allowlist::from(options.allow);
+    if (!allowlist) throw std::invalid_argument(allowlist.error());
+    if (options.deadline <= milliseconds::zero())
+        throw std::invalid_argument("--fhir-deadline-ms must be positive");
+    if (options.max_pages < 1) throw std::invalid_argument("--fhir-max-pages must be at least 1");
+    if (options.max_response_bytes == 0)
+        throw std::invalid_argument("the FHIR response size limit must be positive");
+    impl_->allowlist = std::move(*allowlist);
+
+    auto& tls = impl_->tls;
+    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                    ssl::context::no_compression);
+    tls.set_verify_mode(ssl::verify_peer);
+    beast::error_code ec;
+    tls.set_default_verify_paths(ec);
+    if (ec) throw std::invalid_argument("cannot load the system CA certificates: " + ec.message());
+    if (!options.extra_ca_file.empty()) {
+        std::ifstream probe(options.extra_ca_file);
+        if (!probe)
+            throw std::invalid_argument("--fhir-ca-file " + options.extra_ca_file +
+                                        ": cannot be read");
+        tls.load_verify_file(options.extra_ca_file, ec);
+        if (ec) {
+            throw std::invalid_argument("--fhir-ca-file " + options.extra_ca_file +
+                                        ": not a PEM CA certificate (" + ec.message() + ")");
+        }
+    }
+    static std::atomic<std::uint64_t> instances{0};
+    impl_->pool_suffix = "#" + std::to_string(instances.fetch_add(1));
+    impl_->options = std::move(options);
+}
+
+http_fhir_fetcher::~http_fhir_fetcher() = default;
+
+fhir_client_options const& http_fhir_fetcher::options() const { return impl_->options; }
+
+std::uint64_t http_fhir_fetcher::connections_opened() const {
+    return impl_->connections_opened.load(std::memory_order_relaxed);
+}
+
+asio::awaitable<fetch_outcome> http_fhir_fetcher::fetch(fetch_request request) {
+    // All of one call's queries share a strand, so their results need no locks; the call
+    // holds the implementation alive even if the fetcher goes away meanwhile.
+    auto strand = asio::make_strand(co_await asio::this_coro::executor);
+    co_return co_await asio::co_spawn(strand, run_fetch(impl_, std::move(request)),
+                                      asio::use_awaitable);
+}
+
+}  // namespace cds::service::fhir_client

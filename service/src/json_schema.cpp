@@ -1,0 +1,257 @@
+#include "cds/service/json_schema.hpp"
+
+#include <stdexcept>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/pointer.h>
+#include <rapidjson/schema.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace cds::service {
+
+namespace {
+
+using rapidjson::SizeType;
+
+// Replays a Boost.JSON value as SAX events into RapidJSON's validator, so the request is
+// parsed once (by Boost.JSON) and still checked by a JSON Schema. Depth is bounded by the
+// parse options the body was parsed with.
+bool feed(rapidjson::SchemaValidator& validator, boost::json::value const& value) {
+    switch (value.kind()) {
+    case boost::json::kind::null:
+        return validator.Null();
+    case boost::json::kind::bool_:
+        return validator.Bool(value.get_bool());
+    case boost::json::kind::int64:
+        return validator.Int64(value.get_int64());
+    case boost::json::kind::uint64:
+        return validator.Uint64(value.get_uint64());
+    case boost::json::kind::double_:
+        return validator.Double(value.get_double());
+    case boost::json::kind::string: {
+        auto const& s = value.get_string();
+        return validator.String(s.data(), static_cast<SizeType>(s.size()), true);
+    }
+    case boost::json::kind::array: {
+        auto const& a = value.get_array();
+        if (!validator.StartArray()) return false;
+        for (auto const& element : a) {
+            if (!feed(validator, element)) return false;
+        }
+        return validator.EndArray(static_cast<SizeType>(a.size()));
+    }
+    case boost::json::kind::object: {
+        auto const& o = value.get_object();
+        if (!validator.StartObject()) return false;
+        for (auto const& member : o) {
+            if (!validator.Key(member.key().data(), static_cast<SizeType>(member.key().size()), true)) {
+                return false;
+            }
+            if (!feed(validator, member.value())) return false;
+        }
+        return validator.EndObject(static_cast<SizeType>(o.size()));
+    }
+    }
+    return false;
+}
+
+std::string to_json_text(rapidjson::Value const& v) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    v.Accept(writer);
+    return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::string_view kind_name(boost::json::value const* v) {
+    if (v == nullptr) return "absent";
+    switch (v->kind()) {
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return "a boolean";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64: return "an integer";
+    case boost::json::kind::double_: return "a number";
+    case boost::json::kind::string: return "a string";
+    case boost::json::kind::array: return "an array";
+    case boost::json::kind::object: return "an object";
+    }
+    return "a value";
+}
+
+std::string type_phrase(std::string_view type) {
+    if (type == "object" || type == "array" || type == "integer") return std::string{"an "} + std::string{type};
+    if (type == "null") return "null";
+    return std::string{"a "} + std::string{type};
+}
+
+std::string display(std::string const& path) { return path.empty() ? std::string{"the document"} : path; }
+
+}  // namespace
+
+std::string append_member(std::string_view path, std::string_view member) {
+    std::string out{path};
+    if (!out.empty()) out += '.';
+    out += member;
+    return out;
+}
+
+std::string append_index(std::string_view path, std::size_t index) {
+    std::string out{path};
+    out += '[';
+    out += std::to_string(index);
+    out += ']';
+    return out;
+}
+
+struct json_schema::impl {
+    std::string name;
+    rapidjson::Document schema_document;  // kept alive for the compiled schema and for messages
+    std::unique_ptr<rapidjson::SchemaDocument> compiled;
+
+    [[nodiscard]] schema_violation describe(rapidjson::SchemaValidator const& validator,
+                                            boost::json::value const& document,
+                                            std::string_view base_path) const;
+};
+
+json_schema::json_schema(std::string_view schema_text, std::string name) : impl_{std::make_unique<impl>()} {
+    impl_->name = std::move(name);
+    impl_->schema_document.Parse(schema_text.data(), schema_text.size());
+    if (impl_->schema_document.HasParseError() || !impl_->schema_document.IsObject()) {
+        throw std::runtime_error("JSON Schema '" + impl_->name + "' is not a JSON object");
+    }
+    impl_->compiled = std::make_unique<rapidjson::SchemaDocument>(impl_->schema_document);
+}
+
+json_schema::~json_schema() = default;
+json_schema::json_schema(json_schema&&) noexcept = default;
+json_schema& json_schema::operator=(json_schema&&) noexcept = default;
+
+std::string const& json_schema::name() const { return impl_->name; }
+
+std::optional<schema_violation> json_schema::validate(boost::json::value const& document,
+                                                      std::string_view base_path) const {
+    rapidjson::SchemaValidator validator(*impl_->compiled);
+    if (feed(validator, document) && validator.IsValid()) return std::nullopt;
+    return impl_->describe(validator, document, base_path);
+}
+
+schema_violation json_schema::impl::describe(rapidjson::SchemaValidator const& validator,
+                                             boost::json::value const& document,
+                                             std::string_view base_path) const {
+    schema_violation out;
+    out.keyword = validator.GetInvalidSchemaKeyword();
+
+    // Walk the document along the failing pointer, building the element path; tokens are
+    // array indices exactly when the value at that point is an array.
+    auto const doc_pointer = validator.GetInvalidDocumentPointer();
+    std::string path{base_path};
+    boost::json::value const* node = &document;
+    for (SizeType i = 0; i < doc_pointer.GetTokenCount(); ++i) {
+        auto const& token = doc_pointer.GetTokens()[i];
+        std::string_view token_name{token.name, token.length};
+        if (node != nullptr && node->is_array() && token.index != rapidjson::kPointerInvalidIndex) {
+            path = append_index(path, token.index);
+            auto const& a = node->get_array();
+            node = token.index < a.size() ? &a[token.index] : nullptr;
+        } else {
+            path = append_member(path, token_name);
+            node = (node != nullptr && node->is_object()) ? node->get_object().if_contains(token_name) : nullptr;
+        }
+    }
+
+    rapidjson::Value const* schema_node = validator.GetInvalidSchemaPointer().Get(schema_document);
+    auto member = [&](char const* key) -> rapidjson::Value const* {
+        if (schema_node == nullptr || !schema_node->IsObject()) return nullptr;
+        auto it = schema_node->FindMember(key);
+        return it == schema_node->MemberEnd() ? nullptr : &it->value;
+    };
+    boost::json::object const* object = (node != nullptr && node->is_object()) ? &node->get_object() : nullptr;
+
+    if (out.keyword == "required") {
+        if (auto const* required = member("required"); required != nullptr && required->IsArray()) {
+            for (auto const& required_name : required->GetArray()) {
+                if (!required_name.IsString()) continue;
+                std::string_view key{required_name.GetString(), required_name.GetStringLength()};
+                if (object == nullptr || !object->contains(key)) {
+                    out.path = append_member(path, key);
+                    out.message = out.path + " is required";
+                    return out;
+                }
+            }
+        }
+        out.path = path;
+        out.message = display(path) + " lacks a required member";
+        return out;
+    }
+    if (out.keyword == "dependencies") {
+        if (auto const* deps = member("dependencies"); deps != nullptr && deps->IsObject() && object != nullptr) {
+            for (auto const& dep : deps->GetObject()) {
+                std::string_view present{dep.name.GetString(), dep.name.GetStringLength()};
+                if (!object->contains(present) || !dep.value.IsArray()) continue;
+                for (auto const& needed : dep.value.GetArray()) {
+                    if (!needed.IsString()) continue;
+                    std::string_view key{needed.GetString(), needed.GetStringLength()};
+                    if (!object->contains(key)) {
+                        out.path = append_member(path, key);
+                        out.message = out.path + " is required when " + append_member(path, present) + " is present";
+                        return out;
+                    }
+                }
+            }
+        }
+        out.path = path;
+        out.message = display(path) + " lacks a member another member depends on";
+        return out;
+    }
+
+    out.path = path;
+    std::string const where = display(path);
+    if (out.keyword == "type") {
+        std::string expected;
+        if (auto const* type = member("type"); type != nullptr) {
+            if (type->IsString()) {
+                expected = type_phrase(type->GetString());
+            } else if (type->IsArray()) {
+                auto const& types = type->GetArray();
+                for (SizeType i = 0; i < types.Size(); ++i) {
+                    if (!types[i].IsString()) continue;
+                    if (!expected.empty()) expected += (i + 1 == types.Size()) ? " or " : ", ";
+                    expected += type_phrase(types[i].GetString());
+                }
+            }
+        }
+        out.message = where + " must be " + (expected.empty() ? std::string{"of another type"} : expected) +
+                      ", not " + std::string{kind_name(node)};
+    } else if (out.keyword == "enum") {
+        std::string allowed;
+        if (auto const* values = member("enum"); values != nullptr && values->IsArray()) {
+            for (auto const& v : values->GetArray()) {
+                if (!allowed.empty()) allowed += ", ";
+                allowed += to_json_text(v);
+            }
+        }
+        out.message = where + " must be one of " + allowed;
+    } else if (out.keyword == "minLength" || out.keyword == "minItems" || out.keyword == "minProperties") {
+        out.message = where + " must not be empty";
+        if (auto const* n = member(out.keyword.c_str()); n != nullptr && n->IsUint() && n->GetUint() > 1) {
+            out.message = where + " is too short (" + out.keyword + " " + std::to_string(n->GetUint()) + ")";
+        }
+    } else if (out.keyword == "pattern") {
+        out.message = where + " has an invalid format";
+    } else if (out.keyword == "additionalProperties") {
+        out.message = where + " has a member that is not allowed here";
+    } else {
+        out.message = where + " violates the schema constraint \"" + out.keyword + "\"";
+    }
+    // The schema's own description of the element, where it has one, says what is expected.
+    if (auto const* description = member("description"); description != nullptr && description->IsString()) {
+        out.message += " (";
+        out.message += description->GetString();
+        out.message += ")";
+    }
+    return out;
+}
+
+}  // namespace cds::service

@@ -1,0 +1,362 @@
+// magnesium-cds: wiring only (STYLE.md practice 3). Parses the command line, loads and
+// validates the rule set, builds the shared service state and hands it to the server or to
+// the same request path for `evaluate`. Start-up errors are exceptions caught here.
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cds/fhir/date_time.hpp"
+#include "cds/rules/rule_set.hpp"
+#include "cds/service/auth/auth_config.hpp"
+#include "cds/service/auth/jwt_request_authenticator.hpp"
+#include "cds/service/cds_call.hpp"
+#include "cds/service/fhir_client/command_line.hpp"
+#include "cds/service/fhir_client/http_fhir_fetcher.hpp"
+#include "cds/service/http_server.hpp"
+#include "cds/service/router.hpp"
+#include "cds/service/service_state.hpp"
+
+#ifndef CDS_VERSION
+#define CDS_VERSION "unknown"
+#endif
+
+namespace po = boost::program_options;
+namespace service = cds::service;
+namespace rules = cds::rules;
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;  // invalid rules, an error response from `evaluate`
+constexpr int exit_usage = 2;    // bad command line, unreadable file
+
+// Thrown for command-line mistakes: reported with a hint to --help, exit 2.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string read_file(std::string const& path) {
+    if (path == "-") return {std::istreambuf_iterator<char>{std::cin}, std::istreambuf_iterator<char>{}};
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) throw std::runtime_error("cannot read " + path);
+    return text.str();
+}
+
+po::options_description serve_options() {
+    service::service_limits const limits;
+    service::cors_policy const cors;
+    po::options_description d("serve options");
+    d.add_options()
+        ("listen", po::value<std::string>()->default_value("127.0.0.1:8080"),
+         "HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks a free port, printed on stdout)")
+        ("rules", po::value<std::string>(), "rule configuration file (default: the bundled rule set)")
+        ("threads", po::value<unsigned>()->default_value(0), "server threads (0: one per hardware thread)")
+        ("max-body", po::value<std::size_t>()->default_value(limits.max_body_bytes), "largest request body in bytes (413 beyond)")
+        ("max-header", po::value<std::size_t>()->default_value(limits.max_header_bytes), "largest request line + headers in bytes (431 beyond)")
+        ("max-json-depth", po::value<unsigned>()->default_value(limits.max_json_depth), "deepest JSON nesting accepted (400 beyond)")
+        ("max-connections", po::value<std::size_t>()->default_value(limits.max_connections), "concurrent connections (503 beyond)")
+        ("read-timeout", po::value<double>()->default_value(10), "seconds to receive one request's header and body (408 beyond)")
+        ("idle-timeout", po::value<double>()->default_value(30), "seconds a keep-alive connection may wait for its next request")
+        ("write-timeout", po::value<double>()->default_value(30), "seconds to send one response")
+        ("shutdown-timeout", po::value<double>()->default_value(10), "seconds in-flight requests get after SIGTERM/SIGINT")
+        ("now", po::value<std::string>(),
+         "evaluate every call at this FHIR dateTime instead of its arrival time (for tests and demonstrations)")
+        ("cors-origin", po::value<std::vector<std::string>>()->composing(),
+         "allowed browser origin for CORS (repeatable; default *)")
+        ("cors-max-age", po::value<long>()->default_value(cors.max_age.count()), "seconds browsers may cache a CORS preflight")
+        ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error, critical or off");
+    // Flags owned by the FHIR client (issue 4) and by authentication (issue 5).
+    cds::service::fhir_client::add_fhir_client_options(d);
+    cds::service::auth::add_auth_options(d);
+    return d;
+}
+
+po::options_description evaluate_options() {
+    po::options_description d("evaluate options");
+    d.add_options()
+        ("request", po::value<std::string>(), "the CDS Hooks request JSON file (- for stdin)")
+        ("now", po::value<std::string>(), "evaluation time as a FHIR dateTime (default: the clock)")
+        ("rules", po::value<std::string>(), "rule configuration file (default: the bundled rule set)")
+        ("service", po::value<std::string>(), "service id (default: the service answering the request's hook)")
+        ("max-json-depth", po::value<unsigned>()->default_value(service::service_limits{}.max_json_depth),
+         "deepest JSON nesting accepted");
+    return d;
+}
+
+po::options_description check_rules_options() {
+    po::options_description d("check-rules options");
+    d.add_options()("file", po::value<std::string>(), "the rule configuration file to check");
+    return d;
+}
+
+void print_help(std::ostream& out) {
+    out << "magnesium-cds " CDS_VERSION " - a CDS Hooks 2.0 service for magnesium safety\n\n"
+           "Usage:\n"
+           "  magnesium-cds serve [--listen HOST:PORT] [--rules FILE] [options]\n"
+           "  magnesium-cds evaluate REQUEST.json [--now DATETIME] [--rules FILE] [--service ID]\n"
+           "  magnesium-cds check-rules FILE\n"
+           "  magnesium-cds --help | --version\n\n"
+           "serve        answer CDS Hooks over HTTP until SIGTERM/SIGINT\n"
+           "evaluate     print the response the service would give to REQUEST.json (stdout: the\n"
+           "             JSON alone; exit 1 with the OperationOutcome when it would be an error)\n"
+           "check-rules  validate a rule configuration file, printing every problem with its JSON path\n\n"
+        << serve_options() << '\n'
+        << evaluate_options() << '\n'
+        << check_rules_options() << '\n';
+}
+
+po::variables_map parse(std::vector<std::string> const& args, po::options_description const& options,
+                        char const* positional_name) {
+    po::positional_options_description positional;
+    if (positional_name != nullptr) positional.add(positional_name, 1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+        po::notify(vm);
+    } catch (po::error const& e) {
+        throw usage_error(e.what());
+    }
+    return vm;
+}
+
+cds::fhir::instant parse_now(std::string const& text) {
+    auto const parsed = cds::fhir::parse_date_time(text);
+    if (!parsed.value) throw usage_error("--now is not a FHIR dateTime: " + parsed.error);
+    return parsed.value->start;
+}
+
+std::chrono::milliseconds seconds_option(po::variables_map const& vm, char const* name) {
+    double const seconds = vm[name].as<double>();
+    if (!(seconds > 0) || seconds > 86400.0) throw usage_error(std::string{"--"} + name + " must be between 0 and 86400 seconds");
+    return std::chrono::milliseconds{static_cast<long long>(seconds * 1000.0)};
+}
+
+// Loads the rule set from FILE or the bundled one; prints every problem and returns null when invalid.
+std::shared_ptr<rules::rule_set const> load_rules(po::variables_map const& vm, std::ostream& problems_out) {
+    std::string const source = vm.count("rules") ? vm["rules"].as<std::string>() : std::string{"bundled rule set"};
+    auto loaded = vm.count("rules") ? rules::load_rule_set(read_file(vm["rules"].as<std::string>()))
+                                    : rules::load_rule_set(rules::bundled_rule_set_json());
+    if (!loaded.problems.empty() || !loaded.rules) {
+        problems_out << source << ": invalid rule configuration (" << loaded.problems.size() << " problem"
+                     << (loaded.problems.size() == 1 ? "" : "s") << ")\n";
+        for (auto const& p : loaded.problems) {
+            problems_out << "  " << (p.path.empty() ? std::string{"/"} : p.path) << ": " << p.message << '\n';
+        }
+        return nullptr;
+    }
+    return loaded.rules;
+}
+
+void use_stderr_logger(std::string const& level_name) {
+    auto logger = spdlog::stderr_color_mt("magnesium-cds");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+    auto const level = spdlog::level::from_str(level_name);
+    if (level == spdlog::level::off && level_name != "off") throw usage_error("unknown --log-level " + level_name);
+    logger->set_level(level);
+    spdlog::set_default_logger(std::move(logger));
+}
+
+int serve(std::vector<std::string> const& args) {
+    auto const vm = parse(args, serve_options(), nullptr);
+    use_stderr_logger(vm["log-level"].as<std::string>());
+
+    service::server_options options;
+    auto const listen = service::parse_listen_address(vm["listen"].as<std::string>());
+    if (!listen) throw usage_error("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+    options.listen = *listen;
+    options.threads = vm["threads"].as<unsigned>();
+    if (options.threads == 0) options.threads = std::max(1U, std::thread::hardware_concurrency());
+    options.shutdown_timeout = seconds_option(vm, "shutdown-timeout");
+
+    service::service_limits limits;
+    limits.max_body_bytes = vm["max-body"].as<std::size_t>();
+    limits.max_header_bytes = vm["max-header"].as<std::size_t>();
+    limits.max_json_depth = vm["max-json-depth"].as<unsigned>();
+    limits.max_connections = vm["max-connections"].as<std::size_t>();
+    limits.read_timeout = seconds_option(vm, "read-timeout");
+    limits.idle_timeout = seconds_option(vm, "idle-timeout");
+    limits.write_timeout = seconds_option(vm, "write-timeout");
+    if (limits.max_body_bytes == 0 || limits.max_header_bytes < 256 || limits.max_json_depth == 0 ||
+        limits.max_connections == 0) {
+        throw usage_error("--max-body, --max-json-depth and --max-connections must be positive, --max-header at least 256");
+    }
+    service::cors_policy cors;
+    if (vm.count("cors-origin")) cors.allowed_origins = vm["cors-origin"].as<std::vector<std::string>>();
+    cors.max_age = std::chrono::seconds{vm["cors-max-age"].as<long>()};
+
+    std::ostringstream problems;
+    auto rule_set = load_rules(vm, problems);
+    if (!rule_set) {
+        std::cerr << "magnesium-cds: refusing to start: " << problems.str();
+        return exit_failure;
+    }
+
+    auto const fetch_options = service::fhir_client::fhir_client_options_from(vm);
+    limits.fetch_deadline = fetch_options.deadline;
+    auto const auth_config = service::auth::make_auth_config(service::auth::read_auth_flags(vm));
+    auto const policy = service::auth::check_listen_policy(options.listen.host, auth_config);
+    if (!policy.allowed) {
+        std::cerr << "magnesium-cds: refusing to start: " << policy.message << '\n';
+        return exit_failure;
+    }
+    if (!policy.message.empty()) spdlog::warn("{}", policy.message);
+
+    auto state = service::make_service_state(rule_set, limits, cors);
+    std::vector<std::string> auth_warnings;
+    state.authenticator = service::auth::make_request_authenticator(
+        service::auth::make_authenticator(auth_config, std::chrono::system_clock::now(), &auth_warnings));
+    for (auto const& warning : auth_warnings) spdlog::warn("{}", warning);
+    // Fetching from a client's fhirServer stays off until --fhir-allow names servers; until
+    // then absent prefetch keys are unavailable. The feedback store (state.feedback) is a
+    // later issue: without it feedback is validated and counted in the log.
+    if (!fetch_options.allow.empty()) {
+        state.fetcher = std::make_shared<service::fhir_client::http_fhir_fetcher>(fetch_options);
+    }
+    if (vm.count("now")) {
+        state.fixed_now = parse_now(vm["now"].as<std::string>());
+        spdlog::warn("every call is evaluated at the fixed time {} (--now), not at its arrival",
+                     cds::fhir::format_instant(*state.fixed_now));
+    }
+    auto const shared_state = std::make_shared<service::service_state const>(std::move(state));
+
+    spdlog::info("rule set {} {} with {} services; {} threads; body limit {} bytes", rule_set->id(),
+                 rule_set->version(), rule_set->services().size(), options.threads, limits.max_body_bytes);
+    return service::run_server(options, shared_state, [](service::listen_address const& bound) {
+        bool const v6 = bound.host.find(':') != std::string::npos;
+        // Tests and scripts read this line to learn the port when --listen asked for port 0.
+        std::cout << "listening on http://" << (v6 ? "[" : "") << bound.host << (v6 ? "]" : "") << ':'
+                  << bound.port << std::endl;
+    });
+}
+
+// The service whose hook the request names, when --service is not given; the first service
+// when the hook cannot be read, so that the request path itself reports what is wrong.
+std::string pick_service(rules::rule_set const& rule_set, std::string const& body, unsigned max_depth) {
+    auto parsed = service::parse_json_body(body, max_depth);
+    std::string hook;
+    if (!parsed.error && parsed.value.is_object()) {
+        if (auto const* h = parsed.value.get_object().if_contains("hook"); h != nullptr && h->is_string()) {
+            hook = std::string{h->get_string()};
+        }
+    }
+    auto const& services = rule_set.services();
+    if (hook.empty()) return services.empty() ? std::string{} : services.front().id;
+    std::vector<std::string> matching;
+    for (auto const& s : services) {
+        if (s.hook == hook) matching.push_back(s.id);
+    }
+    if (matching.empty()) throw usage_error("no service in the rule set answers the hook '" + hook + "'");
+    if (matching.size() > 1) throw usage_error("several services answer the hook '" + hook + "'; choose one with --service");
+    return matching.front();
+}
+
+int evaluate(std::vector<std::string> const& args) {
+    auto const vm = parse(args, evaluate_options(), "request");
+    use_stderr_logger("warn");
+    if (!vm.count("request")) throw usage_error("evaluate needs a REQUEST.json file (or - for stdin)");
+
+    cds::fhir::instant const now =
+        vm.count("now") ? parse_now(vm["now"].as<std::string>())
+                        : std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    std::string body = read_file(vm["request"].as<std::string>());
+
+    auto rule_set = load_rules(vm, std::cerr);
+    if (!rule_set) return exit_failure;
+    service::service_limits limits;
+    limits.max_json_depth = vm["max-json-depth"].as<unsigned>();
+    auto const state = service::make_service_state(rule_set, limits);
+
+    std::string const service_id =
+        vm.count("service") ? vm["service"].as<std::string>() : pick_service(*rule_set, body, limits.max_json_depth);
+    service::http_request request;
+    request.method = "POST";
+    request.target = "/cds-services/" + service_id;
+    request.headers = {{"Content-Type", "application/json"}};
+    request.body = std::move(body);
+    request.received_at = now;
+
+    service::http_response response;
+    try {
+        response = service::handle_request_blocking(std::move(request), state);
+    } catch (std::exception const& e) {
+        spdlog::error("evaluation failed: {}", e.what());
+        response = service::error_response(service::errc::internal_error, "the service failed to evaluate the request");
+    }
+    if (!response.body.empty()) std::cout << response.body << '\n';
+    std::cout.flush();
+    return response.status == 200 ? exit_ok : exit_failure;
+}
+
+int check_rules(std::vector<std::string> const& args) {
+    auto const vm = parse(args, check_rules_options(), "file");
+    if (!vm.count("file")) throw usage_error("check-rules needs a FILE");
+    auto const path = vm["file"].as<std::string>();
+    auto const loaded = rules::load_rule_set(read_file(path));
+    if (loaded.problems.empty() && loaded.rules) {
+        std::cout << path << ": OK (rule set " << loaded.rules->id() << " version " << loaded.rules->version()
+                  << ", " << loaded.rules->services().size() << " services)\n";
+        return exit_ok;
+    }
+    std::cout << path << ": " << loaded.problems.size() << " problem" << (loaded.problems.size() == 1 ? "" : "s") << '\n';
+    for (auto const& p : loaded.problems) {
+        std::cout << (p.path.empty() ? std::string{"/"} : p.path) << ": " << p.message << '\n';
+    }
+    return exit_failure;
+}
+
+int run(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) {
+        print_help(std::cerr);
+        return exit_usage;
+    }
+    std::string const command = args.front();
+    args.erase(args.begin());
+    if (command == "--help" || command == "-h" || command == "help") {
+        print_help(std::cout);
+        return exit_ok;
+    }
+    if (command == "--version") {
+        std::cout << "magnesium-cds " CDS_VERSION "\n";
+        return exit_ok;
+    }
+    bool const wants_help = std::find(args.begin(), args.end(), "--help") != args.end();
+    if (wants_help) {
+        print_help(std::cout);
+        return exit_ok;
+    }
+    if (command == "serve") return serve(args);
+    if (command == "evaluate") return evaluate(args);
+    if (command == "check-rules") return check_rules(args);
+    throw usage_error("unknown command '" + command + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (usage_error const& e) {
+        std::cerr << "magnesium-cds: " << e.what() << "\n(see magnesium-cds --help)\n";
+        return exit_usage;
+    } catch (std::exception const& e) {
+        std::cerr << "magnesium-cds: " << e.what() << '\n';
+        return exit_usage;
+    }
+}

@@ -1,0 +1,252 @@
+#include "cds/service/router.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include "cds/service/cds_call.hpp"
+#include "cds/service/feedback.hpp"
+
+namespace cds::service {
+
+namespace {
+
+constexpr std::string_view error_code_system = "urn:magnesium-cds:error";
+
+std::string_view route_template(endpoint_kind kind) {
+    switch (kind) {
+    case endpoint_kind::discovery: return "/cds-services";
+    case endpoint_kind::service_call: return "/cds-services/{id}";
+    case endpoint_kind::feedback: return "/cds-services/{id}/feedback";
+    case endpoint_kind::health: return "/healthz";
+    case endpoint_kind::readiness: return "/readyz";
+    case endpoint_kind::unknown: break;
+    }
+    return "(unknown)";
+}
+
+http_response json_response(int status, std::string body) {
+    http_response r;
+    r.status = status;
+    r.content_type = "application/json";
+    r.body = std::move(body);
+    return r;
+}
+
+http_response method_not_allowed(std::string_view method, std::string_view allow) {
+    std::string shown;
+    for (char c : method.substr(0, 16)) shown += (c >= 0x21 && c < 0x7f) ? c : '?';
+    auto r = error_response(errc::method_not_allowed,
+                            "method " + shown + " is not allowed here; allowed: " + std::string{allow});
+    r.set_header("Allow", std::string{allow});
+    return r;
+}
+
+// Authentication hook (issue 5): the configured authenticator, when there is one, decides
+// before anything reads the body. Returns the 401 to send, or nothing when allowed.
+boost::asio::awaitable<std::optional<http_response>> authenticate(http_request const& request,
+                                                                  route_match const& route,
+                                                                  service_state const& state) {
+    if (!state.authenticator) co_return std::nullopt;
+    auth_request const question{request, route.kind, route.path, route.service_id};
+    auth_decision const decision = co_await state.authenticator->authenticate(question);
+    if (decision.allowed) co_return std::nullopt;
+    auto response = error_response(errc::unauthorized, std::string{});
+    response.log.note = "auth: " + (decision.log_reason.empty() ? std::string{"refused"} : decision.log_reason);
+    co_return response;
+}
+
+http_response feedback_call(http_request const& request, service_state const& state,
+                            rules::service_definition const& service) {
+    auto const content_type = request.header("Content-Type");
+    if (!is_json_media_type(content_type)) {
+        return error_response(errc::unsupported_media_type, "the feedback body must be application/json");
+    }
+    auto parsed = parse_json_body(request.body, state.limits.max_json_depth);
+    if (parsed.error) return std::move(*parsed.error);
+    if (auto violation = state.schemas->feedback.validate(parsed.value)) {
+        return error_response(errc::schema_violation, violation->message, violation->path);
+    }
+    auto feedback = parse_feedback(parsed.value);
+    if (!feedback.error.empty()) return error_response(errc::schema_violation, feedback.error, feedback.error_path);
+
+    std::size_t const count = feedback.entries.size();
+    if (state.feedback && !state.feedback->record(service.id, std::move(feedback.entries))) {
+        auto r = error_response(errc::not_ready, "feedback could not be stored now; retry later");
+        r.set_header("Retry-After", "1");
+        return r;
+    }
+    // CDS Hooks 2.0 Feedback: the service answers 200 OK; the spec defines no body.
+    http_response r;
+    r.status = 200;
+    r.log.note = "feedback entries: " + std::to_string(count);
+    return r;
+}
+
+boost::asio::awaitable<http_response> dispatch(http_request const& request, route_match const& route,
+                                               service_state const& state) {
+    if (request.method == "OPTIONS") co_return preflight_response(state.cors);
+    if (!route.valid_target) {
+        co_return error_response(errc::malformed_http, "the request target is not a valid origin-form path");
+    }
+    switch (route.kind) {
+    case endpoint_kind::health:
+        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
+        co_return json_response(200, R"({"status":"pass"})");
+
+    case endpoint_kind::readiness: {
+        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
+        if (!state.rules) co_return error_response(errc::not_ready, "no rule set is loaded");
+        boost::json::object body{{"status", "ready"},
+                                 {"ruleSet", {{"id", state.rules->id()}, {"version", state.rules->version()}}},
+                                 {"services", state.rules->services().size()}};
+        co_return json_response(200, boost::json::serialize(body));
+    }
+
+    case endpoint_kind::discovery: {
+        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
+        std::optional<http_response> refused = co_await authenticate(request, route, state);
+        if (refused) co_return std::move(*refused);
+        if (!state.rules) co_return error_response(errc::not_ready, "no rule set is loaded");
+        co_return json_response(200, state.discovery_body);
+    }
+
+    case endpoint_kind::service_call:
+    case endpoint_kind::feedback: {
+        if (request.method != "POST") co_return method_not_allowed(request.method, "POST, OPTIONS");
+        if (!state.rules) co_return error_response(errc::not_ready, "no rule set is loaded");
+        auto const* service = state.rules->find_service(route.service_id);
+        if (service == nullptr) {
+            co_return error_response(errc::unknown_service,
+                                     "no CDS service has this id; the services are listed at /cds-services");
+        }
+        std::optional<http_response> refused = co_await authenticate(request, route, state);
+        if (refused) {
+            refused->log.service_id = service->id;
+            co_return std::move(*refused);
+        }
+        if (route.kind == endpoint_kind::feedback) {
+            auto r = feedback_call(request, state, *service);
+            r.log.service_id = service->id;
+            co_return r;
+        }
+        auto step = prepare_cds_call(request, state, *service);
+        if (auto* early = std::get_if<http_response>(&step)) {
+            early->log.service_id = service->id;
+            co_return std::move(*early);
+        }
+        auto& call = std::get<prepared_call>(step);
+        if (call.fetch.queries.empty() || !state.fetcher) {
+            co_return complete_cds_call(std::move(call), nullptr, state);
+        }
+        fetch_outcome const fetched = co_await state.fetcher->fetch(call.fetch);
+        co_return complete_cds_call(std::move(call), &fetched, state);
+    }
+
+    case endpoint_kind::unknown:
+        break;
+    }
+    co_return error_response(errc::unknown_path, "there is no endpoint at this path; see /cds-services");
+}
+
+}  // namespace
+
+route_match match_route(std::string_view target) {
+    route_match out;
+    auto parsed = boost::urls::parse_origin_form(target);
+    if (!parsed) {
+        out.valid_target = false;
+        return out;
+    }
+    boost::urls::url_view const url = *parsed;
+    out.path = url.path();
+    std::vector<std::string> segments;
+    for (auto const& segment : url.segments()) segments.emplace_back(segment);
+    // "/cds-services/" names the same resource as "/cds-services".
+    if (!segments.empty() && segments.back().empty()) segments.pop_back();
+
+    if (segments.size() == 1 && segments[0] == "healthz") {
+        out.kind = endpoint_kind::health;
+    } else if (segments.size() == 1 && segments[0] == "readyz") {
+        out.kind = endpoint_kind::readiness;
+    } else if (!segments.empty() && segments[0] == "cds-services") {
+        if (segments.size() == 1) {
+            out.kind = endpoint_kind::discovery;
+        } else if (segments.size() == 2 && !segments[1].empty()) {
+            out.kind = endpoint_kind::service_call;
+            out.service_id = segments[1];
+        } else if (segments.size() == 3 && !segments[1].empty() && segments[2] == "feedback") {
+            out.kind = endpoint_kind::feedback;
+            out.service_id = segments[1];
+        }
+    }
+    return out;
+}
+
+boost::asio::awaitable<http_response> handle_request(http_request request, service_state const& state) {
+    if (state.fixed_now) request.received_at = *state.fixed_now;
+    route_match const route = match_route(request.target);
+    http_response response = co_await dispatch(request, route, state);
+    response.log.route = std::string{route_template(route.kind)};
+    // Only ids the rule set knows are logged; an unknown id is whatever the client sent.
+    if (!state.rules || state.rules->find_service(response.log.service_id) == nullptr) response.log.service_id.clear();
+    apply_cors(response, request.header("Origin"), state.cors);
+    co_return response;
+}
+
+http_response error_response(errc code, std::string const& diagnostics, std::string const& expression) {
+    return error_response(code, std::vector<outcome_issue>{{diagnostics, expression}});
+}
+
+http_response error_response(errc code, std::vector<outcome_issue> const& issues) {
+    auto const& meta = info(code);
+    http_response response;
+    response.status = meta.http_status;
+    response.log.note = std::string{meta.id};
+    if (code == errc::unauthorized) {
+        // CDS Hooks 2.0 security advice: a failed authentication says nothing about why.
+        response.set_header("WWW-Authenticate", "Bearer");
+        return response;
+    }
+    boost::json::array issue_array;
+    for (auto const& i : issues) {
+        boost::json::object issue{
+            {"severity", "error"},
+            {"code", meta.issue_code},
+            {"details",
+             {{"coding", boost::json::array{{{"system", error_code_system}, {"code", meta.id}}}},
+              {"text", meta.message}}}};
+        if (!i.diagnostics.empty()) issue["diagnostics"] = i.diagnostics;
+        if (!i.expression.empty()) issue["expression"] = boost::json::array{boost::json::string{i.expression}};
+        issue_array.emplace_back(std::move(issue));
+    }
+    boost::json::object outcome{{"resourceType", "OperationOutcome"}, {"issue", std::move(issue_array)}};
+    response.content_type = "application/json";
+    response.body = boost::json::serialize(outcome);
+    return response;
+}
+
+void apply_cors(http_response& response, std::string_view origin, cors_policy const& cors) {
+    auto const& allowed = cors.allowed_origins;
+    if (allowed.empty() || std::find(allowed.begin(), allowed.end(), "*") != allowed.end()) {
+        response.set_header("Access-Control-Allow-Origin", "*");
+        return;
+    }
+    bool const listed = std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+    response.set_header("Access-Control-Allow-Origin", listed ? std::string{origin} : allowed.front());
+    response.set_header("Vary", "Origin");
+}
+
+http_response preflight_response(cors_policy const& cors) {
+    http_response response;
+    response.status = 204;
+    response.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    response.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    response.set_header("Access-Control-Max-Age", std::to_string(cors.max_age.count()));
+    return response;
+}
+
+}  // namespace cds::service

@@ -1,0 +1,432 @@
+// In-process cost of one CDS Hooks call, stage by stage (issue 6): JSON parse -> envelope
+// schema -> snapshot build -> rules evaluate -> serialize, and the whole service path
+// (prepare_cds_call + complete_cds_call, which is what the HTTP server runs per request minus
+// the socket). Prints ns/request per stage for each request file, and how the cost grows
+// from one request size to another. Not a test: it asserts nothing about speed.
+//
+//   evaluate_bench --now 2026-03-10T09:00:00Z [--min-time 1] [--iterations N]
+//                  [--growth BIG,SMALL] [--json OUT.json] NAME=REQUEST.json ...
+//
+// The stages mirror service/src/cds_call.cpp using only public APIs, so that a stage that
+// grows (e.g. the snapshot) can be found without a profiler; `service_path` is the real code
+// and is the number to trust for the total.
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "cds/fhir/date_time.hpp"
+#include "cds/fhir/resources.hpp"
+#include "cds/fhir/snapshot.hpp"
+#include "cds/rules/evaluate.hpp"
+#include "cds/rules/rule_set.hpp"
+#include "cds/service/cds_call.hpp"
+#include "cds/service/http_message.hpp"
+#include "cds/service/service_state.hpp"
+
+namespace json = boost::json;
+namespace fhir = cds::fhir;
+namespace rules = cds::rules;
+namespace service = cds::service;
+
+namespace {
+
+using bench_clock = std::chrono::steady_clock;
+
+constexpr std::size_t stage_count = 6;
+constexpr std::array<char const*, stage_count> stage_names{"parse",    "schema",    "snapshot",
+                                                           "evaluate", "serialize", "service_path"};
+enum stage : std::size_t { parse_stage, schema_stage, snapshot_stage, evaluate_stage, serialize_stage, service_stage };
+
+struct request_file {
+    std::string name;
+    std::string path;
+    std::string body;
+    rules::service_definition const* service = nullptr;
+};
+
+struct stage_figures {
+    double median_ns = 0;
+    double mean_ns = 0;
+    double min_ns = 0;
+};
+
+struct file_figures {
+    std::string name;
+    std::size_t body_bytes = 0;
+    std::size_t response_bytes = 0;
+    std::size_t card_count = 0;
+    std::size_t observations = 0;
+    std::size_t medication_orders = 0;
+    std::size_t iterations = 0;
+    std::array<stage_figures, stage_count> stages{};
+};
+
+[[noreturn]] void usage(std::string const& why) {
+    std::cerr << "evaluate_bench: " << why
+              << "\nusage: evaluate_bench --now DATETIME [--min-time SECONDS] [--iterations N]"
+                 " [--growth BIG,SMALL] [--json OUT] NAME=REQUEST.json ...\n";
+    std::exit(2);
+}
+
+std::string read_file(std::string const& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// One arena per request, as the service does (parse_json_body).
+json::value parse_body(std::string_view body) {
+    json::parse_options options;
+    options.max_depth = service::service_limits{}.max_json_depth;
+    json::error_code ec;
+    auto value = json::parse(body, ec, json::make_shared_resource<json::monotonic_resource>(), options);
+    if (ec) throw std::runtime_error("request is not valid JSON: " + ec.message());
+    return value;
+}
+
+std::string string_member(json::object const& o, std::string_view key) {
+    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string()) return std::string{v->get_string()};
+    return {};
+}
+
+bool is_type(json::value const& v, std::string_view type) {
+    if (!v.is_object()) return false;
+    auto const* rt = v.get_object().if_contains("resourceType");
+    return rt != nullptr && rt->is_string() && rt->get_string() == type;
+}
+
+void add_draft(json::value const& resource, std::string const& path, rules::hook_context& context,
+               fhir::snapshot_builder& builder, fhir::issue_list& issues) {
+    if (is_type(resource, "MedicationRequest") || is_type(resource, "MedicationOrder")) {
+        if (auto order = fhir::parse_medication_order(resource, path, issues); order && order->has_medication()) {
+            context.draft_orders.push_back(std::move(*order));
+        }
+    } else if (is_type(resource, "Medication")) {
+        builder.add(resource, path);
+    }
+}
+
+// Snapshot stage: the hook context (with parsed draft orders) and the typed snapshot.
+fhir::patient_snapshot build_snapshot(json::value const& body, request_file const& file, fhir::instant now,
+                                      rules::hook_context& context) {
+    auto const& root = body.get_object();
+    auto const& ctx = root.at("context").get_object();
+    context.hook = file.service->hook;
+    context.service_id = file.service->id;
+    context.now = now;
+    context.patient_id = string_member(ctx, "patientId");
+    context.user_id = string_member(ctx, "userId");
+    context.encounter_id = string_member(ctx, "encounterId");
+    if (auto const* s = ctx.if_contains("selections"); s != nullptr && s->is_array()) {
+        for (auto const& v : s->get_array()) {
+            if (v.is_string()) context.selections.emplace_back(v.get_string());
+        }
+    }
+    fhir::snapshot_builder builder;
+    fhir::issue_list draft_issues;
+    if (auto const* drafts = ctx.if_contains("draftOrders")) {
+        json::array const* entries = nullptr;
+        if (drafts->is_array()) entries = &drafts->get_array();
+        else if (drafts->is_object()) {
+            if (auto const* e = drafts->get_object().if_contains("entry"); e != nullptr && e->is_array()) {
+                entries = &e->get_array();
+            }
+        }
+        if (entries != nullptr) {
+            for (std::size_t i = 0; i < entries->size(); ++i) {
+                auto const& entry = (*entries)[i];
+                if (!entry.is_object()) continue;
+                std::string const path = "context.draftOrders.entry[" + std::to_string(i) + "]";
+                if (entry.get_object().contains("resourceType")) add_draft(entry, path, context, builder, draft_issues);
+                else if (auto const* r = entry.get_object().if_contains("resource")) {
+                    add_draft(*r, path + ".resource", context, builder, draft_issues);
+                }
+            }
+        }
+    }
+    if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object()) {
+        for (auto const& member : p->get_object()) {
+            if (member.value().is_object() && !is_type(member.value(), "OperationOutcome")) {
+                builder.add(member.value(), "prefetch." + std::string{member.key()});
+            }
+        }
+        for (auto const& t : file.service->prefetch) {
+            if (!p->get_object().contains(t.key) && !t.required) context.unavailable_prefetch.push_back(t.key);
+        }
+    }
+    auto snapshot = std::move(builder).build();
+    for (auto& order : context.draft_orders) fhir::resolve_medication(order, snapshot, snapshot.issues);
+    return snapshot;
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    auto const mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    return *mid;
+}
+
+stage_figures summarize(std::vector<double> const& samples) {
+    stage_figures f;
+    if (samples.empty()) return f;
+    f.median_ns = median(samples);
+    double sum = 0;
+    for (double s : samples) sum += s;
+    f.mean_ns = sum / static_cast<double>(samples.size());
+    f.min_ns = *std::min_element(samples.begin(), samples.end());
+    return f;
+}
+
+double ns_between(bench_clock::time_point a, bench_clock::time_point b) {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+}
+
+file_figures measure(request_file const& file, service::service_state const& state, fhir::instant now,
+                     double min_seconds, std::size_t fixed_iterations) {
+    file_figures figures;
+    figures.name = file.name;
+    figures.body_bytes = file.body.size();
+
+    service::http_request request;
+    request.method = "POST";
+    request.target = "/cds-services/" + file.service->id;
+    request.headers = {{"Content-Type", "application/json"}};
+    request.body = file.body;
+    request.received_at = now;
+
+    // The real path once, to check the request is answered (200) and to report its shape.
+    {
+        auto prepared = service::prepare_cds_call(request, state, *file.service);
+        if (auto const* error = std::get_if<service::http_response>(&prepared)) {
+            throw std::runtime_error(file.name + ": the service answers " + std::to_string(error->status) + ": " +
+                                     error->body.substr(0, 400));
+        }
+        auto response = service::complete_cds_call(std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
+        if (response.status != 200) {
+            throw std::runtime_error(file.name + ": the service answers " + std::to_string(response.status) + ": " +
+                                     response.body.substr(0, 400));
+        }
+        figures.response_bytes = response.body.size();
+        auto const body = parse_body(file.body);
+        rules::hook_context context;
+        auto const snapshot = build_snapshot(body, file, now, context);
+        figures.observations = snapshot.observations.size();
+        figures.medication_orders = snapshot.medication_orders.size();
+        figures.card_count = json::parse(response.body).at("cards").as_array().size();
+    }
+
+    std::array<std::vector<double>, stage_count> samples;
+    auto const& request_schema = state.schemas->request;
+    auto const context_schema = state.schemas->context_by_hook.find(file.service->hook);
+    std::size_t sink = 0;  // keeps the optimiser from dropping work whose result is unused
+
+    auto const started = bench_clock::now();
+    std::size_t const warmup = 3;
+    for (std::size_t i = 0;; ++i) {
+        auto const t0 = bench_clock::now();
+        auto body = parse_body(file.body);
+        auto const t1 = bench_clock::now();
+        auto violation = request_schema.validate(body);
+        if (!violation && context_schema != state.schemas->context_by_hook.end()) {
+            violation = context_schema->second.validate(body.at("context"), "context");
+        }
+        if (violation) throw std::runtime_error(file.name + ": schema violation: " + violation->message);
+        auto const t2 = bench_clock::now();
+        rules::hook_context context;
+        auto snapshot = build_snapshot(body, file, now, context);
+        auto const t3 = bench_clock::now();
+        auto result = rules::evaluate(snapshot, context, *state.rules, state.next_uuid);
+        auto const t4 = bench_clock::now();
+        json::object document;
+        document["cards"] = std::move(result.cards);
+        std::string const out = json::serialize(document);
+        auto const t5 = bench_clock::now();
+        sink += out.size();
+
+        auto const s0 = bench_clock::now();
+        auto prepared = service::prepare_cds_call(request, state, *file.service);
+        auto response = service::complete_cds_call(std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
+        auto const s1 = bench_clock::now();
+        sink += response.body.size();
+
+        if (i >= warmup) {
+            samples[parse_stage].push_back(ns_between(t0, t1));
+            samples[schema_stage].push_back(ns_between(t1, t2));
+            samples[snapshot_stage].push_back(ns_between(t2, t3));
+            samples[evaluate_stage].push_back(ns_between(t3, t4));
+            samples[serialize_stage].push_back(ns_between(t4, t5));
+            samples[service_stage].push_back(ns_between(s0, s1));
+        }
+        std::size_t const measured = samples[parse_stage].size();
+        if (fixed_iterations > 0) {
+            if (measured >= fixed_iterations) break;
+        } else if (measured >= 20 &&
+                   std::chrono::duration<double>(bench_clock::now() - started).count() >= min_seconds) {
+            break;
+        }
+    }
+    if (sink == 0) std::cerr << "(no output)\n";
+    figures.iterations = samples[parse_stage].size();
+    for (std::size_t s = 0; s < stage_count; ++s) figures.stages[s] = summarize(samples[s]);
+    return figures;
+}
+
+std::string format_ns(double ns) {
+    char buffer[32];
+    if (ns >= 1e6) std::snprintf(buffer, sizeof buffer, "%.2f ms", ns / 1e6);
+    else if (ns >= 1e3) std::snprintf(buffer, sizeof buffer, "%.1f us", ns / 1e3);
+    else std::snprintf(buffer, sizeof buffer, "%.0f ns", ns);
+    return buffer;
+}
+
+double stages_sum(file_figures const& f) {
+    double sum = 0;
+    for (std::size_t s = 0; s < service_stage; ++s) sum += f.stages[s].median_ns;
+    return sum;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::optional<fhir::instant> now;
+    double min_seconds = 1.0;
+    std::size_t fixed_iterations = 0;
+    std::string json_out;
+    std::string growth = "order-sign-500,order-sign-50";
+    std::vector<request_file> files;
+
+    for (int i = 1; i < argc; ++i) {
+        std::string const arg = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) usage(arg + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--now") {
+            auto const parsed = fhir::parse_date_time(next());
+            if (!parsed.value) usage("--now is not a FHIR dateTime: " + parsed.error);
+            now = parsed.value->start;
+        } else if (arg == "--min-time") {
+            min_seconds = std::strtod(next().c_str(), nullptr);
+        } else if (arg == "--iterations") {
+            fixed_iterations = std::strtoul(next().c_str(), nullptr, 10);
+        } else if (arg == "--json") {
+            json_out = next();
+        } else if (arg == "--growth") {
+            growth = next();
+        } else if (arg == "--help" || arg == "-h") {
+            usage("help");
+        } else if (auto const eq = arg.find('='); eq != std::string::npos && !arg.starts_with("--")) {
+            files.push_back(request_file{arg.substr(0, eq), arg.substr(eq + 1), {}, nullptr});
+        } else {
+            usage("unknown argument " + arg);
+        }
+    }
+    if (!now) usage("--now is required (the time the request's dates were generated against)");
+    if (files.empty()) usage("no request files");
+
+    try {
+        auto loaded = rules::load_rule_set(rules::bundled_rule_set_json());
+        if (!loaded.rules) throw std::runtime_error("the bundled rule set does not load");
+        auto const state = service::make_service_state(loaded.rules);
+
+        std::vector<file_figures> results;
+        for (auto& file : files) {
+            file.body = read_file(file.path);
+            auto const body = parse_body(file.body);
+            auto const hook = body.at("hook").as_string();
+            for (auto const& s : state.rules->services()) {
+                if (s.hook == hook) file.service = &s;
+            }
+            if (file.service == nullptr) throw std::runtime_error(file.name + ": no service for hook " + std::string{hook});
+            results.push_back(measure(file, state, *now, min_seconds, fixed_iterations));
+        }
+
+        std::printf("\nin-process cost per request (median ns/request; %s)\n", "steady_clock around each stage");
+        std::printf("%-18s %8s %5s %5s %6s %11s %11s %11s %11s %11s %11s %12s %7s\n", "request", "bytes", "obs",
+                    "meds", "cards", "parse", "schema", "snapshot", "evaluate", "serialize", "sum", "service_path",
+                    "iters");
+        for (auto const& f : results) {
+            std::printf("%-18s %8zu %5zu %5zu %6zu %11s %11s %11s %11s %11s %11s %12s %7zu\n", f.name.c_str(),
+                        f.body_bytes, f.observations, f.medication_orders, f.card_count,
+                        format_ns(f.stages[parse_stage].median_ns).c_str(),
+                        format_ns(f.stages[schema_stage].median_ns).c_str(),
+                        format_ns(f.stages[snapshot_stage].median_ns).c_str(),
+                        format_ns(f.stages[evaluate_stage].median_ns).c_str(),
+                        format_ns(f.stages[serialize_stage].median_ns).c_str(), format_ns(stages_sum(f)).c_str(),
+                        format_ns(f.stages[service_stage].median_ns).c_str(), f.iterations);
+        }
+
+        json::object growth_json;
+        if (auto const comma = growth.find(','); comma != std::string::npos) {
+            auto const big_name = growth.substr(0, comma);
+            auto const small_name = growth.substr(comma + 1);
+            auto find = [&](std::string const& n) -> file_figures const* {
+                for (auto const& f : results) {
+                    if (f.name == n) return &f;
+                }
+                return nullptr;
+            };
+            auto const* big = find(big_name);
+            auto const* small = find(small_name);
+            if (big != nullptr && small != nullptr) {
+                std::printf("\ngrowth %s / %s (bytes x%.1f, observations x%.1f):\n", big_name.c_str(),
+                            small_name.c_str(), static_cast<double>(big->body_bytes) / static_cast<double>(small->body_bytes),
+                            static_cast<double>(big->observations) / static_cast<double>(std::max<std::size_t>(1, small->observations)));
+                growth_json["big"] = big_name;
+                growth_json["small"] = small_name;
+                json::object ratios;
+                for (std::size_t s = 0; s < stage_count; ++s) {
+                    double const ratio = big->stages[s].median_ns / std::max(1.0, small->stages[s].median_ns);
+                    ratios[stage_names[s]] = ratio;
+                    std::printf("  %-13s x%.2f\n", stage_names[s], ratio);
+                }
+                growth_json["ratio_median"] = std::move(ratios);
+            }
+        }
+
+        if (!json_out.empty()) {
+            json::array out;
+            for (auto const& f : results) {
+                json::object o;
+                o["name"] = f.name;
+                o["body_bytes"] = f.body_bytes;
+                o["response_bytes"] = f.response_bytes;
+                o["cards"] = f.card_count;
+                o["observations"] = f.observations;
+                o["medication_orders"] = f.medication_orders;
+                o["iterations"] = f.iterations;
+                json::object stages;
+                for (std::size_t s = 0; s < stage_count; ++s) {
+                    stages[stage_names[s]] = {{"median_ns", f.stages[s].median_ns},
+                                              {"mean_ns", f.stages[s].mean_ns},
+                                              {"min_ns", f.stages[s].min_ns}};
+                }
+                o["stages"] = std::move(stages);
+                out.push_back(std::move(o));
+            }
+            json::object document{{"requests", std::move(out)}, {"growth", std::move(growth_json)}};
+            std::ofstream(json_out) << json::serialize(document) << '\n';
+        }
+    } catch (std::exception const& e) {
+        std::cerr << "evaluate_bench: " << e.what() << '\n';
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Turns the benchmark's raw results (run.sh) into the table, the targets of issue 6 and
+results.json. Python 3 standard library only."""
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_json(path):
+    if path and os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    return None
+
+
+def ms(us):
+    return us / 1000.0
+
+
+def main(argv):
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", required=True)
+    p.add_argument("--micro")
+    p.add_argument("--soak")
+    p.add_argument("--binary", default="")
+    p.add_argument("--duration", type=int, default=0)
+    p.add_argument("--load-start", default="")
+    p.add_argument("--load-end", default="")
+    p.add_argument("--peak-hwm", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+
+    runs = []
+    with open(a.runs, encoding="utf-8") as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    micro = load_json(a.micro)
+    soak = load_json(a.soak)
+
+    machine = {
+        "nproc": os.cpu_count(),
+        "cpu": cpu_model(),
+        "kernel": platform.release(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "loadavg_start": a.load_start,
+        "loadavg_end": a.load_end,
+    }
+
+    # Pair each service run with the floor run of the same request and connection count.
+    rows = []
+    index = {(r["target"], r["request"], r["connections"]): r for r in runs}
+    for r in runs:
+        if r["target"] != "service":
+            continue
+        floor = index.get(("nginx", r["request"], r["connections"]))
+        errors = sum(r["errors"].values())
+        rows.append({
+            "request": r["request"],
+            "connections": r["connections"],
+            "floor_rps": floor["requests_per_s"] if floor else None,
+            "service_rps": r["requests_per_s"],
+            "ratio": (r["requests_per_s"] / floor["requests_per_s"]) if floor and floor["requests_per_s"] else None,
+            "floor_p50_ms": ms(floor["latency_us"]["p50"]) if floor else None,
+            "floor_p99_ms": ms(floor["latency_us"]["p99"]) if floor else None,
+            "service_p50_ms": ms(r["latency_us"]["p50"]),
+            "service_p99_ms": ms(r["latency_us"]["p99"]),
+            "service_errors": errors,
+            "floor_errors": sum(floor["errors"].values()) if floor else None,
+            "service_vmhwm_mib": r["vmhwm_kib"] / 1024.0,
+        })
+
+    print()
+    print("magnesium-cds vs nginx floor - %s, %d CPUs (%s), load %s -> %s, %ds per run, service threads %s, log level %s"
+          % (machine["date"], machine["nproc"], machine["cpu"], a.load_start, a.load_end, a.duration,
+             a.threads or "default", a.log_level))
+    header = "%-15s %5s %11s %11s %7s %9s %9s %9s %9s %6s %9s" % (
+        "request", "conns", "floor rps", "service rps", "ratio", "floor p50", "floor p99", "svc p50", "svc p99",
+        "errors", "peak RSS")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print("%-15s %5d %11.0f %11.0f %6.1f%% %7.3fms %7.3fms %7.3fms %7.3fms %6d %6.1fMiB" % (
+            row["request"], row["connections"], row["floor_rps"] or 0, row["service_rps"],
+            100.0 * (row["ratio"] or 0), row["floor_p50_ms"] or 0, row["floor_p99_ms"] or 0,
+            row["service_p50_ms"], row["service_p99_ms"], row["service_errors"], row["service_vmhwm_mib"]))
+    if any(r["service_errors"] for r in rows):
+        print("WARNING: the service had errors (non-2xx, timeouts or socket errors); see runs.jsonl")
+
+    def row_of(request, conns):
+        for row in rows:
+            if row["request"] == request and row["connections"] == conns:
+                return row
+        return None
+
+    micro_growth = None
+    if micro:
+        print()
+        print("in-process (evaluate_bench, median per request)")
+        print("%-15s %8s %10s %10s %10s %10s %10s %13s" % ("request", "bytes", "parse", "schema", "snapshot",
+                                                             "evaluate", "serialize", "service path"))
+        for r in micro["requests"]:
+            s = r["stages"]
+            print("%-15s %8d %8.1fus %8.1fus %8.1fus %8.1fus %8.1fus %11.1fus" % (
+                r["name"], r["body_bytes"], s["parse"]["median_ns"] / 1e3, s["schema"]["median_ns"] / 1e3,
+                s["snapshot"]["median_ns"] / 1e3, s["evaluate"]["median_ns"] / 1e3,
+                s["serialize"]["median_ns"] / 1e3, s["service_path"]["median_ns"] / 1e3))
+        g = micro.get("growth") or {}
+        if g.get("ratio_median"):
+            micro_growth = g["ratio_median"].get("service_path")
+            print("growth %s / %s: %s" % (g["big"], g["small"], ", ".join(
+                "%s x%.2f" % (k, v) for k, v in g["ratio_median"].items())))
+
+    # Targets of issue 6, side by side with what was measured.
+    targets = []
+
+    def target(name, goal, measured, met):
+        targets.append({"target": name, "goal": goal, "measured": measured, "met": met})
+
+    r = row_of("order-sign-50", 16)
+    if r and r["ratio"] is not None:
+        target("order-sign-50 throughput vs floor, 16 conns", ">= 40%", "%.1f%%" % (100 * r["ratio"]), r["ratio"] >= 0.40)
+    r = row_of("order-sign-50", 1)
+    if r:
+        target("order-sign-50 p99, 1 conn", "<= 0.5 ms", "%.3f ms" % r["service_p99_ms"], r["service_p99_ms"] <= 0.5)
+    r = row_of("patient-view-1", 16)
+    if r:
+        target("patient-view throughput, 16 conns", ">= 30000 req/s", "%.0f req/s" % r["service_rps"],
+               r["service_rps"] >= 30000)
+        target("patient-view p99, 16 conns", "<= 2 ms", "%.3f ms" % r["service_p99_ms"], r["service_p99_ms"] <= 2.0)
+    if micro_growth is not None:
+        target("500-obs cost / 50-obs cost (in-process service path)", "<= 12x", "%.2fx" % micro_growth,
+               micro_growth <= 12)
+    big, small = row_of("order-sign-500", 1), row_of("order-sign-50", 1)
+    if big and small:
+        ratio = big["service_p50_ms"] / max(small["service_p50_ms"], 1e-6)
+        target("500-obs / 50-obs p50 latency over HTTP, 1 conn", "<= 12x", "%.2fx" % ratio, ratio <= 12)
+    hwm64 = [row["service_vmhwm_mib"] for row in rows if row["connections"] == 64]
+    if hwm64:
+        peak = max(hwm64)
+        target("peak RSS (VmHWM) at 64 conns", "<= 64 MiB", "%.1f MiB" % peak, peak <= 64)
+    if soak:
+        start = soak["rss_after_first_5s_kib"] or soak["rss_start_kib"]
+        end = soak["rss_end_kib"]
+        growth = (end - start) / 1024.0
+        target("RSS over a %ds soak at 64 conns (after the first 5 s -> end)" % soak["seconds"], "flat",
+               "%.1f -> %.1f MiB (%+.1f MiB), peak %.1f MiB" % (start / 1024.0, end / 1024.0, growth,
+                                                                soak["vmhwm_kib"] / 1024.0),
+               abs(growth) <= max(2.0, 0.05 * start / 1024.0))
+    target("FHIR-fallback p99 against a loopback FHIR server", "<= 50 ms", "not measured by this benchmark", None)
+
+    print()
+    print("targets (issue 6)")
+    for t in targets:
+        verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        print("  %-62s goal %-16s measured %-40s %s" % (t["target"], t["goal"], t["measured"], verdict))
+
+    result = {
+        "machine": machine,
+        "binary": a.binary,
+        "seconds_per_run": a.duration,
+        "service_threads": a.threads or "default (hardware concurrency)",
+        "service_log_level": a.log_level,
+        "service_peak_vmhwm_kib": a.peak_hwm,
+        "http": rows,
+        "raw_runs": runs,
+        "in_process": micro,
+        "soak": soak,
+        "targets": targets,
+        "note": "2 shared cores: wrk, nginx and the service compete for them, and other work on the machine "
+                "adds noise; compare service and floor from the same run, and re-run when the load is low.",
+    }
+    with open(a.out, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    print()
+    print("results: %s" % a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

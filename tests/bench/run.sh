@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# The magnesium-cds benchmark (issue 6), one command:
+#
+#   tests/bench/run.sh [--duration 10s] [--build-dir DIR] [--connections "1 16 64"]
+#                      [--requests "patient-view-1 order-sign-50 order-sign-500"]
+#                      [--soak [SECONDS]] [--soak-only] [--no-micro] [--threads N]
+#                      [--service-log-level info] [--out DIR]
+#
+# 1. builds the Release binary and the in-process micro-benchmark in build/bench (unless
+#    --build-dir names an existing build of magnesium-cds);
+# 2. generates the request bodies (generate_requests.py, dates relative to now);
+# 3. starts `magnesium-cds serve` and nginx (the machine's floor: `return 200` with a fixed
+#    JSON body, same POST bodies) on free 127.0.0.1 ports;
+# 4. drives both with wrk (wrk.lua) at each connection count for each request size,
+#    nginx then the service back to back so that both see the same machine load;
+# 5. records requests/s, p50/p99 latency, the service/floor ratio and the service's peak
+#    RSS (VmHWM, reset before each run through /proc/PID/clear_refs);
+# 6. runs evaluate_bench (in-process stage costs) and, with --soak, 60 s at 64 connections
+#    sampling RSS;
+# 7. prints the table and the targets, and writes results.json (report.py).
+#
+# Not a CI test: it passes or fails nothing; it prints figures. Everything binds 127.0.0.1
+# and every process it starts is stopped on exit. Needs wrk and nginx (Debian packages
+# wrk, nginx-light: deploy/install-deps.sh --bench).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+duration=10s
+build_dir=""
+connections="1 16 64"
+requests="patient-view-1 order-sign-50 order-sign-500"
+soak=0
+soak_only=0
+micro=1
+threads=0
+log_level=info
+out="$repo/build/bench/results"
+
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while (($#)); do
+    case "$1" in
+        --duration) duration="$2"; shift 2 ;;
+        --build-dir) build_dir="$2"; shift 2 ;;
+        --connections) connections="$2"; shift 2 ;;
+        --requests) requests="$2"; shift 2 ;;
+        --soak) soak=60; if [[ ${2:-} =~ ^[0-9]+$ ]]; then soak="$2"; shift; fi; shift ;;
+        --soak-only) soak_only=1; [[ $soak -eq 0 ]] && soak=60; shift ;;
+        --no-micro) micro=0; shift ;;
+        --threads) threads="$2"; shift 2 ;;
+        --service-log-level) log_level="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        -h|--help) usage ;;
+        *) echo "run.sh: unknown argument $1" >&2; usage ;;
+    esac
+done
+[[ $duration =~ ^[0-9]+s$ ]] || { echo "run.sh: --duration must be seconds, e.g. 10s" >&2; exit 2; }
+duration_s=${duration%s}
+((duration_s >= 1 && duration_s <= 300)) || { echo "run.sh: --duration between 1s and 300s" >&2; exit 2; }
+((soak <= 600)) || { echo "run.sh: --soak at most 600 seconds" >&2; exit 2; }
+
+for tool in wrk nginx cmake python3 curl; do
+    if ! command -v "$tool" >/dev/null && [[ ! -x /usr/sbin/$tool ]]; then
+        echo "run.sh: $tool is missing; install with: deploy/install-deps.sh --bench (Debian: wrk nginx-light)" >&2
+        exit 1
+    fi
+done
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+
+# --- build ---------------------------------------------------------------------------
+bench_build="$repo/build/bench"
+if [[ -z $build_dir ]]; then
+    echo "== building Release magnesium-cds and evaluate_bench in $bench_build"
+    cmake -S "$here" -B "$bench_build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    targets=(magnesium-cds)
+    ((micro)) && targets+=(evaluate_bench)
+    cmake --build "$bench_build" --target "${targets[@]}" -j "$(nproc)" 2>&1 | grep -E 'error|warning|Linking' || true
+    binary="$bench_build/magnesium-cds/service/magnesium-cds"
+    micro_binary="$bench_build/evaluate_bench"
+else
+    build_dir="$(cd "$build_dir" && pwd)"
+    binary=""
+    for candidate in "$build_dir/service/magnesium-cds" "$build_dir/magnesium-cds/service/magnesium-cds"; do
+        [[ -x $candidate ]] && binary="$candidate" && break
+    done
+    [[ -n $binary ]] || { echo "run.sh: no magnesium-cds binary under $build_dir" >&2; exit 1; }
+    build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)"
+    [[ $build_type == Release ]] || echo "run.sh: WARNING: $build_dir is a '${build_type:-unknown}' build, not Release; figures are not representative" >&2
+    micro_binary=""
+    for candidate in "$build_dir/tests/bench/evaluate_bench" "$build_dir/evaluate_bench"; do
+        [[ -x $candidate ]] && micro_binary="$candidate" && break
+    done
+fi
+[[ -x $binary ]] || { echo "run.sh: the build did not produce $binary" >&2; exit 1; }
+
+# --- work directory, request bodies ----------------------------------------------------
+mkdir -p "$out"
+work="$(mktemp -d "${TMPDIR:-/tmp}/cds-bench.XXXXXX")"
+service_pid=""
+nginx_pid=""
+cleanup() {
+    local pid
+    for pid in $service_pid $nginx_pid; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now="$(date -u +%Y-%m-%dT%H:%M:00Z)"
+python3 "$here/generate_requests.py" --out "$out/requests" --now "$now"
+
+# --- servers -----------------------------------------------------------------------------
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_service() {
+    local log="$work/service.log"
+    local args=(serve --listen 127.0.0.1:0 --log-level "$log_level")
+    ((threads > 0)) && args+=(--threads "$threads")
+    "$binary" "${args[@]}" >"$work/service.out" 2>>"$log" &
+    service_pid=$!
+    for _ in $(seq 100); do
+        if grep -q '^listening on' "$work/service.out" 2>/dev/null; then break; fi
+        kill -0 "$service_pid" 2>/dev/null || { echo "run.sh: the service did not start:" >&2; cat "$log" >&2; exit 1; }
+        sleep 0.1
+    done
+    service_url="$(sed -n 's/^listening on //p' "$work/service.out" | head -1)"
+    [[ -n $service_url ]] || { echo "run.sh: the service printed no address" >&2; exit 1; }
+}
+
+start_nginx() {
+    local port
+    port="$(free_port)"
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<EOF
+# The floor: answer every POST with a fixed JSON body, nothing else. Same machine, same bodies.
+worker_processes $(nproc);
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    # Bodies up to the service's limit are received whole, in memory (no temp file).
+    client_max_body_size 8m;
+    client_body_buffer_size 8m;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            default_type application/json;
+            return 200 '{"cards":[]}';
+        }
+    }
+}
+EOF
+    "$nginx_bin" -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
+    nginx_pid=$!
+    nginx_url="http://127.0.0.1:$port"
+    for _ in $(seq 50); do
+        curl -s -o /dev/null -X POST "$nginx_url/" && return 0
+        kill -0 "$nginx_pid" 2>/dev/null || { echo "run.sh: nginx did not start:" >&2; cat "$work/nginx/error.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "run.sh: nginx does not answer on $nginx_url" >&2
+    exit 1
+}
+
+service_path_for() {  # request name -> service id from the bundled rule set
+    case "$1" in
+        patient-view*) echo magnesium-patient-view ;;
+        order-select*) echo magnesium-order-select ;;
+        order-sign*) echo magnesium-order-sign ;;
+    esac
+}
+
+proc_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status" 2>/dev/null || echo 0; }
+
+runs="$out/runs.jsonl"
+: >"$runs"
+
+# run_wrk TARGET URL BODY CONNECTIONS SECONDS NAME -> appends one JSON line to $runs
+run_wrk() {
+    local target="$1" url="$2" body="$3" conns="$4" seconds="$5" name="$6"
+    local wrk_threads=2
+    ((conns < 2)) && wrk_threads=1
+    local hwm_before=0
+    if [[ $target == service ]]; then
+        echo 5 >"/proc/$service_pid/clear_refs" 2>/dev/null || true   # reset VmHWM to the current RSS
+        hwm_before="$(proc_kib "$service_pid" VmHWM)"
+    fi
+    local line
+    line="$(BENCH_BODY="$body" timeout $((seconds + 30)) wrk -t "$wrk_threads" -c "$conns" -d "${seconds}s" \
+                --timeout 10s -s "$here/wrk.lua" "$url" | sed -n 's/^BENCH_JSON //p')"
+    [[ -n $line ]] || { echo "run.sh: wrk produced no result for $target $name c=$conns" >&2; return 1; }
+    local hwm=0 rss=0
+    if [[ $target == service ]]; then
+        hwm="$(proc_kib "$service_pid" VmHWM)"
+        rss="$(proc_kib "$service_pid" VmRSS)"
+        : >"$work/service.log"  # per-request log lines: keep the disk out of it
+    fi
+    python3 - "$line" "$target" "$name" "$conns" "$seconds" "$hwm" "$rss" "$hwm_before" >>"$runs" <<'EOF'
+import json, sys
+r = json.loads(sys.argv[1])
+r.update(target=sys.argv[2], request=sys.argv[3], connections=int(sys.argv[4]), seconds=int(sys.argv[5]),
+         vmhwm_kib=int(sys.argv[6]), vmrss_kib=int(sys.argv[7]), vmhwm_before_kib=int(sys.argv[8]))
+r["requests_per_s"] = r["requests"] / (r["duration_us"] / 1e6)
+print(json.dumps(r))
+EOF
+    printf '  %-8s %-16s c=%-3s %10.0f req/s\n' "$target" "$name" "$conns" \
+        "$(tail -1 "$runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_per_s"])')"
+}
+
+echo "== machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+start_service
+start_nginx
+echo "== service $service_url (pid $service_pid, threads ${threads/#0/default}), nginx $nginx_url (pid $nginx_pid)"
+echo "   service RSS at start: $(proc_kib "$service_pid" VmRSS) KiB"
+
+# Sanity: every request must be answered 200 with cards, or the figures mean nothing.
+for name in $requests; do
+    body="$out/requests/$name.json"
+    url="$service_url/cds-services/$(service_path_for "$name")"
+    status="$(curl -s -o "$work/check.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+              --data-binary "@$body" "$url")"
+    if [[ $status != 200 ]]; then
+        echo "run.sh: the service answers $status to $name:" >&2
+        head -c 600 "$work/check.json" >&2; echo >&2
+        exit 1
+    fi
+    cards="$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["cards"]))' "$work/check.json")"
+    echo "   $name: $(stat -c %s "$body") bytes -> 200, $cards card(s), $(stat -c %s "$work/check.json") bytes"
+done
+
+if ((!soak_only)); then
+    total=$(($(wc -w <<<"$requests") * ($(wc -w <<<"$connections") * 2 * duration_s + 4)))
+    echo "== wrk matrix: ${duration} per run, about ${total}s in all"
+    for name in $requests; do
+        body="$out/requests/$name.json"
+        path="/cds-services/$(service_path_for "$name")"
+        # Warm-up (not recorded): page in code, fill allocator caches, open keep-alive paths.
+        BENCH_BODY="$body" wrk -t 2 -c 16 -d 2s -s "$here/wrk.lua" "$service_url$path" >/dev/null
+        BENCH_BODY="$body" wrk -t 2 -c 16 -d 2s -s "$here/wrk.lua" "$nginx_url$path" >/dev/null
+        for c in $connections; do
+            run_wrk nginx "$nginx_url$path" "$body" "$c" "$duration_s" "$name"
+            run_wrk service "$service_url$path" "$body" "$c" "$duration_s" "$name"
+        done
+    done
+fi
+peak_hwm_all="$(proc_kib "$service_pid" VmHWM)"
+
+soak_file="$out/soak.json"
+rm -f "$soak_file"
+if ((soak > 0)); then
+    name=order-sign-50
+    body="$out/requests/$name.json"
+    echo "== soak: ${soak}s at 64 connections on $name, RSS sampled every 5 s"
+    samples="$work/soak_samples"
+    : >"$samples"
+    echo "0 $(proc_kib "$service_pid" VmRSS)" >>"$samples"
+    BENCH_BODY="$body" timeout $((soak + 30)) wrk -t 2 -c 64 -d "${soak}s" --timeout 10s -s "$here/wrk.lua" \
+        "$service_url/cds-services/magnesium-order-sign" >"$work/soak_wrk.txt" &
+    wrk_pid=$!
+    for ((t = 5; t <= soak; t += 5)); do
+        sleep 5
+        echo "$t $(proc_kib "$service_pid" VmRSS)" >>"$samples"
+        : >"$work/service.log"
+    done
+    wait "$wrk_pid" || true
+    sleep 1
+    echo "end $(proc_kib "$service_pid" VmRSS)" >>"$samples"
+    python3 - "$samples" "$(sed -n 's/^BENCH_JSON //p' "$work/soak_wrk.txt")" "$(proc_kib "$service_pid" VmHWM)" \
+        "$soak" >"$soak_file" <<'EOF'
+import json, sys
+samples = [line.split() for line in open(sys.argv[1]) if line.strip()]
+rss = [{"t": s[0], "vmrss_kib": int(s[1])} for s in samples]
+wrk = json.loads(sys.argv[2]) if sys.argv[2] else {}
+print(json.dumps({"seconds": int(sys.argv[4]), "connections": 64, "request": "order-sign-50",
+                  "rss_samples": rss, "rss_start_kib": rss[0]["vmrss_kib"],
+                  "rss_after_first_5s_kib": rss[1]["vmrss_kib"] if len(rss) > 2 else None,
+                  "rss_end_kib": rss[-1]["vmrss_kib"], "vmhwm_kib": int(sys.argv[3]), "wrk": wrk}))
+EOF
+    echo "   RSS start $(head -1 "$samples" | cut -d' ' -f2) KiB, end $(tail -1 "$samples" | cut -d' ' -f2) KiB"
+fi
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Stop the servers before the in-process benchmark so it has the CPUs to itself.
+cleanup_servers() {
+    local pid
+    for pid in $service_pid $nginx_pid; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in $service_pid $nginx_pid; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    service_pid="" nginx_pid=""
+}
+cleanup_servers
+
+micro_file="$out/micro.json"
+rm -f "$micro_file"
+if ((micro)) && ((!soak_only)); then
+    if [[ -n $micro_binary && -x $micro_binary ]]; then
+        echo "== in-process stage costs (evaluate_bench)"
+        micro_args=()
+        for name in $requests; do micro_args+=("$name=$out/requests/$name.json"); done
+        "$micro_binary" --now "$now" --min-time 2 --json "$micro_file" "${micro_args[@]}"
+    else
+        echo "== evaluate_bench not built (build it with -DCDS_BUILD_BENCH=ON); in-process figures skipped"
+    fi
+fi
+
+python3 "$here/report.py" --runs "$runs" --micro "$micro_file" --soak "$soak_file" \
+    --binary "$binary" --duration "$duration_s" --load-start "$load_start" --load-end "$load_end" \
+    --peak-hwm "$peak_hwm_all" --threads "$threads" --log-level "$log_level" --out "$out/results.json"

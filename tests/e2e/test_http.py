@@ -1,0 +1,575 @@
+#!/usr/bin/env python3
+"""End-to-end tests: the real `magnesium-cds serve` on a free loopback port, spoken to over
+HTTP/1.1 with Python's standard library only (http.client and raw sockets).
+
+Covers discovery, every hook with the fixture requests, CORS preflight, every error status
+(400 malformed / too deep / schema, 404, 405, 408, 412, 413, 415, 431, 503), keep-alive, the
+service still answering after hostile input, `evaluate` printing the same answer as HTTP
+(apart from uuids), `check-rules`, start-up refusal on invalid rules, and a graceful SIGTERM
+that lets an in-flight request finish and exits 0.
+
+Usage: test_http.py --binary PATH/TO/magnesium-cds --fixtures PATH/TO/fixtures
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BINARY = None
+FIXTURES = None
+# The fixture requests are dated relative to this time (fixtures/requests/README.md).
+FIXTURE_NOW = "2026-03-10T09:00:00Z"
+HOOK_FIXTURES = {
+    "patient-view-severe.json": "magnesium-patient-view",
+    "patient-view-mild.json": "magnesium-patient-view",
+    "order-select-furosemide-low-mg.json": "magnesium-order-select",
+    "sandbox-order-select-bare-draft.json": "magnesium-order-select",
+    "sandbox-order-select-r4-invalid-category.json": "magnesium-order-select",
+    "order-sign-ppi-mild.json": "magnesium-order-sign",
+    "order-sign-multiple-findings.json": "magnesium-order-sign",
+}
+
+
+class Server:
+    """A running `magnesium-cds serve --listen 127.0.0.1:0`, its port read from stdout."""
+
+    def __init__(self, *extra_args):
+        self.log = tempfile.NamedTemporaryFile(prefix="magnesium-cds-e2e-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--listen", "127.0.0.1:0", "--threads", "2", "--now", FIXTURE_NOW, *extra_args],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.process.stdout.readline()
+        match = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if not match:
+            self.process.kill()
+            raise RuntimeError("server did not report its port; stdout: %r; log: %s" % (line, self.read_log()))
+        self.port = int(match.group(1))
+
+    def connection(self, timeout=20):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None):
+        conn = self.connection()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def read_log(self):
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise
+        return self.process.returncode
+
+    def cleanup(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+        self.log.close()
+        os.unlink(self.log.name)
+
+
+def fixture_text(name):
+    with open(os.path.join(FIXTURES, "requests", name), encoding="utf-8") as f:
+        return f.read()
+
+
+def without_uuids(value):
+    if isinstance(value, dict):
+        return {k: ("-" if k == "uuid" else without_uuids(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_uuids(v) for v in value]
+    return value
+
+
+JSON = {"Content-Type": "application/json"}
+SERVER = None
+
+
+def setUpModule():
+    global SERVER
+    SERVER = Server()
+
+
+def tearDownModule():
+    code = SERVER.stop()
+    log = SERVER.read_log()
+    SERVER.cleanup()
+    if code != 0:
+        raise AssertionError("server exited %s after SIGTERM; log:\n%s" % (code, log))
+
+
+class OperationOutcomeAssertions(unittest.TestCase):
+    def assert_outcome(self, status, headers, body, expected_status, expected_id, expression=None):
+        self.assertEqual(status, expected_status, body[:500])
+        self.assertEqual(headers.get("Access-Control-Allow-Origin"), "*")
+        self.assertTrue(headers.get("Content-Type", "").startswith("application/json"))
+        outcome = json.loads(body)
+        self.assertEqual(outcome["resourceType"], "OperationOutcome")
+        issue = outcome["issue"][0]
+        self.assertEqual(issue["severity"], "error")
+        self.assertEqual(issue["details"]["coding"][0]["code"], expected_id)
+        self.assertTrue(issue.get("diagnostics"))
+        if expression is not None:
+            self.assertEqual(issue["expression"], [expression])
+        return issue
+
+
+class DiscoveryAndHooks(OperationOutcomeAssertions):
+    def test_discovery(self):
+        status, headers, body = SERVER.request("GET", "/cds-services", headers={"Accept": "application/json"})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("Access-Control-Allow-Origin"), "*")
+        services = json.loads(body)["services"]
+        self.assertEqual({s["hook"] for s in services}, {"patient-view", "order-select", "order-sign"})
+        for s in services:
+            self.assertTrue(s["id"] and s["description"] and s["title"])
+            self.assertIn("magnesium", s["prefetch"])
+            for query in s["prefetch"].values():
+                self.assertIn("{{context.patientId}}", query)
+
+    def test_every_hook_with_fixture_requests(self):
+        for name, service in HOOK_FIXTURES.items():
+            with self.subTest(fixture=name):
+                status, headers, body = SERVER.request("POST", "/cds-services/" + service, fixture_text(name), JSON)
+                self.assertEqual(status, 200, body[:300])
+                self.assertEqual(headers.get("Access-Control-Allow-Origin"), "*")
+                cards = json.loads(body)["cards"]
+                for card in cards:
+                    self.assertTrue(card["uuid"])
+                    self.assertLess(len(card["summary"]), 140)
+                    self.assertIn(card["indicator"], ("info", "warning", "critical"))
+                if name == "sandbox-order-select-bare-draft.json":
+                    self.assertEqual(cards, [])
+                else:
+                    self.assertTrue(cards, "expected at least one card")
+
+    def test_severe_patient_view_is_critical_with_iv_suggestion(self):
+        status, _, body = SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                         fixture_text("patient-view-severe.json"), JSON)
+        self.assertEqual(status, 200)
+        card = json.loads(body)["cards"][0]
+        self.assertEqual(card["indicator"], "critical")
+        resources = [a["resource"] for s in card["suggestions"] for a in s["actions"] if a["type"] == "create"]
+        self.assertTrue(any(r["resourceType"] == "MedicationRequest" for r in resources))
+
+    def test_charset_parameter_accepted(self):
+        status, _, _ = SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                      fixture_text("patient-view-mild.json"),
+                                      {"Content-Type": "application/json; charset=utf-8"})
+        self.assertEqual(status, 200)
+
+    def test_health_and_readiness(self):
+        self.assertEqual(SERVER.request("GET", "/healthz")[0], 200)
+        status, _, body = SERVER.request("GET", "/readyz")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["status"], "ready")
+
+    def test_feedback(self):
+        feedback = {"feedback": [{"card": "9a1e1b5c-1c0e-4d5b-9a43-3b0f0d1d2c3e", "outcome": "overridden",
+                                  "overrideReason": {"reason": {"code": "not-relevant", "system": "http://example.org"}},
+                                  "outcomeTimestamp": "2026-03-10T09:05:00Z"}]}
+        status, headers, _ = SERVER.request("POST", "/cds-services/magnesium-patient-view/feedback",
+                                            json.dumps(feedback), JSON)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("Access-Control-Allow-Origin"), "*")
+
+
+class Cors(unittest.TestCase):
+    def test_preflight_on_every_path(self):
+        for path in ("/cds-services", "/cds-services/magnesium-order-select",
+                     "/cds-services/magnesium-order-select/feedback", "/anything"):
+            with self.subTest(path=path):
+                status, headers, body = SERVER.request("OPTIONS", path, headers={
+                    "Origin": "https://sandbox.cds-hooks.org",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization,content-type"})
+                self.assertEqual(status, 204)
+                self.assertEqual(body, b"")
+                self.assertEqual(headers.get("Access-Control-Allow-Origin"), "*")
+                self.assertIn("POST", headers.get("Access-Control-Allow-Methods", ""))
+                allowed = [h.strip().lower() for h in headers.get("Access-Control-Allow-Headers", "").split(",")]
+                self.assertIn("authorization", allowed)
+                self.assertIn("content-type", allowed)
+                self.assertGreater(int(headers.get("Access-Control-Max-Age", "0")), 0)
+
+
+class ErrorStatuses(OperationOutcomeAssertions):
+    def tearDown(self):
+        # After every bad input the service still answers a real call correctly.
+        status, _, body = SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                         fixture_text("patient-view-severe.json"), JSON)
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["cards"][0]["indicator"], "critical")
+
+    def test_400_malformed_json(self):
+        issue = self.assert_outcome(*SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                                    '{"hook": "patient-view", "context": {', JSON),
+                                    400, "malformed-json")
+        self.assertIn("line 1", issue["diagnostics"])
+
+    def test_400_deeply_nested_json(self):
+        body = '{"hook":"patient-view","hookInstance":"x","context":' + "[" * 100000 + "]" * 100000 + "}"
+        self.assert_outcome(*SERVER.request("POST", "/cds-services/magnesium-patient-view", body, JSON),
+                            400, "json-too-deep")
+
+    def test_400_schema_violation_names_the_field(self):
+        request = json.loads(fixture_text("patient-view-severe.json"))
+        del request["context"]["patientId"]
+        issue = self.assert_outcome(*SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                                    json.dumps(request), JSON),
+                                    400, "schema-violation", "context.patientId")
+        self.assertIn("context.patientId", issue["diagnostics"])
+
+    def test_400_hook_mismatch(self):
+        self.assert_outcome(*SERVER.request("POST", "/cds-services/magnesium-order-sign",
+                                            fixture_text("patient-view-severe.json"), JSON),
+                            400, "hook-mismatch", "hook")
+
+    def test_404_unknown_service_and_path(self):
+        self.assert_outcome(*SERVER.request("POST", "/cds-services/no-such-service",
+                                            fixture_text("patient-view-severe.json"), JSON),
+                            404, "unknown-service")
+        self.assert_outcome(*SERVER.request("GET", "/fhir/Patient/pat-20407"), 404, "unknown-path")
+
+    def test_405_wrong_method(self):
+        status, headers, body = SERVER.request("GET", "/cds-services/magnesium-patient-view")
+        self.assert_outcome(status, headers, body, 405, "method-not-allowed")
+        self.assertEqual(headers.get("Allow"), "POST, OPTIONS")
+        status, headers, body = SERVER.request("DELETE", "/cds-services")
+        self.assert_outcome(status, headers, body, 405, "method-not-allowed")
+        self.assertEqual(headers.get("Allow"), "GET, OPTIONS")
+
+    def test_412_required_data_unavailable(self):
+        request = json.loads(fixture_text("patient-view-severe.json"))
+        del request["prefetch"]["magnesium"]
+        issue = self.assert_outcome(*SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                                    json.dumps(request), JSON),
+                                    412, "required-data-unavailable", "prefetch.magnesium")
+        self.assertIn("magnesium", issue["diagnostics"])
+
+    def test_413_ten_mib_body(self):
+        body = b'{"hook":"patient-view","padding":"' + b"x" * (10 * 1024 * 1024) + b'"}'
+        self.assert_outcome(*SERVER.request("POST", "/cds-services/magnesium-patient-view", body, JSON),
+                            413, "body-too-large")
+
+    def test_413_ten_mib_chunked_body(self):
+        def chunks():
+            for _ in range(160):
+                yield b"x" * 65536
+        conn = SERVER.connection()
+        try:
+            conn.request("POST", "/cds-services/magnesium-patient-view", body=chunks(),
+                         headers={"Content-Type": "application/json"}, encode_chunked=True)
+            response = conn.getresponse()
+            self.assert_outcome(response.status, dict(response.getheaders()), response.read(),
+                                413, "body-too-large")
+        except (BrokenPipeError, ConnectionResetError):
+            self.fail("the connection was reset instead of answered with 413")
+        finally:
+            conn.close()
+
+    def test_415_wrong_content_type(self):
+        self.assert_outcome(*SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                            fixture_text("patient-view-severe.json"),
+                                            {"Content-Type": "text/plain"}),
+                            415, "unsupported-media-type")
+        self.assert_outcome(*SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                            fixture_text("patient-view-severe.json"),
+                                            {"Content-Type": "application/x-www-form-urlencoded"}),
+                            415, "unsupported-media-type")
+
+    def test_431_headers_too_large(self):
+        self.assert_outcome(*SERVER.request("GET", "/cds-services", headers={"X-Padding": "a" * 65536}),
+                            431, "headers-too-large")
+
+    def test_400_garbage_and_truncated_requests(self):
+        with socket.create_connection(("127.0.0.1", SERVER.port), timeout=10) as s:
+            s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n")
+            answer = s.recv(65536)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 400"), answer[:100])
+            self.assertIn(b"Access-Control-Allow-Origin: *", answer)
+        with socket.create_connection(("127.0.0.1", SERVER.port), timeout=10) as s:
+            s.sendall(b"POST /cds-services/magnesium-patient-view HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            s.shutdown(socket.SHUT_WR)
+            # The client gave up mid-body: the server closes without a crash or a hang.
+            self.assertEqual(s.recv(65536), b"")
+
+
+class Connections(unittest.TestCase):
+    def test_keep_alive(self):
+        conn = SERVER.connection()
+        try:
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            response.read()
+            self.assertEqual(response.status, 200)
+            first_socket = conn.sock
+            for name, service in list(HOOK_FIXTURES.items())[:3]:
+                conn.request("POST", "/cds-services/" + service, fixture_text(name), JSON)
+                response = conn.getresponse()
+                response.read()
+                self.assertEqual(response.status, 200)
+                self.assertIs(conn.sock, first_socket, "the connection was not kept alive")
+            # An error response keeps the connection too.
+            conn.request("POST", "/cds-services/nope", "{}", JSON)
+            response = conn.getresponse()
+            response.read()
+            self.assertEqual(response.status, 404)
+            conn.request("GET", "/cds-services")
+            response = conn.getresponse()
+            response.read()
+            self.assertEqual(response.status, 200)
+            self.assertIs(conn.sock, first_socket)
+        finally:
+            conn.close()
+
+    def test_pipelined_requests(self):
+        with socket.create_connection(("127.0.0.1", SERVER.port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
+
+
+class Evaluate(unittest.TestCase):
+    def test_evaluate_prints_the_http_answer(self):
+        for name, service in HOOK_FIXTURES.items():
+            with self.subTest(fixture=name):
+                path = os.path.join(FIXTURES, "requests", name)
+                cli = subprocess.run([BINARY, "evaluate", path, "--now", FIXTURE_NOW],
+                                     capture_output=True, text=True, timeout=60)
+                self.assertEqual(cli.returncode, 0, cli.stderr)
+                status, _, body = SERVER.request("POST", "/cds-services/" + service, fixture_text(name), JSON)
+                self.assertEqual(status, 200)
+                self.assertEqual(without_uuids(json.loads(cli.stdout)), without_uuids(json.loads(body)))
+
+    def test_evaluate_with_explicit_service_and_stdin(self):
+        cli = subprocess.run([BINARY, "evaluate", "-", "--now", FIXTURE_NOW, "--service", "magnesium-patient-view"],
+                             input=fixture_text("patient-view-severe.json"), capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(cli.returncode, 0, cli.stderr)
+        self.assertEqual(json.loads(cli.stdout)["cards"][0]["indicator"], "critical")
+
+    def test_evaluate_errors_print_the_operation_outcome(self):
+        request = json.loads(fixture_text("patient-view-severe.json"))
+        del request["prefetch"]["magnesium"]
+        cli = subprocess.run([BINARY, "evaluate", "-", "--now", FIXTURE_NOW], input=json.dumps(request),
+                             capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(cli.returncode, 0)
+        outcome = json.loads(cli.stdout)
+        self.assertEqual(outcome["resourceType"], "OperationOutcome")
+        self.assertEqual(outcome["issue"][0]["expression"], ["prefetch.magnesium"])
+
+        cli = subprocess.run([BINARY, "evaluate", "-"], input="{not json", capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(cli.returncode, 0)
+        self.assertEqual(json.loads(cli.stdout)["resourceType"], "OperationOutcome")
+
+
+class CommandLine(unittest.TestCase):
+    def test_help_lists_every_flag(self):
+        out = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0)
+        for flag in ("serve", "evaluate", "check-rules", "--listen", "--rules", "--threads", "--max-body",
+                     "--max-header", "--max-json-depth", "--max-connections", "--read-timeout", "--idle-timeout",
+                     "--write-timeout", "--shutdown-timeout", "--cors-origin", "--cors-max-age", "--now",
+                     "--service", "--log-level", "--version"):
+            self.assertIn(flag, out.stdout)
+
+    def test_version(self):
+        out = subprocess.run([BINARY, "--version"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0)
+        self.assertRegex(out.stdout, r"^magnesium-cds \d+\.\d+\.\d+")
+
+    def test_unknown_flag_is_a_usage_error(self):
+        out = subprocess.run([BINARY, "serve", "--no-such-flag"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("no-such-flag", out.stderr)
+
+    def test_check_rules(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            broken = os.path.join(tmp, "broken.json")
+            with open(broken, "w", encoding="utf-8") as f:
+                f.write('{"id": 5, "services": "none"}')
+            out = subprocess.run([BINARY, "check-rules", broken], capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 1)
+            self.assertRegex(out.stdout, r"(?m)^/\S*: ")
+
+            not_json = os.path.join(tmp, "not.json")
+            with open(not_json, "w", encoding="utf-8") as f:
+                f.write("{")
+            out = subprocess.run([BINARY, "check-rules", not_json], capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 1)
+
+            # serve refuses to start on the broken file and says why.
+            out = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0", "--rules", broken],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("refusing to start", out.stderr)
+            self.assertEqual(out.stdout, "")
+
+    def test_check_rules_accepts_the_bundled_file(self):
+        bundled = os.path.join(FIXTURES, "..", "rules", "config", "magnesium-rules.json")
+        out = subprocess.run([BINARY, "check-rules", bundled], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout)
+        self.assertIn("OK", out.stdout)
+
+
+class ConnectionLimit(unittest.TestCase):
+    def test_503_beyond_max_connections_then_recovers(self):
+        server = Server("--max-connections", "2")
+        try:
+            held = []
+            for _ in range(2):
+                conn = server.connection()
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                response.read()
+                self.assertEqual(response.status, 200)
+                held.append(conn)
+            status, headers, body = server.request("GET", "/healthz")
+            self.assertEqual(status, 503)
+            self.assertEqual(headers.get("Access-Control-Allow-Origin"), "*")
+            self.assertEqual(json.loads(body)["issue"][0]["details"]["coding"][0]["code"], "too-many-connections")
+            for conn in held:
+                conn.close()
+            deadline = time.monotonic() + 10
+            while True:
+                status = server.request("GET", "/healthz")[0]
+                if status == 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(status, 200)
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.cleanup()
+
+
+class SlowClients(unittest.TestCase):
+    def test_408_when_the_request_does_not_arrive_in_time(self):
+        server = Server("--read-timeout", "0.5")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+                # A slow-loris client: a header that never ends, one byte at a time.
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                started = time.monotonic()
+                try:
+                    for _ in range(20):
+                        s.sendall(b"X")
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+                answer = s.recv(65536)
+                self.assertLess(time.monotonic() - started, 5)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408"), answer[:100])
+            self.assertIn(b"Access-Control-Allow-Origin: *", answer)
+            self.assertIn(b"request-timeout", answer)
+            # Keep-alive requests that arrive promptly are not affected.
+            conn = server.connection()
+            for _ in range(3):
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                response.read()
+                self.assertEqual(response.status, 200)
+                time.sleep(0.3)
+            conn.close()
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.cleanup()
+
+
+class GracefulShutdown(unittest.TestCase):
+    def test_sigterm_lets_the_request_in_flight_finish_and_exits_0(self):
+        server = Server()
+        try:
+            body = fixture_text("patient-view-severe.json").encode()
+            # An idle keep-alive connection, closed by the shutdown.
+            idle = server.connection()
+            idle.request("GET", "/healthz")
+            idle.getresponse().read()
+            # A request whose body is still arriving when SIGTERM comes.
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+            s.sendall(b"POST /cds-services/magnesium-patient-view HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+            s.sendall(body[:100])
+            time.sleep(0.3)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            self.assertIsNone(server.process.poll(), "the server exited with a request in flight")
+            s.sendall(body[100:])
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+            self.assertIn(b"Connection: close", data)
+            self.assertIn(b'"indicator":"critical"', data)
+            self.assertEqual(server.process.wait(timeout=20), 0)
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+            idle.close()
+        finally:
+            server.cleanup()
+
+
+class Logs(unittest.TestCase):
+    def test_log_has_one_line_per_request_and_no_patient_data(self):
+        token = "e2e-secret-access-token-1234567890"
+        request = json.loads(fixture_text("patient-view-severe.json"))
+        request["fhirServer"] = "https://ehr.example/fhir"
+        request["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
+                                        "scope": "patient/*.read", "subject": "magnesium-cds"}
+        status, _, _ = SERVER.request("POST", "/cds-services/magnesium-patient-view", json.dumps(request),
+                                      {"Content-Type": "application/json", "Authorization": "Bearer " + token})
+        self.assertEqual(status, 200)
+        SERVER.request("GET", "/Patient/" + request["context"]["patientId"])
+        time.sleep(0.2)
+        log = SERVER.read_log()
+        self.assertRegex(log, r"POST /cds-services/\{id\} 200 [0-9.]+ms service=magnesium-patient-view cards=\d+")
+        self.assertNotIn(token, log)
+        self.assertNotIn(request["context"]["patientId"], log)
+        self.assertNotIn(request["context"]["userId"], log)
+
+
+def main():
+    global BINARY, FIXTURES
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--fixtures", required=True)
+    args, rest = parser.parse_known_args()
+    BINARY = os.path.abspath(args.binary)
+    FIXTURES = os.path.abspath(args.fixtures)
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

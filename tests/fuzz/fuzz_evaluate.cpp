@@ -1,0 +1,173 @@
+// Harness (e): the full evaluate path with the bundled rule set — snapshot building, draft
+// order resolution, every rule of the hook, card and suggestion building — on data that the
+// request schema would not necessarily let through (the rules must not rely on the schema).
+//
+// The input is JSON shaped like a CDS Hooks request (fixtures/scenarios/*/request.json are
+// the seeds): `hook` picks the service (the first one when it names none), `context`
+// (patientId, userId, encounterId, selections, draftOrders) becomes the hook context,
+// `prefetch` values are added to the snapshot, and absent optional keys are reported
+// unavailable, as the service does. The evaluation time is fixed.
+//
+// Properties checked beyond "no crash": every card obeys the CDS Hooks 2.0 response rules
+// (summary under 140 characters, a known indicator, source.label, uuids, selectionBehavior
+// with suggestions, a description on every action, no null or empty member); evaluating
+// the same input twice gives the same cards apart from uuids.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <boost/json.hpp>
+
+#include "cds/fhir/snapshot.hpp"
+#include "cds/rules/evaluate.hpp"
+#include "cds/rules/rule_set.hpp"
+#include "fuzz_support.hpp"
+
+namespace {
+
+constexpr char const* harness = "evaluate";
+
+cds::rules::rule_set const& bundled_rules() {
+    static auto const loaded = [] {
+        auto result = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
+        if (!result.rules) throw std::runtime_error("the bundled rule set does not load");
+        return result.rules;
+    }();
+    return *loaded;
+}
+
+std::string string_member(boost::json::object const& o, std::string_view key) {
+    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string()) return std::string{v->get_string()};
+    return {};
+}
+
+bool is_type(boost::json::value const& v, std::string_view type) {
+    auto const* o = v.if_object();
+    if (o == nullptr) return false;
+    auto const* rt = o->if_contains("resourceType");
+    return rt != nullptr && rt->is_string() && rt->get_string() == type;
+}
+
+struct call_input {
+    cds::fhir::snapshot_builder builder;
+    cds::rules::hook_context context;
+};
+
+void read_draft(boost::json::value const& resource, std::string const& path, call_input& in) {
+    if (is_type(resource, "MedicationRequest") || is_type(resource, "MedicationOrder")) {
+        cds::fhir::issue_list issues;
+        auto order = cds::fhir::parse_medication_order(resource, path, issues);
+        if (order && order->has_medication()) in.context.draft_orders.push_back(std::move(*order));
+    } else if (is_type(resource, "Medication")) {
+        in.builder.add(resource, path);
+    }
+}
+
+void read_drafts(boost::json::value const& drafts, call_input& in) {
+    auto read_entry = [&](boost::json::value const& entry, std::string const& path) {
+        auto const* o = entry.if_object();
+        if (o == nullptr) return;
+        if (o->contains("resourceType")) {
+            read_draft(entry, path, in);
+        } else if (auto const* resource = o->if_contains("resource")) {
+            read_draft(*resource, path + ".resource", in);
+        }
+    };
+    if (auto const* a = drafts.if_array()) {
+        for (std::size_t i = 0; i < a->size(); ++i) read_entry((*a)[i], "context.draftOrders[" + std::to_string(i) + "]");
+        return;
+    }
+    auto const* o = drafts.if_object();
+    if (o == nullptr) return;
+    auto const* entries = o->if_contains("entry");
+    if (entries == nullptr) return;
+    if (auto const* a = entries->if_array()) {
+        for (std::size_t i = 0; i < a->size(); ++i) read_entry((*a)[i], "context.draftOrders.entry[" + std::to_string(i) + "]");
+    } else {
+        read_entry(*entries, "context.draftOrders.entry[0]");
+    }
+}
+
+// Builds the snapshot and context from the request-shaped input, as prepare_cds_call does.
+// Called once per evaluation so that both runs start from identical state.
+std::unique_ptr<call_input> read_call(boost::json::object const& root) {
+    auto const& rules = bundled_rules();
+    auto in = std::make_unique<call_input>();
+    auto const hook = string_member(root, "hook");
+    cds::rules::service_definition const* service = &rules.services().front();
+    for (auto const& s : rules.services()) {
+        if (s.hook == hook) {
+            service = &s;
+            break;
+        }
+    }
+    auto& ctx = in->context;
+    ctx.hook = service->hook;
+    ctx.service_id = service->id;
+    ctx.now = cds::fuzz::fixed_now();
+    if (auto const* c = root.if_contains("context"); c != nullptr && c->is_object()) {
+        auto const& context = c->get_object();
+        ctx.patient_id = string_member(context, "patientId");
+        ctx.user_id = string_member(context, "userId");
+        ctx.encounter_id = string_member(context, "encounterId");
+        if (auto const* sel = context.if_contains("selections"); sel != nullptr && sel->is_array()) {
+            for (auto const& s : sel->get_array()) {
+                if (s.is_string()) ctx.selections.emplace_back(s.get_string());
+            }
+        }
+        if (auto const* drafts = context.if_contains("draftOrders")) read_drafts(*drafts, *in);
+    }
+    boost::json::object const* prefetch = nullptr;
+    if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object()) prefetch = &p->get_object();
+    for (auto const& t : service->prefetch) {
+        auto const* v = prefetch != nullptr ? prefetch->if_contains(t.key) : nullptr;
+        if (!t.required && (v == nullptr || is_type(*v, "OperationOutcome"))) ctx.unavailable_prefetch.push_back(t.key);
+    }
+    if (prefetch != nullptr) {
+        for (auto const& member : *prefetch) {
+            if (member.value().is_object() && !is_type(member.value(), "OperationOutcome")) {
+                in->builder.add(member.value(), "prefetch." + std::string{member.key()});
+            }
+        }
+    }
+    return in;
+}
+
+boost::json::value evaluate_once(boost::json::object const& root) {
+    auto in = read_call(root);
+    auto snapshot = std::move(in->builder).build();
+    for (auto& order : in->context.draft_orders) cds::fhir::resolve_medication(order, snapshot, snapshot.issues);
+    auto counter = std::make_shared<int>(0);
+    cds::rules::uuid_source const next_uuid = [counter] {
+        // A syntactically valid RFC 4122 uuid per call.
+        std::string tail = std::to_string(++*counter);
+        return "00000000-0000-4000-8000-" + std::string(12 - tail.size(), '0') + tail;
+    };
+    auto result = cds::rules::evaluate(snapshot, in->context, bundled_rules(), next_uuid);
+    for (auto const& card : result.cards) {
+        auto const problem = cds::fuzz::card_problem(card);
+        CDS_FUZZ_REQUIRE(harness, problem.empty(), problem);
+    }
+    for (auto const& t : result.trace) CDS_FUZZ_REQUIRE(harness, !t.rule.empty(), t.message);
+    return boost::json::value{std::move(result.cards)};
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
+    if (size > 1024 * 1024) return -1;
+    auto value = cds::fuzz::parse_json(cds::fuzz::as_text(data, size));
+    if (!value || !value->is_object()) return 0;
+    auto first = evaluate_once(value->get_object());
+    auto second = evaluate_once(value->get_object());
+    cds::fuzz::blank_uuids(first);
+    cds::fuzz::blank_uuids(second);
+    CDS_FUZZ_REQUIRE(harness, first == second, boost::json::serialize(first));
+    (void)boost::json::serialize(first);
+    return 0;
+}

@@ -1,0 +1,219 @@
+// Logic units: magnesium classification (every threshold edge and comparator), unit
+// conversions, renal bands, Cockcroft-Gault, value-set matching, medication classification.
+
+#include <cmath>
+
+#include <doctest/doctest.h>
+
+#include "findings.hpp"
+#include "helpers.hpp"
+
+using namespace rules_test;
+using cds::fhir::quantity_comparator;
+using cds::rules::mg_level;
+using cds::rules::renal_band;
+
+namespace {
+cds::rules::rule_set_data const& data() { return bundled()->data(); }
+
+char const* name(mg_level l) {
+    switch (l) {
+        case mg_level::severe: return "severe";
+        case mg_level::mild_moderate: return "mild_moderate";
+        case mg_level::normal: return "normal";
+        case mg_level::high: return "high";
+    }
+    return "?";
+}
+}  // namespace
+
+TEST_CASE("magnesium classification at every threshold edge, with comparators") {
+    auto check = [](double v, quantity_comparator c, mg_level expected) {
+        CAPTURE(v);
+        CAPTURE(static_cast<int>(c));
+        CHECK(std::string(name(cds::rules::classify_magnesium(v, c, data()))) == name(expected));
+    };
+    using qc = quantity_comparator;
+    check(0.5, qc::none, mg_level::severe);
+    check(1.19, qc::none, mg_level::severe);
+    check(1.2, qc::none, mg_level::mild_moderate);
+    check(1.2, qc::less, mg_level::severe);             // "<1.2": strictly below 1.2
+    check(1.2, qc::less_or_equal, mg_level::mild_moderate);  // "<=1.2" is classified as 1.2
+    check(1.79, qc::none, mg_level::mild_moderate);
+    check(1.8, qc::none, mg_level::normal);
+    check(1.8, qc::less, mg_level::mild_moderate);
+    check(2.5, qc::none, mg_level::normal);
+    check(2.5, qc::greater_or_equal, mg_level::normal);
+    check(2.5, qc::greater, mg_level::high);            // ">2.5" is hypermagnesemia
+    check(2.51, qc::none, mg_level::high);
+}
+
+TEST_CASE("classification is monotonic in the magnesium value") {
+    int previous = 0;
+    for (int i = 1; i <= 500; ++i) {
+        double const v = i * 0.01;
+        int const level = static_cast<int>(cds::rules::classify_magnesium(v, quantity_comparator::none, data()));
+        CAPTURE(v);
+        CHECK(level >= previous);
+        previous = level;
+    }
+    CHECK(previous == static_cast<int>(mg_level::high));
+}
+
+TEST_CASE("magnesium units convert to mg/dL; unknown units are never guessed") {
+    auto const& t = data().magnesium_mg_dl;
+    auto check = [&](double v, char const* unit, double expected) {
+        CAPTURE(unit);
+        auto r = t.convert(v, unit);
+        REQUIRE(r.has_value());
+        CHECK(*r == doctest::Approx(expected).epsilon(1e-9));
+    };
+    check(1.1, "mg/dL", 1.1);
+    check(11, "mg/L", 1.1);
+    check(0.45, "mmol/L", 1.09395);
+    check(1.0, "mEq/L", 1.2155);
+    check(1.0, "meq/L", 1.2155);
+    check(2.0, "MG/DL", 2.0);
+    CHECK_FALSE(t.convert(1.0, "g/L").has_value());
+    CHECK_FALSE(t.convert(1.0, "").has_value());
+}
+
+TEST_CASE("unit conversions round-trip through their factors") {
+    for (auto const* table : {&data().magnesium_mg_dl, &data().creatinine_mg_dl, &data().calcium_total_mg_dl,
+                              &data().calcium_ionized_mmol_l, &data().weight_kg, &data().qtc_ms, &data().potassium_mmol_l}) {
+        for (auto const& f : table->factors()) {
+            CAPTURE(f.unit);
+            for (double v : {0.3, 1.0, 1.7, 88.4, 450.0}) {
+                auto const there = table->convert(v, f.unit);
+                REQUIRE(there.has_value());
+                CHECK(*there / f.factor == doctest::Approx(v).epsilon(1e-12));
+            }
+        }
+    }
+    // The other units of clinical-rules.md §1.
+    CHECK(*data().creatinine_mg_dl.convert(88.4, "umol/L") == doctest::Approx(1.0));
+    CHECK(*data().calcium_total_mg_dl.convert(2.0, "mmol/L") == doctest::Approx(8.016));
+    CHECK(*data().calcium_ionized_mmol_l.convert(4.008, "mg/dL") == doctest::Approx(1.0));
+    CHECK(*data().weight_kg.convert(100, "[lb_av]") == doctest::Approx(45.36));
+    CHECK(*data().weight_kg.convert(70000, "g") == doctest::Approx(70));
+    CHECK(*data().qtc_ms.convert(0.52, "s") == doctest::Approx(520));
+    CHECK(*data().potassium_mmol_l.convert(3.2, "mEq/L") == doctest::Approx(3.2));
+}
+
+TEST_CASE("renal bands at their edges") {
+    auto check = [](double v, renal_band expected) {
+        CAPTURE(v);
+        CHECK(static_cast<int>(cds::rules::band_for(v, data())) == static_cast<int>(expected));
+    };
+    check(120, renal_band::normal);
+    check(60, renal_band::normal);
+    check(59.5, renal_band::impaired);
+    check(30, renal_band::impaired);
+    check(29.9, renal_band::severely_impaired);
+    check(20.0, renal_band::severely_impaired);
+    check(19.99, renal_band::contraindicated);
+    check(0, renal_band::contraindicated);
+}
+
+TEST_CASE("Cockcroft-Gault numbers") {
+    // (140 - 60) x 70 / (72 x 1.0) = 77.78 mL/min; female x 0.85 = 66.11.
+    CHECK(cds::rules::cockcroft_gault(60, 70, 1.0, 1.0, data()) == doctest::Approx(77.7778).epsilon(1e-4));
+    CHECK(cds::rules::cockcroft_gault(60, 70, 1.0, 0.85, data()) == doctest::Approx(66.1111).epsilon(1e-4));
+    // 80 years, 60 kg, creatinine 1.5 mg/dL, male: 60 x 60 / 108 = 33.33.
+    CHECK(cds::rules::cockcroft_gault(80, 60, 1.5, 1.0, data()) == doctest::Approx(33.3333).epsilon(1e-4));
+}
+
+TEST_CASE("age in completed years at the evaluation time") {
+    auto birth = [](char const* t) { return *cds::fhir::parse_date_time(t).value; };
+    CHECK(*cds::rules::age_in_years(birth("1955-06-01"), at("2025-03-10T12:00:00Z")) == 69);
+    CHECK(*cds::rules::age_in_years(birth("1955-03-10"), at("2025-03-10T12:00:00Z")) == 70);
+    CHECK(*cds::rules::age_in_years(birth("1955-03-11"), at("2025-03-10T12:00:00Z")) == 69);
+    CHECK(*cds::rules::age_in_years(birth("2008"), at("2025-03-10T12:00:00Z")) == 17);
+    CHECK_FALSE(cds::rules::age_in_years(birth("2030-01-01"), at("2025-03-10T12:00:00Z")).has_value());
+}
+
+TEST_CASE("value sets: exact codes, ATC prefixes under both system URIs, ICD-10 categories, words") {
+    auto const& d = data();
+    auto c = [](std::string s, std::string code) { return cds::fhir::coding{std::move(s), std::move(code), ""}; };
+    CHECK(d.vs("loop_diuretic").matches(c(rxnorm, "4603")));
+    CHECK(d.vs("loop_diuretic").matches(c(atc, "C03CA01")));
+    CHECK(d.vs("loop_diuretic").matches(c("http://fhir.de/CodeSystem/bfarm/atc", "C03CA04")));
+    CHECK(d.vs("loop_diuretic").matches(c(atc, "C03CA99")));  // any member of the C03CA group
+    CHECK_FALSE(d.vs("loop_diuretic").matches(c(atc, "C03C")));
+    CHECK_FALSE(d.vs("loop_diuretic").matches(c("http://example.org/atc", "C03CA01")));
+    CHECK(d.vs("proton_pump_inhibitor").matches(c(atc, "A02BC02")));
+    CHECK(d.vs("preeclampsia_eclampsia").matches(c("http://hl7.org/fhir/sid/icd-10-cm", "O14.13")));
+    CHECK(d.vs("ckd_stage5_or_dialysis").matches(c("http://hl7.org/fhir/sid/icd-10-cm", "N18.6")));
+    CHECK_FALSE(d.vs("ckd_stage5_or_dialysis").matches(c("http://hl7.org/fhir/sid/icd-10-cm", "N18.4")));
+    CHECK(d.vs("magnesium_total").matches(c("http://loinc.org", "2601-3")));
+    // Words match whole words only, and exclusion words win.
+    CHECK(d.vs("magnesium_total").matches_text("serum magnesium"));
+    CHECK_FALSE(d.vs("magnesium_total").matches_text("ionized magnesium, serum magnesium"));
+    CHECK(d.vs("route_intravenous").matches_text("iv push"));
+    CHECK_FALSE(d.vs("route_intravenous").matches_text("ivermectin"));
+    CHECK(d.vs("tetany").matches_text("tetany"));
+}
+
+namespace {
+cds::rules::medication_exposure classify(bj::object request) {
+    cds::fhir::issue_list issues;
+    static std::vector<cds::fhir::medication_order> keep;  // exposures point at the order
+    auto o = cds::fhir::parse_medication_order(request, "t", issues);
+    REQUIRE(o.has_value());
+    cds::fhir::patient_snapshot empty;
+    cds::fhir::resolve_medication(*o, empty, issues);
+    keep.reserve(64);
+    keep.push_back(std::move(*o));
+    cds::rules::medication_exposure e;
+    e.order = &keep.back();
+    cds::rules::classify_medication(e, data());
+    return e;
+}
+bj::array route(std::string const& code, std::string const& display, std::string const& text = "") {
+    bj::object ds{{"route", concept_of(coding(snomed, code, display), display)}};
+    if (!text.empty()) ds["text"] = text;
+    return bj::array{ds};
+}
+}  // namespace
+
+TEST_CASE("medication classification: codes, text fallback, route and dose form decide magnesium") {
+    using cds::rules::mg_product;
+    auto e = classify(med_request("a", "active", furosemide()));
+    CHECK(e.is(cds::rules::dc_loop));
+    CHECK(e.oral());
+
+    e = classify(med_request("b", "active", bj::object{{"text", "Pantoprazole 40 mg tablet"}}));
+    CHECK(e.is(cds::rules::dc_ppi));
+
+    e = classify(med_request("c", "active", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate 2 g"),
+                             route("47625008", "Intravenous route (qualifier value)")));
+    CHECK(e.magnesium == mg_product::parenteral);
+
+    // A12CC02 is oral magnesium sulfate: the route decides, not the code.
+    e = classify(med_request("d", "active", concept_of(coding(atc, "A12CC02", "magnesium sulfate"), "Magnesium sulfate tablet"),
+                             route("26643006", "Oral route")));
+    CHECK(e.magnesium == mg_product::oral_repletion);
+
+    e = classify(med_request("e", "active", concept_of(coding(atc, "A12CC10", "magnesium oxide"), "Magnesium oxide 400 mg tablet")));
+    CHECK(e.magnesium == mg_product::oral_repletion);
+
+    e = classify(med_request("f", "active", bj::object{{"text", "Milk of magnesia (magnesium hydroxide) 400 mg/5 mL"}}));
+    CHECK(e.magnesium == mg_product::laxative);
+
+    e = classify(med_request("g", "active", bj::object{{"text", "Magnesium citrate oral solution 1.745 g/30 mL"}}));
+    CHECK(e.magnesium == mg_product::laxative);
+
+    e = classify(med_request("h", "active", concept_of(coding(rxnorm, "309309", "ciprofloxacin 500 MG Oral Tablet"), "ciprofloxacin 500 MG Oral Tablet")));
+    CHECK(e.is(cds::rules::dc_fluoroquinolone));
+    CHECK(e.oral());
+
+    e = classify(med_request("i", "active", concept_of(coding(rxnorm, "1665497", "50 ML levofloxacin 5 MG/ML Injection"), "levofloxacin injection")));
+    CHECK(e.is(cds::rules::dc_fluoroquinolone));
+    CHECK_FALSE(e.oral());
+
+    e = classify(med_request("j", "active", concept_of(coding(rxnorm, "2555", "cisplatin"), "cisplatin")));
+    CHECK(e.is(cds::rules::dc_high_risk));
+    e = classify(med_request("k", "active", concept_of(coding(atc, "L04AD02", "tacrolimus"), "tacrolimus")));
+    CHECK(e.is(cds::rules::dc_calcineurin));
+    CHECK_FALSE(e.is(cds::rules::dc_high_risk));
+}
