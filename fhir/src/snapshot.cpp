@@ -69,13 +69,12 @@ void patient_snapshot::index_medications() {
 }
 
 std::size_t snapshot_builder::add(value const& resource_or_bundle, std::string const& path) {
-    return add_value(resource_or_bundle, path, 0);
+    return add_value(resource_or_bundle, json_path{path}, 0);
 }
 
-std::size_t snapshot_builder::add_value(value const& v, std::string const& path, int bundle_depth) {
+std::size_t snapshot_builder::add_value(value const& v, json_path const& root, int bundle_depth) {
     if (v.is_null()) return 0;
     auto const* o = v.if_object();
-    json_path const root{path};
     if (o == nullptr) {
         detail::report_wrong_type(snapshot_.issues, root, "a FHIR resource or Bundle object", v);
         return 0;
@@ -89,7 +88,7 @@ std::size_t snapshot_builder::add_value(value const& v, std::string const& path,
     }
     if (*type != "Bundle") {
         std::size_t const before = taken_;
-        add_resource(*o, path);
+        add_resource(*o, root);
         return taken_ - before;
     }
     if (bundle_depth >= max_bundle_depth) {
@@ -109,12 +108,12 @@ std::size_t snapshot_builder::add_value(value const& v, std::string const& path,
         if (is_outcome_entry(*entry)) return;
         auto const* resource = detail::present(*entry, "resource");
         if (resource == nullptr || resource->is_null()) return;
-        taken += add_value(*resource, entry_path.member("resource").str(), bundle_depth + 1);
+        taken += add_value(*resource, entry_path.member("resource"), bundle_depth + 1);
     });
     return taken;
 }
 
-void snapshot_builder::add_resource(object const& resource, std::string const& path) {
+void snapshot_builder::add_resource(object const& resource, json_path const& root) {
     auto const type = string_of(resource, "resourceType").value_or(std::string_view{});
     bool const known = type == "Patient" || type == "Observation" || type == "Medication" ||
                        type == "MedicationRequest" || type == "MedicationOrder" ||
@@ -129,7 +128,6 @@ void snapshot_builder::add_resource(object const& resource, std::string const& p
         if (seen_.contains(key)) return;
     }
 
-    json_path const root{path};
     auto& issues = snapshot_.issues;
     bool taken = false;
     if (type == "Observation") {

@@ -3,8 +3,10 @@
 // shared suggestions (repletion, Mg level) on the most severe card that asks for them,
 // orders the cards, and serializes them per CDS Hooks 2.0 (clinical-rules.md §5).
 
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -67,7 +69,10 @@ struct repletion_plan {
 [[nodiscard]] suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure const& ppi);
 
 // ---- detail text shared by the rules ----
-[[nodiscard]] std::string mg_value_text(lab_result const& r);  // "1.1", "<1.2"
+[[nodiscard]] std::string mg_value_text(lab_result const& r);  // "1.1", "<1.2", "1.0"
+// A result as reported, plus its value in the unit the rules compare in when that differs:
+// "3.2 mEq/L (= 3.2 mmol/L)", "2.0 mmol/L (= 8.02 mg/dL)", "3.1 mmol/L".
+[[nodiscard]] std::string reported_text(lab_result const& r, std::string_view compared_unit, int converted_decimals);
 [[nodiscard]] std::string severity_text(rule_context const& rc);
 [[nodiscard]] std::string mg_evidence(rule_context const& rc);
 [[nodiscard]] std::string mg_thresholds(rule_set_data const& d);
@@ -94,6 +99,10 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
 std::optional<card_draft> rule_repletion_without_recent_level(rule_context const& rc);
 std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc);
 std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const& rc);
+
+// Whether the order's own reason (reasonCode) is in any of the named value sets.
+[[nodiscard]] bool order_reason_in(fhir::medication_order const& o, std::initializer_list<char const*> value_sets,
+                                   rule_set_data const& d);
 
 // Triggering magnesium repletion orders (parenteral or oral repletion, not laxatives).
 [[nodiscard]] std::vector<medication_exposure const*> triggering_repletion_orders(rule_context const& rc);

@@ -216,6 +216,7 @@ void classify_medication(medication_exposure& e, rule_set_data const& d) {
             std::string const rw = route_words(ds);
             if (d.vs("route_intravenous").matches_text(rw)) e.route = route_kind::intravenous;
             else if (d.vs("route_intramuscular").matches_text(rw)) e.route = route_kind::intramuscular;
+            else if (d.vs("route_rectal").matches_text(rw)) e.route = route_kind::rectal;
             else if (d.vs("route_oral").matches_text(rw)) e.route = route_kind::oral;
         }
         dosage_text += value_set::lower(ds.text) + " | ";
@@ -225,7 +226,9 @@ void classify_medication(medication_exposure& e, rule_set_data const& d) {
     bool const oral_solid = d.vs("form_oral_solid").matches_text(form_words);
     bool const oral_liquid = !parenteral_form && d.vs("form_oral_liquid").matches_text(form_words);
     if (e.route == route_kind::unknown) {
-        if (parenteral_form) e.route = route_kind::intravenous;
+        // An enema is a liquid but not taken by mouth: it neither repletes nor chelates.
+        if (d.vs("route_rectal").matches_text(form_words)) e.route = route_kind::rectal;
+        else if (parenteral_form) e.route = route_kind::intravenous;
         else if (oral_solid || oral_liquid) e.route = route_kind::oral;
         else if (d.vs("route_intravenous").matches_text(dosage_text)) e.route = route_kind::intravenous;
         else if (d.vs("route_intramuscular").matches_text(dosage_text)) e.route = route_kind::intramuscular;
@@ -235,7 +238,7 @@ void classify_medication(medication_exposure& e, rule_set_data const& d) {
     // Magnesium: IV/oral is decided by route and dose form, never by the code alone
     // (A12CC02 is oral magnesium sulfate); laxatives and bowel preparations are left alone.
     if (e.is(dc_mg_sulfate | dc_mg_oral_salt | dc_mg_laxative)) {
-        if (e.is(dc_mg_laxative)) e.magnesium = mg_product::laxative;
+        if (e.is(dc_mg_laxative) || e.route == route_kind::rectal) e.magnesium = mg_product::laxative;
         else if (e.route == route_kind::intravenous || e.route == route_kind::intramuscular) e.magnesium = mg_product::parenteral;
         else if (e.route == route_kind::oral) e.magnesium = oral_liquid && !oral_solid ? mg_product::laxative : mg_product::oral_repletion;
         else if (e.is(dc_mg_sulfate)) {
@@ -416,7 +419,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
         }
         double v = r.value;
         renal_estimate e{src, v, r.time, r.age_hours / 24, r.reference,
-                         std::string(what) + " " + comparator_text(r.comparator) + format_number(r.reported_value) + " " +
+                         std::string(what) + " " + comparator_text(r.comparator) + format_measurement(r.reported_value, 3) + " " +
                              r.reported_unit + " on " + fhir::format_date(r.time) + " (" + describe_age_hours(r.age_hours) + " old)"};
         rf.candidates.push_back(std::move(e));
     };
@@ -438,8 +441,10 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             double const factor = female ? d.cg_female_factor : male ? 1.0 : d.cg_unknown_sex_factor;
             double const crcl = cockcroft_gault(*f.age_years, f.weight->value, cr.value, factor, d);
             std::string inputs = "Cockcroft-Gault from creatinine " + comparator_text(cr.comparator) +
-                                 format_number(cr.reported_value) + " " + cr.reported_unit + " (" + format_number(cr.value) +
-                                 " mg/dL) on " + fhir::format_date(cr.time) + " (" + describe_age_hours(cr.age_hours) +
+                                 format_measurement(cr.reported_value, 3) + " " + cr.reported_unit +
+                                 (value_set::lower(cr.reported_unit) == "mg/dl" ? std::string()
+                                                                                 : " (= " + format_measurement(cr.value) + " mg/dL)") +
+                                 " on " + fhir::format_date(cr.time) + " (" + describe_age_hours(cr.age_hours) +
                                  " old), age " + std::to_string(*f.age_years) + ", weight " + format_number(f.weight->value, 1) +
                                  " kg on " + fhir::format_date(f.weight->time) + ", ";
             if (female) inputs += "female × " + format_number(d.cg_female_factor);

@@ -73,7 +73,7 @@ struct renal_function {
     std::vector<std::string> notes;
 };
 
-enum class route_kind { unknown, intravenous, intramuscular, oral };
+enum class route_kind { unknown, intravenous, intramuscular, oral, rectal };
 enum class mg_product { none, parenteral, oral_repletion, laxative };
 
 enum drug_class : std::uint32_t {

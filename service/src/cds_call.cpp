@@ -1,9 +1,11 @@
 #include "cds/service/cds_call.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include <boost/json.hpp>
 
+#include "cds/service/resource_count.hpp"
 #include "cds/service/router.hpp"
 
 namespace cds::service {
@@ -90,6 +92,13 @@ void read_draft_orders(boost::json::value const& draft_orders, prepared_call& ca
     }
 }
 
+// service/schemas/cds-hooks-request.json constrains members of the request (level 1) and of
+// fhirAuthorization and prefetch (level 2: prefetch.<key> is an object or null); the
+// <hook>-context.json schemas constrain members of context (level 1) and draftOrders'
+// resourceType and the selections' items (level 2). Nothing deeper: containers below level 1
+// are replayed empty. A schema that starts constraining deeper levels must raise this.
+constexpr std::size_t envelope_replay_depth = 1;
+
 std::string describe_key(rules::prefetch_template const& t) {
     std::string out = "'" + t.key + "'";
     if (!t.describes.empty()) out += " (" + t.describes + ")";
@@ -119,19 +128,23 @@ bool is_json_media_type(std::string_view content_type) {
     return true;
 }
 
-json_body parse_json_body(std::string_view body, unsigned max_depth) {
+namespace {
+
+// `temporary` holds the parser's own stack while parsing; `storage` the resulting tree.
+json_body parse_json_body_into(std::string_view body, unsigned max_depth, boost::json::storage_ptr temporary,
+                               boost::json::storage_ptr storage) {
     json_body out;
     boost::json::parse_options options;
     options.max_depth = max_depth;
-    boost::json::stream_parser parser({}, options);
-    // One arena per request: the parsed tree is freed in one go when the call is done.
-    parser.reset(boost::json::make_shared_resource<boost::json::monotonic_resource>());
+    boost::json::stream_parser parser(std::move(temporary), options);
+    parser.reset(std::move(storage));
     boost::system::error_code ec;
     std::size_t const consumed = parser.write(body.data(), body.size(), ec);
     if (!ec) parser.finish(ec);
     if (!ec) {
-        out.value = parser.release();
-        return out;
+        // Constructed, not assigned: assigning into a value on the default resource would
+        // deep-copy the tree out of the arena, and then free the copy node by node.
+        return json_body{parser.release(), std::nullopt};
     }
     if (ec == boost::json::error::too_deep) {
         out.error = error_response(errc::json_too_deep, "the body nests JSON deeper than " +
@@ -151,6 +164,46 @@ json_body parse_json_body(std::string_view body, unsigned max_depth) {
     return out;
 }
 
+// The first block of a CDS call's arena, kept per thread and reused by the next call on that
+// thread, so that parsing a typical request allocates nothing from the heap (order-sign with
+// 50 Observations, 67 KB of JSON, parses into ~200 KB); larger bodies continue in blocks from
+// the heap, freed with the arena. Leased for the synchronous span of prepare_cds_call only;
+// `in_use` guards against a nested lease on the same thread, which then gets no buffer.
+constexpr std::size_t arena_first_block_size = 256 * 1024;
+
+class arena_first_block {
+public:
+    arena_first_block() {
+        if (in_use_) return;
+        if (!bytes_) bytes_ = std::make_unique_for_overwrite<unsigned char[]>(arena_first_block_size);
+        in_use_ = true;
+        data_ = bytes_.get();
+    }
+    ~arena_first_block() {
+        if (data_ != nullptr) in_use_ = false;
+    }
+    arena_first_block(arena_first_block const&) = delete;
+    arena_first_block& operator=(arena_first_block const&) = delete;
+
+    [[nodiscard]] unsigned char* data() const { return data_; }
+    [[nodiscard]] std::size_t size() const { return data_ != nullptr ? arena_first_block_size : 0; }
+
+private:
+    unsigned char* data_ = nullptr;
+    static thread_local std::unique_ptr<unsigned char[]> bytes_;
+    static thread_local bool in_use_;
+};
+thread_local std::unique_ptr<unsigned char[]> arena_first_block::bytes_;
+thread_local bool arena_first_block::in_use_ = false;
+
+}  // namespace
+
+json_body parse_json_body(std::string_view body, unsigned max_depth) {
+    // One shared arena per body: the tree (and the arena with it) lives as long as the value.
+    return parse_json_body_into(body, max_depth, {},
+                                boost::json::make_shared_resource<boost::json::monotonic_resource>());
+}
+
 std::variant<http_response, prepared_call> prepare_cds_call(http_request const& request, service_state const& state,
                                                             rules::service_definition const& service) {
     auto const content_type = request.header("Content-Type");
@@ -160,11 +213,37 @@ std::variant<http_response, prepared_call> prepare_cds_call(http_request const& 
                                   ? std::string{"the request has no Content-Type; send application/json"}
                                   : "Content-Type " + quoted(content_type) + " is not application/json");
     }
-    auto parsed = parse_json_body(request.body, state.limits.max_json_depth);
+    // The parsed tree is used only inside this function: what the call keeps is copied out of
+    // it (draft orders and the snapshot builder own their strings, fetch.context is a copy on
+    // the default resource). So its arena is local and not shared: the tree is dropped in O(1)
+    // without visiting its nodes, and it starts in this thread's reusable first block.
+    // Declared before `parsed`, so it outlives the tree.
+    arena_first_block const first_block;
+    std::optional<boost::json::monotonic_resource> arena;
+    if (first_block.data() != nullptr) {
+        arena.emplace(first_block.data(), first_block.size());
+    } else {
+        arena.emplace();
+    }
+    boost::json::storage_ptr const storage(&*arena);
+    auto parsed = parse_json_body_into(request.body, state.limits.max_json_depth, storage, storage);
     if (parsed.error) return std::move(*parsed.error);
     boost::json::value const& body = parsed.value;
 
-    if (auto violation = state.schemas->request.validate(body)) {
+    // 413 rather than 400: the request is well-formed, only more than this service is
+    // configured to take on (RFC 9110 §15.5.14), and the client can send less.
+    if (std::size_t const limit = state.limits.max_resources;
+        count_request_resources(body, limit) > limit) {
+        return error_response(errc::too_many_resources,
+                              "the request carries more than " + std::to_string(limit) +
+                                  " FHIR resources in prefetch and context.draftOrders",
+                              "prefetch");
+    }
+
+    // Envelope only (replay depth 1): the request schema constrains nothing inside a
+    // prefetch value or inside context (the context schema checks context, once); the
+    // resources themselves are checked by the typed FHIR parser.
+    if (auto violation = state.schemas->request.validate(body, {}, envelope_replay_depth)) {
         return error_response(errc::schema_violation, violation->message, violation->path);
     }
     auto const& root = body.get_object();
@@ -177,7 +256,7 @@ std::variant<http_response, prepared_call> prepare_cds_call(http_request const& 
     }
     auto const& context_value = root.at("context");
     if (auto it = state.schemas->context_by_hook.find(service.hook); it != state.schemas->context_by_hook.end()) {
-        if (auto violation = it->second.validate(context_value, "context")) {
+        if (auto violation = it->second.validate(context_value, "context", envelope_replay_depth)) {
             return error_response(errc::schema_violation, violation->message, violation->path);
         }
     }
@@ -188,7 +267,7 @@ std::variant<http_response, prepared_call> prepare_cds_call(http_request const& 
     auto& ctx = call.context;
     ctx.hook = service.hook;
     ctx.service_id = service.id;
-    ctx.now = request.received_at;
+    ctx.now = state.fixed_now ? *state.fixed_now : request.received_at;
     ctx.patient_id = string_member(context, "patientId");
     ctx.user_id = string_member(context, "userId");
     ctx.encounter_id = string_member(context, "encounterId");
@@ -246,6 +325,7 @@ std::variant<http_response, prepared_call> prepare_cds_call(http_request const& 
             if (ctx.user_id.starts_with(practitioner)) fetch.user_practitioner_id = ctx.user_id.substr(practitioner.size());
             for (auto const* t : absent) fetch.queries.push_back(prefetch_query{t->key, t->query});
             fetch.deadline = std::chrono::steady_clock::now() + state.limits.fetch_deadline;
+            fetch.budget = state.limits.fetch_deadline;
         }
     }
     return call;
@@ -289,6 +369,13 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
     if (!missing.empty()) {
         std::vector<outcome_issue> issues;
         for (auto const& m : missing) issues.push_back({m.diagnostics, "prefetch." + m.key});
+        // Whoever reads the 412 (an EHR integrator, `evaluate` on the command line) learns at
+        // once everything that could not be obtained, and why, not only what stopped the call.
+        for (auto const& t : service.prefetch) {
+            if (t.required || !call.unavailable.contains(t.key)) continue;
+            issues.push_back({"optional data " + describe_key(t) + " is unavailable too: " + call.unavailable.at(t.key),
+                              "prefetch." + t.key, "warning"});
+        }
         auto response = error_response(errc::required_data_unavailable, issues);
         response.log.service_id = service.id;
         return response;

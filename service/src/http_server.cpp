@@ -1,20 +1,30 @@
-// The only translation unit that compiles Boost.Beast: listener -> session -> handle_request
-// (STYLE.md practices 7, 8, 10, 11). One coroutine per connection, spawned on that
-// connection's strand; error codes through every I/O step (as_tuple), never exceptions; a
-// last-resort catch around the handler answers a generic 500.
+// The only translation unit that compiles the server's Boost.Beast code: listener -> session
+// -> handle_request (STYLE.md practices 7, 8, 10, 11). One coroutine per connection, spawned
+// on that connection's strand; error codes through every I/O step (as_tuple), never
+// exceptions; a last-resort catch around the handler answers a generic 500.
+//
+// The session is a template over the stream (plain TCP or TLS over TCP), instantiated twice
+// here and nowhere else. Every wait is bounded: the TLS handshake and the idle keep-alive wait
+// by the transport's own timeout (which closes the socket), the reading of one request and
+// the writing of one response by the connection's deadline timer (which answers 408, or
+// resets a client that does not take its response).
 
 #include "cds/service/http_server.hpp"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <exception>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -24,12 +34,17 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include "cds/service/router.hpp"
@@ -39,6 +54,7 @@ namespace cds::service {
 namespace {
 
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
@@ -47,18 +63,140 @@ using namespace std::chrono_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t read_chunk = 8192;
 
-// One accepted connection. Touched only on its strand: the session coroutine runs there and
-// the shutdown path posts there.
-struct connection {
-    explicit connection(tcp::socket socket) : stream(std::move(socket)), request_timer(stream.get_executor()) {}
-    beast::tcp_stream stream;
-    // Bounds the reading of one request. Unlike tcp_stream's own timeout, which closes the
-    // socket, it only cancels the read, so that the client can still be told 408.
-    net::steady_timer request_timer;
-    bool reading_request = false;  // the timer only acts while this is true
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+template <class Stream>
+inline constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+// Mozilla's "intermediate" server profile (TLS 1.2 part): ECDHE key exchange for forward
+// secrecy, AEAD ciphers only; no CBC, RSA key exchange, 3DES, RC4 or export suites.
+constexpr char const* tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr char const* tls13_suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+constexpr char const* tls_groups = "X25519:P-256:P-384";
+
+void require_readable(std::string const& path, char const* what, char const* flag) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error(std::string{"cannot read the TLS "} + what + " file '" + path + "' (" + flag +
+                                 "): " + std::strerror(errno));
+    }
+}
+
+std::unique_ptr<ssl::context> make_tls_context(tls_options const& tls) {
+    if (tls.certificate_chain_file.empty() || tls.private_key_file.empty()) {
+        throw std::runtime_error("HTTPS needs both --tls-cert and --tls-key");
+    }
+    require_readable(tls.certificate_chain_file, "certificate", "--tls-cert");
+    require_readable(tls.private_key_file, "key", "--tls-key");
+
+    auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+    context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                         ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression |
+                         ssl::context::single_dh_use);
+    SSL_CTX* native = context->native_handle();
+    // Renegotiation has been a source of attacks (CVE-2009-3555, CVE-2011-1473 CPU
+    // exhaustion); TLS 1.3 has none, and nothing here needs it in TLS 1.2.
+    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(native, tls12_ciphers) != 1 || SSL_CTX_set_ciphersuites(native, tls13_suites) != 1 ||
+        SSL_CTX_set1_groups_list(native, tls_groups) != 1) {
+        throw std::runtime_error("this OpenSSL does not support the TLS configuration (TLS 1.2+, ECDHE, AES-GCM)");
+    }
+    // An encrypted key would make OpenSSL prompt on the terminal of a service; refuse it instead.
+    context->set_password_callback([](std::size_t, ssl::context::password_purpose) { return std::string{}; });
+
+    beast::error_code ec;
+    context->use_certificate_chain_file(tls.certificate_chain_file, ec);
+    if (ec) {
+        throw std::runtime_error("the TLS certificate file '" + tls.certificate_chain_file +
+                                 "' (--tls-cert) holds no usable PEM certificate chain: " + ec.message());
+    }
+    context->use_private_key_file(tls.private_key_file, ssl::context::pem, ec);
+    if (ec) {
+        throw std::runtime_error("the TLS key file '" + tls.private_key_file +
+                                 "' (--tls-key) holds no usable unencrypted PEM private key: " + ec.message());
+    }
+    if (SSL_CTX_check_private_key(native) != 1) {
+        ERR_clear_error();
+        throw std::runtime_error("the TLS key '" + tls.private_key_file + "' does not belong to the certificate '" +
+                                 tls.certificate_chain_file + "'");
+    }
+    return context;
+}
+
+// A plain-HTTP request sent to the HTTPS port: OpenSSL recognises it during the handshake.
+bool is_plain_http_request(beast::error_code const& ec) {
+    return ec.category() == net::error::get_ssl_category() &&
+           ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST;
+}
+
+// What the connection's deadline timer is guarding.
+enum class deadline_kind { none, read_request, write_response };
+
+// The parts of a connection that the timers and the shutdown path use, whatever the stream.
+// Touched only on the connection's strand: the session coroutine runs there, the timer's
+// handler runs there (same executor) and the shutdown path posts there.
+struct connection_base : std::enable_shared_from_this<connection_base> {
+    explicit connection_base(net::any_io_executor const& executor) : deadline(executor) {}
+    connection_base(connection_base const&) = delete;
+    connection_base& operator=(connection_base const&) = delete;
+    virtual ~connection_base() = default;
+    [[nodiscard]] virtual beast::tcp_stream& transport() = 0;
+
+    // Bounds reading one request and writing one response. Unlike tcp_stream's own timeout,
+    // which closes the socket, on a read it only cancels, so that the client can still be
+    // told 408; on a write it resets the connection (a client that does not read gets no
+    // more of our buffers).
+    net::steady_timer deadline;
+    deadline_kind armed = deadline_kind::none;
+    std::uint64_t generation = 0;  // an expiry queued for an earlier arming is ignored
     bool request_timed_out = false;
+    bool write_timed_out = false;
     bool idle = false;  // waiting for the next request: shutdown may close it at once
 };
+
+template <class Stream>
+struct connection final : connection_base {
+    template <class... Extra>
+    explicit connection(tcp::socket socket, Extra&... extra)
+        : connection_base(socket.get_executor()), stream(std::move(socket), extra...) {}
+    [[nodiscard]] beast::tcp_stream& transport() override { return beast::get_lowest_layer(stream); }
+    Stream stream;
+};
+
+void arm_deadline(connection_base& target, deadline_kind kind, std::chrono::milliseconds timeout) {
+    std::shared_ptr<connection_base> conn = target.shared_from_this();
+    conn->armed = kind;
+    std::uint64_t const generation = ++conn->generation;
+    if (kind == deadline_kind::read_request) conn->request_timed_out = false;
+    if (kind == deadline_kind::write_response) conn->write_timed_out = false;
+    conn->deadline.expires_after(timeout);
+    // Holds the connection only until the timer fires or is cancelled by disarm_deadline.
+    conn->deadline.async_wait([conn, kind, generation](beast::error_code const& ec) {
+        if (ec || conn->armed != kind || conn->generation != generation) return;
+        conn->armed = deadline_kind::none;
+        beast::error_code ignored;
+        if (kind == deadline_kind::read_request) {
+            conn->request_timed_out = true;
+            conn->transport().cancel();
+        } else {
+            conn->write_timed_out = true;
+            // A reset rather than a FIN: the kernel drops what the client never read instead
+            // of holding it for a client that may never read.
+            conn->transport().socket().set_option(net::socket_base::linger(true, 0), ignored);
+            conn->transport().close();
+        }
+    });
+}
+
+void disarm_deadline(connection_base& conn) {
+    conn.armed = deadline_kind::none;
+    ++conn.generation;
+    conn.deadline.cancel();
+}
 
 std::string printable(std::string_view text, std::size_t limit) {
     std::string out;
@@ -105,6 +243,7 @@ public:
     server(server_options const& options, std::shared_ptr<service_state const> state)
         : options_{options},
           state_{std::move(state)},
+          tls_context_{options.tls ? make_tls_context(*options.tls) : nullptr},
           io_{static_cast<int>(std::max(1U, options.threads))},
           acceptor_{net::make_strand(io_)} {}
 
@@ -173,6 +312,15 @@ private:
         }
     }
 
+    template <class Stream>
+    std::shared_ptr<connection<Stream>> make_connection(tcp::socket socket) {
+        if constexpr (is_tls<Stream>) {
+            return std::make_shared<connection<Stream>>(std::move(socket), *tls_context_);
+        } else {
+            return std::make_shared<connection<Stream>>(std::move(socket));
+        }
+    }
+
     net::awaitable<void> accept_loop() {
         for (;;) {
             tcp::socket socket(net::make_strand(io_));
@@ -186,100 +334,145 @@ private:
                 co_await pause.async_wait(use_tuple);
                 continue;
             }
-            if (active_.load() >= state_->limits.max_connections) {
-                // Answer 503 while that is cheap; beyond twice the limit, just close.
-                if (rejecting_.load() < state_->limits.max_connections) {
-                    ++rejecting_;
-                    auto executor = socket.get_executor();
-                    net::co_spawn(executor, reject_busy(std::move(socket)), [this](std::exception_ptr) { --rejecting_; });
-                }
-                continue;
+            if (tls_context_) {
+                admit<tls_stream>(std::move(socket));
+            } else {
+                admit<plain_stream>(std::move(socket));
             }
-            beast::error_code ignored;
-            socket.set_option(tcp::no_delay(true), ignored);
-            ++active_;
-            auto conn = std::make_shared<connection>(std::move(socket));
-            std::uint64_t const id = ++next_connection_id_;
-            {
-                std::lock_guard lock(connections_mutex_);
-                connections_.emplace(id, conn);
-            }
-            net::co_spawn(conn->stream.get_executor(), session(conn), [this, id](std::exception_ptr e) {
-                if (e) {
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (std::exception const& ex) {
-                        spdlog::error("connection ended by an unexpected exception: {}", ex.what());
-                    } catch (...) {
-                        spdlog::error("connection ended by an unexpected exception");
-                    }
-                }
-                {
-                    std::lock_guard lock(connections_mutex_);
-                    connections_.erase(id);
-                }
-                --active_;
-            });
         }
     }
 
-    net::awaitable<void> session(std::shared_ptr<connection> conn) {
+    template <class Stream>
+    void admit(tcp::socket socket) {
+        if (active_.load() >= state_->limits.max_connections) {
+            // Answer 503 while that is cheap; beyond twice the limit, just close.
+            if (rejecting_.load() < state_->limits.max_connections) {
+                ++rejecting_;
+                auto conn = make_connection<Stream>(std::move(socket));
+                auto executor = conn->transport().get_executor();
+                net::co_spawn(executor, reject_busy(std::move(conn)), [this](std::exception_ptr) { --rejecting_; });
+            }
+            return;
+        }
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        ++active_;
+        auto conn = make_connection<Stream>(std::move(socket));
+        std::uint64_t const id = ++next_connection_id_;
+        {
+            std::lock_guard lock(connections_mutex_);
+            connections_.emplace(id, conn);
+        }
+        auto executor = conn->transport().get_executor();
+        net::co_spawn(executor, session(std::move(conn)), [this, id](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (std::exception const& ex) {
+                    spdlog::error("connection ended by an unexpected exception: {}", ex.what());
+                } catch (...) {
+                    spdlog::error("connection ended by an unexpected exception");
+                }
+            }
+            {
+                std::lock_guard lock(connections_mutex_);
+                connections_.erase(id);
+            }
+            --active_;
+        });
+    }
+
+    // The TLS handshake, bounded by the handshake timeout. A client that speaks plain HTTP
+    // to the HTTPS port is told so in plain HTTP (as nginx does) rather than left guessing.
+    template <class Stream>
+    net::awaitable<bool> handshake(std::shared_ptr<connection<Stream>> const& conn) {
+        auto& transport = conn->transport();
+        transport.expires_after(options_.tls->handshake_timeout);
+        auto [ec] = co_await conn->stream.async_handshake(ssl::stream_base::server, use_tuple);
+        transport.expires_never();
+        if (!ec) co_return true;
+        if (is_plain_http_request(ec)) {
+            auto response = error_response(errc::malformed_http,
+                                           "this port serves HTTPS only; the request was sent as plain HTTP");
+            apply_cors(response, {}, state_->cors);
+            auto const started = std::chrono::steady_clock::now();
+            bool const written = co_await write(*conn, transport, response, 11, true);
+            log_request("-", response, std::chrono::steady_clock::now() - started);
+            if (written) co_await linger_close(*conn);
+        } else {
+            // Scanners and clients that offer only old protocols or ciphers end here; one line
+            // each at debug level, never the bytes they sent.
+            spdlog::debug("TLS handshake failed: {}", ec.message());
+        }
+        co_return false;
+    }
+
+    template <class Stream>
+    net::awaitable<void> session(std::shared_ptr<connection<Stream>> conn) {
         auto& stream = conn->stream;
+        auto& transport = conn->transport();
         auto const& limits = state_->limits;
+        if constexpr (is_tls<Stream>) {
+            if (!co_await handshake(conn)) {
+                beast::error_code ignored;
+                transport.socket().close(ignored);
+                co_return;
+            }
+        }
         beast::flat_buffer buffer;
         for (;;) {
             if (stopping_.load()) break;
             if (buffer.size() == 0) {
                 // Between requests: the idle keep-alive timeout applies, and shutdown may end it.
                 conn->idle = true;
-                stream.expires_after(limits.idle_timeout);
+                transport.expires_after(limits.idle_timeout);
                 auto [ec, n] = co_await stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
+                transport.expires_never();
                 conn->idle = false;
                 if (ec) break;
                 buffer.commit(n);
             }
 
             // One request: header and body within read_timeout, each within its size limit.
-            stream.expires_never();
-            start_request_timer(conn, limits.read_timeout);
+            arm_deadline(*conn, deadline_kind::read_request, limits.read_timeout);
             http::request_parser<http::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(
                 std::min<std::size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
             parser.body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
             auto [header_ec, header_n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
             if (header_ec) {
-                stop_request_timer(*conn);
+                disarm_deadline(*conn);
                 if (auto answer = read_failure(*conn, header_ec)) {
-                    co_await answer_and_close(stream, *answer, read_error_diagnostics(*answer, limits));
+                    co_await answer_and_close(conn, *answer, read_error_diagnostics(*answer, limits));
                 }
                 break;
             }
             // Refuse an oversized body before reading it.
             if (auto const length = parser.content_length(); length && *length > limits.max_body_bytes) {
-                stop_request_timer(*conn);
-                co_await answer_and_close(stream, errc::body_too_large,
+                disarm_deadline(*conn);
+                co_await answer_and_close(conn, errc::body_too_large,
                                           read_error_diagnostics(errc::body_too_large, limits));
                 break;
             }
             if (iequals(parser.get()[http::field::expect], "100-continue")) {
                 http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
-                stream.expires_after(limits.write_timeout);
+                arm_deadline(*conn, deadline_kind::write_response, limits.write_timeout);
                 auto [continue_ec, continue_n] = co_await http::async_write(stream, go_on, use_tuple);
-                stream.expires_never();
+                arm_deadline(*conn, deadline_kind::read_request, limits.read_timeout);
                 if (continue_ec) break;
             }
             if (!parser.is_done()) {
                 auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, use_tuple);
                 if (body_ec) {
-                    stop_request_timer(*conn);
+                    disarm_deadline(*conn);
                     if (auto answer = read_failure(*conn, body_ec)) {
-                        co_await answer_and_close(stream, *answer, read_error_diagnostics(*answer, limits));
+                        co_await answer_and_close(conn, *answer, read_error_diagnostics(*answer, limits));
                     }
                     break;
                 }
             }
 
-            stop_request_timer(*conn);
+            disarm_deadline(*conn);
             auto message = parser.release();
             http_request request;
             request.method = std::string{message.method_string()};
@@ -316,46 +509,30 @@ private:
                 apply_cors(response, origin, state_->cors);
             }
             bool const close = !keep_alive || response.close || stopping_.load();
-            bool const written = co_await write(stream, response, version, close);
+            bool const written = co_await write(*conn, stream, response, version, close);
             log_request(method, response, std::chrono::steady_clock::now() - started);
             if (!written) break;
             if (close) {
-                beast::error_code ignored;
-                stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                co_await close_after_response(*conn);
                 break;
             }
         }
-        stop_request_timer(*conn);
+        disarm_deadline(*conn);
         beast::error_code ignored;
-        stream.socket().close(ignored);
-    }
-
-    static void start_request_timer(std::shared_ptr<connection> const& conn, std::chrono::milliseconds timeout) {
-        conn->reading_request = true;
-        conn->request_timed_out = false;
-        conn->request_timer.expires_after(timeout);
-        // Runs on the connection's strand (the timer's executor); holds the connection only
-        // until it fires or is cancelled at the end of the read.
-        conn->request_timer.async_wait([conn](beast::error_code const& ec) {
-            // An expiry already queued when the read finished must not cancel what follows.
-            if (ec || !conn->reading_request) return;
-            conn->request_timed_out = true;
-            conn->stream.cancel();
-        });
-    }
-
-    static void stop_request_timer(connection& conn) {
-        conn.reading_request = false;
-        conn.request_timer.cancel();
+        transport.socket().close(ignored);
     }
 
     // The answer for a failed read, or nothing when there is no one left to answer.
-    static std::optional<errc> read_failure(connection const& conn, beast::error_code const& ec) {
+    static std::optional<errc> read_failure(connection_base const& conn, beast::error_code const& ec) {
         if (conn.request_timed_out) return errc::request_timeout;
         return answer_for_read_error(ec);
     }
 
-    net::awaitable<bool> write(beast::tcp_stream& stream, http_response& response, unsigned version, bool close) {
+    // Writes one response within the write timeout. `stream` is conn's stream, or its
+    // transport when a plain answer goes to the HTTPS port.
+    template <class Stream>
+    net::awaitable<bool> write(connection_base& conn, Stream& stream, http_response& response, unsigned version,
+                               bool close) {
         http::response<http::string_body> out;
         out.version(version);
         out.result(static_cast<unsigned>(response.status));
@@ -364,37 +541,65 @@ private:
         out.body() = std::move(response.body);
         out.keep_alive(!close);
         out.prepare_payload();
-        stream.expires_after(state_->limits.write_timeout);
+        auto const timeout = state_->limits.write_timeout;
+        arm_deadline(conn, deadline_kind::write_response, timeout);
         auto [ec, n] = co_await http::async_write(stream, out, use_tuple);
+        disarm_deadline(conn);
+        if (conn.write_timed_out) {
+            spdlog::warn("{} {}: the client did not take the response within {} ms; connection reset",
+                         response.log.route, response.status, timeout.count());
+        }
         co_return !ec;
     }
 
     // Answers an error found while reading, then closes without resetting: the client may
     // still be sending the body we refused, and a close with unread data would make its
     // kernel drop our answer (RFC 9112 §9.6).
-    net::awaitable<void> answer_and_close(beast::tcp_stream& stream, errc code, std::string const& diagnostics) {
+    template <class Stream>
+    net::awaitable<void> answer_and_close(std::shared_ptr<connection<Stream>> const& conn, errc code,
+                                          std::string const& diagnostics) {
         auto const started = std::chrono::steady_clock::now();
         auto response = error_response(code, diagnostics);
         apply_cors(response, {}, state_->cors);
-        bool const written = co_await write(stream, response, 11, true);
+        bool const written = co_await write(*conn, conn->stream, response, 11, true);
         log_request("-", response, std::chrono::steady_clock::now() - started);
-        if (written) co_await linger_close(stream);
+        if (written) co_await linger_close(*conn);
     }
 
-    net::awaitable<void> linger_close(beast::tcp_stream& stream) {
+    // Lingering close on the transport (below TLS: what still arrives is discarded unread).
+    net::awaitable<void> linger_close(connection_base& conn) {
+        auto& transport = conn.transport();
         beast::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        stream.expires_after(options_.linger_timeout);
+        transport.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        transport.expires_after(options_.linger_timeout);
         std::array<char, 16384> discard{};
         for (;;) {
-            auto [ec, n] = co_await stream.async_read_some(net::buffer(discard), use_tuple);
+            auto [ec, n] = co_await transport.async_read_some(net::buffer(discard), use_tuple);
             if (ec) break;
         }
-        stream.socket().close(ignored);
+        transport.socket().close(ignored);
     }
 
-    net::awaitable<void> reject_busy(tcp::socket socket) {
-        beast::tcp_stream stream(std::move(socket));
+    // After a response sent with `Connection: close`. Over TLS a close_notify goes first
+    // (RFC 8446 §6.1), so the client can tell the end from a truncation; waiting for the
+    // client's own close_notify is bounded by the linger timeout.
+    template <class Stream>
+    net::awaitable<void> close_after_response(connection<Stream>& conn) {
+        auto& transport = conn.transport();
+        if constexpr (is_tls<Stream>) {
+            transport.expires_after(options_.linger_timeout);
+            co_await conn.stream.async_shutdown(use_tuple);  // any error: the socket closes anyway
+            transport.expires_never();
+        }
+        beast::error_code ignored;
+        transport.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+
+    template <class Stream>
+    net::awaitable<void> reject_busy(std::shared_ptr<connection<Stream>> conn) {
+        if constexpr (is_tls<Stream>) {
+            if (!co_await handshake(conn)) co_return;
+        }
         auto response = error_response(errc::too_many_connections,
                                        "the service is at its limit of " +
                                            std::to_string(state_->limits.max_connections) +
@@ -402,9 +607,10 @@ private:
         response.set_header("Retry-After", "1");
         apply_cors(response, {}, state_->cors);
         auto const started = std::chrono::steady_clock::now();
-        bool const written = co_await write(stream, response, 11, true);
+        bool const written = co_await write(*conn, conn->stream, response, 11, true);
         log_request("-", response, std::chrono::steady_clock::now() - started);
-        if (written) co_await linger_close(stream);
+        if (written) co_await linger_close(*conn);
+        disarm_deadline(*conn);
     }
 
     void begin_shutdown() {
@@ -413,7 +619,7 @@ private:
             beast::error_code ignored;
             acceptor_.close(ignored);
         });
-        std::vector<std::shared_ptr<connection>> live;
+        std::vector<std::shared_ptr<connection_base>> live;
         {
             std::lock_guard lock(connections_mutex_);
             for (auto const& [id, weak] : connections_) {
@@ -424,8 +630,8 @@ private:
         // Connection: close) and then close. stopping_ is set before these posts run, so a
         // session that goes idle afterwards sees it on the same strand.
         for (auto& c : live) {
-            net::post(c->stream.get_executor(), [c] {
-                if (c->idle) c->stream.cancel();
+            net::post(c->transport().get_executor(), [c] {
+                if (c->idle) c->transport().cancel();
             });
         }
         net::co_spawn(io_, drain(), net::detached);
@@ -448,6 +654,7 @@ private:
 
     server_options options_;
     std::shared_ptr<service_state const> state_;
+    std::unique_ptr<ssl::context> tls_context_;  // null: plain HTTP
     net::io_context io_;
     tcp::acceptor acceptor_;  // used only on its strand
     std::atomic<std::size_t> active_{0};     // sessions running
@@ -455,10 +662,12 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> next_connection_id_{0};
     std::mutex connections_mutex_;  // guards connections_ (the shutdown path reads it)
-    std::unordered_map<std::uint64_t, std::weak_ptr<connection>> connections_;
+    std::unordered_map<std::uint64_t, std::weak_ptr<connection_base>> connections_;
 };
 
 }  // namespace
+
+void check_tls_files(tls_options const& tls) { (void)make_tls_context(tls); }
 
 int run_server(server_options const& options, std::shared_ptr<service_state const> state,
                std::function<void(listen_address const&)> const& on_listening) {

@@ -1,5 +1,7 @@
 #include "cds/service/json_schema.hpp"
 
+#include <algorithm>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -18,8 +20,11 @@ using rapidjson::SizeType;
 
 // Replays a Boost.JSON value as SAX events into RapidJSON's validator, so the request is
 // parsed once (by Boost.JSON) and still checked by a JSON Schema. Depth is bounded by the
-// parse options the body was parsed with.
-bool feed(rapidjson::SchemaValidator& validator, boost::json::value const& value) {
+// parse options the body was parsed with. A container `depth` levels below the document with
+// depth > replay_depth is replayed empty: its type still reaches the validator, its contents
+// (e.g. a whole prefetch Bundle, which the schema does not look into) do not.
+bool feed(rapidjson::SchemaValidator& validator, boost::json::value const& value, std::size_t depth,
+          std::size_t replay_depth) {
     switch (value.kind()) {
     case boost::json::kind::null:
         return validator.Null();
@@ -29,8 +34,14 @@ bool feed(rapidjson::SchemaValidator& validator, boost::json::value const& value
         return validator.Int64(value.get_int64());
     case boost::json::kind::uint64:
         return validator.Uint64(value.get_uint64());
-    case boost::json::kind::double_:
-        return validator.Double(value.get_double());
+    case boost::json::kind::double_: {
+        // RapidJSON 1.1.0 hashes every double for `enum` checks by converting it to int64 /
+        // uint64 (schema.h Hasher::Double), which is undefined for magnitudes of 2^63 and
+        // above (found by fuzzing: fixtures/regressions/service_request/). No schema bound
+        // comes near that, so clamping changes no verdict.
+        constexpr double largest_hashable = 9.2e18;
+        return validator.Double(std::clamp(value.get_double(), -largest_hashable, largest_hashable));
+    }
     case boost::json::kind::string: {
         auto const& s = value.get_string();
         return validator.String(s.data(), static_cast<SizeType>(s.size()), true);
@@ -38,19 +49,21 @@ bool feed(rapidjson::SchemaValidator& validator, boost::json::value const& value
     case boost::json::kind::array: {
         auto const& a = value.get_array();
         if (!validator.StartArray()) return false;
+        if (depth > replay_depth) return validator.EndArray(0);
         for (auto const& element : a) {
-            if (!feed(validator, element)) return false;
+            if (!feed(validator, element, depth + 1, replay_depth)) return false;
         }
         return validator.EndArray(static_cast<SizeType>(a.size()));
     }
     case boost::json::kind::object: {
         auto const& o = value.get_object();
         if (!validator.StartObject()) return false;
+        if (depth > replay_depth) return validator.EndObject(0);
         for (auto const& member : o) {
             if (!validator.Key(member.key().data(), static_cast<SizeType>(member.key().size()), true)) {
                 return false;
             }
-            if (!feed(validator, member.value())) return false;
+            if (!feed(validator, member.value(), depth + 1, replay_depth)) return false;
         }
         return validator.EndObject(static_cast<SizeType>(o.size()));
     }
@@ -107,8 +120,31 @@ std::string append_index(std::string_view path, std::size_t index) {
 
 struct json_schema::impl {
     std::string name;
-    rapidjson::Document schema_document;  // kept alive for the compiled schema and for messages
-    std::unique_ptr<rapidjson::SchemaDocument> compiled;
+    rapidjson::Document schema_document;  // kept alive for the compiled schemas and for messages
+
+    // RapidJSON 1.1 keeps the match state of a compiled `pattern` inside the compiled schema
+    // (GenericRegex::state0_/state1_ are `mutable`), so one compiled schema must never validate
+    // on two threads at once: concurrent requests with a fhirServer crashed the server. Each
+    // validation borrows a compiled copy from this pool, compiling another when all are in
+    // use, so the pool grows to the peak number of concurrent validations and no further.
+    std::mutex pool_mutex;
+    std::vector<std::unique_ptr<rapidjson::SchemaDocument>> idle;  // guarded by pool_mutex
+
+    std::unique_ptr<rapidjson::SchemaDocument> borrow() {
+        {
+            std::lock_guard lock(pool_mutex);
+            if (!idle.empty()) {
+                auto compiled = std::move(idle.back());
+                idle.pop_back();
+                return compiled;
+            }
+        }
+        return std::make_unique<rapidjson::SchemaDocument>(schema_document);
+    }
+    void give_back(std::unique_ptr<rapidjson::SchemaDocument> compiled) {
+        std::lock_guard lock(pool_mutex);
+        idle.push_back(std::move(compiled));
+    }
 
     [[nodiscard]] schema_violation describe(rapidjson::SchemaValidator const& validator,
                                             boost::json::value const& document,
@@ -121,7 +157,7 @@ json_schema::json_schema(std::string_view schema_text, std::string name) : impl_
     if (impl_->schema_document.HasParseError() || !impl_->schema_document.IsObject()) {
         throw std::runtime_error("JSON Schema '" + impl_->name + "' is not a JSON object");
     }
-    impl_->compiled = std::make_unique<rapidjson::SchemaDocument>(impl_->schema_document);
+    impl_->give_back(impl_->borrow());  // the first compiled copy, made at start-up
 }
 
 json_schema::~json_schema() = default;
@@ -131,9 +167,15 @@ json_schema& json_schema::operator=(json_schema&&) noexcept = default;
 std::string const& json_schema::name() const { return impl_->name; }
 
 std::optional<schema_violation> json_schema::validate(boost::json::value const& document,
-                                                      std::string_view base_path) const {
-    rapidjson::SchemaValidator validator(*impl_->compiled);
-    if (feed(validator, document) && validator.IsValid()) return std::nullopt;
+                                                      std::string_view base_path,
+                                                      std::size_t replay_depth) const {
+    struct borrowed {
+        impl& owner;
+        std::unique_ptr<rapidjson::SchemaDocument> compiled;
+        ~borrowed() { owner.give_back(std::move(compiled)); }
+    } schema{*impl_, impl_->borrow()};
+    rapidjson::SchemaValidator validator(*schema.compiled);
+    if (feed(validator, document, 0, replay_depth) && validator.IsValid()) return std::nullopt;
     return impl_->describe(validator, document, base_path);
 }
 

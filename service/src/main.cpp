@@ -23,6 +23,7 @@
 #include "cds/service/auth/auth_config.hpp"
 #include "cds/service/auth/jwt_request_authenticator.hpp"
 #include "cds/service/cds_call.hpp"
+#include "cds/service/feedback_store.hpp"
 #include "cds/service/fhir_client/command_line.hpp"
 #include "cds/service/fhir_client/http_fhir_fetcher.hpp"
 #include "cds/service/http_server.hpp"
@@ -71,6 +72,11 @@ po::options_description serve_options() {
         ("max-header", po::value<std::size_t>()->default_value(limits.max_header_bytes), "largest request line + headers in bytes (431 beyond)")
         ("max-json-depth", po::value<unsigned>()->default_value(limits.max_json_depth), "deepest JSON nesting accepted (400 beyond)")
         ("max-connections", po::value<std::size_t>()->default_value(limits.max_connections), "concurrent connections (503 beyond)")
+        ("max-resources", po::value<std::size_t>()->default_value(limits.max_resources),
+         "FHIR resources per hook call, counted across prefetch and draftOrders (413 beyond)")
+        ("tls-cert", po::value<std::string>(), "PEM certificate chain: serve HTTPS (TLS 1.2+) instead of HTTP; needs --tls-key")
+        ("tls-key", po::value<std::string>(), "PEM private key (unencrypted) of --tls-cert")
+        ("tls-handshake-timeout", po::value<double>()->default_value(10), "seconds a client has to complete the TLS handshake")
         ("read-timeout", po::value<double>()->default_value(10), "seconds to receive one request's header and body (408 beyond)")
         ("idle-timeout", po::value<double>()->default_value(30), "seconds a keep-alive connection may wait for its next request")
         ("write-timeout", po::value<double>()->default_value(30), "seconds to send one response")
@@ -84,6 +90,7 @@ po::options_description serve_options() {
     // Flags owned by the FHIR client (issue 4) and by authentication (issue 5).
     cds::service::fhir_client::add_fhir_client_options(d);
     cds::service::auth::add_auth_options(d);
+    service::add_feedback_store_options(d);
     return d;
 }
 
@@ -96,6 +103,9 @@ po::options_description evaluate_options() {
         ("service", po::value<std::string>(), "service id (default: the service answering the request's hook)")
         ("max-json-depth", po::value<unsigned>()->default_value(service::service_limits{}.max_json_depth),
          "deepest JSON nesting accepted");
+    // The same FHIR-client flags as serve: with --fhir-allow, absent prefetch keys are fetched
+    // from the request's fhirServer exactly as over HTTP (one call, on a private io_context).
+    cds::service::fhir_client::add_fhir_client_options(d);
     return d;
 }
 
@@ -105,20 +115,35 @@ po::options_description check_rules_options() {
     return d;
 }
 
+po::options_description feedback_report_options() {
+    po::options_description d("feedback-report options");
+    d.add_options()
+        ("feedback-db", po::value<std::string>(), "the SQLite feedback database written by serve --feedback-db")
+        ("since", po::value<std::string>(), "count feedback received at or after this FHIR dateTime (default: all)")
+        ("until", po::value<std::string>(), "count feedback received before this FHIR dateTime (default: no bound)");
+    return d;
+}
+
 void print_help(std::ostream& out) {
     out << "magnesium-cds " CDS_VERSION " - a CDS Hooks 2.0 service for magnesium safety\n\n"
            "Usage:\n"
            "  magnesium-cds serve [--listen HOST:PORT] [--rules FILE] [options]\n"
            "  magnesium-cds evaluate REQUEST.json [--now DATETIME] [--rules FILE] [--service ID]\n"
+           "                         [--fhir-allow URL ...]\n"
            "  magnesium-cds check-rules FILE\n"
+           "  magnesium-cds feedback-report --feedback-db FILE [--since DATETIME] [--until DATETIME]\n"
            "  magnesium-cds --help | --version\n\n"
            "serve        answer CDS Hooks over HTTP until SIGTERM/SIGINT\n"
            "evaluate     print the response the service would give to REQUEST.json (stdout: the\n"
-           "             JSON alone; exit 1 with the OperationOutcome when it would be an error)\n"
-           "check-rules  validate a rule configuration file, printing every problem with its JSON path\n\n"
+           "             JSON alone; exit 1 with the OperationOutcome when it would be an error);\n"
+           "             with --fhir-allow it fetches absent prefetch from the request's fhirServer\n"
+           "check-rules  validate a rule configuration file, printing every problem with its JSON path\n"
+           "feedback-report  print as JSON the stored feedback counted by service, rule set, outcome\n"
+           "             and override reason (serve without --feedback-db stores none)\n\n"
         << serve_options() << '\n'
         << evaluate_options() << '\n'
-        << check_rules_options() << '\n';
+        << check_rules_options() << '\n'
+        << feedback_report_options() << '\n';
 }
 
 po::variables_map parse(std::vector<std::string> const& args, po::options_description const& options,
@@ -183,18 +208,33 @@ int serve(std::vector<std::string> const& args) {
     options.threads = vm["threads"].as<unsigned>();
     if (options.threads == 0) options.threads = std::max(1U, std::thread::hardware_concurrency());
     options.shutdown_timeout = seconds_option(vm, "shutdown-timeout");
+    if (vm.count("tls-cert") != vm.count("tls-key")) throw usage_error("--tls-cert and --tls-key go together");
+    if (vm.count("tls-cert")) {
+        service::tls_options tls;
+        tls.certificate_chain_file = vm["tls-cert"].as<std::string>();
+        tls.private_key_file = vm["tls-key"].as<std::string>();
+        tls.handshake_timeout = seconds_option(vm, "tls-handshake-timeout");
+        try {
+            service::check_tls_files(tls);
+        } catch (std::runtime_error const& e) {
+            std::cerr << "magnesium-cds: refusing to start: " << e.what() << '\n';
+            return exit_failure;
+        }
+        options.tls = std::move(tls);
+    }
 
     service::service_limits limits;
     limits.max_body_bytes = vm["max-body"].as<std::size_t>();
     limits.max_header_bytes = vm["max-header"].as<std::size_t>();
     limits.max_json_depth = vm["max-json-depth"].as<unsigned>();
     limits.max_connections = vm["max-connections"].as<std::size_t>();
+    limits.max_resources = vm["max-resources"].as<std::size_t>();
     limits.read_timeout = seconds_option(vm, "read-timeout");
     limits.idle_timeout = seconds_option(vm, "idle-timeout");
     limits.write_timeout = seconds_option(vm, "write-timeout");
     if (limits.max_body_bytes == 0 || limits.max_header_bytes < 256 || limits.max_json_depth == 0 ||
-        limits.max_connections == 0) {
-        throw usage_error("--max-body, --max-json-depth and --max-connections must be positive, --max-header at least 256");
+        limits.max_connections == 0 || limits.max_resources == 0) {
+        throw usage_error("--max-body, --max-json-depth, --max-connections and --max-resources must be positive, --max-header at least 256");
     }
     service::cors_policy cors;
     if (vm.count("cors-origin")) cors.allowed_origins = vm["cors-origin"].as<std::vector<std::string>>();
@@ -223,10 +263,22 @@ int serve(std::vector<std::string> const& args) {
         service::auth::make_authenticator(auth_config, std::chrono::system_clock::now(), &auth_warnings));
     for (auto const& warning : auth_warnings) spdlog::warn("{}", warning);
     // Fetching from a client's fhirServer stays off until --fhir-allow names servers; until
-    // then absent prefetch keys are unavailable. The feedback store (state.feedback) is a
-    // later issue: without it feedback is validated and counted in the log.
+    // then absent prefetch keys are unavailable.
     if (!fetch_options.allow.empty()) {
         state.fetcher = std::make_shared<service::fhir_client::http_fhir_fetcher>(fetch_options);
+    }
+    // Without --feedback-db feedback is validated and only counted in the log.
+    if (vm.count("feedback-db")) {
+        auto const feedback_db = vm["feedback-db"].as<std::string>();
+        try {
+            state.feedback = service::open_sqlite_feedback_store(feedback_db, {rule_set->id(), rule_set->version()});
+        } catch (std::runtime_error const& e) {
+            std::cerr << "magnesium-cds: refusing to start: " << e.what() << '\n';
+            return exit_failure;
+        }
+        spdlog::info("feedback is stored in {} (SQLite, WAL, synchronous=FULL)", feedback_db);
+    } else {
+        spdlog::info("feedback is validated and counted in the log only (no --feedback-db)");
     }
     if (vm.count("now")) {
         state.fixed_now = parse_now(vm["now"].as<std::string>());
@@ -237,10 +289,11 @@ int serve(std::vector<std::string> const& args) {
 
     spdlog::info("rule set {} {} with {} services; {} threads; body limit {} bytes", rule_set->id(),
                  rule_set->version(), rule_set->services().size(), options.threads, limits.max_body_bytes);
-    return service::run_server(options, shared_state, [](service::listen_address const& bound) {
+    char const* const scheme = options.tls ? "https" : "http";
+    return service::run_server(options, shared_state, [scheme](service::listen_address const& bound) {
         bool const v6 = bound.host.find(':') != std::string::npos;
         // Tests and scripts read this line to learn the port when --listen asked for port 0.
-        std::cout << "listening on http://" << (v6 ? "[" : "") << bound.host << (v6 ? "]" : "") << ':'
+        std::cout << "listening on " << scheme << "://" << (v6 ? "[" : "") << bound.host << (v6 ? "]" : "") << ':'
                   << bound.port << std::endl;
     });
 }
@@ -280,7 +333,12 @@ int evaluate(std::vector<std::string> const& args) {
     if (!rule_set) return exit_failure;
     service::service_limits limits;
     limits.max_json_depth = vm["max-json-depth"].as<unsigned>();
-    auto const state = service::make_service_state(rule_set, limits);
+    auto const fetch_options = service::fhir_client::fhir_client_options_from(vm);
+    limits.fetch_deadline = fetch_options.deadline;
+    auto state = service::make_service_state(rule_set, limits);
+    if (!fetch_options.allow.empty()) {
+        state.fetcher = std::make_shared<service::fhir_client::http_fhir_fetcher>(fetch_options);
+    }
 
     std::string const service_id =
         vm.count("service") ? vm["service"].as<std::string>() : pick_service(*rule_set, body, limits.max_json_depth);
@@ -320,6 +378,24 @@ int check_rules(std::vector<std::string> const& args) {
     return exit_failure;
 }
 
+int feedback_report(std::vector<std::string> const& args) {
+    auto const vm = parse(args, feedback_report_options(), nullptr);
+    use_stderr_logger("warn");
+    if (!vm.count("feedback-db")) throw usage_error("feedback-report needs --feedback-db FILE");
+    service::feedback_summary_query query;
+    for (auto const* bound : {"since", "until"}) {
+        if (!vm.count(bound)) continue;
+        auto const parsed = cds::fhir::parse_date_time(vm[bound].as<std::string>());
+        if (!parsed.value) throw usage_error(std::string{"--"} + bound + " is not a FHIR dateTime: " + parsed.error);
+        (std::string_view{bound} == "since" ? query.since : query.until) = parsed.value->start;
+    }
+    service::sqlite_feedback_store_options options;
+    options.create_if_missing = false;  // a mistyped path is an error, not a new empty database
+    auto const store = service::open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
+    std::cout << service::render_feedback_summary(store->summarize(query)) << '\n';
+    return exit_ok;
+}
+
 int run(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) {
@@ -344,6 +420,7 @@ int run(int argc, char** argv) {
     if (command == "serve") return serve(args);
     if (command == "evaluate") return evaluate(args);
     if (command == "check-rules") return check_rules(args);
+    if (command == "feedback-report") return feedback_report(args);
     throw usage_error("unknown command '" + command + "'");
 }
 

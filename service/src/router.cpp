@@ -46,14 +46,20 @@ http_response method_not_allowed(std::string_view method, std::string_view allow
 }
 
 // Authentication hook (issue 5): the configured authenticator, when there is one, decides
-// before anything reads the body. Returns the 401 to send, or nothing when allowed.
+// before anything reads the body. Returns the 401 to send, or nothing when allowed; then
+// `accepted_note` gets what the authenticator says about an accepted token (iss, jti, a
+// jku it ignored) for the request's log line.
 boost::asio::awaitable<std::optional<http_response>> authenticate(http_request const& request,
                                                                   route_match const& route,
-                                                                  service_state const& state) {
+                                                                  service_state const& state,
+                                                                  std::string& accepted_note) {
     if (!state.authenticator) co_return std::nullopt;
     auth_request const question{request, route.kind, route.path, route.service_id};
     auth_decision const decision = co_await state.authenticator->authenticate(question);
-    if (decision.allowed) co_return std::nullopt;
+    if (decision.allowed) {
+        if (!decision.log_reason.empty()) accepted_note = "auth: " + decision.log_reason;
+        co_return std::nullopt;
+    }
     auto response = error_response(errc::unauthorized, std::string{});
     response.log.note = "auth: " + (decision.log_reason.empty() ? std::string{"refused"} : decision.log_reason);
     co_return response;
@@ -87,7 +93,7 @@ http_response feedback_call(http_request const& request, service_state const& st
 }
 
 boost::asio::awaitable<http_response> dispatch(http_request const& request, route_match const& route,
-                                               service_state const& state) {
+                                               service_state const& state, std::string& auth_note) {
     if (request.method == "OPTIONS") co_return preflight_response(state.cors);
     if (!route.valid_target) {
         co_return error_response(errc::malformed_http, "the request target is not a valid origin-form path");
@@ -108,7 +114,7 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
 
     case endpoint_kind::discovery: {
         if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        std::optional<http_response> refused = co_await authenticate(request, route, state);
+        std::optional<http_response> refused = co_await authenticate(request, route, state, auth_note);
         if (refused) co_return std::move(*refused);
         if (!state.rules) co_return error_response(errc::not_ready, "no rule set is loaded");
         co_return json_response(200, state.discovery_body);
@@ -123,7 +129,7 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
             co_return error_response(errc::unknown_service,
                                      "no CDS service has this id; the services are listed at /cds-services");
         }
-        std::optional<http_response> refused = co_await authenticate(request, route, state);
+        std::optional<http_response> refused = co_await authenticate(request, route, state, auth_note);
         if (refused) {
             refused->log.service_id = service->id;
             co_return std::move(*refused);
@@ -187,9 +193,12 @@ route_match match_route(std::string_view target) {
 }
 
 boost::asio::awaitable<http_response> handle_request(http_request request, service_state const& state) {
-    if (state.fixed_now) request.received_at = *state.fixed_now;
+    // state.fixed_now (serve --now) is the evaluation time of the rules only (cds_call.cpp);
+    // authentication keeps the arrival time, since a real token's exp/iat are real times.
     route_match const route = match_route(request.target);
-    http_response response = co_await dispatch(request, route, state);
+    std::string auth_note;
+    http_response response = co_await dispatch(request, route, state, auth_note);
+    if (!auth_note.empty()) response.log.note += (response.log.note.empty() ? "" : "; ") + auth_note;
     response.log.route = std::string{route_template(route.kind)};
     // Only ids the rule set knows are logged; an unknown id is whatever the client sent.
     if (!state.rules || state.rules->find_service(response.log.service_id) == nullptr) response.log.service_id.clear();
@@ -214,7 +223,7 @@ http_response error_response(errc code, std::vector<outcome_issue> const& issues
     boost::json::array issue_array;
     for (auto const& i : issues) {
         boost::json::object issue{
-            {"severity", "error"},
+            {"severity", i.severity.empty() ? std::string{"error"} : i.severity},
             {"code", meta.issue_code},
             {"details",
              {{"coding", boost::json::array{{{"system", error_code_system}, {"code", meta.id}}}},

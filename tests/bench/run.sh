@@ -4,7 +4,7 @@
 #   tests/bench/run.sh [--duration 10s] [--build-dir DIR] [--connections "1 16 64"]
 #                      [--requests "patient-view-1 order-sign-50 order-sign-500"]
 #                      [--soak [SECONDS]] [--soak-only] [--no-micro] [--threads N]
-#                      [--service-log-level info] [--out DIR]
+#                      [--service-log-level info] [--wait-idle [LOAD]] [--out DIR]
 #
 # 1. builds the Release binary and the in-process micro-benchmark in build/bench (unless
 #    --build-dir names an existing build of magnesium-cds);
@@ -37,8 +37,9 @@ micro=1
 threads=0
 log_level=info
 out="$repo/build/bench/results"
+wait_idle=""
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
     case "$1" in
         --duration) duration="$2"; shift 2 ;;
@@ -51,6 +52,7 @@ while (($#)); do
         --threads) threads="$2"; shift 2 ;;
         --service-log-level) log_level="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --wait-idle) wait_idle=1.0; if [[ ${2:-} =~ ^[0-9.]+$ ]]; then wait_idle="$2"; shift; fi; shift ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -226,6 +228,14 @@ EOF
         "$(tail -1 "$runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_per_s"])')"
 }
 
+# The machine is shared: optionally wait (at most 10 minutes) for the 1-minute load to drop.
+if [[ -n $wait_idle ]]; then
+    for _ in $(seq 120); do
+        python3 -c 'import os,sys; sys.exit(0 if os.getloadavg()[0] < float(sys.argv[1]) else 1)' "$wait_idle" && break
+        echo "   waiting for load < $wait_idle (now $(cut -d' ' -f1 /proc/loadavg))"
+        sleep 5
+    done
+fi
 echo "== machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 start_service

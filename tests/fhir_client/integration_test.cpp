@@ -186,7 +186,9 @@ std::vector<std::string> ids_in(json::value const& bundle, std::string_view type
 
 // The token must never appear in what the fetcher reports.
 void check_no_token_in(fetch_outcome const& outcome, std::string const& token) {
-    for (auto const& [key, reason] : outcome.failures) {
+    for (auto const& item : outcome.failures) {  // clang 14 cannot CAPTURE a structured binding
+        auto const& key = item.first;
+        auto const& reason = item.second;
         CAPTURE(key);
         CHECK(reason.find(token) == std::string::npos);
     }
@@ -375,6 +377,26 @@ TEST_CASE("401: the reason says the token was refused, and never contains it") {
     CHECK(accepted.results.at("patient").at("id") == "pat-30417");
 }
 
+TEST_CASE("a server that echoes the Authorization header: the token is redacted from reasons") {
+    auto const& s = server();
+    http_fhir_fetcher fetcher(options_allowing({s.http_base()}));
+    std::string const token = "echoed-token-7c2f0a";
+    auto const refused =
+        run(fetcher, request_for(s.http_base() + "/" + tag("t-echo") + "/echo-auth", "pat-30417",
+                                 {{"patient", "Patient/{{context.patientId}}"},
+                                  {"magnesium", "Observation?patient={{context.patientId}}"}},
+                                 token));
+    REQUIRE(refused.failures.size() == 2);
+    // The server's own text is still quoted, with the token cut out of it.
+    CHECK(refused.failures.at("patient") ==
+          "the FHIR server did not accept the access token (HTTP 401): Access token rejected: "
+          "Bearer [redacted]");
+    check_no_token_in(refused, token);
+    auto const sent = s.requests_tagged(tag("t-echo"));
+    REQUIRE(sent.size() == 2);
+    for (auto const& entry : sent) CHECK(entry.at("authorization") == "other");
+}
+
 TEST_CASE("a server that stalls: every key fails by the deadline, all queries were sent at once") {
     auto const& s = server();
     fhir_client_options options = options_allowing({s.http_base()});
@@ -391,7 +413,9 @@ TEST_CASE("a server that stalls: every key fails by the deadline, all queries we
     CHECK(elapsed < 700ms + 1s);
     CHECK(outcome.results.empty());
     REQUIRE(outcome.failures.size() == 3);
-    for (auto const& [key, reason] : outcome.failures) {
+    for (auto const& item : outcome.failures) {  // clang 14 cannot CAPTURE a structured binding
+        auto const& key = item.first;
+        auto const& reason = item.second;
         CAPTURE(key);
         CHECK(reason == "the FHIR server did not answer within the 700 ms deadline");
     }
@@ -402,10 +426,13 @@ TEST_CASE("a server that stalls: every key fails by the deadline, all queries we
     auto request = request_for(s.http_base() + "/" + tag("t-stall2") + "/stall", "pat-30417",
                                {queries[0]}, s.token);
     request.deadline = std::chrono::steady_clock::now() + 300ms;
+    // The budget the request path set the deadline from is what the reason quotes, not the
+    // few milliseconds less that were left when fetching began.
+    request.budget = 300ms;
     auto const early_start = std::chrono::steady_clock::now();
     auto const early = run(fetcher, std::move(request));
     CHECK(std::chrono::steady_clock::now() - early_start < 300ms + 1s);
-    CHECK(early.failures.at("patient").find("did not answer within the") != std::string::npos);
+    CHECK(early.failures.at("patient") == "the FHIR server did not answer within the 300 ms deadline");
 }
 
 TEST_CASE("a server that closes connections: retried, then a clear reason") {
@@ -597,7 +624,9 @@ TEST_CASE("the fetch twin fetches what the prefetched twin carries, key by key")
     request.context = twin.at("context").as_object();
     auto const outcome = run(fetcher, std::move(request));
     CHECK(outcome.failures.empty());
-    for (auto const& [key, expected] : twin.at("prefetch").as_object()) {
+    for (auto const& item : twin.at("prefetch").as_object()) {  // clang 14 cannot CAPTURE a structured binding
+        auto const& key = item.key();
+        auto const& expected = item.value();
         CAPTURE(std::string(key));
         REQUIRE(outcome.results.count(std::string(key)) == 1);
         auto const& fetched = outcome.results.at(std::string(key));

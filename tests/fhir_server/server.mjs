@@ -16,6 +16,8 @@
 //   /garbage/...       200 text/html, not FHIR
 //   /badjson/...       200 application/fhir+json whose body is not JSON
 //   /unauthorized/...  401 unless "Authorization: Bearer <--token>"
+//   /echo-auth/...     401 whose OperationOutcome quotes the Authorization header it got, as
+//                      careless servers do (the client must not pass that text on)
 //   /flaky/...         503 for the first request of each URL, then normal
 //   /foreign-next/...  next links name another origin (http://localhost:<port>)
 //   /redirect/...      302 to the same path on another origin (http://localhost:<port>)
@@ -58,7 +60,9 @@ const { values: args } = parseArgs({
   },
 });
 const defaultPageSize = Number(args['page-size']);
-const switches = new Set(['stall', 'close', 'garbage', 'badjson', 'unauthorized', 'flaky', 'foreign-next', 'redirect']);
+const switches = new Set([
+  'stall', 'close', 'garbage', 'badjson', 'unauthorized', 'echo-auth', 'flaky', 'foreign-next', 'redirect',
+]);
 
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
@@ -181,6 +185,10 @@ async function handle(req, res, scheme) {
   if (modes.has('unauthorized') && req.headers.authorization !== `Bearer ${args.token}`) {
     res.setHeader('www-authenticate', 'Bearer');
     send(res, 401, outcome('login', 'Invalid or missing access token'));
+    return;
+  }
+  if (modes.has('echo-auth')) {
+    send(res, 401, outcome('login', `Access token rejected: ${req.headers.authorization ?? '(none)'}`));
     return;
   }
   if (modes.has('flaky') && !flakySeen.has(req.url)) {

@@ -20,6 +20,7 @@
 #include "cds/fhir/date_time.hpp"
 #include "cds/fhir/types.hpp"
 #include "fuzz_support.hpp"
+#include "json_mutator.hpp"
 
 namespace {
 
@@ -101,6 +102,8 @@ void walk(boost::json::value const& v, std::string const& path, int depth) {
 }
 
 }  // namespace
+
+CDS_FUZZ_JSON_MUTATOR()
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     if (size > 64 * 1024) return -1;  // not a dateTime or a data type; keep iterations fast

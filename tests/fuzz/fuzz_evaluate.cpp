@@ -27,6 +27,7 @@
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
 #include "fuzz_support.hpp"
+#include "json_mutator.hpp"
 
 namespace {
 
@@ -158,6 +159,8 @@ boost::json::value evaluate_once(boost::json::object const& root) {
 }
 
 }  // namespace
+
+CDS_FUZZ_JSON_MUTATOR()
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     if (size > 1024 * 1024) return -1;

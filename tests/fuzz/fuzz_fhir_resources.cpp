@@ -22,6 +22,7 @@
 
 #include "cds/fhir/snapshot.hpp"
 #include "fuzz_support.hpp"
+#include "json_mutator.hpp"
 
 namespace {
 
@@ -88,6 +89,8 @@ void require_unique_ids(std::vector<T> const& items, char const* what) {
 }
 
 }  // namespace
+
+CDS_FUZZ_JSON_MUTATOR()
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     if (size > 1024 * 1024) return -1;

@@ -28,6 +28,7 @@
 #include "cds/service/router.hpp"
 #include "cds/service/service_state.hpp"
 #include "fuzz_support.hpp"
+#include "json_mutator.hpp"
 
 namespace {
 
@@ -46,6 +47,8 @@ cds::service::service_state const& state() {
 }
 
 }  // namespace
+
+CDS_FUZZ_JSON_MUTATOR()
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     auto const& st = state();

@@ -217,3 +217,22 @@ TEST_CASE("medication classification: codes, text fallback, route and dose form 
     CHECK(e.is(cds::rules::dc_calcineurin));
     CHECK_FALSE(e.is(cds::rules::dc_high_risk));
 }
+
+TEST_CASE("a magnesium enema is rectal: neither repletion nor oral magnesium, never IV magnesium sulfate") {
+    using cds::rules::mg_product;
+    using cds::rules::route_kind;
+    // By the dose form in the name: "enema" is a liquid, but it is not taken by mouth.
+    auto e = classify(med_request("r1", "active", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate enema 10%")));
+    CHECK(e.route == route_kind::rectal);
+    CHECK(e.magnesium == mg_product::laxative);
+    CHECK_FALSE(e.oral());
+    // By the route text: magnesium sulfate with no form would otherwise default to the injectable.
+    bj::array ds{bj::object{{"route", bj::object{{"text", "rectal"}}}, {"text", "100 mL rectally once"}}};
+    e = classify(med_request("r2", "active", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate"), ds));
+    CHECK(e.route == route_kind::rectal);
+    CHECK(e.magnesium == mg_product::laxative);
+    // An antacid by mouth stays an oral laxative (counted as oral magnesium for chelation only).
+    e = classify(med_request("r3", "active", bj::object{{"text", "Milk of magnesia (magnesium hydroxide) 400 mg/5 mL oral suspension"}}));
+    CHECK(e.magnesium == mg_product::laxative);
+    CHECK(e.oral());
+}

@@ -516,7 +516,7 @@ TEST_CASE("magnesium ordered: IV rate, normal or high Mg, no recent level, renal
         auto const* c = o.find("repletion-without-deficiency");
         REQUIRE(c);
         CHECK(indicator(*c) == "warning");
-        CHECK(contains(summary(*c), "2 mg/dL (normal)"));
+        CHECK(contains(summary(*c), "2.0 mg/dL (normal)"));
     }
     SUBCASE("Mg 2.8: hypermagnesemia") {
         r.resources[1] = magnesium(2.8);

@@ -1,7 +1,10 @@
 // The CDS Hooks protocol pieces on their own: error registry, media types, listen addresses,
 // routes, the request schemas, and prefetch resolution (prepare_cds_call / settle_prefetch).
 
+#include <atomic>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -141,6 +144,34 @@ TEST_CASE("the HookRequest schema names the failing field") {
                     .validate(parse(R"({"hook":"h","hookInstance":"x","context":{},"extension":{"a":1},
                                        "prefetch":{"magnesium":null},"somethingNew":true})"))
                     .has_value());
+}
+
+TEST_CASE("the HookRequest schema gives the right answers on several threads at once") {
+    // RapidJSON 1.1 keeps a compiled `pattern`'s match state inside the compiled schema; one
+    // compiled schema shared by the server threads crashed `serve` when concurrent calls carried
+    // a fhirServer (found by tests/e2e/test_fetch_e2e.py). Each validation must use its own.
+    auto const schemas = load_protocol_schemas();
+    auto const with_server = parse(
+        R"({"hook":"h","hookInstance":"x","context":{},"fhirServer":"https://ehr.example/fhir",
+            "fhirAuthorization":{"access_token":"t","token_type":"Bearer","expires_in":1,"scope":"s","subject":"c"}})");
+    auto const bad_server = parse(R"({"hook":"h","hookInstance":"x","context":{},"fhirServer":"ftp://x"})");
+    std::atomic<int> wrong{0};
+    std::atomic<int> started{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&] {
+            // Start together, so that the validations overlap as much as the machine allows.
+            ++started;
+            while (started.load() < 4) std::this_thread::yield();
+            for (int i = 0; i < 20000; ++i) {
+                if (schemas->request.validate(with_server).has_value()) ++wrong;
+                auto const v = schemas->request.validate(bad_server);
+                if (!v || v->path != "fhirServer") ++wrong;
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    CHECK(wrong.load() == 0);
 }
 
 TEST_CASE("the hooks' context schemas name the failing field under context") {

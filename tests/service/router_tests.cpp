@@ -212,6 +212,22 @@ TEST_CASE("absent prefetch is fetched through the fetcher; fetched data gives th
         CHECK(r.status == 412);
         CHECK(diagnostics_of(r).find("did not answer within 2000 ms") != std::string::npos);
     }
+    SUBCASE("optional keys that failed as well are listed in the 412 as warnings, after the required key") {
+        fetcher->answer.results.clear();
+        fetcher->answer.failures["magnesium"] = "the FHIR server did not answer within 2000 ms";
+        fetcher->answer.failures["renal"] = "the FHIR server did not answer within 2000 ms";
+        auto const r = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(partial)), state);
+        CHECK(r.status == 412);
+        auto const issues = parse(r.body).at("issue").as_array();
+        REQUIRE(issues.size() == 2);
+        CHECK(issues[0].at("severity") == "error");
+        CHECK(issues[0].at("expression").as_array()[0] == "prefetch.magnesium");
+        CHECK(issues[1].at("severity") == "warning");
+        CHECK(issues[1].at("expression").as_array()[0] == "prefetch.renal");
+        CHECK(issues[1].at("diagnostics") ==
+              "optional data 'renal' (creatinine or eGFR) is unavailable too: the FHIR server did not answer within "
+              "2000 ms");
+    }
 }
 
 TEST_CASE("CORS: every response carries Access-Control-Allow-Origin") {

@@ -8,7 +8,15 @@
 
 namespace cds::rules {
 
-std::string mg_value_text(lab_result const& r) { return comparator_text(r.comparator) + format_number(r.value); }
+std::string mg_value_text(lab_result const& r) { return comparator_text(r.comparator) + format_measurement(r.value); }
+
+std::string reported_text(lab_result const& r, std::string_view compared_unit, int converted_decimals) {
+    std::string s = comparator_text(r.comparator) + format_measurement(r.reported_value, 3) + " " + r.reported_unit;
+    if (value_set::lower(r.reported_unit) != value_set::lower(compared_unit)) {
+        s += " (= " + comparator_text(r.comparator) + format_measurement(r.value, converted_decimals) + " " + std::string(compared_unit) + ")";
+    }
+    return s;
+}
 
 std::string severity_text(rule_context const& rc) {
     auto const& f = rc.f;
@@ -28,7 +36,7 @@ std::string mg_evidence(rule_context const& rc) {
     if (!m.latest) return "No serum magnesium result was found.";
     auto const& r = *m.latest;
     std::string s = "**Serum magnesium " + mg_value_text(r) + " mg/dL** (reported " + comparator_text(r.comparator) +
-                    format_number(r.reported_value, 3) + " " + r.reported_unit + ", " + fhir::format_instant(r.time) + ", " +
+                    format_measurement(r.reported_value, 3) + " " + r.reported_unit + ", " + fhir::format_instant(r.time) + ", " +
                     describe_age_hours(r.age_hours) + " old; " + r.reference + ")";
     if (r.preliminary) s += " — " + rc.d.text("preliminary") + ", to be confirmed";
     s += ".";
@@ -92,18 +100,18 @@ std::vector<std::string> coexisting_text(rule_context const& rc) {
     std::vector<std::string> out;
     if (f.hypokalemia) {
         out.push_back("Coexisting " + fill(d.text("hypokalemia"), {{"threshold", format_number(d.potassium_low_below)}}) +
-                      ": potassium " + format_number(f.potassium->value) + " mmol/L on " + fhir::format_date(f.potassium->time) +
+                      ": potassium " + reported_text(*f.potassium, "mmol/L", 2) + " on " + fhir::format_date(f.potassium->time) +
                       " (" + f.potassium->reference + ").");
     }
     if (f.hypocalcemia) {
         std::string s = "Coexisting " + fill(d.text("hypocalcemia"), {{"total", format_number(d.calcium_total_low_below)},
                                                                       {"ionized", format_number(d.calcium_ionized_low_below)}}) + ":";
         if (f.calcium_total && f.calcium_total->value < d.calcium_total_low_below) {
-            s += " total calcium " + format_number(f.calcium_total->value) + " mg/dL on " + fhir::format_date(f.calcium_total->time) +
+            s += " total calcium " + reported_text(*f.calcium_total, "mg/dL", 2) + " on " + fhir::format_date(f.calcium_total->time) +
                  " (" + f.calcium_total->reference + ")";
         }
         if (f.calcium_ionized && f.calcium_ionized->value < d.calcium_ionized_low_below) {
-            s += " ionized calcium " + format_number(f.calcium_ionized->value) + " mmol/L on " +
+            s += " ionized calcium " + reported_text(*f.calcium_ionized, "mmol/L", 2) + " on " +
                  fhir::format_date(f.calcium_ionized->time) + " (" + f.calcium_ionized->reference + ")";
         }
         out.push_back(s + ".");
@@ -145,6 +153,9 @@ std::string drug_summary_name(std::vector<medication_exposure const*> const& dru
         while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
         name = name.substr(0, cut) + "...";
     }
+    // Two drugs (e.g. furosemide and a PPI signed together) are both named when short enough
+    // for the 140-character summary; more are counted.
+    if (drugs.size() == 2 && name.size() + drugs[1]->name.size() <= 56) return name + " and " + drugs[1]->name;
     if (drugs.size() > 1) name += " and " + std::to_string(drugs.size() - 1) + " more";
     return name;
 }
@@ -155,6 +166,16 @@ std::vector<medication_exposure const*> contributing_drugs(rule_context const& r
         if (e.is(dc_wasting)) out.push_back(&e);
     }
     return out;
+}
+
+bool order_reason_in(fhir::medication_order const& o, std::initializer_list<char const*> value_sets, rule_set_data const& d) {
+    for (auto const& reason : o.reason_codes) {
+        std::string const words = concept_words(reason);
+        for (char const* name : value_sets) {
+            if (d.vs(name).matches_code(reason) || d.vs(name).matches_text(words)) return true;
+        }
+    }
+    return false;
 }
 
 std::vector<medication_exposure const*> triggering(rule_context const& rc, std::uint32_t classes) {

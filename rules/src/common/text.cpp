@@ -41,6 +41,12 @@ std::string format_number(double v, int decimals) {
     return s;
 }
 
+std::string format_measurement(double v, int max_decimals) {
+    std::string s = format_number(v, max_decimals);
+    if (std::isfinite(v) && std::fabs(v) < 10 && max_decimals > 0 && s.find('.') == std::string::npos) s += ".0";
+    return s;
+}
+
 std::string fill(std::string_view tpl, template_values const& values) {
     std::string out;
     out.reserve(tpl.size() + 32);

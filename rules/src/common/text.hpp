@@ -17,6 +17,10 @@ namespace cds::rules {
 [[nodiscard]] std::string concept_name(fhir::codeable_concept const& cc);
 // Up to `decimals` decimals, trailing zeros removed ("1.1", "2", "0.45").
 [[nodiscard]] std::string format_number(double v, int decimals = 2);
+// A measured value for cards: like format_number, but a value below 10 keeps at least one
+// decimal ("1.0 mg/dL", "3.0 mmol/L", not "1 mg/dL"): lab results of that size are reported
+// with a decimal, and the model keeps the number, not the digits it was written with.
+[[nodiscard]] std::string format_measurement(double v, int max_decimals = 2);
 // Replaces {name} placeholders; unknown placeholders are left as written.
 using template_values = std::vector<std::pair<std::string_view, std::string>>;
 [[nodiscard]] std::string fill(std::string_view tpl, template_values const& values);

@@ -2,8 +2,11 @@
 // When IV magnesium is ordered faster than 150 mg/min (from a dose and a rate in mass
 // units, or a dose and an infusion duration; a rate in mL/h alone is not checked),
 // Then a critical card — but only info when the patient is symptomatic with torsades or
-// ventricular arrhythmia, or has pre-eclampsia/eclampsia (emergency and obstetric loading
+// ventricular arrhythmia, or has pre-eclampsia/eclampsia (an active Condition, or the
+// order's own reason) (emergency and obstetric loading
 // doses, e.g. 4–6 g over 15–20 minutes, are faster by design).
+
+#include <algorithm>
 
 #include "cards.hpp"
 #include "common/text.hpp"
@@ -26,7 +29,12 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
         fastest = std::max(fastest, *rate);
     }
     if (fast.empty()) return std::nullopt;
-    bool const exempt = rc.f.recent_torsades_or_ventricular || rc.f.preeclampsia;
+    // The order's own reason is the prescriber's statement of the emergency or obstetric
+    // indication (an eclampsia loading dose is often ordered before the Condition is coded).
+    bool const reason_exempt = std::all_of(fast.begin(), fast.end(), [&](medication_exposure const* e) {
+        return order_reason_in(*e->order, {"preeclampsia_eclampsia", "ventricular_arrhythmia"}, d);
+    });
+    bool const exempt = rc.f.recent_torsades_or_ventricular || rc.f.preeclampsia || reason_exempt;
     card_draft c;
     c.rule_id = "iv-magnesium-rate";
     c.level = exempt ? indicator::info : indicator::critical;
@@ -39,8 +47,10 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
                        " minutes).");
     if (exempt) {
         c.detail.push_back(std::string("Exempt from the critical alert: ") +
-                           (rc.f.preeclampsia ? "pre-eclampsia/eclampsia" : "recent torsades / ventricular arrhythmia") + ". " +
-                           d.text("iv_rate_exemption"));
+                           (rc.f.preeclampsia                      ? "pre-eclampsia/eclampsia"
+                            : rc.f.recent_torsades_or_ventricular ? "recent torsades / ventricular arrhythmia"
+                                                                   : "the order's reason is pre-eclampsia/eclampsia or torsades / ventricular arrhythmia") +
+                           ". " + d.text("iv_rate_exemption"));
     } else {
         c.detail.push_back(d.text("iv_rate_exemption"));
     }

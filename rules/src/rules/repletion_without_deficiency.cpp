@@ -10,25 +10,13 @@
 
 namespace cds::rules {
 
-namespace {
-bool reason_exempt(fhir::medication_order const& o, rule_set_data const& d) {
-    for (auto const& rcpt : o.reason_codes) {
-        std::string const words = concept_words(rcpt);
-        for (char const* name : {"preeclampsia_eclampsia", "torsades", "asthma"}) {
-            if (d.vs(name).matches_code(rcpt) || d.vs(name).matches_text(words)) return true;
-        }
-    }
-    return false;
-}
-}  // namespace
-
 std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& rc) {
     auto const& f = rc.f;
     auto const& m = f.magnesium;
     if (!m.current || !m.latest || m.level != mg_level::normal) return std::nullopt;
     std::vector<medication_exposure const*> orders;
     for (auto const* e : triggering_repletion_orders(rc)) {
-        if (reason_exempt(*e->order, rc.d)) {
+        if (order_reason_in(*e->order, {"preeclampsia_eclampsia", "torsades", "asthma"}, rc.d)) {
             rc.note("repletion-without-deficiency", e->reference, "exempt: the order's reason is pre-eclampsia/eclampsia, torsades or asthma");
             continue;
         }

@@ -30,8 +30,11 @@ std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context con
     for (auto& s : coexisting_text(rc)) c.detail.push_back(std::move(s));
     c.detail.push_back(renal_text(rc));
     for (auto const& n : plan.notes) c.detail.push_back(n);
+    // The famotidine doses are adult doses too (clinical-rules.md §3: under 18 or unknown
+    // age, no dose is suggested).
+    bool const adult = f.age_years && *f.age_years >= rc.d.adult_age_years;
     for (auto const* e : drugs) {
-        if (!e->is(dc_ppi) || !e->from_context) continue;
+        if (!e->is(dc_ppi) || !e->from_context || !adult) continue;
         c.suggestions.push_back(famotidine_switch(rc, *e));
         c.detail.push_back("Proton-pump inhibitors lower magnesium with long-term use (FDA 2011). " + rc.d.text("famotidine_note"));
     }

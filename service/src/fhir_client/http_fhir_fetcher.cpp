@@ -8,6 +8,8 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include <openssl/ssl.h>
@@ -157,6 +159,16 @@ bool header_value_is_safe(std::string_view s) {
         auto const u = static_cast<unsigned char>(c);
         return u >= 0x21 && u < 0x7f;
     });
+}
+
+// Replaces every occurrence of `secret` in `text`. Secrets shorter than 4 characters are not
+// worth garbling the text for (and are no secret).
+void redact(std::string& text, std::string_view secret) {
+    if (secret.size() < 4) return;
+    for (auto at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + std::string_view("[redacted]").size())) {
+        text.replace(at, secret.size(), "[redacted]");
+    }
 }
 
 steady::duration backoff_for(int attempt) {
@@ -484,7 +496,7 @@ json_result parse_fhir_json(http_answer const& answer) {
 asio::awaitable<json_result> fetch_json(call_ptr call, http_url url, bool is_read) {
     for (int hop = 0;; ++hop) {
         auto answer = co_await get(call, url);
-        if (!answer) co_return fetch_error{std::move(answer.error())};
+        if (!answer) co_return fetch_error{answer.error()};
         auto const status = answer->status;
         if (status >= 300 && status < 400 && status != 304) {
             if (hop >= max_redirects)
@@ -534,7 +546,7 @@ asio::awaitable<void> run_search(call_ptr call, http_url url, key_result& out) {
         }
         auto page = read_search_page(std::move(*body));
         if (!page) {
-            out.failure = std::move(page.error());
+            out.failure = page.error();
             co_return;
         }
         auto next = std::move(page->next_url);
@@ -565,7 +577,7 @@ asio::awaitable<key_result> run_query(call_ptr call, prefetch_query query, token
     try {
         auto resolved = resolve_prefetch_template(query.template_, tokens);
         if (!resolved) {
-            out.failure = std::move(resolved.error());
+            out.failure = resolved.error();
             co_return out;
         }
         auto url = query_url(call->base, *resolved);
@@ -680,9 +692,11 @@ asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl
         authorization = type + " " + *request.access_token;
     }
 
+    auto const budget = request.budget > milliseconds::zero()
+                            ? request.budget
+                            : std::chrono::ceil<milliseconds>(deadline - start);
     auto call = std::make_shared<call_state const>(
-        call_state{owner, *owner, std::move(*base), std::move(authorization), deadline,
-                   std::chrono::duration_cast<milliseconds>(deadline - start)});
+        call_state{owner, *owner, std::move(*base), std::move(authorization), deadline, budget});
     token_source tokens;
     tokens.context = &request.context;
     tokens.user_practitioner_id = request.user_practitioner_id;
@@ -747,6 +761,12 @@ asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl
         } else {
             outcome.failures[result.key] = "internal error while fetching from the FHIR server";
         }
+    }
+    // Texts quote what the server said (an OperationOutcome's diagnostics); a server that
+    // echoes the Authorization header there must not make the token reach the client.
+    if (request.access_token) {
+        for (auto& [key, reason] : outcome.failures) redact(reason, *request.access_token);
+        for (auto& note : outcome.notes) redact(note, *request.access_token);
     }
     spdlog::debug("fetched {} of {} prefetch keys from the FHIR server in {} ms",
                   outcome.results.size(), request.queries.size(),

@@ -16,6 +16,10 @@
 
 namespace cds::fhir {
 
+namespace detail {
+class json_path;  // fhir/src/json_read.hpp: an element path rendered only when needed
+}
+
 struct patient_snapshot {
     std::optional<patient> patient_record;
     std::vector<observation> observations;
@@ -47,8 +51,9 @@ public:
     [[nodiscard]] patient_snapshot build() &&;
 
 private:
-    void add_resource(boost::json::object const& resource, std::string const& path);
-    std::size_t add_value(boost::json::value const& v, std::string const& path, int bundle_depth);
+    // Paths stay unrendered chains here: each resource renders its own once (source_path).
+    void add_resource(boost::json::object const& resource, detail::json_path const& path);
+    std::size_t add_value(boost::json::value const& v, detail::json_path const& path, int bundle_depth);
     patient_snapshot snapshot_;
     std::size_t taken_ = 0;  // resources taken by add_resource, for add()'s result
     std::unordered_set<std::string> seen_;  // "Type/id"

@@ -28,6 +28,7 @@ enum class errc {
     internal_error = 15,            // 500: our bug; never carries details to the client
     unauthorized = 16,              // 401: answered bare (no body) per CDS Hooks best practice
     not_ready = 17,                 // 503: readiness probe while no rule set is loaded
+    too_many_resources = 18,        // 413: more FHIR resources in one call than configured
 };
 
 struct errc_info {

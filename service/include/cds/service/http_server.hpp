@@ -1,9 +1,10 @@
 #pragma once
 // The HTTP/1.1 server: an acceptor and one coroutine per connection on a shared io_context
-// run by N threads (Boost.Beast, C++20 coroutines). The session enforces the transport limits
-// of service_state::limits (header and body size, read/idle/write timeouts, connection count)
-// and hands each complete request to handle_request. This header keeps Beast out of its
-// includers; only http_server.cpp compiles Beast.
+// run by N threads (Boost.Beast, C++20 coroutines), plain HTTP or HTTPS (TLS 1.2+). The
+// session enforces the transport limits of service_state::limits (header and body size,
+// read/idle/write timeouts, connection count) and hands each complete request to
+// handle_request. This header keeps Beast out of its includers; only http_server.cpp
+// compiles the server's Beast code.
 
 #include <chrono>
 #include <cstdint>
@@ -25,6 +26,21 @@ struct listen_address {
 // "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" (port 0: the system picks a free port).
 [[nodiscard]] std::optional<listen_address> parse_listen_address(std::string_view text);
 
+// HTTPS (`serve --tls-cert FILE --tls-key FILE`). TLS 1.2 and 1.3 only; TLS 1.2 with ECDHE
+// key exchange and AEAD ciphers only (AES-GCM, ChaCha20-Poly1305: Mozilla's "intermediate"
+// profile); no TLS compression (CRIME), no renegotiation.
+struct tls_options {
+    std::string certificate_chain_file;  // PEM: the server certificate, then intermediates
+    std::string private_key_file;        // PEM, unencrypted (nobody is there to type a passphrase)
+    // A connection that has not completed its handshake within this time is closed.
+    std::chrono::milliseconds handshake_timeout{std::chrono::seconds{10}};
+};
+
+// Loads and checks the certificate chain and key the way the server will (readable, PEM,
+// the key matches the certificate). Throws std::runtime_error with a message naming the
+// file and the problem: a start-up error. run_server calls it too.
+void check_tls_files(tls_options const& tls);
+
 struct server_options {
     listen_address listen{"127.0.0.1", 8080};
     unsigned threads = 0;  // 0: std::thread::hardware_concurrency()
@@ -35,6 +51,8 @@ struct server_options {
     // this long, so that it receives the answer instead of a reset (the lingering close that
     // nginx and Apache do).
     std::chrono::milliseconds linger_timeout{std::chrono::seconds{2}};
+    // Set: serve HTTPS only on the listen address; unset: plain HTTP.
+    std::optional<tls_options> tls;
 };
 
 // Listens, serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests

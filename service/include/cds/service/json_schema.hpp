@@ -2,6 +2,7 @@
 // JSON Schema (draft-04, RapidJSON's SchemaValidator) applied to an already parsed Boost.JSON
 // value, so the body is parsed once. RapidJSON stays out of this header.
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,10 +27,19 @@ public:
     json_schema(json_schema&&) noexcept;
     json_schema& operator=(json_schema&&) noexcept;
 
-    // Thread-safe (the compiled schema is read-only). `base_path` prefixes reported paths,
-    // e.g. "context" when validating request.context on its own.
+    // Every container is replayed to the validator (the default).
+    static constexpr std::size_t full_depth = static_cast<std::size_t>(-1);
+
+    // Thread-safe (each call validates with a compiled copy of its own). `base_path` prefixes
+    // reported paths, e.g. "context" when validating request.context on its own.
+    // `replay_depth`: containers nested deeper than this many levels below `document` (the
+    // document is level 0, its members level 1) are validated as if empty ({} or []); their
+    // type is still checked. Only for schemas that constrain nothing below that level: the
+    // CDS Hooks request and context schemas pass 1, so that a prefetch Bundle or the draft
+    // orders are not replayed value by value (resource shapes are the typed parser's job).
     [[nodiscard]] std::optional<schema_violation> validate(boost::json::value const& document,
-                                                           std::string_view base_path = {}) const;
+                                                           std::string_view base_path = {},
+                                                           std::size_t replay_depth = full_depth) const;
     [[nodiscard]] std::string const& name() const;
 
 private:

@@ -28,6 +28,9 @@ struct fetch_request {
     std::optional<std::string> user_practitioner_id;  // for {{userPractitionerId}} etc.
     std::vector<prefetch_query> queries;
     std::chrono::steady_clock::time_point deadline;
+    // The whole time budget `deadline` was set from (the configured fetch deadline), quoted in
+    // failure texts; zero: the time left at the start of the fetch is quoted instead.
+    std::chrono::milliseconds budget{0};
 };
 
 struct fetch_outcome {

@@ -46,6 +46,9 @@ struct route_match {
 struct outcome_issue {
     std::string diagnostics;
     std::string expression;  // may be empty
+    // FHIR IssueSeverity: "error", or "warning" for what did not cause the error but is worth
+    // knowing (optional data that was unavailable too, next to the required data of a 412).
+    std::string severity = "error";
 };
 // The same with one OperationOutcome issue per entry (e.g. every unavailable required key).
 [[nodiscard]] http_response error_response(errc code, std::vector<outcome_issue> const& issues);

@@ -28,6 +28,9 @@ struct service_limits {
     std::size_t max_header_bytes = 16 * 1024;
     unsigned max_json_depth = 64;
     std::size_t max_connections = 1024;
+    // FHIR resources in one hook call, counted across prefetch and context.draftOrders
+    // (count_request_resources); bounds the work a body within max_body_bytes can cause.
+    std::size_t max_resources = 10000;
     std::chrono::milliseconds read_timeout{std::chrono::seconds{10}};   // header + body of one request
     std::chrono::milliseconds idle_timeout{std::chrono::seconds{30}};   // keep-alive wait for the next request
     std::chrono::milliseconds write_timeout{std::chrono::seconds{30}};  // one response

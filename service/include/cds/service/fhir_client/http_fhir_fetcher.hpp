@@ -19,7 +19,9 @@
 // resource, or JSON null when the server answers 404/410 (no such resource: what a CDS client
 // sends as a null prefetch). Failures are per key, in words for the client.
 // The access token goes only to fhirServer's origin (scheme, host, port), is never logged and
-// never appears in a failure text.
+// never appears in a failure text or note (a server that quotes it back in an OperationOutcome
+// has it replaced by "[redacted]"). Failure texts quote fetch_request::budget as the deadline
+// when it is set.
 //
 // Thread-safety: one instance serves every request on every thread. Idle connections are
 // pooled per execution context (an Asio service), so they are closed with the io_context.

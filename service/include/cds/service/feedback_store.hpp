@@ -1,0 +1,98 @@
+#pragma once
+// A durable store for CDS Hooks 2.0 feedback behind the `feedback_sink` seam, with a small
+// read side for analytics. SQLite is the embedded default (`serve --feedback-db FILE`); a
+// PostgreSQL store for replicas implements the same `feedback_store` interface.
+//
+// What is stored, per feedback entry: when the service received it (server clock), the
+// service id, the card uuid, the outcome, the client's outcomeTimestamp, the override reason
+// coding, whether the clinician typed an override comment, the accepted suggestion uuids, and
+// the rule set id and version the service was running. Never the request body and never the
+// comment's text: free text typed by a clinician may name the patient, and the feedback
+// protocol otherwise carries no patient data, so the store holds none.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options/options_description.hpp>
+
+#include "cds/fhir/date_time.hpp"
+#include "cds/fhir/types.hpp"
+#include "cds/service/feedback.hpp"
+
+namespace cds::service {
+
+// The rule set that produced the cards the feedback is about, as known when it is received.
+struct rule_set_identity {
+    std::string id;
+    std::string version;
+};
+
+// Counts of feedback entries received in [since, until) (either bound may be open).
+struct feedback_summary_query {
+    std::optional<fhir::instant> since;
+    std::optional<fhir::instant> until;
+};
+
+struct feedback_count {
+    std::string service_id;
+    rule_set_identity rule_set;
+    std::string outcome;                          // "accepted" | "overridden"
+    std::optional<fhir::coding> override_reason;  // grouped by system + code; one display received
+    std::int64_t entries = 0;
+    std::int64_t with_user_comment = 0;        // overrides whose clinician typed a comment
+    std::int64_t accepted_suggestions = 0;     // suggestion uuids accepted in these entries
+};
+
+struct feedback_summary {
+    feedback_summary_query range;
+    std::int64_t total_entries = 0;
+    std::vector<feedback_count> counts;  // ordered by service, rule set, outcome, reason
+};
+
+// {"since":..,"until":..,"totalEntries":N,"counts":[{"serviceId","ruleSet":{"id","version"},
+//  "outcome","overrideReason":{"system","code","display"}?,"entries","withUserComment",
+//  "acceptedSuggestions"}]}
+[[nodiscard]] std::string render_feedback_summary(feedback_summary const& summary);
+
+class feedback_store : public feedback_sink {
+public:
+    // Stores all entries of one feedback call in one durable transaction, or none of them.
+    // Returns true only after the commit reached stable storage; false (logged without any
+    // feedback data) when it did not, so the client is answered 503 and may retry.
+    bool record(std::string_view service_id, std::vector<feedback_entry> entries) override = 0;
+
+    // Thread-safe. Throws std::runtime_error when the store cannot be read.
+    [[nodiscard]] virtual feedback_summary summarize(feedback_summary_query const& query) = 0;
+};
+
+struct sqlite_feedback_store_options {
+    // false: the file must exist already (reports), so that a mistyped path is an error
+    // instead of a new empty database.
+    bool create_if_missing = true;
+    // How long a statement waits for another connection's lock (e.g. a report or an
+    // analytics reader holding the database) before the call fails with 503.
+    std::chrono::milliseconds busy_timeout{std::chrono::seconds{5}};
+    // The received_at clock; the system clock unless a test fixes it.
+    std::function<std::chrono::system_clock::time_point()> clock;
+};
+
+// The schema version this build creates and reads (the `schema_version` table's newest row).
+inline constexpr int feedback_schema_version = 1;
+
+// Opens (creating when allowed) the SQLite database at `path`, switches it to WAL with
+// synchronous=FULL and applies the schema migrations it lacks. Throws std::runtime_error with
+// a message naming the file and the reason (start-up error): unopenable path, not a SQLite
+// database, a schema newer than this build, WAL unavailable.
+[[nodiscard]] std::shared_ptr<feedback_store> open_sqlite_feedback_store(std::string const& path,
+                                                                         rule_set_identity rules,
+                                                                         sqlite_feedback_store_options options = {});
+
+// `--feedback-db FILE` of `serve` and `feedback-report`, with its help text.
+void add_feedback_store_options(boost::program_options::options_description& description);
+
+}  // namespace cds::service

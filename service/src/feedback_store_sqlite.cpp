@@ -1,0 +1,352 @@
+// The SQLite feedback store: one connection, guarded by one mutex, WAL with synchronous=FULL,
+// one IMMEDIATE transaction per feedback call. See feedback_store.hpp for what is stored.
+
+#include "cds/service/feedback_store.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <filesystem>
+#include <iterator>
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+
+#include <boost/json.hpp>
+#include <boost/program_options/value_semantic.hpp>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+namespace cds::service {
+
+namespace {
+
+// Migrations, applied in order inside one transaction each; a version is never edited once
+// released, a change is a new version. Plain SQL types (TEXT, INTEGER) so that the PostgreSQL
+// store can keep the same tables and columns.
+struct migration {
+    int version;
+    char const* sql;
+};
+
+constexpr migration migrations[] = {
+    {1, R"sql(
+CREATE TABLE feedback (
+    id                      INTEGER PRIMARY KEY,
+    received_at             TEXT NOT NULL,
+    service_id              TEXT NOT NULL,
+    card_uuid               TEXT NOT NULL,
+    outcome                 TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
+    outcome_timestamp       TEXT NOT NULL,
+    override_reason_system  TEXT,
+    override_reason_code    TEXT,
+    override_reason_display TEXT,
+    has_user_comment        INTEGER NOT NULL CHECK (has_user_comment IN (0, 1)),
+    rule_set_id             TEXT NOT NULL,
+    rule_set_version        TEXT NOT NULL
+);
+CREATE INDEX feedback_by_received_at ON feedback (received_at);
+CREATE INDEX feedback_by_card ON feedback (card_uuid);
+CREATE TABLE feedback_accepted_suggestion (
+    feedback_id     INTEGER NOT NULL REFERENCES feedback (id),
+    suggestion_uuid TEXT NOT NULL,
+    PRIMARY KEY (feedback_id, suggestion_uuid)
+) WITHOUT ROWID;
+)sql"},
+};
+static_assert(std::size(migrations) > 0 && migrations[std::size(migrations) - 1].version == feedback_schema_version);
+
+// received_at is a FHIR instant in UTC with milliseconds ("2026-03-10T09:00:00.000Z"): fixed
+// width, so text order is time order and range queries compare strings.
+std::string stored_time(std::chrono::system_clock::time_point at) {
+    return fhir::format_instant(std::chrono::time_point_cast<std::chrono::milliseconds>(at));
+}
+
+struct close_connection {
+    void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct finalize_statement {
+    void operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); }
+};
+using connection_handle = std::unique_ptr<sqlite3, close_connection>;
+using statement_handle = std::unique_ptr<sqlite3_stmt, finalize_statement>;
+
+// Steps a statement that returns no rows and resets it (bindings stay until rebound).
+int run(sqlite3_stmt* stmt) {
+    int const rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    return rc == SQLITE_ROW ? SQLITE_MISUSE : rc;
+}
+
+// Text is bound without copying (SQLITE_STATIC): every statement is reset before the string
+// it was bound to goes away. Empty means absent: bound as NULL.
+void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
+    if (text.empty()) {
+        sqlite3_bind_null(stmt, index);
+    } else {
+        sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+    }
+}
+
+std::string column_text(sqlite3_stmt* stmt, int column) {
+    auto const* text = sqlite3_column_text(stmt, column);
+    if (text == nullptr) return {};
+    return std::string{reinterpret_cast<char const*>(text), static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
+}
+
+class sqlite_feedback_store final : public feedback_store {
+public:
+    sqlite_feedback_store(std::string path, rule_set_identity rules, sqlite_feedback_store_options options)
+        : path_{std::move(path)}, rules_{std::move(rules)}, clock_{std::move(options.clock)} {
+        if (!clock_) clock_ = [] { return std::chrono::system_clock::now(); };
+        if (!options.create_if_missing && !std::filesystem::exists(path_)) fail("the file does not exist");
+
+        sqlite3* raw = nullptr;
+        // NOMUTEX: this object serializes every use of the connection itself (mutex_).
+        int const flags = SQLITE_OPEN_READWRITE | (options.create_if_missing ? SQLITE_OPEN_CREATE : 0) |
+                          SQLITE_OPEN_NOMUTEX;
+        int const rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
+        db_.reset(raw);
+        if (rc != SQLITE_OK) fail(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+        sqlite3_extended_result_codes(db_.get(), 1);
+        sqlite3_busy_timeout(db_.get(), static_cast<int>(std::min<long long>(options.busy_timeout.count(), INT_MAX)));
+
+        // The first statement reads the file: a file that is not a database fails here.
+        // WAL: a commit appends to the log and needs one fsync of it, readers (reports) never
+        // block the writer. synchronous=FULL: the log is fsynced at every commit, so a
+        // committed call survives power loss as well as a crash (NORMAL would only survive a
+        // crash of the process); the 200 is sent after that commit.
+        if (query_text("PRAGMA journal_mode=WAL") != "wal") fail("the database cannot use write-ahead logging");
+        execute("PRAGMA synchronous=FULL");
+        execute("PRAGMA foreign_keys=ON");
+        migrate();
+
+        begin_ = prepare("BEGIN IMMEDIATE");
+        commit_ = prepare("COMMIT");
+        rollback_ = prepare("ROLLBACK");
+        insert_feedback_ = prepare(
+            "INSERT INTO feedback (received_at, service_id, card_uuid, outcome, outcome_timestamp, "
+            "override_reason_system, override_reason_code, override_reason_display, has_user_comment, "
+            "rule_set_id, rule_set_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+        // A suggestion uuid repeated within one entry is one accepted suggestion.
+        insert_suggestion_ = prepare(
+            "INSERT OR IGNORE INTO feedback_accepted_suggestion (feedback_id, suggestion_uuid) VALUES (?1, ?2)");
+        summarize_ = prepare(
+            "SELECT f.service_id, f.rule_set_id, f.rule_set_version, f.outcome, f.override_reason_system, "
+            "f.override_reason_code, max(f.override_reason_display), count(*), sum(f.has_user_comment), "
+            "sum((SELECT count(*) FROM feedback_accepted_suggestion s WHERE s.feedback_id = f.id)) "
+            "FROM feedback f WHERE (?1 IS NULL OR f.received_at >= ?1) AND (?2 IS NULL OR f.received_at < ?2) "
+            "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6");
+    }
+
+    sqlite_feedback_store(sqlite_feedback_store const&) = delete;
+    sqlite_feedback_store& operator=(sqlite_feedback_store const&) = delete;
+
+    bool record(std::string_view service_id, std::vector<feedback_entry> entries) override {
+        if (entries.empty()) return true;
+        std::string const received_at = stored_time(clock_());
+        std::lock_guard const lock{mutex_};
+        int rc = run(begin_.get());
+        if (rc == SQLITE_DONE) rc = insert_all(received_at, service_id, entries);
+        if (rc == SQLITE_DONE) rc = run(commit_.get());
+        if (rc == SQLITE_DONE) return true;
+
+        // Only codes and SQLite's message (which names constraints, never values) are logged.
+        std::string const reason = sqlite3_errmsg(db_.get());
+        // COMMIT can fail and leave the transaction open (e.g. busy); some errors roll back by
+        // themselves. Either way nothing of this call stays.
+        if (sqlite3_get_autocommit(db_.get()) == 0) run(rollback_.get());
+        spdlog::error("feedback store: {} feedback entries for service {} were not stored (answered 503): {} "
+                      "(SQLite code {})",
+                      entries.size(), service_id, reason, rc);
+        return false;
+    }
+
+    feedback_summary summarize(feedback_summary_query const& query) override {
+        feedback_summary out;
+        out.range = query;
+        // Formatted from the millisecond instant itself: system_clock's nanoseconds end in 2262.
+        std::string const since = query.since ? fhir::format_instant(*query.since) : std::string{};
+        std::string const until = query.until ? fhir::format_instant(*query.until) : std::string{};
+        std::lock_guard const lock{mutex_};
+        sqlite3_stmt* stmt = summarize_.get();
+        bind_text(stmt, 1, since);
+        bind_text(stmt, 2, until);
+        int rc = SQLITE_ROW;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            feedback_count count;
+            count.service_id = column_text(stmt, 0);
+            count.rule_set = {column_text(stmt, 1), column_text(stmt, 2)};
+            count.outcome = column_text(stmt, 3);
+            if (sqlite3_column_type(stmt, 4) != SQLITE_NULL || sqlite3_column_type(stmt, 5) != SQLITE_NULL) {
+                count.override_reason = fhir::coding{column_text(stmt, 4), column_text(stmt, 5), column_text(stmt, 6)};
+            }
+            count.entries = sqlite3_column_int64(stmt, 7);
+            count.with_user_comment = sqlite3_column_int64(stmt, 8);
+            count.accepted_suggestions = sqlite3_column_int64(stmt, 9);
+            out.total_entries += count.entries;
+            out.counts.push_back(std::move(count));
+        }
+        sqlite3_reset(stmt);
+        if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
+        return out;
+    }
+
+private:
+    // Inside the open transaction; returns SQLITE_DONE or the first failing code.
+    int insert_all(std::string const& received_at, std::string_view service_id, std::vector<feedback_entry> const& entries) {
+        sqlite3_stmt* insert = insert_feedback_.get();
+        sqlite3_stmt* suggestion = insert_suggestion_.get();
+        for (auto const& entry : entries) {
+            static fhir::coding const no_reason;
+            fhir::coding const& reason = entry.override_reason ? *entry.override_reason : no_reason;
+            bind_text(insert, 1, received_at);
+            bind_text(insert, 2, service_id);
+            bind_text(insert, 3, entry.card);
+            bind_text(insert, 4, entry.outcome);
+            bind_text(insert, 5, entry.outcome_timestamp);
+            bind_text(insert, 6, reason.system);
+            bind_text(insert, 7, reason.code);
+            bind_text(insert, 8, reason.display);
+            sqlite3_bind_int(insert, 9, entry.override_comment.empty() ? 0 : 1);
+            bind_text(insert, 10, rules_.id);
+            bind_text(insert, 11, rules_.version);
+            int rc = run(insert);
+            if (rc != SQLITE_DONE) return rc;
+            sqlite3_int64 const feedback_id = sqlite3_last_insert_rowid(db_.get());
+            for (auto const& uuid : entry.accepted_suggestions) {
+                sqlite3_bind_int64(suggestion, 1, feedback_id);
+                bind_text(suggestion, 2, uuid);
+                rc = run(suggestion);
+                if (rc != SQLITE_DONE) return rc;
+            }
+        }
+        return SQLITE_DONE;
+    }
+
+    // Applies the migrations the file lacks. The version is read first without a write lock,
+    // so opening an up-to-date database (e.g. for a report beside a running server) writes
+    // nothing; migrating takes the write lock and reads the version again under it.
+    void migrate() {
+        int current = schema_version();
+        if (current == feedback_schema_version) return;
+        execute("BEGIN IMMEDIATE");
+        try {
+            execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+            current = schema_version();
+            if (current > feedback_schema_version) {
+                fail("its schema version " + std::to_string(current) + " is newer than this build's (" +
+                     std::to_string(feedback_schema_version) + ")");
+            }
+            for (auto const& m : migrations) {
+                if (m.version <= current) continue;
+                execute(m.sql);
+                auto insert = prepare("INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)");
+                std::string const applied_at = stored_time(clock_());
+                sqlite3_bind_int(insert.get(), 1, m.version);
+                bind_text(insert.get(), 2, applied_at);
+                if (run(insert.get()) != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
+            }
+            execute("COMMIT");
+        } catch (...) {
+            if (sqlite3_get_autocommit(db_.get()) == 0) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            throw;
+        }
+    }
+
+    // 0 for a database without the schema_version table (new, or not ours yet).
+    int schema_version() {
+        if (query_text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") == "0") {
+            return 0;
+        }
+        std::string const version = query_text("SELECT coalesce(max(version), 0) FROM schema_version");
+        return std::stoi(version);
+    }
+
+    statement_handle prepare(char const* sql) {
+        sqlite3_stmt* raw = nullptr;
+        if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+            fail(sqlite3_errmsg(db_.get()));
+        }
+        return statement_handle{raw};
+    }
+
+    void execute(char const* sql) {
+        if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(sqlite3_errmsg(db_.get()));
+    }
+
+    // The first column of the first row as text ("" when there is no row or it is NULL).
+    std::string query_text(char const* sql) {
+        auto stmt = prepare(sql);
+        int const rc = sqlite3_step(stmt.get());
+        if (rc == SQLITE_ROW) return column_text(stmt.get(), 0);
+        if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
+        return {};
+    }
+
+    [[noreturn]] void fail(std::string const& reason) const {
+        throw std::runtime_error("feedback database " + path_ + ": " + reason);
+    }
+
+    std::string path_;
+    rule_set_identity rules_;
+    std::function<std::chrono::system_clock::time_point()> clock_;
+    // Guards db_ and every prepared statement below: a connection and its statements are used
+    // by one thread at a time (the connection is opened NOMUTEX). It also serializes the
+    // server threads' feedback transactions, so they never contend for SQLite's write lock
+    // among themselves; only another process (a report) can make a call wait (busy timeout).
+    std::mutex mutex_;
+    // Declared before the statements so that it is closed after they are finalized.
+    connection_handle db_;
+    statement_handle begin_;
+    statement_handle commit_;
+    statement_handle rollback_;
+    statement_handle insert_feedback_;
+    statement_handle insert_suggestion_;
+    statement_handle summarize_;
+};
+
+boost::json::value optional_instant(std::optional<fhir::instant> const& at) {
+    if (!at) return nullptr;
+    return boost::json::string{fhir::format_instant(*at)};
+}
+
+}  // namespace
+
+std::shared_ptr<feedback_store> open_sqlite_feedback_store(std::string const& path, rule_set_identity rules,
+                                                           sqlite_feedback_store_options options) {
+    return std::make_shared<sqlite_feedback_store>(path, std::move(rules), std::move(options));
+}
+
+std::string render_feedback_summary(feedback_summary const& summary) {
+    boost::json::array counts;
+    for (auto const& c : summary.counts) {
+        boost::json::object row{{"serviceId", c.service_id},
+                                {"ruleSet", {{"id", c.rule_set.id}, {"version", c.rule_set.version}}},
+                                {"outcome", c.outcome}};
+        if (c.override_reason) {
+            boost::json::object reason;
+            if (!c.override_reason->system.empty()) reason["system"] = c.override_reason->system;
+            if (!c.override_reason->code.empty()) reason["code"] = c.override_reason->code;
+            if (!c.override_reason->display.empty()) reason["display"] = c.override_reason->display;
+            row["overrideReason"] = std::move(reason);
+        }
+        row["entries"] = c.entries;
+        row["withUserComment"] = c.with_user_comment;
+        row["acceptedSuggestions"] = c.accepted_suggestions;
+        counts.emplace_back(std::move(row));
+    }
+    boost::json::object out{{"since", optional_instant(summary.range.since)},
+                            {"until", optional_instant(summary.range.until)},
+                            {"totalEntries", summary.total_entries},
+                            {"counts", std::move(counts)}};
+    return boost::json::serialize(out);
+}
+
+void add_feedback_store_options(boost::program_options::options_description& description) {
+    description.add_options()(
+        "feedback-db", boost::program_options::value<std::string>()->value_name("FILE"),
+        "store CDS Hooks feedback in this SQLite file (created if absent; each call is committed durably "
+        "before its 200); without it feedback is validated and only counted in the log");
+}
+
+}  // namespace cds::service

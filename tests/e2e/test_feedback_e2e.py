@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""End-to-end test of the feedback store: the real `magnesium-cds serve --feedback-db FILE` on a
+free loopback port, fed the feedback the CDS Hooks sandbox sends, stopped with SIGTERM; the
+database is then read with Python's own sqlite3 module (an independent reader), the server is
+restarted on the same file, and `magnesium-cds feedback-report` counts what was stored.
+
+Also: 503 with an OperationOutcome while another process holds the database's write lock,
+start-up refusal for an unopenable --feedback-db, and no clinician comment in the database or
+the log. Python standard library only.
+
+Usage: test_feedback_e2e.py --binary PATH/TO/magnesium-cds
+"""
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BINARY = None
+JSON = {"Content-Type": "application/json"}
+SERVICE = "magnesium-order-sign"
+COMMENT = "Patient Jane Roe refused, see note"
+
+
+class Server:
+    """A running `magnesium-cds serve --listen 127.0.0.1:0 --feedback-db DB`."""
+
+    def __init__(self, db, log_path):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--listen", "127.0.0.1:0", "--threads", "2", "--feedback-db", db],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.process.stdout.readline()
+        match = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if not match:
+            self.process.kill()
+            self.process.wait()
+            raise RuntimeError("server did not start; stdout: %r; log: %s" % (line, read(log_path)))
+        self.port = int(match.group(1))
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def feedback(self, entries):
+        return self.request("POST", "/cds-services/%s/feedback" % SERVICE,
+                            json.dumps({"feedback": entries}), JSON)
+
+    def stop(self):
+        try:
+            self.process.send_signal(signal.SIGTERM)
+            return self.process.wait(timeout=20)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.process.stdout.close()
+            self.log.close()
+
+
+def read(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def run_binary(*args):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=60)
+
+
+# What the sandbox sends (../shared/interop/cds-hooks-sandbox/README.md).
+ACCEPTED = {"card": "6f1c2a9e-0d3b-4a51-9d0e-1b2c3d4e5f60", "outcome": "accepted",
+            "acceptedSuggestions": [{"id": "8a7b6c5d-4e3f-4a2b-9c1d-0e1f2a3b4c5d"}],
+            "outcomeTimestamp": "2026-03-10T09:05:00Z"}
+OVERRIDDEN = {"card": "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", "outcome": "overridden",
+              "overrideReason": {"reason": {"code": "patient-refused", "system": "http://example.org/cds-override"}},
+              "outcomeTimestamp": "2026-03-10T09:06:00Z"}
+COMMENTED = {"card": "1c2d3e4f-5061-4728-93a4-b5c6d7e8f9a0", "outcome": "overridden",
+             "overrideReason": {"reason": {"code": "patient-refused", "system": "http://example.org/cds-override",
+                                           "display": "Patient refused"},
+                                "userComment": COMMENT},
+             "outcomeTimestamp": "2026-03-10T09:07:00Z"}
+
+
+class FeedbackStoreTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="magnesium-cds-feedback-e2e-")
+        self.db = os.path.join(self.dir.name, "feedback.sqlite3")
+        self.log = os.path.join(self.dir.name, "server.log")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def rows(self, sql):
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            return db.execute(sql).fetchall()
+
+    def test_stored_durably_survives_restart_and_is_reported(self):
+        server = Server(self.db, self.log)
+        try:
+            status, body = server.request("GET", "/readyz")
+            self.assertEqual(status, 200)
+            rule_set = json.loads(body)["ruleSet"]
+            status, body = server.feedback([ACCEPTED])
+            self.assertEqual((status, body), (200, b""))
+            status, body = server.feedback([OVERRIDDEN, COMMENTED])
+            self.assertEqual((status, body), (200, b""))
+            # Invalid feedback is refused before the store and leaves no row.
+            status, _ = server.feedback([{"card": "x", "outcome": "accepted", "outcomeTimestamp": "t"}])
+            self.assertEqual(status, 400)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+        rows = self.rows("SELECT service_id, card_uuid, outcome, outcome_timestamp, override_reason_system, "
+                         "override_reason_code, override_reason_display, has_user_comment, rule_set_id, "
+                         "rule_set_version, received_at FROM feedback ORDER BY id")
+        self.assertEqual(len(rows), 3)
+        self.assertEqual(rows[0][:10], (SERVICE, ACCEPTED["card"], "accepted", "2026-03-10T09:05:00Z", None, None, None,
+                                        0, rule_set["id"], rule_set["version"]))
+        self.assertEqual(rows[1][:10], (SERVICE, OVERRIDDEN["card"], "overridden", "2026-03-10T09:06:00Z",
+                                        "http://example.org/cds-override", "patient-refused", None, 0,
+                                        rule_set["id"], rule_set["version"]))
+        self.assertEqual(rows[2][6:8], ("Patient refused", 1))
+        for row in rows:
+            self.assertRegex(row[10], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(self.rows("SELECT f.card_uuid, s.suggestion_uuid FROM feedback_accepted_suggestion s "
+                                   "JOIN feedback f ON f.id = s.feedback_id"),
+                         [(ACCEPTED["card"], ACCEPTED["acceptedSuggestions"][0]["id"])])
+        self.assertEqual(self.rows("SELECT version FROM schema_version"), [(1,)])
+        for path in (self.db, self.db + "-wal"):
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    self.assertNotIn(b"Jane Roe", f.read())
+        self.assertNotIn("Jane Roe", read(self.log))
+
+        # Restarted on the same file: the schema is not applied twice, old rows stay.
+        server = Server(self.db, self.log)
+        try:
+            status, _ = server.feedback([OVERRIDDEN])
+            self.assertEqual(status, 200)
+        finally:
+            self.assertEqual(server.stop(), 0)
+        self.assertEqual(self.rows("SELECT count(*) FROM feedback"), [(4,)])
+        self.assertEqual(self.rows("SELECT version FROM schema_version"), [(1,)])
+
+        report = run_binary("feedback-report", "--feedback-db", self.db)
+        self.assertEqual(report.returncode, 0, report.stderr)
+        summary = json.loads(report.stdout)
+        self.assertEqual(summary["totalEntries"], 4)
+        self.assertIsNone(summary["since"])
+        counts = {(c["serviceId"], c["outcome"], c.get("overrideReason", {}).get("code")): c
+                  for c in summary["counts"]}
+        self.assertEqual(counts[(SERVICE, "accepted", None)]["entries"], 1)
+        self.assertEqual(counts[(SERVICE, "accepted", None)]["acceptedSuggestions"], 1)
+        refused = counts[(SERVICE, "overridden", "patient-refused")]
+        self.assertEqual((refused["entries"], refused["withUserComment"]), (3, 1))
+        self.assertEqual(refused["ruleSet"], rule_set)
+
+        later = run_binary("feedback-report", "--feedback-db", self.db, "--since", "2999-01-01")
+        self.assertEqual(later.returncode, 0, later.stderr)
+        self.assertEqual(json.loads(later.stdout)["totalEntries"], 0)
+        self.assertEqual(json.loads(later.stdout)["since"], "2999-01-01T00:00:00.000Z")
+
+        bad_since = run_binary("feedback-report", "--feedback-db", self.db, "--since", "yesterday")
+        self.assertEqual(bad_since.returncode, 2)
+        self.assertIn("--since", bad_since.stderr)
+
+    def test_locked_database_gives_503_and_nothing_half_written(self):
+        server = Server(self.db, self.log)
+        try:
+            holder = sqlite3.connect(self.db, isolation_level=None)
+            try:
+                holder.execute("BEGIN IMMEDIATE")
+                status, body = server.feedback([ACCEPTED, OVERRIDDEN])
+                holder.execute("ROLLBACK")
+            finally:
+                holder.close()
+            self.assertEqual(status, 503)
+            self.assertEqual(json.loads(body)["resourceType"], "OperationOutcome")
+            status, _ = server.feedback([ACCEPTED, OVERRIDDEN])
+            self.assertEqual(status, 200)
+        finally:
+            self.assertEqual(server.stop(), 0)
+        self.assertEqual(self.rows("SELECT count(*) FROM feedback"), [(2,)])
+        log = read(self.log)
+        self.assertIn("were not stored", log)
+        # The error line says how many entries failed, never which cards.
+        self.assertNotIn(ACCEPTED["card"], log)
+
+    def test_unopenable_database_refuses_to_start(self):
+        missing = os.path.join(self.dir.name, "no-such-dir", "feedback.sqlite3")
+        result = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0", "--feedback-db", missing],
+                                capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertNotIn("listening", result.stdout)
+        self.assertIn(missing, result.stderr)
+
+        absent = run_binary("feedback-report", "--feedback-db", self.db)
+        self.assertNotEqual(absent.returncode, 0)
+        self.assertIn("does not exist", absent.stderr)
+        self.assertFalse(os.path.exists(self.db))
+
+    def test_help_names_the_flag(self):
+        result = run_binary("--help")
+        self.assertEqual(result.returncode, 0)
+        self.assertIn("--feedback-db", result.stdout)
+        self.assertIn("feedback-report", result.stdout)
+
+
+def main():
+    global BINARY
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    args, rest = parser.parse_known_args()
+    BINARY = os.path.abspath(args.binary)
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

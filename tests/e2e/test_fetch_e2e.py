@@ -1,0 +1,518 @@
+#!/usr/bin/env python3
+"""End-to-end tests of FHIR-server fetching (issue 4): the real `magnesium-cds serve
+--fhir-allow` (and `evaluate --fhir-allow`) against the real loopback FHIR R4 server
+(Medplum's router and in-memory repository, tests/fhir_server/) that the CTest fixture
+`fhir_server` starts; its state directory gives the port, the token it accepts under
+`/unauthorized/` and its request log.
+
+Covers: each twin pair of fixtures/fhir-server/requests/ (only fhirServer/fhirAuthorization vs
+fully prefetched) gives the same cards, over HTTP and through `evaluate`; partial prefetch
+fetches only the absent keys; a fhirServer outside the allowlist is refused with 412 and never
+contacted; a stalling server gives 412 within the deadline and the service still answers; a
+401 gives 412 naming the data and the token appears neither in the answer nor in the log;
+closed connections and non-JSON answers give 412 (required data) or cards with "not
+available" notes (optional data), never 500 or a hang.
+
+Every test puts its own tag into the fhirServer path (`/fhir/<tag>/...`); the FHIR server
+treats unknown leading segments as part of the base, and its request log is filtered by tag
+(other tests may use the same server at the same time).
+
+Usage: test_fetch_e2e.py --binary PATH/TO/magnesium-cds --fixtures PATH/TO/fixtures
+                         --fhir-state PATH/TO/fhir_server_state
+"""
+
+import argparse
+import concurrent.futures
+import copy
+import glob
+import http.client
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BINARY = None
+FIXTURES = None
+STATE = None
+FIXTURE_NOW = "2026-03-10T09:00:00Z"
+FIXTURE_TOKEN = "fixture-access-token-3f9a2c7e"  # the twins' fhirAuthorization.access_token
+SERVICE_BY_HOOK = {"patient-view": "magnesium-patient-view", "order-select": "magnesium-order-select",
+                   "order-sign": "magnesium-order-sign"}
+# The fetch deadline of the server used for the deadline tests, and the slack allowed on top
+# (generous: CI machines are shared).
+SHORT_DEADLINE_S = 1.0
+SLACK_S = 1.5
+
+FHIR_PORT = None
+FHIR_TLS_PORT = None
+FHIR_TOKEN = None
+ALLOWED = None  # http://127.0.0.1:PORT/fhir
+MAIN = None     # serve with a generous deadline: correctness of fetched data
+SHORT = None    # serve with --fhir-deadline-ms 1000 and debug logging: deadlines and logs
+_tags = itertools.count(1)
+
+
+def new_tag(name):
+    return "e2e-%s-%d-%d" % (name, os.getpid(), next(_tags))
+
+
+def read_state(name):
+    with open(os.path.join(STATE, name), encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def requests_tagged(tag):
+    """The FHIR server's log lines for requests whose path contains /<tag>/."""
+    lines = []
+    path = os.path.join(STATE, "requests.log")
+    if not os.path.exists(path):
+        return lines
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line another test's request is being logged on right now
+            if "/" + tag + "/" in entry["url"]:
+                lines.append(entry)
+    return lines
+
+
+class Server:
+    """A running `magnesium-cds serve --listen 127.0.0.1:0`, its port read from stdout."""
+
+    def __init__(self, *extra_args):
+        self.log = tempfile.NamedTemporaryFile(prefix="magnesium-cds-fetch-e2e-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--listen", "127.0.0.1:0", "--threads", "2", "--now", FIXTURE_NOW,
+             "--fhir-allow", ALLOWED, *extra_args],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.process.stdout.readline()
+        match = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if not match:
+            self.process.kill()
+            raise RuntimeError("server did not report its port; stdout: %r; log: %s" % (line, self.read_log()))
+        self.port = int(match.group(1))
+
+    def call(self, request, timeout=60):
+        """POSTs a CDS Hooks request to the service of its hook: (status, parsed body, seconds)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            start = time.monotonic()
+            conn.request("POST", "/cds-services/" + SERVICE_BY_HOOK[request["hook"]], body=json.dumps(request),
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+            elapsed = time.monotonic() - start
+            return response.status, (json.loads(body) if body else None), elapsed, body
+        finally:
+            conn.close()
+
+    def read_log(self):
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise
+        return self.process.returncode
+
+    def cleanup(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+        self.log.close()
+        os.unlink(self.log.name)
+
+
+def twin_names():
+    paths = sorted(glob.glob(os.path.join(FIXTURES, "fhir-server", "requests", "*.fetch.json")))
+    return [os.path.basename(p)[: -len(".fetch.json")] for p in paths]
+
+
+def load_twin(name, kind):
+    with open(os.path.join(FIXTURES, "fhir-server", "requests", "%s.%s.json" % (name, kind)), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def fetch_request(name, base):
+    request = load_twin(name, "fetch")
+    request["fhirServer"] = base
+    return request
+
+
+def without_uuids(value):
+    if isinstance(value, dict):
+        return {k: ("-" if k == "uuid" else without_uuids(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_uuids(v) for v in value]
+    return value
+
+
+def declared_prefetch(service_id):
+    with open(os.path.join(os.path.dirname(FIXTURES), "rules", "config", "magnesium-rules.json"),
+              encoding="utf-8") as f:
+        rules = json.load(f)
+    service = next(s for s in rules["services"] if s["id"] == service_id)
+    return {p["key"]: p for p in service["prefetch"]}
+
+
+def details(cards):
+    return "\n".join(card.get("detail", "") for card in cards)
+
+
+def setUpModule():
+    global FHIR_PORT, FHIR_TLS_PORT, FHIR_TOKEN, ALLOWED, MAIN, SHORT
+    FHIR_PORT = int(read_state("port"))
+    FHIR_TLS_PORT = int(read_state("tls_port")) if os.path.exists(os.path.join(STATE, "tls_port")) else None
+    FHIR_TOKEN = read_state("token")
+    ALLOWED = "http://127.0.0.1:%d/fhir" % FHIR_PORT
+    # Medplum's in-memory search takes a few hundred ms per query on a busy machine: the
+    # correctness tests must not depend on the default 2 s budget.
+    MAIN = Server("--fhir-deadline-ms", "20000")
+    SHORT = Server("--fhir-deadline-ms", str(int(SHORT_DEADLINE_S * 1000)), "--log-level", "debug")
+
+
+def tearDownModule():
+    problems = []
+    for server in (MAIN, SHORT):
+        if server is None:
+            continue
+        code = server.stop()
+        log = server.read_log()
+        server.cleanup()
+        if code != 0:
+            problems.append("server exited %s after SIGTERM; log:\n%s" % (code, log))
+        for secret in (FIXTURE_TOKEN, FHIR_TOKEN):
+            if secret in log:
+                problems.append("an access token appears in the service log")
+    if problems:
+        raise AssertionError("\n".join(problems))
+
+
+class Base(unittest.TestCase):
+    def base(self, tag, *switches):
+        return "/".join([ALLOWED, tag, *switches])
+
+    def assert_412_naming(self, status, outcome, raw, keys, why):
+        """412 with one error issue per required key, each naming the key, what it describes and
+        why, first; then a warning per optional key that could not be obtained either.
+        Returns the warnings by key."""
+        self.assertEqual(status, 412, raw[:500])
+        self.assertEqual(outcome["resourceType"], "OperationOutcome")
+        errors = outcome["issue"][: len(keys)]
+        self.assertEqual([i["expression"] for i in errors], [["prefetch." + k] for k in keys])
+        for issue, key in zip(errors, keys):
+            self.assertEqual(issue["severity"], "error")
+            self.assertEqual(issue["details"]["coding"][0]["code"], "required-data-unavailable")
+            self.assertIn("required data '%s'" % key, issue["diagnostics"])
+            self.assertIn(why, issue["diagnostics"])
+        warnings = {}
+        for issue in outcome["issue"][len(keys):]:
+            self.assertEqual(issue["severity"], "warning")
+            key = issue["expression"][0][len("prefetch."):]
+            self.assertIn("optional data '%s'" % key, issue["diagnostics"])
+            warnings[key] = issue["diagnostics"]
+        self.assertNotIn(FIXTURE_TOKEN.encode(), raw)
+        self.assertNotIn(FHIR_TOKEN.encode(), raw)
+        return warnings
+
+
+class TwinPairs(Base):
+    def test_fetch_twin_gives_the_cards_of_the_prefetched_twin(self):
+        self.assertGreaterEqual(len(twin_names()), 2, "expected the twin pairs of fixtures/fhir-server/requests")
+        for name in twin_names():
+            with self.subTest(twin=name):
+                prefetched = load_twin(name, "prefetched")
+                status, expected, _, raw = MAIN.call(prefetched)
+                self.assertEqual(status, 200, raw[:300])
+                self.assertTrue(expected["cards"], "the prefetched twin should give cards")
+
+                tag = new_tag("twin")
+                status, fetched, _, raw = MAIN.call(fetch_request(name, self.base(tag)))
+                self.assertEqual(status, 200, raw[:500])
+                self.assertEqual(without_uuids(fetched), without_uuids(expected))
+
+                # One GET per declared key, all with the client's token in Authorization (the
+                # server does not know the fixture token: "other"), none repeated.
+                sent = requests_tagged(tag)
+                keys = declared_prefetch(SERVICE_BY_HOOK[prefetched["hook"]])
+                self.assertEqual(len(sent), len(keys), [e["url"] for e in sent])
+                self.assertEqual(len({e["url"] for e in sent}), len(sent))
+                self.assertEqual({e["authorization"] for e in sent}, {"other"})
+                self.assertTrue(all(e["method"] == "GET" for e in sent))
+
+    def test_concurrent_fetching_calls_each_get_their_own_cards(self):
+        # Several calls fetching at once on the 2 server threads: each gets the cards of its own
+        # twin (no mixing of results between calls sharing pooled connections).
+        names = twin_names() * 2
+        expected = {}
+        for name in twin_names():
+            status, body, _, _ = MAIN.call(load_twin(name, "prefetched"))
+            self.assertEqual(status, 200)
+            expected[name] = without_uuids(body)
+        requests = [fetch_request(name, self.base(new_tag("concurrent"))) for name in names]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            results = list(pool.map(MAIN.call, requests))
+        for name, (status, body, _, raw) in zip(names, results):
+            self.assertEqual(status, 200, raw[:300])
+            self.assertEqual(without_uuids(body), expected[name])
+
+    def test_token_accepted_by_a_protected_server(self):
+        name = twin_names()[0]
+        status, expected, _, _ = MAIN.call(load_twin(name, "prefetched"))
+        self.assertEqual(status, 200)
+        tag = new_tag("auth-ok")
+        request = fetch_request(name, self.base(tag, "unauthorized"))
+        request["fhirAuthorization"]["access_token"] = FHIR_TOKEN
+        status, fetched, _, raw = MAIN.call(request)
+        self.assertEqual(status, 200, raw[:500])
+        self.assertEqual(without_uuids(fetched), without_uuids(expected))
+        self.assertEqual({e["authorization"] for e in requests_tagged(tag)}, {"matches"})
+
+    def test_without_fhir_authorization_no_header_is_sent(self):
+        # The public sandbox sends fhirServer without fhirAuthorization.
+        name = twin_names()[0]
+        status, expected, _, _ = MAIN.call(load_twin(name, "prefetched"))
+        tag = new_tag("anon")
+        request = fetch_request(name, self.base(tag))
+        del request["fhirAuthorization"]
+        status, fetched, _, raw = MAIN.call(request)
+        self.assertEqual(status, 200, raw[:500])
+        self.assertEqual(without_uuids(fetched), without_uuids(expected))
+        self.assertEqual({e["authorization"] for e in requests_tagged(tag)}, {"none"})
+
+    def test_a_failed_first_try_is_retried(self):
+        # /flaky/ answers 503 to the first request of each URL.
+        name = twin_names()[0]
+        prefetched = load_twin(name, "prefetched")
+        status, expected, _, _ = MAIN.call(prefetched)
+        tag = new_tag("flaky")
+        status, fetched, _, raw = MAIN.call(fetch_request(name, self.base(tag, "flaky")))
+        self.assertEqual(status, 200, raw[:500])
+        self.assertEqual(without_uuids(fetched), without_uuids(expected))
+        # Each query twice: the 503, then the retry.
+        self.assertEqual(len(requests_tagged(tag)), 2 * len(declared_prefetch(SERVICE_BY_HOOK[prefetched["hook"]])))
+
+
+class Evaluate(Base):
+    def evaluate(self, request, *flags):
+        return subprocess.run([BINARY, "evaluate", "-", "--now", FIXTURE_NOW, *flags], input=json.dumps(request),
+                              capture_output=True, text=True, timeout=120)
+
+    def test_evaluate_fetches_like_http(self):
+        for name in twin_names():
+            with self.subTest(twin=name):
+                status, expected, _, _ = MAIN.call(load_twin(name, "prefetched"))
+                self.assertEqual(status, 200)
+                tag = new_tag("evaluate")
+                cli = self.evaluate(fetch_request(name, self.base(tag)), "--fhir-allow", ALLOWED,
+                                    "--fhir-deadline-ms", "20000")
+                self.assertEqual(cli.returncode, 0, cli.stdout[:500] + cli.stderr[:500])
+                self.assertEqual(without_uuids(json.loads(cli.stdout)), without_uuids(expected))
+                self.assertEqual(len(requests_tagged(tag)),
+                                 len(declared_prefetch(SERVICE_BY_HOOK[load_twin(name, "prefetched")["hook"]])))
+                self.assertNotIn(FIXTURE_TOKEN, cli.stdout + cli.stderr)
+
+    def test_evaluate_without_fhir_allow_does_not_fetch(self):
+        tag = new_tag("evaluate-off")
+        cli = self.evaluate(fetch_request(twin_names()[0], self.base(tag)))
+        self.assertEqual(cli.returncode, 1)
+        outcome = json.loads(cli.stdout)
+        self.assertEqual(outcome["issue"][0]["expression"], ["prefetch.magnesium"])
+        self.assertIn("not configured to query FHIR servers", outcome["issue"][0]["diagnostics"])
+        time.sleep(0.2)
+        self.assertEqual(requests_tagged(tag), [])
+
+    def test_evaluate_stalling_server_ends_by_the_deadline(self):
+        tag = new_tag("evaluate-stall")
+        start = time.monotonic()
+        cli = self.evaluate(fetch_request(twin_names()[0], self.base(tag, "stall")), "--fhir-allow", ALLOWED,
+                            "--fhir-deadline-ms", "1000")
+        elapsed = time.monotonic() - start
+        self.assertEqual(cli.returncode, 1)
+        self.assertIn("did not answer within the 1000 ms deadline", json.loads(cli.stdout)["issue"][0]["diagnostics"])
+        self.assertLess(elapsed, SHORT_DEADLINE_S + SLACK_S + 1.0)  # + process start-up
+
+    def test_evaluate_rejects_a_bad_allowlist_entry(self):
+        cli = self.evaluate(load_twin(twin_names()[0], "prefetched"), "--fhir-allow", "ftp://example.org/fhir")
+        self.assertEqual(cli.returncode, 2)
+        self.assertIn("ftp://example.org/fhir", cli.stderr)
+
+
+class PartialPrefetch(Base):
+    def test_only_absent_keys_are_fetched(self):
+        # Given: patient, magnesium, renal. null (nothing exists): qtc, pregnancy. The client's
+        # own query failed: weight. Absent: electrolytes, medications, conditions.
+        full = load_twin("patient-view-pat-30417", "prefetched")
+        given = dict(full)
+        given["prefetch"] = dict(full["prefetch"])
+        given["prefetch"]["qtc"] = None
+        given["prefetch"]["pregnancy"] = None
+        given["prefetch"]["weight"] = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "timeout", "diagnostics": "EHR query timed out"}]}
+        absent = ["electrolytes", "medication_requests", "medication_statements", "conditions"]
+        status, expected, _, raw = MAIN.call(given)
+        self.assertEqual(status, 200, raw[:300])
+
+        tag = new_tag("partial")
+        partial = copy.deepcopy(given)
+        for key in absent:
+            del partial["prefetch"][key]
+        partial["fhirServer"] = self.base(tag)
+        partial["fhirAuthorization"] = load_twin("patient-view-pat-30417", "fetch")["fhirAuthorization"]
+        status, fetched, _, raw = MAIN.call(partial)
+        self.assertEqual(status, 200, raw[:500])
+        self.assertEqual(without_uuids(fetched), without_uuids(expected))
+        # The OperationOutcome key is unavailable (named in the card), not fetched again.
+        self.assertIn("body weight could not be obtained (prefetch 'weight')", details(fetched["cards"]))
+
+        sent = requests_tagged(tag)
+        self.assertEqual(len(sent), len(absent), [e["url"] for e in sent])
+        paths = sorted(e["url"].split("/" + tag + "/")[1].split("?")[0] for e in sent)
+        self.assertEqual(paths, ["Condition", "MedicationRequest", "MedicationStatement", "Observation"])
+        observation = next(e["url"] for e in sent if "/Observation?" in e["url"])
+        self.assertIn("2823-3", observation)  # potassium: the electrolytes query
+        # Query values are percent-encoded ('|' and ':' of code=system|code).
+        self.assertIn("http%3A%2F%2Floinc.org%7C2823-3", observation)
+
+
+class Allowlist(Base):
+    def test_fhir_server_outside_the_allowlist_is_refused_and_never_contacted(self):
+        tag = new_tag("refused")
+        port, tls_port = FHIR_PORT, FHIR_TLS_PORT or FHIR_PORT + 1
+        bases = [
+            "http://127.0.0.1:%d/%s" % (port, tag),               # path outside /fhir
+            "http://127.0.0.1:%d/fhirx/%s" % (port, tag),         # prefix, but not a segment
+            "http://localhost:%d/fhir/%s" % (port, tag),          # another host name
+            "https://127.0.0.1:%d/fhir/%s" % (tls_port, tag),     # another scheme and port
+            "http://127.0.0.1:%d/fhir/%s" % (tls_port, tag),      # another port
+            "http://127.0.0.1:%d/fhir/../%s" % (port, tag),       # dot segments
+        ]
+        for base in bases:
+            with self.subTest(fhirServer=base):
+                status, outcome, elapsed, raw = MAIN.call(fetch_request(twin_names()[0], base))
+                self.assert_412_naming(status, outcome, raw, ["magnesium"], "(serum magnesium results)")
+                diagnostics = outcome["issue"][0]["diagnostics"]
+                self.assertTrue("not on this service's --fhir-allow list, so it was not contacted" in diagnostics
+                                or "not a usable http(s) base URL" in diagnostics, diagnostics)
+        time.sleep(0.3)
+        self.assertEqual(requests_tagged(tag), [], "a refused fhirServer was contacted")
+
+
+class Deadlines(Base):
+    def test_stalling_server_gives_412_within_the_deadline(self):
+        name = twin_names()[0]
+        tag = new_tag("stall")
+        status, outcome, elapsed, raw = SHORT.call(fetch_request(name, self.base(tag, "stall")))
+        deadline = "the FHIR server did not answer within the 1000 ms deadline"
+        warnings = self.assert_412_naming(status, outcome, raw, ["magnesium"], deadline)
+        self.assertLess(elapsed, SHORT_DEADLINE_S + SLACK_S)
+        # Everything else that could not be obtained is named too, with the reason.
+        keys = declared_prefetch(SERVICE_BY_HOOK[load_twin(name, "prefetched")["hook"]])
+        self.assertEqual(set(warnings), set(keys) - {"magnesium"})
+        for key, diagnostics in warnings.items():
+            self.assertIn("(%s)" % keys[key]["describes"], diagnostics)
+            self.assertIn(deadline, diagnostics)
+        # The queries were sent (the deadline ended them, not a refusal), all at once.
+        self.assertEqual(len(requests_tagged(tag)), len(declared_prefetch(SERVICE_BY_HOOK[load_twin(name, "prefetched")["hook"]])))
+        # The service still answers, prefetched and fetched calls alike.
+        status, body, _, raw = SHORT.call(load_twin(name, "prefetched"))
+        self.assertEqual(status, 200, raw[:300])
+        self.assertTrue(body["cards"])
+        status, _, _, raw = MAIN.call(fetch_request(name, self.base(new_tag("after-stall"))))
+        self.assertEqual(status, 200, raw[:300])
+
+    def test_concurrent_calls_to_a_stalling_server_all_end_on_time(self):
+        name = twin_names()[0]
+        requests = [fetch_request(name, self.base(new_tag("stall-many"), "stall")) for _ in range(6)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            results = list(pool.map(SHORT.call, requests))
+        for status, outcome, elapsed, raw in results:
+            self.assertEqual(status, 412, raw[:300])
+            self.assertLess(elapsed, SHORT_DEADLINE_S + SLACK_S)
+        self.assertEqual(SHORT.call(load_twin(name, "prefetched"))[0], 200)
+
+
+class ServerFailures(Base):
+    def test_401_names_the_data_and_never_echoes_the_token(self):
+        for server in (MAIN, SHORT):
+            tag = new_tag("401")
+            status, outcome, elapsed, raw = server.call(fetch_request(twin_names()[0], self.base(tag, "unauthorized")))
+            self.assert_412_naming(status, outcome, raw, ["magnesium"],
+                                   "the FHIR server did not accept the access token (HTTP 401)")
+            self.assertLess(elapsed, SHORT_DEADLINE_S + SLACK_S)
+            sent = requests_tagged(tag)
+            self.assertTrue(sent)
+            self.assertEqual({e["authorization"] for e in sent}, {"other"})
+            self.assertNotIn(FIXTURE_TOKEN, server.read_log())
+
+    def test_a_server_echoing_the_token_does_not_make_it_reach_the_client(self):
+        tag = new_tag("echo")
+        status, outcome, _, raw = SHORT.call(fetch_request(twin_names()[0], self.base(tag, "echo-auth")))
+        self.assert_412_naming(status, outcome, raw, ["magnesium"], "Access token rejected: Bearer [redacted]")
+        self.assertNotIn(FIXTURE_TOKEN, SHORT.read_log())
+
+    def test_required_data_failing_gives_412_never_500(self):
+        cases = {
+            "close": "the FHIR server closed the connection without answering",
+            "garbage": "the FHIR server answered with text/html instead of FHIR JSON",
+            "badjson": "the FHIR server's answer is not valid JSON",
+        }
+        for name in twin_names():
+            for switch, why in cases.items():
+                with self.subTest(twin=name, server=switch):
+                    tag = new_tag(switch)
+                    status, outcome, elapsed, raw = SHORT.call(fetch_request(name, self.base(tag, switch)))
+                    self.assert_412_naming(status, outcome, raw, ["magnesium"], why)
+                    self.assertLess(elapsed, SHORT_DEADLINE_S + SLACK_S)
+
+    def test_optional_data_failing_gives_cards_saying_what_is_missing(self):
+        # Required data prefetched, everything else to be fetched from a failing server.
+        for switch in ("close", "garbage", "badjson"):
+            for name in twin_names():
+                with self.subTest(twin=name, server=switch):
+                    request = load_twin(name, "prefetched")
+                    keys = declared_prefetch(SERVICE_BY_HOOK[request["hook"]])
+                    request["prefetch"] = {"magnesium": request["prefetch"]["magnesium"]}
+                    request["fhirServer"] = self.base(new_tag("optional-" + switch), switch)
+                    status, body, elapsed, raw = SHORT.call(request)
+                    self.assertEqual(status, 200, raw[:500])
+                    self.assertLess(elapsed, SHORT_DEADLINE_S + SLACK_S)
+                    self.assertTrue(body["cards"])
+                    text = details(body["cards"])
+                    for key, template in keys.items():
+                        if key == "magnesium":
+                            continue
+                        self.assertIn("%s could not be obtained (prefetch '%s')" % (template["describes"], key), text)
+
+
+def main():
+    global BINARY, FIXTURES, STATE
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--fixtures", required=True)
+    parser.add_argument("--fhir-state", required=True)
+    args, rest = parser.parse_known_args()
+    BINARY = os.path.abspath(args.binary)
+    FIXTURES = os.path.abspath(args.fixtures)
+    STATE = os.path.abspath(args.fhir_state)
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

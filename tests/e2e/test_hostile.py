@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""The hostile-client test of issue 5, over the real binary on loopback: garbage bytes,
+truncated requests, pipelined requests, 10,000 rapid connects/disconnects, clients that read
+at one byte a second — with a normal client served throughout. Afterwards the service answers
+a normal request correctly, every connection it held is closed again, and its resident memory
+(VmRSS) is within 25% of what it was after warm-up.
+
+The phases run in order in one test (they share the server whose memory is measured); each
+phase is bounded in time.
+
+Usage: test_hostile.py --binary PATH/TO/magnesium-cds --fixtures PATH/TO/fixtures
+"""
+
+import json
+import os
+import random
+import socket
+import struct
+import threading
+import time
+import unittest
+
+import e2e_support as e2e
+from e2e_support import JSON, Server, fixture_text, recv_all
+
+HOST = "127.0.0.1"
+PATIENT_VIEW = "/cds-services/magnesium-patient-view"
+TCP_CLOSE = 7  # include/net/tcp_states.h
+
+
+def tcp_state(sock):
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def reset_close(sock):
+    """Close with a RST (SO_LINGER 0), as a crashing client or a middlebox would."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def read_response(f):
+    """One HTTP/1.1 response from a buffered socket file: (status, headers, body)."""
+    status_line = f.readline()
+    if not status_line:
+        raise ConnectionError("connection closed before a response")
+    status = int(status_line.split()[1])
+    headers = {}
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = f.read(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+def request_bytes(method, path, body=b"", extra=b""):
+    head = b"%s %s HTTP/1.1\r\nHost: x\r\n" % (method.encode(), path.encode())
+    if body:
+        head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+    return head + extra + b"\r\n" + body
+
+
+class Hostile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--read-timeout", "3", "--write-timeout", "2", "--idle-timeout", "5")
+        cls.severe = fixture_text("patient-view-severe.json").encode()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.server.stop()
+        log = cls.server.read_log()
+        cls.server.cleanup()
+        if code != 0:
+            raise AssertionError("server exited %s after SIGTERM; log tail:\n%s" % (code, log[-3000:]))
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def normal_call_ok(self):
+        return e2e.severe_call_ok(self.server)
+
+    def with_normal_client(self, phase, *args):
+        """Runs `phase` while a normal client keeps calling; every normal call must succeed
+        within 5 s (each is a few ms when the server is not held up)."""
+        failures = []
+        stop = threading.Event()
+        calls = [0]
+
+        def normal_client():
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    ok = self.normal_call_ok()
+                except OSError as e:
+                    ok = False
+                    failures.append(repr(e))
+                took = time.monotonic() - started
+                if not ok or took > 5:
+                    failures.append("normal call ok=%s took %.1f s" % (ok, took))
+                calls[0] += 1
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=normal_client)
+        thread.start()
+        try:
+            result = phase(*args)
+        finally:
+            stop.set()
+            thread.join(30)
+        self.assertEqual(failures, [])
+        self.assertGreater(calls[0], 0)
+        return result
+
+    def warm_up(self):
+        conn = self.server.connection()
+        try:
+            for i in range(300):
+                name, service = (("patient-view-severe.json", "magnesium-patient-view"),
+                                 ("order-select-furosemide-low-mg.json", "magnesium-order-select"),
+                                 ("order-sign-multiple-findings.json", "magnesium-order-sign"))[i % 3]
+                conn.request("POST", "/cds-services/" + service, fixture_text(name), JSON)
+                response = conn.getresponse()
+                response.read()
+                self.assertEqual(response.status, 200)
+                if i % 10 == 0:
+                    self.assertTrue(self.normal_call_ok())  # new connections too
+                    self.assertEqual(self.server.request("GET", "/cds-services")[0], 200)
+                    self.assertEqual(self.server.request("POST", "/cds-services/nope", "{}", JSON)[0], 404)
+        finally:
+            conn.close()
+
+    def wait_for_fds(self, baseline, timeout=20):
+        deadline = time.monotonic() + timeout
+        while self.server.open_fds() > baseline + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.server.open_fds()
+
+    # --- phases --------------------------------------------------------------------------
+
+    def garbage(self):
+        rng = random.Random(5)
+        for i in range(300):
+            with socket.create_connection((HOST, self.server.port), timeout=10) as s:
+                size = rng.choice((1, 16, 512, 4096, 40000))
+                data = bytes(rng.getrandbits(8) for _ in range(min(size, 2048))) * max(1, size // 2048)
+                if i % 3 == 0:
+                    data = b"GET / HTTP/1.1\r\n" + data + b"\r\n\r\n"
+                try:
+                    s.sendall(data)
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    continue
+                answer = recv_all(s)
+                # Either a 400 or a close; never a hang (recv_all's timeout would show as slow).
+                if answer:
+                    self.assertTrue(answer.startswith(b"HTTP/1.1 4"), answer[:80])
+
+    def truncated(self):
+        body = self.severe
+        cuts = [
+            request_bytes("POST", PATIENT_VIEW, body)[:20],                    # inside the request line
+            request_bytes("POST", PATIENT_VIEW, body)[:60],                    # inside the header
+            request_bytes("POST", PATIENT_VIEW, body)[:len(body) // 2 + 120],  # body shorter than Content-Length
+            request_bytes("GET", "/healthz")[:-2],                             # header without its last CRLF
+        ]
+        for i in range(400):
+            data = cuts[i % len(cuts)]
+            s = socket.create_connection((HOST, self.server.port), timeout=10)
+            s.sendall(data)
+            if i % 2:
+                reset_close(s)
+            else:
+                s.shutdown(socket.SHUT_WR)
+                # The server sees the end of a partial request: it closes, it does not wait.
+                started = time.monotonic()
+                answer = recv_all(s)
+                self.assertLess(time.monotonic() - started, 2.5, "the server waited on a closed request")
+                self.assertFalse(answer.startswith(b"HTTP/1.1 2"), answer[:80])
+                s.close()
+
+    def pipelined(self):
+        requests = [
+            (request_bytes("GET", "/healthz"), 200, b'"pass"'),
+            (request_bytes("POST", PATIENT_VIEW, self.severe), 200, b'"critical"'),
+            (request_bytes("GET", "/cds-services"), 200, b'"services"'),
+            (request_bytes("POST", "/cds-services/nope", b"{}"), 404, b"unknown-service"),
+            (request_bytes("DELETE", "/cds-services"), 405, b"method-not-allowed"),
+            (request_bytes("POST", PATIENT_VIEW, b"{nope"), 400, b"malformed-json"),
+            (request_bytes("GET", "/readyz"), 200, b'"ready"'),
+            (request_bytes("OPTIONS", PATIENT_VIEW), 204, b""),
+            (request_bytes("POST", "/cds-services/magnesium-order-select",
+                           fixture_text("order-select-furosemide-low-mg.json").encode()), 200, b'"cards"'),
+        ]
+        for round_number in range(50):
+            with socket.create_connection((HOST, self.server.port), timeout=10) as s:
+                batch = requests * 3
+                s.sendall(b"".join(r[0] for r in batch))  # several requests in one write
+                f = s.makefile("rb")
+                for i, (_, status, marker) in enumerate(batch):
+                    got_status, _, got_body = read_response(f)
+                    self.assertEqual(got_status, status, "response %d of round %d out of order" % (i, round_number))
+                    self.assertIn(marker, got_body)
+                f.close()
+
+    def rapid_connects(self, count=10000, cap=90):
+        started = time.monotonic()
+        for i in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect((HOST, self.server.port))
+            kind = i % 4
+            if kind == 0:
+                s.close()
+            elif kind == 1:
+                reset_close(s)
+            elif kind == 2:
+                s.sendall(b"GET /healthz HT")
+                reset_close(s)
+            else:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.close()  # without reading the answer
+            self.assertLess(time.monotonic() - started, cap, "10,000 connects did not finish in time")
+        return time.monotonic() - started
+
+    def slow_readers(self, seconds=12):
+        """Two clients reading one byte a second: one whose single response fits the socket
+        buffers (it simply keeps its connection), and one that pipelined far more responses
+        than fit and so holds up the server's write until the write timeout resets it."""
+        discovery = request_bytes("GET", "/cds-services")
+        outcome = {}
+
+        def one_response():
+            with socket.create_connection((HOST, self.server.port), timeout=10) as s:
+                s.sendall(request_bytes("POST", PATIENT_VIEW, self.severe))
+                received = b""
+                started = time.monotonic()
+                while time.monotonic() - started < seconds:
+                    chunk = s.recv(1)
+                    if not chunk:
+                        break
+                    received += chunk
+                    time.sleep(1)
+                outcome["one"] = received
+
+        def flood():
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(10)
+            s.connect((HOST, self.server.port))
+            s.sendall(discovery * 5000)
+            started = time.monotonic()
+            outcome["flood"] = "open"
+            while time.monotonic() - started < seconds:
+                if tcp_state(s) == TCP_CLOSE:
+                    outcome["flood"] = "reset after %.0f s" % (time.monotonic() - started)
+                    break
+                try:
+                    s.recv(1)
+                except OSError:
+                    outcome["flood"] = "reset after %.0f s" % (time.monotonic() - started)
+                    break
+                time.sleep(1)
+            s.close()
+
+        threads = [threading.Thread(target=one_response), threading.Thread(target=flood)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(seconds + 20)
+        self.assertTrue(outcome.get("one", b"").startswith(b"HTTP/1.1 200"), outcome.get("one", b"")[:40])
+        self.assertTrue(outcome.get("flood", "").startswith("reset"), outcome.get("flood"))
+
+    # --- the test ------------------------------------------------------------------------
+
+    def test_hostile_clients_then_normal_service_and_bounded_memory(self):
+        self.warm_up()
+        time.sleep(0.5)
+        baseline_rss = self.server.rss_kib()
+        baseline_fds = self.server.open_fds()
+
+        timings = {}
+        for name, phase in (("garbage", self.garbage), ("truncated", self.truncated),
+                            ("pipelined", self.pipelined), ("rapid connects", self.rapid_connects),
+                            ("slow readers", self.slow_readers)):
+            started = time.monotonic()
+            self.with_normal_client(phase)
+            timings[name] = time.monotonic() - started
+            self.assertEqual(self.server.process.poll(), None, "the server died during " + name)
+
+        # The service answers a normal request correctly.
+        self.assertTrue(self.normal_call_ok())
+        self.assertEqual(self.server.request("GET", "/readyz")[0], 200)
+        # Every connection it held is closed again (idle and read timeouts are short here).
+        fds = self.wait_for_fds(baseline_fds)
+        self.assertLessEqual(fds, baseline_fds + 2, "connections were left open")
+        time.sleep(0.5)
+        rss = self.server.rss_kib()
+        print("\nhostile phases: %s; VmRSS after warm-up %d KiB, after everything %d KiB (%+.1f%%); fds %d -> %d"
+              % (", ".join("%s %.1f s" % item for item in timings.items()), baseline_rss, rss,
+                 100.0 * (rss - baseline_rss) / baseline_rss, baseline_fds, fds))
+        if e2e.ARGS.sanitized == "ON":
+            # AddressSanitizer keeps freed memory in quarantine (256 MB by default) to catch
+            # use-after-free, so RSS says nothing about leaks in this build; the Release run
+            # of this test asserts the 25% bound. Here LeakSanitizer decides instead: the
+            # service must stop cleanly with no sanitizer report (abort_on_error makes a leak
+            # a non-zero exit).
+            self.assertEqual(self.server.stop(), 0, "the sanitized service did not exit cleanly")
+            self.assertNotIn("Sanitizer", self.server.all_output() + self.server.read_log())
+        else:
+            self.assertLessEqual(rss, baseline_rss * 1.25, "resident memory grew by more than 25%")
+        log = self.server.read_log()
+        print("log: %d requests answered, %d with 400, %d with 408, %d write timeouts"
+              % (log.count(" info "), log.count(" 400 "), log.count(" 408 "), log.count("did not take the response")))
+        self.assertNotIn("internal error", log)
+        self.assertNotIn("unexpected exception", log)
+
+
+if __name__ == "__main__":
+    e2e.main(["--sanitized"])

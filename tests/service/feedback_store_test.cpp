@@ -1,0 +1,409 @@
+// The SQLite feedback store on a temporary database: what a row holds, one transaction per
+// call, reopening, concurrent writers, migrations, start-up errors, the summary, and the
+// feedback endpoint answering 200/503 through it. Rows are read back with a separate SQLite
+// connection, as an analytics reader would.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include "cds/rules/rule_set.hpp"
+#include "cds/service/feedback_store.hpp"
+#include "cds/service/router.hpp"
+#include "cds/service/service_state.hpp"
+
+namespace fs = std::filesystem;
+using namespace cds::service;
+
+namespace {
+
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        std::random_device random;
+        path = fs::temp_directory_path() / ("magnesium-cds-feedback-" + std::to_string(random()) + std::to_string(random()));
+        fs::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ignored;
+        fs::remove_all(path, ignored);
+    }
+    temp_dir(temp_dir const&) = delete;
+    temp_dir& operator=(temp_dir const&) = delete;
+    [[nodiscard]] std::string file(char const* name) const { return (path / name).string(); }
+};
+
+rule_set_identity const test_rules{"magnesium-test-rules", "7.1.0"};
+
+// A clock the test moves by hand.
+struct manual_clock {
+    std::shared_ptr<std::atomic<std::int64_t>> ms =
+        std::make_shared<std::atomic<std::int64_t>>(1'773'133'200'000);  // 2026-03-10T09:00:00Z
+    sqlite_feedback_store_options options() const {
+        sqlite_feedback_store_options o;
+        o.clock = [counter = ms] {
+            return std::chrono::system_clock::time_point{std::chrono::milliseconds{counter->load()}};
+        };
+        return o;
+    }
+    void advance(std::chrono::milliseconds by) const { *ms += by.count(); }
+};
+
+feedback_entry accepted(std::string card, std::vector<std::string> suggestions) {
+    feedback_entry e;
+    e.card = std::move(card);
+    e.outcome = "accepted";
+    e.accepted_suggestions = std::move(suggestions);
+    e.outcome_timestamp = "2026-03-10T09:01:00Z";
+    return e;
+}
+
+feedback_entry overridden(std::string card, std::optional<cds::fhir::coding> reason, std::string comment = {}) {
+    feedback_entry e;
+    e.card = std::move(card);
+    e.outcome = "overridden";
+    e.override_reason = std::move(reason);
+    e.override_comment = std::move(comment);
+    e.outcome_timestamp = "2026-03-10T09:02:00+01:00";
+    return e;
+}
+
+// A second connection to the same file, for reading what the store wrote.
+class reader {
+public:
+    explicit reader(std::string const& path) {
+        REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+        sqlite3_busy_timeout(db_, 5000);
+    }
+    ~reader() { sqlite3_close_v2(db_); }
+    reader(reader const&) = delete;
+    reader& operator=(reader const&) = delete;
+
+    // Every row of a query, each column as text ("NULL" for NULL).
+    std::vector<std::vector<std::string>> rows(char const* sql) const {
+        sqlite3_stmt* stmt = nullptr;
+        REQUIRE(sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) == SQLITE_OK);
+        std::vector<std::vector<std::string>> out;
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            std::vector<std::string> row;
+            for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+                auto const* text = sqlite3_column_text(stmt, i);
+                row.emplace_back(text == nullptr ? "NULL" : reinterpret_cast<char const*>(text));
+            }
+            out.push_back(std::move(row));
+        }
+        sqlite3_finalize(stmt);
+        return out;
+    }
+    std::string scalar(char const* sql) const {
+        auto const r = rows(sql);
+        REQUIRE(r.size() == 1);
+        return r[0].at(0);
+    }
+    void exec(char const* sql) const { REQUIRE(sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK); }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+// Sends spdlog's default logger to a string while alive, so a test can read the log lines.
+class captured_log {
+public:
+    captured_log() : previous_{spdlog::default_logger()} {
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
+        spdlog::set_default_logger(std::make_shared<spdlog::logger>("captured", std::move(sink)));
+    }
+    ~captured_log() { spdlog::set_default_logger(previous_); }
+    captured_log(captured_log const&) = delete;
+    captured_log& operator=(captured_log const&) = delete;
+    [[nodiscard]] std::string text() const { return text_.str(); }
+
+private:
+    std::ostringstream text_;
+    std::shared_ptr<spdlog::logger> previous_;
+};
+
+std::string file_bytes(std::string const& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+}  // namespace
+
+TEST_CASE("feedback store: each entry is a row with the rule set, reason and accepted suggestions") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    manual_clock clock;
+    auto store = open_sqlite_feedback_store(path, test_rules, clock.options());
+
+    std::vector<feedback_entry> entries;
+    entries.push_back(accepted("card-a", {"sugg-1", "sugg-2"}));
+    entries.push_back(overridden("card-b", cds::fhir::coding{"http://example.org/reasons", "r1", ""},
+                                 "Patient Jane Roe declined magnesium"));
+    REQUIRE(store->record("magnesium-order-sign", entries));
+
+    reader db{path};
+    auto const rows = db.rows(
+        "SELECT received_at, service_id, card_uuid, outcome, outcome_timestamp, override_reason_system, "
+        "override_reason_code, override_reason_display, has_user_comment, rule_set_id, rule_set_version "
+        "FROM feedback ORDER BY id");
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0] == std::vector<std::string>{"2026-03-10T09:00:00.000Z", "magnesium-order-sign", "card-a", "accepted",
+                                              "2026-03-10T09:01:00Z", "NULL", "NULL", "NULL", "0",
+                                              "magnesium-test-rules", "7.1.0"});
+    // The sandbox's override reason: system and code, no display (stored as NULL).
+    CHECK(rows[1] == std::vector<std::string>{"2026-03-10T09:00:00.000Z", "magnesium-order-sign", "card-b",
+                                              "overridden", "2026-03-10T09:02:00+01:00", "http://example.org/reasons",
+                                              "r1", "NULL", "1", "magnesium-test-rules", "7.1.0"});
+    auto const suggestions = db.rows(
+        "SELECT f.card_uuid, s.suggestion_uuid FROM feedback_accepted_suggestion s JOIN feedback f ON f.id = s.feedback_id "
+        "ORDER BY s.suggestion_uuid");
+    CHECK(suggestions == std::vector<std::vector<std::string>>{{"card-a", "sugg-1"}, {"card-a", "sugg-2"}});
+
+    // The clinician's free text is counted, never stored: it is in neither the database nor its log.
+    CHECK(file_bytes(path).find("Jane Roe") == std::string::npos);
+    CHECK(file_bytes(path + "-wal").find("Jane Roe") == std::string::npos);
+
+    CHECK(db.scalar("PRAGMA journal_mode") == "wal");
+}
+
+TEST_CASE("feedback store: a call is stored whole or not at all") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    auto store = open_sqlite_feedback_store(path, test_rules);
+
+    // The second entry breaks the outcome constraint after the first was inserted.
+    std::vector<feedback_entry> entries;
+    entries.push_back(accepted("card-a", {"sugg-1"}));
+    entries.push_back(accepted("card-b", {"sugg-2"}));
+    entries.back().outcome = "ignored";
+    {
+        captured_log log;
+        CHECK_FALSE(store->record("magnesium-order-sign", entries));
+        // One error line saying what failed, without the feedback itself.
+        CHECK(log.text().find("2 feedback entries for service magnesium-order-sign were not stored") != std::string::npos);
+        CHECK(log.text().find("card-") == std::string::npos);
+        CHECK(log.text().find("sugg-") == std::string::npos);
+    }
+
+    reader db{path};
+    CHECK(db.scalar("SELECT count(*) FROM feedback") == "0");
+    CHECK(db.scalar("SELECT count(*) FROM feedback_accepted_suggestion") == "0");
+
+    // The connection is usable again after the rollback.
+    CHECK(store->record("magnesium-order-sign", {accepted("card-c", {"sugg-3"})}));
+    CHECK(db.scalar("SELECT card_uuid FROM feedback") == "card-c");
+}
+
+TEST_CASE("feedback store: a call that cannot get the write lock fails (503) and leaves nothing") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    auto options = sqlite_feedback_store_options{};
+    options.busy_timeout = std::chrono::milliseconds{20};
+    auto store = open_sqlite_feedback_store(path, test_rules, options);
+
+    reader other{path};
+    other.exec("BEGIN IMMEDIATE");
+    {
+        captured_log log;
+        CHECK_FALSE(store->record("magnesium-order-sign", {accepted("card-a", {"sugg-1"})}));
+        CHECK(log.text().find("database is locked") != std::string::npos);
+    }
+    other.exec("ROLLBACK");
+
+    CHECK(other.scalar("SELECT count(*) FROM feedback") == "0");
+    CHECK(store->record("magnesium-order-sign", {accepted("card-b", {"sugg-1"})}));
+    CHECK(other.scalar("SELECT card_uuid FROM feedback") == "card-b");
+}
+
+TEST_CASE("feedback store: a reopened store sees what was stored and the schema is migrated once") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    {
+        auto store = open_sqlite_feedback_store(path, test_rules);
+        CHECK(store->record("magnesium-patient-view", {accepted("card-a", {"sugg-1"}), overridden("card-b", std::nullopt)}));
+    }
+    for (int open = 0; open < 3; ++open) {
+        auto store = open_sqlite_feedback_store(path, test_rules);
+        auto const summary = store->summarize({});
+        CHECK(summary.total_entries == 2);
+        REQUIRE(summary.counts.size() == 2);
+        CHECK(summary.counts[0].outcome == "accepted");
+        CHECK(summary.counts[1].outcome == "overridden");
+    }
+    reader db{path};
+    CHECK(db.rows("SELECT version FROM schema_version") ==
+          std::vector<std::vector<std::string>>{{std::to_string(feedback_schema_version)}});
+    CHECK(db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'feedback%'") == "2");
+}
+
+TEST_CASE("feedback store: 8 threads x 200 calls lose no write") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    auto store = open_sqlite_feedback_store(path, test_rules);
+
+    constexpr int threads = 8;
+    constexpr int calls_per_thread = 200;
+    std::atomic<int> refused{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            for (int i = 0; i < calls_per_thread; ++i) {
+                std::string const call = std::to_string(t) + "-" + std::to_string(i);
+                std::vector<feedback_entry> entries;
+                entries.push_back(accepted("card-" + call + "-a", {"sugg-" + call}));
+                entries.push_back(overridden("card-" + call + "-o", cds::fhir::coding{"urn:reasons", "busy", ""}));
+                if (!store->record("magnesium-order-sign", std::move(entries))) ++refused;
+            }
+        });
+    }
+    for (auto& w : workers) w.join();
+    CHECK(refused.load() == 0);
+
+    reader db{path};
+    constexpr int calls = threads * calls_per_thread;
+    CHECK(db.scalar("SELECT count(*) FROM feedback") == std::to_string(2 * calls));
+    CHECK(db.scalar("SELECT count(DISTINCT card_uuid) FROM feedback") == std::to_string(2 * calls));
+    CHECK(db.scalar("SELECT count(*) FROM feedback_accepted_suggestion") == std::to_string(calls));
+    // Every suggestion belongs to its own call's accepted entry.
+    CHECK(db.scalar("SELECT count(*) FROM feedback_accepted_suggestion s JOIN feedback f ON f.id = s.feedback_id "
+                    "WHERE f.outcome = 'accepted' AND 'card-' || substr(s.suggestion_uuid, 6) || '-a' = f.card_uuid") ==
+          std::to_string(calls));
+}
+
+TEST_CASE("feedback store: start-up errors name the file and the reason") {
+    temp_dir dir;
+    auto const message_of = [](std::string const& path, sqlite_feedback_store_options options = {}) {
+        try {
+            (void)open_sqlite_feedback_store(path, test_rules, std::move(options));
+        } catch (std::runtime_error const& e) {
+            return std::string{e.what()};
+        }
+        return std::string{"(opened)"};
+    };
+
+    auto const missing_dir = dir.file("no-such-dir") + "/feedback.sqlite3";
+    auto const unopenable = message_of(missing_dir);
+    CHECK(unopenable.find(missing_dir) != std::string::npos);
+    CHECK(unopenable.find("unable to open") != std::string::npos);
+
+    auto const text_file = dir.file("notes.txt");
+    std::ofstream{text_file} << "these are not the rows you are looking for, but they are long enough to be a header\n";
+    CHECK(message_of(text_file).find("not a database") != std::string::npos);
+
+    sqlite_feedback_store_options existing_only;
+    existing_only.create_if_missing = false;
+    auto const absent = dir.file("absent.sqlite3");
+    CHECK(message_of(absent, existing_only).find("does not exist") != std::string::npos);
+    CHECK_FALSE(fs::exists(absent));
+
+    auto const newer = dir.file("newer.sqlite3");
+    (void)open_sqlite_feedback_store(newer, test_rules);
+    reader{newer}.exec("INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01T00:00:00.000Z')");
+    CHECK(message_of(newer).find("schema version 99 is newer") != std::string::npos);
+}
+
+TEST_CASE("feedback store: the summary counts by service, rule set, outcome and reason over a time range") {
+    temp_dir dir;
+    manual_clock clock;
+    auto store = open_sqlite_feedback_store(dir.file("feedback.sqlite3"), test_rules, clock.options());
+    cds::fhir::coding const declined{"urn:reasons", "declined", "Patient declined"};
+
+    CHECK(store->record("magnesium-order-sign", {accepted("a1", {"s1", "s2"}), overridden("o1", declined, "text")}));
+    clock.advance(std::chrono::hours{24});
+    CHECK(store->record("magnesium-order-sign", {overridden("o2", declined), overridden("o3", std::nullopt)}));
+    CHECK(store->record("magnesium-patient-view", {accepted("a2", {"s3"})}));
+
+    auto const all = store->summarize({});
+    CHECK(all.total_entries == 5);
+    REQUIRE(all.counts.size() == 4);
+    // Ordered by service, rule set, outcome, then reason (no reason first).
+    CHECK(all.counts[0].service_id == "magnesium-order-sign");
+    CHECK(all.counts[0].outcome == "accepted");
+    CHECK(all.counts[0].entries == 1);
+    CHECK(all.counts[0].accepted_suggestions == 2);
+    CHECK_FALSE(all.counts[1].override_reason.has_value());
+    CHECK(all.counts[1].entries == 1);
+    REQUIRE(all.counts[2].override_reason.has_value());
+    CHECK(all.counts[2].override_reason->code == "declined");
+    CHECK(all.counts[2].override_reason->display == "Patient declined");
+    CHECK(all.counts[2].entries == 2);
+    CHECK(all.counts[2].with_user_comment == 1);
+    CHECK(all.counts[3].service_id == "magnesium-patient-view");
+    CHECK(all.counts[3].rule_set.version == "7.1.0");
+
+    // [since, until): the first day only, then the second day only.
+    auto const day_one = cds::fhir::instant{std::chrono::milliseconds{1'773'133'200'000}};
+    auto const first = store->summarize({std::nullopt, day_one + std::chrono::hours{1}});
+    CHECK(first.total_entries == 2);
+    auto const second = store->summarize({day_one + std::chrono::hours{1}, std::nullopt});
+    CHECK(second.total_entries == 3);
+    CHECK(store->summarize({day_one + std::chrono::hours{48}, std::nullopt}).counts.empty());
+    // Beyond system_clock's nanosecond range (2262): still compared as a time.
+    auto const year_3000 = cds::fhir::instant{std::chrono::milliseconds{32'503'680'000'000}};
+    CHECK(store->summarize({year_3000, std::nullopt}).total_entries == 0);
+    CHECK(store->summarize({std::nullopt, year_3000}).total_entries == 5);
+
+    auto const json = boost::json::parse(render_feedback_summary(second)).as_object();
+    CHECK(json.at("since").as_string() == "2026-03-10T10:00:00.000Z");
+    CHECK(json.at("until").is_null());
+    CHECK(json.at("totalEntries").as_int64() == 3);
+    auto const& row = json.at("counts").as_array().at(1).as_object();
+    CHECK(row.at("serviceId").as_string() == "magnesium-order-sign");
+    CHECK(row.at("ruleSet").at("id").as_string() == "magnesium-test-rules");
+    CHECK(row.at("outcome").as_string() == "overridden");
+    CHECK(row.at("overrideReason").at("code").as_string() == "declined");
+    CHECK(row.at("entries").as_int64() == 1);
+}
+
+TEST_CASE("feedback endpoint with the store: 200 after the commit, 503 OperationOutcome when it fails") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
+    REQUIRE(loaded.rules);
+    auto state = make_service_state(loaded.rules);
+    auto options = sqlite_feedback_store_options{};
+    options.busy_timeout = std::chrono::milliseconds{20};
+    state.feedback = open_sqlite_feedback_store(path, {loaded.rules->id(), loaded.rules->version()}, options);
+
+    auto const post = [&](std::string body) {
+        http_request r;
+        r.method = "POST";
+        r.target = "/cds-services/magnesium-order-sign/feedback";
+        r.headers = {{"Content-Type", "application/json"}};
+        r.body = std::move(body);
+        return handle_request_blocking(std::move(r), state);
+    };
+    std::string const body = R"({"feedback":[{"card":"c1","outcome":"overridden",
+        "overrideReason":{"reason":{"code":"r1","system":"http://example.org/reasons"}},
+        "outcomeTimestamp":"2026-03-10T09:01:00Z"}]})";
+    CHECK(post(body).status == 200);
+    reader db{path};
+    CHECK(db.rows("SELECT service_id, override_reason_code, rule_set_id FROM feedback") ==
+          std::vector<std::vector<std::string>>{{"magnesium-order-sign", "r1", loaded.rules->id()}});
+
+    db.exec("BEGIN IMMEDIATE");
+    auto const refused = [&] {
+        captured_log quiet;
+        return post(body);
+    }();
+    db.exec("ROLLBACK");
+    CHECK(refused.status == 503);
+    auto const outcome = boost::json::parse(refused.body).as_object();
+    CHECK(outcome.at("resourceType").as_string() == "OperationOutcome");
+    CHECK(db.scalar("SELECT count(*) FROM feedback") == "1");
+}
