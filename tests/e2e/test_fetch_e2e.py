@@ -37,6 +37,8 @@ import tempfile
 import time
 import unittest
 
+import e2e_support
+
 BINARY = None
 FIXTURES = None
 STATE = None
@@ -84,21 +86,11 @@ def requests_tagged(tag):
     return lines
 
 
-class Server:
-    """A running `magnesium-cds serve --listen 127.0.0.1:0`, its port read from stdout."""
+class Server(e2e_support.Server):
+    """The shared e2e server, allowed to fetch from the loopback FHIR server."""
 
     def __init__(self, *extra_args):
-        self.log = tempfile.NamedTemporaryFile(prefix="magnesium-cds-fetch-e2e-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [BINARY, "serve", "--listen", "127.0.0.1:0", "--threads", "2", "--now", FIXTURE_NOW,
-             "--fhir-allow", ALLOWED, *extra_args],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.process.stdout.readline()
-        match = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if not match:
-            self.process.kill()
-            raise RuntimeError("server did not report its port; stdout: %r; log: %s" % (line, self.read_log()))
-        self.port = int(match.group(1))
+        super().__init__("--fhir-allow", ALLOWED, *extra_args)
 
     def call(self, request, timeout=60):
         """POSTs a CDS Hooks request to the service of its hook: (status, parsed body, seconds)."""
@@ -113,29 +105,6 @@ class Server:
             return response.status, (json.loads(body) if body else None), elapsed, body
         finally:
             conn.close()
-
-    def read_log(self):
-        with open(self.log.name, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise
-        return self.process.returncode
-
-    def cleanup(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 def twin_names():
@@ -509,6 +478,7 @@ def main():
     parser.add_argument("--fhir-state", required=True)
     args, rest = parser.parse_known_args()
     BINARY = os.path.abspath(args.binary)
+    e2e_support.BINARY = BINARY  # the shared Server starts this binary
     FIXTURES = os.path.abspath(args.fixtures)
     STATE = os.path.abspath(args.fhir_state)
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

@@ -25,6 +25,9 @@ import threading
 import time
 import unittest
 
+import e2e_support
+from e2e_support import Server
+
 BINARY = None
 FIXTURES = None
 # The fixture requests are dated relative to this time (fixtures/requests/README.md).
@@ -38,57 +41,6 @@ HOOK_FIXTURES = {
     "order-sign-ppi-mild.json": "magnesium-order-sign",
     "order-sign-multiple-findings.json": "magnesium-order-sign",
 }
-
-
-class Server:
-    """A running `magnesium-cds serve --listen 127.0.0.1:0`, its port read from stdout."""
-
-    def __init__(self, *extra_args):
-        self.log = tempfile.NamedTemporaryFile(prefix="magnesium-cds-e2e-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [BINARY, "serve", "--listen", "127.0.0.1:0", "--threads", "2", "--now", FIXTURE_NOW, *extra_args],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.process.stdout.readline()
-        match = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if not match:
-            self.process.kill()
-            raise RuntimeError("server did not report its port; stdout: %r; log: %s" % (line, self.read_log()))
-        self.port = int(match.group(1))
-
-    def connection(self, timeout=20):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def request(self, method, path, body=None, headers=None):
-        conn = self.connection()
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
-
-    def read_log(self):
-        with open(self.log.name, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise
-        return self.process.returncode
-
-    def cleanup(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 def fixture_text(name):
@@ -567,6 +519,7 @@ def main():
     parser.add_argument("--fixtures", required=True)
     args, rest = parser.parse_known_args()
     BINARY = os.path.abspath(args.binary)
+    e2e_support.BINARY = BINARY  # the shared Server starts this binary
     FIXTURES = os.path.abspath(args.fixtures)
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
 
