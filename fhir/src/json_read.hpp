@@ -4,6 +4,7 @@
 // nothing for paths.
 
 #include <cstddef>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,10 +42,32 @@ private:
 
 void add_issue(issue_list& issues, issue_severity severity, json_path const& path, std::string message);
 
+// Objects up to this many members are searched by an inline scan. The reader asks one object
+// for many members, one at a time, and FHIR objects are small (a Coding has three members, an
+// Observation a dozen): comparing lengths first and then bytes, inline, costs a fraction of a
+// library call to object::if_contains, which scans such objects linearly too (Boost.JSON
+// hashes only objects of more than 18 members). Larger objects keep the hashed look-up, so a
+// hostile object with thousands of members costs no more than before.
+inline constexpr std::size_t inline_scan_max_members = 18;
+
+// The member `key` of `o`, or nullptr.
+inline boost::json::value const* find_member(boost::json::object const& o, std::string_view key) {
+    if (o.size() > inline_scan_max_members) return o.if_contains(key);
+    for (auto const& member : o) {
+        auto const name = member.key();
+        // The first byte tells most same-length keys apart ("code"/"text") without a call.
+        if (name.size() == key.size() &&
+            (key.empty() || (name[0] == key[0] && std::memcmp(name.data(), key.data(), key.size()) == 0))) {
+            return &member.value();
+        }
+    }
+    return nullptr;
+}
+
 // A member that is there with a value. JSON null is read as absent: FHIR JSON never uses
 // null for a member, but some serializers write it for "no value", and nothing is lost.
 inline boost::json::value const* present(boost::json::object const& o, std::string_view key) {
-    auto const* v = o.if_contains(key);
+    auto const* v = find_member(o, key);
     return v != nullptr && !v->is_null() ? v : nullptr;
 }
 inline bool is_present(boost::json::object const& o, std::string_view key) { return present(o, key) != nullptr; }

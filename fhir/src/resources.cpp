@@ -47,8 +47,19 @@ object const* resource_object(object const& resource, json_path const& path,
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+// Observation.subject and friends keep only the reference text. Reads it with the same checks
+// (and issues) as reference_member, without splitting it into kind, type and id.
 void read_subject(std::string& out, object const& o, std::string_view key, json_path const& path, issue_list& issues) {
-    if (auto r = detail::reference_member(o, key, path, issues)) out = std::move(r->reference);
+    auto const* v = detail::present(o, key);
+    if (v == nullptr) return;
+    auto const* r = v->if_object();
+    if (r == nullptr) {
+        detail::report_wrong_type(issues, path.member(key), "a Reference object", *v);
+        return;
+    }
+    auto const text = detail::string_member(*r, "reference", path.member(key), issues);
+    (void)detail::string_member(*r, "display", path.member(key), issues);  // for its issue only
+    if (text) out.assign(text->data(), text->size());
 }
 
 // The first non-empty code of a CodeableConcept (Condition.clinicalStatus and friends).

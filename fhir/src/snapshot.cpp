@@ -1,6 +1,7 @@
 #include "cds/fhir/snapshot.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "json_read.hpp"
@@ -29,6 +30,13 @@ bool is_outcome_entry(object const& entry) {
     if (search == nullptr || !search->is_object()) return false;
     auto const mode = string_of(search->get_object(), "mode");
     return mode && *mode == "outcome";
+}
+
+// Hash of the pair (resourceType, id) for de-duplication; the two parts are hashed apart so
+// that no separator can make two pairs collide by construction.
+std::size_t type_and_id_hash(std::string_view type, std::string_view id) {
+    std::size_t const h = std::hash<std::string_view>{}(id);
+    return h ^ (std::hash<std::string_view>{}(type) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
 }
 
 void copy_medication(medication_order& order, medication const& med) {
@@ -61,18 +69,50 @@ medication const* patient_snapshot::find_medication(std::string_view id) const {
     return nullptr;
 }
 
+medication const* patient_snapshot::find_medication_by_full_url(std::string_view full_url) const {
+    if (full_url.empty()) return nullptr;
+    // Positions past the last indexed one were appended after indexing: searched linearly.
+    std::size_t scan_from = 0;
+    bool const stale = medications_by_id.size() > medications.size();  // medications were removed
+    if (!stale) {
+        auto const it = std::lower_bound(medications_by_full_url.begin(), medications_by_full_url.end(), full_url,
+                                         [&](std::size_t pos, std::string_view key) {
+                                             return pos < medications.size() && medications[pos].full_url < key;
+                                         });
+        if (it != medications_by_full_url.end() && *it < medications.size() && medications[*it].full_url == full_url) {
+            return &medications[*it];
+        }
+        scan_from = std::min(medications_by_id.size(), medications.size());
+    }
+    for (std::size_t i = scan_from; i < medications.size(); ++i) {
+        if (medications[i].full_url == full_url) return &medications[i];
+    }
+    return nullptr;
+}
+
 void patient_snapshot::index_medications() {
     medications_by_id.resize(medications.size());
     for (std::size_t i = 0; i < medications.size(); ++i) medications_by_id[i] = i;
     std::stable_sort(medications_by_id.begin(), medications_by_id.end(),
                      [&](std::size_t a, std::size_t b) { return medications[a].id < medications[b].id; });
+    medications_by_full_url.clear();
+    for (std::size_t i = 0; i < medications.size(); ++i) {
+        if (!medications[i].full_url.empty()) medications_by_full_url.push_back(i);
+    }
+    std::stable_sort(medications_by_full_url.begin(), medications_by_full_url.end(),
+                     [&](std::size_t a, std::size_t b) { return medications[a].full_url < medications[b].full_url; });
 }
 
 std::size_t snapshot_builder::add(value const& resource_or_bundle, std::string const& path) {
-    return add_value(resource_or_bundle, json_path{path}, 0);
+    return add_value(resource_or_bundle, json_path{path}, 0, nullptr, {});
 }
 
-std::size_t snapshot_builder::add_value(value const& v, json_path const& root, int bundle_depth) {
+std::size_t snapshot_builder::add(value const& resource_or_bundle, std::string const& path, std::string_view full_url) {
+    return add_value(resource_or_bundle, json_path{path}, 0, nullptr, full_url);
+}
+
+std::size_t snapshot_builder::add_value(value const& v, json_path const& root, int bundle_depth,
+                                         object const* bundle_entry, std::string_view full_url) {
     if (v.is_null()) return 0;
     auto const* o = v.if_object();
     if (o == nullptr) {
@@ -88,7 +128,7 @@ std::size_t snapshot_builder::add_value(value const& v, json_path const& root, i
     }
     if (*type != "Bundle") {
         std::size_t const before = taken_;
-        add_resource(*o, root);
+        add_resource(*o, root, bundle_entry, full_url);
         return taken_ - before;
     }
     if (bundle_depth >= max_bundle_depth) {
@@ -108,48 +148,54 @@ std::size_t snapshot_builder::add_value(value const& v, json_path const& root, i
         if (is_outcome_entry(*entry)) return;
         auto const* resource = detail::present(*entry, "resource");
         if (resource == nullptr || resource->is_null()) return;
-        taken += add_value(*resource, entry_path.member("resource"), bundle_depth + 1);
+        taken += add_value(*resource, entry_path.member("resource"), bundle_depth + 1, entry, {});
     });
     return taken;
 }
 
-void snapshot_builder::add_resource(object const& resource, json_path const& root) {
+void snapshot_builder::add_resource(object const& resource, json_path const& root, object const* bundle_entry,
+                                    std::string_view full_url) {
     auto const type = string_of(resource, "resourceType").value_or(std::string_view{});
     bool const known = type == "Patient" || type == "Observation" || type == "Medication" ||
                        type == "MedicationRequest" || type == "MedicationOrder" ||
                        type == "MedicationStatement" || type == "Condition";
     if (!known) return;  // OperationOutcome and types the rules do not read
 
-    // Count each resource once (clinical-rules.md §1): the first copy of "Type/id" wins.
-    std::string key;
-    if (auto const id = string_of(resource, "id"); id && !id->empty()) {
-        key.reserve(type.size() + 1 + id->size());
-        key.append(type).append(1, '/').append(*id);
-        if (seen_.contains(key)) return;
+    // Count each resource once (clinical-rules.md §1): the first copy of (type, id) wins.
+    std::string_view id;
+    std::size_t id_hash = 0;
+    if (auto const written_id = string_of(resource, "id"); written_id && !written_id->empty()) {
+        id = *written_id;
+        id_hash = type_and_id_hash(type, id);
+        if (is_taken(type, id, id_hash)) return;
     }
 
     auto& issues = snapshot_.issues;
-    bool taken = false;
+    resource_list list = resource_list::none;
     if (type == "Observation") {
         if (auto obs = detail::read_observation(resource, root, issues)) {
             snapshot_.observations.push_back(std::move(*obs));
-            taken = true;
+            list = resource_list::observations;
         }
     } else if (type == "Medication") {
         if (auto med = detail::read_medication(resource, root, issues)) {
+            // The entry's fullUrl names it for references inside the Bundle (urn:uuid); a
+            // non-string one is not usable and is ignored (the Medication itself still counts).
+            if (bundle_entry != nullptr) full_url = string_of(*bundle_entry, "fullUrl").value_or(std::string_view{});
+            med->full_url.assign(full_url.data(), full_url.size());
             snapshot_.medications.push_back(std::move(*med));
-            taken = true;
+            list = resource_list::medications;
         }
     } else if (type == "Condition") {
         if (auto c = detail::read_condition(resource, root, issues)) {
             snapshot_.conditions.push_back(std::move(*c));
-            taken = true;
+            list = resource_list::conditions;
         }
     } else if (type == "Patient") {
         if (auto p = detail::read_patient(resource, root, issues)) {
             if (!snapshot_.patient_record) {
                 snapshot_.patient_record = std::move(*p);
-                taken = true;
+                list = resource_list::patient;
             } else {
                 detail::add_issue(issues, issue_severity::warning, root,
                                   "more than one Patient in the request; the first one is used");
@@ -158,18 +204,77 @@ void snapshot_builder::add_resource(object const& resource, json_path const& roo
     } else {
         if (auto order = detail::read_medication_order(resource, root, issues)) {
             snapshot_.medication_orders.push_back(std::move(*order));
-            taken = true;
+            list = resource_list::medication_orders;
         }
     }
-    if (!taken) return;
+    if (list == resource_list::none) return;
     ++taken_;
-    if (!key.empty()) seen_.insert(std::move(key));
+    if (!id.empty()) remember_taken(list, id_hash);
+}
+
+bool snapshot_builder::slot_holds(taken_slot const& slot, std::string_view type, std::string_view id) const {
+    auto const& s = snapshot_;
+    switch (slot.list) {
+    case resource_list::none: return false;
+    case resource_list::patient: return type == "Patient" && s.patient_record->id == id;
+    case resource_list::observations: return type == "Observation" && s.observations[slot.position].id == id;
+    case resource_list::medications: return type == "Medication" && s.medications[slot.position].id == id;
+    case resource_list::conditions: return type == "Condition" && s.conditions[slot.position].id == id;
+    case resource_list::medication_orders: {
+        auto const& order = s.medication_orders[slot.position];
+        return order.resource_type == type && order.id == id;
+    }
+    }
+    return false;
+}
+
+bool snapshot_builder::is_taken(std::string_view type, std::string_view id, std::size_t hash) const {
+    if (taken_slots_.empty()) return false;
+    std::size_t const mask = taken_slots_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+        auto const& slot = taken_slots_[i];
+        if (slot.list == resource_list::none) return false;
+        if (slot.hash == hash && slot_holds(slot, type, id)) return true;
+    }
+}
+
+void snapshot_builder::remember_taken(resource_list list, std::size_t hash) {
+    // Grow at half full, so that probe sequences stay short and always end at an empty slot.
+    if (2 * (taken_with_id_ + 1) > taken_slots_.size()) {
+        std::vector<taken_slot> old(std::max<std::size_t>(64, 2 * taken_slots_.size()));
+        old.swap(taken_slots_);
+        taken_with_id_ = 0;
+        for (auto const& slot : old) {
+            if (slot.list != resource_list::none) place_slot(slot);
+        }
+    }
+    auto const position = [&]() -> std::size_t {
+        switch (list) {
+        case resource_list::observations: return snapshot_.observations.size() - 1;
+        case resource_list::medications: return snapshot_.medications.size() - 1;
+        case resource_list::conditions: return snapshot_.conditions.size() - 1;
+        case resource_list::medication_orders: return snapshot_.medication_orders.size() - 1;
+        case resource_list::patient:
+        case resource_list::none: break;
+        }
+        return 0;
+    }();
+    place_slot(taken_slot{hash, static_cast<std::uint32_t>(position), list});
+}
+
+void snapshot_builder::place_slot(taken_slot const& slot) {
+    std::size_t const mask = taken_slots_.size() - 1;
+    std::size_t i = slot.hash & mask;
+    while (taken_slots_[i].list != resource_list::none) i = (i + 1) & mask;
+    taken_slots_[i] = slot;
+    ++taken_with_id_;
 }
 
 patient_snapshot snapshot_builder::build() && {
     snapshot_.index_medications();
     for (auto& order : snapshot_.medication_orders) resolve_medication(order, snapshot_, snapshot_.issues);
-    seen_.clear();
+    taken_slots_.clear();
+    taken_with_id_ = 0;
     return std::move(snapshot_);
 }
 
@@ -192,8 +297,14 @@ void resolve_medication(medication_order& order, patient_snapshot const& snapsho
         auto const it = std::find_if(order.contained_medications.begin(), order.contained_medications.end(),
                                      [&](medication const& m) { return m.id == ref.id; });
         if (it != order.contained_medications.end()) found = &*it;
+    } else if (ref.kind == reference_kind::urn) {
+        // urn:uuid / urn:oid identify a Bundle entry by its fullUrl, nothing else.
+        found = snapshot.find_medication_by_full_url(ref.reference);
     } else if (ref.kind == reference_kind::relative && ref.type == "Medication") {
-        found = snapshot.find_medication(ref.id);
+        // An absolute URL names an entry's fullUrl exactly; failing that (another base, a
+        // version suffix, no fullUrl) it is matched by type and id like a relative one.
+        if (ref.reference.find("://") != std::string::npos) found = snapshot.find_medication_by_full_url(ref.reference);
+        if (found == nullptr) found = snapshot.find_medication(ref.id);
     }
 
     if (found != nullptr) {

@@ -36,17 +36,6 @@ struct card_draft {
     std::string sort_key;  // e.g. the first triggering order, for a stable order
 };
 
-struct rule_context {
-    patient_findings const& f;
-    hook_context const& hook;
-    rule_set_data const& d;
-    std::vector<trace_entry>& trace;
-
-    void note(std::string rule, std::string subject, std::string message) const {
-        trace.push_back({std::move(rule), std::move(subject), std::move(message)});
-    }
-};
-
 // ---- repletion plan (clinical-rules.md §3) ----
 struct repletion_plan {
     bool applies = false;       // a current hypomagnesemia to treat
@@ -56,16 +45,51 @@ struct repletion_plan {
     std::string action;         // summary phrase
     std::vector<std::string> notes;  // detail lines
     std::vector<suggestion_draft> suggestions;
+    std::vector<trace_entry> trace;  // what planning noted, added to the trace at every use
 };
+
+struct rule_context {
+    patient_findings const& f;
+    hook_context const& hook;
+    rule_set_data const& d;
+    std::vector<trace_entry>& trace;
+    boost::json::storage_ptr json_storage;  // where the cards' JSON is allocated
+
+    void note(std::string rule, std::string subject, std::string message) const {
+        trace.push_back({std::move(rule), std::move(subject), std::move(message)});
+    }
+
+    // The repletion plan of this request. It depends on the findings only, and building it
+    // (the suggested FHIR resources) was the largest cost of a card: up to four rules and
+    // evaluate() ask for it, so it is planned once and its trace notes repeated per use.
+    [[nodiscard]] repletion_plan const& repletion() const;
+    // The plan's suggestions, moved out for the card that carries them (after the rules ran).
+    [[nodiscard]] std::vector<suggestion_draft> take_repletion_suggestions() const;
+
+    // Parts of this request's cards computed on first use and shared by the rules.
+    struct request_cache {
+        std::optional<repletion_plan> repletion;
+        std::optional<boost::json::object> context_references;  // subject, encounter, authoredOn, requester
+    };
+    mutable request_cache cache{};
+};
+
+// Plans from scratch; rules use rule_context::repletion(), which plans once per request.
 [[nodiscard]] repletion_plan plan_repletion(rule_context const& rc);
 // A serum Mg level now (monitoring only), plus a creatinine when renal function is unknown.
 [[nodiscard]] suggestion_draft level_suggestion(rule_context const& rc, std::string const& label);
 
+// Fills the prebuilt JSON members of the rule set data (codings, concepts, override reasons,
+// each rule's card source and extension) from the loaded configuration. Called by the loader.
+void prebuild_card_json(rule_set_data& d);
+
 // ---- FHIR resources for create actions ----
 [[nodiscard]] boost::json::object make_service_request(rule_context const& rc, concept_config const& code,
                                                        double hours_from_now, std::string const& reason);
+// The action is allocated where the resource is.
 [[nodiscard]] boost::json::object make_create_action(std::string description, boost::json::object resource);
-[[nodiscard]] boost::json::object make_delete_action(std::string description, std::string const& resource_id);
+[[nodiscard]] boost::json::object make_delete_action(std::string description, std::string const& resource_id,
+                                                     boost::json::storage_ptr const& storage);
 [[nodiscard]] suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure const& ppi);
 
 // ---- detail text shared by the rules ----

@@ -76,39 +76,34 @@ std::string join_detail(std::vector<std::string> const& blocks) {
     return out;
 }
 
-bj::object card_json(card_draft const& c, rule_context const& rc, uuid_source const& next_uuid) {
+// Consumes the draft: its texts and suggestion resources move into the card.
+bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& next_uuid) {
     auto const& d = rc.d;
     auto const& text = d.rule(c.rule_id);
-    bj::object card;
+    auto const& sp = rc.json_storage;
+    bj::object card(9, sp);
     card["uuid"] = next_uuid();
     card["summary"] = clip_summary(c.summary);
     card["indicator"] = indicator_name(c.level);
 
-    std::vector<std::string> blocks = c.detail;
+    std::vector<std::string> blocks = std::move(c.detail);
     for (auto& m : missing_data_text(rc)) blocks.push_back(std::move(m));
     blocks.push_back("*Rule set " + d.id + " version " + d.version + ", rule `" + c.rule_id + "` (" + text.title + ").*");
     card["detail"] = join_detail(blocks);
 
-    bj::object topic;
-    topic["system"] = d.topic_system;
-    topic["version"] = d.version;
-    topic["code"] = c.rule_id;
-    topic["display"] = text.title;
-    bj::object source;
-    source["label"] = d.source_label;
-    source["url"] = d.source_url + "#" + c.rule_id;
-    source["topic"] = std::move(topic);
-    card["source"] = std::move(source);
+    card["source"] = text.card_source;
 
     if (!c.suggestions.empty()) {
-        bj::array suggestions;
-        for (auto const& s : c.suggestions) {
-            bj::object so;
+        bj::array suggestions(sp);
+        suggestions.reserve(c.suggestions.size());
+        for (auto& s : c.suggestions) {
+            bj::object so(4, sp);
             so["label"] = s.label;
             so["uuid"] = next_uuid();
             so["isRecommended"] = s.recommended;
-            bj::array actions;
-            for (auto const& a : s.actions) actions.push_back(a);
+            bj::array actions(sp);
+            actions.reserve(s.actions.size());
+            for (auto& a : s.actions) actions.push_back(std::move(a));
             so["actions"] = std::move(actions);
             suggestions.push_back(std::move(so));
         }
@@ -117,19 +112,15 @@ bj::object card_json(card_draft const& c, rule_context const& rc, uuid_source co
         card["selectionBehavior"] = "at-most-one";
     }
 
-    bj::array reasons;
-    for (auto const& r : d.override_reasons) {
-        reasons.push_back(bj::object{{"system", r.system}, {"code", r.code}, {"display", r.display}});
-    }
-    if (!reasons.empty()) card["overrideReasons"] = std::move(reasons);
+    if (!d.override_reasons_json.empty()) card["overrideReasons"] = d.override_reasons_json;
 
-    card["extension"] = bj::object{{"magnesium-cds", bj::object{{"ruleSetId", d.id}, {"ruleSetVersion", d.version}, {"ruleId", c.rule_id}}}};
+    card["extension"] = text.card_extension;
     return card;
 }
 
 // Places a shared suggestion set on the most severe card that asks for it; the others
 // say where to find it (clinical-rules.md §5: no two cards suggest the same order).
-void place_shared(std::vector<card_draft>& cards, shared_suggestion kind, std::vector<suggestion_draft> const& suggestions,
+void place_shared(std::vector<card_draft>& cards, shared_suggestion kind, std::vector<suggestion_draft> suggestions,
                   rule_context const& rc) {
     card_draft* host = nullptr;
     for (auto& c : cards) {
@@ -138,7 +129,8 @@ void place_shared(std::vector<card_draft>& cards, shared_suggestion kind, std::v
     }
     if (!host || suggestions.empty()) return;
     // The host's own suggestions (e.g. the PPI switch) come after the shared ones.
-    std::vector<suggestion_draft> merged = suggestions;
+    std::vector<suggestion_draft> merged = std::move(suggestions);
+    merged.reserve(merged.size() + host->suggestions.size());
     for (auto& s : host->suggestions) merged.push_back(std::move(s));
     host->suggestions = std::move(merged);
     for (auto& c : cards) {
@@ -153,10 +145,15 @@ void place_shared(std::vector<card_draft>& cards, shared_suggestion kind, std::v
 
 evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context const& context, rule_set const& rules,
                            uuid_source const& next_uuid) {
-    evaluation_result result;
+    return evaluate(snapshot, context, rules, next_uuid, boost::json::storage_ptr());
+}
+
+evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context const& context, rule_set const& rules,
+                           uuid_source const& next_uuid, boost::json::storage_ptr storage) {
+    evaluation_result result{bj::array(storage), {}};
     auto const& d = rules.data();
     patient_findings const f = build_findings(snapshot, context, d, result.trace);
-    rule_context const rc{f, context, d, result.trace};
+    rule_context const rc{f, context, d, result.trace, std::move(storage), {}};
 
     std::vector<card_draft> cards;
     auto run = [&](auto const& list) {
@@ -178,10 +175,12 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context 
     }
 
     if (std::any_of(cards.begin(), cards.end(), [](card_draft const& c) { return c.wants == shared_suggestion::repletion; })) {
-        place_shared(cards, shared_suggestion::repletion, plan_repletion(rc).suggestions, rc);
+        place_shared(cards, shared_suggestion::repletion, rc.take_repletion_suggestions(), rc);
     }
     if (std::any_of(cards.begin(), cards.end(), [](card_draft const& c) { return c.wants == shared_suggestion::level; })) {
-        place_shared(cards, shared_suggestion::level, {level_suggestion(rc, "Order a serum magnesium level")}, rc);
+        std::vector<suggestion_draft> level;  // not a braced list: that would copy the resources
+        level.push_back(level_suggestion(rc, "Order a serum magnesium level"));
+        place_shared(cards, shared_suggestion::level, std::move(level), rc);
     }
 
     std::stable_sort(cards.begin(), cards.end(), [](card_draft const& a, card_draft const& b) {
@@ -190,7 +189,8 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context 
         if (ra != rb) return ra < rb;
         return a.sort_key < b.sort_key;
     });
-    for (auto const& c : cards) result.cards.push_back(card_json(c, rc, next_uuid));
+    result.cards.reserve(cards.size());
+    for (auto& c : cards) result.cards.push_back(card_json(std::move(c), rc, next_uuid));
     return result;
 }
 

@@ -1,10 +1,11 @@
 #include "findings.hpp"
 
 #include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <map>
 
 #include "common/text.hpp"
 
@@ -39,21 +40,39 @@ constexpr kind_entry kind_order[] = {
     {obs_kind::pregnancy_status, "pregnancy_status"},
 };
 
+constexpr std::size_t obs_kind_count = static_cast<std::size_t>(obs_kind::other);
+static_assert(std::size(kind_order) == obs_kind_count, "every kind but other is tested");
+
 // Classified by the Observation's own code; the name in text is used only when the result
-// carries no LOINC coding at all (clinical-rules.md §1: codes first).
+// carries no LOINC coding at all (clinical-rules.md §1: codes first). Bit i of the compiled
+// look-up is kind_order[i], so the lowest bit set is the first kind in that order.
 obs_kind classify_observation(fhir::observation const& o, rule_set_data const& d) {
-    for (auto const& k : kind_order) {
-        if (d.vs(k.value_set).matches_code(o.code)) return k.kind;
+    if (std::uint64_t const bits = d.observation_kind_codes.match_any(o.code)) {
+        return kind_order[static_cast<std::size_t>(std::countr_zero(bits))].kind;
     }
     bool const has_loinc = std::any_of(o.code.codings.begin(), o.code.codings.end(),
                                        [](fhir::coding const& c) { return c.system == "http://loinc.org"; });
     if (has_loinc) return obs_kind::other;
     std::string const words = concept_words(o.code);
-    for (auto const& k : kind_order) {
-        if (d.vs(k.value_set).matches_text(words)) return k.kind;
+    for (std::size_t i = 0; i < obs_kind_count; ++i) {
+        if (d.observation_kind_sets[i]->matches_text(words)) return kind_order[i].kind;
     }
     return obs_kind::other;
 }
+
+struct class_value_set {
+    std::uint32_t bit;
+    char const* name;
+};
+// The drug classes recognised by code (and, when no code matched, by name).
+constexpr class_value_set drug_class_value_sets[] = {
+    {dc_loop, "loop_diuretic"},          {dc_thiazide, "thiazide_diuretic"},
+    {dc_ppi, "proton_pump_inhibitor"},   {dc_high_risk, "high_risk_magnesium_wasting"},
+    {dc_calcineurin, "calcineurin_inhibitor"}, {dc_digoxin, "digoxin"},
+    {dc_fluoroquinolone, "fluoroquinolone"}, {dc_tetracycline, "tetracycline"},
+    {dc_mg_sulfate, "magnesium_sulfate"}, {dc_mg_oral_salt, "magnesium_oral_salt"},
+    {dc_potassium, "potassium_replacement"}, {dc_famotidine, "famotidine"},
+};
 
 fhir::unit_table const* table_for(obs_kind k, rule_set_data const& d) {
     switch (k) {
@@ -125,6 +144,57 @@ std::string route_words(fhir::dosage const& ds) {
     return w;
 }
 
+// An order refers to its drug (medicationReference) but nothing identifies it: the Medication
+// was not in the request's or the fetched data (or not readable), or has neither a code, an
+// ingredient nor a name, and the reference has no display either.
+bool medication_unidentified(fhir::medication_order const& o) {
+    return !o.medication_known && o.medication_reference.has_value() &&
+           !(o.medication_concept && !o.medication_concept->empty());
+}
+
+// Client data quoted in card text: bounded, so that a hostile reference cannot fill the card.
+void append_bounded(std::string& out, std::string_view text, std::size_t limit = 96) {
+    if (text.size() <= limit) {
+        out += text;
+        return;
+    }
+    std::size_t cut = limit;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary
+    out += text.substr(0, cut);
+    out += "...";
+}
+
+// One sentence for every counted order whose medication could not be identified, naming up
+// to three of them (order and reference as written). Strings are built only for such orders.
+void note_unidentified_medications(patient_findings& f, rule_set_data const& d, std::vector<trace_entry>& trace) {
+    constexpr std::size_t named_at_most = 3;
+    std::string orders;
+    std::size_t count = 0;
+    for (auto const& e : f.exposures) {
+        if (!medication_unidentified(*e.order)) continue;
+        auto const& ref = *e.order->medication_reference;
+        std::string message = "medication not identified: medicationReference '";
+        append_bounded(message, ref.reference);
+        message += "' does not resolve to a Medication with a code, ingredient or name; not classified";
+        trace.push_back({"findings", e.reference, std::move(message)});
+        if (++count > named_at_most) continue;
+        if (!orders.empty()) orders += "; ";
+        orders += e.reference;
+        if (!ref.reference.empty()) {
+            orders += " (";
+            append_bounded(orders, ref.reference);
+            orders += ")";
+        }
+    }
+    if (count == 0) return;
+    if (count > named_at_most) {
+        orders += " and ";
+        orders += std::to_string(count - named_at_most);
+        orders += " more";
+    }
+    f.unavailable.push_back(fill(d.text("medication_unidentified"), {{"describes", orders}}));
+}
+
 }  // namespace
 
 mg_level classify_magnesium(double v, fhir::quantity_comparator cmp, rule_set_data const& d) {
@@ -165,32 +235,55 @@ bool magnesium_status::any_within_days(instant now, double days) const {
                        [&](instant t) { return hours_between(t, now) <= days * 24; });
 }
 
+void compile_lookups(rule_set_data& d) {
+    d.observation_kind_sets.clear();
+    for (std::size_t i = 0; i < obs_kind_count; ++i) {
+        value_set const& set = d.vs(kind_order[i].value_set);
+        for (auto const& c : set.codes()) d.observation_kind_codes.add(c.system, c.code, c.prefix, std::uint64_t{1} << i);
+        d.observation_kind_sets.push_back(&set);
+    }
+    d.drug_class_sets.clear();
+    for (auto const& [bit, name] : drug_class_value_sets) {
+        value_set const& set = d.vs(name);
+        for (auto const& c : set.codes()) d.drug_class_codes.add(c.system, c.code, c.prefix, bit);
+        d.drug_class_sets.emplace_back(bit, &set);
+    }
+    auto& n = d.sets;
+    n.pregnant_answer = &d.vs("pregnant_answer");
+    n.magnesium_laxative = &d.vs("magnesium_laxative");
+    n.route_intravenous = &d.vs("route_intravenous");
+    n.route_intramuscular = &d.vs("route_intramuscular");
+    n.route_rectal = &d.vs("route_rectal");
+    n.route_oral = &d.vs("route_oral");
+    n.form_parenteral = &d.vs("form_parenteral");
+    n.form_oral_solid = &d.vs("form_oral_solid");
+    n.form_oral_liquid = &d.vs("form_oral_liquid");
+    n.ckd_stage5_or_dialysis = &d.vs("ckd_stage5_or_dialysis");
+    n.preeclampsia_eclampsia = &d.vs("preeclampsia_eclampsia");
+    n.pregnancy = &d.vs("pregnancy");
+    n.asthma = &d.vs("asthma");
+    n.ventricular_arrhythmia = &d.vs("ventricular_arrhythmia");
+    n.tetany = &d.vs("tetany");
+    n.seizure = &d.vs("seizure");
+    n.prolonged_qt = &d.vs("prolonged_qt");
+    n.torsades = &d.vs("torsades");
+    n.muscle_cramp = &d.vs("muscle_cramp");
+    n.tremor = &d.vs("tremor");
+    n.edema = &d.vs("edema");
+}
+
 void classify_medication(medication_exposure& e, rule_set_data const& d) {
     auto const& o = *e.order;
     fhir::codeable_concept const& code = !o.resolved_code.empty() ? o.resolved_code
                                          : o.medication_concept ? *o.medication_concept
                                                                 : o.resolved_code;
-    std::vector<fhir::codeable_concept const*> concepts{&code};
+    std::vector<fhir::codeable_concept const*> concepts;
+    concepts.reserve(1 + o.resolved_ingredients.size());
+    concepts.push_back(&code);
     for (auto const& ing : o.resolved_ingredients) concepts.push_back(&ing);
 
-    struct class_vs {
-        std::uint32_t bit;
-        char const* name;
-    };
-    static constexpr class_vs classes[] = {
-        {dc_loop, "loop_diuretic"},          {dc_thiazide, "thiazide_diuretic"},
-        {dc_ppi, "proton_pump_inhibitor"},   {dc_high_risk, "high_risk_magnesium_wasting"},
-        {dc_calcineurin, "calcineurin_inhibitor"}, {dc_digoxin, "digoxin"},
-        {dc_fluoroquinolone, "fluoroquinolone"}, {dc_tetracycline, "tetracycline"},
-        {dc_mg_sulfate, "magnesium_sulfate"}, {dc_mg_oral_salt, "magnesium_oral_salt"},
-        {dc_potassium, "potassium_replacement"}, {dc_famotidine, "famotidine"},
-    };
     std::uint32_t by_code = 0;
-    for (auto const& c : classes) {
-        for (auto const* cc : concepts) {
-            if (d.vs(c.name).matches_code(*cc)) by_code |= c.bit;
-        }
-    }
+    for (auto const* cc : concepts) by_code |= static_cast<std::uint32_t>(d.drug_class_codes.match_any(*cc));
     std::string words;
     for (auto const* cc : concepts) {
         words += concept_words(*cc);
@@ -198,41 +291,42 @@ void classify_medication(medication_exposure& e, rule_set_data const& d) {
     }
     std::uint32_t by_text = 0;
     if (by_code == 0) {
-        for (auto const& c : classes) {
-            if (d.vs(c.name).matches_text(words)) by_text |= c.bit;
+        for (auto const& [bit, set] : d.drug_class_sets) {
+            if (set->matches_text(words)) by_text |= bit;
         }
     }
     e.classes = by_code | by_text;
-    if (d.vs("magnesium_laxative").matches_text(words)) e.classes |= dc_mg_laxative;
+    auto const& sets = d.sets;
+    if (sets.magnesium_laxative->matches_text(words)) e.classes |= dc_mg_laxative;
     e.name = concept_name(code);
 
     // Route: the order's route, else the dose form, else words in the medication name.
     std::string dosage_text;
     for (auto const& ds : o.dosages) {
         if (e.route != route_kind::unknown) break;
-        if (d.vs("route_intravenous").matches_code(ds.route)) e.route = route_kind::intravenous;
-        else if (d.vs("route_oral").matches_code(ds.route)) e.route = route_kind::oral;
+        if (sets.route_intravenous->matches_code(ds.route)) e.route = route_kind::intravenous;
+        else if (sets.route_oral->matches_code(ds.route)) e.route = route_kind::oral;
         else {
             std::string const rw = route_words(ds);
-            if (d.vs("route_intravenous").matches_text(rw)) e.route = route_kind::intravenous;
-            else if (d.vs("route_intramuscular").matches_text(rw)) e.route = route_kind::intramuscular;
-            else if (d.vs("route_rectal").matches_text(rw)) e.route = route_kind::rectal;
-            else if (d.vs("route_oral").matches_text(rw)) e.route = route_kind::oral;
+            if (sets.route_intravenous->matches_text(rw)) e.route = route_kind::intravenous;
+            else if (sets.route_intramuscular->matches_text(rw)) e.route = route_kind::intramuscular;
+            else if (sets.route_rectal->matches_text(rw)) e.route = route_kind::rectal;
+            else if (sets.route_oral->matches_text(rw)) e.route = route_kind::oral;
         }
         dosage_text += value_set::lower(ds.text) + " | ";
     }
     std::string const form_words = concept_words(o.resolved_form) + " | " + words;
-    bool const parenteral_form = d.vs("form_parenteral").matches_text(form_words);
-    bool const oral_solid = d.vs("form_oral_solid").matches_text(form_words);
-    bool const oral_liquid = !parenteral_form && d.vs("form_oral_liquid").matches_text(form_words);
+    bool const parenteral_form = sets.form_parenteral->matches_text(form_words);
+    bool const oral_solid = sets.form_oral_solid->matches_text(form_words);
+    bool const oral_liquid = !parenteral_form && sets.form_oral_liquid->matches_text(form_words);
     if (e.route == route_kind::unknown) {
         // An enema is a liquid but not taken by mouth: it neither repletes nor chelates.
-        if (d.vs("route_rectal").matches_text(form_words)) e.route = route_kind::rectal;
+        if (sets.route_rectal->matches_text(form_words)) e.route = route_kind::rectal;
         else if (parenteral_form) e.route = route_kind::intravenous;
         else if (oral_solid || oral_liquid) e.route = route_kind::oral;
-        else if (d.vs("route_intravenous").matches_text(dosage_text)) e.route = route_kind::intravenous;
-        else if (d.vs("route_intramuscular").matches_text(dosage_text)) e.route = route_kind::intramuscular;
-        else if (d.vs("route_oral").matches_text(dosage_text + words)) e.route = route_kind::oral;
+        else if (sets.route_intravenous->matches_text(dosage_text)) e.route = route_kind::intravenous;
+        else if (sets.route_intramuscular->matches_text(dosage_text)) e.route = route_kind::intramuscular;
+        else if (sets.route_oral->matches_text(dosage_text + words)) e.route = route_kind::oral;
     }
 
     // Magnesium: IV/oral is decided by route and dose form, never by the code alone
@@ -270,49 +364,56 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     }
 
     // ---- observations ----
-    std::map<obs_kind, lab_result> newest;
+    // The newest usable result of each kind, indexed by obs_kind.
+    std::array<std::optional<lab_result>, obs_kind_count> newest;
+    auto newest_of = [&](obs_kind k) -> std::optional<lab_result> const& { return newest[static_cast<std::size_t>(k)]; };
     std::optional<lab_result> newest_pregnancy_status;
     bool pregnancy_status_pregnant = false;
     for (auto const& o : snapshot.observations) {
         obs_kind const kind = classify_observation(o, d);
         if (kind == obs_kind::other) continue;
-        std::string const ref = obs_ref(o);
+        // "Observation/<id>" is built only where it is used: skipped results and kept ones.
         if (kind == obs_kind::magnesium_ionized) {
+            std::string const ref = obs_ref(o);
             f.magnesium.skipped.push_back(ref + ": ionized magnesium is never compared with the total-magnesium thresholds");
             note(ref, "ionized magnesium: not compared with total-Mg thresholds");
             continue;
         }
         bool const preliminary = d.observation_preliminary.contains(o.status);
         if (!d.observation_counted.contains(o.status) && !preliminary) {
+            std::string const ref = obs_ref(o);
             note(ref, std::string(kind_name(kind)) + " skipped: status '" + o.status + "' does not count");
             if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": status '" + o.status + "' does not count");
             continue;
         }
         auto const t = o.result_time();
         if (!t) {
+            std::string const ref = obs_ref(o);
             note(ref, std::string(kind_name(kind)) + " skipped: no effective time or issued");
             if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": no result time");
             continue;
         }
+        // The strings (reference, unit) are filled only for a result that is kept.
         lab_result r;
         r.obs = &o;
         r.time = t->start;
         r.issued = o.issued ? o.issued->start : instant{};
         r.age_hours = std::max(0.0, hours_between(t->start, f.now));
         r.preliminary = preliminary;
-        r.reference = ref;
 
         if (kind == obs_kind::pregnancy_status) {
             if (o.data_absent || !o.value_concept) continue;
             if (r.age_hours > d.pregnancy_status_days * 24) continue;
             if (!newest_pregnancy_status || newer(r, *newest_pregnancy_status)) {
-                newest_pregnancy_status = r;
-                auto const& vs = d.vs("pregnant_answer");
+                r.reference = obs_ref(o);
+                newest_pregnancy_status = std::move(r);
+                auto const& vs = *d.sets.pregnant_answer;
                 pregnancy_status_pregnant = vs.matches_code(*o.value_concept) || vs.matches_text(concept_words(*o.value_concept));
             }
             continue;
         }
         if (o.data_absent || !o.value_quantity || !o.value_quantity->value) {
+            std::string const ref = obs_ref(o);
             note(ref, std::string(kind_name(kind)) + " skipped: no numeric value (dataAbsentReason or missing valueQuantity)");
             if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": no numeric value");
             continue;
@@ -320,6 +421,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
         auto const& q = *o.value_quantity;
         auto const converted = table_for(kind, d)->convert(*q.value, q.unit_key());
         if (!converted) {
+            std::string const ref = obs_ref(o);
             std::string const why = std::string(kind_name(kind)) + " skipped: unknown unit '" + std::string(q.unit_key()) + "' (never guessed)";
             note(ref, why);
             if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": unknown unit '" + std::string(q.unit_key()) + "' (never guessed)");
@@ -328,17 +430,20 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
         }
         r.value = *converted;
         r.reported_value = *q.value;
-        r.reported_unit = q.unit.empty() ? q.code : q.unit;
         r.comparator = q.comparator;
         if (kind == obs_kind::magnesium_total) f.magnesium.result_times.push_back(r.time);
-        auto it = newest.find(kind);
-        if (it == newest.end() || newer(r, it->second)) newest[kind] = r;
+        auto& kept = newest[static_cast<std::size_t>(kind)];
+        if (!kept || newer(r, *kept)) {
+            r.reported_unit = q.unit.empty() ? q.code : q.unit;
+            r.reference = obs_ref(o);
+            kept = std::move(r);
+        }
     }
 
     // ---- magnesium ----
-    if (auto it = newest.find(obs_kind::magnesium_total); it != newest.end()) {
+    if (auto const& latest = newest_of(obs_kind::magnesium_total)) {
         auto& m = f.magnesium;
-        m.latest = it->second;
+        m.latest = latest;
         m.level = classify_magnesium(m.latest->value, m.latest->comparator, d);
         m.current = m.latest->age_hours <= d.mg_current_hours;
         m.stale_low = !m.current && m.low() && m.latest->age_hours <= d.mg_stale_low_days * 24;
@@ -353,9 +458,9 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
 
     // ---- coexisting K / Ca, QTc, weight ----
     auto current = [&](obs_kind k, double hours) -> std::optional<lab_result> {
-        auto it = newest.find(k);
-        if (it == newest.end() || it->second.age_hours > hours) return std::nullopt;
-        return it->second;
+        auto const& r = newest_of(k);
+        if (!r || r->age_hours > hours) return std::nullopt;
+        return r;
     };
     f.potassium = current(obs_kind::potassium, d.coexisting_current_hours);
     f.calcium_total = current(obs_kind::calcium_total, d.coexisting_current_hours);
@@ -369,31 +474,31 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     // ---- conditions ----
     for (auto const& c : snapshot.conditions) {
         if (!condition_counts(c, d)) continue;
-        if (condition_in(c, d.vs("ckd_stage5_or_dialysis")) && !f.renal.ckd5) {
+        if (condition_in(c, *d.sets.ckd_stage5_or_dialysis) && !f.renal.ckd5) {
             f.renal.ckd5 = &c;
             f.renal.ckd5_label = condition_label(c);
         }
-        if (condition_in(c, d.vs("preeclampsia_eclampsia"))) f.preeclampsia = true;
-        if (condition_in(c, d.vs("pregnancy")) && !f.pregnant) {
+        if (condition_in(c, *d.sets.preeclampsia_eclampsia)) f.preeclampsia = true;
+        if (condition_in(c, *d.sets.pregnancy) && !f.pregnant) {
             f.pregnant = true;
             f.pregnancy_evidence = condition_label(c);
         }
         bool const recent = condition_recent(c, f.now, d.symptom_onset_days);
-        if (condition_in(c, d.vs("asthma")) && condition_recent(c, f.now, d.acute_asthma_onset_days)) f.acute_asthma = true;
-        bool const va = condition_in(c, d.vs("ventricular_arrhythmia"));
-        bool const symptomatic_kind = va || condition_in(c, d.vs("tetany")) || condition_in(c, d.vs("seizure")) ||
-                                      condition_in(c, d.vs("prolonged_qt"));
+        if (condition_in(c, *d.sets.asthma) && condition_recent(c, f.now, d.acute_asthma_onset_days)) f.acute_asthma = true;
+        bool const va = condition_in(c, *d.sets.ventricular_arrhythmia);
+        bool const symptomatic_kind = va || condition_in(c, *d.sets.tetany) || condition_in(c, *d.sets.seizure) ||
+                                      condition_in(c, *d.sets.prolonged_qt);
         if (symptomatic_kind) {
             if (recent) {
                 f.symptoms.push_back({&c, condition_label(c), va});
                 if (va) f.recent_torsades_or_ventricular = true;
-                if (condition_in(c, d.vs("torsades"))) f.recent_torsades = true;
+                if (condition_in(c, *d.sets.torsades)) f.recent_torsades = true;
                 note("Condition/" + c.id, "recent symptom: escalates hypomagnesemia to the severe path");
             } else {
                 note("Condition/" + c.id, "long-standing or undated: does not escalate (onset/recorded outside the window)");
             }
         }
-        if (condition_in(c, d.vs("muscle_cramp")) || condition_in(c, d.vs("tremor")) || condition_in(c, d.vs("edema"))) {
+        if (condition_in(c, *d.sets.muscle_cramp) || condition_in(c, *d.sets.tremor) || condition_in(c, *d.sets.edema)) {
             f.supporting.push_back(condition_label(c));
         }
     }
@@ -410,9 +515,9 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     // ---- renal function ----
     auto& rf = f.renal;
     auto renal_candidate = [&](obs_kind k, renal_source src, char const* what) {
-        auto it = newest.find(k);
-        if (it == newest.end()) return;
-        auto const& r = it->second;
+        auto const& found = newest_of(k);
+        if (!found) return;
+        auto const& r = *found;
         if (r.age_hours > d.renal_max_age_days * 24) {
             note(r.reference, std::string(what) + " older than the renal window: not used");
             return;
@@ -425,8 +530,8 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     };
     renal_candidate(obs_kind::creatinine_clearance, renal_source::creatinine_clearance, "creatinine clearance");
     renal_candidate(obs_kind::egfr, renal_source::egfr, "eGFR");
-    if (auto it = newest.find(obs_kind::creatinine); it != newest.end()) {
-        auto const& cr = it->second;
+    if (auto const& found = newest_of(obs_kind::creatinine)) {
+        auto const& cr = *found;
         if (cr.age_hours > d.renal_max_age_days * 24) {
             rf.notes.push_back("creatinine of " + fhir::format_date(cr.time) + " is older than a year: not used");
         } else if (!f.age_years) {
@@ -479,6 +584,14 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
         }
     }
 
+    // ---- incomplete data ----
+    // Shown with the unavailable data on every card: a note means some evidence (e.g. a
+    // wasting drug) may be missing from what the rules saw.
+    for (auto const& data_note : context.data_notes) {
+        note("data", "incomplete: " + data_note);
+        f.unavailable.push_back(fill(d.text("data_incomplete"), {{"describes", data_note}}));
+    }
+
     // ---- medications ----
     auto counted = [&](fhir::medication_order const& o) { return d.medication_counted.contains(o.status); };
     std::vector<std::string> context_refs;
@@ -514,13 +627,15 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
         classify_medication(e, d);
         f.exposures.push_back(std::move(e));
     }
+    // A counted order whose Medication is not in the data (or names no drug) cannot be
+    // classified: said on the card rather than silently not counted.
+    note_unidentified_medications(f, d, trace);
     for (auto const& e : f.exposures) {
         if (e.classes == 0) continue;
-        note(e.reference, e.name + ": drug classes 0x" + [&] {
-            char buf[16];
-            std::snprintf(buf, sizeof buf, "%x", e.classes);
-            return std::string(buf);
-        }() + (e.trigger ? " (triggering order)" : e.from_context ? " (draft, context)" : ""));
+        char hex[16];
+        auto const hex_end = std::to_chars(hex, hex + sizeof hex, e.classes, 16).ptr;  // lower case, as %x
+        note(e.reference, e.name + ": drug classes 0x" + std::string(hex, hex_end) +
+                              (e.trigger ? " (triggering order)" : e.from_context ? " (draft, context)" : ""));
     }
     return f;
 }

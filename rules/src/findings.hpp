@@ -149,4 +149,9 @@ struct patient_findings {
 // Classification of one medication order, also used by tests.
 void classify_medication(medication_exposure& e, rule_set_data const& d);
 
+// Compiles the look-ups build_findings uses per resource (rule_set_data's observation and
+// drug-class code look-ups, named value sets) from d.value_sets. Called once by the loader;
+// throws std::logic_error when a value set the logic needs is missing.
+void compile_lookups(rule_set_data& d);
+
 }  // namespace cds::rules

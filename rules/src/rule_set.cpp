@@ -12,6 +12,8 @@
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
 
+#include "cards.hpp"
+#include "findings.hpp"
 #include "rule_set_data.hpp"
 
 namespace cds::embedded {
@@ -20,6 +22,58 @@ extern std::string_view const rule_set_schema;
 }  // namespace cds::embedded
 
 namespace cds::rules {
+
+// ---- code_lookup ------------------------------------------------------------------------
+
+void code_lookup::add_to(table& t, std::string_view system_uri, std::string_view code, std::uint64_t bits) {
+    auto it = t.find(code);
+    if (it == t.end()) it = t.emplace(std::string(code), std::vector<system_bits>{}).first;
+    for (auto& e : it->second) {
+        if (e.system == system_uri) {
+            e.bits |= bits;
+            return;
+        }
+    }
+    it->second.push_back({std::string(system_uri), bits});
+}
+
+std::uint64_t code_lookup::find_in(table const& t, std::string_view system_uri, std::string_view code) {
+    auto it = t.find(code);
+    if (it == t.end()) return 0;
+    std::uint64_t bits = 0;
+    for (auto const& e : it->second) {
+        if (e.system == system_uri) bits |= e.bits;
+    }
+    return bits;
+}
+
+void code_lookup::add(std::string_view system_uri, std::string_view code, bool prefix, std::uint64_t bits) {
+    if (prefix) {
+        add_to(prefixes_, system_uri, code, bits);
+        if (std::find(prefix_lengths_.begin(), prefix_lengths_.end(), code.size()) == prefix_lengths_.end()) {
+            prefix_lengths_.push_back(code.size());
+        }
+    } else {
+        add_to(exact_, system_uri, code, bits);
+    }
+}
+
+std::uint64_t code_lookup::match(fhir::coding const& c) const {
+    if (c.code.empty() || c.system.empty()) return 0;
+    std::string_view const code = c.code;
+    std::uint64_t bits = find_in(exact_, c.system, code);
+    for (std::size_t len : prefix_lengths_) {
+        if (code.size() < len) continue;
+        bits |= find_in(prefixes_, c.system, code.substr(0, len));
+    }
+    return bits;
+}
+
+std::uint64_t code_lookup::match_any(fhir::codeable_concept const& cc) const {
+    std::uint64_t bits = 0;
+    for (auto const& c : cc.codings) bits |= match(c);
+    return bits;
+}
 
 // ---- value_set -------------------------------------------------------------------------
 
@@ -31,38 +85,8 @@ std::string value_set::lower(std::string_view s) {
 }
 
 void value_set::add_code(std::string_view system_uri, std::string_view code, bool prefix) {
-    std::string key;
-    key.reserve(system_uri.size() + 1 + code.size());
-    key.append(system_uri).append("|").append(code);
-    if (prefix) {
-        prefixes_.insert(std::move(key));
-        if (std::find(prefix_lengths_.begin(), prefix_lengths_.end(), code.size()) == prefix_lengths_.end()) {
-            prefix_lengths_.push_back(code.size());
-        }
-    } else {
-        exact_.insert(std::move(key));
-    }
-}
-
-bool value_set::matches(fhir::coding const& c) const {
-    if (c.code.empty() || c.system.empty()) return false;
-    std::string key;
-    key.reserve(c.system.size() + 1 + c.code.size());
-    key.append(c.system).append("|");
-    std::size_t const base = key.size();
-    key.append(c.code);
-    if (exact_.contains(key)) return true;
-    for (std::size_t len : prefix_lengths_) {
-        if (c.code.size() < len) continue;
-        key.resize(base);
-        key.append(c.code, 0, len);
-        if (prefixes_.contains(key)) return true;
-    }
-    return false;
-}
-
-bool value_set::matches_code(fhir::codeable_concept const& cc) const {
-    return std::any_of(cc.codings.begin(), cc.codings.end(), [this](fhir::coding const& c) { return matches(c); });
+    lookup_.add(system_uri, code, prefix, 1);
+    codes_.push_back({std::string(system_uri), std::string(code), prefix});
 }
 
 namespace {
@@ -308,7 +332,13 @@ double num(bj::object const& o, char const* key) {
 }
 bj::object const& obj(bj::object const& o, char const* key) { return o.at(key).as_object(); }
 
-coding_config to_coding(bj::object const& o) { return {str(o, "system"), str(o, "code"), str(o, "display")}; }
+coding_config to_coding(bj::object const& o) {
+    coding_config c;
+    c.system = str(o, "system");
+    c.code = str(o, "code");
+    c.display = str(o, "display");
+    return c;
+}
 concept_config to_concept(bj::object const& o) {
     concept_config c;
     c.text = str(o, "text");
@@ -547,11 +577,14 @@ void extract(bj::object const& root, rule_set_data& d, std::vector<rule_set_prob
         if (auto const* t = vo.if_contains("exclude_text")) for (auto const& e : t->as_array()) set.add_exclude(e.as_string());
         d.value_sets.emplace(std::string(name), std::move(set));
     }
+    compile_lookups(d);
 
     std::set<std::string> const summary_placeholders{"mg", "severity", "action", "age", "drug", "window", "renal", "rate", "max", "days"};
     for (auto const& [rid, rv] : obj(root, "rules")) {
         auto const& ro = rv.as_object();
-        rule_text t{str(ro, "title"), str(ro, "summary"), true};
+        rule_text t;
+        t.title = str(ro, "title");
+        t.summary = str(ro, "summary");
         if (auto const* e = ro.if_contains("enabled")) t.enabled = e->as_bool();
         std::string unknown;
         if (!placeholders_known(t.summary, summary_placeholders, unknown)) {
@@ -586,6 +619,7 @@ void extract(bj::object const& root, rule_set_data& d, std::vector<rule_set_prob
         d.override_reasons.push_back(std::move(c));
         ++oi;
     }
+    prebuild_card_json(d);
 }
 
 }  // namespace

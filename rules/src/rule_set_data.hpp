@@ -5,39 +5,85 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include "cds/fhir/types.hpp"
 #include "cds/rules/rule_set.hpp"
 
 namespace cds::rules {
 
-// A code list with its text fallback, compiled for lookup. Exact codes are kept as
-// "system|code" for every URI the system alias stands for (ATC has two); prefix entries
+// Hash for string-keyed tables looked up with a std::string_view (C++20 heterogeneous
+// lookup), so a look-up never builds a std::string.
+struct string_hash {
+    using is_transparent = void;
+    [[nodiscard]] std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// Codes of one or more code lists, each entry carrying the bits of the lists it belongs to.
+// Looked up by code first, then by system among the few entries for that code, so a test
+// allocates nothing (it used to build a "system|code" string per test). Prefix entries
 // (ATC groups such as C03CA, ICD-10 categories such as O14) match any code they start.
+class code_lookup {
+public:
+    void add(std::string_view system_uri, std::string_view code, bool prefix, std::uint64_t bits);
+    // Bits of every list the coding belongs to (0: none, or no system or code).
+    [[nodiscard]] std::uint64_t match(fhir::coding const& c) const;
+    // Union over the concept's codings.
+    [[nodiscard]] std::uint64_t match_any(fhir::codeable_concept const& cc) const;
+
+private:
+    struct system_bits {
+        std::string system;
+        std::uint64_t bits = 0;
+    };
+    using table = std::unordered_map<std::string, std::vector<system_bits>, string_hash, std::equal_to<>>;
+    static void add_to(table& t, std::string_view system_uri, std::string_view code, std::uint64_t bits);
+    static std::uint64_t find_in(table const& t, std::string_view system_uri, std::string_view code);
+
+    table exact_;
+    table prefixes_;
+    std::vector<std::size_t> prefix_lengths_;
+};
+
+// A code list with its text fallback, compiled for lookup. Exact codes are kept for every URI
+// the system alias stands for (ATC has two).
 class value_set {
 public:
+    struct code_entry {
+        std::string system;  // one URI
+        std::string code;
+        bool prefix = false;
+    };
+
     void add_code(std::string_view system_uri, std::string_view code, bool prefix);
     void add_text(std::string_view word) { text_.push_back(lower(word)); }
     void add_exclude(std::string_view word) { exclude_.push_back(lower(word)); }
 
-    [[nodiscard]] bool matches(fhir::coding const& c) const;
-    [[nodiscard]] bool matches_code(fhir::codeable_concept const& cc) const;
+    [[nodiscard]] bool matches(fhir::coding const& c) const { return lookup_.match(c) != 0; }
+    [[nodiscard]] bool matches_code(fhir::codeable_concept const& cc) const { return lookup_.match_any(cc) != 0; }
     // Word match of the listed names in already lower-cased text, unless an exclusion word
     // is present too ("ionized" keeps an ionized-Mg result out of the total-Mg kind).
     [[nodiscard]] bool matches_text(std::string_view lowered) const;
     [[nodiscard]] bool has_text() const { return !text_.empty(); }
+    // The codes as loaded, for building combined lookups over several lists.
+    [[nodiscard]] std::vector<code_entry> const& codes() const { return codes_; }
 
     static std::string lower(std::string_view s);
 
 private:
-    std::unordered_set<std::string> exact_;
-    std::unordered_set<std::string> prefixes_;
-    std::vector<std::size_t> prefix_lengths_;
+    code_lookup lookup_;
+    std::vector<code_entry> codes_;
     std::vector<std::string> text_;
     std::vector<std::string> exclude_;
 };
@@ -45,15 +91,21 @@ private:
 enum class renal_band { normal, impaired, severely_impaired, contraindicated, unknown };
 inline constexpr std::size_t renal_band_count = 5;
 
+// The JSON members below are built once by the loader (prebuild_card_json, suggestions.cpp):
+// cards copy them, which costs a fraction of building them from the strings per card.
+
 struct coding_config {
     std::string system;
     std::string code;
     std::string display;
+    boost::json::object json;  // FHIR Coding; display left out when empty
 };
 
 struct concept_config {
     std::string text;
     std::vector<coding_config> coding;
+    boost::json::object json;         // FHIR CodeableConcept with this text
+    boost::json::array coding_json;   // its codings alone, for a concept with another text
 };
 
 struct band_dose {
@@ -65,9 +117,17 @@ struct rule_text {
     std::string title;
     std::string summary;  // template with {placeholders}
     bool enabled = true;
+    // Constant members of this rule's cards (built by the loader).
+    boost::json::object card_source;     // {label, url, topic}
+    boost::json::object card_extension;  // {"magnesium-cds": {ruleSetId, ruleSetVersion, ruleId}}
 };
 
 struct rule_set_data {
+    rule_set_data() = default;
+    // The compiled look-ups below point into value_sets: a copy would point into the original.
+    rule_set_data(rule_set_data const&) = delete;
+    rule_set_data& operator=(rule_set_data const&) = delete;
+
     std::string id;
     std::string version;
     std::string title;
@@ -132,6 +192,39 @@ struct rule_set_data {
     std::map<std::string, value_set, std::less<>> value_sets;
     [[nodiscard]] value_set const& vs(std::string_view name) const;
 
+    // ---- compiled from value_sets at load time (compile_lookups, findings.cpp) ----
+    // build_findings tests every Observation against 11 lists and every medication against
+    // 13: these make that one look-up per coding instead of a name look-up and a set test
+    // per list.
+    code_lookup observation_kind_codes;                 // bit i: the i-th kind in findings.cpp's order
+    std::vector<value_set const*> observation_kind_sets;  // the same order, for the text fallback
+    code_lookup drug_class_codes;                       // bits: drug_class (findings.hpp)
+    std::vector<std::pair<std::uint32_t, value_set const*>> drug_class_sets;  // for the text fallback
+    // Lists consulted per order or per condition, resolved by name once.
+    struct named_value_sets {
+        value_set const* pregnant_answer = nullptr;
+        value_set const* magnesium_laxative = nullptr;
+        value_set const* route_intravenous = nullptr;
+        value_set const* route_intramuscular = nullptr;
+        value_set const* route_rectal = nullptr;
+        value_set const* route_oral = nullptr;
+        value_set const* form_parenteral = nullptr;
+        value_set const* form_oral_solid = nullptr;
+        value_set const* form_oral_liquid = nullptr;
+        value_set const* ckd_stage5_or_dialysis = nullptr;
+        value_set const* preeclampsia_eclampsia = nullptr;
+        value_set const* pregnancy = nullptr;
+        value_set const* asthma = nullptr;
+        value_set const* ventricular_arrhythmia = nullptr;
+        value_set const* tetany = nullptr;
+        value_set const* seizure = nullptr;
+        value_set const* prolonged_qt = nullptr;
+        value_set const* torsades = nullptr;
+        value_set const* muscle_cramp = nullptr;
+        value_set const* tremor = nullptr;
+        value_set const* edema = nullptr;
+    } sets;
+
     std::map<std::string, rule_text, std::less<>> rule_texts;
     [[nodiscard]] rule_text const& rule(std::string_view rule_id) const;
 
@@ -139,6 +232,7 @@ struct rule_set_data {
     [[nodiscard]] std::string const& text(std::string_view key) const;
 
     std::vector<coding_config> override_reasons;
+    boost::json::array override_reasons_json;  // a card's overrideReasons (built by the loader)
 };
 
 }  // namespace cds::rules

@@ -1,7 +1,10 @@
 #include "cds/service/cds_call.hpp"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <type_traits>
 
 #include <boost/json.hpp>
 
@@ -47,7 +50,7 @@ bool is_resource_of_type(boost::json::value const& v, std::string_view type) {
 // draft orders; a Medication goes into the snapshot so references to it resolve; other
 // order types (ServiceRequest, NutritionOrder, ...) are not what these rules look at.
 void read_draft_resource(boost::json::value const& resource, std::string const& path, prepared_call& call,
-                         fhir::issue_list& issues) {
+                         fhir::issue_list& issues, std::string_view full_url = {}) {
     if (is_resource_of_type(resource, "MedicationRequest") || is_resource_of_type(resource, "MedicationOrder")) {
         auto order = fhir::parse_medication_order(resource, path, issues);
         if (!order) return;
@@ -59,7 +62,9 @@ void read_draft_resource(boost::json::value const& resource, std::string const& 
         }
         call.context.draft_orders.push_back(std::move(*order));
     } else if (is_resource_of_type(resource, "Medication")) {
-        call.builder.add(resource, path);
+        // A draft Bundle may name it by its entry's fullUrl (urn:uuid:...), FHIR R4 §Bundle
+        // "Resolving references in Bundles".
+        call.builder.add(resource, path, full_url);
     }
 }
 
@@ -71,7 +76,9 @@ void read_draft_orders(boost::json::value const& draft_orders, prepared_call& ca
         if (o.contains("resourceType")) {
             read_draft_resource(entry, entry_path, call, issues);
         } else if (auto const* resource = o.if_contains("resource")) {
-            read_draft_resource(*resource, append_member(entry_path, "resource"), call, issues);
+            std::string_view full_url;
+            if (auto const* url = o.if_contains("fullUrl"); url != nullptr && url->is_string()) full_url = url->get_string();
+            read_draft_resource(*resource, append_member(entry_path, "resource"), call, issues, full_url);
         }
     };
     if (draft_orders.is_array()) {
@@ -196,7 +203,83 @@ private:
 thread_local std::unique_ptr<unsigned char[]> arena_first_block::bytes_;
 thread_local bool arena_first_block::in_use_ = false;
 
+// The arena of one CDS call's parsed tree: a pointer bump through a first block, then through
+// heap blocks of doubling size, all freed at once with the arena. Boost.JSON's
+// monotonic_resource does the same, but its allocation path costs ~34 instructions against
+// ~19 here; parsing order-sign with 50 Observations allocates ~4,700 times (every key,
+// container and long string), so this saves ~0.07 M instructions per call (callgrind).
+class request_arena final : public boost::json::memory_resource {
+public:
+    // `first` may be null (no first block): the first allocation then takes a heap block.
+    request_arena(unsigned char* first, std::size_t size) : next_(first), end_(first == nullptr ? first : first + size) {}
+    ~request_arena() override {
+        while (heap_blocks_ != nullptr) {
+            block_header* const previous = heap_blocks_->previous;
+            ::operator delete(heap_blocks_);
+            heap_blocks_ = previous;
+        }
+    }
+    request_arena(request_arena const&) = delete;
+    request_arena& operator=(request_arena const&) = delete;
+
+private:
+    struct alignas(std::max_align_t) block_header {
+        block_header* previous;
+    };
+    static constexpr std::size_t min_heap_block_size = 64 * 1024;
+
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+        if (void* p = bump(bytes, alignment)) return p;
+        return allocate_in_new_block(bytes, alignment);
+    }
+    // Out of line, so that the common path above stays a handful of instructions.
+    [[gnu::noinline]] void* allocate_in_new_block(std::size_t bytes, std::size_t alignment) {
+        // A new block big enough for this allocation whatever its alignment, and at least
+        // twice the last one, so that a large tree takes O(log size) blocks.
+        std::size_t const wanted = bytes + alignment;
+        std::size_t size = std::max(next_heap_block_size_, min_heap_block_size);
+        while (size < wanted) size *= 2;
+        next_heap_block_size_ = size * 2;
+        auto* header = static_cast<block_header*>(::operator new(sizeof(block_header) + size));
+        header->previous = heap_blocks_;
+        heap_blocks_ = header;
+        next_ = reinterpret_cast<unsigned char*>(header + 1);
+        end_ = next_ + size;
+        return bump(bytes, alignment);
+    }
+    void do_deallocate(void*, std::size_t, std::size_t) override {}  // freed with the arena
+    [[nodiscard]] bool do_is_equal(boost::json::memory_resource const& other) const noexcept override {
+        return this == &other;
+    }
+
+    // The next `bytes` at `alignment` (a power of two) in the current block, or nullptr.
+    [[gnu::always_inline]] void* bump(std::size_t bytes, std::size_t alignment) noexcept {
+        if (next_ == nullptr) return nullptr;
+        auto const address = reinterpret_cast<std::uintptr_t>(next_);
+        std::size_t const padding = (alignment - (address & (alignment - 1))) & (alignment - 1);
+        if (padding > static_cast<std::size_t>(end_ - next_) || bytes > static_cast<std::size_t>(end_ - next_) - padding) {
+            return nullptr;
+        }
+        unsigned char* const p = next_ + padding;
+        next_ = p + bytes;
+        return p;
+    }
+
+    unsigned char* next_;
+    unsigned char* end_;
+    block_header* heap_blocks_ = nullptr;
+    std::size_t next_heap_block_size_ = 0;
+};
+
 }  // namespace
+}  // namespace cds::service
+
+// Deallocation is a no-op: a storage_ptr to the arena lets the tree be dropped without
+// visiting its nodes.
+template <>
+struct boost::json::is_deallocate_trivial<cds::service::request_arena> : std::true_type {};
+
+namespace cds::service {
 
 json_body parse_json_body(std::string_view body, unsigned max_depth) {
     // One shared arena per body: the tree (and the arena with it) lives as long as the value.
@@ -219,13 +302,8 @@ std::variant<http_response, prepared_call> prepare_cds_call(http_request const& 
     // without visiting its nodes, and it starts in this thread's reusable first block.
     // Declared before `parsed`, so it outlives the tree.
     arena_first_block const first_block;
-    std::optional<boost::json::monotonic_resource> arena;
-    if (first_block.data() != nullptr) {
-        arena.emplace(first_block.data(), first_block.size());
-    } else {
-        arena.emplace();
-    }
-    boost::json::storage_ptr const storage(&*arena);
+    request_arena arena(first_block.data(), first_block.size());
+    boost::json::storage_ptr const storage(&arena);
     auto parsed = parse_json_body_into(request.body, state.limits.max_json_depth, storage, storage);
     if (parsed.error) return std::move(*parsed.error);
     boost::json::value const& body = parsed.value;
@@ -347,6 +425,49 @@ std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome con
             }
         }
     }
+    // What went partly wrong (a Medication that could not be read, a search cut at the page
+    // limit) reaches the rules, which show it on every card: without it a drug that was not
+    // counted would go unnoticed. The fetcher redacts the token; here it is redacted once more
+    // (a note reaches the client), each note is kept short and printable (it may quote a
+    // server's diagnostics), and their number is bounded.
+    call.context.data_notes.clear();
+    if (fetched != nullptr) {
+        constexpr std::size_t max_notes = 5;
+        constexpr std::size_t max_note_bytes = 200;
+        std::string const* const token =
+            call.fetch.access_token && !call.fetch.access_token->empty() ? &*call.fetch.access_token : nullptr;
+        for (auto const& fetched_note : fetched->notes) {
+            if (fetched_note.empty()) continue;
+            if (call.context.data_notes.size() == max_notes) {
+                call.context.data_notes.emplace_back("further notes on the fetched data were left out");
+                break;
+            }
+            // Redacted again before cutting (a cut could leave part of a token otherwise).
+            std::string_view raw = fetched_note;
+            std::string redacted;
+            if (token != nullptr && fetched_note.find(*token) != std::string::npos) {
+                constexpr std::string_view mask = "[redacted]";
+                redacted = fetched_note;
+                for (auto at = redacted.find(*token); at != std::string::npos; at = redacted.find(*token, at)) {
+                    redacted.replace(at, token->size(), mask);
+                    at += mask.size();
+                }
+                raw = redacted;
+            }
+            std::string note;
+            std::size_t cut = std::min(raw.size(), max_note_bytes);
+            while (cut < raw.size() && cut > 0 && (static_cast<unsigned char>(raw[cut]) & 0xC0) == 0x80) --cut;
+            note.reserve(cut + 3);
+            for (char const c : raw.substr(0, cut)) {
+                note += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+            }
+            if (cut < raw.size()) note += "...";
+            if (std::find(call.context.data_notes.begin(), call.context.data_notes.end(), note) ==
+                call.context.data_notes.end()) {
+                call.context.data_notes.push_back(std::move(note));
+            }
+        }
+    }
     // Required data that is missing stops the call (CDS Hooks 2.0: 412 when the service
     // cannot obtain what it needs); optional gaps are evaluated around and named in cards.
     std::vector<missing_data> missing_required;
@@ -383,14 +504,19 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
 
     auto snapshot = std::move(call.builder).build();
     for (auto& order : call.context.draft_orders) fhir::resolve_medication(order, snapshot, snapshot.issues);
-    auto result = rules::evaluate(snapshot, call.context, *state.rules, state.next_uuid);
+    // The cards are built in an arena like the request's tree (no co_await from here on, so
+    // this thread's first block is free): built, serialized and dropped without a free per node.
+    arena_first_block const first_block;
+    request_arena arena(first_block.data(), first_block.size());
+    boost::json::storage_ptr const storage(&arena);
+    auto result = rules::evaluate(snapshot, call.context, *state.rules, state.next_uuid, storage);
 
     http_response response;
     response.status = 200;
     response.content_type = "application/json";
     response.log.service_id = service.id;
     response.log.card_count = static_cast<int>(result.cards.size());
-    boost::json::object document;
+    boost::json::object document(storage);
     document["cards"] = std::move(result.cards);
     response.body = boost::json::serialize(document);
     return response;

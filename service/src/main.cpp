@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -17,11 +18,13 @@
 #include <boost/program_options.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "cds/fhir/date_time.hpp"
 #include "cds/rules/rule_set.hpp"
 #include "cds/service/auth/auth_config.hpp"
 #include "cds/service/auth/jwt_request_authenticator.hpp"
+#include "cds/service/buffered_log_sink.hpp"
 #include "cds/service/cds_call.hpp"
 #include "cds/service/feedback_store.hpp"
 #include "cds/service/fhir_client/command_line.hpp"
@@ -68,6 +71,8 @@ po::options_description serve_options() {
          "HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks a free port, printed on stdout)")
         ("rules", po::value<std::string>(), "rule configuration file (default: the bundled rule set)")
         ("threads", po::value<unsigned>()->default_value(0), "server threads (0: one per hardware thread)")
+        ("io-model", po::value<std::string>()->default_value("shared"),
+         "shared: any thread serves any connection (steadier tail latency); per-thread: each connection stays on one thread (more requests/s)")
         ("max-body", po::value<std::size_t>()->default_value(limits.max_body_bytes), "largest request body in bytes (413 beyond)")
         ("max-header", po::value<std::size_t>()->default_value(limits.max_header_bytes), "largest request line + headers in bytes (431 beyond)")
         ("max-json-depth", po::value<unsigned>()->default_value(limits.max_json_depth), "deepest JSON nesting accepted (400 beyond)")
@@ -188,18 +193,34 @@ std::shared_ptr<rules::rule_set const> load_rules(po::variables_map const& vm, s
     return loaded.rules;
 }
 
-void use_stderr_logger(std::string const& level_name) {
-    auto logger = spdlog::stderr_color_mt("magnesium-cds");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+// `buffered`: serve's logger, written to stderr in batches by a background thread so that a
+// request never waits for stderr (buffered_log_sink.hpp); when stderr is a terminal, where a
+// person reads along, lines go out one by one in colour as before.
+void use_stderr_logger(std::string const& level_name, bool buffered = false) {
     auto const level = spdlog::level::from_str(level_name);
     if (level == spdlog::level::off && level_name != "off") throw usage_error("unknown --log-level " + level_name);
+    std::shared_ptr<spdlog::logger> logger;
+    if (buffered && isatty(STDERR_FILENO) == 0) {
+        logger = std::make_shared<spdlog::logger>("magnesium-cds", std::make_shared<service::buffered_log_sink>());
+        logger->set_formatter(std::make_unique<service::service_log_formatter>());  // the pattern below
+    } else {
+        logger = spdlog::stderr_color_mt("magnesium-cds");
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+    }
     logger->set_level(level);
     spdlog::set_default_logger(std::move(logger));
 }
 
+// std::cerr once every line logged so far is out, so that direct messages stay in order
+// after the (buffered) log lines that led to them.
+std::ostream& cerr_after_log() {
+    spdlog::default_logger()->flush();
+    return std::cerr;
+}
+
 int serve(std::vector<std::string> const& args) {
     auto const vm = parse(args, serve_options(), nullptr);
-    use_stderr_logger(vm["log-level"].as<std::string>());
+    use_stderr_logger(vm["log-level"].as<std::string>(), true);
 
     service::server_options options;
     auto const listen = service::parse_listen_address(vm["listen"].as<std::string>());
@@ -207,6 +228,12 @@ int serve(std::vector<std::string> const& args) {
     options.listen = *listen;
     options.threads = vm["threads"].as<unsigned>();
     if (options.threads == 0) options.threads = std::max(1U, std::thread::hardware_concurrency());
+    auto const io_model = vm["io-model"].as<std::string>();
+    if (io_model == "per-thread") {
+        options.io = service::io_model::per_thread;
+    } else if (io_model != "shared") {
+        throw usage_error("--io-model must be shared or per-thread");
+    }
     options.shutdown_timeout = seconds_option(vm, "shutdown-timeout");
     if (vm.count("tls-cert") != vm.count("tls-key")) throw usage_error("--tls-cert and --tls-key go together");
     if (vm.count("tls-cert")) {
@@ -217,7 +244,7 @@ int serve(std::vector<std::string> const& args) {
         try {
             service::check_tls_files(tls);
         } catch (std::runtime_error const& e) {
-            std::cerr << "magnesium-cds: refusing to start: " << e.what() << '\n';
+            cerr_after_log() << "magnesium-cds: refusing to start: " << e.what() << '\n';
             return exit_failure;
         }
         options.tls = std::move(tls);
@@ -243,7 +270,7 @@ int serve(std::vector<std::string> const& args) {
     std::ostringstream problems;
     auto rule_set = load_rules(vm, problems);
     if (!rule_set) {
-        std::cerr << "magnesium-cds: refusing to start: " << problems.str();
+        cerr_after_log() << "magnesium-cds: refusing to start: " << problems.str();
         return exit_failure;
     }
 
@@ -252,7 +279,7 @@ int serve(std::vector<std::string> const& args) {
     auto const auth_config = service::auth::make_auth_config(service::auth::read_auth_flags(vm));
     auto const policy = service::auth::check_listen_policy(options.listen.host, auth_config);
     if (!policy.allowed) {
-        std::cerr << "magnesium-cds: refusing to start: " << policy.message << '\n';
+        cerr_after_log() << "magnesium-cds: refusing to start: " << policy.message << '\n';
         return exit_failure;
     }
     if (!policy.message.empty()) spdlog::warn("{}", policy.message);
@@ -273,7 +300,7 @@ int serve(std::vector<std::string> const& args) {
         try {
             state.feedback = service::open_sqlite_feedback_store(feedback_db, {rule_set->id(), rule_set->version()});
         } catch (std::runtime_error const& e) {
-            std::cerr << "magnesium-cds: refusing to start: " << e.what() << '\n';
+            cerr_after_log() << "magnesium-cds: refusing to start: " << e.what() << '\n';
             return exit_failure;
         }
         spdlog::info("feedback is stored in {} (SQLite, WAL, synchronous=FULL)", feedback_db);
@@ -287,15 +314,17 @@ int serve(std::vector<std::string> const& args) {
     }
     auto const shared_state = std::make_shared<service::service_state const>(std::move(state));
 
-    spdlog::info("rule set {} {} with {} services; {} threads; body limit {} bytes", rule_set->id(),
-                 rule_set->version(), rule_set->services().size(), options.threads, limits.max_body_bytes);
+    spdlog::info("rule set {} {} with {} services; {} threads ({} I/O); body limit {} bytes", rule_set->id(),
+                 rule_set->version(), rule_set->services().size(), options.threads, io_model, limits.max_body_bytes);
     char const* const scheme = options.tls ? "https" : "http";
-    return service::run_server(options, shared_state, [scheme](service::listen_address const& bound) {
+    int const code = service::run_server(options, shared_state, [scheme](service::listen_address const& bound) {
         bool const v6 = bound.host.find(':') != std::string::npos;
         // Tests and scripts read this line to learn the port when --listen asked for port 0.
         std::cout << "listening on " << scheme << "://" << (v6 ? "[" : "") << bound.host << (v6 ? "]" : "") << ':'
                   << bound.port << std::endl;
     });
+    spdlog::default_logger()->flush();
+    return code;
 }
 
 // The service whose hook the request names, when --service is not given; the first service
@@ -430,10 +459,10 @@ int main(int argc, char** argv) {
     try {
         return run(argc, argv);
     } catch (usage_error const& e) {
-        std::cerr << "magnesium-cds: " << e.what() << "\n(see magnesium-cds --help)\n";
+        cerr_after_log() << "magnesium-cds: " << e.what() << "\n(see magnesium-cds --help)\n";
         return exit_usage;
     } catch (std::exception const& e) {
-        std::cerr << "magnesium-cds: " << e.what() << '\n';
+        cerr_after_log() << "magnesium-cds: " << e.what() << '\n';
         return exit_usage;
     }
 }

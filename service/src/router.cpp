@@ -1,9 +1,11 @@
 #include "cds/service/router.hpp"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 
 #include <boost/json.hpp>
+#include <boost/url/decode_view.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -169,24 +171,33 @@ route_match match_route(std::string_view target) {
     }
     boost::urls::url_view const url = *parsed;
     out.path = url.path();
-    std::vector<std::string> segments;
-    for (auto const& segment : url.segments()) segments.emplace_back(segment);
+    // No endpoint has more than three segments, so at most four are looked at (the fourth may
+    // be the empty one of a trailing '/'); they are compared decoded, without copying them.
+    std::array<boost::urls::pct_string_view, 4> segments{};
+    std::size_t count = 0;
+    for (auto const segment : url.encoded_segments()) {
+        if (count == segments.size()) return out;  // too many for any endpoint
+        segments[count++] = segment;
+    }
     // "/cds-services/" names the same resource as "/cds-services".
-    if (!segments.empty() && segments.back().empty()) segments.pop_back();
+    if (count > 0 && segments[count - 1].empty()) --count;
+    if (count == segments.size()) return out;
+    auto const decoded_is = [&](std::size_t i, std::string_view text) { return *segments[i] == text; };
+    auto const decoded = [&](std::size_t i) { return segments[i].decode(); };
 
-    if (segments.size() == 1 && segments[0] == "healthz") {
+    if (count == 1 && decoded_is(0, "healthz")) {
         out.kind = endpoint_kind::health;
-    } else if (segments.size() == 1 && segments[0] == "readyz") {
+    } else if (count == 1 && decoded_is(0, "readyz")) {
         out.kind = endpoint_kind::readiness;
-    } else if (!segments.empty() && segments[0] == "cds-services") {
-        if (segments.size() == 1) {
+    } else if (count > 0 && decoded_is(0, "cds-services")) {
+        if (count == 1) {
             out.kind = endpoint_kind::discovery;
-        } else if (segments.size() == 2 && !segments[1].empty()) {
+        } else if (count == 2 && !segments[1].empty()) {
             out.kind = endpoint_kind::service_call;
-            out.service_id = segments[1];
-        } else if (segments.size() == 3 && !segments[1].empty() && segments[2] == "feedback") {
+            out.service_id = decoded(1);
+        } else if (count == 3 && !segments[1].empty() && decoded_is(2, "feedback")) {
             out.kind = endpoint_kind::feedback;
-            out.service_id = segments[1];
+            out.service_id = decoded(1);
         }
     }
     return out;

@@ -1,7 +1,14 @@
 #include "cds/service/service_state.hpp"
 
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <sys/random.h>
+
 #include <boost/json.hpp>
-#include <boost/uuid/random_generator.hpp>
+#include <boost/uuid/uuid.hpp>
 #include <boost/uuid/uuid_io.hpp>
 
 namespace cds::embedded {
@@ -49,12 +56,51 @@ std::string render_discovery(rules::rule_set const& rules) {
     return boost::json::serialize(document);
 }
 
+namespace {
+
+// The kernel's CSPRNG, drawn 4 KiB at a time per thread: Boost.UUID's random_generator makes
+// one getrandom(2) call per uuid (three per card), and OpenSSL's DRBG costs ~50k instructions
+// per call; this is one system call per 256 uuids. The service never forks, so no two
+// processes can hold copies of a buffer.
+class thread_random_bytes {
+public:
+    void fill(unsigned char* out, std::size_t count) {
+        if (count > pool_.size() - used_) refill();
+        std::memcpy(out, pool_.data() + used_, count);
+        std::memset(pool_.data() + used_, 0, count);  // a byte handed out is not kept
+        used_ += count;
+    }
+
+private:
+    void refill() {
+        std::size_t filled = 0;
+        while (filled < pool_.size()) {
+            ssize_t const got = getrandom(pool_.data() + filled, pool_.size() - filled, 0);
+            if (got < 0) {
+                if (errno == EINTR) continue;
+                // Only on a kernel without getrandom(2) (< 3.17): a broken host, not a request.
+                throw std::runtime_error(std::string{"getrandom failed: "} + std::strerror(errno));
+            }
+            filled += static_cast<std::size_t>(got);
+        }
+        used_ = 0;
+    }
+
+    std::array<unsigned char, 4096> pool_{};
+    std::size_t used_ = pool_.size();
+};
+
+}  // namespace
+
 rules::uuid_source random_uuid_source() {
     return [] {
-        // One generator per thread: boost::uuids::random_generator is not thread-safe, and a
-        // lock here would sit on every card.
-        thread_local boost::uuids::random_generator generator;
-        return boost::uuids::to_string(generator());
+        thread_local thread_random_bytes random;
+        boost::uuids::uuid id{};
+        random.fill(id.data, id.size());
+        // RFC 4122 §4.4: version 4 (random), variant 10x.
+        id.data[6] = static_cast<std::uint8_t>((id.data[6] & 0x0F) | 0x40);
+        id.data[8] = static_cast<std::uint8_t>((id.data[8] & 0x3F) | 0x80);
+        return boost::uuids::to_string(id);
     };
 }
 

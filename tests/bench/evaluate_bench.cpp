@@ -6,6 +6,13 @@
 //
 //   evaluate_bench --now 2026-03-10T09:00:00Z [--min-time 1] [--iterations N]
 //                  [--growth BIG,SMALL] [--json OUT.json] NAME=REQUEST.json ...
+//                  [--cores N] [--floor NAME=REQUESTS_PER_S ...] [--no-parse-ceiling]
+//
+// After the stage table it prints the parse ceiling: the raw Boost.JSON parse of each body
+// alone, into the same arena as the service (a non-shared monotonic_resource whose 256 KB first
+// block is reused), in MB/s, with a memcpy of the body for scale, and the requests/s N cores
+// could answer if the service did nothing but parse, next to the nginx floor (--floor, the
+// floor's requests/s for that request, e.g. at 16 connections) and the 40 %-of-floor target.
 //
 // The stages mirror service/src/cds_call.cpp using only public APIs, so that a stage that
 // grows (e.g. the snapshot) can be found without a profiler; `service_path` is the real code
@@ -26,6 +33,10 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include <cstring>
+#include <memory>
+#include <thread>
 
 #include <boost/json.hpp>
 
@@ -79,7 +90,8 @@ struct file_figures {
 [[noreturn]] void usage(std::string const& why) {
     std::cerr << "evaluate_bench: " << why
               << "\nusage: evaluate_bench --now DATETIME [--min-time SECONDS] [--iterations N]"
-                 " [--growth BIG,SMALL] [--json OUT] NAME=REQUEST.json ...\n";
+                 " [--growth BIG,SMALL] [--json OUT] NAME=REQUEST.json ...\n"
+                 "                      [--cores N] [--floor NAME=REQUESTS_PER_S ...] [--no-parse-ceiling]\n";
     std::exit(2);
 }
 
@@ -303,6 +315,84 @@ double stages_sum(file_figures const& f) {
     return sum;
 }
 
+// --- parse ceiling -----------------------------------------------------------------------
+
+// The service's arena (cds_call.cpp prepare_cds_call): a monotonic_resource, not shared, whose
+// first block is a 256 KB buffer reused call after call; the stream_parser's temporary storage
+// is the same arena. The tree is dropped in O(1) with the arena.
+constexpr std::size_t parse_arena_first_block = 256 * 1024;
+
+struct parse_ceiling_figures {
+    std::string name;
+    std::size_t body_bytes = 0;
+    std::size_t iterations = 0;
+    stage_figures parse{};
+    stage_figures copy{};  // memcpy of the body, per copy
+    double floor_rps = 0;  // 0: no --floor given for this request
+};
+
+// Keeps a buffer's contents observable, so that a copy nobody reads is not optimised away.
+void clobber(void const* p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
+
+parse_ceiling_figures measure_parse_ceiling(request_file const& file, double min_seconds,
+                                            std::size_t fixed_iterations) {
+    parse_ceiling_figures figures;
+    figures.name = file.name;
+    figures.body_bytes = file.body.size();
+    auto const first_block = std::make_unique_for_overwrite<unsigned char[]>(parse_arena_first_block);
+    json::parse_options options;
+    options.max_depth = service::service_limits{}.max_json_depth;
+
+    std::vector<char> destination(std::max<std::size_t>(1, file.body.size()));
+    // Copies of a small body take nanoseconds: time a batch of them, about 64 KB in all.
+    std::size_t const copies = std::max<std::size_t>(1, (64 * 1024) / std::max<std::size_t>(1, file.body.size()));
+
+    std::vector<double> parse_samples;
+    std::vector<double> copy_samples;
+    std::size_t sink = 0;
+    auto const started = bench_clock::now();
+    std::size_t const warmup = 3;
+    for (std::size_t i = 0;; ++i) {
+        auto const t0 = bench_clock::now();
+        {
+            json::monotonic_resource arena(first_block.get(), parse_arena_first_block);
+            json::storage_ptr const storage(&arena);
+            json::stream_parser parser(storage, options);
+            parser.reset(storage);
+            json::error_code ec;
+            parser.write(file.body.data(), file.body.size(), ec);
+            if (!ec) parser.finish(ec);
+            if (ec) throw std::runtime_error(file.name + ": not valid JSON: " + ec.message());
+            json::value const tree = parser.release();
+            sink += tree.is_object() ? tree.get_object().size() : 0;
+        }
+        auto const t1 = bench_clock::now();
+        for (std::size_t c = 0; c < copies; ++c) {
+            std::memcpy(destination.data(), file.body.data(), file.body.size());
+            clobber(destination.data());
+        }
+        auto const t2 = bench_clock::now();
+        sink += static_cast<unsigned char>(destination[destination.size() / 2]);
+        if (i >= warmup) {
+            parse_samples.push_back(ns_between(t0, t1));
+            copy_samples.push_back(ns_between(t1, t2) / static_cast<double>(copies));
+        }
+        if (fixed_iterations > 0) {
+            if (parse_samples.size() >= fixed_iterations) break;
+        } else if (parse_samples.size() >= 20 &&
+                   std::chrono::duration<double>(bench_clock::now() - started).count() >= min_seconds) {
+            break;
+        }
+    }
+    if (sink == 0) std::cerr << "(no output)\n";
+    figures.iterations = parse_samples.size();
+    figures.parse = summarize(parse_samples);
+    figures.copy = summarize(copy_samples);
+    return figures;
+}
+
+double megabytes_per_s(std::size_t bytes, double ns) { return ns > 0 ? static_cast<double>(bytes) / ns * 1e3 : 0; }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -312,6 +402,9 @@ int main(int argc, char** argv) {
     std::string json_out;
     std::string growth = "order-sign-500,order-sign-50";
     std::vector<request_file> files;
+    bool parse_ceiling = true;
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    std::map<std::string, double> floors;  // request name -> the nginx floor's requests/s
 
     for (int i = 1; i < argc; ++i) {
         std::string const arg = argv[i];
@@ -331,6 +424,17 @@ int main(int argc, char** argv) {
             json_out = next();
         } else if (arg == "--growth") {
             growth = next();
+        } else if (arg == "--no-parse-ceiling") {
+            parse_ceiling = false;
+        } else if (arg == "--cores") {
+            cores = static_cast<unsigned>(std::strtoul(next().c_str(), nullptr, 10));
+            if (cores == 0) usage("--cores must be at least 1");
+        } else if (arg == "--floor") {
+            auto const value = next();
+            auto const eq = value.find('=');
+            double const rps = eq == std::string::npos ? 0 : std::strtod(value.c_str() + eq + 1, nullptr);
+            if (eq == std::string::npos || rps <= 0) usage("--floor takes NAME=REQUESTS_PER_S, e.g. order-sign-50=31152");
+            floors[value.substr(0, eq)] = rps;
         } else if (arg == "--help" || arg == "-h") {
             usage("help");
         } else if (auto const eq = arg.find('='); eq != std::string::npos && !arg.starts_with("--")) {
@@ -402,6 +506,39 @@ int main(int argc, char** argv) {
             }
         }
 
+        std::vector<parse_ceiling_figures> ceilings;
+        if (parse_ceiling) {
+            for (auto const& file : files) {
+                ceilings.push_back(measure_parse_ceiling(file, min_seconds, fixed_iterations));
+                if (auto const it = floors.find(file.name); it != floors.end()) ceilings.back().floor_rps = it->second;
+            }
+            std::printf("\nparse ceiling: the raw Boost.JSON parse alone (non-shared monotonic_resource, 256 KB first "
+                        "block reused, as the service), median; memcpy of the body for scale; %u cores\n", cores);
+            std::printf("%-18s %8s %11s %10s %11s %10s %16s %12s %15s %14s\n", "request", "bytes", "parse", "MB/s",
+                        "memcpy", "MB/s", "parse-only rps", "nginx floor", "ceiling/floor", "40% of floor");
+            for (auto const& c : ceilings) {
+                double const ceiling_rps = c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
+                char floor_text[32] = "-";
+                char ratio_text[32] = "-";
+                char target_text[48] = "-";
+                if (c.floor_rps > 0) {
+                    std::snprintf(floor_text, sizeof floor_text, "%.0f", c.floor_rps);
+                    std::snprintf(ratio_text, sizeof ratio_text, "%.2fx", ceiling_rps / c.floor_rps);
+                    // The share of the per-request CPU budget at 40 % of the floor that parsing
+                    // alone takes, if the service had all cores to itself.
+                    double const budget_ns = cores * 1e9 / (0.4 * c.floor_rps);
+                    std::snprintf(target_text, sizeof target_text, "%.0f (parse %.0f%%)", 0.4 * c.floor_rps,
+                                  100.0 * c.parse.median_ns / budget_ns);
+                }
+                std::printf("%-18s %8zu %11s %10.0f %11s %10.0f %16.0f %12s %15s %14s\n", c.name.c_str(), c.body_bytes,
+                            format_ns(c.parse.median_ns).c_str(), megabytes_per_s(c.body_bytes, c.parse.median_ns),
+                            format_ns(c.copy.median_ns).c_str(), megabytes_per_s(c.body_bytes, c.copy.median_ns),
+                            ceiling_rps, floor_text, ratio_text, target_text);
+            }
+            std::printf("(parse-only rps = cores / parse time: what the machine could answer if the service did "
+                        "nothing but parse, with no HTTP, no wrk and no nginx on the same cores)\n");
+        }
+
         if (!json_out.empty()) {
             json::array out;
             for (auto const& f : results) {
@@ -423,6 +560,32 @@ int main(int argc, char** argv) {
                 out.push_back(std::move(o));
             }
             json::object document{{"requests", std::move(out)}, {"growth", std::move(growth_json)}};
+            if (!ceilings.empty()) {
+                json::array parse_json;
+                for (auto const& c : ceilings) {
+                    double const ceiling_rps = c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
+                    json::object o{{"name", c.name},
+                                   {"body_bytes", c.body_bytes},
+                                   {"iterations", c.iterations},
+                                   {"parse_median_ns", c.parse.median_ns},
+                                   {"parse_min_ns", c.parse.min_ns},
+                                   {"parse_mb_per_s", megabytes_per_s(c.body_bytes, c.parse.median_ns)},
+                                   {"memcpy_median_ns", c.copy.median_ns},
+                                   {"memcpy_mb_per_s", megabytes_per_s(c.body_bytes, c.copy.median_ns)},
+                                   {"parse_only_rps", ceiling_rps}};
+                    if (c.floor_rps > 0) {
+                        o["floor_rps"] = c.floor_rps;
+                        o["ceiling_over_floor"] = ceiling_rps / c.floor_rps;
+                        o["parse_share_of_budget_at_40pct_floor"] =
+                            c.parse.median_ns / (cores * 1e9 / (0.4 * c.floor_rps));
+                    }
+                    parse_json.push_back(std::move(o));
+                }
+                document["parse_ceiling"] = json::object{
+                    {"cores", cores},
+                    {"arena", "non-shared monotonic_resource, 256 KB first block reused (as prepare_cds_call)"},
+                    {"requests", std::move(parse_json)}};
+            }
             std::ofstream(json_out) << json::serialize(document) << '\n';
         }
     } catch (std::exception const& e) {

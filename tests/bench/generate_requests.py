@@ -17,8 +17,19 @@ Codes: LOINC and RxNorm codes for the clinical groups come from /work/shared/ter
 hematocrit 4544-3, sodium 2951-2, glucose 2345-7, total CO2 2028-9) and lisinopril is
 RxNorm 314076.
 
+For the FHIR-fallback stage it also writes, from the same order-sign-50 patient:
+  fhir-seed/order-sign-50.bundle.json   a collection Bundle of the Patient, the 50 Observations
+                         and the 20 MedicationRequests, the seed data of the loopback FHIR server
+                         (tests/fhir_server/server.mjs --fixtures DIR loads every Bundle's entries);
+  order-sign-50.fetch.json               the fetch-only twin of order-sign-50: the same
+                         hookInstance, hook and context (draft order included), no `prefetch`,
+                         `fhirServer` = --fhir-server and `fhirAuthorization` with --fhir-token
+                         (run.sh rewrites both once the FHIR server runs).
+
 usage: generate_requests.py [--out DIR] [--now 2026-03-10T09:00:00Z] [--seed 6]
-Writes the files and manifest.json ({"now": ..., "files": {name: {path, bytes, ...}}}).
+                            [--fhir-server URL] [--fhir-token TOKEN]
+Writes the files and manifest.json ({"now": ..., "files": {name: {path, bytes, ...}},
+"fhir_fallback": {...}}).
 """
 
 import argparse
@@ -272,6 +283,41 @@ def order_sign(seed, now, observation_count, medication_count=20):
     }
 
 
+def fhir_seed_bundle(request):
+    """Every resource of the request's prefetch (Patient, Observations, MedicationRequests), once,
+    as a collection Bundle: what the EHR's FHIR server holds for this patient."""
+    resources, seen = [], set()
+    for value in request["prefetch"].values():
+        if not isinstance(value, dict):
+            continue
+        found = [e["resource"] for e in value.get("entry", [])] if value.get("resourceType") == "Bundle" else [value]
+        for resource in found:
+            ref = "%s/%s" % (resource["resourceType"], resource["id"])
+            if ref not in seen:
+                seen.add(ref)
+                resources.append(resource)
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"fullUrl": "%s/%s/%s" % (FHIR_BASE, r["resourceType"], r["id"]), "resource": r}
+                      for r in resources]}
+
+
+def fetch_twin(request, fhir_server, token):
+    """The same call with no prefetch: the service must query fhir_server for everything.
+    Members in the order EHRs send them (fhirServer after hookInstance)."""
+    return {
+        "hookInstance": request["hookInstance"],
+        "fhirServer": fhir_server,
+        "hook": request["hook"],
+        "fhirAuthorization": {
+            "access_token": token, "token_type": "Bearer", "expires_in": 300,
+            "scope": "user/Patient.read user/Observation.read user/MedicationRequest.read "
+                     "user/MedicationStatement.read user/Medication.read user/Condition.read",
+            "subject": "magnesium-cds",
+        },
+        "context": request["context"],
+    }
+
+
 def parse_now(text):
     t = dt.datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S%z")
     return t.astimezone(dt.timezone.utc)
@@ -284,6 +330,10 @@ def main(argv):
     parser.add_argument("--now", help="evaluation time the dates are relative to, e.g. 2026-03-10T09:00:00Z "
                                       "(default: the current minute, UTC)")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--fhir-server", default="http://127.0.0.1:8090/fhir",
+                        help="fhirServer of the fetch-only twin (default: a placeholder)")
+    parser.add_argument("--fhir-token", default="bench-access-token",
+                        help="fhirAuthorization.access_token of the fetch-only twin")
     args = parser.parse_args(argv)
     now = parse_now(args.now) if args.now else dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
 
@@ -306,6 +356,29 @@ def main(argv):
         manifest["files"][name] = {"path": path, "bytes": len(text.encode("utf-8")), "hook": request["hook"],
                                    "observations": observations}
         print("%-16s %8d bytes  %4d observations  %s" % (name, len(text.encode("utf-8")), observations, path))
+
+    # FHIR-fallback stage: the FHIR server's seed data and the fetch-only twin of order-sign-50.
+    source = requests["order-sign-50"]
+    seed_dir = os.path.join(args.out, "fhir-seed")
+    os.makedirs(seed_dir, exist_ok=True)
+    seed_bundle = fhir_seed_bundle(source)
+    seed_path = os.path.join(seed_dir, "order-sign-50.bundle.json")
+    with open(seed_path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(seed_bundle, separators=(",", ":"), ensure_ascii=False))
+    twin_path = os.path.join(args.out, "order-sign-50.fetch.json")
+    twin_text = json.dumps(fetch_twin(source, args.fhir_server, args.fhir_token), separators=(",", ":"),
+                           ensure_ascii=False)
+    with open(twin_path, "w", encoding="utf-8") as f:
+        f.write(twin_text)
+    counts = {}
+    for entry in seed_bundle["entry"]:
+        counts[entry["resource"]["resourceType"]] = counts.get(entry["resource"]["resourceType"], 0) + 1
+    manifest["fhir_fallback"] = {"twin_of": "order-sign-50", "fetch_request": twin_path,
+                                 "fetch_request_bytes": len(twin_text.encode("utf-8")),
+                                 "seed_dir": seed_dir, "seed_resources": counts}
+    print("%-16s %8d bytes  fetch-only twin of order-sign-50; FHIR server seed: %s  %s" % (
+        "order-sign-50.fetch", len(twin_text.encode("utf-8")),
+        ", ".join("%d %s" % (n, t) for t, n in sorted(counts.items())), seed_dir))
     with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
     return 0

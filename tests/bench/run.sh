@@ -4,7 +4,8 @@
 #   tests/bench/run.sh [--duration 10s] [--build-dir DIR] [--connections "1 16 64"]
 #                      [--requests "patient-view-1 order-sign-50 order-sign-500"]
 #                      [--soak [SECONDS]] [--soak-only] [--no-micro] [--threads N]
-#                      [--service-log-level info] [--wait-idle [LOAD]] [--out DIR]
+#                      [--service-log-level info] [--io-model shared|per-thread]
+#                      [--wait-idle [LOAD]] [--out DIR] [--no-fhir-fallback | --fhir-fallback-only] [--fhir-connections "1 16"]
 #
 # 1. builds the Release binary and the in-process micro-benchmark in build/bench (unless
 #    --build-dir names an existing build of magnesium-cds);
@@ -17,7 +18,14 @@
 #    RSS (VmHWM, reset before each run through /proc/PID/clear_refs);
 # 6. runs evaluate_bench (in-process stage costs) and, with --soak, 60 s at 64 connections
 #    sampling RSS;
-# 7. prints the table and the targets, and writes results.json (report.py).
+# 7. FHIR-fallback stage (on by default; --no-fhir-fallback skips it, --fhir-fallback-only runs
+#    only it): the loopback FHIR test server of the integration tests (tests/fhir_server,
+#    Node.js 20; `npm ci` from its lockfile when node_modules is missing) seeded with the
+#    order-sign-50 patient, a second `serve --fhir-allow` instance, the fetch-only twin of
+#    order-sign-50 checked once against the prefetched request (same cards), the FHIR server's
+#    own latency per search, one call's query timeline (strace, when installed), then wrk at
+#    --fhir-connections (fhir_fallback.py, fhir_fallback.json);
+# 8. prints the table and the targets, and writes results.json (report.py).
 #
 # Not a CI test: it passes or fails nothing; it prints figures. Everything binds 127.0.0.1
 # and every process it starts is stopped on exit. Needs wrk and nginx (Debian packages
@@ -36,10 +44,14 @@ soak_only=0
 micro=1
 threads=0
 log_level=info
+io_model=shared
 out="$repo/build/bench/results"
 wait_idle=""
+fhir_fallback=1
+fhir_fallback_only=0
+fhir_connections="1 16"
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
     case "$1" in
         --duration) duration="$2"; shift 2 ;;
@@ -51,8 +63,12 @@ while (($#)); do
         --no-micro) micro=0; shift ;;
         --threads) threads="$2"; shift 2 ;;
         --service-log-level) log_level="$2"; shift 2 ;;
+        --io-model) io_model="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --wait-idle) wait_idle=1.0; if [[ ${2:-} =~ ^[0-9.]+$ ]]; then wait_idle="$2"; shift; fi; shift ;;
+        --no-fhir-fallback) fhir_fallback=0; shift ;;
+        --fhir-fallback-only) fhir_fallback=1; fhir_fallback_only=1; micro=0; shift ;;
+        --fhir-connections) fhir_connections="$2"; shift 2 ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -101,15 +117,21 @@ mkdir -p "$out"
 work="$(mktemp -d "${TMPDIR:-/tmp}/cds-bench.XXXXXX")"
 service_pid=""
 nginx_pid=""
+fallback_pid=""
+strace_pid=""
+fhir_state=""
 cleanup() {
     local pid
-    for pid in $service_pid $nginx_pid; do
+    for pid in $strace_pid $service_pid $nginx_pid $fallback_pid; do
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
             kill -KILL "$pid" 2>/dev/null || true
         fi
     done
+    if [[ -n $fhir_state && -f $fhir_state/pid ]]; then
+        "$repo/tests/fhir_server/stop.sh" "$fhir_state" >/dev/null 2>&1 || true
+    fi
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -126,7 +148,7 @@ free_port() {
 
 start_service() {
     local log="$work/service.log"
-    local args=(serve --listen 127.0.0.1:0 --log-level "$log_level")
+    local args=(serve --listen 127.0.0.1:0 --log-level "$log_level" --io-model "$io_model")
     ((threads > 0)) && args+=(--threads "$threads")
     "$binary" "${args[@]}" >"$work/service.out" 2>>"$log" &
     service_pid=$!
@@ -196,27 +218,32 @@ proc_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status" 2>/
 runs="$out/runs.jsonl"
 : >"$runs"
 
-# run_wrk TARGET URL BODY CONNECTIONS SECONDS NAME -> appends one JSON line to $runs
+# run_wrk TARGET URL BODY CONNECTIONS SECONDS NAME -> appends one JSON line to $runs (or to
+# $run_wrk_dest). TARGET service or fhir-fallback: the service whose RSS is sampled.
 run_wrk() {
     local target="$1" url="$2" body="$3" conns="$4" seconds="$5" name="$6"
     local wrk_threads=2
     ((conns < 2)) && wrk_threads=1
+    local dest="${run_wrk_dest:-$runs}"
+    local pid=""
+    [[ $target == service ]] && pid="$service_pid"
+    [[ $target == fhir-fallback ]] && pid="$fallback_pid"
     local hwm_before=0
-    if [[ $target == service ]]; then
-        echo 5 >"/proc/$service_pid/clear_refs" 2>/dev/null || true   # reset VmHWM to the current RSS
-        hwm_before="$(proc_kib "$service_pid" VmHWM)"
+    if [[ -n $pid ]]; then
+        echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true   # reset VmHWM to the current RSS
+        hwm_before="$(proc_kib "$pid" VmHWM)"
     fi
     local line
     line="$(BENCH_BODY="$body" timeout $((seconds + 30)) wrk -t "$wrk_threads" -c "$conns" -d "${seconds}s" \
                 --timeout 10s -s "$here/wrk.lua" "$url" | sed -n 's/^BENCH_JSON //p')"
     [[ -n $line ]] || { echo "run.sh: wrk produced no result for $target $name c=$conns" >&2; return 1; }
     local hwm=0 rss=0
-    if [[ $target == service ]]; then
-        hwm="$(proc_kib "$service_pid" VmHWM)"
-        rss="$(proc_kib "$service_pid" VmRSS)"
-        : >"$work/service.log"  # per-request log lines: keep the disk out of it
+    if [[ -n $pid ]]; then
+        hwm="$(proc_kib "$pid" VmHWM)"
+        rss="$(proc_kib "$pid" VmRSS)"
     fi
-    python3 - "$line" "$target" "$name" "$conns" "$seconds" "$hwm" "$rss" "$hwm_before" >>"$runs" <<'EOF'
+    [[ $target == service ]] && : >"$work/service.log"  # per-request log lines: keep the disk out of it
+    python3 - "$line" "$target" "$name" "$conns" "$seconds" "$hwm" "$rss" "$hwm_before" >>"$dest" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])
 r.update(target=sys.argv[2], request=sys.argv[3], connections=int(sys.argv[4]), seconds=int(sys.argv[5]),
@@ -225,7 +252,7 @@ r["requests_per_s"] = r["requests"] / (r["duration_us"] / 1e6)
 print(json.dumps(r))
 EOF
     printf '  %-8s %-16s c=%-3s %10.0f req/s\n' "$target" "$name" "$conns" \
-        "$(tail -1 "$runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_per_s"])')"
+        "$(tail -1 "$dest" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_per_s"])')"
 }
 
 # The machine is shared: optionally wait (at most 10 minutes) for the 1-minute load to drop.
@@ -238,10 +265,14 @@ if [[ -n $wait_idle ]]; then
 fi
 echo "== machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-start_service
-start_nginx
-echo "== service $service_url (pid $service_pid, threads ${threads/#0/default}), nginx $nginx_url (pid $nginx_pid)"
-echo "   service RSS at start: $(proc_kib "$service_pid" VmRSS) KiB"
+if ((fhir_fallback_only)); then
+    requests=""
+else
+    start_service
+    start_nginx
+    echo "== service $service_url (pid $service_pid, threads ${threads/#0/default}), nginx $nginx_url (pid $nginx_pid)"
+    echo "   service RSS at start: $(proc_kib "$service_pid" VmRSS) KiB"
+fi
 
 # Sanity: every request must be answered 200 with cards, or the figures mean nothing.
 for name in $requests; do
@@ -258,7 +289,7 @@ for name in $requests; do
     echo "   $name: $(stat -c %s "$body") bytes -> 200, $cards card(s), $(stat -c %s "$work/check.json") bytes"
 done
 
-if ((!soak_only)); then
+if ((!soak_only && !fhir_fallback_only)); then
     total=$(($(wc -w <<<"$requests") * ($(wc -w <<<"$connections") * 2 * duration_s + 4)))
     echo "== wrk matrix: ${duration} per run, about ${total}s in all"
     for name in $requests; do
@@ -273,11 +304,12 @@ if ((!soak_only)); then
         done
     done
 fi
-peak_hwm_all="$(proc_kib "$service_pid" VmHWM)"
+peak_hwm_all=0
+[[ -n $service_pid ]] && peak_hwm_all="$(proc_kib "$service_pid" VmHWM)"
 
 soak_file="$out/soak.json"
 rm -f "$soak_file"
-if ((soak > 0)); then
+if ((soak > 0 && !fhir_fallback_only)); then
     name=order-sign-50
     body="$out/requests/$name.json"
     echo "== soak: ${soak}s at 64 connections on $name, RSS sampled every 5 s"
@@ -308,9 +340,8 @@ print(json.dumps({"seconds": int(sys.argv[4]), "connections": 64, "request": "or
 EOF
     echo "   RSS start $(head -1 "$samples" | cut -d' ' -f2) KiB, end $(tail -1 "$samples" | cut -d' ' -f2) KiB"
 fi
-load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Stop the servers before the in-process benchmark so it has the CPUs to itself.
+# Stop the servers before the next stage so it has the CPUs to itself.
 cleanup_servers() {
     local pid
     for pid in $service_pid $nginx_pid; do
@@ -325,6 +356,15 @@ cleanup_servers() {
 }
 cleanup_servers
 
+fhir_file="$out/fhir_fallback.json"
+rm -f "$fhir_file"
+if ((fhir_fallback && !soak_only)); then
+    # shellcheck source=fhir_fallback_stage.sh
+    source "$here/fhir_fallback_stage.sh"
+    run_fhir_fallback_stage
+fi
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+
 micro_file="$out/micro.json"
 rm -f "$micro_file"
 if ((micro)) && ((!soak_only)); then
@@ -332,6 +372,27 @@ if ((micro)) && ((!soak_only)); then
         echo "== in-process stage costs (evaluate_bench)"
         micro_args=()
         for name in $requests; do micro_args+=("$name=$out/requests/$name.json"); done
+        # The nginx floor of each request (at 16 connections, or the most measured) for the
+        # parse ceiling printed next to it.
+        while read -r floor; do
+            [[ -n $floor ]] && micro_args+=(--floor "$floor")
+        done < <(python3 - "$runs" <<'EOF'
+import json, sys
+best = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    if not line.strip():
+        continue
+    r = json.loads(line)
+    if r.get("target") != "nginx":
+        continue
+    key, conns = r["request"], r["connections"]
+    rank = (conns == 16, conns)
+    if key not in best or rank > best[key][0]:
+        best[key] = (rank, r["requests_per_s"], conns)
+for name, (_, rps, conns) in best.items():
+    print("%s=%.0f" % (name, rps))
+EOF
+)
         "$micro_binary" --now "$now" --min-time 2 --json "$micro_file" "${micro_args[@]}"
     else
         echo "== evaluate_bench not built (build it with -DCDS_BUILD_BENCH=ON); in-process figures skipped"
@@ -340,4 +401,5 @@ fi
 
 python3 "$here/report.py" --runs "$runs" --micro "$micro_file" --soak "$soak_file" \
     --binary "$binary" --duration "$duration_s" --load-start "$load_start" --load-end "$load_end" \
-    --peak-hwm "$peak_hwm_all" --threads "$threads" --log-level "$log_level" --out "$out/results.json"
+    --peak-hwm "$peak_hwm_all" --threads "$threads" --log-level "$log_level" --io-model "$io_model" --fhir-fallback "$fhir_file" \
+    --out "$out/results.json"

@@ -470,6 +470,52 @@ class ServerFailures(Base):
                         self.assertIn("%s could not be obtained (prefetch '%s')" % (template["describes"], key), text)
 
 
+class IncompleteData(Base):
+    def test_a_medication_that_cannot_be_read_is_said_on_the_card(self):
+        # pat-30710 (fixtures/fhir-server/pat-30710-unreadable-medication.json): Mg 1.4 mg/dL
+        # yesterday and an active MedicationRequest naming Medication/med-30710-hctz-withdrawn,
+        # which is not on the server. The fetch reads it, fails, and notes it; the drug cannot
+        # be classified. The card must say both instead of silently leaving the drug out.
+        request = load_twin("patient-view-pat-30417", "fetch")
+        request["hookInstance"] = "0e5b8f3a-6c2d-4e71-9a4b-3d8c7f1e2a90"
+        request["context"] = {"userId": "Practitioner/prac-5120", "patientId": "pat-30710"}
+        tag = new_tag("unreadable-med")
+        request["fhirServer"] = self.base(tag)
+        for call in (lambda: MAIN.call(request), lambda: self.evaluate(request)):
+            status, body, _, raw = call()
+            self.assertEqual(status, 200, raw[:500])
+            self.assertEqual(len(body["cards"]), 1, raw[:1000])
+            card = body["cards"][0]
+            self.assertEqual(card["indicator"], "warning")
+            self.assertIn("1.4", card["summary"])
+            self.assertIn("Not available: all of the data (the medication Medication/med-30710-hctz-withdrawn named "
+                          "by a fetched medication order could not be read: it does not exist on the FHIR server).",
+                          card["detail"])
+            self.assertIn("Not available: the medication of MedicationRequest/medrx-30710-1 "
+                          "(Medication/med-30710-hctz-withdrawn)", card["detail"])
+            self.assertNotIn("Contributing", card["detail"])
+            self.assertNotIn(FIXTURE_TOKEN.encode(), raw)
+        # The Medication was asked for (once per call), under the tag.
+        reads = [e for e in requests_tagged(tag) if "/Medication/med-30710-hctz-withdrawn" in e["url"]]
+        self.assertEqual(len(reads), 2, [e["url"] for e in requests_tagged(tag)])
+
+    def test_complete_data_gives_no_note(self):
+        # The twin patient's Medications are all on the server: no note on its cards.
+        tag = new_tag("complete")
+        status, body, _, raw = MAIN.call(fetch_request("patient-view-pat-30417", self.base(tag)))
+        self.assertEqual(status, 200, raw[:500])
+        self.assertTrue(body["cards"])
+        self.assertNotIn("all of the data", details(body["cards"]))
+        self.assertNotIn("not identified", details(body["cards"]))
+
+    def evaluate(self, request):
+        cli = subprocess.run([BINARY, "evaluate", "-", "--now", FIXTURE_NOW, "--fhir-allow", ALLOWED,
+                              "--fhir-deadline-ms", "20000"], input=json.dumps(request),
+                             capture_output=True, text=True, timeout=120)
+        body = json.loads(cli.stdout) if cli.stdout.strip() else None
+        return (200 if cli.returncode == 0 else 500), body, 0, (cli.stdout + cli.stderr).encode()
+
+
 def main():
     global BINARY, FIXTURES, STATE
     parser = argparse.ArgumentParser()

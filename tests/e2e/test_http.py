@@ -351,7 +351,7 @@ class CommandLine(unittest.TestCase):
         for flag in ("serve", "evaluate", "check-rules", "--listen", "--rules", "--threads", "--max-body",
                      "--max-header", "--max-json-depth", "--max-connections", "--read-timeout", "--idle-timeout",
                      "--write-timeout", "--shutdown-timeout", "--cors-origin", "--cors-max-age", "--now",
-                     "--service", "--log-level", "--version"):
+                     "--service", "--log-level", "--io-model", "--version"):
             self.assertIn(flag, out.stdout)
 
     def test_version(self):
@@ -454,6 +454,62 @@ class SlowClients(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
         finally:
             server.cleanup()
+
+
+class IoModels(unittest.TestCase):
+    """`serve --io-model per-thread` (one io_context per thread, connections handed out in
+    turn) keeps every behaviour of the default shared model."""
+
+    def test_per_thread_serves_keep_alive_pipelined_and_slow_clients_and_stops_cleanly(self):
+        server = Server("--io-model", "per-thread", "--read-timeout", "0.5")  # two threads
+        try:
+            self.assertTrue(server.wait_for_log(r"\(per-thread I/O\)", timeout=5))
+            # More connections than threads, each with several keep-alive requests, at once.
+            failures = []
+
+            def client():
+                conn = server.connection()
+                try:
+                    for _ in range(3):
+                        conn.request("POST", "/cds-services/magnesium-patient-view",
+                                     fixture_text("patient-view-severe.json"), JSON)
+                        response = conn.getresponse()
+                        cards = json.loads(response.read())["cards"]
+                        if response.status != 200 or cards[0]["indicator"] != "critical":
+                            failures.append(response.status)
+                finally:
+                    conn.close()
+
+            clients = [threading.Thread(target=client) for _ in range(5)]
+            for c in clients:
+                c.start()
+            for c in clients:
+                c.join(60)
+            self.assertEqual(failures, [])
+
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+                answers = b""
+                while answers.count(b'{"status":"pass"}') < 3:
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, answers)
+                    answers += chunk
+                self.assertEqual(answers.count(b"HTTP/1.1 200 OK"), 3)
+                # The same connection then stalls mid-header: 408 from the watchdog.
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                started = time.monotonic()
+                late = s.recv(65536)
+                self.assertLess(time.monotonic() - started, 5)
+            self.assertTrue(late.startswith(b"HTTP/1.1 408"), late[:100])
+            self.assertEqual(server.stop(), 0)
+            self.assertTrue(server.read_log().rstrip().endswith("info stopped"))
+        finally:
+            server.cleanup()
+
+    def test_an_unknown_io_model_is_a_usage_error(self):
+        out = subprocess.run([BINARY, "serve", "--io-model", "fibers"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--io-model must be shared or per-thread", out.stderr)
 
 
 class GracefulShutdown(unittest.TestCase):

@@ -20,6 +20,13 @@ std::string observation_json(std::string_view id, double value) {
            std::to_string(value) + R"(,"unit":"mg/dL"}})";
 }
 
+bool has_message(issue_list const& issues, std::string_view path, std::string_view message_start) {
+    for (auto const& i : issues) {
+        if (i.path == path && i.message.starts_with(message_start)) return true;
+    }
+    return false;
+}
+
 std::string searchset(std::initializer_list<std::string> resources) {
     std::string out = R"({"resourceType":"Bundle","type":"searchset","entry":[)";
     bool first = true;
@@ -406,4 +413,266 @@ TEST_CASE("a hand-built snapshot without an index is searched linearly") {
     snapshot.medications.push_back(m);
     REQUIRE(snapshot.find_medication("x") != nullptr);
     CHECK(snapshot.find_medication("x")->code.text == "found");
+}
+
+TEST_CASE("de-duplication tells every resource type apart and holds across table growth") {
+    // Each id is used by every type the snapshot keeps; a second copy of each is then offered.
+    // 300 ids x 6 types go well past the de-duplication table's first sizes.
+    auto add_all = [](snapshot_builder& builder, std::string const& id) {
+        std::size_t taken = 0;
+        taken += builder.add(json(observation_json(id, 1.5)), "o");
+        taken += builder.add(json(R"({"resourceType":"Condition","id":")" + id + R"("})"), "c");
+        taken += builder.add(json(R"({"resourceType":"Medication","id":")" + id + R"("})"), "m");
+        for (std::string const type : {"MedicationRequest", "MedicationStatement", "MedicationOrder"}) {
+            taken += builder.add(json(R"({"resourceType":")" + type + R"(","id":")" + id + R"("})"), "r");
+        }
+        return taken;
+    };
+    snapshot_builder builder;
+    for (int i = 0; i < 300; ++i) CHECK(add_all(builder, "id-" + std::to_string(i)) == 6);
+    for (int i = 0; i < 300; ++i) CHECK(add_all(builder, "id-" + std::to_string(i)) == 0);
+    // A prefix or an extension of a taken id is another resource.
+    CHECK(builder.add(json(observation_json("id-1x", 1.5)), "o") == 1);
+    CHECK(builder.add(json(observation_json("id-", 1.5)), "o") == 1);
+    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"id-1"})"), "p") == 1);
+    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"id-1"})"), "p") == 0);  // no second-Patient warning
+    auto snapshot = std::move(builder).build();
+    CHECK(snapshot.observations.size() == 302);
+    CHECK(snapshot.conditions.size() == 300);
+    CHECK(snapshot.medications.size() == 300);
+    CHECK(snapshot.medication_orders.size() == 900);
+    CHECK(snapshot.issues.empty());
+}
+
+TEST_CASE("only resources taken into the snapshot count as seen") {
+    snapshot_builder builder;
+    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"p1"})"), "a") == 1);
+    // A second Patient is not taken, so a copy of it is not a duplicate: it is reported again.
+    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"p2"})"), "b") == 0);
+    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"p2"})"), "c") == 0);
+    auto snapshot = std::move(builder).build();
+    REQUIRE(snapshot.patient_record);
+    CHECK(snapshot.patient_record->id == "p1");
+    CHECK(has_issue(snapshot.issues, "b", issue_severity::warning));
+    CHECK(has_issue(snapshot.issues, "c", issue_severity::warning));
+}
+
+TEST_CASE("members of objects larger than the inline-scan limit are found, and null is absent") {
+    // 40 extra members push the object past the size up to which members are scanned inline.
+    std::string resource = R"({"resourceType":"Observation","id":"big","status":"final")";
+    for (int i = 0; i < 40; ++i) resource += ",\"x" + std::to_string(i) + "\":" + std::to_string(i);
+    resource += R"(,"valueQuantity":{"value":1.4,"unit":"mg/dL"},"issued":null,"subject":{"reference":"Patient/p"}})";
+    snapshot_builder builder;
+    CHECK(builder.add(json(resource), "prefetch.big") == 1);
+    CHECK(builder.add(json(resource), "prefetch.again") == 0);
+    auto snapshot = std::move(builder).build();
+    REQUIRE(snapshot.observations.size() == 1);
+    auto const& obs = snapshot.observations[0];
+    CHECK(obs.status == "final");
+    REQUIRE(obs.value_quantity);
+    CHECK(*obs.value_quantity->value == doctest::Approx(1.4));
+    CHECK_FALSE(obs.issued);
+    CHECK(obs.subject == "Patient/p");
+    CHECK(snapshot.issues.empty());
+}
+
+TEST_CASE("subject: only the reference text is kept, with the Reference checks of any reference") {
+    snapshot_builder builder;
+    builder.add(json(R"({"resourceType":"Observation","id":"a","subject":{"reference":7,"display":true}})"), "o");
+    builder.add(json(R"({"resourceType":"Observation","id":"b","subject":"Patient/p"})"), "o2");
+    builder.add(json(R"({"resourceType":"MedicationRequest","id":"m","subject":{"display":"x"},"patient":{"reference":"Patient/q"}})"), "r");
+    auto snapshot = std::move(builder).build();
+    INFO(describe(snapshot.issues));
+    REQUIRE(snapshot.observations.size() == 2);
+    CHECK(snapshot.observations[0].subject.empty());
+    CHECK(has_message(snapshot.issues, "o.subject.reference", "expected a string, found a number"));
+    CHECK(has_message(snapshot.issues, "o.subject.display", "expected a string, found a boolean"));
+    CHECK(has_message(snapshot.issues, "o2.subject", "expected a Reference object, found a string"));
+    REQUIRE(snapshot.medication_orders.size() == 1);
+    // DSTU2 `patient` stands in when `subject` gives no reference text.
+    CHECK(snapshot.medication_orders[0].subject == "Patient/q");
+}
+
+// ---- references resolved against Bundle entry fullUrls (FHIR R4 Bundle, "Resolving
+// references in Bundles": an absolute reference, urn:uuid/urn:oid included, names the entry
+// whose fullUrl is the same) ----
+
+namespace {
+
+constexpr std::string_view furosemide_medication =
+    R"({"resourceType":"Medication","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"4603"}],"text":"furosemide"}})";
+constexpr std::string_view other_medication =
+    R"({"resourceType":"Medication","code":{"text":"something else"}})";
+
+std::string order_naming(std::string_view reference, std::string_view id = "r1") {
+    std::string out = R"({"resourceType":"MedicationRequest","id":")";
+    out += id;
+    out += R"(","status":"active","medicationReference":{"reference":")";
+    out += reference;
+    out += R"("}})";
+    return out;
+}
+
+std::string entry(std::string_view full_url, std::string_view resource) {
+    std::string out = R"({"fullUrl":")";
+    out += full_url;
+    out += R"(","resource":)";
+    out += resource;
+    out += "}";
+    return out;
+}
+
+std::string collection(std::initializer_list<std::string> entries) {
+    std::string out = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+    bool first = true;
+    for (auto const& e : entries) {
+        if (!first) out += ",";
+        out += e;
+        first = false;
+    }
+    return out + "]}";
+}
+
+}  // namespace
+
+TEST_CASE("a urn:uuid medicationReference resolves to the Bundle entry with that fullUrl") {
+    // The Medications have no id (usual for urn:uuid entries): only the fullUrl names them.
+    auto const bundle = collection({
+        entry("urn:uuid:1f0c0a52-2b0e-4c8e-9a51-5b3f1f6f0a01", other_medication),
+        entry("urn:uuid:a6d2c1e0-7f4b-4b8a-b1a0-3c9e5d7f2b44", order_naming("urn:uuid:9c1e7b3a-4d2f-4e6a-8b5c-0a1d2e3f4a5b")),
+        entry("urn:uuid:9c1e7b3a-4d2f-4e6a-8b5c-0a1d2e3f4a5b", furosemide_medication),
+    });
+    snapshot_builder builder;
+    builder.add(json(bundle), "prefetch.medication_requests");
+    auto const snapshot = std::move(builder).build();
+    INFO(describe(snapshot.issues));
+    CHECK(snapshot.issues.empty());
+    REQUIRE(snapshot.medications.size() == 2);
+    CHECK(snapshot.medications[1].full_url == "urn:uuid:9c1e7b3a-4d2f-4e6a-8b5c-0a1d2e3f4a5b");
+    auto const& order = snapshot.medication_orders.at(0);
+    CHECK(order.medication_known);
+    CHECK(order.resolved_code.has_code("http://www.nlm.nih.gov/research/umls/rxnorm", "4603"));
+    CHECK(order.resolved_code.text == "furosemide");
+}
+
+TEST_CASE("urn references resolve across the request's Bundles, urn:oid too, and never by id") {
+    snapshot_builder builder;
+    builder.add(json(collection({entry("urn:uuid:5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c", order_naming("urn:uuid:0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", "r1")),
+                                 entry("urn:uuid:6f5e4d3c-2b1a-4098-8e7d-5c4b3a2f1e0d", order_naming("urn:oid:1.2.3.4.5", "r2")),
+                                 entry("urn:uuid:7a6b5c4d-3e2f-4109-9f8e-7d6c5b4a3f2e", order_naming("urn:uuid:00000000-0000-4000-8000-000000000000", "r3"))})),
+                "prefetch.medication_requests");
+    // In another prefetch key's Bundle; an id equal to a urn must not make it match.
+    builder.add(json(collection({entry("urn:uuid:0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", furosemide_medication),
+                                 entry("urn:oid:1.2.3.4.5", other_medication),
+                                 entry("http://ehr/fhir/Medication/x",
+                                       R"({"resourceType":"Medication","id":"urn:uuid:00000000-0000-4000-8000-000000000000","code":{"text":"by id"}})")})),
+                "prefetch.medications");
+    auto const snapshot = std::move(builder).build();
+    REQUIRE(snapshot.medication_orders.size() == 3);
+    CHECK(snapshot.medication_orders[0].resolved_code.text == "furosemide");
+    CHECK(snapshot.medication_orders[1].resolved_code.text == "something else");
+    CHECK_FALSE(snapshot.medication_orders[2].medication_known);
+    REQUIRE(snapshot.issues.size() == 1);
+    CHECK(snapshot.issues[0].path == "prefetch.medication_requests.entry[2].resource.medicationReference");
+    CHECK(snapshot.issues[0].message.find("could not be resolved") != std::string::npos);
+}
+
+TEST_CASE("an absolute reference resolves by fullUrl, and by type and id when no fullUrl matches") {
+    auto check = [](std::string_view reference, std::string_view expected_text) {
+        INFO(reference);
+        snapshot_builder builder;
+        builder.add(json(order_naming(reference)), "prefetch.meds");
+        builder.add(json(collection({
+                        // No id: only the fullUrl can name it.
+                        entry("https://ehr.example.org/fhir/Medication/123", furosemide_medication),
+                        entry("https://ehr.example.org/fhir/Medication/m2",
+                              R"({"resourceType":"Medication","id":"m2","code":{"text":"by id"}})"),
+                    })),
+                    "prefetch.medications");
+        auto const snapshot = std::move(builder).build();
+        INFO(describe(snapshot.issues));
+        auto const& order = snapshot.medication_orders.at(0);
+        if (expected_text.empty()) {
+            CHECK_FALSE(order.medication_known);
+            CHECK(snapshot.issues.size() == 1);
+        } else {
+            CHECK(order.medication_known);
+            CHECK(order.resolved_code.text == expected_text);
+            CHECK(snapshot.issues.empty());
+        }
+    };
+    check("https://ehr.example.org/fhir/Medication/123", "furosemide");
+    check("https://ehr.example.org/fhir/Medication/m2", "by id");
+    check("http://mirror.example.org/r4/Medication/m2", "by id");                // another base: by id
+    check("https://ehr.example.org/fhir/Medication/m2/_history/3", "by id");    // version-specific
+    check("Medication/m2", "by id");
+    check("Medication/123", "");  // relative: by id only, and nothing has id 123
+    check("https://ehr.example.org/fhir/Medication/999", "");
+}
+
+TEST_CASE("a fullUrl that is not a string is ignored; the resource still counts") {
+    snapshot_builder builder;
+    builder.add(json(R"({"resourceType":"Bundle","type":"collection","entry":[
+        {"fullUrl":42,"resource":{"resourceType":"Medication","id":"m1","code":{"text":"x"}}},
+        {"resource":{"resourceType":"Medication","id":"m2","code":{"text":"y"}}}]})"),
+                "k");
+    auto const snapshot = std::move(builder).build();
+    REQUIRE(snapshot.medications.size() == 2);
+    CHECK(snapshot.medications[0].full_url.empty());
+    CHECK(snapshot.medications[1].full_url.empty());
+    CHECK(snapshot.medications_by_full_url.empty());
+    CHECK(snapshot.find_medication_by_full_url("") == nullptr);
+}
+
+TEST_CASE("a resource added with its entry's fullUrl (a draft order entry) is found by it") {
+    snapshot_builder builder;
+    builder.add(json(furosemide_medication), "context.draftOrders.entry[1].resource",
+                "urn:uuid:3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a");
+    auto const snapshot = std::move(builder).build();
+    issue_list issues;
+    auto draft = parse_medication_order(json(order_naming("urn:uuid:3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a", "d1")),
+                                        "context.draftOrders.entry[0].resource", issues);
+    REQUIRE(draft);
+    resolve_medication(*draft, snapshot, issues);
+    CHECK(draft->medication_known);
+    CHECK(draft->resolved_code.text == "furosemide");
+    CHECK(issues.empty());
+}
+
+TEST_CASE("find_medication_by_full_url uses the index and still finds later additions") {
+    snapshot_builder builder;
+    std::string bundle = R"({"resourceType":"Bundle","entry":[)";
+    for (int i = 49; i >= 0; --i) {
+        auto const number = std::to_string(i);
+        bundle += R"({"fullUrl":"urn:uuid:u)";
+        bundle += number;
+        bundle += R"(","resource":{"resourceType":"Medication","code":{"text":"t)";
+        bundle += number;
+        bundle += "\"}}}";
+        if (i > 0) bundle += ",";
+    }
+    bundle += "]}";
+    builder.add(json(bundle), "meds");
+    auto snapshot = std::move(builder).build();
+    REQUIRE(snapshot.medications.size() == 50);
+    CHECK(snapshot.medications_by_full_url.size() == 50);
+    for (int i = 0; i < 50; ++i) {
+        auto const number = std::to_string(i);
+        auto const* m = snapshot.find_medication_by_full_url(std::string{"urn:uuid:u"}.append(number));
+        REQUIRE(m != nullptr);
+        CHECK(m->code.text == std::string{"t"}.append(number));
+    }
+    CHECK(snapshot.find_medication_by_full_url("urn:uuid:u50") == nullptr);
+
+    medication added;
+    added.full_url = "urn:uuid:late";
+    snapshot.medications.push_back(added);
+    CHECK(snapshot.find_medication_by_full_url("urn:uuid:late") != nullptr);
+    CHECK(snapshot.find_medication_by_full_url("urn:uuid:u7")->code.text == "t7");
+
+    // A stale index (medications removed without re-indexing) falls back to a full scan.
+    snapshot.medications.resize(1);
+    snapshot.medications[0].full_url = "urn:uuid:only";
+    CHECK(snapshot.find_medication_by_full_url("urn:uuid:only") != nullptr);
+    CHECK(snapshot.find_medication_by_full_url("urn:uuid:u7") == nullptr);
 }

@@ -22,6 +22,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
+#include "cds/service/cds_call.hpp"
 #include "cds/service/fhir_client/http_fhir_fetcher.hpp"
 
 namespace asio = boost::asio;
@@ -343,6 +344,75 @@ TEST_CASE("medicationReferences the server did not include are read and added") 
           std::vector<std::string>{"med-furosemide-40-tab"});
     CHECK(ids_in(both.results.at("ms"), "Medication") ==
           std::vector<std::string>{"med-omeprazole-20-cap"});
+}
+
+TEST_CASE("an unreadable Medication with the service's own _include query: the order comes, with a note") {
+    // pat-30710's only MedicationRequest names a Medication that is not on the server. The
+    // service's template asks for it by _include; the server includes nothing, the fetcher reads
+    // it, fails, and says so in a note (the request path shows it on every card: e2e_fetch).
+    auto const& s = server();
+    http_fhir_fetcher fetcher(options_allowing({s.http_base()}));
+    std::vector<prefetch_query> const queries{
+        {"medication_requests",
+         "MedicationRequest?patient={{context.patientId}}&status=active,on-hold&_include=MedicationRequest:medication"},
+        {"magnesium", "Observation?patient={{context.patientId}}&code=http://loinc.org|19123-9"}};
+    std::string const token = "unreadable-med-token-5e1a";
+    auto const outcome = run(fetcher, request_for(s.http_base() + "/" + tag("t-medref-unreadable"),
+                                                  "pat-30710", queries, token));
+    CHECK(outcome.failures.empty());
+    auto const& bundle = outcome.results.at("medication_requests");
+    CHECK(ids_in(bundle, "MedicationRequest") == std::vector<std::string>{"medrx-30710-1"});
+    CHECK(ids_in(bundle, "Medication").empty());
+    CHECK(ids_in(outcome.results.at("magnesium")) == std::vector<std::string>{"mg-30710-1"});
+    REQUIRE(outcome.notes.size() == 1);
+    CHECK(outcome.notes[0] ==
+          "the medication Medication/med-30710-hctz-withdrawn named by a fetched medication order "
+          "could not be read: it does not exist on the FHIR server");
+    check_no_token_in(outcome, token);
+}
+
+TEST_CASE("the fetcher's notes reach the rules: redacted, printable, short and bounded in number") {
+    // settle_prefetch hands fetch_outcome::notes to the rules as hook_context::data_notes, which
+    // every card shows (e2e_fetch IncompleteData proves the whole way on the real server).
+    cds::rules::service_definition service;
+    service.id = "magnesium-patient-view";
+    service.hook = "patient-view";
+    cds::service::prepared_call call;
+    call.service = &service;
+    call.fetch.access_token = "tok-93b1e7";
+    fetch_outcome outcome;
+    std::string const medication_note =
+        "the medication Medication/m1 named by a fetched medication order could not be read: it "
+        "does not exist on the FHIR server";
+    outcome.notes = {
+        medication_note,
+        medication_note,  // the same twice: said once
+        "the medication Medication/m2 named by a fetched medication order could not be read: "
+        "server said\nInvalid token tok-93b1e7",
+        std::string(150, 'x') + "tok-93b1e7" + std::string(150, 'y'),
+        "",
+        "note 4",
+        "note 5",
+        "note 6",
+        "note 7",
+    };
+    CHECK(settle_prefetch(call, &outcome).empty());
+    auto const& notes = call.context.data_notes;
+    REQUIRE(notes.size() == 6);
+    CHECK(notes[0] == medication_note);
+    CHECK(notes[1] ==
+          "the medication Medication/m2 named by a fetched medication order could not be read: "
+          "server said Invalid token [redacted]");  // the newline made a space
+    // Redacted before being cut to 200 bytes: no part of the token survives.
+    CHECK(notes[2] == std::string(150, 'x') + "[redacted]" + std::string(40, 'y') + "...");
+    CHECK(notes[3] == "note 4");
+    CHECK(notes[4] == "note 5");
+    CHECK(notes[5] == "further notes on the fetched data were left out");
+    for (auto const& note : notes) CHECK(note.find("tok-93b1e7") == std::string::npos);
+
+    // Nothing fetched: no notes (and none left from before).
+    CHECK(settle_prefetch(call, nullptr).empty());
+    CHECK(call.context.data_notes.empty());
 }
 
 TEST_CASE("401: the reason says the token was refused, and never contains it") {

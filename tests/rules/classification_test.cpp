@@ -2,9 +2,14 @@
 // conversions, renal bands, Cockcroft-Gault, value-set matching, medication classification.
 
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
+#include "common/text.hpp"
 #include "findings.hpp"
 #include "helpers.hpp"
 
@@ -152,6 +157,103 @@ TEST_CASE("value sets: exact codes, ATC prefixes under both system URIs, ICD-10 
     CHECK(d.vs("route_intravenous").matches_text("iv push"));
     CHECK_FALSE(d.vs("route_intravenous").matches_text("ivermectin"));
     CHECK(d.vs("tetany").matches_text("tetany"));
+}
+
+TEST_CASE("code look-up: bits of every list a coding is in, prefixes, systems compared exactly") {
+    cds::rules::code_lookup lookup;
+    lookup.add("http://loinc.org", "19123-9", false, 1u << 0);
+    lookup.add("http://loinc.org", "19123-9", false, 1u << 3);  // the same code in a second list
+    lookup.add("http://www.whocc.no/atc", "C03CA", true, 1u << 1);
+    lookup.add("http://www.whocc.no/atc", "C03", true, 1u << 2);
+    lookup.add("http://example.org/other", "19123-9", false, 1u << 4);
+    auto c = [](std::string s, std::string code) { return cds::fhir::coding{std::move(s), std::move(code), ""}; };
+    CHECK(lookup.match(c("http://loinc.org", "19123-9")) == ((1u << 0) | (1u << 3)));
+    CHECK(lookup.match(c("http://example.org/other", "19123-9")) == (1u << 4));
+    CHECK(lookup.match(c("http://loinc.org", "19123")) == 0);
+    CHECK(lookup.match(c("http://LOINC.org", "19123-9")) == 0);
+    CHECK(lookup.match(c("http://www.whocc.no/atc", "C03CA01")) == ((1u << 1) | (1u << 2)));
+    CHECK(lookup.match(c("http://www.whocc.no/atc", "C03AA03")) == (1u << 2));
+    CHECK(lookup.match(c("http://www.whocc.no/atc", "C0")) == 0);
+    CHECK(lookup.match(c("", "19123-9")) == 0);
+    CHECK(lookup.match(c("http://loinc.org", "")) == 0);
+    cds::fhir::codeable_concept cc;
+    cc.codings = {c("http://loinc.org", "19123-9"), c("http://www.whocc.no/atc", "C03AA03")};
+    CHECK(lookup.match_any(cc) == ((1u << 0) | (1u << 2) | (1u << 3)));
+    CHECK(lookup.match_any(cds::fhir::codeable_concept{}) == 0);
+}
+
+// The compiled look-ups must answer exactly what testing each list would: every configured
+// code (and, for a prefix, a longer code in its group) is checked against every list.
+TEST_CASE("compiled observation and drug-class look-ups agree with the lists one by one") {
+    auto const& d = data();
+    std::vector<cds::fhir::coding> probes;
+    for (auto const& [list_name, set] : d.value_sets) {
+        for (auto const& e : set.codes()) {
+            probes.push_back({e.system, e.code, ""});
+            if (e.prefix) probes.push_back({e.system, e.code + "01", ""});
+            probes.push_back({"http://example.org/unknown", e.code, ""});
+        }
+    }
+    REQUIRE(probes.size() > 300);
+    REQUIRE(d.observation_kind_sets.size() == 11);
+    REQUIRE(d.drug_class_sets.size() == 12);
+    std::size_t observation_hits = 0, drug_hits = 0;
+    for (auto const& probe : probes) {
+        CAPTURE(probe.system);
+        CAPTURE(probe.code);
+        std::uint64_t const kind_bits = d.observation_kind_codes.match(probe);
+        for (std::size_t i = 0; i < d.observation_kind_sets.size(); ++i) {
+            bool const in_list = d.observation_kind_sets[i]->matches(probe);
+            CHECK(((kind_bits >> i) & 1u) == (in_list ? 1u : 0u));
+            observation_hits += in_list;
+        }
+        std::uint64_t const class_bits = d.drug_class_codes.match(probe);
+        std::uint64_t expected = 0;
+        for (auto const& [bit, set] : d.drug_class_sets) {
+            if (set->matches(probe)) expected |= bit;
+        }
+        CHECK(class_bits == expected);
+        drug_hits += expected != 0;
+    }
+    CHECK(observation_hits > 40);
+    CHECK(drug_hits > 100);
+    // The ionized kind is tested first (lowest bit), so an ionized result is never a total one.
+    CHECK(d.observation_kind_sets[0] == &d.vs("magnesium_ionized"));
+}
+
+TEST_CASE("numbers in card text: printf's rounding, trailing zeros dropped") {
+    using cds::rules::format_number;
+    CHECK(format_number(1.0) == "1");
+    CHECK(format_number(1.1) == "1.1");
+    CHECK(format_number(0.45) == "0.45");
+    CHECK(format_number(150) == "150");
+    CHECK(format_number(2.675) == "2.67");  // 2.67499999... in binary
+    CHECK(format_number(0.125) == "0.12");  // an exact tie rounds to even, as printf does
+    CHECK(format_number(0.375) == "0.38");
+    CHECK(format_number(2.5, 0) == "2");
+    CHECK(format_number(3.5, 0) == "4");
+    CHECK(format_number(-0.001) == "0");
+    CHECK(format_number(-1.25, 1) == "-1.2");
+    CHECK(format_number(std::nan("")) == "?");
+    CHECK(cds::rules::format_measurement(1.0) == "1.0");
+    CHECK(cds::rules::format_measurement(12.0) == "12");
+    // The same text as printf("%.*f") with the zeros trimmed, over a sweep of values.
+    for (int i = -20000; i <= 20000; i += 7) {
+        double const v = i / 1000.0 + i * 1e-7;
+        for (int decimals = 0; decimals <= 3; ++decimals) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+            std::string expected = buf;
+            if (expected.find('.') != std::string::npos) {
+                while (expected.back() == '0') expected.pop_back();
+                if (expected.back() == '.') expected.pop_back();
+            }
+            if (expected == "-0") expected = "0";
+            CAPTURE(v);
+            CAPTURE(decimals);
+            CHECK(format_number(v, decimals) == expected);
+        }
+    }
 }
 
 namespace {

@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <doctest/doctest.h>
 
 #include "helpers.hpp"
@@ -587,6 +588,37 @@ TEST_CASE("same input, same cards apart from uuids") {
     auto const b = run(r);
     CHECK(strip(a.cards()) == strip(b.cards()));
     CHECK_FALSE(a.result.trace.empty());
+}
+
+TEST_CASE("cards built in a caller's memory resource are the same cards, allocated there") {
+    std::vector<request> requests(3);
+    requests[0].resources = {patient(), magnesium(1.5), egfr(45)};                  // oral repletion, impaired band
+    requests[1].resources = {patient(), magnesium(1.0)};                            // IV, renal unknown: creatinine too
+    requests[1].unavailable = {"renal"};
+    requests[2].hook = "order-sign";                                                // several cards, PPI switch (delete action)
+    requests[2].resources = {patient(), magnesium(1.1), egfr(45), observation("k", "2823-3", 3.1, "mmol/L", "2025-03-10T06:00:00Z")};
+    requests[2].drafts = {med_request("d1", "draft", furosemide()), med_request("ppi1", "draft", omeprazole())};
+    for (auto const& r : requests) {
+        auto const on_heap = run(r);
+        bj::monotonic_resource arena;
+        bj::storage_ptr const sp(&arena);
+        auto const in_arena = run(r, *bundled(), &sp);
+        REQUIRE_FALSE(on_heap.cards().empty());
+        CHECK(in_arena.json() == on_heap.json());  // uuids come from the same counter
+        CHECK(in_arena.result.trace.size() == on_heap.result.trace.size());
+        CHECK(in_arena.cards().storage().get() == &arena);
+        for (auto const& c : in_arena.cards()) {
+            CHECK(c.storage().get() == &arena);
+            if (auto const* s = c.as_object().if_contains("suggestions")) {
+                for (auto const& sg : s->as_array()) {
+                    for (auto const& a : sg.at("actions").as_array()) {
+                        CHECK(a.storage().get() == &arena);
+                        if (auto const* res = a.as_object().if_contains("resource")) CHECK(res->storage().get() == &arena);
+                    }
+                }
+            }
+        }
+    }
 }
 
 TEST_CASE("newest result wins; a tie on time goes to the later issued; dataAbsentReason never counts") {

@@ -77,6 +77,15 @@ inline bj::object med_request(std::string const& id, std::string const& status, 
     return m;
 }
 
+// A MedicationRequest naming its drug by medicationReference (resolved against the snapshot).
+inline bj::object med_request_ref(std::string const& id, std::string const& status, std::string const& reference,
+                                  std::string const& display = "") {
+    bj::object ref{{"reference", reference}};
+    if (!display.empty()) ref["display"] = display;
+    return bj::object{{"resourceType", "MedicationRequest"}, {"id", id}, {"status", status}, {"intent", "order"},
+                      {"subject", bj::object{{"reference", "Patient/p1"}}}, {"medicationReference", std::move(ref)}};
+}
+
 inline bj::object concept_of(bj::object c, std::string const& text) {
     return bj::object{{"coding", bj::array{std::move(c)}}, {"text", text}};
 }
@@ -101,6 +110,7 @@ struct request {
     std::vector<bj::value> drafts;
     std::vector<std::string> selections;
     std::vector<std::string> unavailable;
+    std::vector<std::string> data_notes;  // hook_context::data_notes (what the fetch noted)
     std::string now = now_text;
     std::string encounter = "e1";
     std::string user = "Practitioner/u1";
@@ -119,7 +129,8 @@ struct outcome {
     [[nodiscard]] std::string json() const { return bj::serialize(result.cards); }
 };
 
-inline outcome run(request const& r, cds::rules::rule_set const& rules = *bundled()) {
+// `storage`: when given, the cards are built there (the evaluate overload with a storage_ptr).
+inline outcome run(request const& r, cds::rules::rule_set const& rules = *bundled(), bj::storage_ptr const* storage = nullptr) {
     cds::fhir::snapshot_builder b;
     for (std::size_t i = 0; i < r.resources.size(); ++i) b.add(r.resources[i], "prefetch.r[" + std::to_string(i) + "]");
     cds::fhir::patient_snapshot snapshot = std::move(b).build();
@@ -132,6 +143,7 @@ inline outcome run(request const& r, cds::rules::rule_set const& rules = *bundle
     ctx.encounter_id = r.encounter;
     ctx.selections = r.selections;
     ctx.unavailable_prefetch = r.unavailable;
+    ctx.data_notes = r.data_notes;
     for (std::size_t i = 0; i < r.drafts.size(); ++i) {
         cds::fhir::issue_list issues;
         auto o = cds::fhir::parse_medication_order(r.drafts[i], "context.draftOrders[" + std::to_string(i) + "]", issues);
@@ -145,6 +157,7 @@ inline outcome run(request const& r, cds::rules::rule_set const& rules = *bundle
         std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", ++counter);
         return std::string(buf);
     };
+    if (storage) return {cds::rules::evaluate(snapshot, ctx, rules, uuid, *storage)};
     return {cds::rules::evaluate(snapshot, ctx, rules, uuid)};
 }
 

@@ -132,6 +132,23 @@ TEST_CASE("consistency checks: threshold order, band edges, duplicate units, pla
     }
 }
 
+TEST_CASE("the texts for incomplete data are required, with known placeholders only") {
+    for (char const* key : {"data_incomplete", "medication_unidentified"}) {
+        CAPTURE(key);
+        auto v = bundled_json();
+        v.at("texts").as_object().erase(key);
+        auto ps = problems_of(v);
+        INFO(dump(ps));
+        CHECK(has_problem(ps, std::string("/texts/") + key, "missing required member"));
+
+        v = bundled_json();
+        v.at("texts").as_object()[key] = "incomplete: {note}";
+        ps = problems_of(v);
+        INFO(dump(ps));
+        CHECK(has_problem(ps, std::string("/texts/") + key, "{note}"));
+    }
+}
+
 TEST_CASE("not JSON, and not an object") {
     auto ps = cds::rules::load_rule_set("{\"id\": ").problems;
     REQUIRE(ps.size() == 1);

@@ -23,30 +23,58 @@ bj::value number(double v) {
     return bj::value(std::round(v * 1e6) / 1e6);
 }
 
-bj::object coding_json(coding_config const& c) {
+// ---- built once, at load time (prebuild_card_json) ----
+
+bj::object build_coding_json(coding_config const& c) {
     bj::object o;
-    o["system"] = c.system;
-    o["code"] = c.code;
-    if (!c.display.empty()) o["display"] = c.display;
+    o.reserve(3);
+    o.emplace("system", c.system);
+    o.emplace("code", c.code);
+    if (!c.display.empty()) o.emplace("display", c.display);
     return o;
 }
 
-bj::object concept_json(concept_config const& c, std::string const& text_override = {}) {
-    bj::object o;
-    bj::array codings;
-    for (auto const& cc : c.coding) codings.push_back(coding_json(cc));
-    if (!codings.empty()) o["coding"] = std::move(codings);
-    std::string const text = text_override.empty() ? c.text : text_override;
-    if (!text.empty()) o["text"] = text;
+void prebuild_concept_json(concept_config& c) {
+    c.coding_json.clear();
+    for (auto& cc : c.coding) {
+        cc.json = build_coding_json(cc);
+        c.coding_json.push_back(cc.json);
+    }
+    c.json = {};
+    if (!c.coding_json.empty()) c.json.emplace("coding", c.coding_json);
+    if (!c.text.empty()) c.json.emplace("text", c.text);
+}
+
+// ---- per card: copies of the prebuilt parts ----
+// Every value of a card is allocated from the card's storage (rule_context::json_storage):
+// a value built elsewhere would be copied, not moved, into it. Objects are created with
+// their final capacity so that filling them never regrows their table.
+
+// A CodeableConcept: the configured one, or its codings with another text.
+bj::object concept_json(concept_config const& c, bj::storage_ptr const& sp, std::string const& text_override = {}) {
+    if (text_override.empty() || text_override == c.text) return bj::object(c.json, sp);
+    bj::object o(2, sp);
+    if (!c.coding_json.empty()) o.emplace("coding", c.coding_json);
+    o.emplace("text", text_override);
     return o;
 }
 
-bj::object quantity_json(double value, std::string const& unit) {
-    bj::object q;
-    q["value"] = number(value);
-    q["unit"] = unit;
-    q["system"] = ucum;
-    q["code"] = unit;
+// A dosage route: {coding: [the route], text: its display}.
+bj::object route_json(coding_config const& route, bj::storage_ptr const& sp) {
+    bj::array codings(sp);
+    codings.push_back(route.json);
+    bj::object o(2, sp);
+    o.emplace("coding", std::move(codings));
+    o.emplace("text", route.display);
+    return o;
+}
+
+bj::object quantity_json(double value, std::string const& unit, bj::storage_ptr const& sp) {
+    bj::object q(4, sp);
+    q.emplace("value", number(value));
+    q.emplace("unit", unit);
+    q.emplace("system", ucum);
+    q.emplace("code", unit);
     return q;
 }
 
@@ -55,14 +83,39 @@ std::string reference_to(std::string const& type, std::string const& id) {
     return type + "/" + id;
 }
 
-void add_context_references(bj::object& r, rule_context const& rc) {
-    r["subject"] = bj::object{{"reference", reference_to("Patient", rc.hook.patient_id)}};
+// {"reference": ...}
+bj::object reference_json(std::string_view reference, bj::storage_ptr const& sp) {
+    bj::object o(1, sp);
+    o.emplace("reference", reference);
+    return o;
+}
+
+bj::object build_context_references(rule_context const& rc) {
+    auto const& sp = rc.json_storage;
+    bj::object r(4, sp);
+    r.emplace("subject", reference_json(reference_to("Patient", rc.hook.patient_id), sp));
     if (!rc.hook.encounter_id.empty()) {
-        r["encounter"] = bj::object{{"reference", reference_to("Encounter", rc.hook.encounter_id)}};
+        r.emplace("encounter", reference_json(reference_to("Encounter", rc.hook.encounter_id), sp));
     }
-    r["authoredOn"] = fhir::format_instant(rc.f.now);
+    r.emplace("authoredOn", fhir::format_instant(rc.f.now));
     // CDS Hooks userId is "Practitioner/123" (or PractitionerRole/Patient/RelatedPerson).
-    if (rc.hook.user_id.find('/') != std::string::npos) r["requester"] = bj::object{{"reference", rc.hook.user_id}};
+    if (rc.hook.user_id.find('/') != std::string::npos) r.emplace("requester", reference_json(rc.hook.user_id, sp));
+    return r;
+}
+
+// [value]
+bj::array array_of(bj::value v, bj::storage_ptr const& sp) {
+    bj::array a(sp);
+    a.push_back(std::move(v));
+    return a;
+}
+
+// subject, encounter, authoredOn and requester: the same for every resource of a request, so
+// built once per request and copied.
+void add_context_references(bj::object& r, rule_context const& rc) {
+    auto& refs = rc.cache.context_references;
+    if (!refs) refs = build_context_references(rc);
+    for (auto const& member : *refs) r.emplace(member.key(), member.value());
 }
 
 struct oral_schedule {
@@ -73,28 +126,33 @@ struct oral_schedule {
 
 bj::object make_medication_request(rule_context const& rc, concept_config const& medication, std::string const& med_text,
                                    bj::object dosage, bool repletion_reason) {
-    bj::object r;
+    auto const& sp = rc.json_storage;
+    bj::object r(10, sp);
     r["resourceType"] = "MedicationRequest";
     r["status"] = "draft";
     r["intent"] = "order";
-    r["medicationCodeableConcept"] = concept_json(medication, med_text);
+    r["medicationCodeableConcept"] = concept_json(medication, sp, med_text);
     add_context_references(r, rc);
-    if (repletion_reason) r["reasonCode"] = bj::array{concept_json(rc.d.repletion_reason)};
-    r["dosageInstruction"] = bj::array{std::move(dosage)};
+    if (repletion_reason) r["reasonCode"] = array_of(concept_json(rc.d.repletion_reason, sp), sp);
+    r["dosageInstruction"] = array_of(std::move(dosage), sp);
     return r;
 }
 
-bj::object oral_dosage(std::string text, coding_config const& route, oral_schedule const& s) {
-    bj::object repeat;
+bj::object oral_dosage(std::string text, coding_config const& route, oral_schedule const& s, bj::storage_ptr const& sp) {
+    bj::object repeat(4, sp);
     repeat["frequency"] = s.times_per_day;
     repeat["period"] = 1;
     repeat["periodUnit"] = "d";
-    if (!s.when.empty()) repeat["when"] = bj::array{bj::value(s.when)};
-    bj::object ds;
+    if (!s.when.empty()) repeat["when"] = array_of(bj::value(s.when, sp), sp);
+    bj::object ds(4, sp);
     ds["text"] = std::move(text);
-    ds["timing"] = bj::object{{"repeat", std::move(repeat)}};
-    ds["route"] = bj::object{{"coding", bj::array{coding_json(route)}}, {"text", route.display}};
-    ds["doseAndRate"] = bj::array{bj::object{{"doseQuantity", quantity_json(s.dose_mg, "mg")}}};
+    bj::object timing(1, sp);
+    timing.emplace("repeat", std::move(repeat));
+    ds["timing"] = std::move(timing);
+    ds["route"] = route_json(route, sp);
+    bj::object dose(1, sp);
+    dose.emplace("doseQuantity", quantity_json(s.dose_mg, "mg", sp));
+    ds["doseAndRate"] = array_of(std::move(dose), sp);
     return ds;
 }
 
@@ -110,15 +168,15 @@ std::string renal_suffix(rule_context const& rc) {
 }  // namespace
 
 bj::object make_create_action(std::string description, bj::object resource) {
-    bj::object a;
+    bj::object a(3, resource.storage());
     a["type"] = "create";
     a["description"] = std::move(description);
     a["resource"] = std::move(resource);
     return a;
 }
 
-bj::object make_delete_action(std::string description, std::string const& resource_id) {
-    bj::object a;
+bj::object make_delete_action(std::string description, std::string const& resource_id, bj::storage_ptr const& sp) {
+    bj::object a(3, sp);
     a["type"] = "delete";
     a["description"] = std::move(description);
     a["resourceId"] = resource_id;
@@ -127,16 +185,21 @@ bj::object make_delete_action(std::string description, std::string const& resour
 
 bj::object make_service_request(rule_context const& rc, concept_config const& code, double hours_from_now,
                                 std::string const& reason) {
-    bj::object r;
+    auto const& sp = rc.json_storage;
+    bj::object r(10, sp);
     r["resourceType"] = "ServiceRequest";
     r["status"] = "draft";
     r["intent"] = "order";
-    r["code"] = concept_json(code);
+    r["code"] = concept_json(code, sp);
     add_context_references(r, rc);
     auto const at = rc.f.now + std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::duration<double, std::ratio<3600>>(hours_from_now));
     r["occurrenceDateTime"] = fhir::format_instant(at);
-    if (!reason.empty()) r["reasonCode"] = bj::array{bj::object{{"text", reason}}};
+    if (!reason.empty()) {
+        bj::object reason_concept(1, sp);
+        reason_concept.emplace("text", reason);
+        r["reasonCode"] = array_of(std::move(reason_concept), sp);
+    }
     return r;
 }
 
@@ -182,13 +245,13 @@ suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure c
     else if (band == renal_band::severely_impaired || band == renal_band::contraindicated) band_note = " (renal function < 30 mL/min)";
     else if (band == renal_band::unknown) band_note = " (renal function unknown)";
     oral_schedule const sched{bd.dose_mg, bd.times_per_day, ""};
-    auto dosage = oral_dosage(dose_text + band_note + ". " + d.text("famotidine_note"), d.famotidine_route, sched);
+    auto dosage = oral_dosage(dose_text + band_note + ". " + d.text("famotidine_note"), d.famotidine_route, sched, rc.json_storage);
     auto med = make_medication_request(rc, d.famotidine_medication, "Famotidine " + format_number(bd.dose_mg) + " mg tablet",
                                        std::move(dosage), false);
     suggestion_draft s;
     s.label = d.text("ppi_alternative");
     s.recommended = false;
-    s.actions.push_back(make_delete_action("Remove the draft order " + ppi.name, ppi.reference));
+    s.actions.push_back(make_delete_action("Remove the draft order " + ppi.name, ppi.reference, rc.json_storage));
     s.actions.push_back(make_create_action(dose_text + band_note, std::move(med)));
     return s;
 }
@@ -206,7 +269,7 @@ repletion_plan plan_repletion(rule_context const& rc) {
     if (!adult) {
         p.action = d.text("actions.no_dose");
         p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
-        rc.note("repletion", "patient", f.age_years ? "under the adult age: no dose" : "age unknown: no dose");
+        p.trace.push_back({"repletion", "patient", f.age_years ? "under the adult age: no dose" : "age unknown: no dose"});
         return p;
     }
 
@@ -241,15 +304,21 @@ repletion_plan plan_repletion(rule_context const& rc) {
         std::string const dose_text = "Magnesium sulfate " + format_number(dose_g) + " g IV over " +
                                       format_number(d.iv_infusion_minutes) + " minutes (" + format_number(rate) +
                                       " mg/min; never faster than " + format_number(d.iv_rate_max_mg_per_min) + " mg/min)";
-        bj::object ds;
+        auto const& sp = rc.json_storage;
+        bj::object ds(4, sp);
         ds["text"] = dose_text + renal_suffix(rc);
-        bj::object repeat;
+        bj::object repeat(3, sp);
         repeat["count"] = 1;
         repeat["duration"] = number(d.iv_infusion_minutes);
         repeat["durationUnit"] = "min";
-        ds["timing"] = bj::object{{"repeat", std::move(repeat)}};
-        ds["route"] = bj::object{{"coding", bj::array{coding_json(d.iv_route)}}, {"text", d.iv_route.display}};
-        ds["doseAndRate"] = bj::array{bj::object{{"doseQuantity", quantity_json(dose_g, "g")}, {"rateQuantity", quantity_json(rate, "mg/min")}}};
+        bj::object timing(1, sp);
+        timing.emplace("repeat", std::move(repeat));
+        ds["timing"] = std::move(timing);
+        ds["route"] = route_json(d.iv_route, sp);
+        bj::object dose_and_rate(2, sp);
+        dose_and_rate.emplace("doseQuantity", quantity_json(dose_g, "g", sp));
+        dose_and_rate.emplace("rateQuantity", quantity_json(rate, "mg/min", sp));
+        ds["doseAndRate"] = array_of(std::move(dose_and_rate), sp);
         auto med = make_medication_request(rc, d.iv_medication, "Magnesium sulfate " + format_number(dose_g) + " g IV", std::move(ds), true);
         suggestion_draft s;
         s.label = "Magnesium sulfate " + format_number(dose_g) + " g IV over " + format_number(d.iv_infusion_minutes) +
@@ -305,7 +374,7 @@ repletion_plan plan_repletion(rule_context const& rc) {
         std::string const note = reduced ? d.oral_reduced_dose_note : d.oral_dose_note;
         std::string const dose_text = "Magnesium oxide " + format_number(mg) + " mg (" + note + ") by mouth " + d.oral_timing_text;
         auto med = make_medication_request(rc, d.oral_medication, d.oral_medication.text,
-                                           oral_dosage(dose_text + renal_suffix(rc), d.oral_route, {mg, 1, d.oral_timing_when}), true);
+                                           oral_dosage(dose_text + renal_suffix(rc), d.oral_route, {mg, 1, d.oral_timing_when}, rc.json_storage), true);
         suggestion_draft s;
         s.label = "Magnesium oxide " + format_number(mg) + " mg by mouth " + d.oral_timing_text + ", recheck Mg " + recheck_when(recheck_hours);
         s.recommended = true;
@@ -319,7 +388,7 @@ repletion_plan plan_repletion(rule_context const& rc) {
         std::string const dose_text = "Magnesium citrate or glycinate, " + format_number(mg) + " mg (" + d.alt_dose_note +
                                       ") by mouth " + d.alt_timing_text + ": better absorbed, less diarrhoea";
         auto med = make_medication_request(rc, d.alt_medication, d.alt_medication.text,
-                                           oral_dosage(dose_text + renal_suffix(rc), d.alt_route, {mg, 1, d.alt_timing_when}), true);
+                                           oral_dosage(dose_text + renal_suffix(rc), d.alt_route, {mg, 1, d.alt_timing_when}, rc.json_storage), true);
         suggestion_draft s;
         s.label = "Alternative: magnesium citrate or glycinate " + format_number(mg) + " mg " + d.alt_timing_text +
                   " (better absorbed, less diarrhoea), recheck Mg " + recheck_when(recheck_hours);
@@ -333,6 +402,45 @@ repletion_plan plan_repletion(rule_context const& rc) {
     if (band == renal_band::impaired) p.notes.push_back("Renal function impaired: standard dose; recheck magnesium " + recheck_when(recheck_hours) + ".");
     if (reduced) p.notes.push_back("Renal function severely impaired: the oral dose is halved; recheck magnesium " + recheck_when(recheck_hours) + ".");
     return p;
+}
+
+repletion_plan const& rule_context::repletion() const {
+    if (!cache.repletion) cache.repletion = plan_repletion(*this);
+    for (auto const& t : cache.repletion->trace) trace.push_back(t);
+    return *cache.repletion;
+}
+
+std::vector<suggestion_draft> rule_context::take_repletion_suggestions() const {
+    (void)repletion();  // plans if no rule did, and notes as a fresh plan would
+    return std::move(cache.repletion->suggestions);
+}
+
+void prebuild_card_json(rule_set_data& d) {
+    for (auto* c : {&d.iv_medication, &d.oral_medication, &d.alt_medication, &d.famotidine_medication,
+                    &d.magnesium_level_code, &d.creatinine_level_code, &d.repletion_reason}) {
+        prebuild_concept_json(*c);
+    }
+    for (auto* c : {&d.iv_route, &d.oral_route, &d.alt_route, &d.famotidine_route}) c->json = build_coding_json(*c);
+
+    // overrideReasons carry the display even when empty (they are shown to the user).
+    d.override_reasons_json.clear();
+    for (auto& r : d.override_reasons) {
+        d.override_reasons_json.push_back(bj::object{{"system", r.system}, {"code", r.code}, {"display", r.display}});
+    }
+
+    for (auto& [rule_id, t] : d.rule_texts) {
+        bj::object topic;
+        topic["system"] = d.topic_system;
+        topic["version"] = d.version;
+        topic["code"] = rule_id;
+        topic["display"] = t.title;
+        bj::object source;
+        source["label"] = d.source_label;
+        source["url"] = d.source_url + "#" + rule_id;
+        source["topic"] = std::move(topic);
+        t.card_source = std::move(source);
+        t.card_extension = bj::object{{"magnesium-cds", bj::object{{"ruleSetId", d.id}, {"ruleSetVersion", d.version}, {"ruleId", rule_id}}}};
+    }
 }
 
 }  // namespace cds::rules

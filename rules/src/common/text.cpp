@@ -1,5 +1,6 @@
 #include "common/text.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -30,9 +31,17 @@ std::string concept_name(fhir::codeable_concept const& cc) {
 
 std::string format_number(double v, int decimals) {
     if (!std::isfinite(v)) return "?";
+    // std::to_chars with a precision prints what printf("%.*f") prints (both round the exact
+    // binary value), without printf's format parsing; a number too long for the buffer
+    // keeps the old, truncating snprintf path.
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    std::string s = buf;
+    std::string s;
+    if (auto const [end, ec] = std::to_chars(buf, buf + sizeof buf - 1, v, std::chars_format::fixed, decimals); ec == std::errc{}) {
+        s.assign(buf, end);
+    } else {
+        std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+        s = buf;
+    }
     if (s.find('.') != std::string::npos) {
         while (!s.empty() && s.back() == '0') s.pop_back();
         if (!s.empty() && s.back() == '.') s.pop_back();

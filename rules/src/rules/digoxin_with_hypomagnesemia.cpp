@@ -12,7 +12,7 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
     if (!f.magnesium.current_low()) return std::nullopt;
     auto const orders = triggering(rc, dc_digoxin);
     if (orders.empty()) return std::nullopt;
-    repletion_plan const plan = plan_repletion(rc);
+    repletion_plan const& plan = rc.repletion();
     card_draft c;
     c.rule_id = "digoxin-with-hypomagnesemia";
     c.level = indicator::warning;

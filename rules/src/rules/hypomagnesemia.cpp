@@ -14,7 +14,7 @@ namespace cds::rules {
 std::optional<card_draft> rule_hypomagnesemia(rule_context const& rc) {
     auto const& f = rc.f;
     if (!f.magnesium.current_low()) return std::nullopt;
-    repletion_plan const plan = plan_repletion(rc);
+    repletion_plan const& plan = rc.repletion();
     card_draft c;
     c.rule_id = "hypomagnesemia";
     c.level = plan.severe_path ? indicator::critical : indicator::warning;

@@ -13,7 +13,7 @@ std::optional<card_draft> rule_potassium_with_hypomagnesemia(rule_context const&
     if (!f.magnesium.current_low()) return std::nullopt;
     auto const orders = triggering(rc, dc_potassium);
     if (orders.empty()) return std::nullopt;
-    repletion_plan const plan = plan_repletion(rc);
+    repletion_plan const& plan = rc.repletion();
     card_draft c;
     c.rule_id = "potassium-with-hypomagnesemia";
     c.level = indicator::warning;

@@ -15,7 +15,7 @@ std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context con
     if (!f.magnesium.current_low()) return std::nullopt;
     auto const drugs = triggering(rc, dc_wasting);
     if (drugs.empty()) return std::nullopt;
-    repletion_plan const plan = plan_repletion(rc);
+    repletion_plan const& plan = rc.repletion();
     card_draft c;
     c.rule_id = "wasting-drug-with-hypomagnesemia";
     c.level = plan.severe_path ? indicator::critical : indicator::warning;

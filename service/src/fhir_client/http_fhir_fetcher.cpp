@@ -58,7 +58,7 @@ struct connection {
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<tls_stream> tls;
     beast::flat_buffer buffer;
-    steady::time_point idle_since;
+    steady::time_point reusable_until;
 
     beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
@@ -72,12 +72,12 @@ public:
 
     explicit connection_pool_service(asio::execution_context& context) : service(context) {}
 
-    std::unique_ptr<connection> take(std::string const& pool_key, steady::duration idle_timeout) {
+    std::unique_ptr<connection> take(std::string const& pool_key) {
         std::lock_guard lock(mutex_);
         auto const now = steady::now();
         auto range = idle_.equal_range(pool_key);
         for (auto it = range.first; it != range.second;) {
-            if (now - it->second->idle_since < idle_timeout) {
+            if (now < it->second->reusable_until) {
                 auto found = std::move(it->second);
                 idle_.erase(it);
                 return found;
@@ -89,10 +89,12 @@ public:
 
     void give_back(std::string const& pool_key,
                    std::unique_ptr<connection> conn,
-                   std::size_t max_idle) {
+                   std::size_t max_idle,
+                   steady::duration reuse_window) {
+        if (reuse_window <= steady::duration::zero()) return;
         std::lock_guard lock(mutex_);
         if (idle_.count(pool_key) >= max_idle) return;
-        conn->idle_since = steady::now();
+        conn->reusable_until = steady::now() + reuse_window;
         idle_.emplace(pool_key, std::move(conn));
     }
 
@@ -178,6 +180,47 @@ steady::duration backoff_for(int attempt) {
 }
 
 }  // namespace
+
+milliseconds keep_alive_reuse_window(std::string_view keep_alive_header, milliseconds configured) {
+    auto const trim = [](std::string_view text) {
+        while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+        while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+        return text;
+    };
+    auto const lower_equals = [](std::string_view text, std::string_view lower) {
+        return text.size() == lower.size() && std::equal(text.begin(), text.end(), lower.begin(), [](char a, char b) {
+                   return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+               });
+    };
+    // A number of seconds; anything else (quoted, negative, huge) is ignored as unknown.
+    auto const seconds_value = [](std::string_view text) -> std::optional<long long> {
+        if (text.empty() || text.size() > 9) return std::nullopt;
+        long long value = 0;
+        for (char c : text) {
+            if (c < '0' || c > '9') return std::nullopt;
+            value = value * 10 + (c - '0');
+        }
+        return value;
+    };
+    milliseconds window = configured;
+    while (!keep_alive_header.empty()) {
+        auto const comma = keep_alive_header.find(',');
+        std::string_view const parameter = trim(keep_alive_header.substr(0, comma));
+        keep_alive_header = comma == std::string_view::npos ? std::string_view{} : keep_alive_header.substr(comma + 1);
+        auto const equals = parameter.find('=');
+        if (equals == std::string_view::npos) continue;
+        std::string_view const name = trim(parameter.substr(0, equals));
+        auto const value = seconds_value(trim(parameter.substr(equals + 1)));
+        if (!value) continue;
+        if (lower_equals(name, "timeout")) {
+            if (*value <= 1) return milliseconds::zero();
+            window = std::min(window, milliseconds{(*value - 1) * 1000});
+        } else if (lower_equals(name, "max") && *value == 0) {
+            return milliseconds::zero();
+        }
+    }
+    return window;
+}
 
 struct http_fhir_fetcher::impl {
     fhir_client_options options;
@@ -339,8 +382,7 @@ asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(c
 
     std::unique_ptr<connection> conn;
     if (allow_reuse && asio::has_service<connection_pool_service>(context)) {
-        conn = asio::use_service<connection_pool_service>(context).take(pool_key,
-                                                                        owner.options.idle_timeout);
+        conn = asio::use_service<connection_pool_service>(context).take(pool_key);
     }
     bool const reused = conn != nullptr;
     if (!conn) {
@@ -401,7 +443,8 @@ asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(c
     answer.body = std::move(response.body());
     if (response.keep_alive() && !response.need_eof() && conn->buffer.size() == 0) {
         asio::use_service<connection_pool_service>(context).give_back(
-            pool_key, std::move(conn), owner.options.max_idle_per_origin);
+            pool_key, std::move(conn), owner.options.max_idle_per_origin,
+            keep_alive_reuse_window(response[http::field::keep_alive], owner.options.idle_timeout));
     }
     co_return answer;
 }

@@ -58,6 +58,10 @@ struct medication {
     std::vector<codeable_concept> ingredients;  // ingredient[].itemCodeableConcept
     std::vector<std::string> ingredient_references;  // ingredient[].itemReference.reference
     std::string source_path;
+    // Bundle.entry.fullUrl of the entry it came in ("urn:uuid:...", or an absolute URL), empty
+    // when it came alone or contained: references resolve against it (FHIR R4 Bundle,
+    // "Resolving references in Bundles").
+    std::string full_url;
 };
 
 struct timing_repeat {

@@ -4,10 +4,11 @@
 // resourceType — never by the prefetch key it arrived under (clinical-rules.md §1).
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_set>  // kept for includers that rely on it
 #include <vector>
 
 #include <boost/json/fwd.hpp>
@@ -33,9 +34,16 @@ struct patient_snapshot {
     // Built by index_medications() (snapshot_builder::build() calls it); medications appended
     // later are still found, by a linear search of the part that is not indexed.
     std::vector<std::size_t> medications_by_id;
+    // Positions in `medications` of those with a full_url, ordered by it (built with
+    // medications_by_id; later additions are searched linearly like there).
+    std::vector<std::size_t> medications_by_full_url;
 
     [[nodiscard]] medication const* find_medication(std::string_view id) const;
-    // (Re)builds medications_by_id; call after changing `medications` other than by appending.
+    // The Medication whose Bundle entry fullUrl is exactly `full_url` ("urn:uuid:...",
+    // "https://ehr/fhir/Medication/123"); nullptr when none (or `full_url` is empty).
+    [[nodiscard]] medication const* find_medication_by_full_url(std::string_view full_url) const;
+    // (Re)builds medications_by_id and medications_by_full_url; call after changing
+    // `medications` other than by appending.
     void index_medications();
 };
 
@@ -46,22 +54,47 @@ public:
     // skipped (the service decides what an OperationOutcome prefetch value means). Resources
     // of other types are ignored silently. Returns the number of resources taken.
     std::size_t add(boost::json::value const& resource_or_bundle, std::string const& path);
+    // The same for a resource taken out of a Bundle entry by the caller (e.g. one draft order
+    // entry of context.draftOrders): `full_url` is that entry's fullUrl, so that references
+    // naming it ("urn:uuid:...") resolve. For a Bundle, each entry's own fullUrl is used.
+    std::size_t add(boost::json::value const& resource_or_bundle, std::string const& path, std::string_view full_url);
 
     // Resolves medicationReference of every order and returns the snapshot.
     [[nodiscard]] patient_snapshot build() &&;
 
 private:
     // Paths stay unrendered chains here: each resource renders its own once (source_path).
-    void add_resource(boost::json::object const& resource, detail::json_path const& path);
-    std::size_t add_value(boost::json::value const& v, detail::json_path const& path, int bundle_depth);
+    // `bundle_entry`: the Bundle entry the resource is in (its fullUrl is read only for the
+    // resources that keep one, Medications); without an entry, `full_url` is the caller's.
+    void add_resource(boost::json::object const& resource, detail::json_path const& path,
+                      boost::json::object const* bundle_entry, std::string_view full_url);
+    std::size_t add_value(boost::json::value const& v, detail::json_path const& path, int bundle_depth,
+                          boost::json::object const* bundle_entry, std::string_view full_url);
+    // De-duplication by (resourceType, id) without building a "Type/id" string per resource:
+    // an open-addressing table of where each taken resource with an id sits in snapshot_; on
+    // a hash match the resource's own type and id strings there are compared.
+    enum class resource_list : std::uint8_t { none, patient, observations, medications, medication_orders, conditions };
+    struct taken_slot {
+        std::size_t hash = 0;
+        std::uint32_t position = 0;  // index in the list (0 for the patient)
+        resource_list list = resource_list::none;  // none: an empty slot
+    };
+    [[nodiscard]] bool is_taken(std::string_view type, std::string_view id, std::size_t hash) const;
+    [[nodiscard]] bool slot_holds(taken_slot const& slot, std::string_view type, std::string_view id) const;
+    void remember_taken(resource_list list, std::size_t hash);
+    void place_slot(taken_slot const& slot);
+
     patient_snapshot snapshot_;
     std::size_t taken_ = 0;  // resources taken by add_resource, for add()'s result
-    std::unordered_set<std::string> seen_;  // "Type/id"
+    std::vector<taken_slot> taken_slots_;  // size 0 or a power of two, at most half full
+    std::size_t taken_with_id_ = 0;        // used slots
 };
 
 // Fills order.resolved_* from medicationCodeableConcept, or from the referenced Medication:
-// contained ("#id"), or by id among snapshot.medications (relative "Medication/id", or
-// absolute URL ending in Medication/id). Adds a warning issue when a reference cannot be
+// contained ("#id"); a "urn:uuid:"/"urn:oid:" reference by the fullUrl of the Bundle entry
+// the Medication came in (FHIR R4 Bundle, "Resolving references in Bundles"); an absolute
+// URL by fullUrl first, then like a relative one; relative "Medication/id" by id among
+// snapshot.medications. Adds a warning issue when a reference cannot be
 // resolved; its display text, if any, then stands for the medication (resolved_code.text).
 // A resolved Medication without code text takes the reference's display as text. Used for
 // record orders and for draft orders from the hook context.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <boost/json/array.hpp>
+#include <boost/json/storage_ptr.hpp>
 
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/rule_set.hpp"
@@ -25,6 +26,11 @@ struct hook_context {
     std::vector<std::string> selections;             // order-select: "MedicationRequest/abc"
     std::vector<fhir::medication_order> draft_orders;  // medication resolved against the snapshot
     std::vector<std::string> unavailable_prefetch;   // keys of optional data that could not be obtained
+    // What went partly wrong obtaining the data without making a key unavailable (e.g. a
+    // Medication that a fetched MedicationRequest names could not be read, a search cut at the
+    // page limit), in short client-fit words: shown on every card, since the evidence may be
+    // incomplete. The service fills it from the FHIR-server fetch; never holds a token.
+    std::vector<std::string> data_notes;
 };
 
 // One line of the explain trace: a decision and the evidence behind it.
@@ -47,5 +53,15 @@ using uuid_source = std::function<std::string()>;
                                          hook_context const& context,
                                          rule_set const& rules,
                                          uuid_source const& next_uuid);
+
+// The same cards, with their JSON allocated from `storage` instead of the heap: a caller that
+// serializes the cards and drops them (the service, per request) can pass its request arena
+// (e.g. a boost::json::monotonic_resource), so building and freeing the cards costs no
+// malloc/free per node. The cards must not outlive the memory resource.
+[[nodiscard]] evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
+                                         hook_context const& context,
+                                         rule_set const& rules,
+                                         uuid_source const& next_uuid,
+                                         boost::json::storage_ptr storage);
 
 }  // namespace cds::rules

@@ -41,9 +41,21 @@ struct tls_options {
 // file and the problem: a start-up error. run_server calls it too.
 void check_tls_files(tls_options const& tls);
 
+// How the server threads share connections (`serve --io-model`).
+enum class io_model {
+    // One io_context run by every thread, a strand per connection: a ready connection is
+    // served by whichever thread is free, so a busy or descheduled thread delays no one else.
+    shared,
+    // One io_context per thread, connections handed out in turn: no strand and no cross-thread
+    // wake-ups (fewer instructions and syscalls per request, more requests/s), but a connection
+    // waits while its own thread is busy with a slow request or descheduled.
+    per_thread,
+};
+
 struct server_options {
     listen_address listen{"127.0.0.1", 8080};
     unsigned threads = 0;  // 0: std::thread::hardware_concurrency()
+    io_model io = io_model::shared;
     // After SIGTERM/SIGINT: how long in-flight requests may take before the process stops anyway.
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds{10}};
     // After answering an error that closes the connection before the request was fully read

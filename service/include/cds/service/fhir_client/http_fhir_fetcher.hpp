@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cds/service/prefetch_fetcher.hpp"
@@ -53,10 +54,22 @@ struct fhir_client_options {
     std::string extra_ca_file;
     // Attempts per GET (first try included) for retryable failures.
     int max_attempts = 3;
-    // Idle keep-alive connections kept per FHIR server origin, and for how long.
-    std::size_t max_idle_per_origin = 4;
+    // Idle keep-alive connections kept per FHIR server origin, and for how long. One call
+    // runs its queries in parallel (10 for the bundled rule set), so fewer pooled
+    // connections than that would make every call open new ones. A server's own
+    // `Keep-Alive: timeout=N` shortens the wait (see keep_alive_reuse_window).
+    std::size_t max_idle_per_origin = 16;
     std::chrono::milliseconds idle_timeout{30000};
 };
+
+// How long an idle connection may be reused after a response carrying `keep_alive_header`
+// (RFC 9112 leaves the idle timeout to each side; many servers announce theirs in the
+// non-standard but widespread `Keep-Alive: timeout=N, max=M`). Reuse stops one second before
+// the server's announced timeout, so a request is not sent on a connection the server is
+// closing (Node's default is 5 s, Apache's 5 s): `configured` when the header names no
+// timeout, zero when the connection should not be reused at all (timeout <= 1 s or max=0).
+[[nodiscard]] std::chrono::milliseconds keep_alive_reuse_window(std::string_view keep_alive_header,
+                                                                std::chrono::milliseconds configured);
 
 class http_fhir_fetcher final : public prefetch_fetcher {
 public:
