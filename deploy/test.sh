@@ -4,7 +4,9 @@
 #     end-to-end over HTTP, FHIR-server integration, JWT).
 #  2. When clang is available: one clang ASan+UBSan build shared by the test suite and the
 #     libFuzzer harnesses, each fuzzer run for a bounded time (CDS_FUZZ_SECONDS, default 60).
-# CDS_QUICK=1 skips step 2 (for a fast local loop).
+#  3. A clang ThreadSanitizer build of the server and its threaded suites (service, auth,
+#     FHIR client, every e2e test): deploy/thread-sanitizer.sh, about 2.5 min on 2 cores.
+# CDS_QUICK=1 skips steps 2 and 3 (for a fast local loop).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/deploy/install-deps.sh" --test
@@ -26,4 +28,7 @@ cmake --build "$release_dir" -j"$jobs"
 
 if [[ "${CDS_QUICK:-0}" != 1 && -x "$root/deploy/sanitize-and-fuzz.sh" ]]; then
     "$root/deploy/sanitize-and-fuzz.sh"
+fi
+if [[ "${CDS_QUICK:-0}" != 1 && -x "$root/deploy/thread-sanitizer.sh" ]]; then
+    "$root/deploy/thread-sanitizer.sh"
 fi

@@ -1,6 +1,7 @@
 """Shared by the issue-5 end-to-end tests (test_tls, test_limits, test_auth_e2e, test_hostile,
 test_log_hygiene): start the real `magnesium-cds serve` on loopback, talk to it, read its log.
-Python standard library only (plus `cryptography` in test_auth_e2e)."""
+Python standard library only (plus `cryptography` in test_auth_e2e).
+Run as a script, it is the ThreadSanitizer build's launcher of every e2e test (see the end)."""
 
 import argparse
 import http.client
@@ -189,3 +190,39 @@ def main(extra_arguments=()):
     REPO = os.path.dirname(FIXTURES)
     ARGS = args
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+def run_failing_on_thread_sanitizer_reports(command, suppressions=None):
+    """Runs `command` (a whole e2e test) with ThreadSanitizer's reports, from every process it
+    starts (`serve`, `evaluate`), written to files in a fresh directory instead of stderr; any
+    report fails the test, whether or not the test itself noticed (a race at shutdown, or in a
+    server whose exit status the test does not check). Returns the exit status to use."""
+    with tempfile.TemporaryDirectory(prefix="magnesium-cds-tsan-") as reports:
+        options = [os.environ.get("TSAN_OPTIONS", ""), "log_path=" + os.path.join(reports, "report")]
+        if suppressions:
+            options.append("suppressions=" + suppressions)
+        env = dict(os.environ, TSAN_OPTIONS=":".join(o for o in options if o))
+        code = subprocess.call(command, env=env)
+        found = sorted(os.listdir(reports))
+        for name in found:
+            with open(os.path.join(reports, name), encoding="utf-8", errors="replace") as f:
+                sys.stderr.write("==> ThreadSanitizer report of process %s:\n%s\n" % (name.rsplit(".", 1)[-1], f.read()))
+        if found:
+            sys.stderr.write("FAILED: ThreadSanitizer reported %d process(es) of this test; see above\n" % len(found))
+            return 1
+        return code
+
+
+if __name__ == "__main__":
+    # The TSan build's e2e launcher (tests/e2e/CMakeLists.txt):
+    #   e2e_support.py --fail-on-thread-sanitizer-reports [--tsan-suppressions FILE] -- COMMAND...
+    launcher = argparse.ArgumentParser()
+    launcher.add_argument("--fail-on-thread-sanitizer-reports", action="store_true", required=True)
+    launcher.add_argument("--tsan-suppressions")
+    launcher.add_argument("command", nargs=argparse.REMAINDER)
+    launched = launcher.parse_args()
+    if launched.command[:1] == ["--"]:
+        launched.command = launched.command[1:]
+    if not launched.command:
+        launcher.error("no command after --")
+    sys.exit(run_failing_on_thread_sanitizer_reports(launched.command, launched.tsan_suppressions))

@@ -59,6 +59,9 @@ struct connection {
     std::unique_ptr<tls_stream> tls;
     beast::flat_buffer buffer;
     steady::time_point reusable_until;
+    // The connect or handshake finished at or after its timeout: Beast's timeout handler may
+    // have fired and still be queued (see attempt_get), so the connection is never pooled.
+    bool timeout_may_have_fired = false;
 
     beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
@@ -351,6 +354,7 @@ asio::awaitable<boost::system::result<std::unique_ptr<connection>, attempt_error
             co_return attempt_error{describe_tls_error(handshake_error, *conn->tls)};
         }
     }
+    conn->timeout_may_have_fired = steady::now() >= connect_deadline;
     co_return conn;
 }
 
@@ -441,7 +445,14 @@ asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(c
     answer.content_type = std::string(response[http::field::content_type]);
     answer.location = std::string(response[http::field::location]);
     answer.body = std::move(response.body());
-    if (response.keep_alive() && !response.need_eof() && conn->buffer.size() == 0) {
+    // Not pooled once one of its timeouts has passed. Beast's timeout timer may then have fired
+    // just as the operation completed; its handler, still queued on this call's strand, reads
+    // the stream's timeout state (op_state::tick), while a pooled connection may already be in
+    // use by another call on another strand and thread, which writes that state: a data race.
+    // Before its expiry a timer cannot have fired, so only cancelled handlers can be pending,
+    // and those return without touching the stream.
+    if (response.keep_alive() && !response.need_eof() && conn->buffer.size() == 0 &&
+        !conn->timeout_may_have_fired && steady::now() < call->deadline) {
         asio::use_service<connection_pool_service>(context).give_back(
             pool_key, std::move(conn), owner.options.max_idle_per_origin,
             keep_alive_reuse_window(response[http::field::keep_alive], owner.options.idle_timeout));
