@@ -27,31 +27,13 @@ fuzz_seconds="${CDS_FUZZ_SECONDS:-60}"
 fuzz_jobs="${CDS_FUZZ_JOBS:-2}"
 jobs=2
 
-for tool in clang-14 clang++-14 python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "sanitize-and-fuzz: $tool is missing; run deploy/install-deps.sh --test (it installs clang-14 and libclang-rt-14-dev)" >&2
-        exit 1
-    fi
-done
+stage=sanitize-and-fuzz
+# shellcheck source=stage-steps.sh
+source "$root/deploy/stage-steps.sh"
+require_clang_tools
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-
-declare -a timings=()
-step_start=0
-begin() {
-    echo "==> sanitize-and-fuzz: $1"
-    step_start=$SECONDS
-}
-end() {
-    local took=$((SECONDS - step_start))
-    timings+=("$(printf '%-34s %5d s' "$1" "$took")")
-}
-report_timings() {
-    echo "==> sanitize-and-fuzz timings:"
-    for t in "${timings[@]}"; do echo "    $t"; done
-}
-trap report_timings EXIT
 
 begin "configure (clang 14, address;undefined, fuzzers)"
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build_dir" \

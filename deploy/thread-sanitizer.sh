@@ -22,30 +22,13 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir="${CDS_TSAN_BUILD_DIR:-$root/build/tsan}"
 jobs=2
 
-for tool in clang-14 clang++-14 python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "thread-sanitizer: $tool is missing; run deploy/install-deps.sh --test (it installs clang-14 and libclang-rt-14-dev)" >&2
-        exit 1
-    fi
-done
+stage=thread-sanitizer
+# shellcheck source=stage-steps.sh
+source "$root/deploy/stage-steps.sh"
+require_clang_tools
 
 # second_deadlock_stack: a lock-order report shows where both locks were taken.
 export TSAN_OPTIONS="suppressions=$root/deploy/tsan.supp:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
-
-declare -a timings=()
-step_start=0
-begin() {
-    echo "==> thread-sanitizer: $1"
-    step_start=$SECONDS
-}
-end() {
-    timings+=("$(printf '%-34s %5d s' "$1" "$((SECONDS - step_start))")")
-}
-report_timings() {
-    echo "==> thread-sanitizer timings:"
-    for t in "${timings[@]}"; do echo "    $t"; done
-}
-trap report_timings EXIT
 
 begin "configure (clang 14, thread)"
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

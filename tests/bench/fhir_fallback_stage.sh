@@ -275,14 +275,9 @@ EOF
         done
     done
 
-    kill -TERM "$replay_pid" 2>/dev/null || true
     "$server_dir/stop.sh" "$fhir_state" >/dev/null 2>&1 || true
-    kill -TERM "$fallback_pid" 2>/dev/null || true
-    for pid in $replay_pid $fallback_pid; do
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    # shellcheck disable=SC2086  # empty pids drop out
+    stop_processes $replay_pid $fallback_pid
     fallback_pid="" nginx_pid=""
 
     python3 "$here/fhir_fallback.py" summarise --out "$fhir_file" --runs "$ff/runs.jsonl" \

@@ -341,17 +341,21 @@ EOF
     echo "   RSS start $(head -1 "$samples" | cut -d' ' -f2) KiB, end $(tail -1 "$samples" | cut -d' ' -f2) KiB"
 fi
 
-# Stop the servers before the next stage so it has the CPUs to itself.
-cleanup_servers() {
+# TERM, up to 10 s to exit, then KILL; also used by the FHIR-fallback stage.
+stop_processes() {
     local pid
-    for pid in $service_pid $nginx_pid; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $service_pid $nginx_pid; do
+    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+}
+
+# Stop the servers before the next stage so it has the CPUs to itself.
+cleanup_servers() {
+    # shellcheck disable=SC2086  # empty pids drop out
+    stop_processes $service_pid $nginx_pid
     service_pid="" nginx_pid=""
 }
 cleanup_servers
