@@ -123,6 +123,16 @@ class Server:
                 raise
         return self.process.returncode
 
+    def stop_expecting_clean_exit(self, log_tail=None):
+        """SIGTERM, then fail unless the service exited 0: a graceful stop is checked by every
+        suite that starts one. `log_tail` limits how much of the log the failure quotes."""
+        code = self.stop()
+        log = self.read_log()
+        self.cleanup()
+        if code != 0:
+            raise AssertionError("server exited %s after SIGTERM; log:\n%s"
+                                 % (code, log if log_tail is None else log[-log_tail:]))
+
     def cleanup(self):
         if self.process.poll() is None:
             self.process.kill()
@@ -143,6 +153,15 @@ class Server:
 def fixture_text(name):
     with open(os.path.join(FIXTURES, "requests", name), encoding="utf-8") as f:
         return f.read()
+
+
+def without_uuids(value):
+    """The value with every `uuid` member's text replaced: cards compared apart from uuids."""
+    if isinstance(value, dict):
+        return {k: ("-" if k == "uuid" else without_uuids(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_uuids(v) for v in value]
+    return value
 
 
 def fixture_names():

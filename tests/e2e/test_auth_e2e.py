@@ -109,11 +109,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    code = SERVER.stop()
-    log = SERVER.read_log()
-    SERVER.cleanup()
-    if code != 0:
-        raise AssertionError("server exited %s after SIGTERM; log:\n%s" % (code, log))
+    SERVER.stop_expecting_clean_exit()
 
 
 class AuthAssertions(unittest.TestCase):

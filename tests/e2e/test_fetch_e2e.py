@@ -38,6 +38,7 @@ import time
 import unittest
 
 import e2e_support
+from e2e_support import without_uuids
 
 BINARY = None
 FIXTURES = None
@@ -121,14 +122,6 @@ def fetch_request(name, base):
     request = load_twin(name, "fetch")
     request["fhirServer"] = base
     return request
-
-
-def without_uuids(value):
-    if isinstance(value, dict):
-        return {k: ("-" if k == "uuid" else without_uuids(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_uuids(v) for v in value]
-    return value
 
 
 def declared_prefetch(service_id):

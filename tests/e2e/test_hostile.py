@@ -70,11 +70,7 @@ class Hostile(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        code = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        if code != 0:
-            raise AssertionError("server exited %s after SIGTERM; log tail:\n%s" % (code, log[-3000:]))
+        cls.server.stop_expecting_clean_exit(log_tail=3000)
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import time
 import unittest
 
 import e2e_support
-from e2e_support import Server
+from e2e_support import Server, fixture_text, without_uuids
 
 BINARY = None
 FIXTURES = None
@@ -43,19 +43,6 @@ HOOK_FIXTURES = {
 }
 
 
-def fixture_text(name):
-    with open(os.path.join(FIXTURES, "requests", name), encoding="utf-8") as f:
-        return f.read()
-
-
-def without_uuids(value):
-    if isinstance(value, dict):
-        return {k: ("-" if k == "uuid" else without_uuids(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_uuids(v) for v in value]
-    return value
-
-
 JSON = {"Content-Type": "application/json"}
 SERVER = None
 
@@ -66,11 +53,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    code = SERVER.stop()
-    log = SERVER.read_log()
-    SERVER.cleanup()
-    if code != 0:
-        raise AssertionError("server exited %s after SIGTERM; log:\n%s" % (code, log))
+    SERVER.stop_expecting_clean_exit()
 
 
 class OperationOutcomeAssertions(unittest.TestCase):
@@ -577,6 +560,7 @@ def main():
     BINARY = os.path.abspath(args.binary)
     e2e_support.BINARY = BINARY  # the shared Server starts this binary
     FIXTURES = os.path.abspath(args.fixtures)
+    e2e_support.FIXTURES = FIXTURES  # fixture_text reads from here
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
 
 

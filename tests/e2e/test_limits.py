@@ -39,11 +39,7 @@ class LimitTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        code = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        if code != 0:
-            raise AssertionError("server exited %s after SIGTERM; log:\n%s" % (code, log))
+        cls.server.stop_expecting_clean_exit()
 
     def assert_outcome(self, status, headers, body, expected_status, expected_id):
         self.assertEqual(status, expected_status, body[:300])

@@ -79,12 +79,10 @@ def setUpModule():
 
 
 def tearDownModule():
-    code = SERVER.stop()
-    log = SERVER.read_log()
-    SERVER.cleanup()
-    shutil.rmtree(TMP, ignore_errors=True)
-    if code != 0:
-        raise AssertionError("server exited %s after SIGTERM; log:\n%s" % (code, log))
+    try:
+        SERVER.stop_expecting_clean_exit()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
 
 
 class Https(unittest.TestCase):
