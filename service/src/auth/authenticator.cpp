@@ -1,18 +1,10 @@
 #include <cds/service/auth/authenticator.hpp>
+#include "cds/service/http_message.hpp"
 
 #include <algorithm>
 
 namespace cds::service::auth {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) {
-                   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
-               };
-               return lower(x) == lower(y);
-           });
-}
 
 // RFC 7235 §2.1 token68.
 bool is_token68(std::string_view text) {

@@ -1,4 +1,5 @@
 #include <cds/service/auth/jwt_verifier.hpp>
+#include "cds/service/http_message.hpp"
 
 #include <algorithm>
 #include <array>
@@ -107,13 +108,6 @@ auth_reason check_audience(boost::json::object const& claims, std::string_view i
         found = found || entry.as_string() == invoked_url;
     }
     return found ? auth_reason::ok : auth_reason::audience_mismatch;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-               return lower(x) == lower(y);
-           });
 }
 
 }  // namespace

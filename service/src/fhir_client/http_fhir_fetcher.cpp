@@ -33,6 +33,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "cds/service/fhir_client/fhir_allowlist.hpp"
+#include "cds/service/http_message.hpp"
 #include "cds/service/fhir_client/prefetch_query.hpp"
 #include "cds/service/fhir_client/search_bundle.hpp"
 
@@ -190,11 +191,6 @@ milliseconds keep_alive_reuse_window(std::string_view keep_alive_header, millise
         while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
         return text;
     };
-    auto const lower_equals = [](std::string_view text, std::string_view lower) {
-        return text.size() == lower.size() && std::equal(text.begin(), text.end(), lower.begin(), [](char a, char b) {
-                   return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-               });
-    };
     // A number of seconds; anything else (quoted, negative, huge) is ignored as unknown.
     auto const seconds_value = [](std::string_view text) -> std::optional<long long> {
         if (text.empty() || text.size() > 9) return std::nullopt;
@@ -215,10 +211,10 @@ milliseconds keep_alive_reuse_window(std::string_view keep_alive_header, millise
         std::string_view const name = trim(parameter.substr(0, equals));
         auto const value = seconds_value(trim(parameter.substr(equals + 1)));
         if (!value) continue;
-        if (lower_equals(name, "timeout")) {
+        if (iequals(name, "timeout")) {
             if (*value <= 1) return milliseconds::zero();
             window = std::min(window, milliseconds{(*value - 1) * 1000});
-        } else if (lower_equals(name, "max") && *value == 0) {
+        } else if (iequals(name, "max") && *value == 0) {
             return milliseconds::zero();
         }
     }
