@@ -530,10 +530,14 @@ def searchset(resources):
 
 
 class LargeAnswers(Base):
-    DEADLINE_MS = 2000
+    # Twice the default: 40k results take about 1 s to fetch and merge on an idle machine, and
+    # the test machines are shared (quadratic merging took 17 s).
+    DEADLINE_MS = 4000
 
     def call_fetching(self, canned, request):
-        with e2e_support.Server("--fhir-allow", canned.base, "--fhir-deadline-ms", str(self.DEADLINE_MS)) as server:
+        """(status, body, seconds, raw, the fetch's own milliseconds from the debug log)."""
+        with e2e_support.Server("--fhir-allow", canned.base, "--fhir-deadline-ms", str(self.DEADLINE_MS),
+                                "--log-level", "debug") as server:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
             start = time.monotonic()
             conn.request("POST", "/cds-services/magnesium-patient-view", body=json.dumps(request),
@@ -542,7 +546,8 @@ class LargeAnswers(Base):
             raw = response.read()
             elapsed = time.monotonic() - start
             conn.close()
-            return response.status, json.loads(raw), elapsed, raw
+            fetched = server.wait_for_log(r"fetched \d+ of \d+ prefetch keys from the FHIR server in (\d+) ms")
+            return response.status, json.loads(raw), elapsed, raw, int(fetched.group(1)) if fetched else None
 
     def test_tens_of_thousands_of_observations_within_the_deadline(self):
         # The magnesium search answers 10k, 20k, 40k results in pages of 5000: merging them is
@@ -565,13 +570,19 @@ class LargeAnswers(Base):
                     request = copy.deepcopy(prefetched)
                     del request["prefetch"]["magnesium"]
                     request["fhirServer"] = canned.base
-                    status, body, elapsed, raw = self.call_fetching(canned, request)
+                    status, body, elapsed, raw, fetch_ms = self.call_fetching(canned, request)
                 finally:
                     canned.close()
-                print("\n%d fetched Observations: answered in %.2f s" % (count, elapsed))
+                print("\n%d fetched Observations: fetched in %s ms, answered in %.2f s" % (count, fetch_ms, elapsed))
+                # All fetched and used: the merging did not eat the deadline (each page is
+                # checked against it), and the fetch ended within it.
                 self.assertEqual(status, 200, raw[:500])
-                self.assertLess(elapsed, self.DEADLINE_MS / 1000 + SLACK_S)
                 self.assertTrue(any("1.1" in card["summary"] for card in body["cards"]), raw[:1000])
+                self.assertIsNotNone(fetch_ms)
+                self.assertLessEqual(fetch_ms, self.DEADLINE_MS)
+                # The rules then run over every result, outside the fetch deadline: bounded
+                # generously.
+                self.assertLess(elapsed, 3 * self.DEADLINE_MS / 1000 + SLACK_S)
                 self.assertEqual(len(canned.requests), count // canned.page_size)
 
     def test_thousands_of_referenced_medications_are_read_in_bounded_batches(self):
@@ -594,7 +605,7 @@ class LargeAnswers(Base):
             del request["prefetch"]["medication_requests"]
             request["fhirServer"] = canned.base
             request["fhirAuthorization"] = load_twin("patient-view-pat-30417", "fetch")["fhirAuthorization"]
-            status, body, elapsed, raw = self.call_fetching(canned, request)
+            status, body, elapsed, raw, _ = self.call_fetching(canned, request)
         finally:
             canned.close()
         print("\n3000 referenced Medications: %d requests, at most %d connections at once, %.2f s"

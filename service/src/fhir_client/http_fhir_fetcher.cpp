@@ -145,6 +145,7 @@ public:
     asio::awaitable<slot> acquire(std::string origin, steady::time_point deadline) {
         auto const me = std::make_shared<waiter>(co_await asio::this_coro::executor);
         me->timer.expires_at(deadline);
+        bool queued = false;
         {
             std::lock_guard lock(mutex_);
             auto& state = origins_[origin];
@@ -153,12 +154,13 @@ public:
                 me->granted = true;
             } else {
                 state.waiting.push_back(me);
+                queued = true;
             }
         }
         // Runs when this coroutine ends without taking its slot (its deadline passed, or the
         // io_context is being destroyed while it waits): gives a granted slot on.
         abandon_guard guard{this, &origin, me};
-        if (!me->granted) co_await me->timer.async_wait(nothrow);
+        if (queued) co_await me->timer.async_wait(nothrow);
         std::lock_guard lock(mutex_);
         if (!me->granted) co_return slot{};
         guard.taken = true;
@@ -185,8 +187,10 @@ private:
             bool pass_on = false;
             {
                 std::lock_guard lock(owner->mutex_);
-                auto& waiting = owner->origins_[*origin].waiting;
-                waiting.erase(std::remove(waiting.begin(), waiting.end(), me), waiting.end());
+                if (auto const it = owner->origins_.find(*origin); it != owner->origins_.end()) {
+                    auto& waiting = it->second.waiting;
+                    waiting.erase(std::remove(waiting.begin(), waiting.end(), me), waiting.end());
+                }
                 pass_on = me->granted;
             }
             if (pass_on) owner->release(*origin);
