@@ -531,7 +531,7 @@ def searchset(resources):
 
 class LargeAnswers(Base):
     # Twice the default: 40k results take about 1 s to fetch and merge on an idle machine, and
-    # the test machines are shared (quadratic merging took 17 s).
+    # the test machines are shared (a quadratic merge of 40k takes well over 4 s).
     DEADLINE_MS = 4000
 
     def call_fetching(self, canned, request):
