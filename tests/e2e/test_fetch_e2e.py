@@ -11,7 +11,12 @@ fetches only the absent keys; a fhirServer outside the allowlist is refused with
 contacted; a stalling server gives 412 within the deadline and the service still answers; a
 401 gives 412 naming the data and the token appears neither in the answer nor in the log;
 closed connections and non-JSON answers give 412 (required data) or cards with "not
-available" notes (optional data), never 500 or a hang.
+available" notes (optional data), never 500 or a hang. Hostile fhirServer values (megabytes
+long, paths that some server reads as leaving the allowed prefix) are refused before anything
+is sent, within a memory budget; large answers (tens of thousands of Observations, thousands
+of referenced Medications) end within the deadline and a bounded number of requests and
+connections, against a canned loopback server (CannedFhirServer) where the Medplum server would
+be too slow to hold them.
 
 Every test puts its own tag into the fhirServer path (`/fhir/<tag>/...`); the FHIR server
 treats unknown leading segments as part of the base, and its request log is filtered by tag
@@ -26,6 +31,7 @@ import concurrent.futures
 import copy
 import glob
 import http.client
+import http.server
 import itertools
 import json
 import os
@@ -34,7 +40,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import unittest
 
 import e2e_support
@@ -374,6 +382,277 @@ class Allowlist(Base):
                                 or "not a usable http(s) base URL" in diagnostics, diagnostics)
         time.sleep(0.3)
         self.assertEqual(requests_tagged(tag), [], "a refused fhirServer was contacted")
+
+
+class HostileFhirServer(Base):
+    def test_path_escapes_are_refused_and_the_token_never_sent(self):
+        # Tomcat and Jetty read `..;` as `..`; some servers and proxies decode %2F and %5C into
+        # separators, or decode twice. Each of these stays textually inside /fhir.
+        tag = new_tag("escape")
+        escapes = ["..;/admin", "..%3B/admin", "%2F..%2Fadmin", "%2f..%2fadmin", "..%5C..%5Cadmin",
+                   "%252e%252e%252fadmin", "%2E%2E;x=1/admin", "admin;jsessionid=1"]
+        for escape in escapes:
+            with self.subTest(escape=escape):
+                request = fetch_request(twin_names()[0], self.base(tag, escape))
+                request["fhirAuthorization"]["access_token"] = FHIR_TOKEN
+                status, outcome, _, raw = MAIN.call(request)
+                self.assert_412_naming(status, outcome, raw, ["magnesium"], "fhirServer is not a usable http(s) base URL")
+        time.sleep(0.3)
+        self.assertEqual(requests_tagged(tag), [], "the FHIR server was contacted (with the token)")
+
+    def test_a_megabytes_long_fhir_server_is_refused_within_the_memory_budget(self):
+        # 4 MB of "/a" segments under an allowed prefix, one call and then three at once: each
+        # is refused before its URL is parsed, and the service's peak memory stays in budget.
+        budget_kib = 200 * 1024
+        with e2e_support.Server("--fhir-allow", ALLOWED, "--max-body", str(6 * 1024 * 1024)) as server:
+            tag = new_tag("long")
+            base = self.base(tag)
+            request = fetch_request("patient-view-pat-30417", base + "/a" * ((4 * 1000 * 1000 - len(base)) // 2))
+            body = json.dumps(request).encode()
+            self.assertGreater(len(body), 4 * 1000 * 1000)
+
+            def call():
+                status, _, raw = server.request("POST", "/cds-services/magnesium-patient-view", body, e2e_support.JSON,
+                                                timeout=60)
+                return status, raw
+
+            for concurrency in (1, 3):
+                with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
+                    results = list(pool.map(lambda _: call(), range(concurrency)))
+                peak = vm_kib(server.pid, "VmHWM")
+                print("\n%d call(s) with a 4 MB fhirServer: peak memory (VmHWM) %d KiB" % (concurrency, peak))
+                self.assertLess(peak, budget_kib)
+                for status, raw in results:
+                    outcome = json.loads(raw)
+                    self.assert_412_naming(status, outcome, raw, ["magnesium"],
+                                           "fhirServer is not a usable http(s) base URL: the URL is longer than "
+                                           "the limit of 8192 bytes")
+            self.assertEqual(requests_tagged(tag), [])
+
+
+def vm_kib(pid, field):
+    with open("/proc/%d/status" % pid, encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("no " + field)
+
+
+class CannedFhirServer:
+    """A minimal FHIR server on loopback for answers too large for the Medplum server to build
+    in time: fixed search results per resource type (an empty Bundle for any other), in pages
+    of `page_size` linked by next links, and
+    Medications by read or by `Medication?_id=a,b` search (a 400 when not `id_search`, as on a
+    server without that parameter). Counts the requests, whether they carried the token, and
+    the connections open at once."""
+
+    def __init__(self, searches, medications, id_search=True, page_size=5000):
+        self.id_search = id_search
+        self.page_size = page_size
+        self.searches = searches  # resource type -> list of resources
+        self.medications = medications
+        self.requests = []
+        self.open_connections = 0
+        self.max_open_connections = 0
+        self.lock = threading.Lock()
+        canned = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with canned.lock:
+                    canned.open_connections += 1
+                    canned.max_open_connections = max(canned.max_open_connections, canned.open_connections)
+
+            def finish(self):
+                with canned.lock:
+                    canned.open_connections -= 1
+                super().finish()
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                status, body = canned.answer(self.path, self.headers.get("Authorization"))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Listener(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 4096  # thousands of connects at once must not be dropped
+
+        self.httpd = Listener(("127.0.0.1", 0), Handler)
+        self.base = "http://127.0.0.1:%d/fhir" % self.httpd.server_address[1]
+        self.pages = {}  # (resource type, page number) -> bytes of the Bundle
+        for kind, resources in searches.items():
+            for number, at in enumerate(range(0, max(len(resources), 1), page_size)):
+                page = searchset(resources[at:at + page_size])
+                if at + page_size < len(resources):
+                    page["link"] = [{"relation": "next", "url": "%s/%s?_page=%d" % (self.base, kind, number + 1)}]
+                self.pages[(kind, number)] = json.dumps(page).encode()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, target, authorization):
+        with self.lock:
+            self.requests.append((target, authorization))
+        url = urllib.parse.urlsplit(target)
+        path = url.path[len("/fhir/"):].split("/")
+        if path[0] == "Medication" and len(path) == 2:
+            medication = self.medications.get(path[1])
+            if medication is None:
+                return 404, json.dumps({"resourceType": "OperationOutcome", "issue": [
+                    {"severity": "error", "code": "not-found", "diagnostics": "no such Medication"}]}).encode()
+            return 200, json.dumps(medication).encode()
+        if path[0] == "Medication" and not self.id_search:
+            return 400, json.dumps({"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "not-supported", "diagnostics": "unknown parameter _id"}]}).encode()
+        if path[0] == "Medication":
+            ids = urllib.parse.parse_qs(url.query).get("_id", [""])[0].split(",")
+            found = [self.medications[i] for i in ids if i in self.medications]
+            return 200, json.dumps(searchset(found)).encode()
+        number = int(urllib.parse.parse_qs(url.query).get("_page", ["0"])[0])
+        return 200, self.pages.get((path[0], number)) or json.dumps(searchset([])).encode()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def searchset(resources):
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+
+
+class LargeAnswers(Base):
+    # Twice the default: 40k results take about 1 s to fetch and merge on an idle machine, and
+    # the test machines are shared (a quadratic merge of 40k takes well over 4 s).
+    DEADLINE_MS = 4000
+
+    def call_fetching(self, canned, request):
+        """(status, body, seconds, raw, the fetch's own milliseconds from the debug log)."""
+        with e2e_support.Server("--fhir-allow", canned.base, "--fhir-deadline-ms", str(self.DEADLINE_MS),
+                                "--log-level", "debug") as server:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            start = time.monotonic()
+            conn.request("POST", "/cds-services/magnesium-patient-view", body=json.dumps(request),
+                         headers=e2e_support.JSON)
+            response = conn.getresponse()
+            raw = response.read()
+            elapsed = time.monotonic() - start
+            conn.close()
+            fetched = server.wait_for_log(r"fetched \d+ of \d+ prefetch keys from the FHIR server in (\d+) ms")
+            return response.status, json.loads(raw), elapsed, raw, int(fetched.group(1)) if fetched else None
+
+    def test_tens_of_thousands_of_observations_within_the_deadline(self):
+        # The magnesium search answers 10k, 20k, 40k results in pages of 5000: merging them is
+        # linear, and the call ends within the fetch deadline with the data used.
+        prefetched = load_twin("patient-view-pat-30417", "prefetched")
+        newest = prefetched["prefetch"]["magnesium"]["entry"][0]["resource"]
+        for count in (10000, 20000, 40000):
+            with self.subTest(observations=count):
+                observations = [newest]
+                for i in range(1, count):
+                    older = copy.deepcopy(newest)
+                    older["id"] = "mg-bulk-%d" % i
+                    when = time.gmtime(time.mktime((2026, 3, 9, 0, 0, 0, 0, 0, 0)) - 600 * i)
+                    older["effectiveDateTime"] = older["issued"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", when)
+                    older["valueQuantity"]["value"] = 1.9
+                    del older["interpretation"]
+                    observations.append(older)
+                canned = CannedFhirServer({"Observation": observations}, {})
+                try:
+                    request = copy.deepcopy(prefetched)
+                    del request["prefetch"]["magnesium"]
+                    request["fhirServer"] = canned.base
+                    status, body, elapsed, raw, fetch_ms = self.call_fetching(canned, request)
+                finally:
+                    canned.close()
+                print("\n%d fetched Observations: fetched in %s ms, answered in %.2f s" % (count, fetch_ms, elapsed))
+                # All fetched and used: the merging did not eat the deadline (each page is
+                # checked against it), and the fetch ended within it.
+                self.assertEqual(status, 200, raw[:500])
+                self.assertTrue(any("1.1" in card["summary"] for card in body["cards"]), raw[:1000])
+                self.assertIsNotNone(fetch_ms)
+                self.assertLessEqual(fetch_ms, self.DEADLINE_MS)
+                # The rules then run over every result, outside the fetch deadline: bounded
+                # generously.
+                self.assertLess(elapsed, 3 * self.DEADLINE_MS / 1000 + SLACK_S)
+                self.assertEqual(len(canned.requests), count // canned.page_size)
+
+    def test_thousands_of_referenced_medications_are_read_in_bounded_batches(self):
+        # 3000 active MedicationRequests, each naming its own Medication, none included.
+        prefetched = load_twin("patient-view-pat-30417", "prefetched")
+        order = prefetched["prefetch"]["medication_requests"]["entry"][0]["resource"]
+        medication = prefetched["prefetch"]["medication_requests"]["entry"][1]["resource"]
+        orders, medications = [], {}
+        for i in range(3000):
+            o = copy.deepcopy(order)
+            o["id"] = "medrx-bulk-%d" % i
+            o["medicationReference"] = {"reference": "Medication/med-bulk-%d" % i}
+            orders.append(o)
+            m = copy.deepcopy(medication)
+            m["id"] = "med-bulk-%d" % i
+            medications[m["id"]] = m
+        canned = CannedFhirServer({"MedicationRequest": orders}, medications)
+        try:
+            request = copy.deepcopy(prefetched)
+            del request["prefetch"]["medication_requests"]
+            request["fhirServer"] = canned.base
+            request["fhirAuthorization"] = load_twin("patient-view-pat-30417", "fetch")["fhirAuthorization"]
+            status, body, elapsed, raw, _ = self.call_fetching(canned, request)
+        finally:
+            canned.close()
+        print("\n3000 referenced Medications: %d requests, at most %d connections at once, %.2f s"
+              % (len(canned.requests), canned.max_open_connections, elapsed))
+        self.assertEqual(status, 200, raw[:500])
+        # The search, then the default 100 Medications in _id searches of 50.
+        targets = [t for t, _ in canned.requests]
+        self.assertEqual(len(targets), 3, targets[:10])
+        self.assertTrue(all("/Medication?_id=" in t for t in targets[1:]), targets)
+        self.assertEqual({a for _, a in canned.requests}, {"Bearer " + FIXTURE_TOKEN})
+        self.assertLessEqual(canned.max_open_connections, 16)
+        self.assertIn("2900 medications named by fetched medication orders could not be read: the limit is 100 "
+                      "Medication reads per call", details(body["cards"]))
+
+    def test_medication_reads_wait_for_the_per_origin_connection_cap(self):
+        # A server without `_id` search: the 60 Medications are read one by one, and the
+        # connections open at once stay within --fhir-max-connections-per-origin.
+        prefetched = load_twin("patient-view-pat-30417", "prefetched")
+        order = prefetched["prefetch"]["medication_requests"]["entry"][0]["resource"]
+        medication = prefetched["prefetch"]["medication_requests"]["entry"][1]["resource"]
+        orders, medications = [], {}
+        for i in range(60):
+            o = copy.deepcopy(order)
+            o["id"] = "medrx-cap-%d" % i
+            o["medicationReference"] = {"reference": "Medication/med-cap-%d" % i}
+            orders.append(o)
+            m = copy.deepcopy(medication)
+            m["id"] = "med-cap-%d" % i
+            medications[m["id"]] = m
+        canned = CannedFhirServer({"MedicationRequest": orders}, medications, id_search=False)
+        try:
+            request = copy.deepcopy(prefetched)
+            del request["prefetch"]["medication_requests"]
+            request["fhirServer"] = canned.base
+            with e2e_support.Server("--fhir-allow", canned.base, "--fhir-max-connections-per-origin", "4",
+                                    "--fhir-deadline-ms", "5000") as server:
+                status, _, raw = server.request("POST", "/cds-services/magnesium-patient-view",
+                                                json.dumps(request), e2e_support.JSON, timeout=60)
+        finally:
+            canned.close()
+        self.assertEqual(status, 200, raw[:500])
+        # The search, two refused _id searches, then each Medication once.
+        targets = sorted(t for t, _ in canned.requests)
+        self.assertEqual(len(targets), 63, targets[:10])
+        self.assertEqual(len([t for t in targets if "/Medication/med-cap-" in t]), 60)
+        self.assertLessEqual(canned.max_open_connections, 4)
+        self.assertNotIn("could not be read", details(json.loads(raw)["cards"]))
 
 
 class Deadlines(Base):

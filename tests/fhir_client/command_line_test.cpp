@@ -67,3 +67,23 @@ TEST_CASE("the fetcher refuses a bad allowlist entry or CA file at start-up") {
     not_pem.extra_ca_file = CDS_SOURCE_DIR "/CMakeLists.txt";
     CHECK_THROWS_AS(http_fhir_fetcher{not_pem}, std::invalid_argument);
 }
+
+TEST_CASE("URL, Medication read and connection limits: defaults from the options struct") {
+    fhir_client_options const defaults;
+    auto const options = parse({});
+    CHECK(options.url.max_bytes == defaults.url.max_bytes);
+    CHECK(options.url.max_segments == defaults.url.max_segments);
+    CHECK(options.max_medication_reads == defaults.max_medication_reads);
+    CHECK(options.max_connections_per_origin == defaults.max_connections_per_origin);
+    auto const set = parse({"--fhir-max-url-bytes", "1024", "--fhir-max-url-segments", "8",
+                            "--fhir-max-medication-reads", "0",
+                            "--fhir-max-connections-per-origin", "2"});
+    CHECK(set.url.max_bytes == 1024);
+    CHECK(set.url.max_segments == 8);
+    CHECK(set.max_medication_reads == 0);
+    CHECK(set.max_connections_per_origin == 2);
+    CHECK_THROWS_AS(parse({"--fhir-max-url-bytes", "10"}), std::invalid_argument);
+    CHECK_THROWS_AS(parse({"--fhir-max-url-segments", "0"}), std::invalid_argument);
+    CHECK_THROWS_AS(parse({"--fhir-max-medication-reads", "-1"}), std::invalid_argument);
+    CHECK_THROWS_AS(parse({"--fhir-max-connections-per-origin", "0"}), std::invalid_argument);
+}

@@ -131,3 +131,73 @@ TEST_CASE("next links and redirects resolve against the current URL") {
     CHECK_FALSE(other->same_origin(base));
     CHECK_FALSE(resolve_http_url(base, "ftp://x/").has_value());
 }
+
+TEST_CASE("paths that some server reads as leaving an allowed prefix are refused") {
+    auto const list = list_of({"http://h:9/fhir"});
+    auto reason = [](std::string_view url) {
+        auto parsed = parse_http_url(url);
+        return parsed ? std::string("(accepted)") : parsed.error();
+    };
+    // Tomcat and Jetty drop ";..." path parameters before resolving dot-segments: `..;` is `..`.
+    CHECK(reason("http://h:9/fhir/..;/admin") == "URLs with ';' path parameters are not allowed");
+    CHECK(reason("http://h:9/fhir/..%3B/admin") == "URLs with ';' path parameters are not allowed");
+    CHECK(reason("http://h:9/fhir/Patient;jsessionid=1") ==
+          "URLs with ';' path parameters are not allowed");
+    // Encoded separators, which some servers and proxies decode before routing.
+    CHECK(reason("http://h:9/fhir/%2F..%2Fadmin") ==
+          "URLs with an encoded '/' or '\\' in a path segment are not allowed");
+    CHECK(reason("http://h:9/fhir/%2f..%2fadmin") ==
+          "URLs with an encoded '/' or '\\' in a path segment are not allowed");
+    CHECK(reason("http://h:9/fhir/..%5Cadmin") ==
+          "URLs with an encoded '/' or '\\' in a path segment are not allowed");
+    // Double encoding (a second decoding gives "../"), dot-only segments, control characters.
+    CHECK(reason("http://h:9/fhir/%252e%252e%252fadmin") ==
+          "URLs with an encoded '%' in the path are not allowed");
+    CHECK(reason("http://h:9/fhir/%2E%2e/admin") ==
+          "URLs with '.' or '..' path segments are not allowed");
+    CHECK(reason("http://h:9/fhir/.../admin") ==
+          "URLs with '.' or '..' path segments are not allowed");
+    CHECK(reason("http://h:9/fhir/%2E/admin") ==
+          "URLs with '.' or '..' path segments are not allowed");
+    CHECK(reason("http://h:9/fhir/..%00/admin") ==
+          "URLs with control characters in the path are not allowed");
+    for (auto const* url : {"http://h:9/fhir/..;/admin", "http://h:9/fhir/%2F..%2Fadmin",
+                            "http://h:9/fhir/..%5C..%5Cadmin", "http://h:9/fhir/;/../admin"}) {
+        CHECK_MESSAGE(!allowed(list, url), url);
+    }
+    // A ';' or '/' in the query is data, not a path parameter or separator.
+    CHECK(allowed(list, "http://h:9/fhir/Observation?code=a;b&x=http://loinc.org"));
+    CHECK(allowed(list, "http://h:9/fhir/Patient/pat-1.v2"));
+    // Next links and redirects are parsed the same way.
+    auto const base = *parse_http_url("http://h:9/fhir/Observation");
+    CHECK_FALSE(resolve_http_url(base, "/fhir/..;/admin").has_value());
+    CHECK_FALSE(resolve_http_url(base, "..%2F..%2Fadmin").has_value());
+}
+
+TEST_CASE("URL length and segment count are bounded before parsing") {
+    url_limits const limits{64, 4};
+    CHECK(parse_http_url("http://h/a/b/c/d", limits).has_value());
+    CHECK(parse_http_url("http://h/a/b/c/d?x=/1/2/3/4/5", limits).has_value());
+    auto const deep = parse_http_url("http://h/a/b/c/d/e", limits);
+    REQUIRE_FALSE(deep.has_value());
+    CHECK(deep.error() == "the URL's path has more than the limit of 4 segments");
+    auto const long_url = parse_http_url("http://h/" + std::string(60, 'a'), limits);
+    REQUIRE_FALSE(long_url.has_value());
+    CHECK(long_url.error() == "the URL is longer than the limit of 64 bytes");
+
+    // The defaults: a 4 MB fhirServer of "/a" segments is refused without keeping its segments.
+    std::string hostile = "http://h:9/fhir";
+    while (hostile.size() < 4 * 1024 * 1024) hostile += "/a";
+    auto const refused = parse_http_url(hostile);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error() ==
+          "the URL is longer than the limit of " + std::to_string(url_limits{}.max_bytes) + " bytes");
+    std::string many = "http://h:9/fhir";
+    for (std::size_t i = 0; i < url_limits{}.max_segments; ++i) many += "/a";
+    CHECK_FALSE(parse_http_url(many).has_value());
+    many.resize(many.size() - 2);
+    CHECK(parse_http_url(many).has_value());
+    auto const base = *parse_http_url("http://h:9/fhir/Observation");
+    CHECK_FALSE(resolve_http_url(base, hostile.substr(10)).has_value());
+    CHECK_FALSE(fhir_allowlist::from({"http://h/a/b/c/d/e"}, limits).has_value());
+}

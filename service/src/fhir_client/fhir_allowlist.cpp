@@ -22,6 +22,31 @@ url_result refuse(std::string reason) {
     return url_result(boost::system::in_place_error, std::move(reason));
 }
 
+// Path segments before the query or fragment, counted on the text: an upper bound that
+// needs no parsing ("http://h/a/b" has 2; the two slashes of the authority do not count).
+std::size_t path_segment_count(std::string_view text) {
+    auto const end = text.find_first_of("?#");
+    auto const path = text.substr(0, end);
+    auto const slashes = static_cast<std::size_t>(std::count(path.begin(), path.end(), '/'));
+    return slashes > 2 ? slashes - 2 : 0;
+}
+
+// Why a decoded path segment could be read by some server as something other than one plain
+// segment (see parse_http_url in the header), or empty when it cannot.
+std::string_view segment_problem(std::string_view decoded) {
+    if (!decoded.empty() && decoded.find_first_not_of('.') == std::string_view::npos)
+        return "URLs with '.' or '..' path segments are not allowed";
+    for (char const c : decoded) {
+        auto const u = static_cast<unsigned char>(c);
+        if (c == ';') return "URLs with ';' path parameters are not allowed";
+        if (c == '/' || c == '\\')
+            return "URLs with an encoded '/' or '\\' in a path segment are not allowed";
+        if (c == '%') return "URLs with an encoded '%' in the path are not allowed";
+        if (u < 0x20 || u == 0x7f) return "URLs with control characters in the path are not allowed";
+    }
+    return {};
+}
+
 }  // namespace
 
 std::string http_url::origin() const { return scheme + "://" + host + ":" + std::to_string(port); }
@@ -41,7 +66,16 @@ std::string http_url::host_header() const {
     return default_port ? host : host + ":" + std::to_string(port);
 }
 
-boost::system::result<http_url, std::string> parse_http_url(std::string_view text) {
+boost::system::result<http_url, std::string> parse_http_url(std::string_view text,
+                                                            url_limits const& limits) {
+    if (text.size() > limits.max_bytes) {
+        return refuse("the URL is longer than the limit of " + std::to_string(limits.max_bytes) +
+                      " bytes");
+    }
+    if (path_segment_count(text) > limits.max_segments) {
+        return refuse("the URL's path has more than the limit of " +
+                      std::to_string(limits.max_segments) + " segments");
+    }
     auto parsed = urls::parse_uri(text);
     if (!parsed) return refuse("not an absolute URL");
     urls::url_view const& u = *parsed;
@@ -80,9 +114,8 @@ boost::system::result<http_url, std::string> parse_http_url(std::string_view tex
 
     for (auto const segment : u.encoded_segments()) {
         std::string decoded = segment.decode();
-        if (decoded == "." || decoded == "..") {
-            return refuse("URLs with '.' or '..' path segments are not allowed");
-        }
+        if (auto const problem = segment_problem(decoded); !problem.empty())
+            return refuse(std::string(problem));
         out.path_segments.push_back(std::move(decoded));
     }
     // "/fhir/" and "/fhir" name the same base.
@@ -97,23 +130,26 @@ boost::system::result<http_url, std::string> parse_http_url(std::string_view tex
 }
 
 boost::system::result<http_url, std::string> resolve_http_url(http_url const& base,
-                                                              std::string_view reference) {
+                                                              std::string_view reference,
+                                                              url_limits const& limits) {
+    // Bounded before it is parsed; the resolved URL is bounded by parse_http_url.
+    if (reference.size() > limits.max_bytes) return parse_http_url(reference, limits);
     auto ref = urls::parse_uri_reference(reference);
     if (!ref) return refuse("not a URL");
-    if (ref->has_scheme()) return parse_http_url(reference);
+    if (ref->has_scheme()) return parse_http_url(reference, limits);
     auto const base_text = base.to_string();  // the view below points into it
     auto base_view = urls::parse_uri(base_text);
     if (!base_view) return refuse("not a URL");
     urls::url resolved(*base_view);
     if (!resolved.resolve(*ref)) return refuse("cannot be resolved against the server URL");
-    return parse_http_url(resolved.buffer());
+    return parse_http_url(resolved.buffer(), limits);
 }
 
 boost::system::result<fhir_allowlist, std::string> fhir_allowlist::from(
-    std::vector<std::string> const& entries) {
+    std::vector<std::string> const& entries, url_limits const& limits) {
     fhir_allowlist list;
     for (auto const& entry : entries) {
-        auto url = parse_http_url(entry);
+        auto url = parse_http_url(entry, limits);
         if (!url) return "--fhir-allow " + entry + ": " + url.error();
         if (!url->encoded_query.empty())
             return "--fhir-allow " + entry + ": a base URL has no query";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include <openssl/ssl.h>
@@ -110,6 +112,112 @@ private:
 
     std::mutex mutex_;
     std::multimap<std::string, std::unique_ptr<connection>> idle_;  // guarded by mutex_
+};
+
+// Requests in flight per origin over every call of one fetcher: a counting semaphore, so that
+// no number of queries, Medication reads or concurrent calls opens more connections to one
+// server than configured (each in-flight request holds one connection). Waiters are timers on
+// their own call's strand, woken by a posted cancel when a slot is handed to them, or by
+// their deadline.
+class origin_limiter {
+public:
+    explicit origin_limiter(std::size_t per_origin) : per_origin_(std::max<std::size_t>(1, per_origin)) {}
+
+    // Held while one request is in flight; gives its place to the next waiter when released.
+    class slot {
+    public:
+        slot() = default;
+        slot(origin_limiter* owner, std::string origin) : owner_(owner), origin_(std::move(origin)) {}
+        slot(slot&& other) noexcept
+            : owner_(std::exchange(other.owner_, nullptr)), origin_(std::move(other.origin_)) {}
+        slot& operator=(slot&&) = delete;
+        ~slot() {
+            if (owner_ != nullptr) owner_->release(origin_);
+        }
+        explicit operator bool() const { return owner_ != nullptr; }
+
+    private:
+        origin_limiter* owner_ = nullptr;
+        std::string origin_;
+    };
+
+    // A slot for `origin`, or an empty one when none became free before `deadline`.
+    asio::awaitable<slot> acquire(std::string origin, steady::time_point deadline) {
+        auto const me = std::make_shared<waiter>(co_await asio::this_coro::executor);
+        me->timer.expires_at(deadline);
+        bool queued = false;
+        {
+            std::lock_guard lock(mutex_);
+            auto& state = origins_[origin];
+            if (state.in_use < per_origin_) {
+                ++state.in_use;
+                me->granted = true;
+            } else {
+                state.waiting.push_back(me);
+                queued = true;
+            }
+        }
+        // Runs when this coroutine ends without taking its slot (its deadline passed, or the
+        // io_context is being destroyed while it waits): gives a granted slot on.
+        abandon_guard guard{this, &origin, me};
+        if (queued) co_await me->timer.async_wait(nothrow);
+        std::lock_guard lock(mutex_);
+        if (!me->granted) co_return slot{};
+        guard.taken = true;
+        co_return slot(this, std::move(origin));
+    }
+
+private:
+    struct waiter {
+        explicit waiter(asio::any_io_executor executor) : timer(std::move(executor)) {}
+        asio::steady_timer timer;
+        bool granted = false;  // guarded by mutex_ once queued
+    };
+    struct origin_state {
+        std::size_t in_use = 0;
+        std::deque<std::shared_ptr<waiter>> waiting;
+    };
+    struct abandon_guard {
+        origin_limiter* owner;
+        std::string const* origin;
+        std::shared_ptr<waiter> me;
+        bool taken = false;
+        ~abandon_guard() {
+            if (taken) return;
+            bool pass_on = false;
+            {
+                std::lock_guard lock(owner->mutex_);
+                if (auto const it = owner->origins_.find(*origin); it != owner->origins_.end()) {
+                    auto& waiting = it->second.waiting;
+                    waiting.erase(std::remove(waiting.begin(), waiting.end(), me), waiting.end());
+                }
+                pass_on = me->granted;
+            }
+            if (pass_on) owner->release(*origin);
+        }
+    };
+
+    void release(std::string const& origin) {
+        std::shared_ptr<waiter> next;
+        {
+            std::lock_guard lock(mutex_);
+            auto const it = origins_.find(origin);
+            if (it == origins_.end()) return;
+            auto& state = it->second;
+            if (state.waiting.empty()) {
+                if (--state.in_use == 0) origins_.erase(it);
+                return;
+            }
+            next = std::move(state.waiting.front());
+            state.waiting.pop_front();
+            next->granted = true;  // the slot passes on; in_use is unchanged
+        }
+        asio::post(next->timer.get_executor(), [next] { next->timer.cancel(); });
+    }
+
+    std::size_t const per_origin_;
+    std::mutex mutex_;
+    std::map<std::string, origin_state> origins_;  // guarded by mutex_
 };
 
 struct http_answer {
@@ -227,6 +335,7 @@ struct http_fhir_fetcher::impl {
     ssl::context tls{ssl::context::tls_client};
     std::string pool_suffix;  // keeps connections of differently configured fetchers apart
     std::atomic<std::uint64_t> connections_opened{0};
+    std::unique_ptr<origin_limiter> limiter;
 };
 
 namespace {
@@ -236,7 +345,7 @@ using impl_ptr = std::shared_ptr<http_fhir_fetcher::impl const>;
 // What one fetch() call shares between its concurrent queries. Only read after set-up.
 struct call_state {
     impl_ptr owner;
-    http_fhir_fetcher::impl& mutable_owner;  // for the connection counter only
+    http_fhir_fetcher::impl& mutable_owner;  // for the connection counter and limiter only
     http_url base;
     std::string authorization;  // "Bearer abc" or empty; never logged, never in a reason
     steady::time_point deadline;
@@ -278,7 +387,7 @@ std::string describe_tls_error(beast::error_code ec, tls_stream& stream) {
 }
 
 asio::awaitable<boost::system::result<std::unique_ptr<connection>, attempt_error>> connect(
-    call_ptr call, http_url url) {
+    call_ptr call, http_url const& url) {
     auto executor = co_await asio::this_coro::executor;
     auto const now = steady::now();
     auto const remaining = call->deadline - now;
@@ -372,14 +481,19 @@ bool is_closed_error(beast::error_code ec) {
 }
 
 // One GET on one connection (pooled or new).
-asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(call_ptr call,
-                                                                               http_url url,
-                                                                               bool allow_reuse) {
+asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(
+    call_ptr call, http_url const& url, bool allow_reuse) {
     auto executor = co_await asio::this_coro::executor;
     auto& context = asio::query(executor, asio::execution::context);
     auto const& owner = *call->owner;
     std::string const pool_key = url.origin() + owner.pool_suffix;
 
+    // Declared before the connection, so released after it is pooled or closed.
+    auto const slot = co_await call->mutable_owner.limiter->acquire(pool_key, call->deadline);
+    if (!slot) {
+        co_return attempt_error{"no connection to the FHIR server became free within the " +
+                                budget_text(call->budget)};
+    }
     std::unique_ptr<connection> conn;
     if (allow_reuse && asio::has_service<connection_pool_service>(context)) {
         conn = asio::use_service<connection_pool_service>(context).take(pool_key);
@@ -458,8 +572,10 @@ asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(c
 
 // A GET with retries: only for failures where the server cannot have acted on the request
 // or says so itself (connect errors, a connection closed without an answer, 5xx); a GET is
-// idempotent, so repeating it is safe. Backoff sleeps never cross the deadline.
-asio::awaitable<boost::system::result<http_answer, std::string>> get(call_ptr call, http_url url) {
+// idempotent, so repeating it is safe. Backoff sleeps never cross the deadline. `url` is the
+// caller's, alive while it awaits: a URL is never copied per attempt.
+asio::awaitable<boost::system::result<http_answer, std::string>> get(call_ptr call,
+                                                                     http_url const& url) {
     int const max_attempts = std::max(1, call->owner->options.max_attempts);
     int attempts = 0;
     int stale_retries = 0;
@@ -543,15 +659,17 @@ json_result parse_fhir_json(http_answer const& answer) {
 
 // GET url, follow same-origin allowed redirects, and turn the answer into JSON or a reason.
 // For a read, 404 and 410 mean "no such resource": JSON null, as a CDS client would send.
-asio::awaitable<json_result> fetch_json(call_ptr call, http_url url, bool is_read) {
+asio::awaitable<json_result> fetch_json(call_ptr call, http_url const& first_url, bool is_read) {
+    http_url const* url = &first_url;
+    std::optional<http_url> redirected;
     for (int hop = 0;; ++hop) {
-        auto answer = co_await get(call, url);
+        auto answer = co_await get(call, *url);
         if (!answer) co_return fetch_error{answer.error()};
         auto const status = answer->status;
         if (status >= 300 && status < 400 && status != 304) {
             if (hop >= max_redirects)
                 co_return fetch_error{"the FHIR server redirected too many times"};
-            auto next = resolve_http_url(url, answer->location);
+            auto next = resolve_http_url(*url, answer->location, call->owner->options.url);
             if (answer->location.empty() || !next || !next->same_origin(call->base) ||
                 !call->owner->allowlist.allows(*next)) {
                 co_return fetch_error{
@@ -559,7 +677,8 @@ asio::awaitable<json_result> fetch_json(call_ptr call, http_url url, bool is_rea
                     "server; "
                     "the redirect was not followed"};
             }
-            url = std::move(*next);
+            redirected = std::move(*next);
+            url = &*redirected;
             continue;
         }
         if (status >= 200 && status < 300) co_return parse_fhir_json(*answer);
@@ -578,6 +697,11 @@ http_url query_url(http_url const& base, fhir_query const& query) {
     return url;
 }
 
+std::string past_deadline(call_state const& call) {
+    return "the FHIR server's answers could not be processed within the " +
+           budget_text(call.budget);
+}
+
 std::string_view resource_type_of(json::value const& value) {
     if (!value.is_object()) return {};
     auto const* type = value.get_object().if_contains("resourceType");
@@ -594,6 +718,11 @@ asio::awaitable<void> run_search(call_ptr call, http_url url, key_result& out) {
             out.failure = std::move(body.error().reason);
             co_return;
         }
+        // Parsing and merging large pages costs CPU time that the deadline bounds too.
+        if (steady::now() >= call->deadline) {
+            out.failure = past_deadline(*call);
+            co_return;
+        }
         auto page = read_search_page(std::move(*body));
         if (!page) {
             out.failure = page.error();
@@ -601,6 +730,10 @@ asio::awaitable<void> run_search(call_ptr call, http_url url, key_result& out) {
         }
         auto next = std::move(page->next_url);
         builder.add(std::move(*page));
+        if (steady::now() >= call->deadline) {
+            out.failure = past_deadline(*call);
+            co_return;
+        }
         if (!next) co_return;
         if (pages >= max_pages) {
             out.note = "the search for prefetch key '" + out.key + "' was cut at the limit of " +
@@ -609,7 +742,7 @@ asio::awaitable<void> run_search(call_ptr call, http_url url, key_result& out) {
         }
         // Every next link is checked like fhirServer itself, and must stay on its origin so
         // that the token is never sent anywhere else.
-        auto next_url = resolve_http_url(url, *next);
+        auto next_url = resolve_http_url(url, *next, call->owner->options.url);
         if (!next_url || !next_url->same_origin(call->base) ||
             !call->owner->allowlist.allows(*next_url)) {
             out.failure =
@@ -658,6 +791,24 @@ asio::awaitable<key_result> run_query(call_ptr call, prefetch_query query, token
     co_return out;
 }
 
+// Runs every task concurrently on the current (strand) executor and returns their results
+// in the order given. Each task is bounded by the call's deadline on its own.
+template <class T>
+asio::awaitable<std::vector<T>> run_all(std::vector<asio::awaitable<T>> tasks) {
+    if (tasks.empty()) co_return std::vector<T>{};
+    auto executor = co_await asio::this_coro::executor;
+    using operation =
+        decltype(asio::co_spawn(executor, std::declval<asio::awaitable<T>>(), asio::deferred));
+    std::vector<operation> operations;
+    operations.reserve(tasks.size());
+    for (auto& task : tasks)
+        operations.push_back(asio::co_spawn(executor, std::move(task), asio::deferred));
+    auto [order, exceptions, results] =
+        co_await asio::experimental::make_parallel_group(std::move(operations))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    co_return std::move(results);
+}
+
 asio::awaitable<medication_read> read_medication(call_ptr call, std::string reference) {
     medication_read out;
     out.reference = reference;
@@ -681,21 +832,106 @@ asio::awaitable<medication_read> read_medication(call_ptr call, std::string refe
     co_return out;
 }
 
-// Runs every task concurrently on the current (strand) executor and returns their results
-// in the order given. Each task is bounded by the call's deadline on its own.
-template <class T>
-asio::awaitable<std::vector<T>> run_all(std::vector<asio::awaitable<T>> tasks) {
-    auto executor = co_await asio::this_coro::executor;
-    using operation =
-        decltype(asio::co_spawn(executor, std::declval<asio::awaitable<T>>(), asio::deferred));
-    std::vector<operation> operations;
-    operations.reserve(tasks.size());
-    for (auto& task : tasks)
-        operations.push_back(asio::co_spawn(executor, std::move(task), asio::deferred));
-    auto [order, exceptions, results] =
-        co_await asio::experimental::make_parallel_group(std::move(operations))
-            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    co_return std::move(results);
+// Ids per `Medication?_id=` search: FHIR ids have at most 64 characters, so the request
+// target stays below 4 KB, well inside the 8 KB request line that common servers and proxies
+// accept (Tomcat, nginx).
+constexpr std::size_t medication_ids_per_search = 50;
+
+std::string_view id_of(std::string_view reference) {
+    return reference.substr(reference.find('/') + 1);
+}
+
+// The Medications of `references` ("Medication/id") by one search, `Medication?_id=a,b,c`
+// (FHIR R4 3.1.1.5.x: a comma means "or"), instead of a read each. Those the search cannot
+// settle (it failed, or its answer has further pages) are read one by one; those missing
+// from a complete answer do not exist.
+asio::awaitable<std::vector<medication_read>> read_medication_batch(
+    call_ptr call, std::vector<std::string> references) {
+    std::vector<medication_read> out;
+    std::vector<std::string> unsettled;
+    if (references.size() == 1) {
+        unsettled = std::move(references);
+    } else {
+        fhir_query query;
+        query.path = {"Medication"};
+        std::string ids;
+        for (auto const& reference : references) {
+            if (!ids.empty()) ids += ',';
+            ids += id_of(reference);
+        }
+        query.params = {{"_id", std::move(ids)}, {"_count", std::to_string(references.size())}};
+        std::optional<search_page> page;
+        try {
+            auto body = co_await fetch_json(call, query_url(call->base, query), false);
+            if (body) {
+                if (auto read = read_search_page(std::move(*body))) page = std::move(*read);
+            }
+        } catch (std::exception const&) {
+        }
+        std::map<std::string, json::object, std::less<>> found;
+        if (page) {
+            for (auto& entry : page->entries) {
+                auto* resource = entry.get_object().if_contains("resource");
+                if (resource == nullptr || resource_type_of(*resource) != "Medication") continue;
+                auto const* id = resource->get_object().if_contains("id");
+                if (id != nullptr && id->is_string())
+                    found.emplace(std::string(id->get_string()), std::move(resource->get_object()));
+            }
+        }
+        bool const complete = page && !page->next_url;
+        for (auto& reference : references) {
+            if (auto const it = found.find(id_of(reference)); it != found.end()) {
+                out.push_back({std::move(reference), std::move(it->second), {}});
+            } else if (complete) {
+                out.push_back({std::move(reference), std::nullopt,
+                               "it does not exist on the FHIR server"});
+            } else {
+                unsettled.push_back(std::move(reference));
+            }
+        }
+    }
+    std::vector<asio::awaitable<medication_read>> reads;
+    for (auto& reference : unsettled) reads.push_back(read_medication(call, std::move(reference)));
+    for (auto& read : co_await run_all(std::move(reads))) out.push_back(std::move(read));
+    co_return out;
+}
+
+// Reads the Medications of `references`, in batches, all batches at once (the per-origin
+// limiter bounds the connections).
+asio::awaitable<std::map<std::string, medication_read>> read_medications(
+    call_ptr call, std::vector<std::string> const& references) {
+    std::vector<asio::awaitable<std::vector<medication_read>>> batches;
+    for (std::size_t at = 0; at < references.size(); at += medication_ids_per_search) {
+        auto const end = std::min(references.size(), at + medication_ids_per_search);
+        batches.push_back(read_medication_batch(
+            call, std::vector<std::string>(references.begin() + static_cast<std::ptrdiff_t>(at),
+                                           references.begin() + static_cast<std::ptrdiff_t>(end))));
+    }
+    std::map<std::string, medication_read> medications;
+    for (auto& batch : co_await run_all(std::move(batches))) {
+        for (auto& read : batch) {
+            auto reference = read.reference;
+            medications.emplace(std::move(reference), std::move(read));
+        }
+    }
+    co_return medications;
+}
+
+
+// "3000 medications named by fetched medication orders were not read (Medication/a, ...)":
+// the references past `cap`, the first few by name.
+std::string not_read_note(std::vector<std::string> const& references, std::size_t cap) {
+    constexpr std::size_t named = 3;
+    std::size_t const count = references.size() - cap;
+    std::string note = std::to_string(count) + (count == 1 ? " medication" : " medications") +
+                       " named by fetched medication orders could not be read: the limit is " +
+                       std::to_string(cap) + " Medication reads per call (";
+    for (std::size_t i = cap; i < std::min(references.size(), cap + named); ++i) {
+        if (i > cap) note += ", ";
+        note += references[i];
+    }
+    if (count > named) note += " and " + std::to_string(count - named) + " more";
+    return note + ")";
 }
 
 asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl> owner,
@@ -717,7 +953,7 @@ asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl
         fail_all("the request has no fhirServer to fetch from");
         co_return outcome;
     }
-    auto base = parse_http_url(request.fhir_server);
+    auto base = parse_http_url(request.fhir_server, owner->options.url);
     if (!base || !base->encoded_query.empty()) {
         fail_all("fhirServer is not a usable http(s) base URL" +
                  (base ? std::string() : ": " + base.error()));
@@ -764,29 +1000,28 @@ asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl
     // Medications named by reference but not included: read each once, add to every Bundle
     // that needs it.
     std::vector<std::string> references;
+    std::unordered_set<std::string> referenced;
     std::map<std::string, std::vector<std::string>> needed_by;  // key -> references
     for (auto const& result : results) {
         if (!result.builder || !result.failure.empty()) continue;
         auto missing = missing_medication_references(result.builder->bundle(), call->base);
         for (auto const& reference : missing) {
-            if (std::find(references.begin(), references.end(), reference) == references.end()) {
-                references.push_back(reference);
-            }
+            if (referenced.insert(reference).second) references.push_back(reference);
         }
         if (!missing.empty()) needed_by[result.key] = std::move(missing);
     }
-    std::map<std::string, medication_read> medications;
-    if (!references.empty()) {
-        std::vector<asio::awaitable<medication_read>> reads;
-        for (auto const& reference : references) reads.push_back(read_medication(call, reference));
-        for (auto& read : co_await run_all(std::move(reads))) {
-            auto reference = read.reference;
-            if (!read.resource) {
-                outcome.notes.push_back(
-                    "the medication " + reference +
-                    " named by a fetched medication order could not be read: " + read.failure);
-            }
-            medications.emplace(std::move(reference), std::move(read));
+    // Beyond the cap the Medications are not read, and the gap is named like an unreadable one.
+    std::size_t const cap = owner->options.max_medication_reads;
+    if (references.size() > cap) {
+        outcome.notes.push_back(not_read_note(references, cap));
+        references.resize(cap);
+    }
+    auto const medications = co_await read_medications(call, references);
+    for (auto const& [reference, read] : medications) {
+        if (!read.resource) {
+            outcome.notes.push_back("the medication " + reference +
+                                    " named by a fetched medication order could not be read: " +
+                                    read.failure);
         }
     }
 
@@ -828,14 +1063,17 @@ asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl
 
 http_fhir_fetcher::http_fhir_fetcher(fhir_client_options options)
     : impl_(std::make_shared<impl>()) {
-    auto allowlist = fhir_allowlist::from(options.allow);
+    auto allowlist = fhir_allowlist::from(options.allow, options.url);
     if (!allowlist) throw std::invalid_argument(allowlist.error());
     if (options.deadline <= milliseconds::zero())
         throw std::invalid_argument("--fhir-deadline-ms must be positive");
     if (options.max_pages < 1) throw std::invalid_argument("--fhir-max-pages must be at least 1");
     if (options.max_response_bytes == 0)
         throw std::invalid_argument("the FHIR response size limit must be positive");
+    if (options.max_connections_per_origin == 0)
+        throw std::invalid_argument("--fhir-max-connections-per-origin must be at least 1");
     impl_->allowlist = std::move(*allowlist);
+    impl_->limiter = std::make_unique<origin_limiter>(options.max_connections_per_origin);
 
     auto& tls = impl_->tls;
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |

@@ -179,9 +179,7 @@ bool searchset_builder::seen(json::value const& resource) {
     if (!resource.is_object()) return false;
     auto key = resource_key(resource.get_object());
     if (key.empty()) return false;
-    if (std::find(keys_.begin(), keys_.end(), key) != keys_.end()) return true;
-    keys_.push_back(std::move(key));
-    return false;
+    return !keys_.insert(std::move(key)).second;
 }
 
 void searchset_builder::append(json::value entry, bool counts_as_match) {
@@ -228,6 +226,7 @@ std::vector<std::string> missing_medication_references(json::object const& bundl
         }
     }
     std::vector<std::string> missing;
+    std::set<std::string, std::less<>> listed;
     for (auto const& entry : *entries) {
         if (!entry.is_object()) continue;
         auto const* resource = object_member(entry.get_object(), "resource");
@@ -241,8 +240,7 @@ std::vector<std::string> missing_medication_references(json::object const& bundl
         auto id = medication_id_on_server(string_member(*reference, "reference"), server);
         if (id.empty() || present.contains(id)) continue;
         auto relative = "Medication/" + id;
-        if (std::find(missing.begin(), missing.end(), relative) == missing.end())
-            missing.push_back(std::move(relative));
+        if (listed.insert(relative).second) missing.push_back(std::move(relative));
     }
     return missing;
 }

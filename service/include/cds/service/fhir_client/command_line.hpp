@@ -10,7 +10,9 @@
 namespace cds::service::fhir_client {
 
 // Adds --fhir-allow URL (repeatable), --fhir-deadline-ms, --fhir-max-pages,
-// --fhir-max-response-mib and --fhir-ca-file, with their defaults and help text.
+// --fhir-max-response-mib, --fhir-max-url-bytes, --fhir-max-url-segments,
+// --fhir-max-medication-reads, --fhir-max-connections-per-origin and --fhir-ca-file, with
+// their defaults (those of fhir_client_options) and help text.
 void add_fhir_client_options(boost::program_options::options_description& description);
 
 // Reads those flags back after parsing. Throws std::invalid_argument for values out of range

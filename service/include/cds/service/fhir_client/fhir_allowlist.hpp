@@ -8,6 +8,7 @@
 //
 // Immutable after construction; safe to share between threads.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -42,22 +43,39 @@ struct http_url {
     std::string to_string() const { return origin() + target(); }
 };
 
+// Bounds checked on the text of a URL before it is parsed: a request's `fhirServer` is client
+// input, and every path segment of a parsed URL is kept (and compared) on its own.
+struct url_limits {
+    // --fhir-max-url-bytes: longer URLs (fhirServer, next links, redirects) are refused.
+    std::size_t max_bytes = 8192;
+    // --fhir-max-url-segments: URLs whose path has more '/'-separated segments are refused.
+    std::size_t max_segments = 32;
+};
+
 // Resolves `reference` (absolute, or relative such as a Location header or a next link)
 // against `base` and parses the result as parse_http_url does.
 boost::system::result<http_url, std::string> resolve_http_url(http_url const& base,
-                                                              std::string_view reference);
+                                                              std::string_view reference,
+                                                              url_limits const& limits = {});
 
-// Parses an absolute http(s) URL. Refused, with a reason: other schemes, user-info
-// (`http://user@host`), fragments, a missing host, '.' or '..' path segments (which could
-// walk out of an allowed prefix), malformed percent-encoding.
-boost::system::result<http_url, std::string> parse_http_url(std::string_view text);
+// Parses an absolute http(s) URL. Refused, with a reason: a text longer or a path with more
+// segments than `limits` allows (checked before parsing), other schemes, user-info
+// (`http://user@host`), fragments, a missing host, malformed percent-encoding, and path
+// segments that some server would read differently from their plain segment-by-segment
+// meaning, so that a path inside an allowed prefix could reach outside it: dot-segments
+// ('.', '..', also percent-encoded; RFC 3986 §5.2.4), ';' path parameters (Tomcat and Jetty
+// drop them before resolving dot-segments, so `..;` acts as `..`), encoded '/' or '\' (%2F,
+// %5C: decoded to separators by some servers and proxies), encoded '%' (a second decoding
+// would reveal any of these), and control characters.
+boost::system::result<http_url, std::string> parse_http_url(std::string_view text,
+                                                            url_limits const& limits = {});
 
 class fhir_allowlist {
 public:
     fhir_allowlist() = default;
     // Start-up: every entry is an absolute http(s) base URL; a bad one is an error naming it.
     static boost::system::result<fhir_allowlist, std::string> from(
-        std::vector<std::string> const& entries);
+        std::vector<std::string> const& entries, url_limits const& limits = {});
 
     bool empty() const { return entries_.empty(); }
     // True when some entry has the same scheme, host and port and its path segments are a

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cds/service/fhir_client/fhir_allowlist.hpp"
 #include "cds/service/prefetch_fetcher.hpp"
 
 namespace cds::service::fhir_client {
@@ -52,6 +53,16 @@ struct fhir_client_options {
     // --fhir-ca-file: an extra PEM CA bundle trusted besides the system store (test servers,
     // hospital-internal CAs). Certificate verification is never turned off.
     std::string extra_ca_file;
+    // --fhir-max-url-bytes, --fhir-max-url-segments: fhirServer, next links and redirects
+    // beyond these are refused before they are parsed.
+    url_limits url;
+    // --fhir-max-medication-reads: Medications read per call for fetched medication orders
+    // that name them without including them; the rest are named as not read.
+    std::size_t max_medication_reads = 100;
+    // --fhir-max-connections-per-origin: requests in flight at once to one FHIR server origin,
+    // over all calls; more wait for a free connection within their deadline. Idle pooled
+    // connections (max_idle_per_origin) come on top.
+    std::size_t max_connections_per_origin = 16;
     // Attempts per GET (first try included) for retryable failures.
     int max_attempts = 3;
     // Idle keep-alive connections kept per FHIR server origin, and for how long. One call

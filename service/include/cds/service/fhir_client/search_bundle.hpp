@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -31,7 +32,8 @@ boost::system::result<search_page, std::string> read_search_page(boost::json::va
 std::string outcome_text(boost::json::object const& outcome, std::size_t limit = 200);
 
 // Accumulates the pages of one search: entries of later pages are appended; a resource that
-// appears again (the same Medication included on two pages) is kept once.
+// appears again (the same Medication included on two pages) is kept once. Linear in the
+// number of entries.
 class searchset_builder {
 public:
     searchset_builder();
@@ -48,7 +50,9 @@ private:
     bool seen(boost::json::value const& resource);
     void append(boost::json::value entry, bool counts_as_match);
     boost::json::object bundle_;
-    std::vector<std::string> keys_;  // "Type/id" of the resources already in bundle_
+    // "Type/id" of the resources already in bundle_: a hash set, so merging n entries costs
+    // O(n), not O(n^2) (a search may return tens of thousands).
+    std::unordered_set<std::string> keys_;
     std::size_t matches_ = 0;
 };
 
