@@ -1,5 +1,7 @@
 // The only translation unit that compiles the server's Boost.Beast code: listener -> session
-// -> handle_request (STYLE.md practices 7, 8, 10, 11). One coroutine per connection, run on
+// -> the request head's checks (request_head.hpp) -> admit_request (route, authentication) ->
+// the body, within the server-wide body budget -> respond_to_admitted (STYLE.md practices 7,
+// 8, 10, 11). One coroutine per connection, run on
 // its strand or on one thread's io_context (io_model); error codes through every I/O step (as_tuple), never exceptions;
 // a last-resort catch around the handler answers a generic 500.
 //
