@@ -1,5 +1,7 @@
 // The only translation unit that compiles the server's Boost.Beast code: listener -> session
-// -> handle_request (STYLE.md practices 7, 8, 10, 11). One coroutine per connection, run on
+// -> the request head's checks (request_head.hpp) -> admit_request (route, authentication) ->
+// the body, within the server-wide body budget -> respond_to_admitted (STYLE.md practices 7,
+// 8, 10, 11). One coroutine per connection, run on
 // its strand or on one thread's io_context (io_model); error codes through every I/O step (as_tuple), never exceptions;
 // a last-resort catch around the handler answers a generic 500.
 //
@@ -57,6 +59,7 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "cds/service/request_head.hpp"
 #include "cds/service/router.hpp"
 
 namespace cds::service {
@@ -171,9 +174,11 @@ struct connection_base : std::enable_shared_from_this<connection_base> {
     virtual ~connection_base() = default;
     [[nodiscard]] virtual beast::tcp_stream& transport() = 0;
 
-    void arm(deadline_kind kind, std::chrono::milliseconds timeout) {
+    void arm(deadline_kind kind, std::chrono::milliseconds timeout) { arm_until(kind, steady_clock::now() + timeout); }
+    // A deadline that has already passed expires at the watchdog's next check (within `period`).
+    void arm_until(deadline_kind kind, steady_clock::time_point until) {
         armed = kind;
-        deadline = steady_clock::now() + timeout;
+        deadline = until;
         if (kind == deadline_kind::read_request) request_timed_out = false;
         if (kind == deadline_kind::write_response) write_timed_out = false;
     }
@@ -370,6 +375,46 @@ std::string read_error_diagnostics(errc code, service_limits const& limits) {
     }
 }
 
+// The bytes of request bodies the server holds at once (service_limits::body_budget_bytes),
+// shared by every connection. Taking a share never blocks: a request that finds no room is
+// answered 503 before its body is read.
+class body_budget {
+public:
+    explicit body_budget(std::size_t capacity) : capacity_{capacity} {}
+
+    [[nodiscard]] bool try_take(std::size_t bytes) {
+        std::size_t held = held_.load(std::memory_order_relaxed);
+        do {
+            if (bytes > capacity_ - held) return false;  // held never exceeds capacity_
+        } while (!held_.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
+        return true;
+    }
+    void give_back(std::size_t bytes) { held_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+private:
+    std::size_t capacity_;
+    std::atomic<std::size_t> held_{0};
+};
+
+// One request's share of the body budget, given back when the request is done with.
+class body_reservation {
+public:
+    explicit body_reservation(body_budget& budget) : budget_{budget} {}
+    body_reservation(body_reservation const&) = delete;
+    body_reservation& operator=(body_reservation const&) = delete;
+    ~body_reservation() { budget_.give_back(bytes_); }
+
+    [[nodiscard]] bool take(std::size_t bytes) {
+        if (!budget_.try_take(bytes)) return false;
+        bytes_ += bytes;
+        return true;
+    }
+
+private:
+    body_budget& budget_;
+    std::size_t bytes_ = 0;
+};
+
 // Threading (issue 6; server_options::io, `serve --io-model`): either one io_context run by
 // every thread with a strand per connection (shared, the default), or one io_context per
 // thread with the accept loop (on the first) handing each new connection to the next thread in
@@ -387,6 +432,7 @@ public:
           threads_{std::max(1U, options.threads)},
           per_thread_{options.io == io_model::per_thread},
           contexts_{make_contexts(threads_, per_thread_)},
+          bodies_{state_->limits.body_budget_bytes},
           acceptor_{acceptor_executor()},
           // At least 1 ms, so that a sub-millisecond timeout cannot make the watchdog spin.
           watchdog_period_{std::max(std::chrono::milliseconds{1},
@@ -592,16 +638,22 @@ private:
     // http::async_read_header / http::async_read would give (same loop, same end-of-stream
     // rules). Written out rather than through Beast's composed operations because those
     // complete through the scheduler even when the request is already buffered, as it is for
-    // most keep-alive requests.
+    // most keep-alive requests. Beast unfolds an obs-fold silently; `obs_fold`, when given, is
+    // set when the header section had one (Beast takes the header fields in the one `put` that
+    // completes the header, so they are all in the buffer then).
     template <class Stream>
     static net::awaitable<beast::error_code> read_message_part(Stream& stream, beast::flat_buffer& buffer,
-                                                               request_parser& parser, bool header_only) {
+                                                               request_parser& parser, bool header_only,
+                                                               bool* obs_fold = nullptr) {
         parser.eager(!header_only);
         for (;;) {
             if (header_only ? parser.is_header_done() : parser.is_done()) co_return beast::error_code{};
             if (buffer.size() > 0) {
                 beast::error_code ec;
                 auto const used = parser.put(buffer.data(), ec);
+                if (obs_fold != nullptr && parser.is_header_done()) {
+                    *obs_fold = *obs_fold || has_obs_fold({static_cast<char const*>(buffer.data().data()), used});
+                }
                 buffer.consume(used);
                 if (ec && ec != http::error::need_more) co_return ec;
                 if (!ec && used > 0) continue;
@@ -649,75 +701,52 @@ private:
 
             // One request: header and body within read_timeout, each within its size limit.
             conn->arm(deadline_kind::read_request, limits.read_timeout);
+            steady_clock::time_point const read_deadline = conn->deadline;
             request_parser parser;
             parser.header_limit(static_cast<std::uint32_t>(
                 std::min<std::size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
             parser.body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
-            beast::error_code read_ec = co_await read_message_part(stream, buffer, parser, true);
-            if (!read_ec) {
-                // Refuse an oversized body before reading it.
-                if (auto const length = parser.content_length(); length && *length > limits.max_body_bytes) {
-                    conn->disarm();
-                    co_await answer_and_close(conn, errc::body_too_large,
-                                              read_error_diagnostics(errc::body_too_large, limits));
-                    break;
-                }
-                if (iequals(parser.get()[http::field::expect], "100-continue")) {
-                    unsigned const v = parser.get().version();
-                    std::string const go_on = fmt::format("HTTP/{}.{} 100 Continue\r\n\r\n", v / 10 % 10, v % 10);
-                    conn->arm(deadline_kind::write_response, limits.write_timeout);
-                    auto [continue_ec, continue_n] = co_await net::async_write(stream, net::buffer(go_on), use_tuple);
-                    conn->arm(deadline_kind::read_request, limits.read_timeout);
-                    if (continue_ec) break;
-                }
-                if (!parser.is_done()) read_ec = co_await read_message_part(stream, buffer, parser, false);
-            }
+            bool obs_fold = false;
+            beast::error_code const header_ec = co_await read_message_part(stream, buffer, parser, true, &obs_fold);
             conn->disarm();
-            if (read_ec) {
-                if (auto answer = read_failure(*conn, read_ec)) {
-                    co_await answer_and_close(conn, *answer, read_error_diagnostics(*answer, limits));
-                }
+            if (header_ec) {
+                co_await answer_read_failure(conn, header_ec);
                 break;
             }
 
-            auto& message = parser.get();
-            http_request request;
-            request.method = std::string{message.method_string()};
-            request.target = std::string{message.target()};
-            request.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
-            for (auto const& field : message) {
-                request.headers.emplace_back(std::string{field.name_string()}, std::string{field.value()});
+            // The head decides what happens to the body: refused heads and refused
+            // authentication are answered before it is read (and it is never read).
+            http_request request = request_head(parser.get());
+            std::optional<http_response> refused_head =
+                obs_fold ? std::optional{obs_fold_refusal()} : refuse_request_head(parser.get().version(), request.headers);
+            if (refused_head) {
+                co_await answer_and_close(conn, std::move(*refused_head));
+                break;
             }
-            request.body = std::move(message.body());
-            request.received_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
             std::string const method = request.method;
             std::string const origin{request.header("Origin")};
+            auto const started = steady_clock::now();
+            request_admission admission = co_await admit(request, origin);
+            bool const body_unread = admission.refusal.has_value() && !parser.is_done();
+            body_reservation reservation{bodies_};
+            if (!admission.refusal && !parser.is_done()) {
+                if (!co_await read_body(conn, buffer, parser, reservation, read_deadline)) break;
+            }
+
+            auto& message = parser.get();
+            request.body = std::move(message.body());
             bool const keep_alive = message.keep_alive();
             unsigned const version = message.version();
-
-            auto const started = steady_clock::now();
-            http_response response;
-            bool failed = false;
-            try {
-                response = co_await handle_request(std::move(request), *state_);
-            } catch (std::exception const& e) {
-                // The last-resort catch (STYLE.md practice 12): a bug, never the client's fault,
-                // and never its text in the response. The message is kept out of the info log
-                // since it may quote data.
-                spdlog::debug("handler exception: {}", e.what());
-                failed = true;
-            } catch (...) {
-                failed = true;
-            }
-            if (failed) {
-                spdlog::error("internal error while handling a request");
-                response = error_response(errc::internal_error, "the service failed to process the request");
-                apply_cors(response, origin, state_->cors);
-            }
-            bool const close = !keep_alive || response.close || stopping_.load();
+            http_response response = co_await respond(std::move(request), std::move(admission), origin);
+            bool const close = body_unread || !keep_alive || response.close || stopping_.load();
             bool const written = co_await write(*conn, stream, head, response, version, close);
             log_request(method, response, steady_clock::now() - started);
             if (!written) break;
+            if (body_unread) {
+                // What the client still sends of its body is discarded unread (RFC 9112 §9.6).
+                co_await linger_close(*conn);
+                break;
+            }
             if (close) {
                 co_await close_after_response(*conn);
                 break;
@@ -725,6 +754,110 @@ private:
         }
         beast::error_code ignored;
         transport.socket().close(ignored);
+    }
+
+    // The method, target and header fields of a request whose header has been read. Trailer
+    // fields of a chunked body are never added: authentication has decided on these.
+    static http_request request_head(http::request_header<> const& message) {
+        http_request request;
+        request.method = std::string{message.method_string()};
+        request.target = std::string{message.target()};
+        request.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
+        for (auto const& field : message) {
+            request.headers.emplace_back(std::string{field.name_string()}, std::string{field.value()});
+        }
+        request.received_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+        return request;
+    }
+
+    // Reads the body of an admitted request. Refused before reading (and the connection closed)
+    // when its announced length is over the limit, or when the bodies in flight leave no room
+    // for it. Returns false when the connection is done with (answered, or gone).
+    template <class Stream>
+    net::awaitable<bool> read_body(std::shared_ptr<connection<Stream>> const& conn, beast::flat_buffer& buffer,
+                                   request_parser& parser, body_reservation& reservation,
+                                   steady_clock::time_point deadline) {
+        auto const& limits = state_->limits;
+        auto const length = parser.content_length();
+        if (length && *length > limits.max_body_bytes) {
+            co_await answer_and_close(conn, errc::body_too_large, read_error_diagnostics(errc::body_too_large, limits));
+            co_return false;
+        }
+        // A chunked body's size is known only once it is read: room for the largest is taken.
+        if (!reservation.take(static_cast<std::size_t>(length.value_or(limits.max_body_bytes)))) {
+            auto response = error_response(errc::bodies_over_budget,
+                                           "the request bodies being read or handled leave no room for this one "
+                                           "within the service's budget of " +
+                                               std::to_string(limits.body_budget_bytes) + " bytes; retry shortly");
+            response.set_header("Retry-After", "1");
+            co_await answer_and_close(conn, std::move(response));
+            co_return false;
+        }
+        auto& stream = conn->stream;
+        conn->arm_until(deadline_kind::read_request, deadline);
+        if (iequals(parser.get()[http::field::expect], "100-continue")) {
+            unsigned const v = parser.get().version();
+            std::string const go_on = fmt::format("HTTP/{}.{} 100 Continue\r\n\r\n", v / 10 % 10, v % 10);
+            conn->arm(deadline_kind::write_response, limits.write_timeout);
+            auto [continue_ec, continue_n] = co_await net::async_write(stream, net::buffer(go_on), use_tuple);
+            conn->arm(deadline_kind::read_request, limits.read_timeout);
+            if (continue_ec) co_return false;
+        }
+        beast::error_code const ec = co_await read_message_part(stream, buffer, parser, false);
+        conn->disarm();
+        if (ec) {
+            co_await answer_read_failure(conn, ec);
+            co_return false;
+        }
+        co_return true;
+    }
+
+    // The router's decisions, each behind the last-resort catch (STYLE.md practice 12): a bug,
+    // never the client's fault, and never its text in the response.
+    net::awaitable<request_admission> admit(http_request const& head, std::string const& origin) {
+        std::exception_ptr failure;
+        try {
+            co_return co_await admit_request(head, *state_);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        request_admission refused;
+        refused.refusal = internal_error_answer(failure, origin);
+        refused.refusal->close = true;
+        co_return refused;
+    }
+
+    net::awaitable<http_response> respond(http_request request, request_admission admission,
+                                          std::string const& origin) {
+        std::exception_ptr failure;
+        try {
+            co_return co_await respond_to_admitted(std::move(request), std::move(admission), *state_);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        co_return internal_error_answer(failure, origin);
+    }
+
+    // The message is kept out of the info log since it may quote data.
+    http_response internal_error_answer(std::exception_ptr const& failure, std::string const& origin) const {
+        try {
+            std::rethrow_exception(failure);
+        } catch (std::exception const& e) {
+            spdlog::debug("handler exception: {}", e.what());
+        } catch (...) {
+        }
+        spdlog::error("internal error while handling a request");
+        auto response = error_response(errc::internal_error, "the service failed to process the request");
+        apply_cors(response, origin, state_->cors);
+        return response;
+    }
+
+    template <class Stream>
+    net::awaitable<void> answer_read_failure(std::shared_ptr<connection<Stream>> const& conn,
+                                             beast::error_code const& ec) {
+        if (auto answer = read_failure(*conn, ec)) {
+            co_await answer_and_close(conn, *answer, read_error_diagnostics(*answer, state_->limits));
+        }
     }
 
     // The answer for a failed read, or nothing when there is no one left to answer.
@@ -758,8 +891,12 @@ private:
     template <class Stream>
     net::awaitable<void> answer_and_close(std::shared_ptr<connection<Stream>> const& conn, errc code,
                                           std::string const& diagnostics) {
+        co_await answer_and_close(conn, error_response(code, diagnostics));
+    }
+
+    template <class Stream>
+    net::awaitable<void> answer_and_close(std::shared_ptr<connection<Stream>> const& conn, http_response response) {
         auto const started = steady_clock::now();
-        auto response = error_response(code, diagnostics);
         apply_cors(response, {}, state_->cors);
         std::string head;
         bool const written = co_await write(*conn, conn->stream, head, response, 11, true);
@@ -861,6 +998,7 @@ private:
     unsigned threads_;
     bool per_thread_;
     std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per thread, or one shared
+    body_budget bodies_;  // request bodies held at once, across connections
     tcp::acceptor acceptor_;  // used only on its executor (a strand, or the first context)
     steady_clock::duration watchdog_period_;  // the shortest of the read, write and idle timeouts
     std::size_t next_context_ = 0;            // the accept loop's round-robin position

@@ -74,6 +74,8 @@ po::options_description serve_options() {
         ("io-model", po::value<std::string>()->default_value("shared"),
          "shared: any thread serves any connection (steadier tail latency); per-thread: each connection stays on one thread (more requests/s)")
         ("max-body", po::value<std::size_t>()->default_value(limits.max_body_bytes), "largest request body in bytes (413 beyond)")
+        ("body-budget", po::value<std::size_t>()->default_value(limits.body_budget_bytes),
+         "request bodies held at once across all connections, in bytes (503 beyond; at least --max-body)")
         ("max-header", po::value<std::size_t>()->default_value(limits.max_header_bytes), "largest request line + headers in bytes (431 beyond)")
         ("max-json-depth", po::value<unsigned>()->default_value(limits.max_json_depth), "deepest JSON nesting accepted (400 beyond)")
         ("max-connections", po::value<std::size_t>()->default_value(limits.max_connections), "concurrent connections (503 beyond)")
@@ -262,6 +264,11 @@ int serve(std::vector<std::string> const& args) {
     if (limits.max_body_bytes == 0 || limits.max_header_bytes < 256 || limits.max_json_depth == 0 ||
         limits.max_connections == 0 || limits.max_resources == 0) {
         throw usage_error("--max-body, --max-json-depth, --max-connections and --max-resources must be positive, --max-header at least 256");
+    }
+    limits.body_budget_bytes = vm["body-budget"].as<std::size_t>();
+    if (limits.body_budget_bytes < limits.max_body_bytes) {
+        throw usage_error("--body-budget must be at least --max-body (" + std::to_string(limits.max_body_bytes) +
+                          " bytes), or no body of the largest size could ever be read");
     }
     service::cors_policy cors;
     if (vm.count("cors-origin")) cors.allowed_origins = vm["cors-origin"].as<std::vector<std::string>>();

@@ -47,10 +47,11 @@ http_response method_not_allowed(std::string_view method, std::string_view allow
     return r;
 }
 
-// Authentication hook (issue 5): the configured authenticator, when there is one, decides
-// before anything reads the body. Returns the 401 to send, or nothing when allowed; then
-// `accepted_note` gets what the authenticator says about an accepted token (iss, jti, a
-// jku it ignored) for the request's log line.
+// The configured authenticator, when there is one, decides from the endpoint kind whether a
+// token is needed (one policy, in the authenticator), before anything looks up the service or
+// reads the body. Returns the 401 to send, or nothing when allowed; then `accepted_note` gets
+// what the authenticator says about an accepted token (iss, jti, a jku it ignored) for the
+// request's log line.
 boost::asio::awaitable<std::optional<http_response>> authenticate(http_request const& request,
                                                                   route_match const& route,
                                                                   service_state const& state,
@@ -64,6 +65,7 @@ boost::asio::awaitable<std::optional<http_response>> authenticate(http_request c
     }
     auto response = error_response(errc::unauthorized, std::string{});
     response.log.note = "auth: " + (decision.log_reason.empty() ? std::string{"refused"} : decision.log_reason);
+    response.log.service_id = route.service_id;  // logged only when the rule set knows it
     co_return response;
 }
 
@@ -95,7 +97,7 @@ http_response feedback_call(http_request const& request, service_state const& st
 }
 
 boost::asio::awaitable<http_response> dispatch(http_request const& request, route_match const& route,
-                                               service_state const& state, std::string& auth_note) {
+                                               service_state const& state) {
     if (request.method == "OPTIONS") co_return preflight_response(state.cors);
     if (!route.valid_target) {
         co_return error_response(errc::malformed_http, "the request target is not a valid origin-form path");
@@ -116,8 +118,6 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
 
     case endpoint_kind::discovery: {
         if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        std::optional<http_response> refused = co_await authenticate(request, route, state, auth_note);
-        if (refused) co_return std::move(*refused);
         if (!state.rules) co_return error_response(errc::not_ready, "no rule set is loaded");
         co_return json_response(200, state.discovery_body);
     }
@@ -130,11 +130,6 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
         if (service == nullptr) {
             co_return error_response(errc::unknown_service,
                                      "no CDS service has this id; the services are listed at /cds-services");
-        }
-        std::optional<http_response> refused = co_await authenticate(request, route, state, auth_note);
-        if (refused) {
-            refused->log.service_id = service->id;
-            co_return std::move(*refused);
         }
         if (route.kind == endpoint_kind::feedback) {
             auto r = feedback_call(request, state, *service);
@@ -203,18 +198,37 @@ route_match match_route(std::string_view target) {
     return out;
 }
 
-boost::asio::awaitable<http_response> handle_request(http_request request, service_state const& state) {
+boost::asio::awaitable<request_admission> admit_request(http_request const& head, service_state const& state) {
+    request_admission admission;
+    admission.route = match_route(head.target);
+    if (head.method == "OPTIONS" || !admission.route.valid_target) co_return admission;
+    admission.refusal = co_await authenticate(head, admission.route, state, admission.auth_note);
+    co_return admission;
+}
+
+boost::asio::awaitable<http_response> respond_to_admitted(http_request request, request_admission admission,
+                                                          service_state const& state) {
     // state.fixed_now (serve --now) is the evaluation time of the rules only (cds_call.cpp);
     // authentication keeps the arrival time, since a real token's exp/iat are real times.
-    route_match const route = match_route(request.target);
-    std::string auth_note;
-    http_response response = co_await dispatch(request, route, state, auth_note);
+    route_match const& route = admission.route;
+    http_response response;
+    if (admission.refusal) {
+        response = std::move(*admission.refusal);
+    } else {
+        response = co_await dispatch(request, route, state);
+    }
+    auto const& auth_note = admission.auth_note;
     if (!auth_note.empty()) response.log.note += (response.log.note.empty() ? "" : "; ") + auth_note;
     response.log.route = std::string{route_template(route.kind)};
     // Only ids the rule set knows are logged; an unknown id is whatever the client sent.
     if (!state.rules || state.rules->find_service(response.log.service_id) == nullptr) response.log.service_id.clear();
     apply_cors(response, request.header("Origin"), state.cors);
     co_return response;
+}
+
+boost::asio::awaitable<http_response> handle_request(http_request request, service_state const& state) {
+    request_admission admission = co_await admit_request(request, state);
+    co_return co_await respond_to_admitted(std::move(request), std::move(admission), state);
 }
 
 http_response error_response(errc code, std::string const& diagnostics, std::string const& expression) {

@@ -7,6 +7,7 @@
 #include "auth_test_support.hpp"
 
 namespace auth = cds::service::auth;
+namespace svc = cds::service;
 namespace po = boost::program_options;
 using auth::auth_reason;
 using namespace std::chrono_literals;
@@ -182,54 +183,51 @@ TEST_CASE("authenticator: which requests need a token, with the sandbox preset")
     auto const bearer = [](std::string const& token) { return "Bearer " + token; };
 
     // Never need a token.
-    for (auto const& request :
-         std::vector<std::pair<std::string, std::string>>{{"OPTIONS", service_path},
-                                                          {"OPTIONS", "/cds-services"},
-                                                          {"GET", "/healthz"},
-                                                          {"GET", "/readyz"}}) {
+    for (auto const& request : std::vector<std::pair<svc::endpoint_kind, std::string>>{
+             {svc::endpoint_kind::health, "/healthz"}, {svc::endpoint_kind::readiness, "/readyz"}}) {
         CAPTURE(request.second);
         auto decision = authn->check(request.first, request.second, std::nullopt, now);
         CHECK(decision.allowed);
         CHECK_FALSE(decision.token_checked);
     }
     // Discovery: public; a token sent anyway is verified.
-    CHECK(authn->check("GET", "/cds-services", std::nullopt, now).allowed);
-    auto discovery = authn->check("GET", "/cds-services",
+    CHECK(authn->check(svc::endpoint_kind::discovery, "/cds-services", std::nullopt, now).allowed);
+    auto discovery = authn->check(svc::endpoint_kind::discovery, "/cds-services",
                                   bearer(m().token("sandbox_discovery")), now);
     CHECK(discovery.allowed);
     CHECK(discovery.token_checked);
     // (the sandbox's token for a service call is not one for discovery)
     auto bad_discovery =
-        authn->check("GET", "/cds-services", bearer(m().token("sandbox_service")), now);
+        authn->check(svc::endpoint_kind::discovery, "/cds-services", bearer(m().token("sandbox_service")), now);
     CHECK_FALSE(bad_discovery.allowed);
     CHECK(bad_discovery.result.reason == auth_reason::audience_mismatch);
-    CHECK(authn->check("POST", service_path, bearer(m().token("sandbox_expired")), now)
+    CHECK(authn->check(svc::endpoint_kind::service_call, service_path, bearer(m().token("sandbox_expired")), now)
               .result.reason == auth_reason::expired);
 
     // Service call: required.
-    auto missing = authn->check("POST", service_path, std::nullopt, now);
+    auto missing = authn->check(svc::endpoint_kind::service_call, service_path, std::nullopt, now);
     CHECK_FALSE(missing.allowed);
     CHECK(missing.result.reason == auth_reason::missing_token);
-    auto basic = authn->check("POST", service_path, std::string("Basic dXNlcjpwYXNz"), now);
+    auto basic = authn->check(svc::endpoint_kind::service_call, service_path, std::string("Basic dXNlcjpwYXNz"), now);
     CHECK_FALSE(basic.allowed);
     CHECK(basic.result.reason == auth_reason::not_bearer);
-    CHECK(authn->check("POST", service_path, std::string("Bearer"), now).result.reason ==
+    CHECK(authn->check(svc::endpoint_kind::service_call, service_path, std::string("Bearer"), now).result.reason ==
           auth_reason::not_bearer);
     // The sandbox's token for the service, at the feedback URL: wrong audience.
     auto const sandbox_service = m().token("sandbox_service");
-    auto wrong = authn->check("POST", service_path + "/feedback", bearer(sandbox_service), now);
+    auto wrong = authn->check(svc::endpoint_kind::feedback, service_path + "/feedback", bearer(sandbox_service), now);
     CHECK(wrong.result.reason == auth_reason::audience_mismatch);
     // The query string is not part of the audience; the scheme is case-insensitive.
-    auto ok = authn->check("POST", service_path + "?x=1", "bearer  " + sandbox_service, now);
+    auto ok = authn->check(svc::endpoint_kind::service_call, service_path + "?x=1", "bearer  " + sandbox_service, now);
     CHECK(ok.allowed);
     CHECK(ok.result.issuer == m().text("sandbox_issuer"));
-    auto replay = authn->check("POST", service_path, bearer(sandbox_service), now);
+    auto replay = authn->check(svc::endpoint_kind::service_call, service_path, bearer(sandbox_service), now);
     CHECK(replay.result.reason == auth_reason::replay);
-    CHECK(authn->check("POST", service_path + "/feedback", bearer(m().token("sandbox_feedback")),
+    CHECK(authn->check(svc::endpoint_kind::feedback, service_path + "/feedback", bearer(m().token("sandbox_feedback")),
                        now)
               .allowed);
     // Unknown paths are not public.
-    CHECK_FALSE(authn->check("GET", "/metrics", std::nullopt, now).allowed);
+    CHECK_FALSE(authn->check(svc::endpoint_kind::unknown, "/metrics", std::nullopt, now).allowed);
 
     auto const line = auth::authenticator::describe(replay.result);
     CHECK(line.find("reason=replay") != std::string::npos);
@@ -255,25 +253,25 @@ TEST_CASE("--protect-discovery and authentication off") {
     values.public_url = m().text("public_url");
     values.protect_discovery = true;
     auto authn = auth::make_authenticator(auth::make_auth_config(values), m().now());
-    CHECK(authn->check("GET", "/cds-services", std::nullopt, m().now()).result.reason ==
+    CHECK(authn->check(svc::endpoint_kind::discovery, "/cds-services", std::nullopt, m().now()).result.reason ==
           auth_reason::missing_token);
-    CHECK(authn->check("GET", "/healthz", std::nullopt, m().now()).allowed);
+    CHECK(authn->check(svc::endpoint_kind::health, "/healthz", std::nullopt, m().now()).allowed);
 
     auto off = auth::make_authenticator(auth::make_auth_config({}), m().now());
     CHECK_FALSE(off->enabled());
-    CHECK(off->check("POST", "/cds-services/x", std::nullopt, m().now()).allowed);
+    CHECK(off->check(svc::endpoint_kind::service_call, "/cds-services/x", std::nullopt, m().now()).allowed);
 }
 
 TEST_CASE("endpoint classification and Authorization parsing") {
     using auth::endpoint_access;
-    CHECK(auth::classify_endpoint("OPTIONS", "/cds-services/x", true) ==
-          endpoint_access::public_endpoint);
-    CHECK(auth::classify_endpoint("GET", "/cds-services", false) == endpoint_access::token_optional);
-    CHECK(auth::classify_endpoint("GET", "/cds-services", true) == endpoint_access::token_required);
-    CHECK(auth::classify_endpoint("POST", "/cds-services", false) ==
-          endpoint_access::token_required);
-    CHECK(auth::classify_endpoint("POST", "/cds-services/x/feedback", false) ==
-          endpoint_access::token_required);
+    using svc::endpoint_kind;
+    CHECK(auth::classify_endpoint(endpoint_kind::health, true) == endpoint_access::public_endpoint);
+    CHECK(auth::classify_endpoint(endpoint_kind::readiness, true) == endpoint_access::public_endpoint);
+    CHECK(auth::classify_endpoint(endpoint_kind::discovery, false) == endpoint_access::token_optional);
+    CHECK(auth::classify_endpoint(endpoint_kind::discovery, true) == endpoint_access::token_required);
+    for (auto const kind : {endpoint_kind::service_call, endpoint_kind::feedback, endpoint_kind::unknown}) {
+        CHECK(auth::classify_endpoint(kind, false) == endpoint_access::token_required);
+    }
     CHECK(auth::target_path("/a/b?c=d#e") == "/a/b");
     CHECK(auth::bearer_token("Bearer abc.def.ghi") == std::optional<std::string_view>("abc.def.ghi"));
     CHECK(auth::bearer_token("BEARER abc") == std::optional<std::string_view>("abc"));

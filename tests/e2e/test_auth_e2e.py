@@ -225,10 +225,14 @@ class ServiceCalls(AuthAssertions):
         self.assertTrue(SERVER.wait_for_log(r'401 .*reason=replay iss="%s" jti="%s"'
                                             % (re.escape(SANDBOX_ISSUER), claims_of(jwt)["jti"])))
 
-    def test_unknown_service_is_404_before_authentication(self):
-        # Nothing about the service's existence is secret: discovery lists every id.
-        status, _, _ = SERVER.call("/cds-services/no-such-service", None, "{}")
+    def test_unknown_service_is_401_without_a_token_and_404_with_one(self):
+        # Authentication comes before the id is looked up, so that with --protect-discovery a
+        # client without a token cannot tell which ids exist.
+        self.assert_bare_401(*SERVER.call("/cds-services/no-such-service", None, "{}"))
+        jwt = token(SERVER.base + "/cds-services/no-such-service")
+        status, _, body = SERVER.call("/cds-services/no-such-service", jwt, "{}")
         self.assertEqual(status, 404)
+        self.assertEqual(e2e.outcome_code(body), "unknown-service")
 
 
 class Feedback(AuthAssertions):

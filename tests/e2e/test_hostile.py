@@ -3,7 +3,9 @@
 truncated requests, pipelined requests, 10,000 rapid connects/disconnects, clients that read
 at one byte a second — with a normal client served throughout. Afterwards the service answers
 a normal request correctly, every connection it held is closed again, and its resident memory
-(VmRSS) is within 25% of what it was after warm-up.
+(VmRSS) is within 25% of what it was after warm-up. Then 150 connections with 4 MiB bodies
+each: the peak resident memory (VmHWM) grows by less than 48 MiB, with and without
+authentication.
 
 The phases run in order in one test (they share the server whose memory is measured); each
 phase is bounded in time.
@@ -311,6 +313,98 @@ class Hostile(unittest.TestCase):
               % (log.count(" info "), log.count(" 400 "), log.count(" 408 "), log.count("did not take the response")))
         self.assertNotIn("internal error", log)
         self.assertNotIn("unexpected exception", log)
+
+
+def vm_hwm_kib(server):
+    """The peak resident memory of the server process so far (VmHWM)."""
+    with open("/proc/%d/status" % server.pid, encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM")
+
+
+class BodiesInFlight(unittest.TestCase):
+    """Request bodies held at once are bounded: 150 connections each sending a 4 MiB body
+    (the default --max-body) must not make the service hold 150 bodies. Without a token they
+    are refused after the header, before the body is read; without authentication the body
+    budget (--body-budget) admits a few and answers the others 503 with Retry-After."""
+
+    CONNECTIONS = 150
+    BODY = b"x" * (4 * 1024 * 1024)
+    PEAK_GROWTH_KIB = 48 * 1024  # far below the 600 MiB of 150 bodies
+
+    def attack(self, server):
+        """Every connection sends its header and whole body, then reads its answer; returns
+        the statuses (None: no answer, e.g. a reset while still sending)."""
+        head = (b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % (PATIENT_VIEW.encode(), len(self.BODY)))
+        statuses = [None] * self.CONNECTIONS
+        retry_after = []
+        start = threading.Barrier(self.CONNECTIONS)
+
+        def client(i):
+            try:
+                with socket.create_connection((HOST, server.port), timeout=30) as s:
+                    start.wait(30)
+                    try:
+                        s.sendall(head + self.BODY)
+                    except OSError:
+                        pass  # refused early and closed: the answer may still be readable
+                    answer = recv_all(s)
+                    if answer.startswith(b"HTTP/1.1 "):
+                        statuses[i] = int(answer.split()[1])
+                        if b"\r\nRetry-After: 1\r\n" in answer.partition(b"\r\n\r\n")[0]:
+                            retry_after.append(i)
+            except (OSError, threading.BrokenBarrierError):
+                pass
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(self.CONNECTIONS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        return statuses, retry_after
+
+    def run_attack(self, server):
+        e2e.severe_call_ok(server)
+        time.sleep(0.3)
+        before_rss, before_peak = server.rss_kib(), vm_hwm_kib(server)
+        statuses, retry_after = self.attack(server)
+        peak = vm_hwm_kib(server)
+        print("\n%d x %d MiB bodies: VmRSS %d KiB before, VmHWM %d -> %d KiB (%+d KiB); answers %s"
+              % (self.CONNECTIONS, len(self.BODY) >> 20, before_rss, before_peak, peak, peak - before_peak,
+                 {status: statuses.count(status) for status in set(statuses)}))
+        if e2e.ARGS.sanitized != "ON":  # sanitizers keep their own shadow and quarantine memory
+            self.assertLess(peak - before_peak, self.PEAK_GROWTH_KIB, "the bodies in flight were not bounded")
+        return statuses, retry_after
+
+    def test_tokenless_bodies_are_never_read(self):
+        jwks = os.path.join(e2e.REPO, "deploy", "trust", "cds-hooks-sandbox-jwks.json")
+        port = e2e.free_port()
+        server = Server("--trust", "https://sandbox.cds-hooks.org=" + jwks, "--public-url",
+                        "http://127.0.0.1:%d" % port, port=port)
+        try:
+            statuses, _ = self.run_attack(server)
+            answered = [s for s in statuses if s is not None]
+            self.assertGreater(len(answered), self.CONNECTIONS // 2, statuses)
+            self.assertEqual(set(answered), {401})
+        finally:
+            server.stop_expecting_clean_exit(log_tail=3000)
+
+    def test_body_budget_bounds_bodies_without_authentication(self):
+        server = Server("--body-budget", str(8 * 1024 * 1024))
+        try:
+            statuses, retry_after = self.run_attack(server)
+            answered = [s for s in statuses if s is not None]
+            self.assertLessEqual(set(answered), {400, 503}, statuses)  # the bodies are not JSON
+            self.assertGreater(answered.count(503), self.CONNECTIONS // 2, statuses)
+            self.assertEqual(len(retry_after), answered.count(503))
+            self.assertTrue(e2e.severe_call_ok(server), "the budget was not given back")
+            log = server.read_log()
+            self.assertIn("bodies-over-budget", log)
+        finally:
+            server.stop_expecting_clean_exit(log_tail=3000)
 
 
 if __name__ == "__main__":

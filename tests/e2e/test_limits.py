@@ -330,8 +330,16 @@ class CommandLine(unittest.TestCase):
         import subprocess
         out = subprocess.run([e2e.BINARY, "--help"], capture_output=True, text=True, timeout=30).stdout
         for flag in ("--max-body", "--max-header", "--max-json-depth", "--max-resources", "--read-timeout",
-                     "--write-timeout", "--idle-timeout", "--max-connections", "--tls-handshake-timeout"):
+                     "--write-timeout", "--idle-timeout", "--max-connections", "--tls-handshake-timeout",
+                     "--body-budget"):
             self.assertIn(flag, out)
+
+    def test_body_budget_below_max_body_is_refused(self):
+        import subprocess
+        result = subprocess.run([e2e.BINARY, "serve", "--listen", "127.0.0.1:0", "--max-body", "2000",
+                                 "--body-budget", "1999"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--body-budget must be at least --max-body", result.stderr)
 
     def test_zero_limits_are_refused(self):
         import subprocess

@@ -289,7 +289,7 @@ void check_accepted(std::string_view token, std::string const& invoked_url) {
 void verify_token(std::string_view token) {
     auto authn = make_authenticator();
     std::string const authorization = "Bearer " + std::string{token};
-    auto const decision = authn->check("POST", std::string{service_path} + "?x=1", authorization, fixed_clock());
+    auto const decision = authn->check(cds::service::endpoint_kind::service_call, std::string{service_path} + "?x=1", authorization, fixed_clock());
     auto const& r = decision.result;
     CDS_FUZZ_REQUIRE(harness, printable_short(r.issuer) && printable_short(r.jti) && printable_short(r.kid), r.issuer);
     CDS_FUZZ_REQUIRE(harness, decision.allowed == r.ok(), to_string(r.reason));

@@ -2,8 +2,12 @@
 // CORS on every response, the authentication and feedback seams, and the fetch path.
 
 #include <algorithm>
+#include <exception>
+#include <optional>
 #include <set>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
 
 #include "cds/service/router.hpp"
@@ -16,6 +20,18 @@ using namespace testing;
 
 http_response call(http_request request, service_state const& state) {
     return handle_request_blocking(std::move(request), state);
+}
+
+request_admission admit(http_request const& head, service_state const& state) {
+    boost::asio::io_context io;
+    std::optional<request_admission> admission;
+    boost::asio::co_spawn(io, admit_request(head, state), [&](std::exception_ptr e, request_admission a) {
+        REQUIRE_FALSE(e);
+        admission = std::move(a);
+    });
+    io.run();
+    REQUIRE(admission.has_value());
+    return std::move(*admission);
 }
 
 std::string body_of(std::string const& fixture) {
@@ -346,7 +362,7 @@ TEST_CASE("feedback: validated, handed to the sink, answered 200") {
     CHECK(full.status == 503);
 }
 
-TEST_CASE("authentication seam: refused calls get a bare 401; health and preflight never ask") {
+TEST_CASE("authentication seam: every request but a preflight is asked about, by its endpoint kind") {
     auto state = make_state();
     auto refuse = std::make_shared<scripted_authenticator>(false);
     state.authenticator = refuse;
@@ -357,25 +373,53 @@ TEST_CASE("authentication seam: refused calls get a bare 401; health and preflig
     CHECK(r.header("WWW-Authenticate") == "Bearer");
     CHECK(r.header("Access-Control-Allow-Origin") == "*");
     CHECK(r.log.note == "auth: expired");
+    CHECK(r.log.service_id == "magnesium-patient-view");
+
+    // An unknown id is a service call too: refused alike, before it is looked up.
+    auto const unknown = call(post("/cds-services/no-such-service", body_of("patient-view-severe.json")), state);
+    CHECK(unknown.status == 401);
+    CHECK(unknown.body.empty());
+    CHECK(unknown.headers == r.headers);
+    CHECK(unknown.log.service_id.empty());
 
     CHECK(call(post("/cds-services/magnesium-patient-view/feedback", "{}"), state).status == 401);
     CHECK(call(get("/cds-services"), state).status == 401);
-    REQUIRE(refuse->seen.size() == 3);
-    CHECK(refuse->seen[0] == endpoint_kind::service_call);
+    CHECK(call(get("/healthz"), state).status == 401);  // the authenticator's policy decides
+    CHECK(call(get("/nowhere"), state).status == 401);
+    std::vector<endpoint_kind> const expected{endpoint_kind::service_call, endpoint_kind::service_call,
+                                              endpoint_kind::feedback,     endpoint_kind::discovery,
+                                              endpoint_kind::health,       endpoint_kind::unknown};
+    CHECK(refuse->seen == expected);
+    REQUIRE(refuse->paths.size() == expected.size());
     CHECK(refuse->paths[0] == "/cds-services/magnesium-patient-view");
-    CHECK(refuse->seen[1] == endpoint_kind::feedback);
-    CHECK(refuse->paths[1] == "/cds-services/magnesium-patient-view/feedback");
-    CHECK(refuse->seen[2] == endpoint_kind::discovery);
+    CHECK(refuse->paths[2] == "/cds-services/magnesium-patient-view/feedback");
 
-    CHECK(call(get("/healthz"), state).status == 200);
-    CHECK(call(get("/readyz"), state).status == 200);
     auto preflight = get("/cds-services/magnesium-patient-view");
     preflight.method = "OPTIONS";
     CHECK(call(preflight, state).status == 204);
-    CHECK(refuse->seen.size() == 3);
+    CHECK(refuse->seen.size() == expected.size());
 
     state.authenticator = std::make_shared<scripted_authenticator>(true);
     CHECK(call(post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state).status == 200);
+    CHECK(call(post("/cds-services/no-such-service", "{}"), state).status == 404);
+}
+
+TEST_CASE("admit_request decides from the head alone, before the body is read") {
+    auto state = make_state();
+    state.authenticator = std::make_shared<scripted_authenticator>(false);
+    auto head = post("/cds-services/no-such-service/feedback", "");
+    auto const admission = admit(head, state);
+    CHECK(admission.route.kind == endpoint_kind::feedback);
+    CHECK(admission.route.service_id == "no-such-service");
+    REQUIRE(admission.refusal.has_value());
+    CHECK(admission.refusal->status == 401);
+
+    state.authenticator = std::make_shared<scripted_authenticator>(true);
+    auto const allowed = admit(head, state);
+    CHECK_FALSE(allowed.refusal.has_value());
+    head.body = R"({"feedback":[]})";
+    auto const answer = handle_request_blocking(head, state);
+    CHECK(answer.status == 404);  // with a token, the id is looked up
 }
 
 }  // namespace

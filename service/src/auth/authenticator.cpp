@@ -32,19 +32,17 @@ std::string_view target_path(std::string_view target) {
     return end == std::string_view::npos ? target : target.substr(0, end);
 }
 
-endpoint_access classify_endpoint(std::string_view method,
-                                  std::string_view path,
-                                  bool protect_discovery) {
-    if (method == "OPTIONS") {
-        // CORS preflights carry no credentials by design (Fetch standard).
+endpoint_access classify_endpoint(endpoint_kind kind, bool protect_discovery) {
+    switch (kind) {
+    case endpoint_kind::health:
+    case endpoint_kind::readiness:
         return endpoint_access::public_endpoint;
-    }
-    if (path == "/healthz" || path == "/readyz") {
-        return endpoint_access::public_endpoint;
-    }
-    if ((method == "GET" || method == "HEAD") && (path == "/cds-services" || path == "/cds-services/")) {
-        return protect_discovery ? endpoint_access::token_required
-                                 : endpoint_access::token_optional;
+    case endpoint_kind::discovery:
+        return protect_discovery ? endpoint_access::token_required : endpoint_access::token_optional;
+    case endpoint_kind::service_call:
+    case endpoint_kind::feedback:
+    case endpoint_kind::unknown:
+        break;
     }
     // Service calls, feedback, and anything unknown: deny by default.
     return endpoint_access::token_required;
@@ -88,7 +86,7 @@ void authenticator::count(auth_reason reason) {
     }
 }
 
-auth_decision authenticator::check(std::string_view method,
+auth_decision authenticator::check(endpoint_kind kind,
                                    std::string_view target,
                                    std::optional<std::string_view> authorization,
                                    time_point now) {
@@ -98,7 +96,7 @@ auth_decision authenticator::check(std::string_view method,
         return decision;
     }
     std::string_view const path = target_path(target);
-    endpoint_access const access = classify_endpoint(method, path, protect_discovery_);
+    endpoint_access const access = classify_endpoint(kind, protect_discovery_);
     if (access == endpoint_access::public_endpoint) {
         return decision;
     }

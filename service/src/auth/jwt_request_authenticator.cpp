@@ -25,7 +25,7 @@ cds::service::auth_decision jwt_request_authenticator::decide(
     }
     // The router passes the path without its query; the authenticator strips it again,
     // which is harmless.
-    auth::auth_decision const checked = authn_->check(http.method, request.path, authorization, now);
+    auth::auth_decision const checked = authn_->check(request.endpoint, request.path, authorization, now);
     cds::service::auth_decision decision;
     decision.allowed = checked.allowed;
     if (!checked.allowed || checked.token_checked) {

@@ -1,10 +1,11 @@
 #pragma once
 // The seam for authenticating CDS Clients (CDS Hooks 2.0 "Trusting CDS Clients"; issue 5).
-// The router calls the authenticator, when one is configured, for discovery, service calls
-// and feedback — after the endpoint and method are known and before anything reads the
-// body. Health, readiness and CORS preflight requests are never passed to it. A refusal is
-// answered with a bare 401 and `WWW-Authenticate: Bearer` (no reason in the body, as the
-// spec's security advice says); the reason goes only to the log line.
+// The router calls the authenticator, when one is configured, for every request but a CORS
+// preflight, with the endpoint kind found from the path pattern — after the header and before
+// the service id is looked up or the body is read. The authenticator alone decides which kinds
+// need a token. A refusal is answered with a bare 401 and `WWW-Authenticate: Bearer` (no
+// reason in the body, as the spec's security advice says); the reason goes only to the log
+// line.
 
 #include <string>
 #include <string_view>

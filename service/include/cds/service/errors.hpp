@@ -29,6 +29,9 @@ enum class errc {
     unauthorized = 16,              // 401: answered bare (no body) per CDS Hooks best practice
     not_ready = 17,                 // 503: readiness probe while no rule set is loaded
     too_many_resources = 18,        // 413: more FHIR resources in one call than configured
+    unsupported_content_encoding = 19,  // 415: a Content-Encoding other than identity
+    unsupported_transfer_coding = 20,   // 501: a transfer coding other than chunked
+    bodies_over_budget = 21,        // 503: the bodies in flight would exceed the server's budget
 };
 
 struct errc_info {

@@ -6,6 +6,7 @@
 // handle_request is a coroutine only because a CDS call may have to wait for the FHIR
 // server (prefetch_fetcher) or for the authenticator; everything else is synchronous.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,10 +27,33 @@ struct route_match {
     bool valid_target = true;  // false: not an origin-form target (400)
 };
 
+// The endpoint kind comes from the path pattern alone (an unknown service id is still a
+// service_call), so that authentication, which depends on the kind, precedes every lookup and
+// answers alike for ids that exist and ids that do not.
 [[nodiscard]] route_match match_route(std::string_view target);
 
-// Never throws on request data. The caller must keep `state` alive until the coroutine
-// completes. CORS headers are on every response it returns.
+// What the router decides from a request's head (method, target, header fields) before the
+// server reads the body: the route, and the authenticator's answer for that kind of endpoint.
+struct request_admission {
+    route_match route;
+    std::optional<http_response> refusal;  // the answer (401); the body is never needed
+    std::string auth_note;                 // what the authenticator said about an accepted token
+};
+
+// `head` needs no body. CORS preflights are admitted without asking the authenticator (the
+// Fetch standard sends them without credentials). Never throws on request data.
+[[nodiscard]] boost::asio::awaitable<request_admission> admit_request(http_request const& head,
+                                                                      service_state const& state);
+
+// The answer to a request admit_request has seen, now with its body: the refusal when there is
+// one. CORS headers are on every response it returns.
+[[nodiscard]] boost::asio::awaitable<http_response> respond_to_admitted(http_request request,
+                                                                        request_admission admission,
+                                                                        service_state const& state);
+
+// admit_request then respond_to_admitted, for a request read whole (the `evaluate` command,
+// tests). Never throws on request data. The caller must keep `state` alive until the coroutine
+// completes.
 [[nodiscard]] boost::asio::awaitable<http_response> handle_request(http_request request,
                                                                    service_state const& state);
 

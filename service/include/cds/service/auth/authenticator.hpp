@@ -1,14 +1,16 @@
 #pragma once
 // Request-level authentication policy for the HTTP server (CDS Hooks 2.0 "Trusting CDS
-// Clients" plus issue 5's secure defaults). The server calls `check` once per request,
-// before it reads the body's meaning, and answers a bare 401 when `allowed` is false.
+// Clients" plus issue 5's secure defaults), by the endpoint kind the router found from the
+// path pattern; this is the one place that says which kinds need a token. The router asks
+// before it looks anything up or reads the body, and answers a bare 401 when `allowed` is
+// false. CORS preflights are answered before the router asks.
 //
-//  - OPTIONS (CORS preflight) on any path, and /healthz, /readyz: never need a token.
+//  - /healthz, /readyz: never need a token.
 //  - GET /cds-services (discovery): public unless protect_discovery; a token that is sent
 //    anyway is verified (aud = the discovery URL) and a bad one refused.
-//  - Everything else (POST /cds-services/{id}, POST /cds-services/{id}/feedback, and any
-//    unknown path): a valid token is required. The invoked URL for `aud` is public_url +
-//    the request path without its query.
+//  - Everything else (POST /cds-services/{id} for any id, known or not, POST
+//    /cds-services/{id}/feedback, and any unknown path): a valid token is required. The
+//    invoked URL for `aud` is public_url + the request path without its query.
 //  - When no issuer is trusted (authentication off) every request is allowed.
 //
 // Thread-safety: `check` may be called concurrently; counters are atomics, and the verifier
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include <cds/service/auth/jwt_verifier.hpp>
+#include <cds/service/authentication.hpp>
 
 namespace cds::service::auth {
 
@@ -35,10 +38,9 @@ enum class endpoint_access {
     token_required,
 };
 
-// Pure classification of a request; `path` is the target without query or fragment.
-[[nodiscard]] endpoint_access classify_endpoint(std::string_view method,
-                                                std::string_view path,
-                                                bool protect_discovery);
+// What an endpoint of this kind needs, whatever the method (a wrong method is answered 405
+// only after authentication, so that it tells nothing to a client without a token).
+[[nodiscard]] endpoint_access classify_endpoint(endpoint_kind kind, bool protect_discovery);
 
 // The path part of a request target ("/cds-services/x?y=1" -> "/cds-services/x").
 [[nodiscard]] std::string_view target_path(std::string_view target);
@@ -67,9 +69,9 @@ public:
 
     [[nodiscard]] bool enabled() const { return verifier_ != nullptr; }
 
-    // method: "GET", "POST", ... ; target: the request target as received;
+    // kind: what the router found at the path; target: the request path (a query is ignored);
     // authorization: the Authorization header's value if the request had one.
-    [[nodiscard]] auth_decision check(std::string_view method,
+    [[nodiscard]] auth_decision check(endpoint_kind kind,
                                       std::string_view target,
                                       std::optional<std::string_view> authorization,
                                       time_point now);

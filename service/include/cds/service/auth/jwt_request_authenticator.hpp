@@ -1,8 +1,8 @@
 #pragma once
 // The router's authentication seam (cds/service/authentication.hpp) implemented with the
 // JWT authenticator. main builds one with make_request_authenticator and stores it in
-// service_state::authenticator; the router then asks it about discovery, service and
-// feedback calls before reading their bodies.
+// service_state::authenticator; the router then asks it about every request (but CORS
+// preflights) before reading its body.
 //
 // Time: the request's received_at (set by the server when the request arrived) is the "now"
 // of every check; the wall clock is read only when a request carries none.
