@@ -436,8 +436,9 @@ private:
     static void keep_serving_on_hangup(net::signal_set& hangups) {
         hangups.async_wait([&hangups](beast::error_code const& ec, int) {
             if (ec) return;
-            spdlog::warn("SIGHUP: reloading the rules is not supported; still serving the rules loaded at start-up "
-                         "(restart the service to load changed rules)");
+            spdlog::warn(
+                "SIGHUP: reloading the rules is not supported; still serving the rules loaded "
+                "at start-up (restart the service to load changed rules)");
             keep_serving_on_hangup(hangups);
         });
     }

@@ -102,8 +102,8 @@ namespace {
 std::shared_ptr<EVP_PKEY> read_published_sandbox_private_key() {
     auto const pem = auth::test::read_file(std::filesystem::path(CDS_FIXTURES_DIR) /
                                            "cds-hooks-sandbox/ecprivkey.pem");
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
-                                                  &BIO_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
     REQUIRE(bio);
     return {PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free};
 }
