@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command: install what is missing, build, and run every test.
 #  1. Release build with warnings-as-errors, all CTest suites (unit, scenario, FHIR validators,
-#     end-to-end over HTTP, FHIR-server integration, JWT).
+#     end-to-end over HTTP, FHIR-server integration, JWT, serve.sh and `cmake --install`, and
+#     repo_self_contained: nothing outside the repository is needed, nothing generated is tracked).
 #  2. When clang is available: one clang ASan+UBSan build shared by the test suite and the
 #     libFuzzer harnesses, each fuzzer run for a bounded time (CDS_FUZZ_SECONDS, default 60).
 #  3. A clang ThreadSanitizer build of the server and its threaded suites (service, auth,

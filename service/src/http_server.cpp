@@ -440,10 +440,8 @@ public:
                                               state_->limits.idle_timeout}))} {}
 
     int run(std::function<void(listen_address const&)> const& on_listening) {
-        listen();
-        auto const bound = acceptor_.local_endpoint();
-        on_listening(listen_address{bound.address().to_string(), bound.port()});
-
+        // The signals are caught before the address is announced: a signal sent as soon as
+        // the service says it is listening must already get its handling, not the default.
         net::io_context& main_context = *contexts_.front();
         net::signal_set signals(main_context, SIGINT, SIGTERM);
         signals.async_wait([this](beast::error_code const& ec, int signal_number) {
@@ -451,6 +449,13 @@ public:
             spdlog::info("signal {}: no new connections; finishing requests in flight", signal_number);
             begin_shutdown();
         });
+        net::signal_set hangups(main_context, SIGHUP);
+        keep_serving_on_hangup(hangups);
+
+        listen();
+        auto const bound = acceptor_.local_endpoint();
+        on_listening(listen_address{bound.address().to_string(), bound.port()});
+
         net::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
             if (e) spdlog::critical("the accept loop ended by an exception");
         });
@@ -472,6 +477,18 @@ public:
     }
 
 private:
+    // SIGHUP ends a process by default, yet service managers and operators send it to mean
+    // "reload". Reloading the rules is not supported, so the service says so and keeps serving.
+    static void keep_serving_on_hangup(net::signal_set& hangups) {
+        hangups.async_wait([&hangups](beast::error_code const& ec, int) {
+            if (ec) return;
+            spdlog::warn(
+                "SIGHUP: reloading the rules is not supported; still serving the rules loaded "
+                "at start-up (restart the service to load changed rules)");
+            keep_serving_on_hangup(hangups);
+        });
+    }
+
     // per_thread: concurrency hint 1, each context is run by one thread (others only post to it).
     static std::vector<std::unique_ptr<net::io_context>> make_contexts(unsigned threads, bool per_thread) {
         std::vector<std::unique_ptr<net::io_context>> contexts;

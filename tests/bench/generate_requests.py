@@ -12,8 +12,8 @@ takes the full path: classification, renal band, contributing drugs, a card with
 suggestions. Dates are relative to --now (default: the current minute, UTC); the same --now
 and --seed give byte-identical files. JSON is compact, as EHRs send it.
 
-Codes: LOINC and RxNorm codes for the clinical groups come from /work/shared/terminology.json
-(copied here as data); the unrelated labs are common LOINC codes (hemoglobin 718-7,
+Codes: LOINC and RxNorm codes for the clinical groups are those of the bundled rule set's code
+lists (rules/config/magnesium-rules.json), copied here as data; the unrelated labs are common LOINC codes (hemoglobin 718-7,
 hematocrit 4544-3, sodium 2951-2, glucose 2345-7, total CO2 2028-9) and lisinopril is
 RxNorm 314076.
 

@@ -81,7 +81,7 @@ def run_binary(*args):
     return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=60)
 
 
-# What the sandbox sends (../shared/interop/cds-hooks-sandbox/README.md).
+# What the sandbox sends (fixtures/cds-hooks-sandbox/README.md).
 ACCEPTED = {"card": "6f1c2a9e-0d3b-4a51-9d0e-1b2c3d4e5f60", "outcome": "accepted",
             "acceptedSuggestions": [{"id": "8a7b6c5d-4e3f-4a2b-9c1d-0e1f2a3b4c5d"}],
             "outcomeTimestamp": "2026-03-10T09:05:00Z"}

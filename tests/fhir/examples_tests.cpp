@@ -1,4 +1,4 @@
-// Parses every published FHIR example in ../shared/fhir-examples/ and checks concrete values:
+// Parses every published FHIR example in fixtures/fhir-examples/ and checks concrete values:
 // real systems' resources, not our own idea of them.
 
 #include <filesystem>
@@ -22,7 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path examples_dir() { return fs::path(CDS_SHARED_DIR) / "fhir-examples"; }
+fs::path examples_dir() { return fs::path(CDS_FIXTURES_DIR) / "fhir-examples"; }
 
 std::vector<fs::path> example_files() {
     std::vector<fs::path> files;
@@ -426,13 +426,13 @@ std::map<std::string, checker> const& expectations() {
 
 }  // namespace
 
-TEST_CASE("the shared FHIR examples folder is there and has files") {
+TEST_CASE("the published FHIR examples folder is there and has files") {
     INFO(examples_dir().string());
     REQUIRE(fs::is_directory(examples_dir()));
     CHECK(example_files().size() >= 30);
 }
 
-TEST_CASE("every shared FHIR example parses with concrete values") {
+TEST_CASE("every published FHIR example parses with concrete values") {
     auto const files = example_files();
     REQUIRE_FALSE(files.empty());
     std::set<std::string> seen;

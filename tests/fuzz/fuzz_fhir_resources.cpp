@@ -5,7 +5,7 @@
 // The input is JSON shaped like any of: one resource, a Bundle, an array of them, an object
 // of prefetch keys, or a whole CDS Hooks request (its `prefetch` values and its
 // `context.draftOrders` are read, as the service reads them). Seeds are the fixture requests
-// and the published FHIR examples in ../shared/fhir-examples.
+// and the published FHIR examples in fixtures/fhir-examples.
 //
 // Properties checked beyond "no crash": add() never reports more resources than the
 // snapshot holds; resources are deduplicated by (resourceType, id); find_medication finds

