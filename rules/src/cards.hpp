@@ -108,21 +108,9 @@ void prebuild_card_json(rule_set_data& d);
 [[nodiscard]] std::string drug_summary_name(std::vector<medication_exposure const*> const& drugs);
 [[nodiscard]] std::vector<medication_exposure const*> contributing_drugs(rule_context const& rc);
 
-// ---- the rules: one file each under rules/src/rules/ ----
-std::optional<card_draft> rule_hypomagnesemia(rule_context const& rc);
-std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc);
-std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc);
-std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context const& rc);
-std::optional<card_draft> rule_potassium_with_hypomagnesemia(rule_context const& rc);
-std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& rc);
-std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc);
-std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context const& rc);
-std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context const& rc);
-std::optional<card_draft> rule_repletion_hypermagnesemia(rule_context const& rc);
-std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& rc);
-std::optional<card_draft> rule_repletion_without_recent_level(rule_context const& rc);
-std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc);
-std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const& rc);
+// ---- the rules: one file each under rules/src/rules/, declared from their registry lines ----
+#define CDS_RULE(function, ...) std::optional<card_draft> function(rule_context const& rc);
+#include "registry.def"
 
 // Whether the order's own reason (reasonCode) is in any of the named value sets.
 [[nodiscard]] bool order_reason_in(fhir::medication_order const& o, std::initializer_list<char const*> value_sets,

@@ -1,61 +1,16 @@
 #include "cds/rules/evaluate.hpp"
 
 #include <algorithm>
-#include <array>
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "registry.hpp"
 
 namespace cds::rules {
 
 namespace bj = boost::json;
 
 namespace {
-
-using rule_fn = std::optional<card_draft> (*)(rule_context const&);
-
-struct rule_entry {
-    char const* id;
-    rule_fn fn;
-};
-
-// The order here is the tie-break between cards of equal indicator (clinical-rules.md §4
-// order), so the same input always gives the same card order.
-constexpr std::array<rule_entry, 3> patient_view_rules{{
-    {"hypomagnesemia", &rule_hypomagnesemia},
-    {"stale-low-magnesium", &rule_stale_low_magnesium},
-    {"wasting-drug-monitoring", &rule_wasting_drug_monitoring},
-}};
-
-constexpr std::array<rule_entry, 12> order_rules{{
-    {"wasting-drug-with-hypomagnesemia", &rule_wasting_drug_with_hypomagnesemia},
-    {"wasting-drug-monitoring", &rule_wasting_drug_monitoring},
-    {"repletion-renal-contraindicated", &rule_repletion_renal_contraindicated},
-    {"repletion-renal-severely-impaired", &rule_repletion_renal_severely_impaired},
-    {"repletion-hypermagnesemia", &rule_repletion_hypermagnesemia},
-    {"repletion-without-deficiency", &rule_repletion_without_deficiency},
-    {"repletion-without-recent-level", &rule_repletion_without_recent_level},
-    {"iv-magnesium-rate", &rule_iv_magnesium_rate},
-    {"magnesium-sulfate-in-pregnancy", &rule_magnesium_sulfate_in_pregnancy},
-    {"potassium-with-hypomagnesemia", &rule_potassium_with_hypomagnesemia},
-    {"digoxin-with-hypomagnesemia", &rule_digoxin_with_hypomagnesemia},
-    {"oral-magnesium-chelation", &rule_oral_magnesium_chelation},
-}};
-
-// Tie-break between cards of equal indicator, across both lists.
-constexpr std::array<char const*, 15> rank_order{
-    "hypomagnesemia", "wasting-drug-with-hypomagnesemia", "repletion-renal-contraindicated",
-    "repletion-renal-severely-impaired", "repletion-hypermagnesemia", "repletion-without-deficiency",
-    "iv-magnesium-rate", "magnesium-sulfate-in-pregnancy", "potassium-with-hypomagnesemia",
-    "digoxin-with-hypomagnesemia", "stale-low-magnesium", "repletion-without-recent-level",
-    "wasting-drug-monitoring", "oral-magnesium-chelation", ""};
-
-int rank_of(std::string const& rule_id) {
-    for (std::size_t i = 0; i < rank_order.size(); ++i) {
-        if (rule_id == rank_order[i]) return static_cast<int>(i);
-    }
-    return static_cast<int>(rank_order.size());
-}
 
 char const* indicator_name(indicator i) {
     switch (i) {
@@ -125,7 +80,7 @@ void place_shared(std::vector<card_draft>& cards, shared_suggestion kind, std::v
     card_draft* host = nullptr;
     for (auto& c : cards) {
         if (c.wants != kind) continue;
-        if (!host || c.level > host->level || (c.level == host->level && rank_of(c.rule_id) < rank_of(host->rule_id))) host = &c;
+        if (!host || c.level > host->level || (c.level == host->level && rule_rank(c.rule_id) < rule_rank(host->rule_id))) host = &c;
     }
     if (!host || suggestions.empty()) return;
     // The host's own suggestions (e.g. the PPI switch) come after the shared ones.
@@ -155,23 +110,18 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context 
     patient_findings const f = build_findings(snapshot, context, d, result.trace);
     rule_context const rc{f, context, d, result.trace, std::move(storage), {}};
 
+    // The registry's order is the evaluation order (the order of the trace); the cards are
+    // sorted below by indicator and then by each rule's rank.
     std::vector<card_draft> cards;
-    auto run = [&](auto const& list) {
-        for (auto const& r : list) {
-            if (!r.fn) continue;
-            if (!d.rule(r.id).enabled) {
-                rc.note(r.id, "rule", "disabled in the rule set");
-                continue;
-            }
-            if (auto c = r.fn(rc)) cards.push_back(std::move(*c));
+    unsigned const hook = hook_bit_of(context.hook);
+    if (hook == 0) rc.note("evaluate", "hook", "no rules for hook '" + context.hook + "'");
+    for (auto const& r : registered_rules()) {
+        if ((r.hooks & hook) == 0) continue;
+        if (!d.rule(r.id).enabled) {
+            rc.note(std::string(r.id), "rule", "disabled in the rule set");
+            continue;
         }
-    };
-    if (context.hook == "patient-view") {
-        run(patient_view_rules);
-    } else if (context.hook == "order-select" || context.hook == "order-sign") {
-        run(order_rules);
-    } else {
-        rc.note("evaluate", "hook", "no rules for hook '" + context.hook + "'");
+        if (auto c = r.run(rc)) cards.push_back(std::move(*c));
     }
 
     if (std::any_of(cards.begin(), cards.end(), [](card_draft const& c) { return c.wants == shared_suggestion::repletion; })) {
@@ -185,7 +135,7 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context 
 
     std::stable_sort(cards.begin(), cards.end(), [](card_draft const& a, card_draft const& b) {
         if (a.level != b.level) return a.level > b.level;
-        int const ra = rank_of(a.rule_id), rb = rank_of(b.rule_id);
+        int const ra = rule_rank(a.rule_id), rb = rule_rank(b.rule_id);
         if (ra != rb) return ra < rb;
         return a.sort_key < b.sort_key;
     });

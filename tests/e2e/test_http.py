@@ -369,6 +369,36 @@ class CommandLine(unittest.TestCase):
             self.assertIn("refusing to start", out.stderr)
             self.assertEqual(out.stdout, "")
 
+    def test_rule_file_out_of_step_with_the_code_is_refused_naming_each_mismatch(self):
+        bundled = os.path.join(FIXTURES, "..", "rules", "config", "magnesium-rules.json")
+        with open(bundled, encoding="utf-8") as f:
+            rules = json.load(f)
+        del rules["rules"]["digoxin-with-hypomagnesemia"]
+        rules["rules"]["calcium-with-hypomagnesemia"] = {"title": "Calcium", "summary": "Calcium with low Mg"}
+        del rules["texts"]["chelation_advice"]
+        rules["rules"]["repletion-renal-severely-impaired"]["summary"] = "{drug}: Mg {mg}, renal function {renal}"
+        expected = [r"/rules/digoxin-with-hypomagnesemia: .*not configured",
+                    r"/rules/calcium-with-hypomagnesemia: unknown rule",
+                    r"/texts/chelation_advice: missing text .*oral-magnesium-chelation",
+                    r"/rules/repletion-renal-severely-impaired/summary: unknown placeholder \{mg\}"]
+        with tempfile.TemporaryDirectory() as tmp:
+            bad = os.path.join(tmp, "out-of-step.json")
+            with open(bad, "w", encoding="utf-8") as f:
+                json.dump(rules, f)
+            out = subprocess.run([BINARY, "check-rules", bad], capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 1, out.stdout)
+            self.assertIn("4 problems", out.stdout)
+            for pattern in expected:
+                self.assertRegex(out.stdout, r"(?m)^" + pattern)
+
+            out = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0", "--rules", bad],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("refusing to start", out.stderr)
+            for pattern in expected:
+                self.assertRegex(out.stderr, r"(?m)^\s*" + pattern)
+            self.assertEqual(out.stdout, "")
+
     def test_check_rules_accepts_the_bundled_file(self):
         bundled = os.path.join(FIXTURES, "..", "rules", "config", "magnesium-rules.json")
         out = subprocess.run([BINARY, "check-rules", bundled], capture_output=True, text=True, timeout=30)

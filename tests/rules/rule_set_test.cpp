@@ -139,7 +139,7 @@ TEST_CASE("the texts for incomplete data are required, with known placeholders o
         v.at("texts").as_object().erase(key);
         auto ps = problems_of(v);
         INFO(dump(ps));
-        CHECK(has_problem(ps, std::string("/texts/") + key, "missing required member"));
+        CHECK(has_problem(ps, std::string("/texts/") + key, "missing text"));
 
         v = bundled_json();
         v.at("texts").as_object()[key] = "incomplete: {note}";
