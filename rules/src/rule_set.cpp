@@ -92,9 +92,23 @@ void value_set::add_code(std::string_view system_uri, std::string_view code, boo
 namespace {
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
-// True when `word` occurs in `text` with no letter or digit directly before or after it.
+// Terms of this many letters or more also match inside a longer word ("dialysis" in
+// "hemodialysis"); shorter ones (`im`, `po`, `tab`) only as whole words (clinical-rules.md §7
+// "Text matching").
+constexpr std::size_t letters_to_match_inside_words = 5;
+
+bool matches_inside_words(std::string_view term) {
+    auto const letters = std::count_if(term.begin(), term.end(), [](char c) {
+        return std::isalpha(static_cast<unsigned char>(c)) != 0 || static_cast<unsigned char>(c) >= 0x80;
+    });
+    return static_cast<std::size_t>(letters) >= letters_to_match_inside_words;
+}
+
+// True when `word` occurs in `text` with no letter or digit directly before or after it, or
+// anywhere in `text` when it is long enough to match inside a word.
 bool contains_word(std::string_view text, std::string_view word) {
     if (word.empty()) return false;
+    if (matches_inside_words(word)) return text.find(word) != std::string_view::npos;
     for (std::size_t pos = text.find(word); pos != std::string_view::npos; pos = text.find(word, pos + 1)) {
         bool const left_ok = pos == 0 || !is_word_char(text[pos - 1]) || !is_word_char(word.front());
         std::size_t const end = pos + word.size();
@@ -444,6 +458,12 @@ void extract(bj::object const& root, rule_set_data& d, std::vector<rule_set_prob
     d.iv_rate_max_mg_per_min = num(th, "iv_rate_max_mg_per_min");
     d.adult_age_years = static_cast<int>(num(th, "adult_age_years"));
     d.continuous_mgso4_max_days = num(th, "continuous_magnesium_sulfate_max_days");
+    auto const& implausible = obj(th, "implausible");
+    d.implausible.magnesium_below_mg_dl = num(implausible, "magnesium_below_mg_dl");
+    d.implausible.magnesium_above_mg_dl = num(implausible, "magnesium_above_mg_dl");
+    d.implausible.creatinine_at_or_below_mg_dl = num(implausible, "creatinine_at_or_below_mg_dl");
+    d.implausible.weight_at_or_below_kg = num(implausible, "weight_at_or_below_kg");
+    d.implausible.weight_above_kg = num(implausible, "weight_above_kg");
 
     auto const& w = obj(root, "windows");
     d.mg_current_hours = num(w, "magnesium_current_hours");
@@ -459,6 +479,7 @@ void extract(bj::object const& root, rule_set_data& d, std::vector<rule_set_prob
     d.symptom_onset_days = num(w, "symptom_onset_days");
     d.acute_asthma_onset_days = num(w, "acute_asthma_onset_days");
     d.pregnancy_status_days = num(w, "pregnancy_status_days");
+    d.result_future_tolerance_hours = num(w, "result_future_tolerance_hours");
     if (d.mg_stale_low_days * 24 <= d.mg_current_hours) {
         problems.push_back({"/windows/magnesium_stale_low_days", "must be longer than magnesium_current_hours"});
     }
