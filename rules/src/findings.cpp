@@ -635,7 +635,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             std::string inputs = "Cockcroft-Gault from creatinine " + comparator_text(cr.comparator) +
                                  format_measurement(cr.reported_value, 3) + " " + cr.reported_unit +
                                  (value_set::lower(cr.reported_unit) == "mg/dl" ? std::string()
-                                                                                 : " (= " + format_measurement(cr.value) + " mg/dL)") +
+                                                                                 : " (= " + format_computed(cr.value) + " mg/dL)") +
                                  " on " + fhir::format_date(cr.time) + " (" + describe_age_hours(cr.age_hours) +
                                  " old), age " + std::to_string(*f.age_years) + ", weight " + format_number(f.weight->value, 1) +
                                  " kg on " + fhir::format_date(f.weight->time) + ", ";

@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include "common/decimal.hpp"
+#include "common/text.hpp"
 #include "findings.hpp"
 #include "helpers.hpp"
 
@@ -294,6 +295,13 @@ TEST_CASE("renal band edges: Cockcroft-Gault of exactly 20, 30 and 60 mL/min sta
                                  observation("cr1", "2160-0", e.creatinine * 1.001, e.creatinine_unit, "2025-03-09")});
         CHECK(static_cast<int>(below.f.renal.band) == static_cast<int>(e.on_edge) + 1);
     }
+}
+
+TEST_CASE("computed values are shown to one decimal") {
+    CHECK(cds::rules::format_computed(3024 / (72 * 2.1)) == "20.0");
+    CHECK(cds::rules::format_computed(34.44) == "34.4");
+    CHECK(cds::rules::format_computed(150 / 88.4) == "1.7");
+    CHECK(cds::rules::format_computed(0) == "0.0");
 }
 
 TEST_CASE("band_for at every edge, as decimals") {
