@@ -28,7 +28,8 @@ inline constexpr double decimal_comparison_limit = 1e6;
 // Three-way comparison of `value` with `threshold`, both taken to 4 decimal places.
 // Unordered when either is NaN.
 [[nodiscard]] inline std::partial_ordering compare_as_decimal(double value, double threshold) {
-    bool const decimal = std::fabs(value) < decimal_comparison_limit && std::fabs(threshold) < decimal_comparison_limit;
+    bool const decimal = std::fabs(value) < decimal_comparison_limit &&
+                         std::fabs(threshold) < decimal_comparison_limit;
     if (!decimal) return value <=> threshold;
     return ten_thousandths(value) <=> ten_thousandths(threshold);
 }
