@@ -350,9 +350,14 @@ std::optional<condition> read_condition(object const& resource, json_path const&
     if (auto code = detail::codeable_concept_member(*o, "code", path, issues)) c.code = std::move(*code);
     read_status_code(c.clinical_status, *o, "clinicalStatus", path, issues);
     read_status_code(c.verification_status, *o, "verificationStatus", path, issues);
+    read_subject(c.subject, *o, "subject", path, issues);
+    if (c.subject.empty()) read_subject(c.subject, *o, "patient", path, issues);  // DSTU2
     c.onset = detail::date_time_member(*o, "onsetDateTime", path, issues);
     if (!c.onset) {
         if (auto onset_period = detail::period_member(*o, "onsetPeriod", path, issues)) c.onset = onset_period->start;
+    }
+    for (std::string_view const key : {"onsetDateTime", "onsetPeriod", "onsetAge", "onsetRange", "onsetString"}) {
+        c.onset_given = c.onset_given || detail::is_present(*o, key);
     }
     // recordedDate (R4), dateRecorded (DSTU2), assertedDate (STU3).
     for (std::string_view const key : {"recordedDate", "dateRecorded", "assertedDate"}) {

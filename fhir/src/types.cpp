@@ -277,12 +277,23 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+// A unit as compared: trimmed, ASCII lower-cased, and the micro prefix written one way:
+// `µ` (U+00B5 MICRO SIGN), `μ` (U+03BC GREEK SMALL LETTER MU) and `u` are the same prefix
+// (clinical-rules.md §7 "Micro sign"; UCUM writes it `u`).
+std::string canonical_unit(std::string_view unit) {
+    std::string_view const trimmed = trim(unit);
+    std::string out;
+    out.reserve(trimmed.size());
+    for (std::size_t i = 0; i < trimmed.size(); ++i) {
+        std::string_view const rest = trimmed.substr(i);
+        if (rest.starts_with("\xC2\xB5") || rest.starts_with("\xCE\xBC")) {
+            out += 'u';
+            ++i;  // the second byte of the two-byte sequence
+            continue;
+        }
+        out += ascii_lower(trimmed[i]);
     }
-    return true;
+    return out;
 }
 
 }  // namespace
@@ -347,19 +358,14 @@ std::optional<period> parse_period(boost::json::value const& v, std::string cons
 }
 
 unit_table::unit_table(std::vector<unit_factor> factors) : factors_(std::move(factors)) {
-    for (auto& f : factors_) {
-        std::string_view const trimmed = trim(f.unit);
-        std::string lowered(trimmed);
-        for (char& c : lowered) c = ascii_lower(c);
-        f.unit = std::move(lowered);
-    }
+    for (auto& f : factors_) f.unit = canonical_unit(f.unit);
 }
 
 std::optional<double> unit_table::factor_for(std::string_view unit_key) const {
-    std::string_view const key = trim(unit_key);
+    std::string const key = canonical_unit(unit_key);
     if (key.empty()) return std::nullopt;
     for (auto const& f : factors_) {
-        if (equals_ignoring_case(f.unit, key)) return f.factor;
+        if (f.unit == key) return f.factor;
     }
     return std::nullopt;
 }

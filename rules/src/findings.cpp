@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/decimal.hpp"
 #include "common/text.hpp"
 
 namespace cds::rules {
@@ -124,13 +125,53 @@ bool condition_in(fhir::condition const& c, value_set const& vs) {
     return vs.matches_code(c.code) || vs.matches_text(concept_words(c.code));
 }
 
+// A Condition's date is its onset; recordedDate only when no onset is given (clinical-rules.md
+// §7 "Symptomatic": epilepsy with onset years ago, recorded yesterday, is not recent). An
+// onset given without a date (onsetAge, onsetString) leaves the condition undated.
 bool condition_recent(fhir::condition const& c, instant now, double days) {
-    auto within = [&](std::optional<fhir::date_time> const& t) {
-        if (!t) return false;
-        double const h = hours_between(t->start, now);
-        return h <= days * 24;  // a future date is within too
+    auto const& date = c.onset_given ? c.onset : c.recorded_date;
+    if (!date) return false;
+    return hours_between(date->start, now) <= days * 24;  // a future date is within too
+}
+
+// True when `subject` names a Patient other than the context patient: such a resource never
+// counts (clinical-rules.md §1 "Which resources"). A resource without a subject, or whose
+// subject is not a Patient reference (contained, urn:uuid, identifier only), is taken as the
+// context patient's.
+bool names_other_patient(std::string_view subject, std::string_view patient_id) {
+    if (subject.empty() || patient_id.empty()) return false;
+    fhir::reference const r = fhir::make_reference(subject);
+    return r.kind == fhir::reference_kind::relative && r.type == "Patient" && r.id != patient_id;
+}
+
+constexpr char const* other_patient_note = "subject names a patient other than context.patientId: not counted";
+
+// Why a converted result cannot be right (clinical-rules.md §1 "implausible values never
+// count"), or nullopt. The bounds are configuration.
+std::optional<std::string> implausible_reason(obs_kind kind, double value, rule_set_data const& d) {
+    auto const& b = d.implausible;
+    auto const implausible = [&](char const* unit, std::string const& plausible) {
+        return "value " + format_number(value, 4) + " " + unit + " is implausible (plausible: " + plausible + "): not counted";
     };
-    return within(c.onset) || within(c.recorded_date);
+    switch (kind) {
+        case obs_kind::magnesium_total:
+            if (compare_as_decimal(value, b.magnesium_below_mg_dl) < 0 || compare_as_decimal(value, b.magnesium_above_mg_dl) > 0) {
+                return implausible("mg/dL", format_number(b.magnesium_below_mg_dl) + " to " + format_number(b.magnesium_above_mg_dl));
+            }
+            break;
+        case obs_kind::creatinine:
+            if (compare_as_decimal(value, b.creatinine_at_or_below_mg_dl) <= 0) {
+                return implausible("mg/dL", "above " + format_number(b.creatinine_at_or_below_mg_dl));
+            }
+            break;
+        case obs_kind::body_weight:
+            if (compare_as_decimal(value, b.weight_at_or_below_kg) <= 0 || compare_as_decimal(value, b.weight_above_kg) > 0) {
+                return implausible("kg", "above " + format_number(b.weight_at_or_below_kg) + " up to " + format_number(b.weight_above_kg));
+            }
+            break;
+        default: break;
+    }
+    return std::nullopt;
 }
 
 std::string condition_label(fhir::condition const& c) {
@@ -202,16 +243,26 @@ mg_level classify_magnesium(double v, fhir::quantity_comparator cmp, rule_set_da
     // "<x": the true value is strictly below x, so x itself on a threshold falls below it.
     bool const below_strict = cmp == qc::less;
     bool const above_strict = cmp == qc::greater;
-    if (v < d.mg_severe_below || (below_strict && v <= d.mg_severe_below)) return mg_level::severe;
-    if (v < d.mg_low_below || (below_strict && v <= d.mg_low_below)) return mg_level::mild_moderate;
-    if (v > d.mg_high_above || (above_strict && v >= d.mg_high_above)) return mg_level::high;
+    auto const to_severe = compare_as_decimal(v, d.mg_severe_below);
+    if (to_severe < 0 || (below_strict && to_severe == 0)) return mg_level::severe;
+    auto const to_low = compare_as_decimal(v, d.mg_low_below);
+    if (to_low < 0 || (below_strict && to_low == 0)) return mg_level::mild_moderate;
+    auto const to_high = compare_as_decimal(v, d.mg_high_above);
+    if (to_high > 0 || (above_strict && to_high == 0)) return mg_level::high;
     return mg_level::normal;
 }
 
+bool magnesium_comparator_classifies(double v, fhir::quantity_comparator cmp, rule_set_data const& d) {
+    using qc = fhir::quantity_comparator;
+    if (cmp == qc::greater || cmp == qc::greater_or_equal) return compare_as_decimal(v, d.mg_high_above) >= 0;
+    if (cmp == qc::less || cmp == qc::less_or_equal) return compare_as_decimal(v, d.mg_low_below) <= 0;
+    return true;
+}
+
 renal_band band_for(double ml_min, rule_set_data const& d) {
-    if (ml_min >= d.band_min[0]) return renal_band::normal;
-    if (ml_min >= d.band_min[1]) return renal_band::impaired;
-    if (ml_min >= d.band_min[2]) return renal_band::severely_impaired;
+    if (compare_as_decimal(ml_min, d.band_min[0]) >= 0) return renal_band::normal;
+    if (compare_as_decimal(ml_min, d.band_min[1]) >= 0) return renal_band::impaired;
+    if (compare_as_decimal(ml_min, d.band_min[2]) >= 0) return renal_band::severely_impaired;
     return renal_band::contraindicated;
 }
 
@@ -352,9 +403,21 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     auto note = [&](std::string subject, std::string message) {
         trace.push_back({"findings", std::move(subject), std::move(message)});
     };
+    // A result that never counts and is said: in the trace, and on the cards with the other
+    // skipped magnesium results or the data that was not available.
+    auto skip_result = [&](std::string ref, obs_kind kind, std::string why) {
+        note(ref, std::string(kind_name(kind)) + " skipped: " + why);
+        if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": " + why);
+        else f.unavailable.push_back(ref + ": " + kind_name(kind) + " " + why);
+    };
 
-    if (snapshot.patient_record) {
-        auto const& p = *snapshot.patient_record;
+    fhir::patient const* patient_record = snapshot.patient_record ? &*snapshot.patient_record : nullptr;
+    if (patient_record && !patient_record->id.empty() && !context.patient_id.empty() && patient_record->id != context.patient_id) {
+        note("Patient", "Patient resource is not context.patientId: not used");
+        patient_record = nullptr;
+    }
+    if (patient_record) {
+        auto const& p = *patient_record;
         if (p.birth_date) f.age_years = age_in_years(*p.birth_date, f.now);
         f.gender = p.gender;
         f.gender_present = p.gender_present;
@@ -372,6 +435,10 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     for (auto const& o : snapshot.observations) {
         obs_kind const kind = classify_observation(o, d);
         if (kind == obs_kind::other) continue;
+        if (names_other_patient(o.subject, context.patient_id)) {
+            note(obs_ref(o), other_patient_note);
+            continue;
+        }
         // "Observation/<id>" is built only where it is used: skipped results and kept ones.
         if (kind == obs_kind::magnesium_ionized) {
             std::string const ref = obs_ref(o);
@@ -391,6 +458,12 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             std::string const ref = obs_ref(o);
             note(ref, std::string(kind_name(kind)) + " skipped: no effective time or issued");
             if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": no result time");
+            continue;
+        }
+        if (hours_between(f.now, t->start) > d.result_future_tolerance_hours) {
+            skip_result(obs_ref(o), kind, "dated " + fhir::format_instant(t->start) + ", more than " +
+                                              format_number(d.result_future_tolerance_hours) +
+                                              " hours after the hook's time (a data error): not counted");
             continue;
         }
         // The strings (reference, unit) are filled only for a result that is kept.
@@ -426,6 +499,16 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             note(ref, why);
             if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": unknown unit '" + std::string(q.unit_key()) + "' (never guessed)");
             else f.unavailable.push_back(ref + ": " + why);
+            continue;
+        }
+        if (auto why = implausible_reason(kind, *converted, d)) {
+            skip_result(obs_ref(o), kind, std::move(*why));
+            continue;
+        }
+        if (kind == obs_kind::magnesium_total && !magnesium_comparator_classifies(*converted, q.comparator, d)) {
+            skip_result(obs_ref(o), kind,
+                        "'" + comparator_text(q.comparator) + format_number(*q.value, 4) + " " + std::string(q.unit_key()) +
+                            "' says neither low nor normal (a bound on the wrong side of the thresholds): not counted");
             continue;
         }
         r.value = *converted;
@@ -467,12 +550,16 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     f.calcium_ionized = current(obs_kind::calcium_ionized, d.coexisting_current_hours);
     f.qtc = current(obs_kind::qtc, d.qtc_current_hours);
     f.weight = current(obs_kind::body_weight, d.weight_max_age_days * 24);
-    f.hypokalemia = f.potassium && f.potassium->value < d.potassium_low_below;
-    f.hypocalcemia = (f.calcium_total && f.calcium_total->value < d.calcium_total_low_below) ||
-                     (f.calcium_ionized && f.calcium_ionized->value < d.calcium_ionized_low_below);
+    f.hypokalemia = f.potassium && compare_as_decimal(f.potassium->value, d.potassium_low_below) < 0;
+    f.hypocalcemia = (f.calcium_total && compare_as_decimal(f.calcium_total->value, d.calcium_total_low_below) < 0) ||
+                     (f.calcium_ionized && compare_as_decimal(f.calcium_ionized->value, d.calcium_ionized_low_below) < 0);
 
     // ---- conditions ----
     for (auto const& c : snapshot.conditions) {
+        if (names_other_patient(c.subject, context.patient_id)) {
+            note("Condition/" + c.id, other_patient_note);
+            continue;
+        }
         if (!condition_counts(c, d)) continue;
         if (condition_in(c, *d.sets.ckd_stage5_or_dialysis) && !f.renal.ckd5) {
             f.renal.ckd5 = &c;
@@ -502,7 +589,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             f.supporting.push_back(condition_label(c));
         }
     }
-    if (f.qtc && f.qtc->value >= d.qtc_symptomatic_ms) {
+    if (f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {
         f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms (" + f.qtc->reference + ")", false});
         note(f.qtc->reference, "QTc >= " + format_number(d.qtc_symptomatic_ms, 0) + " ms: symptomatic");
     }
@@ -548,7 +635,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             std::string inputs = "Cockcroft-Gault from creatinine " + comparator_text(cr.comparator) +
                                  format_measurement(cr.reported_value, 3) + " " + cr.reported_unit +
                                  (value_set::lower(cr.reported_unit) == "mg/dl" ? std::string()
-                                                                                 : " (= " + format_measurement(cr.value) + " mg/dL)") +
+                                                                                 : " (= " + format_computed(cr.value) + " mg/dL)") +
                                  " on " + fhir::format_date(cr.time) + " (" + describe_age_hours(cr.age_hours) +
                                  " old), age " + std::to_string(*f.age_years) + ", weight " + format_number(f.weight->value, 1) +
                                  " kg on " + fhir::format_date(f.weight->time) + ", ";
@@ -596,6 +683,10 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     auto counted = [&](fhir::medication_order const& o) { return d.medication_counted.contains(o.status); };
     std::vector<std::string> context_refs;
     for (auto const& o : context.draft_orders) {
+        if (names_other_patient(o.subject, context.patient_id)) {
+            note(o.resource_type + "/" + o.id, other_patient_note);
+            continue;
+        }
         if (!o.has_medication() && !o.medication_known) {
             note(o.resource_type + "/" + o.id, "draft order without a medication yet: skipped");
             continue;
@@ -616,6 +707,10 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     for (auto const& o : snapshot.medication_orders) {
         std::string const ref = (o.resource_type.empty() ? std::string("MedicationRequest") : o.resource_type) + "/" + o.id;
         if (std::find(context_refs.begin(), context_refs.end(), ref) != context_refs.end()) continue;
+        if (names_other_patient(o.subject, context.patient_id)) {
+            note(ref, other_patient_note);
+            continue;
+        }
         if (!counted(o)) {
             if (!o.status.empty()) note(ref, "status '" + o.status + "' does not count");
             continue;

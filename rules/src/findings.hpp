@@ -32,7 +32,11 @@ struct lab_result {
 // Classifies a (converted) serum Mg value, honouring the comparator: "<1.2" is severe,
 // "<=1.2" is taken as 1.2, ">2.5" is hypermagnesemia (clinical-rules.md §1).
 [[nodiscard]] mg_level classify_magnesium(double mg_dl, fhir::quantity_comparator cmp, rule_set_data const& d);
-// Band for an estimate in mL/min (clinical-rules.md §1: 59.5 impaired, 20.0 severely impaired).
+// False for a bound that says neither "low" nor "normal" (clinical-rules.md §7): ">"/">=" below
+// the hypermagnesemia threshold, "<"/"<=" above the low threshold. Such a result never counts.
+[[nodiscard]] bool magnesium_comparator_classifies(double mg_dl, fhir::quantity_comparator cmp, rule_set_data const& d);
+// Band for an estimate in mL/min (clinical-rules.md §1: 59.5 impaired, 20.0 severely impaired),
+// compared as a decimal (§7), so an estimate of exactly 20.0, 30.0 or 60.0 starts its band.
 [[nodiscard]] renal_band band_for(double ml_min, rule_set_data const& d);
 // Cockcroft-Gault creatinine clearance in mL/min.
 [[nodiscard]] double cockcroft_gault(double age_years, double weight_kg, double creatinine_mg_dl, double sex_factor,

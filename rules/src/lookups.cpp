@@ -78,9 +78,23 @@ void value_set::add_code(std::string_view system_uri, std::string_view code, boo
 namespace {
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
-// True when `word` occurs in `text` with no letter or digit directly before or after it.
+// Terms of this many letters or more also match inside a longer word ("dialysis" in
+// "hemodialysis"); shorter ones (`im`, `po`, `tab`) only as whole words (clinical-rules.md §7
+// "Text matching").
+constexpr std::size_t letters_to_match_inside_words = 5;
+
+bool matches_inside_words(std::string_view term) {
+    auto const letters = std::count_if(term.begin(), term.end(), [](char c) {
+        return std::isalpha(static_cast<unsigned char>(c)) != 0 || static_cast<unsigned char>(c) >= 0x80;
+    });
+    return static_cast<std::size_t>(letters) >= letters_to_match_inside_words;
+}
+
+// True when `word` occurs in `text` with no letter or digit directly before or after it, or
+// anywhere in `text` when it is long enough to match inside a word.
 bool contains_word(std::string_view text, std::string_view word) {
     if (word.empty()) return false;
+    if (matches_inside_words(word)) return text.find(word) != std::string_view::npos;
     for (std::size_t pos = text.find(word); pos != std::string_view::npos; pos = text.find(word, pos + 1)) {
         bool const left_ok = pos == 0 || !is_word_char(text[pos - 1]) || !is_word_char(word.front());
         std::size_t const end = pos + word.size();

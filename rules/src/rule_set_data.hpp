@@ -147,6 +147,12 @@ struct rule_set_data {
     double qtc_symptomatic_ms = 500, iv_rate_max_mg_per_min = 150;
     int adult_age_years = 18;
     double continuous_mgso4_max_days = 5;
+    // Values outside these never count and are said (clinical-rules.md §1).
+    struct implausible_bounds {
+        double magnesium_below_mg_dl = 0.1, magnesium_above_mg_dl = 20;
+        double creatinine_at_or_below_mg_dl = 0;
+        double weight_at_or_below_kg = 0, weight_above_kg = 500;
+    } implausible;
 
     // windows
     double mg_current_hours = 168, mg_stale_low_days = 90, mg_monitoring_days = 365;
@@ -154,6 +160,7 @@ struct rule_set_data {
     double coexisting_current_hours = 168, qtc_current_hours = 168;
     double renal_current_days = 30, renal_max_age_days = 365, weight_max_age_days = 365;
     double symptom_onset_days = 7, acute_asthma_onset_days = 7, pregnancy_status_days = 274;
+    double result_future_tolerance_hours = 24;  // a result dated further after the hook's time never counts
 
     // units
     fhir::unit_table magnesium_mg_dl, creatinine_mg_dl, calcium_total_mg_dl, calcium_ionized_mmol_l,

@@ -110,6 +110,27 @@ class DiscoveryAndHooks(OperationOutcomeAssertions):
         resources = [a["resource"] for s in card["suggestions"] for a in s["actions"] if a["type"] == "create"]
         self.assertTrue(any(r["resourceType"] == "MedicationRequest" for r in resources))
 
+    def test_another_patients_or_implausible_magnesium_gives_no_card(self):
+        # clinical-rules.md §1: a result whose subject is another patient never counts (dropped
+        # silently), nor does an implausible value (Mg -5, 0 or 1e-400 mg/dL).
+        def severe_mg_changed(change, value_text=None):
+            request = json.loads(fixture_text("patient-view-severe.json"))
+            for entry in request["prefetch"]["magnesium"]["entry"]:
+                change(entry["resource"])
+            text = json.dumps(request)
+            # The number as written (json.dumps would turn 1e-400 into 0.0).
+            return text.replace("987654.25", value_text) if value_text else text
+
+        variants = {"subject Patient/other": (lambda r: r.update(subject={"reference": "Patient/other"}), None)}
+        for text in ("-5", "0", "1e-400"):
+            variants["value " + text] = (lambda r: r["valueQuantity"].update(value=987654.25), text)
+        for name, (change, value_text) in variants.items():
+            with self.subTest(name):
+                status, _, body = SERVER.request("POST", "/cds-services/magnesium-patient-view",
+                                                 severe_mg_changed(change, value_text), JSON)
+                self.assertEqual(status, 200)
+                self.assertEqual(json.loads(body)["cards"], [])
+
     def test_charset_parameter_accepted(self):
         status, _, _ = SERVER.request("POST", "/cds-services/magnesium-patient-view",
                                       fixture_text("patient-view-mild.json"),

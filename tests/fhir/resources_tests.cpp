@@ -640,6 +640,25 @@ TEST_CASE("Condition: onset from onsetDateTime or onsetPeriod.start") {
     REQUIRE(d);
     CHECK_FALSE(d->onset);
     CHECK(more.empty());
+    CHECK(c->onset_given);
+    CHECK(d->onset_given);  // an onset without a date is still an onset: recordedDate does not stand in
+    auto e = parse_condition(json(R"({"resourceType":"Condition","recordedDate":"2025-03-01"})"), "c", more);
+    REQUIRE(e);
+    CHECK_FALSE(e->onset_given);
+}
+
+TEST_CASE("Condition: subject (R4) or patient (DSTU2) reference as written") {
+    issue_list issues;
+    auto r4 = parse_condition(json(R"({"resourceType":"Condition","subject":{"reference":"Patient/other"}})"), "c", issues);
+    REQUIRE(r4);
+    CHECK(r4->subject == "Patient/other");
+    auto dstu2 = parse_condition(json(R"({"resourceType":"Condition","patient":{"reference":"Patient/p2"}})"), "c", issues);
+    REQUIRE(dstu2);
+    CHECK(dstu2->subject == "Patient/p2");
+    auto none = parse_condition(json(R"({"resourceType":"Condition"})"), "c", issues);
+    REQUIRE(none);
+    CHECK(none->subject.empty());
+    CHECK(issues.empty());
 }
 
 TEST_CASE("Condition: abatement[x] marks abated, except abatementBoolean false") {

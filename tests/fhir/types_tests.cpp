@@ -364,6 +364,20 @@ TEST_CASE("unit_table converts creatinine µmol/L and umol/L to mg/dL") {
     check("µmol/l", 44.2, 0.5);
 }
 
+TEST_CASE("unit_table: the micro sign U+00B5, the Greek mu U+03BC and u are one prefix") {
+    // Configured once, as any of the three, the unit is found written as any of them.
+    for (std::string_view const configured : {"\xC2\xB5mol/L", "\xCE\xBCmol/L", "umol/L"}) {
+        unit_table const table{{{std::string(configured), 1.0 / 88.4}}};
+        for (std::string_view const sent : {"\xC2\xB5mol/L", "\xCE\xBCmol/L", "umol/L", "UMOL/L", " \xCE\xBCmol/l "}) {
+            INFO("configured " << configured << ", sent " << sent);
+            REQUIRE(table.factor_for(sent));
+            CHECK(*table.convert(176.8, sent) == doctest::Approx(2.0));
+        }
+        CHECK_FALSE(table.factor_for("mmol/L"));
+        CHECK_FALSE(table.factor_for("\xC2mol/L"));  // a lone lead byte is not a micro sign
+    }
+}
+
 TEST_CASE("unit_table never guesses an unknown unit") {
     auto const table = magnesium_units();
     for (std::string_view const unit : {"g/L", "mg", "mg/dL/", "mgdL", "", "   ", "mmol", "258814008", "umol/L"}) {

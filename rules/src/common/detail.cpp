@@ -50,10 +50,18 @@ std::string mg_thresholds(rule_set_data const& d) {
            ". A result is current for " + format_number(d.mg_current_hours) + " hours.";
 }
 
+namespace {
+// An estimate as the card shows it: Cockcroft-Gault is computed (one decimal, §7); a reported
+// eGFR or creatinine clearance keeps its digits.
+std::string estimate_text(renal_estimate const& e) {
+    return (e.source == renal_source::cockcroft_gault ? format_computed(e.ml_min) : format_number(e.ml_min, 3)) + " mL/min";
+}
+}  // namespace
+
 std::string renal_short(rule_context const& rc) {
     auto const& r = rc.f.renal;
     if (r.ckd5) return "CKD stage 5 / dialysis";
-    if (r.used) return format_number(r.used->ml_min, 0) + " mL/min";
+    if (r.used) return estimate_text(*r.used);
     return "unknown";
 }
 
@@ -66,7 +74,7 @@ std::string renal_text(rule_context const& rc) {
         char const* what = r.used->source == renal_source::cockcroft_gault ? "estimated creatinine clearance"
                            : r.used->source == renal_source::egfr         ? "eGFR"
                                                                           : "creatinine clearance";
-        s += std::string(r.ckd5 ? "; lowest estimate " : " — ") + format_number(r.used->ml_min, 1) + " mL/min (" + what + "; " +
+        s += std::string(r.ckd5 ? "; lowest estimate " : " — ") + estimate_text(*r.used) + " (" + what + "; " +
              r.used->inputs + ")";
         if (r.used->age_days > d.renal_current_days) {
             s += "; this result is " + format_number(r.used->age_days, 0) + " days old (older than " +
@@ -79,7 +87,7 @@ std::string renal_text(rule_context const& rc) {
                 if (c.reference == r.used->reference && c.source == r.used->source) continue;
                 if (!first) s += "; ";
                 first = false;
-                s += format_number(c.ml_min, 1) + " mL/min (" + c.inputs + ")";
+                s += estimate_text(c) + " (" + c.inputs + ")";
             }
             s += ". The lowest is used";
         }

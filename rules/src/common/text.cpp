@@ -56,6 +56,12 @@ std::string format_measurement(double v, int max_decimals) {
     return s;
 }
 
+std::string format_computed(double v) {
+    std::string s = format_number(v, 1);
+    if (std::isfinite(v) && s.find('.') == std::string::npos) s += ".0";
+    return s;
+}
+
 std::string fill(std::string_view tpl, template_values const& values) {
     std::string out;
     out.reserve(tpl.size() + 32);

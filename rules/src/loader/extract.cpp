@@ -146,6 +146,12 @@ void extract_thresholds(bj::object const& root, rule_set_data& d, problem_list& 
     d.iv_rate_max_mg_per_min = num(th, "iv_rate_max_mg_per_min");
     d.adult_age_years = static_cast<int>(num(th, "adult_age_years"));
     d.continuous_mgso4_max_days = num(th, "continuous_magnesium_sulfate_max_days");
+    auto const& implausible = obj(th, "implausible");
+    d.implausible.magnesium_below_mg_dl = num(implausible, "magnesium_below_mg_dl");
+    d.implausible.magnesium_above_mg_dl = num(implausible, "magnesium_above_mg_dl");
+    d.implausible.creatinine_at_or_below_mg_dl = num(implausible, "creatinine_at_or_below_mg_dl");
+    d.implausible.weight_at_or_below_kg = num(implausible, "weight_at_or_below_kg");
+    d.implausible.weight_above_kg = num(implausible, "weight_above_kg");
 }
 
 void extract_windows(bj::object const& root, rule_set_data& d, problem_list& problems) {
@@ -163,6 +169,7 @@ void extract_windows(bj::object const& root, rule_set_data& d, problem_list& pro
     d.symptom_onset_days = num(w, "symptom_onset_days");
     d.acute_asthma_onset_days = num(w, "acute_asthma_onset_days");
     d.pregnancy_status_days = num(w, "pregnancy_status_days");
+    d.result_future_tolerance_hours = num(w, "result_future_tolerance_hours");
     if (d.mg_stale_low_days * 24 <= d.mg_current_hours) {
         problems.push_back({"/windows/magnesium_stale_low_days", "must be longer than magnesium_current_hours"});
     }

@@ -128,9 +128,11 @@ struct condition {
     std::string clinical_status;      // clinicalStatus.coding[0].code, or DSTU2 string
     std::string verification_status;  // verificationStatus code
     std::optional<date_time> onset;   // onsetDateTime, or onsetPeriod.start
+    bool onset_given = false;         // any onset[x], dated or not (onsetAge, onsetString, ...)
     std::optional<date_time> recorded_date;
     bool abated = false;              // any abatement[x] present
     std::vector<codeable_concept> categories;
+    std::string subject;              // subject (R4) or patient (DSTU2) Reference.reference as written
     std::string source_path;
 };
 

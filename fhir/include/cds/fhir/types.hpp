@@ -81,8 +81,8 @@ struct reference {
 [[nodiscard]] std::optional<period> parse_period(boost::json::value const& v, std::string const& path, issue_list& issues);
 
 // Unit conversion to one target unit by a factor table (the factors are rule configuration;
-// clinical-rules.md §1). Unit keys are compared case-insensitively after trimming; an
-// unknown unit is never guessed.
+// clinical-rules.md §1). Unit keys are compared case-insensitively after trimming, with the
+// micro signs `µ` and `μ` taken as `u` (§7); an unknown unit is never guessed.
 struct unit_factor {
     std::string unit;  // e.g. "mmol/L"
     double factor = 1.0;  // value_in_target = value * factor
