@@ -21,10 +21,11 @@ struct rule_entry {
 
 // The order here is the tie-break between cards of equal indicator (clinical-rules.md §4
 // order), so the same input always gives the same card order.
-constexpr std::array<rule_entry, 3> patient_view_rules{{
+constexpr std::array<rule_entry, 4> patient_view_rules{{
     {"hypomagnesemia", &rule_hypomagnesemia},
     {"stale-low-magnesium", &rule_stale_low_magnesium},
     {"wasting-drug-monitoring", &rule_wasting_drug_monitoring},
+    {"magnesium-sulfate-in-pregnancy", &rule_magnesium_sulfate_in_pregnancy},
 }};
 
 constexpr std::array<rule_entry, 12> order_rules{{

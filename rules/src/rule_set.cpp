@@ -444,6 +444,7 @@ void extract(bj::object const& root, rule_set_data& d, std::vector<rule_set_prob
     d.iv_rate_max_mg_per_min = num(th, "iv_rate_max_mg_per_min");
     d.adult_age_years = static_cast<int>(num(th, "adult_age_years"));
     d.continuous_mgso4_max_days = num(th, "continuous_magnesium_sulfate_max_days");
+    d.bolus_max_minutes = num(th, "magnesium_sulfate_bolus_max_minutes");
 
     auto const& w = obj(root, "windows");
     d.mg_current_hours = num(w, "magnesium_current_hours");
@@ -532,7 +533,7 @@ void extract(bj::object const& root, rule_set_data& d, std::vector<rule_set_prob
     d.oral_recheck_days[0] = num(rd, "normal");
     d.oral_recheck_days[1] = num(rd, "impaired");
     d.oral_recheck_days[2] = num(rd, "severely_impaired");
-    d.oral_recheck_days[3] = num(rd, "severely_impaired");
+    d.oral_recheck_days[3] = rd.contains("contraindicated") ? num(rd, "contraindicated") : num(rd, "severely_impaired");
     d.oral_recheck_days[4] = num(rd, "unknown");
     auto const& alt = obj(doses, "oral_alternative");
     d.alt_medication = to_concept(obj(alt, "medication"));
@@ -593,7 +594,8 @@ void extract(bj::object const& root, rule_set_data& d, std::vector<rule_set_prob
         d.rule_texts.emplace(std::string(rid), std::move(t));
     }
 
-    std::set<std::string> const text_placeholders{"describes", "key", "factor", "age", "threshold", "total", "ionized", "card", "findings"};
+    std::set<std::string> const text_placeholders{"describes", "key", "factor", "age", "threshold", "total", "ionized", "card", "findings",
+                                                  "days", "max", "dose", "halved", "drug", "when"};
     for (auto const& [key, tv] : obj(root, "texts")) {
         if (tv.is_object()) {
             for (auto const& [sub, sv] : tv.as_object()) {

@@ -147,6 +147,7 @@ struct rule_set_data {
     double qtc_symptomatic_ms = 500, iv_rate_max_mg_per_min = 150;
     int adult_age_years = 18;
     double continuous_mgso4_max_days = 5;
+    double bolus_max_minutes = 60;  // a single magnesium sulfate dose over at most this is a bolus
 
     // windows
     double mg_current_hours = 168, mg_stale_low_days = 90, mg_monitoring_days = 365;
