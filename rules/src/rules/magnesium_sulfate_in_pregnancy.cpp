@@ -54,6 +54,8 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
         longest = std::max(longest, days);
     }
     if (orders.empty()) return std::nullopt;
+    // The active order is named apart only when it is not itself the order on the card.
+    if (orders.size() == 1 && orders.front()->reference == running_ref) running_ref.clear();
     card_draft c;
     c.rule_id = "magnesium-sulfate-in-pregnancy";
     c.level = indicator::warning;
