@@ -330,8 +330,12 @@ std::optional<medication_order> read_medication_order(object const& resource, js
                 return;
             }
             auto const* t = detail::present(*c, "resourceType");
-            if (t == nullptr || !t->is_string() || t->get_string() != "Medication") return;
-            if (auto med = detail::read_medication(*c, p, issues)) order.contained_medications.push_back(std::move(*med));
+            if (t == nullptr || !t->is_string()) return;
+            if (t->get_string() == "Medication") {
+                if (auto med = detail::read_medication(*c, p, issues)) order.contained_medications.push_back(std::move(*med));
+            } else if (t->get_string() == "Condition") {
+                if (auto cond = detail::read_condition(*c, p, issues)) order.contained_conditions.push_back(std::move(*cond));
+            }
         });
     }
 

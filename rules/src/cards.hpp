@@ -112,9 +112,15 @@ void prebuild_card_json(rule_set_data& d);
 #define CDS_RULE(function, ...) std::optional<card_draft> function(rule_context const& rc);
 #include "registry.def"
 
-// Whether the order's own reason (reasonCode) is in any of the named value sets.
-[[nodiscard]] bool order_reason_in(fhir::medication_order const& o, std::initializer_list<char const*> value_sets,
-                                   rule_set_data const& d);
+// Whether the order's own reason is in any of the named value sets: a reasonCode, or the
+// Condition a reasonReference names (contained or in the data, whatever its status; when it
+// resolves to neither, the reference's display).
+[[nodiscard]] bool order_reason_in(fhir::medication_order const& o, patient_findings const& f,
+                                   std::initializer_list<char const*> value_sets, rule_set_data const& d);
+// Why an order may be given without a deficiency or faster than the maximum rate
+// (clinical-rules.md §7 Exemptions), in words for the card; empty when it is not exempt.
+// `acute_asthma_counts`: asthma exempts too (repletion without deficiency only).
+[[nodiscard]] std::string exemption(rule_context const& rc, medication_exposure const& e, bool acute_asthma_counts);
 
 // Triggering magnesium repletion orders (parenteral or oral repletion, not laxatives).
 [[nodiscard]] std::vector<medication_exposure const*> triggering_repletion_orders(rule_context const& rc);
@@ -126,5 +132,11 @@ void prebuild_card_json(rule_set_data& d);
 [[nodiscard]] std::optional<double> iv_rate_mg_per_min(fhir::medication_order const& o, rule_set_data const& d);
 // Intended duration of an order in days (bounds, expected supply duration).
 [[nodiscard]] std::optional<double> order_duration_days(fhir::medication_order const& o, rule_set_data const& d);
+// Continuous (clinical-rules.md §7): repeated doses (a frequency), an administration that runs
+// longer than a bolus (its duration, or its dose at its rate), or a rate with no dose to end it.
+[[nodiscard]] bool runs_continuously(fhir::medication_order const& o, rule_set_data const& d);
+// Mass per day in mg (dose × frequency ÷ period, one dose when no frequency); nullopt when a
+// dosage has no dose in mass units.
+[[nodiscard]] std::optional<double> daily_dose_mg(fhir::medication_order const& o, rule_set_data const& d);
 
 }  // namespace cds::rules

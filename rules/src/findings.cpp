@@ -560,6 +560,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             note("Condition/" + c.id, other_patient_note);
             continue;
         }
+        f.conditions.push_back(&c);
         if (!condition_counts(c, d)) continue;
         if (condition_in(c, *d.sets.ckd_stage5_or_dialysis) && !f.renal.ckd5) {
             f.renal.ckd5 = &c;
@@ -573,6 +574,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
         bool const recent = condition_recent(c, f.now, d.symptom_onset_days);
         if (condition_in(c, *d.sets.asthma) && condition_recent(c, f.now, d.acute_asthma_onset_days)) f.acute_asthma = true;
         bool const va = condition_in(c, *d.sets.ventricular_arrhythmia);
+        if (va || condition_in(c, *d.sets.torsades)) f.torsades_or_ventricular = true;
         bool const symptomatic_kind = va || condition_in(c, *d.sets.tetany) || condition_in(c, *d.sets.seizure) ||
                                       condition_in(c, *d.sets.prolonged_qt);
         if (symptomatic_kind) {

@@ -141,6 +141,11 @@ struct patient_findings {
     std::string pregnancy_evidence;
     bool preeclampsia = false;
     bool acute_asthma = false;
+    // An active Condition of torsades or ventricular arrhythmia, whatever its onset: it exempts
+    // magnesium orders (clinical-rules.md §7 Exemptions), unlike the recent ones that escalate.
+    bool torsades_or_ventricular = false;
+    // Every Condition in the data, active or not: an order's reasonReference may name any.
+    std::vector<fhir::condition const*> conditions;
 
     std::vector<medication_exposure> exposures;
     std::vector<std::string> unavailable;  // sentences about optional data that could not be obtained

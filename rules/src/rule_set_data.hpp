@@ -153,6 +153,7 @@ struct rule_set_data {
         double creatinine_at_or_below_mg_dl = 0;
         double weight_at_or_below_kg = 0, weight_above_kg = 500;
     } implausible;
+    double bolus_max_minutes = 60;  // a single magnesium sulfate dose over at most this is a bolus
 
     // windows
     double mg_current_hours = 168, mg_stale_low_days = 90, mg_monitoring_days = 365;

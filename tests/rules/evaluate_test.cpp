@@ -100,6 +100,15 @@ bj::object mgso4_draft(std::string const& id, double grams, double minutes, std:
     return m;
 }
 
+// Magnesium sulfate as a continuous infusion: 1 g/h, no dose to end it, for `bounds_days`.
+bj::object mgso4_infusion(std::string const& id, double bounds_days) {
+    bj::object repeat{{"boundsDuration", bj::object{{"value", bounds_days}, {"unit", "d"}, {"system", "http://unitsofmeasure.org"}, {"code", "d"}}}};
+    bj::object ds{{"route", concept_of(coding(snomed, "47625008", "Intravenous route (qualifier value)"), "IV")},
+                  {"timing", bj::object{{"repeat", repeat}}},
+                  {"doseAndRate", bj::array{bj::object{{"rateQuantity", bj::object{{"value", 1}, {"unit", "g/h"}, {"system", "http://unitsofmeasure.org"}, {"code", "g/h"}}}}}}};
+    return med_request(id, "draft", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate 20 g in 500 mL infusion"), bj::array{ds});
+}
+
 }  // namespace
 
 TEST_CASE("patient-view, severe: critical card with IV magnesium sulfate 2 g over 20 min and a 6 h recheck") {
@@ -464,7 +473,8 @@ TEST_CASE("order-sign: diuretic, potassium and digoxin together: one card carrie
     CHECK(indicator(o.card(0)) == "critical");
     CHECK(suggestion_count(o.card(0)) == 1);
     for (std::size_t i = 1; i < 3; ++i) {
-        CHECK(indicator(o.card(i)) == "warning");
+        // Beside a severe deficiency, one indicator: critical (clinical-rules.md §7).
+        CHECK(indicator(o.card(i)) == "critical");
         CHECK(suggestion_count(o.card(i)) == 0);
         CHECK(contains(detail(o.card(i)), "Magnesium repletion is suggested on the card"));
     }
@@ -550,16 +560,24 @@ TEST_CASE("magnesium ordered: IV rate, normal or high Mg, no recent level, renal
         REQUIRE(c2);
         CHECK(indicator(*c2) == "critical");
     }
-    SUBCASE("pregnant, magnesium sulfate for 7 days: warning; 3 days: none") {
+    SUBCASE("pregnant, continuous magnesium sulfate for 7 days: warning; 3 days: none") {
         r.resources[1] = magnesium(1.5);
         r.resources.push_back(condition("preg", snomed, "77386006", "Pregnancy (finding)", "2024-10-01"));
-        r.drafts = {mgso4_draft("m1", 2, 20, "7")};
+        r.drafts = {mgso4_infusion("m1", 7)};
         auto const o_ = run(r);
         auto const* c = o_.find("magnesium-sulfate-in-pregnancy");
         REQUIRE(c);
         CHECK(indicator(*c) == "warning");
-        r.drafts = {mgso4_draft("m1", 2, 20, "3")};
+        r.drafts = {mgso4_infusion("m1", 3)};
         CHECK_FALSE(run(r).find("magnesium-sulfate-in-pregnancy"));
+    }
+    SUBCASE("pregnant, a single dose over 20 minutes is a bolus, not continuous, whatever its bounds") {
+        r.resources[1] = magnesium(1.5);
+        r.resources.push_back(condition("preg", snomed, "77386006", "Pregnancy (finding)", "2024-10-01"));
+        r.drafts = {mgso4_draft("m1", 2, 20, "7")};
+        CHECK_FALSE(run(r).find("magnesium-sulfate-in-pregnancy"));
+        r.drafts = {mgso4_draft("m1", 2, 90, "7")};  // over 90 minutes: continuous
+        CHECK(run(r).find("magnesium-sulfate-in-pregnancy"));
     }
 }
 
@@ -650,7 +668,7 @@ TEST_CASE("pregnancy from a pregnancy-status Observation in the last 9 months") 
                       {"effectiveDateTime", "2025-01-15"},
                       {"valueCodeableConcept", concept_of(coding(snomed, "77386006", "Pregnant"), "Pregnant")}};
     r.resources = {patient("1990-01-01", "female"), magnesium(1.5), egfr(90), status};
-    r.drafts = {mgso4_draft("m1", 2, 20, "6")};
+    r.drafts = {mgso4_infusion("m1", 6)};
     auto const o = run(r);
     auto const* c = o.find("magnesium-sulfate-in-pregnancy");
     REQUIRE(c);

@@ -176,14 +176,82 @@ std::vector<medication_exposure const*> contributing_drugs(rule_context const& r
     return out;
 }
 
-bool order_reason_in(fhir::medication_order const& o, std::initializer_list<char const*> value_sets, rule_set_data const& d) {
+namespace {
+
+fhir::condition const* find_condition(std::vector<fhir::condition const*> const& conditions, std::string_view id) {
+    for (auto const* c : conditions) {
+        if (c->id == id) return c;
+    }
+    return nullptr;
+}
+
+// The Condition a reasonReference names: contained in the order ("#id"), or in the data
+// ("Condition/id"); nullptr when it is neither.
+fhir::condition const* referenced_condition(fhir::medication_order const& o, fhir::reference const& ref,
+                                            patient_findings const& f) {
+    if (ref.kind == fhir::reference_kind::contained) {
+        for (auto const& c : o.contained_conditions) {
+            if (c.id == ref.id) return &c;
+        }
+        return nullptr;
+    }
+    if (ref.kind == fhir::reference_kind::relative && ref.type == "Condition") return find_condition(f.conditions, ref.id);
+    return nullptr;
+}
+
+char const* concept_in(fhir::codeable_concept const& cc, std::initializer_list<char const*> value_sets, rule_set_data const& d) {
+    std::string const words = concept_words(cc);
+    for (char const* name : value_sets) {
+        if (d.vs(name).matches_code(cc) || d.vs(name).matches_text(words)) return name;
+    }
+    return nullptr;
+}
+
+// The first of the value sets the order's own reason is in, or nullptr.
+char const* order_reason_set(fhir::medication_order const& o, patient_findings const& f,
+                             std::initializer_list<char const*> value_sets, rule_set_data const& d) {
     for (auto const& reason : o.reason_codes) {
-        std::string const words = concept_words(reason);
-        for (char const* name : value_sets) {
-            if (d.vs(name).matches_code(reason) || d.vs(name).matches_text(words)) return true;
+        if (char const* name = concept_in(reason, value_sets, d)) return name;
+    }
+    for (auto const& ref : o.reason_references) {
+        if (auto const* c = referenced_condition(o, ref, f)) {
+            if (char const* name = concept_in(c->code, value_sets, d)) return name;
+        } else if (!ref.display.empty()) {
+            fhir::codeable_concept shown;
+            shown.text = ref.display;
+            if (char const* name = concept_in(shown, value_sets, d)) return name;
         }
     }
-    return false;
+    return nullptr;
+}
+
+}  // namespace
+
+bool order_reason_in(fhir::medication_order const& o, patient_findings const& f, std::initializer_list<char const*> value_sets,
+                     rule_set_data const& d) {
+    return order_reason_set(o, f, value_sets, d) != nullptr;
+}
+
+std::string exemption(rule_context const& rc, medication_exposure const& e, bool acute_asthma_counts) {
+    auto const& d = rc.d;
+    auto const& f = rc.f;
+    // The order's own reason needs no date and no clinical status: the prescriber stated it,
+    // and any coded asthma reason counts (clinical-rules.md §7 Exemptions).
+    char const* const reason = acute_asthma_counts
+                                   ? order_reason_set(*e.order, f, {"preeclampsia_eclampsia", "torsades", "ventricular_arrhythmia", "asthma"}, d)
+                                   : order_reason_set(*e.order, f, {"preeclampsia_eclampsia", "torsades", "ventricular_arrhythmia"}, d);
+    std::string const by_reason = " (" + d.text("exemptions.by_order_reason") + ")";
+    std::string const by_condition = " (" + d.text("exemptions.by_condition") + ")";
+    if (reason) {
+        std::string_view const name = reason;
+        if (name == "preeclampsia_eclampsia") return d.text("exemptions.preeclampsia") + by_reason;
+        if (name == "asthma") return d.text("exemptions.asthma") + by_reason;
+        return d.text("exemptions.torsades_or_ventricular") + by_reason;
+    }
+    if (f.preeclampsia) return d.text("exemptions.preeclampsia") + by_condition;
+    if (f.torsades_or_ventricular) return d.text("exemptions.torsades_or_ventricular") + by_condition;
+    if (acute_asthma_counts && f.acute_asthma) return d.text("exemptions.acute_asthma") + by_condition;
+    return {};
 }
 
 std::vector<medication_exposure const*> triggering(rule_context const& rc, std::uint32_t classes) {
@@ -231,6 +299,55 @@ std::optional<double> iv_rate_mg_per_min(fhir::medication_order const& o, rule_s
         }
     }
     return worst;
+}
+
+namespace {
+// Minutes one administration runs: its infusion duration, else its dose at its rate.
+std::optional<double> administration_minutes(fhir::dosage const& ds, rule_set_data const& d) {
+    if (ds.repeat) {
+        if (auto const m = minutes(ds.repeat->duration, ds.repeat->duration_unit, d)) return m;
+    }
+    auto const mg = mass_mg(ds.dose, d);
+    if (!mg) return std::nullopt;
+    if (ds.rate && ds.rate->value) {
+        if (auto const r = d.rate_mg_per_min.convert(*ds.rate->value, ds.rate->unit_key()); r && *r > 0) return *mg / *r;
+    }
+    if (ds.rate_numerator && ds.rate_denominator) {
+        auto const rate_mg = mass_mg(ds.rate_numerator, d);
+        auto const denom_value = ds.rate_denominator->value ? ds.rate_denominator->value : std::optional<double>(1.0);
+        auto const per_min = minutes(denom_value, ds.rate_denominator->unit_key(), d);
+        if (rate_mg && per_min && *rate_mg > 0) return *mg / (*rate_mg / *per_min);
+    }
+    return std::nullopt;
+}
+}  // namespace
+
+bool runs_continuously(fhir::medication_order const& o, rule_set_data const& d) {
+    for (auto const& ds : o.dosages) {
+        if (ds.repeat && ds.repeat->frequency && *ds.repeat->frequency > 0) return true;  // repeated doses
+        if (auto const m = administration_minutes(ds, d)) {
+            if (*m > d.bolus_max_minutes) return true;
+            continue;
+        }
+        // A rate with no dose to end it: an infusion that runs until it is stopped.
+        if (!ds.dose && ((ds.rate && ds.rate->value) || ds.rate_numerator)) return true;
+    }
+    return false;
+}
+
+std::optional<double> daily_dose_mg(fhir::medication_order const& o, rule_set_data const& d) {
+    std::optional<double> total;
+    for (auto const& ds : o.dosages) {
+        auto const mg = mass_mg(ds.dose, d);
+        if (!mg) return std::nullopt;
+        double per_day = 1;  // no frequency: one dose
+        if (ds.repeat && ds.repeat->frequency && ds.repeat->period) {
+            auto const days = d.time_days.convert(*ds.repeat->period, ds.repeat->period_unit);
+            if (days && *days > 0) per_day = *ds.repeat->frequency / *days;
+        }
+        total = total.value_or(0) + *mg * per_day;
+    }
+    return total;
 }
 
 std::optional<double> order_duration_days(fhir::medication_order const& o, rule_set_data const& d) {

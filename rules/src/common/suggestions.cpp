@@ -243,7 +243,7 @@ suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure c
     std::string band_note;
     if (band == renal_band::impaired) band_note = " (renal function 30–59 mL/min)";
     else if (band == renal_band::severely_impaired || band == renal_band::contraindicated) band_note = " (renal function < 30 mL/min)";
-    else if (band == renal_band::unknown) band_note = " (renal function unknown)";
+    else if (band == renal_band::unknown) band_note = " (" + d.text("famotidine_renal_unknown") + ")";
     oral_schedule const sched{bd.dose_mg, bd.times_per_day, ""};
     auto dosage = oral_dosage(dose_text + band_note + ". " + d.text("famotidine_note"), d.famotidine_route, sched, rc.json_storage);
     auto med = make_medication_request(rc, d.famotidine_medication, "Famotidine " + format_number(bd.dose_mg) + " mg tablet",
@@ -253,6 +253,11 @@ suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure c
     s.recommended = false;
     s.actions.push_back(make_delete_action("Remove the draft order " + ppi.name, ppi.reference, rc.json_storage));
     s.actions.push_back(make_create_action(dose_text + band_note, std::move(med)));
+    // The renal-unknown dose holds until renal function is known (clinical-rules.md §7).
+    if (band == renal_band::unknown) {
+        s.label += " + " + d.text("with_creatinine");
+        s.actions.push_back(creatinine_action(rc));
+    }
     return s;
 }
 
@@ -265,14 +270,6 @@ repletion_plan plan_repletion(rule_context const& rc) {
     p.severe_path = f.magnesium.level == mg_level::severe || f.symptomatic;
     auto const band = f.renal.band;
 
-    bool const adult = f.age_years && *f.age_years >= d.adult_age_years;
-    if (!adult) {
-        p.action = d.text("actions.no_dose");
-        p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
-        p.trace.push_back({"repletion", "patient", f.age_years ? "under the adult age: no dose" : "age unknown: no dose"});
-        return p;
-    }
-
     // Magnesium already ordered (active in the record, or drafted in this hook).
     medication_exposure const* active_parenteral = nullptr;
     medication_exposure const* active_oral = nullptr;
@@ -280,6 +277,33 @@ repletion_plan plan_repletion(rule_context const& rc) {
         if (e.magnesium == mg_product::parenteral && !active_parenteral) active_parenteral = &e;
         if (e.magnesium == mg_product::oral_repletion && !active_oral) active_oral = &e;
     }
+
+    bool const adult = f.age_years && *f.age_years >= d.adult_age_years;
+    if (!adult) {
+        // Treated already by the route the severity calls for (§3.3): the info card about the
+        // recheck, no dose either way (clinical-rules.md §7 Age and treatment together).
+        medication_exposure const* treating = p.severe_path ? active_parenteral : active_parenteral ? active_parenteral : active_oral;
+        p.action = treating ? d.text(treating->magnesium == mg_product::parenteral ? "actions.on_iv" : "actions.on_repletion")
+                            : d.text("actions.no_dose");
+        if (treating) {
+            p.downgrade_to_info = true;
+            double const hours = treating->magnesium == mg_product::parenteral
+                                     ? d.iv_recheck_hours
+                                     : d.oral_recheck_days[static_cast<std::size_t>(band)] * 24;
+            p.notes.push_back(fill(d.text("treated_already"), {{"drug", treating->name}, {"when", recheck_when(hours)}}));
+            suggestion_draft s;
+            s.label = "Recheck serum magnesium " + recheck_when(hours);
+            s.recommended = true;
+            s.actions.push_back(recheck_action(rc, hours, recheck_when(hours)));
+            p.suggestions.push_back(std::move(s));
+        }
+        p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
+        std::string why = f.age_years ? "under the adult age: no dose" : "age unknown: no dose";
+        if (treating) why += "; treated already";
+        p.trace.push_back({"repletion", "patient", std::move(why)});
+        return p;
+    }
+
     bool const renal_unknown = band == renal_band::unknown;
     auto with_creatinine = [&](suggestion_draft& s) {
         if (renal_unknown) s.actions.push_back(creatinine_action(rc));
@@ -344,10 +368,10 @@ repletion_plan plan_repletion(rule_context const& rc) {
 
     // Mild–moderate and asymptomatic: oral.
     if (band == renal_band::contraindicated) {
-        p.action = d.text("actions.nephrology");
-        p.notes.push_back(d.text("nephrology_advice"));
-        suggestion_draft s;
         double const hours = d.oral_recheck_days[static_cast<std::size_t>(band)] * 24;
+        p.action = d.text("actions.nephrology");
+        p.notes.push_back(fill(d.text("contraindicated_mild"), {{"days", format_number(hours / 24)}}));
+        suggestion_draft s;
         s.label = "Recheck serum magnesium " + recheck_when(hours);
         s.recommended = true;
         s.actions.push_back(recheck_action(rc, hours, recheck_when(hours)));

@@ -146,6 +146,7 @@ void extract_thresholds(bj::object const& root, rule_set_data& d, problem_list& 
     d.iv_rate_max_mg_per_min = num(th, "iv_rate_max_mg_per_min");
     d.adult_age_years = static_cast<int>(num(th, "adult_age_years"));
     d.continuous_mgso4_max_days = num(th, "continuous_magnesium_sulfate_max_days");
+    d.bolus_max_minutes = num(th, "magnesium_sulfate_bolus_max_minutes");
     auto const& implausible = obj(th, "implausible");
     d.implausible.magnesium_below_mg_dl = num(implausible, "magnesium_below_mg_dl");
     d.implausible.magnesium_above_mg_dl = num(implausible, "magnesium_above_mg_dl");
@@ -254,7 +255,7 @@ void extract_oral_dose(bj::object const& doses, rule_set_data& d, problem_list& 
     d.oral_recheck_days[0] = num(rd, "normal");
     d.oral_recheck_days[1] = num(rd, "impaired");
     d.oral_recheck_days[2] = num(rd, "severely_impaired");
-    d.oral_recheck_days[3] = num(rd, "severely_impaired");
+    d.oral_recheck_days[3] = rd.contains("contraindicated") ? num(rd, "contraindicated") : num(rd, "severely_impaired");
     d.oral_recheck_days[4] = num(rd, "unknown");
 }
 

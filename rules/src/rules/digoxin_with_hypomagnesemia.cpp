@@ -1,6 +1,7 @@
-// Rule: digoxin-with-hypomagnesemia (order-select, order-sign)        clinical-rules.md §4
+// Rule: digoxin-with-hypomagnesemia (order-select, order-sign)        clinical-rules.md §4, §7
 // When digoxin is ordered while hypomagnesemia is current,
-// Then warn: low magnesium raises the risk of digoxin toxicity.
+// Then warn (critical beside a severe or symptomatic deficiency): low magnesium raises the
+// risk of digoxin toxicity.
 
 #include "cards.hpp"
 #include "common/text.hpp"
@@ -15,7 +16,9 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
     repletion_plan const& plan = rc.repletion();
     card_draft c;
     c.rule_id = "digoxin-with-hypomagnesemia";
-    c.level = indicator::warning;
+    // Beside a severe (or symptomatic) deficiency the card carries that deficiency's
+    // indicator (clinical-rules.md §5, §7: one problem, one indicator).
+    c.level = plan.severe_path ? indicator::critical : indicator::warning;
     c.sort_key = orders.front()->reference;
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"mg", mg_value_text(*f.magnesium.latest)}, {"severity", severity_text(rc)},
                                                     {"drug", drug_summary_name(orders)}});

@@ -4,7 +4,8 @@
 // contributing drugs, coexisting hypokalemia/hypocalcemia and the renal band, and suggest
 // repletion per §3 (IV for severe or symptomatic, oral otherwise, adjusted to renal
 // function; none for patients under 18 or of unknown age; an info card about the recheck
-// when oral repletion is already active).
+// when oral repletion is already active, or, under 18 or of unknown age, any repletion of
+// the route the severity calls for).
 
 #include "cards.hpp"
 #include "common/text.hpp"
@@ -18,7 +19,7 @@ std::optional<card_draft> rule_hypomagnesemia(rule_context const& rc) {
     card_draft c;
     c.rule_id = "hypomagnesemia";
     c.level = plan.severe_path ? indicator::critical : indicator::warning;
-    if (plan.downgrade_to_info && !plan.severe_path) c.level = indicator::info;
+    if (plan.downgrade_to_info) c.level = indicator::info;
     c.summary = fill(rc.d.rule(c.rule_id).summary,
                      {{"mg", mg_value_text(*f.magnesium.latest)}, {"severity", severity_text(rc)}, {"action", plan.action}});
     c.detail.push_back(mg_evidence(rc));

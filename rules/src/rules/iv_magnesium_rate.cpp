@@ -1,10 +1,10 @@
-// Rule: iv-magnesium-rate (order-select, order-sign)                   clinical-rules.md §3, §4
+// Rule: iv-magnesium-rate (order-select, order-sign)                   clinical-rules.md §3, §4, §7
 // When IV magnesium is ordered faster than 150 mg/min (from a dose and a rate in mass
-// units, or a dose and an infusion duration; a rate in mL/h alone is not checked),
-// Then a critical card — but only info when the patient is symptomatic with torsades or
-// ventricular arrhythmia, or has pre-eclampsia/eclampsia (an active Condition, or the
-// order's own reason) (emergency and obstetric loading
-// doses, e.g. 4–6 g over 15–20 minutes, are faster by design).
+// units, or a dose and an infusion duration; a rate in mL/h alone is not checked) — an order
+// whose route is not recognised is checked too when its rate is in mass terms —
+// Then a critical card — but only info when exempt (§7): the order's reason or an active
+// Condition (any onset) is torsades or ventricular arrhythmia, or pre-eclampsia/eclampsia
+// (emergency and obstetric loading doses, e.g. 4–6 g over 15–20 minutes, are faster by design).
 
 #include <algorithm>
 
@@ -18,7 +18,9 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     std::vector<medication_exposure const*> fast;
     double fastest = 0;
     for (auto const* e : triggering_repletion_orders(rc)) {
-        if (e->magnesium != mg_product::parenteral || e->route == route_kind::intramuscular) continue;
+        // Oral and intramuscular orders have no infusion rate; any other route (IV, or one
+        // not recognised) is checked when its rate is in mass terms (clinical-rules.md §7).
+        if (e->route == route_kind::oral || e->route == route_kind::intramuscular) continue;
         auto const rate = iv_rate_mg_per_min(*e->order, d);
         if (!rate) {
             rc.note("iv-magnesium-rate", e->reference, "rate not computable (no dose with a mass rate or an infusion duration)");
@@ -29,12 +31,17 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
         fastest = std::max(fastest, *rate);
     }
     if (fast.empty()) return std::nullopt;
-    // The order's own reason is the prescriber's statement of the emergency or obstetric
-    // indication (an eclampsia loading dose is often ordered before the Condition is coded).
-    bool const reason_exempt = std::all_of(fast.begin(), fast.end(), [&](medication_exposure const* e) {
-        return order_reason_in(*e->order, {"preeclampsia_eclampsia", "ventricular_arrhythmia"}, d);
-    });
-    bool const exempt = rc.f.recent_torsades_or_ventricular || rc.f.preeclampsia || reason_exempt;
+    // Exempt only when every fast order is: by its own reason, or by an active Condition.
+    std::string why_exempt;
+    for (auto const* e : fast) {
+        std::string const why = exemption(rc, *e, false);
+        if (why.empty()) {
+            why_exempt.clear();
+            break;
+        }
+        if (why_exempt.empty()) why_exempt = why;
+    }
+    bool const exempt = !why_exempt.empty();
     card_draft c;
     c.rule_id = "iv-magnesium-rate";
     c.level = exempt ? indicator::info : indicator::critical;
@@ -46,11 +53,7 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
                        format_number(d.iv_dose_g) + " g over at least " + format_number(d.iv_dose_g * 1000 / d.iv_rate_max_mg_per_min, 0) +
                        " minutes).");
     if (exempt) {
-        c.detail.push_back(std::string("Exempt from the critical alert: ") +
-                           (rc.f.preeclampsia                      ? "pre-eclampsia/eclampsia"
-                            : rc.f.recent_torsades_or_ventricular ? "recent torsades / ventricular arrhythmia"
-                                                                   : "the order's reason is pre-eclampsia/eclampsia or torsades / ventricular arrhythmia") +
-                           ". " + d.text("iv_rate_exemption"));
+        c.detail.push_back(d.text("exemptions.iv_rate_lead") + " " + why_exempt + ". " + d.text("iv_rate_exemption"));
     } else {
         c.detail.push_back(d.text("iv_rate_exemption"));
     }

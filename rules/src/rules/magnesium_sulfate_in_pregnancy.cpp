@@ -1,10 +1,13 @@
-// Rule: magnesium-sulfate-in-pregnancy (order-select, order-sign)     clinical-rules.md §4
-// When continuous magnesium sulfate is ordered for a pregnant patient (active pregnancy
-// Condition, or a pregnancy-status Observation "pregnant" in the last 9 months) for more
-// than 5 days (from the order's bounds or expected supply duration, or because an active
-// magnesium sulfate order was authored more than 5 days ago),
-// Then warn.
+// Rule: magnesium-sulfate-in-pregnancy (all hooks)                  clinical-rules.md §4, §7
+// When continuous magnesium sulfate (IV/IM, running over more than 1 hour or repeated; a
+// single dose over 1 hour or less is a bolus) is ordered for a pregnant patient (active
+// pregnancy Condition, or a pregnancy-status Observation "pregnant" in the last 9 months)
+// for more than 5 days (from the order's bounds or expected supply duration, or because an
+// active continuous order was authored more than 5 days ago),
+// Then warn. Patient-view looks at the active orders; order-select and order-sign at the
+// triggering orders. An active order gets no suggestion: its detail says what to review.
 
+#include <algorithm>
 #include <chrono>
 
 #include "cards.hpp"
@@ -12,33 +15,47 @@
 
 namespace cds::rules {
 
+namespace {
+
+bool continuous_sulfate(medication_exposure const& e, rule_set_data const& d) {
+    return e.is(dc_mg_sulfate) && e.magnesium == mg_product::parenteral && runs_continuously(*e.order, d);
+}
+
+double days_since_authored(medication_exposure const& e, fhir::instant now) {
+    if (e.from_context || !e.order->authored_on) return 0;
+    return std::chrono::duration<double, std::ratio<86400>>(now - e.order->authored_on->start).count();
+}
+
+}  // namespace
+
 std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const& rc) {
     auto const& f = rc.f;
     auto const& d = rc.d;
     if (!f.pregnant) return std::nullopt;
-    auto is_sulfate = [](medication_exposure const& e) { return e.is(dc_mg_sulfate) && e.magnesium == mg_product::parenteral; };
-    // Days an active (record) magnesium sulfate order has already run.
+    bool const patient_view = rc.hook.hook == "patient-view";
+    // Days an active (record) continuous magnesium sulfate order has already run.
     double running_days = 0;
     std::string running_ref;
     for (auto const& e : f.exposures) {
-        if (e.from_context || !is_sulfate(e) || !e.order->authored_on) continue;
-        double const days = std::chrono::duration<double, std::ratio<86400>>(f.now - e.order->authored_on->start).count();
-        if (days > running_days) { running_days = days; running_ref = e.reference; }
+        if (e.from_context || !continuous_sulfate(e, d)) continue;
+        if (double const days = days_since_authored(e, f.now); days > running_days) {
+            running_days = days;
+            running_ref = e.reference;
+        }
     }
     std::vector<medication_exposure const*> orders;
     double longest = 0;
-    for (auto const* e : triggering_repletion_orders(rc)) {
-        if (!is_sulfate(*e)) continue;
-        double days = order_duration_days(*e->order, d).value_or(0);
-        if (!e->from_context && e->order->authored_on) {
-            days = std::max(days, std::chrono::duration<double, std::ratio<86400>>(f.now - e->order->authored_on->start).count());
-        }
-        days = std::max(days, running_days);
+    for (auto const& e : f.exposures) {
+        if (patient_view ? e.from_context : !e.trigger) continue;
+        if (!continuous_sulfate(e, d)) continue;
+        double const days = std::max({order_duration_days(*e.order, d).value_or(0), days_since_authored(e, f.now), running_days});
         if (days <= d.continuous_mgso4_max_days) continue;
-        orders.push_back(e);
+        orders.push_back(&e);
         longest = std::max(longest, days);
     }
     if (orders.empty()) return std::nullopt;
+    // The active order is named apart only when it is not itself the order on the card.
+    if (orders.size() == 1 && orders.front()->reference == running_ref) running_ref.clear();
     card_draft c;
     c.rule_id = "magnesium-sulfate-in-pregnancy";
     c.level = indicator::warning;
@@ -50,6 +67,7 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
                        ". Pregnancy: " + f.pregnancy_evidence + ".");
     c.detail.push_back("Continuous magnesium sulfate in pregnancy for more than " + format_number(d.continuous_mgso4_max_days) +
                        " days can harm the fetus (low calcium and bone problems): use the shortest duration needed.");
+    if (patient_view) c.detail.push_back(fill(d.text("pregnancy_active_review"), {{"max", format_number(d.continuous_mgso4_max_days)}}));
     rc.note(c.rule_id, orders.front()->reference, "fires: > " + format_number(d.continuous_mgso4_max_days) + " days in pregnancy");
     return c;
 }

@@ -1,34 +1,48 @@
-// Rule: oral-magnesium-chelation (order-select, order-sign)           clinical-rules.md §4
-// When an oral fluoroquinolone or tetracycline is ordered while oral magnesium (repletion
-// salts, and magnesium antacids/laxatives taken by mouth) is active or drafted (or oral
-// magnesium is ordered while one of them is active or drafted),
+// Rule: oral-magnesium-chelation (order-select, order-sign)           clinical-rules.md §4, §7
+// When an oral fluoroquinolone or tetracycline is ordered while oral magnesium is active or
+// drafted, or oral magnesium is ordered while one of those antibiotics is active,
 // Then an info card says to separate the doses (antibiotic ≥ 2 h before or 6 h after).
+// "Oral magnesium" is any magnesium taken by mouth: repletion salts, and magnesium
+// antacids/laxatives (magnesium hydroxide, milk of magnesia) — chelation is chemistry, not
+// indication, so they count here though the repletion rules leave them alone. Both drugs need
+// an oral route or dose form: rectal products and orders whose route is not recognised do not
+// count (§7).
 
 #include "cards.hpp"
 #include "common/text.hpp"
 
 namespace cds::rules {
 
+namespace {
+
+bool oral_antibiotic(medication_exposure const& e) { return e.is(dc_fluoroquinolone | dc_tetracycline) && e.oral(); }
+
+bool oral_magnesium(medication_exposure const& e) {
+    return (e.magnesium == mg_product::oral_repletion || e.magnesium == mg_product::laxative) && e.oral();
+}
+
+}  // namespace
+
 std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc) {
     auto const& f = rc.f;
-    auto oral_antibiotic = [](medication_exposure const& e) { return e.is(dc_fluoroquinolone | dc_tetracycline) && e.oral(); };
-    // "Oral magnesium" here is any magnesium taken by mouth: the chelation is chemistry, not
-    // indication, so a magnesium hydroxide antacid/laxative counts as much as a repletion
-    // salt (clinical-rules.md §2 leaves laxatives alone as *repletion*; see
-    // fixtures/scenarios/TRACEABILITY.md, decision B).
-    auto oral_mg = [](medication_exposure const& e) {
-        // Magnesium hydroxide has no other route, so an unstated route is by mouth; an enema is
-        // classified rectal and does not count.
-        bool const by_mouth = e.route == route_kind::oral || e.route == route_kind::unknown;
-        return e.magnesium == mg_product::oral_repletion || (e.magnesium == mg_product::laxative && by_mouth);
-    };
-    std::vector<medication_exposure const*> antibiotics, magnesium;
-    bool trigger = false;
+    // An antibiotic ordered meets any oral magnesium, active or drafted; magnesium ordered
+    // meets an antibiotic that is active (in the record) or ordered with it.
+    bool antibiotic_ordered = false;
+    bool magnesium_ordered = false;
     for (auto const& e : f.exposures) {
-        if (oral_antibiotic(e)) { antibiotics.push_back(&e); trigger = trigger || e.trigger; }
-        if (oral_mg(e)) { magnesium.push_back(&e); trigger = trigger || e.trigger; }
+        if (!e.trigger) continue;
+        antibiotic_ordered = antibiotic_ordered || oral_antibiotic(e);
+        magnesium_ordered = magnesium_ordered || oral_magnesium(e);
     }
-    if (antibiotics.empty() || magnesium.empty() || !trigger) return std::nullopt;
+    std::vector<medication_exposure const*> antibiotics, magnesium;
+    for (auto const& e : f.exposures) {
+        bool const active_or_ordered = e.trigger || !e.from_context;
+        if (oral_antibiotic(e) && active_or_ordered) antibiotics.push_back(&e);
+        if (oral_magnesium(e) && (active_or_ordered || antibiotic_ordered)) magnesium.push_back(&e);
+    }
+    bool const antibiotic_meets_magnesium = antibiotic_ordered && !magnesium.empty();
+    bool const magnesium_meets_antibiotic = magnesium_ordered && !antibiotics.empty();
+    if (!antibiotic_meets_magnesium && !magnesium_meets_antibiotic) return std::nullopt;
     card_draft c;
     c.rule_id = "oral-magnesium-chelation";
     c.level = indicator::info;

@@ -1,7 +1,8 @@
-// Rule: potassium-with-hypomagnesemia (order-select, order-sign)      clinical-rules.md §4
+// Rule: potassium-with-hypomagnesemia (order-select, order-sign)      clinical-rules.md §4, §7
 // When potassium replacement is ordered while hypomagnesemia is current,
-// Then warn: hypokalemia may not correct until magnesium is repleted — replete magnesium
-// alongside potassium (don't delay potassium), with repletion suggestions.
+// Then warn (critical beside a severe or symptomatic deficiency): hypokalemia may not
+// correct until magnesium is repleted — replete magnesium alongside potassium (don't delay
+// potassium), with repletion suggestions.
 
 #include "cards.hpp"
 #include "common/text.hpp"
@@ -16,7 +17,9 @@ std::optional<card_draft> rule_potassium_with_hypomagnesemia(rule_context const&
     repletion_plan const& plan = rc.repletion();
     card_draft c;
     c.rule_id = "potassium-with-hypomagnesemia";
-    c.level = indicator::warning;
+    // Beside a severe (or symptomatic) deficiency the card carries that deficiency's
+    // indicator (clinical-rules.md §5, §7: one problem, one indicator).
+    c.level = plan.severe_path ? indicator::critical : indicator::warning;
     c.sort_key = orders.front()->reference;
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"mg", mg_value_text(*f.magnesium.latest)}, {"severity", severity_text(rc)},
                                                     {"drug", drug_summary_name(orders)}});

@@ -1,9 +1,10 @@
-// Rule: repletion-without-deficiency (order-select, order-sign)        clinical-rules.md §4
+// Rule: repletion-without-deficiency (order-select, order-sign)        clinical-rules.md §4, §7
 // When a magnesium repletion product is ordered while the current serum magnesium is
 // normal (1.8–2.5 mg/dL),
-// Then warn that no deficiency is documented — except when the order's reason or an
-// active Condition is pre-eclampsia/eclampsia, torsades (recent), or acute asthma (onset
-// within 7 days), where magnesium is given without a deficiency.
+// Then warn that no deficiency is documented — except when exempt (§7): the order's reason
+// or an active Condition is pre-eclampsia/eclampsia or torsades/ventricular arrhythmia (any
+// onset), or asthma (a coded reason on the order, or an active Condition with onset within
+// 7 days), where magnesium is given without a deficiency.
 
 #include "cards.hpp"
 #include "common/text.hpp"
@@ -16,17 +17,14 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
     if (!m.current || !m.latest || m.level != mg_level::normal) return std::nullopt;
     std::vector<medication_exposure const*> orders;
     for (auto const* e : triggering_repletion_orders(rc)) {
-        if (order_reason_in(*e->order, {"preeclampsia_eclampsia", "torsades", "asthma"}, rc.d)) {
-            rc.note("repletion-without-deficiency", e->reference, "exempt: the order's reason is pre-eclampsia/eclampsia, torsades or asthma");
+        std::string const why = exemption(rc, *e, true);
+        if (!why.empty()) {
+            rc.note("repletion-without-deficiency", e->reference, "exempt: " + why);
             continue;
         }
         orders.push_back(e);
     }
     if (orders.empty()) return std::nullopt;
-    if (f.preeclampsia || f.recent_torsades || f.acute_asthma) {
-        rc.note("repletion-without-deficiency", "conditions", "exempt: active pre-eclampsia/eclampsia, torsades or acute asthma");
-        return std::nullopt;
-    }
     card_draft c;
     c.rule_id = "repletion-without-deficiency";
     c.level = indicator::warning;

@@ -87,6 +87,8 @@ struct dosage {
 
 enum class medication_resource_kind { medication_request, medication_order, medication_statement };
 
+struct condition;  // below; a vector of it may be declared first (C++17 [vector.overview])
+
 // A MedicationRequest, DSTU2 MedicationOrder or MedicationStatement.
 struct medication_order {
     medication_resource_kind kind = medication_resource_kind::medication_request;
@@ -107,6 +109,7 @@ struct medication_order {
     std::vector<reference> reason_references;
     std::vector<codeable_concept> categories;
     std::vector<medication> contained_medications;
+    std::vector<condition> contained_conditions;  // what a reasonReference "#id" may name
     std::string subject;
     std::string source_path;
 
