@@ -13,7 +13,7 @@ struct errc_row {
     errc_info info;
 };
 
-constexpr std::array<errc_row, 18> errc_table{{
+constexpr std::array<errc_row, 19> errc_table{{
     {errc::malformed_json, {400, "malformed-json", "structure", "The request body is not valid JSON."}},
     {errc::json_too_deep, {400, "json-too-deep", "too-costly", "The request body nests JSON deeper than the service accepts."}},
     {errc::schema_violation, {400, "schema-violation", "structure", "The request does not have the shape the CDS Hooks specification requires."}},
@@ -32,6 +32,7 @@ constexpr std::array<errc_row, 18> errc_table{{
     {errc::unauthorized, {401, "unauthorized", "security", "Authentication failed."}},
     {errc::not_ready, {503, "not-ready", "transient", "The service is not ready."}},
     {errc::too_many_resources, {413, "too-many-resources", "too-costly", "The request carries more FHIR resources than the service accepts."}},
+    {errc::bad_query, {400, "bad-query", "invalid", "A query parameter of the request is not accepted here."}},
 }};
 
 constexpr std::array<errc, errc_table.size()> all_codes = [] {

@@ -29,6 +29,7 @@ enum class errc {
     unauthorized = 16,              // 401: answered bare (no body) per CDS Hooks best practice
     not_ready = 17,                 // 503: readiness probe while no rule set is loaded
     too_many_resources = 18,        // 413: more FHIR resources in one call than configured
+    bad_query = 19,                 // 400: a query parameter the service refuses (explain, rules)
 };
 
 struct errc_info {
