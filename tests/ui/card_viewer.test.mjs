@@ -26,6 +26,7 @@ let work_dir;
 let server;
 let port;
 let browser;
+let server_log = '';
 
 function feedback_db() {
     return path.join(work_dir, 'feedback.db');
@@ -46,8 +47,10 @@ function write_compare_rules() {
 function start_server(compare_rules) {
     return new Promise((resolve, reject) => {
         const args = ['serve', '--listen', '127.0.0.1:0', '--threads', '2', '--now', scenario_now, '--enable-ui',
-            '--ui-rules', compare_rules, '--feedback-db', feedback_db(), '--log-level', 'warn'];
-        const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+            '--ui-rules', compare_rules, '--feedback-db', feedback_db(), '--log-level', 'info'];
+        const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stderr.setEncoding('utf8');
+        child.stderr.on('data', (text) => { server_log += text; });
         child.on('error', reject);
         child.on('exit', (code) => reject(new Error('serve exited early with ' + code)));
         const lines = createInterface({ input: child.stdout });
@@ -235,6 +238,10 @@ test('explain: refused unless enabled or asked by the card viewer; ?rules only f
     assert.equal(body.explain.ruleSetId, 'magnesium-cds-rules');
     assert.ok(Array.isArray(body.explain.entries) && body.explain.entries.length > 0);
     for (const entry of body.explain.entries) assert.deepEqual(Object.keys(entry).sort(), ['message', 'rule', 'subject']);
+    // The trace may quote clinical values: it is never logged (the request lines are).
+    assert.match(server_log, /\/cds-services\/\{id\}/);
+    for (const entry of body.explain.entries) assert.ok(!server_log.includes(entry.message), entry.message);
+    assert.ok(!server_log.includes('mg-20407'), 'no resource id of the patient in the log');
 });
 
 test('evaluate --explain prints the same trace, as JSON or as text', () => {
