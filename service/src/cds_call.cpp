@@ -114,6 +114,21 @@ std::string describe_key(rules::prefetch_template const& t) {
 
 }  // namespace
 
+boost::json::object render_explain(rules::rule_set const& rules, std::vector<rules::trace_entry> const& trace,
+                                   boost::json::storage_ptr storage) {
+    boost::json::array entries(storage);
+    entries.reserve(trace.size());
+    for (auto const& entry : trace) {
+        entries.emplace_back(boost::json::object{
+            {"rule", entry.rule}, {"subject", entry.subject}, {"message", entry.message}});
+    }
+    boost::json::object explain(storage);
+    explain["ruleSetId"] = rules.id();
+    explain["ruleSetVersion"] = rules.version();
+    explain["entries"] = std::move(entries);
+    return explain;
+}
+
 bool is_json_media_type(std::string_view content_type) {
     auto const semicolon = content_type.find(';');
     auto const media = trim(content_type.substr(0, semicolon));
@@ -509,7 +524,8 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
     arena_first_block const first_block;
     request_arena arena(first_block.data(), first_block.size());
     boost::json::storage_ptr const storage(&arena);
-    auto result = rules::evaluate(snapshot, call.context, *state.rules, state.next_uuid, storage);
+    rules::rule_set const& rule_set = call.rules != nullptr ? *call.rules : *state.rules;
+    auto result = rules::evaluate(snapshot, call.context, rule_set, state.next_uuid, storage);
 
     http_response response;
     response.status = 200;
@@ -518,6 +534,7 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
     response.log.card_count = static_cast<int>(result.cards.size());
     boost::json::object document(storage);
     document["cards"] = std::move(result.cards);
+    if (call.explain) document["explain"] = render_explain(rule_set, result.trace, storage);
     response.body = boost::json::serialize(document);
     return response;
 }

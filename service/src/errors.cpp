@@ -13,7 +13,7 @@ struct errc_row {
     errc_info info;
 };
 
-constexpr std::array<errc_row, 21> errc_table{{
+constexpr std::array<errc_row, 22> errc_table{{
     {errc::malformed_json, {400, "malformed-json", "structure", "The request body is not valid JSON."}},
     {errc::json_too_deep, {400, "json-too-deep", "too-costly", "The request body nests JSON deeper than the service accepts."}},
     {errc::schema_violation, {400, "schema-violation", "structure", "The request does not have the shape the CDS Hooks specification requires."}},
@@ -35,6 +35,7 @@ constexpr std::array<errc_row, 21> errc_table{{
     {errc::unsupported_content_encoding, {415, "unsupported-content-encoding", "not-supported", "The request body must be sent without a content coding (identity)."}},
     {errc::unsupported_transfer_coding, {501, "unsupported-transfer-coding", "not-supported", "The request uses a transfer coding the service does not implement; only chunked is."}},
     {errc::bodies_over_budget, {503, "bodies-over-budget", "throttled", "The service holds as many request bodies as it accepts at once; retry shortly."}},
+    {errc::bad_query, {400, "bad-query", "invalid", "A query parameter of the request is not accepted here."}},
 }};
 
 constexpr std::array<errc, errc_table.size()> all_codes = [] {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -93,7 +94,12 @@ po::options_description serve_options() {
         ("cors-origin", po::value<std::vector<std::string>>()->composing(),
          "allowed browser origin for CORS (repeatable; default *)")
         ("cors-max-age", po::value<long>()->default_value(cors.max_age.count()), "seconds browsers may cache a CORS preflight")
-        ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error, critical or off");
+        ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error, critical or off")
+        ("enable-explain", po::bool_switch(),
+         "a hook call with ?explain=true gets the evaluation trace in its response (never logged)")
+        ("enable-ui", po::bool_switch(), "serve the card viewer at /ui (its calls may ask for explain)")
+        ("ui-rules", po::value<std::vector<std::string>>()->composing(),
+         "extra rule file the card viewer can compare against (repeatable; needs --enable-ui)");
     // Flags owned by the FHIR client (issue 4) and by authentication (issue 5).
     cds::service::fhir_client::add_fhir_client_options(d);
     cds::service::auth::add_auth_options(d);
@@ -109,7 +115,10 @@ po::options_description evaluate_options() {
         ("rules", po::value<std::string>(), "rule configuration file (default: the bundled rule set)")
         ("service", po::value<std::string>(), "service id (default: the service answering the request's hook)")
         ("max-json-depth", po::value<unsigned>()->default_value(service::service_limits{}.max_json_depth),
-         "deepest JSON nesting accepted");
+         "deepest JSON nesting accepted")
+        ("explain", po::bool_switch(), "print the evaluation trace with the cards")
+        ("format", po::value<std::string>()->default_value("json"),
+         "with --explain: json (the service's ?explain=true response) or text (readable)");
     // The same FHIR-client flags as serve: with --fhir-allow, absent prefetch keys are fetched
     // from the request's fhirServer exactly as over HTTP (one call, on a private io_context).
     cds::service::fhir_client::add_fhir_client_options(d);
@@ -136,7 +145,7 @@ void print_help(std::ostream& out) {
            "Usage:\n"
            "  magnesium-cds serve [--listen HOST:PORT] [--rules FILE] [options]\n"
            "  magnesium-cds evaluate REQUEST.json [--now DATETIME] [--rules FILE] [--service ID]\n"
-           "                         [--fhir-allow URL ...]\n"
+           "                         [--fhir-allow URL ...] [--explain [--format text|json]]\n"
            "  magnesium-cds check-rules FILE\n"
            "  magnesium-cds feedback-report --feedback-db FILE [--since DATETIME] [--until DATETIME]\n"
            "  magnesium-cds --help | --version\n\n"
@@ -218,6 +227,31 @@ void use_stderr_logger(std::string const& level_name, bool buffered = false) {
 std::ostream& cerr_after_log() {
     spdlog::default_logger()->flush();
     return std::cerr;
+}
+
+// --enable-explain, --enable-ui and --ui-rules; false (with the problems printed) when a
+// --ui-rules file is invalid.
+bool configure_explain_and_ui(po::variables_map const& vm, service::service_state& state) {
+    state.ui_enabled = vm["enable-ui"].as<bool>();
+    state.explain_enabled = vm["enable-explain"].as<bool>();
+    if (state.explain_enabled) spdlog::warn("explain is enabled: hook calls may ask for the evaluation trace");
+    if (!vm.count("ui-rules")) return true;
+    if (!state.ui_enabled) throw usage_error("--ui-rules needs --enable-ui");
+    for (auto const& path : vm["ui-rules"].as<std::vector<std::string>>()) {
+        po::variables_map one;
+        one.emplace("rules", po::variable_value(path, false));
+        std::ostringstream problems;
+        auto rule_set = load_rules(one, problems);
+        if (!rule_set) {
+            cerr_after_log() << "magnesium-cds: refusing to start: " << problems.str();
+            return false;
+        }
+        std::string const name = std::filesystem::path(path).filename().string();
+        if (!state.ui_rules.emplace(name, std::move(rule_set)).second) {
+            throw usage_error("two --ui-rules files are named " + name);
+        }
+    }
+    return true;
 }
 
 int serve(std::vector<std::string> const& args) {
@@ -319,8 +353,12 @@ int serve(std::vector<std::string> const& args) {
         spdlog::warn("every call is evaluated at the fixed time {} (--now), not at its arrival",
                      cds::fhir::format_instant(*state.fixed_now));
     }
+    if (!configure_explain_and_ui(vm, state)) return exit_failure;
     auto const shared_state = std::make_shared<service::service_state const>(std::move(state));
 
+    if (shared_state->ui_enabled) {
+        spdlog::info("card viewer at /ui ({} rule sets to compare)", shared_state->ui_rules.size());
+    }
     spdlog::info("rule set {} {} with {} services; {} threads ({} I/O); body limit {} bytes", rule_set->id(),
                  rule_set->version(), rule_set->services().size(), options.threads, io_model, limits.max_body_bytes);
     char const* const scheme = options.tls ? "https" : "http";
@@ -355,6 +393,39 @@ std::string pick_service(rules::rule_set const& rule_set, std::string const& bod
     return matching.front();
 }
 
+std::string json_text(boost::json::value const* v) {
+    return v != nullptr && v->is_string() ? std::string{v->get_string()} : std::string{};
+}
+
+// `evaluate --explain --format text`: each card (indicator, summary, detail, suggestions),
+// then the trace, one decision a line. Reads the same JSON the service returns.
+void print_explained(std::string const& body, std::ostream& out) {
+    auto const document = boost::json::parse(body).as_object();
+    auto const& cards = document.at("cards").as_array();
+    out << cards.size() << (cards.size() == 1 ? " card" : " cards") << '\n';
+    for (auto const& card_value : cards) {
+        auto const& card = card_value.as_object();
+        out << "\n[" << json_text(card.if_contains("indicator")) << "] " << json_text(card.if_contains("summary")) << '\n';
+        if (auto detail = json_text(card.if_contains("detail")); !detail.empty()) {
+            std::istringstream lines(detail);
+            for (std::string line; std::getline(lines, line);) out << "    " << line << '\n';
+        }
+        if (auto const* suggestions = card.if_contains("suggestions"); suggestions != nullptr && suggestions->is_array()) {
+            for (auto const& s : suggestions->as_array()) {
+                out << "  suggestion: " << json_text(s.as_object().if_contains("label")) << '\n';
+            }
+        }
+    }
+    auto const& explain = document.at("explain").as_object();
+    out << "\nwhy (rule set " << json_text(explain.if_contains("ruleSetId")) << ' '
+        << json_text(explain.if_contains("ruleSetVersion")) << "):\n";
+    for (auto const& entry_value : explain.at("entries").as_array()) {
+        auto const& entry = entry_value.as_object();
+        out << "  " << json_text(entry.if_contains("rule")) << " | " << json_text(entry.if_contains("subject"))
+            << " | " << json_text(entry.if_contains("message")) << '\n';
+    }
+}
+
 int evaluate(std::vector<std::string> const& args) {
     auto const vm = parse(args, evaluate_options(), "request");
     use_stderr_logger("warn");
@@ -376,11 +447,17 @@ int evaluate(std::vector<std::string> const& args) {
         state.fetcher = std::make_shared<service::fhir_client::http_fhir_fetcher>(fetch_options);
     }
 
+    bool const explain = vm["explain"].as<bool>();
+    std::string const format = vm["format"].as<std::string>();
+    if (format != "json" && format != "text") throw usage_error("--format must be json or text");
+    if (format == "text" && !explain) throw usage_error("--format text goes with --explain");
+    state.explain_enabled = explain;
+
     std::string const service_id =
         vm.count("service") ? vm["service"].as<std::string>() : pick_service(*rule_set, body, limits.max_json_depth);
     service::http_request request;
     request.method = "POST";
-    request.target = "/cds-services/" + service_id;
+    request.target = "/cds-services/" + service_id + (explain ? "?explain=true" : "");
     request.headers = {{"Content-Type", "application/json"}};
     request.body = std::move(body);
     request.received_at = now;
@@ -392,7 +469,11 @@ int evaluate(std::vector<std::string> const& args) {
         spdlog::error("evaluation failed: {}", e.what());
         response = service::error_response(service::errc::internal_error, "the service failed to evaluate the request");
     }
-    if (!response.body.empty()) std::cout << response.body << '\n';
+    if (response.status == 200 && format == "text") {
+        print_explained(response.body, std::cout);
+    } else if (!response.body.empty()) {
+        std::cout << response.body << '\n';
+    }
     std::cout.flush();
     return response.status == 200 ? exit_ok : exit_failure;
 }

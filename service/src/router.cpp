@@ -11,6 +11,7 @@
 
 #include "cds/service/cds_call.hpp"
 #include "cds/service/feedback.hpp"
+#include "cds/service/ui_assets.hpp"
 
 namespace cds::service {
 
@@ -25,6 +26,7 @@ std::string_view route_template(endpoint_kind kind) {
     case endpoint_kind::feedback: return "/cds-services/{id}/feedback";
     case endpoint_kind::health: return "/healthz";
     case endpoint_kind::readiness: return "/readyz";
+    case endpoint_kind::ui: return "/ui/{file}";
     case endpoint_kind::unknown: break;
     }
     return "(unknown)";
@@ -96,6 +98,79 @@ http_response feedback_call(http_request const& request, service_state const& st
     return r;
 }
 
+// The card viewer's marker header. Not a credential (the call is authenticated like any
+// other): it keeps explain and compare out of calls that did not ask for them, and a page of
+// another origin cannot send it, since the CORS preflight does not allow it.
+constexpr std::string_view card_viewer_header = "X-Card-Viewer";
+
+// What the query of a hook call asks for: `explain=true|false`, and `rules=NAME` (one of the
+// `serve --ui-rules` files, card viewer calls only). Other query parameters are ignored.
+struct call_options {
+    bool explain = false;
+    rules::rule_set const* rules = nullptr;  // null: the loaded rules
+};
+
+std::variant<http_response, call_options> read_call_options(http_request const& request,
+                                                            service_state const& state) {
+    call_options out;
+    auto parsed = boost::urls::parse_origin_form(request.target);
+    if (!parsed || !parsed->has_query()) return out;
+    bool const from_viewer = state.ui_enabled && request.has_header(card_viewer_header);
+    for (auto const param : parsed->params()) {
+        if (param.key == "explain") {
+            if (param.value != "true" && param.value != "false") {
+                return error_response(errc::bad_query, "explain must be true or false");
+            }
+            out.explain = param.value == "true";
+            if (out.explain && !state.explain_enabled && !from_viewer) {
+                return error_response(errc::bad_query,
+                                      "explain is not enabled on this service (serve --enable-explain)");
+            }
+        } else if (param.key == "rules") {
+            auto const found = state.ui_rules.find(param.value);
+            if (!from_viewer || found == state.ui_rules.end()) {
+                return error_response(errc::bad_query,
+                                      "rules names no rule set loaded for the card viewer (serve --ui-rules)");
+            }
+            out.rules = found->second.get();
+        }
+    }
+    return out;
+}
+
+http_response ui_file(route_match const& route, service_state const& state) {
+    if (route.ui_file == "config.json") {
+        // What the page needs to know about this server; nothing secret, nothing clinical.
+        boost::json::array compare;
+        for (auto const& [name, rule_set] : state.ui_rules) {
+            compare.emplace_back(boost::json::object{
+                {"name", name}, {"ruleSetId", rule_set->id()}, {"ruleSetVersion", rule_set->version()}});
+        }
+        boost::json::object config{{"authentication", state.authenticator != nullptr},
+                                   {"feedbackStored", state.feedback != nullptr},
+                                   {"compareRules", std::move(compare)}};
+        if (state.rules) {
+            config["ruleSet"] = {{"id", state.rules->id()}, {"version", state.rules->version()}};
+        }
+        config["fixedNow"] = state.fixed_now ? boost::json::value(fhir::format_instant(*state.fixed_now))
+                                             : boost::json::value(nullptr);
+        return json_response(200, boost::json::serialize(config));
+    }
+    auto const asset = find_ui_asset(route.ui_file);
+    if (!asset) return error_response(errc::unknown_path, "the card viewer has no file at this path");
+    http_response r;
+    r.status = 200;
+    r.content_type = std::string{asset->content_type};
+    r.body = std::string{asset->body};
+    // The page runs only its own scripts and styles and talks only to this service.
+    r.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                 "img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'");
+    r.set_header("X-Content-Type-Options", "nosniff");
+    r.set_header("Cache-Control", "no-cache");
+    return r;
+}
+
 boost::asio::awaitable<http_response> dispatch(http_request const& request, route_match const& route,
                                                service_state const& state) {
     if (request.method == "OPTIONS") co_return preflight_response(state.cors);
@@ -136,18 +211,34 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
             r.log.service_id = service->id;
             co_return r;
         }
+        auto options = read_call_options(request, state);
+        if (auto* refused_query = std::get_if<http_response>(&options)) co_return std::move(*refused_query);
+        auto const& chosen = std::get<call_options>(options);
+        if (chosen.rules != nullptr) {
+            service = chosen.rules->find_service(route.service_id);
+            if (service == nullptr) {
+                co_return error_response(errc::unknown_service, "the compared rule set has no service with this id");
+            }
+        }
         auto step = prepare_cds_call(request, state, *service);
         if (auto* early = std::get_if<http_response>(&step)) {
             early->log.service_id = service->id;
             co_return std::move(*early);
         }
         auto& call = std::get<prepared_call>(step);
+        call.rules = chosen.rules;
+        call.explain = chosen.explain;
         if (call.fetch.queries.empty() || !state.fetcher) {
             co_return complete_cds_call(std::move(call), nullptr, state);
         }
         fetch_outcome const fetched = co_await state.fetcher->fetch(call.fetch);
         co_return complete_cds_call(std::move(call), &fetched, state);
     }
+
+    case endpoint_kind::ui:
+        if (!state.ui_enabled) break;
+        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
+        co_return ui_file(route, state);
 
     case endpoint_kind::unknown:
         break;
@@ -184,6 +275,9 @@ route_match match_route(std::string_view target) {
         out.kind = endpoint_kind::health;
     } else if (count == 1 && decoded_is(0, "readyz")) {
         out.kind = endpoint_kind::readiness;
+    } else if (count > 0 && count <= 2 && decoded_is(0, "ui")) {
+        out.kind = endpoint_kind::ui;
+        if (count == 2) out.ui_file = decoded(1);
     } else if (count > 0 && decoded_is(0, "cds-services")) {
         if (count == 1) {
             out.kind = endpoint_kind::discovery;

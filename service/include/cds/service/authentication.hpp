@@ -22,6 +22,7 @@ enum class endpoint_kind {
     feedback,      // POST /cds-services/{id}/feedback
     health,        // GET /healthz
     readiness,     // GET /readyz
+    ui,            // GET /ui and /ui/{file}: the card viewer (public, like discovery)
     unknown,
 };
 

@@ -22,6 +22,8 @@
 #include <variant>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
@@ -40,6 +42,12 @@ struct prepared_call {
     // Queries for absent keys (empty: nothing to fetch). Carries the access token: never log.
     fetch_request fetch;
     std::size_t skipped_draft_orders = 0;  // drafts without a medication yet (bare drafts)
+    // The rules to evaluate under: null means state.rules; the card viewer's compare mode
+    // names one of the rule sets loaded with `serve --ui-rules` (router.cpp).
+    rules::rule_set const* rules = nullptr;
+    // Return the evaluation trace next to the cards ("explain" member, render_explain). The
+    // trace may quote clinical values: it goes into the response body only, never a log.
+    bool explain = false;
 };
 
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(
@@ -59,6 +67,13 @@ struct missing_data {
 // `fetched` is null when nothing was fetched.
 [[nodiscard]] http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched,
                                               service_state const& state);
+
+// The "explain" member of a hook response (documented in README.md, "Explain"):
+//   {"ruleSetId": ..., "ruleSetVersion": ..., "entries": [{"rule", "subject", "message"}, ...]}
+// The same shape for `magnesium-cds evaluate --explain --format json`.
+[[nodiscard]] boost::json::object render_explain(rules::rule_set const& rules,
+                                                 std::vector<rules::trace_entry> const& trace,
+                                                 boost::json::storage_ptr storage = {});
 
 // True for application/json and application/*+json (e.g. application/fhir+json), with any
 // parameters as long as a charset, if given, is UTF-8.

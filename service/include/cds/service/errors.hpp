@@ -32,6 +32,7 @@ enum class errc {
     unsupported_content_encoding = 19,  // 415: a Content-Encoding other than identity
     unsupported_transfer_coding = 20,   // 501: a transfer coding other than chunked
     bodies_over_budget = 21,        // 503: the bodies in flight would exceed the server's budget
+    bad_query = 22,                 // 400: a query parameter the service refuses (explain, rules)
 };
 
 struct errc_info {

@@ -24,6 +24,7 @@ struct route_match {
     endpoint_kind kind = endpoint_kind::unknown;
     std::string path;        // decoded path without the query
     std::string service_id;  // for service_call and feedback
+    std::string ui_file;     // for ui: the file under /ui/ ("" for the page itself)
     bool valid_target = true;  // false: not an origin-form target (400)
 };
 

@@ -80,6 +80,16 @@ struct service_state {
     // When set, every call is evaluated at this time instead of its arrival time
     // (`serve --now`: hermetic end-to-end tests and demonstrations with dated fixtures).
     std::optional<fhir::instant> fixed_now;
+
+    // `serve --enable-explain` (or --enable-ui): a hook call with `?explain=true` gets the
+    // evaluation trace in its response. Off: the query is refused (400), so that a client
+    // never believes it is looking at a trace it did not get.
+    bool explain_enabled = false;
+    // `serve --enable-ui`: the card viewer at /ui (its files are public, like discovery).
+    bool ui_enabled = false;
+    // `serve --ui-rules FILE` (repeatable), by file name without directory: the rule sets the
+    // card viewer may compare against with `?rules=NAME`. Only these, and only with the UI on.
+    std::map<std::string, std::shared_ptr<rules::rule_set const>, std::less<>> ui_rules;
 };
 
 // A state with the given rules, limits and CORS policy, the embedded schemas, the rendered
