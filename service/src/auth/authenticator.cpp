@@ -36,6 +36,9 @@ endpoint_access classify_endpoint(endpoint_kind kind, bool protect_discovery) {
     switch (kind) {
     case endpoint_kind::health:
     case endpoint_kind::readiness:
+    // The card viewer's static files hold no patient data; the hook calls the page makes are
+    // service calls and authenticated as such.
+    case endpoint_kind::ui:
         return endpoint_access::public_endpoint;
     case endpoint_kind::discovery:
         return protect_discovery ? endpoint_access::token_required : endpoint_access::token_optional;
