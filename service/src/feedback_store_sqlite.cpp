@@ -1,14 +1,15 @@
 // The SQLite feedback store: one connection, guarded by one mutex, WAL with synchronous=FULL,
-// one IMMEDIATE transaction per feedback call. See feedback_store.hpp for what is stored.
+// one IMMEDIATE transaction per feedback call, a lock wait bounded per call. See
+// feedback_store.hpp for what is stored.
 
 #include "cds/service/feedback_store.hpp"
 
 #include <algorithm>
-#include <climits>
 #include <filesystem>
 #include <iterator>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -96,7 +97,10 @@ std::string column_text(sqlite3_stmt* stmt, int column) {
 class sqlite_feedback_store final : public feedback_store {
 public:
     sqlite_feedback_store(std::string path, rule_set_identity rules, sqlite_feedback_store_options options)
-        : path_{std::move(path)}, rules_{std::move(rules)}, clock_{std::move(options.clock)} {
+        : path_{std::move(path)},
+          rules_{std::move(rules)},
+          clock_{std::move(options.clock)},
+          busy_timeout_{options.busy_timeout} {
         if (!clock_) clock_ = [] { return std::chrono::system_clock::now(); };
         if (!options.create_if_missing && !std::filesystem::exists(path_)) fail("the file does not exist");
 
@@ -108,7 +112,8 @@ public:
         db_.reset(raw);
         if (rc != SQLITE_OK) fail(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
         sqlite3_extended_result_codes(db_.get(), 1);
-        sqlite3_busy_timeout(db_.get(), static_cast<int>(std::min<long long>(options.busy_timeout.count(), INT_MAX)));
+        give_up_at_ = std::chrono::steady_clock::now() + busy_timeout_;
+        sqlite3_busy_handler(db_.get(), &sqlite_feedback_store::wait_for_lock, this);
 
         // The first statement reads the file: a file that is not a database fails here.
         // WAL: a commit appends to the log and needs one fsync of it, readers (reports) never
@@ -119,6 +124,7 @@ public:
         execute("PRAGMA synchronous=FULL");
         execute("PRAGMA foreign_keys=ON");
         migrate();
+        if (options.must_be_writable) check_writable();
 
         begin_ = prepare("BEGIN IMMEDIATE");
         commit_ = prepare("COMMIT");
@@ -141,14 +147,16 @@ public:
     sqlite_feedback_store(sqlite_feedback_store const&) = delete;
     sqlite_feedback_store& operator=(sqlite_feedback_store const&) = delete;
 
-    bool record(std::string_view service_id, std::vector<feedback_entry> entries) override {
-        if (entries.empty()) return true;
+    store_outcome record(std::string_view service_id, std::vector<feedback_entry> const& entries,
+                         std::chrono::steady_clock::time_point give_up_at) override {
+        if (entries.empty()) return store_outcome::stored;
         std::string const received_at = stored_time(clock_());
         std::lock_guard const lock{mutex_};
+        give_up_at_ = give_up_at;
         int rc = run(begin_.get());
         if (rc == SQLITE_DONE) rc = insert_all(received_at, service_id, entries);
         if (rc == SQLITE_DONE) rc = run(commit_.get());
-        if (rc == SQLITE_DONE) return true;
+        if (rc == SQLITE_DONE) return store_outcome::stored;
 
         // Only codes and SQLite's message (which names constraints, never values) are logged.
         std::string const reason = sqlite3_errmsg(db_.get());
@@ -158,7 +166,11 @@ public:
         spdlog::error("feedback store: {} feedback entries for service {} were not stored (answered 503): {} "
                       "(SQLite code {})",
                       entries.size(), service_id, reason, rc);
-        return false;
+        return (rc & 0xFF) == SQLITE_BUSY ? store_outcome::busy : store_outcome::failed;
+    }
+
+    bool record(std::string_view service_id, std::vector<feedback_entry> const& entries) override {
+        return record(service_id, entries, std::chrono::steady_clock::now() + busy_timeout_) == store_outcome::stored;
     }
 
     feedback_summary summarize(feedback_summary_query const& query) override {
@@ -168,6 +180,7 @@ public:
         std::string const since = query.since ? fhir::format_instant(*query.since) : std::string{};
         std::string const until = query.until ? fhir::format_instant(*query.until) : std::string{};
         std::lock_guard const lock{mutex_};
+        give_up_at_ = std::chrono::steady_clock::now() + busy_timeout_;
         sqlite3_stmt* stmt = summarize_.get();
         bind_text(stmt, 1, since);
         bind_text(stmt, 2, until);
@@ -192,6 +205,44 @@ public:
     }
 
 private:
+    // SQLite's busy handler: called while another connection holds the lock SQLite needs;
+    // returns nonzero to try again. Waits in short steps so that a lock released early is
+    // taken early, and gives up at the current call's give_up_at_.
+    static int wait_for_lock(void* self, int attempts) {
+        auto const& store = *static_cast<sqlite_feedback_store const*>(self);
+        auto const now = std::chrono::steady_clock::now();
+        if (now >= store.give_up_at_) return 0;
+        constexpr std::chrono::milliseconds steps[] = {std::chrono::milliseconds{1}, std::chrono::milliseconds{2},
+                                                       std::chrono::milliseconds{5}, std::chrono::milliseconds{10}};
+        auto const step = steps[std::min<std::size_t>(static_cast<std::size_t>(attempts), std::size(steps) - 1)];
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, store.give_up_at_ - now));
+        return 1;
+    }
+
+    // Start-up (serve): a file SQLite could only open read-only (permissions, an immutable
+    // file, a read-only mount) would otherwise be found out by the first feedback call. The
+    // probe commits a real write (the header's user_version, rewritten unchanged) so that a
+    // write-ahead log that cannot be written fails here too.
+    void check_writable() {
+        if (sqlite3_db_readonly(db_.get(), "main") == 1) {
+            fail("the file is read-only to this process; serve needs to write it (check its permissions, "
+                 "attributes and mount)");
+        }
+        std::string const user_version = query_text("PRAGMA user_version");
+        if (sqlite3_exec(db_.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            // Another connection holds the write lock: the file is writable, just busy now.
+            if ((sqlite3_extended_errcode(db_.get()) & 0xFF) == SQLITE_BUSY) return;
+            fail(std::string{"cannot be written: "} + sqlite3_errmsg(db_.get()));
+        }
+        std::string const rewrite = "PRAGMA user_version = " + std::to_string(std::stoll(user_version));
+        if (sqlite3_exec(db_.get(), rewrite.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK ||
+            sqlite3_exec(db_.get(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            std::string const reason = sqlite3_errmsg(db_.get());
+            if (sqlite3_get_autocommit(db_.get()) == 0) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            fail("cannot be written: " + reason);
+        }
+    }
+
     // Inside the open transaction; returns SQLITE_DONE or the first failing code.
     int insert_all(std::string const& received_at, std::string_view service_id, std::vector<feedback_entry> const& entries) {
         sqlite3_stmt* insert = insert_feedback_.get();
@@ -290,10 +341,14 @@ private:
     std::string path_;
     rule_set_identity rules_;
     std::function<std::chrono::system_clock::time_point()> clock_;
+    std::chrono::milliseconds busy_timeout_;
+    // When the statement under way stops waiting for another connection's lock; guarded by
+    // mutex_ (set by each call before its first statement, read by wait_for_lock).
+    std::chrono::steady_clock::time_point give_up_at_;
     // Guards db_ and every prepared statement below: a connection and its statements are used
     // by one thread at a time (the connection is opened NOMUTEX). It also serializes the
-    // server threads' feedback transactions, so they never contend for SQLite's write lock
-    // among themselves; only another process (a report) can make a call wait (busy timeout).
+    // feedback transactions, so they never contend for SQLite's write lock among themselves;
+    // only another process (a report) can make a call wait (up to its give_up_at).
     std::mutex mutex_;
     // Declared before the statements so that it is closed after they are finalized.
     connection_handle db_;
@@ -343,10 +398,35 @@ std::string render_feedback_summary(feedback_summary const& summary) {
 }
 
 void add_feedback_store_options(boost::program_options::options_description& description) {
+    namespace po = boost::program_options;
+    feedback_queue_options const defaults;
     description.add_options()(
-        "feedback-db", boost::program_options::value<std::string>()->value_name("FILE"),
-        "store CDS Hooks feedback in this SQLite file (created if absent; each call is committed durably "
-        "before its 200); without it feedback is validated and only counted in the log");
+        "feedback-db", po::value<std::string>()->value_name("FILE"),
+        "store CDS Hooks feedback in this SQLite file (created if absent, must be writable; each call is "
+        "committed durably before its 200); without it feedback is validated and only counted in the log")(
+        "feedback-queue", po::value<std::size_t>()->default_value(defaults.executor.max_queued)->value_name("N"),
+        "feedback calls that may wait for the database; more are answered 503 at once")(
+        "feedback-max-wait",
+        po::value<double>()
+            ->default_value(std::chrono::duration<double>(defaults.max_wait).count())
+            ->value_name("S"),
+        "seconds a feedback call may wait for the database (queue and lock, e.g. held by a report) "
+        "before it is answered 503 with Retry-After");
+}
+
+feedback_queue_options feedback_queue_options_from(boost::program_options::variables_map const& vm) {
+    feedback_queue_options options;
+    if (vm.count("feedback-queue")) options.executor.max_queued = vm["feedback-queue"].as<std::size_t>();
+    if (options.executor.max_queued == 0) throw std::invalid_argument("--feedback-queue must be positive");
+    if (vm.count("feedback-max-wait")) {
+        double const seconds = vm["feedback-max-wait"].as<double>();
+        // At most a minute: a store job must end well within the server's shutdown timeout.
+        if (!(seconds >= 0.0) || seconds > 60.0) {
+            throw std::invalid_argument("--feedback-max-wait must be between 0 and 60 seconds");
+        }
+        options.max_wait = std::chrono::milliseconds{static_cast<long long>(seconds * 1000.0)};
+    }
+    return options;
 }
 
 }  // namespace cds::service

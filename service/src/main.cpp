@@ -338,8 +338,15 @@ int serve(std::vector<std::string> const& args) {
     // Without --feedback-db feedback is validated and only counted in the log.
     if (vm.count("feedback-db")) {
         auto const feedback_db = vm["feedback-db"].as<std::string>();
+        service::feedback_queue_options queue;
         try {
-            state.feedback = service::open_sqlite_feedback_store(feedback_db, {rule_set->id(), rule_set->version()});
+            queue = service::feedback_queue_options_from(vm);
+        } catch (std::invalid_argument const& e) {
+            throw usage_error(e.what());
+        }
+        try {
+            state.feedback = service::make_queued_feedback_sink(
+                service::open_sqlite_feedback_store(feedback_db, {rule_set->id(), rule_set->version()}), queue);
         } catch (std::runtime_error const& e) {
             cerr_after_log() << "magnesium-cds: refusing to start: " << e.what() << '\n';
             return exit_failure;
@@ -508,6 +515,7 @@ int feedback_report(std::vector<std::string> const& args) {
     }
     service::sqlite_feedback_store_options options;
     options.create_if_missing = false;  // a mistyped path is an error, not a new empty database
+    options.must_be_writable = false;   // a report only reads
     auto const store = service::open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
     std::cout << service::render_feedback_summary(store->summarize(query)) << '\n';
     return exit_ok;

@@ -71,31 +71,38 @@ boost::asio::awaitable<std::optional<http_response>> authenticate(http_request c
     co_return response;
 }
 
-http_response feedback_call(http_request const& request, service_state const& state,
-                            rules::service_definition const& service) {
+// Awaits the sink, which answers only once the feedback is durably stored or refused; the
+// server thread is free meanwhile.
+boost::asio::awaitable<http_response> feedback_call(http_request const& request, service_state const& state,
+                                                    rules::service_definition const& service) {
     auto const content_type = request.header("Content-Type");
     if (!is_json_media_type(content_type)) {
-        return error_response(errc::unsupported_media_type, "the feedback body must be application/json");
+        co_return error_response(errc::unsupported_media_type, "the feedback body must be application/json");
     }
     auto parsed = parse_json_body(request.body, state.limits.max_json_depth);
-    if (parsed.error) return std::move(*parsed.error);
+    if (parsed.error) co_return std::move(*parsed.error);
     if (auto violation = state.schemas->feedback.validate(parsed.value)) {
-        return error_response(errc::schema_violation, violation->message, violation->path);
+        co_return error_response(errc::schema_violation, violation->message, violation->path);
     }
     auto feedback = parse_feedback(parsed.value);
-    if (!feedback.error.empty()) return error_response(errc::schema_violation, feedback.error, feedback.error_path);
+    if (!feedback.error.empty()) {
+        co_return error_response(errc::schema_violation, feedback.error, feedback.error_path);
+    }
 
     std::size_t const count = feedback.entries.size();
-    if (state.feedback && !state.feedback->record(service.id, std::move(feedback.entries))) {
-        auto r = error_response(errc::not_ready, "feedback could not be stored now; retry later");
-        r.set_header("Retry-After", "1");
-        return r;
+    if (state.feedback) {
+        feedback_receipt const receipt = co_await state.feedback->record(service.id, std::move(feedback.entries));
+        if (!receipt.stored) {
+            auto r = error_response(errc::not_ready, receipt.refusal);
+            r.set_header("Retry-After", "1");
+            co_return r;
+        }
     }
     // CDS Hooks 2.0 Feedback: the service answers 200 OK; the spec defines no body.
     http_response r;
     r.status = 200;
     r.log.note = "feedback entries: " + std::to_string(count);
-    return r;
+    co_return r;
 }
 
 // The card viewer's marker header. Not a credential (the call is authenticated like any
@@ -188,6 +195,10 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
         boost::json::object body{{"status", "ready"},
                                  {"ruleSet", {{"id", state.rules->id()}, {"version", state.rules->version()}}},
                                  {"services", state.rules->services().size()}};
+        // The feedback store's state is shown, not judged: hook calls do not need it.
+        if (auto const store = state.feedback ? state.feedback->health() : std::nullopt) {
+            body["feedbackStore"] = {{"status", store->status}, {"queued", store->queued}};
+        }
         co_return json_response(200, boost::json::serialize(body));
     }
 
@@ -207,7 +218,7 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
                                      "no CDS service has this id; the services are listed at /cds-services");
         }
         if (route.kind == endpoint_kind::feedback) {
-            auto r = feedback_call(request, state, *service);
+            auto r = co_await feedback_call(request, state, *service);
             r.log.service_id = service->id;
             co_return r;
         }

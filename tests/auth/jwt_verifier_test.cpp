@@ -212,13 +212,14 @@ TEST_CASE("a failed verification does not burn the jti") {
 
 TEST_CASE("bounded replay cache: expired entries are evicted, otherwise refuse when full") {
     auth::verifier_options options;
-    options.replay_cache_max_entries = 2;
+    options.replay_cache_max_entries_per_issuer = 2;
     auto verifier = make_verifier(options);
     auto const url = m().text("service_url");
+    auto const issuer_a = m().text("issuer_a");
     auto const now = m().now();
     CHECK(verifier->verify(m().token("es384_valid"), url, now).ok());
     CHECK(verifier->verify(m().token("rs384_valid"), url, now).ok());
-    CHECK(verifier->replay_cache_size() == 2);
+    CHECK(verifier->replay_cache_size(issuer_a) == 2);
     // Both remembered tokens are still valid: forgetting one would reopen its replay window.
     CHECK(verifier->verify(m().token("typ_absent"), url, now).reason ==
           auth_reason::replay_cache_full);
@@ -227,9 +228,40 @@ TEST_CASE("bounded replay cache: expired entries are evicted, otherwise refuse w
     auto const later = now + 360s;
     auto const result = verifier->verify(m().token("lifetime_exactly_1h"), url, later);
     CHECK(result.ok());
-    CHECK(verifier->replay_cache_size() == 1);
+    CHECK(verifier->replay_cache_size(issuer_a) == 1);
     // The evicted tokens cannot be replayed: they are expired now.
     CHECK(verifier->verify(m().token("es384_valid"), url, later).reason == auth_reason::expired);
+}
+
+TEST_CASE("a flood of one issuer's tokens fills only its own replay cache") {
+    // The sandbox key is public, so anyone can mint accepted sandbox tokens; they must not
+    // lock out the other trusted issuers.
+    std::int64_t const flood = m().meta.at("sandbox_flood").as_int64();
+    auth::verifier_options options;
+    options.replay_cache_max_entries_per_issuer = static_cast<std::size_t>(flood - 2);
+    auto verifier = make_verifier(options);
+    auto const url = m().text("service_url");
+    auto const now = m().now();
+    std::int64_t accepted = 0;
+    std::int64_t refused_full = 0;
+    for (std::int64_t i = 0; i < flood; ++i) {
+        auto const reason =
+            verifier->verify(m().token("sandbox_flood_" + std::to_string(i)), url, now).reason;
+        accepted += reason == auth_reason::ok ? 1 : 0;
+        refused_full += reason == auth_reason::replay_cache_full ? 1 : 0;
+    }
+    CHECK(accepted == flood - 2);
+    CHECK(refused_full == 2);
+    CHECK(verifier->replay_cache_size(m().text("sandbox_issuer")) ==
+          options.replay_cache_max_entries_per_issuer);
+
+    // Issuers A and B still have their fresh tokens accepted, and their replays refused.
+    CHECK(verifier->verify(m().token("es384_valid"), url, now).reason == auth_reason::ok);
+    CHECK(verifier->verify(m().token("shared_jti_b"), url, now).reason == auth_reason::ok);
+    CHECK(verifier->verify(m().token("es384_valid"), url, now).reason == auth_reason::replay);
+    CHECK(verifier->replay_cache_size(m().text("issuer_a")) == 1);
+    CHECK(verifier->replay_cache_size(m().text("issuer_b")) == 1);
+    CHECK(verifier->replay_cache_size("https://not-trusted.example.org") == 0);
 }
 
 TEST_CASE("clock skew is configurable") {

@@ -11,6 +11,7 @@ Writes into --out:
   a.jwks.json           issuer A's public keys (+ a use=enc key, a key pinned to RS384)
   a-rotated.jwks.json   issuer A after rotation (adds kid ec384-2)
   b.jwks.json           issuer B
+  sandbox-derived.jwks.json  the public half of the sandbox's published private key
   remote-1.jwks.json    issuer "remote" before rotation (kid r-1), remote-2 after (r-1, r-2)
   served/               directory the loopback HTTPS server serves (the test fills it)
   tls/                  a test CA, server certificates (localhost + 127.0.0.1; a wrong name),
@@ -48,6 +49,8 @@ SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 A_JWKS_URL = "https://ehr-a.example.org/.well-known/jwks.json"
 EVIL_JKU = "https://evil.example.net/jwks.json"
+# Sandbox tokens minted for the per-issuer replay-cache test (more than its cache bound).
+SANDBOX_FLOOD = 12
 
 
 def b64(data: bytes) -> str:
@@ -230,6 +233,9 @@ def main():
     write_json(os.path.join(out, "a-rotated.jwks.json"),
                {"keys": a_keys + [ec_jwk(ec384_rotated, "ec384-2", "ES384")]})
     write_json(os.path.join(out, "b.jwks.json"), {"keys": [ec_jwk(b_key, "ec384-b", "ES384")]})
+    # The public half of the sandbox key, for comparing with the JWKS shipped in deploy/trust.
+    write_json(os.path.join(out, "sandbox-derived.jwks.json"),
+               {"keys": [ec_jwk(sandbox, SANDBOX_KID, "ES384")]})
     write_json(os.path.join(out, "remote-1.jwks.json"),
                {"keys": [ec_jwk(remote_1, "r-1", "ES384")]})
     write_json(os.path.join(out, "remote-2.jwks.json"),
@@ -305,6 +311,13 @@ def main():
         t[name] = compact(sandbox_header,
                           {"iss": SANDBOX_ISSUER, "aud": aud, "exp": NOW - 5 + 300, "iat": NOW - 5,
                            "jti": str(uuid.uuid4())}, es_signer(sandbox))
+
+    # A flood from the sandbox issuer, whose private key is public: anyone can mint these.
+    for i in range(SANDBOX_FLOOD):
+        t[f"sandbox_flood_{i}"] = compact(sandbox_header,
+                                          {"iss": SANDBOX_ISSUER, "aud": SERVICE_URL,
+                                           "exp": NOW - 5 + 300, "iat": NOW - 5,
+                                           "jti": str(uuid.uuid4())}, es_signer(sandbox))
 
     # Failures.
     t["expired"] = compact(header_for("ES384", "ec384-1"), claims_for(iat=NOW - 400, exp=NOW - 61),
@@ -391,7 +404,7 @@ def main():
         "service_url": SERVICE_URL, "feedback_url": FEEDBACK_URL,
         "issuer_a": ISSUER_A, "issuer_b": ISSUER_B, "issuer_remote": ISSUER_REMOTE,
         "sandbox_issuer": SANDBOX_ISSUER, "a_jwks_url": A_JWKS_URL, "evil_jku": EVIL_JKU,
-        "shared_jti": shared_jti,
+        "shared_jti": shared_jti, "sandbox_flood": SANDBOX_FLOOD,
     })
     print(f"minted {len(t)} tokens into {out}")
 

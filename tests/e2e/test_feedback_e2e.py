@@ -4,9 +4,10 @@ free loopback port, fed the feedback the CDS Hooks sandbox sends, stopped with S
 database is then read with Python's own sqlite3 module (an independent reader), the server is
 restarted on the same file, and `magnesium-cds feedback-report` counts what was stored.
 
-Also: 503 with an OperationOutcome while another process holds the database's write lock,
-start-up refusal for an unopenable --feedback-db, and no clinician comment in the database or
-the log. Python standard library only.
+Also: 503 with an OperationOutcome while another process holds the database's write lock, and
+meanwhile /healthz answered at once (store calls run off the server's I/O threads); start-up
+refusal for an unopenable or read-only --feedback-db; no clinician comment in the database or
+the log. Python standard library (and the `chattr` tool when run as root).
 
 Usage: test_feedback_e2e.py --binary PATH/TO/magnesium-cds
 """
@@ -17,11 +18,14 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 BINARY = None
@@ -93,6 +97,42 @@ COMMENTED = {"card": "1c2d3e4f-5061-4728-93a4-b5c6d7e8f9a0", "outcome": "overrid
                                            "display": "Patient refused"},
                                 "userComment": COMMENT},
              "outcomeTimestamp": "2026-03-10T09:07:00Z"}
+
+
+# Holds the write lock of the database argv[1] for argv[2] seconds, in its own process.
+LOCK_HOLDER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+"""
+
+
+@contextlib.contextmanager
+def read_only(path):
+    """Makes `path` unwritable to the service. chmod does not stop root, so as root the file
+    is made immutable (chattr +i: refused even to root, EPERM); otherwise chmod 0444."""
+    if os.geteuid() != 0:
+        os.chmod(path, 0o444)
+        try:
+            yield
+        finally:
+            os.chmod(path, 0o644)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        raise AssertionError("running as root without chattr: cannot make a file read-only to root")
+    result = subprocess.run([chattr, "+i", path], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError("chattr +i failed (file system or capability): " + result.stderr)
+    try:
+        with contextlib.suppress(OSError), open(path, "ab"):
+            raise AssertionError("chattr +i did not make the file read-only to root")
+        yield
+    finally:
+        subprocess.run([chattr, "-i", path], check=True)
 
 
 class FeedbackStoreTest(unittest.TestCase):
@@ -199,6 +239,104 @@ class FeedbackStoreTest(unittest.TestCase):
         self.assertIn("were not stored", log)
         # The error line says how many entries failed, never which cards.
         self.assertNotIn(ACCEPTED["card"], log)
+
+    def test_locked_database_never_holds_the_server(self):
+        """Another process holds the write lock for 6 s while 8 feedback calls arrive on a
+        2-thread server: /healthz keeps answering at once, every feedback call is answered
+        within the bounded wait (503 with Retry-After, or 200 once stored), and every 200 is a
+        stored row."""
+        server = Server(self.db, self.log)
+        holder = None
+        try:
+            # A separate process, as a report or an analytics job would be.
+            holder = subprocess.Popen(
+                [sys.executable, "-c", LOCK_HOLDER, self.db, "6"], stdout=subprocess.PIPE, text=True)
+            self.assertEqual(holder.stdout.readline().strip(), "locked")
+            lock_taken = time.monotonic()
+
+            answers = []
+            answers_lock = threading.Lock()
+
+            def send(i):
+                entry = dict(OVERRIDDEN, card="card-%d" % i)
+                started = time.monotonic()
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+                try:
+                    conn.request("POST", "/cds-services/%s/feedback" % SERVICE,
+                                 json.dumps({"feedback": [entry]}), JSON)
+                    response = conn.getresponse()
+                    answer = (response.status, response.getheader("Retry-After"), response.read(),
+                              time.monotonic() - started, entry["card"])
+                finally:
+                    conn.close()
+                with answers_lock:
+                    answers.append(answer)
+
+            senders = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+            for sender in senders:
+                sender.start()
+            health_times = []
+            while time.monotonic() - lock_taken < 4.5:
+                started = time.monotonic()
+                status, _ = server.request("GET", "/healthz")
+                health_times.append(time.monotonic() - started)
+                self.assertEqual(status, 200)
+                time.sleep(0.2)
+            self.assertLess(max(health_times), 1.0, health_times)
+            self.assertIsNone(holder.poll(), "the lock is held throughout")
+            for sender in senders:
+                sender.join(timeout=30)
+            self.assertEqual(len(answers), 8)
+            for status, retry_after, body, seconds, _ in answers:
+                # The default --feedback-max-wait is 1 s; a call never waits for the lock's 6 s.
+                self.assertLess(seconds, 3.0)
+                self.assertIn(status, (200, 503))
+                if status == 503:
+                    self.assertEqual(retry_after, "1")
+                    self.assertEqual(json.loads(body)["resourceType"], "OperationOutcome")
+            self.assertIn(503, [a[0] for a in answers])
+
+            status, body = server.request("GET", "/readyz")
+            self.assertEqual(status, 200)
+            self.assertEqual(json.loads(body)["feedbackStore"]["status"], "busy")
+
+            self.assertEqual(holder.wait(timeout=30), 0)
+            status, _ = server.feedback([dict(OVERRIDDEN, card="after-release")])
+            self.assertEqual(status, 200)
+            status, body = server.request("GET", "/readyz")
+            self.assertEqual(json.loads(body)["feedbackStore"], {"status": "ok", "queued": 0})
+        finally:
+            if holder is not None and holder.poll() is None:
+                holder.kill()
+                holder.wait()
+            self.assertEqual(server.stop(), 0)
+        # Every acknowledged call is stored, and nothing else is.
+        acknowledged = sorted([a[4] for a in answers if a[0] == 200] + ["after-release"])
+        self.assertEqual(sorted(row[0] for row in self.rows("SELECT card_uuid FROM feedback")), acknowledged)
+
+    def test_read_only_database_refuses_to_start(self):
+        # A database the service created, then made read-only in a way root respects too.
+        server = Server(self.db, self.log)
+        try:
+            self.assertEqual(server.request("GET", "/readyz")[0], 200)
+        finally:
+            self.assertEqual(server.stop(), 0)
+        with read_only(self.db):
+            try:
+                result = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0", "--feedback-db", self.db],
+                                        capture_output=True, text=True, timeout=15)
+            except subprocess.TimeoutExpired as running:
+                self.fail("the service started on a read-only database: %r" % running.stdout)
+            stdout, stderr = result.stdout, result.stderr
+            self.assertNotIn("listening", stdout)
+            self.assertEqual(result.returncode, 1)
+            self.assertIn("refusing to start", stderr)
+            self.assertIn(self.db, stderr)
+            self.assertIn("read-only", stderr)
+            # A report only reads: it still works on the read-only file.
+            report = run_binary("feedback-report", "--feedback-db", self.db)
+            self.assertEqual(report.returncode, 0, report.stderr)
+            self.assertEqual(json.loads(report.stdout)["totalEntries"], 0)
 
     def test_unopenable_database_refuses_to_start(self):
         missing = os.path.join(self.dir.name, "no-such-dir", "feedback.sqlite3")

@@ -220,7 +220,7 @@ std::unique_ptr<authenticator> make_authenticator() {
     issuers.push_back({std::string{ehr_issuer}, std::make_unique<fixed_source>("ehr-jwks.json", keys().jwks)});
     verifier_options options;
     options.algorithms = {jws_algorithm::es256, jws_algorithm::es384, jws_algorithm::rs256, jws_algorithm::rs384};
-    options.replay_cache_max_entries = 4;
+    options.replay_cache_max_entries_per_issuer = 4;
     auto verifier = std::make_unique<jwt_verifier>(std::move(issuers), options);
     auto const problems = verifier->load_keys(fixed_clock());
     if (!problems.empty()) throw std::runtime_error("fixed JWKS did not load: " + problems.front());

@@ -376,9 +376,10 @@ TEST_CASE("feedback endpoint with the store: 200 after the commit, 503 Operation
     auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
     REQUIRE(loaded.rules);
     auto state = make_service_state(loaded.rules);
-    auto options = sqlite_feedback_store_options{};
-    options.busy_timeout = std::chrono::milliseconds{20};
-    state.feedback = open_sqlite_feedback_store(path, {loaded.rules->id(), loaded.rules->version()}, options);
+    feedback_queue_options queue;
+    queue.max_wait = std::chrono::milliseconds{20};
+    state.feedback =
+        make_queued_feedback_sink(open_sqlite_feedback_store(path, {loaded.rules->id(), loaded.rules->version()}), queue);
 
     auto const post = [&](std::string body) {
         http_request r;
@@ -403,7 +404,19 @@ TEST_CASE("feedback endpoint with the store: 200 after the commit, 503 Operation
     }();
     db.exec("ROLLBACK");
     CHECK(refused.status == 503);
+    CHECK(refused.header("Retry-After") == "1");
     auto const outcome = boost::json::parse(refused.body).as_object();
     CHECK(outcome.at("resourceType").as_string() == "OperationOutcome");
+    CHECK(std::string{outcome.at("issue").at(0).at("diagnostics").as_string()}.find("locked") != std::string::npos);
     CHECK(db.scalar("SELECT count(*) FROM feedback") == "1");
+
+    // /readyz shows what the last call found, without becoming unready.
+    http_request ready;
+    ready.method = "GET";
+    ready.target = "/readyz";
+    auto const readiness = handle_request_blocking(std::move(ready), state);
+    CHECK(readiness.status == 200);
+    auto const store = boost::json::parse(readiness.body).at("feedbackStore");
+    CHECK(store.at("status").as_string() == "busy");
+    CHECK(store.at("queued").as_int64() == 0);
 }

@@ -94,9 +94,10 @@ boost::asio::awaitable<auth_decision> scripted_authenticator::authenticate(auth_
     co_return auth_decision{allow_, allow_ ? "" : "expired"};
 }
 
-bool recording_sink::record(std::string_view service_id, std::vector<feedback_entry> entries) {
-    received.emplace_back(std::string{service_id}, std::move(entries));
-    return accept;
+boost::asio::awaitable<feedback_receipt> recording_sink::record(std::string service_id,
+                                                                std::vector<feedback_entry> entries) {
+    received.emplace_back(std::move(service_id), std::move(entries));
+    co_return feedback_receipt{accept, accept ? std::string{} : std::string{"refused by the test"}};
 }
 
 }  // namespace cds::service::testing

@@ -55,7 +55,8 @@ private:
 
 class recording_sink final : public feedback_sink {
 public:
-    bool record(std::string_view service_id, std::vector<feedback_entry> entries) override;
+    boost::asio::awaitable<feedback_receipt> record(std::string service_id,
+                                                    std::vector<feedback_entry> entries) override;
     std::vector<std::pair<std::string, std::vector<feedback_entry>>> received;
     bool accept = true;
 };

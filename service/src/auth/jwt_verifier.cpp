@@ -4,15 +4,27 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <mutex>
+#include <set>
+#include <unordered_map>
 #include <stdexcept>
 
 #include <boost/json/value.hpp>
 
 namespace cds::service::auth {
 
+// One issuer's accepted jti values: jti -> expiry (exp + skew), and the same entries ordered
+// by expiry for eviction. Guarded by its own mutex.
+struct issuer_replay_cache {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::chrono::system_clock::time_point> seen;
+    std::set<std::pair<std::chrono::system_clock::time_point, std::string>> seen_by_expiry;
+};
+
 struct jwt_verifier::issuer_state {
     std::string issuer;
     std::unique_ptr<jwks_source> source;
+    issuer_replay_cache replay;
     // Guarded by jwks_mutex_:
     std::shared_ptr<jwk_set const> keys;
     std::optional<time_point> fetched_at;    // when `keys` were obtained
@@ -123,7 +135,7 @@ jwt_verifier::jwt_verifier(std::vector<trusted_issuer> issuers, verifier_options
         throw std::invalid_argument("jwt_verifier: no signature algorithm allowed");
     }
     if (options_.clock_skew.count() < 0 || options_.max_token_lifetime.count() <= 0 ||
-        options_.replay_cache_max_entries == 0 || options_.jwks_refresh_min_interval.count() < 0) {
+        options_.replay_cache_max_entries_per_issuer == 0 || options_.jwks_refresh_min_interval.count() < 0) {
         throw std::invalid_argument("jwt_verifier: option out of range");
     }
     for (auto& entry : issuers) {
@@ -218,31 +230,28 @@ std::shared_ptr<jwk_set const> jwt_verifier::keys_for(issuer_state& issuer,
     return keys;
 }
 
-auth_reason jwt_verifier::remember_jti(std::string_view issuer,
+auth_reason jwt_verifier::remember_jti(issuer_state& issuer,
                                        std::string_view jti,
                                        time_point expires,
                                        time_point now) {
-    std::string key;
-    key.reserve(issuer.size() + 1 + jti.size());
-    key += issuer;
-    key += '\n';  // a jti is printable (checked) and the issuer is configured: no ambiguity
-    key += jti;
-    std::lock_guard lock(replay_mutex_);
+    issuer_replay_cache& cache = issuer.replay;
+    std::lock_guard lock(cache.mutex);
     // Entries whose token has expired can be forgotten: replaying such a token fails on exp.
-    while (!seen_by_expiry_.empty() && seen_by_expiry_.begin()->first <= now) {
-        seen_.erase(seen_by_expiry_.begin()->second);
-        seen_by_expiry_.erase(seen_by_expiry_.begin());
+    while (!cache.seen_by_expiry.empty() && cache.seen_by_expiry.begin()->first <= now) {
+        cache.seen.erase(cache.seen_by_expiry.begin()->second);
+        cache.seen_by_expiry.erase(cache.seen_by_expiry.begin());
     }
-    if (seen_.contains(key)) {
+    std::string key{jti};
+    if (cache.seen.contains(key)) {
         return auth_reason::replay;
     }
-    if (seen_.size() >= options_.replay_cache_max_entries) {
-        // Every remembered token is still valid; forgetting one would reopen its replay
-        // window, so this one is refused instead (fail closed).
+    if (cache.seen.size() >= options_.replay_cache_max_entries_per_issuer) {
+        // Every token this issuer has had accepted is still valid; forgetting one would reopen
+        // its replay window, so this one is refused instead (fail closed).
         return auth_reason::replay_cache_full;
     }
-    seen_by_expiry_.emplace(expires, key);
-    seen_.emplace(std::move(key), expires);
+    cache.seen_by_expiry.emplace(expires, key);
+    cache.seen.emplace(std::move(key), expires);
     return auth_reason::ok;
 }
 
@@ -404,8 +413,8 @@ verification_result jwt_verifier::verify(std::string_view token,
         return result;
     }
 
-    result.reason = remember_jti(iss_value->as_string(), jti_value->as_string(),
-                                 time_point{exp.value + skew}, now);
+    result.reason =
+        remember_jti(issuer, jti_value->as_string(), time_point{exp.value + skew}, now);
     return result;
 }
 
@@ -418,9 +427,14 @@ std::size_t jwt_verifier::fetch_count(std::string_view issuer) const {
     return it->second->fetches;
 }
 
-std::size_t jwt_verifier::replay_cache_size() const {
-    std::lock_guard lock(replay_mutex_);
-    return seen_.size();
+std::size_t jwt_verifier::replay_cache_size(std::string_view issuer) const {
+    auto it = issuers_.find(issuer);
+    if (it == issuers_.end()) {
+        return 0;
+    }
+    issuer_replay_cache& cache = it->second->replay;
+    std::lock_guard lock(cache.mutex);
+    return cache.seen.size();
 }
 
 }  // namespace cds::service::auth

@@ -1,13 +1,15 @@
 #pragma once
 // CDS Hooks 2.0 feedback (`POST {baseUrl}/cds-services/{id}/feedback`): the router validates
-// the body's shape and hands typed entries to a feedback_sink. Storing feedback (SQLite,
-// analytics) is its own issue; the sink is the seam it plugs into.
+// the body's shape and hands typed entries to a feedback_sink, the seam the durable store
+// (feedback_store.hpp) plugs into.
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/fwd.hpp>
 
 #include "cds/fhir/types.hpp"
@@ -34,12 +36,31 @@ struct feedback_parse_result {
 };
 [[nodiscard]] feedback_parse_result parse_feedback(boost::json::value const& body);
 
+// What became of one feedback call's entries.
+struct feedback_receipt {
+    bool stored = false;
+    // When not stored: why, in words fit for the client (never feedback data); the client is
+    // answered 503 with Retry-After and may send the call again.
+    std::string refusal;
+};
+
+// Whether the sink can take feedback now, for /readyz (informational: hook calls do not
+// need the sink, so its state never makes the service unready).
+struct feedback_sink_health {
+    std::string status;       // "ok", "busy" (the last call found the store locked), "failing"
+    std::size_t queued = 0;   // calls waiting for the store
+};
+
 class feedback_sink {
 public:
     virtual ~feedback_sink() = default;
-    // Thread-safe. Returns false when the feedback could not be taken (e.g. a full queue);
-    // the client then gets 503 and may retry.
-    virtual bool record(std::string_view service_id, std::vector<feedback_entry> entries) = 0;
+    // Thread-safe; never blocks the calling thread. Completes once the entries are durably
+    // stored (stored) or refused (e.g. a full queue, a locked store): only then may the
+    // client be answered.
+    virtual boost::asio::awaitable<feedback_receipt> record(std::string service_id,
+                                                            std::vector<feedback_entry> entries) = 0;
+    // Nothing when the sink keeps no state worth reporting.
+    [[nodiscard]] virtual std::optional<feedback_sink_health> health() const { return std::nullopt; }
 };
 
 }  // namespace cds::service

@@ -1,6 +1,7 @@
 #pragma once
-// A durable store for CDS Hooks 2.0 feedback behind the `feedback_sink` seam, with a small
-// read side for analytics. SQLite is the embedded default (`serve --feedback-db FILE`); a
+// A durable store for CDS Hooks 2.0 feedback behind the `feedback_sink` seam (through
+// make_queued_feedback_sink, off the server's I/O threads), with a small read side for
+// analytics. SQLite is the embedded default (`serve --feedback-db FILE`); a
 // PostgreSQL store for replicas implements the same `feedback_store` interface.
 //
 // What is stored, per feedback entry: when the service received it (server clock), the
@@ -19,10 +20,12 @@
 #include <vector>
 
 #include <boost/program_options/options_description.hpp>
+#include <boost/program_options/variables_map.hpp>
 
 #include "cds/fhir/date_time.hpp"
 #include "cds/fhir/types.hpp"
 #include "cds/service/feedback.hpp"
+#include "cds/service/feedback/store_executor.hpp"
 
 namespace cds::service {
 
@@ -59,12 +62,26 @@ struct feedback_summary {
 //  "acceptedSuggestions"}]}
 [[nodiscard]] std::string render_feedback_summary(feedback_summary const& summary);
 
-class feedback_store : public feedback_sink {
+enum class store_outcome {
+    stored,  // committed to stable storage
+    busy,    // another connection held the write lock until the call gave up; nothing stored
+    failed,  // any other error (logged without feedback data); nothing stored
+};
+
+// Blocking: a server I/O thread never calls it directly; make_queued_feedback_sink runs it on
+// a store_executor thread.
+class feedback_store {
 public:
+    virtual ~feedback_store() = default;
+
     // Stores all entries of one feedback call in one durable transaction, or none of them.
-    // Returns true only after the commit reached stable storage; false (logged without any
-    // feedback data) when it did not, so the client is answered 503 and may retry.
-    bool record(std::string_view service_id, std::vector<feedback_entry> entries) override = 0;
+    // Waits for another connection's write lock until `give_up_at` at the latest (at least
+    // one attempt is made, however late). Thread-safe.
+    virtual store_outcome record(std::string_view service_id, std::vector<feedback_entry> const& entries,
+                                 std::chrono::steady_clock::time_point give_up_at) = 0;
+
+    // The same, waiting for the lock at most the store's busy timeout; true when stored.
+    virtual bool record(std::string_view service_id, std::vector<feedback_entry> const& entries) = 0;
 
     // Thread-safe. Throws std::runtime_error when the store cannot be read.
     [[nodiscard]] virtual feedback_summary summarize(feedback_summary_query const& query) = 0;
@@ -74,12 +91,31 @@ struct sqlite_feedback_store_options {
     // false: the file must exist already (reports), so that a mistyped path is an error
     // instead of a new empty database.
     bool create_if_missing = true;
+    // true (serve): opening fails unless this process can write the file, so that a
+    // read-only database stops start-up instead of failing every feedback call with 503.
+    bool must_be_writable = true;
     // How long a statement waits for another connection's lock (e.g. a report or an
-    // analytics reader holding the database) before the call fails with 503.
+    // analytics reader holding the database) when the caller gives no bound of its own.
     std::chrono::milliseconds busy_timeout{std::chrono::seconds{5}};
     // The received_at clock; the system clock unless a test fixes it.
     std::function<std::chrono::system_clock::time_point()> clock;
 };
+
+// How feedback calls reach a blocking store from the server (serve's --feedback-queue and
+// --feedback-max-wait).
+struct feedback_queue_options {
+    store_executor_options executor;
+    // Longest a feedback call waits, from its arrival at the sink, for the store (queue and
+    // write lock together); beyond it the call is answered 503 with Retry-After. Short, so a
+    // client is told to retry rather than held; it also bounds how long a store job runs
+    // (see store_executor.hpp).
+    std::chrono::milliseconds max_wait{std::chrono::seconds{1}};
+};
+
+// A feedback_sink that runs `store`'s record on an executor of its own: a server thread only
+// queues the call; a full queue or a store still locked after max_wait is refused with 503.
+[[nodiscard]] std::shared_ptr<feedback_sink> make_queued_feedback_sink(std::shared_ptr<feedback_store> store,
+                                                                       feedback_queue_options options = {});
 
 // The schema version this build creates and reads (the `schema_version` table's newest row).
 inline constexpr int feedback_schema_version = 1;
@@ -87,12 +123,17 @@ inline constexpr int feedback_schema_version = 1;
 // Opens (creating when allowed) the SQLite database at `path`, switches it to WAL with
 // synchronous=FULL and applies the schema migrations it lacks. Throws std::runtime_error with
 // a message naming the file and the reason (start-up error): unopenable path, not a SQLite
-// database, a schema newer than this build, WAL unavailable.
+// database, a schema newer than this build, WAL unavailable, and (must_be_writable) a file
+// this process cannot write.
 [[nodiscard]] std::shared_ptr<feedback_store> open_sqlite_feedback_store(std::string const& path,
                                                                          rule_set_identity rules,
                                                                          sqlite_feedback_store_options options = {});
 
-// `--feedback-db FILE` of `serve` and `feedback-report`, with its help text.
+// `serve`'s --feedback-db FILE, --feedback-queue N and --feedback-max-wait S, with their help
+// texts; the defaults are feedback_queue_options'.
 void add_feedback_store_options(boost::program_options::options_description& description);
+
+// The queue options from those flags. Throws std::invalid_argument for a value out of range.
+[[nodiscard]] feedback_queue_options feedback_queue_options_from(boost::program_options::variables_map const& vm);
 
 }  // namespace cds::service

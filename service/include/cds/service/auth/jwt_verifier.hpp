@@ -15,7 +15,7 @@
 //    held during a fetch: a thread claims the issuer's refresh slot under the mutex, fetches
 //    without it, then installs the result under it. Other threads meanwhile keep verifying
 //    with the keys already cached.
-//  - replay_mutex_ guards the replay cache; held only for a lookup+insert.
+//  - each issuer's replay cache has its own mutex, held only for a lookup+insert.
 
 #include <chrono>
 #include <cstddef>
@@ -24,10 +24,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -80,12 +78,15 @@ struct verifier_options {
     std::vector<jws_algorithm> algorithms{jws_algorithm::es384, jws_algorithm::rs384};
     std::chrono::seconds clock_skew{60};
     std::chrono::seconds max_token_lifetime{3600};
-    // Replay cache: when full, entries whose token has expired are dropped first (oldest
-    // expiry first); if none has expired the new token is refused with replay_cache_full.
-    // Forgetting an unexpired jti would reopen the replay window, so refusing (fail closed)
-    // is the safer of the two; the bound only bites under more than
-    // replay_cache_max_entries accepted calls per token lifetime.
-    std::size_t replay_cache_max_entries = 100'000;
+    // Replay caches, one per trusted issuer, each bounded by this many entries: when an
+    // issuer's cache is full, its entries whose token has expired are dropped first (oldest
+    // expiry first); if none has expired that issuer's new token is refused with
+    // replay_cache_full. Forgetting an unexpired jti would reopen the replay window, so
+    // refusing (fail closed) is the safer of the two; the bound only bites under more than
+    // this many accepted calls of one issuer per token lifetime. Per issuer, because an
+    // issuer whose key is public (the CDS Hooks sandbox) lets anyone mint accepted tokens:
+    // filling a shared cache would lock every other issuer out.
+    std::size_t replay_cache_max_entries_per_issuer = 100'000;
     // A remote JWKS is fetched again at most this often per issuer (unknown kid or age).
     std::chrono::seconds jwks_refresh_min_interval{30};
     // A remote JWKS older than this is refetched on the next call (keys can be withdrawn).
@@ -122,7 +123,8 @@ public:
 
     // How many times each issuer's source was fetched (tests and metrics).
     [[nodiscard]] std::size_t fetch_count(std::string_view issuer) const;
-    [[nodiscard]] std::size_t replay_cache_size() const;
+    // Entries in one issuer's replay cache (0 for an issuer not trusted).
+    [[nodiscard]] std::size_t replay_cache_size(std::string_view issuer) const;
     [[nodiscard]] verifier_options const& options() const { return options_; }
 
 private:
@@ -132,22 +134,16 @@ private:
                                                           std::string_view kid,
                                                           time_point now);
     [[nodiscard]] bool refresh(issuer_state& issuer, time_point now, bool forced);
-    [[nodiscard]] auth_reason remember_jti(std::string_view issuer,
+    [[nodiscard]] auth_reason remember_jti(issuer_state& issuer,
                                            std::string_view jti,
                                            time_point expires,
                                            time_point now);
 
     verifier_options options_;
-    // The map's shape is fixed after construction; the mutable members of each state are
-    // guarded by jwks_mutex_.
+    // The map's shape is fixed after construction; the key-set members of each state are
+    // guarded by jwks_mutex_, its replay cache by its own mutex.
     std::map<std::string, std::unique_ptr<issuer_state>, std::less<>> issuers_;
     mutable std::mutex jwks_mutex_;
-
-    // Replay cache, guarded by replay_mutex_: key "iss\njti" -> expiry (exp + skew), and the
-    // same entries ordered by expiry for eviction.
-    mutable std::mutex replay_mutex_;
-    std::unordered_map<std::string, time_point> seen_;
-    std::set<std::pair<time_point, std::string>> seen_by_expiry_;
 };
 
 }  // namespace cds::service::auth
