@@ -162,7 +162,7 @@ test('severe magnesium: critical card, suggestion, trace; accept and dismiss are
     await critical.locator('.feedback-status').filter({ hasText: 'feedback stored' }).waitFor();
 
     // Another card, a warning, dismissed with a reason.
-    await fire_scenario(page, 'fires_sign_multi_findings_severe');
+    await fire_scenario(page, 'fires_sign_furosemide_and_ppi_one_card');
     const other = page.locator('article.card.indicator-warning').first();
     await other.waitFor();
     const reason = other.locator('select').first();
