@@ -22,6 +22,8 @@ if [[ $profile == test || $profile == bench ]]; then
     # doctest: unit tests; python3 + cryptography: end-to-end and JWT tests with keys minted
     # independently of our code; clang + compiler-rt: the sanitizer build shared with the fuzzers.
     packages+=(doctest-dev python3 python3-cryptography curl clang-14 libclang-rt-14-dev)
+    # kubectl renders the Kustomize overlays in tests/deploy; Debian's only when none exists.
+    command -v kubectl >/dev/null || packages+=(kubernetes-client)
 fi
 if [[ $profile == bench ]]; then
     packages+=(nginx-light wrk)
