@@ -24,6 +24,8 @@ if [[ $profile == test || $profile == bench ]]; then
     packages+=(doctest-dev python3 python3-cryptography curl clang-14 libclang-rt-14-dev)
     # chromium: the card viewer's browser test (tests/ui), driven by playwright-core.
     packages+=(chromium)
+    # kubectl renders the Kustomize overlays in tests/deploy; Debian's only when none exists.
+    command -v kubectl >/dev/null || packages+=(kubernetes-client)
 fi
 if [[ $profile == bench ]]; then
     packages+=(nginx-light wrk)

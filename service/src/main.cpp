@@ -9,6 +9,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -31,6 +32,8 @@
 #include "cds/service/fhir_client/command_line.hpp"
 #include "cds/service/fhir_client/http_fhir_fetcher.hpp"
 #include "cds/service/http_server.hpp"
+#include "cds/service/ops/log_format.hpp"
+#include "cds/service/ops/serve_config.hpp"
 #include "cds/service/router.hpp"
 #include "cds/service/service_state.hpp"
 
@@ -99,7 +102,13 @@ po::options_description serve_options() {
          "a hook call with ?explain=true gets the evaluation trace in its response (never logged)")
         ("enable-ui", po::bool_switch(), "serve the card viewer at /ui (its calls may ask for explain)")
         ("ui-rules", po::value<std::vector<std::string>>()->composing(),
-         "extra rule file the card viewer can compare against (repeatable; needs --enable-ui)");
+         "extra rule file the card viewer can compare against (repeatable; needs --enable-ui)")
+        ("log-format", po::value<std::string>()->default_value("text"),
+         "text, or json: one JSON object per line (time, level, message)")
+        ("print-config", po::bool_switch(),
+         "print the effective configuration as JSON (each option's value and whether it came from the default, the "
+         "environment or a flag; secrets redacted) and exit; every serve option OPT may also be set by the "
+         "environment variable MAGNESIUM_CDS_OPT (upper case, - as _), a flag winning over the environment");
     // Flags owned by the FHIR client (issue 4) and by authentication (issue 5).
     cds::service::fhir_client::add_fhir_client_options(d);
     cds::service::auth::add_auth_options(d);
@@ -207,11 +216,15 @@ std::shared_ptr<rules::rule_set const> load_rules(po::variables_map const& vm, s
 // `buffered`: serve's logger, written to stderr in batches by a background thread so that a
 // request never waits for stderr (buffered_log_sink.hpp); when stderr is a terminal, where a
 // person reads along, lines go out one by one in colour as before.
-void use_stderr_logger(std::string const& level_name, bool buffered = false) {
+void use_stderr_logger(std::string const& level_name, bool buffered = false, std::string const& format = "text") {
     auto const level = spdlog::level::from_str(level_name);
     if (level == spdlog::level::off && level_name != "off") throw usage_error("unknown --log-level " + level_name);
+    if (format != "text" && format != "json") throw usage_error("--log-format must be text or json");
     std::shared_ptr<spdlog::logger> logger;
-    if (buffered && isatty(STDERR_FILENO) == 0) {
+    if (buffered && format == "json") {
+        logger = std::make_shared<spdlog::logger>("magnesium-cds", std::make_shared<service::buffered_log_sink>());
+        logger->set_formatter(std::make_unique<service::ops::json_log_formatter>());
+    } else if (buffered && isatty(STDERR_FILENO) == 0) {
         logger = std::make_shared<spdlog::logger>("magnesium-cds", std::make_shared<service::buffered_log_sink>());
         logger->set_formatter(std::make_unique<service::service_log_formatter>());  // the pattern below
     } else {
@@ -254,9 +267,31 @@ bool configure_explain_and_ui(po::variables_map const& vm, service::service_stat
     return true;
 }
 
+// Options that name a file: --print-config shows their path although the name says "key".
+std::set<std::string> const serve_path_options{"tls-key"};
+
+po::variables_map parse_serve(std::vector<std::string> const& args, bool& print_config) {
+    auto const description = serve_options();
+    std::set<std::string> const command_line_only{"print-config"};
+    service::ops::effective_config config;
+    try {
+        config = service::ops::parse_command_line_and_environment(args, description, command_line_only);
+    } catch (po::error const& e) {
+        throw usage_error(e.what());
+    }
+    print_config = config.values["print-config"].as<bool>();
+    if (print_config) {
+        std::cout << service::ops::describe_config(description, config, serve_path_options, command_line_only)
+                  << '\n';
+    }
+    return config.values;
+}
+
 int serve(std::vector<std::string> const& args) {
-    auto const vm = parse(args, serve_options(), nullptr);
-    use_stderr_logger(vm["log-level"].as<std::string>(), true);
+    bool print_config = false;
+    auto const vm = parse_serve(args, print_config);
+    if (print_config) return exit_ok;
+    use_stderr_logger(vm["log-level"].as<std::string>(), true, vm["log-format"].as<std::string>());
 
     service::server_options options;
     auto const listen = service::parse_listen_address(vm["listen"].as<std::string>());

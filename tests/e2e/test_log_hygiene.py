@@ -68,6 +68,12 @@ def patients_of(request):
 
 class LogHygiene(unittest.TestCase):
     def test_no_token_or_patient_data_in_any_output(self):
+        self.check_session("text")
+
+    def test_no_token_or_patient_data_in_json_logs(self):
+        self.check_session("json")
+
+    def check_session(self, log_format):
         with open(e2e.ARGS.sandbox_key, "rb") as f:
             auth.SANDBOX_KEY = serialization.load_pem_private_key(f.read(), password=None)
         fhir = FakeFhirServer()
@@ -75,7 +81,7 @@ class LogHygiene(unittest.TestCase):
         fhir_thread.start()
         live_fhir = "http://127.0.0.1:%d/fhir" % fhir.server_address[1]
         dead_fhir = "http://127.0.0.1:%d/fhir" % e2e.free_port()
-        server = auth.AuthServer("--log-level", "trace", "--fhir-allow", live_fhir, "--fhir-allow", dead_fhir,
+        server = auth.AuthServer("--log-level", "trace", "--log-format", log_format, "--fhir-allow", live_fhir, "--fhir-allow", dead_fhir,
                                  "--fhir-deadline-ms", "1500")
         secrets, patient_terms, patient_words = [], set(), set()
         try:
@@ -149,8 +155,17 @@ class LogHygiene(unittest.TestCase):
         # The session really went through the paths that could leak: tokens were forwarded to
         # the FHIR server, every request was logged, and trace/debug lines were written.
         self.assertTrue(any(a.startswith("Bearer at-") for a in fhir.authorizations))
-        self.assertGreaterEqual(len(re.findall(r"(?m) (?:GET|POST) \S+ \d{3} ", output)), len(statuses))
-        self.assertRegex(output, r"(?m) debug ")
+        if log_format == "json":
+            # Every line on stderr is one JSON object; stdout carries only the "listening on" line.
+            lines = [json.loads(line) for line in output.splitlines() if not line.startswith("listening on ")]
+            self.assertTrue(all(set(line) == {"time", "level", "message"} for line in lines))
+            messages = "\n".join(" " + line["message"] for line in lines)
+            levels = {line["level"] for line in lines}
+            self.assertIn("debug", levels)
+        else:
+            messages = output
+            self.assertRegex(output, r"(?m) debug ")
+        self.assertGreaterEqual(len(re.findall(r"(?m) (?:GET|POST) \S+ \d{3} ", messages)), len(statuses))
         self.assertGreater(len(patient_terms), 5)
         self.assertTrue(patient_words)
 
