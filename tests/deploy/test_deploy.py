@@ -313,6 +313,12 @@ class KubernetesTest(unittest.TestCase):
         path = os.path.join(ARGS.repo, "deploy", "k8s", "base", "magnesium-rules.json")
         done = subprocess.run([ARGS.binary, "check-rules", path], capture_output=True, text=True)
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        # The ConfigMap is generated from this copy (Kustomize reads no file outside its root); it
+        # must be the bundled rule set itself, or the cluster would run other rules than the binary.
+        bundled = os.path.join(ARGS.repo, "rules", "config", "magnesium-rules.json")
+        with open(path, "rb") as copy, open(bundled, "rb") as original:
+            self.assertEqual(copy.read(), original.read(),
+                             "deploy/k8s/base/magnesium-rules.json differs from rules/config/magnesium-rules.json")
 
 
 if __name__ == "__main__":
