@@ -85,6 +85,51 @@ instant date_time::end() const {
     return start + milliseconds{1};
 }
 
+namespace {
+
+// Fractional seconds from `pos` (just after the '.'), advancing `pos` past them. Any number
+// of digits is valid; the model keeps milliseconds. False when no digit follows the point.
+bool read_fraction(std::string_view text, std::size_t& pos, long long& millis) {
+    std::size_t const digits_start = pos;
+    while (pos < text.size() && is_digit(text[pos])) {
+        if (pos - digits_start < 3) millis = millis * 10 + (text[pos] - '0');
+        ++pos;
+    }
+    std::size_t const count = pos - digits_start;
+    if (count == 0) return false;
+    for (std::size_t i = count; i < 3; ++i) millis *= 10;
+    return true;
+}
+
+// The time zone at `pos` (Z, +hh:mm or -hh:mm) of a dateTime whose local time is `local`.
+date_time_parse_result parse_time_zone(std::string_view text, std::size_t pos, instant local) {
+    if (text[pos] == 'Z') {
+        if (pos + 1 != text.size()) return failure("unexpected text after the time-zone 'Z'");
+        return success(local, date_precision::second, true);
+    }
+    if (text[pos] != '+' && text[pos] != '-') {
+        return failure("expected a time-zone offset (Z, +hh:mm or -hh:mm) after the time");
+    }
+    bool const negative = text[pos] == '-';
+    int offset_hours = 0;
+    int offset_minutes = 0;
+    if (!read_digits(text, pos + 1, 2, offset_hours) || pos + 3 >= text.size() || text[pos + 3] != ':' ||
+        !read_digits(text, pos + 4, 2, offset_minutes)) {
+        return failure("expected a time-zone offset of the form +hh:mm or -hh:mm");
+    }
+    if (pos + 6 != text.size()) return failure("unexpected text after the time-zone offset");
+    if (offset_minutes > 59 || offset_hours > 14 || (offset_hours == 14 && offset_minutes != 0)) {
+        return failure(std::string("time-zone offset ") + text[pos] + two_digits(offset_hours) + ":" +
+                       two_digits(offset_minutes) + " out of range");
+    }
+    auto const offset = hours{offset_hours} + minutes{offset_minutes};
+    // Local time = UTC + offset, so UTC = local - offset.
+    instant const utc = negative ? local + offset : local - offset;
+    return success(utc, date_precision::second, true);
+}
+
+}  // namespace
+
 date_time_parse_result parse_date_time(std::string_view text) {
     // FHIR R4 §2.24.0.1: date = YYYY(-MM(-DD)?)?; dateTime adds Thh:mm:ss(.s+)?(Z|(+|-)hh:mm),
     // seconds required; year 0001..9999, offset at most 14:00.
@@ -130,43 +175,13 @@ date_time_parse_result parse_date_time(std::string_view text) {
     long long millis = 0;
     if (pos < text.size() && text[pos] == '.') {
         ++pos;
-        std::size_t const digits_start = pos;
-        while (pos < text.size() && is_digit(text[pos])) {
-            // Any number of digits is valid; the model keeps milliseconds.
-            if (pos - digits_start < 3) millis = millis * 10 + (text[pos] - '0');
-            ++pos;
-        }
-        std::size_t const count = pos - digits_start;
-        if (count == 0) return failure("expected digits after the decimal point of the seconds");
-        for (std::size_t i = count; i < 3; ++i) millis *= 10;
+        if (!read_fraction(text, pos, millis)) return failure("expected digits after the decimal point of the seconds");
     }
 
     instant const local =
         day_start + hours{hour} + minutes{minute} + seconds{second} + milliseconds{millis};
     if (pos == text.size()) return success(local, date_precision::second, false);
-    if (text[pos] == 'Z') {
-        if (pos + 1 != text.size()) return failure("unexpected text after the time-zone 'Z'");
-        return success(local, date_precision::second, true);
-    }
-    if (text[pos] != '+' && text[pos] != '-') {
-        return failure("expected a time-zone offset (Z, +hh:mm or -hh:mm) after the time");
-    }
-    bool const negative = text[pos] == '-';
-    int offset_hours = 0;
-    int offset_minutes = 0;
-    if (!read_digits(text, pos + 1, 2, offset_hours) || pos + 3 >= text.size() || text[pos + 3] != ':' ||
-        !read_digits(text, pos + 4, 2, offset_minutes)) {
-        return failure("expected a time-zone offset of the form +hh:mm or -hh:mm");
-    }
-    if (pos + 6 != text.size()) return failure("unexpected text after the time-zone offset");
-    if (offset_minutes > 59 || offset_hours > 14 || (offset_hours == 14 && offset_minutes != 0)) {
-        return failure(std::string("time-zone offset ") + text[pos] + two_digits(offset_hours) + ":" +
-                       two_digits(offset_minutes) + " out of range");
-    }
-    auto const offset = hours{offset_hours} + minutes{offset_minutes};
-    // Local time = UTC + offset, so UTC = local - offset.
-    instant const utc = negative ? local + offset : local - offset;
-    return success(utc, date_precision::second, true);
+    return parse_time_zone(text, pos, local);
 }
 
 std::string format_instant(instant at) {

@@ -262,51 +262,46 @@ std::optional<observation> read_observation(object const& resource, json_path co
     return obs;
 }
 
-std::optional<medication_order> read_medication_order(object const& resource, json_path const& path, issue_list& issues) {
-    std::string_view type;
-    auto const* o =
-        resource_object(resource, path, {"MedicationRequest", "MedicationOrder", "MedicationStatement"}, type, issues);
-    if (o == nullptr) return std::nullopt;
-    medication_order order;
-    order.kind = type == "MedicationRequest" ? medication_resource_kind::medication_request
-                 : type == "MedicationOrder" ? medication_resource_kind::medication_order
-                                             : medication_resource_kind::medication_statement;
-    order.resource_type.assign(type.data(), type.size());
-    detail::copy_string_member(order.id, *o, "id", path, issues);
-    detail::copy_string_member(order.status, *o, "status", path, issues);
-    detail::copy_string_member(order.intent, *o, "intent", path, issues);
+namespace {
 
-    order.medication_concept = detail::codeable_concept_member(*o, "medicationCodeableConcept", path, issues);
-    order.medication_reference = detail::reference_member(*o, "medicationReference", path, issues);
+// The drug: a code, or a reference to a Medication.
+void read_medication_member(medication_order& order, object const& o, json_path const& path, issue_list& issues) {
+    order.medication_concept = detail::codeable_concept_member(o, "medicationCodeableConcept", path, issues);
+    order.medication_reference = detail::reference_member(o, "medicationReference", path, issues);
     if (!order.medication_concept && !order.medication_reference) {
         // R5 medication as a CodeableReference {concept, reference}; harmless to accept.
-        if (auto const* m = detail::present(*o, "medication"); m != nullptr && m->is_object()) {
+        if (auto const* m = detail::present(o, "medication"); m != nullptr && m->is_object()) {
             auto const& med = m->get_object();
             order.medication_concept = detail::codeable_concept_member(med, "concept", path.member("medication"), issues);
             order.medication_reference = detail::reference_member(med, "reference", path.member("medication"), issues);
         }
     }
+}
 
+// The order's date and dosages, named differently by each resource type.
+void read_dates_and_dosages(medication_order& order, object const& o, json_path const& path, issue_list& issues) {
     switch (order.kind) {
     case medication_resource_kind::medication_request:
-        order.authored_on = detail::date_time_member(*o, "authoredOn", path, issues);
-        read_dosages(order.dosages, *o, "dosageInstruction", path, issues);
+        order.authored_on = detail::date_time_member(o, "authoredOn", path, issues);
+        read_dosages(order.dosages, o, "dosageInstruction", path, issues);
         break;
     case medication_resource_kind::medication_order:
-        order.authored_on = detail::date_time_member(*o, "dateWritten", path, issues);
-        read_dosages(order.dosages, *o, "dosageInstruction", path, issues);
+        order.authored_on = detail::date_time_member(o, "dateWritten", path, issues);
+        read_dosages(order.dosages, o, "dosageInstruction", path, issues);
         break;
     case medication_resource_kind::medication_statement:
-        order.effective_date_time = detail::date_time_member(*o, "effectiveDateTime", path, issues);
-        order.effective_period = detail::period_member(*o, "effectivePeriod", path, issues);
-        order.authored_on = detail::date_time_member(*o, "dateAsserted", path, issues);
+        order.effective_date_time = detail::date_time_member(o, "effectiveDateTime", path, issues);
+        order.effective_period = detail::period_member(o, "effectivePeriod", path, issues);
+        order.authored_on = detail::date_time_member(o, "dateAsserted", path, issues);
         if (!order.authored_on) order.authored_on = order.effective_date_time;
         if (!order.authored_on && order.effective_period) order.authored_on = order.effective_period->start;
-        read_dosages(order.dosages, *o, "dosage", path, issues);
+        read_dosages(order.dosages, o, "dosage", path, issues);
         break;
     }
+}
 
-    if (auto const* dispense = detail::present(*o, "dispenseRequest")) {
+void read_dispense_request(medication_order& order, object const& o, json_path const& path, issue_list& issues) {
+    if (auto const* dispense = detail::present(o, "dispenseRequest")) {
         if (auto const* d = dispense->if_object()) {
             order.expected_supply_duration =
                 detail::quantity_member(*d, "expectedSupplyDuration", path.member("dispenseRequest"), issues);
@@ -315,14 +310,11 @@ std::optional<medication_order> read_medication_order(object const& resource, js
             detail::report_wrong_type(issues, path.member("dispenseRequest"), "a dispenseRequest object", *dispense);
         }
     }
+}
 
-    detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCode", path, issues);
-    // DSTU2 MedicationOrder.reasonCodeableConcept (0..1).
-    detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCodeableConcept", path, issues);
-    read_reference_list(order.reason_references, *o, "reasonReference", path, issues);
-    detail::codeable_concept_list_member(order.categories, *o, "category", path, issues);
-
-    if (auto const* contained = detail::present(*o, "contained")) {
+// Contained Medications and Conditions, which the order's references may name.
+void read_contained_resources(medication_order& order, object const& o, json_path const& path, issue_list& issues) {
+    if (auto const* contained = detail::present(o, "contained")) {
         detail::for_each_item(*contained, path.member("contained"), [&](value const& item, json_path const& p) {
             auto const* c = item.if_object();
             if (c == nullptr) {
@@ -338,6 +330,32 @@ std::optional<medication_order> read_medication_order(object const& resource, js
             }
         });
     }
+}
+
+}  // namespace
+
+std::optional<medication_order> read_medication_order(object const& resource, json_path const& path, issue_list& issues) {
+    std::string_view type;
+    auto const* o =
+        resource_object(resource, path, {"MedicationRequest", "MedicationOrder", "MedicationStatement"}, type, issues);
+    if (o == nullptr) return std::nullopt;
+    medication_order order;
+    order.kind = type == "MedicationRequest" ? medication_resource_kind::medication_request
+                 : type == "MedicationOrder" ? medication_resource_kind::medication_order
+                                             : medication_resource_kind::medication_statement;
+    order.resource_type.assign(type.data(), type.size());
+    detail::copy_string_member(order.id, *o, "id", path, issues);
+    detail::copy_string_member(order.status, *o, "status", path, issues);
+    detail::copy_string_member(order.intent, *o, "intent", path, issues);
+    read_medication_member(order, *o, path, issues);
+    read_dates_and_dosages(order, *o, path, issues);
+    read_dispense_request(order, *o, path, issues);
+    detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCode", path, issues);
+    // DSTU2 MedicationOrder.reasonCodeableConcept (0..1).
+    detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCodeableConcept", path, issues);
+    read_reference_list(order.reason_references, *o, "reasonReference", path, issues);
+    detail::codeable_concept_list_member(order.categories, *o, "category", path, issues);
+    read_contained_resources(order, *o, path, issues);
 
     read_subject(order.subject, *o, "subject", path, issues);
     if (order.subject.empty()) read_subject(order.subject, *o, "patient", path, issues);  // DSTU2

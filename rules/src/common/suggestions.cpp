@@ -261,6 +261,193 @@ suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure c
     return s;
 }
 
+namespace {
+
+// Magnesium already ordered (active in the record, or drafted in this hook).
+struct active_magnesium {
+    medication_exposure const* parenteral = nullptr;
+    medication_exposure const* oral = nullptr;
+};
+
+active_magnesium find_active_magnesium(patient_findings const& f) {
+    active_magnesium a;
+    for (auto const& e : f.exposures) {
+        if (e.magnesium == mg_product::parenteral && !a.parenteral) a.parenteral = &e;
+        if (e.magnesium == mg_product::oral_repletion && !a.oral) a.oral = &e;
+    }
+    return a;
+}
+
+suggestion_draft recheck_suggestion(rule_context const& rc, double hours) {
+    suggestion_draft s;
+    s.label = "Recheck serum magnesium " + recheck_when(hours);
+    s.recommended = true;
+    s.actions.push_back(recheck_action(rc, hours, recheck_when(hours)));
+    return s;
+}
+
+// The creatinine order goes with every suggestion while renal function is unknown.
+void add_creatinine_if_renal_unknown(rule_context const& rc, suggestion_draft& s) {
+    if (rc.f.renal.band == renal_band::unknown) s.actions.push_back(creatinine_action(rc));
+}
+
+double oral_recheck_hours(rule_context const& rc) {
+    return rc.d.oral_recheck_days[static_cast<std::size_t>(rc.f.renal.band)] * 24;
+}
+
+// Under the adult age or age unknown: no dose. Treated already by the route the severity
+// calls for (§3.3): the info card about the recheck, no dose either way (clinical-rules.md
+// §7 Age and treatment together).
+void plan_without_dose(rule_context const& rc, active_magnesium const& active, repletion_plan& p) {
+    auto const& f = rc.f;
+    auto const& d = rc.d;
+    medication_exposure const* treating = p.severe_path ? active.parenteral : active.parenteral ? active.parenteral : active.oral;
+    p.action = treating ? d.text(treating->magnesium == mg_product::parenteral ? "actions.on_iv" : "actions.on_repletion")
+                        : d.text("actions.no_dose");
+    if (treating) {
+        p.downgrade_to_info = true;
+        double const hours = treating->magnesium == mg_product::parenteral ? d.iv_recheck_hours : oral_recheck_hours(rc);
+        p.notes.push_back(fill(d.text("treated_already"), {{"drug", treating->name}, {"when", recheck_when(hours)}}));
+        p.suggestions.push_back(recheck_suggestion(rc, hours));
+    }
+    p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
+    std::string why = f.age_years ? "under the adult age: no dose" : "age unknown: no dose";
+    if (treating) why += "; treated already";
+    p.trace.push_back({"repletion", "patient", std::move(why)});
+}
+
+// The IV magnesium sulfate order, with its structured dose, rate and infusion time.
+bj::object iv_medication_request(rule_context const& rc, double dose_g, double rate, std::string const& dose_text) {
+    auto const& d = rc.d;
+    auto const& sp = rc.json_storage;
+    bj::object ds(4, sp);
+    ds["text"] = dose_text + renal_suffix(rc);
+    bj::object repeat(3, sp);
+    repeat["count"] = 1;
+    repeat["duration"] = number(d.iv_infusion_minutes);
+    repeat["durationUnit"] = "min";
+    bj::object timing(1, sp);
+    timing.emplace("repeat", std::move(repeat));
+    ds["timing"] = std::move(timing);
+    ds["route"] = route_json(d.iv_route, sp);
+    bj::object dose_and_rate(2, sp);
+    dose_and_rate.emplace("doseQuantity", quantity_json(dose_g, "g", sp));
+    dose_and_rate.emplace("rateQuantity", quantity_json(rate, "mg/min", sp));
+    ds["doseAndRate"] = array_of(std::move(dose_and_rate), sp);
+    return make_medication_request(rc, d.iv_medication, "Magnesium sulfate " + format_number(dose_g) + " g IV", std::move(ds), true);
+}
+
+// IV magnesium sulfate, halved when renal function is severely impaired or worse.
+suggestion_draft iv_dose_suggestion(rule_context const& rc, bool reduced) {
+    auto const& d = rc.d;
+    double const dose_g = reduced ? d.iv_reduced_dose_g : d.iv_dose_g;
+    double const rate = dose_g * 1000 / d.iv_infusion_minutes;
+    std::string const dose_text = "Magnesium sulfate " + format_number(dose_g) + " g IV over " +
+                                  format_number(d.iv_infusion_minutes) + " minutes (" + format_number(rate) +
+                                  " mg/min; never faster than " + format_number(d.iv_rate_max_mg_per_min) + " mg/min)";
+    auto med = iv_medication_request(rc, dose_g, rate, dose_text);
+    suggestion_draft s;
+    s.label = "Magnesium sulfate " + format_number(dose_g) + " g IV over " + format_number(d.iv_infusion_minutes) +
+              " min, recheck Mg " + recheck_when(d.iv_recheck_hours);
+    s.recommended = true;
+    s.actions.push_back(make_create_action(dose_text, std::move(med)));
+    s.actions.push_back(recheck_action(rc, d.iv_recheck_hours, recheck_when(d.iv_recheck_hours) + " (after the dose)"));
+    add_creatinine_if_renal_unknown(rc, s);
+    return s;
+}
+
+// Severe or symptomatic: IV (clinical-rules.md §3).
+void plan_severe(rule_context const& rc, active_magnesium const& active, repletion_plan& p) {
+    auto const& d = rc.d;
+    auto const band = rc.f.renal.band;
+    if (active.parenteral) {
+        p.action = d.text("actions.on_iv");
+        p.notes.push_back("Parenteral magnesium is already ordered (" + active.parenteral->name + ", " +
+                          active.parenteral->reference + "): no second IV order is suggested; recheck the level.");
+        suggestion_draft s = recheck_suggestion(rc, d.iv_recheck_hours);
+        add_creatinine_if_renal_unknown(rc, s);
+        p.suggestions.push_back(std::move(s));
+        return;
+    }
+    bool const reduced = band == renal_band::severely_impaired || band == renal_band::contraindicated;
+    p.suggestions.push_back(iv_dose_suggestion(rc, reduced));
+    p.action = reduced ? d.text("actions.iv_reduced") : d.text("actions.iv");
+    if (active.oral) {
+        p.notes.push_back("Already on oral magnesium (" + active.oral->name + ", " + active.oral->reference +
+                          "), now severe or symptomatic: IV magnesium is suggested.");
+    }
+    if (band == renal_band::contraindicated) {
+        p.critical = true;
+        p.notes.push_back(d.text("nephrology_advice"));
+    } else if (band == renal_band::severely_impaired) {
+        p.notes.push_back("Renal function severely impaired: the IV dose is halved.");
+    }
+}
+
+suggestion_draft oxide_suggestion(rule_context const& rc, bool reduced, double recheck_hours) {
+    auto const& d = rc.d;
+    double const mg = reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg;
+    std::string const note = reduced ? d.oral_reduced_dose_note : d.oral_dose_note;
+    std::string const dose_text = "Magnesium oxide " + format_number(mg) + " mg (" + note + ") by mouth " + d.oral_timing_text;
+    auto med = make_medication_request(rc, d.oral_medication, d.oral_medication.text,
+                                       oral_dosage(dose_text + renal_suffix(rc), d.oral_route, {mg, 1, d.oral_timing_when}, rc.json_storage), true);
+    suggestion_draft s;
+    s.label = "Magnesium oxide " + format_number(mg) + " mg by mouth " + d.oral_timing_text + ", recheck Mg " + recheck_when(recheck_hours);
+    s.recommended = true;
+    s.actions.push_back(make_create_action(dose_text, std::move(med)));
+    s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
+    add_creatinine_if_renal_unknown(rc, s);
+    return s;
+}
+
+suggestion_draft alternative_salt_suggestion(rule_context const& rc, bool reduced, double recheck_hours) {
+    auto const& d = rc.d;
+    double const mg = reduced ? d.alt_reduced_dose_mg : d.alt_dose_mg;
+    std::string const dose_text = "Magnesium citrate or glycinate, " + format_number(mg) + " mg (" + d.alt_dose_note +
+                                  ") by mouth " + d.alt_timing_text + ": better absorbed, less diarrhoea";
+    auto med = make_medication_request(rc, d.alt_medication, d.alt_medication.text,
+                                       oral_dosage(dose_text + renal_suffix(rc), d.alt_route, {mg, 1, d.alt_timing_when}, rc.json_storage), true);
+    suggestion_draft s;
+    s.label = "Alternative: magnesium citrate or glycinate " + format_number(mg) + " mg " + d.alt_timing_text +
+              " (better absorbed, less diarrhoea), recheck Mg " + recheck_when(recheck_hours);
+    s.recommended = false;
+    s.actions.push_back(make_create_action(dose_text, std::move(med)));
+    s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
+    add_creatinine_if_renal_unknown(rc, s);
+    return s;
+}
+
+// Mild–moderate and asymptomatic: oral (clinical-rules.md §3).
+void plan_oral(rule_context const& rc, active_magnesium const& active, repletion_plan& p) {
+    auto const& d = rc.d;
+    auto const band = rc.f.renal.band;
+    double const recheck_hours = oral_recheck_hours(rc);
+    if (band == renal_band::contraindicated) {
+        p.action = d.text("actions.nephrology");
+        p.notes.push_back(fill(d.text("contraindicated_mild"), {{"days", format_number(recheck_hours / 24)}}));
+        p.suggestions.push_back(recheck_suggestion(rc, recheck_hours));
+        return;
+    }
+    if (active.oral) {
+        p.downgrade_to_info = true;
+        p.action = d.text("actions.on_repletion");
+        p.notes.push_back("Already on oral magnesium (" + active.oral->name + ", " + active.oral->reference +
+                          "): no second oral order is suggested; recheck the level " + recheck_when(recheck_hours) + ".");
+        suggestion_draft s = recheck_suggestion(rc, recheck_hours);
+        add_creatinine_if_renal_unknown(rc, s);
+        p.suggestions.push_back(std::move(s));
+        return;
+    }
+    bool const reduced = band == renal_band::severely_impaired;
+    p.suggestions.push_back(oxide_suggestion(rc, reduced, recheck_hours));
+    p.suggestions.push_back(alternative_salt_suggestion(rc, reduced, recheck_hours));
+    p.action = reduced ? d.text("actions.oral_reduced") : d.text("actions.oral");
+    if (band == renal_band::impaired) p.notes.push_back("Renal function impaired: standard dose; recheck magnesium " + recheck_when(recheck_hours) + ".");
+    if (reduced) p.notes.push_back("Renal function severely impaired: the oral dose is halved; recheck magnesium " + recheck_when(recheck_hours) + ".");
+}
+
+}  // namespace
+
 repletion_plan plan_repletion(rule_context const& rc) {
     auto const& f = rc.f;
     auto const& d = rc.d;
@@ -268,163 +455,11 @@ repletion_plan plan_repletion(rule_context const& rc) {
     if (!f.magnesium.current_low()) return p;
     p.applies = true;
     p.severe_path = f.magnesium.level == mg_level::severe || f.symptomatic;
-    auto const band = f.renal.band;
-
-    // Magnesium already ordered (active in the record, or drafted in this hook).
-    medication_exposure const* active_parenteral = nullptr;
-    medication_exposure const* active_oral = nullptr;
-    for (auto const& e : f.exposures) {
-        if (e.magnesium == mg_product::parenteral && !active_parenteral) active_parenteral = &e;
-        if (e.magnesium == mg_product::oral_repletion && !active_oral) active_oral = &e;
-    }
-
+    active_magnesium const active = find_active_magnesium(f);
     bool const adult = f.age_years && *f.age_years >= d.adult_age_years;
-    if (!adult) {
-        // Treated already by the route the severity calls for (§3.3): the info card about the
-        // recheck, no dose either way (clinical-rules.md §7 Age and treatment together).
-        medication_exposure const* treating = p.severe_path ? active_parenteral : active_parenteral ? active_parenteral : active_oral;
-        p.action = treating ? d.text(treating->magnesium == mg_product::parenteral ? "actions.on_iv" : "actions.on_repletion")
-                            : d.text("actions.no_dose");
-        if (treating) {
-            p.downgrade_to_info = true;
-            double const hours = treating->magnesium == mg_product::parenteral
-                                     ? d.iv_recheck_hours
-                                     : d.oral_recheck_days[static_cast<std::size_t>(band)] * 24;
-            p.notes.push_back(fill(d.text("treated_already"), {{"drug", treating->name}, {"when", recheck_when(hours)}}));
-            suggestion_draft s;
-            s.label = "Recheck serum magnesium " + recheck_when(hours);
-            s.recommended = true;
-            s.actions.push_back(recheck_action(rc, hours, recheck_when(hours)));
-            p.suggestions.push_back(std::move(s));
-        }
-        p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
-        std::string why = f.age_years ? "under the adult age: no dose" : "age unknown: no dose";
-        if (treating) why += "; treated already";
-        p.trace.push_back({"repletion", "patient", std::move(why)});
-        return p;
-    }
-
-    bool const renal_unknown = band == renal_band::unknown;
-    auto with_creatinine = [&](suggestion_draft& s) {
-        if (renal_unknown) s.actions.push_back(creatinine_action(rc));
-    };
-
-    if (p.severe_path) {
-        if (active_parenteral) {
-            p.action = d.text("actions.on_iv");
-            p.notes.push_back("Parenteral magnesium is already ordered (" + active_parenteral->name + ", " +
-                              active_parenteral->reference + "): no second IV order is suggested; recheck the level.");
-            suggestion_draft s;
-            s.label = "Recheck serum magnesium " + recheck_when(d.iv_recheck_hours);
-            s.recommended = true;
-            s.actions.push_back(recheck_action(rc, d.iv_recheck_hours, recheck_when(d.iv_recheck_hours)));
-            with_creatinine(s);
-            p.suggestions.push_back(std::move(s));
-            return p;
-        }
-        bool const reduced = band == renal_band::severely_impaired || band == renal_band::contraindicated;
-        double const dose_g = reduced ? d.iv_reduced_dose_g : d.iv_dose_g;
-        double const rate = dose_g * 1000 / d.iv_infusion_minutes;
-        std::string const dose_text = "Magnesium sulfate " + format_number(dose_g) + " g IV over " +
-                                      format_number(d.iv_infusion_minutes) + " minutes (" + format_number(rate) +
-                                      " mg/min; never faster than " + format_number(d.iv_rate_max_mg_per_min) + " mg/min)";
-        auto const& sp = rc.json_storage;
-        bj::object ds(4, sp);
-        ds["text"] = dose_text + renal_suffix(rc);
-        bj::object repeat(3, sp);
-        repeat["count"] = 1;
-        repeat["duration"] = number(d.iv_infusion_minutes);
-        repeat["durationUnit"] = "min";
-        bj::object timing(1, sp);
-        timing.emplace("repeat", std::move(repeat));
-        ds["timing"] = std::move(timing);
-        ds["route"] = route_json(d.iv_route, sp);
-        bj::object dose_and_rate(2, sp);
-        dose_and_rate.emplace("doseQuantity", quantity_json(dose_g, "g", sp));
-        dose_and_rate.emplace("rateQuantity", quantity_json(rate, "mg/min", sp));
-        ds["doseAndRate"] = array_of(std::move(dose_and_rate), sp);
-        auto med = make_medication_request(rc, d.iv_medication, "Magnesium sulfate " + format_number(dose_g) + " g IV", std::move(ds), true);
-        suggestion_draft s;
-        s.label = "Magnesium sulfate " + format_number(dose_g) + " g IV over " + format_number(d.iv_infusion_minutes) +
-                  " min, recheck Mg " + recheck_when(d.iv_recheck_hours);
-        s.recommended = true;
-        s.actions.push_back(make_create_action(dose_text, std::move(med)));
-        s.actions.push_back(recheck_action(rc, d.iv_recheck_hours, recheck_when(d.iv_recheck_hours) + " (after the dose)"));
-        with_creatinine(s);
-        p.suggestions.push_back(std::move(s));
-        p.action = reduced ? d.text("actions.iv_reduced") : d.text("actions.iv");
-        if (active_oral) {
-            p.notes.push_back("Already on oral magnesium (" + active_oral->name + ", " + active_oral->reference +
-                              "), now severe or symptomatic: IV magnesium is suggested.");
-        }
-        if (band == renal_band::contraindicated) {
-            p.critical = true;
-            p.notes.push_back(d.text("nephrology_advice"));
-        } else if (band == renal_band::severely_impaired) {
-            p.notes.push_back("Renal function severely impaired: the IV dose is halved.");
-        }
-        return p;
-    }
-
-    // Mild–moderate and asymptomatic: oral.
-    if (band == renal_band::contraindicated) {
-        double const hours = d.oral_recheck_days[static_cast<std::size_t>(band)] * 24;
-        p.action = d.text("actions.nephrology");
-        p.notes.push_back(fill(d.text("contraindicated_mild"), {{"days", format_number(hours / 24)}}));
-        suggestion_draft s;
-        s.label = "Recheck serum magnesium " + recheck_when(hours);
-        s.recommended = true;
-        s.actions.push_back(recheck_action(rc, hours, recheck_when(hours)));
-        p.suggestions.push_back(std::move(s));
-        return p;
-    }
-    double const recheck_hours = d.oral_recheck_days[static_cast<std::size_t>(band)] * 24;
-    if (active_oral) {
-        p.downgrade_to_info = true;
-        p.action = d.text("actions.on_repletion");
-        p.notes.push_back("Already on oral magnesium (" + active_oral->name + ", " + active_oral->reference +
-                          "): no second oral order is suggested; recheck the level " + recheck_when(recheck_hours) + ".");
-        suggestion_draft s;
-        s.label = "Recheck serum magnesium " + recheck_when(recheck_hours);
-        s.recommended = true;
-        s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
-        with_creatinine(s);
-        p.suggestions.push_back(std::move(s));
-        return p;
-    }
-    bool const reduced = band == renal_band::severely_impaired;
-    {
-        double const mg = reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg;
-        std::string const note = reduced ? d.oral_reduced_dose_note : d.oral_dose_note;
-        std::string const dose_text = "Magnesium oxide " + format_number(mg) + " mg (" + note + ") by mouth " + d.oral_timing_text;
-        auto med = make_medication_request(rc, d.oral_medication, d.oral_medication.text,
-                                           oral_dosage(dose_text + renal_suffix(rc), d.oral_route, {mg, 1, d.oral_timing_when}, rc.json_storage), true);
-        suggestion_draft s;
-        s.label = "Magnesium oxide " + format_number(mg) + " mg by mouth " + d.oral_timing_text + ", recheck Mg " + recheck_when(recheck_hours);
-        s.recommended = true;
-        s.actions.push_back(make_create_action(dose_text, std::move(med)));
-        s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
-        with_creatinine(s);
-        p.suggestions.push_back(std::move(s));
-    }
-    {
-        double const mg = reduced ? d.alt_reduced_dose_mg : d.alt_dose_mg;
-        std::string const dose_text = "Magnesium citrate or glycinate, " + format_number(mg) + " mg (" + d.alt_dose_note +
-                                      ") by mouth " + d.alt_timing_text + ": better absorbed, less diarrhoea";
-        auto med = make_medication_request(rc, d.alt_medication, d.alt_medication.text,
-                                           oral_dosage(dose_text + renal_suffix(rc), d.alt_route, {mg, 1, d.alt_timing_when}, rc.json_storage), true);
-        suggestion_draft s;
-        s.label = "Alternative: magnesium citrate or glycinate " + format_number(mg) + " mg " + d.alt_timing_text +
-                  " (better absorbed, less diarrhoea), recheck Mg " + recheck_when(recheck_hours);
-        s.recommended = false;
-        s.actions.push_back(make_create_action(dose_text, std::move(med)));
-        s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
-        with_creatinine(s);
-        p.suggestions.push_back(std::move(s));
-    }
-    p.action = reduced ? d.text("actions.oral_reduced") : d.text("actions.oral");
-    if (band == renal_band::impaired) p.notes.push_back("Renal function impaired: standard dose; recheck magnesium " + recheck_when(recheck_hours) + ".");
-    if (reduced) p.notes.push_back("Renal function severely impaired: the oral dose is halved; recheck magnesium " + recheck_when(recheck_hours) + ".");
+    if (!adult) plan_without_dose(rc, active, p);
+    else if (p.severe_path) plan_severe(rc, active, p);
+    else plan_oral(rc, active, p);
     return p;
 }
 

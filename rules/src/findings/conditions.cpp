@@ -1,0 +1,57 @@
+#include "common/text.hpp"
+#include "findings/parts.hpp"
+
+namespace cds::rules::findings {
+
+bool condition_counts(fhir::condition const& c, rule_set_data const& d) {
+    if (c.abated) return false;
+    if (!c.verification_status.empty() && d.condition_verification_excluded.contains(c.verification_status)) return false;
+    // clinicalStatus may be absent in older data; absent is read as active.
+    return c.clinical_status.empty() || d.condition_active.contains(c.clinical_status);
+}
+
+bool condition_in(fhir::condition const& c, value_set const& vs) {
+    return vs.matches_code(c.code) || vs.matches_text(concept_words(c.code));
+}
+
+// A Condition's date is its onset; recordedDate only when no onset is given (clinical-rules.md
+// §7 "Symptomatic": epilepsy with onset years ago, recorded yesterday, is not recent). An
+// onset given without a date (onsetAge, onsetString) leaves the condition undated.
+bool condition_recent(fhir::condition const& c, instant now, double days) {
+    auto const& date = c.onset_given ? c.onset : c.recorded_date;
+    if (!date) return false;
+    return hours_between(date->start, now) <= days * 24;  // a future date is within too
+}
+
+std::string condition_label(fhir::condition const& c) {
+    std::string name = concept_name(c.code);
+    if (name == "unnamed medication") name = "condition";
+    return name + " (Condition/" + c.id + ")";
+}
+
+// Acute asthma and an active torsades or ventricular arrhythmia, whatever its onset, exempt
+// magnesium orders (clinical-rules.md §7 Exemptions).
+void read_exemption_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d) {
+    if (condition_in(c, *d.sets.asthma) && condition_recent(c, f.now, d.acute_asthma_onset_days)) f.acute_asthma = true;
+    if (condition_in(c, *d.sets.ventricular_arrhythmia) || condition_in(c, *d.sets.torsades)) {
+        f.torsades_or_ventricular = true;
+    }
+}
+
+void read_conditions(patient_findings& f, fhir::patient_snapshot const& snapshot, hook_context const& context,
+                     rule_set_data const& d, std::vector<trace_entry>& trace) {
+    for (auto const& c : snapshot.conditions) {
+        if (names_other_patient(c.subject, context.patient_id)) {
+            note(trace, "Condition/" + c.id, other_patient_note);
+            continue;
+        }
+        f.conditions.push_back(&c);
+        if (!condition_counts(c, d)) continue;
+        read_ckd5_condition(f, c, d);
+        read_pregnancy_condition(f, c, d);
+        read_exemption_condition(f, c, d);
+        read_symptom_condition(f, c, d, trace);
+    }
+}
+
+}  // namespace cds::rules::findings
