@@ -524,7 +524,8 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
     arena_first_block const first_block;
     request_arena arena(first_block.data(), first_block.size());
     boost::json::storage_ptr const storage(&arena);
-    rules::rule_set const& rule_set = call.rules != nullptr ? *call.rules : *state.rules;
+    std::shared_ptr<rules::rule_set const> const current = call.rules != nullptr ? nullptr : state.rules.get();
+    rules::rule_set const& rule_set = call.rules != nullptr ? *call.rules : *current;
     auto result = rules::evaluate(snapshot, call.context, rule_set, state.next_uuid, storage);
 
     http_response response;

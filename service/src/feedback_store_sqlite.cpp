@@ -259,8 +259,9 @@ private:
             bind_text(insert, 7, reason.code);
             bind_text(insert, 8, reason.display);
             sqlite3_bind_int(insert, 9, entry.override_comment.empty() ? 0 : 1);
-            bind_text(insert, 10, rules_.id);
-            bind_text(insert, 11, rules_.version);
+            rule_set_identity const& rules = entry.rule_set.id.empty() ? rules_ : entry.rule_set;
+            bind_text(insert, 10, rules.id);
+            bind_text(insert, 11, rules.version);
             int rc = run(insert);
             if (rc != SQLITE_DONE) return rc;
             sqlite3_int64 const feedback_id = sqlite3_last_insert_rowid(db_.get());

@@ -449,8 +449,10 @@ public:
             spdlog::info("signal {}: no new connections; finishing requests in flight", signal_number);
             begin_shutdown();
         });
+        rules_reloader reloader(options_.rules_reload, *state_, main_context.get_executor());
         net::signal_set hangups(main_context, SIGHUP);
-        keep_serving_on_hangup(hangups);
+        reload_on_hangup(hangups, reloader);
+        reloader.start_watching();
 
         listen();
         auto const bound = acceptor_.local_endpoint();
@@ -478,14 +480,12 @@ public:
 
 private:
     // SIGHUP ends a process by default, yet service managers and operators send it to mean
-    // "reload". Reloading the rules is not supported, so the service says so and keeps serving.
-    static void keep_serving_on_hangup(net::signal_set& hangups) {
-        hangups.async_wait([&hangups](beast::error_code const& ec, int) {
+    // "reload": the rule file is read again (rules_reload.hpp) and the service keeps serving.
+    static void reload_on_hangup(net::signal_set& hangups, rules_reloader& reloader) {
+        hangups.async_wait([&hangups, &reloader](beast::error_code const& ec, int) {
             if (ec) return;
-            spdlog::warn(
-                "SIGHUP: reloading the rules is not supported; still serving the rules loaded "
-                "at start-up (restart the service to load changed rules)");
-            keep_serving_on_hangup(hangups);
+            reloader.on_hangup();
+            reload_on_hangup(hangups, reloader);
         });
     }
 

@@ -73,7 +73,8 @@ po::options_description serve_options() {
     d.add_options()
         ("listen", po::value<std::string>()->default_value("127.0.0.1:8080"),
          "HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks a free port, printed on stdout)")
-        ("rules", po::value<std::string>(), "rule configuration file (default: the bundled rule set)")
+        ("rules", po::value<std::string>(), "rule configuration file (default: the bundled rule set); SIGHUP reloads it")
+        ("rules-watch", po::value<unsigned>(), "MS: also reload the --rules file when it changes, checked every MS milliseconds")
         ("threads", po::value<unsigned>()->default_value(0), "server threads (0: one per hardware thread)")
         ("io-model", po::value<std::string>()->default_value("shared"),
          "shared: any thread serves any connection (steadier tail latency); per-thread: each connection stays on one thread (more requests/s)")
@@ -343,6 +344,14 @@ int serve(std::vector<std::string> const& args) {
     if (vm.count("cors-origin")) cors.allowed_origins = vm["cors-origin"].as<std::vector<std::string>>();
     cors.max_age = std::chrono::seconds{vm["cors-max-age"].as<long>()};
 
+    if (vm.count("rules")) options.rules_reload.file = vm["rules"].as<std::string>();
+    if (vm.count("rules-watch")) {
+        unsigned const ms = vm["rules-watch"].as<unsigned>();
+        if (!vm.count("rules") || ms == 0 || ms > 3'600'000) {
+            throw usage_error("--rules-watch needs --rules FILE and 1 to 3600000 milliseconds");
+        }
+        options.rules_reload.watch_interval = std::chrono::milliseconds{ms};
+    }
     std::ostringstream problems;
     auto rule_set = load_rules(vm, problems);
     if (!rule_set) {

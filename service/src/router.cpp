@@ -74,6 +74,7 @@ boost::asio::awaitable<std::optional<http_response>> authenticate(http_request c
 // Awaits the sink, which answers only once the feedback is durably stored or refused; the
 // server thread is free meanwhile.
 boost::asio::awaitable<http_response> feedback_call(http_request const& request, service_state const& state,
+                                                    rules::rule_set const& rules,
                                                     rules::service_definition const& service) {
     auto const content_type = request.header("Content-Type");
     if (!is_json_media_type(content_type)) {
@@ -90,6 +91,7 @@ boost::asio::awaitable<http_response> feedback_call(http_request const& request,
     }
 
     std::size_t const count = feedback.entries.size();
+    for (auto& entry : feedback.entries) entry.rule_set = {rules.id(), rules.version()};
     if (state.feedback) {
         feedback_receipt const receipt = co_await state.feedback->record(service.id, std::move(feedback.entries));
         if (!receipt.stored) {
@@ -156,8 +158,8 @@ http_response ui_file(route_match const& route, service_state const& state) {
         boost::json::object config{{"authentication", state.authenticator != nullptr},
                                    {"feedbackStored", state.feedback != nullptr},
                                    {"compareRules", std::move(compare)}};
-        if (state.rules) {
-            config["ruleSet"] = {{"id", state.rules->id()}, {"version", state.rules->version()}};
+        if (auto const rules = state.rules.get()) {
+            config["ruleSet"] = {{"id", rules->id()}, {"version", rules->version()}};
         }
         config["fixedNow"] = state.fixed_now ? boost::json::value(fhir::format_instant(*state.fixed_now))
                                              : boost::json::value(nullptr);
@@ -191,10 +193,11 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
 
     case endpoint_kind::readiness: {
         if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        if (!state.rules) co_return error_response(errc::not_ready, "no rule set is loaded");
+        auto const rules = state.rules.get();
+        if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
         boost::json::object body{{"status", "ready"},
-                                 {"ruleSet", {{"id", state.rules->id()}, {"version", state.rules->version()}}},
-                                 {"services", state.rules->services().size()}};
+                                 {"ruleSet", {{"id", rules->id()}, {"version", rules->version()}}},
+                                 {"services", rules->services().size()}};
         // The feedback store's state is shown, not judged: hook calls do not need it.
         if (auto const store = state.feedback ? state.feedback->health() : std::nullopt) {
             body["feedbackStore"] = {{"status", store->status}, {"queued", store->queued}};
@@ -204,21 +207,25 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
 
     case endpoint_kind::discovery: {
         if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        if (!state.rules) co_return error_response(errc::not_ready, "no rule set is loaded");
-        co_return json_response(200, state.discovery_body);
+        auto const loaded = state.rules.snapshot();
+        if (!loaded) co_return error_response(errc::not_ready, "no rule set is loaded");
+        co_return json_response(200, loaded->discovery_body);
     }
 
     case endpoint_kind::service_call:
     case endpoint_kind::feedback: {
         if (request.method != "POST") co_return method_not_allowed(request.method, "POST, OPTIONS");
-        if (!state.rules) co_return error_response(errc::not_ready, "no rule set is loaded");
-        auto const* service = state.rules->find_service(route.service_id);
+        // One rule set for the whole call, kept alive by this frame until it is answered, even
+        // when a reload replaces state.rules meanwhile.
+        auto const rules = state.rules.get();
+        if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
+        auto const* service = rules->find_service(route.service_id);
         if (service == nullptr) {
             co_return error_response(errc::unknown_service,
                                      "no CDS service has this id; the services are listed at /cds-services");
         }
         if (route.kind == endpoint_kind::feedback) {
-            auto r = co_await feedback_call(request, state, *service);
+            auto r = co_await feedback_call(request, state, *rules, *service);
             r.log.service_id = service->id;
             co_return r;
         }
@@ -237,7 +244,7 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
             co_return std::move(*early);
         }
         auto& call = std::get<prepared_call>(step);
-        call.rules = chosen.rules;
+        call.rules = chosen.rules != nullptr ? chosen.rules : rules.get();
         call.explain = chosen.explain;
         if (call.fetch.queries.empty() || !state.fetcher) {
             co_return complete_cds_call(std::move(call), nullptr, state);

@@ -104,10 +104,42 @@ rules::uuid_source random_uuid_source() {
     };
 }
 
+namespace {
+
+std::shared_ptr<loaded_rules const> load_rules_with_discovery(std::shared_ptr<rules::rule_set const> rules) {
+    if (!rules) return nullptr;
+    std::string discovery_body = render_discovery(*rules);
+    return std::make_shared<loaded_rules const>(loaded_rules{std::move(rules), std::move(discovery_body)});
+}
+
+}  // namespace
+
+current_rules::current_rules(std::shared_ptr<rules::rule_set const> rules)
+    : loaded_{load_rules_with_discovery(std::move(rules))} {}
+
+current_rules& current_rules::operator=(current_rules const& other) {
+    loaded_.store(other.loaded_.load());
+    return *this;
+}
+
+current_rules& current_rules::operator=(std::shared_ptr<rules::rule_set const> rules) {
+    loaded_.store(load_rules_with_discovery(std::move(rules)));
+    return *this;
+}
+
+std::shared_ptr<rules::rule_set const> current_rules::get() const {
+    auto const loaded = snapshot();
+    return loaded ? loaded->rules : nullptr;
+}
+
+void current_rules::replace(std::shared_ptr<rules::rule_set const> rules) const {
+    if (!rules) throw std::invalid_argument("current_rules::replace needs a rule set");
+    loaded_.store(load_rules_with_discovery(std::move(rules)));
+}
+
 service_state make_service_state(std::shared_ptr<rules::rule_set const> rules, service_limits limits,
                                  cors_policy cors) {
     service_state state;
-    if (rules) state.discovery_body = render_discovery(*rules);
     state.rules = std::move(rules);
     state.limits = limits;
     state.cors = std::move(cors);

@@ -265,7 +265,7 @@ file_figures measure(request_file const& file, service::service_state const& sta
         rules::hook_context context;
         auto snapshot = build_snapshot(body, file, now, context);
         auto const t3 = bench_clock::now();
-        auto result = rules::evaluate(snapshot, context, *state.rules, state.next_uuid);
+        auto result = rules::evaluate(snapshot, context, *state.rules.get(), state.next_uuid);
         auto const t4 = bench_clock::now();
         json::object document;
         document["cards"] = std::move(result.cards);

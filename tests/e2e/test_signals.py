@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Signals a running service gets from service managers and operators, over the real binary:
-SIGHUP ("reload") must not take the service down: it logs a warning that reloading the rules
-is not supported and keeps answering, on every hang-up, including one sent the moment the
-service reports its address; SIGTERM afterwards still stops it cleanly (exit 0).
+SIGHUP ("reload") must not take the service down: serving the bundled rule set, it logs a
+warning that there is no rule file to reload and keeps answering, on every hang-up, including
+one sent the moment the service reports its address; SIGTERM afterwards still stops it cleanly
+(exit 0). Reloading a rule file is test_reload.py's.
 
 Usage: test_signals.py --binary PATH/TO/magnesium-cds --fixtures PATH/TO/fixtures
 """
@@ -14,7 +15,7 @@ import unittest
 import e2e_support as e2e
 from e2e_support import Server
 
-HANGUP_WARNING = r"warn.*SIGHUP: reloading the rules is not supported"
+HANGUP_WARNING = r"warn.*SIGHUP: serving the bundled rule set, there is no rule file to reload"
 
 
 class Hangup(unittest.TestCase):

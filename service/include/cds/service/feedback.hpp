@@ -16,6 +16,12 @@
 
 namespace cds::service {
 
+// The rule set that produced the cards the feedback is about, as known when it is received.
+struct rule_set_identity {
+    std::string id;
+    std::string version;
+};
+
 struct feedback_entry {
     std::string card;     // the card's uuid
     std::string outcome;  // "accepted" | "overridden"
@@ -24,6 +30,9 @@ struct feedback_entry {
     // Free text typed by a clinician: may contain patient data, so never logged.
     std::string override_comment;
     std::string outcome_timestamp;  // as sent
+    // The rule set being served when the entry was received (the router sets it, so that a
+    // reload between two feedback calls is recorded); empty: the store's own default.
+    rule_set_identity rule_set;
 };
 
 // Reads the entries of a feedback body that already passed the feedback schema.

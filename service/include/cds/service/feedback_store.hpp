@@ -29,12 +29,6 @@
 
 namespace cds::service {
 
-// The rule set that produced the cards the feedback is about, as known when it is received.
-struct rule_set_identity {
-    std::string id;
-    std::string version;
-};
-
 // Counts of feedback entries received in [since, until) (either bound may be open).
 struct feedback_summary_query {
     std::optional<fhir::instant> since;

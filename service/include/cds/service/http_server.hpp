@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "cds/service/rules_reload.hpp"
 #include "cds/service/service_state.hpp"
 
 namespace cds::service {
@@ -65,12 +66,14 @@ struct server_options {
     std::chrono::milliseconds linger_timeout{std::chrono::seconds{2}};
     // Set: serve HTTPS only on the listen address; unset: plain HTTP.
     std::optional<tls_options> tls;
+    // What SIGHUP (and --rules-watch) reloads.
+    rules_reload_options rules_reload;
 };
 
 // Listens, serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
 // finish (keep-alive connections are closed after their current response) and returns 0.
 // `on_listening` is called once with the bound address (the real port when port 0 was asked).
-// SIGHUP is logged as a warning (reloading is not supported) and the service keeps serving.
+// SIGHUP reloads the rule file (rules_reload.hpp) and the service keeps serving.
 // Throws std::runtime_error when it cannot listen (a start-up error).
 int run_server(server_options const& options, std::shared_ptr<service_state const> state,
                std::function<void(listen_address const&)> const& on_listening);

@@ -2,8 +2,10 @@
 // Everything the request path reads, built once at start-up and then shared read-only by
 // every server thread (std::shared_ptr<service_state const>; STYLE.md practice 9). Mutable
 // shared things live behind the seams (fetcher, authenticator, feedback sink), each of which
-// documents its own thread-safety.
+// documents its own thread-safety, and in `rules` (current_rules: replaced atomically on a
+// reload).
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -61,12 +63,45 @@ struct protocol_schemas {
 // Compiles the embedded schemas; throws std::runtime_error if one is broken (a build defect).
 [[nodiscard]] std::shared_ptr<protocol_schemas const> load_protocol_schemas();
 
+// A rule set with its discovery document (GET /cds-services, rendered from its services):
+// the two are replaced together, so discovery never lists another rule set's services.
+struct loaded_rules {
+    std::shared_ptr<rules::rule_set const> rules;  // non-null
+    std::string discovery_body;
+};
+
+// The rule set the service answers with. A reload (SIGHUP, serve --rules-watch) replaces it
+// while calls are running: a call takes one snapshot() at its start and uses only that, so it
+// finishes on the rules it began with (the snapshot keeps them alive) and sees no mix of two
+// rule sets. Thread-safe: one atomic shared_ptr, read without a lock.
+class current_rules {
+public:
+    current_rules() = default;
+    current_rules(std::shared_ptr<rules::rule_set const> rules);  // NOLINT: implicit, as the pointer it holds
+    current_rules(current_rules const& other) : loaded_{other.loaded_.load()} {}
+    current_rules& operator=(current_rules const& other);
+    current_rules& operator=(std::shared_ptr<rules::rule_set const> rules);
+
+    // The rules and discovery document of this moment; null when no rule set is loaded.
+    [[nodiscard]] std::shared_ptr<loaded_rules const> snapshot() const { return loaded_.load(); }
+    // The rule set of this moment (null when none). For one look only: a call uses snapshot().
+    [[nodiscard]] std::shared_ptr<rules::rule_set const> get() const;
+    [[nodiscard]] std::shared_ptr<rules::rule_set const> operator->() const { return get(); }
+    explicit operator bool() const { return snapshot() != nullptr; }
+
+    // Makes `rules` (non-null) the rule set of every call that starts from now on. Const: the
+    // one change a shared service_state allows after start-up.
+    void replace(std::shared_ptr<rules::rule_set const> rules) const;
+
+private:
+    mutable std::atomic<std::shared_ptr<loaded_rules const>> loaded_;
+};
+
 struct service_state {
-    std::shared_ptr<rules::rule_set const> rules;  // non-null once ready
+    current_rules rules;  // non-null once ready
     service_limits limits;
     cors_policy cors;
     std::shared_ptr<protocol_schemas const> schemas;
-    std::string discovery_body;  // GET /cds-services, rendered once from rules->services()
 
     // Seams. Null means: no FHIR-server fetching (absent prefetch is unavailable); no
     // authentication (every caller is trusted); feedback counted in the log only.

@@ -1,0 +1,130 @@
+// Replacing the served rule set (current_rules, rules_reloader): what the endpoints and the
+// feedback seam show after a replace, that a snapshot taken before it keeps its rules, and that
+// an invalid or missing rule file changes nothing.
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <doctest/doctest.h>
+
+#include "cds/rules/rule_set.hpp"
+#include "cds/service/router.hpp"
+#include "cds/service/rules_reload.hpp"
+#include "support.hpp"
+
+namespace cds::service {
+namespace {
+
+using namespace testing;
+
+// The bundled rule file with another version and another title for the first service.
+std::string bundled_with(std::string const& version, std::string const& first_title) {
+    auto document = boost::json::parse(rules::bundled_rule_set_json()).as_object();
+    document["version"] = version;
+    document["services"].as_array().at(0).as_object()["title"] = first_title;
+    return boost::json::serialize(document);
+}
+
+std::shared_ptr<rules::rule_set const> load_or_fail(std::string const& text) {
+    auto loaded = rules::load_rule_set(text);
+    REQUIRE(loaded.problems.empty());
+    return loaded.rules;
+}
+
+std::string readiness_version(service_state const& state) {
+    auto const ready = handle_request_blocking(get("/readyz"), state);
+    REQUIRE(ready.status == 200);
+    return std::string{parse(ready.body).at("ruleSet").at("version").as_string()};
+}
+
+void write_file(std::filesystem::path const& path, std::string const& text) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    REQUIRE(out.good());
+}
+
+TEST_CASE("a replaced rule set is what readiness, discovery, cards and feedback show") {
+    auto state = make_state();
+    auto sink = std::make_shared<recording_sink>();
+    state.feedback = sink;
+    std::string const old_version = bundled_rules()->version();
+    auto const taken_before = state.rules.snapshot();
+
+    state.rules.replace(load_or_fail(bundled_with("9.8.7-test", "A renamed service")));
+
+    CHECK(readiness_version(state) == "9.8.7-test");
+    auto const discovery = handle_request_blocking(get("/cds-services"), state);
+    CHECK(discovery.body.find("A renamed service") != std::string::npos);
+    auto const cards = handle_request_blocking(
+        post("/cds-services/magnesium-patient-view", boost::json::serialize(fixture_request("patient-view-severe.json"))),
+        state);
+    REQUIRE(cards.status == 200);
+    auto const cards_body = parse(cards.body);
+    REQUIRE_FALSE(cards_body.at("cards").as_array().empty());
+    for (auto const& card : cards_body.at("cards").as_array()) {
+        CHECK(card.at("source").at("topic").at("version").as_string() == "9.8.7-test");
+    }
+    auto const feedback = handle_request_blocking(
+        post("/cds-services/magnesium-patient-view/feedback",
+             R"({"feedback":[{"card":"c1","outcome":"overridden","outcomeTimestamp":"2026-03-10T09:01:00Z"}]})"),
+        state);
+    CHECK(feedback.status == 200);
+    REQUIRE(sink->received.size() == 1);
+    CHECK(sink->received[0].second.at(0).rule_set.version == "9.8.7-test");
+    CHECK(sink->received[0].second.at(0).rule_set.id == bundled_rules()->id());
+
+    // A call that took its snapshot before the replace still has the rules and discovery it began with.
+    CHECK(taken_before->rules->version() == old_version);
+    CHECK(taken_before->discovery_body.find("A renamed service") == std::string::npos);
+}
+
+TEST_CASE("rules_reloader: a valid file replaces the rules; an invalid or missing one changes nothing") {
+    auto const state = make_state();
+    auto const directory = std::filesystem::temp_directory_path() /
+                           ("magnesium-cds-reload-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(directory);
+    auto const file = directory / "rules.json";
+    write_file(file, bundled_with("2.0.0-test", "Renamed"));
+    boost::asio::io_context io;
+    rules_reloader reloader({file.string(), std::nullopt}, state, io.get_executor());
+
+    CHECK(reloader.reload("test"));
+    CHECK(readiness_version(state) == "2.0.0-test");
+
+    write_file(file, bundled_with("3.0.0-test", "Renamed").substr(0, 100));  // cut short
+    CHECK_FALSE(reloader.reload("test"));
+    CHECK(readiness_version(state) == "2.0.0-test");
+
+    auto without_rule = boost::json::parse(bundled_with("3.0.0-test", "Renamed")).as_object();
+    without_rule["rules"].as_object().erase("hypomagnesemia");
+    write_file(file, boost::json::serialize(without_rule));
+    CHECK_FALSE(reloader.reload("test"));
+    CHECK(readiness_version(state) == "2.0.0-test");
+
+    std::filesystem::remove_all(directory);
+    CHECK_FALSE(reloader.reload("test"));
+    CHECK(readiness_version(state) == "2.0.0-test");
+}
+
+TEST_CASE("rule file signature: changes with the content's size, absent for a missing file") {
+    auto const directory = std::filesystem::temp_directory_path() /
+                           ("magnesium-cds-signature-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(directory);
+    auto const file = directory / "rules.json";
+    CHECK_FALSE(read_rule_file_signature(file.string()).exists);
+    write_file(file, "{}");
+    auto const first = read_rule_file_signature(file.string());
+    CHECK(first.exists);
+    CHECK(first.size == 2);
+    write_file(file, "{ }");
+    CHECK(read_rule_file_signature(file.string()) != first);
+    std::filesystem::remove_all(directory);
+}
+
+}  // namespace
+}  // namespace cds::service
