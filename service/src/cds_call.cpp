@@ -1,6 +1,7 @@
 #include "cds/service/cds_call.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -533,6 +534,10 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
     response.content_type = "application/json";
     response.log.service_id = service.id;
     response.log.card_count = static_cast<int>(result.cards.size());
+    if (state.ledger && !result.cards.empty()) {
+        state.ledger->record(ledger_cards_from(result.cards, {service.id, service.hook, rule_set.id(), rule_set.version(),
+                                                              call.client_iss, std::chrono::system_clock::now()}));
+    }
     boost::json::object document(storage);
     document["cards"] = std::move(result.cards);
     if (call.explain) document["explain"] = render_explain(rule_set, result.trace, storage);

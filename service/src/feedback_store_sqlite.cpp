@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <iterator>
+#include <map>
 #include <mutex>
+#include <tuple>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -52,6 +54,31 @@ CREATE TABLE feedback_accepted_suggestion (
     suggestion_uuid TEXT NOT NULL,
     PRIMARY KEY (feedback_id, suggestion_uuid)
 ) WITHOUT ROWID;
+)sql"},
+    // The card ledger (card_ledger.hpp). patient_key and evidence_key stay NULL until snoozing
+    // fills them. card_in_ledger: whether the feedback's card was in the ledger when the
+    // feedback was stored; NULL for feedback stored before the ledger existed.
+    {2, R"sql(
+CREATE TABLE card_ledger (
+    card_uuid        TEXT PRIMARY KEY,
+    issued_at        TEXT NOT NULL,
+    service_id       TEXT NOT NULL,
+    hook             TEXT NOT NULL,
+    rule_id          TEXT,
+    rule_set_id      TEXT NOT NULL,
+    rule_set_version TEXT NOT NULL,
+    indicator        TEXT,
+    client_iss       TEXT,
+    patient_key      TEXT,
+    evidence_key     TEXT
+) WITHOUT ROWID;
+CREATE INDEX card_ledger_by_issued_at ON card_ledger (issued_at);
+CREATE TABLE card_ledger_suggestion (
+    card_uuid       TEXT NOT NULL REFERENCES card_ledger (card_uuid),
+    suggestion_uuid TEXT NOT NULL,
+    PRIMARY KEY (card_uuid, suggestion_uuid)
+) WITHOUT ROWID;
+ALTER TABLE feedback ADD COLUMN card_in_ledger INTEGER CHECK (card_in_ledger IN (0, 1));
 )sql"},
 };
 static_assert(std::size(migrations) > 0 && migrations[std::size(migrations) - 1].version == feedback_schema_version);
@@ -132,7 +159,8 @@ public:
         insert_feedback_ = prepare(
             "INSERT INTO feedback (received_at, service_id, card_uuid, outcome, outcome_timestamp, "
             "override_reason_system, override_reason_code, override_reason_display, has_user_comment, "
-            "rule_set_id, rule_set_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+            "rule_set_id, rule_set_version, card_in_ledger) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+            "EXISTS (SELECT 1 FROM card_ledger WHERE card_uuid = ?3))");
         // A suggestion uuid repeated within one entry is one accepted suggestion.
         insert_suggestion_ = prepare(
             "INSERT OR IGNORE INTO feedback_accepted_suggestion (feedback_id, suggestion_uuid) VALUES (?1, ?2)");
@@ -142,6 +170,11 @@ public:
             "sum((SELECT count(*) FROM feedback_accepted_suggestion s WHERE s.feedback_id = f.id)) "
             "FROM feedback f WHERE (?1 IS NULL OR f.received_at >= ?1) AND (?2 IS NULL OR f.received_at < ?2) "
             "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6");
+        insert_card_ = prepare(
+            "INSERT OR IGNORE INTO card_ledger (card_uuid, issued_at, service_id, hook, rule_id, rule_set_id, "
+            "rule_set_version, indicator, client_iss) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        insert_card_suggestion_ = prepare(
+            "INSERT OR IGNORE INTO card_ledger_suggestion (card_uuid, suggestion_uuid) VALUES (?1, ?2)");
     }
 
     sqlite_feedback_store(sqlite_feedback_store const&) = delete;
@@ -152,20 +185,22 @@ public:
         if (entries.empty()) return store_outcome::stored;
         std::string const received_at = stored_time(clock_());
         std::lock_guard const lock{mutex_};
-        give_up_at_ = give_up_at;
-        int rc = run(begin_.get());
-        if (rc == SQLITE_DONE) rc = insert_all(received_at, service_id, entries);
-        if (rc == SQLITE_DONE) rc = run(commit_.get());
+        int const rc = in_transaction(give_up_at, [&] { return insert_all(received_at, service_id, entries); });
         if (rc == SQLITE_DONE) return store_outcome::stored;
-
         // Only codes and SQLite's message (which names constraints, never values) are logged.
-        std::string const reason = sqlite3_errmsg(db_.get());
-        // COMMIT can fail and leave the transaction open (e.g. busy); some errors roll back by
-        // themselves. Either way nothing of this call stays.
-        if (sqlite3_get_autocommit(db_.get()) == 0) run(rollback_.get());
         spdlog::error("feedback store: {} feedback entries for service {} were not stored (answered 503): {} "
                       "(SQLite code {})",
-                      entries.size(), service_id, reason, rc);
+                      entries.size(), service_id, last_error_, rc);
+        return (rc & 0xFF) == SQLITE_BUSY ? store_outcome::busy : store_outcome::failed;
+    }
+
+    store_outcome record_cards(std::vector<ledger_card> const& cards,
+                               std::chrono::steady_clock::time_point give_up_at) override {
+        if (cards.empty()) return store_outcome::stored;
+        std::lock_guard const lock{mutex_};
+        int const rc = in_transaction(give_up_at, [&] { return insert_cards(cards); });
+        if (rc == SQLITE_DONE) return store_outcome::stored;
+        spdlog::warn("card ledger: {} cards were not recorded: {} (SQLite code {})", cards.size(), last_error_, rc);
         return (rc & 0xFF) == SQLITE_BUSY ? store_outcome::busy : store_outcome::failed;
     }
 
@@ -204,7 +239,26 @@ public:
         return out;
     }
 
+    rule_feedback_report summarize_by_rule(feedback_summary_query const& query) override;
+
 private:
+    // Runs `insert` (returning SQLITE_DONE or the first failing code) in one IMMEDIATE
+    // transaction that waits for the lock until `give_up_at`; on failure nothing of it stays
+    // and last_error_ holds SQLite's message. Called with mutex_ held.
+    template <class Insert>
+    int in_transaction(std::chrono::steady_clock::time_point give_up_at, Insert const& insert) {
+        give_up_at_ = give_up_at;
+        int rc = run(begin_.get());
+        if (rc == SQLITE_DONE) rc = insert();
+        if (rc == SQLITE_DONE) rc = run(commit_.get());
+        if (rc == SQLITE_DONE) return rc;
+        last_error_ = sqlite3_errmsg(db_.get());
+        // COMMIT can fail and leave the transaction open (e.g. busy); some errors roll back by
+        // themselves. Either way nothing of this call stays.
+        if (sqlite3_get_autocommit(db_.get()) == 0) run(rollback_.get());
+        return rc;
+    }
+
     // SQLite's busy handler: called while another connection holds the lock SQLite needs;
     // returns nonzero to try again. Waits in short steps so that a lock released early is
     // taken early, and gives up at the current call's give_up_at_.
@@ -275,6 +329,33 @@ private:
         return SQLITE_DONE;
     }
 
+    // Inside the open transaction; returns SQLITE_DONE or the first failing code.
+    int insert_cards(std::vector<ledger_card> const& cards) {
+        sqlite3_stmt* insert = insert_card_.get();
+        sqlite3_stmt* suggestion = insert_card_suggestion_.get();
+        for (auto const& card : cards) {
+            std::string const issued_at = stored_time(card.issued_at);
+            bind_text(insert, 1, card.card_uuid);
+            bind_text(insert, 2, issued_at);
+            bind_text(insert, 3, card.service_id);
+            bind_text(insert, 4, card.hook);
+            bind_text(insert, 5, card.rule_id);
+            bind_text(insert, 6, card.rule_set_id);
+            bind_text(insert, 7, card.rule_set_version);
+            bind_text(insert, 8, card.indicator);
+            bind_text(insert, 9, card.client_iss);
+            int rc = run(insert);
+            if (rc != SQLITE_DONE) return rc;
+            for (auto const& uuid : card.suggestion_uuids) {
+                bind_text(suggestion, 1, card.card_uuid);
+                bind_text(suggestion, 2, uuid);
+                rc = run(suggestion);
+                if (rc != SQLITE_DONE) return rc;
+            }
+        }
+        return SQLITE_DONE;
+    }
+
     // Applies the migrations the file lacks. The version is read first without a write lock,
     // so opening an up-to-date database (e.g. for a report beside a running server) writes
     // nothing; migrating takes the write lock and reads the version again under it.
@@ -314,6 +395,17 @@ private:
         return std::stoi(version);
     }
 
+    // Steps a query with ?1 = since and ?2 = until (empty: no bound), calling `row` per row.
+    template <class Row>
+    void for_each_row(char const* sql, std::string const& since, std::string const& until, Row const& row) {
+        auto stmt = prepare(sql);
+        bind_text(stmt.get(), 1, since);
+        bind_text(stmt.get(), 2, until);
+        int rc = SQLITE_ROW;
+        while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) row(stmt.get());
+        if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
+    }
+
     statement_handle prepare(char const* sql) {
         sqlite3_stmt* raw = nullptr;
         if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
@@ -346,6 +438,7 @@ private:
     // When the statement under way stops waiting for another connection's lock; guarded by
     // mutex_ (set by each call before its first statement, read by wait_for_lock).
     std::chrono::steady_clock::time_point give_up_at_;
+    std::string last_error_;  // guarded by mutex_: SQLite's message for the last failed transaction
     // Guards db_ and every prepared statement below: a connection and its statements are used
     // by one thread at a time (the connection is opened NOMUTEX). It also serializes the
     // feedback transactions, so they never contend for SQLite's write lock among themselves;
@@ -359,7 +452,84 @@ private:
     statement_handle insert_feedback_;
     statement_handle insert_suggestion_;
     statement_handle summarize_;
+    statement_handle insert_card_;
+    statement_handle insert_card_suggestion_;
 };
+
+// The `WHERE` of every by-rule query: ?1 and ?2 bound the time column named in the query.
+#define CDS_IN_RANGE(column) "(?1 IS NULL OR " column " >= ?1) AND (?2 IS NULL OR " column " < ?2)"
+
+rule_feedback_report sqlite_feedback_store::summarize_by_rule(feedback_summary_query const& query) {
+    rule_feedback_report out;
+    out.range = query;
+    std::string const since = query.since ? fhir::format_instant(*query.since) : std::string{};
+    std::string const until = query.until ? fhir::format_instant(*query.until) : std::string{};
+    using rule_key = std::tuple<std::string, std::string, std::string>;
+    std::map<rule_key, rule_feedback> rules;
+    auto const rule_at = [&](sqlite3_stmt* stmt) -> rule_feedback& {
+        rule_key key{column_text(stmt, 0), column_text(stmt, 1), column_text(stmt, 2)};
+        auto [it, added] = rules.try_emplace(key);
+        if (added) {
+            it->second.rule_id = std::get<0>(key);
+            it->second.rule_set = {std::get<1>(key), std::get<2>(key)};
+        }
+        return it->second;
+    };
+
+    std::lock_guard const lock{mutex_};
+    give_up_at_ = std::chrono::steady_clock::now() + busy_timeout_;
+    // Every query runs in one read transaction, so that the numbers agree with each other
+    // while the server keeps writing.
+    execute("BEGIN");
+    try {
+        for_each_row(
+            "SELECT rule_id, rule_set_id, rule_set_version, count(*) FROM card_ledger "
+            "WHERE " CDS_IN_RANGE("issued_at") " GROUP BY 1, 2, 3",
+            since, until, [&](sqlite3_stmt* stmt) { rule_at(stmt).cards_issued = sqlite3_column_int64(stmt, 3); });
+        // Suggestions taken: accepted uuids that are suggestions of the card named.
+        for_each_row(
+            "SELECT l.rule_id, l.rule_set_id, l.rule_set_version, f.outcome, count(*), "
+            "sum((SELECT count(*) FROM feedback_accepted_suggestion s JOIN card_ledger_suggestion c "
+            "ON c.card_uuid = l.card_uuid AND c.suggestion_uuid = s.suggestion_uuid WHERE s.feedback_id = f.id)) "
+            "FROM feedback f JOIN card_ledger l ON l.card_uuid = f.card_uuid "
+            "WHERE " CDS_IN_RANGE("f.received_at") " GROUP BY 1, 2, 3, 4",
+            since, until, [&](sqlite3_stmt* stmt) {
+                auto& rule = rule_at(stmt);
+                (column_text(stmt, 3) == "accepted" ? rule.accepted : rule.overridden) = sqlite3_column_int64(stmt, 4);
+                rule.suggestions_taken += sqlite3_column_int64(stmt, 5);
+            });
+        for_each_row(
+            "SELECT l.rule_id, l.rule_set_id, l.rule_set_version, f.override_reason_system, "
+            "f.override_reason_code, max(f.override_reason_display), count(*) "
+            "FROM feedback f JOIN card_ledger l ON l.card_uuid = f.card_uuid "
+            "WHERE f.outcome = 'overridden' AND (f.override_reason_system IS NOT NULL OR "
+            "f.override_reason_code IS NOT NULL) AND " CDS_IN_RANGE("f.received_at") " "
+            "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 7 DESC, 4, 5",
+            since, until, [&](sqlite3_stmt* stmt) {
+                auto& reasons = rule_at(stmt).top_override_reasons;
+                if (reasons.size() == max_top_override_reasons) return;
+                reasons.push_back({fhir::coding{column_text(stmt, 3), column_text(stmt, 4), column_text(stmt, 5)},
+                                   sqlite3_column_int64(stmt, 6)});
+            });
+        for_each_row(
+            "SELECT f.outcome, count(*), sum(NOT EXISTS (SELECT 1 FROM card_ledger l WHERE l.card_uuid = f.card_uuid)) "
+            "FROM feedback f WHERE " CDS_IN_RANGE("f.received_at") " GROUP BY 1",
+            since, until, [&](sqlite3_stmt* stmt) {
+                std::int64_t const unknown = sqlite3_column_int64(stmt, 2);
+                out.total_entries += sqlite3_column_int64(stmt, 1);
+                out.unknown_card_entries += unknown;
+                (column_text(stmt, 0) == "accepted" ? out.unknown_card_accepted : out.unknown_card_overridden) = unknown;
+            });
+        execute("COMMIT");
+    } catch (...) {
+        if (sqlite3_get_autocommit(db_.get()) == 0) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    for (auto& [key, rule] : rules) out.rules.push_back(std::move(rule));
+    return out;
+}
+
+#undef CDS_IN_RANGE
 
 boost::json::value optional_instant(std::optional<fhir::instant> const& at) {
     if (!at) return nullptr;
@@ -412,13 +582,18 @@ void add_feedback_store_options(boost::program_options::options_description& des
             ->default_value(std::chrono::duration<double>(defaults.max_wait).count())
             ->value_name("S"),
         "seconds a feedback call may wait for the database (queue and lock, e.g. held by a report) "
-        "before it is answered 503 with Retry-After");
+        "before it is answered 503 with Retry-After")(
+        "ledger-queue", po::value<std::size_t>()->default_value(defaults.ledger_max_queued)->value_name("N"),
+        "hook calls whose returned cards may wait to be written to the card ledger (with --feedback-db); "
+        "beyond it they are dropped and counted (log, /readyz), never delaying a hook call");
 }
 
 feedback_queue_options feedback_queue_options_from(boost::program_options::variables_map const& vm) {
     feedback_queue_options options;
     if (vm.count("feedback-queue")) options.executor.max_queued = vm["feedback-queue"].as<std::size_t>();
     if (options.executor.max_queued == 0) throw std::invalid_argument("--feedback-queue must be positive");
+    if (vm.count("ledger-queue")) options.ledger_max_queued = vm["ledger-queue"].as<std::size_t>();
+    if (options.ledger_max_queued == 0) throw std::invalid_argument("--ledger-queue must be positive");
     if (vm.count("feedback-max-wait")) {
         double const seconds = vm["feedback-max-wait"].as<double>();
         // At most a minute: a store job must end well within the server's shutdown timeout.

@@ -146,7 +146,9 @@ po::options_description feedback_report_options() {
     d.add_options()
         ("feedback-db", po::value<std::string>(), "the SQLite feedback database written by serve --feedback-db")
         ("since", po::value<std::string>(), "count feedback received at or after this FHIR dateTime (default: all)")
-        ("until", po::value<std::string>(), "count feedback received before this FHIR dateTime (default: no bound)");
+        ("until", po::value<std::string>(), "count feedback received before this FHIR dateTime (default: no bound)")
+        ("by", po::value<std::string>(), "rule: join feedback to the card ledger and count per rule and rule-set version")
+        ("format", po::value<std::string>()->default_value("json"), "with --by rule: json, csv or text");
     return d;
 }
 
@@ -158,6 +160,7 @@ void print_help(std::ostream& out) {
            "                         [--fhir-allow URL ...] [--explain [--format text|json]]\n"
            "  magnesium-cds check-rules FILE\n"
            "  magnesium-cds feedback-report --feedback-db FILE [--since DATETIME] [--until DATETIME]\n"
+           "                                [--by rule [--format json|csv|text]]\n"
            "  magnesium-cds --help | --version\n\n"
            "serve        answer CDS Hooks over HTTP until SIGTERM/SIGINT\n"
            "evaluate     print the response the service would give to REQUEST.json (stdout: the\n"
@@ -165,7 +168,8 @@ void print_help(std::ostream& out) {
            "             with --fhir-allow it fetches absent prefetch from the request's fhirServer\n"
            "check-rules  validate a rule configuration file, printing every problem with its JSON path\n"
            "feedback-report  print as JSON the stored feedback counted by service, rule set, outcome\n"
-           "             and override reason (serve without --feedback-db stores none)\n\n"
+           "             and override reason (serve without --feedback-db stores none); with --by rule,\n"
+           "             per rule: cards issued, accepted, overridden, top override reasons\n\n"
         << serve_options() << '\n'
         << evaluate_options() << '\n'
         << check_rules_options() << '\n'
@@ -389,8 +393,10 @@ int serve(std::vector<std::string> const& args) {
             throw usage_error(e.what());
         }
         try {
-            state.feedback = service::make_queued_feedback_sink(
+            auto queued = service::make_queued_store(
                 service::open_sqlite_feedback_store(feedback_db, {rule_set->id(), rule_set->version()}), queue);
+            state.feedback = std::move(queued.feedback);
+            state.ledger = std::move(queued.ledger);
         } catch (std::runtime_error const& e) {
             cerr_after_log() << "magnesium-cds: refusing to start: " << e.what() << '\n';
             return exit_failure;
@@ -560,8 +566,22 @@ int feedback_report(std::vector<std::string> const& args) {
     service::sqlite_feedback_store_options options;
     options.create_if_missing = false;  // a mistyped path is an error, not a new empty database
     options.must_be_writable = false;   // a report only reads
+    std::string const by = vm.count("by") ? vm["by"].as<std::string>() : std::string{};
+    std::string const format = vm["format"].as<std::string>();
+    if (!by.empty() && by != "rule") throw usage_error("--by must be rule");
+    if (format != "json" && (by.empty() || (format != "csv" && format != "text"))) {
+        throw usage_error(by.empty() ? "--format needs --by rule (the default report is JSON only)"
+                                     : "--format must be json, csv or text");
+    }
     auto const store = service::open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
-    std::cout << service::render_feedback_summary(store->summarize(query)) << '\n';
+    if (by.empty()) {
+        std::cout << service::render_feedback_summary(store->summarize(query)) << '\n';
+        return exit_ok;
+    }
+    auto const report = store->summarize_by_rule(query);
+    if (format == "json") std::cout << service::render_rule_feedback_json(report) << '\n';
+    if (format == "csv") std::cout << service::render_rule_feedback_csv(report);
+    if (format == "text") std::cout << service::render_rule_feedback_text(report);
     return exit_ok;
 }
 

@@ -57,12 +57,14 @@ http_response method_not_allowed(std::string_view method, std::string_view allow
 boost::asio::awaitable<std::optional<http_response>> authenticate(http_request const& request,
                                                                   route_match const& route,
                                                                   service_state const& state,
-                                                                  std::string& accepted_note) {
+                                                                  std::string& accepted_note,
+                                                                  std::string& client_iss) {
     if (!state.authenticator) co_return std::nullopt;
     auth_request const question{request, route.kind, route.path, route.service_id};
     auth_decision const decision = co_await state.authenticator->authenticate(question);
     if (decision.allowed) {
         if (!decision.log_reason.empty()) accepted_note = "auth: " + decision.log_reason;
+        client_iss = decision.client_iss;
         co_return std::nullopt;
     }
     auto response = error_response(errc::unauthorized, std::string{});
@@ -181,7 +183,7 @@ http_response ui_file(route_match const& route, service_state const& state) {
 }
 
 boost::asio::awaitable<http_response> dispatch(http_request const& request, route_match const& route,
-                                               service_state const& state) {
+                                               std::string const& client_iss, service_state const& state) {
     if (request.method == "OPTIONS") co_return preflight_response(state.cors);
     if (!route.valid_target) {
         co_return error_response(errc::malformed_http, "the request target is not a valid origin-form path");
@@ -201,6 +203,10 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
         // The feedback store's state is shown, not judged: hook calls do not need it.
         if (auto const store = state.feedback ? state.feedback->health() : std::nullopt) {
             body["feedbackStore"] = {{"status", store->status}, {"queued", store->queued}};
+        }
+        if (state.ledger) {
+            auto const ledger = state.ledger->ledger_health();
+            body["cardLedger"] = {{"queued", ledger.queued}, {"dropped", ledger.dropped}};
         }
         co_return json_response(200, boost::json::serialize(body));
     }
@@ -246,6 +252,7 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
         auto& call = std::get<prepared_call>(step);
         call.rules = chosen.rules != nullptr ? chosen.rules : rules.get();
         call.explain = chosen.explain;
+        call.client_iss = client_iss;
         if (call.fetch.queries.empty() || !state.fetcher) {
             co_return complete_cds_call(std::move(call), nullptr, state);
         }
@@ -314,7 +321,8 @@ boost::asio::awaitable<request_admission> admit_request(http_request const& head
     request_admission admission;
     admission.route = match_route(head.target);
     if (head.method == "OPTIONS" || !admission.route.valid_target) co_return admission;
-    admission.refusal = co_await authenticate(head, admission.route, state, admission.auth_note);
+    admission.refusal =
+        co_await authenticate(head, admission.route, state, admission.auth_note, admission.client_iss);
     co_return admission;
 }
 
@@ -327,7 +335,7 @@ boost::asio::awaitable<http_response> respond_to_admitted(http_request request, 
     if (admission.refusal) {
         response = std::move(*admission.refusal);
     } else {
-        response = co_await dispatch(request, route, state);
+        response = co_await dispatch(request, route, admission.client_iss, state);
     }
     auto const& auth_note = admission.auth_note;
     if (!auth_note.empty()) response.log.note += (response.log.note.empty() ? "" : "; ") + auth_note;

@@ -9,12 +9,18 @@ meanwhile /healthz answered at once (store calls run off the server's I/O thread
 refusal for an unopenable or read-only --feedback-db; no clinician comment in the database or
 the log. Python standard library (and the `chattr` tool when run as root).
 
-Usage: test_feedback_e2e.py --binary PATH/TO/magnesium-cds
+The card ledger: hook calls record the cards returned, feedback is joined to them by
+`feedback-report --by rule` (json, csv, text), feedback for unknown cards is counted apart, and
+a full ledger queue drops and counts without delaying hook calls.
+
+Usage: test_feedback_e2e.py --binary PATH/TO/magnesium-cds --fixtures PATH/TO/fixtures
 """
 
 import argparse
 import contextlib
+import csv
 import http.client
+import io
 import json
 import os
 import re
@@ -29,6 +35,7 @@ import time
 import unittest
 
 BINARY = None
+FIXTURES = None
 JSON = {"Content-Type": "application/json"}
 SERVICE = "magnesium-order-sign"
 COMMENT = "Patient Jane Roe refused, see note"
@@ -37,11 +44,11 @@ COMMENT = "Patient Jane Roe refused, see note"
 class Server:
     """A running `magnesium-cds serve --listen 127.0.0.1:0 --feedback-db DB`."""
 
-    def __init__(self, db, log_path):
+    def __init__(self, db, log_path, extra=()):
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.process = subprocess.Popen(
-            [BINARY, "serve", "--listen", "127.0.0.1:0", "--threads", "2", "--feedback-db", db],
+            [BINARY, "serve", "--listen", "127.0.0.1:0", "--threads", "2", "--feedback-db", db, *extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.process.stdout.readline()
         match = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
@@ -179,7 +186,7 @@ class FeedbackStoreTest(unittest.TestCase):
         self.assertEqual(self.rows("SELECT f.card_uuid, s.suggestion_uuid FROM feedback_accepted_suggestion s "
                                    "JOIN feedback f ON f.id = s.feedback_id"),
                          [(ACCEPTED["card"], ACCEPTED["acceptedSuggestions"][0]["id"])])
-        self.assertEqual(self.rows("SELECT version FROM schema_version"), [(1,)])
+        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,)])
         for path in (self.db, self.db + "-wal"):
             if os.path.exists(path):
                 with open(path, "rb") as f:
@@ -194,7 +201,7 @@ class FeedbackStoreTest(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
         self.assertEqual(self.rows("SELECT count(*) FROM feedback"), [(4,)])
-        self.assertEqual(self.rows("SELECT version FROM schema_version"), [(1,)])
+        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,)])
 
         report = run_binary("feedback-report", "--feedback-db", self.db)
         self.assertEqual(report.returncode, 0, report.stderr)
@@ -358,12 +365,165 @@ class FeedbackStoreTest(unittest.TestCase):
         self.assertIn("feedback-report", result.stdout)
 
 
+# A patient-view call whose evaluation fires (the scenario's own `now`).
+HOOK_SCENARIO = "fires_coexisting_hypocalcemia_ionized"
+HOOK_NOW = "2026-03-10T09:00:00Z"
+HOOK_SERVICE = "magnesium-patient-view"
+
+
+def hook_request():
+    with open(os.path.join(FIXTURES, "scenarios", HOOK_SCENARIO, "request.json"), "rb") as f:
+        return f.read()
+
+
+def card_entry(card, outcome, **extra):
+    return dict({"card": card, "outcome": outcome, "outcomeTimestamp": "2026-03-10T09:10:00Z"}, **extra)
+
+
+class CardLedgerTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="magnesium-cds-ledger-e2e-")
+        self.db = os.path.join(self.dir.name, "feedback.sqlite3")
+        self.log = os.path.join(self.dir.name, "server.log")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def rows(self, sql):
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            return db.execute(sql).fetchall()
+
+    def call_hook(self, server):
+        status, body = server.request("POST", "/cds-services/" + HOOK_SERVICE, hook_request(), JSON)
+        self.assertEqual(status, 200, body)
+        return json.loads(body)["cards"]
+
+    def report(self, *args):
+        result = run_binary("feedback-report", "--feedback-db", self.db, *args)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout
+
+    def test_feedback_is_reported_per_rule_in_each_format(self):
+        server = Server(self.db, self.log, ["--now", HOOK_NOW])
+        try:
+            cards = [card for _ in range(3) for card in self.call_hook(server)]
+            self.assertGreaterEqual(len(cards), 3)
+            taken = next(card for card in cards if card.get("suggestions"))
+            refused = next(card for card in cards if card is not taken)
+            rule = taken["source"]["topic"]["code"]
+            self.assertEqual(refused["source"]["topic"]["code"], rule, "one rule fired in each call")
+            feedback = [card_entry(taken["uuid"], "accepted", acceptedSuggestions=[{"id": taken["suggestions"][0]["uuid"]}]),
+                        card_entry(refused["uuid"], "overridden",
+                                   overrideReason={"reason": {"system": "http://example.org/cds-override",
+                                                              "code": "patient-refused"}}),
+                        card_entry("7d1f0c52-5d0e-4c3a-9a53-0a5d8c2f1e44", "overridden")]
+            status, _ = server.request("POST", "/cds-services/%s/feedback" % HOOK_SERVICE,
+                                       json.dumps({"feedback": feedback}), JSON)
+            self.assertEqual(status, 200)
+            status, body = server.request("GET", "/readyz")
+            self.assertEqual(json.loads(body)["cardLedger"], {"queued": 0, "dropped": 0})
+            rule_set = json.loads(body)["ruleSet"]
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+        ledger = self.rows("SELECT card_uuid, service_id, hook, rule_id, rule_set_version, indicator, client_iss, "
+                           "patient_key, evidence_key FROM card_ledger")
+        self.assertEqual(sorted(row[0] for row in ledger), sorted(card["uuid"] for card in cards))
+        by_uuid = {row[0]: row for row in ledger}
+        self.assertEqual(by_uuid[taken["uuid"]][1:], (HOOK_SERVICE, "patient-view", rule, rule_set["version"],
+                                                      taken["indicator"], None, None, None))
+        self.assertEqual(sorted(r[0] for r in self.rows("SELECT suggestion_uuid FROM card_ledger_suggestion "
+                                                        "WHERE card_uuid = '%s'" % taken["uuid"])),
+                         sorted(s["uuid"] for s in taken["suggestions"]))
+        # The unknown card is accepted and flagged; the others were found in the ledger.
+        self.assertEqual(sorted(self.rows("SELECT card_in_ledger FROM feedback")), [(0,), (1,), (1,)])
+        # No patient identifier and no clinical text in the ledger.
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            dump = "\n".join(db.iterdump())
+        self.assertNotIn("pat-21051", dump)
+        self.assertNotIn(taken["summary"], dump)
+
+        cards_of_rule = sum(1 for card in cards if card["source"]["topic"]["code"] == rule)
+        report = json.loads(self.report("--by", "rule", "--format", "json"))
+        self.assertEqual(report["by"], "rule")
+        self.assertEqual(report["totalEntries"], 3)
+        self.assertEqual(report["unknownCards"], {"entries": 1, "accepted": 0, "overridden": 1})
+        row = next(r for r in report["rules"] if r["ruleId"] == rule)
+        self.assertEqual(row["ruleSet"], rule_set)
+        self.assertEqual((row["cardsIssued"], row["accepted"], row["overridden"], row["suggestionsTaken"]),
+                         (cards_of_rule, 1, 1, 1))
+        self.assertEqual(row["acceptanceRate"], 0.5)
+        self.assertEqual(row["topOverrideReasons"], [{"system": "http://example.org/cds-override",
+                                                      "code": "patient-refused", "entries": 1}])
+
+        table = list(csv.DictReader(io.StringIO(self.report("--by", "rule", "--format", "csv"), newline="")))
+        csv_row = next(r for r in table if r["kind"] == "rule" and r["rule_id"] == rule)
+        self.assertEqual((csv_row["cards_issued"], csv_row["accepted"], csv_row["overridden"],
+                          csv_row["acceptance_rate"], csv_row["suggestions_taken"]),
+                         (str(cards_of_rule), "1", "1", "0.500", "1"))
+        self.assertEqual(csv_row["top_override_reasons"], "http://example.org/cds-override|patient-refused=1")
+        unknown = next(r for r in table if r["kind"] == "unknown-card")
+        self.assertEqual((unknown["accepted"], unknown["overridden"]), ("0", "1"))
+
+        text = self.report("--by", "rule", "--format", "text")
+        self.assertIn("feedback entries: 3 (1 for cards not in the ledger: 0 accepted, 1 overridden)", text)
+        self.assertRegex(text, r"cards issued +%d\n" % cards_of_rule)
+        self.assertRegex(text, r"acceptance rate +0\.500\n")
+
+        # The default report is as it was.
+        default = json.loads(self.report())
+        self.assertEqual(default["totalEntries"], 3)
+        self.assertNotIn("rules", default)
+        bad = run_binary("feedback-report", "--feedback-db", self.db, "--format", "csv")
+        self.assertEqual(bad.returncode, 2)
+
+    def test_a_full_ledger_queue_drops_and_counts_without_delaying_hook_calls(self):
+        server = Server(self.db, self.log, ["--now", HOOK_NOW, "--ledger-queue", "1", "--feedback-max-wait", "20"])
+        holder = None
+        try:
+            started = time.monotonic()
+            self.call_hook(server)
+            unlocked_call = time.monotonic() - started
+            # Another process holds the write lock: the writer waits on the first entry.
+            holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, self.db, "8"], stdout=subprocess.PIPE,
+                                      text=True)
+            self.assertEqual(holder.stdout.readline().strip(), "locked")
+            lock_taken = time.monotonic()
+            durations = []
+            for _ in range(10):
+                started = time.monotonic()
+                self.call_hook(server)
+                durations.append(time.monotonic() - started)
+            self.assertLess(time.monotonic() - lock_taken, 6.0, "the calls finished while the lock was held")
+            self.assertIsNone(holder.poll())
+            self.assertLess(max(durations), max(0.5, 10 * unlocked_call), durations)
+            status, body = server.request("GET", "/readyz")
+            ledger = json.loads(body)["cardLedger"]
+            # One entry held by the writer, one queued, the other eight dropped.
+            self.assertEqual(ledger["queued"], 1)
+            self.assertGreaterEqual(ledger["dropped"], 8)
+            self.assertEqual(holder.wait(timeout=30), 0)
+        finally:
+            if holder is not None:
+                if holder.poll() is None:
+                    holder.kill()
+                    holder.wait()
+                holder.stdout.close()
+            self.assertEqual(server.stop(), 0)
+        self.assertIn("hook calls' cards dropped so far", read(self.log))
+        calls = self.rows("SELECT count(DISTINCT issued_at) FROM card_ledger")[0][0]
+        self.assertGreaterEqual(calls, 2)
+        self.assertLessEqual(calls, 3)
+
+
 def main():
-    global BINARY
+    global BINARY, FIXTURES
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
+    parser.add_argument("--fixtures", required=True)
     args, rest = parser.parse_known_args()
     BINARY = os.path.abspath(args.binary)
+    FIXTURES = os.path.abspath(args.fixtures)
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
 
 

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "cds/rules/rule_set.hpp"
+#include "cds/service/card_ledger.hpp"
 #include "cds/service/feedback_store.hpp"
 #include "cds/service/router.hpp"
 #include "cds/service/service_state.hpp"
@@ -246,8 +247,10 @@ TEST_CASE("feedback store: a reopened store sees what was stored and the schema 
         CHECK(summary.counts[1].outcome == "overridden");
     }
     reader db{path};
-    CHECK(db.rows("SELECT version FROM schema_version") ==
-          std::vector<std::vector<std::string>>{{std::to_string(feedback_schema_version)}});
+    // Each version once, in order.
+    std::vector<std::vector<std::string>> versions;
+    for (int v = 1; v <= feedback_schema_version; ++v) versions.push_back({std::to_string(v)});
+    CHECK(db.rows("SELECT version FROM schema_version ORDER BY version") == versions);
     CHECK(db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'feedback%'") == "2");
 }
 
@@ -419,4 +422,273 @@ TEST_CASE("feedback endpoint with the store: 200 after the commit, 503 Operation
     auto const store = boost::json::parse(readiness.body).at("feedbackStore");
     CHECK(store.at("status").as_string() == "busy");
     CHECK(store.at("queued").as_int64() == 0);
+}
+
+namespace {
+
+// The schema the first released build created (migration 1, verbatim), with one feedback row.
+constexpr char const* version_1_database = R"sql(
+CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+CREATE TABLE feedback (
+    id                      INTEGER PRIMARY KEY,
+    received_at             TEXT NOT NULL,
+    service_id              TEXT NOT NULL,
+    card_uuid               TEXT NOT NULL,
+    outcome                 TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
+    outcome_timestamp       TEXT NOT NULL,
+    override_reason_system  TEXT,
+    override_reason_code    TEXT,
+    override_reason_display TEXT,
+    has_user_comment        INTEGER NOT NULL CHECK (has_user_comment IN (0, 1)),
+    rule_set_id             TEXT NOT NULL,
+    rule_set_version        TEXT NOT NULL
+);
+CREATE INDEX feedback_by_received_at ON feedback (received_at);
+CREATE INDEX feedback_by_card ON feedback (card_uuid);
+CREATE TABLE feedback_accepted_suggestion (
+    feedback_id     INTEGER NOT NULL REFERENCES feedback (id),
+    suggestion_uuid TEXT NOT NULL,
+    PRIMARY KEY (feedback_id, suggestion_uuid)
+) WITHOUT ROWID;
+INSERT INTO schema_version VALUES (1, '2026-03-01T00:00:00.000Z');
+INSERT INTO feedback VALUES (1, '2026-03-01T10:00:00.000Z', 'magnesium-order-sign', 'old-card', 'overridden',
+    '2026-03-01T10:00:00Z', 'urn:reasons', 'declined', NULL, 0, 'magnesium-test-rules', '7.0.0');
+)sql";
+
+ledger_card issued(std::string uuid, std::string rule_id, std::string version, std::vector<std::string> suggestions) {
+    ledger_card card;
+    card.card_uuid = std::move(uuid);
+    card.service_id = "magnesium-order-sign";
+    card.hook = "order-sign";
+    card.rule_id = std::move(rule_id);
+    card.rule_set_id = test_rules.id;
+    card.rule_set_version = std::move(version);
+    card.indicator = "warning";
+    card.suggestion_uuids = std::move(suggestions);
+    card.issued_at = std::chrono::system_clock::time_point{std::chrono::milliseconds{1'773'133'200'000}};
+    return card;
+}
+
+// Waits (bounded) until `done` holds; false if it never did.
+template <class Condition>
+bool eventually(Condition const& done) {
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds{2});
+    }
+    return true;
+}
+
+http_request feedback_request(std::string const& card) {
+    http_request r;
+    r.method = "POST";
+    r.target = "/cds-services/magnesium-order-sign/feedback";
+    r.headers = {{"Content-Type", "application/json"}};
+    r.body = R"({"feedback":[{"card":")" + card + R"(","outcome":"overridden",)"
+             R"("outcomeTimestamp":"2026-03-10T09:01:00Z"}]})";
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("card ledger: a version 1 database is migrated, its feedback kept and reported as for unknown cards") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    std::ofstream{path};  // an empty file is a new database to SQLite
+    {
+        reader old{path};
+        old.exec("PRAGMA journal_mode=WAL");
+        old.exec(version_1_database);
+    }
+    auto store = open_sqlite_feedback_store(path, test_rules);
+    reader db{path};
+    CHECK(db.rows("SELECT version FROM schema_version ORDER BY version") ==
+          std::vector<std::vector<std::string>>{{"1"}, {"2"}});
+    // Stored before the ledger existed: neither known nor unknown when it was stored.
+    CHECK(db.rows("SELECT card_uuid, card_in_ledger FROM feedback") ==
+          std::vector<std::vector<std::string>>{{"old-card", "NULL"}});
+    CHECK(db.scalar("SELECT count(*) FROM card_ledger") == "0");
+    CHECK(db.rows("SELECT name FROM pragma_table_info('card_ledger') WHERE name IN ('patient_key', 'evidence_key') "
+                  "ORDER BY name") == std::vector<std::vector<std::string>>{{"evidence_key"}, {"patient_key"}});
+
+    REQUIRE(store->record_cards({issued("new-card", "severe-hypermagnesaemia", "7.1.0", {})},
+                                std::chrono::steady_clock::now() + std::chrono::seconds{1}) == store_outcome::stored);
+    REQUIRE(store->record("magnesium-order-sign", {accepted("new-card", {})}));
+    CHECK(db.scalar("SELECT card_in_ledger FROM feedback WHERE card_uuid = 'new-card'") == "1");
+    auto const report = store->summarize_by_rule({});
+    CHECK(report.total_entries == 2);
+    CHECK(report.unknown_card_entries == 1);
+    CHECK(report.unknown_card_overridden == 1);
+    REQUIRE(report.rules.size() == 1);
+    CHECK(report.rules[0].accepted == 1);
+    // The default summary still reads the old row.
+    CHECK(store->summarize({}).total_entries == 2);
+}
+
+TEST_CASE("feedback-report by rule: issued, accepted, overridden, top reasons, suggestions taken, unknown cards") {
+    temp_dir dir;
+    manual_clock clock;
+    auto store = open_sqlite_feedback_store(dir.file("feedback.sqlite3"), test_rules, clock.options());
+    auto const later = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+    std::vector<ledger_card> cards{issued("a1", "rule-a", "7.1.0", {"a1-s1", "a1-s2"}),
+                                   issued("a2", "rule-a", "7.1.0", {"a2-s1"}),
+                                   issued("a3", "rule-a", "7.1.0", {}),
+                                   issued("a4", "rule-a", "7.1.0", {}),
+                                   issued("a5", "rule-a", "7.1.0", {}),
+                                   issued("a6", "rule-a", "7.1.0", {}),
+                                   issued("b1", "rule-b", "7.1.0", {}),
+                                   issued("old", "rule-a", "7.0.0", {})};
+    cards.back().client_iss = "https://ehr.example.org";
+    REQUIRE(store->record_cards(cards, later) == store_outcome::stored);
+    // A uuid already recorded is kept as it was.
+    REQUIRE(store->record_cards({issued("a1", "rule-z", "9.9.9", {})}, later) == store_outcome::stored);
+
+    cds::fhir::coding const declined{"urn:reasons", "declined", "Patient declined"};
+    cds::fhir::coding const already{"urn:reasons", "already-given", ""};
+    cds::fhir::coding const other{"urn:reasons", "other", ""};
+    cds::fhir::coding const rare{"urn:reasons", "rare", ""};
+    // a1: one of its own suggestions and a uuid that is not one of its suggestions.
+    REQUIRE(store->record("magnesium-order-sign", {accepted("a1", {"a1-s1", "not-a1s"}), accepted("a2", {"a2-s1"})}));
+    REQUIRE(store->record("magnesium-order-sign", {overridden("a3", declined), overridden("a4", declined),
+                                                   overridden("a5", already), overridden("a6", other),
+                                                   overridden("a6", rare), overridden("old", std::nullopt)}));
+    REQUIRE(store->record("magnesium-order-sign", {accepted("never-issued", {"x"}), overridden("gone", declined)}));
+
+    auto const report = store->summarize_by_rule({});
+    CHECK(report.total_entries == 10);
+    CHECK(report.unknown_card_entries == 2);
+    CHECK(report.unknown_card_accepted == 1);
+    CHECK(report.unknown_card_overridden == 1);
+    REQUIRE(report.rules.size() == 3);
+    auto const& a = report.rules[0];
+    CHECK(a.rule_id == "rule-a");
+    CHECK(a.rule_set.version == "7.0.0");
+    CHECK(a.cards_issued == 1);
+    CHECK(a.overridden == 1);
+    CHECK(a.top_override_reasons.empty());
+    auto const& a71 = report.rules[1];
+    CHECK(a71.rule_set.version == "7.1.0");
+    CHECK(a71.cards_issued == 6);
+    CHECK(a71.accepted == 2);
+    CHECK(a71.overridden == 5);
+    CHECK(a71.suggestions_taken == 2);
+    REQUIRE(a71.top_override_reasons.size() == max_top_override_reasons);
+    CHECK(a71.top_override_reasons[0].reason.code == "declined");
+    CHECK(a71.top_override_reasons[0].reason.display == "Patient declined");
+    CHECK(a71.top_override_reasons[0].entries == 2);
+    CHECK(a71.top_override_reasons[1].reason.code == "already-given");
+    CHECK(a71.top_override_reasons[2].reason.code == "other");
+    auto const& b = report.rules[2];
+    CHECK(b.rule_id == "rule-b");
+    CHECK(b.cards_issued == 1);
+    CHECK(b.accepted + b.overridden == 0);
+
+    auto const json = boost::json::parse(render_rule_feedback_json(report)).as_object();
+    CHECK(json.at("by").as_string() == "rule");
+    CHECK(json.at("totalEntries").as_int64() == 10);
+    CHECK(json.at("unknownCards").at("entries").as_int64() == 2);
+    auto const& row = json.at("rules").at(1).as_object();
+    CHECK(row.at("ruleId").as_string() == "rule-a");
+    CHECK(row.at("ruleSet").at("version").as_string() == "7.1.0");
+    CHECK(row.at("cardsIssued").as_int64() == 6);
+    CHECK(row.at("acceptanceRate").as_double() == doctest::Approx(2.0 / 7.0));
+    CHECK(row.at("topOverrideReasons").at(0).at("entries").as_int64() == 2);
+    CHECK(row.at("suggestionsTaken").as_int64() == 2);
+    CHECK(json.at("rules").at(2).at("acceptanceRate").is_null());
+
+    auto const csv = render_rule_feedback_csv(report);
+    CHECK(csv.find("rule,rule-a,magnesium-test-rules,7.1.0,6,2,5,0.286,"
+                   "urn:reasons|declined=2 urn:reasons|already-given=1 urn:reasons|other=1,2\r\n") != std::string::npos);
+    CHECK(csv.find("unknown-card,,,,,1,1,,,\r\n") != std::string::npos);
+    auto const text = render_rule_feedback_text(report);
+    CHECK(text.find("feedback entries: 10 (2 for cards not in the ledger") != std::string::npos);
+    CHECK(text.find("acceptance rate     0.286") != std::string::npos);
+
+    // Cards by issue time, feedback by receipt time: nothing after the day of issue.
+    clock.advance(std::chrono::hours{24});
+    auto const next_day = cds::fhir::instant{std::chrono::milliseconds{1'773'133'200'000}} + std::chrono::hours{1};
+    auto const empty = store->summarize_by_rule({next_day, std::nullopt});
+    CHECK(empty.rules.empty());
+    CHECK(empty.total_entries == 0);
+}
+
+TEST_CASE("card ledger: feedback queued behind ledger entries is stored after them, so it finds its card") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
+    REQUIRE(loaded.rules);
+    auto state = make_service_state(loaded.rules);
+    feedback_queue_options queue;
+    queue.max_wait = std::chrono::seconds{20};
+    auto queued = make_queued_store(open_sqlite_feedback_store(path, test_rules), queue);
+    state.feedback = queued.feedback;
+    state.ledger = queued.ledger;
+
+    // Another connection holds the write lock: the writer is held by the first entry, and
+    // what comes after it stays queued.
+    reader db{path};
+    db.exec("BEGIN IMMEDIATE");
+    state.ledger->record({issued("first", "rule-a", "7.1.0", {})});
+    REQUIRE(eventually([&] { return state.ledger->ledger_health().queued == 0; }));
+    state.ledger->record({issued("returned", "rule-a", "7.1.0", {})});
+    CHECK(state.ledger->ledger_health().queued == 1);
+    http_response answer;
+    std::thread client{[&] { answer = handle_request_blocking(feedback_request("returned"), state); }};
+    bool const feedback_queued = eventually([&] { return state.feedback->health()->queued == 1; });
+    CHECK(state.ledger->ledger_health().queued == 1);  // still queued when the feedback arrived
+    db.exec("ROLLBACK");
+    client.join();
+    REQUIRE(feedback_queued);
+    CHECK(answer.status == 200);
+    CHECK(db.rows("SELECT card_uuid, card_in_ledger FROM feedback") ==
+          std::vector<std::vector<std::string>>{{"returned", "1"}});
+    CHECK(db.scalar("SELECT count(*) FROM card_ledger") == "2");
+}
+
+TEST_CASE("card ledger: a full queue drops and counts without holding the caller") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
+    REQUIRE(loaded.rules);
+    auto state = make_service_state(loaded.rules);
+    feedback_queue_options queue;
+    queue.max_wait = std::chrono::seconds{20};
+    queue.ledger_max_queued = 2;
+    auto queued = make_queued_store(open_sqlite_feedback_store(path, test_rules), queue);
+    state.feedback = queued.feedback;
+    state.ledger = queued.ledger;
+
+    reader db{path};
+    db.exec("BEGIN IMMEDIATE");
+    captured_log log;
+    state.ledger->record({issued("running", "rule-a", "7.1.0", {})});
+    REQUIRE(eventually([&] { return state.ledger->ledger_health().queued == 0; }));
+    auto const started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 7; ++i) state.ledger->record({issued("card-" + std::to_string(i), "rule-a", "7.1.0", {})});
+    auto const took = std::chrono::steady_clock::now() - started;
+    CHECK(took < std::chrono::milliseconds{200});
+    CHECK(state.ledger->ledger_health().queued == 2);
+    CHECK(state.ledger->ledger_health().dropped == 5);
+    // Logged at the 1st, 2nd and 4th drop.
+    auto const text = log.text();
+    CHECK(text.find("1 hook calls' cards dropped so far") != std::string::npos);
+    CHECK(text.find("2 hook calls' cards dropped so far") != std::string::npos);
+    CHECK(text.find("4 hook calls' cards dropped so far") != std::string::npos);
+    CHECK(text.find("5 hook calls' cards dropped so far") == std::string::npos);
+    CHECK(text.find("card-") == std::string::npos);
+
+    http_request ready;
+    ready.method = "GET";
+    ready.target = "/readyz";
+    auto const readiness = boost::json::parse(handle_request_blocking(std::move(ready), state).body);
+    CHECK(readiness.at("cardLedger").at("dropped").as_int64() == 5);
+    CHECK(readiness.at("cardLedger").at("queued").as_int64() == 2);
+
+    db.exec("ROLLBACK");
+    REQUIRE(eventually([&] { return state.ledger->ledger_health().queued == 0; }));
+    // The queued entries are written once the lock is free: a feedback call after them finds them.
+    CHECK(handle_request_blocking(feedback_request("card-1"), state).status == 200);
+    CHECK(db.scalar("SELECT count(*) FROM card_ledger") == "3");
+    CHECK(db.scalar("SELECT card_in_ledger FROM feedback") == "1");
 }

@@ -91,7 +91,7 @@ boost::asio::awaitable<fetch_outcome> recording_fetcher::fetch(fetch_request req
 boost::asio::awaitable<auth_decision> scripted_authenticator::authenticate(auth_request request) {
     seen.push_back(request.endpoint);
     paths.emplace_back(request.path);
-    co_return auth_decision{allow_, allow_ ? "" : "expired"};
+    co_return auth_decision{allow_, allow_ ? "" : "expired", {}};
 }
 
 boost::asio::awaitable<feedback_receipt> recording_sink::record(std::string service_id,

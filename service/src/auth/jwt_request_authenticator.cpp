@@ -31,6 +31,7 @@ cds::service::auth_decision jwt_request_authenticator::decide(
     if (!checked.allowed || checked.token_checked) {
         decision.log_reason = authenticator::describe(checked.result);
     }
+    if (checked.allowed && checked.token_checked && checked.result.ok()) decision.client_iss = checked.result.issuer;
     return decision;
 }
 

@@ -39,6 +39,9 @@ struct auth_decision {
     // A stable reason name for the log ("expired", "bad_signature", ...): never the token,
     // never claims other than what the verifier deems printable.
     std::string log_reason;
+    // The verified token's issuer when a token was checked and accepted (the card ledger
+    // records it); empty otherwise.
+    std::string client_iss;
 };
 
 class request_authenticator {

@@ -48,6 +48,8 @@ struct prepared_call {
     // Return the evaluation trace next to the cards ("explain" member, render_explain). The
     // trace may quote clinical values: it goes into the response body only, never a log.
     bool explain = false;
+    // The authenticated client's `iss` (empty without authentication), for the card ledger.
+    std::string client_iss;
 };
 
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(

@@ -9,7 +9,9 @@
 // coding, whether the clinician typed an override comment, the accepted suggestion uuids, and
 // the rule set id and version the service was running. Never the request body and never the
 // comment's text: free text typed by a clinician may name the patient, and the feedback
-// protocol otherwise carries no patient data, so the store holds none.
+// protocol otherwise carries no patient data, so the store holds none. Each entry is also
+// flagged with whether its card was in the card ledger (card_ledger.hpp), which the same
+// database holds.
 
 #include <chrono>
 #include <cstdint>
@@ -24,6 +26,7 @@
 
 #include "cds/fhir/date_time.hpp"
 #include "cds/fhir/types.hpp"
+#include "cds/service/card_ledger.hpp"
 #include "cds/service/feedback.hpp"
 #include "cds/service/feedback/store_executor.hpp"
 
@@ -56,6 +59,43 @@ struct feedback_summary {
 //  "acceptedSuggestions"}]}
 [[nodiscard]] std::string render_feedback_summary(feedback_summary const& summary);
 
+// Feedback joined to the card ledger (`feedback-report --by rule`), over [since, until):
+// cards by issue time, feedback by receipt time.
+struct override_reason_count {
+    fhir::coding reason;
+    std::int64_t entries = 0;
+};
+
+struct rule_feedback {
+    std::string rule_id;
+    rule_set_identity rule_set;
+    std::int64_t cards_issued = 0;
+    std::int64_t accepted = 0;    // feedback entries
+    std::int64_t overridden = 0;  // feedback entries
+    // Most frequent first (ties by system, code); at most max_top_override_reasons.
+    std::vector<override_reason_count> top_override_reasons;
+    // Accepted suggestion uuids that are suggestions of the card the feedback names.
+    std::int64_t suggestions_taken = 0;
+};
+
+inline constexpr std::size_t max_top_override_reasons = 3;
+
+struct rule_feedback_report {
+    feedback_summary_query range;
+    std::int64_t total_entries = 0;  // every feedback entry in range, as in feedback_summary
+    std::vector<rule_feedback> rules;  // ordered by rule id, rule set id, version
+    // Feedback naming a card the ledger does not hold (issued before the ledger, by another
+    // instance, or dropped from a full queue; or never issued at all).
+    std::int64_t unknown_card_entries = 0;
+    std::int64_t unknown_card_accepted = 0;
+    std::int64_t unknown_card_overridden = 0;
+};
+
+// The layouts are documented in README.md ("Feedback by rule").
+[[nodiscard]] std::string render_rule_feedback_json(rule_feedback_report const& report);
+[[nodiscard]] std::string render_rule_feedback_csv(rule_feedback_report const& report);
+[[nodiscard]] std::string render_rule_feedback_text(rule_feedback_report const& report);
+
 enum class store_outcome {
     stored,  // committed to stable storage
     busy,    // another connection held the write lock until the call gave up; nothing stored
@@ -77,8 +117,14 @@ public:
     // The same, waiting for the lock at most the store's busy timeout; true when stored.
     virtual bool record(std::string_view service_id, std::vector<feedback_entry> const& entries) = 0;
 
+    // Stores the card ledger entries of one hook call in one transaction (a card uuid
+    // already recorded is kept as it is). Waits for the lock until `give_up_at`. Thread-safe.
+    virtual store_outcome record_cards(std::vector<ledger_card> const& cards,
+                                       std::chrono::steady_clock::time_point give_up_at) = 0;
+
     // Thread-safe. Throws std::runtime_error when the store cannot be read.
     [[nodiscard]] virtual feedback_summary summarize(feedback_summary_query const& query) = 0;
+    [[nodiscard]] virtual rule_feedback_report summarize_by_rule(feedback_summary_query const& query) = 0;
 };
 
 struct sqlite_feedback_store_options {
@@ -104,6 +150,10 @@ struct feedback_queue_options {
     // client is told to retry rather than held; it also bounds how long a store job runs
     // (see store_executor.hpp).
     std::chrono::milliseconds max_wait{std::chrono::seconds{1}};
+    // Hook calls whose ledger entries may wait for the store's writer; beyond it they are
+    // dropped and counted (serve's --ledger-queue). They share the writer thread with
+    // feedback calls, which keep their own bound (executor.max_queued).
+    std::size_t ledger_max_queued = 4096;
 };
 
 // A feedback_sink that runs `store`'s record on an executor of its own: a server thread only
@@ -111,8 +161,17 @@ struct feedback_queue_options {
 [[nodiscard]] std::shared_ptr<feedback_sink> make_queued_feedback_sink(std::shared_ptr<feedback_store> store,
                                                                        feedback_queue_options options = {});
 
+// Both faces of one queue to a store: the feedback sink and the card ledger share its single
+// writer thread, so feedback is stored after every ledger entry queued before it.
+struct queued_store {
+    std::shared_ptr<feedback_sink> feedback;
+    std::shared_ptr<card_ledger> ledger;
+};
+[[nodiscard]] queued_store make_queued_store(std::shared_ptr<feedback_store> store, feedback_queue_options options = {});
+
 // The schema version this build creates and reads (the `schema_version` table's newest row).
-inline constexpr int feedback_schema_version = 1;
+// 2: the card ledger, and feedback flagged when its card was not in the ledger.
+inline constexpr int feedback_schema_version = 2;
 
 // Opens (creating when allowed) the SQLite database at `path`, switches it to WAL with
 // synchronous=FULL and applies the schema migrations it lacks. Throws std::runtime_error with
@@ -123,7 +182,7 @@ inline constexpr int feedback_schema_version = 1;
                                                                          rule_set_identity rules,
                                                                          sqlite_feedback_store_options options = {});
 
-// `serve`'s --feedback-db FILE, --feedback-queue N and --feedback-max-wait S, with their help
+// `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait S and --ledger-queue N, with their help
 // texts; the defaults are feedback_queue_options'.
 void add_feedback_store_options(boost::program_options::options_description& description);
 

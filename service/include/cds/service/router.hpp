@@ -39,6 +39,7 @@ struct request_admission {
     route_match route;
     std::optional<http_response> refusal;  // the answer (401); the body is never needed
     std::string auth_note;                 // what the authenticator said about an accepted token
+    std::string client_iss;                // the accepted token's issuer (auth_decision::client_iss)
 };
 
 // `head` needs no body. CORS preflights are admitted without asking the authenticator (the

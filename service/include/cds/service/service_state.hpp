@@ -17,6 +17,7 @@
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
 #include "cds/service/authentication.hpp"
+#include "cds/service/card_ledger.hpp"
 #include "cds/service/feedback.hpp"
 #include "cds/service/json_schema.hpp"
 #include "cds/service/prefetch_fetcher.hpp"
@@ -108,6 +109,8 @@ struct service_state {
     std::shared_ptr<prefetch_fetcher> fetcher;
     std::shared_ptr<request_authenticator> authenticator;
     std::shared_ptr<feedback_sink> feedback;
+    // The card ledger (with --feedback-db): every returned card is queued to it, never waited for.
+    std::shared_ptr<card_ledger> ledger;
 
     // Card and suggestion uuids; must be safe to call from several threads at once.
     rules::uuid_source next_uuid;
