@@ -4,13 +4,16 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <type_traits>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <boost/json.hpp>
 
+#include "cds/service/hook_context.hpp"
 #include "cds/service/resource_count.hpp"
 #include "cds/service/router.hpp"
+#include "request_arena.hpp"
 
 namespace cds::service {
 
@@ -45,59 +48,6 @@ bool is_resource_of_type(boost::json::value const& v, std::string_view type) {
     if (!v.is_object()) return false;
     auto const* rt = v.get_object().if_contains("resourceType");
     return rt != nullptr && rt->is_string() && rt->get_string() == type;
-}
-
-// Reads one draft order resource: MedicationRequest (R4) and MedicationOrder (DSTU2) become
-// draft orders; a Medication goes into the snapshot so references to it resolve; other
-// order types (ServiceRequest, NutritionOrder, ...) are not what these rules look at.
-void read_draft_resource(boost::json::value const& resource, std::string const& path, prepared_call& call,
-                         fhir::issue_list& issues, std::string_view full_url = {}) {
-    if (is_resource_of_type(resource, "MedicationRequest") || is_resource_of_type(resource, "MedicationOrder")) {
-        auto order = fhir::parse_medication_order(resource, path, issues);
-        if (!order) return;
-        // The sandbox's first order-select call carries a bare draft with no medication yet
-        // (interop/cds-hooks-sandbox/README.md): nothing to judge, and not an error.
-        if (!order->has_medication()) {
-            ++call.skipped_draft_orders;
-            return;
-        }
-        call.context.draft_orders.push_back(std::move(*order));
-    } else if (is_resource_of_type(resource, "Medication")) {
-        // A draft Bundle may name it by its entry's fullUrl (urn:uuid:...), FHIR R4 §Bundle
-        // "Resolving references in Bundles".
-        call.builder.add(resource, path, full_url);
-    }
-}
-
-void read_draft_orders(boost::json::value const& draft_orders, prepared_call& call, fhir::issue_list& issues) {
-    std::string const base = "context.draftOrders";
-    auto read_entry = [&](boost::json::value const& entry, std::string const& entry_path) {
-        if (!entry.is_object()) return;
-        auto const& o = entry.get_object();
-        if (o.contains("resourceType")) {
-            read_draft_resource(entry, entry_path, call, issues);
-        } else if (auto const* resource = o.if_contains("resource")) {
-            std::string_view full_url;
-            if (auto const* url = o.if_contains("fullUrl"); url != nullptr && url->is_string()) full_url = url->get_string();
-            read_draft_resource(*resource, append_member(entry_path, "resource"), call, issues, full_url);
-        }
-    };
-    if (draft_orders.is_array()) {
-        auto const& a = draft_orders.get_array();
-        for (std::size_t i = 0; i < a.size(); ++i) read_entry(a[i], append_index(base, i));
-        return;
-    }
-    if (!draft_orders.is_object()) return;
-    auto const* entries = draft_orders.get_object().if_contains("entry");
-    if (entries == nullptr) return;
-    std::string const entry_base = append_member(base, "entry");
-    if (entries->is_array()) {
-        auto const& a = entries->get_array();
-        for (std::size_t i = 0; i < a.size(); ++i) read_entry(a[i], append_index(entry_base, i));
-    } else {
-        // An array-typed element sent as a single object, as some clients do.
-        read_entry(*entries, append_index(entry_base, 0));
-    }
 }
 
 // service/schemas/cds-hooks-request.json constrains members of the request (level 1) and of
@@ -187,115 +137,7 @@ json_body parse_json_body_into(std::string_view body, unsigned max_depth, boost:
     return out;
 }
 
-// The first block of a CDS call's arena, kept per thread and reused by the next call on that
-// thread, so that parsing a typical request allocates nothing from the heap (order-sign with
-// 50 Observations, 67 KB of JSON, parses into ~200 KB); larger bodies continue in blocks from
-// the heap, freed with the arena. Leased for the synchronous span of prepare_cds_call only;
-// `in_use` guards against a nested lease on the same thread, which then gets no buffer.
-constexpr std::size_t arena_first_block_size = 256 * 1024;
-
-class arena_first_block {
-public:
-    arena_first_block() {
-        if (in_use_) return;
-        if (!bytes_) bytes_ = std::make_unique_for_overwrite<unsigned char[]>(arena_first_block_size);
-        in_use_ = true;
-        data_ = bytes_.get();
-    }
-    ~arena_first_block() {
-        if (data_ != nullptr) in_use_ = false;
-    }
-    arena_first_block(arena_first_block const&) = delete;
-    arena_first_block& operator=(arena_first_block const&) = delete;
-
-    [[nodiscard]] unsigned char* data() const { return data_; }
-    [[nodiscard]] std::size_t size() const { return data_ != nullptr ? arena_first_block_size : 0; }
-
-private:
-    unsigned char* data_ = nullptr;
-    static thread_local std::unique_ptr<unsigned char[]> bytes_;
-    static thread_local bool in_use_;
-};
-thread_local std::unique_ptr<unsigned char[]> arena_first_block::bytes_;
-thread_local bool arena_first_block::in_use_ = false;
-
-// The arena of one CDS call's parsed tree: a pointer bump through a first block, then through
-// heap blocks of doubling size, all freed at once with the arena. Boost.JSON's
-// monotonic_resource does the same, but its allocation path costs ~34 instructions against
-// ~19 here; parsing order-sign with 50 Observations allocates ~4,700 times (every key,
-// container and long string), so this saves ~0.07 M instructions per call (callgrind).
-class request_arena final : public boost::json::memory_resource {
-public:
-    // `first` may be null (no first block): the first allocation then takes a heap block.
-    request_arena(unsigned char* first, std::size_t size) : next_(first), end_(first == nullptr ? first : first + size) {}
-    ~request_arena() override {
-        while (heap_blocks_ != nullptr) {
-            block_header* const previous = heap_blocks_->previous;
-            ::operator delete(heap_blocks_);
-            heap_blocks_ = previous;
-        }
-    }
-    request_arena(request_arena const&) = delete;
-    request_arena& operator=(request_arena const&) = delete;
-
-private:
-    struct alignas(std::max_align_t) block_header {
-        block_header* previous;
-    };
-    static constexpr std::size_t min_heap_block_size = 64 * 1024;
-
-    void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-        if (void* p = bump(bytes, alignment)) return p;
-        return allocate_in_new_block(bytes, alignment);
-    }
-    // Out of line, so that the common path above stays a handful of instructions.
-    [[gnu::noinline]] void* allocate_in_new_block(std::size_t bytes, std::size_t alignment) {
-        // A new block big enough for this allocation whatever its alignment, and at least
-        // twice the last one, so that a large tree takes O(log size) blocks.
-        std::size_t const wanted = bytes + alignment;
-        std::size_t size = std::max(next_heap_block_size_, min_heap_block_size);
-        while (size < wanted) size *= 2;
-        next_heap_block_size_ = size * 2;
-        auto* header = static_cast<block_header*>(::operator new(sizeof(block_header) + size));
-        header->previous = heap_blocks_;
-        heap_blocks_ = header;
-        next_ = reinterpret_cast<unsigned char*>(header + 1);
-        end_ = next_ + size;
-        return bump(bytes, alignment);
-    }
-    void do_deallocate(void*, std::size_t, std::size_t) override {}  // freed with the arena
-    [[nodiscard]] bool do_is_equal(boost::json::memory_resource const& other) const noexcept override {
-        return this == &other;
-    }
-
-    // The next `bytes` at `alignment` (a power of two) in the current block, or nullptr.
-    [[gnu::always_inline]] void* bump(std::size_t bytes, std::size_t alignment) noexcept {
-        if (next_ == nullptr) return nullptr;
-        auto const address = reinterpret_cast<std::uintptr_t>(next_);
-        std::size_t const padding = (alignment - (address & (alignment - 1))) & (alignment - 1);
-        if (padding > static_cast<std::size_t>(end_ - next_) || bytes > static_cast<std::size_t>(end_ - next_) - padding) {
-            return nullptr;
-        }
-        unsigned char* const p = next_ + padding;
-        next_ = p + bytes;
-        return p;
-    }
-
-    unsigned char* next_;
-    unsigned char* end_;
-    block_header* heap_blocks_ = nullptr;
-    std::size_t next_heap_block_size_ = 0;
-};
-
 }  // namespace
-}  // namespace cds::service
-
-// Deallocation is a no-op: a storage_ptr to the arena lets the tree be dropped without
-// visiting its nodes.
-template <>
-struct boost::json::is_deallocate_trivial<cds::service::request_arena> : std::true_type {};
-
-namespace cds::service {
 
 json_body parse_json_body(std::string_view body, unsigned max_depth) {
     // One shared arena per body: the tree (and the arena with it) lives as long as the value.
@@ -303,27 +145,21 @@ json_body parse_json_body(std::string_view body, unsigned max_depth) {
                                 boost::json::make_shared_resource<boost::json::monotonic_resource>());
 }
 
-std::variant<http_response, prepared_call> prepare_cds_call(http_request const& request, service_state const& state,
-                                                            rules::service_definition const& service) {
-    auto const content_type = request.header("Content-Type");
-    if (!is_json_media_type(content_type)) {
-        return error_response(errc::unsupported_media_type,
-                              content_type.empty()
-                                  ? std::string{"the request has no Content-Type; send application/json"}
-                                  : "Content-Type " + quoted(content_type) + " is not application/json");
-    }
-    // The parsed tree is used only inside this function: what the call keeps is copied out of
-    // it (draft orders and the snapshot builder own their strings, fetch.context is a copy on
-    // the default resource). So its arena is local and not shared: the tree is dropped in O(1)
-    // without visiting its nodes, and it starts in this thread's reusable first block.
-    // Declared before `parsed`, so it outlives the tree.
-    arena_first_block const first_block;
-    request_arena arena(first_block.data(), first_block.size());
-    boost::json::storage_ptr const storage(&arena);
-    auto parsed = parse_json_body_into(request.body, state.limits.max_json_depth, storage, storage);
-    if (parsed.error) return std::move(*parsed.error);
-    boost::json::value const& body = parsed.value;
+namespace {
 
+// 415 unless the body is declared JSON in UTF-8.
+std::optional<http_response> check_content_type(http_request const& request) {
+    auto const content_type = request.header("Content-Type");
+    if (is_json_media_type(content_type)) return std::nullopt;
+    return error_response(errc::unsupported_media_type,
+                          content_type.empty()
+                              ? std::string{"the request has no Content-Type; send application/json"}
+                              : "Content-Type " + quoted(content_type) + " is not application/json");
+}
+
+// The request's size, envelope, hook and context, checked before anything is read from it.
+std::optional<http_response> check_request(boost::json::value const& body, service_state const& state,
+                                           rules::service_definition const& service) {
     // 413 rather than 400: the request is well-formed, only more than this service is
     // configured to take on (RFC 9110 §15.5.14), and the client can send less.
     if (std::size_t const limit = state.limits.max_resources;
@@ -348,37 +184,21 @@ std::variant<http_response, prepared_call> prepare_cds_call(http_request const& 
                                   "', but the request's hook is " + quoted(hook),
                               "hook");
     }
-    auto const& context_value = root.at("context");
     if (auto it = state.schemas->context_by_hook.find(service.hook); it != state.schemas->context_by_hook.end()) {
-        if (auto violation = it->second.validate(context_value, "context", envelope_replay_depth)) {
+        if (auto violation = it->second.validate(root.at("context"), "context", envelope_replay_depth)) {
             return error_response(errc::schema_violation, violation->message, violation->path);
         }
     }
-    auto const& context = context_value.get_object();
+    return std::nullopt;
+}
 
-    prepared_call call;
-    call.service = &service;
-    auto& ctx = call.context;
-    ctx.hook = service.hook;
-    ctx.service_id = service.id;
-    ctx.now = state.fixed_now ? *state.fixed_now : request.received_at;
-    ctx.patient_id = string_member(context, "patientId");
-    ctx.user_id = string_member(context, "userId");
-    ctx.encounter_id = string_member(context, "encounterId");
-    if (auto const* selections = context.if_contains("selections"); selections != nullptr && selections->is_array()) {
-        for (auto const& s : selections->get_array()) {
-            if (s.is_string()) ctx.selections.emplace_back(s.get_string());
-        }
-    }
-    fhir::issue_list draft_issues;
-    if (auto const* drafts = context.if_contains("draftOrders")) read_draft_orders(*drafts, call, draft_issues);
-
-    // Prefetch (CDS Hooks 2.0 "Prefetch"): every key with data is used, including keys the
-    // service did not declare, since resources are classified by their own type and code.
+// Prefetch (CDS Hooks 2.0 "Prefetch"): returns the service's keys the request brings no
+// value for; a key whose value is an OperationOutcome is unavailable.
+std::vector<rules::prefetch_template const*> absent_prefetch(boost::json::object const& root, prepared_call& call) {
     boost::json::object const* prefetch = nullptr;
     if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object()) prefetch = &p->get_object();
     std::vector<rules::prefetch_template const*> absent;
-    for (auto const& t : service.prefetch) {
+    for (auto const& t : call.service->prefetch) {
         boost::json::value const* value = prefetch != nullptr ? prefetch->if_contains(t.key) : nullptr;
         if (value == nullptr) {
             absent.push_back(&t);
@@ -389,41 +209,119 @@ std::variant<http_response, prepared_call> prepare_cds_call(http_request const& 
         }
         // null: the client looked and nothing exists; that is data, not a gap.
     }
-    if (prefetch != nullptr) {
-        for (auto const& member : *prefetch) {
-            if (member.value().is_object() && !is_resource_of_type(member.value(), "OperationOutcome")) {
-                call.builder.add(member.value(), "prefetch." + std::string{member.key()});
-            }
-        }
-    }
+    return absent;
+}
 
-    if (!absent.empty()) {
-        std::string const fhir_server = string_member(root, "fhirServer");
-        if (fhir_server.empty() || !state.fetcher) {
-            for (auto const* t : absent) {
-                call.unavailable[t->key] =
-                    describe_key(*t) + " was not prefetched, and " +
-                    (fhir_server.empty() ? std::string{"the request names no fhirServer to query"}
-                                         : std::string{"this service is not configured to query FHIR servers"});
-            }
-        } else {
-            auto& fetch = call.fetch;
-            fetch.fhir_server = fhir_server;
-            if (auto const* auth = root.if_contains("fhirAuthorization"); auth != nullptr && auth->is_object()) {
-                auto const& a = auth->get_object();
-                if (auto token_type = string_member(a, "token_type"); !token_type.empty()) fetch.token_type = token_type;
-                if (auto token = string_member(a, "access_token"); !token.empty()) fetch.access_token = std::move(token);
-            }
-            fetch.context = context;
-            constexpr std::string_view practitioner = "Practitioner/";
-            if (ctx.user_id.starts_with(practitioner)) fetch.user_practitioner_id = ctx.user_id.substr(practitioner.size());
-            for (auto const* t : absent) fetch.queries.push_back(prefetch_query{t->key, t->query});
-            fetch.deadline = std::chrono::steady_clock::now() + state.limits.fetch_deadline;
-            fetch.budget = state.limits.fetch_deadline;
+// The absent keys become queries to the request's fhirServer, or unavailable when there is
+// no server to ask or no fetcher to ask it with.
+void plan_fetch(boost::json::object const& root, std::vector<rules::prefetch_template const*> const& absent,
+                service_state const& state, prepared_call& call) {
+    std::string const fhir_server = string_member(root, "fhirServer");
+    if (fhir_server.empty() || !state.fetcher) {
+        for (auto const* t : absent) {
+            call.unavailable[t->key] =
+                describe_key(*t) + " was not prefetched, and " +
+                (fhir_server.empty() ? std::string{"the request names no fhirServer to query"}
+                                     : std::string{"this service is not configured to query FHIR servers"});
         }
+        return;
     }
+    auto& fetch = call.fetch;
+    fetch.fhir_server = fhir_server;
+    if (auto const* auth = root.if_contains("fhirAuthorization"); auth != nullptr && auth->is_object()) {
+        auto const& a = auth->get_object();
+        if (auto token_type = string_member(a, "token_type"); !token_type.empty()) fetch.token_type = token_type;
+        if (auto token = string_member(a, "access_token"); !token.empty()) fetch.access_token = std::move(token);
+    }
+    fetch.context = root.at("context").get_object();
+    constexpr std::string_view practitioner = "Practitioner/";
+    if (call.context.user_id.starts_with(practitioner)) {
+        fetch.user_practitioner_id = call.context.user_id.substr(practitioner.size());
+    }
+    for (auto const* t : absent) fetch.queries.push_back(prefetch_query{t->key, t->query});
+    fetch.deadline = std::chrono::steady_clock::now() + state.limits.fetch_deadline;
+    fetch.budget = state.limits.fetch_deadline;
+}
+
+}  // namespace
+
+std::variant<http_response, prepared_call> prepare_cds_call(http_request const& request, service_state const& state,
+                                                            rules::service_definition const& service) {
+    if (auto error = check_content_type(request)) return std::move(*error);
+    // The parsed tree is used only inside this function: what the call keeps is copied out of
+    // it (draft orders and the snapshot builder own their strings, fetch.context is a copy on
+    // the default resource). So its arena is local and not shared: the tree is dropped in O(1)
+    // without visiting its nodes, and it starts in this thread's reusable first block.
+    // Declared before `parsed`, so it outlives the tree.
+    arena_first_block const first_block;
+    request_arena arena(first_block.data(), first_block.size());
+    boost::json::storage_ptr const storage(&arena);
+    auto parsed = parse_json_body_into(request.body, state.limits.max_json_depth, storage, storage);
+    if (parsed.error) return std::move(*parsed.error);
+    boost::json::value const& body = parsed.value;
+    if (auto error = check_request(body, state, service)) return std::move(*error);
+    auto const& root = body.get_object();
+
+    prepared_call call;
+    call.service = &service;
+    fhir::instant const now = state.fixed_now ? *state.fixed_now : request.received_at;
+    call.skipped_draft_orders = read_hook_context(root, service, now, call.context, call.builder);
+    auto const absent = absent_prefetch(root, call);
+    if (!absent.empty()) plan_fetch(root, absent, state, call);
     return call;
 }
+
+namespace {
+
+// One note on fetched data as it reaches the client: the token masked (again: a cut could
+// leave part of it otherwise), then cut to `max_bytes` on a UTF-8 boundary, control
+// characters blanked.
+std::string client_fit_note(std::string const& fetched_note, std::string const* token, std::size_t max_bytes) {
+    std::string_view raw = fetched_note;
+    std::string redacted;
+    if (token != nullptr && fetched_note.find(*token) != std::string::npos) {
+        constexpr std::string_view mask = "[redacted]";
+        redacted = fetched_note;
+        for (auto at = redacted.find(*token); at != std::string::npos; at = redacted.find(*token, at)) {
+            redacted.replace(at, token->size(), mask);
+            at += mask.size();
+        }
+        raw = redacted;
+    }
+    std::string note;
+    std::size_t cut = std::min(raw.size(), max_bytes);
+    while (cut < raw.size() && cut > 0 && (static_cast<unsigned char>(raw[cut]) & 0xC0) == 0x80) --cut;
+    note.reserve(cut + 3);
+    for (char const c : raw.substr(0, cut)) {
+        note += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+    }
+    if (cut < raw.size()) note += "...";
+    return note;
+}
+
+// What went partly wrong (a Medication that could not be read, a search cut at the page
+// limit) reaches the rules, which show it on every card: without it a drug that was not
+// counted would go unnoticed. The fetcher redacts the token; here it is redacted once more
+// (a note reaches the client), each note is kept short and printable (it may quote a
+// server's diagnostics), and their number is bounded.
+std::vector<std::string> data_notes_of(fetch_outcome const& fetched, std::optional<std::string> const& access_token) {
+    constexpr std::size_t max_notes = 5;
+    constexpr std::size_t max_note_bytes = 200;
+    std::string const* const token = access_token && !access_token->empty() ? &*access_token : nullptr;
+    std::vector<std::string> notes;
+    for (auto const& fetched_note : fetched.notes) {
+        if (fetched_note.empty()) continue;
+        if (notes.size() == max_notes) {
+            notes.emplace_back("further notes on the fetched data were left out");
+            break;
+        }
+        auto note = client_fit_note(fetched_note, token, max_note_bytes);
+        if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(std::move(note));
+    }
+    return notes;
+}
+
+}  // namespace
 
 std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome const* fetched) {
     if (fetched != nullptr) {
@@ -441,49 +339,8 @@ std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome con
             }
         }
     }
-    // What went partly wrong (a Medication that could not be read, a search cut at the page
-    // limit) reaches the rules, which show it on every card: without it a drug that was not
-    // counted would go unnoticed. The fetcher redacts the token; here it is redacted once more
-    // (a note reaches the client), each note is kept short and printable (it may quote a
-    // server's diagnostics), and their number is bounded.
     call.context.data_notes.clear();
-    if (fetched != nullptr) {
-        constexpr std::size_t max_notes = 5;
-        constexpr std::size_t max_note_bytes = 200;
-        std::string const* const token =
-            call.fetch.access_token && !call.fetch.access_token->empty() ? &*call.fetch.access_token : nullptr;
-        for (auto const& fetched_note : fetched->notes) {
-            if (fetched_note.empty()) continue;
-            if (call.context.data_notes.size() == max_notes) {
-                call.context.data_notes.emplace_back("further notes on the fetched data were left out");
-                break;
-            }
-            // Redacted again before cutting (a cut could leave part of a token otherwise).
-            std::string_view raw = fetched_note;
-            std::string redacted;
-            if (token != nullptr && fetched_note.find(*token) != std::string::npos) {
-                constexpr std::string_view mask = "[redacted]";
-                redacted = fetched_note;
-                for (auto at = redacted.find(*token); at != std::string::npos; at = redacted.find(*token, at)) {
-                    redacted.replace(at, token->size(), mask);
-                    at += mask.size();
-                }
-                raw = redacted;
-            }
-            std::string note;
-            std::size_t cut = std::min(raw.size(), max_note_bytes);
-            while (cut < raw.size() && cut > 0 && (static_cast<unsigned char>(raw[cut]) & 0xC0) == 0x80) --cut;
-            note.reserve(cut + 3);
-            for (char const c : raw.substr(0, cut)) {
-                note += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-            }
-            if (cut < raw.size()) note += "...";
-            if (std::find(call.context.data_notes.begin(), call.context.data_notes.end(), note) ==
-                call.context.data_notes.end()) {
-                call.context.data_notes.push_back(std::move(note));
-            }
-        }
-    }
+    if (fetched != nullptr) call.context.data_notes = data_notes_of(*fetched, call.fetch.access_token);
     // Required data that is missing stops the call (CDS Hooks 2.0: 412 when the service
     // cannot obtain what it needs); optional gaps are evaluated around and named in cards.
     std::vector<missing_data> missing_required;

@@ -650,6 +650,13 @@ private:
 
     using request_parser = http::request_parser<http::string_body>;
 
+    // The request's header and body, each within its configured size limit.
+    static void limit_request_size(request_parser& parser, service_limits const& limits) {
+        parser.header_limit(static_cast<std::uint32_t>(
+            std::min<std::size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+        parser.body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
+    }
+
     // Parses what `buffer` holds into `parser`, reading more as needed, up to the end of the
     // header (`header_only`) or of the message, and returns the error Beast's
     // http::async_read_header / http::async_read would give (same loop, same end-of-stream
@@ -687,6 +694,21 @@ private:
         }
     }
 
+    // Between requests: the idle keep-alive timeout applies, and shutdown may end it. False
+    // when the connection ended before a next request began.
+    template <class Stream>
+    static net::awaitable<bool> await_next_request(connection<Stream>& conn, beast::flat_buffer& buffer,
+                                                   std::chrono::milliseconds idle_timeout) {
+        conn.idle = true;
+        conn.arm(deadline_kind::idle, idle_timeout);
+        auto [ec, n] = co_await conn.stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
+        conn.disarm();
+        conn.idle = false;
+        if (ec) co_return false;
+        buffer.commit(n);
+        co_return true;
+    }
+
     template <class Stream>
     net::awaitable<void> session(std::shared_ptr<connection<Stream>> conn) {
         auto& stream = conn->stream;
@@ -705,24 +727,13 @@ private:
         std::string head;  // the response's status line and header fields; its capacity is reused
         for (;;) {
             if (stopping_.load()) break;
-            if (buffer.size() == 0) {
-                // Between requests: the idle keep-alive timeout applies, and shutdown may end it.
-                conn->idle = true;
-                conn->arm(deadline_kind::idle, limits.idle_timeout);
-                auto [ec, n] = co_await stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
-                conn->disarm();
-                conn->idle = false;
-                if (ec) break;
-                buffer.commit(n);
-            }
+            if (buffer.size() == 0 && !co_await await_next_request(*conn, buffer, limits.idle_timeout)) break;
 
             // One request: header and body within read_timeout, each within its size limit.
             conn->arm(deadline_kind::read_request, limits.read_timeout);
             steady_clock::time_point const read_deadline = conn->deadline;
             request_parser parser;
-            parser.header_limit(static_cast<std::uint32_t>(
-                std::min<std::size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-            parser.body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
+            limit_request_size(parser, limits);
             bool obs_fold = false;
             beast::error_code const header_ec = co_await read_message_part(stream, buffer, parser, true, &obs_fold);
             conn->disarm();

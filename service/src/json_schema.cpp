@@ -179,116 +179,150 @@ std::optional<schema_violation> json_schema::validate(boost::json::value const& 
     return impl_->describe(validator, document, base_path);
 }
 
-schema_violation json_schema::impl::describe(rapidjson::SchemaValidator const& validator,
-                                             boost::json::value const& document,
-                                             std::string_view base_path) const {
-    schema_violation out;
-    out.keyword = validator.GetInvalidSchemaKeyword();
+namespace {
 
-    // Walk the document along the failing pointer, building the element path; tokens are
-    // array indices exactly when the value at that point is an array.
+// The failing element: the document walked along the validator's pointer, building the
+// element path; tokens are array indices exactly when the value at that point is an array.
+struct failing_element {
+    std::string path;
+    boost::json::value const* node = nullptr;  // null when the pointer leaves the document
+};
+
+failing_element find_failing_element(rapidjson::SchemaValidator const& validator, boost::json::value const& document,
+                                     std::string_view base_path) {
     auto const doc_pointer = validator.GetInvalidDocumentPointer();
-    std::string path{base_path};
-    boost::json::value const* node = &document;
+    failing_element at{std::string{base_path}, &document};
     for (SizeType i = 0; i < doc_pointer.GetTokenCount(); ++i) {
         auto const& token = doc_pointer.GetTokens()[i];
         std::string_view token_name{token.name, token.length};
-        if (node != nullptr && node->is_array() && token.index != rapidjson::kPointerInvalidIndex) {
-            path = append_index(path, token.index);
-            auto const& a = node->get_array();
-            node = token.index < a.size() ? &a[token.index] : nullptr;
+        if (at.node != nullptr && at.node->is_array() && token.index != rapidjson::kPointerInvalidIndex) {
+            at.path = append_index(at.path, token.index);
+            auto const& a = at.node->get_array();
+            at.node = token.index < a.size() ? &a[token.index] : nullptr;
         } else {
-            path = append_member(path, token_name);
-            node = (node != nullptr && node->is_object()) ? node->get_object().if_contains(token_name) : nullptr;
+            at.path = append_member(at.path, token_name);
+            at.node = (at.node != nullptr && at.node->is_object()) ? at.node->get_object().if_contains(token_name)
+                                                                   : nullptr;
         }
     }
+    return at;
+}
 
-    rapidjson::Value const* schema_node = validator.GetInvalidSchemaPointer().Get(schema_document);
-    auto member = [&](char const* key) -> rapidjson::Value const* {
-        if (schema_node == nullptr || !schema_node->IsObject()) return nullptr;
-        auto it = schema_node->FindMember(key);
-        return it == schema_node->MemberEnd() ? nullptr : &it->value;
-    };
-    boost::json::object const* object = (node != nullptr && node->is_object()) ? &node->get_object() : nullptr;
+// The member `key` of the failing schema node, or null.
+rapidjson::Value const* schema_member(rapidjson::Value const* schema_node, char const* key) {
+    if (schema_node == nullptr || !schema_node->IsObject()) return nullptr;
+    auto it = schema_node->FindMember(key);
+    return it == schema_node->MemberEnd() ? nullptr : &it->value;
+}
 
-    if (out.keyword == "required") {
-        if (auto const* required = member("required"); required != nullptr && required->IsArray()) {
-            for (auto const& required_name : required->GetArray()) {
-                if (!required_name.IsString()) continue;
-                std::string_view key{required_name.GetString(), required_name.GetStringLength()};
-                if (object == nullptr || !object->contains(key)) {
-                    out.path = append_member(path, key);
-                    out.message = out.path + " is required";
-                    return out;
-                }
+// "required": names the first required member the object lacks.
+void describe_required(rapidjson::Value const* required, boost::json::object const* object, std::string const& path,
+                       schema_violation& out) {
+    if (required != nullptr && required->IsArray()) {
+        for (auto const& required_name : required->GetArray()) {
+            if (!required_name.IsString()) continue;
+            std::string_view key{required_name.GetString(), required_name.GetStringLength()};
+            if (object == nullptr || !object->contains(key)) {
+                out.path = append_member(path, key);
+                out.message = out.path + " is required";
+                return;
             }
         }
-        out.path = path;
-        out.message = display(path) + " lacks a required member";
-        return out;
     }
-    if (out.keyword == "dependencies") {
-        if (auto const* deps = member("dependencies"); deps != nullptr && deps->IsObject() && object != nullptr) {
-            for (auto const& dep : deps->GetObject()) {
-                std::string_view present{dep.name.GetString(), dep.name.GetStringLength()};
-                if (!object->contains(present) || !dep.value.IsArray()) continue;
-                for (auto const& needed : dep.value.GetArray()) {
-                    if (!needed.IsString()) continue;
-                    std::string_view key{needed.GetString(), needed.GetStringLength()};
-                    if (!object->contains(key)) {
-                        out.path = append_member(path, key);
-                        out.message = out.path + " is required when " + append_member(path, present) + " is present";
-                        return out;
-                    }
-                }
-            }
-        }
-        out.path = path;
-        out.message = display(path) + " lacks a member another member depends on";
-        return out;
-    }
-
     out.path = path;
-    std::string const where = display(path);
-    if (out.keyword == "type") {
-        std::string expected;
-        if (auto const* type = member("type"); type != nullptr) {
-            if (type->IsString()) {
-                expected = type_phrase(type->GetString());
-            } else if (type->IsArray()) {
-                auto const& types = type->GetArray();
-                for (SizeType i = 0; i < types.Size(); ++i) {
-                    if (!types[i].IsString()) continue;
-                    if (!expected.empty()) expected += (i + 1 == types.Size()) ? " or " : ", ";
-                    expected += type_phrase(types[i].GetString());
+    out.message = display(path) + " lacks a required member";
+}
+
+// "dependencies": names the first member required by a member that is present.
+void describe_dependencies(rapidjson::Value const* deps, boost::json::object const* object, std::string const& path,
+                           schema_violation& out) {
+    if (deps != nullptr && deps->IsObject() && object != nullptr) {
+        for (auto const& dep : deps->GetObject()) {
+            std::string_view present{dep.name.GetString(), dep.name.GetStringLength()};
+            if (!object->contains(present) || !dep.value.IsArray()) continue;
+            for (auto const& needed : dep.value.GetArray()) {
+                if (!needed.IsString()) continue;
+                std::string_view key{needed.GetString(), needed.GetStringLength()};
+                if (!object->contains(key)) {
+                    out.path = append_member(path, key);
+                    out.message = out.path + " is required when " + append_member(path, present) + " is present";
+                    return;
                 }
             }
         }
-        out.message = where + " must be " + (expected.empty() ? std::string{"of another type"} : expected) +
-                      ", not " + std::string{kind_name(node)};
-    } else if (out.keyword == "enum") {
+    }
+    out.path = path;
+    out.message = display(path) + " lacks a member another member depends on";
+}
+
+// "type": what the element must be ("a string or an array"), and what it is.
+std::string type_message(rapidjson::Value const* type, std::string const& where, boost::json::value const* node) {
+    std::string expected;
+    if (type != nullptr) {
+        if (type->IsString()) {
+            expected = type_phrase(type->GetString());
+        } else if (type->IsArray()) {
+            auto const& types = type->GetArray();
+            for (SizeType i = 0; i < types.Size(); ++i) {
+                if (!types[i].IsString()) continue;
+                if (!expected.empty()) expected += (i + 1 == types.Size()) ? " or " : ", ";
+                expected += type_phrase(types[i].GetString());
+            }
+        }
+    }
+    return where + " must be " + (expected.empty() ? std::string{"of another type"} : expected) + ", not " +
+           std::string{kind_name(node)};
+}
+
+// Every other keyword, about the element at `where`.
+std::string constraint_message(std::string const& keyword, rapidjson::Value const* schema_node,
+                               std::string const& where, boost::json::value const* node) {
+    if (keyword == "type") return type_message(schema_member(schema_node, "type"), where, node);
+    if (keyword == "enum") {
         std::string allowed;
-        if (auto const* values = member("enum"); values != nullptr && values->IsArray()) {
+        if (auto const* values = schema_member(schema_node, "enum"); values != nullptr && values->IsArray()) {
             for (auto const& v : values->GetArray()) {
                 if (!allowed.empty()) allowed += ", ";
                 allowed += to_json_text(v);
             }
         }
-        out.message = where + " must be one of " + allowed;
-    } else if (out.keyword == "minLength" || out.keyword == "minItems" || out.keyword == "minProperties") {
-        out.message = where + " must not be empty";
-        if (auto const* n = member(out.keyword.c_str()); n != nullptr && n->IsUint() && n->GetUint() > 1) {
-            out.message = where + " is too short (" + out.keyword + " " + std::to_string(n->GetUint()) + ")";
-        }
-    } else if (out.keyword == "pattern") {
-        out.message = where + " has an invalid format";
-    } else if (out.keyword == "additionalProperties") {
-        out.message = where + " has a member that is not allowed here";
-    } else {
-        out.message = where + " violates the schema constraint \"" + out.keyword + "\"";
+        return where + " must be one of " + allowed;
     }
+    if (keyword == "minLength" || keyword == "minItems" || keyword == "minProperties") {
+        if (auto const* n = schema_member(schema_node, keyword.c_str()); n != nullptr && n->IsUint() && n->GetUint() > 1) {
+            return where + " is too short (" + keyword + " " + std::to_string(n->GetUint()) + ")";
+        }
+        return where + " must not be empty";
+    }
+    if (keyword == "pattern") return where + " has an invalid format";
+    if (keyword == "additionalProperties") return where + " has a member that is not allowed here";
+    return where + " violates the schema constraint \"" + keyword + "\"";
+}
+
+}  // namespace
+
+schema_violation json_schema::impl::describe(rapidjson::SchemaValidator const& validator,
+                                             boost::json::value const& document,
+                                             std::string_view base_path) const {
+    schema_violation out;
+    out.keyword = validator.GetInvalidSchemaKeyword();
+    auto const element = find_failing_element(validator, document, base_path);
+    rapidjson::Value const* schema_node = validator.GetInvalidSchemaPointer().Get(schema_document);
+    boost::json::object const* object =
+        (element.node != nullptr && element.node->is_object()) ? &element.node->get_object() : nullptr;
+    if (out.keyword == "required") {
+        describe_required(schema_member(schema_node, "required"), object, element.path, out);
+        return out;
+    }
+    if (out.keyword == "dependencies") {
+        describe_dependencies(schema_member(schema_node, "dependencies"), object, element.path, out);
+        return out;
+    }
+    out.path = element.path;
+    out.message = constraint_message(out.keyword, schema_node, display(element.path), element.node);
     // The schema's own description of the element, where it has one, says what is expected.
-    if (auto const* description = member("description"); description != nullptr && description->IsString()) {
+    if (auto const* description = schema_member(schema_node, "description");
+        description != nullptr && description->IsString()) {
         out.message += " (";
         out.message += description->GetString();
         out.message += ")";

@@ -46,6 +46,7 @@
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
 #include "cds/service/cds_call.hpp"
+#include "cds/service/hook_context.hpp"
 #include "cds/service/http_message.hpp"
 #include "cds/service/service_state.hpp"
 
@@ -113,72 +114,15 @@ json::value parse_body(std::string_view body) {
     return value;
 }
 
-std::string string_member(json::object const& o, std::string_view key) {
-    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string()) return std::string{v->get_string()};
-    return {};
-}
-
-bool is_type(json::value const& v, std::string_view type) {
-    if (!v.is_object()) return false;
-    auto const* rt = v.get_object().if_contains("resourceType");
-    return rt != nullptr && rt->is_string() && rt->get_string() == type;
-}
-
-void add_draft(json::value const& resource, std::string const& path, rules::hook_context& context,
-               fhir::snapshot_builder& builder, fhir::issue_list& issues) {
-    if (is_type(resource, "MedicationRequest") || is_type(resource, "MedicationOrder")) {
-        if (auto order = fhir::parse_medication_order(resource, path, issues); order && order->has_medication()) {
-            context.draft_orders.push_back(std::move(*order));
-        }
-    } else if (is_type(resource, "Medication")) {
-        builder.add(resource, path);
-    }
-}
-
-// Snapshot stage: the hook context (with parsed draft orders) and the typed snapshot.
+// Snapshot stage: the hook context (with parsed draft orders) and the typed snapshot, read by
+// the service's own read_hook_context. Optional keys the request brings no value for are
+// unavailable, as when the service has nothing to fetch them with.
 fhir::patient_snapshot build_snapshot(json::value const& body, request_file const& file, fhir::instant now,
                                       rules::hook_context& context) {
     auto const& root = body.get_object();
-    auto const& ctx = root.at("context").get_object();
-    context.hook = file.service->hook;
-    context.service_id = file.service->id;
-    context.now = now;
-    context.patient_id = string_member(ctx, "patientId");
-    context.user_id = string_member(ctx, "userId");
-    context.encounter_id = string_member(ctx, "encounterId");
-    if (auto const* s = ctx.if_contains("selections"); s != nullptr && s->is_array()) {
-        for (auto const& v : s->get_array()) {
-            if (v.is_string()) context.selections.emplace_back(v.get_string());
-        }
-    }
     fhir::snapshot_builder builder;
-    fhir::issue_list draft_issues;
-    if (auto const* drafts = ctx.if_contains("draftOrders")) {
-        json::array const* entries = nullptr;
-        if (drafts->is_array()) entries = &drafts->get_array();
-        else if (drafts->is_object()) {
-            if (auto const* e = drafts->get_object().if_contains("entry"); e != nullptr && e->is_array()) {
-                entries = &e->get_array();
-            }
-        }
-        if (entries != nullptr) {
-            for (std::size_t i = 0; i < entries->size(); ++i) {
-                auto const& entry = (*entries)[i];
-                if (!entry.is_object()) continue;
-                std::string const path = "context.draftOrders.entry[" + std::to_string(i) + "]";
-                if (entry.get_object().contains("resourceType")) add_draft(entry, path, context, builder, draft_issues);
-                else if (auto const* r = entry.get_object().if_contains("resource")) {
-                    add_draft(*r, path + ".resource", context, builder, draft_issues);
-                }
-            }
-        }
-    }
+    (void)service::read_hook_context(root, *file.service, now, context, builder);
     if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object()) {
-        for (auto const& member : p->get_object()) {
-            if (member.value().is_object() && !is_type(member.value(), "OperationOutcome")) {
-                builder.add(member.value(), "prefetch." + std::string{member.key()});
-            }
-        }
         for (auto const& t : file.service->prefetch) {
             if (!p->get_object().contains(t.key) && !t.required) context.unavailable_prefetch.push_back(t.key);
         }

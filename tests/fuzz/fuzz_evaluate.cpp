@@ -4,9 +4,9 @@
 //
 // The input is JSON shaped like a CDS Hooks request (fixtures/scenarios/*/request.json are
 // the seeds): `hook` picks the service (the first one when it names none), `context`
-// (patientId, userId, encounterId, selections, draftOrders) becomes the hook context,
-// `prefetch` values are added to the snapshot, and absent optional keys are reported
-// unavailable, as the service does. The evaluation time is fixed.
+// (patientId, userId, encounterId, selections, draftOrders) becomes the hook context and
+// `prefetch` values are added to the snapshot by the service's read_hook_context, and absent
+// optional keys are reported unavailable, as the service does. The evaluation time is fixed.
 //
 // Properties checked beyond "no crash": every card obeys the CDS Hooks 2.0 response rules
 // (summary under 140 characters, a known indicator, source.label, uuids, selectionBehavior
@@ -26,6 +26,7 @@
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
+#include "cds/service/hook_context.hpp"
 #include "fuzz_support.hpp"
 #include "json_mutator.hpp"
 
@@ -59,43 +60,10 @@ struct call_input {
     cds::rules::hook_context context;
 };
 
-void read_draft(boost::json::value const& resource, std::string const& path, call_input& in) {
-    if (is_type(resource, "MedicationRequest") || is_type(resource, "MedicationOrder")) {
-        cds::fhir::issue_list issues;
-        auto order = cds::fhir::parse_medication_order(resource, path, issues);
-        if (order && order->has_medication()) in.context.draft_orders.push_back(std::move(*order));
-    } else if (is_type(resource, "Medication")) {
-        in.builder.add(resource, path);
-    }
-}
-
-void read_drafts(boost::json::value const& drafts, call_input& in) {
-    auto read_entry = [&](boost::json::value const& entry, std::string const& path) {
-        auto const* o = entry.if_object();
-        if (o == nullptr) return;
-        if (o->contains("resourceType")) {
-            read_draft(entry, path, in);
-        } else if (auto const* resource = o->if_contains("resource")) {
-            read_draft(*resource, path + ".resource", in);
-        }
-    };
-    if (auto const* a = drafts.if_array()) {
-        for (std::size_t i = 0; i < a->size(); ++i) read_entry((*a)[i], "context.draftOrders[" + std::to_string(i) + "]");
-        return;
-    }
-    auto const* o = drafts.if_object();
-    if (o == nullptr) return;
-    auto const* entries = o->if_contains("entry");
-    if (entries == nullptr) return;
-    if (auto const* a = entries->if_array()) {
-        for (std::size_t i = 0; i < a->size(); ++i) read_entry((*a)[i], "context.draftOrders.entry[" + std::to_string(i) + "]");
-    } else {
-        read_entry(*entries, "context.draftOrders.entry[0]");
-    }
-}
-
-// Builds the snapshot and context from the request-shaped input, as prepare_cds_call does.
-// Called once per evaluation so that both runs start from identical state.
+// Builds the snapshot and context from the request-shaped input with the service's own
+// read_hook_context; optional keys without data (absent, or an OperationOutcome) are
+// unavailable, as when the service has nothing to fetch them with. Called once per
+// evaluation so that both runs start from identical state.
 std::unique_ptr<call_input> read_call(boost::json::object const& root) {
     auto const& rules = bundled_rules();
     auto in = std::make_unique<call_input>();
@@ -107,33 +75,13 @@ std::unique_ptr<call_input> read_call(boost::json::object const& root) {
             break;
         }
     }
-    auto& ctx = in->context;
-    ctx.hook = service->hook;
-    ctx.service_id = service->id;
-    ctx.now = cds::fuzz::fixed_now();
-    if (auto const* c = root.if_contains("context"); c != nullptr && c->is_object()) {
-        auto const& context = c->get_object();
-        ctx.patient_id = string_member(context, "patientId");
-        ctx.user_id = string_member(context, "userId");
-        ctx.encounter_id = string_member(context, "encounterId");
-        if (auto const* sel = context.if_contains("selections"); sel != nullptr && sel->is_array()) {
-            for (auto const& s : sel->get_array()) {
-                if (s.is_string()) ctx.selections.emplace_back(s.get_string());
-            }
-        }
-        if (auto const* drafts = context.if_contains("draftOrders")) read_drafts(*drafts, *in);
-    }
+    (void)cds::service::read_hook_context(root, *service, cds::fuzz::fixed_now(), in->context, in->builder);
     boost::json::object const* prefetch = nullptr;
     if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object()) prefetch = &p->get_object();
     for (auto const& t : service->prefetch) {
         auto const* v = prefetch != nullptr ? prefetch->if_contains(t.key) : nullptr;
-        if (!t.required && (v == nullptr || is_type(*v, "OperationOutcome"))) ctx.unavailable_prefetch.push_back(t.key);
-    }
-    if (prefetch != nullptr) {
-        for (auto const& member : *prefetch) {
-            if (member.value().is_object() && !is_type(member.value(), "OperationOutcome")) {
-                in->builder.add(member.value(), "prefetch." + std::string{member.key()});
-            }
+        if (!t.required && (v == nullptr || is_type(*v, "OperationOutcome"))) {
+            in->context.unavailable_prefetch.push_back(t.key);
         }
     }
     return in;

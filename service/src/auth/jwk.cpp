@@ -188,6 +188,105 @@ std::vector<public_jwk const*> jwk_set::find(std::string_view kid) const {
     return found;
 }
 
+namespace {
+
+// One member of "keys" read: a key, or why it is skipped (not for signature verification, or
+// of a kind or algorithm not supported), or why the whole set is refused (`error`).
+struct jwk_reading {
+    std::optional<public_jwk> key;
+    std::string skipped;
+    std::string error;
+};
+
+// RFC 7517 §4.2 use and §4.3 key_ops: a key restricted to other purposes is not for us.
+std::string restriction_to_other_use(boost::json::object const& jwk) {
+    auto use = string_member(jwk, "use");
+    if (jwk.contains("use") && (!use || *use != "sig")) {
+        return "use is not \"sig\"";
+    }
+    if (auto const* ops = jwk.if_contains("key_ops")) {
+        bool verify = false;
+        if (ops->is_array()) {
+            for (auto const& op : ops->as_array()) {
+                verify = verify || (op.is_string() && op.as_string() == "verify");
+            }
+        }
+        if (!verify) {
+            return "key_ops without \"verify\"";
+        }
+    }
+    return {};
+}
+
+// The key kind of kty (and crv), or why it is not supported.
+std::optional<key_kind> supported_kind(boost::json::object const& jwk, std::string const& kty, std::string& why_not) {
+    if (kty == "RSA") {
+        return key_kind::rsa;
+    }
+    if (kty != "EC") {
+        why_not = "kty \"" + kty + "\" not supported";
+        return std::nullopt;
+    }
+    auto crv = string_member(jwk, "crv");
+    if (crv && *crv == "P-384") {
+        return key_kind::ec_p384;
+    }
+    if (crv && *crv == "P-256") {
+        return key_kind::ec_p256;
+    }
+    why_not = "EC curve not supported";
+    return std::nullopt;
+}
+
+jwk_reading read_jwk(boost::json::object const& jwk, std::string const& where) {
+    jwk_reading reading;
+    auto kty = string_member(jwk, "kty");
+    if (!kty) {
+        reading.error = where + " has no kty";
+        return reading;
+    }
+    if (auto why = restriction_to_other_use(jwk); !why.empty()) {
+        reading.skipped = where + ": " + why;
+        return reading;
+    }
+    std::string why_not;
+    auto const kind = supported_kind(jwk, *kty, why_not);
+    if (!kind) {
+        reading.skipped = where + ": " + why_not;
+        return reading;
+    }
+    public_jwk key;
+    key.kind = *kind;
+    auto kid = string_member(jwk, "kid");
+    if (!kid || kid->empty()) {
+        // CDS Hooks makes the token's kid REQUIRED, so a key without one can never match.
+        reading.error = where + " has no kid";
+        return reading;
+    }
+    key.kid = std::move(*kid);
+    if (jwk.contains("alg")) {
+        auto alg = string_member(jwk, "alg");
+        auto parsed = alg ? parse_jws_algorithm(*alg) : std::nullopt;
+        if (!parsed) {
+            // A key pinned to an algorithm we do not verify can never be used.
+            reading.skipped = where + ": alg not supported";
+            return reading;
+        }
+        key.algorithm = parsed;
+    }
+    key_outcome built = *kind == key_kind::rsa ? build_rsa_key(jwk) : build_ec_key(jwk, *kind);
+    ERR_clear_error();
+    if (!built.key) {
+        reading.error = where + " (kid \"" + key.kid + "\"): " + built.error;
+        return reading;
+    }
+    key.key = std::move(built.key);
+    reading.key = std::move(key);
+    return reading;
+}
+
+}  // namespace
+
 jwk_set_parse_result parse_jwk_set(std::string_view json) {
     jwk_set_parse_result result;
     if (json.size() > max_jwks_bytes) {
@@ -220,74 +319,16 @@ jwk_set_parse_result parse_jwk_set(std::string_view json) {
             result.error = where + " is not an object";
             return result;
         }
-        auto const& jwk = keys[index].as_object();
-        auto kty = string_member(jwk, "kty");
-        if (!kty) {
-            result.error = where + " has no kty";
+        auto reading = read_jwk(keys[index].as_object(), where);
+        if (!reading.error.empty()) {
+            result.error = std::move(reading.error);
             return result;
         }
-        auto use = string_member(jwk, "use");
-        if (jwk.contains("use") && (!use || *use != "sig")) {
-            result.skipped.push_back(where + ": use is not \"sig\"");
-            continue;
-        }
-        if (auto const* ops = jwk.if_contains("key_ops")) {
-            bool verify = false;
-            if (ops->is_array()) {
-                for (auto const& op : ops->as_array()) {
-                    verify = verify || (op.is_string() && op.as_string() == "verify");
-                }
-            }
-            if (!verify) {
-                result.skipped.push_back(where + ": key_ops without \"verify\"");
-                continue;
-            }
-        }
-        key_kind kind{};
-        if (*kty == "EC") {
-            auto crv = string_member(jwk, "crv");
-            if (crv && *crv == "P-384") {
-                kind = key_kind::ec_p384;
-            } else if (crv && *crv == "P-256") {
-                kind = key_kind::ec_p256;
-            } else {
-                result.skipped.push_back(where + ": EC curve not supported");
-                continue;
-            }
-        } else if (*kty == "RSA") {
-            kind = key_kind::rsa;
+        if (reading.key) {
+            set->keys.push_back(std::move(*reading.key));
         } else {
-            result.skipped.push_back(where + ": kty \"" + *kty + "\" not supported");
-            continue;
+            result.skipped.push_back(std::move(reading.skipped));
         }
-        public_jwk key;
-        key.kind = kind;
-        auto kid = string_member(jwk, "kid");
-        if (!kid || kid->empty()) {
-            // CDS Hooks makes the token's kid REQUIRED, so a key without one can never match.
-            result.error = where + " has no kid";
-            return result;
-        }
-        key.kid = std::move(*kid);
-        if (jwk.contains("alg")) {
-            auto alg = string_member(jwk, "alg");
-            auto parsed = alg ? parse_jws_algorithm(*alg) : std::nullopt;
-            if (!parsed) {
-                // A key pinned to an algorithm we do not verify can never be used.
-                result.skipped.push_back(where + ": alg not supported");
-                continue;
-            }
-            key.algorithm = parsed;
-        }
-        key_outcome built =
-            kind == key_kind::rsa ? build_rsa_key(jwk) : build_ec_key(jwk, kind);
-        ERR_clear_error();
-        if (!built.key) {
-            result.error = where + " (kid \"" + key.kid + "\"): " + built.error;
-            return result;
-        }
-        key.key = std::move(built.key);
-        set->keys.push_back(std::move(key));
     }
     result.set = std::move(set);
     return result;

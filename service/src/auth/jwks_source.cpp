@@ -65,6 +65,34 @@ struct endpoint {
     std::string target;
 };
 
+// The name (SNI and certificate host name) or address the server's certificate must show.
+// Returns why it could not be set, or nothing.
+std::string expect_peer_identity(SSL* ssl_handle, endpoint const& where) {
+    if (where.host_is_ip) {
+        // RFC 6066 §3: no SNI for address literals; the certificate must name the address.
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), where.host.c_str()) != 1) {
+            ERR_clear_error();
+            return "cannot set the expected IP address";
+        }
+    } else if (SSL_set_tlsext_host_name(ssl_handle, where.host.c_str()) != 1 ||
+               SSL_set1_host(ssl_handle, where.host.c_str()) != 1) {
+        ERR_clear_error();
+        return "cannot set the expected host name";
+    }
+    return {};
+}
+
+// Why the TLS handshake failed, with the certificate check's verdict when that was the cause.
+std::string handshake_failure(SSL* ssl_handle, endpoint const& where, beast::error_code const& handshake_ec) {
+    long const verify = SSL_get_verify_result(ssl_handle);
+    std::string error = "TLS handshake with " + where.host + " failed: " + handshake_ec.message();
+    if (verify != X509_V_OK) {
+        error += std::string(" (certificate: ") + X509_verify_cert_error_string(verify) + ")";
+    }
+    ERR_clear_error();
+    return error;
+}
+
 net::awaitable<void> fetch_once(endpoint const& where, ssl::context& tls, jwks_fetch_result& out) {
     auto executor = co_await net::this_coro::executor;
     auto const use = net::as_tuple(net::use_awaitable);
@@ -78,17 +106,8 @@ net::awaitable<void> fetch_once(endpoint const& where, ssl::context& tls, jwks_f
 
     beast::ssl_stream<beast::tcp_stream> stream(executor, tls);
     SSL* ssl_handle = stream.native_handle();
-    if (where.host_is_ip) {
-        // RFC 6066 §3: no SNI for address literals; the certificate must name the address.
-        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), where.host.c_str()) != 1) {
-            ERR_clear_error();
-            out.error = "cannot set the expected IP address";
-            co_return;
-        }
-    } else if (SSL_set_tlsext_host_name(ssl_handle, where.host.c_str()) != 1 ||
-               SSL_set1_host(ssl_handle, where.host.c_str()) != 1) {
-        ERR_clear_error();
-        out.error = "cannot set the expected host name";
+    if (auto why = expect_peer_identity(ssl_handle, where); !why.empty()) {
+        out.error = std::move(why);
         co_return;
     }
 
@@ -102,13 +121,7 @@ net::awaitable<void> fetch_once(endpoint const& where, ssl::context& tls, jwks_f
     }
     auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::client, use);
     if (handshake_ec) {
-        long const verify = SSL_get_verify_result(ssl_handle);
-        out.error = "TLS handshake with " + where.host + " failed: " + handshake_ec.message();
-        if (verify != X509_V_OK) {
-            out.error += std::string(" (certificate: ") +
-                         X509_verify_cert_error_string(verify) + ")";
-        }
-        ERR_clear_error();
+        out.error = handshake_failure(ssl_handle, where, handshake_ec);
         co_return;
     }
 

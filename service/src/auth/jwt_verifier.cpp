@@ -255,6 +255,139 @@ auth_reason jwt_verifier::remember_jti(issuer_state& issuer,
     return auth_reason::ok;
 }
 
+namespace {
+
+// The token's own iss, jti and kid as it claims them, for the log line whatever the outcome.
+void note_claimed_identity(parsed_jws const& jws, verification_result& result) {
+    if (auto const* iss = jws.claims.if_contains("iss"); iss != nullptr && iss->is_string()) {
+        result.issuer = loggable(iss->as_string());
+    }
+    if (auto const* jti = jws.claims.if_contains("jti"); jti != nullptr && jti->is_string()) {
+        result.jti = loggable(jti->as_string());
+    }
+    if (auto const* kid = jws.header.if_contains("kid"); kid != nullptr && kid->is_string()) {
+        result.kid = loggable(kid->as_string());
+    }
+}
+
+struct header_check {
+    auth_reason reason = auth_reason::malformed;
+    jws_algorithm algorithm{};
+    std::string_view kid;  // non-empty when reason is ok
+};
+
+header_check check_header(boost::json::object const& header, std::vector<jws_algorithm> const& allowed) {
+    header_check check;
+    // RFC 7515 §4.1.1 alg. "none" and HS* never reach key lookup: a public key must never be
+    // used as an HMAC secret (the classic algorithm-confusion attack).
+    auto const* alg_value = header.if_contains("alg");
+    if (alg_value == nullptr || !alg_value->is_string()) {
+        return check;
+    }
+    auto algorithm = parse_jws_algorithm(alg_value->as_string());
+    if (!algorithm || std::find(allowed.begin(), allowed.end(), *algorithm) == allowed.end()) {
+        check.reason = auth_reason::unsupported_alg;
+        return check;
+    }
+    // RFC 7515 §4.1.11: an extension we must understand but do not (e.g. RFC 7797 b64).
+    if (header.contains("crit")) {
+        return check;
+    }
+    // CDS Hooks requires typ "JWT"; media types compare case-insensitively (RFC 7515 §4.1.9).
+    // An absent typ is tolerated: it carries no security meaning here.
+    if (auto const* typ = header.if_contains("typ");
+        typ != nullptr && (!typ->is_string() || !iequals(typ->as_string(), "JWT"))) {
+        return check;
+    }
+    auto const* kid_value = header.if_contains("kid");
+    if (kid_value == nullptr) {
+        check.reason = auth_reason::missing_kid;
+        return check;
+    }
+    if (!kid_value->is_string() || kid_value->as_string().empty()) {
+        check.reason = kid_value->is_string() ? auth_reason::missing_kid : auth_reason::malformed;
+        return check;
+    }
+    check.reason = auth_reason::ok;
+    check.algorithm = *algorithm;
+    check.kid = kid_value->as_string();
+    return check;
+}
+
+// Whether one of the issuer's keys named `kid` and usable with `algorithm` signed the token.
+auth_reason check_signature(jwk_set const& keys, std::string_view kid, jws_algorithm algorithm,
+                            parsed_jws const& jws) {
+    std::vector<public_jwk const*> candidates = keys.find(kid);
+    if (candidates.empty()) {
+        return auth_reason::unknown_kid;
+    }
+    bool any_usable = false;
+    for (public_jwk const* key : candidates) {
+        if (!key->usable_with(algorithm)) {
+            continue;
+        }
+        any_usable = true;
+        if (verify_jws_signature(algorithm, *key, jws.signing_input, jws.signature)) {
+            return auth_reason::ok;
+        }
+    }
+    return any_usable ? auth_reason::bad_signature : auth_reason::key_alg_mismatch;
+}
+
+struct claims_check {
+    auth_reason reason = auth_reason::malformed;
+    std::string_view jti;                            // set when reason is ok
+    std::chrono::system_clock::time_point expires;  // exp + skew, when reason is ok
+};
+
+// RFC 7519 §4.1: exp, iat and jti are required (CDS Hooks 2.0 "Trusting CDS Clients"), nbf
+// is honoured when present, every time compared with the configured clock skew.
+claims_check check_claims(boost::json::object const& claims, std::string_view invoked_url,
+                          verifier_options const& options, std::chrono::system_clock::time_point now) {
+    claims_check check;
+    if (auth_reason audience = check_audience(claims, invoked_url); audience != auth_reason::ok) {
+        check.reason = audience;
+        return check;
+    }
+    numeric_date const exp = read_numeric_date(claims, "exp");
+    numeric_date const iat = read_numeric_date(claims, "iat");
+    numeric_date const nbf = read_numeric_date(claims, "nbf");
+    if (exp.status == date_status::invalid || iat.status == date_status::invalid ||
+        nbf.status == date_status::invalid) {
+        return check;
+    }
+    auto const* jti_value = claims.if_contains("jti");
+    if (exp.status == date_status::absent || iat.status == date_status::absent ||
+        jti_value == nullptr) {
+        check.reason = auth_reason::missing_claim;
+        return check;
+    }
+    if (!jti_value->is_string() || jti_value->as_string().empty() ||
+        jti_value->as_string().size() > max_jti_bytes ||
+        loggable(jti_value->as_string()) != std::string_view(jti_value->as_string())) {
+        return check;
+    }
+    auto const skew = options.clock_skew;
+    if (exp.value + skew <= now) {
+        check.reason = auth_reason::expired;
+    } else if (nbf.status == date_status::present && nbf.value > now + skew) {
+        check.reason = auth_reason::not_yet_valid;
+    } else if (iat.value > now + skew) {
+        check.reason = auth_reason::issued_in_future;
+    } else if (exp.value < iat.value) {
+        check.reason = auth_reason::malformed;
+    } else if (exp.value - iat.value > options.max_token_lifetime) {
+        check.reason = auth_reason::lifetime_too_long;
+    } else {
+        check.reason = auth_reason::ok;
+        check.jti = jti_value->as_string();
+        check.expires = std::chrono::system_clock::time_point{exp.value + skew};
+    }
+    return check;
+}
+
+}  // namespace
+
 verification_result jwt_verifier::verify(std::string_view token,
                                          std::string_view invoked_url,
                                          time_point now) {
@@ -264,61 +397,17 @@ verification_result jwt_verifier::verify(std::string_view token,
         result.reason = auth_reason::malformed;
         return result;
     }
-    auto const& header = parsed.jws->header;
-    auto const& claims = parsed.jws->claims;
-
-    if (auto const* iss = claims.if_contains("iss"); iss != nullptr && iss->is_string()) {
-        result.issuer = loggable(iss->as_string());
-    }
-    if (auto const* jti = claims.if_contains("jti"); jti != nullptr && jti->is_string()) {
-        result.jti = loggable(jti->as_string());
-    }
-    if (auto const* kid = header.if_contains("kid"); kid != nullptr && kid->is_string()) {
-        result.kid = loggable(kid->as_string());
+    note_claimed_identity(*parsed.jws, result);
+    header_check const header = check_header(parsed.jws->header, options_.algorithms);
+    if (header.reason != auth_reason::ok) {
+        result.reason = header.reason;
+        return result;
     }
 
-    // RFC 7515 §4.1.1 alg. "none" and HS* never reach key lookup: a public key must never be
-    // used as an HMAC secret (the classic algorithm-confusion attack).
-    auto const* alg_value = header.if_contains("alg");
-    if (alg_value == nullptr || !alg_value->is_string()) {
-        result.reason = auth_reason::malformed;
-        return result;
-    }
-    auto algorithm = parse_jws_algorithm(alg_value->as_string());
-    if (!algorithm || std::find(options_.algorithms.begin(), options_.algorithms.end(),
-                                *algorithm) == options_.algorithms.end()) {
-        result.reason = auth_reason::unsupported_alg;
-        return result;
-    }
-    // RFC 7515 §4.1.11: an extension we must understand but do not (e.g. RFC 7797 b64).
-    if (header.contains("crit")) {
-        result.reason = auth_reason::malformed;
-        return result;
-    }
-    // CDS Hooks requires typ "JWT"; media types compare case-insensitively (RFC 7515 §4.1.9).
-    // An absent typ is tolerated: it carries no security meaning here.
-    if (auto const* typ = header.if_contains("typ");
-        typ != nullptr && (!typ->is_string() || !iequals(typ->as_string(), "JWT"))) {
-        result.reason = auth_reason::malformed;
-        return result;
-    }
-    auto const* kid_value = header.if_contains("kid");
-    if (kid_value == nullptr) {
-        result.reason = auth_reason::missing_kid;
-        return result;
-    }
-    if (!kid_value->is_string() || kid_value->as_string().empty()) {
-        result.reason = kid_value->is_string() ? auth_reason::missing_kid : auth_reason::malformed;
-        return result;
-    }
-    std::string_view const kid = kid_value->as_string();
-
-    auto const* iss_value = claims.if_contains("iss");
-    if (iss_value == nullptr || !iss_value->is_string()) {
-        result.reason = auth_reason::unknown_issuer;
-        return result;
-    }
-    auto issuer_it = issuers_.find(std::string_view(iss_value->as_string()));
+    auto const* iss_value = parsed.jws->claims.if_contains("iss");
+    auto issuer_it = iss_value != nullptr && iss_value->is_string()
+                         ? issuers_.find(std::string_view(iss_value->as_string()))
+                         : issuers_.end();
     if (issuer_it == issuers_.end()) {
         result.reason = auth_reason::unknown_issuer;
         return result;
@@ -329,92 +418,27 @@ verification_result jwt_verifier::verify(std::string_view token,
     // alone. A jku that is not that source is noted for the log and otherwise ignored
     // (CDS Hooks: services allowlist iss and jku; fetching an arbitrary jku would let any
     // token bring its own key).
-    if (auto const* jku = header.if_contains("jku"); jku != nullptr) {
+    if (auto const* jku = parsed.jws->header.if_contains("jku"); jku != nullptr) {
         result.jku_ignored = !(issuer.source->is_remote() && jku->is_string() &&
                                jku->as_string() == issuer.source->location());
     }
 
-    std::shared_ptr<jwk_set const> keys = keys_for(issuer, kid, now);
+    std::shared_ptr<jwk_set const> keys = keys_for(issuer, header.kid, now);
     if (!keys) {
         result.reason = auth_reason::jwks_unavailable;
         return result;
     }
-    std::vector<public_jwk const*> candidates = keys->find(kid);
-    if (candidates.empty()) {
-        result.reason = auth_reason::unknown_kid;
+    result.reason = check_signature(*keys, header.kid, header.algorithm, *parsed.jws);
+    if (result.reason != auth_reason::ok) {
         return result;
     }
-    bool any_usable = false;
-    bool verified = false;
-    for (public_jwk const* key : candidates) {
-        if (!key->usable_with(*algorithm)) {
-            continue;
-        }
-        any_usable = true;
-        if (verify_jws_signature(*algorithm, *key, parsed.jws->signing_input,
-                                 parsed.jws->signature)) {
-            verified = true;
-            break;
-        }
-    }
-    if (!any_usable) {
-        result.reason = auth_reason::key_alg_mismatch;
-        return result;
-    }
-    if (!verified) {
-        result.reason = auth_reason::bad_signature;
-        return result;
-    }
-
     // Claims, now that the issuer is known to have signed them.
-    if (auth_reason audience = check_audience(claims, invoked_url); audience != auth_reason::ok) {
-        result.reason = audience;
+    claims_check const claims = check_claims(parsed.jws->claims, invoked_url, options_, now);
+    if (claims.reason != auth_reason::ok) {
+        result.reason = claims.reason;
         return result;
     }
-    numeric_date const exp = read_numeric_date(claims, "exp");
-    numeric_date const iat = read_numeric_date(claims, "iat");
-    numeric_date const nbf = read_numeric_date(claims, "nbf");
-    if (exp.status == date_status::invalid || iat.status == date_status::invalid ||
-        nbf.status == date_status::invalid) {
-        result.reason = auth_reason::malformed;
-        return result;
-    }
-    auto const* jti_value = claims.if_contains("jti");
-    if (exp.status == date_status::absent || iat.status == date_status::absent ||
-        jti_value == nullptr) {
-        result.reason = auth_reason::missing_claim;
-        return result;
-    }
-    if (!jti_value->is_string() || jti_value->as_string().empty() ||
-        jti_value->as_string().size() > max_jti_bytes ||
-        loggable(jti_value->as_string()) != std::string_view(jti_value->as_string())) {
-        result.reason = auth_reason::malformed;
-        return result;
-    }
-    auto const skew = options_.clock_skew;
-    if (exp.value + skew <= now) {
-        result.reason = auth_reason::expired;
-        return result;
-    }
-    if (nbf.status == date_status::present && nbf.value > now + skew) {
-        result.reason = auth_reason::not_yet_valid;
-        return result;
-    }
-    if (iat.value > now + skew) {
-        result.reason = auth_reason::issued_in_future;
-        return result;
-    }
-    if (exp.value < iat.value) {
-        result.reason = auth_reason::malformed;
-        return result;
-    }
-    if (exp.value - iat.value > options_.max_token_lifetime) {
-        result.reason = auth_reason::lifetime_too_long;
-        return result;
-    }
-
-    result.reason =
-        remember_jti(issuer, jti_value->as_string(), time_point{exp.value + skew}, now);
+    result.reason = remember_jti(issuer, claims.jti, claims.expires, now);
     return result;
 }
 

@@ -386,6 +386,42 @@ std::string describe_tls_error(beast::error_code ec, tls_stream& stream) {
     return "the TLS handshake with the FHIR server failed (" + ec.message() + ")";
 }
 
+bool is_ip_address(std::string const& host) {
+    beast::error_code address_error;
+    (void)asio::ip::make_address(host, address_error);
+    return !address_error;
+}
+
+// The endpoints of `host` (an IP literal without brackets, or a name resolved before
+// `deadline`).
+asio::awaitable<boost::system::result<std::vector<asio::ip::tcp::endpoint>, attempt_error>> resolve_endpoints(
+    call_state const& call, std::string const& host, std::uint16_t port, steady::time_point deadline) {
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    beast::error_code address_error;
+    auto const address = asio::ip::make_address(host, address_error);
+    if (!address_error) {
+        endpoints.emplace_back(address, port);
+        co_return endpoints;
+    }
+    using namespace asio::experimental::awaitable_operators;
+    auto executor = co_await asio::this_coro::executor;
+    asio::ip::tcp::resolver resolver(executor);
+    asio::steady_timer timer(executor, deadline);
+    auto resolved = co_await (resolver.async_resolve(host, std::to_string(port), nothrow) ||
+                              timer.async_wait(nothrow));
+    if (resolved.index() == 1) {
+        co_return attempt_error{"could not resolve the FHIR server's host name within the " +
+                                    budget_text(call.budget),
+                                true};
+    }
+    auto& [resolve_error, results] = std::get<0>(resolved);
+    if (resolve_error) {
+        co_return attempt_error{"could not resolve the FHIR server's host name (" + resolve_error.message() + ")"};
+    }
+    for (auto const& entry : results) endpoints.push_back(entry.endpoint());
+    co_return endpoints;
+}
+
 asio::awaitable<boost::system::result<std::unique_ptr<connection>, attempt_error>> connect(
     call_ptr call, http_url const& url) {
     auto executor = co_await asio::this_coro::executor;
@@ -403,29 +439,10 @@ asio::awaitable<boost::system::result<std::unique_ptr<connection>, attempt_error
 
     std::string host = url.host;
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    std::vector<asio::ip::tcp::endpoint> endpoints;
-    beast::error_code address_error;
-    auto const address = asio::ip::make_address(host, address_error);
-    if (!address_error) {
-        endpoints.emplace_back(address, url.port);
-    } else {
-        using namespace asio::experimental::awaitable_operators;
-        asio::ip::tcp::resolver resolver(executor);
-        asio::steady_timer timer(executor, connect_deadline);
-        auto resolved = co_await (resolver.async_resolve(host, std::to_string(url.port), nothrow) ||
-                                  timer.async_wait(nothrow));
-        if (resolved.index() == 1) {
-            co_return attempt_error{"could not resolve the FHIR server's host name within the " +
-                                        budget_text(call->budget),
-                                    true};
-        }
-        auto& [resolve_error, results] = std::get<0>(resolved);
-        if (resolve_error) {
-            co_return attempt_error{"could not resolve the FHIR server's host name (" +
-                                    resolve_error.message() + ")"};
-        }
-        for (auto const& entry : results) endpoints.push_back(entry.endpoint());
-    }
+    bool const host_is_address = is_ip_address(host);
+    auto resolved = co_await resolve_endpoints(*call, host, url.port, connect_deadline);
+    if (!resolved) co_return resolved.error();
+    auto const& endpoints = *resolved;
 
     auto conn = std::make_unique<connection>();
     if (url.is_https()) {
@@ -441,7 +458,7 @@ asio::awaitable<boost::system::result<std::unique_ptr<connection>, attempt_error
     if (conn->tls) {
         // SNI for host names (RFC 6066 forbids IP literals there); the certificate must name
         // the host we asked for, by DNS name or IP address.
-        if (address_error && !SSL_set_tlsext_host_name(conn->tls->native_handle(), host.c_str())) {
+        if (!host_is_address && !SSL_set_tlsext_host_name(conn->tls->native_handle(), host.c_str())) {
             co_return attempt_error{"could not set the TLS server name for the FHIR server"};
         }
         conn->tls->set_verify_mode(ssl::verify_peer);
@@ -478,6 +495,32 @@ bool is_closed_error(beast::error_code ec) {
     return ec == http::error::end_of_stream || ec == asio::error::eof ||
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
            ec == ssl::error::stream_truncated;
+}
+
+// Why an exchange failed, in client-fit words, and whether another attempt may help: a
+// pooled connection the server closed before answering is retried at once, unreported.
+attempt_error describe_exchange_error(beast::error_code error, bool reused, bool got_some, call_state const& call) {
+    bool const closed = is_closed_error(error);
+    if (reused && closed && !got_some) return attempt_error{"", true, true};
+    if (error == beast::error::timeout) {
+        return attempt_error{"the FHIR server did not answer within the " + budget_text(call.budget)};
+    }
+    if (closed) {
+        return attempt_error{got_some ? "the FHIR server closed the connection in the middle of its answer"
+                                      : "the FHIR server closed the connection without answering",
+                             true};
+    }
+    if (error == http::error::body_limit) {
+        return attempt_error{"the FHIR server's answer exceeds the " +
+                             size_text(call.owner->options.max_response_bytes) + " limit"};
+    }
+    if (error == http::error::header_limit) {
+        return attempt_error{"the FHIR server's answer headers exceed the size limit"};
+    }
+    if (error.category() == http::make_error_code(http::error::bad_version).category()) {
+        return attempt_error{"the FHIR server's answer is not valid HTTP"};
+    }
+    return attempt_error{"the connection to the FHIR server failed (" + error.message() + ")", true};
 }
 
 // One GET on one connection (pooled or new).
@@ -521,33 +564,7 @@ asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(
     conn->tcp().expires_at(call->deadline);
     auto const error = conn->tls ? co_await exchange(*conn->tls, conn->buffer, request, parser)
                                  : co_await exchange(*conn->plain, conn->buffer, request, parser);
-    if (error) {
-        bool const closed = is_closed_error(error);
-        if (reused && closed && !parser.got_some()) co_return attempt_error{"", true, true};
-        if (error == beast::error::timeout) {
-            co_return attempt_error{"the FHIR server did not answer within the " +
-                                    budget_text(call->budget)};
-        }
-        if (closed) {
-            co_return attempt_error{
-                parser.got_some()
-                    ? "the FHIR server closed the connection in the middle of its answer"
-                    : "the FHIR server closed the connection without answering",
-                true};
-        }
-        if (error == http::error::body_limit) {
-            co_return attempt_error{"the FHIR server's answer exceeds the " +
-                                    size_text(owner.options.max_response_bytes) + " limit"};
-        }
-        if (error == http::error::header_limit) {
-            co_return attempt_error{"the FHIR server's answer headers exceed the size limit"};
-        }
-        if (error.category() == http::make_error_code(http::error::bad_version).category()) {
-            co_return attempt_error{"the FHIR server's answer is not valid HTTP"};
-        }
-        co_return attempt_error{
-            "the connection to the FHIR server failed (" + error.message() + ")", true};
-    }
+    if (error) co_return describe_exchange_error(error, reused, parser.got_some(), *call);
 
     auto response = parser.release();
     http_answer answer;
@@ -934,97 +951,108 @@ std::string not_read_note(std::vector<std::string> const& references, std::size_
     return note + ")";
 }
 
-asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl> owner,
-                                         fetch_request request) {
-    fetch_outcome outcome;
-    auto const fail_all = [&](std::string const& reason) {
-        for (auto const& query : request.queries) outcome.failures[query.key] = reason;
-    };
-    if (request.queries.empty()) co_return outcome;
+// Where and with what credentials a call fetches, or why it cannot fetch at all (`refusal`).
+struct fetch_target {
+    std::string refusal;
+    std::optional<http_url> base;
+    std::string authorization;
+};
 
-    auto const start = steady::now();
-    auto const deadline = request.deadline == steady::time_point{} ? start + owner->options.deadline
-                                                                   : request.deadline;
-    if (owner->allowlist.empty()) {
-        fail_all("fetching from the FHIR server is not enabled on this service (no --fhir-allow)");
-        co_return outcome;
+fetch_target target_of(http_fhir_fetcher::impl const& owner, fetch_request const& request) {
+    fetch_target target;
+    if (owner.allowlist.empty()) {
+        target.refusal = "fetching from the FHIR server is not enabled on this service (no --fhir-allow)";
+        return target;
     }
     if (request.fhir_server.empty()) {
-        fail_all("the request has no fhirServer to fetch from");
-        co_return outcome;
+        target.refusal = "the request has no fhirServer to fetch from";
+        return target;
     }
-    auto base = parse_http_url(request.fhir_server, owner->options.url);
+    auto base = parse_http_url(request.fhir_server, owner.options.url);
     if (!base || !base->encoded_query.empty()) {
-        fail_all("fhirServer is not a usable http(s) base URL" +
-                 (base ? std::string() : ": " + base.error()));
-        co_return outcome;
+        target.refusal = "fhirServer is not a usable http(s) base URL" + (base ? std::string() : ": " + base.error());
+        return target;
     }
-    if (!owner->allowlist.allows(*base)) {
-        fail_all(
+    if (!owner.allowlist.allows(*base)) {
+        target.refusal =
             "fhirServer not allowed: it is not on this service's --fhir-allow list, so it was not "
-            "contacted");
-        co_return outcome;
+            "contacted";
+        return target;
     }
-    std::string authorization;
     // fhirAuthorization is optional (the public sandbox sends fhirServer alone): no token, no
     // Authorization header.
     if (request.access_token && !request.access_token->empty()) {
         std::string const type =
             request.token_type && !request.token_type->empty() ? *request.token_type : "Bearer";
         if (!header_value_is_safe(*request.access_token) || !header_value_is_safe(type)) {
-            fail_all("fhirAuthorization holds characters that cannot be sent in an HTTP header");
-            co_return outcome;
+            target.refusal = "fhirAuthorization holds characters that cannot be sent in an HTTP header";
+            return target;
         }
-        authorization = type + " " + *request.access_token;
+        target.authorization = type + " " + *request.access_token;
     }
+    target.base = std::move(*base);
+    return target;
+}
 
-    auto const budget = request.budget > milliseconds::zero()
-                            ? request.budget
-                            : std::chrono::ceil<milliseconds>(deadline - start);
-    auto call = std::make_shared<call_state const>(
-        call_state{owner, *owner, std::move(*base), std::move(authorization), deadline, budget});
+// Every query of the request, concurrently; a task that ended by an exception (never
+// expected) counts as a failed key.
+asio::awaitable<std::vector<key_result>> run_queries(call_ptr call, fetch_request const& request) {
     token_source tokens;
     tokens.context = &request.context;
     tokens.user_practitioner_id = request.user_practitioner_id;
-
     std::vector<asio::awaitable<key_result>> queries;
     for (auto const& query : request.queries) queries.push_back(run_query(call, query, tokens));
     auto results = co_await run_all(std::move(queries));
     for (std::size_t i = 0; i < results.size(); ++i) {
-        if (results[i].key.empty()) {  // the task ended by an exception: never expected
+        if (results[i].key.empty()) {
             results[i].key = request.queries[i].key;
             results[i].failure = "internal error while fetching from the FHIR server";
         }
     }
+    co_return results;
+}
 
-    // Medications named by reference but not included: read each once, add to every Bundle
-    // that needs it.
+struct included_medications {
+    std::map<std::string, std::vector<std::string>> needed_by;  // key -> references
+    std::map<std::string, medication_read> reads;               // reference -> its read
+};
+
+// Medications named by reference but not included: read each once (up to the cap), to be
+// added to every Bundle that needs it; what could not be read is noted in `outcome`.
+asio::awaitable<included_medications> read_included_medications(call_ptr call,
+                                                                std::vector<key_result> const& results,
+                                                                fetch_outcome& outcome) {
+    included_medications included;
     std::vector<std::string> references;
     std::unordered_set<std::string> referenced;
-    std::map<std::string, std::vector<std::string>> needed_by;  // key -> references
     for (auto const& result : results) {
         if (!result.builder || !result.failure.empty()) continue;
         auto missing = missing_medication_references(result.builder->bundle(), call->base);
         for (auto const& reference : missing) {
             if (referenced.insert(reference).second) references.push_back(reference);
         }
-        if (!missing.empty()) needed_by[result.key] = std::move(missing);
+        if (!missing.empty()) included.needed_by[result.key] = std::move(missing);
     }
     // Beyond the cap the Medications are not read, and the gap is named like an unreadable one.
-    std::size_t const cap = owner->options.max_medication_reads;
+    std::size_t const cap = call->owner->options.max_medication_reads;
     if (references.size() > cap) {
         outcome.notes.push_back(not_read_note(references, cap));
         references.resize(cap);
     }
-    auto const medications = co_await read_medications(call, references);
-    for (auto const& [reference, read] : medications) {
+    included.reads = co_await read_medications(call, references);
+    for (auto const& [reference, read] : included.reads) {
         if (!read.resource) {
             outcome.notes.push_back("the medication " + reference +
                                     " named by a fetched medication order could not be read: " +
                                     read.failure);
         }
     }
+    co_return included;
+}
 
+// Each key's result (a search Bundle with the Medications it needs) or failure into `outcome`.
+void collect_results(std::vector<key_result>& results, included_medications& medications,
+                     fetch_outcome& outcome) {
     for (auto& result : results) {
         if (!result.note.empty()) outcome.notes.push_back(result.note);
         if (!result.failure.empty()) {
@@ -1034,9 +1062,9 @@ asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl
             continue;
         }
         if (result.builder) {
-            for (auto const& reference : needed_by[result.key]) {
-                if (auto const it = medications.find(reference);
-                    it != medications.end() && it->second.resource) {
+            for (auto const& reference : medications.needed_by[result.key]) {
+                if (auto const it = medications.reads.find(reference);
+                    it != medications.reads.end() && it->second.resource) {
                     result.builder->add_included(*it->second.resource);
                 }
             }
@@ -1047,6 +1075,30 @@ asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl
             outcome.failures[result.key] = "internal error while fetching from the FHIR server";
         }
     }
+}
+
+asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl> owner,
+                                         fetch_request request) {
+    fetch_outcome outcome;
+    if (request.queries.empty()) co_return outcome;
+
+    auto const start = steady::now();
+    auto const deadline = request.deadline == steady::time_point{} ? start + owner->options.deadline
+                                                                   : request.deadline;
+    auto target = target_of(*owner, request);
+    if (!target.refusal.empty()) {
+        for (auto const& query : request.queries) outcome.failures[query.key] = target.refusal;
+        co_return outcome;
+    }
+    auto const budget = request.budget > milliseconds::zero()
+                            ? request.budget
+                            : std::chrono::ceil<milliseconds>(deadline - start);
+    auto call = std::make_shared<call_state const>(call_state{
+        owner, *owner, std::move(*target.base), std::move(target.authorization), deadline, budget});
+
+    auto results = co_await run_queries(call, request);
+    auto medications = co_await read_included_medications(call, results, outcome);
+    collect_results(results, medications, outcome);
     // Texts quote what the server said (an OperationOutcome's diagnostics); a server that
     // echoes the Authorization header there must not make the token reach the client.
     if (request.access_token) {
