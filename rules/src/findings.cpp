@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "common/decimal.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 
 namespace cds::rules {
@@ -177,7 +178,7 @@ std::optional<std::string> implausible_reason(obs_kind kind, double value, rule_
 std::string condition_label(fhir::condition const& c) {
     std::string name = concept_name(c.code);
     if (name == "unnamed medication") name = "condition";
-    return name + " (Condition/" + c.id + ")";
+    return name;  // card text names no FHIR ids (clinical-rules.md §5)
 }
 
 std::string route_words(fhir::dosage const& ds) {
@@ -461,7 +462,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             continue;
         }
         if (hours_between(f.now, t->start) > d.result_future_tolerance_hours) {
-            skip_result(obs_ref(o), kind, "dated " + fhir::format_instant(t->start) + ", more than " +
+            skip_result(obs_ref(o), kind, "dated " + format_card_date(*t) + ", more than " +
                                               format_number(d.result_future_tolerance_hours) +
                                               " hours after the hook's time (a data error): not counted");
             continue;
@@ -592,13 +593,13 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
         }
     }
     if (f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {
-        f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms (" + f.qtc->reference + ")", false});
+        f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms", false});
         note(f.qtc->reference, "QTc >= " + format_number(d.qtc_symptomatic_ms, 0) + " ms: symptomatic");
     }
     f.symptomatic = !f.symptoms.empty();
     if (!f.pregnant && newest_pregnancy_status && pregnancy_status_pregnant) {
         f.pregnant = true;
-        f.pregnancy_evidence = "pregnancy status \"pregnant\" (" + newest_pregnancy_status->reference + ")";
+        f.pregnancy_evidence = "pregnancy status \"pregnant\"";
     }
 
     // ---- renal function ----
@@ -614,7 +615,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
         double v = r.value;
         renal_estimate e{src, v, r.time, r.age_hours / 24, r.reference,
                          std::string(what) + " " + comparator_text(r.comparator) + format_measurement(r.reported_value, 3) + " " +
-                             r.reported_unit + " on " + fhir::format_date(r.time) + " (" + describe_age_hours(r.age_hours) + " old)"};
+                             format_unit(r.reported_unit) + ", " + card_when(r, f.now)};
         rf.candidates.push_back(std::move(e));
     };
     renal_candidate(obs_kind::creatinine_clearance, renal_source::creatinine_clearance, "creatinine clearance");
@@ -622,7 +623,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
     if (auto const& found = newest_of(obs_kind::creatinine)) {
         auto const& cr = *found;
         if (cr.age_hours > d.renal_max_age_days * 24) {
-            rf.notes.push_back("creatinine of " + fhir::format_date(cr.time) + " is older than a year: not used");
+            rf.notes.push_back("creatinine of " + card_when(cr, f.now) + " is older than a year: not used");
         } else if (!f.age_years) {
             rf.notes.push_back("Cockcroft-Gault not computed: age unknown (no birthDate)");
         } else if (!f.weight) {
@@ -634,13 +635,12 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_con
             bool const male = f.gender == fhir::administrative_gender::male;
             double const factor = female ? d.cg_female_factor : male ? 1.0 : d.cg_unknown_sex_factor;
             double const crcl = cockcroft_gault(*f.age_years, f.weight->value, cr.value, factor, d);
-            std::string inputs = "Cockcroft-Gault from creatinine " + comparator_text(cr.comparator) +
+            std::string inputs = "Cockcroft-Gault " + format_computed(crcl) + " mL/min from creatinine " + comparator_text(cr.comparator) +
                                  format_measurement(cr.reported_value, 3) + " " + cr.reported_unit +
                                  (value_set::lower(cr.reported_unit) == "mg/dl" ? std::string()
                                                                                  : " (= " + format_computed(cr.value) + " mg/dL)") +
-                                 " on " + fhir::format_date(cr.time) + " (" + describe_age_hours(cr.age_hours) +
-                                 " old), age " + std::to_string(*f.age_years) + ", weight " + format_number(f.weight->value, 1) +
-                                 " kg on " + fhir::format_date(f.weight->time) + ", ";
+                                 ", " + card_when(cr, f.now) + "; age " + std::to_string(*f.age_years) + " y, weight " +
+                                 format_number(f.weight->value, 1) + " kg, ";
             if (female) inputs += "female × " + format_number(d.cg_female_factor);
             else if (male) inputs += "male";
             else {

@@ -312,8 +312,8 @@ repletion_plan plan_repletion(rule_context const& rc) {
     if (p.severe_path) {
         if (active_parenteral) {
             p.action = d.text("actions.on_iv");
-            p.notes.push_back("Parenteral magnesium is already ordered (" + active_parenteral->name + ", " +
-                              active_parenteral->reference + "): no second IV order is suggested; recheck the level.");
+            p.notes.push_back("Parenteral magnesium is already ordered (" + active_parenteral->name +
+                              "): no second IV order is suggested; recheck the level.");
             suggestion_draft s;
             s.label = "Recheck serum magnesium " + recheck_when(d.iv_recheck_hours);
             s.recommended = true;
@@ -354,7 +354,7 @@ repletion_plan plan_repletion(rule_context const& rc) {
         p.suggestions.push_back(std::move(s));
         p.action = reduced ? d.text("actions.iv_reduced") : d.text("actions.iv");
         if (active_oral) {
-            p.notes.push_back("Already on oral magnesium (" + active_oral->name + ", " + active_oral->reference +
+            p.notes.push_back("Already on oral magnesium (" + active_oral->name +
                               "), now severe or symptomatic: IV magnesium is suggested.");
         }
         if (band == renal_band::contraindicated) {
@@ -382,7 +382,7 @@ repletion_plan plan_repletion(rule_context const& rc) {
     if (active_oral) {
         p.downgrade_to_info = true;
         p.action = d.text("actions.on_repletion");
-        p.notes.push_back("Already on oral magnesium (" + active_oral->name + ", " + active_oral->reference +
+        p.notes.push_back("Already on oral magnesium (" + active_oral->name +
                           "): no second oral order is suggested; recheck the level " + recheck_when(recheck_hours) + ".");
         suggestion_draft s;
         s.label = "Recheck serum magnesium " + recheck_when(recheck_hours);
