@@ -34,6 +34,7 @@ struct card_draft {
     std::vector<suggestion_draft> suggestions;  // the card's own suggestions
     shared_suggestion wants = shared_suggestion::none;
     std::string sort_key;  // e.g. the first triggering order, for a stable order
+    std::vector<std::string> references;  // the resources the finding used (card extension)
 };
 
 // ---- repletion plan (clinical-rules.md §3) ----
@@ -99,7 +100,15 @@ void prebuild_card_json(rule_set_data& d);
 [[nodiscard]] std::string reported_text(lab_result const& r, std::string_view compared_unit, int converted_decimals);
 [[nodiscard]] std::string severity_text(rule_context const& rc);
 [[nodiscard]] std::string mg_evidence(rule_context const& rc);
-[[nodiscard]] std::string mg_thresholds(rule_set_data const& d);
+// The band and the threshold the current result crossed ("Severe: below 1.2 mg/dL.").
+[[nodiscard]] std::string mg_thresholds(rule_context const& rc);
+// The newest Mg for a summary: as reported, with mg/dL in parentheses when converted, and
+// "preliminary" when it is ("0.49 mmol/L (1.19 mg/dL)").
+[[nodiscard]] std::string mg_summary_text(rule_context const& rc);
+// The references of the resources a finding used (the orders, the newest Mg, the renal
+// estimate, coexisting K/Ca), for the card extension (clinical-rules.md §5 provenance).
+[[nodiscard]] std::vector<std::string> evidence_references(rule_context const& rc,
+                                                           std::vector<medication_exposure const*> const& drugs);
 [[nodiscard]] std::string renal_text(rule_context const& rc);
 [[nodiscard]] std::string renal_short(rule_context const& rc);  // "23 mL/min", "CKD stage 5 / dialysis"
 [[nodiscard]] std::vector<std::string> coexisting_text(rule_context const& rc);

@@ -43,7 +43,6 @@ bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& 
 
     std::vector<std::string> blocks = std::move(c.detail);
     for (auto& m : missing_data_text(rc)) blocks.push_back(std::move(m));
-    blocks.push_back("*Rule set " + d.id + " version " + d.version + ", rule `" + c.rule_id + "` (" + text.title + ").*");
     card["detail"] = join_detail(blocks);
 
     card["source"] = text.card_source;
@@ -69,7 +68,18 @@ bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& 
 
     if (!d.override_reasons_json.empty()) card["overrideReasons"] = d.override_reasons_json;
 
-    card["extension"] = text.card_extension;
+    // Provenance for machines (clinical-rules.md §5): the rule set and the resources used.
+    bj::object extension(text.card_extension, sp);
+    if (auto* mine = extension.if_contains("magnesium-cds"); mine && mine->is_object()) {
+        bj::array used(sp);
+        for (auto const& ref : c.references) {
+            bj::object item(1, sp);
+            item["reference"] = ref;
+            used.push_back(std::move(item));
+        }
+        mine->as_object()["evidence"] = std::move(used);
+    }
+    card["extension"] = std::move(extension);
     return card;
 }
 

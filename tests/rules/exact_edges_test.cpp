@@ -283,7 +283,7 @@ TEST_CASE(
     auto const o = run(q);
     REQUIRE(o.cards().size() == 1);
     CHECK(indicator(o.card(0)) == "critical");  // the older 1.1 counts: the bound shadows nothing
-    CHECK(contains(detail(o.card(0)), "Observation/mg-bound"));
+    CHECK_FALSE(contains(detail(o.card(0)), "Observation/mg-bound"));  // said without its id (§5)
     CHECK(contains(detail(o.card(0)), "says neither low nor normal"));
 }
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import card_checker  # noqa: E402
 import scenario_lib as lib  # noqa: E402
 
 
@@ -45,10 +46,14 @@ def mode_check(args) -> int:
         summary_line(0, 1)
         return 1
     passed = failed = 0
+    known_gaps: list[str] = []
     with lib.temp_workdir() as tmp:
         for s in scenarios:
             default_rules = Path(args.rules_default) if args.rules_default else None
             result = lib.run_scenario(args.binary, s, default_rules, Path(tmp))
+            if result.response is not None:
+                known_gaps += [f"{s.id}: {g}" for g in card_checker.order_gaps(result.response)]
+                known_gaps += [f"{s.id}: {g}" for g in card_checker.text_gaps(result.response)]
             rules_used = lib.rules_file_for(s, default_rules, Path(tmp)) or default_rules
             problems = lib.check_scenario(s, result, lib.rule_set_identity(rules_used))
             if problems:
@@ -63,6 +68,12 @@ def mode_check(args) -> int:
                 if args.verbose:
                     print(f"ok   {s.id}")
     print(f"scenarios: {len(scenarios)} run from {args.scenarios}")
+    if known_gaps:
+        # Listed, not failed: suggested orders not yet all signable as written (§3.1), and the
+        # word limit and repeated sentences that need one card per problem (§5).
+        print(f"known gaps (clinical-rules.md §3.1/§5, not failing): {len(known_gaps)}")
+        for g in known_gaps[: 200 if args.verbose else 20]:
+            print(f"     gap {g[:300]}")
     summary_line(passed, failed)
     return 1 if failed else 0
 
@@ -245,7 +256,9 @@ def mode_selftest(args) -> int:
     """The checker must reject wrong responses; each case names a mutation that must be caught."""
     from datetime import datetime, timezone
     now_text = "2026-03-10T09:00:00Z"
-    request = {"hook": "patient-view", "context": {"patientId": "p1", "userId": "Practitioner/u1"}}
+    request = {"hook": "patient-view", "context": {"patientId": "p1", "userId": "Practitioner/u1"},
+               "prefetch": {"medications": {"resourceType": "Bundle", "entry": [
+                   {"resource": {"resourceType": "MedicationRequest", "id": "medrx-30220-90"}}]}}}
 
     def mr(code, text, dose, unit, route_display, when=None, duration=None):
         dosage = {"text": f"{text} {dose} {unit}", "route": {"coding": [{"system": "http://snomed.info/sct", "code": "x", "display": route_display}]},
@@ -268,8 +281,11 @@ def mode_selftest(args) -> int:
                 "code": {"coding": [{"system": "http://loinc.org", "code": "19123-9"}]}, "occurrenceDateTime": t}
 
     good = {"cards": [{"uuid": "6f1c1a8e-3d59-4c3b-9f43-0b7d3e3b1a11", "summary": "Serum Mg 1.1 mg/dL (severe)", "indicator": "critical",
-                       "detail": "Mg 1.1 mg/dL. Rule set rs-test version 9.9",
-                       "source": {"label": "Magnesium CDS", "url": "https://example.org/rules#h", "topic": {"code": "hypomagnesemia"}}, "selectionBehavior": "at-most-one",
+                       "detail": "Serum Mg 1.1 mg/dL: 9 Mar 2026 06:40 UTC, 26 h ago.",
+                       "source": {"label": "Magnesium CDS", "url": "https://example.org/rules#h",
+                                  "topic": {"code": "hypomagnesemia", "version": "9.9"}}, "selectionBehavior": "at-most-one",
+                       "extension": {"magnesium-cds": {"ruleSetId": "rs-test", "ruleSetVersion": "9.9",
+                                                       "evidence": [{"reference": "Observation/mg-1"}]}},
                        "overrideReasons": [{"code": "already-treated", "display": "Already treated"}],
                        "suggestions": [{"uuid": "0b0f0d6e-1c1e-4d7c-8a4f-5d9b7e0c2a22", "label": "IV magnesium sulfate 2 g",
                                         "actions": [{"type": "create", "description": "order", "resource":
@@ -316,7 +332,17 @@ def mode_selftest(args) -> int:
         "missing uuid": lambda r: r["cards"][0].pop("uuid"),
         "forbidden oral code": lambda r: action0(r)["medicationCodeableConcept"]["coding"].append({"system": "http://www.whocc.no/atc", "code": "A12CC10"}),
         "no selectionBehavior": lambda r: r["cards"][0].pop("selectionBehavior"),
-        "detail without the rule set version": lambda r: r["cards"][0].update(detail="Mg 1.1 mg/dL"),
+        "ISO timestamp in detail": lambda r: r["cards"][0].update(detail="Mg 1.1 mg/dL on 2026-03-09T06:40:00Z."),
+        "ISO date in summary": lambda r: r["cards"][0].update(summary="Serum Mg 1.1 mg/dL on 2026-03-09"),
+        "FHIR reference in detail": lambda r: r["cards"][0].update(detail="Mg 1.1 mg/dL (Observation/mg-1)."),
+        "request resource id in detail": lambda r: r["cards"][0].update(detail="Mg 1.1 mg/dL from medrx-30220-90."),
+        "rule id in detail": lambda r: (r["cards"][0]["source"]["topic"].update(code="stale-low-magnesium"),
+                                        r["cards"][0].update(detail="Mg 1.1 mg/dL, rule stale-low-magnesium.")),
+        "rule set version in detail": lambda r: r["cards"][0].update(detail="Mg 1.1 mg/dL. Rule set rs-test version 9.9"),
+        "UCUM annotation in detail": lambda r: r["cards"][0].update(detail="eGFR 78 mL/min/{1.73_m2}."),
+        "summary cut with ...": lambda r: r["cards"][0].update(summary="Serum Mg 1.1 mg/dL with water for inje..."),
+        "topic without the version": lambda r: r["cards"][0]["source"]["topic"].pop("version"),
+        "extension without evidence": lambda r: r["cards"][0]["extension"]["magnesium-cds"].pop("evidence"),
         "source without topic": lambda r: r["cards"][0]["source"].pop("topic"),
         "no overrideReasons": lambda r: r["cards"][0].pop("overrideReasons"),
         "third action": lambda r: r["cards"][0]["suggestions"][0]["actions"].append(
@@ -335,9 +361,24 @@ def mode_selftest(args) -> int:
     for dt, iso in (("2026-03", "2026-03-01T00:00:00+00:00"), ("2026-03-03T10:00:00+01:00", "2026-03-03T09:00:00+00:00")):
         if lib.parse_fhir_datetime(dt).isoformat() != iso:
             failures.append(f"parse_fhir_datetime({dt}) = {lib.parse_fhir_datetime(dt).isoformat()}, expected {iso}")
+    gap_cases = {
+        "IV order without rate and duration": mr("B05XA05", "Magnesium sulfate 2 g", 2, "g", "Intravenous route"),
+        "rationale in dosage text": dict(mr("A12CC10", "Magnesium oxide 400 mg tablet", 400, "mg", "Oral route"),
+                                         dosageInstruction=[dict(mr("A12CC10", "x", 400, "mg", "Oral route")["dosageInstruction"][0],
+                                                                 text="400 mg at bedtime; better absorbed")]),
+    }
+    long_detail = mutated(lambda r: r["cards"][0].update(detail=" ".join(["word"] * 81)))
+    repeated = mutated(lambda r: r["cards"].append(dict(copy.deepcopy(r["cards"][0]),
+                                                       uuid="7a1c1a8e-3d59-4c3b-9f43-0b7d3e3b1a12", suggestions=[])))
+    for name, resp in (("detail of 81 words", long_detail), ("sentence repeated on two cards", repeated)):
+        if not card_checker.text_gaps(resp):
+            failures.append(f"text gap '{name}' was not listed")
+    for name, res in gap_cases.items():
+        if not card_checker.medication_request_gaps(res):
+            failures.append(f"order gap '{name}' was not listed")
     for f in failures:
         print(f"FAIL selftest: {f}")
-    total = len(mutations) + 5
+    total = len(mutations) + 7 + len(gap_cases)
     summary_line(total - len(failures), len(failures))
     return 1 if failures else 0
 

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import card_checker
+
 # ------------------------------------------------------------------------------------ format
 TOP_KEYS = {"description", "now", "rules", "rules_patch", "cards", "card_count", "cards_suggesting",
             "no_suggestion_codes", "error", "covers"}
@@ -593,7 +595,7 @@ def order_signature(res: dict) -> tuple:
 
 
 def rule_set_identity(rules_path: Path | None) -> tuple[str, str] | None:
-    """(id, version) of a rule file, which §5 wants in every card's detail."""
+    """(id, version) of a rule file, which §5 wants in every card's source.topic and extension."""
     if rules_path is None or not Path(rules_path).is_file():
         return None
     try:
@@ -634,8 +636,6 @@ def invariants(response: dict, request: dict, rules_identity: tuple[str, str] | 
             r.append(f"{where}.source.label missing")
         if not isinstance(source.get("url"), str) or not isinstance((source.get("topic") or {}).get("code"), str):
             r.append(f"{where}.source needs the rule documentation url and a coded topic (§5)")
-        if rules_identity and not all(part in str(card.get("detail", "")) for part in rules_identity):
-            r.append(f"{where}.detail does not name the rule set {rules_identity[0]} version {rules_identity[1]} (§5)")
         if not card.get("overrideReasons"):
             r.append(f"{where}.overrideReasons missing (§5)")
         for uid in [card.get("uuid")] + [s.get("uuid") for s in card.get("suggestions", []) or [] if isinstance(s, dict)]:
@@ -729,6 +729,7 @@ def check_scenario(scenario: Scenario, result: RunResult, rules_identity: tuple[
     response = result.response or {}
     now = parse_fhir_datetime(scenario.now)
     r = invariants(response, scenario.request, rules_identity)
+    r += card_checker.check_cards(response, scenario.request, rules_identity)
     cards = [c for c in response.get("cards", []) if isinstance(c, dict)]
     if exp["cards"] == "none":
         if cards:

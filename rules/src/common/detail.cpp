@@ -1,9 +1,12 @@
 // Detail text shared by the rules (clinical-rules.md §5: the evidence with its date, the
 // thresholds applied, the renal estimate and its inputs) and order helpers.
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "cards.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 
 namespace cds::rules {
@@ -31,23 +34,39 @@ std::string severity_text(rule_context const& rc) {
     return s;
 }
 
-std::string mg_evidence(rule_context const& rc) {
-    auto const& m = rc.f.magnesium;
-    if (!m.latest) return "No serum magnesium result was found.";
-    auto const& r = *m.latest;
-    std::string s = "**Serum magnesium " + mg_value_text(r) + " mg/dL** (reported " + comparator_text(r.comparator) +
-                    format_measurement(r.reported_value, 3) + " " + r.reported_unit + ", " + fhir::format_instant(r.time) + ", " +
-                    describe_age_hours(r.age_hours) + " old; " + r.reference + ")";
-    if (r.preliminary) s += " — " + rc.d.text("preliminary") + ", to be confirmed";
-    s += ".";
+
+std::string mg_summary_text(rule_context const& rc) {
+    auto const& r = *rc.f.magnesium.latest;
+    std::string s = comparator_text(r.comparator) + format_measurement(r.reported_value, 3) + " " + format_unit(r.reported_unit);
+    if (value_set::lower(r.reported_unit) != "mg/dl") s += " (" + mg_value_text(r) + " mg/dL)";
+    if (r.preliminary) s += ", " + rc.d.text("preliminary");
     return s;
 }
 
-std::string mg_thresholds(rule_set_data const& d) {
-    return "Thresholds: severe < " + format_number(d.mg_severe_below) + " mg/dL; mild–moderate " + format_number(d.mg_severe_below) +
-           " to < " + format_number(d.mg_low_below) + "; normal " + format_number(d.mg_low_below) + "–" +
-           format_number(d.mg_high_above) + "; hypermagnesemia > " + format_number(d.mg_high_above) +
-           ". A result is current for " + format_number(d.mg_current_hours) + " hours.";
+std::string mg_evidence(rule_context const& rc) {
+    auto const& m = rc.f.magnesium;
+    if (!m.latest) return rc.d.text("no_magnesium");
+    auto const& r = *m.latest;
+    std::string s = "Serum Mg " + comparator_text(r.comparator) + format_measurement(r.reported_value, 3) + " " +
+                    format_unit(r.reported_unit);
+    if (value_set::lower(r.reported_unit) != "mg/dl") s += " (" + mg_value_text(r) + " mg/dL)";
+    s += ": " + card_when(r, rc.f.now);
+    if (r.preliminary) s += "; " + rc.d.text("preliminary") + ", to be confirmed";
+    return s + ".";
+}
+
+std::string mg_thresholds(rule_context const& rc) {
+    auto const& d = rc.d;
+    auto const& m = rc.f.magnesium;
+    if (!m.latest) return {};
+    // The band and the threshold crossed, not the whole table (clinical-rules.md §5).
+    switch (m.level) {
+        case mg_level::severe: return fill(d.text("threshold.severe"), {{"below", format_number(d.mg_severe_below)}});
+        case mg_level::mild_moderate: return fill(d.text("threshold.mild_moderate"), {{"below", format_number(d.mg_low_below)}});
+        case mg_level::high: return fill(d.text("threshold.high"), {{"above", format_number(d.mg_high_above)}});
+        case mg_level::normal: break;
+    }
+    return fill(d.text("threshold.normal"), {{"low", format_number(d.mg_low_below)}, {"high", format_number(d.mg_high_above)}});
 }
 
 namespace {
@@ -68,38 +87,20 @@ std::string renal_short(rule_context const& rc) {
 std::string renal_text(rule_context const& rc) {
     auto const& r = rc.f.renal;
     auto const& d = rc.d;
-    std::string s = "Renal function: **" + d.band_label[static_cast<std::size_t>(r.band)] + "**";
-    if (r.ckd5) s += " — active " + r.ckd5_label + " puts the patient in the contraindicated band whatever the numbers say";
+    std::string s = "Kidney function: **" + d.band_label[static_cast<std::size_t>(r.band)] + "**";
+    // A CKD stage 5 / dialysis Condition decides the band; an estimate beside it would contradict it.
+    if (r.ckd5) return s + ", " + r.ckd5_label + ".";
     if (r.used) {
-        char const* what = r.used->source == renal_source::cockcroft_gault ? "estimated creatinine clearance"
-                           : r.used->source == renal_source::egfr         ? "eGFR"
-                                                                          : "creatinine clearance";
-        s += std::string(r.ckd5 ? "; lowest estimate " : " — ") + estimate_text(*r.used) + " (" + what + "; " +
-             r.used->inputs + ")";
+        s += ", " + r.used->inputs;
         if (r.used->age_days > d.renal_current_days) {
-            s += "; this result is " + format_number(r.used->age_days, 0) + " days old (older than " +
-                 format_number(d.renal_current_days) + " days, still counted up to " + format_number(d.renal_max_age_days) + ")";
+            s += " (" + fill(d.text("renal_old"), {{"days", format_number(d.renal_current_days)}}) + ")";
         }
-        if (r.candidates.size() > 1) {
-            s += ". Other estimates: ";
-            bool first = true;
-            for (auto const& c : r.candidates) {
-                if (c.reference == r.used->reference && c.source == r.used->source) continue;
-                if (!first) s += "; ";
-                first = false;
-                s += estimate_text(c) + " (" + c.inputs + ")";
-            }
-            s += ". The lowest is used";
-        }
-        s += ". " + d.renal_scale_note;
-    } else if (!r.ckd5) {
-        if (!rc.f.renal_unavailable.empty()) s += " — " + rc.f.renal_unavailable.front();
-        else s += " — renal function unknown: no creatinine, eGFR or creatinine clearance within " + format_number(d.renal_max_age_days) + " days";
-        s += "; a serum creatinine is suggested";
+        // Estimates on the two scales were compared: the card states the approximation (§1).
+        if (r.candidates.size() > 1) return s + ". " + d.renal_scale_note;
+    } else if (!rc.f.renal_unavailable.empty()) {
+        s += " (" + rc.f.renal_unavailable.front() + ")";
     }
-    for (auto const& n : r.notes) s += ". " + n;
-    if (!s.empty() && s.back() != '.') s += ".";
-    return s;
+    return s + ".";
 }
 
 std::vector<std::string> coexisting_text(rule_context const& rc) {
@@ -108,19 +109,16 @@ std::vector<std::string> coexisting_text(rule_context const& rc) {
     std::vector<std::string> out;
     if (f.hypokalemia) {
         out.push_back("Coexisting " + fill(d.text("hypokalemia"), {{"threshold", format_number(d.potassium_low_below)}}) +
-                      ": potassium " + reported_text(*f.potassium, "mmol/L", 2) + " on " + fhir::format_date(f.potassium->time) +
-                      " (" + f.potassium->reference + ").");
+                      ": potassium " + reported_text(*f.potassium, "mmol/L", 2) + ", " + card_when(*f.potassium, f.now) + ".");
     }
     if (f.hypocalcemia) {
         std::string s = "Coexisting " + fill(d.text("hypocalcemia"), {{"total", format_number(d.calcium_total_low_below)},
                                                                       {"ionized", format_number(d.calcium_ionized_low_below)}}) + ":";
         if (f.calcium_total && f.calcium_total->value < d.calcium_total_low_below) {
-            s += " total calcium " + reported_text(*f.calcium_total, "mg/dL", 2) + " on " + fhir::format_date(f.calcium_total->time) +
-                 " (" + f.calcium_total->reference + ")";
+            s += " total calcium " + reported_text(*f.calcium_total, "mg/dL", 2) + ", " + card_when(*f.calcium_total, f.now);
         }
         if (f.calcium_ionized && f.calcium_ionized->value < d.calcium_ionized_low_below) {
-            s += " ionized calcium " + reported_text(*f.calcium_ionized, "mmol/L", 2) + " on " +
-                 fhir::format_date(f.calcium_ionized->time) + " (" + f.calcium_ionized->reference + ")";
+            s += " ionized calcium " + reported_text(*f.calcium_ionized, "mmol/L", 2) + ", " + card_when(*f.calcium_ionized, f.now);
         }
         out.push_back(s + ".");
     }
@@ -137,10 +135,39 @@ std::vector<std::string> coexisting_text(rule_context const& rc) {
     return out;
 }
 
+namespace {
+// Findings note what they skipped with the resource's reference (for explain); a card says what
+// and why without FHIR ids (clinical-rules.md §5): "Observation/k-1: potassium skipped" →
+// "potassium skipped", "of MedicationRequest/m-1 (Medication/x)" → "of an order".
+std::string without_references(std::string const& text) {
+    static constexpr std::pair<std::string_view, std::string_view> kinds[] = {
+        {"MedicationRequest/", "an order"}, {"MedicationStatement/", "a medication statement"}, {"Medication/", "a medication"},
+        {"Observation/", "a result"},       {"Condition/", "a condition"}};
+    std::string out = text;
+    for (auto const& [prefix, words] : kinds) {
+        for (std::size_t at = out.find(prefix); at != std::string::npos; at = out.find(prefix, at)) {
+            std::size_t end = at + prefix.size();
+            while (end < out.size() && out[end] != ' ' && out[end] != ')' && out[end] != ':' && out[end] != ',') ++end;
+            bool const in_parens = at > 1 && out[at - 1] == '(' && end < out.size() && out[end] == ')';
+            bool const leads = at == 0 && end + 1 < out.size() && out[end] == ':';
+            if (in_parens) out.erase(at - 2, end - at + 3);
+            else if (leads) out.erase(0, end + 2);
+            else out.replace(at, end - at, words);
+        }
+    }
+    return out;
+}
+}  // namespace
+
 std::vector<std::string> missing_data_text(rule_context const& rc) {
     std::vector<std::string> out;
-    for (auto const& u : rc.f.unavailable) out.push_back("Not available: " + u + ".");
-    for (auto const& s : rc.f.magnesium.skipped) out.push_back("Magnesium result not used: " + s + ".");
+    for (auto const& u : rc.f.unavailable) out.push_back("Not available: " + without_references(u) + ".");
+    for (auto const& s : rc.f.magnesium.skipped) {
+        // A skipped result is written "Observation/<id>: why"; the card says why, not the id (§5).
+        std::size_t const colon = s.find(": ");
+        bool const names_reference = colon != std::string::npos && s.substr(0, colon).find('/') != std::string::npos;
+        out.push_back("Magnesium result not used: " + (names_reference ? s.substr(colon + 2) : s) + ".");
+    }
     return out;
 }
 
@@ -148,24 +175,55 @@ std::string drugs_text(std::vector<medication_exposure const*> const& drugs) {
     std::string s;
     for (std::size_t i = 0; i < drugs.size(); ++i) {
         if (i) s += "; ";
-        s += drugs[i]->name + " (" + drugs[i]->reference + (drugs[i]->from_context ? ", draft" : "") + ")";
+        s += drugs[i]->name + (drugs[i]->from_context ? " (draft)" : "");
     }
     return s;
 }
 
+namespace {
+// The drug as a summary names it: the words before the strength ("Furosemide 40 mg tablet"
+// → "Furosemide"), at most 40 characters of whole words (clinical-rules.md §5).
+std::string ingredient_words(std::string const& name) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < name.size()) {
+        std::size_t const end = std::min(name.find(' ', i), name.size());
+        std::string const word = name.substr(i, end - i);
+        i = end + 1;
+        if (word.empty()) continue;
+        if (!out.empty() && (std::isdigit(static_cast<unsigned char>(word.front())) || out.size() + 1 + word.size() > 40)) break;
+        if (out.empty() && word.size() > 40) return word.substr(0, word.find_first_of("-/,") == std::string::npos ? word.size() : word.find_first_of("-/,"));
+        out += (out.empty() ? "" : " ") + word;
+    }
+    while (!out.empty() && (out.back() == ',' || out.back() == '(' || out.back() == '-')) out.pop_back();
+    return out.empty() ? name : out;
+}
+}  // namespace
+
 std::string drug_summary_name(std::vector<medication_exposure const*> const& drugs) {
     if (drugs.empty()) return "Order";
-    std::string name = drugs.front()->name;
-    if (name.size() > 48) {
-        std::size_t cut = 45;
-        while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
-        name = name.substr(0, cut) + "...";
-    }
+    std::string name = ingredient_words(drugs.front()->name);
     // Two drugs (e.g. furosemide and a PPI signed together) are both named when short enough
     // for the 140-character summary; more are counted.
-    if (drugs.size() == 2 && name.size() + drugs[1]->name.size() <= 56) return name + " and " + drugs[1]->name;
+    std::string const second = drugs.size() == 2 ? ingredient_words(drugs[1]->name) : std::string();
+    if (drugs.size() == 2 && name.size() + second.size() <= 56) return name + " and " + second;
     if (drugs.size() > 1) name += " and " + std::to_string(drugs.size() - 1) + " more";
     return name;
+}
+
+std::vector<std::string> evidence_references(rule_context const& rc, std::vector<medication_exposure const*> const& drugs) {
+    auto const& f = rc.f;
+    std::vector<std::string> out;
+    auto add = [&](std::string const& ref) {
+        if (!ref.empty() && std::find(out.begin(), out.end(), ref) == out.end()) out.push_back(ref);
+    };
+    for (auto const* e : drugs) add(e->reference);
+    if (f.magnesium.latest) add(f.magnesium.latest->reference);
+    if (f.renal.used) add(f.renal.used->reference);
+    if (f.hypokalemia && f.potassium) add(f.potassium->reference);
+    if (f.hypocalcemia && f.calcium_total) add(f.calcium_total->reference);
+    if (f.hypocalcemia && f.calcium_ionized) add(f.calcium_ionized->reference);
+    return out;
 }
 
 std::vector<medication_exposure const*> contributing_drugs(rule_context const& rc) {

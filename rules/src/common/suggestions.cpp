@@ -362,8 +362,8 @@ void plan_severe(rule_context const& rc, active_magnesium const& active, repleti
     auto const band = rc.f.renal.band;
     if (active.parenteral) {
         p.action = d.text("actions.on_iv");
-        p.notes.push_back("Parenteral magnesium is already ordered (" + active.parenteral->name + ", " +
-                          active.parenteral->reference + "): no second IV order is suggested; recheck the level.");
+        p.notes.push_back("Parenteral magnesium is already ordered (" + active.parenteral->name +
+                          "): no second IV order is suggested; recheck the level.");
         suggestion_draft s = recheck_suggestion(rc, d.iv_recheck_hours);
         add_creatinine_if_renal_unknown(rc, s);
         p.suggestions.push_back(std::move(s));
@@ -373,7 +373,7 @@ void plan_severe(rule_context const& rc, active_magnesium const& active, repleti
     p.suggestions.push_back(iv_dose_suggestion(rc, reduced));
     p.action = reduced ? d.text("actions.iv_reduced") : d.text("actions.iv");
     if (active.oral) {
-        p.notes.push_back("Already on oral magnesium (" + active.oral->name + ", " + active.oral->reference +
+        p.notes.push_back("Already on oral magnesium (" + active.oral->name +
                           "), now severe or symptomatic: IV magnesium is suggested.");
     }
     if (band == renal_band::contraindicated) {
@@ -431,7 +431,7 @@ void plan_oral(rule_context const& rc, active_magnesium const& active, repletion
     if (active.oral) {
         p.downgrade_to_info = true;
         p.action = d.text("actions.on_repletion");
-        p.notes.push_back("Already on oral magnesium (" + active.oral->name + ", " + active.oral->reference +
+        p.notes.push_back("Already on oral magnesium (" + active.oral->name +
                           "): no second oral order is suggested; recheck the level " + recheck_when(recheck_hours) + ".");
         suggestion_draft s = recheck_suggestion(rc, recheck_hours);
         add_creatinine_if_renal_unknown(rc, s);

@@ -103,10 +103,14 @@ std::string describe_age_hours(double hours) {
 std::string clip_summary(std::string s) {
     constexpr std::size_t limit = 139;
     if (s.size() <= limit) return s;
-    std::size_t cut = limit - 3;
+    // Whole words only, never an ellipsis (clinical-rules.md §5): drop the words past the limit.
+    std::size_t cut = s.rfind(' ', limit);
+    if (cut == std::string::npos || cut == 0) cut = limit;
     while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
     s.resize(cut);
-    s += "...";
+    while (!s.empty() && (s.back() == ' ' || s.back() == ',' || s.back() == ';' || s.back() == ':')) s.pop_back();
+    if (s.size() >= 3 && s.compare(s.size() - 3, 3, "\xE2\x80\x94") == 0) s.resize(s.size() - 3);
+    while (!s.empty() && s.back() == ' ') s.pop_back();
     return s;
 }
 

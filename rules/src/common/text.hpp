@@ -29,7 +29,7 @@ using template_values = std::vector<std::pair<std::string_view, std::string>>;
 [[nodiscard]] std::string fill(std::string_view tpl, template_values const& values);
 // "5 hours", "3 days", "7 weeks".
 [[nodiscard]] std::string describe_age_hours(double hours);
-// CDS Hooks 2.0: summary "<140 characters"; cut at a UTF-8 boundary with an ellipsis.
+// CDS Hooks 2.0: summary "<140 characters"; a longer one loses its last whole words (no ellipsis).
 [[nodiscard]] std::string clip_summary(std::string s);
 [[nodiscard]] std::string comparator_text(fhir::quantity_comparator c);
 

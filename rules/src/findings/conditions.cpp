@@ -26,7 +26,7 @@ bool condition_recent(fhir::condition const& c, instant now, double days) {
 std::string condition_label(fhir::condition const& c) {
     std::string name = concept_name(c.code);
     if (name == "unnamed medication") name = "condition";
-    return name + " (Condition/" + c.id + ")";
+    return name;  // card text names no FHIR ids (clinical-rules.md §5)
 }
 
 // Acute asthma and an active torsades or ventricular arrhythmia, whatever its onset, exempt

@@ -2,6 +2,7 @@
 #include <bit>
 
 #include "common/decimal.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 #include "findings/parts.hpp"
 
@@ -164,7 +165,7 @@ void observation_reader::read(fhir::observation const& o, std::string_view patie
         return;
     }
     if (hours_between(f.now, t->start) > d.result_future_tolerance_hours) {
-        skip_result(obs_ref(o), kind, "dated " + fhir::format_instant(t->start) + ", more than " +
+        skip_result(obs_ref(o), kind, "dated " + format_card_date(*t) + ", more than " +
                                           format_number(d.result_future_tolerance_hours) +
                                           " hours after the hook's time (a data error): not counted");
         return;

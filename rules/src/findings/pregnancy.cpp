@@ -14,7 +14,7 @@ void read_pregnancy_condition(patient_findings& f, fhir::condition const& c, rul
 void apply_pregnancy_status(patient_findings& f, newest_results const& newest) {
     if (f.pregnant || !newest.pregnancy_status || !newest.pregnancy_status_pregnant) return;
     f.pregnant = true;
-    f.pregnancy_evidence = "pregnancy status \"pregnant\" (" + newest.pregnancy_status->reference + ")";
+    f.pregnancy_evidence = "pregnancy status \"pregnant\"";
 }
 
 }  // namespace cds::rules::findings

@@ -1,4 +1,5 @@
 #include "common/decimal.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 #include "findings/parts.hpp"
 
@@ -33,18 +34,19 @@ void add_measured_candidate(patient_findings& f, newest_results const& newest, o
     f.renal.candidates.push_back(
         {src, r.value, r.time, r.age_hours / 24, r.reference,
          std::string(what) + " " + comparator_text(r.comparator) + format_measurement(r.reported_value, 3) + " " +
-             r.reported_unit + " on " + fhir::format_date(r.time) + " (" + describe_age_hours(r.age_hours) + " old)"});
+             format_unit(r.reported_unit) + ", " + card_when(r, f.now)});
 }
 
 // The inputs of a Cockcroft-Gault estimate in plain words, for the card.
-std::string cockcroft_gault_inputs(patient_findings const& f, lab_result const& cr, rule_set_data const& d) {
-    std::string inputs = "Cockcroft-Gault from creatinine " + comparator_text(cr.comparator) +
+std::string cockcroft_gault_inputs(patient_findings const& f, lab_result const& cr, double crcl,
+                                   rule_set_data const& d) {
+    std::string inputs = "Cockcroft-Gault " + format_computed(crcl) + " mL/min from creatinine " +
+                         comparator_text(cr.comparator) +
                          format_measurement(cr.reported_value, 3) + " " + cr.reported_unit +
                          (value_set::lower(cr.reported_unit) == "mg/dl" ? std::string()
                                                                          : " (= " + format_computed(cr.value) + " mg/dL)") +
-                         " on " + fhir::format_date(cr.time) + " (" + describe_age_hours(cr.age_hours) +
-                         " old), age " + std::to_string(*f.age_years) + ", weight " + format_number(f.weight->value, 1) +
-                         " kg on " + fhir::format_date(f.weight->time) + ", ";
+                         ", " + card_when(cr, f.now) + "; age " + std::to_string(*f.age_years) + " y, weight " +
+                         format_number(f.weight->value, 1) + " kg, ";
     if (f.gender == fhir::administrative_gender::female) inputs += "female × " + format_number(d.cg_female_factor);
     else if (f.gender == fhir::administrative_gender::male) inputs += "male";
     else inputs += fill(d.text("unknown_sex"), {{"factor", format_number(d.cg_unknown_sex_factor)}});
@@ -58,7 +60,7 @@ void add_cockcroft_gault_candidate(patient_findings& f, newest_results const& ne
     auto& rf = f.renal;
     auto const& cr = *found;
     if (cr.age_hours > d.renal_max_age_days * 24) {
-        rf.notes.push_back("creatinine of " + fhir::format_date(cr.time) + " is older than a year: not used");
+        rf.notes.push_back("creatinine of " + card_when(cr, f.now) + " is older than a year: not used");
     } else if (!f.age_years) {
         rf.notes.push_back("Cockcroft-Gault not computed: age unknown (no birthDate)");
     } else if (!f.weight) {
@@ -71,7 +73,7 @@ void add_cockcroft_gault_candidate(patient_findings& f, newest_results const& ne
         double const factor = female ? d.cg_female_factor : male ? 1.0 : d.cg_unknown_sex_factor;
         double const crcl = cockcroft_gault(*f.age_years, f.weight->value, cr.value, factor, d);
         rf.candidates.push_back({renal_source::cockcroft_gault, crcl, cr.time, cr.age_hours / 24, cr.reference,
-                                 cockcroft_gault_inputs(f, cr, d)});
+                                 cockcroft_gault_inputs(f, cr, crcl, d)});
     }
 }
 

@@ -30,7 +30,7 @@ void read_symptom_condition(patient_findings& f, fhir::condition const& c, rule_
 // A current QTc at or above the threshold is a symptom too; called after every Condition.
 void add_qtc_symptom(patient_findings& f, rule_set_data const& d, std::vector<trace_entry>& trace) {
     if (f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {
-        f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms (" + f.qtc->reference + ")", false});
+        f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms", false});
         note(trace, f.qtc->reference, "QTc >= " + format_number(d.qtc_symptomatic_ms, 0) + " ms: symptomatic");
     }
     f.symptomatic = !f.symptoms.empty();

@@ -20,11 +20,12 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
     // indicator (clinical-rules.md §5, §7: one problem, one indicator).
     c.level = plan.severe_path ? indicator::critical : indicator::warning;
     c.sort_key = orders.front()->reference;
-    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"mg", mg_value_text(*f.magnesium.latest)}, {"severity", severity_text(rc)},
+    c.references = evidence_references(rc, orders);
+    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"mg", mg_summary_text(rc)}, {"severity", severity_text(rc)},
                                                     {"drug", drug_summary_name(orders)}});
     c.detail.push_back("Digoxin ordered: " + drugs_text(orders) + ". " + rc.d.text("digoxin_advice"));
     c.detail.push_back(mg_evidence(rc));
-    c.detail.push_back(mg_thresholds(rc.d));
+    c.detail.push_back(mg_thresholds(rc));
     for (auto& s : coexisting_text(rc)) c.detail.push_back(std::move(s));
     c.detail.push_back(renal_text(rc));
     for (auto const& n : plan.notes) c.detail.push_back(n);

@@ -21,10 +21,11 @@ std::optional<card_draft> rule_hypomagnesemia(rule_context const& rc) {
     c.level = plan.severe_path ? indicator::critical : indicator::warning;
     if (plan.downgrade_to_info) c.level = indicator::info;
     c.summary = fill(rc.d.rule(c.rule_id).summary,
-                     {{"mg", mg_value_text(*f.magnesium.latest)}, {"severity", severity_text(rc)}, {"action", plan.action}});
-    c.detail.push_back(mg_evidence(rc));
-    c.detail.push_back(mg_thresholds(rc.d));
+                     {{"mg", mg_summary_text(rc)}, {"severity", severity_text(rc)}, {"action", plan.action}});
     auto const drugs = contributing_drugs(rc);
+    c.references = evidence_references(rc, drugs);
+    c.detail.push_back(mg_evidence(rc));
+    c.detail.push_back(mg_thresholds(rc));
     if (!drugs.empty()) c.detail.push_back("Contributing magnesium-wasting drugs: " + drugs_text(drugs) + ".");
     for (auto& s : coexisting_text(rc)) c.detail.push_back(std::move(s));
     c.detail.push_back(renal_text(rc));

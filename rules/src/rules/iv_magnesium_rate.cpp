@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include <cmath>
+
 #include "cards.hpp"
 #include "common/text.hpp"
 
@@ -46,11 +48,12 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     c.rule_id = "iv-magnesium-rate";
     c.level = exempt ? indicator::info : indicator::critical;
     c.sort_key = fast.front()->reference;
+    c.references = evidence_references(rc, fast);
     c.summary = fill(d.rule(c.rule_id).summary, {{"rate", format_number(fastest, 0)}, {"max", format_number(d.iv_rate_max_mg_per_min)},
                                                  {"drug", drug_summary_name(fast)}});
     c.detail.push_back("IV magnesium ordered: " + drugs_text(fast) + ", computed rate " + format_number(fastest, 1) +
                        " mg/min; the maximum is " + format_number(d.iv_rate_max_mg_per_min) + " mg/min (e.g. " +
-                       format_number(d.iv_dose_g) + " g over at least " + format_number(d.iv_dose_g * 1000 / d.iv_rate_max_mg_per_min, 0) +
+                       format_number(d.iv_dose_g) + " g over at least " + format_number(std::ceil(d.iv_dose_g * 1000 / d.iv_rate_max_mg_per_min), 0) +
                        " minutes).");
     if (exempt) {
         c.detail.push_back(d.text("exemptions.iv_rate_lead") + " " + why_exempt + ". " + d.text("iv_rate_exemption"));

@@ -60,10 +60,11 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
     c.rule_id = "magnesium-sulfate-in-pregnancy";
     c.level = indicator::warning;
     c.sort_key = orders.front()->reference;
+    c.references = evidence_references(rc, orders);
     c.summary = fill(d.rule(c.rule_id).summary, {{"days", format_number(longest, 0)}, {"max", format_number(d.continuous_mgso4_max_days)},
                                                  {"drug", drug_summary_name(orders)}});
     c.detail.push_back("Magnesium sulfate ordered: " + drugs_text(orders) + ", continuous for about " + format_number(longest, 1) +
-                       " days" + (running_ref.empty() ? std::string() : " (counting the active order " + running_ref + ")") +
+                       " days" + (running_ref.empty() ? std::string() : " (counting the active order)") +
                        ". Pregnancy: " + f.pregnancy_evidence + ".");
     c.detail.push_back("Continuous magnesium sulfate in pregnancy for more than " + format_number(d.continuous_mgso4_max_days) +
                        " days can harm the fetus (low calcium and bone problems): use the shortest duration needed.");

@@ -47,6 +47,7 @@ std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc) 
     c.rule_id = "oral-magnesium-chelation";
     c.level = indicator::info;
     c.sort_key = antibiotics.front()->reference;
+    c.references = evidence_references(rc, antibiotics);
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(antibiotics)}});
     c.detail.push_back("Oral antibiotic: " + drugs_text(antibiotics) + ". Oral magnesium: " + drugs_text(magnesium) + ".");
     c.detail.push_back(rc.d.text("chelation_advice"));

@@ -17,10 +17,11 @@ std::optional<card_draft> rule_repletion_hypermagnesemia(rule_context const& rc)
     c.rule_id = "repletion-hypermagnesemia";
     c.level = indicator::warning;
     c.sort_key = orders.front()->reference;
-    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"mg", mg_value_text(*m.latest)}});
+    c.references = evidence_references(rc, orders);
+    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
     c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
     c.detail.push_back(mg_evidence(rc) + " Hypermagnesemia: more magnesium may cause toxicity.");
-    c.detail.push_back(mg_thresholds(rc.d));
+    c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
     rc.note(c.rule_id, orders.front()->reference, "fires: magnesium ordered with current hypermagnesemia");
     return c;

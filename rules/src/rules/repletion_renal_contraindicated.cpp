@@ -18,6 +18,7 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     c.rule_id = "repletion-renal-contraindicated";
     c.level = indicator::critical;
     c.sort_key = orders.front()->reference;
+    c.references = evidence_references(rc, orders);
     std::string const action = severe_path ? rc.d.text("actions.contraindicated_critical") : rc.d.text("actions.nephrology");
     c.summary = fill(rc.d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}, {"action", action}});

@@ -46,6 +46,7 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     c.rule_id = "repletion-renal-severely-impaired";
     c.level = indicator::warning;
     c.sort_key = orders.front()->reference;
+    c.references = evidence_references(rc, orders);
     c.summary = fill(d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}});
     c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
     for (auto& h : halvings) c.detail.push_back(std::move(h));

@@ -29,11 +29,12 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
     c.rule_id = "repletion-without-deficiency";
     c.level = indicator::warning;
     c.sort_key = orders.front()->reference;
-    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"mg", mg_value_text(*m.latest)}});
+    c.references = evidence_references(rc, orders);
+    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
     c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(rc.d.text("normal_exclusion"));
-    c.detail.push_back(mg_thresholds(rc.d));
+    c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
     rc.note(c.rule_id, orders.front()->reference, "fires: magnesium ordered with normal current magnesium");
     return c;

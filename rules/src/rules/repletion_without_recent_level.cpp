@@ -18,9 +18,10 @@ std::optional<card_draft> rule_repletion_without_recent_level(rule_context const
     c.rule_id = "repletion-without-recent-level";
     c.level = indicator::info;
     c.sort_key = orders.front()->reference;
+    c.references = evidence_references(rc, orders);
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"window", window}});
     c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ". No serum magnesium result in the last " + window + ".");
-    c.detail.push_back(f.magnesium.latest ? "Newest serum magnesium: " + mg_evidence(rc) : "No serum magnesium result was found.");
+    c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
     rc.note(c.rule_id, orders.front()->reference, "fires: no Mg within " + window);

@@ -14,11 +14,11 @@ std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
     c.rule_id = "stale-low-magnesium";
     c.level = indicator::info;
     c.summary = fill(rc.d.rule(c.rule_id).summary,
-                     {{"mg", mg_value_text(*m.latest)}, {"age", describe_age_hours(m.latest->age_hours)}});
-    c.detail.push_back(mg_evidence(rc) + " It is older than " + format_number(rc.d.mg_current_hours) +
-                       " hours, so it is not current: recheck before treating.");
-    c.detail.push_back(mg_thresholds(rc.d));
+                     {{"mg", mg_summary_text(rc)}, {"age", describe_age_hours(m.latest->age_hours)}});
     auto const drugs = contributing_drugs(rc);
+    c.references = evidence_references(rc, drugs);
+    c.detail.push_back(fill(rc.d.text("stale_recheck"), {{"hours", format_number(rc.d.mg_current_hours)}}));
+    c.detail.push_back(mg_evidence(rc) + " " + mg_thresholds(rc));
     if (!drugs.empty()) c.detail.push_back("Magnesium-wasting drugs: " + drugs_text(drugs) + ".");
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;

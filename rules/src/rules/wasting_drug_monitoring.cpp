@@ -32,11 +32,12 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     c.rule_id = "wasting-drug-monitoring";
     c.level = indicator::info;
     c.sort_key = due.front()->reference;
+    c.references = evidence_references(rc, due);
     c.summary = fill(d.rule(c.rule_id).summary, {{"drug", drug_summary_name(due)}, {"window", window_text}});
     c.detail.push_back("Magnesium-wasting drug: " + drugs_text(due) + ". A serum magnesium is expected within " +
                        format_number(d.mg_monitoring_days) + " days while on it (" + format_number(d.mg_monitoring_high_risk_days) +
                        " days for cisplatin, cetuximab, panitumumab, amphotericin B, aminoglycosides, foscarnet and pentamidine).");
-    c.detail.push_back(f.magnesium.latest ? "Newest serum magnesium: " + mg_evidence(rc) : "No serum magnesium result was found.");
+    c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
     rc.note(c.rule_id, due.front()->reference, "fires: no Mg within " + window_text);

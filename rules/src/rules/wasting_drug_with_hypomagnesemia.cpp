@@ -20,13 +20,14 @@ std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context con
     c.rule_id = "wasting-drug-with-hypomagnesemia";
     c.level = plan.severe_path ? indicator::critical : indicator::warning;
     c.sort_key = drugs.front()->reference;
+    c.references = evidence_references(rc, drugs);
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(drugs)},
-                                                    {"mg", mg_value_text(*f.magnesium.latest)},
+                                                    {"mg", mg_summary_text(rc)},
                                                     {"severity", severity_text(rc)},
                                                     {"action", plan.action}});
     c.detail.push_back("Magnesium-wasting drug ordered: " + drugs_text(drugs) + ".");
     c.detail.push_back(mg_evidence(rc));
-    c.detail.push_back(mg_thresholds(rc.d));
+    c.detail.push_back(mg_thresholds(rc));
     for (auto& s : coexisting_text(rc)) c.detail.push_back(std::move(s));
     c.detail.push_back(renal_text(rc));
     for (auto const& n : plan.notes) c.detail.push_back(n);

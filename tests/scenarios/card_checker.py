@@ -1,0 +1,217 @@
+"""Card checker: what a prescriber reads must pass clinical-rules.md §3.1 and §5, on every card
+of every scenario response.
+
+Failing checks (`check_cards`): summary under 140 characters and not cut ("..."); no ISO-8601
+timestamps or dates, FHIR references or ids of resources in the request, rule ids or UCUM
+annotations in braces in summary or detail; detail at most 80 words; no sentence repeated on
+two cards of one response; the rule set's id and version in `source.topic` and the card
+extension, not in the text.
+
+Known gaps (`order_gaps`): created MedicationRequests a prescriber could not sign as written
+(§3.1) and labels that omit an order their suggestion creates. They are listed by the runner,
+not failed, until the suggested orders carry everything §3.1 asks for.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+MAX_SUMMARY = 139
+MAX_DETAIL_WORDS = 80
+ISO_RE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?\b")
+REFERENCE_RE = re.compile(r"\b(?:[A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}\b")
+FHIR_TYPES = ("Observation", "MedicationRequest", "MedicationStatement", "Medication", "Condition", "Patient",
+              "Encounter", "Practitioner", "ServiceRequest", "Bundle", "AllergyIntolerance")
+ANNOTATION_RE = re.compile(r"\{[^{}\s]*\}")
+SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _words(text: str) -> int:
+    return len([w for w in re.split(r"\s+", text) if re.search(r"\w", w)])
+
+
+def _plain(markdown: str) -> str:
+    return re.sub(r"[*_`]", "", markdown)
+
+
+def request_ids(request: dict) -> set[str]:
+    """Ids of the resources the request carries (prefetch and draft orders), at least 4 characters."""
+    ids: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("resourceType"), str) and isinstance(node.get("id"), str) and len(node["id"]) >= 4:
+                ids.add(node["id"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(request.get("prefetch", {}))
+    walk(request.get("context", {}))
+    return ids
+
+
+def rule_ids(response: dict) -> set[str]:
+    """The rule ids the response's cards carry in source.topic: none may appear in card text."""
+    return {str(((c.get("source") or {}).get("topic") or {}).get("code"))
+            for c in response.get("cards", []) or [] if isinstance(c, dict)} - {"None"}
+
+
+def text_problems(text: str, where: str, ids: Iterable[str], rules: Iterable[str]) -> list[str]:
+    r = []
+    if m := ISO_RE.search(text):
+        r.append(f"{where} has an ISO-8601 timestamp {m.group(0)!r} (§5: a human-readable date)")
+    for m in REFERENCE_RE.finditer(text):
+        if m.group(0).split("/")[0] in FHIR_TYPES:
+            r.append(f"{where} has a FHIR reference {m.group(0)!r} (§5)")
+            break
+    for rid in ids:
+        if re.search(r"(?<![\w-])" + re.escape(rid) + r"(?![\w-])", text):
+            r.append(f"{where} names the resource id {rid!r} from the request (§5)")
+            break
+    for rule in rules:
+        # A one-word rule id ("hypomagnesemia") is also the clinical word; hyphenated ids are not.
+        if "-" in rule and re.search(r"(?<![\w-])" + re.escape(rule) + r"(?![\w-])", text):
+            r.append(f"{where} names the rule id {rule!r} (§5: it belongs in source.topic)")
+            break
+    if m := ANNOTATION_RE.search(text):
+        r.append(f"{where} has a UCUM annotation {m.group(0)!r} (§5: write mL/min/1.73 m²)")
+    return r
+
+
+def sentences(detail: str) -> list[str]:
+    out = []
+    for s in SENTENCE_SPLIT_RE.split(_plain(detail)):
+        s = s.strip()
+        if _words(s) >= 4:  # short fragments ("Kidney function: normal.") may recur
+            out.append(s)
+    return out
+
+
+def check_cards(response: dict, request: dict, rules_identity: tuple[str, str] | None = None) -> list[str]:
+    """Failing problems of the cards' text (§5)."""
+    cards = [c for c in response.get("cards", []) or [] if isinstance(c, dict)]
+    ids = request_ids(request)
+    rules = rule_ids(response)
+    r: list[str] = []
+    seen: dict[str, int] = {}
+    for i, card in enumerate(cards):
+        where = f"cards[{i}]"
+        summary = str(card.get("summary", ""))
+        detail = str(card.get("detail", ""))
+        if len(summary) > MAX_SUMMARY:
+            r.append(f"{where}.summary has {len(summary)} characters (§5: under 140)")
+        if summary.rstrip().endswith(("...", "…")):
+            r.append(f"{where}.summary {summary!r} is cut (§5: whole words)")
+        r += text_problems(summary, f"{where}.summary", ids, rules)
+        r += text_problems(detail, f"{where}.detail", ids, rules)
+        r += provenance_problems(card, where, rules_identity)
+    return r
+
+
+def text_gaps(response: dict) -> list[str]:
+    """Known gaps of §5 that need one card per problem (several cards on one hypomagnesemia
+    repeat its evidence and add up words): detail over 80 words, a sentence on two cards."""
+    cards = [c for c in response.get("cards", []) or [] if isinstance(c, dict)]
+    r: list[str] = []
+    seen: dict[str, int] = {}
+    for i, card in enumerate(cards):
+        where = f"cards[{i}]"
+        detail = str(card.get("detail", ""))
+        if (n := _words(_plain(detail))) > MAX_DETAIL_WORDS:
+            r.append(f"{where}.detail has {n} words (§5: at most {MAX_DETAIL_WORDS})")
+        for s in sentences(detail):
+            if s in seen and seen[s] != i:
+                r.append(f"{where}.detail repeats a sentence of cards[{seen[s]}]: {s[:80]!r} (§5)")
+            seen.setdefault(s, i)
+    return r
+
+
+def provenance_problems(card: dict, where: str, rules_identity: tuple[str, str] | None) -> list[str]:
+    """§5: source.topic codes the rule with the rule-set version; the extension names the rule set
+    and the resources the finding used."""
+    r = []
+    topic = (card.get("source") or {}).get("topic") or {}
+    if not isinstance(topic.get("code"), str):
+        r.append(f"{where}.source.topic has no rule code (§5)")
+    ext = (card.get("extension") or {}).get("magnesium-cds")
+    if not isinstance(ext, dict):
+        return r + [f"{where}.extension has no magnesium-cds provenance (§5)"]
+    if not isinstance(ext.get("evidence"), list) or not all(
+            isinstance(e, dict) and isinstance(e.get("reference"), str) for e in ext["evidence"]):
+        r.append(f"{where}.extension.magnesium-cds.evidence is not a list of references (§5)")
+    if rules_identity:
+        set_id, version = rules_identity
+        if topic.get("version") != version or ext.get("ruleSetVersion") != version:
+            r.append(f"{where}: source.topic.version / extension ruleSetVersion is not the rule set's version {version} (§5)")
+        if ext.get("ruleSetId") != set_id:
+            r.append(f"{where}: extension ruleSetId is not {set_id!r} (§5)")
+        for part in rules_identity:
+            if re.search(r"(?<![\w.-])" + re.escape(part) + r"(?![\w-])", str(card.get("detail", ""))):
+                r.append(f"{where}.detail names the rule set or its version {part!r} (§5: machine provenance)")
+    return r
+
+
+# ---------------------------------------------------------------- orders signable as written (§3.1)
+RATIONALE_WORDS = ("because", "suitable only", "if the", "better absorbed", "indication allows", "caution", "consider")
+
+
+def _first_dosage(res: dict) -> dict:
+    d = res.get("dosageInstruction") or [{}]
+    return d[0] if isinstance(d[0], dict) else {}
+
+
+def medication_request_gaps(res: dict) -> list[str]:
+    gaps = []
+    mcc = res.get("medicationCodeableConcept") or {}
+    if not mcc.get("text"):
+        gaps.append("no product text")
+    dosage = _first_dosage(res)
+    dar = (dosage.get("doseAndRate") or [{}])[0] or {}
+    if not dar.get("doseQuantity"):
+        gaps.append("no dose")
+    if not dosage.get("route"):
+        gaps.append("no route")
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    if not (repeat.get("frequency") or repeat.get("count") or (dosage.get("timing") or {}).get("code")):
+        gaps.append("no timing")
+    if not (repeat.get("boundsDuration") or (res.get("dispenseRequest") or {}).get("expectedSupplyDuration")
+            or repeat.get("count") == 1):
+        gaps.append("no duration")
+    route = " ".join(str(c.get("display", "")) + " " + str(c.get("code", ""))
+                     for c in (dosage.get("route") or {}).get("coding", []) or []) + " " + str((dosage.get("route") or {}).get("text", ""))
+    if re.search(r"intravenous|\bIV\b|47625008", route, re.I):
+        if not dar.get("rateQuantity") or str((dar.get("rateQuantity") or {}).get("code", (dar.get("rateQuantity") or {}).get("unit", ""))) != "mL/h":
+            gaps.append("IV without a pump rate in mL/h")
+        if not repeat.get("duration"):
+            gaps.append("IV without an infusion time")
+        if "mL" not in str(mcc.get("text", "")) and "mg/mL" not in str(dosage.get("text", "")):
+            gaps.append("IV without the volume")
+    text = str(dosage.get("text", "")).lower()
+    if any(w in text for w in RATIONALE_WORDS):
+        gaps.append(f"rationale in dosageInstruction.text {dosage.get('text')!r}")
+    return gaps
+
+
+def order_gaps(response: dict) -> list[str]:
+    """Known gaps: orders not signable as written, labels that omit an order (§3.1)."""
+    out = []
+    for i, card in enumerate(c for c in response.get("cards", []) or [] if isinstance(c, dict)):
+        for j, sug in enumerate(card.get("suggestions", []) or []):
+            label = str(sug.get("label", "")).lower()
+            for k, act in enumerate(sug.get("actions", []) or []):
+                res = act.get("resource") if isinstance(act, dict) else None
+                if not isinstance(res, dict) or act.get("type") != "create":
+                    continue
+                where = f"cards[{i}].suggestions[{j}].actions[{k}]"
+                if res.get("resourceType") == "MedicationRequest":
+                    out += [f"{where}: {g}" for g in medication_request_gaps(res)]
+                name = str(((res.get("medicationCodeableConcept") or res.get("code") or {}).get("text")) or "").lower()
+                first = name.split(" ")[0] if name else ""
+                if first and first not in label and not ("mg" in label and first in ("serum", "magnesium")):
+                    out.append(f"{where}: label {sug.get('label')!r} does not name {name!r}")
+        if card.get("indicator") in ("warning", "critical") and not card.get("suggestions"):
+            out.append(f"cards[{i}]: {card.get('indicator')} card without a suggestion ({card.get('summary')!r})")
+    return out
