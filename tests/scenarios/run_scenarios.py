@@ -50,7 +50,8 @@ def mode_check(args) -> int:
             default_rules = Path(args.rules_default) if args.rules_default else None
             result = lib.run_scenario(args.binary, s, default_rules, Path(tmp))
             rules_used = lib.rules_file_for(s, default_rules, Path(tmp)) or default_rules
-            problems = lib.check_scenario(s, result, lib.rule_set_identity(rules_used))
+            expanded = lib.Scenario(s.id, s.folder, s.request, lib.expand_placeholders(s.expected, rules_used))
+            problems = lib.check_scenario(expanded, result, lib.rule_set_identity(rules_used))
             if problems:
                 failed += 1
                 print(f"FAIL {s.id}\n     ({s.expected.get('description', '')[:160]})")
