@@ -36,6 +36,7 @@
 #include "cds/service/ops/serve_config.hpp"
 #include "cds/service/router.hpp"
 #include "cds/service/service_state.hpp"
+#include "cds/service/workbench/workbench.hpp"
 
 #ifndef CDS_VERSION
 #define CDS_VERSION "unknown"
@@ -161,6 +162,8 @@ void print_help(std::ostream& out) {
            "  magnesium-cds check-rules FILE\n"
            "  magnesium-cds feedback-report --feedback-db FILE [--since DATETIME] [--until DATETIME]\n"
            "                                [--by rule [--format json|csv|text]]\n"
+           "  magnesium-cds scenarios DIR [--rules FILE] [--only TEXT]\n"
+           "  magnesium-cds impact --rules OLD --rules NEW DIR [--now DATETIME] [--format text|json|markdown]\n"
            "  magnesium-cds --help | --version\n\n"
            "serve        answer CDS Hooks over HTTP until SIGTERM/SIGINT\n"
            "evaluate     print the response the service would give to REQUEST.json (stdout: the\n"
@@ -169,11 +172,17 @@ void print_help(std::ostream& out) {
            "check-rules  validate a rule configuration file, printing every problem with its JSON path\n"
            "feedback-report  print as JSON the stored feedback counted by service, rule set, outcome\n"
            "             and override reason (serve without --feedback-db stores none); with --by rule,\n"
-           "             per rule: cards issued, accepted, overridden, top override reasons\n\n"
+           "             per rule: cards issued, accepted, overridden, top override reasons\n"
+           "scenarios    run every scenario folder of DIR (fixtures/scenarios format) under one rule\n"
+           "             file: PASS/FAIL a line, then 'N passed, M failed'; exit 1 on a failure\n"
+           "impact       the cards each request (or scenario) of DIR gets under OLD and NEW rules:\n"
+           "             cards added, removed or changed, then a summary table\n\n"
         << serve_options() << '\n'
         << evaluate_options() << '\n'
         << check_rules_options() << '\n'
-        << feedback_report_options() << '\n';
+        << feedback_report_options() << '\n'
+        << service::workbench::scenarios_help() << '\n'
+        << service::workbench::impact_help() << '\n';
 }
 
 po::variables_map parse(std::vector<std::string> const& args, po::options_description const& options,
@@ -610,6 +619,12 @@ int run(int argc, char** argv) {
     if (command == "evaluate") return evaluate(args);
     if (command == "check-rules") return check_rules(args);
     if (command == "feedback-report") return feedback_report(args);
+    try {
+        if (command == "scenarios") return service::workbench::run_scenarios_command(args, std::cout);
+        if (command == "impact") return service::workbench::run_impact_command(args, std::cout);
+    } catch (service::workbench::usage_error const& e) {
+        throw usage_error(e.what());
+    }
     throw usage_error("unknown command '" + command + "'");
 }
 

@@ -82,6 +82,16 @@ cards = json.loads(result.stdout or "{}").get("cards", [])
 check(any(s.get("selectionBehavior") == "at-most-one" for s in cards),
       "the PPI example has no at-most-one card (famotidine alternative)")
 
+# The informatics worked example: a changed threshold through check-rules, scenarios, impact.
+workbench = next(b for b in fenced_blocks("sh") if " impact " in b)
+script = workbench.replace("build/release/service/magnesium-cds", BINARY)
+result = subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+check(result.returncode == 0, f"informatics example failed: {result.stderr[-2000:]}")
+check(": OK (rule set" in result.stdout, "check-rules did not accept the changed file")
+check(re.search(r"^\d+ passed, [1-9]\d* failed$", result.stdout, flags=re.M) is not None,
+      "scenarios did not report failures for the moved threshold")
+check("| fires_pv_mild_oral_oxide_400mg | changed |" in result.stdout, "impact does not list the Mg 1.5 case")
+
 # Every flag the README names exists.
 help_text = subprocess.run([BINARY, "--help"], capture_output=True, text=True).stdout
 for flag in sorted(set(re.findall(r"`(--[a-z][a-z-]+)", README))):

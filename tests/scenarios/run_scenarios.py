@@ -55,7 +55,8 @@ def mode_check(args) -> int:
                 known_gaps += [f"{s.id}: {g}" for g in card_checker.order_gaps(result.response)]
                 known_gaps += [f"{s.id}: {g}" for g in card_checker.text_gaps(result.response)]
             rules_used = lib.rules_file_for(s, default_rules, Path(tmp)) or default_rules
-            problems = lib.check_scenario(s, result, lib.rule_set_identity(rules_used))
+            expanded = lib.Scenario(s.id, s.folder, s.request, lib.expand_placeholders(s.expected, rules_used))
+            problems = lib.check_scenario(expanded, result, lib.rule_set_identity(rules_used))
             if problems:
                 failed += 1
                 print(f"FAIL {s.id}\n     ({s.expected.get('description', '')[:160]})")

@@ -594,6 +594,40 @@ def order_signature(res: dict) -> tuple:
     return (res.get("resourceType"), tuple(sorted(c for c in codes_of(res) if "|" not in c)), dose_key)
 
 
+_PLACEHOLDER_RE = re.compile(r"\{(ruleSetId|ruleSetVersion|rules:(/[^}]*))\}")
+
+
+def _pointer_get(doc: Any, pointer: str) -> Any:
+    node = doc
+    for part in (p.replace("~1", "/").replace("~0", "~") for p in pointer.lstrip("/").split("/")):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def expand_placeholders(value: Any, rules_path: Path | None) -> Any:
+    """{ruleSetId}, {ruleSetVersion} and {rules:/json/pointer} in expected text, taken from the
+    rule file under test (fixtures/scenarios/README.md)."""
+    if isinstance(value, dict):
+        return {k: expand_placeholders(v, rules_path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_placeholders(v, rules_path) for v in value]
+    if not isinstance(value, str) or "{" not in value or rules_path is None:
+        return value
+    doc = json.loads(Path(rules_path).read_text(encoding="utf-8"))
+
+    def one(m: re.Match) -> str:
+        if m.group(1) == "ruleSetId":
+            return str(doc.get("id"))
+        if m.group(1) == "ruleSetVersion":
+            return str(doc.get("version"))
+        try:
+            found = _pointer_get(doc, m.group(2))
+        except (KeyError, IndexError, ValueError):
+            return m.group(0)
+        return format(found, "g") if isinstance(found, float) else str(found)
+    return _PLACEHOLDER_RE.sub(one, value)
+
+
 def rule_set_identity(rules_path: Path | None) -> tuple[str, str] | None:
     """(id, version) of a rule file, which §5 wants in every card's source.topic and extension."""
     if rules_path is None or not Path(rules_path).is_file():
