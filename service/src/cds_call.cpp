@@ -532,6 +532,7 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
     response.content_type = "application/json";
     response.log.service_id = service.id;
     response.log.card_count = static_cast<int>(result.cards.size());
+    if (state.metrics) state.metrics->record_cards(result.cards);
     boost::json::object document(storage);
     document["cards"] = std::move(result.cards);
     if (call.explain) document["explain"] = render_explain(rule_set, result.trace, storage);
