@@ -26,6 +26,12 @@ rule_set::rule_set(std::shared_ptr<rule_set_data const> data) : data_(std::move(
 std::string const& rule_set::id() const { return data_->id; }
 std::string const& rule_set::version() const { return data_->version; }
 std::vector<service_definition> const& rule_set::services() const { return data_->services; }
+std::vector<std::string> rule_set::rule_ids() const {
+    std::vector<std::string> ids;
+    ids.reserve(data_->rule_texts.size());
+    for (auto const& [id, text] : data_->rule_texts) ids.push_back(id);
+    return ids;
+}
 service_definition const* rule_set::find_service(std::string_view service_id) const {
     for (auto const& s : data_->services) {
         if (s.id == service_id) return &s;

@@ -395,6 +395,7 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
         state.ledger->record(ledger_cards_from(result.cards, {service.id, service.hook, rule_set.id(), rule_set.version(),
                                                               call.client_iss, std::chrono::system_clock::now()}));
     }
+    if (state.metrics) state.metrics->record_cards(result.cards);
     boost::json::object document(storage);
     document["cards"] = std::move(result.cards);
     if (call.explain) document["explain"] = render_explain(rule_set, result.trace, storage);

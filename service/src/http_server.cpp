@@ -768,7 +768,11 @@ private:
             http_response response = co_await respond(std::move(request), std::move(admission), origin);
             bool const close = body_unread || !keep_alive || response.close || stopping_.load();
             bool const written = co_await write(*conn, stream, head, response, version, close);
-            log_request(method, response, steady_clock::now() - started);
+            auto const took = steady_clock::now() - started;
+            log_request(method, response, took);
+            if (state_->metrics) {
+                state_->metrics->record_request(response.log.route, response.log.service_id, response.status, took);
+            }
             if (!written) break;
             if (body_unread) {
                 // What the client still sends of its body is discarded unread (RFC 9112 §9.6).
@@ -928,7 +932,9 @@ private:
         apply_cors(response, {}, state_->cors);
         std::string head;
         bool const written = co_await write(*conn, conn->stream, head, response, 11, true);
-        log_request("-", response, steady_clock::now() - started);
+        auto const took = steady_clock::now() - started;
+        log_request("-", response, took);
+        if (state_->metrics) state_->metrics->record_request("-", {}, response.status, took);
         if (written) co_await linger_close(*conn);
     }
 

@@ -103,6 +103,7 @@ po::options_description serve_options() {
         ("enable-explain", po::bool_switch(),
          "a hook call with ?explain=true gets the evaluation trace in its response (never logged)")
         ("enable-ui", po::bool_switch(), "serve the card viewer at /ui (its calls may ask for explain)")
+        ("disable-metrics", po::bool_switch(), "do not serve GET /metrics (Prometheus text format, public like /healthz)")
         ("ui-rules", po::value<std::vector<std::string>>()->composing(),
          "extra rule file the card viewer can compare against (repeatable; needs --enable-ui)")
         ("log-format", po::value<std::string>()->default_value("text"),
@@ -249,6 +250,22 @@ void use_stderr_logger(std::string const& level_name, bool buffered = false, std
     spdlog::set_default_logger(std::move(logger));
 }
 
+// The /metrics counters, with the values other components own: the authenticator's decisions
+// and the log lines the buffered sink dropped (when serve's logger is the buffered one).
+std::shared_ptr<service::ops::service_metrics> make_metrics(rules::rule_set const& rule_set,
+                                                            std::shared_ptr<service::auth::authenticator> authenticator) {
+    service::ops::metrics_sources sources;
+    if (authenticator && authenticator->enabled()) {
+        sources.auth_decisions = [authenticator] { return authenticator->counters(); };
+    }
+    for (auto const& sink : spdlog::default_logger()->sinks()) {
+        if (auto buffered = std::dynamic_pointer_cast<service::buffered_log_sink>(sink)) {
+            sources.log_lines_dropped = [buffered] { return buffered->dropped_lines(); };
+        }
+    }
+    return std::make_shared<service::ops::service_metrics>(rule_set, std::move(sources));
+}
+
 // std::cerr once every line logged so far is out, so that direct messages stay in order
 // after the (buffered) log lines that led to them.
 std::ostream& cerr_after_log() {
@@ -384,8 +401,9 @@ int serve(std::vector<std::string> const& args) {
 
     auto state = service::make_service_state(rule_set, limits, cors);
     std::vector<std::string> auth_warnings;
-    state.authenticator = service::auth::make_request_authenticator(
-        service::auth::make_authenticator(auth_config, std::chrono::system_clock::now(), &auth_warnings));
+    auto const authenticator =
+        service::auth::make_authenticator(auth_config, std::chrono::system_clock::now(), &auth_warnings);
+    state.authenticator = service::auth::make_request_authenticator(authenticator);
     for (auto const& warning : auth_warnings) spdlog::warn("{}", warning);
     // Fetching from a client's fhirServer stays off until --fhir-allow names servers; until
     // then absent prefetch keys are unavailable.
@@ -420,6 +438,7 @@ int serve(std::vector<std::string> const& args) {
                      cds::fhir::format_instant(*state.fixed_now));
     }
     if (!configure_explain_and_ui(vm, state)) return exit_failure;
+    if (!vm["disable-metrics"].as<bool>()) state.metrics = make_metrics(*rule_set, authenticator);
     auto const shared_state = std::make_shared<service::service_state const>(std::move(state));
 
     if (shared_state->ui_enabled) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <optional>
 
 #include <boost/json.hpp>
@@ -27,6 +28,7 @@ std::string_view route_template(endpoint_kind kind) {
     case endpoint_kind::health: return "/healthz";
     case endpoint_kind::readiness: return "/readyz";
     case endpoint_kind::ui: return "/ui/{file}";
+    case endpoint_kind::metrics: return "/metrics";
     case endpoint_kind::unknown: break;
     }
     return "(unknown)";
@@ -94,15 +96,21 @@ boost::asio::awaitable<http_response> feedback_call(http_request const& request,
 
     std::size_t const count = feedback.entries.size();
     for (auto& entry : feedback.entries) entry.rule_set = {rules.id(), rules.version()};
+    std::vector<std::string> outcomes;
+    if (state.metrics) {
+        for (auto const& entry : feedback.entries) outcomes.push_back(entry.outcome);
+    }
     if (state.feedback) {
         feedback_receipt const receipt = co_await state.feedback->record(service.id, std::move(feedback.entries));
         if (!receipt.stored) {
+            if (state.metrics) state.metrics->record_feedback_refused();
             auto r = error_response(errc::not_ready, receipt.refusal);
             r.set_header("Retry-After", "1");
             co_return r;
         }
     }
     // CDS Hooks 2.0 Feedback: the service answers 200 OK; the spec defines no body.
+    for (auto const& outcome : outcomes) state.metrics->record_feedback_entry(outcome);
     http_response r;
     r.status = 200;
     r.log.note = "feedback entries: " + std::to_string(count);
@@ -256,8 +264,22 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request, rout
         if (call.fetch.queries.empty() || !state.fetcher) {
             co_return complete_cds_call(std::move(call), nullptr, state);
         }
+        auto const fetch_started = std::chrono::steady_clock::now();
         fetch_outcome const fetched = co_await state.fetcher->fetch(call.fetch);
+        if (state.metrics) {
+            auto const took = std::chrono::steady_clock::now() - fetch_started;
+            state.metrics->record_fhir_fetch(took, fetched.failures.size());
+        }
         co_return complete_cds_call(std::move(call), &fetched, state);
+    }
+
+    case endpoint_kind::metrics: {
+        if (!state.metrics) break;
+        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
+        http_response r;
+        r.content_type = std::string{ops::metrics_content_type};
+        r.body = state.metrics->render(state);
+        co_return r;
     }
 
     case endpoint_kind::ui:
@@ -300,6 +322,8 @@ route_match match_route(std::string_view target) {
         out.kind = endpoint_kind::health;
     } else if (count == 1 && decoded_is(0, "readyz")) {
         out.kind = endpoint_kind::readiness;
+    } else if (count == 1 && decoded_is(0, "metrics")) {
+        out.kind = endpoint_kind::metrics;
     } else if (count > 0 && count <= 2 && decoded_is(0, "ui")) {
         out.kind = endpoint_kind::ui;
         if (count == 2) out.ui_file = decoded(1);

@@ -39,6 +39,9 @@ endpoint_access classify_endpoint(endpoint_kind kind, bool protect_discovery) {
     // The card viewer's static files hold no patient data; the hook calls the page makes are
     // service calls and authenticated as such.
     case endpoint_kind::ui:
+    // Counters only, never patient data; platform scrapers carry no JWT (serve --disable-metrics
+    // turns the endpoint off).
+    case endpoint_kind::metrics:
         return endpoint_access::public_endpoint;
     case endpoint_kind::discovery:
         return protect_discovery ? endpoint_access::token_required : endpoint_access::token_optional;

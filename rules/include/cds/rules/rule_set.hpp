@@ -43,6 +43,8 @@ public:
     [[nodiscard]] std::string const& version() const;
     [[nodiscard]] std::vector<service_definition> const& services() const;
     [[nodiscard]] service_definition const* find_service(std::string_view service_id) const;
+    // The ids of the rules this rule set has texts for (the rules its cards can come from).
+    [[nodiscard]] std::vector<std::string> rule_ids() const;
     [[nodiscard]] rule_set_data const& data() const { return *data_; }
 
 private:

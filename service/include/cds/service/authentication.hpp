@@ -23,6 +23,7 @@ enum class endpoint_kind {
     health,        // GET /healthz
     readiness,     // GET /readyz
     ui,            // GET /ui and /ui/{file}: the card viewer (public, like discovery)
+    metrics,       // GET /metrics: Prometheus text format (public, like /healthz)
     unknown,
 };
 

@@ -20,6 +20,7 @@
 #include "cds/service/card_ledger.hpp"
 #include "cds/service/feedback.hpp"
 #include "cds/service/json_schema.hpp"
+#include "cds/service/ops/metrics.hpp"
 #include "cds/service/prefetch_fetcher.hpp"
 
 namespace cds::service {
@@ -128,6 +129,9 @@ struct service_state {
     // `serve --ui-rules FILE` (repeatable), by file name without directory: the rule sets the
     // card viewer may compare against with `?rules=NAME`. Only these, and only with the UI on.
     std::map<std::string, std::shared_ptr<rules::rule_set const>, std::less<>> ui_rules;
+    // GET /metrics and the counters behind it (lock-free, ops/metrics.hpp); null with
+    // `serve --disable-metrics`, and then /metrics is an unknown path.
+    std::shared_ptr<ops::service_metrics> metrics;
 };
 
 // A state with the given rules, limits and CORS policy, the embedded schemas, the rendered

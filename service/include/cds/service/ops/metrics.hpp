@@ -1,0 +1,134 @@
+#pragma once
+// `GET /metrics`: the service's counters in the Prometheus text exposition format 0.0.4
+// (https://prometheus.io/docs/instrumenting/exposition_formats/).
+//
+// Lock-free on the request path: every series is a std::atomic in a table sized at start-up
+// from the rule set (its services and rule ids), so recording is a relaxed fetch_add and a
+// request can never create a series. Label values come only from the rule set and from fixed
+// lists (route templates, indicators, outcomes): an id the rule set does not know is counted
+// as "unknown" and nothing a client sends, and nothing about a patient, becomes a label.
+// Values owned elsewhere (authentication failures, the store queue, dropped log lines) are
+// read when /metrics is scraped.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/json/array.hpp>
+
+#include "cds/rules/rule_set.hpp"
+
+namespace cds::service {
+
+struct service_state;
+
+namespace ops {
+
+// The media type of the text exposition format, version 0.0.4.
+inline constexpr std::string_view metrics_content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+// A label value as the text format requires it: backslash, double quote and line feed escaped.
+[[nodiscard]] std::string escape_label_value(std::string_view value);
+
+// A histogram with fixed upper bounds (seconds). observe() is lock-free; read() gives the
+// cumulative bucket counts (the last one is +Inf and equals `count`) and the sum.
+class fixed_histogram {
+public:
+    explicit fixed_histogram(std::span<double const> upper_bounds_seconds);
+
+    void observe(std::chrono::nanoseconds duration);
+
+    struct snapshot {
+        std::vector<double> upper_bounds;       // without +Inf
+        std::vector<std::uint64_t> cumulative;  // one per bound, then +Inf
+        std::uint64_t count = 0;
+        double sum_seconds = 0;
+    };
+    [[nodiscard]] snapshot read() const;
+
+private:
+    std::vector<double> upper_bounds_;
+    std::unique_ptr<std::atomic<std::uint64_t>[]>
+        buckets_;  // non-cumulative, last = above every bound
+    std::atomic<std::uint64_t> sum_nanoseconds_{0};
+};
+
+// The default latency buckets, 1 ms to 10 s.
+[[nodiscard]] std::span<double const> latency_buckets_seconds();
+
+// Values owned by other components, read at scrape time (never on the request path).
+struct metrics_sources {
+    // Authentication decisions by reason name, "ok" included (authenticator::counters()).
+    std::function<std::vector<std::pair<std::string_view, std::uint64_t>>()> auth_decisions;
+    // Log lines dropped because the log buffer was full (buffered_log_sink::dropped_lines()).
+    std::function<std::uint64_t()> log_lines_dropped;
+};
+
+class service_metrics {
+public:
+    // The label sets are fixed here: the services and rule ids of `rules`.
+    explicit service_metrics(rules::rule_set const& rules, metrics_sources sources = {});
+
+    // One finished HTTP request: `route` is the route template of the log ("-" when the request
+    // was answered before routing), `service_id` empty unless the rule set knows it.
+    void record_request(std::string_view route,
+                        std::string_view service_id,
+                        int status,
+                        std::chrono::nanoseconds took);
+    // What the FHIR-server fetch of one hook call took, and how many keys it could not obtain.
+    void record_fhir_fetch(std::chrono::nanoseconds took, std::size_t failed_keys);
+    // The cards of one hook call (their `indicator` and the rule id in their extension).
+    void record_cards(boost::json::array const& cards);
+    // Feedback entries acknowledged (200), by outcome ("accepted", "overridden").
+    void record_feedback_entry(std::string_view outcome);
+    // A feedback call the store could not take (503).
+    void record_feedback_refused();
+
+    // The exposition text. `state` supplies the loaded rule set and the feedback store's queue.
+    [[nodiscard]] std::string render(service_state const& state) const;
+
+private:
+    struct service_label {
+        std::string id;
+        std::string hook;
+    };
+    static constexpr int lowest_status = 100;
+    static constexpr int status_slots = 500;  // 100..599
+    static constexpr std::size_t indicator_count = 3;
+
+    [[nodiscard]] std::size_t route_index(std::string_view route) const;
+    [[nodiscard]] std::size_t service_index(std::string_view route,
+                                            std::string_view service_id) const;
+    [[nodiscard]] std::size_t rule_index(std::string_view rule_id) const;
+    [[nodiscard]] std::atomic<std::uint64_t>& request_counter(std::size_t route,
+                                                              std::size_t service,
+                                                              int status) const;
+    void render_requests(std::string& out) const;
+    void render_latency(std::string& out) const;
+    void render_cards_and_feedback(std::string& out) const;
+    void render_pulled(std::string& out, service_state const& state) const;
+
+    std::vector<service_label> services_;  // rule-set services, then "unknown", then "none"
+    std::vector<std::string> rule_ids_;    // then "unknown"
+    metrics_sources sources_;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> requests_;  // [route][service][status slot]
+    std::vector<std::unique_ptr<fixed_histogram>> request_seconds_;  // per route
+    fixed_histogram fhir_fetch_seconds_;
+    std::atomic<std::uint64_t> fhir_fetches_{0};
+    std::atomic<std::uint64_t> fhir_failed_keys_{0};
+    std::unique_ptr<std::atomic<std::uint64_t>[]> cards_;  // [rule][indicator]
+    std::atomic<std::uint64_t> feedback_accepted_{0};
+    std::atomic<std::uint64_t> feedback_overridden_{0};
+    std::atomic<std::uint64_t> feedback_refused_{0};
+};
+
+}  // namespace ops
+}  // namespace cds::service
