@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sanitizer and fuzzing stage of CI (issue 5), called by deploy/test.sh after the
+# The sanitizer and fuzzing stage of CI, called by deploy/test.sh after the
 # Release build and its tests. One clang build is shared by the test suite and the fuzzers:
 #
 #  1. configure build/sanitize with clang 14, AddressSanitizer + UndefinedBehaviorSanitizer,

@@ -69,18 +69,18 @@ char* put_date(char* out, date::year_month_day ymd) {
 
 instant date_time::end() const {
     switch (precision) {
-    case date_precision::year: {
-        auto const ymd = date::year_month_day{date::floor<date::days>(start)};
-        return date::sys_days{(ymd.year() + date::years{1}) / date::January / 1};
-    }
-    case date_precision::month: {
-        auto const ymd = date::year_month_day{date::floor<date::days>(start)};
-        return date::sys_days{(ymd.year() / ymd.month() + date::months{1}) / 1};
-    }
-    case date_precision::day:
-        return start + date::days{1};
-    case date_precision::second:
-        break;
+        case date_precision::year: {
+            auto const ymd = date::year_month_day{date::floor<date::days>(start)};
+            return date::sys_days{(ymd.year() + date::years{1}) / date::January / 1};
+        }
+        case date_precision::month: {
+            auto const ymd = date::year_month_day{date::floor<date::days>(start)};
+            return date::sys_days{(ymd.year() / ymd.month() + date::months{1}) / 1};
+        }
+        case date_precision::day:
+            return start + date::days{1};
+        case date_precision::second:
+            break;
     }
     return start + milliseconds{1};
 }
@@ -113,14 +113,14 @@ date_time_parse_result parse_time_zone(std::string_view text, std::size_t pos, i
     bool const negative = text[pos] == '-';
     int offset_hours = 0;
     int offset_minutes = 0;
-    if (!read_digits(text, pos + 1, 2, offset_hours) || pos + 3 >= text.size() || text[pos + 3] != ':' ||
-        !read_digits(text, pos + 4, 2, offset_minutes)) {
+    if (!read_digits(text, pos + 1, 2, offset_hours) || pos + 3 >= text.size() ||
+        text[pos + 3] != ':' || !read_digits(text, pos + 4, 2, offset_minutes)) {
         return failure("expected a time-zone offset of the form +hh:mm or -hh:mm");
     }
     if (pos + 6 != text.size()) return failure("unexpected text after the time-zone offset");
     if (offset_minutes > 59 || offset_hours > 14 || (offset_hours == 14 && offset_minutes != 0)) {
-        return failure(std::string("time-zone offset ") + text[pos] + two_digits(offset_hours) + ":" +
-                       two_digits(offset_minutes) + " out of range");
+        return failure(std::string("time-zone offset ") + text[pos] + two_digits(offset_hours) +
+                       ":" + two_digits(offset_minutes) + " out of range");
     }
     auto const offset = hours{offset_hours} + minutes{offset_minutes};
     // Local time = UTC + offset, so UTC = local - offset.
@@ -138,21 +138,23 @@ date_time_parse_result parse_date_time(std::string_view text) {
     if (!read_digits(text, 0, 4, year)) return failure("expected a four-digit year (YYYY)");
     if (year == 0) return failure("year 0000 out of range");
     if (text.size() == 4) {
-        return success(date::sys_days{date::year{year} / date::January / 1}, date_precision::year, false);
+        return success(date::sys_days{date::year{year} / date::January / 1}, date_precision::year,
+                       false);
     }
     if (text[4] != '-') return failure("expected '-' after the year");
     int month = 0;
     if (!read_digits(text, 5, 2, month)) return failure("expected a two-digit month (YYYY-MM)");
     if (month < 1 || month > 12) return failure("month " + two_digits(month) + " out of range");
     auto const year_month = date::year{year} / date::month{static_cast<unsigned>(month)};
-    if (text.size() == 7) return success(date::sys_days{year_month / 1}, date_precision::month, false);
+    if (text.size() == 7)
+        return success(date::sys_days{year_month / 1}, date_precision::month, false);
     if (text[7] != '-') return failure("expected '-' after the month");
     int day = 0;
     if (!read_digits(text, 8, 2, day)) return failure("expected a two-digit day (YYYY-MM-DD)");
     auto const ymd = year_month / date::day{static_cast<unsigned>(day)};
     if (day < 1 || !ymd.ok()) {
-        return failure("day " + two_digits(day) + " out of range for " + std::to_string(year) + "-" +
-                       two_digits(month));
+        return failure("day " + two_digits(day) + " out of range for " + std::to_string(year) +
+                       "-" + two_digits(month));
     }
     date::sys_days const day_start{ymd};
     if (text.size() == 10) return success(day_start, date_precision::day, false);
@@ -175,7 +177,8 @@ date_time_parse_result parse_date_time(std::string_view text) {
     long long millis = 0;
     if (pos < text.size() && text[pos] == '.') {
         ++pos;
-        if (!read_fraction(text, pos, millis)) return failure("expected digits after the decimal point of the seconds");
+        if (!read_fraction(text, pos, millis))
+            return failure("expected digits after the decimal point of the seconds");
     }
 
     instant const local =

@@ -25,7 +25,9 @@ class json_path {
 public:
     explicit json_path(std::string_view root) : name_(root) {}
 
-    [[nodiscard]] json_path member(std::string_view name) const { return json_path{this, name, no_index}; }
+    [[nodiscard]] json_path member(std::string_view name) const {
+        return json_path{this, name, no_index};
+    }
     [[nodiscard]] json_path index(std::size_t i) const { return json_path{this, {}, i}; }
     [[nodiscard]] std::string str() const;
 
@@ -40,7 +42,10 @@ private:
     std::size_t index_ = no_index;
 };
 
-void add_issue(issue_list& issues, issue_severity severity, json_path const& path, std::string message);
+void add_issue(issue_list& issues,
+               issue_severity severity,
+               json_path const& path,
+               std::string message);
 
 // Objects up to this many members are searched by an inline scan. The reader asks one object
 // for many members, one at a time, and FHIR objects are small (a Coding has three members, an
@@ -57,7 +62,8 @@ inline boost::json::value const* find_member(boost::json::object const& o, std::
         auto const name = member.key();
         // The first byte tells most same-length keys apart ("code"/"text") without a call.
         if (name.size() == key.size() &&
-            (key.empty() || (name[0] == key[0] && std::memcmp(name.data(), key.data(), key.size()) == 0))) {
+            (key.empty() ||
+             (name[0] == key[0] && std::memcmp(name.data(), key.data(), key.size()) == 0))) {
             return &member.value();
         }
     }
@@ -70,7 +76,9 @@ inline boost::json::value const* present(boost::json::object const& o, std::stri
     auto const* v = find_member(o, key);
     return v != nullptr && !v->is_null() ? v : nullptr;
 }
-inline bool is_present(boost::json::object const& o, std::string_view key) { return present(o, key) != nullptr; }
+inline bool is_present(boost::json::object const& o, std::string_view key) {
+    return present(o, key) != nullptr;
+}
 
 inline std::string_view view(boost::json::string const& s) { return {s.data(), s.size()}; }
 
@@ -78,27 +86,40 @@ inline std::string_view view(boost::json::string const& s) { return {s.data(), s
 std::string_view kind_name(boost::json::value const& v);
 
 // Reports "expected <what>, found <kind>" as an error (the element is dropped).
-void report_wrong_type(issue_list& issues, json_path const& path, std::string_view expected,
+void report_wrong_type(issue_list& issues,
+                       json_path const& path,
+                       std::string_view expected,
                        boost::json::value const& found);
 
 // Member readers: absent members give nothing silently; present members of the wrong type
 // give nothing and an error issue naming the member.
-std::optional<std::string_view> string_member(boost::json::object const& o, std::string_view key,
-                                              json_path const& path, issue_list& issues);
-std::optional<double> number_member(boost::json::object const& o, std::string_view key,
-                                     json_path const& path, issue_list& issues);
-std::optional<bool> bool_member(boost::json::object const& o, std::string_view key,
-                                json_path const& path, issue_list& issues);
-std::optional<date_time> date_time_member(boost::json::object const& o, std::string_view key,
-                                          json_path const& path, issue_list& issues);
+std::optional<std::string_view> string_member(boost::json::object const& o,
+                                              std::string_view key,
+                                              json_path const& path,
+                                              issue_list& issues);
+std::optional<double> number_member(boost::json::object const& o,
+                                    std::string_view key,
+                                    json_path const& path,
+                                    issue_list& issues);
+std::optional<bool> bool_member(boost::json::object const& o,
+                                std::string_view key,
+                                json_path const& path,
+                                issue_list& issues);
+std::optional<date_time> date_time_member(boost::json::object const& o,
+                                          std::string_view key,
+                                          json_path const& path,
+                                          issue_list& issues);
 
 // Converts a JSON number (integer or double) to double; nullopt for non-numbers and
 // non-finite values.
 std::optional<double> number_value(boost::json::value const& v);
 
 // A string member copied into `out` (left empty when absent or wrongly typed).
-inline void copy_string_member(std::string& out, boost::json::object const& o, std::string_view key,
-                               json_path const& path, issue_list& issues) {
+inline void copy_string_member(std::string& out,
+                               boost::json::object const& o,
+                               std::string_view key,
+                               json_path const& path,
+                               issue_list& issues) {
     if (auto s = string_member(o, key, path, issues)) out.assign(s->data(), s->size());
 }
 
@@ -114,34 +135,63 @@ void for_each_item(boost::json::value const& v, json_path const& path, F&& f) {
     }
 }
 
-std::optional<coding> read_coding(boost::json::value const& v, json_path const& path, issue_list& issues);
+std::optional<coding> read_coding(boost::json::value const& v,
+                                  json_path const& path,
+                                  issue_list& issues);
 // nullopt when the value is not an object (with an issue).
-std::optional<codeable_concept> read_codeable_concept(boost::json::value const& v, json_path const& path,
+std::optional<codeable_concept> read_codeable_concept(boost::json::value const& v,
+                                                      json_path const& path,
                                                       issue_list& issues);
-std::optional<quantity> read_quantity(boost::json::value const& v, json_path const& path, issue_list& issues);
-std::optional<reference> read_reference(boost::json::value const& v, json_path const& path, issue_list& issues);
-std::optional<period> read_period(boost::json::value const& v, json_path const& path, issue_list& issues);
+std::optional<quantity> read_quantity(boost::json::value const& v,
+                                      json_path const& path,
+                                      issue_list& issues);
+std::optional<reference> read_reference(boost::json::value const& v,
+                                        json_path const& path,
+                                        issue_list& issues);
+std::optional<period> read_period(boost::json::value const& v,
+                                  json_path const& path,
+                                  issue_list& issues);
 
 // Member forms: nothing when absent.
-std::optional<codeable_concept> codeable_concept_member(boost::json::object const& o, std::string_view key,
-                                                        json_path const& path, issue_list& issues);
-std::optional<quantity> quantity_member(boost::json::object const& o, std::string_view key,
-                                        json_path const& path, issue_list& issues);
-std::optional<reference> reference_member(boost::json::object const& o, std::string_view key,
-                                          json_path const& path, issue_list& issues);
-std::optional<period> period_member(boost::json::object const& o, std::string_view key,
-                                    json_path const& path, issue_list& issues);
+std::optional<codeable_concept> codeable_concept_member(boost::json::object const& o,
+                                                        std::string_view key,
+                                                        json_path const& path,
+                                                        issue_list& issues);
+std::optional<quantity> quantity_member(boost::json::object const& o,
+                                        std::string_view key,
+                                        json_path const& path,
+                                        issue_list& issues);
+std::optional<reference> reference_member(boost::json::object const& o,
+                                          std::string_view key,
+                                          json_path const& path,
+                                          issue_list& issues);
+std::optional<period> period_member(boost::json::object const& o,
+                                    std::string_view key,
+                                    json_path const& path,
+                                    issue_list& issues);
 // Appends every CodeableConcept of an array member (or a single object sent instead).
-void codeable_concept_list_member(std::vector<codeable_concept>& out, boost::json::object const& o,
-                                  std::string_view key, json_path const& path, issue_list& issues);
+void codeable_concept_list_member(std::vector<codeable_concept>& out,
+                                  boost::json::object const& o,
+                                  std::string_view key,
+                                  json_path const& path,
+                                  issue_list& issues);
 
 // Resource readers behind the public parse_* functions (which take any JSON value and the
 // path as a string); each checks resourceType.
-std::optional<patient> read_patient(boost::json::object const& v, json_path const& path, issue_list& issues);
-std::optional<observation> read_observation(boost::json::object const& v, json_path const& path, issue_list& issues);
-std::optional<medication> read_medication(boost::json::object const& v, json_path const& path, issue_list& issues);
-std::optional<medication_order> read_medication_order(boost::json::object const& v, json_path const& path,
+std::optional<patient> read_patient(boost::json::object const& v,
+                                    json_path const& path,
+                                    issue_list& issues);
+std::optional<observation> read_observation(boost::json::object const& v,
+                                            json_path const& path,
+                                            issue_list& issues);
+std::optional<medication> read_medication(boost::json::object const& v,
+                                          json_path const& path,
+                                          issue_list& issues);
+std::optional<medication_order> read_medication_order(boost::json::object const& v,
+                                                      json_path const& path,
                                                       issue_list& issues);
-std::optional<condition> read_condition(boost::json::object const& v, json_path const& path, issue_list& issues);
+std::optional<condition> read_condition(boost::json::object const& v,
+                                        json_path const& path,
+                                        issue_list& issues);
 
 }  // namespace cds::fhir::detail

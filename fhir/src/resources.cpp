@@ -15,8 +15,10 @@ using detail::json_path;
 
 // The resource's JSON object when its resourceType is one of `types`; otherwise nullptr with
 // an error issue (the resource is skipped).
-object const* resource_object(object const& resource, json_path const& path,
-                              std::initializer_list<std::string_view> types, std::string_view& type_out,
+object const* resource_object(object const& resource,
+                              json_path const& path,
+                              std::initializer_list<std::string_view> types,
+                              std::string_view& type_out,
                               issue_list& issues) {
     auto const* o = &resource;
     auto const* type_value = detail::present(*o, "resourceType");
@@ -45,11 +47,17 @@ object const* resource_object(object const& resource, json_path const& path,
     return nullptr;
 }
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
 
 // Observation.subject and friends keep only the reference text. Reads it with the same checks
 // (and issues) as reference_member, without splitting it into kind, type and id.
-void read_subject(std::string& out, object const& o, std::string_view key, json_path const& path, issue_list& issues) {
+void read_subject(std::string& out,
+                  object const& o,
+                  std::string_view key,
+                  json_path const& path,
+                  issue_list& issues) {
     auto const* v = detail::present(o, key);
     if (v == nullptr) return;
     auto const* r = v->if_object();
@@ -72,7 +80,10 @@ std::string first_code(codeable_concept const& cc) {
 
 // Condition.clinicalStatus / verificationStatus: a CodeableConcept in R4, a code string in
 // DSTU2 and STU3.
-void read_status_code(std::string& out, object const& o, std::string_view key, json_path const& path,
+void read_status_code(std::string& out,
+                      object const& o,
+                      std::string_view key,
+                      json_path const& path,
                       issue_list& issues) {
     auto const* v = detail::present(o, key);
     if (v == nullptr) return;
@@ -81,13 +92,16 @@ void read_status_code(std::string& out, object const& o, std::string_view key, j
         return;
     }
     if (v->is_object()) {
-        if (auto cc = detail::read_codeable_concept(*v, path.member(key), issues)) out = first_code(*cc);
+        if (auto cc = detail::read_codeable_concept(*v, path.member(key), issues))
+            out = first_code(*cc);
         return;
     }
     detail::report_wrong_type(issues, path.member(key), "a CodeableConcept or a code string", *v);
 }
 
-std::optional<timing_repeat> read_repeat(value const& v, json_path const& path, issue_list& issues) {
+std::optional<timing_repeat> read_repeat(value const& v,
+                                         json_path const& path,
+                                         issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         detail::report_wrong_type(issues, path, "a Timing.repeat object", v);
@@ -100,8 +114,10 @@ std::optional<timing_repeat> read_repeat(value const& v, json_path const& path, 
     r.duration = detail::number_member(*o, "duration", path, issues);
     detail::copy_string_member(r.duration_unit, *o, "durationUnit", path, issues);
     // DSTU2 spelled these periodUnits / durationUnits.
-    if (r.period_unit.empty()) detail::copy_string_member(r.period_unit, *o, "periodUnits", path, issues);
-    if (r.duration_unit.empty()) detail::copy_string_member(r.duration_unit, *o, "durationUnits", path, issues);
+    if (r.period_unit.empty())
+        detail::copy_string_member(r.period_unit, *o, "periodUnits", path, issues);
+    if (r.duration_unit.empty())
+        detail::copy_string_member(r.duration_unit, *o, "durationUnits", path, issues);
     r.bounds_period = detail::period_member(*o, "boundsPeriod", path, issues);
     r.bounds_duration = detail::quantity_member(*o, "boundsDuration", path, issues);
     if (!r.bounds_duration) {
@@ -119,8 +135,10 @@ void read_rate_ratio(dosage& d, object const& o, json_path const& path, issue_li
         detail::report_wrong_type(issues, path.member("rateRatio"), "a Ratio object", *v);
         return;
     }
-    d.rate_numerator = detail::quantity_member(*ratio, "numerator", path.member("rateRatio"), issues);
-    d.rate_denominator = detail::quantity_member(*ratio, "denominator", path.member("rateRatio"), issues);
+    d.rate_numerator =
+        detail::quantity_member(*ratio, "numerator", path.member("rateRatio"), issues);
+    d.rate_denominator =
+        detail::quantity_member(*ratio, "denominator", path.member("rateRatio"), issues);
 }
 
 bool has_rate(dosage const& d) { return d.rate || d.rate_numerator || d.rate_denominator; }
@@ -142,19 +160,22 @@ std::optional<dosage> read_dosage(value const& v, json_path const& path, issue_l
     }
     dosage d;
     detail::copy_string_member(d.text, *o, "text", path, issues);
-    if (auto route = detail::codeable_concept_member(*o, "route", path, issues)) d.route = std::move(*route);
-    if (auto as_needed = detail::bool_member(*o, "asNeededBoolean", path, issues)) d.as_needed = *as_needed;
+    if (auto route = detail::codeable_concept_member(*o, "route", path, issues))
+        d.route = std::move(*route);
+    if (auto as_needed = detail::bool_member(*o, "asNeededBoolean", path, issues))
+        d.as_needed = *as_needed;
     // A reason for "as needed" implies as needed (R4 Dosage.asNeeded[x]).
     if (detail::is_present(*o, "asNeededCodeableConcept")) d.as_needed = true;
     if (auto const* dose_and_rate = detail::present(*o, "doseAndRate")) {
-        detail::for_each_item(*dose_and_rate, path.member("doseAndRate"), [&](value const& item, json_path const& p) {
-            auto const* entry = item.if_object();
-            if (entry == nullptr) {
-                detail::report_wrong_type(issues, p, "a Dosage.doseAndRate object", item);
-                return;
-            }
-            read_dose_and_rate(d, *entry, p, issues);
-        });
+        detail::for_each_item(
+            *dose_and_rate, path.member("doseAndRate"), [&](value const& item, json_path const& p) {
+                auto const* entry = item.if_object();
+                if (entry == nullptr) {
+                    detail::report_wrong_type(issues, p, "a Dosage.doseAndRate object", item);
+                    return;
+                }
+                read_dose_and_rate(d, *entry, p, issues);
+            });
     }
     read_dose_and_rate(d, *o, path, issues);
     if (auto const* timing = detail::present(*o, "timing")) {
@@ -169,7 +190,10 @@ std::optional<dosage> read_dosage(value const& v, json_path const& path, issue_l
     return d;
 }
 
-void read_dosages(std::vector<dosage>& out, object const& o, std::string_view key, json_path const& path,
+void read_dosages(std::vector<dosage>& out,
+                  object const& o,
+                  std::string_view key,
+                  json_path const& path,
                   issue_list& issues) {
     auto const* v = detail::present(o, key);
     if (v == nullptr) return;
@@ -179,7 +203,10 @@ void read_dosages(std::vector<dosage>& out, object const& o, std::string_view ke
     });
 }
 
-void read_reference_list(std::vector<reference>& out, object const& o, std::string_view key, json_path const& path,
+void read_reference_list(std::vector<reference>& out,
+                         object const& o,
+                         std::string_view key,
+                         json_path const& path,
                          issue_list& issues) {
     auto const* v = detail::present(o, key);
     if (v == nullptr) return;
@@ -192,7 +219,9 @@ void read_reference_list(std::vector<reference>& out, object const& o, std::stri
 
 namespace detail {
 
-std::optional<patient> read_patient(object const& resource, json_path const& path, issue_list& issues) {
+std::optional<patient> read_patient(object const& resource,
+                                    json_path const& path,
+                                    issue_list& issues) {
     std::string_view type;
     auto const* o = resource_object(resource, path, {"Patient"}, type, issues);
     if (o == nullptr) return std::nullopt;
@@ -212,23 +241,27 @@ std::optional<patient> read_patient(object const& resource, json_path const& pat
         } else {
             // Not guessed (e.g. "M"): the rules treat it like an absent gender.
             p.gender_present = false;
-            detail::add_issue(issues, issue_severity::error, path.member("gender"),
-                              "unknown administrative gender code (expected male, female, other or unknown); "
-                              "element ignored");
+            detail::add_issue(
+                issues, issue_severity::error, path.member("gender"),
+                "unknown administrative gender code (expected male, female, other or unknown); "
+                "element ignored");
         }
     }
     p.source_path = path.str();
     return p;
 }
 
-std::optional<observation> read_observation(object const& resource, json_path const& path, issue_list& issues) {
+std::optional<observation> read_observation(object const& resource,
+                                            json_path const& path,
+                                            issue_list& issues) {
     std::string_view type;
     auto const* o = resource_object(resource, path, {"Observation"}, type, issues);
     if (o == nullptr) return std::nullopt;
     observation obs;
     detail::copy_string_member(obs.id, *o, "id", path, issues);
     detail::copy_string_member(obs.status, *o, "status", path, issues);
-    if (auto code = detail::codeable_concept_member(*o, "code", path, issues)) obs.code = std::move(*code);
+    if (auto code = detail::codeable_concept_member(*o, "code", path, issues))
+        obs.code = std::move(*code);
     obs.value_quantity = detail::quantity_member(*o, "valueQuantity", path, issues);
     obs.value_concept = detail::codeable_concept_member(*o, "valueCodeableConcept", path, issues);
     for (auto const& member : *o) {
@@ -245,18 +278,20 @@ std::optional<observation> read_observation(object const& resource, json_path co
     obs.issued = detail::date_time_member(*o, "issued", path, issues);
     read_subject(obs.subject, *o, "subject", path, issues);
     if (auto const* components = detail::present(*o, "component")) {
-        detail::for_each_item(*components, path.member("component"), [&](value const& item, json_path const& p) {
-            auto const* c = item.if_object();
-            if (c == nullptr) {
-                detail::report_wrong_type(issues, p, "an Observation.component object", item);
-                return;
-            }
-            observation_component component;
-            if (auto code = detail::codeable_concept_member(*c, "code", p, issues)) component.code = std::move(*code);
-            component.value_quantity = detail::quantity_member(*c, "valueQuantity", p, issues);
-            component.data_absent = detail::is_present(*c, "dataAbsentReason");
-            obs.components.push_back(std::move(component));
-        });
+        detail::for_each_item(
+            *components, path.member("component"), [&](value const& item, json_path const& p) {
+                auto const* c = item.if_object();
+                if (c == nullptr) {
+                    detail::report_wrong_type(issues, p, "an Observation.component object", item);
+                    return;
+                }
+                observation_component component;
+                if (auto code = detail::codeable_concept_member(*c, "code", p, issues))
+                    component.code = std::move(*code);
+                component.value_quantity = detail::quantity_member(*c, "valueQuantity", p, issues);
+                component.data_absent = detail::is_present(*c, "dataAbsentReason");
+                obs.components.push_back(std::move(component));
+            });
     }
     obs.source_path = path.str();
     return obs;
@@ -265,79 +300,104 @@ std::optional<observation> read_observation(object const& resource, json_path co
 namespace {
 
 // The drug: a code, or a reference to a Medication.
-void read_medication_member(medication_order& order, object const& o, json_path const& path, issue_list& issues) {
-    order.medication_concept = detail::codeable_concept_member(o, "medicationCodeableConcept", path, issues);
+void read_medication_member(medication_order& order,
+                            object const& o,
+                            json_path const& path,
+                            issue_list& issues) {
+    order.medication_concept =
+        detail::codeable_concept_member(o, "medicationCodeableConcept", path, issues);
     order.medication_reference = detail::reference_member(o, "medicationReference", path, issues);
     if (!order.medication_concept && !order.medication_reference) {
         // R5 medication as a CodeableReference {concept, reference}; harmless to accept.
         if (auto const* m = detail::present(o, "medication"); m != nullptr && m->is_object()) {
             auto const& med = m->get_object();
-            order.medication_concept = detail::codeable_concept_member(med, "concept", path.member("medication"), issues);
-            order.medication_reference = detail::reference_member(med, "reference", path.member("medication"), issues);
+            order.medication_concept =
+                detail::codeable_concept_member(med, "concept", path.member("medication"), issues);
+            order.medication_reference =
+                detail::reference_member(med, "reference", path.member("medication"), issues);
         }
     }
 }
 
 // The order's date and dosages, named differently by each resource type.
-void read_dates_and_dosages(medication_order& order, object const& o, json_path const& path, issue_list& issues) {
+void read_dates_and_dosages(medication_order& order,
+                            object const& o,
+                            json_path const& path,
+                            issue_list& issues) {
     switch (order.kind) {
-    case medication_resource_kind::medication_request:
-        order.authored_on = detail::date_time_member(o, "authoredOn", path, issues);
-        read_dosages(order.dosages, o, "dosageInstruction", path, issues);
-        break;
-    case medication_resource_kind::medication_order:
-        order.authored_on = detail::date_time_member(o, "dateWritten", path, issues);
-        read_dosages(order.dosages, o, "dosageInstruction", path, issues);
-        break;
-    case medication_resource_kind::medication_statement:
-        order.effective_date_time = detail::date_time_member(o, "effectiveDateTime", path, issues);
-        order.effective_period = detail::period_member(o, "effectivePeriod", path, issues);
-        order.authored_on = detail::date_time_member(o, "dateAsserted", path, issues);
-        if (!order.authored_on) order.authored_on = order.effective_date_time;
-        if (!order.authored_on && order.effective_period) order.authored_on = order.effective_period->start;
-        read_dosages(order.dosages, o, "dosage", path, issues);
-        break;
+        case medication_resource_kind::medication_request:
+            order.authored_on = detail::date_time_member(o, "authoredOn", path, issues);
+            read_dosages(order.dosages, o, "dosageInstruction", path, issues);
+            break;
+        case medication_resource_kind::medication_order:
+            order.authored_on = detail::date_time_member(o, "dateWritten", path, issues);
+            read_dosages(order.dosages, o, "dosageInstruction", path, issues);
+            break;
+        case medication_resource_kind::medication_statement:
+            order.effective_date_time =
+                detail::date_time_member(o, "effectiveDateTime", path, issues);
+            order.effective_period = detail::period_member(o, "effectivePeriod", path, issues);
+            order.authored_on = detail::date_time_member(o, "dateAsserted", path, issues);
+            if (!order.authored_on) order.authored_on = order.effective_date_time;
+            if (!order.authored_on && order.effective_period)
+                order.authored_on = order.effective_period->start;
+            read_dosages(order.dosages, o, "dosage", path, issues);
+            break;
     }
 }
 
-void read_dispense_request(medication_order& order, object const& o, json_path const& path, issue_list& issues) {
+void read_dispense_request(medication_order& order,
+                           object const& o,
+                           json_path const& path,
+                           issue_list& issues) {
     if (auto const* dispense = detail::present(o, "dispenseRequest")) {
         if (auto const* d = dispense->if_object()) {
-            order.expected_supply_duration =
-                detail::quantity_member(*d, "expectedSupplyDuration", path.member("dispenseRequest"), issues);
-            order.validity_period = detail::period_member(*d, "validityPeriod", path.member("dispenseRequest"), issues);
+            order.expected_supply_duration = detail::quantity_member(
+                *d, "expectedSupplyDuration", path.member("dispenseRequest"), issues);
+            order.validity_period =
+                detail::period_member(*d, "validityPeriod", path.member("dispenseRequest"), issues);
         } else {
-            detail::report_wrong_type(issues, path.member("dispenseRequest"), "a dispenseRequest object", *dispense);
+            detail::report_wrong_type(issues, path.member("dispenseRequest"),
+                                      "a dispenseRequest object", *dispense);
         }
     }
 }
 
 // Contained Medications and Conditions, which the order's references may name.
-void read_contained_resources(medication_order& order, object const& o, json_path const& path, issue_list& issues) {
+void read_contained_resources(medication_order& order,
+                              object const& o,
+                              json_path const& path,
+                              issue_list& issues) {
     if (auto const* contained = detail::present(o, "contained")) {
-        detail::for_each_item(*contained, path.member("contained"), [&](value const& item, json_path const& p) {
-            auto const* c = item.if_object();
-            if (c == nullptr) {
-                detail::report_wrong_type(issues, p, "a contained resource object", item);
-                return;
-            }
-            auto const* t = detail::present(*c, "resourceType");
-            if (t == nullptr || !t->is_string()) return;
-            if (t->get_string() == "Medication") {
-                if (auto med = detail::read_medication(*c, p, issues)) order.contained_medications.push_back(std::move(*med));
-            } else if (t->get_string() == "Condition") {
-                if (auto cond = detail::read_condition(*c, p, issues)) order.contained_conditions.push_back(std::move(*cond));
-            }
-        });
+        detail::for_each_item(
+            *contained, path.member("contained"), [&](value const& item, json_path const& p) {
+                auto const* c = item.if_object();
+                if (c == nullptr) {
+                    detail::report_wrong_type(issues, p, "a contained resource object", item);
+                    return;
+                }
+                auto const* t = detail::present(*c, "resourceType");
+                if (t == nullptr || !t->is_string()) return;
+                if (t->get_string() == "Medication") {
+                    if (auto med = detail::read_medication(*c, p, issues))
+                        order.contained_medications.push_back(std::move(*med));
+                } else if (t->get_string() == "Condition") {
+                    if (auto cond = detail::read_condition(*c, p, issues))
+                        order.contained_conditions.push_back(std::move(*cond));
+                }
+            });
     }
 }
 
 }  // namespace
 
-std::optional<medication_order> read_medication_order(object const& resource, json_path const& path, issue_list& issues) {
+std::optional<medication_order> read_medication_order(object const& resource,
+                                                      json_path const& path,
+                                                      issue_list& issues) {
     std::string_view type;
-    auto const* o =
-        resource_object(resource, path, {"MedicationRequest", "MedicationOrder", "MedicationStatement"}, type, issues);
+    auto const* o = resource_object(resource, path,
+                                    {"MedicationRequest", "MedicationOrder", "MedicationStatement"},
+                                    type, issues);
     if (o == nullptr) return std::nullopt;
     medication_order order;
     order.kind = type == "MedicationRequest" ? medication_resource_kind::medication_request
@@ -352,7 +412,8 @@ std::optional<medication_order> read_medication_order(object const& resource, js
     read_dispense_request(order, *o, path, issues);
     detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCode", path, issues);
     // DSTU2 MedicationOrder.reasonCodeableConcept (0..1).
-    detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCodeableConcept", path, issues);
+    detail::codeable_concept_list_member(order.reason_codes, *o, "reasonCodeableConcept", path,
+                                         issues);
     read_reference_list(order.reason_references, *o, "reasonReference", path, issues);
     detail::codeable_concept_list_member(order.categories, *o, "category", path, issues);
     read_contained_resources(order, *o, path, issues);
@@ -363,22 +424,27 @@ std::optional<medication_order> read_medication_order(object const& resource, js
     return order;
 }
 
-std::optional<condition> read_condition(object const& resource, json_path const& path, issue_list& issues) {
+std::optional<condition> read_condition(object const& resource,
+                                        json_path const& path,
+                                        issue_list& issues) {
     std::string_view type;
     auto const* o = resource_object(resource, path, {"Condition"}, type, issues);
     if (o == nullptr) return std::nullopt;
     condition c;
     detail::copy_string_member(c.id, *o, "id", path, issues);
-    if (auto code = detail::codeable_concept_member(*o, "code", path, issues)) c.code = std::move(*code);
+    if (auto code = detail::codeable_concept_member(*o, "code", path, issues))
+        c.code = std::move(*code);
     read_status_code(c.clinical_status, *o, "clinicalStatus", path, issues);
     read_status_code(c.verification_status, *o, "verificationStatus", path, issues);
     read_subject(c.subject, *o, "subject", path, issues);
     if (c.subject.empty()) read_subject(c.subject, *o, "patient", path, issues);  // DSTU2
     c.onset = detail::date_time_member(*o, "onsetDateTime", path, issues);
     if (!c.onset) {
-        if (auto onset_period = detail::period_member(*o, "onsetPeriod", path, issues)) c.onset = onset_period->start;
+        if (auto onset_period = detail::period_member(*o, "onsetPeriod", path, issues))
+            c.onset = onset_period->start;
     }
-    for (std::string_view const key : {"onsetDateTime", "onsetPeriod", "onsetAge", "onsetRange", "onsetString"}) {
+    for (std::string_view const key :
+         {"onsetDateTime", "onsetPeriod", "onsetAge", "onsetRange", "onsetString"}) {
         c.onset_given = c.onset_given || detail::is_present(*o, key);
     }
     // recordedDate (R4), dateRecorded (DSTU2), assertedDate (STU3).
@@ -394,7 +460,8 @@ std::optional<condition> read_condition(object const& resource, json_path const&
             if (auto const* b = member.value().if_bool()) {
                 c.abated = c.abated || *b;
             } else {
-                detail::report_wrong_type(issues, path.member("abatementBoolean"), "a boolean", member.value());
+                detail::report_wrong_type(issues, path.member("abatementBoolean"), "a boolean",
+                                          member.value());
             }
         } else {
             c.abated = true;
@@ -405,7 +472,9 @@ std::optional<condition> read_condition(object const& resource, json_path const&
     return c;
 }
 
-std::optional<medication> read_medication(object const& resource, json_path const& path, issue_list& issues) {
+std::optional<medication> read_medication(object const& resource,
+                                          json_path const& path,
+                                          issue_list& issues) {
     std::string_view type;
     auto const* o = resource_object(resource, path, {"Medication"}, type, issues);
     if (o == nullptr) return std::nullopt;
@@ -414,29 +483,33 @@ std::optional<medication> read_medication(object const& resource, json_path cons
     if (auto code = codeable_concept_member(*o, "code", path, issues)) m.code = std::move(*code);
     if (auto form = codeable_concept_member(*o, "form", path, issues)) m.form = std::move(*form);
     if (auto const* ingredients = detail::present(*o, "ingredient")) {
-        for_each_item(*ingredients, path.member("ingredient"), [&](value const& item, json_path const& p) {
-            auto const* ingredient = item.if_object();
-            if (ingredient == nullptr) {
-                report_wrong_type(issues, p, "a Medication.ingredient object", item);
-                return;
-            }
-            if (auto cc = codeable_concept_member(*ingredient, "itemCodeableConcept", p, issues)) {
-                m.ingredients.push_back(std::move(*cc));
-            }
-            if (auto r = reference_member(*ingredient, "itemReference", p, issues)) {
-                m.ingredient_references.push_back(std::move(r->reference));
-            }
-            // R5 ingredient.item is a CodeableReference {concept, reference}.
-            if (auto const* item_value = detail::present(*ingredient, "item"); item_value != nullptr && item_value->is_object()) {
-                auto const& cr = item_value->get_object();
-                if (auto cc = codeable_concept_member(cr, "concept", p.member("item"), issues)) {
+        for_each_item(
+            *ingredients, path.member("ingredient"), [&](value const& item, json_path const& p) {
+                auto const* ingredient = item.if_object();
+                if (ingredient == nullptr) {
+                    report_wrong_type(issues, p, "a Medication.ingredient object", item);
+                    return;
+                }
+                if (auto cc =
+                        codeable_concept_member(*ingredient, "itemCodeableConcept", p, issues)) {
                     m.ingredients.push_back(std::move(*cc));
                 }
-                if (auto r = reference_member(cr, "reference", p.member("item"), issues)) {
+                if (auto r = reference_member(*ingredient, "itemReference", p, issues)) {
                     m.ingredient_references.push_back(std::move(r->reference));
                 }
-            }
-        });
+                // R5 ingredient.item is a CodeableReference {concept, reference}.
+                if (auto const* item_value = detail::present(*ingredient, "item");
+                    item_value != nullptr && item_value->is_object()) {
+                    auto const& cr = item_value->get_object();
+                    if (auto cc =
+                            codeable_concept_member(cr, "concept", p.member("item"), issues)) {
+                        m.ingredients.push_back(std::move(*cc));
+                    }
+                    if (auto r = reference_member(cr, "reference", p.member("item"), issues)) {
+                        m.ingredient_references.push_back(std::move(r->reference));
+                    }
+                }
+            });
     }
     m.source_path = path.str();
     return m;
@@ -447,8 +520,12 @@ std::optional<medication> read_medication(object const& resource, json_path cons
 namespace {
 
 template <class T>
-std::optional<T> read_resource(value const& v, std::string const& path, issue_list& issues,
-                               std::optional<T> (*reader)(object const&, json_path const&, issue_list&)) {
+std::optional<T> read_resource(value const& v,
+                               std::string const& path,
+                               issue_list& issues,
+                               std::optional<T> (*reader)(object const&,
+                                                          json_path const&,
+                                                          issue_list&)) {
     json_path const root{path};
     if (auto const* o = v.if_object()) return reader(*o, root, issues);
     detail::report_wrong_type(issues, root, "a FHIR resource object", v);
@@ -471,19 +548,27 @@ std::optional<patient> parse_patient(value const& v, std::string const& path, is
     return read_resource(v, path, issues, &detail::read_patient);
 }
 
-std::optional<observation> parse_observation(value const& v, std::string const& path, issue_list& issues) {
+std::optional<observation> parse_observation(value const& v,
+                                             std::string const& path,
+                                             issue_list& issues) {
     return read_resource(v, path, issues, &detail::read_observation);
 }
 
-std::optional<medication> parse_medication(value const& v, std::string const& path, issue_list& issues) {
+std::optional<medication> parse_medication(value const& v,
+                                           std::string const& path,
+                                           issue_list& issues) {
     return read_resource(v, path, issues, &detail::read_medication);
 }
 
-std::optional<medication_order> parse_medication_order(value const& v, std::string const& path, issue_list& issues) {
+std::optional<medication_order> parse_medication_order(value const& v,
+                                                       std::string const& path,
+                                                       issue_list& issues) {
     return read_resource(v, path, issues, &detail::read_medication_order);
 }
 
-std::optional<condition> parse_condition(value const& v, std::string const& path, issue_list& issues) {
+std::optional<condition> parse_condition(value const& v,
+                                         std::string const& path,
+                                         issue_list& issues) {
     return read_resource(v, path, issues, &detail::read_condition);
 }
 

@@ -56,10 +56,11 @@ medication const* patient_snapshot::find_medication(std::string_view id) const {
                                      [&](medication const& m) { return m.id == id; });
         return it == medications.end() ? nullptr : &*it;
     }
-    auto const it = std::lower_bound(medications_by_id.begin(), medications_by_id.end(), id,
-                                     [&](std::size_t pos, std::string_view key) {
-                                         return pos < medications.size() && medications[pos].id < key;
-                                     });
+    auto const it =
+        std::lower_bound(medications_by_id.begin(), medications_by_id.end(), id,
+                         [&](std::size_t pos, std::string_view key) {
+                             return pos < medications.size() && medications[pos].id < key;
+                         });
     if (it != medications_by_id.end() && *it < medications.size() && medications[*it].id == id) {
         return &medications[*it];
     }
@@ -75,11 +76,13 @@ medication const* patient_snapshot::find_medication_by_full_url(std::string_view
     std::size_t scan_from = 0;
     bool const stale = medications_by_id.size() > medications.size();  // medications were removed
     if (!stale) {
-        auto const it = std::lower_bound(medications_by_full_url.begin(), medications_by_full_url.end(), full_url,
-                                         [&](std::size_t pos, std::string_view key) {
-                                             return pos < medications.size() && medications[pos].full_url < key;
-                                         });
-        if (it != medications_by_full_url.end() && *it < medications.size() && medications[*it].full_url == full_url) {
+        auto const it =
+            std::lower_bound(medications_by_full_url.begin(), medications_by_full_url.end(),
+                             full_url, [&](std::size_t pos, std::string_view key) {
+                                 return pos < medications.size() && medications[pos].full_url < key;
+                             });
+        if (it != medications_by_full_url.end() && *it < medications.size() &&
+            medications[*it].full_url == full_url) {
             return &medications[*it];
         }
         scan_from = std::min(medications_by_id.size(), medications.size());
@@ -93,26 +96,34 @@ medication const* patient_snapshot::find_medication_by_full_url(std::string_view
 void patient_snapshot::index_medications() {
     medications_by_id.resize(medications.size());
     for (std::size_t i = 0; i < medications.size(); ++i) medications_by_id[i] = i;
-    std::stable_sort(medications_by_id.begin(), medications_by_id.end(),
-                     [&](std::size_t a, std::size_t b) { return medications[a].id < medications[b].id; });
+    std::stable_sort(
+        medications_by_id.begin(), medications_by_id.end(),
+        [&](std::size_t a, std::size_t b) { return medications[a].id < medications[b].id; });
     medications_by_full_url.clear();
     for (std::size_t i = 0; i < medications.size(); ++i) {
         if (!medications[i].full_url.empty()) medications_by_full_url.push_back(i);
     }
     std::stable_sort(medications_by_full_url.begin(), medications_by_full_url.end(),
-                     [&](std::size_t a, std::size_t b) { return medications[a].full_url < medications[b].full_url; });
+                     [&](std::size_t a, std::size_t b) {
+                         return medications[a].full_url < medications[b].full_url;
+                     });
 }
 
 std::size_t snapshot_builder::add(value const& resource_or_bundle, std::string const& path) {
     return add_value(resource_or_bundle, json_path{path}, 0, nullptr, {});
 }
 
-std::size_t snapshot_builder::add(value const& resource_or_bundle, std::string const& path, std::string_view full_url) {
+std::size_t snapshot_builder::add(value const& resource_or_bundle,
+                                  std::string const& path,
+                                  std::string_view full_url) {
     return add_value(resource_or_bundle, json_path{path}, 0, nullptr, full_url);
 }
 
-std::size_t snapshot_builder::add_value(value const& v, json_path const& root, int bundle_depth,
-                                         object const* bundle_entry, std::string_view full_url) {
+std::size_t snapshot_builder::add_value(value const& v,
+                                        json_path const& root,
+                                        int bundle_depth,
+                                        object const* bundle_entry,
+                                        std::string_view full_url) {
     if (v.is_null()) return 0;
     auto const* o = v.if_object();
     if (o == nullptr) {
@@ -122,8 +133,9 @@ std::size_t snapshot_builder::add_value(value const& v, json_path const& root, i
     auto const type = string_of(*o, "resourceType");
     if (!type) {
         detail::add_issue(snapshot_.issues, issue_severity::error, root,
-                          detail::is_present(*o, "resourceType") ? "resourceType is not a string; resource skipped"
-                                                      : "resource without resourceType; skipped");
+                          detail::is_present(*o, "resourceType")
+                              ? "resourceType is not a string; resource skipped"
+                              : "resource without resourceType; skipped");
         return 0;
     }
     if (*type != "Bundle") {
@@ -132,28 +144,34 @@ std::size_t snapshot_builder::add_value(value const& v, json_path const& root, i
         return taken_ - before;
     }
     if (bundle_depth >= max_bundle_depth) {
-        detail::add_issue(snapshot_.issues, issue_severity::error, root, "Bundle nested too deeply; skipped");
+        detail::add_issue(snapshot_.issues, issue_severity::error, root,
+                          "Bundle nested too deeply; skipped");
         return 0;
     }
     auto const* entries = detail::present(*o, "entry");
     if (entries == nullptr) return 0;
     std::size_t taken = 0;
-    detail::for_each_item(*entries, root.member("entry"), [&](value const& item, json_path const& entry_path) {
-        auto const* entry = item.if_object();
-        if (entry == nullptr) {
-            detail::report_wrong_type(snapshot_.issues, entry_path, "a Bundle.entry object", item);
-            return;
-        }
-        // search.mode "outcome" entries are OperationOutcomes about the search, not data.
-        if (is_outcome_entry(*entry)) return;
-        auto const* resource = detail::present(*entry, "resource");
-        if (resource == nullptr || resource->is_null()) return;
-        taken += add_value(*resource, entry_path.member("resource"), bundle_depth + 1, entry, {});
-    });
+    detail::for_each_item(
+        *entries, root.member("entry"), [&](value const& item, json_path const& entry_path) {
+            auto const* entry = item.if_object();
+            if (entry == nullptr) {
+                detail::report_wrong_type(snapshot_.issues, entry_path, "a Bundle.entry object",
+                                          item);
+                return;
+            }
+            // search.mode "outcome" entries are OperationOutcomes about the search, not data.
+            if (is_outcome_entry(*entry)) return;
+            auto const* resource = detail::present(*entry, "resource");
+            if (resource == nullptr || resource->is_null()) return;
+            taken +=
+                add_value(*resource, entry_path.member("resource"), bundle_depth + 1, entry, {});
+        });
     return taken;
 }
 
-void snapshot_builder::add_resource(object const& resource, json_path const& root, object const* bundle_entry,
+void snapshot_builder::add_resource(object const& resource,
+                                    json_path const& root,
+                                    object const* bundle_entry,
                                     std::string_view full_url) {
     auto const type = string_of(resource, "resourceType").value_or(std::string_view{});
     bool const known = type == "Patient" || type == "Observation" || type == "Medication" ||
@@ -161,7 +179,7 @@ void snapshot_builder::add_resource(object const& resource, json_path const& roo
                        type == "MedicationStatement" || type == "Condition";
     if (!known) return;  // OperationOutcome and types the rules do not read
 
-    // Count each resource once (clinical-rules.md §1): the first copy of (type, id) wins.
+    // Count each resource once (CLINICAL-BASIS.md §1): the first copy of (type, id) wins.
     std::string_view id;
     std::size_t id_hash = 0;
     if (auto const written_id = string_of(resource, "id"); written_id && !written_id->empty()) {
@@ -181,7 +199,8 @@ void snapshot_builder::add_resource(object const& resource, json_path const& roo
         if (auto med = detail::read_medication(resource, root, issues)) {
             // The entry's fullUrl names it for references inside the Bundle (urn:uuid); a
             // non-string one is not usable and is ignored (the Medication itself still counts).
-            if (bundle_entry != nullptr) full_url = string_of(*bundle_entry, "fullUrl").value_or(std::string_view{});
+            if (bundle_entry != nullptr)
+                full_url = string_of(*bundle_entry, "fullUrl").value_or(std::string_view{});
             med->full_url.assign(full_url.data(), full_url.size());
             snapshot_.medications.push_back(std::move(*med));
             list = resource_list::medications;
@@ -212,23 +231,32 @@ void snapshot_builder::add_resource(object const& resource, json_path const& roo
     if (!id.empty()) remember_taken(list, id_hash);
 }
 
-bool snapshot_builder::slot_holds(taken_slot const& slot, std::string_view type, std::string_view id) const {
+bool snapshot_builder::slot_holds(taken_slot const& slot,
+                                  std::string_view type,
+                                  std::string_view id) const {
     auto const& s = snapshot_;
     switch (slot.list) {
-    case resource_list::none: return false;
-    case resource_list::patient: return type == "Patient" && s.patient_record->id == id;
-    case resource_list::observations: return type == "Observation" && s.observations[slot.position].id == id;
-    case resource_list::medications: return type == "Medication" && s.medications[slot.position].id == id;
-    case resource_list::conditions: return type == "Condition" && s.conditions[slot.position].id == id;
-    case resource_list::medication_orders: {
-        auto const& order = s.medication_orders[slot.position];
-        return order.resource_type == type && order.id == id;
-    }
+        case resource_list::none:
+            return false;
+        case resource_list::patient:
+            return type == "Patient" && s.patient_record->id == id;
+        case resource_list::observations:
+            return type == "Observation" && s.observations[slot.position].id == id;
+        case resource_list::medications:
+            return type == "Medication" && s.medications[slot.position].id == id;
+        case resource_list::conditions:
+            return type == "Condition" && s.conditions[slot.position].id == id;
+        case resource_list::medication_orders: {
+            auto const& order = s.medication_orders[slot.position];
+            return order.resource_type == type && order.id == id;
+        }
     }
     return false;
 }
 
-bool snapshot_builder::is_taken(std::string_view type, std::string_view id, std::size_t hash) const {
+bool snapshot_builder::is_taken(std::string_view type,
+                                std::string_view id,
+                                std::size_t hash) const {
     if (taken_slots_.empty()) return false;
     std::size_t const mask = taken_slots_.size() - 1;
     for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
@@ -250,12 +278,17 @@ void snapshot_builder::remember_taken(resource_list list, std::size_t hash) {
     }
     auto const position = [&]() -> std::size_t {
         switch (list) {
-        case resource_list::observations: return snapshot_.observations.size() - 1;
-        case resource_list::medications: return snapshot_.medications.size() - 1;
-        case resource_list::conditions: return snapshot_.conditions.size() - 1;
-        case resource_list::medication_orders: return snapshot_.medication_orders.size() - 1;
-        case resource_list::patient:
-        case resource_list::none: break;
+            case resource_list::observations:
+                return snapshot_.observations.size() - 1;
+            case resource_list::medications:
+                return snapshot_.medications.size() - 1;
+            case resource_list::conditions:
+                return snapshot_.conditions.size() - 1;
+            case resource_list::medication_orders:
+                return snapshot_.medication_orders.size() - 1;
+            case resource_list::patient:
+            case resource_list::none:
+                break;
         }
         return 0;
     }();
@@ -272,13 +305,16 @@ void snapshot_builder::place_slot(taken_slot const& slot) {
 
 patient_snapshot snapshot_builder::build() && {
     snapshot_.index_medications();
-    for (auto& order : snapshot_.medication_orders) resolve_medication(order, snapshot_, snapshot_.issues);
+    for (auto& order : snapshot_.medication_orders)
+        resolve_medication(order, snapshot_, snapshot_.issues);
     taken_slots_.clear();
     taken_with_id_ = 0;
     return std::move(snapshot_);
 }
 
-void resolve_medication(medication_order& order, patient_snapshot const& snapshot, issue_list& issues) {
+void resolve_medication(medication_order& order,
+                        patient_snapshot const& snapshot,
+                        issue_list& issues) {
     order.resolved_code = {};
     order.resolved_form = {};
     order.resolved_ingredients.clear();
@@ -294,8 +330,9 @@ void resolve_medication(medication_order& order, patient_snapshot const& snapsho
 
     medication const* found = nullptr;
     if (ref.kind == reference_kind::contained) {
-        auto const it = std::find_if(order.contained_medications.begin(), order.contained_medications.end(),
-                                     [&](medication const& m) { return m.id == ref.id; });
+        auto const it =
+            std::find_if(order.contained_medications.begin(), order.contained_medications.end(),
+                         [&](medication const& m) { return m.id == ref.id; });
         if (it != order.contained_medications.end()) found = &*it;
     } else if (ref.kind == reference_kind::urn) {
         // urn:uuid / urn:oid identify a Bundle entry by its fullUrl, nothing else.
@@ -303,7 +340,8 @@ void resolve_medication(medication_order& order, patient_snapshot const& snapsho
     } else if (ref.kind == reference_kind::relative && ref.type == "Medication") {
         // An absolute URL names an entry's fullUrl exactly; failing that (another base, a
         // version suffix, no fullUrl) it is matched by type and id like a relative one.
-        if (ref.reference.find("://") != std::string::npos) found = snapshot.find_medication_by_full_url(ref.reference);
+        if (ref.reference.find("://") != std::string::npos)
+            found = snapshot.find_medication_by_full_url(ref.reference);
         if (found == nullptr) found = snapshot.find_medication(ref.id);
     }
 
@@ -312,7 +350,8 @@ void resolve_medication(medication_order& order, patient_snapshot const& snapsho
         // The reference's display names the drug when the Medication itself has no text
         // (useful for text matching when codes are missing).
         if (order.resolved_code.text.empty()) order.resolved_code.text = ref.display;
-        order.medication_known = !order.resolved_code.empty() || !order.resolved_ingredients.empty();
+        order.medication_known =
+            !order.resolved_code.empty() || !order.resolved_ingredients.empty();
         return;
     }
 
@@ -323,7 +362,8 @@ void resolve_medication(medication_order& order, patient_snapshot const& snapsho
                        ? "' not found among the contained resources"
                        : "' could not be resolved: no such Medication in the request's data";
         if (!ref.display.empty()) message += "; its display text is used";
-        issues.push_back(issue{issue_severity::warning, order.source_path + ".medicationReference", std::move(message)});
+        issues.push_back(issue{issue_severity::warning, order.source_path + ".medicationReference",
+                               std::move(message)});
     }
     if (!ref.display.empty()) {
         // Display text still names the drug; the rules may match it by ingredient name.

@@ -29,25 +29,36 @@ std::string json_path::str() const {
     return out;
 }
 
-void add_issue(issue_list& issues, issue_severity severity, json_path const& path, std::string message) {
+void add_issue(issue_list& issues,
+               issue_severity severity,
+               json_path const& path,
+               std::string message) {
     issues.push_back(issue{severity, path.str(), std::move(message)});
 }
 
 std::string_view kind_name(boost::json::value const& v) {
     switch (v.kind()) {
-    case boost::json::kind::null: return "null";
-    case boost::json::kind::bool_: return "a boolean";
-    case boost::json::kind::int64:
-    case boost::json::kind::uint64:
-    case boost::json::kind::double_: return "a number";
-    case boost::json::kind::string: return "a string";
-    case boost::json::kind::array: return "an array";
-    case boost::json::kind::object: return "an object";
+        case boost::json::kind::null:
+            return "null";
+        case boost::json::kind::bool_:
+            return "a boolean";
+        case boost::json::kind::int64:
+        case boost::json::kind::uint64:
+        case boost::json::kind::double_:
+            return "a number";
+        case boost::json::kind::string:
+            return "a string";
+        case boost::json::kind::array:
+            return "an array";
+        case boost::json::kind::object:
+            return "an object";
     }
     return "an unknown value";
 }
 
-void report_wrong_type(issue_list& issues, json_path const& path, std::string_view expected,
+void report_wrong_type(issue_list& issues,
+                       json_path const& path,
+                       std::string_view expected,
                        boost::json::value const& found) {
     std::string message = "expected ";
     message += expected;
@@ -67,8 +78,10 @@ std::optional<double> number_value(boost::json::value const& v) {
     return std::nullopt;
 }
 
-std::optional<std::string_view> string_member(boost::json::object const& o, std::string_view key,
-                                              json_path const& path, issue_list& issues) {
+std::optional<std::string_view> string_member(boost::json::object const& o,
+                                              std::string_view key,
+                                              json_path const& path,
+                                              issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return std::nullopt;
     if (auto const* s = v->if_string()) return view(*s);
@@ -76,8 +89,10 @@ std::optional<std::string_view> string_member(boost::json::object const& o, std:
     return std::nullopt;
 }
 
-std::optional<double> number_member(boost::json::object const& o, std::string_view key,
-                                     json_path const& path, issue_list& issues) {
+std::optional<double> number_member(boost::json::object const& o,
+                                    std::string_view key,
+                                    json_path const& path,
+                                    issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return std::nullopt;
     if (auto n = number_value(*v)) return n;
@@ -85,7 +100,9 @@ std::optional<double> number_member(boost::json::object const& o, std::string_vi
     return std::nullopt;
 }
 
-std::optional<bool> bool_member(boost::json::object const& o, std::string_view key, json_path const& path,
+std::optional<bool> bool_member(boost::json::object const& o,
+                                std::string_view key,
+                                json_path const& path,
                                 issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return std::nullopt;
@@ -94,8 +111,10 @@ std::optional<bool> bool_member(boost::json::object const& o, std::string_view k
     return std::nullopt;
 }
 
-std::optional<date_time> date_time_member(boost::json::object const& o, std::string_view key,
-                                          json_path const& path, issue_list& issues) {
+std::optional<date_time> date_time_member(boost::json::object const& o,
+                                          std::string_view key,
+                                          json_path const& path,
+                                          issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return std::nullopt;
     auto const* s = v->if_string();
@@ -117,7 +136,9 @@ std::optional<date_time> date_time_member(boost::json::object const& o, std::str
     return parsed.value;
 }
 
-std::optional<coding> read_coding(boost::json::value const& v, json_path const& path, issue_list& issues) {
+std::optional<coding> read_coding(boost::json::value const& v,
+                                  json_path const& path,
+                                  issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         report_wrong_type(issues, path, "a Coding object", v);
@@ -130,7 +151,8 @@ std::optional<coding> read_coding(boost::json::value const& v, json_path const& 
     return c;
 }
 
-std::optional<codeable_concept> read_codeable_concept(boost::json::value const& v, json_path const& path,
+std::optional<codeable_concept> read_codeable_concept(boost::json::value const& v,
+                                                      json_path const& path,
                                                       issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
@@ -140,15 +162,19 @@ std::optional<codeable_concept> read_codeable_concept(boost::json::value const& 
     codeable_concept cc;
     if (auto const* codings = present(*o, "coding")) {
         if (auto const* a = codings->if_array()) cc.codings.reserve(a->size());
-        for_each_item(*codings, path.member("coding"), [&](boost::json::value const& item, json_path const& p) {
-            if (auto c = read_coding(item, p, issues)) cc.codings.push_back(std::move(*c));
-        });
+        for_each_item(*codings, path.member("coding"),
+                      [&](boost::json::value const& item, json_path const& p) {
+                          if (auto c = read_coding(item, p, issues))
+                              cc.codings.push_back(std::move(*c));
+                      });
     }
     copy_string_member(cc.text, *o, "text", path, issues);
     return cc;
 }
 
-std::optional<quantity> read_quantity(boost::json::value const& v, json_path const& path, issue_list& issues) {
+std::optional<quantity> read_quantity(boost::json::value const& v,
+                                      json_path const& path,
+                                      issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         report_wrong_type(issues, path, "a Quantity object", v);
@@ -160,7 +186,8 @@ std::optional<quantity> read_quantity(boost::json::value const& v, json_path con
         auto const* s = comparator_value->if_string();
         std::string_view const comparator = s != nullptr ? view(*s) : std::string_view{};
         if (s == nullptr) {
-            report_wrong_type(issues, path.member("comparator"), "a comparator string", *comparator_value);
+            report_wrong_type(issues, path.member("comparator"), "a comparator string",
+                              *comparator_value);
             add_issue(issues, issue_severity::error, path.member("value"),
                       "the comparator is unreadable, so the value is not used");
             q.value.reset();
@@ -186,7 +213,9 @@ std::optional<quantity> read_quantity(boost::json::value const& v, json_path con
     return q;
 }
 
-std::optional<reference> read_reference(boost::json::value const& v, json_path const& path, issue_list& issues) {
+std::optional<reference> read_reference(boost::json::value const& v,
+                                        json_path const& path,
+                                        issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         report_wrong_type(issues, path, "a Reference object", v);
@@ -197,7 +226,9 @@ std::optional<reference> read_reference(boost::json::value const& v, json_path c
     return make_reference(text.value_or(std::string_view{}), display.value_or(std::string_view{}));
 }
 
-std::optional<period> read_period(boost::json::value const& v, json_path const& path, issue_list& issues) {
+std::optional<period> read_period(boost::json::value const& v,
+                                  json_path const& path,
+                                  issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         report_wrong_type(issues, path, "a Period object", v);
@@ -209,36 +240,47 @@ std::optional<period> read_period(boost::json::value const& v, json_path const& 
     return p;
 }
 
-std::optional<codeable_concept> codeable_concept_member(boost::json::object const& o, std::string_view key,
-                                                        json_path const& path, issue_list& issues) {
+std::optional<codeable_concept> codeable_concept_member(boost::json::object const& o,
+                                                        std::string_view key,
+                                                        json_path const& path,
+                                                        issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return std::nullopt;
     return read_codeable_concept(*v, path.member(key), issues);
 }
 
-std::optional<quantity> quantity_member(boost::json::object const& o, std::string_view key,
-                                        json_path const& path, issue_list& issues) {
+std::optional<quantity> quantity_member(boost::json::object const& o,
+                                        std::string_view key,
+                                        json_path const& path,
+                                        issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return std::nullopt;
     return read_quantity(*v, path.member(key), issues);
 }
 
-std::optional<reference> reference_member(boost::json::object const& o, std::string_view key,
-                                          json_path const& path, issue_list& issues) {
+std::optional<reference> reference_member(boost::json::object const& o,
+                                          std::string_view key,
+                                          json_path const& path,
+                                          issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return std::nullopt;
     return read_reference(*v, path.member(key), issues);
 }
 
-std::optional<period> period_member(boost::json::object const& o, std::string_view key, json_path const& path,
+std::optional<period> period_member(boost::json::object const& o,
+                                    std::string_view key,
+                                    json_path const& path,
                                     issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return std::nullopt;
     return read_period(*v, path.member(key), issues);
 }
 
-void codeable_concept_list_member(std::vector<codeable_concept>& out, boost::json::object const& o,
-                                  std::string_view key, json_path const& path, issue_list& issues) {
+void codeable_concept_list_member(std::vector<codeable_concept>& out,
+                                  boost::json::object const& o,
+                                  std::string_view key,
+                                  json_path const& path,
+                                  issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return;
     if (auto const* a = v->if_array()) out.reserve(out.size() + a->size());
@@ -252,7 +294,8 @@ void codeable_concept_list_member(std::vector<codeable_concept>& out, boost::jso
 namespace {
 
 bool is_id_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
 }
 
 // FHIR id: [A-Za-z0-9\-\.]{1,64}.
@@ -271,7 +314,9 @@ bool is_type_name(std::string_view s) {
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string_view trim(std::string_view s) {
-    auto const is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+    auto const is_space = [](char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    };
     while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
     while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
     return s;
@@ -279,7 +324,7 @@ std::string_view trim(std::string_view s) {
 
 // A unit as compared: trimmed, ASCII lower-cased, and the micro prefix written one way:
 // `µ` (U+00B5 MICRO SIGN), `μ` (U+03BC GREEK SMALL LETTER MU) and `u` are the same prefix
-// (clinical-rules.md §7 "Micro sign"; UCUM writes it `u`).
+// (CLINICAL-BASIS.md §7 "Micro sign"; UCUM writes it `u`).
 std::string canonical_unit(std::string_view unit) {
     std::string_view const trimmed = trim(unit);
     std::string out;
@@ -329,7 +374,8 @@ reference make_reference(std::string_view text, std::string_view display) {
     std::string_view const id = rest.substr(id_slash + 1);
     std::string_view const before = rest.substr(0, id_slash);
     auto const type_slash = before.rfind('/');
-    std::string_view const type = type_slash == std::string_view::npos ? before : before.substr(type_slash + 1);
+    std::string_view const type =
+        type_slash == std::string_view::npos ? before : before.substr(type_slash + 1);
     if (!is_type_name(type) || !is_fhir_id(id)) return r;
     r.kind = reference_kind::relative;
     r.type.assign(type.data(), type.size());
@@ -337,23 +383,34 @@ reference make_reference(std::string_view text, std::string_view display) {
     return r;
 }
 
-std::optional<coding> parse_coding(boost::json::value const& v, std::string const& path, issue_list& issues) {
+std::optional<coding> parse_coding(boost::json::value const& v,
+                                   std::string const& path,
+                                   issue_list& issues) {
     return detail::read_coding(v, detail::json_path{path}, issues);
 }
 
-codeable_concept parse_codeable_concept(boost::json::value const& v, std::string const& path, issue_list& issues) {
-    return detail::read_codeable_concept(v, detail::json_path{path}, issues).value_or(codeable_concept{});
+codeable_concept parse_codeable_concept(boost::json::value const& v,
+                                        std::string const& path,
+                                        issue_list& issues) {
+    return detail::read_codeable_concept(v, detail::json_path{path}, issues)
+        .value_or(codeable_concept{});
 }
 
-std::optional<quantity> parse_quantity(boost::json::value const& v, std::string const& path, issue_list& issues) {
+std::optional<quantity> parse_quantity(boost::json::value const& v,
+                                       std::string const& path,
+                                       issue_list& issues) {
     return detail::read_quantity(v, detail::json_path{path}, issues);
 }
 
-std::optional<reference> parse_reference(boost::json::value const& v, std::string const& path, issue_list& issues) {
+std::optional<reference> parse_reference(boost::json::value const& v,
+                                         std::string const& path,
+                                         issue_list& issues) {
     return detail::read_reference(v, detail::json_path{path}, issues);
 }
 
-std::optional<period> parse_period(boost::json::value const& v, std::string const& path, issue_list& issues) {
+std::optional<period> parse_period(boost::json::value const& v,
+                                   std::string const& path,
+                                   issue_list& issues) {
     return detail::read_period(v, detail::json_path{path}, issues);
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // Cards before they become JSON: each rule returns card_drafts; evaluate() then places the
 // shared suggestions (repletion, Mg level) on the most severe card that asks for them,
-// orders the cards, and serializes them per CDS Hooks 2.0 (clinical-rules.md §5).
+// orders the cards, and serializes them per CDS Hooks 2.0 (CLINICAL-BASIS.md §5).
 
 #include <initializer_list>
 #include <optional>
@@ -23,27 +23,28 @@ struct suggestion_draft {
     std::vector<boost::json::object> actions;  // {type, description, resource | resourceId}
 };
 
-// What a card may carry that must appear on one card only (clinical-rules.md §5).
+// What a card may carry that must appear on one card only (CLINICAL-BASIS.md §5).
 enum class shared_suggestion { none, repletion, level };
 
 struct card_draft {
     std::string rule_id;
     indicator level = indicator::info;
     std::string summary;
-    std::vector<std::string> detail;  // markdown blocks, joined by blank lines
+    std::vector<std::string> detail;            // markdown blocks, joined by blank lines
     std::vector<suggestion_draft> suggestions;  // the card's own suggestions
     shared_suggestion wants = shared_suggestion::none;
-    std::string sort_key;  // e.g. the first triggering order, for a stable order
+    std::string sort_key;                 // e.g. the first triggering order, for a stable order
     std::vector<std::string> references;  // the resources the finding used (card extension)
 };
 
-// ---- repletion plan (clinical-rules.md §3) ----
+// ---- repletion plan (CLINICAL-BASIS.md §3) ----
 struct repletion_plan {
-    bool applies = false;       // a current hypomagnesemia to treat
-    bool severe_path = false;   // severe or symptomatic
-    bool critical = false;      // contraindicated renal band with the IV path
-    bool downgrade_to_info = false;  // already on oral repletion, mild: an info card about the recheck
-    std::string action;         // summary phrase
+    bool applies = false;      // a current hypomagnesemia to treat
+    bool severe_path = false;  // severe or symptomatic
+    bool critical = false;     // contraindicated renal band with the IV path
+    bool downgrade_to_info =
+        false;           // already on oral repletion, mild: an info card about the recheck
+    std::string action;  // summary phrase
     std::vector<std::string> notes;  // detail lines
     std::vector<suggestion_draft> suggestions;
     std::vector<trace_entry> trace;  // what planning noted, added to the trace at every use
@@ -70,7 +71,8 @@ struct rule_context {
     // Parts of this request's cards computed on first use and shared by the rules.
     struct request_cache {
         std::optional<repletion_plan> repletion;
-        std::optional<boost::json::object> context_references;  // subject, encounter, authoredOn, requester
+        std::optional<boost::json::object>
+            context_references;  // subject, encounter, authoredOn, requester
     };
     mutable request_cache cache{};
 };
@@ -85,19 +87,26 @@ struct rule_context {
 void prebuild_card_json(rule_set_data& d);
 
 // ---- FHIR resources for create actions ----
-[[nodiscard]] boost::json::object make_service_request(rule_context const& rc, concept_config const& code,
-                                                       double hours_from_now, std::string const& reason);
+[[nodiscard]] boost::json::object make_service_request(rule_context const& rc,
+                                                       concept_config const& code,
+                                                       double hours_from_now,
+                                                       std::string const& reason);
 // The action is allocated where the resource is.
-[[nodiscard]] boost::json::object make_create_action(std::string description, boost::json::object resource);
-[[nodiscard]] boost::json::object make_delete_action(std::string description, std::string const& resource_id,
+[[nodiscard]] boost::json::object make_create_action(std::string description,
+                                                     boost::json::object resource);
+[[nodiscard]] boost::json::object make_delete_action(std::string description,
+                                                     std::string const& resource_id,
                                                      boost::json::storage_ptr const& storage);
-[[nodiscard]] suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure const& ppi);
+[[nodiscard]] suggestion_draft famotidine_switch(rule_context const& rc,
+                                                 medication_exposure const& ppi);
 
 // ---- detail text shared by the rules ----
 [[nodiscard]] std::string mg_value_text(lab_result const& r);  // "1.1", "<1.2", "1.0"
 // A result as reported, plus its value in the unit the rules compare in when that differs:
 // "3.2 mEq/L (= 3.2 mmol/L)", "2.0 mmol/L (= 8.02 mg/dL)", "3.1 mmol/L".
-[[nodiscard]] std::string reported_text(lab_result const& r, std::string_view compared_unit, int converted_decimals);
+[[nodiscard]] std::string reported_text(lab_result const& r,
+                                        std::string_view compared_unit,
+                                        int converted_decimals);
 [[nodiscard]] std::string severity_text(rule_context const& rc);
 [[nodiscard]] std::string mg_evidence(rule_context const& rc);
 // The band and the threshold the current result crossed ("Severe: below 1.2 mg/dL.").
@@ -106,11 +115,12 @@ void prebuild_card_json(rule_set_data& d);
 // "preliminary" when it is ("0.49 mmol/L (1.19 mg/dL)").
 [[nodiscard]] std::string mg_summary_text(rule_context const& rc);
 // The references of the resources a finding used (the orders, the newest Mg, the renal
-// estimate, coexisting K/Ca), for the card extension (clinical-rules.md §5 provenance).
-[[nodiscard]] std::vector<std::string> evidence_references(rule_context const& rc,
-                                                           std::vector<medication_exposure const*> const& drugs);
+// estimate, coexisting K/Ca), for the card extension (CLINICAL-BASIS.md §5 provenance).
+[[nodiscard]] std::vector<std::string> evidence_references(
+    rule_context const& rc, std::vector<medication_exposure const*> const& drugs);
 [[nodiscard]] std::string renal_text(rule_context const& rc);
-[[nodiscard]] std::string renal_short(rule_context const& rc);  // "23 mL/min", "CKD stage 5 / dialysis"
+[[nodiscard]] std::string renal_short(
+    rule_context const& rc);  // "23 mL/min", "CKD stage 5 / dialysis"
 [[nodiscard]] std::vector<std::string> coexisting_text(rule_context const& rc);
 [[nodiscard]] std::vector<std::string> missing_data_text(rule_context const& rc);
 [[nodiscard]] std::string drugs_text(std::vector<medication_exposure const*> const& drugs);
@@ -124,28 +134,37 @@ void prebuild_card_json(rule_set_data& d);
 // Whether the order's own reason is in any of the named value sets: a reasonCode, or the
 // Condition a reasonReference names (contained or in the data, whatever its status; when it
 // resolves to neither, the reference's display).
-[[nodiscard]] bool order_reason_in(fhir::medication_order const& o, patient_findings const& f,
-                                   std::initializer_list<char const*> value_sets, rule_set_data const& d);
+[[nodiscard]] bool order_reason_in(fhir::medication_order const& o,
+                                   patient_findings const& f,
+                                   std::initializer_list<char const*> value_sets,
+                                   rule_set_data const& d);
 // Why an order may be given without a deficiency or faster than the maximum rate
-// (clinical-rules.md §7 Exemptions), in words for the card; empty when it is not exempt.
+// (CLINICAL-BASIS.md §7 Exemptions), in words for the card; empty when it is not exempt.
 // `acute_asthma_counts`: asthma exempts too (repletion without deficiency only).
-[[nodiscard]] std::string exemption(rule_context const& rc, medication_exposure const& e, bool acute_asthma_counts);
+[[nodiscard]] std::string exemption(rule_context const& rc,
+                                    medication_exposure const& e,
+                                    bool acute_asthma_counts);
 
 // Triggering magnesium repletion orders (parenteral or oral repletion, not laxatives).
-[[nodiscard]] std::vector<medication_exposure const*> triggering_repletion_orders(rule_context const& rc);
+[[nodiscard]] std::vector<medication_exposure const*> triggering_repletion_orders(
+    rule_context const& rc);
 // Triggering orders with any of the classes.
-[[nodiscard]] std::vector<medication_exposure const*> triggering(rule_context const& rc, std::uint32_t classes);
+[[nodiscard]] std::vector<medication_exposure const*> triggering(rule_context const& rc,
+                                                                 std::uint32_t classes);
 
-// IV rate of an order in mg/min, when it can be computed (clinical-rules.md §4: a dose and
+// IV rate of an order in mg/min, when it can be computed (CLINICAL-BASIS.md §4: a dose and
 // a rate in mass units, or a dose and an infusion duration; mL/h alone is not checked).
-[[nodiscard]] std::optional<double> iv_rate_mg_per_min(fhir::medication_order const& o, rule_set_data const& d);
+[[nodiscard]] std::optional<double> iv_rate_mg_per_min(fhir::medication_order const& o,
+                                                       rule_set_data const& d);
 // Intended duration of an order in days (bounds, expected supply duration).
-[[nodiscard]] std::optional<double> order_duration_days(fhir::medication_order const& o, rule_set_data const& d);
-// Continuous (clinical-rules.md §7): repeated doses (a frequency), an administration that runs
+[[nodiscard]] std::optional<double> order_duration_days(fhir::medication_order const& o,
+                                                        rule_set_data const& d);
+// Continuous (CLINICAL-BASIS.md §7): repeated doses (a frequency), an administration that runs
 // longer than a bolus (its duration, or its dose at its rate), or a rate with no dose to end it.
 [[nodiscard]] bool runs_continuously(fhir::medication_order const& o, rule_set_data const& d);
 // Mass per day in mg (dose × frequency ÷ period, one dose when no frequency); nullopt when a
 // dosage has no dose in mass units.
-[[nodiscard]] std::optional<double> daily_dose_mg(fhir::medication_order const& o, rule_set_data const& d);
+[[nodiscard]] std::optional<double> daily_dose_mg(fhir::medication_order const& o,
+                                                  rule_set_data const& d);
 
 }  // namespace cds::rules

@@ -14,9 +14,12 @@ namespace {
 
 char const* indicator_name(indicator i) {
     switch (i) {
-        case indicator::critical: return "critical";
-        case indicator::warning: return "warning";
-        case indicator::info: break;
+        case indicator::critical:
+            return "critical";
+        case indicator::warning:
+            return "warning";
+        case indicator::info:
+            break;
     }
     return "info";
 }
@@ -68,7 +71,7 @@ bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& 
 
     if (!d.override_reasons_json.empty()) card["overrideReasons"] = d.override_reasons_json;
 
-    // Provenance for machines (clinical-rules.md §5): the rule set and the resources used.
+    // Provenance for machines (CLINICAL-BASIS.md §5): the rule set and the resources used.
     bj::object extension(text.card_extension, sp);
     if (auto* mine = extension.if_contains("magnesium-cds"); mine && mine->is_object()) {
         bj::array used(sp);
@@ -84,13 +87,17 @@ bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& 
 }
 
 // Places a shared suggestion set on the most severe card that asks for it; the others
-// say where to find it (clinical-rules.md §5: no two cards suggest the same order).
-void place_shared(std::vector<card_draft>& cards, shared_suggestion kind, std::vector<suggestion_draft> suggestions,
+// say where to find it (CLINICAL-BASIS.md §5: no two cards suggest the same order).
+void place_shared(std::vector<card_draft>& cards,
+                  shared_suggestion kind,
+                  std::vector<suggestion_draft> suggestions,
                   rule_context const& rc) {
     card_draft* host = nullptr;
     for (auto& c : cards) {
         if (c.wants != kind) continue;
-        if (!host || c.level > host->level || (c.level == host->level && rule_rank(c.rule_id) < rule_rank(host->rule_id))) host = &c;
+        if (!host || c.level > host->level ||
+            (c.level == host->level && rule_rank(c.rule_id) < rule_rank(host->rule_id)))
+            host = &c;
     }
     if (!host || suggestions.empty()) return;
     // The host's own suggestions (e.g. the PPI switch) come after the shared ones.
@@ -100,21 +107,30 @@ void place_shared(std::vector<card_draft>& cards, shared_suggestion kind, std::v
     host->suggestions = std::move(merged);
     for (auto& c : cards) {
         if (&c == host || c.wants != kind) continue;
-        c.detail.push_back(fill(rc.d.text(kind == shared_suggestion::repletion ? "refer_to_repletion" : "refer_to_level"),
-                                {{"card", host->summary}}));
+        c.detail.push_back(
+            fill(rc.d.text(kind == shared_suggestion::repletion ? "refer_to_repletion"
+                                                                : "refer_to_level"),
+                 {{"card", host->summary}}));
     }
-    rc.note("evaluate", host->rule_id, kind == shared_suggestion::repletion ? "carries the repletion suggestions" : "carries the level suggestion");
+    rc.note("evaluate", host->rule_id,
+            kind == shared_suggestion::repletion ? "carries the repletion suggestions"
+                                                 : "carries the level suggestion");
 }
 
 }  // namespace
 
-evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context const& context, rule_set const& rules,
+evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
+                           hook_context const& context,
+                           rule_set const& rules,
                            uuid_source const& next_uuid) {
     return evaluate(snapshot, context, rules, next_uuid, boost::json::storage_ptr());
 }
 
-evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context const& context, rule_set const& rules,
-                           uuid_source const& next_uuid, boost::json::storage_ptr storage) {
+evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
+                           hook_context const& context,
+                           rule_set const& rules,
+                           uuid_source const& next_uuid,
+                           boost::json::storage_ptr storage) {
     evaluation_result result{bj::array(storage), {}};
     auto const& d = rules.data();
     patient_findings const f = build_findings(snapshot, context, d, result.trace);
@@ -134,10 +150,12 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot, hook_context 
         if (auto c = r.run(rc)) cards.push_back(std::move(*c));
     }
 
-    if (std::any_of(cards.begin(), cards.end(), [](card_draft const& c) { return c.wants == shared_suggestion::repletion; })) {
+    if (std::any_of(cards.begin(), cards.end(),
+                    [](card_draft const& c) { return c.wants == shared_suggestion::repletion; })) {
         place_shared(cards, shared_suggestion::repletion, rc.take_repletion_suggestions(), rc);
     }
-    if (std::any_of(cards.begin(), cards.end(), [](card_draft const& c) { return c.wants == shared_suggestion::level; })) {
+    if (std::any_of(cards.begin(), cards.end(),
+                    [](card_draft const& c) { return c.wants == shared_suggestion::level; })) {
         std::vector<suggestion_draft> level;  // not a braced list: that would copy the resources
         level.push_back(level_suggestion(rc, "Order a serum magnesium level"));
         place_shared(cards, shared_suggestion::level, std::move(level), rc);

@@ -41,8 +41,10 @@ void compile_lookups(rule_set_data& d) {
 
 // The order of the parts is the order of the trace; later parts read what earlier ones found
 // (renal function needs age and weight, symptoms the QTc).
-patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_context const& context,
-                                rule_set_data const& d, std::vector<trace_entry>& trace) {
+patient_findings build_findings(fhir::patient_snapshot const& snapshot,
+                                hook_context const& context,
+                                rule_set_data const& d,
+                                std::vector<trace_entry>& trace) {
     using namespace findings;
     patient_findings f;
     f.now = context.now;

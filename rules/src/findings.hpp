@@ -1,5 +1,5 @@
 #pragma once
-// Findings: typed facts read from the snapshot once per request (clinical-rules.md §1–§2),
+// Findings: typed facts read from the snapshot once per request (CLINICAL-BASIS.md §1–§2),
 // each with the evidence it used, so every rule is a small function over them.
 
 #include <cstdint>
@@ -30,16 +30,23 @@ struct lab_result {
 };
 
 // Classifies a (converted) serum Mg value, honouring the comparator: "<1.2" is severe,
-// "<=1.2" is taken as 1.2, ">2.5" is hypermagnesemia (clinical-rules.md §1).
-[[nodiscard]] mg_level classify_magnesium(double mg_dl, fhir::quantity_comparator cmp, rule_set_data const& d);
-// False for a bound that says neither "low" nor "normal" (clinical-rules.md §7): ">"/">=" below
+// "<=1.2" is taken as 1.2, ">2.5" is hypermagnesemia (CLINICAL-BASIS.md §1).
+[[nodiscard]] mg_level classify_magnesium(double mg_dl,
+                                          fhir::quantity_comparator cmp,
+                                          rule_set_data const& d);
+// False for a bound that says neither "low" nor "normal" (CLINICAL-BASIS.md §7): ">"/">=" below
 // the hypermagnesemia threshold, "<"/"<=" above the low threshold. Such a result never counts.
-[[nodiscard]] bool magnesium_comparator_classifies(double mg_dl, fhir::quantity_comparator cmp, rule_set_data const& d);
-// Band for an estimate in mL/min (clinical-rules.md §1: 59.5 impaired, 20.0 severely impaired),
+[[nodiscard]] bool magnesium_comparator_classifies(double mg_dl,
+                                                   fhir::quantity_comparator cmp,
+                                                   rule_set_data const& d);
+// Band for an estimate in mL/min (CLINICAL-BASIS.md §1: 59.5 impaired, 20.0 severely impaired),
 // compared as a decimal (§7), so an estimate of exactly 20.0, 30.0 or 60.0 starts its band.
 [[nodiscard]] renal_band band_for(double ml_min, rule_set_data const& d);
 // Cockcroft-Gault creatinine clearance in mL/min.
-[[nodiscard]] double cockcroft_gault(double age_years, double weight_kg, double creatinine_mg_dl, double sex_factor,
+[[nodiscard]] double cockcroft_gault(double age_years,
+                                     double weight_kg,
+                                     double creatinine_mg_dl,
+                                     double sex_factor,
                                      rule_set_data const& d);
 // Completed years between a birth date and the evaluation time.
 [[nodiscard]] std::optional<int> age_in_years(fhir::date_time const& birth, fhir::instant now);
@@ -52,7 +59,9 @@ struct magnesium_status {
     std::vector<fhir::instant> result_times;  // every counted total-Mg result
     std::vector<std::string> skipped;         // why a Mg result was not used
 
-    [[nodiscard]] bool low() const { return latest && (level == mg_level::severe || level == mg_level::mild_moderate); }
+    [[nodiscard]] bool low() const {
+        return latest && (level == mg_level::severe || level == mg_level::mild_moderate);
+    }
     [[nodiscard]] bool current_low() const { return current && low(); }
     [[nodiscard]] bool any_within_days(fhir::instant now, double days) const;
 };
@@ -95,7 +104,8 @@ enum drug_class : std::uint32_t {
     dc_potassium = 1u << 11,
     dc_famotidine = 1u << 12,
 };
-inline constexpr std::uint32_t dc_wasting = dc_loop | dc_thiazide | dc_ppi | dc_high_risk | dc_calcineurin;
+inline constexpr std::uint32_t dc_wasting =
+    dc_loop | dc_thiazide | dc_ppi | dc_high_risk | dc_calcineurin;
 
 struct medication_exposure {
     fhir::medication_order const* order = nullptr;
@@ -128,10 +138,11 @@ struct patient_findings {
     renal_function renal;
 
     std::optional<lab_result> potassium, calcium_total, calcium_ionized, qtc, weight;
-    bool hypokalemia = false;  // current K below threshold
+    bool hypokalemia = false;   // current K below threshold
     bool hypocalcemia = false;  // current total or ionized Ca below threshold
 
-    std::vector<symptom> symptoms;  // recent tetany, seizure, ventricular arrhythmia, prolonged QT (incl. QTc)
+    std::vector<symptom>
+        symptoms;  // recent tetany, seizure, ventricular arrhythmia, prolonged QT (incl. QTc)
     bool symptomatic = false;
     bool recent_torsades_or_ventricular = false;
     bool recent_torsades = false;
@@ -142,18 +153,21 @@ struct patient_findings {
     bool preeclampsia = false;
     bool acute_asthma = false;
     // An active Condition of torsades or ventricular arrhythmia, whatever its onset: it exempts
-    // magnesium orders (clinical-rules.md §7 Exemptions), unlike the recent ones that escalate.
+    // magnesium orders (CLINICAL-BASIS.md §7 Exemptions), unlike the recent ones that escalate.
     bool torsades_or_ventricular = false;
     // Every Condition in the data, active or not: an order's reasonReference may name any.
     std::vector<fhir::condition const*> conditions;
 
     std::vector<medication_exposure> exposures;
-    std::vector<std::string> unavailable;  // sentences about optional data that could not be obtained
+    std::vector<std::string>
+        unavailable;  // sentences about optional data that could not be obtained
     std::vector<std::string> renal_unavailable;  // the same, for the renal prefetch keys
 };
 
-[[nodiscard]] patient_findings build_findings(fhir::patient_snapshot const& snapshot, hook_context const& context,
-                                              rule_set_data const& d, std::vector<trace_entry>& trace);
+[[nodiscard]] patient_findings build_findings(fhir::patient_snapshot const& snapshot,
+                                              hook_context const& context,
+                                              rule_set_data const& d,
+                                              std::vector<trace_entry>& trace);
 
 // Classification of one medication order, also used by tests.
 void classify_medication(medication_exposure& e, rule_set_data const& d);

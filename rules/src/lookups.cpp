@@ -11,7 +11,10 @@ namespace cds::rules {
 
 // ---- code_lookup ------------------------------------------------------------------------
 
-void code_lookup::add_to(table& t, std::string_view system_uri, std::string_view code, std::uint64_t bits) {
+void code_lookup::add_to(table& t,
+                         std::string_view system_uri,
+                         std::string_view code,
+                         std::uint64_t bits) {
     auto it = t.find(code);
     if (it == t.end()) it = t.emplace(std::string(code), std::vector<system_bits>{}).first;
     for (auto& e : it->second) {
@@ -23,7 +26,9 @@ void code_lookup::add_to(table& t, std::string_view system_uri, std::string_view
     it->second.push_back({std::string(system_uri), bits});
 }
 
-std::uint64_t code_lookup::find_in(table const& t, std::string_view system_uri, std::string_view code) {
+std::uint64_t code_lookup::find_in(table const& t,
+                                   std::string_view system_uri,
+                                   std::string_view code) {
     auto it = t.find(code);
     if (it == t.end()) return 0;
     std::uint64_t bits = 0;
@@ -33,10 +38,14 @@ std::uint64_t code_lookup::find_in(table const& t, std::string_view system_uri, 
     return bits;
 }
 
-void code_lookup::add(std::string_view system_uri, std::string_view code, bool prefix, std::uint64_t bits) {
+void code_lookup::add(std::string_view system_uri,
+                      std::string_view code,
+                      bool prefix,
+                      std::uint64_t bits) {
     if (prefix) {
         add_to(prefixes_, system_uri, code, bits);
-        if (std::find(prefix_lengths_.begin(), prefix_lengths_.end(), code.size()) == prefix_lengths_.end()) {
+        if (std::find(prefix_lengths_.begin(), prefix_lengths_.end(), code.size()) ==
+            prefix_lengths_.end()) {
             prefix_lengths_.push_back(code.size());
         }
     } else {
@@ -79,13 +88,14 @@ namespace {
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
 // Terms of this many letters or more also match inside a longer word ("dialysis" in
-// "hemodialysis"); shorter ones (`im`, `po`, `tab`) only as whole words (clinical-rules.md §7
+// "hemodialysis"); shorter ones (`im`, `po`, `tab`) only as whole words (CLINICAL-BASIS.md §7
 // "Text matching").
 constexpr std::size_t letters_to_match_inside_words = 5;
 
 bool matches_inside_words(std::string_view term) {
     auto const letters = std::count_if(term.begin(), term.end(), [](char c) {
-        return std::isalpha(static_cast<unsigned char>(c)) != 0 || static_cast<unsigned char>(c) >= 0x80;
+        return std::isalpha(static_cast<unsigned char>(c)) != 0 ||
+               static_cast<unsigned char>(c) >= 0x80;
     });
     return static_cast<std::size_t>(letters) >= letters_to_match_inside_words;
 }
@@ -95,10 +105,13 @@ bool matches_inside_words(std::string_view term) {
 bool contains_word(std::string_view text, std::string_view word) {
     if (word.empty()) return false;
     if (matches_inside_words(word)) return text.find(word) != std::string_view::npos;
-    for (std::size_t pos = text.find(word); pos != std::string_view::npos; pos = text.find(word, pos + 1)) {
-        bool const left_ok = pos == 0 || !is_word_char(text[pos - 1]) || !is_word_char(word.front());
+    for (std::size_t pos = text.find(word); pos != std::string_view::npos;
+         pos = text.find(word, pos + 1)) {
+        bool const left_ok =
+            pos == 0 || !is_word_char(text[pos - 1]) || !is_word_char(word.front());
         std::size_t const end = pos + word.size();
-        bool const right_ok = end >= text.size() || !is_word_char(text[end]) || !is_word_char(word.back());
+        bool const right_ok =
+            end >= text.size() || !is_word_char(text[end]) || !is_word_char(word.back());
         if (left_ok && right_ok) return true;
     }
     return false;
@@ -107,20 +120,24 @@ bool contains_word(std::string_view text, std::string_view word) {
 
 bool value_set::matches_text(std::string_view lowered) const {
     if (lowered.empty()) return false;
-    bool const found = std::any_of(text_.begin(), text_.end(), [&](std::string const& w) { return contains_word(lowered, w); });
+    bool const found = std::any_of(text_.begin(), text_.end(),
+                                   [&](std::string const& w) { return contains_word(lowered, w); });
     if (!found) return false;
-    return std::none_of(exclude_.begin(), exclude_.end(), [&](std::string const& w) { return contains_word(lowered, w); });
+    return std::none_of(exclude_.begin(), exclude_.end(),
+                        [&](std::string const& w) { return contains_word(lowered, w); });
 }
 
 value_set const& rule_set_data::vs(std::string_view name) const {
     auto it = value_sets.find(name);
-    if (it == value_sets.end()) throw std::logic_error("value set not loaded: " + std::string(name));
+    if (it == value_sets.end())
+        throw std::logic_error("value set not loaded: " + std::string(name));
     return it->second;
 }
 
 rule_text const& rule_set_data::rule(std::string_view rule_id) const {
     auto it = rule_texts.find(rule_id);
-    if (it == rule_texts.end()) throw std::logic_error("rule text not loaded: " + std::string(rule_id));
+    if (it == rule_texts.end())
+        throw std::logic_error("rule text not loaded: " + std::string(rule_id));
     return it->second;
 }
 

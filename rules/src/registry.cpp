@@ -38,7 +38,8 @@ constexpr registered_text text_table[] = {
 consteval bool rule_ids_and_ranks_unique() {
     for (std::size_t i = 0; i < std::size(rule_table); ++i) {
         for (std::size_t j = i + 1; j < std::size(rule_table); ++j) {
-            if (rule_table[i].id == rule_table[j].id || rule_table[i].rank == rule_table[j].rank) return false;
+            if (rule_table[i].id == rule_table[j].id || rule_table[i].rank == rule_table[j].rank)
+                return false;
         }
     }
     return true;
@@ -46,7 +47,8 @@ consteval bool rule_ids_and_ranks_unique() {
 static_assert(rule_ids_and_ranks_unique(), "registry.def: two rules share an id or a rank");
 
 consteval bool every_rule_runs_somewhere() {
-    return std::all_of(std::begin(rule_table), std::end(rule_table), [](auto const& r) { return r.hooks != 0; });
+    return std::all_of(std::begin(rule_table), std::end(rule_table),
+                       [](auto const& r) { return r.hooks != 0; });
 }
 static_assert(every_rule_runs_somewhere(), "registry.def: a rule names no hook");
 
@@ -78,12 +80,14 @@ std::span<registered_rule const> registered_rules() { return rule_table; }
 std::span<registered_text const> registered_texts() { return text_table; }
 
 registered_rule const* find_registered_rule(std::string_view id) {
-    auto const it = std::find_if(std::begin(rule_table), std::end(rule_table), [&](auto const& r) { return r.id == id; });
+    auto const it = std::find_if(std::begin(rule_table), std::end(rule_table),
+                                 [&](auto const& r) { return r.id == id; });
     return it == std::end(rule_table) ? nullptr : &*it;
 }
 
 registered_text const* find_registered_text(std::string_view key) {
-    auto const it = std::find_if(std::begin(text_table), std::end(text_table), [&](auto const& t) { return t.key == key; });
+    auto const it = std::find_if(std::begin(text_table), std::end(text_table),
+                                 [&](auto const& t) { return t.key == key; });
     return it == std::end(text_table) ? nullptr : &*it;
 }
 

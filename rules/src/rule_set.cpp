@@ -2,9 +2,9 @@
 
 #include <stdexcept>
 
-#include <boost/json.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <boost/json.hpp>
 
 #include "loader/extract.hpp"
 #include "loader/registry_check.hpp"
@@ -49,7 +49,8 @@ rule_set_load_result load_rule_set(std::string_view json_text) {
     rapidjson::Document doc;
     doc.Parse(json_text.data(), json_text.size());
     if (doc.HasParseError()) {
-        result.problems.push_back({"/", std::string("not valid JSON at offset ") + std::to_string(doc.GetErrorOffset()) + ": " +
+        result.problems.push_back({"/", std::string("not valid JSON at offset ") +
+                                            std::to_string(doc.GetErrorOffset()) + ": " +
                                             rapidjson::GetParseError_En(doc.GetParseError())});
         return result;
     }
@@ -58,7 +59,8 @@ rule_set_load_result load_rule_set(std::string_view json_text) {
     boost::system::error_code ec;
     bj::value root = bj::parse(json_text, ec);
     if (ec || !root.is_object()) {
-        if (result.problems.empty()) result.problems.push_back({"/", "not valid JSON: " + ec.message()});
+        if (result.problems.empty())
+            result.problems.push_back({"/", "not valid JSON: " + ec.message()});
         return result;
     }
     check_against_registry(root.as_object(), result.problems);

@@ -27,7 +27,9 @@ namespace cds::rules {
 // lookup), so a look-up never builds a std::string.
 struct string_hash {
     using is_transparent = void;
-    [[nodiscard]] std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    [[nodiscard]] std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
 };
 
 // Codes of one or more code lists, each entry carrying the bits of the lists it belongs to.
@@ -47,9 +49,15 @@ private:
         std::string system;
         std::uint64_t bits = 0;
     };
-    using table = std::unordered_map<std::string, std::vector<system_bits>, string_hash, std::equal_to<>>;
-    static void add_to(table& t, std::string_view system_uri, std::string_view code, std::uint64_t bits);
-    static std::uint64_t find_in(table const& t, std::string_view system_uri, std::string_view code);
+    using table =
+        std::unordered_map<std::string, std::vector<system_bits>, string_hash, std::equal_to<>>;
+    static void add_to(table& t,
+                       std::string_view system_uri,
+                       std::string_view code,
+                       std::uint64_t bits);
+    static std::uint64_t find_in(table const& t,
+                                 std::string_view system_uri,
+                                 std::string_view code);
 
     table exact_;
     table prefixes_;
@@ -71,7 +79,9 @@ public:
     void add_exclude(std::string_view word) { exclude_.push_back(lower(word)); }
 
     [[nodiscard]] bool matches(fhir::coding const& c) const { return lookup_.match(c) != 0; }
-    [[nodiscard]] bool matches_code(fhir::codeable_concept const& cc) const { return lookup_.match_any(cc) != 0; }
+    [[nodiscard]] bool matches_code(fhir::codeable_concept const& cc) const {
+        return lookup_.match_any(cc) != 0;
+    }
     // Word match of the listed names in already lower-cased text, unless an exclusion word
     // is present too ("ionized" keeps an ionized-Mg result out of the total-Mg kind).
     [[nodiscard]] bool matches_text(std::string_view lowered) const;
@@ -104,8 +114,8 @@ struct coding_config {
 struct concept_config {
     std::string text;
     std::vector<coding_config> coding;
-    boost::json::object json;         // FHIR CodeableConcept with this text
-    boost::json::array coding_json;   // its codings alone, for a concept with another text
+    boost::json::object json;        // FHIR CodeableConcept with this text
+    boost::json::array coding_json;  // its codings alone, for a concept with another text
 };
 
 struct band_dose {
@@ -143,11 +153,12 @@ struct rule_set_data {
 
     // thresholds
     double mg_severe_below = 1.2, mg_low_below = 1.8, mg_high_above = 2.5;
-    double potassium_low_below = 3.5, calcium_total_low_below = 8.5, calcium_ionized_low_below = 1.12;
+    double potassium_low_below = 3.5, calcium_total_low_below = 8.5,
+           calcium_ionized_low_below = 1.12;
     double qtc_symptomatic_ms = 500, iv_rate_max_mg_per_min = 150;
     int adult_age_years = 18;
     double continuous_mgso4_max_days = 5;
-    // Values outside these never count and are said (clinical-rules.md §1).
+    // Values outside these never count and are said (CLINICAL-BASIS.md §1).
     struct implausible_bounds {
         double magnesium_below_mg_dl = 0.1, magnesium_above_mg_dl = 20;
         double creatinine_at_or_below_mg_dl = 0;
@@ -161,7 +172,8 @@ struct rule_set_data {
     double coexisting_current_hours = 168, qtc_current_hours = 168;
     double renal_current_days = 30, renal_max_age_days = 365, weight_max_age_days = 365;
     double symptom_onset_days = 7, acute_asthma_onset_days = 7, pregnancy_status_days = 274;
-    double result_future_tolerance_hours = 24;  // a result dated further after the hook's time never counts
+    double result_future_tolerance_hours =
+        24;  // a result dated further after the hook's time never counts
 
     // units
     fhir::unit_table magnesium_mg_dl, creatinine_mg_dl, calcium_total_mg_dl, calcium_ionized_mmol_l,
@@ -171,7 +183,8 @@ struct rule_set_data {
     // renal
     std::array<double, 4> band_min{60, 30, 20, 0};  // normal, impaired, severely, contraindicated
     std::array<std::string, renal_band_count> band_label;
-    double cg_age_offset = 140, cg_denominator = 72, cg_female_factor = 0.85, cg_unknown_sex_factor = 0.85;
+    double cg_age_offset = 140, cg_denominator = 72, cg_female_factor = 0.85,
+           cg_unknown_sex_factor = 0.85;
     std::string renal_scale_note;
 
     // doses
@@ -204,10 +217,11 @@ struct rule_set_data {
     // build_findings tests every Observation against 11 lists and every medication against
     // 13: these make that one look-up per coding instead of a name look-up and a set test
     // per list.
-    code_lookup observation_kind_codes;                 // bit i: the i-th kind in findings.cpp's order
+    code_lookup observation_kind_codes;  // bit i: the i-th kind in findings.cpp's order
     std::vector<value_set const*> observation_kind_sets;  // the same order, for the text fallback
-    code_lookup drug_class_codes;                       // bits: drug_class (findings.hpp)
-    std::vector<std::pair<std::uint32_t, value_set const*>> drug_class_sets;  // for the text fallback
+    code_lookup drug_class_codes;                         // bits: drug_class (findings.hpp)
+    std::vector<std::pair<std::uint32_t, value_set const*>>
+        drug_class_sets;  // for the text fallback
     // Lists consulted per order or per condition, resolved by name once.
     struct named_value_sets {
         value_set const* pregnant_answer = nullptr;

@@ -24,7 +24,8 @@ void put_digits(char* out, int value, int width) {
 
 }  // namespace
 
-void service_log_formatter::format(spdlog::details::log_msg const& msg, spdlog::memory_buf_t& dest) {
+void service_log_formatter::format(spdlog::details::log_msg const& msg,
+                                   spdlog::memory_buf_t& dest) {
     auto const since_epoch = msg.time.time_since_epoch();
     auto const second = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
     if (second != cached_second_) {
@@ -50,8 +51,11 @@ void service_log_formatter::format(spdlog::details::log_msg const& msg, spdlog::
         cached_second_ = second;
     }
     std::array<char, 4> millis{'.', '0', '0', '0'};
-    put_digits(&millis[1],
-               static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000), 3);
+    put_digits(
+        &millis[1],
+        static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000),
+        3);
     auto const level = spdlog::level::to_string_view(msg.level);
     dest.append(date_time_.data(), date_time_.data() + date_time_.size());
     dest.append(millis.data(), millis.data() + millis.size());
@@ -124,7 +128,8 @@ void buffered_log_sink::write_batch(std::unique_lock<std::mutex>& lock) {
     urgent_ = false;
     if (dropped_unreported_ > 0) {
         // Reported after the lines that were kept before the drop, in the log's own format.
-        std::string const text = fmt::format("{} log lines dropped: stderr did not keep up", dropped_unreported_);
+        std::string const text =
+            fmt::format("{} log lines dropped: stderr did not keep up", dropped_unreported_);
         spdlog::details::log_msg report{spdlog::string_view_t{}, spdlog::level::warn,
                                         spdlog::string_view_t{text.data(), text.size()}};
         spdlog::memory_buf_t line;

@@ -40,7 +40,8 @@ std::string quoted(std::string_view text, std::size_t limit = 64) {
 }
 
 std::string string_member(boost::json::object const& o, std::string_view key) {
-    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string()) return std::string{v->get_string()};
+    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string())
+        return std::string{v->get_string()};
     return {};
 }
 
@@ -65,7 +66,8 @@ std::string describe_key(rules::prefetch_template const& t) {
 
 }  // namespace
 
-boost::json::object render_explain(rules::rule_set const& rules, std::vector<rules::trace_entry> const& trace,
+boost::json::object render_explain(rules::rule_set const& rules,
+                                   std::vector<rules::trace_entry> const& trace,
                                    boost::json::storage_ptr storage) {
     boost::json::array entries(storage);
     entries.reserve(trace.size());
@@ -84,17 +86,22 @@ bool is_json_media_type(std::string_view content_type) {
     auto const semicolon = content_type.find(';');
     auto const media = trim(content_type.substr(0, semicolon));
     bool const json = iequals(media, "application/json") ||
-                      (media.size() > 17 && iequals(media.substr(0, 12), "application/") && iends_with(media, "+json"));
+                      (media.size() > 17 && iequals(media.substr(0, 12), "application/") &&
+                       iends_with(media, "+json"));
     if (!json) return false;
-    std::string_view params = semicolon == std::string_view::npos ? std::string_view{} : content_type.substr(semicolon + 1);
+    std::string_view params = semicolon == std::string_view::npos
+                                  ? std::string_view{}
+                                  : content_type.substr(semicolon + 1);
     while (!params.empty()) {
         auto const next = params.find(';');
         auto const param = trim(params.substr(0, next));
         params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
         auto const eq = param.find('=');
-        if (eq == std::string_view::npos || !iequals(trim(param.substr(0, eq)), "charset")) continue;
+        if (eq == std::string_view::npos || !iequals(trim(param.substr(0, eq)), "charset"))
+            continue;
         auto value = trim(param.substr(eq + 1));
-        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+            value = value.substr(1, value.size() - 2);
         // JSON exchanged between systems must be UTF-8 (RFC 8259 §8.1).
         if (!iequals(value, "utf-8") && !iequals(value, "utf8")) return false;
     }
@@ -104,7 +111,9 @@ bool is_json_media_type(std::string_view content_type) {
 namespace {
 
 // `temporary` holds the parser's own stack while parsing; `storage` the resulting tree.
-json_body parse_json_body_into(std::string_view body, unsigned max_depth, boost::json::storage_ptr temporary,
+json_body parse_json_body_into(std::string_view body,
+                               unsigned max_depth,
+                               boost::json::storage_ptr temporary,
                                boost::json::storage_ptr storage) {
     json_body out;
     boost::json::parse_options options;
@@ -125,15 +134,20 @@ json_body parse_json_body_into(std::string_view body, unsigned max_depth, boost:
         return out;
     }
     if (body.empty()) {
-        out.error = error_response(errc::malformed_json, "the body is empty; a JSON object is required");
+        out.error =
+            error_response(errc::malformed_json, "the body is empty; a JSON object is required");
         return out;
     }
     std::size_t const at = std::min(consumed, body.size());
-    std::size_t const line = 1 + static_cast<std::size_t>(std::count(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+    std::size_t const line =
+        1 + static_cast<std::size_t>(
+                std::count(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
     auto const last_newline = body.substr(0, at).rfind('\n');
-    std::size_t const column = 1 + (last_newline == std::string_view::npos ? at : at - last_newline - 1);
-    out.error = error_response(errc::malformed_json, "the body is not valid JSON: " + ec.message() + " at line " +
-                                                         std::to_string(line) + ", column " + std::to_string(column));
+    std::size_t const column =
+        1 + (last_newline == std::string_view::npos ? at : at - last_newline - 1);
+    out.error = error_response(errc::malformed_json, "the body is not valid JSON: " + ec.message() +
+                                                         " at line " + std::to_string(line) +
+                                                         ", column " + std::to_string(column));
     return out;
 }
 
@@ -141,8 +155,8 @@ json_body parse_json_body_into(std::string_view body, unsigned max_depth, boost:
 
 json_body parse_json_body(std::string_view body, unsigned max_depth) {
     // One shared arena per body: the tree (and the arena with it) lives as long as the value.
-    return parse_json_body_into(body, max_depth, {},
-                                boost::json::make_shared_resource<boost::json::monotonic_resource>());
+    return parse_json_body_into(
+        body, max_depth, {}, boost::json::make_shared_resource<boost::json::monotonic_resource>());
 }
 
 namespace {
@@ -151,14 +165,15 @@ namespace {
 std::optional<http_response> check_content_type(http_request const& request) {
     auto const content_type = request.header("Content-Type");
     if (is_json_media_type(content_type)) return std::nullopt;
-    return error_response(errc::unsupported_media_type,
-                          content_type.empty()
-                              ? std::string{"the request has no Content-Type; send application/json"}
-                              : "Content-Type " + quoted(content_type) + " is not application/json");
+    return error_response(
+        errc::unsupported_media_type,
+        content_type.empty() ? std::string{"the request has no Content-Type; send application/json"}
+                             : "Content-Type " + quoted(content_type) + " is not application/json");
 }
 
 // The request's size, envelope, hook and context, checked before anything is read from it.
-std::optional<http_response> check_request(boost::json::value const& body, service_state const& state,
+std::optional<http_response> check_request(boost::json::value const& body,
+                                           service_state const& state,
                                            rules::service_definition const& service) {
     // 413 rather than 400: the request is well-formed, only more than this service is
     // configured to take on (RFC 9110 §15.5.14), and the client can send less.
@@ -184,8 +199,10 @@ std::optional<http_response> check_request(boost::json::value const& body, servi
                                   "', but the request's hook is " + quoted(hook),
                               "hook");
     }
-    if (auto it = state.schemas->context_by_hook.find(service.hook); it != state.schemas->context_by_hook.end()) {
-        if (auto violation = it->second.validate(root.at("context"), "context", envelope_replay_depth)) {
+    if (auto it = state.schemas->context_by_hook.find(service.hook);
+        it != state.schemas->context_by_hook.end()) {
+        if (auto violation =
+                it->second.validate(root.at("context"), "context", envelope_replay_depth)) {
             return error_response(errc::schema_violation, violation->message, violation->path);
         }
     }
@@ -194,18 +211,21 @@ std::optional<http_response> check_request(boost::json::value const& body, servi
 
 // Prefetch (CDS Hooks 2.0 "Prefetch"): returns the service's keys the request brings no
 // value for; a key whose value is an OperationOutcome is unavailable.
-std::vector<rules::prefetch_template const*> absent_prefetch(boost::json::object const& root, prepared_call& call) {
+std::vector<rules::prefetch_template const*> absent_prefetch(boost::json::object const& root,
+                                                             prepared_call& call) {
     boost::json::object const* prefetch = nullptr;
-    if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object()) prefetch = &p->get_object();
+    if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object())
+        prefetch = &p->get_object();
     std::vector<rules::prefetch_template const*> absent;
     for (auto const& t : call.service->prefetch) {
-        boost::json::value const* value = prefetch != nullptr ? prefetch->if_contains(t.key) : nullptr;
+        boost::json::value const* value =
+            prefetch != nullptr ? prefetch->if_contains(t.key) : nullptr;
         if (value == nullptr) {
             absent.push_back(&t);
         } else if (is_resource_of_type(*value, "OperationOutcome")) {
             // The client's own query failed and it says so, so that we do not repeat it.
-            call.unavailable[t.key] = "the CDS client reported that its query for " + describe_key(t) +
-                                      " failed (OperationOutcome in prefetch)";
+            call.unavailable[t.key] = "the CDS client reported that its query for " +
+                                      describe_key(t) + " failed (OperationOutcome in prefetch)";
         }
         // null: the client looked and nothing exists; that is data, not a gap.
     }
@@ -214,24 +234,30 @@ std::vector<rules::prefetch_template const*> absent_prefetch(boost::json::object
 
 // The absent keys become queries to the request's fhirServer, or unavailable when there is
 // no server to ask or no fetcher to ask it with.
-void plan_fetch(boost::json::object const& root, std::vector<rules::prefetch_template const*> const& absent,
-                service_state const& state, prepared_call& call) {
+void plan_fetch(boost::json::object const& root,
+                std::vector<rules::prefetch_template const*> const& absent,
+                service_state const& state,
+                prepared_call& call) {
     std::string const fhir_server = string_member(root, "fhirServer");
     if (fhir_server.empty() || !state.fetcher) {
         for (auto const* t : absent) {
             call.unavailable[t->key] =
                 describe_key(*t) + " was not prefetched, and " +
-                (fhir_server.empty() ? std::string{"the request names no fhirServer to query"}
-                                     : std::string{"this service is not configured to query FHIR servers"});
+                (fhir_server.empty()
+                     ? std::string{"the request names no fhirServer to query"}
+                     : std::string{"this service is not configured to query FHIR servers"});
         }
         return;
     }
     auto& fetch = call.fetch;
     fetch.fhir_server = fhir_server;
-    if (auto const* auth = root.if_contains("fhirAuthorization"); auth != nullptr && auth->is_object()) {
+    if (auto const* auth = root.if_contains("fhirAuthorization");
+        auth != nullptr && auth->is_object()) {
         auto const& a = auth->get_object();
-        if (auto token_type = string_member(a, "token_type"); !token_type.empty()) fetch.token_type = token_type;
-        if (auto token = string_member(a, "access_token"); !token.empty()) fetch.access_token = std::move(token);
+        if (auto token_type = string_member(a, "token_type"); !token_type.empty())
+            fetch.token_type = token_type;
+        if (auto token = string_member(a, "access_token"); !token.empty())
+            fetch.access_token = std::move(token);
     }
     fetch.context = root.at("context").get_object();
     constexpr std::string_view practitioner = "Practitioner/";
@@ -245,8 +271,10 @@ void plan_fetch(boost::json::object const& root, std::vector<rules::prefetch_tem
 
 }  // namespace
 
-std::variant<http_response, prepared_call> prepare_cds_call(http_request const& request, service_state const& state,
-                                                            rules::service_definition const& service) {
+std::variant<http_response, prepared_call> prepare_cds_call(
+    http_request const& request,
+    service_state const& state,
+    rules::service_definition const& service) {
     if (auto error = check_content_type(request)) return std::move(*error);
     // The parsed tree is used only inside this function: what the call keeps is copied out of
     // it (draft orders and the snapshot builder own their strings, fetch.context is a copy on
@@ -276,13 +304,16 @@ namespace {
 // One note on fetched data as it reaches the client: the token masked (again: a cut could
 // leave part of it otherwise), then cut to `max_bytes` on a UTF-8 boundary, control
 // characters blanked.
-std::string client_fit_note(std::string const& fetched_note, std::string const* token, std::size_t max_bytes) {
+std::string client_fit_note(std::string const& fetched_note,
+                            std::string const* token,
+                            std::size_t max_bytes) {
     std::string_view raw = fetched_note;
     std::string redacted;
     if (token != nullptr && fetched_note.find(*token) != std::string::npos) {
         constexpr std::string_view mask = "[redacted]";
         redacted = fetched_note;
-        for (auto at = redacted.find(*token); at != std::string::npos; at = redacted.find(*token, at)) {
+        for (auto at = redacted.find(*token); at != std::string::npos;
+             at = redacted.find(*token, at)) {
             redacted.replace(at, token->size(), mask);
             at += mask.size();
         }
@@ -290,7 +321,8 @@ std::string client_fit_note(std::string const& fetched_note, std::string const* 
     }
     std::string note;
     std::size_t cut = std::min(raw.size(), max_bytes);
-    while (cut < raw.size() && cut > 0 && (static_cast<unsigned char>(raw[cut]) & 0xC0) == 0x80) --cut;
+    while (cut < raw.size() && cut > 0 && (static_cast<unsigned char>(raw[cut]) & 0xC0) == 0x80)
+        --cut;
     note.reserve(cut + 3);
     for (char const c : raw.substr(0, cut)) {
         note += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
@@ -304,10 +336,12 @@ std::string client_fit_note(std::string const& fetched_note, std::string const* 
 // counted would go unnoticed. The fetcher redacts the token; here it is redacted once more
 // (a note reaches the client), each note is kept short and printable (it may quote a
 // server's diagnostics), and their number is bounded.
-std::vector<std::string> data_notes_of(fetch_outcome const& fetched, std::optional<std::string> const& access_token) {
+std::vector<std::string> data_notes_of(fetch_outcome const& fetched,
+                                       std::optional<std::string> const& access_token) {
     constexpr std::size_t max_notes = 5;
     constexpr std::size_t max_note_bytes = 200;
-    std::string const* const token = access_token && !access_token->empty() ? &*access_token : nullptr;
+    std::string const* const token =
+        access_token && !access_token->empty() ? &*access_token : nullptr;
     std::vector<std::string> notes;
     for (auto const& fetched_note : fetched.notes) {
         if (fetched_note.empty()) continue;
@@ -316,7 +350,8 @@ std::vector<std::string> data_notes_of(fetch_outcome const& fetched, std::option
             break;
         }
         auto note = client_fit_note(fetched_note, token, max_note_bytes);
-        if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(std::move(note));
+        if (std::find(notes.begin(), notes.end(), note) == notes.end())
+            notes.push_back(std::move(note));
     }
     return notes;
 }
@@ -327,7 +362,8 @@ std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome con
     if (fetched != nullptr) {
         for (auto const& [key, value] : fetched->results) {
             if (is_resource_of_type(value, "OperationOutcome")) {
-                call.unavailable[key] = "the FHIR server answered the query for '" + key + "' with an OperationOutcome";
+                call.unavailable[key] =
+                    "the FHIR server answered the query for '" + key + "' with an OperationOutcome";
             } else if (value.is_object()) {
                 call.builder.add(value, "fetched." + key);
             }
@@ -335,12 +371,14 @@ std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome con
         for (auto const& [key, why] : fetched->failures) call.unavailable[key] = why;
         for (auto const& q : call.fetch.queries) {
             if (!fetched->results.contains(q.key) && !call.unavailable.contains(q.key)) {
-                call.unavailable[q.key] = "the FHIR server query for '" + q.key + "' did not complete";
+                call.unavailable[q.key] =
+                    "the FHIR server query for '" + q.key + "' did not complete";
             }
         }
     }
     call.context.data_notes.clear();
-    if (fetched != nullptr) call.context.data_notes = data_notes_of(*fetched, call.fetch.access_token);
+    if (fetched != nullptr)
+        call.context.data_notes = data_notes_of(*fetched, call.fetch.access_token);
     // Required data that is missing stops the call (CDS Hooks 2.0: 412 when the service
     // cannot obtain what it needs); optional gaps are evaluated around and named in cards.
     std::vector<missing_data> missing_required;
@@ -349,7 +387,8 @@ std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome con
         auto it = call.unavailable.find(t.key);
         if (it == call.unavailable.end()) continue;
         if (t.required) {
-            missing_required.push_back({t.key, "required data " + describe_key(t) + " is unavailable: " + it->second});
+            missing_required.push_back(
+                {t.key, "required data " + describe_key(t) + " is unavailable: " + it->second});
         } else {
             call.context.unavailable_prefetch.push_back(t.key);
         }
@@ -357,7 +396,9 @@ std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome con
     return missing_required;
 }
 
-http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched, service_state const& state) {
+http_response complete_cds_call(prepared_call call,
+                                fetch_outcome const* fetched,
+                                service_state const& state) {
     auto const& service = *call.service;
     auto const missing = settle_prefetch(call, fetched);
     if (!missing.empty()) {
@@ -367,7 +408,8 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
         // once everything that could not be obtained, and why, not only what stopped the call.
         for (auto const& t : service.prefetch) {
             if (t.required || !call.unavailable.contains(t.key)) continue;
-            issues.push_back({"optional data " + describe_key(t) + " is unavailable too: " + call.unavailable.at(t.key),
+            issues.push_back({"optional data " + describe_key(t) +
+                                  " is unavailable too: " + call.unavailable.at(t.key),
                               "prefetch." + t.key, "warning"});
         }
         auto response = error_response(errc::required_data_unavailable, issues);
@@ -376,13 +418,15 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
     }
 
     auto snapshot = std::move(call.builder).build();
-    for (auto& order : call.context.draft_orders) fhir::resolve_medication(order, snapshot, snapshot.issues);
+    for (auto& order : call.context.draft_orders)
+        fhir::resolve_medication(order, snapshot, snapshot.issues);
     // The cards are built in an arena like the request's tree (no co_await from here on, so
     // this thread's first block is free): built, serialized and dropped without a free per node.
     arena_first_block const first_block;
     request_arena arena(first_block.data(), first_block.size());
     boost::json::storage_ptr const storage(&arena);
-    std::shared_ptr<rules::rule_set const> const current = call.rules != nullptr ? nullptr : state.rules.get();
+    std::shared_ptr<rules::rule_set const> const current =
+        call.rules != nullptr ? nullptr : state.rules.get();
     rules::rule_set const& rule_set = call.rules != nullptr ? *call.rules : *current;
     auto result = rules::evaluate(snapshot, call.context, rule_set, state.next_uuid, storage);
 
@@ -392,8 +436,9 @@ http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched
     response.log.service_id = service.id;
     response.log.card_count = static_cast<int>(result.cards.size());
     if (state.ledger && !result.cards.empty()) {
-        state.ledger->record(ledger_cards_from(result.cards, {service.id, service.hook, rule_set.id(), rule_set.version(),
-                                                              call.client_iss, std::chrono::system_clock::now()}));
+        state.ledger->record(ledger_cards_from(
+            result.cards, {service.id, service.hook, rule_set.id(), rule_set.version(),
+                           call.client_iss, std::chrono::system_clock::now()}));
     }
     if (state.metrics) state.metrics->record_cards(result.cards);
     boost::json::object document(storage);

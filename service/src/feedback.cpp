@@ -8,7 +8,8 @@ namespace cds::service {
 
 namespace {
 std::string string_member(boost::json::object const& o, std::string_view key) {
-    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string()) return std::string{v->get_string()};
+    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string())
+        return std::string{v->get_string()};
     return {};
 }
 }  // namespace
@@ -35,9 +36,11 @@ feedback_parse_result parse_feedback(boost::json::value const& body) {
         entry.card = string_member(*item, "card");
         entry.outcome = string_member(*item, "outcome");
         entry.outcome_timestamp = string_member(*item, "outcomeTimestamp");
-        if (auto const* accepted = item->if_contains("acceptedSuggestions"); accepted != nullptr && accepted->is_array()) {
+        if (auto const* accepted = item->if_contains("acceptedSuggestions");
+            accepted != nullptr && accepted->is_array()) {
             for (auto const& s : accepted->get_array()) {
-                if (auto const* o = s.if_object()) entry.accepted_suggestions.push_back(string_member(*o, "id"));
+                if (auto const* o = s.if_object())
+                    entry.accepted_suggestions.push_back(string_member(*o, "id"));
             }
         }
         // CDS Hooks 2.0 Feedback: acceptedSuggestions is required when the outcome is accepted.
@@ -46,12 +49,15 @@ feedback_parse_result parse_feedback(boost::json::value const& body) {
             out.error = out.error_path + " is required when the outcome is \"accepted\"";
             return out;
         }
-        if (auto const* override_reason = item->if_contains("overrideReason"); override_reason != nullptr) {
+        if (auto const* override_reason = item->if_contains("overrideReason");
+            override_reason != nullptr) {
             if (auto const* o = override_reason->if_object()) {
-                if (auto const* reason = o->if_contains("reason"); reason != nullptr && reason->is_object()) {
+                if (auto const* reason = o->if_contains("reason");
+                    reason != nullptr && reason->is_object()) {
                     auto const& r = reason->get_object();
-                    entry.override_reason = fhir::coding{string_member(r, "system"), string_member(r, "code"),
-                                                         string_member(r, "display")};
+                    entry.override_reason =
+                        fhir::coding{string_member(r, "system"), string_member(r, "code"),
+                                     string_member(r, "display")};
                 }
                 entry.override_comment = string_member(*o, "userComment");
             }

@@ -9,15 +9,15 @@
 #include <iterator>
 #include <map>
 #include <mutex>
-#include <tuple>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <utility>
 
-#include <boost/json.hpp>
-#include <boost/program_options/value_semantic.hpp>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <boost/json.hpp>
+#include <boost/program_options/value_semantic.hpp>
 
 namespace cds::service {
 
@@ -81,7 +81,8 @@ CREATE TABLE card_ledger_suggestion (
 ALTER TABLE feedback ADD COLUMN card_in_ledger INTEGER CHECK (card_in_ledger IN (0, 1));
 )sql"},
 };
-static_assert(std::size(migrations) > 0 && migrations[std::size(migrations) - 1].version == feedback_schema_version);
+static_assert(std::size(migrations) > 0 &&
+              migrations[std::size(migrations) - 1].version == feedback_schema_version);
 
 // received_at is a FHIR instant in UTC with milliseconds ("2026-03-10T09:00:00.000Z"): fixed
 // width, so text order is time order and range queries compare strings.
@@ -118,22 +119,27 @@ void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
 std::string column_text(sqlite3_stmt* stmt, int column) {
     auto const* text = sqlite3_column_text(stmt, column);
     if (text == nullptr) return {};
-    return std::string{reinterpret_cast<char const*>(text), static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
+    return std::string{reinterpret_cast<char const*>(text),
+                       static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
 }
 
 class sqlite_feedback_store final : public feedback_store {
 public:
-    sqlite_feedback_store(std::string path, rule_set_identity rules, sqlite_feedback_store_options options)
+    sqlite_feedback_store(std::string path,
+                          rule_set_identity rules,
+                          sqlite_feedback_store_options options)
         : path_{std::move(path)},
           rules_{std::move(rules)},
           clock_{std::move(options.clock)},
           busy_timeout_{options.busy_timeout} {
         if (!clock_) clock_ = [] { return std::chrono::system_clock::now(); };
-        if (!options.create_if_missing && !std::filesystem::exists(path_)) fail("the file does not exist");
+        if (!options.create_if_missing && !std::filesystem::exists(path_))
+            fail("the file does not exist");
 
         sqlite3* raw = nullptr;
         // NOMUTEX: this object serializes every use of the connection itself (mutex_).
-        int const flags = SQLITE_OPEN_READWRITE | (options.create_if_missing ? SQLITE_OPEN_CREATE : 0) |
+        int const flags = SQLITE_OPEN_READWRITE |
+                          (options.create_if_missing ? SQLITE_OPEN_CREATE : 0) |
                           SQLITE_OPEN_NOMUTEX;
         int const rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
         db_.reset(raw);
@@ -147,7 +153,8 @@ public:
         // block the writer. synchronous=FULL: the log is fsynced at every commit, so a
         // committed call survives power loss as well as a crash (NORMAL would only survive a
         // crash of the process); the 200 is sent after that commit.
-        if (query_text("PRAGMA journal_mode=WAL") != "wal") fail("the database cannot use write-ahead logging");
+        if (query_text("PRAGMA journal_mode=WAL") != "wal")
+            fail("the database cannot use write-ahead logging");
         execute("PRAGMA synchronous=FULL");
         execute("PRAGMA foreign_keys=ON");
         migrate();
@@ -158,39 +165,50 @@ public:
         rollback_ = prepare("ROLLBACK");
         insert_feedback_ = prepare(
             "INSERT INTO feedback (received_at, service_id, card_uuid, outcome, outcome_timestamp, "
-            "override_reason_system, override_reason_code, override_reason_display, has_user_comment, "
-            "rule_set_id, rule_set_version, card_in_ledger) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+            "override_reason_system, override_reason_code, override_reason_display, "
+            "has_user_comment, "
+            "rule_set_id, rule_set_version, card_in_ledger) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+            "?8, ?9, ?10, ?11, "
             "EXISTS (SELECT 1 FROM card_ledger WHERE card_uuid = ?3))");
         // A suggestion uuid repeated within one entry is one accepted suggestion.
         insert_suggestion_ = prepare(
-            "INSERT OR IGNORE INTO feedback_accepted_suggestion (feedback_id, suggestion_uuid) VALUES (?1, ?2)");
+            "INSERT OR IGNORE INTO feedback_accepted_suggestion (feedback_id, suggestion_uuid) "
+            "VALUES (?1, ?2)");
         summarize_ = prepare(
-            "SELECT f.service_id, f.rule_set_id, f.rule_set_version, f.outcome, f.override_reason_system, "
-            "f.override_reason_code, max(f.override_reason_display), count(*), sum(f.has_user_comment), "
+            "SELECT f.service_id, f.rule_set_id, f.rule_set_version, f.outcome, "
+            "f.override_reason_system, "
+            "f.override_reason_code, max(f.override_reason_display), count(*), "
+            "sum(f.has_user_comment), "
             "sum((SELECT count(*) FROM feedback_accepted_suggestion s WHERE s.feedback_id = f.id)) "
-            "FROM feedback f WHERE (?1 IS NULL OR f.received_at >= ?1) AND (?2 IS NULL OR f.received_at < ?2) "
+            "FROM feedback f WHERE (?1 IS NULL OR f.received_at >= ?1) AND (?2 IS NULL OR "
+            "f.received_at < ?2) "
             "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6");
         insert_card_ = prepare(
-            "INSERT OR IGNORE INTO card_ledger (card_uuid, issued_at, service_id, hook, rule_id, rule_set_id, "
+            "INSERT OR IGNORE INTO card_ledger (card_uuid, issued_at, service_id, hook, rule_id, "
+            "rule_set_id, "
             "rule_set_version, indicator, client_iss) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
         insert_card_suggestion_ = prepare(
-            "INSERT OR IGNORE INTO card_ledger_suggestion (card_uuid, suggestion_uuid) VALUES (?1, ?2)");
+            "INSERT OR IGNORE INTO card_ledger_suggestion (card_uuid, suggestion_uuid) VALUES (?1, "
+            "?2)");
     }
 
     sqlite_feedback_store(sqlite_feedback_store const&) = delete;
     sqlite_feedback_store& operator=(sqlite_feedback_store const&) = delete;
 
-    store_outcome record(std::string_view service_id, std::vector<feedback_entry> const& entries,
+    store_outcome record(std::string_view service_id,
+                         std::vector<feedback_entry> const& entries,
                          std::chrono::steady_clock::time_point give_up_at) override {
         if (entries.empty()) return store_outcome::stored;
         std::string const received_at = stored_time(clock_());
         std::lock_guard const lock{mutex_};
-        int const rc = in_transaction(give_up_at, [&] { return insert_all(received_at, service_id, entries); });
+        int const rc = in_transaction(give_up_at,
+                                      [&] { return insert_all(received_at, service_id, entries); });
         if (rc == SQLITE_DONE) return store_outcome::stored;
         // Only codes and SQLite's message (which names constraints, never values) are logged.
-        spdlog::error("feedback store: {} feedback entries for service {} were not stored (answered 503): {} "
-                      "(SQLite code {})",
-                      entries.size(), service_id, last_error_, rc);
+        spdlog::error(
+            "feedback store: {} feedback entries for service {} were not stored (answered 503): {} "
+            "(SQLite code {})",
+            entries.size(), service_id, last_error_, rc);
         return (rc & 0xFF) == SQLITE_BUSY ? store_outcome::busy : store_outcome::failed;
     }
 
@@ -200,12 +218,14 @@ public:
         std::lock_guard const lock{mutex_};
         int const rc = in_transaction(give_up_at, [&] { return insert_cards(cards); });
         if (rc == SQLITE_DONE) return store_outcome::stored;
-        spdlog::warn("card ledger: {} cards were not recorded: {} (SQLite code {})", cards.size(), last_error_, rc);
+        spdlog::warn("card ledger: {} cards were not recorded: {} (SQLite code {})", cards.size(),
+                     last_error_, rc);
         return (rc & 0xFF) == SQLITE_BUSY ? store_outcome::busy : store_outcome::failed;
     }
 
     bool record(std::string_view service_id, std::vector<feedback_entry> const& entries) override {
-        return record(service_id, entries, std::chrono::steady_clock::now() + busy_timeout_) == store_outcome::stored;
+        return record(service_id, entries, std::chrono::steady_clock::now() + busy_timeout_) ==
+               store_outcome::stored;
     }
 
     feedback_summary summarize(feedback_summary_query const& query) override {
@@ -225,8 +245,10 @@ public:
             count.service_id = column_text(stmt, 0);
             count.rule_set = {column_text(stmt, 1), column_text(stmt, 2)};
             count.outcome = column_text(stmt, 3);
-            if (sqlite3_column_type(stmt, 4) != SQLITE_NULL || sqlite3_column_type(stmt, 5) != SQLITE_NULL) {
-                count.override_reason = fhir::coding{column_text(stmt, 4), column_text(stmt, 5), column_text(stmt, 6)};
+            if (sqlite3_column_type(stmt, 4) != SQLITE_NULL ||
+                sqlite3_column_type(stmt, 5) != SQLITE_NULL) {
+                count.override_reason =
+                    fhir::coding{column_text(stmt, 4), column_text(stmt, 5), column_text(stmt, 6)};
             }
             count.entries = sqlite3_column_int64(stmt, 7);
             count.with_user_comment = sqlite3_column_int64(stmt, 8);
@@ -266,10 +288,13 @@ private:
         auto const& store = *static_cast<sqlite_feedback_store const*>(self);
         auto const now = std::chrono::steady_clock::now();
         if (now >= store.give_up_at_) return 0;
-        constexpr std::chrono::milliseconds steps[] = {std::chrono::milliseconds{1}, std::chrono::milliseconds{2},
-                                                       std::chrono::milliseconds{5}, std::chrono::milliseconds{10}};
-        auto const step = steps[std::min<std::size_t>(static_cast<std::size_t>(attempts), std::size(steps) - 1)];
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, store.give_up_at_ - now));
+        constexpr std::chrono::milliseconds steps[] = {
+            std::chrono::milliseconds{1}, std::chrono::milliseconds{2},
+            std::chrono::milliseconds{5}, std::chrono::milliseconds{10}};
+        auto const step =
+            steps[std::min<std::size_t>(static_cast<std::size_t>(attempts), std::size(steps) - 1)];
+        std::this_thread::sleep_for(
+            std::min<std::chrono::steady_clock::duration>(step, store.give_up_at_ - now));
         return 1;
     }
 
@@ -279,8 +304,10 @@ private:
     // write-ahead log that cannot be written fails here too.
     void check_writable() {
         if (sqlite3_db_readonly(db_.get(), "main") == 1) {
-            fail("the file is read-only to this process; serve needs to write it (check its permissions, "
-                 "attributes and mount)");
+            fail(
+                "the file is read-only to this process; serve needs to write it (check its "
+                "permissions, "
+                "attributes and mount)");
         }
         std::string const user_version = query_text("PRAGMA user_version");
         if (sqlite3_exec(db_.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
@@ -288,17 +315,21 @@ private:
             if ((sqlite3_extended_errcode(db_.get()) & 0xFF) == SQLITE_BUSY) return;
             fail(std::string{"cannot be written: "} + sqlite3_errmsg(db_.get()));
         }
-        std::string const rewrite = "PRAGMA user_version = " + std::to_string(std::stoll(user_version));
+        std::string const rewrite =
+            "PRAGMA user_version = " + std::to_string(std::stoll(user_version));
         if (sqlite3_exec(db_.get(), rewrite.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK ||
             sqlite3_exec(db_.get(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
             std::string const reason = sqlite3_errmsg(db_.get());
-            if (sqlite3_get_autocommit(db_.get()) == 0) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            if (sqlite3_get_autocommit(db_.get()) == 0)
+                sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
             fail("cannot be written: " + reason);
         }
     }
 
     // Inside the open transaction; returns SQLITE_DONE or the first failing code.
-    int insert_all(std::string const& received_at, std::string_view service_id, std::vector<feedback_entry> const& entries) {
+    int insert_all(std::string const& received_at,
+                   std::string_view service_id,
+                   std::vector<feedback_entry> const& entries) {
         sqlite3_stmt* insert = insert_feedback_.get();
         sqlite3_stmt* suggestion = insert_suggestion_.get();
         for (auto const& entry : entries) {
@@ -364,16 +395,20 @@ private:
         if (current == feedback_schema_version) return;
         execute("BEGIN IMMEDIATE");
         try {
-            execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+            execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                "applied_at TEXT NOT NULL)");
             current = schema_version();
             if (current > feedback_schema_version) {
-                fail("its schema version " + std::to_string(current) + " is newer than this build's (" +
-                     std::to_string(feedback_schema_version) + ")");
+                fail("its schema version " + std::to_string(current) +
+                     " is newer than this build's (" + std::to_string(feedback_schema_version) +
+                     ")");
             }
             for (auto const& m : migrations) {
                 if (m.version <= current) continue;
                 execute(m.sql);
-                auto insert = prepare("INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)");
+                auto insert =
+                    prepare("INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)");
                 std::string const applied_at = stored_time(clock_());
                 sqlite3_bind_int(insert.get(), 1, m.version);
                 bind_text(insert.get(), 2, applied_at);
@@ -381,23 +416,29 @@ private:
             }
             execute("COMMIT");
         } catch (...) {
-            if (sqlite3_get_autocommit(db_.get()) == 0) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            if (sqlite3_get_autocommit(db_.get()) == 0)
+                sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
     }
 
     // 0 for a database without the schema_version table (new, or not ours yet).
     int schema_version() {
-        if (query_text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") == "0") {
+        if (query_text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = "
+                       "'schema_version'") == "0") {
             return 0;
         }
-        std::string const version = query_text("SELECT coalesce(max(version), 0) FROM schema_version");
+        std::string const version =
+            query_text("SELECT coalesce(max(version), 0) FROM schema_version");
         return std::stoi(version);
     }
 
     // Steps a query with ?1 = since and ?2 = until (empty: no bound), calling `row` per row.
     template <class Row>
-    void for_each_row(char const* sql, std::string const& since, std::string const& until, Row const& row) {
+    void for_each_row(char const* sql,
+                      std::string const& since,
+                      std::string const& until,
+                      Row const& row) {
         auto stmt = prepare(sql);
         bind_text(stmt.get(), 1, since);
         bind_text(stmt.get(), 2, until);
@@ -408,14 +449,16 @@ private:
 
     statement_handle prepare(char const* sql) {
         sqlite3_stmt* raw = nullptr;
-        if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) !=
+            SQLITE_OK) {
             fail(sqlite3_errmsg(db_.get()));
         }
         return statement_handle{raw};
     }
 
     void execute(char const* sql) {
-        if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(sqlite3_errmsg(db_.get()));
+        if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+            fail(sqlite3_errmsg(db_.get()));
     }
 
     // The first column of the first row as text ("" when there is no row or it is NULL).
@@ -485,17 +528,22 @@ rule_feedback_report sqlite_feedback_store::summarize_by_rule(feedback_summary_q
         for_each_row(
             "SELECT rule_id, rule_set_id, rule_set_version, count(*) FROM card_ledger "
             "WHERE " CDS_IN_RANGE("issued_at") " GROUP BY 1, 2, 3",
-            since, until, [&](sqlite3_stmt* stmt) { rule_at(stmt).cards_issued = sqlite3_column_int64(stmt, 3); });
+            since, until, [&](sqlite3_stmt* stmt) {
+                rule_at(stmt).cards_issued = sqlite3_column_int64(stmt, 3);
+            });
         // Suggestions taken: accepted uuids that are suggestions of the card named.
         for_each_row(
             "SELECT l.rule_id, l.rule_set_id, l.rule_set_version, f.outcome, count(*), "
-            "sum((SELECT count(*) FROM feedback_accepted_suggestion s JOIN card_ledger_suggestion c "
-            "ON c.card_uuid = l.card_uuid AND c.suggestion_uuid = s.suggestion_uuid WHERE s.feedback_id = f.id)) "
+            "sum((SELECT count(*) FROM feedback_accepted_suggestion s JOIN card_ledger_suggestion "
+            "c "
+            "ON c.card_uuid = l.card_uuid AND c.suggestion_uuid = s.suggestion_uuid WHERE "
+            "s.feedback_id = f.id)) "
             "FROM feedback f JOIN card_ledger l ON l.card_uuid = f.card_uuid "
             "WHERE " CDS_IN_RANGE("f.received_at") " GROUP BY 1, 2, 3, 4",
             since, until, [&](sqlite3_stmt* stmt) {
                 auto& rule = rule_at(stmt);
-                (column_text(stmt, 3) == "accepted" ? rule.accepted : rule.overridden) = sqlite3_column_int64(stmt, 4);
+                (column_text(stmt, 3) == "accepted" ? rule.accepted : rule.overridden) =
+                    sqlite3_column_int64(stmt, 4);
                 rule.suggestions_taken += sqlite3_column_int64(stmt, 5);
             });
         for_each_row(
@@ -512,17 +560,20 @@ rule_feedback_report sqlite_feedback_store::summarize_by_rule(feedback_summary_q
                                    sqlite3_column_int64(stmt, 6)});
             });
         for_each_row(
-            "SELECT f.outcome, count(*), sum(NOT EXISTS (SELECT 1 FROM card_ledger l WHERE l.card_uuid = f.card_uuid)) "
+            "SELECT f.outcome, count(*), sum(NOT EXISTS (SELECT 1 FROM card_ledger l WHERE "
+            "l.card_uuid = f.card_uuid)) "
             "FROM feedback f WHERE " CDS_IN_RANGE("f.received_at") " GROUP BY 1",
             since, until, [&](sqlite3_stmt* stmt) {
                 std::int64_t const unknown = sqlite3_column_int64(stmt, 2);
                 out.total_entries += sqlite3_column_int64(stmt, 1);
                 out.unknown_card_entries += unknown;
-                (column_text(stmt, 0) == "accepted" ? out.unknown_card_accepted : out.unknown_card_overridden) = unknown;
+                (column_text(stmt, 0) == "accepted" ? out.unknown_card_accepted
+                                                    : out.unknown_card_overridden) = unknown;
             });
         execute("COMMIT");
     } catch (...) {
-        if (sqlite3_get_autocommit(db_.get()) == 0) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        if (sqlite3_get_autocommit(db_.get()) == 0)
+            sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
         throw;
     }
     for (auto& [key, rule] : rules) out.rules.push_back(std::move(rule));
@@ -538,7 +589,8 @@ boost::json::value optional_instant(std::optional<fhir::instant> const& at) {
 
 }  // namespace
 
-std::shared_ptr<feedback_store> open_sqlite_feedback_store(std::string const& path, rule_set_identity rules,
+std::shared_ptr<feedback_store> open_sqlite_feedback_store(std::string const& path,
+                                                           rule_set_identity rules,
                                                            sqlite_feedback_store_options options) {
     return std::make_shared<sqlite_feedback_store>(path, std::move(rules), std::move(options));
 }
@@ -546,9 +598,10 @@ std::shared_ptr<feedback_store> open_sqlite_feedback_store(std::string const& pa
 std::string render_feedback_summary(feedback_summary const& summary) {
     boost::json::array counts;
     for (auto const& c : summary.counts) {
-        boost::json::object row{{"serviceId", c.service_id},
-                                {"ruleSet", {{"id", c.rule_set.id}, {"version", c.rule_set.version}}},
-                                {"outcome", c.outcome}};
+        boost::json::object row{
+            {"serviceId", c.service_id},
+            {"ruleSet", {{"id", c.rule_set.id}, {"version", c.rule_set.version}}},
+            {"outcome", c.outcome}};
         if (c.override_reason) {
             boost::json::object reason;
             if (!c.override_reason->system.empty()) reason["system"] = c.override_reason->system;
@@ -571,11 +624,13 @@ std::string render_feedback_summary(feedback_summary const& summary) {
 void add_feedback_store_options(boost::program_options::options_description& description) {
     namespace po = boost::program_options;
     feedback_queue_options const defaults;
-    description.add_options()(
-        "feedback-db", po::value<std::string>()->value_name("FILE"),
-        "store CDS Hooks feedback in this SQLite file (created if absent, must be writable; each call is "
-        "committed durably before its 200); without it feedback is validated and only counted in the log")(
-        "feedback-queue", po::value<std::size_t>()->default_value(defaults.executor.max_queued)->value_name("N"),
+    description.add_options()("feedback-db", po::value<std::string>()->value_name("FILE"),
+                              "store CDS Hooks feedback in this SQLite file (created if absent, "
+                              "must be writable; each call is "
+                              "committed durably before its 200); without it feedback is validated "
+                              "and only counted in the log")(
+        "feedback-queue",
+        po::value<std::size_t>()->default_value(defaults.executor.max_queued)->value_name("N"),
         "feedback calls that may wait for the database; more are answered 503 at once")(
         "feedback-max-wait",
         po::value<double>()
@@ -583,17 +638,23 @@ void add_feedback_store_options(boost::program_options::options_description& des
             ->value_name("S"),
         "seconds a feedback call may wait for the database (queue and lock, e.g. held by a report) "
         "before it is answered 503 with Retry-After")(
-        "ledger-queue", po::value<std::size_t>()->default_value(defaults.ledger_max_queued)->value_name("N"),
-        "hook calls whose returned cards may wait to be written to the card ledger (with --feedback-db); "
+        "ledger-queue",
+        po::value<std::size_t>()->default_value(defaults.ledger_max_queued)->value_name("N"),
+        "hook calls whose returned cards may wait to be written to the card ledger (with "
+        "--feedback-db); "
         "beyond it they are dropped and counted (log, /readyz), never delaying a hook call");
 }
 
-feedback_queue_options feedback_queue_options_from(boost::program_options::variables_map const& vm) {
+feedback_queue_options feedback_queue_options_from(
+    boost::program_options::variables_map const& vm) {
     feedback_queue_options options;
-    if (vm.count("feedback-queue")) options.executor.max_queued = vm["feedback-queue"].as<std::size_t>();
-    if (options.executor.max_queued == 0) throw std::invalid_argument("--feedback-queue must be positive");
+    if (vm.count("feedback-queue"))
+        options.executor.max_queued = vm["feedback-queue"].as<std::size_t>();
+    if (options.executor.max_queued == 0)
+        throw std::invalid_argument("--feedback-queue must be positive");
     if (vm.count("ledger-queue")) options.ledger_max_queued = vm["ledger-queue"].as<std::size_t>();
-    if (options.ledger_max_queued == 0) throw std::invalid_argument("--ledger-queue must be positive");
+    if (options.ledger_max_queued == 0)
+        throw std::invalid_argument("--ledger-queue must be positive");
     if (vm.count("feedback-max-wait")) {
         double const seconds = vm["feedback-max-wait"].as<double>();
         // At most a minute: a store job must end well within the server's shutdown timeout.

@@ -14,7 +14,8 @@ namespace cds::service {
 namespace {
 
 std::string string_member(boost::json::object const& o, std::string_view key) {
-    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string()) return std::string{v->get_string()};
+    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string())
+        return std::string{v->get_string()};
     return {};
 }
 
@@ -35,9 +36,12 @@ struct draft_reader {
 // Reads one draft order resource: MedicationRequest (R4) and MedicationOrder (DSTU2) become
 // draft orders; a Medication goes into the snapshot so references to it resolve; other
 // order types (ServiceRequest, NutritionOrder, ...) are not what these rules look at.
-void read_draft_resource(boost::json::value const& resource, std::string const& path, draft_reader& reader,
+void read_draft_resource(boost::json::value const& resource,
+                         std::string const& path,
+                         draft_reader& reader,
                          std::string_view full_url = {}) {
-    if (is_resource_of_type(resource, "MedicationRequest") || is_resource_of_type(resource, "MedicationOrder")) {
+    if (is_resource_of_type(resource, "MedicationRequest") ||
+        is_resource_of_type(resource, "MedicationOrder")) {
         auto order = fhir::parse_medication_order(resource, path, reader.issues);
         if (!order) return;
         // The sandbox's first order-select call carries a bare draft with no medication yet
@@ -63,7 +67,8 @@ void read_draft_orders(boost::json::value const& draft_orders, draft_reader& rea
             read_draft_resource(entry, entry_path, reader);
         } else if (auto const* resource = o.if_contains("resource")) {
             std::string_view full_url;
-            if (auto const* url = o.if_contains("fullUrl"); url != nullptr && url->is_string()) full_url = url->get_string();
+            if (auto const* url = o.if_contains("fullUrl"); url != nullptr && url->is_string())
+                full_url = url->get_string();
             read_draft_resource(*resource, append_member(entry_path, "resource"), reader, full_url);
         }
     };
@@ -91,7 +96,8 @@ void read_context_members(boost::json::object const& context, rules::hook_contex
     ctx.patient_id = string_member(context, "patientId");
     ctx.user_id = string_member(context, "userId");
     ctx.encounter_id = string_member(context, "encounterId");
-    if (auto const* selections = context.if_contains("selections"); selections != nullptr && selections->is_array()) {
+    if (auto const* selections = context.if_contains("selections");
+        selections != nullptr && selections->is_array()) {
         for (auto const& s : selections->get_array()) {
             if (s.is_string()) ctx.selections.emplace_back(s.get_string());
         }
@@ -100,8 +106,11 @@ void read_context_members(boost::json::object const& context, rules::hook_contex
 
 }  // namespace
 
-std::size_t read_hook_context(boost::json::object const& request, rules::service_definition const& service,
-                              fhir::instant now, rules::hook_context& context, fhir::snapshot_builder& builder) {
+std::size_t read_hook_context(boost::json::object const& request,
+                              rules::service_definition const& service,
+                              fhir::instant now,
+                              rules::hook_context& context,
+                              fhir::snapshot_builder& builder) {
     context.hook = service.hook;
     context.service_id = service.id;
     context.now = now;
@@ -109,13 +118,15 @@ std::size_t read_hook_context(boost::json::object const& request, rules::service
     if (auto const* c = request.if_contains("context"); c != nullptr && c->is_object()) {
         auto const& members = c->get_object();
         read_context_members(members, context);
-        if (auto const* drafts = members.if_contains("draftOrders")) read_draft_orders(*drafts, reader);
+        if (auto const* drafts = members.if_contains("draftOrders"))
+            read_draft_orders(*drafts, reader);
     }
     // Prefetch (CDS Hooks 2.0 "Prefetch"): every key with data is used, including keys the
     // service did not declare, since resources are classified by their own type and code.
     if (auto const* p = request.if_contains("prefetch"); p != nullptr && p->is_object()) {
         for (auto const& member : p->get_object()) {
-            if (member.value().is_object() && !is_resource_of_type(member.value(), "OperationOutcome")) {
+            if (member.value().is_object() &&
+                !is_resource_of_type(member.value(), "OperationOutcome")) {
                 builder.add(member.value(), "prefetch." + std::string{member.key()});
             }
         }

@@ -2,8 +2,8 @@
 // -> the request head's checks (request_head.hpp) -> admit_request (route, authentication) ->
 // the body, within the server-wide body budget -> respond_to_admitted (STYLE.md practices 7,
 // 8, 10, 11). One coroutine per connection, run on
-// its strand or on one thread's io_context (io_model); error codes through every I/O step (as_tuple), never exceptions;
-// a last-resort catch around the handler answers a generic 500.
+// its strand or on one thread's io_context (io_model); error codes through every I/O step
+// (as_tuple), never exceptions; a last-resort catch around the handler answers a generic 500.
 //
 // The session is a template over the stream (plain TCP or TLS over TCP), instantiated twice
 // here and nowhere else. Every wait is bounded: the TLS handshake and the lingering close by
@@ -11,7 +11,7 @@
 // of one request and the writing of one response by the connection's watchdog (which closes
 // an idle connection, answers 408, or resets a client that does not take its response).
 //
-// The per-request path is kept short (issue 6): Beast's parser is fed from the connection's
+// The per-request path is kept short: Beast's parser is fed from the connection's
 // buffer directly, the response head is serialized once into a reused string and written with
 // the body in one gather write, and deadlines are time points checked by one timer per
 // connection.
@@ -38,6 +38,9 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -55,9 +58,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <spdlog/spdlog.h>
 
 #include "cds/service/request_head.hpp"
 #include "cds/service/router.hpp"
@@ -87,14 +87,15 @@ constexpr char const* tls12_ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr char const* tls13_suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+constexpr char const* tls13_suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 constexpr char const* tls_groups = "X25519:P-256:P-384";
 
 void require_readable(std::string const& path, char const* what, char const* flag) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        throw std::runtime_error(std::string{"cannot read the TLS "} + what + " file '" + path + "' (" + flag +
-                                 "): " + std::strerror(errno));
+        throw std::runtime_error(std::string{"cannot read the TLS "} + what + " file '" + path +
+                                 "' (" + flag + "): " + std::strerror(errno));
     }
 }
 
@@ -106,35 +107,42 @@ std::unique_ptr<ssl::context> make_tls_context(tls_options const& tls) {
     require_readable(tls.private_key_file, "key", "--tls-key");
 
     auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
-    context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                         ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression |
+    context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1 | ssl::context::no_compression |
                          ssl::context::single_dh_use);
     SSL_CTX* native = context->native_handle();
     // Renegotiation has been a source of attacks (CVE-2009-3555, CVE-2011-1473 CPU
     // exhaustion); TLS 1.3 has none, and nothing here needs it in TLS 1.2.
     SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
     if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(native, tls12_ciphers) != 1 || SSL_CTX_set_ciphersuites(native, tls13_suites) != 1 ||
+        SSL_CTX_set_cipher_list(native, tls12_ciphers) != 1 ||
+        SSL_CTX_set_ciphersuites(native, tls13_suites) != 1 ||
         SSL_CTX_set1_groups_list(native, tls_groups) != 1) {
-        throw std::runtime_error("this OpenSSL does not support the TLS configuration (TLS 1.2+, ECDHE, AES-GCM)");
+        throw std::runtime_error(
+            "this OpenSSL does not support the TLS configuration (TLS 1.2+, ECDHE, AES-GCM)");
     }
     // An encrypted key would make OpenSSL prompt on the terminal of a service; refuse it instead.
-    context->set_password_callback([](std::size_t, ssl::context::password_purpose) { return std::string{}; });
+    context->set_password_callback(
+        [](std::size_t, ssl::context::password_purpose) { return std::string{}; });
 
     beast::error_code ec;
     context->use_certificate_chain_file(tls.certificate_chain_file, ec);
     if (ec) {
-        throw std::runtime_error("the TLS certificate file '" + tls.certificate_chain_file +
-                                 "' (--tls-cert) holds no usable PEM certificate chain: " + ec.message());
+        throw std::runtime_error(
+            "the TLS certificate file '" + tls.certificate_chain_file +
+            "' (--tls-cert) holds no usable PEM certificate chain: " + ec.message());
     }
     context->use_private_key_file(tls.private_key_file, ssl::context::pem, ec);
     if (ec) {
-        throw std::runtime_error("the TLS key file '" + tls.private_key_file +
-                                 "' (--tls-key) holds no usable unencrypted PEM private key: " + ec.message());
+        throw std::runtime_error(
+            "the TLS key file '" + tls.private_key_file +
+            "' (--tls-key) holds no usable unencrypted PEM private key: " + ec.message());
     }
     if (SSL_CTX_check_private_key(native) != 1) {
         ERR_clear_error();
-        throw std::runtime_error("the TLS key '" + tls.private_key_file + "' does not belong to the certificate '" +
+        throw std::runtime_error("the TLS key '" + tls.private_key_file +
+                                 "' does not belong to the certificate '" +
                                  tls.certificate_chain_file + "'");
     }
     return context;
@@ -174,7 +182,9 @@ struct connection_base : std::enable_shared_from_this<connection_base> {
     virtual ~connection_base() = default;
     [[nodiscard]] virtual beast::tcp_stream& transport() = 0;
 
-    void arm(deadline_kind kind, std::chrono::milliseconds timeout) { arm_until(kind, steady_clock::now() + timeout); }
+    void arm(deadline_kind kind, std::chrono::milliseconds timeout) {
+        arm_until(kind, steady_clock::now() + timeout);
+    }
     // A deadline that has already passed expires at the watchdog's next check (within `period`).
     void arm_until(deadline_kind kind, steady_clock::time_point until) {
         armed = kind;
@@ -191,22 +201,22 @@ struct connection_base : std::enable_shared_from_this<connection_base> {
         deadline_kind const kind = std::exchange(armed, deadline_kind::none);
         beast::error_code ignored;
         switch (kind) {
-        case deadline_kind::idle:
-            transport().cancel();  // the session sees the read fail and closes
-            break;
-        case deadline_kind::read_request:
-            request_timed_out = true;
-            transport().cancel();
-            break;
-        case deadline_kind::write_response:
-            write_timed_out = true;
-            // A reset rather than a FIN: the kernel drops what the client never read instead
-            // of holding it for a client that may never read.
-            transport().socket().set_option(net::socket_base::linger(true, 0), ignored);
-            transport().close();
-            break;
-        case deadline_kind::none:
-            break;
+            case deadline_kind::idle:
+                transport().cancel();  // the session sees the read fail and closes
+                break;
+            case deadline_kind::read_request:
+                request_timed_out = true;
+                transport().cancel();
+                break;
+            case deadline_kind::write_response:
+                write_timed_out = true;
+                // A reset rather than a FIN: the kernel drops what the client never read instead
+                // of holding it for a client that may never read.
+                transport().socket().set_option(net::socket_base::linger(true, 0), ignored);
+                transport().close();
+                break;
+            case deadline_kind::none:
+                break;
         }
     }
 
@@ -225,7 +235,9 @@ struct connection final : connection_base {
     template <class... Extra>
     explicit connection(tcp::socket socket, Extra&... extra)
         : connection_base(socket.get_executor()), stream(std::move(socket), extra...) {}
-    [[nodiscard]] beast::tcp_stream& transport() override { return beast::get_lowest_layer(stream); }
+    [[nodiscard]] beast::tcp_stream& transport() override {
+        return beast::get_lowest_layer(stream);
+    }
     Stream stream;
 };
 
@@ -265,11 +277,15 @@ struct watchdog_stopper {
 // Never the raw path, a header, the body, a token or anything about the patient. Assembled in
 // a stack buffer with plain appends (no format-string parsing) and skipped entirely below the
 // info level.
-void log_request(std::string_view method, http_response const& response, steady_clock::duration took) {
+void log_request(std::string_view method,
+                 http_response const& response,
+                 steady_clock::duration took) {
     auto* const logger = spdlog::default_logger_raw();
     if (!logger->should_log(spdlog::level::info)) return;
     fmt::memory_buffer line;
-    auto const append = [&](std::string_view text) { line.append(text.data(), text.data() + text.size()); };
+    auto const append = [&](std::string_view text) {
+        line.append(text.data(), text.data() + text.size());
+    };
     std::array<char, 24> number{};
     auto const append_number = [&](auto value, int width) {
         auto const end = std::to_chars(number.data(), number.data() + number.size(), value).ptr;
@@ -285,7 +301,8 @@ void log_request(std::string_view method, http_response const& response, steady_
     line.push_back(' ');
     // Milliseconds with three decimals, rounded to the microsecond.
     auto const micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(took + std::chrono::nanoseconds{500}).count();
+        std::chrono::duration_cast<std::chrono::microseconds>(took + std::chrono::nanoseconds{500})
+            .count();
     append_number(micros / 1000, 0);
     line.push_back('.');
     append_number(micros % 1000, 3);
@@ -311,7 +328,10 @@ void log_request(std::string_view method, http_response const& response, steady_
 // same name replaces an earlier one, as http::fields::set does), Connection as
 // message::keep_alive sets it, Content-Length last (always, as prepare_payload does for a
 // string body). `head` is reused from request to request.
-void serialize_head(std::string& head, http_response const& response, unsigned version, bool close) {
+void serialize_head(std::string& head,
+                    http_response const& response,
+                    unsigned version,
+                    bool close) {
     using namespace std::string_view_literals;
     auto const replaced_later = [&](std::size_t index, std::string_view name) {
         for (std::size_t later = index; later < response.headers.size(); ++later) {
@@ -358,20 +378,23 @@ std::optional<errc> answer_for_read_error(beast::error_code const& ec) {
     if (ec == http::error::header_limit) return errc::headers_too_large;
     if (ec == http::error::body_limit) return errc::body_too_large;
     if (ec == http::error::end_of_stream || ec == http::error::partial_message) return std::nullopt;
-    if (ec.category() == http::make_error_code(http::error::bad_target).category()) return errc::malformed_http;
+    if (ec.category() == http::make_error_code(http::error::bad_target).category())
+        return errc::malformed_http;
     return std::nullopt;
 }
 
 std::string read_error_diagnostics(errc code, service_limits const& limits) {
     switch (code) {
-    case errc::headers_too_large:
-        return "the request line and headers exceed " + std::to_string(limits.max_header_bytes) + " bytes";
-    case errc::body_too_large:
-        return "the request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes";
-    case errc::request_timeout:
-        return "the request did not arrive within " + std::to_string(limits.read_timeout.count()) + " ms";
-    default:
-        return "the request could not be parsed as HTTP/1.1";
+        case errc::headers_too_large:
+            return "the request line and headers exceed " +
+                   std::to_string(limits.max_header_bytes) + " bytes";
+        case errc::body_too_large:
+            return "the request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes";
+        case errc::request_timeout:
+            return "the request did not arrive within " +
+                   std::to_string(limits.read_timeout.count()) + " ms";
+        default:
+            return "the request could not be parsed as HTTP/1.1";
     }
 }
 
@@ -415,7 +438,7 @@ private:
     std::size_t bytes_ = 0;
 };
 
-// Threading (issue 6; server_options::io, `serve --io-model`): either one io_context run by
+// Threading (server_options::io, `serve --io-model`): either one io_context run by
 // every thread with a strand per connection (shared, the default), or one io_context per
 // thread with the accept loop (on the first) handing each new connection to the next thread in
 // turn (per_thread). Either way a connection's session, its watchdog and the shutdown path's
@@ -435,9 +458,10 @@ public:
           bodies_{state_->limits.body_budget_bytes},
           acceptor_{acceptor_executor()},
           // At least 1 ms, so that a sub-millisecond timeout cannot make the watchdog spin.
-          watchdog_period_{std::max(std::chrono::milliseconds{1},
-                                    std::min({state_->limits.read_timeout, state_->limits.write_timeout,
-                                              state_->limits.idle_timeout}))} {}
+          watchdog_period_{
+              std::max(std::chrono::milliseconds{1},
+                       std::min({state_->limits.read_timeout, state_->limits.write_timeout,
+                                 state_->limits.idle_timeout}))} {}
 
     int run(std::function<void(listen_address const&)> const& on_listening) {
         // The signals are caught before the address is announced: a signal sent as soon as
@@ -446,7 +470,8 @@ public:
         net::signal_set signals(main_context, SIGINT, SIGTERM);
         signals.async_wait([this](beast::error_code const& ec, int signal_number) {
             if (ec) return;
-            spdlog::info("signal {}: no new connections; finishing requests in flight", signal_number);
+            spdlog::info("signal {}: no new connections; finishing requests in flight",
+                         signal_number);
             begin_shutdown();
         });
         rules_reloader reloader(options_.rules_reload, *state_, main_context.get_executor());
@@ -490,10 +515,12 @@ private:
     }
 
     // per_thread: concurrency hint 1, each context is run by one thread (others only post to it).
-    static std::vector<std::unique_ptr<net::io_context>> make_contexts(unsigned threads, bool per_thread) {
+    static std::vector<std::unique_ptr<net::io_context>> make_contexts(unsigned threads,
+                                                                       bool per_thread) {
         std::vector<std::unique_ptr<net::io_context>> contexts;
         if (per_thread) {
-            for (unsigned i = 0; i < threads; ++i) contexts.push_back(std::make_unique<net::io_context>(1));
+            for (unsigned i = 0; i < threads; ++i)
+                contexts.push_back(std::make_unique<net::io_context>(1));
         } else {
             contexts.push_back(std::make_unique<net::io_context>(static_cast<int>(threads)));
         }
@@ -516,16 +543,19 @@ private:
     void listen() {
         beast::error_code ec;
         tcp::resolver resolver(*contexts_.front());
-        auto const endpoints = resolver.resolve(options_.listen.host, std::to_string(options_.listen.port),
-                                                tcp::resolver::numeric_service, ec);
+        auto const endpoints =
+            resolver.resolve(options_.listen.host, std::to_string(options_.listen.port),
+                             tcp::resolver::numeric_service, ec);
         if (ec || endpoints.empty()) {
-            throw std::runtime_error("cannot resolve listen host '" + options_.listen.host + "': " + ec.message());
+            throw std::runtime_error("cannot resolve listen host '" + options_.listen.host +
+                                     "': " + ec.message());
         }
         tcp::endpoint const endpoint = *endpoints.begin();
         auto check = [&](char const* what) {
             if (ec) {
-                throw std::runtime_error(std::string{"cannot listen on "} + options_.listen.host + ":" +
-                                         std::to_string(options_.listen.port) + " (" + what + "): " + ec.message());
+                throw std::runtime_error(std::string{"cannot listen on "} + options_.listen.host +
+                                         ":" + std::to_string(options_.listen.port) + " (" + what +
+                                         "): " + ec.message());
             }
         };
         acceptor_.open(endpoint.protocol(), ec);
@@ -590,7 +620,8 @@ private:
                 ++rejecting_;
                 auto conn = make_connection<Stream>(std::move(socket));
                 auto executor = conn->transport().get_executor();
-                net::co_spawn(executor, reject_busy(std::move(conn)), [this](std::exception_ptr) { --rejecting_; });
+                net::co_spawn(executor, reject_busy(std::move(conn)),
+                              [this](std::exception_ptr) { --rejecting_; });
             }
             return;
         }
@@ -632,8 +663,9 @@ private:
         transport.expires_never();
         if (!ec) co_return true;
         if (is_plain_http_request(ec)) {
-            auto response = error_response(errc::malformed_http,
-                                           "this port serves HTTPS only; the request was sent as plain HTTP");
+            auto response =
+                error_response(errc::malformed_http,
+                               "this port serves HTTPS only; the request was sent as plain HTTP");
             apply_cors(response, {}, state_->cors);
             auto const started = steady_clock::now();
             std::string head;
@@ -652,8 +684,8 @@ private:
 
     // The request's header and body, each within its configured size limit.
     static void limit_request_size(request_parser& parser, service_limits const& limits) {
-        parser.header_limit(static_cast<std::uint32_t>(
-            std::min<std::size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+        parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+            limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
         parser.body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
     }
 
@@ -666,23 +698,29 @@ private:
     // set when the header section had one (Beast takes the header fields in the one `put` that
     // completes the header, so they are all in the buffer then).
     template <class Stream>
-    static net::awaitable<beast::error_code> read_message_part(Stream& stream, beast::flat_buffer& buffer,
-                                                               request_parser& parser, bool header_only,
+    static net::awaitable<beast::error_code> read_message_part(Stream& stream,
+                                                               beast::flat_buffer& buffer,
+                                                               request_parser& parser,
+                                                               bool header_only,
                                                                bool* obs_fold = nullptr) {
         parser.eager(!header_only);
         for (;;) {
-            if (header_only ? parser.is_header_done() : parser.is_done()) co_return beast::error_code{};
+            if (header_only ? parser.is_header_done() : parser.is_done())
+                co_return beast::error_code{};
             if (buffer.size() > 0) {
                 beast::error_code ec;
                 auto const used = parser.put(buffer.data(), ec);
                 if (obs_fold != nullptr && parser.is_header_done()) {
-                    *obs_fold = *obs_fold || has_obs_fold({static_cast<char const*>(buffer.data().data()), used});
+                    *obs_fold =
+                        *obs_fold ||
+                        has_obs_fold({static_cast<char const*>(buffer.data().data()), used});
                 }
                 buffer.consume(used);
                 if (ec && ec != http::error::need_more) co_return ec;
                 if (!ec && used > 0) continue;
             }
-            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), use_tuple);
+            auto [ec, n] = co_await stream.async_read_some(
+                buffer.prepare(beast::read_size(buffer, 65536)), use_tuple);
             buffer.commit(n);
             if (ec == net::error::eof) {
                 if (!parser.got_some()) co_return beast::error_code{http::error::end_of_stream};
@@ -697,7 +735,8 @@ private:
     // Between requests: the idle keep-alive timeout applies, and shutdown may end it. False
     // when the connection ended before a next request began.
     template <class Stream>
-    static net::awaitable<bool> await_next_request(connection<Stream>& conn, beast::flat_buffer& buffer,
+    static net::awaitable<bool> await_next_request(connection<Stream>& conn,
+                                                   beast::flat_buffer& buffer,
                                                    std::chrono::milliseconds idle_timeout) {
         conn.idle = true;
         conn.arm(deadline_kind::idle, idle_timeout);
@@ -727,7 +766,9 @@ private:
         std::string head;  // the response's status line and header fields; its capacity is reused
         for (;;) {
             if (stopping_.load()) break;
-            if (buffer.size() == 0 && !co_await await_next_request(*conn, buffer, limits.idle_timeout)) break;
+            if (buffer.size() == 0 &&
+                !co_await await_next_request(*conn, buffer, limits.idle_timeout))
+                break;
 
             // One request: header and body within read_timeout, each within its size limit.
             conn->arm(deadline_kind::read_request, limits.read_timeout);
@@ -735,7 +776,8 @@ private:
             request_parser parser;
             limit_request_size(parser, limits);
             bool obs_fold = false;
-            beast::error_code const header_ec = co_await read_message_part(stream, buffer, parser, true, &obs_fold);
+            beast::error_code const header_ec =
+                co_await read_message_part(stream, buffer, parser, true, &obs_fold);
             conn->disarm();
             if (header_ec) {
                 co_await answer_read_failure(conn, header_ec);
@@ -746,7 +788,8 @@ private:
             // authentication are answered before it is read (and it is never read).
             http_request request = request_head(parser.get());
             std::optional<http_response> refused_head =
-                obs_fold ? std::optional{obs_fold_refusal()} : refuse_request_head(parser.get().version(), request.headers);
+                obs_fold ? std::optional{obs_fold_refusal()}
+                         : refuse_request_head(parser.get().version(), request.headers);
             if (refused_head) {
                 co_await answer_and_close(conn, std::move(*refused_head));
                 break;
@@ -765,13 +808,15 @@ private:
             request.body = std::move(message.body());
             bool const keep_alive = message.keep_alive();
             unsigned const version = message.version();
-            http_response response = co_await respond(std::move(request), std::move(admission), origin);
+            http_response response =
+                co_await respond(std::move(request), std::move(admission), origin);
             bool const close = body_unread || !keep_alive || response.close || stopping_.load();
             bool const written = co_await write(*conn, stream, head, response, version, close);
             auto const took = steady_clock::now() - started;
             log_request(method, response, took);
             if (state_->metrics) {
-                state_->metrics->record_request(response.log.route, response.log.service_id, response.status, took);
+                state_->metrics->record_request(response.log.route, response.log.service_id,
+                                                response.status, took);
             }
             if (!written) break;
             if (body_unread) {
@@ -794,11 +839,14 @@ private:
         http_request request;
         request.method = std::string{message.method_string()};
         request.target = std::string{message.target()};
-        request.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
+        request.headers.reserve(
+            static_cast<std::size_t>(std::distance(message.begin(), message.end())));
         for (auto const& field : message) {
-            request.headers.emplace_back(std::string{field.name_string()}, std::string{field.value()});
+            request.headers.emplace_back(std::string{field.name_string()},
+                                         std::string{field.value()});
         }
-        request.received_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+        request.received_at = std::chrono::time_point_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now());
         return request;
     }
 
@@ -806,21 +854,25 @@ private:
     // when its announced length is over the limit, or when the bodies in flight leave no room
     // for it. Returns false when the connection is done with (answered, or gone).
     template <class Stream>
-    net::awaitable<bool> read_body(std::shared_ptr<connection<Stream>> const& conn, beast::flat_buffer& buffer,
-                                   request_parser& parser, body_reservation& reservation,
+    net::awaitable<bool> read_body(std::shared_ptr<connection<Stream>> const& conn,
+                                   beast::flat_buffer& buffer,
+                                   request_parser& parser,
+                                   body_reservation& reservation,
                                    steady_clock::time_point deadline) {
         auto const& limits = state_->limits;
         auto const length = parser.content_length();
         if (length && *length > limits.max_body_bytes) {
-            co_await answer_and_close(conn, errc::body_too_large, read_error_diagnostics(errc::body_too_large, limits));
+            co_await answer_and_close(conn, errc::body_too_large,
+                                      read_error_diagnostics(errc::body_too_large, limits));
             co_return false;
         }
         // A chunked body's size is known only once it is read: room for the largest is taken.
         if (!reservation.take(static_cast<std::size_t>(length.value_or(limits.max_body_bytes)))) {
-            auto response = error_response(errc::bodies_over_budget,
-                                           "the request bodies being read or handled leave no room for this one "
-                                           "within the service's budget of " +
-                                               std::to_string(limits.body_budget_bytes) + " bytes; retry shortly");
+            auto response = error_response(
+                errc::bodies_over_budget,
+                "the request bodies being read or handled leave no room for this one "
+                "within the service's budget of " +
+                    std::to_string(limits.body_budget_bytes) + " bytes; retry shortly");
             response.set_header("Retry-After", "1");
             co_await answer_and_close(conn, std::move(response));
             co_return false;
@@ -829,9 +881,11 @@ private:
         conn->arm_until(deadline_kind::read_request, deadline);
         if (iequals(parser.get()[http::field::expect], "100-continue")) {
             unsigned const v = parser.get().version();
-            std::string const go_on = fmt::format("HTTP/{}.{} 100 Continue\r\n\r\n", v / 10 % 10, v % 10);
+            std::string const go_on =
+                fmt::format("HTTP/{}.{} 100 Continue\r\n\r\n", v / 10 % 10, v % 10);
             conn->arm(deadline_kind::write_response, limits.write_timeout);
-            auto [continue_ec, continue_n] = co_await net::async_write(stream, net::buffer(go_on), use_tuple);
+            auto [continue_ec, continue_n] =
+                co_await net::async_write(stream, net::buffer(go_on), use_tuple);
             conn->arm(deadline_kind::read_request, limits.read_timeout);
             if (continue_ec) co_return false;
         }
@@ -859,11 +913,13 @@ private:
         co_return refused;
     }
 
-    net::awaitable<http_response> respond(http_request request, request_admission admission,
+    net::awaitable<http_response> respond(http_request request,
+                                          request_admission admission,
                                           std::string const& origin) {
         std::exception_ptr failure;
         try {
-            co_return co_await respond_to_admitted(std::move(request), std::move(admission), *state_);
+            co_return co_await respond_to_admitted(std::move(request), std::move(admission),
+                                                   *state_);
         } catch (...) {
             failure = std::current_exception();
         }
@@ -871,7 +927,8 @@ private:
     }
 
     // The message is kept out of the info log since it may quote data.
-    http_response internal_error_answer(std::exception_ptr const& failure, std::string const& origin) const {
+    http_response internal_error_answer(std::exception_ptr const& failure,
+                                        std::string const& origin) const {
         try {
             std::rethrow_exception(failure);
         } catch (std::exception const& e) {
@@ -879,7 +936,8 @@ private:
         } catch (...) {
         }
         spdlog::error("internal error while handling a request");
-        auto response = error_response(errc::internal_error, "the service failed to process the request");
+        auto response =
+            error_response(errc::internal_error, "the service failed to process the request");
         apply_cors(response, origin, state_->cors);
         return response;
     }
@@ -888,12 +946,14 @@ private:
     net::awaitable<void> answer_read_failure(std::shared_ptr<connection<Stream>> const& conn,
                                              beast::error_code const& ec) {
         if (auto answer = read_failure(*conn, ec)) {
-            co_await answer_and_close(conn, *answer, read_error_diagnostics(*answer, state_->limits));
+            co_await answer_and_close(conn, *answer,
+                                      read_error_diagnostics(*answer, state_->limits));
         }
     }
 
     // The answer for a failed read, or nothing when there is no one left to answer.
-    static std::optional<errc> read_failure(connection_base const& conn, beast::error_code const& ec) {
+    static std::optional<errc> read_failure(connection_base const& conn,
+                                            beast::error_code const& ec) {
         if (conn.request_timed_out) return errc::request_timeout;
         return answer_for_read_error(ec);
     }
@@ -902,17 +962,23 @@ private:
     // body as it is, in one gather write. `stream` is conn's stream, or its transport when a
     // plain answer goes to the HTTPS port.
     template <class Stream>
-    net::awaitable<bool> write(connection_base& conn, Stream& stream, std::string& head, http_response& response,
-                               unsigned version, bool close) {
+    net::awaitable<bool> write(connection_base& conn,
+                               Stream& stream,
+                               std::string& head,
+                               http_response& response,
+                               unsigned version,
+                               bool close) {
         serialize_head(head, response, version, close);
-        std::array<net::const_buffer, 2> const buffers{net::buffer(head), net::buffer(response.body)};
+        std::array<net::const_buffer, 2> const buffers{net::buffer(head),
+                                                       net::buffer(response.body)};
         auto const timeout = state_->limits.write_timeout;
         conn.arm(deadline_kind::write_response, timeout);
         auto [ec, n] = co_await net::async_write(stream, buffers, use_tuple);
         conn.disarm();
         if (conn.write_timed_out) {
-            spdlog::warn("{} {}: the client did not take the response within {} ms; connection reset",
-                         response.log.route, response.status, timeout.count());
+            spdlog::warn(
+                "{} {}: the client did not take the response within {} ms; connection reset",
+                response.log.route, response.status, timeout.count());
         }
         co_return !ec;
     }
@@ -921,13 +987,15 @@ private:
     // still be sending the body we refused, and a close with unread data would make its
     // kernel drop our answer (RFC 9112 §9.6).
     template <class Stream>
-    net::awaitable<void> answer_and_close(std::shared_ptr<connection<Stream>> const& conn, errc code,
+    net::awaitable<void> answer_and_close(std::shared_ptr<connection<Stream>> const& conn,
+                                          errc code,
                                           std::string const& diagnostics) {
         co_await answer_and_close(conn, error_response(code, diagnostics));
     }
 
     template <class Stream>
-    net::awaitable<void> answer_and_close(std::shared_ptr<connection<Stream>> const& conn, http_response response) {
+    net::awaitable<void> answer_and_close(std::shared_ptr<connection<Stream>> const& conn,
+                                          http_response response) {
         auto const started = steady_clock::now();
         apply_cors(response, {}, state_->cors);
         std::string head;
@@ -1019,7 +1087,8 @@ private:
             co_await timer.async_wait(use_tuple);
         }
         if (active_.load() > 0) {
-            spdlog::warn("{} connections still busy after the shutdown timeout; stopping anyway", active_.load());
+            spdlog::warn("{} connections still busy after the shutdown timeout; stopping anyway",
+                         active_.load());
         }
         // Stopping (rather than waiting for the io_contexts to run dry) also ends whatever
         // background work other components keep, such as pooled FHIR-client connections.
@@ -1032,7 +1101,7 @@ private:
     unsigned threads_;
     bool per_thread_;
     std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per thread, or one shared
-    body_budget bodies_;  // request bodies held at once, across connections
+    body_budget bodies_;      // request bodies held at once, across connections
     tcp::acceptor acceptor_;  // used only on its executor (a strand, or the first context)
     steady_clock::duration watchdog_period_;  // the shortest of the read, write and idle timeouts
     std::size_t next_context_ = 0;            // the accept loop's round-robin position
@@ -1048,7 +1117,8 @@ private:
 
 void check_tls_files(tls_options const& tls) { (void)make_tls_context(tls); }
 
-int run_server(server_options const& options, std::shared_ptr<service_state const> state,
+int run_server(server_options const& options,
+               std::shared_ptr<service_state const> state,
                std::function<void(listen_address const&)> const& on_listening) {
     if (!state || !state->schemas) throw std::invalid_argument("run_server needs a service state");
     server s(options, std::move(state));

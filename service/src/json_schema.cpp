@@ -5,12 +5,12 @@
 #include <stdexcept>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/pointer.h>
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <boost/json.hpp>
 
 namespace cds::service {
 
@@ -23,50 +23,54 @@ using rapidjson::SizeType;
 // parse options the body was parsed with. A container `depth` levels below the document with
 // depth > replay_depth is replayed empty: its type still reaches the validator, its contents
 // (e.g. a whole prefetch Bundle, which the schema does not look into) do not.
-bool feed(rapidjson::SchemaValidator& validator, boost::json::value const& value, std::size_t depth,
+bool feed(rapidjson::SchemaValidator& validator,
+          boost::json::value const& value,
+          std::size_t depth,
           std::size_t replay_depth) {
     switch (value.kind()) {
-    case boost::json::kind::null:
-        return validator.Null();
-    case boost::json::kind::bool_:
-        return validator.Bool(value.get_bool());
-    case boost::json::kind::int64:
-        return validator.Int64(value.get_int64());
-    case boost::json::kind::uint64:
-        return validator.Uint64(value.get_uint64());
-    case boost::json::kind::double_: {
-        // RapidJSON 1.1.0 hashes every double for `enum` checks by converting it to int64 /
-        // uint64 (schema.h Hasher::Double), which is undefined for magnitudes of 2^63 and
-        // above (found by fuzzing: fixtures/regressions/service_request/). No schema bound
-        // comes near that, so clamping changes no verdict.
-        constexpr double largest_hashable = 9.2e18;
-        return validator.Double(std::clamp(value.get_double(), -largest_hashable, largest_hashable));
-    }
-    case boost::json::kind::string: {
-        auto const& s = value.get_string();
-        return validator.String(s.data(), static_cast<SizeType>(s.size()), true);
-    }
-    case boost::json::kind::array: {
-        auto const& a = value.get_array();
-        if (!validator.StartArray()) return false;
-        if (depth > replay_depth) return validator.EndArray(0);
-        for (auto const& element : a) {
-            if (!feed(validator, element, depth + 1, replay_depth)) return false;
+        case boost::json::kind::null:
+            return validator.Null();
+        case boost::json::kind::bool_:
+            return validator.Bool(value.get_bool());
+        case boost::json::kind::int64:
+            return validator.Int64(value.get_int64());
+        case boost::json::kind::uint64:
+            return validator.Uint64(value.get_uint64());
+        case boost::json::kind::double_: {
+            // RapidJSON 1.1.0 hashes every double for `enum` checks by converting it to int64 /
+            // uint64 (schema.h Hasher::Double), which is undefined for magnitudes of 2^63 and
+            // above (found by fuzzing: fixtures/regressions/service_request/). No schema bound
+            // comes near that, so clamping changes no verdict.
+            constexpr double largest_hashable = 9.2e18;
+            return validator.Double(
+                std::clamp(value.get_double(), -largest_hashable, largest_hashable));
         }
-        return validator.EndArray(static_cast<SizeType>(a.size()));
-    }
-    case boost::json::kind::object: {
-        auto const& o = value.get_object();
-        if (!validator.StartObject()) return false;
-        if (depth > replay_depth) return validator.EndObject(0);
-        for (auto const& member : o) {
-            if (!validator.Key(member.key().data(), static_cast<SizeType>(member.key().size()), true)) {
-                return false;
+        case boost::json::kind::string: {
+            auto const& s = value.get_string();
+            return validator.String(s.data(), static_cast<SizeType>(s.size()), true);
+        }
+        case boost::json::kind::array: {
+            auto const& a = value.get_array();
+            if (!validator.StartArray()) return false;
+            if (depth > replay_depth) return validator.EndArray(0);
+            for (auto const& element : a) {
+                if (!feed(validator, element, depth + 1, replay_depth)) return false;
             }
-            if (!feed(validator, member.value(), depth + 1, replay_depth)) return false;
+            return validator.EndArray(static_cast<SizeType>(a.size()));
         }
-        return validator.EndObject(static_cast<SizeType>(o.size()));
-    }
+        case boost::json::kind::object: {
+            auto const& o = value.get_object();
+            if (!validator.StartObject()) return false;
+            if (depth > replay_depth) return validator.EndObject(0);
+            for (auto const& member : o) {
+                if (!validator.Key(member.key().data(), static_cast<SizeType>(member.key().size()),
+                                   true)) {
+                    return false;
+                }
+                if (!feed(validator, member.value(), depth + 1, replay_depth)) return false;
+            }
+            return validator.EndObject(static_cast<SizeType>(o.size()));
+        }
     }
     return false;
 }
@@ -81,25 +85,35 @@ std::string to_json_text(rapidjson::Value const& v) {
 std::string_view kind_name(boost::json::value const* v) {
     if (v == nullptr) return "absent";
     switch (v->kind()) {
-    case boost::json::kind::null: return "null";
-    case boost::json::kind::bool_: return "a boolean";
-    case boost::json::kind::int64:
-    case boost::json::kind::uint64: return "an integer";
-    case boost::json::kind::double_: return "a number";
-    case boost::json::kind::string: return "a string";
-    case boost::json::kind::array: return "an array";
-    case boost::json::kind::object: return "an object";
+        case boost::json::kind::null:
+            return "null";
+        case boost::json::kind::bool_:
+            return "a boolean";
+        case boost::json::kind::int64:
+        case boost::json::kind::uint64:
+            return "an integer";
+        case boost::json::kind::double_:
+            return "a number";
+        case boost::json::kind::string:
+            return "a string";
+        case boost::json::kind::array:
+            return "an array";
+        case boost::json::kind::object:
+            return "an object";
     }
     return "a value";
 }
 
 std::string type_phrase(std::string_view type) {
-    if (type == "object" || type == "array" || type == "integer") return std::string{"an "} + std::string{type};
+    if (type == "object" || type == "array" || type == "integer")
+        return std::string{"an "} + std::string{type};
     if (type == "null") return "null";
     return std::string{"a "} + std::string{type};
 }
 
-std::string display(std::string const& path) { return path.empty() ? std::string{"the document"} : path; }
+std::string display(std::string const& path) {
+    return path.empty() ? std::string{"the document"} : path;
+}
 
 }  // namespace
 
@@ -151,7 +165,8 @@ struct json_schema::impl {
                                             std::string_view base_path) const;
 };
 
-json_schema::json_schema(std::string_view schema_text, std::string name) : impl_{std::make_unique<impl>()} {
+json_schema::json_schema(std::string_view schema_text, std::string name)
+    : impl_{std::make_unique<impl>()} {
     impl_->name = std::move(name);
     impl_->schema_document.Parse(schema_text.data(), schema_text.size());
     if (impl_->schema_document.HasParseError() || !impl_->schema_document.IsObject()) {
@@ -188,21 +203,24 @@ struct failing_element {
     boost::json::value const* node = nullptr;  // null when the pointer leaves the document
 };
 
-failing_element find_failing_element(rapidjson::SchemaValidator const& validator, boost::json::value const& document,
+failing_element find_failing_element(rapidjson::SchemaValidator const& validator,
+                                     boost::json::value const& document,
                                      std::string_view base_path) {
     auto const doc_pointer = validator.GetInvalidDocumentPointer();
     failing_element at{std::string{base_path}, &document};
     for (SizeType i = 0; i < doc_pointer.GetTokenCount(); ++i) {
         auto const& token = doc_pointer.GetTokens()[i];
         std::string_view token_name{token.name, token.length};
-        if (at.node != nullptr && at.node->is_array() && token.index != rapidjson::kPointerInvalidIndex) {
+        if (at.node != nullptr && at.node->is_array() &&
+            token.index != rapidjson::kPointerInvalidIndex) {
             at.path = append_index(at.path, token.index);
             auto const& a = at.node->get_array();
             at.node = token.index < a.size() ? &a[token.index] : nullptr;
         } else {
             at.path = append_member(at.path, token_name);
-            at.node = (at.node != nullptr && at.node->is_object()) ? at.node->get_object().if_contains(token_name)
-                                                                   : nullptr;
+            at.node = (at.node != nullptr && at.node->is_object())
+                          ? at.node->get_object().if_contains(token_name)
+                          : nullptr;
         }
     }
     return at;
@@ -216,7 +234,9 @@ rapidjson::Value const* schema_member(rapidjson::Value const* schema_node, char 
 }
 
 // "required": names the first required member the object lacks.
-void describe_required(rapidjson::Value const* required, boost::json::object const* object, std::string const& path,
+void describe_required(rapidjson::Value const* required,
+                       boost::json::object const* object,
+                       std::string const& path,
                        schema_violation& out) {
     if (required != nullptr && required->IsArray()) {
         for (auto const& required_name : required->GetArray()) {
@@ -234,7 +254,9 @@ void describe_required(rapidjson::Value const* required, boost::json::object con
 }
 
 // "dependencies": names the first member required by a member that is present.
-void describe_dependencies(rapidjson::Value const* deps, boost::json::object const* object, std::string const& path,
+void describe_dependencies(rapidjson::Value const* deps,
+                           boost::json::object const* object,
+                           std::string const& path,
                            schema_violation& out) {
     if (deps != nullptr && deps->IsObject() && object != nullptr) {
         for (auto const& dep : deps->GetObject()) {
@@ -245,7 +267,8 @@ void describe_dependencies(rapidjson::Value const* deps, boost::json::object con
                 std::string_view key{needed.GetString(), needed.GetStringLength()};
                 if (!object->contains(key)) {
                     out.path = append_member(path, key);
-                    out.message = out.path + " is required when " + append_member(path, present) + " is present";
+                    out.message = out.path + " is required when " + append_member(path, present) +
+                                  " is present";
                     return;
                 }
             }
@@ -256,7 +279,9 @@ void describe_dependencies(rapidjson::Value const* deps, boost::json::object con
 }
 
 // "type": what the element must be ("a string or an array"), and what it is.
-std::string type_message(rapidjson::Value const* type, std::string const& where, boost::json::value const* node) {
+std::string type_message(rapidjson::Value const* type,
+                         std::string const& where,
+                         boost::json::value const* node) {
     std::string expected;
     if (type != nullptr) {
         if (type->IsString()) {
@@ -270,17 +295,20 @@ std::string type_message(rapidjson::Value const* type, std::string const& where,
             }
         }
     }
-    return where + " must be " + (expected.empty() ? std::string{"of another type"} : expected) + ", not " +
-           std::string{kind_name(node)};
+    return where + " must be " + (expected.empty() ? std::string{"of another type"} : expected) +
+           ", not " + std::string{kind_name(node)};
 }
 
 // Every other keyword, about the element at `where`.
-std::string constraint_message(std::string const& keyword, rapidjson::Value const* schema_node,
-                               std::string const& where, boost::json::value const* node) {
+std::string constraint_message(std::string const& keyword,
+                               rapidjson::Value const* schema_node,
+                               std::string const& where,
+                               boost::json::value const* node) {
     if (keyword == "type") return type_message(schema_member(schema_node, "type"), where, node);
     if (keyword == "enum") {
         std::string allowed;
-        if (auto const* values = schema_member(schema_node, "enum"); values != nullptr && values->IsArray()) {
+        if (auto const* values = schema_member(schema_node, "enum");
+            values != nullptr && values->IsArray()) {
             for (auto const& v : values->GetArray()) {
                 if (!allowed.empty()) allowed += ", ";
                 allowed += to_json_text(v);
@@ -289,7 +317,8 @@ std::string constraint_message(std::string const& keyword, rapidjson::Value cons
         return where + " must be one of " + allowed;
     }
     if (keyword == "minLength" || keyword == "minItems" || keyword == "minProperties") {
-        if (auto const* n = schema_member(schema_node, keyword.c_str()); n != nullptr && n->IsUint() && n->GetUint() > 1) {
+        if (auto const* n = schema_member(schema_node, keyword.c_str());
+            n != nullptr && n->IsUint() && n->GetUint() > 1) {
             return where + " is too short (" + keyword + " " + std::to_string(n->GetUint()) + ")";
         }
         return where + " must not be empty";
@@ -308,14 +337,16 @@ schema_violation json_schema::impl::describe(rapidjson::SchemaValidator const& v
     out.keyword = validator.GetInvalidSchemaKeyword();
     auto const element = find_failing_element(validator, document, base_path);
     rapidjson::Value const* schema_node = validator.GetInvalidSchemaPointer().Get(schema_document);
-    boost::json::object const* object =
-        (element.node != nullptr && element.node->is_object()) ? &element.node->get_object() : nullptr;
+    boost::json::object const* object = (element.node != nullptr && element.node->is_object())
+                                            ? &element.node->get_object()
+                                            : nullptr;
     if (out.keyword == "required") {
         describe_required(schema_member(schema_node, "required"), object, element.path, out);
         return out;
     }
     if (out.keyword == "dependencies") {
-        describe_dependencies(schema_member(schema_node, "dependencies"), object, element.path, out);
+        describe_dependencies(schema_member(schema_node, "dependencies"), object, element.path,
+                              out);
         return out;
     }
     out.path = element.path;

@@ -9,7 +9,8 @@ std::optional<listen_address> parse_listen_address(std::string_view text) {
     std::string_view port_text;
     if (text.starts_with('[')) {
         auto const close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return std::nullopt;
         out.host = std::string{text.substr(1, close - 1)};
         port_text = text.substr(close + 2);
     } else {
@@ -20,8 +21,10 @@ std::optional<listen_address> parse_listen_address(std::string_view text) {
     }
     if (out.host.empty() || port_text.empty()) return std::nullopt;
     unsigned port = 0;
-    auto const [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) return std::nullopt;
+    auto const [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535)
+        return std::nullopt;
     out.port = static_cast<std::uint16_t>(port);
     return out;
 }

@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
-#include <boost/program_options.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
 
 #include "cds/fhir/date_time.hpp"
 #include "cds/rules/rule_set.hpp"
@@ -58,7 +58,8 @@ struct usage_error : std::runtime_error {
 };
 
 std::string read_file(std::string const& path) {
-    if (path == "-") return {std::istreambuf_iterator<char>{std::cin}, std::istreambuf_iterator<char>{}};
+    if (path == "-")
+        return {std::istreambuf_iterator<char>{std::cin}, std::istreambuf_iterator<char>{}};
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error("cannot read " + path);
     std::ostringstream text;
@@ -71,48 +72,69 @@ po::options_description serve_options() {
     service::service_limits const limits;
     service::cors_policy const cors;
     po::options_description d("serve options");
-    d.add_options()
-        ("listen", po::value<std::string>()->default_value("127.0.0.1:8080"),
-         "HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks a free port, printed on stdout)")
-        ("rules", po::value<std::string>(), "rule configuration file (default: the bundled rule set); SIGHUP reloads it")
-        ("rules-watch", po::value<unsigned>(), "MS: also reload the --rules file when it changes, checked every MS milliseconds")
-        ("threads", po::value<unsigned>()->default_value(0), "server threads (0: one per hardware thread)")
-        ("io-model", po::value<std::string>()->default_value("shared"),
-         "shared: any thread serves any connection (steadier tail latency); per-thread: each connection stays on one thread (more requests/s)")
-        ("max-body", po::value<std::size_t>()->default_value(limits.max_body_bytes), "largest request body in bytes (413 beyond)")
-        ("body-budget", po::value<std::size_t>()->default_value(limits.body_budget_bytes),
-         "request bodies held at once across all connections, in bytes (503 beyond; at least --max-body)")
-        ("max-header", po::value<std::size_t>()->default_value(limits.max_header_bytes), "largest request line + headers in bytes (431 beyond)")
-        ("max-json-depth", po::value<unsigned>()->default_value(limits.max_json_depth), "deepest JSON nesting accepted (400 beyond)")
-        ("max-connections", po::value<std::size_t>()->default_value(limits.max_connections), "concurrent connections (503 beyond)")
-        ("max-resources", po::value<std::size_t>()->default_value(limits.max_resources),
-         "FHIR resources per hook call, counted across prefetch and draftOrders (413 beyond)")
-        ("tls-cert", po::value<std::string>(), "PEM certificate chain: serve HTTPS (TLS 1.2+) instead of HTTP; needs --tls-key")
-        ("tls-key", po::value<std::string>(), "PEM private key (unencrypted) of --tls-cert")
-        ("tls-handshake-timeout", po::value<double>()->default_value(10), "seconds a client has to complete the TLS handshake")
-        ("read-timeout", po::value<double>()->default_value(10), "seconds to receive one request's header and body (408 beyond)")
-        ("idle-timeout", po::value<double>()->default_value(30), "seconds a keep-alive connection may wait for its next request")
-        ("write-timeout", po::value<double>()->default_value(30), "seconds to send one response")
-        ("shutdown-timeout", po::value<double>()->default_value(10), "seconds in-flight requests get after SIGTERM/SIGINT")
-        ("now", po::value<std::string>(),
-         "evaluate every call at this FHIR dateTime instead of its arrival time (for tests and demonstrations)")
-        ("cors-origin", po::value<std::vector<std::string>>()->composing(),
-         "allowed browser origin for CORS (repeatable; default *)")
-        ("cors-max-age", po::value<long>()->default_value(cors.max_age.count()), "seconds browsers may cache a CORS preflight")
-        ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error, critical or off")
-        ("enable-explain", po::bool_switch(),
-         "a hook call with ?explain=true gets the evaluation trace in its response (never logged)")
-        ("enable-ui", po::bool_switch(), "serve the card viewer at /ui (its calls may ask for explain)")
-        ("disable-metrics", po::bool_switch(), "do not serve GET /metrics (Prometheus text format, public like /healthz)")
-        ("ui-rules", po::value<std::vector<std::string>>()->composing(),
-         "extra rule file the card viewer can compare against (repeatable; needs --enable-ui)")
-        ("log-format", po::value<std::string>()->default_value("text"),
-         "text, or json: one JSON object per line (time, level, message)")
-        ("print-config", po::bool_switch(),
-         "print the effective configuration as JSON (each option's value and whether it came from the default, the "
-         "environment or a flag; secrets redacted) and exit; every serve option OPT may also be set by the "
-         "environment variable MAGNESIUM_CDS_OPT (upper case, - as _), a flag winning over the environment");
-    // Flags owned by the FHIR client (issue 4) and by authentication (issue 5).
+    d.add_options()("listen", po::value<std::string>()->default_value("127.0.0.1:8080"),
+                    "HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks a free port, "
+                    "printed on stdout)")(
+        "rules", po::value<std::string>(),
+        "rule configuration file (default: the bundled rule set); SIGHUP reloads it")(
+        "rules-watch", po::value<unsigned>(),
+        "MS: also reload the --rules file when it changes, checked every MS milliseconds")(
+        "threads", po::value<unsigned>()->default_value(0),
+        "server threads (0: one per hardware thread)")(
+        "io-model", po::value<std::string>()->default_value("shared"),
+        "shared: any thread serves any connection (steadier tail latency); per-thread: each "
+        "connection stays on one thread (more requests/s)")(
+        "max-body", po::value<std::size_t>()->default_value(limits.max_body_bytes),
+        "largest request body in bytes (413 beyond)")(
+        "body-budget", po::value<std::size_t>()->default_value(limits.body_budget_bytes),
+        "request bodies held at once across all connections, in bytes (503 beyond; at least "
+        "--max-body)")("max-header",
+                       po::value<std::size_t>()->default_value(limits.max_header_bytes),
+                       "largest request line + headers in bytes (431 beyond)")(
+        "max-json-depth", po::value<unsigned>()->default_value(limits.max_json_depth),
+        "deepest JSON nesting accepted (400 beyond)")(
+        "max-connections", po::value<std::size_t>()->default_value(limits.max_connections),
+        "concurrent connections (503 beyond)")(
+        "max-resources", po::value<std::size_t>()->default_value(limits.max_resources),
+        "FHIR resources per hook call, counted across prefetch and draftOrders (413 beyond)")(
+        "tls-cert", po::value<std::string>(),
+        "PEM certificate chain: serve HTTPS (TLS 1.2+) instead of HTTP; needs --tls-key")(
+        "tls-key", po::value<std::string>(), "PEM private key (unencrypted) of --tls-cert")(
+        "tls-handshake-timeout", po::value<double>()->default_value(10),
+        "seconds a client has to complete the TLS handshake")(
+        "read-timeout", po::value<double>()->default_value(10),
+        "seconds to receive one request's header and body (408 beyond)")(
+        "idle-timeout", po::value<double>()->default_value(30),
+        "seconds a keep-alive connection may wait for its next request")(
+        "write-timeout", po::value<double>()->default_value(30), "seconds to send one response")(
+        "shutdown-timeout", po::value<double>()->default_value(10),
+        "seconds in-flight requests get after SIGTERM/SIGINT")(
+        "now", po::value<std::string>(),
+        "evaluate every call at this FHIR dateTime instead of its arrival time (for tests and "
+        "demonstrations)")("cors-origin", po::value<std::vector<std::string>>()->composing(),
+                           "allowed browser origin for CORS (repeatable; default *)")(
+        "cors-max-age", po::value<long>()->default_value(cors.max_age.count()),
+        "seconds browsers may cache a CORS preflight")(
+        "log-level", po::value<std::string>()->default_value("info"),
+        "trace, debug, info, warn, error, critical or off")(
+        "enable-explain", po::bool_switch(),
+        "a hook call with ?explain=true gets the evaluation trace in its response (never logged)")(
+        "enable-ui", po::bool_switch(),
+        "serve the card viewer at /ui (its calls may ask for explain)")(
+        "disable-metrics", po::bool_switch(),
+        "do not serve GET /metrics (Prometheus text format, public like /healthz)")(
+        "ui-rules", po::value<std::vector<std::string>>()->composing(),
+        "extra rule file the card viewer can compare against (repeatable; needs --enable-ui)")(
+        "log-format", po::value<std::string>()->default_value("text"),
+        "text, or json: one JSON object per line (time, level, message)")(
+        "print-config", po::bool_switch(),
+        "print the effective configuration as JSON (each option's value and whether it came from "
+        "the default, the "
+        "environment or a flag; secrets redacted) and exit; every serve option OPT may also be set "
+        "by the "
+        "environment variable MAGNESIUM_CDS_OPT (upper case, - as _), a flag winning over the "
+        "environment");
+    // Flags owned by the FHIR client and by authentication.
     cds::service::fhir_client::add_fhir_client_options(d);
     cds::service::auth::add_auth_options(d);
     service::add_feedback_store_options(d);
@@ -121,16 +143,19 @@ po::options_description serve_options() {
 
 po::options_description evaluate_options() {
     po::options_description d("evaluate options");
-    d.add_options()
-        ("request", po::value<std::string>(), "the CDS Hooks request JSON file (- for stdin)")
-        ("now", po::value<std::string>(), "evaluation time as a FHIR dateTime (default: the clock)")
-        ("rules", po::value<std::string>(), "rule configuration file (default: the bundled rule set)")
-        ("service", po::value<std::string>(), "service id (default: the service answering the request's hook)")
-        ("max-json-depth", po::value<unsigned>()->default_value(service::service_limits{}.max_json_depth),
-         "deepest JSON nesting accepted")
-        ("explain", po::bool_switch(), "print the evaluation trace with the cards")
-        ("format", po::value<std::string>()->default_value("json"),
-         "with --explain: json (the service's ?explain=true response) or text (readable)");
+    d.add_options()("request", po::value<std::string>(),
+                    "the CDS Hooks request JSON file (- for stdin)")(
+        "now", po::value<std::string>(), "evaluation time as a FHIR dateTime (default: the clock)")(
+        "rules", po::value<std::string>(),
+        "rule configuration file (default: the bundled rule set)")(
+        "service", po::value<std::string>(),
+        "service id (default: the service answering the request's hook)")(
+        "max-json-depth",
+        po::value<unsigned>()->default_value(service::service_limits{}.max_json_depth),
+        "deepest JSON nesting accepted")("explain", po::bool_switch(),
+                                         "print the evaluation trace with the cards")(
+        "format", po::value<std::string>()->default_value("json"),
+        "with --explain: json (the service's ?explain=true response) or text (readable)");
     // The same FHIR-client flags as serve: with --fhir-allow, absent prefetch keys are fetched
     // from the request's fhirServer exactly as over HTTP (one call, on a private io_context).
     cds::service::fhir_client::add_fhir_client_options(d);
@@ -145,38 +170,51 @@ po::options_description check_rules_options() {
 
 po::options_description feedback_report_options() {
     po::options_description d("feedback-report options");
-    d.add_options()
-        ("feedback-db", po::value<std::string>(), "the SQLite feedback database written by serve --feedback-db")
-        ("since", po::value<std::string>(), "count feedback received at or after this FHIR dateTime (default: all)")
-        ("until", po::value<std::string>(), "count feedback received before this FHIR dateTime (default: no bound)")
-        ("by", po::value<std::string>(), "rule: join feedback to the card ledger and count per rule and rule-set version")
-        ("format", po::value<std::string>()->default_value("json"), "with --by rule: json, csv or text");
+    d.add_options()("feedback-db", po::value<std::string>(),
+                    "the SQLite feedback database written by serve --feedback-db")(
+        "since", po::value<std::string>(),
+        "count feedback received at or after this FHIR dateTime (default: all)")(
+        "until", po::value<std::string>(),
+        "count feedback received before this FHIR dateTime (default: no bound)")(
+        "by", po::value<std::string>(),
+        "rule: join feedback to the card ledger and count per rule and rule-set version")(
+        "format", po::value<std::string>()->default_value("json"),
+        "with --by rule: json, csv or text");
     return d;
 }
 
 void print_help(std::ostream& out) {
-    out << "magnesium-cds " CDS_VERSION " - a CDS Hooks 2.0 service for magnesium safety\n\n"
+    out << "magnesium-cds " CDS_VERSION
+           " - a CDS Hooks 2.0 service for magnesium safety\n\n"
            "Usage:\n"
            "  magnesium-cds serve [--listen HOST:PORT] [--rules FILE] [options]\n"
            "  magnesium-cds evaluate REQUEST.json [--now DATETIME] [--rules FILE] [--service ID]\n"
            "                         [--fhir-allow URL ...] [--explain [--format text|json]]\n"
            "  magnesium-cds check-rules FILE\n"
-           "  magnesium-cds feedback-report --feedback-db FILE [--since DATETIME] [--until DATETIME]\n"
+           "  magnesium-cds feedback-report --feedback-db FILE [--since DATETIME] [--until "
+           "DATETIME]\n"
            "                                [--by rule [--format json|csv|text]]\n"
            "  magnesium-cds scenarios DIR [--rules FILE] [--only TEXT]\n"
-           "  magnesium-cds impact --rules OLD --rules NEW DIR [--now DATETIME] [--format text|json|markdown]\n"
+           "  magnesium-cds impact --rules OLD --rules NEW DIR [--now DATETIME] [--format "
+           "text|json|markdown]\n"
            "  magnesium-cds --help | --version\n\n"
            "serve        answer CDS Hooks over HTTP until SIGTERM/SIGINT\n"
            "evaluate     print the response the service would give to REQUEST.json (stdout: the\n"
            "             JSON alone; exit 1 with the OperationOutcome when it would be an error);\n"
-           "             with --fhir-allow it fetches absent prefetch from the request's fhirServer\n"
-           "check-rules  validate a rule configuration file, printing every problem with its JSON path\n"
-           "feedback-report  print as JSON the stored feedback counted by service, rule set, outcome\n"
-           "             and override reason (serve without --feedback-db stores none); with --by rule,\n"
+           "             with --fhir-allow it fetches absent prefetch from the request's "
+           "fhirServer\n"
+           "check-rules  validate a rule configuration file, printing every problem with its JSON "
+           "path\n"
+           "feedback-report  print as JSON the stored feedback counted by service, rule set, "
+           "outcome\n"
+           "             and override reason (serve without --feedback-db stores none); with --by "
+           "rule,\n"
            "             per rule: cards issued, accepted, overridden, top override reasons\n"
-           "scenarios    run every scenario folder of DIR (fixtures/scenarios format) under one rule\n"
+           "scenarios    run every scenario folder of DIR (fixtures/scenarios format) under one "
+           "rule\n"
            "             file: PASS/FAIL a line, then 'N passed, M failed'; exit 1 on a failure\n"
-           "impact       the cards each request (or scenario) of DIR gets under OLD and NEW rules:\n"
+           "impact       the cards each request (or scenario) of DIR gets under OLD and NEW "
+           "rules:\n"
            "             cards added, removed or changed, then a summary table\n\n"
         << serve_options() << '\n'
         << evaluate_options() << '\n'
@@ -186,7 +224,8 @@ void print_help(std::ostream& out) {
         << service::workbench::impact_help() << '\n';
 }
 
-po::variables_map parse(std::vector<std::string> const& args, po::options_description const& options,
+po::variables_map parse(std::vector<std::string> const& args,
+                        po::options_description const& options,
                         char const* positional_name) {
     po::positional_options_description positional;
     if (positional_name != nullptr) positional.add(positional_name, 1);
@@ -208,20 +247,25 @@ cds::fhir::instant parse_now(std::string const& text) {
 
 std::chrono::milliseconds seconds_option(po::variables_map const& vm, char const* name) {
     double const seconds = vm[name].as<double>();
-    if (!(seconds > 0) || seconds > 86400.0) throw usage_error(std::string{"--"} + name + " must be between 0 and 86400 seconds");
+    if (!(seconds > 0) || seconds > 86400.0)
+        throw usage_error(std::string{"--"} + name + " must be between 0 and 86400 seconds");
     return std::chrono::milliseconds{static_cast<long long>(seconds * 1000.0)};
 }
 
-// Loads the rule set from FILE or the bundled one; prints every problem and returns null when invalid.
-std::shared_ptr<rules::rule_set const> load_rules(po::variables_map const& vm, std::ostream& problems_out) {
-    std::string const source = vm.count("rules") ? vm["rules"].as<std::string>() : std::string{"bundled rule set"};
+// Loads the rule set from FILE or the bundled one; prints every problem and returns null when
+// invalid.
+std::shared_ptr<rules::rule_set const> load_rules(po::variables_map const& vm,
+                                                  std::ostream& problems_out) {
+    std::string const source =
+        vm.count("rules") ? vm["rules"].as<std::string>() : std::string{"bundled rule set"};
     auto loaded = vm.count("rules") ? rules::load_rule_set(read_file(vm["rules"].as<std::string>()))
                                     : rules::load_rule_set(rules::bundled_rule_set_json());
     if (!loaded.problems.empty() || !loaded.rules) {
-        problems_out << source << ": invalid rule configuration (" << loaded.problems.size() << " problem"
-                     << (loaded.problems.size() == 1 ? "" : "s") << ")\n";
+        problems_out << source << ": invalid rule configuration (" << loaded.problems.size()
+                     << " problem" << (loaded.problems.size() == 1 ? "" : "s") << ")\n";
         for (auto const& p : loaded.problems) {
-            problems_out << "  " << (p.path.empty() ? std::string{"/"} : p.path) << ": " << p.message << '\n';
+            problems_out << "  " << (p.path.empty() ? std::string{"/"} : p.path) << ": "
+                         << p.message << '\n';
         }
         return nullptr;
     }
@@ -231,17 +275,24 @@ std::shared_ptr<rules::rule_set const> load_rules(po::variables_map const& vm, s
 // `buffered`: serve's logger, written to stderr in batches by a background thread so that a
 // request never waits for stderr (buffered_log_sink.hpp); when stderr is a terminal, where a
 // person reads along, lines go out one by one in colour as before.
-void use_stderr_logger(std::string const& level_name, bool buffered = false, std::string const& format = "text") {
+void use_stderr_logger(std::string const& level_name,
+                       bool buffered = false,
+                       std::string const& format = "text") {
     auto const level = spdlog::level::from_str(level_name);
-    if (level == spdlog::level::off && level_name != "off") throw usage_error("unknown --log-level " + level_name);
-    if (format != "text" && format != "json") throw usage_error("--log-format must be text or json");
+    if (level == spdlog::level::off && level_name != "off")
+        throw usage_error("unknown --log-level " + level_name);
+    if (format != "text" && format != "json")
+        throw usage_error("--log-format must be text or json");
     std::shared_ptr<spdlog::logger> logger;
     if (buffered && format == "json") {
-        logger = std::make_shared<spdlog::logger>("magnesium-cds", std::make_shared<service::buffered_log_sink>());
+        logger = std::make_shared<spdlog::logger>("magnesium-cds",
+                                                  std::make_shared<service::buffered_log_sink>());
         logger->set_formatter(std::make_unique<service::ops::json_log_formatter>());
     } else if (buffered && isatty(STDERR_FILENO) == 0) {
-        logger = std::make_shared<spdlog::logger>("magnesium-cds", std::make_shared<service::buffered_log_sink>());
-        logger->set_formatter(std::make_unique<service::service_log_formatter>());  // the pattern below
+        logger = std::make_shared<spdlog::logger>("magnesium-cds",
+                                                  std::make_shared<service::buffered_log_sink>());
+        logger->set_formatter(
+            std::make_unique<service::service_log_formatter>());  // the pattern below
     } else {
         logger = spdlog::stderr_color_mt("magnesium-cds");
         logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
@@ -252,8 +303,8 @@ void use_stderr_logger(std::string const& level_name, bool buffered = false, std
 
 // The /metrics counters, with the values other components own: the authenticator's decisions
 // and the log lines the buffered sink dropped (when serve's logger is the buffered one).
-std::shared_ptr<service::ops::service_metrics> make_metrics(rules::rule_set const& rule_set,
-                                                            std::shared_ptr<service::auth::authenticator> authenticator) {
+std::shared_ptr<service::ops::service_metrics> make_metrics(
+    rules::rule_set const& rule_set, std::shared_ptr<service::auth::authenticator> authenticator) {
     service::ops::metrics_sources sources;
     if (authenticator && authenticator->enabled()) {
         sources.auth_decisions = [authenticator] { return authenticator->counters(); };
@@ -278,7 +329,8 @@ std::ostream& cerr_after_log() {
 bool configure_explain_and_ui(po::variables_map const& vm, service::service_state& state) {
     state.ui_enabled = vm["enable-ui"].as<bool>();
     state.explain_enabled = vm["enable-explain"].as<bool>();
-    if (state.explain_enabled) spdlog::warn("explain is enabled: hook calls may ask for the evaluation trace");
+    if (state.explain_enabled)
+        spdlog::warn("explain is enabled: hook calls may ask for the evaluation trace");
     if (!vm.count("ui-rules")) return true;
     if (!state.ui_enabled) throw usage_error("--ui-rules needs --enable-ui");
     for (auto const& path : vm["ui-rules"].as<std::vector<std::string>>()) {
@@ -306,13 +358,15 @@ po::variables_map parse_serve(std::vector<std::string> const& args, bool& print_
     std::set<std::string> const command_line_only{"print-config"};
     service::ops::effective_config config;
     try {
-        config = service::ops::parse_command_line_and_environment(args, description, command_line_only);
+        config =
+            service::ops::parse_command_line_and_environment(args, description, command_line_only);
     } catch (po::error const& e) {
         throw usage_error(e.what());
     }
     print_config = config.values["print-config"].as<bool>();
     if (print_config) {
-        std::cout << service::ops::describe_config(description, config, serve_path_options, command_line_only)
+        std::cout << service::ops::describe_config(description, config, serve_path_options,
+                                                   command_line_only)
                   << '\n';
     }
     return config.values;
@@ -337,7 +391,8 @@ int serve(std::vector<std::string> const& args) {
         throw usage_error("--io-model must be shared or per-thread");
     }
     options.shutdown_timeout = seconds_option(vm, "shutdown-timeout");
-    if (vm.count("tls-cert") != vm.count("tls-key")) throw usage_error("--tls-cert and --tls-key go together");
+    if (vm.count("tls-cert") != vm.count("tls-key"))
+        throw usage_error("--tls-cert and --tls-key go together");
     if (vm.count("tls-cert")) {
         service::tls_options tls;
         tls.certificate_chain_file = vm["tls-cert"].as<std::string>();
@@ -363,15 +418,19 @@ int serve(std::vector<std::string> const& args) {
     limits.write_timeout = seconds_option(vm, "write-timeout");
     if (limits.max_body_bytes == 0 || limits.max_header_bytes < 256 || limits.max_json_depth == 0 ||
         limits.max_connections == 0 || limits.max_resources == 0) {
-        throw usage_error("--max-body, --max-json-depth, --max-connections and --max-resources must be positive, --max-header at least 256");
+        throw usage_error(
+            "--max-body, --max-json-depth, --max-connections and --max-resources must be positive, "
+            "--max-header at least 256");
     }
     limits.body_budget_bytes = vm["body-budget"].as<std::size_t>();
     if (limits.body_budget_bytes < limits.max_body_bytes) {
-        throw usage_error("--body-budget must be at least --max-body (" + std::to_string(limits.max_body_bytes) +
+        throw usage_error("--body-budget must be at least --max-body (" +
+                          std::to_string(limits.max_body_bytes) +
                           " bytes), or no body of the largest size could ever be read");
     }
     service::cors_policy cors;
-    if (vm.count("cors-origin")) cors.allowed_origins = vm["cors-origin"].as<std::vector<std::string>>();
+    if (vm.count("cors-origin"))
+        cors.allowed_origins = vm["cors-origin"].as<std::vector<std::string>>();
     cors.max_age = std::chrono::seconds{vm["cors-max-age"].as<long>()};
 
     if (vm.count("rules")) options.rules_reload.file = vm["rules"].as<std::string>();
@@ -401,8 +460,8 @@ int serve(std::vector<std::string> const& args) {
 
     auto state = service::make_service_state(rule_set, limits, cors);
     std::vector<std::string> auth_warnings;
-    auto const authenticator =
-        service::auth::make_authenticator(auth_config, std::chrono::system_clock::now(), &auth_warnings);
+    auto const authenticator = service::auth::make_authenticator(
+        auth_config, std::chrono::system_clock::now(), &auth_warnings);
     state.authenticator = service::auth::make_request_authenticator(authenticator);
     for (auto const& warning : auth_warnings) spdlog::warn("{}", warning);
     // Fetching from a client's fhirServer stays off until --fhir-allow names servers; until
@@ -420,8 +479,10 @@ int serve(std::vector<std::string> const& args) {
             throw usage_error(e.what());
         }
         try {
-            auto queued = service::make_queued_store(
-                service::open_sqlite_feedback_store(feedback_db, {rule_set->id(), rule_set->version()}), queue);
+            auto queued =
+                service::make_queued_store(service::open_sqlite_feedback_store(
+                                               feedback_db, {rule_set->id(), rule_set->version()}),
+                                           queue);
             state.feedback = std::move(queued.feedback);
             state.ledger = std::move(queued.ledger);
         } catch (std::runtime_error const& e) {
@@ -444,26 +505,31 @@ int serve(std::vector<std::string> const& args) {
     if (shared_state->ui_enabled) {
         spdlog::info("card viewer at /ui ({} rule sets to compare)", shared_state->ui_rules.size());
     }
-    spdlog::info("rule set {} {} with {} services; {} threads ({} I/O); body limit {} bytes", rule_set->id(),
-                 rule_set->version(), rule_set->services().size(), options.threads, io_model, limits.max_body_bytes);
+    spdlog::info("rule set {} {} with {} services; {} threads ({} I/O); body limit {} bytes",
+                 rule_set->id(), rule_set->version(), rule_set->services().size(), options.threads,
+                 io_model, limits.max_body_bytes);
     char const* const scheme = options.tls ? "https" : "http";
-    int const code = service::run_server(options, shared_state, [scheme](service::listen_address const& bound) {
-        bool const v6 = bound.host.find(':') != std::string::npos;
-        // Tests and scripts read this line to learn the port when --listen asked for port 0.
-        std::cout << "listening on " << scheme << "://" << (v6 ? "[" : "") << bound.host << (v6 ? "]" : "") << ':'
-                  << bound.port << std::endl;
-    });
+    int const code =
+        service::run_server(options, shared_state, [scheme](service::listen_address const& bound) {
+            bool const v6 = bound.host.find(':') != std::string::npos;
+            // Tests and scripts read this line to learn the port when --listen asked for port 0.
+            std::cout << "listening on " << scheme << "://" << (v6 ? "[" : "") << bound.host
+                      << (v6 ? "]" : "") << ':' << bound.port << std::endl;
+        });
     spdlog::default_logger()->flush();
     return code;
 }
 
 // The service whose hook the request names, when --service is not given; the first service
 // when the hook cannot be read, so that the request path itself reports what is wrong.
-std::string pick_service(rules::rule_set const& rule_set, std::string const& body, unsigned max_depth) {
+std::string pick_service(rules::rule_set const& rule_set,
+                         std::string const& body,
+                         unsigned max_depth) {
     auto parsed = service::parse_json_body(body, max_depth);
     std::string hook;
     if (!parsed.error && parsed.value.is_object()) {
-        if (auto const* h = parsed.value.get_object().if_contains("hook"); h != nullptr && h->is_string()) {
+        if (auto const* h = parsed.value.get_object().if_contains("hook");
+            h != nullptr && h->is_string()) {
             hook = std::string{h->get_string()};
         }
     }
@@ -473,8 +539,11 @@ std::string pick_service(rules::rule_set const& rule_set, std::string const& bod
     for (auto const& s : services) {
         if (s.hook == hook) matching.push_back(s.id);
     }
-    if (matching.empty()) throw usage_error("no service in the rule set answers the hook '" + hook + "'");
-    if (matching.size() > 1) throw usage_error("several services answer the hook '" + hook + "'; choose one with --service");
+    if (matching.empty())
+        throw usage_error("no service in the rule set answers the hook '" + hook + "'");
+    if (matching.size() > 1)
+        throw usage_error("several services answer the hook '" + hook +
+                          "'; choose one with --service");
     return matching.front();
 }
 
@@ -490,12 +559,14 @@ void print_explained(std::string const& body, std::ostream& out) {
     out << cards.size() << (cards.size() == 1 ? " card" : " cards") << '\n';
     for (auto const& card_value : cards) {
         auto const& card = card_value.as_object();
-        out << "\n[" << json_text(card.if_contains("indicator")) << "] " << json_text(card.if_contains("summary")) << '\n';
+        out << "\n[" << json_text(card.if_contains("indicator")) << "] "
+            << json_text(card.if_contains("summary")) << '\n';
         if (auto detail = json_text(card.if_contains("detail")); !detail.empty()) {
             std::istringstream lines(detail);
             for (std::string line; std::getline(lines, line);) out << "    " << line << '\n';
         }
-        if (auto const* suggestions = card.if_contains("suggestions"); suggestions != nullptr && suggestions->is_array()) {
+        if (auto const* suggestions = card.if_contains("suggestions");
+            suggestions != nullptr && suggestions->is_array()) {
             for (auto const& s : suggestions->as_array()) {
                 out << "  suggestion: " << json_text(s.as_object().if_contains("label")) << '\n';
             }
@@ -506,19 +577,22 @@ void print_explained(std::string const& body, std::ostream& out) {
         << json_text(explain.if_contains("ruleSetVersion")) << "):\n";
     for (auto const& entry_value : explain.at("entries").as_array()) {
         auto const& entry = entry_value.as_object();
-        out << "  " << json_text(entry.if_contains("rule")) << " | " << json_text(entry.if_contains("subject"))
-            << " | " << json_text(entry.if_contains("message")) << '\n';
+        out << "  " << json_text(entry.if_contains("rule")) << " | "
+            << json_text(entry.if_contains("subject")) << " | "
+            << json_text(entry.if_contains("message")) << '\n';
     }
 }
 
 int evaluate(std::vector<std::string> const& args) {
     auto const vm = parse(args, evaluate_options(), "request");
     use_stderr_logger("warn");
-    if (!vm.count("request")) throw usage_error("evaluate needs a REQUEST.json file (or - for stdin)");
+    if (!vm.count("request"))
+        throw usage_error("evaluate needs a REQUEST.json file (or - for stdin)");
 
-    cds::fhir::instant const now =
-        vm.count("now") ? parse_now(vm["now"].as<std::string>())
-                        : std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    cds::fhir::instant const now = vm.count("now")
+                                       ? parse_now(vm["now"].as<std::string>())
+                                       : std::chrono::time_point_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now());
     std::string body = read_file(vm["request"].as<std::string>());
 
     auto rule_set = load_rules(vm, std::cerr);
@@ -538,8 +612,9 @@ int evaluate(std::vector<std::string> const& args) {
     if (format == "text" && !explain) throw usage_error("--format text goes with --explain");
     state.explain_enabled = explain;
 
-    std::string const service_id =
-        vm.count("service") ? vm["service"].as<std::string>() : pick_service(*rule_set, body, limits.max_json_depth);
+    std::string const service_id = vm.count("service")
+                                       ? vm["service"].as<std::string>()
+                                       : pick_service(*rule_set, body, limits.max_json_depth);
     service::http_request request;
     request.method = "POST";
     request.target = "/cds-services/" + service_id + (explain ? "?explain=true" : "");
@@ -552,7 +627,8 @@ int evaluate(std::vector<std::string> const& args) {
         response = service::handle_request_blocking(std::move(request), state);
     } catch (std::exception const& e) {
         spdlog::error("evaluation failed: {}", e.what());
-        response = service::error_response(service::errc::internal_error, "the service failed to evaluate the request");
+        response = service::error_response(service::errc::internal_error,
+                                           "the service failed to evaluate the request");
     }
     if (response.status == 200 && format == "text") {
         print_explained(response.body, std::cout);
@@ -569,11 +645,13 @@ int check_rules(std::vector<std::string> const& args) {
     auto const path = vm["file"].as<std::string>();
     auto const loaded = rules::load_rule_set(read_file(path));
     if (loaded.problems.empty() && loaded.rules) {
-        std::cout << path << ": OK (rule set " << loaded.rules->id() << " version " << loaded.rules->version()
-                  << ", " << loaded.rules->services().size() << " services)\n";
+        std::cout << path << ": OK (rule set " << loaded.rules->id() << " version "
+                  << loaded.rules->version() << ", " << loaded.rules->services().size()
+                  << " services)\n";
         return exit_ok;
     }
-    std::cout << path << ": " << loaded.problems.size() << " problem" << (loaded.problems.size() == 1 ? "" : "s") << '\n';
+    std::cout << path << ": " << loaded.problems.size() << " problem"
+              << (loaded.problems.size() == 1 ? "" : "s") << '\n';
     for (auto const& p : loaded.problems) {
         std::cout << (p.path.empty() ? std::string{"/"} : p.path) << ": " << p.message << '\n';
     }
@@ -588,7 +666,9 @@ int feedback_report(std::vector<std::string> const& args) {
     for (auto const* bound : {"since", "until"}) {
         if (!vm.count(bound)) continue;
         auto const parsed = cds::fhir::parse_date_time(vm[bound].as<std::string>());
-        if (!parsed.value) throw usage_error(std::string{"--"} + bound + " is not a FHIR dateTime: " + parsed.error);
+        if (!parsed.value)
+            throw usage_error(std::string{"--"} + bound +
+                              " is not a FHIR dateTime: " + parsed.error);
         (std::string_view{bound} == "since" ? query.since : query.until) = parsed.value->start;
     }
     service::sqlite_feedback_store_options options;
@@ -601,7 +681,8 @@ int feedback_report(std::vector<std::string> const& args) {
         throw usage_error(by.empty() ? "--format needs --by rule (the default report is JSON only)"
                                      : "--format must be json, csv or text");
     }
-    auto const store = service::open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
+    auto const store =
+        service::open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
     if (by.empty()) {
         std::cout << service::render_feedback_summary(store->summarize(query)) << '\n';
         return exit_ok;
@@ -639,7 +720,8 @@ int run(int argc, char** argv) {
     if (command == "check-rules") return check_rules(args);
     if (command == "feedback-report") return feedback_report(args);
     try {
-        if (command == "scenarios") return service::workbench::run_scenarios_command(args, std::cout);
+        if (command == "scenarios")
+            return service::workbench::run_scenarios_command(args, std::cout);
         if (command == "impact") return service::workbench::run_impact_command(args, std::cout);
     } catch (service::workbench::usage_error const& e) {
         throw usage_error(e.what());

@@ -43,7 +43,8 @@ private:
 class request_arena final : public boost::json::memory_resource {
 public:
     // `first` may be null (no first block): the first allocation then takes a heap block.
-    request_arena(unsigned char* first, std::size_t size) : next_(first), end_(first == nullptr ? first : first + size) {}
+    request_arena(unsigned char* first, std::size_t size)
+        : next_(first), end_(first == nullptr ? first : first + size) {}
     ~request_arena() override;
     request_arena(request_arena const&) = delete;
     request_arena& operator=(request_arena const&) = delete;
@@ -61,7 +62,8 @@ private:
     // Out of line, so that the common path above stays a handful of instructions.
     [[gnu::noinline]] void* allocate_in_new_block(std::size_t bytes, std::size_t alignment);
     void do_deallocate(void*, std::size_t, std::size_t) override {}  // freed with the arena
-    [[nodiscard]] bool do_is_equal(boost::json::memory_resource const& other) const noexcept override {
+    [[nodiscard]] bool do_is_equal(
+        boost::json::memory_resource const& other) const noexcept override {
         return this == &other;
     }
 
@@ -70,7 +72,8 @@ private:
         if (next_ == nullptr) return nullptr;
         auto const address = reinterpret_cast<std::uintptr_t>(next_);
         std::size_t const padding = (alignment - (address & (alignment - 1))) & (alignment - 1);
-        if (padding > static_cast<std::size_t>(end_ - next_) || bytes > static_cast<std::size_t>(end_ - next_) - padding) {
+        if (padding > static_cast<std::size_t>(end_ - next_) ||
+            bytes > static_cast<std::size_t>(end_ - next_) - padding) {
             return nullptr;
         }
         unsigned char* const p = next_ + padding;

@@ -52,21 +52,25 @@ http_response refused(errc code, std::string const& diagnostics) {
 // determined, and HTTP/1.0 has no transfer codings at all; either framing may be read
 // differently by another hop, so the request is refused and the connection closed. A coding
 // other than chunked is one the service does not implement (RFC 9112 §6.1: 501).
-std::optional<http_response> refuse_transfer_encoding(unsigned version, header_list const& headers) {
+std::optional<http_response> refuse_transfer_encoding(unsigned version,
+                                                      header_list const& headers) {
     if (count_fields(headers, "Transfer-Encoding") == 0) return std::nullopt;
     if (version < 11) {
-        return refused(errc::malformed_http,
-                       "an HTTP/1.0 request cannot use Transfer-Encoding; its framing is not trusted");
+        return refused(
+            errc::malformed_http,
+            "an HTTP/1.0 request cannot use Transfer-Encoding; its framing is not trusted");
     }
     auto const codings = coding_list(headers, "Transfer-Encoding");
     if (codings.empty() || !iequals(codings.back(), "chunked")) {
-        return refused(errc::malformed_http,
-                       "the last transfer coding of Transfer-Encoding must be chunked, else the body's length "
-                       "cannot be determined");
+        return refused(
+            errc::malformed_http,
+            "the last transfer coding of Transfer-Encoding must be chunked, else the body's length "
+            "cannot be determined");
     }
     if (codings.size() > 1) {
         return refused(errc::unsupported_transfer_coding,
-                       "Transfer-Encoding names a coding other than chunked; send the body with chunked alone or "
+                       "Transfer-Encoding names a coding other than chunked; send the body with "
+                       "chunked alone or "
                        "with Content-Length");
     }
     return std::nullopt;
@@ -77,8 +81,9 @@ std::optional<http_response> refuse_transfer_encoding(unsigned version, header_l
 std::optional<http_response> refuse_content_encoding(header_list const& headers) {
     for (auto const coding : coding_list(headers, "Content-Encoding")) {
         if (iequals(coding, "identity")) continue;
-        auto response = refused(errc::unsupported_content_encoding,
-                                "the body has a Content-Encoding the service does not decode; send it unencoded");
+        auto response = refused(
+            errc::unsupported_content_encoding,
+            "the body has a Content-Encoding the service does not decode; send it unencoded");
         response.set_header("Accept-Encoding", "identity");
         return response;
     }
@@ -94,10 +99,12 @@ std::optional<http_response> refuse_request_head(unsigned version, header_list c
     if (version >= 11 && hosts == 0) {
         return refused(errc::malformed_http, "an HTTP/1.1 request must have a Host header field");
     }
-    if (hosts > 1) return refused(errc::malformed_http, "the request has more than one Host header field");
+    if (hosts > 1)
+        return refused(errc::malformed_http, "the request has more than one Host header field");
     // Two credentials: which one a hop acts on is not defined (RFC 9110 §11.6.2 allows one).
     if (count_fields(headers, "Authorization") > 1) {
-        return refused(errc::malformed_http, "the request has more than one Authorization header field");
+        return refused(errc::malformed_http,
+                       "the request has more than one Authorization header field");
     }
     return refuse_content_encoding(headers);
 }
@@ -105,7 +112,8 @@ std::optional<http_response> refuse_request_head(unsigned version, header_list c
 bool has_obs_fold(std::string_view header_section) {
     for (std::size_t at = header_section.find("\r\n"); at != std::string_view::npos;
          at = header_section.find("\r\n", at + 2)) {
-        if (at + 2 < header_section.size() && (header_section[at + 2] == ' ' || header_section[at + 2] == '\t')) {
+        if (at + 2 < header_section.size() &&
+            (header_section[at + 2] == ' ' || header_section[at + 2] == '\t')) {
             return true;
         }
     }
@@ -114,7 +122,8 @@ bool has_obs_fold(std::string_view header_section) {
 
 http_response obs_fold_refusal() {
     return refused(errc::malformed_http,
-                   "a header field value is folded onto a continuation line (obs-fold); send each field on one line");
+                   "a header field value is folded onto a continuation line (obs-fold); send each "
+                   "field on one line");
 }
 
 }  // namespace cds::service

@@ -16,8 +16,10 @@ std::size_t count_request_resources(boost::json::value const& request, std::size
     std::vector<boost::json::value const*> pending;
     pending.reserve(64);
     if (auto const* prefetch = root.if_contains("prefetch")) pending.push_back(prefetch);
-    if (auto const* context = root.if_contains("context"); context != nullptr && context->is_object()) {
-        if (auto const* drafts = context->get_object().if_contains("draftOrders")) pending.push_back(drafts);
+    if (auto const* context = root.if_contains("context");
+        context != nullptr && context->is_object()) {
+        if (auto const* drafts = context->get_object().if_contains("draftOrders"))
+            pending.push_back(drafts);
     }
     constexpr std::string_view resource_type = "resourceType";
     std::size_t count = 0;

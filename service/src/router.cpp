@@ -22,14 +22,22 @@ constexpr std::string_view error_code_system = "urn:magnesium-cds:error";
 
 std::string_view route_template(endpoint_kind kind) {
     switch (kind) {
-    case endpoint_kind::discovery: return "/cds-services";
-    case endpoint_kind::service_call: return "/cds-services/{id}";
-    case endpoint_kind::feedback: return "/cds-services/{id}/feedback";
-    case endpoint_kind::health: return "/healthz";
-    case endpoint_kind::readiness: return "/readyz";
-    case endpoint_kind::ui: return "/ui/{file}";
-    case endpoint_kind::metrics: return "/metrics";
-    case endpoint_kind::unknown: break;
+        case endpoint_kind::discovery:
+            return "/cds-services";
+        case endpoint_kind::service_call:
+            return "/cds-services/{id}";
+        case endpoint_kind::feedback:
+            return "/cds-services/{id}/feedback";
+        case endpoint_kind::health:
+            return "/healthz";
+        case endpoint_kind::readiness:
+            return "/readyz";
+        case endpoint_kind::ui:
+            return "/ui/{file}";
+        case endpoint_kind::metrics:
+            return "/metrics";
+        case endpoint_kind::unknown:
+            break;
     }
     return "(unknown)";
 }
@@ -45,8 +53,9 @@ http_response json_response(int status, std::string body) {
 http_response method_not_allowed(std::string_view method, std::string_view allow) {
     std::string shown;
     for (char c : method.substr(0, 16)) shown += (c >= 0x21 && c < 0x7f) ? c : '?';
-    auto r = error_response(errc::method_not_allowed,
-                            "method " + shown + " is not allowed here; allowed: " + std::string{allow});
+    auto r =
+        error_response(errc::method_not_allowed,
+                       "method " + shown + " is not allowed here; allowed: " + std::string{allow});
     r.set_header("Allow", std::string{allow});
     return r;
 }
@@ -70,19 +79,22 @@ boost::asio::awaitable<std::optional<http_response>> authenticate(http_request c
         co_return std::nullopt;
     }
     auto response = error_response(errc::unauthorized, std::string{});
-    response.log.note = "auth: " + (decision.log_reason.empty() ? std::string{"refused"} : decision.log_reason);
+    response.log.note =
+        "auth: " + (decision.log_reason.empty() ? std::string{"refused"} : decision.log_reason);
     response.log.service_id = route.service_id;  // logged only when the rule set knows it
     co_return response;
 }
 
 // Awaits the sink, which answers only once the feedback is durably stored or refused; the
 // server thread is free meanwhile.
-boost::asio::awaitable<http_response> feedback_call(http_request const& request, service_state const& state,
+boost::asio::awaitable<http_response> feedback_call(http_request const& request,
+                                                    service_state const& state,
                                                     rules::rule_set const& rules,
                                                     rules::service_definition const& service) {
     auto const content_type = request.header("Content-Type");
     if (!is_json_media_type(content_type)) {
-        co_return error_response(errc::unsupported_media_type, "the feedback body must be application/json");
+        co_return error_response(errc::unsupported_media_type,
+                                 "the feedback body must be application/json");
     }
     auto parsed = parse_json_body(request.body, state.limits.max_json_depth);
     if (parsed.error) co_return std::move(*parsed.error);
@@ -101,7 +113,8 @@ boost::asio::awaitable<http_response> feedback_call(http_request const& request,
         for (auto const& entry : feedback.entries) outcomes.push_back(entry.outcome);
     }
     if (state.feedback) {
-        feedback_receipt const receipt = co_await state.feedback->record(service.id, std::move(feedback.entries));
+        feedback_receipt const receipt =
+            co_await state.feedback->record(service.id, std::move(feedback.entries));
         if (!receipt.stored) {
             if (state.metrics) state.metrics->record_feedback_refused();
             auto r = error_response(errc::not_ready, receipt.refusal);
@@ -142,14 +155,16 @@ std::variant<http_response, call_options> read_call_options(http_request const& 
             }
             out.explain = param.value == "true";
             if (out.explain && !state.explain_enabled && !from_viewer) {
-                return error_response(errc::bad_query,
-                                      "explain is not enabled on this service (serve --enable-explain)");
+                return error_response(
+                    errc::bad_query,
+                    "explain is not enabled on this service (serve --enable-explain)");
             }
         } else if (param.key == "rules") {
             auto const found = state.ui_rules.find(param.value);
             if (!from_viewer || found == state.ui_rules.end()) {
-                return error_response(errc::bad_query,
-                                      "rules names no rule set loaded for the card viewer (serve --ui-rules)");
+                return error_response(
+                    errc::bad_query,
+                    "rules names no rule set loaded for the card viewer (serve --ui-rules)");
             }
             out.rules = found->second.get();
         }
@@ -162,8 +177,9 @@ http_response ui_file(route_match const& route, service_state const& state) {
         // What the page needs to know about this server; nothing secret, nothing clinical.
         boost::json::array compare;
         for (auto const& [name, rule_set] : state.ui_rules) {
-            compare.emplace_back(boost::json::object{
-                {"name", name}, {"ruleSetId", rule_set->id()}, {"ruleSetVersion", rule_set->version()}});
+            compare.emplace_back(boost::json::object{{"name", name},
+                                                     {"ruleSetId", rule_set->id()},
+                                                     {"ruleSetVersion", rule_set->version()}});
         }
         boost::json::object config{{"authentication", state.authenticator != nullptr},
                                    {"feedbackStored", state.feedback != nullptr},
@@ -171,126 +187,143 @@ http_response ui_file(route_match const& route, service_state const& state) {
         if (auto const rules = state.rules.get()) {
             config["ruleSet"] = {{"id", rules->id()}, {"version", rules->version()}};
         }
-        config["fixedNow"] = state.fixed_now ? boost::json::value(fhir::format_instant(*state.fixed_now))
-                                             : boost::json::value(nullptr);
+        config["fixedNow"] = state.fixed_now
+                                 ? boost::json::value(fhir::format_instant(*state.fixed_now))
+                                 : boost::json::value(nullptr);
         return json_response(200, boost::json::serialize(config));
     }
     auto const asset = find_ui_asset(route.ui_file);
-    if (!asset) return error_response(errc::unknown_path, "the card viewer has no file at this path");
+    if (!asset)
+        return error_response(errc::unknown_path, "the card viewer has no file at this path");
     http_response r;
     r.status = 200;
     r.content_type = std::string{asset->content_type};
     r.body = std::string{asset->body};
     // The page runs only its own scripts and styles and talks only to this service.
-    r.set_header("Content-Security-Policy",
-                 "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                 "img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'");
+    r.set_header(
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'");
     r.set_header("X-Content-Type-Options", "nosniff");
     r.set_header("Cache-Control", "no-cache");
     return r;
 }
 
-boost::asio::awaitable<http_response> dispatch(http_request const& request, route_match const& route,
-                                               std::string const& client_iss, service_state const& state) {
+boost::asio::awaitable<http_response> dispatch(http_request const& request,
+                                               route_match const& route,
+                                               std::string const& client_iss,
+                                               service_state const& state) {
     if (request.method == "OPTIONS") co_return preflight_response(state.cors);
     if (!route.valid_target) {
-        co_return error_response(errc::malformed_http, "the request target is not a valid origin-form path");
+        co_return error_response(errc::malformed_http,
+                                 "the request target is not a valid origin-form path");
     }
     switch (route.kind) {
-    case endpoint_kind::health:
-        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        co_return json_response(200, R"({"status":"pass"})");
+        case endpoint_kind::health:
+            if (request.method != "GET")
+                co_return method_not_allowed(request.method, "GET, OPTIONS");
+            co_return json_response(200, R"({"status":"pass"})");
 
-    case endpoint_kind::readiness: {
-        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        auto const rules = state.rules.get();
-        if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
-        boost::json::object body{{"status", "ready"},
-                                 {"ruleSet", {{"id", rules->id()}, {"version", rules->version()}}},
-                                 {"services", rules->services().size()}};
-        // The feedback store's state is shown, not judged: hook calls do not need it.
-        if (auto const store = state.feedback ? state.feedback->health() : std::nullopt) {
-            body["feedbackStore"] = {{"status", store->status}, {"queued", store->queued}};
+        case endpoint_kind::readiness: {
+            if (request.method != "GET")
+                co_return method_not_allowed(request.method, "GET, OPTIONS");
+            auto const rules = state.rules.get();
+            if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
+            boost::json::object body{
+                {"status", "ready"},
+                {"ruleSet", {{"id", rules->id()}, {"version", rules->version()}}},
+                {"services", rules->services().size()}};
+            // The feedback store's state is shown, not judged: hook calls do not need it.
+            if (auto const store = state.feedback ? state.feedback->health() : std::nullopt) {
+                body["feedbackStore"] = {{"status", store->status}, {"queued", store->queued}};
+            }
+            if (state.ledger) {
+                auto const ledger = state.ledger->ledger_health();
+                body["cardLedger"] = {{"queued", ledger.queued}, {"dropped", ledger.dropped}};
+            }
+            co_return json_response(200, boost::json::serialize(body));
         }
-        if (state.ledger) {
-            auto const ledger = state.ledger->ledger_health();
-            body["cardLedger"] = {{"queued", ledger.queued}, {"dropped", ledger.dropped}};
-        }
-        co_return json_response(200, boost::json::serialize(body));
-    }
 
-    case endpoint_kind::discovery: {
-        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        auto const loaded = state.rules.snapshot();
-        if (!loaded) co_return error_response(errc::not_ready, "no rule set is loaded");
-        co_return json_response(200, loaded->discovery_body);
-    }
-
-    case endpoint_kind::service_call:
-    case endpoint_kind::feedback: {
-        if (request.method != "POST") co_return method_not_allowed(request.method, "POST, OPTIONS");
-        // One rule set for the whole call, kept alive by this frame until it is answered, even
-        // when a reload replaces state.rules meanwhile.
-        auto const rules = state.rules.get();
-        if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
-        auto const* service = rules->find_service(route.service_id);
-        if (service == nullptr) {
-            co_return error_response(errc::unknown_service,
-                                     "no CDS service has this id; the services are listed at /cds-services");
+        case endpoint_kind::discovery: {
+            if (request.method != "GET")
+                co_return method_not_allowed(request.method, "GET, OPTIONS");
+            auto const loaded = state.rules.snapshot();
+            if (!loaded) co_return error_response(errc::not_ready, "no rule set is loaded");
+            co_return json_response(200, loaded->discovery_body);
         }
-        if (route.kind == endpoint_kind::feedback) {
-            auto r = co_await feedback_call(request, state, *rules, *service);
-            r.log.service_id = service->id;
+
+        case endpoint_kind::service_call:
+        case endpoint_kind::feedback: {
+            if (request.method != "POST")
+                co_return method_not_allowed(request.method, "POST, OPTIONS");
+            // One rule set for the whole call, kept alive by this frame until it is answered, even
+            // when a reload replaces state.rules meanwhile.
+            auto const rules = state.rules.get();
+            if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
+            auto const* service = rules->find_service(route.service_id);
+            if (service == nullptr) {
+                co_return error_response(
+                    errc::unknown_service,
+                    "no CDS service has this id; the services are listed at /cds-services");
+            }
+            if (route.kind == endpoint_kind::feedback) {
+                auto r = co_await feedback_call(request, state, *rules, *service);
+                r.log.service_id = service->id;
+                co_return r;
+            }
+            auto options = read_call_options(request, state);
+            if (auto* refused_query = std::get_if<http_response>(&options))
+                co_return std::move(*refused_query);
+            auto const& chosen = std::get<call_options>(options);
+            if (chosen.rules != nullptr) {
+                service = chosen.rules->find_service(route.service_id);
+                if (service == nullptr) {
+                    co_return error_response(errc::unknown_service,
+                                             "the compared rule set has no service with this id");
+                }
+            }
+            auto step = prepare_cds_call(request, state, *service);
+            if (auto* early = std::get_if<http_response>(&step)) {
+                early->log.service_id = service->id;
+                co_return std::move(*early);
+            }
+            auto& call = std::get<prepared_call>(step);
+            call.rules = chosen.rules != nullptr ? chosen.rules : rules.get();
+            call.explain = chosen.explain;
+            call.client_iss = client_iss;
+            if (call.fetch.queries.empty() || !state.fetcher) {
+                co_return complete_cds_call(std::move(call), nullptr, state);
+            }
+            auto const fetch_started = std::chrono::steady_clock::now();
+            fetch_outcome const fetched = co_await state.fetcher->fetch(call.fetch);
+            if (state.metrics) {
+                auto const took = std::chrono::steady_clock::now() - fetch_started;
+                state.metrics->record_fhir_fetch(took, fetched.failures.size());
+            }
+            co_return complete_cds_call(std::move(call), &fetched, state);
+        }
+
+        case endpoint_kind::metrics: {
+            if (!state.metrics) break;
+            if (request.method != "GET")
+                co_return method_not_allowed(request.method, "GET, OPTIONS");
+            http_response r;
+            r.content_type = std::string{ops::metrics_content_type};
+            r.body = state.metrics->render(state);
             co_return r;
         }
-        auto options = read_call_options(request, state);
-        if (auto* refused_query = std::get_if<http_response>(&options)) co_return std::move(*refused_query);
-        auto const& chosen = std::get<call_options>(options);
-        if (chosen.rules != nullptr) {
-            service = chosen.rules->find_service(route.service_id);
-            if (service == nullptr) {
-                co_return error_response(errc::unknown_service, "the compared rule set has no service with this id");
-            }
-        }
-        auto step = prepare_cds_call(request, state, *service);
-        if (auto* early = std::get_if<http_response>(&step)) {
-            early->log.service_id = service->id;
-            co_return std::move(*early);
-        }
-        auto& call = std::get<prepared_call>(step);
-        call.rules = chosen.rules != nullptr ? chosen.rules : rules.get();
-        call.explain = chosen.explain;
-        call.client_iss = client_iss;
-        if (call.fetch.queries.empty() || !state.fetcher) {
-            co_return complete_cds_call(std::move(call), nullptr, state);
-        }
-        auto const fetch_started = std::chrono::steady_clock::now();
-        fetch_outcome const fetched = co_await state.fetcher->fetch(call.fetch);
-        if (state.metrics) {
-            auto const took = std::chrono::steady_clock::now() - fetch_started;
-            state.metrics->record_fhir_fetch(took, fetched.failures.size());
-        }
-        co_return complete_cds_call(std::move(call), &fetched, state);
-    }
 
-    case endpoint_kind::metrics: {
-        if (!state.metrics) break;
-        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        http_response r;
-        r.content_type = std::string{ops::metrics_content_type};
-        r.body = state.metrics->render(state);
-        co_return r;
-    }
+        case endpoint_kind::ui:
+            if (!state.ui_enabled) break;
+            if (request.method != "GET")
+                co_return method_not_allowed(request.method, "GET, OPTIONS");
+            co_return ui_file(route, state);
 
-    case endpoint_kind::ui:
-        if (!state.ui_enabled) break;
-        if (request.method != "GET") co_return method_not_allowed(request.method, "GET, OPTIONS");
-        co_return ui_file(route, state);
-
-    case endpoint_kind::unknown:
-        break;
+        case endpoint_kind::unknown:
+            break;
     }
-    co_return error_response(errc::unknown_path, "there is no endpoint at this path; see /cds-services");
+    co_return error_response(errc::unknown_path,
+                             "there is no endpoint at this path; see /cds-services");
 }
 
 }  // namespace
@@ -315,7 +348,9 @@ route_match match_route(std::string_view target) {
     // "/cds-services/" names the same resource as "/cds-services".
     if (count > 0 && segments[count - 1].empty()) --count;
     if (count == segments.size()) return out;
-    auto const decoded_is = [&](std::size_t i, std::string_view text) { return *segments[i] == text; };
+    auto const decoded_is = [&](std::size_t i, std::string_view text) {
+        return *segments[i] == text;
+    };
     auto const decoded = [&](std::size_t i) { return segments[i].decode(); };
 
     if (count == 1 && decoded_is(0, "healthz")) {
@@ -341,16 +376,18 @@ route_match match_route(std::string_view target) {
     return out;
 }
 
-boost::asio::awaitable<request_admission> admit_request(http_request const& head, service_state const& state) {
+boost::asio::awaitable<request_admission> admit_request(http_request const& head,
+                                                        service_state const& state) {
     request_admission admission;
     admission.route = match_route(head.target);
     if (head.method == "OPTIONS" || !admission.route.valid_target) co_return admission;
-    admission.refusal =
-        co_await authenticate(head, admission.route, state, admission.auth_note, admission.client_iss);
+    admission.refusal = co_await authenticate(head, admission.route, state, admission.auth_note,
+                                              admission.client_iss);
     co_return admission;
 }
 
-boost::asio::awaitable<http_response> respond_to_admitted(http_request request, request_admission admission,
+boost::asio::awaitable<http_response> respond_to_admitted(http_request request,
+                                                          request_admission admission,
                                                           service_state const& state) {
     // state.fixed_now (serve --now) is the evaluation time of the rules only (cds_call.cpp);
     // authentication keeps the arrival time, since a real token's exp/iat are real times.
@@ -362,20 +399,25 @@ boost::asio::awaitable<http_response> respond_to_admitted(http_request request, 
         response = co_await dispatch(request, route, admission.client_iss, state);
     }
     auto const& auth_note = admission.auth_note;
-    if (!auth_note.empty()) response.log.note += (response.log.note.empty() ? "" : "; ") + auth_note;
+    if (!auth_note.empty())
+        response.log.note += (response.log.note.empty() ? "" : "; ") + auth_note;
     response.log.route = std::string{route_template(route.kind)};
     // Only ids the rule set knows are logged; an unknown id is whatever the client sent.
-    if (!state.rules || state.rules->find_service(response.log.service_id) == nullptr) response.log.service_id.clear();
+    if (!state.rules || state.rules->find_service(response.log.service_id) == nullptr)
+        response.log.service_id.clear();
     apply_cors(response, request.header("Origin"), state.cors);
     co_return response;
 }
 
-boost::asio::awaitable<http_response> handle_request(http_request request, service_state const& state) {
+boost::asio::awaitable<http_response> handle_request(http_request request,
+                                                     service_state const& state) {
     request_admission admission = co_await admit_request(request, state);
     co_return co_await respond_to_admitted(std::move(request), std::move(admission), state);
 }
 
-http_response error_response(errc code, std::string const& diagnostics, std::string const& expression) {
+http_response error_response(errc code,
+                             std::string const& diagnostics,
+                             std::string const& expression) {
     return error_response(code, std::vector<outcome_issue>{{diagnostics, expression}});
 }
 
@@ -398,10 +440,12 @@ http_response error_response(errc code, std::vector<outcome_issue> const& issues
              {{"coding", boost::json::array{{{"system", error_code_system}, {"code", meta.id}}}},
               {"text", meta.message}}}};
         if (!i.diagnostics.empty()) issue["diagnostics"] = i.diagnostics;
-        if (!i.expression.empty()) issue["expression"] = boost::json::array{boost::json::string{i.expression}};
+        if (!i.expression.empty())
+            issue["expression"] = boost::json::array{boost::json::string{i.expression}};
         issue_array.emplace_back(std::move(issue));
     }
-    boost::json::object outcome{{"resourceType", "OperationOutcome"}, {"issue", std::move(issue_array)}};
+    boost::json::object outcome{{"resourceType", "OperationOutcome"},
+                                {"issue", std::move(issue_array)}};
     response.content_type = "application/json";
     response.body = boost::json::serialize(outcome);
     return response;
@@ -414,7 +458,8 @@ void apply_cors(http_response& response, std::string_view origin, cors_policy co
         return;
     }
     bool const listed = std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
-    response.set_header("Access-Control-Allow-Origin", listed ? std::string{origin} : allowed.front());
+    response.set_header("Access-Control-Allow-Origin",
+                        listed ? std::string{origin} : allowed.front());
     response.set_header("Vary", "Origin");
 }
 

@@ -38,17 +38,20 @@ rule_file_signature read_rule_file_signature(std::string const& path) {
     return {true, std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count(), size};
 }
 
-rules_reloader::rules_reloader(rules_reload_options options, service_state const& state,
+rules_reloader::rules_reloader(rules_reload_options options,
+                               service_state const& state,
                                boost::asio::any_io_executor executor)
     : options_{std::move(options)},
       state_{state},
       timer_{std::move(executor)},
-      loaded_signature_{options_.file.empty() ? rule_file_signature{} : read_rule_file_signature(options_.file)} {}
+      loaded_signature_{options_.file.empty() ? rule_file_signature{}
+                                              : read_rule_file_signature(options_.file)} {}
 
 void rules_reloader::on_hangup() {
     if (options_.file.empty()) {
-        spdlog::warn("SIGHUP: serving the bundled rule set, there is no rule file to reload "
-                     "(serve --rules FILE to reload one)");
+        spdlog::warn(
+            "SIGHUP: serving the bundled rule set, there is no rule file to reload "
+            "(serve --rules FILE to reload one)");
         return;
     }
     reload("SIGHUP");
@@ -61,16 +64,18 @@ bool rules_reloader::reload(std::string_view trigger) {
     loaded_signature_ = read_rule_file_signature(options_.file);
     auto const text = read_whole_file(options_.file);
     if (!text) {
-        spdlog::warn("{}: cannot read the rule file {}; still serving {}", trigger, options_.file, kept);
+        spdlog::warn("{}: cannot read the rule file {}; still serving {}", trigger, options_.file,
+                     kept);
         return false;
     }
     auto loaded = rules::load_rule_set(*text);
     if (!loaded.problems.empty() || !loaded.rules) {
-        spdlog::warn("{}: {} is not a valid rule configuration ({} problem{}); still serving {}", trigger,
-                     options_.file, loaded.problems.size(), loaded.problems.size() == 1 ? "" : "s", kept);
+        spdlog::warn("{}: {} is not a valid rule configuration ({} problem{}); still serving {}",
+                     trigger, options_.file, loaded.problems.size(),
+                     loaded.problems.size() == 1 ? "" : "s", kept);
         for (auto const& problem : loaded.problems) {
-            spdlog::warn("{}: {} {}: {}", trigger, options_.file, problem.path.empty() ? "/" : problem.path,
-                         problem.message);
+            spdlog::warn("{}: {} {}: {}", trigger, options_.file,
+                         problem.path.empty() ? "/" : problem.path, problem.message);
         }
         return false;
     }
@@ -82,7 +87,8 @@ bool rules_reloader::reload(std::string_view trigger) {
 
 void rules_reloader::start_watching() {
     if (options_.file.empty() || !options_.watch_interval) return;
-    spdlog::info("watching {} for changes every {} ms", options_.file, options_.watch_interval->count());
+    spdlog::info("watching {} for changes every {} ms", options_.file,
+                 options_.watch_interval->count());
     schedule_poll();
 }
 
@@ -114,7 +120,8 @@ void rules_reloader::poll() {
     if (!seen.exists) {
         std::lock_guard const lock(mutex_);
         loaded_signature_ = seen;
-        spdlog::warn("rules file changed: {} is gone; still serving the loaded rules", options_.file);
+        spdlog::warn("rules file changed: {} is gone; still serving the loaded rules",
+                     options_.file);
         return;
     }
     reload("rules file changed");

@@ -26,12 +26,14 @@ std::shared_ptr<protocol_schemas const> load_protocol_schemas() {
         json_schema{embedded::cds_hooks_request_schema, "cds-hooks-request.json"},
         json_schema{embedded::cds_hooks_feedback_schema, "cds-hooks-feedback.json"},
         {}});
-    schemas->context_by_hook.emplace("patient-view",
-                                     json_schema{embedded::patient_view_context_schema, "patient-view-context.json"});
-    schemas->context_by_hook.emplace("order-select",
-                                     json_schema{embedded::order_select_context_schema, "order-select-context.json"});
-    schemas->context_by_hook.emplace("order-sign",
-                                     json_schema{embedded::order_sign_context_schema, "order-sign-context.json"});
+    schemas->context_by_hook.emplace(
+        "patient-view",
+        json_schema{embedded::patient_view_context_schema, "patient-view-context.json"});
+    schemas->context_by_hook.emplace(
+        "order-select",
+        json_schema{embedded::order_select_context_schema, "order-select-context.json"});
+    schemas->context_by_hook.emplace(
+        "order-sign", json_schema{embedded::order_sign_context_schema, "order-sign-context.json"});
     return schemas;
 }
 
@@ -106,10 +108,12 @@ rules::uuid_source random_uuid_source() {
 
 namespace {
 
-std::shared_ptr<loaded_rules const> load_rules_with_discovery(std::shared_ptr<rules::rule_set const> rules) {
+std::shared_ptr<loaded_rules const> load_rules_with_discovery(
+    std::shared_ptr<rules::rule_set const> rules) {
     if (!rules) return nullptr;
     std::string discovery_body = render_discovery(*rules);
-    return std::make_shared<loaded_rules const>(loaded_rules{std::move(rules), std::move(discovery_body)});
+    return std::make_shared<loaded_rules const>(
+        loaded_rules{std::move(rules), std::move(discovery_body)});
 }
 
 }  // namespace
@@ -137,7 +141,8 @@ void current_rules::replace(std::shared_ptr<rules::rule_set const> rules) const 
     loaded_.store(load_rules_with_discovery(std::move(rules)));
 }
 
-service_state make_service_state(std::shared_ptr<rules::rule_set const> rules, service_limits limits,
+service_state make_service_state(std::shared_ptr<rules::rule_set const> rules,
+                                 service_limits limits,
                                  cors_policy cors) {
     service_state state;
     state.rules = std::move(rules);

@@ -1,8 +1,8 @@
 #include <cds/service/auth/auth_config.hpp>
 #include <cds/service/auth/authenticator.hpp>
 
-#include <boost/program_options.hpp>
 #include <doctest/doctest.h>
+#include <boost/program_options.hpp>
 
 #include "auth_test_support.hpp"
 
@@ -47,9 +47,10 @@ TEST_CASE("--trust ISSUER=SOURCE") {
           "https://ehr.example.org", "https://ehr.example.org/.well-known/jwks.json");
     check("https://ehr.example.org/?tenant=a=https://ehr.example.org/jwks?v=2",
           "https://ehr.example.org/?tenant=a", "https://ehr.example.org/jwks?v=2");
-    check("https://ehr.example.org/?tenant=a=/etc/cds/ehr.json", "https://ehr.example.org/?tenant=a",
-          "/etc/cds/ehr.json");
-    for (auto const bad : {"", "no-equals", "=file.json", "https://x=", "https://x=http://x/jwks"}) {
+    check("https://ehr.example.org/?tenant=a=/etc/cds/ehr.json",
+          "https://ehr.example.org/?tenant=a", "/etc/cds/ehr.json");
+    for (auto const bad :
+         {"", "no-equals", "=file.json", "https://x=", "https://x=http://x/jwks"}) {
         CAPTURE(bad);
         CHECK_THROWS_AS((void)auth::parse_trust_flag(bad), auth::auth_config_error);
     }
@@ -59,8 +60,8 @@ TEST_CASE("--public-url, --jwt-clock-skew, --jwt-algorithms") {
     CHECK(auth::parse_public_url("https://cds.example.org/") == "https://cds.example.org");
     CHECK(auth::parse_public_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080");
     CHECK(auth::parse_public_url("https://example.org/mg/") == "https://example.org/mg");
-    for (auto const bad : {"", "cds.example.org", "ftp://x", "https://x/?a=b", "https://u@x/",
-                           "https://x/#f"}) {
+    for (auto const bad :
+         {"", "cds.example.org", "ftp://x", "https://x/?a=b", "https://u@x/", "https://x/#f"}) {
         CAPTURE(bad);
         CHECK_THROWS_AS((void)auth::parse_public_url(bad), auth::auth_config_error);
     }
@@ -83,10 +84,10 @@ TEST_CASE("--public-url, --jwt-clock-skew, --jwt-algorithms") {
 }
 
 TEST_CASE("flags through Boost.Program_options") {
-    auto values = parse_flags({"--trust", sandbox_trust, "--trust",
-                               "https://ehr-b.example.org=/tmp/b.json", "--public-url",
-                               "https://cds.example.org/", "--protect-discovery",
-                               "--jwt-clock-skew", "30", "--jwt-algorithms", "ES384"});
+    auto values =
+        parse_flags({"--trust", sandbox_trust, "--trust", "https://ehr-b.example.org=/tmp/b.json",
+                     "--public-url", "https://cds.example.org/", "--protect-discovery",
+                     "--jwt-clock-skew", "30", "--jwt-algorithms", "ES384"});
     auto config = auth::make_auth_config(values);
     CHECK(config.enabled());
     CHECK(config.trust.size() == 2);
@@ -115,10 +116,10 @@ TEST_CASE("flags through Boost.Program_options") {
     // --trust without --public-url: aud could not be checked.
     CHECK_THROWS_AS((void)auth::make_auth_config(parse_flags({"--trust", sandbox_trust})),
                     auth::auth_config_error);
-    CHECK_THROWS_AS((void)auth::make_auth_config(
-                        parse_flags({"--trust", sandbox_trust, "--trust", sandbox_trust,
-                                     "--public-url", "https://x"})),
-                    auth::auth_config_error);
+    CHECK_THROWS_AS(
+        (void)auth::make_auth_config(parse_flags(
+            {"--trust", sandbox_trust, "--trust", sandbox_trust, "--public-url", "https://x"})),
+        auth::auth_config_error);
 }
 
 TEST_CASE("listen policy: unauthenticated only on loopback unless allowed") {
@@ -128,16 +129,16 @@ TEST_CASE("listen policy: unauthenticated only on loopback unless allowed") {
     auth::auth_config on;
     on.trust.push_back({"https://x", "x.json"});
 
-    for (auto const host : {"127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost",
-                            "::ffff:127.0.0.1"}) {
+    for (auto const host :
+         {"127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"}) {
         CAPTURE(host);
         CHECK(auth::is_loopback_host(host));
         auto decision = auth::check_listen_policy(host, off);
         CHECK(decision.allowed);
         CHECK(decision.message.find("authentication is off") != std::string::npos);
     }
-    for (auto const host : {"0.0.0.0", "::", "[::]", "10.0.0.5", "cds.example.org",
-                            "localhost.evil.net", ""}) {
+    for (auto const host :
+         {"0.0.0.0", "::", "[::]", "10.0.0.5", "cds.example.org", "localhost.evil.net", ""}) {
         CAPTURE(host);
         CHECK_FALSE(auth::is_loopback_host(host));
         auto refused = auth::check_listen_policy(host, off);
@@ -184,7 +185,8 @@ TEST_CASE("authenticator: which requests need a token, with the sandbox preset")
 
     // Never need a token.
     for (auto const& request : std::vector<std::pair<svc::endpoint_kind, std::string>>{
-             {svc::endpoint_kind::health, "/healthz"}, {svc::endpoint_kind::readiness, "/readyz"}}) {
+             {svc::endpoint_kind::health, "/healthz"},
+             {svc::endpoint_kind::readiness, "/readyz"}}) {
         CAPTURE(request.second);
         auto decision = authn->check(request.first, request.second, std::nullopt, now);
         CHECK(decision.allowed);
@@ -197,34 +199,41 @@ TEST_CASE("authenticator: which requests need a token, with the sandbox preset")
     CHECK(discovery.allowed);
     CHECK(discovery.token_checked);
     // (the sandbox's token for a service call is not one for discovery)
-    auto bad_discovery =
-        authn->check(svc::endpoint_kind::discovery, "/cds-services", bearer(m().token("sandbox_service")), now);
+    auto bad_discovery = authn->check(svc::endpoint_kind::discovery, "/cds-services",
+                                      bearer(m().token("sandbox_service")), now);
     CHECK_FALSE(bad_discovery.allowed);
     CHECK(bad_discovery.result.reason == auth_reason::audience_mismatch);
-    CHECK(authn->check(svc::endpoint_kind::service_call, service_path, bearer(m().token("sandbox_expired")), now)
+    CHECK(authn
+              ->check(svc::endpoint_kind::service_call, service_path,
+                      bearer(m().token("sandbox_expired")), now)
               .result.reason == auth_reason::expired);
 
     // Service call: required.
     auto missing = authn->check(svc::endpoint_kind::service_call, service_path, std::nullopt, now);
     CHECK_FALSE(missing.allowed);
     CHECK(missing.result.reason == auth_reason::missing_token);
-    auto basic = authn->check(svc::endpoint_kind::service_call, service_path, std::string("Basic dXNlcjpwYXNz"), now);
+    auto basic = authn->check(svc::endpoint_kind::service_call, service_path,
+                              std::string("Basic dXNlcjpwYXNz"), now);
     CHECK_FALSE(basic.allowed);
     CHECK(basic.result.reason == auth_reason::not_bearer);
-    CHECK(authn->check(svc::endpoint_kind::service_call, service_path, std::string("Bearer"), now).result.reason ==
-          auth_reason::not_bearer);
+    CHECK(authn->check(svc::endpoint_kind::service_call, service_path, std::string("Bearer"), now)
+              .result.reason == auth_reason::not_bearer);
     // The sandbox's token for the service, at the feedback URL: wrong audience.
     auto const sandbox_service = m().token("sandbox_service");
-    auto wrong = authn->check(svc::endpoint_kind::feedback, service_path + "/feedback", bearer(sandbox_service), now);
+    auto wrong = authn->check(svc::endpoint_kind::feedback, service_path + "/feedback",
+                              bearer(sandbox_service), now);
     CHECK(wrong.result.reason == auth_reason::audience_mismatch);
     // The query string is not part of the audience; the scheme is case-insensitive.
-    auto ok = authn->check(svc::endpoint_kind::service_call, service_path + "?x=1", "bearer  " + sandbox_service, now);
+    auto ok = authn->check(svc::endpoint_kind::service_call, service_path + "?x=1",
+                           "bearer  " + sandbox_service, now);
     CHECK(ok.allowed);
     CHECK(ok.result.issuer == m().text("sandbox_issuer"));
-    auto replay = authn->check(svc::endpoint_kind::service_call, service_path, bearer(sandbox_service), now);
+    auto replay =
+        authn->check(svc::endpoint_kind::service_call, service_path, bearer(sandbox_service), now);
     CHECK(replay.result.reason == auth_reason::replay);
-    CHECK(authn->check(svc::endpoint_kind::feedback, service_path + "/feedback", bearer(m().token("sandbox_feedback")),
-                       now)
+    CHECK(authn
+              ->check(svc::endpoint_kind::feedback, service_path + "/feedback",
+                      bearer(m().token("sandbox_feedback")), now)
               .allowed);
     // Unknown paths are not public.
     CHECK_FALSE(authn->check(svc::endpoint_kind::unknown, "/metrics", std::nullopt, now).allowed);
@@ -253,27 +262,33 @@ TEST_CASE("--protect-discovery and authentication off") {
     values.public_url = m().text("public_url");
     values.protect_discovery = true;
     auto authn = auth::make_authenticator(auth::make_auth_config(values), m().now());
-    CHECK(authn->check(svc::endpoint_kind::discovery, "/cds-services", std::nullopt, m().now()).result.reason ==
-          auth_reason::missing_token);
+    CHECK(authn->check(svc::endpoint_kind::discovery, "/cds-services", std::nullopt, m().now())
+              .result.reason == auth_reason::missing_token);
     CHECK(authn->check(svc::endpoint_kind::health, "/healthz", std::nullopt, m().now()).allowed);
 
     auto off = auth::make_authenticator(auth::make_auth_config({}), m().now());
     CHECK_FALSE(off->enabled());
-    CHECK(off->check(svc::endpoint_kind::service_call, "/cds-services/x", std::nullopt, m().now()).allowed);
+    CHECK(off->check(svc::endpoint_kind::service_call, "/cds-services/x", std::nullopt, m().now())
+              .allowed);
 }
 
 TEST_CASE("endpoint classification and Authorization parsing") {
     using auth::endpoint_access;
     using svc::endpoint_kind;
     CHECK(auth::classify_endpoint(endpoint_kind::health, true) == endpoint_access::public_endpoint);
-    CHECK(auth::classify_endpoint(endpoint_kind::readiness, true) == endpoint_access::public_endpoint);
-    CHECK(auth::classify_endpoint(endpoint_kind::discovery, false) == endpoint_access::token_optional);
-    CHECK(auth::classify_endpoint(endpoint_kind::discovery, true) == endpoint_access::token_required);
-    for (auto const kind : {endpoint_kind::service_call, endpoint_kind::feedback, endpoint_kind::unknown}) {
+    CHECK(auth::classify_endpoint(endpoint_kind::readiness, true) ==
+          endpoint_access::public_endpoint);
+    CHECK(auth::classify_endpoint(endpoint_kind::discovery, false) ==
+          endpoint_access::token_optional);
+    CHECK(auth::classify_endpoint(endpoint_kind::discovery, true) ==
+          endpoint_access::token_required);
+    for (auto const kind :
+         {endpoint_kind::service_call, endpoint_kind::feedback, endpoint_kind::unknown}) {
         CHECK(auth::classify_endpoint(kind, false) == endpoint_access::token_required);
     }
     CHECK(auth::target_path("/a/b?c=d#e") == "/a/b");
-    CHECK(auth::bearer_token("Bearer abc.def.ghi") == std::optional<std::string_view>("abc.def.ghi"));
+    CHECK(auth::bearer_token("Bearer abc.def.ghi") ==
+          std::optional<std::string_view>("abc.def.ghi"));
     CHECK(auth::bearer_token("BEARER abc") == std::optional<std::string_view>("abc"));
     CHECK_FALSE(auth::bearer_token("Bearerabc"));
     CHECK_FALSE(auth::bearer_token("Bearer "));

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <boost/json.hpp>
 
 #include <cds/service/auth/jwks_source.hpp>
 #include <cds/service/auth/jwt_verifier.hpp>
@@ -46,7 +46,8 @@ struct minted {
     }
     std::string text(std::string_view name) const { return std::string(meta.at(name).as_string()); }
     std::chrono::system_clock::time_point now() const {
-        return std::chrono::system_clock::time_point{std::chrono::seconds{meta.at("now").as_int64()}};
+        return std::chrono::system_clock::time_point{
+            std::chrono::seconds{meta.at("now").as_int64()}};
     }
 };
 

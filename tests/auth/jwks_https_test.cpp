@@ -6,12 +6,12 @@
 #include <cds/service/auth/jwks_source.hpp>
 #include <cds/service/auth/jwt_verifier.hpp>
 
-#include <csignal>
-#include <cstdio>
-#include <filesystem>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
 
 #include <doctest/doctest.h>
 
@@ -178,9 +178,9 @@ TEST_CASE("remote issuer: verification and key rotation over HTTPS") {
     https_server server;
     auto const issuer = m().text("issuer_remote");
     std::vector<auth::trusted_issuer> issuers;
-    issuers.push_back({issuer, std::make_unique<auth::https_jwks_source>(
-                                   server.url("localhost", server.good(), "remote.jwks.json"),
-                                   test_ca())});
+    issuers.push_back(
+        {issuer, std::make_unique<auth::https_jwks_source>(
+                     server.url("localhost", server.good(), "remote.jwks.json"), test_ca())});
     auth::jwt_verifier verifier(std::move(issuers), {});
     auto const url = m().text("service_url");
     auto const t0 = m().now();

@@ -23,13 +23,13 @@ TEST_CASE("base64url decoding is strict") {
     check("Zm8", std::string{"fo"});
     check("Zm9v", std::string{"foo"});
     check("-_8", std::string{"\xfb\xff"});
-    check("Zg==", std::nullopt);     // padding is not part of base64url in JWS
-    check("Zm9v\n", std::nullopt);   // no whitespace
-    check("Zm+v", std::nullopt);     // standard alphabet characters
+    check("Zg==", std::nullopt);    // padding is not part of base64url in JWS
+    check("Zm9v\n", std::nullopt);  // no whitespace
+    check("Zm+v", std::nullopt);    // standard alphabet characters
     check("Zm/v", std::nullopt);
-    check("Z", std::nullopt);        // 6 bits cannot be a byte
-    check("Zh", std::nullopt);       // non-zero unused bits: a second encoding of "f"
-    check("Zm9", std::nullopt);      // likewise for "fo"
+    check("Z", std::nullopt);    // 6 bits cannot be a byte
+    check("Zh", std::nullopt);   // non-zero unused bits: a second encoding of "f"
+    check("Zm9", std::nullopt);  // likewise for "fo"
     check(std::string_view("Zm\0v", 4), std::nullopt);
 }
 

@@ -3,9 +3,9 @@
 
 #include "cds/service/auth/jwt_request_authenticator.hpp"
 
+#include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <doctest/doctest.h>
 
 #include "auth_test_support.hpp"
 #include "cds/service/auth/auth_config.hpp"
@@ -24,7 +24,8 @@ std::shared_ptr<auth::authenticator> sandbox_authenticator() {
     return auth::make_authenticator(auth::make_auth_config(values), m().now());
 }
 
-svc::http_request request_at(std::string method, std::string target,
+svc::http_request request_at(std::string method,
+                             std::string target,
                              std::optional<std::string> authorization) {
     svc::http_request request;
     request.method = std::move(method);
@@ -49,13 +50,13 @@ TEST_CASE("the router's seam: sandbox tokens on service and feedback calls") {
     std::string const path = m().text("service_url").substr(m().text("public_url").size());
 
     auto const ok_request = request_at("POST", path, "Bearer " + m().token("sandbox_service"));
-    auto const ok = adapter.decide({ok_request, svc::endpoint_kind::service_call, path,
-                                    "magnesium-order-select"});
+    auto const ok = adapter.decide(
+        {ok_request, svc::endpoint_kind::service_call, path, "magnesium-order-select"});
     CHECK(ok.allowed);
 
     auto const missing_request = request_at("POST", path, std::nullopt);
-    auto const missing = adapter.decide({missing_request, svc::endpoint_kind::service_call, path,
-                                         "magnesium-order-select"});
+    auto const missing = adapter.decide(
+        {missing_request, svc::endpoint_kind::service_call, path, "magnesium-order-select"});
     CHECK_FALSE(missing.allowed);
     CHECK(missing.log_reason == "reason=missing_token");
 
@@ -65,13 +66,13 @@ TEST_CASE("the router's seam: sandbox tokens on service and feedback calls") {
         request_at("POST", feedback_path, "Bearer " + m().token("sandbox_service"));
     boost::asio::io_context io;
     std::optional<svc::auth_decision> decision;
-    boost::asio::co_spawn(
-        io, adapter.authenticate({wrong_request, svc::endpoint_kind::feedback, feedback_path,
-                                  "magnesium-order-select"}),
-        [&](std::exception_ptr error, svc::auth_decision result) {
-            REQUIRE_FALSE(error);
-            decision = std::move(result);
-        });
+    boost::asio::co_spawn(io,
+                          adapter.authenticate({wrong_request, svc::endpoint_kind::feedback,
+                                                feedback_path, "magnesium-order-select"}),
+                          [&](std::exception_ptr error, svc::auth_decision result) {
+                              REQUIRE_FALSE(error);
+                              decision = std::move(result);
+                          });
     io.run();
     REQUIRE(decision);
     CHECK_FALSE(decision->allowed);
@@ -88,12 +89,12 @@ TEST_CASE("the router's seam: sandbox tokens on service and feedback calls") {
     auto const verified =
         adapter.decide({with_token, svc::endpoint_kind::discovery, "/cds-services", ""});
     CHECK(verified.allowed);
-    CHECK(verified.log_reason == "reason=ok iss=\"https://sandbox.cds-hooks.org\" jti=\"" +
-                                     std::string(auth::parse_compact_jws(
-                                                     m().token("sandbox_discovery"))
-                                                     .jws->claims.at("jti")
-                                                     .as_string()) +
-                                     "\" kid=\"44823f3d-0b01-4a6c-a80e-b9d3e8a7226f\""
-                                     // the sandbox names its JWKS URL; the shipped file decides
-                                     " jku=ignored");
+    CHECK(verified.log_reason ==
+          "reason=ok iss=\"https://sandbox.cds-hooks.org\" jti=\"" +
+              std::string(auth::parse_compact_jws(m().token("sandbox_discovery"))
+                              .jws->claims.at("jti")
+                              .as_string()) +
+              "\" kid=\"44823f3d-0b01-4a6c-a80e-b9d3e8a7226f\""
+              // the sandbox names its JWKS URL; the shipped file decides
+              " jku=ignored");
 }

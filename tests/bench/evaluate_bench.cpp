@@ -1,4 +1,4 @@
-// In-process cost of one CDS Hooks call, stage by stage (issue 6): JSON parse -> envelope
+// In-process cost of one CDS Hooks call, stage by stage: JSON parse -> envelope
 // schema -> snapshot build -> rules evaluate -> serialize, and the whole service path
 // (prepare_cds_call + complete_cds_call, which is what the HTTP server runs per request minus
 // the socket). Prints ns/request per stage for each request file, and how the cost grows
@@ -62,7 +62,14 @@ using bench_clock = std::chrono::steady_clock;
 constexpr std::size_t stage_count = 6;
 constexpr std::array<char const*, stage_count> stage_names{"parse",    "schema",    "snapshot",
                                                            "evaluate", "serialize", "service_path"};
-enum stage : std::size_t { parse_stage, schema_stage, snapshot_stage, evaluate_stage, serialize_stage, service_stage };
+enum stage : std::size_t {
+    parse_stage,
+    schema_stage,
+    snapshot_stage,
+    evaluate_stage,
+    serialize_stage,
+    service_stage
+};
 
 struct request_file {
     std::string name;
@@ -92,7 +99,8 @@ struct file_figures {
     std::cerr << "evaluate_bench: " << why
               << "\nusage: evaluate_bench --now DATETIME [--min-time SECONDS] [--iterations N]"
                  " [--growth BIG,SMALL] [--json OUT] NAME=REQUEST.json ...\n"
-                 "                      [--cores N] [--floor NAME=REQUESTS_PER_S ...] [--no-parse-ceiling]\n";
+                 "                      [--cores N] [--floor NAME=REQUESTS_PER_S ...] "
+                 "[--no-parse-ceiling]\n";
     std::exit(2);
 }
 
@@ -109,7 +117,8 @@ json::value parse_body(std::string_view body) {
     json::parse_options options;
     options.max_depth = service::service_limits{}.max_json_depth;
     json::error_code ec;
-    auto value = json::parse(body, ec, json::make_shared_resource<json::monotonic_resource>(), options);
+    auto value =
+        json::parse(body, ec, json::make_shared_resource<json::monotonic_resource>(), options);
     if (ec) throw std::runtime_error("request is not valid JSON: " + ec.message());
     return value;
 }
@@ -117,18 +126,22 @@ json::value parse_body(std::string_view body) {
 // Snapshot stage: the hook context (with parsed draft orders) and the typed snapshot, read by
 // the service's own read_hook_context. Optional keys the request brings no value for are
 // unavailable, as when the service has nothing to fetch them with.
-fhir::patient_snapshot build_snapshot(json::value const& body, request_file const& file, fhir::instant now,
+fhir::patient_snapshot build_snapshot(json::value const& body,
+                                      request_file const& file,
+                                      fhir::instant now,
                                       rules::hook_context& context) {
     auto const& root = body.get_object();
     fhir::snapshot_builder builder;
     (void)service::read_hook_context(root, *file.service, now, context, builder);
     if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object()) {
         for (auto const& t : file.service->prefetch) {
-            if (!p->get_object().contains(t.key) && !t.required) context.unavailable_prefetch.push_back(t.key);
+            if (!p->get_object().contains(t.key) && !t.required)
+                context.unavailable_prefetch.push_back(t.key);
         }
     }
     auto snapshot = std::move(builder).build();
-    for (auto& order : context.draft_orders) fhir::resolve_medication(order, snapshot, snapshot.issues);
+    for (auto& order : context.draft_orders)
+        fhir::resolve_medication(order, snapshot, snapshot.issues);
     return snapshot;
 }
 
@@ -154,8 +167,11 @@ double ns_between(bench_clock::time_point a, bench_clock::time_point b) {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
 }
 
-file_figures measure(request_file const& file, service::service_state const& state, fhir::instant now,
-                     double min_seconds, std::size_t fixed_iterations) {
+file_figures measure(request_file const& file,
+                     service::service_state const& state,
+                     fhir::instant now,
+                     double min_seconds,
+                     std::size_t fixed_iterations) {
     file_figures figures;
     figures.name = file.name;
     figures.body_bytes = file.body.size();
@@ -171,12 +187,15 @@ file_figures measure(request_file const& file, service::service_state const& sta
     {
         auto prepared = service::prepare_cds_call(request, state, *file.service);
         if (auto const* error = std::get_if<service::http_response>(&prepared)) {
-            throw std::runtime_error(file.name + ": the service answers " + std::to_string(error->status) + ": " +
+            throw std::runtime_error(file.name + ": the service answers " +
+                                     std::to_string(error->status) + ": " +
                                      error->body.substr(0, 400));
         }
-        auto response = service::complete_cds_call(std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
+        auto response = service::complete_cds_call(
+            std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
         if (response.status != 200) {
-            throw std::runtime_error(file.name + ": the service answers " + std::to_string(response.status) + ": " +
+            throw std::runtime_error(file.name + ": the service answers " +
+                                     std::to_string(response.status) + ": " +
                                      response.body.substr(0, 400));
         }
         figures.response_bytes = response.body.size();
@@ -204,7 +223,8 @@ file_figures measure(request_file const& file, service::service_state const& sta
         if (!violation && context_schema != state.schemas->context_by_hook.end()) {
             violation = context_schema->second.validate(body.at("context"), "context", 1);
         }
-        if (violation) throw std::runtime_error(file.name + ": schema violation: " + violation->message);
+        if (violation)
+            throw std::runtime_error(file.name + ": schema violation: " + violation->message);
         auto const t2 = bench_clock::now();
         rules::hook_context context;
         auto snapshot = build_snapshot(body, file, now, context);
@@ -219,7 +239,8 @@ file_figures measure(request_file const& file, service::service_state const& sta
 
         auto const s0 = bench_clock::now();
         auto prepared = service::prepare_cds_call(request, state, *file.service);
-        auto response = service::complete_cds_call(std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
+        auto response = service::complete_cds_call(
+            std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
         auto const s1 = bench_clock::now();
         sink += response.body.size();
 
@@ -235,7 +256,8 @@ file_figures measure(request_file const& file, service::service_state const& sta
         if (fixed_iterations > 0) {
             if (measured >= fixed_iterations) break;
         } else if (measured >= 20 &&
-                   std::chrono::duration<double>(bench_clock::now() - started).count() >= min_seconds) {
+                   std::chrono::duration<double>(bench_clock::now() - started).count() >=
+                       min_seconds) {
             break;
         }
     }
@@ -247,9 +269,12 @@ file_figures measure(request_file const& file, service::service_state const& sta
 
 std::string format_ns(double ns) {
     char buffer[32];
-    if (ns >= 1e6) std::snprintf(buffer, sizeof buffer, "%.2f ms", ns / 1e6);
-    else if (ns >= 1e3) std::snprintf(buffer, sizeof buffer, "%.1f us", ns / 1e3);
-    else std::snprintf(buffer, sizeof buffer, "%.0f ns", ns);
+    if (ns >= 1e6)
+        std::snprintf(buffer, sizeof buffer, "%.2f ms", ns / 1e6);
+    else if (ns >= 1e3)
+        std::snprintf(buffer, sizeof buffer, "%.1f us", ns / 1e3);
+    else
+        std::snprintf(buffer, sizeof buffer, "%.0f ns", ns);
     return buffer;
 }
 
@@ -278,18 +303,21 @@ struct parse_ceiling_figures {
 // Keeps a buffer's contents observable, so that a copy nobody reads is not optimised away.
 void clobber(void const* p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
 
-parse_ceiling_figures measure_parse_ceiling(request_file const& file, double min_seconds,
+parse_ceiling_figures measure_parse_ceiling(request_file const& file,
+                                            double min_seconds,
                                             std::size_t fixed_iterations) {
     parse_ceiling_figures figures;
     figures.name = file.name;
     figures.body_bytes = file.body.size();
-    auto const first_block = std::make_unique_for_overwrite<unsigned char[]>(parse_arena_first_block);
+    auto const first_block =
+        std::make_unique_for_overwrite<unsigned char[]>(parse_arena_first_block);
     json::parse_options options;
     options.max_depth = service::service_limits{}.max_json_depth;
 
     std::vector<char> destination(std::max<std::size_t>(1, file.body.size()));
     // Copies of a small body take nanoseconds: time a batch of them, about 64 KB in all.
-    std::size_t const copies = std::max<std::size_t>(1, (64 * 1024) / std::max<std::size_t>(1, file.body.size()));
+    std::size_t const copies =
+        std::max<std::size_t>(1, (64 * 1024) / std::max<std::size_t>(1, file.body.size()));
 
     std::vector<double> parse_samples;
     std::vector<double> copy_samples;
@@ -324,7 +352,8 @@ parse_ceiling_figures measure_parse_ceiling(request_file const& file, double min
         if (fixed_iterations > 0) {
             if (parse_samples.size() >= fixed_iterations) break;
         } else if (parse_samples.size() >= 20 &&
-                   std::chrono::duration<double>(bench_clock::now() - started).count() >= min_seconds) {
+                   std::chrono::duration<double>(bench_clock::now() - started).count() >=
+                       min_seconds) {
             break;
         }
     }
@@ -335,7 +364,9 @@ parse_ceiling_figures measure_parse_ceiling(request_file const& file, double min
     return figures;
 }
 
-double megabytes_per_s(std::size_t bytes, double ns) { return ns > 0 ? static_cast<double>(bytes) / ns * 1e3 : 0; }
+double megabytes_per_s(std::size_t bytes, double ns) {
+    return ns > 0 ? static_cast<double>(bytes) / ns * 1e3 : 0;
+}
 
 }  // namespace
 
@@ -376,12 +407,15 @@ int main(int argc, char** argv) {
         } else if (arg == "--floor") {
             auto const value = next();
             auto const eq = value.find('=');
-            double const rps = eq == std::string::npos ? 0 : std::strtod(value.c_str() + eq + 1, nullptr);
-            if (eq == std::string::npos || rps <= 0) usage("--floor takes NAME=REQUESTS_PER_S, e.g. order-sign-50=31152");
+            double const rps =
+                eq == std::string::npos ? 0 : std::strtod(value.c_str() + eq + 1, nullptr);
+            if (eq == std::string::npos || rps <= 0)
+                usage("--floor takes NAME=REQUESTS_PER_S, e.g. order-sign-50=31152");
             floors[value.substr(0, eq)] = rps;
         } else if (arg == "--help" || arg == "-h") {
             usage("help");
-        } else if (auto const eq = arg.find('='); eq != std::string::npos && !arg.starts_with("--")) {
+        } else if (auto const eq = arg.find('=');
+                   eq != std::string::npos && !arg.starts_with("--")) {
             files.push_back(request_file{arg.substr(0, eq), arg.substr(eq + 1), {}, nullptr});
         } else {
             usage("unknown argument " + arg);
@@ -403,22 +437,25 @@ int main(int argc, char** argv) {
             for (auto const& s : state.rules->services()) {
                 if (s.hook == hook) file.service = &s;
             }
-            if (file.service == nullptr) throw std::runtime_error(file.name + ": no service for hook " + std::string{hook});
+            if (file.service == nullptr)
+                throw std::runtime_error(file.name + ": no service for hook " + std::string{hook});
             results.push_back(measure(file, state, *now, min_seconds, fixed_iterations));
         }
 
-        std::printf("\nin-process cost per request (median ns/request; %s)\n", "steady_clock around each stage");
-        std::printf("%-18s %8s %5s %5s %6s %11s %11s %11s %11s %11s %11s %12s %7s\n", "request", "bytes", "obs",
-                    "meds", "cards", "parse", "schema", "snapshot", "evaluate", "serialize", "sum", "service_path",
-                    "iters");
+        std::printf("\nin-process cost per request (median ns/request; %s)\n",
+                    "steady_clock around each stage");
+        std::printf("%-18s %8s %5s %5s %6s %11s %11s %11s %11s %11s %11s %12s %7s\n", "request",
+                    "bytes", "obs", "meds", "cards", "parse", "schema", "snapshot", "evaluate",
+                    "serialize", "sum", "service_path", "iters");
         for (auto const& f : results) {
-            std::printf("%-18s %8zu %5zu %5zu %6zu %11s %11s %11s %11s %11s %11s %12s %7zu\n", f.name.c_str(),
-                        f.body_bytes, f.observations, f.medication_orders, f.card_count,
-                        format_ns(f.stages[parse_stage].median_ns).c_str(),
+            std::printf("%-18s %8zu %5zu %5zu %6zu %11s %11s %11s %11s %11s %11s %12s %7zu\n",
+                        f.name.c_str(), f.body_bytes, f.observations, f.medication_orders,
+                        f.card_count, format_ns(f.stages[parse_stage].median_ns).c_str(),
                         format_ns(f.stages[schema_stage].median_ns).c_str(),
                         format_ns(f.stages[snapshot_stage].median_ns).c_str(),
                         format_ns(f.stages[evaluate_stage].median_ns).c_str(),
-                        format_ns(f.stages[serialize_stage].median_ns).c_str(), format_ns(stages_sum(f)).c_str(),
+                        format_ns(f.stages[serialize_stage].median_ns).c_str(),
+                        format_ns(stages_sum(f)).c_str(),
                         format_ns(f.stages[service_stage].median_ns).c_str(), f.iterations);
         }
 
@@ -435,14 +472,18 @@ int main(int argc, char** argv) {
             auto const* big = find(big_name);
             auto const* small = find(small_name);
             if (big != nullptr && small != nullptr) {
-                std::printf("\ngrowth %s / %s (bytes x%.1f, observations x%.1f):\n", big_name.c_str(),
-                            small_name.c_str(), static_cast<double>(big->body_bytes) / static_cast<double>(small->body_bytes),
-                            static_cast<double>(big->observations) / static_cast<double>(std::max<std::size_t>(1, small->observations)));
+                std::printf(
+                    "\ngrowth %s / %s (bytes x%.1f, observations x%.1f):\n", big_name.c_str(),
+                    small_name.c_str(),
+                    static_cast<double>(big->body_bytes) / static_cast<double>(small->body_bytes),
+                    static_cast<double>(big->observations) /
+                        static_cast<double>(std::max<std::size_t>(1, small->observations)));
                 growth_json["big"] = big_name;
                 growth_json["small"] = small_name;
                 json::object ratios;
                 for (std::size_t s = 0; s < stage_count; ++s) {
-                    double const ratio = big->stages[s].median_ns / std::max(1.0, small->stages[s].median_ns);
+                    double const ratio =
+                        big->stages[s].median_ns / std::max(1.0, small->stages[s].median_ns);
                     ratios[stage_names[s]] = ratio;
                     std::printf("  %-13s x%.2f\n", stage_names[s], ratio);
                 }
@@ -454,33 +495,44 @@ int main(int argc, char** argv) {
         if (parse_ceiling) {
             for (auto const& file : files) {
                 ceilings.push_back(measure_parse_ceiling(file, min_seconds, fixed_iterations));
-                if (auto const it = floors.find(file.name); it != floors.end()) ceilings.back().floor_rps = it->second;
+                if (auto const it = floors.find(file.name); it != floors.end())
+                    ceilings.back().floor_rps = it->second;
             }
-            std::printf("\nparse ceiling: the raw Boost.JSON parse alone (non-shared monotonic_resource, 256 KB first "
-                        "block reused, as the service), median; memcpy of the body for scale; %u cores\n", cores);
-            std::printf("%-18s %8s %11s %10s %11s %10s %16s %12s %15s %14s\n", "request", "bytes", "parse", "MB/s",
-                        "memcpy", "MB/s", "parse-only rps", "nginx floor", "ceiling/floor", "40% of floor");
+            std::printf(
+                "\nparse ceiling: the raw Boost.JSON parse alone (non-shared monotonic_resource, "
+                "256 KB first "
+                "block reused, as the service), median; memcpy of the body for scale; %u cores\n",
+                cores);
+            std::printf("%-18s %8s %11s %10s %11s %10s %16s %12s %15s %14s\n", "request", "bytes",
+                        "parse", "MB/s", "memcpy", "MB/s", "parse-only rps", "nginx floor",
+                        "ceiling/floor", "40% of floor");
             for (auto const& c : ceilings) {
-                double const ceiling_rps = c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
+                double const ceiling_rps =
+                    c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
                 char floor_text[32] = "-";
                 char ratio_text[32] = "-";
                 char target_text[48] = "-";
                 if (c.floor_rps > 0) {
                     std::snprintf(floor_text, sizeof floor_text, "%.0f", c.floor_rps);
-                    std::snprintf(ratio_text, sizeof ratio_text, "%.2fx", ceiling_rps / c.floor_rps);
+                    std::snprintf(ratio_text, sizeof ratio_text, "%.2fx",
+                                  ceiling_rps / c.floor_rps);
                     // The share of the per-request CPU budget at 40 % of the floor that parsing
                     // alone takes, if the service had all cores to itself.
                     double const budget_ns = cores * 1e9 / (0.4 * c.floor_rps);
-                    std::snprintf(target_text, sizeof target_text, "%.0f (parse %.0f%%)", 0.4 * c.floor_rps,
-                                  100.0 * c.parse.median_ns / budget_ns);
+                    std::snprintf(target_text, sizeof target_text, "%.0f (parse %.0f%%)",
+                                  0.4 * c.floor_rps, 100.0 * c.parse.median_ns / budget_ns);
                 }
-                std::printf("%-18s %8zu %11s %10.0f %11s %10.0f %16.0f %12s %15s %14s\n", c.name.c_str(), c.body_bytes,
-                            format_ns(c.parse.median_ns).c_str(), megabytes_per_s(c.body_bytes, c.parse.median_ns),
-                            format_ns(c.copy.median_ns).c_str(), megabytes_per_s(c.body_bytes, c.copy.median_ns),
-                            ceiling_rps, floor_text, ratio_text, target_text);
+                std::printf("%-18s %8zu %11s %10.0f %11s %10.0f %16.0f %12s %15s %14s\n",
+                            c.name.c_str(), c.body_bytes, format_ns(c.parse.median_ns).c_str(),
+                            megabytes_per_s(c.body_bytes, c.parse.median_ns),
+                            format_ns(c.copy.median_ns).c_str(),
+                            megabytes_per_s(c.body_bytes, c.copy.median_ns), ceiling_rps,
+                            floor_text, ratio_text, target_text);
             }
-            std::printf("(parse-only rps = cores / parse time: what the machine could answer if the service did "
-                        "nothing but parse, with no HTTP, no wrk and no nginx on the same cores)\n");
+            std::printf(
+                "(parse-only rps = cores / parse time: what the machine could answer if the "
+                "service did "
+                "nothing but parse, with no HTTP, no wrk and no nginx on the same cores)\n");
         }
 
         if (!json_out.empty()) {
@@ -507,16 +559,18 @@ int main(int argc, char** argv) {
             if (!ceilings.empty()) {
                 json::array parse_json;
                 for (auto const& c : ceilings) {
-                    double const ceiling_rps = c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
-                    json::object o{{"name", c.name},
-                                   {"body_bytes", c.body_bytes},
-                                   {"iterations", c.iterations},
-                                   {"parse_median_ns", c.parse.median_ns},
-                                   {"parse_min_ns", c.parse.min_ns},
-                                   {"parse_mb_per_s", megabytes_per_s(c.body_bytes, c.parse.median_ns)},
-                                   {"memcpy_median_ns", c.copy.median_ns},
-                                   {"memcpy_mb_per_s", megabytes_per_s(c.body_bytes, c.copy.median_ns)},
-                                   {"parse_only_rps", ceiling_rps}};
+                    double const ceiling_rps =
+                        c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
+                    json::object o{
+                        {"name", c.name},
+                        {"body_bytes", c.body_bytes},
+                        {"iterations", c.iterations},
+                        {"parse_median_ns", c.parse.median_ns},
+                        {"parse_min_ns", c.parse.min_ns},
+                        {"parse_mb_per_s", megabytes_per_s(c.body_bytes, c.parse.median_ns)},
+                        {"memcpy_median_ns", c.copy.median_ns},
+                        {"memcpy_mb_per_s", megabytes_per_s(c.body_bytes, c.copy.median_ns)},
+                        {"parse_only_rps", ceiling_rps}};
                     if (c.floor_rps > 0) {
                         o["floor_rps"] = c.floor_rps;
                         o["ceiling_over_floor"] = ceiling_rps / c.floor_rps;
@@ -525,10 +579,12 @@ int main(int argc, char** argv) {
                     }
                     parse_json.push_back(std::move(o));
                 }
-                document["parse_ceiling"] = json::object{
-                    {"cores", cores},
-                    {"arena", "non-shared monotonic_resource, 256 KB first block reused (as prepare_cds_call)"},
-                    {"requests", std::move(parse_json)}};
+                document["parse_ceiling"] =
+                    json::object{{"cores", cores},
+                                 {"arena",
+                                  "non-shared monotonic_resource, 256 KB first block reused (as "
+                                  "prepare_cds_call)"},
+                                 {"requests", std::move(parse_json)}};
             }
             std::ofstream(json_out) << json::serialize(document) << '\n';
         }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the benchmark's CDS Hooks request bodies (issue 6), deterministically.
+"""Generates the benchmark's CDS Hooks request bodies, deterministically.
 
   patient-view-1.json    patient-view, one serum Mg result                      (~1 KB)
   order-sign-50.json     order-sign, 50 Observations over two years (Mg, creatinine, eGFR,

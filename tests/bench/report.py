@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns the benchmark's raw results (run.sh) into the table, the targets of issue 6 and
+"""Turns the benchmark's raw results (run.sh) into the table, the targets and
 results.json. Python 3 standard library only."""
 
 import argparse
@@ -211,7 +211,7 @@ def main(argv):
         print()
         print("FHIR fallback: skipped (%s)" % fallback["skipped"])
 
-    # Targets of issue 6, side by side with what was measured.
+    # Targets, side by side with what was measured.
     targets = []
 
     def target(name, goal, measured, met):
@@ -263,7 +263,7 @@ def main(argv):
                "not measured (%s)" % (fallback or {}).get("skipped", "stage not run"), None)
 
     print()
-    print("targets (issue 6)")
+    print("targets")
     for t in targets:
         verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
         print("  %-62s goal %-16s measured %-40s %s" % (t["target"], t["goal"], t["measured"], verdict))

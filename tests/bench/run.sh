@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The magnesium-cds benchmark (issue 6), one command:
+# The magnesium-cds benchmark, one command:
 #
 #   tests/bench/run.sh [--duration 10s] [--build-dir DIR] [--connections "1 16 64"]
 #                      [--requests "patient-view-1 order-sign-50 order-sign-500"]

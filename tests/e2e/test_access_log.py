@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The per-request log line (issue 6): serve's log is written to stderr in batches by a
+"""The per-request log line: serve's log is written to stderr in batches by a
 background thread, so a request never waits for stderr. When stderr does not keep up (here a
 pipe that nobody reads), requests are still answered, lines beyond the sink's capacity are
 dropped and counted, and the count is written as a warning once stderr takes data again:

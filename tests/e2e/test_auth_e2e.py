@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""JWT authentication end to end over the real binary (issue 5, CDS Hooks 2.0 "Trusting CDS
+"""JWT authentication end to end over the real binary (CDS Hooks 2.0 "Trusting CDS
 Clients"): `serve --trust https://sandbox.cds-hooks.org=deploy/trust/cds-hooks-sandbox-jwks.json
 --public-url http://127.0.0.1:PORT`, with tokens minted here exactly as the public sandbox
 mints them (ES384 with its published private key, raw R||S signatures) by Python's

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end tests of FHIR-server fetching (issue 4): the real `magnesium-cds serve
+"""End-to-end tests of FHIR-server fetching: the real `magnesium-cds serve
 --fhir-allow` (and `evaluate --fhir-allow`) against the real loopback FHIR R4 server
 (Medplum's router and in-memory repository, tests/fhir_server/) that the CTest fixture
 `fhir_server` starts; its state directory gives the port, the token it accepts under

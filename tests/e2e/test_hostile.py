@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The hostile-client test of issue 5, over the real binary on loopback: garbage bytes,
+"""The hostile-client test, over the real binary on loopback: garbage bytes,
 truncated requests, pipelined requests, 10,000 rapid connects/disconnects, clients that read
 at one byte a second — with a normal client served throughout. Afterwards the service answers
 a normal request correctly, every connection it held is closed again, and its resident memory

@@ -111,7 +111,7 @@ class DiscoveryAndHooks(OperationOutcomeAssertions):
         self.assertTrue(any(r["resourceType"] == "MedicationRequest" for r in resources))
 
     def test_another_patients_or_implausible_magnesium_gives_no_card(self):
-        # clinical-rules.md §1: a result whose subject is another patient never counts (dropped
+        # CLINICAL-BASIS.md §1: a result whose subject is another patient never counts (dropped
         # silently), nor does an implausible value (Mg -5, 0 or 1e-400 mg/dL).
         def severe_mg_changed(change, value_text=None):
             request = json.loads(fixture_text("patient-view-severe.json"))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Every transport and request limit of issue 5, end to end, each set small by its flag: body
+"""Every transport and request limit, end to end, each set small by its flag: body
 size (413), header size (431), JSON nesting (400), FHIR resources per call (413), request
 read timeout / slow-loris (408), response write timeout (a client that does not read is reset),
 idle keep-alive timeout, concurrent connections (503). For each: the clear status (an

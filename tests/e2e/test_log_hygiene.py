@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Log hygiene end to end (issue 5): tokens and patient data never reach the logs.
+"""Log hygiene end to end: tokens and patient data never reach the logs.
 
 One session with the real binary at `--log-level trace`, authentication on (sandbox-identical
 bearer JWTs) and FHIR-server fetching on (a loopback fake FHIR server, a dead port, and a

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""HTTPS end to end (issue 5, TLS): `serve --tls-cert --tls-key` with a certificate this test
+"""HTTPS end to end (TLS): `serve --tls-cert --tls-key` with a certificate this test
 generates with the `openssl` command line, spoken to by Python's `ssl` verifying against
 that certificate. Checks the protocol floor (TLS 1.0/1.1 refused by the server, not by our
 client), the TLS 1.2 cipher policy (ECDHE + AEAD only), no compression, limits over TLS

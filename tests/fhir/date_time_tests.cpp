@@ -11,7 +11,8 @@ using cds::fhir::test::dt;
 using cds::fhir::test::utc;
 
 TEST_CASE("parse_date_time reads every FHIR precision") {
-    auto check = [](std::string_view text, instant start, date_precision precision, bool has_time_zone) {
+    auto check = [](std::string_view text, instant start, date_precision precision,
+                    bool has_time_zone) {
         INFO("text: " << text);
         auto parsed = parse_date_time(text);
         REQUIRE_MESSAGE(parsed.value.has_value(), parsed.error);
@@ -132,8 +133,8 @@ TEST_CASE("date_time::end is the exclusive end of the written period") {
 
 TEST_CASE("date_time equality compares start, precision and time-zone flag") {
     CHECK(dt("2025-03-04") == dt("2025-03-04"));
-    CHECK(dt("2025") != dt("2025-01"));                      // same start, other precision
-    CHECK(dt("2025-01-01") != dt("2025-01-01T00:00:00Z"));   // same start, other precision
+    CHECK(dt("2025") != dt("2025-01"));                     // same start, other precision
+    CHECK(dt("2025-01-01") != dt("2025-01-01T00:00:00Z"));  // same start, other precision
     CHECK(dt("2025-03-04T10:00:00Z") == dt("2025-03-04T12:00:00+02:00"));
     CHECK(dt("2025-03-04T10:00:00Z") != dt("2025-03-04T10:00:00"));  // offset given vs assumed
 }
@@ -153,7 +154,8 @@ TEST_CASE("format_instant writes a FHIR instant with milliseconds and Z") {
 }
 
 TEST_CASE("format_instant output parses back to the same instant") {
-    for (auto const at : {utc(2025, 3, 4, 8, 30, 0, 5), utc(1969, 12, 31, 23, 59, 59, 1), utc(2000, 2, 29)}) {
+    for (auto const at :
+         {utc(2025, 3, 4, 8, 30, 0, 5), utc(1969, 12, 31, 23, 59, 59, 1), utc(2000, 2, 29)}) {
         auto const text = format_instant(at);
         INFO(text);
         auto const parsed = dt(text);

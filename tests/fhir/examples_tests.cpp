@@ -28,7 +28,8 @@ std::vector<fs::path> example_files() {
     std::vector<fs::path> files;
     if (!fs::is_directory(examples_dir())) return files;
     for (auto const& entry : fs::directory_iterator(examples_dir())) {
-        if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+        if (entry.is_regular_file() && entry.path().extension() == ".json")
+            files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
     return files;
@@ -88,7 +89,10 @@ medication const& only_medication(parsed_example const& e) {
     return e.snapshot.medications[0];
 }
 
-void check_patient(parsed_example const& e, std::string_view id, administrative_gender gender, bool gender_present,
+void check_patient(parsed_example const& e,
+                   std::string_view id,
+                   administrative_gender gender,
+                   bool gender_present,
                    std::optional<date_time> birth_date) {
     auto const& p = only_patient(e);
     CHECK(p.id == id);
@@ -97,9 +101,14 @@ void check_patient(parsed_example const& e, std::string_view id, administrative_
     CHECK(p.birth_date == birth_date);
 }
 
-date_time day(int y, unsigned m, unsigned d) { return date_time{utc(y, m, d), date_precision::day, false}; }
+date_time day(int y, unsigned m, unsigned d) {
+    return date_time{utc(y, m, d), date_precision::day, false};
+}
 
-void check_lab(parsed_example const& e, std::string_view code, double value, std::string_view unit_key,
+void check_lab(parsed_example const& e,
+               std::string_view code,
+               double value,
+               std::string_view unit_key,
                instant result_time) {
     auto const& o = only_observation(e);
     CHECK(o.status == "final");
@@ -115,7 +124,10 @@ void check_lab(parsed_example const& e, std::string_view code, double value, std
     CHECK_FALSE(o.has_value_other);
 }
 
-void check_mii_order(parsed_example const& e, std::string_view reference, instant authored, std::string_view route) {
+void check_mii_order(parsed_example const& e,
+                     std::string_view reference,
+                     instant authored,
+                     std::string_view route) {
     auto const& r = only_order(e);
     CHECK(r.kind == medication_resource_kind::medication_request);
     CHECK(r.status == "active");
@@ -147,7 +159,8 @@ std::map<std::string, checker> const& expectations() {
         // ------------------------------------------------------------ Patients
         {"Patient-mii-exa-test-data-patient-10.json",
          [](parsed_example const& e) {
-             check_patient(e, "mii-exa-test-data-patient-10", administrative_gender::male, true, day(1969, 9, 17));
+             check_patient(e, "mii-exa-test-data-patient-10", administrative_gender::male, true,
+                           day(1969, 9, 17));
          }},
         {"Patient-mii-exa-test-data-patient-4.json",
          [](parsed_example const& e) {
@@ -157,18 +170,18 @@ std::map<std::string, checker> const& expectations() {
          }},
         {"beers-patient.json",
          [](parsed_example const& e) {
-             check_patient(e, "4aa75d19-ac8b-49b0-a686-429fbc033d77", administrative_gender::female, true,
-                           day(1960, 1, 1));
+             check_patient(e, "4aa75d19-ac8b-49b0-a686-429fbc033d77", administrative_gender::female,
+                           true, day(1960, 1, 1));
          }},
         {"hwr-patient.json",
          [](parsed_example const& e) {
-             check_patient(e, "6e20f297-39e7-4043-b1ae-c9226913b6f8", administrative_gender::female, true,
-                           day(1948, 6, 1));
+             check_patient(e, "6e20f297-39e7-4043-b1ae-c9226913b6f8", administrative_gender::female,
+                           true, day(1948, 6, 1));
          }},
         {"khe-patient.json",
          [](parsed_example const& e) {
-             check_patient(e, "1d012d11-4b38-4bdc-bd27-e7d8bcc88c89", administrative_gender::male, true,
-                           day(1940, 1, 1));
+             check_patient(e, "1d012d11-4b38-4bdc-bd27-e7d8bcc88c89", administrative_gender::male,
+                           true, day(1940, 1, 1));
          }},
         {"r4-Patient-f201.json",
          [](parsed_example const& e) {
@@ -176,7 +189,8 @@ std::map<std::string, checker> const& expectations() {
          }},
         {"r4-Patient-pat1.json",
          [](parsed_example const& e) {
-             check_patient(e, "pat1", administrative_gender::male, true, std::nullopt);  // no birthDate
+             check_patient(e, "pat1", administrative_gender::male, true,
+                           std::nullopt);  // no birthDate
          }},
         {"uscore-patient.json",
          [](parsed_example const& e) {
@@ -199,7 +213,10 @@ std::map<std::string, checker> const& expectations() {
              check_lab(e, "2823-3", 5.0, "meq/L", utc(2026, 8, 21, 6));
              CHECK(only_observation(e).value_quantity->system == ucum);
          }},
-        {"hwr-k2.json", [](parsed_example const& e) { check_lab(e, "2823-3", 3.0, "meq/L", utc(2026, 8, 21, 8)); }},
+        {"hwr-k2.json",
+         [](parsed_example const& e) {
+             check_lab(e, "2823-3", 3.0, "meq/L", utc(2026, 8, 21, 8));
+         }},
         {"khe-egfr.json",
          [](parsed_example const& e) {
              // An eGFR Observation carrying a boolean: not a usable number.
@@ -246,8 +263,10 @@ std::map<std::string, checker> const& expectations() {
              CHECK(only_observation(e).value_quantity->code.empty());
              CHECK(only_observation(e).effective_date_time->precision == date_precision::day);
          }},
-        {"uscore-creat.json", [](parsed_example const& e) { check_lab(e, "2160-0", 1.0, "mg/dL", utc(2005, 7, 5)); }},
-        {"uscore-k.json", [](parsed_example const& e) { check_lab(e, "2823-3", 5.4, "mmol/L", utc(2005, 7, 5)); }},
+        {"uscore-creat.json",
+         [](parsed_example const& e) { check_lab(e, "2160-0", 1.0, "mg/dL", utc(2005, 7, 5)); }},
+        {"uscore-k.json",
+         [](parsed_example const& e) { check_lab(e, "2823-3", 5.4, "mmol/L", utc(2005, 7, 5)); }},
         {"uscore-preg.json",
          [](parsed_example const& e) {
              auto const& o = only_observation(e);
@@ -277,12 +296,15 @@ std::map<std::string, checker> const& expectations() {
              CHECK(m.form.has_code("http://standardterms.edqm.eu", "10221000"));
          }},
         {"Medication-mii-exa-test-data-medication-sumatriptan.json",
-         [](parsed_example const& e) { CHECK(only_medication(e).code.has_code(bfarm_atc, "N02CC01")); }},
+         [](parsed_example const& e) {
+             CHECK(only_medication(e).code.has_code(bfarm_atc, "N02CC01"));
+         }},
 
         // ------------------------------------------------------------ MedicationRequests
         {"MedicationRequest-mii-exa-test-data-patient-10-medrequest-1.json",
          [](parsed_example const& e) {
-             check_mii_order(e, "Medication/mii-exa-test-data-medication-sumatriptan", utc(2019, 5, 15, 12), "20053000");
+             check_mii_order(e, "Medication/mii-exa-test-data-medication-sumatriptan",
+                             utc(2019, 5, 15, 12), "20053000");
              auto const& d = only_order(e).dosages[0];
              CHECK(d.as_needed);
              REQUIRE(d.dose);
@@ -294,7 +316,8 @@ std::map<std::string, checker> const& expectations() {
          }},
         {"MedicationRequest-mii-exa-test-data-patient-4-medrequest-1.json",
          [](parsed_example const& e) {
-             check_mii_order(e, "Medication/mii-exa-test-data-medication-cisplatin", utc(2020, 9, 17, 12), "20045000");
+             check_mii_order(e, "Medication/mii-exa-test-data-medication-cisplatin",
+                             utc(2020, 9, 17, 12), "20045000");
              auto const& d = only_order(e).dosages[0];
              REQUIRE(d.dose);
              CHECK(*d.dose->value == 75.0);
@@ -308,7 +331,8 @@ std::map<std::string, checker> const& expectations() {
          }},
         {"MedicationRequest-mii-exa-test-data-patient-4-medrequest-2.json",
          [](parsed_example const& e) {
-             check_mii_order(e, "Medication/mii-exa-test-data-medication-omeprazol", utc(2020, 9, 16, 8), "20053000");
+             check_mii_order(e, "Medication/mii-exa-test-data-medication-omeprazol",
+                             utc(2020, 9, 16, 8), "20053000");
              auto const& d = only_order(e).dosages[0];
              REQUIRE(d.repeat);
              CHECK(*d.repeat->frequency == 1.0);
@@ -405,7 +429,7 @@ std::map<std::string, checker> const& expectations() {
              CHECK(s.effective_period->start->start == utc(2020, 9, 17, 12));
              CHECK(s.effective_period->end->start == utc(2020, 9, 17, 14));
              CHECK(s.authored_on == day(2020, 9, 17));  // dateAsserted
-             REQUIRE(s.categories.size() == 1);  // a single CodeableConcept in R4
+             REQUIRE(s.categories.size() == 1);         // a single CodeableConcept in R4
              CHECK(s.categories[0].codings.size() == 2);
              auto const& d = s.dosages.at(0);
              CHECK(d.route.has_code("http://standardterms.edqm.eu", "20045000"));
@@ -459,9 +483,11 @@ TEST_CASE("every published FHIR example parses with concrete values") {
 TEST_CASE("the whole examples folder as one request: classification and Medication resolution") {
     snapshot_builder builder;
     std::size_t taken = 0;
-    for (auto const& file : example_files()) taken += builder.add(read_json(file), "prefetch." + file.stem().string());
+    for (auto const& file : example_files())
+        taken += builder.add(read_json(file), "prefetch." + file.stem().string());
     auto const snapshot = std::move(builder).build();
-    CHECK(taken == 23);  // 30 modelled files; the 7 patients after the first are reported, not taken
+    CHECK(taken ==
+          23);  // 30 modelled files; the 7 patients after the first are reported, not taken
     CHECK(snapshot.observations.size() == 10);
     CHECK(snapshot.medications.size() == 3);
     CHECK(snapshot.medication_orders.size() == 9);

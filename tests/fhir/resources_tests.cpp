@@ -26,7 +26,8 @@ TEST_CASE("parsers skip a resource of another type, without resourceType, or not
         INFO(issues[0].message);
         CHECK(issues[0].message.find(message_part) != std::string::npos);
     };
-    check(R"({"resourceType":"Patient","id":"p"})", "unexpected resourceType 'Patient' (expected Observation)");
+    check(R"({"resourceType":"Patient","id":"p"})",
+          "unexpected resourceType 'Patient' (expected Observation)");
     check(R"({"id":"o1","status":"final"})", "without resourceType");
     check(R"({"resourceType":7})", "resourceType is not a string");
     check(R"({"resourceType":null})", "without resourceType");
@@ -37,7 +38,8 @@ TEST_CASE("parsers skip a resource of another type, without resourceType, or not
     issue_list issues;
     CHECK_FALSE(parse_medication_order(json(R"({"resourceType":"Observation"})"), "d", issues));
     REQUIRE(issues.size() == 1);
-    CHECK(issues[0].message.find("expected MedicationRequest or MedicationOrder or MedicationStatement") !=
+    CHECK(issues[0].message.find(
+              "expected MedicationRequest or MedicationOrder or MedicationStatement") !=
           std::string::npos);
 }
 
@@ -47,9 +49,11 @@ TEST_CASE("Patient: id, birthDate at any precision, gender") {
     auto check = [](std::string_view birth_date, date_precision precision, instant start) {
         INFO(birth_date);
         issue_list issues;
-        auto p = parse_patient(json(std::string(R"({"resourceType":"Patient","id":"p1","gender":"female","birthDate":")") +
-                                    std::string(birth_date) + "\"}"),
-                               "prefetch.patient", issues);
+        auto p = parse_patient(
+            json(std::string(
+                     R"({"resourceType":"Patient","id":"p1","gender":"female","birthDate":")") +
+                 std::string(birth_date) + "\"}"),
+            "prefetch.patient", issues);
         REQUIRE(p);
         CHECK(p->id == "p1");
         REQUIRE(p->birth_date);
@@ -91,7 +95,8 @@ TEST_CASE("Patient: an unknown or wrongly typed gender is not guessed") {
     auto check = [](std::string_view gender_json) {
         INFO(gender_json);
         issue_list issues;
-        auto p = parse_patient(json(std::string(R"({"resourceType":"Patient","gender":)") + std::string(gender_json) + "}"),
+        auto p = parse_patient(json(std::string(R"({"resourceType":"Patient","gender":)") +
+                                    std::string(gender_json) + "}"),
                                "pt", issues);
         REQUIRE(p);
         CHECK(p->gender == administrative_gender::unknown);
@@ -106,8 +111,9 @@ TEST_CASE("Patient: an unknown or wrongly typed gender is not guessed") {
 
 TEST_CASE("Patient: a bad birthDate is dropped with an issue, the patient kept") {
     issue_list issues;
-    auto p = parse_patient(json(R"({"resourceType":"Patient","id":"p","birthDate":"1962-02-30","gender":"male"})"),
-                           "prefetch.patient", issues);
+    auto p = parse_patient(
+        json(R"({"resourceType":"Patient","id":"p","birthDate":"1962-02-30","gender":"male"})"),
+        "prefetch.patient", issues);
     REQUIRE(p);
     CHECK_FALSE(p->birth_date);
     CHECK(p->gender == administrative_gender::male);
@@ -157,8 +163,9 @@ TEST_CASE("Observation: the time of the result follows clinical-rules §1") {
     auto check = [](std::string_view members, std::optional<instant> expected) {
         INFO(members);
         issue_list issues;
-        auto o = parse_observation(json(std::string(R"({"resourceType":"Observation")") + std::string(members) + "}"),
-                                   "o", issues);
+        auto o = parse_observation(
+            json(std::string(R"({"resourceType":"Observation")") + std::string(members) + "}"), "o",
+            issues);
         REQUIRE(o);
         CHECK(issues.empty());
         auto const t = o->result_time();
@@ -169,14 +176,19 @@ TEST_CASE("Observation: the time of the result follows clinical-rules §1") {
     check(std::string(R"(,"effectiveDateTime":"2025-03-04")") + std::string(issued) +
               R"(,"effectivePeriod":{"start":"2025-03-01","end":"2025-03-02"})",
           utc(2025, 3, 4));
-    check(std::string(R"(,"effectivePeriod":{"start":"2025-03-01","end":"2025-03-02"})") + std::string(issued),
+    check(std::string(R"(,"effectivePeriod":{"start":"2025-03-01","end":"2025-03-02"})") +
+              std::string(issued),
           utc(2025, 3, 2));
-    check(std::string(R"(,"effectivePeriod":{"start":"2025-03-01"})") + std::string(issued), utc(2025, 3, 1));
-    check(std::string(R"(,"effectivePeriod":{},"effectiveInstant":"2025-03-05T01:02:03.456Z")") + std::string(issued),
+    check(std::string(R"(,"effectivePeriod":{"start":"2025-03-01"})") + std::string(issued),
+          utc(2025, 3, 1));
+    check(std::string(R"(,"effectivePeriod":{},"effectiveInstant":"2025-03-05T01:02:03.456Z")") +
+              std::string(issued),
           utc(2025, 3, 5, 1, 2, 3, 456));
-    check(std::string(R"(,"effectiveInstant":"2025-03-05T01:02:03Z")") + std::string(issued), utc(2025, 3, 5, 1, 2, 3));
+    check(std::string(R"(,"effectiveInstant":"2025-03-05T01:02:03Z")") + std::string(issued),
+          utc(2025, 3, 5, 1, 2, 3));
     check(std::string(issued), utc(2025, 3, 9));
-    check(R"(,"effectiveDateTime":"2025")", utc(2025, 1, 1));  // a partial date is taken at its start
+    check(R"(,"effectiveDateTime":"2025")",
+          utc(2025, 1, 1));  // a partial date is taken at its start
     check("", std::nullopt);
 }
 
@@ -184,8 +196,9 @@ TEST_CASE("Observation: valueCodeableConcept, other value[x] and dataAbsentReaso
     auto check = [](std::string_view members, bool concept_value, bool other, bool absent) {
         INFO(members);
         issue_list issues;
-        auto o = parse_observation(json(std::string(R"({"resourceType":"Observation")") + std::string(members) + "}"),
-                                   "o", issues);
+        auto o = parse_observation(
+            json(std::string(R"({"resourceType":"Observation")") + std::string(members) + "}"), "o",
+            issues);
         REQUIRE(o);
         CHECK(issues.empty());
         CHECK(o->value_concept.has_value() == concept_value);
@@ -193,8 +206,9 @@ TEST_CASE("Observation: valueCodeableConcept, other value[x] and dataAbsentReaso
         CHECK(o->data_absent == absent);
         CHECK_FALSE(o->value_quantity);
     };
-    check(R"(,"valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"77386006"}]})", true,
-          false, false);
+    check(
+        R"(,"valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"77386006"}]})",
+        true, false, false);
     check(R"(,"valueBoolean":true)", false, true, false);
     check(R"(,"valueString":"1.7 mg/dL")", false, true, false);
     check(R"(,"valueInteger":2)", false, true, false);
@@ -202,7 +216,8 @@ TEST_CASE("Observation: valueCodeableConcept, other value[x] and dataAbsentReaso
     check(R"(,"valueRatio":{"numerator":{"value":1}})", false, true, false);
     check(R"(,"valueString":null)", false, false, false);
     check(R"(,"dataAbsentReason":{"coding":[{"code":"error"}]})", false, false, true);
-    check(R"(,"_valueQuantity":{"extension":[]})", false, false, false);  // a primitive extension is not a value
+    check(R"(,"_valueQuantity":{"extension":[]})", false, false,
+          false);  // a primitive extension is not a value
 }
 
 TEST_CASE("Observation: components are read") {
@@ -240,8 +255,9 @@ TEST_CASE("Observation: wrongly typed elements are dropped with issues naming th
     INFO(describe(issues));
     for (std::string_view const path :
          {"prefetch.mg.entry[2].resource.status", "prefetch.mg.entry[2].resource.code",
-          "prefetch.mg.entry[2].resource.valueQuantity.value", "prefetch.mg.entry[2].resource.effectiveDateTime",
-          "prefetch.mg.entry[2].resource.issued", "prefetch.mg.entry[2].resource.subject"}) {
+          "prefetch.mg.entry[2].resource.valueQuantity.value",
+          "prefetch.mg.entry[2].resource.effectiveDateTime", "prefetch.mg.entry[2].resource.issued",
+          "prefetch.mg.entry[2].resource.subject"}) {
         INFO(path);
         CHECK(has_issue(issues, path, issue_severity::error));
     }
@@ -258,7 +274,7 @@ TEST_CASE("Medication: code, form, ingredients by concept and by reference") {
         "ingredient":[{"itemCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"29155"}]},
                        "strength":{"numerator":{"value":400,"unit":"mg"}}},
                       {"itemReference":{"reference":"Substance/s1"}}]})"),
-                                  "m", issues);
+                              "m", issues);
     REQUIRE(m);
     CHECK(issues.empty());
     CHECK(m->id == "m1");
@@ -308,7 +324,7 @@ TEST_CASE("MedicationRequest: R4 order with dose, rate, timing, dispense and rea
         "dispenseRequest":{"expectedSupplyDuration":{"value":5,"unit":"days","code":"d"},
                            "validityPeriod":{"start":"2025-03-04","end":"2025-04-04"}}
     })"),
-                                        "context.draftOrders.entry[0].resource", issues);
+                                    "context.draftOrders.entry[0].resource", issues);
     REQUIRE(r);
     INFO(describe(issues));
     CHECK(issues.empty());
@@ -359,14 +375,15 @@ TEST_CASE("MedicationRequest: R4 order with dose, rate, timing, dispense and rea
 
 TEST_CASE("MedicationRequest: category and reasonCode sent as single objects (CDS Hooks sandbox)") {
     issue_list issues;
-    auto r = parse_medication_order(json(R"({"resourceType":"MedicationRequest","id":"request-123","status":"draft",
+    auto r = parse_medication_order(
+        json(R"({"resourceType":"MedicationRequest","id":"request-123","status":"draft",
         "intent":"order",
         "category":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/medicationrequest-category","code":"outpatient"}]},
         "reasonCode":{"coding":[{"system":"http://snomed.info/sct","code":"44054006","display":"Diabetes mellitus type 2"}]},
         "medicationCodeableConcept":{"text":"Furosemide 40 MG Oral Tablet","coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"313988"}]},
         "dosageInstruction":{"text":"40 mg daily","doseAndRate":{"doseQuantity":{"value":40,"unit":"mg"}},
                              "timing":{"repeat":{"frequency":1,"period":1,"periodUnit":"d"}}}})"),
-                                        "context.draftOrders.entry[0].resource", issues);
+        "context.draftOrders.entry[0].resource", issues);
     REQUIRE(r);
     INFO(describe(issues));
     CHECK(issues.empty());
@@ -383,9 +400,10 @@ TEST_CASE("MedicationRequest: category and reasonCode sent as single objects (CD
 
 TEST_CASE("MedicationRequest: a bare draft without medication parses") {
     issue_list issues;
-    auto r = parse_medication_order(json(R"({"resourceType":"MedicationRequest","id":"request-123","status":"draft",
+    auto r = parse_medication_order(
+        json(R"({"resourceType":"MedicationRequest","id":"request-123","status":"draft",
         "subject":{"reference":"Patient/smart-1288992"},"authoredOn":"2025-03-04"})"),
-                                        "d", issues);
+        "d", issues);
     REQUIRE(r);
     CHECK(issues.empty());
     CHECK_FALSE(r->has_medication());
@@ -395,14 +413,15 @@ TEST_CASE("MedicationRequest: a bare draft without medication parses") {
 
 TEST_CASE("Dosage: rateRatio, asNeeded, boundsPeriod") {
     issue_list issues;
-    auto r = parse_medication_order(json(R"({"resourceType":"MedicationRequest","dosageInstruction":[
+    auto r =
+        parse_medication_order(json(R"({"resourceType":"MedicationRequest","dosageInstruction":[
         {"asNeededBoolean":true,
          "timing":{"repeat":{"boundsPeriod":{"start":"2025-03-04","end":"2025-03-09"}}},
          "doseAndRate":[{"doseQuantity":{"value":4,"unit":"g"},
                          "rateRatio":{"numerator":{"value":4,"unit":"g","code":"g"},"denominator":{"value":4,"unit":"h","code":"h"}}}]},
         {"asNeededCodeableConcept":{"text":"cramps"}},
         {"doseAndRate":[{"rateQuantity":{"value":25,"unit":"mL/h"}},{"doseQuantity":{"value":1,"unit":"g"}}]}]})"),
-                                        "r", issues);
+                               "r", issues);
     REQUIRE(r);
     INFO(describe(issues));
     CHECK(issues.empty());
@@ -426,14 +445,15 @@ TEST_CASE("Dosage: rateRatio, asNeeded, boundsPeriod") {
     CHECK(*r->dosages[2].rate->value == 25.0);
 }
 
-TEST_CASE("MedicationRequest: contained Medications are parsed, other contained resources ignored") {
+TEST_CASE(
+    "MedicationRequest: contained Medications are parsed, other contained resources ignored") {
     issue_list issues;
     auto r = parse_medication_order(json(R"({"resourceType":"MedicationRequest","id":"mr",
         "contained":[{"resourceType":"Medication","id":"med1","code":{"text":"Magnesium oxide 400 mg tablet"}},
                      {"resourceType":"Substance","id":"s1"},
                      {"resourceType":"Medication","id":"med2","code":{"coding":[{"code":"x"}]}}],
         "medicationReference":{"reference":"#med1"}})"),
-                                        "r", issues);
+                                    "r", issues);
     REQUIRE(r);
     CHECK(issues.empty());
     REQUIRE(r->contained_medications.size() == 2);
@@ -448,12 +468,13 @@ TEST_CASE("MedicationRequest: contained Medications are parsed, other contained 
 
 TEST_CASE("MedicationRequest: wrongly typed dosage parts are dropped with issues naming them") {
     issue_list issues;
-    auto r = parse_medication_order(json(R"({"resourceType":"MedicationRequest","dosageInstruction":[
+    auto r =
+        parse_medication_order(json(R"({"resourceType":"MedicationRequest","dosageInstruction":[
         {"text":"ok","timing":{"repeat":{"frequency":"twice","period":1,"periodUnit":"d"}},
          "doseAndRate":[{"doseQuantity":{"value":"2","unit":"g"}}],"asNeededBoolean":"no","route":"IV"},
         "2 g daily"],
         "dispenseRequest":[]})"),
-                                        "ctx.draftOrders.entry[1].resource", issues);
+                               "ctx.draftOrders.entry[1].resource", issues);
     REQUIRE(r);
     REQUIRE(r->dosages.size() == 1);
     auto const& d = r->dosages[0];
@@ -466,8 +487,10 @@ TEST_CASE("MedicationRequest: wrongly typed dosage parts are dropped with issues
     CHECK(d.route.empty());
     INFO(describe(issues));
     std::string const base = "ctx.draftOrders.entry[1].resource.";
-    CHECK(has_issue(issues, base + "dosageInstruction[0].timing.repeat.frequency", issue_severity::error));
-    CHECK(has_issue(issues, base + "dosageInstruction[0].doseAndRate[0].doseQuantity.value", issue_severity::error));
+    CHECK(has_issue(issues, base + "dosageInstruction[0].timing.repeat.frequency",
+                    issue_severity::error));
+    CHECK(has_issue(issues, base + "dosageInstruction[0].doseAndRate[0].doseQuantity.value",
+                    issue_severity::error));
     CHECK(has_issue(issues, base + "dosageInstruction[0].asNeededBoolean", issue_severity::error));
     CHECK(has_issue(issues, base + "dosageInstruction[0].route", issue_severity::error));
     CHECK(has_issue(issues, base + "dosageInstruction[1]", issue_severity::error));
@@ -492,7 +515,7 @@ TEST_CASE("MedicationOrder: DSTU2 draft order with top-level dose and rate") {
             "rateQuantity":{"value":1,"unit":"mg/min"}}],
         "dispenseRequest":{"numberOfRepeatsAllowed":1,"expectedSupplyDuration":{"value":30,"unit":"days","code":"d"}}
     })"),
-                                        "context.draftOrders.entry[0].resource", issues);
+                                    "context.draftOrders.entry[0].resource", issues);
     REQUIRE(r);
     INFO(describe(issues));
     CHECK(issues.empty());
@@ -524,9 +547,11 @@ TEST_CASE("MedicationOrder: DSTU2 draft order with top-level dose and rate") {
 
 TEST_CASE("MedicationOrder: medicationReference and DSTU2 rateRatio") {
     issue_list issues;
-    auto r = parse_medication_order(json(R"({"resourceType":"MedicationOrder","medicationReference":{"reference":"Medication/m1"},
+    auto r = parse_medication_order(
+        json(
+            R"({"resourceType":"MedicationOrder","medicationReference":{"reference":"Medication/m1"},
         "dosageInstruction":[{"rateRatio":{"numerator":{"value":2,"code":"g"},"denominator":{"value":1,"code":"h"}}}]})"),
-                                        "d", issues);
+        "d", issues);
     REQUIRE(r);
     CHECK(issues.empty());
     REQUIRE(r->medication_reference);
@@ -541,14 +566,15 @@ TEST_CASE("MedicationOrder: medicationReference and DSTU2 rateRatio") {
 
 TEST_CASE("MedicationStatement: medication, status, effective, dateAsserted, dosage") {
     issue_list issues;
-    auto s = parse_medication_order(json(R"({"resourceType":"MedicationStatement","id":"ms1","status":"active",
+    auto s = parse_medication_order(
+        json(R"({"resourceType":"MedicationStatement","id":"ms1","status":"active",
         "category":{"coding":[{"code":"inpatient"}]},
         "medicationCodeableConcept":{"coding":[{"system":"http://www.whocc.no/atc","code":"A02BC01"}]},
         "subject":{"reference":"Patient/p1"},
         "effectivePeriod":{"start":"2025-01-01","end":"2025-06-30"},
         "dateAsserted":"2025-03-01",
         "dosage":[{"text":"20 mg daily","doseAndRate":[{"doseQuantity":{"value":20,"unit":"mg"}}]}]})"),
-                                        "prefetch.medstatements.entry[0].resource", issues);
+        "prefetch.medstatements.entry[0].resource", issues);
     REQUIRE(s);
     INFO(describe(issues));
     CHECK(issues.empty());
@@ -571,7 +597,8 @@ TEST_CASE("MedicationStatement: without dateAsserted the effective time stands f
         INFO(members);
         issue_list issues;
         auto s = parse_medication_order(
-            json(std::string(R"({"resourceType":"MedicationStatement","status":"active")") + std::string(members) + "}"),
+            json(std::string(R"({"resourceType":"MedicationStatement","status":"active")") +
+                 std::string(members) + "}"),
             "s", issues);
         REQUIRE(s);
         CHECK(issues.empty());
@@ -611,11 +638,13 @@ TEST_CASE("Condition: R4 clinicalStatus and verificationStatus as CodeableConcep
 }
 
 TEST_CASE("Condition: DSTU2/STU3 string statuses and record dates") {
-    auto check = [](std::string_view members, std::string_view status, std::optional<instant> recorded) {
+    auto check = [](std::string_view members, std::string_view status,
+                    std::optional<instant> recorded) {
         INFO(members);
         issue_list issues;
-        auto c = parse_condition(json(std::string(R"({"resourceType":"Condition")") + std::string(members) + "}"), "c",
-                                 issues);
+        auto c = parse_condition(
+            json(std::string(R"({"resourceType":"Condition")") + std::string(members) + "}"), "c",
+            issues);
         REQUIRE(c);
         CHECK(issues.empty());
         CHECK(c->clinical_status == status);
@@ -623,36 +652,46 @@ TEST_CASE("Condition: DSTU2/STU3 string statuses and record dates") {
         if (recorded) CHECK(c->recorded_date->start == *recorded);
     };
     check(R"(,"clinicalStatus":"active","dateRecorded":"2015-01-02")", "active", utc(2015, 1, 2));
-    check(R"(,"clinicalStatus":"resolved","assertedDate":"2017-03-04")", "resolved", utc(2017, 3, 4));
-    check(R"(,"clinicalStatus":{"coding":[{"system":"x"},{"code":"remission"}]})", "remission", std::nullopt);
+    check(R"(,"clinicalStatus":"resolved","assertedDate":"2017-03-04")", "resolved",
+          utc(2017, 3, 4));
+    check(R"(,"clinicalStatus":{"coding":[{"system":"x"},{"code":"remission"}]})", "remission",
+          std::nullopt);
     check(R"(,"recordedDate":"2021-01-01","dateRecorded":"2015-01-02")", "", utc(2021, 1, 1));
 }
 
 TEST_CASE("Condition: onset from onsetDateTime or onsetPeriod.start") {
     issue_list issues;
-    auto c = parse_condition(json(R"({"resourceType":"Condition","onsetPeriod":{"start":"2025-03-01","end":"2025-03-03"}})"),
-                             "c", issues);
+    auto c = parse_condition(
+        json(
+            R"({"resourceType":"Condition","onsetPeriod":{"start":"2025-03-01","end":"2025-03-03"}})"),
+        "c", issues);
     REQUIRE(c);
     REQUIRE(c->onset);
     CHECK(c->onset->start == utc(2025, 3, 1));
     issue_list more;
-    auto d = parse_condition(json(R"({"resourceType":"Condition","onsetString":"childhood"})"), "c", more);
+    auto d = parse_condition(json(R"({"resourceType":"Condition","onsetString":"childhood"})"), "c",
+                             more);
     REQUIRE(d);
     CHECK_FALSE(d->onset);
     CHECK(more.empty());
     CHECK(c->onset_given);
-    CHECK(d->onset_given);  // an onset without a date is still an onset: recordedDate does not stand in
-    auto e = parse_condition(json(R"({"resourceType":"Condition","recordedDate":"2025-03-01"})"), "c", more);
+    CHECK(d->onset_given);  // an onset without a date is still an onset: recordedDate does not
+                            // stand in
+    auto e = parse_condition(json(R"({"resourceType":"Condition","recordedDate":"2025-03-01"})"),
+                             "c", more);
     REQUIRE(e);
     CHECK_FALSE(e->onset_given);
 }
 
 TEST_CASE("Condition: subject (R4) or patient (DSTU2) reference as written") {
     issue_list issues;
-    auto r4 = parse_condition(json(R"({"resourceType":"Condition","subject":{"reference":"Patient/other"}})"), "c", issues);
+    auto r4 = parse_condition(
+        json(R"({"resourceType":"Condition","subject":{"reference":"Patient/other"}})"), "c",
+        issues);
     REQUIRE(r4);
     CHECK(r4->subject == "Patient/other");
-    auto dstu2 = parse_condition(json(R"({"resourceType":"Condition","patient":{"reference":"Patient/p2"}})"), "c", issues);
+    auto dstu2 = parse_condition(
+        json(R"({"resourceType":"Condition","patient":{"reference":"Patient/p2"}})"), "c", issues);
     REQUIRE(dstu2);
     CHECK(dstu2->subject == "Patient/p2");
     auto none = parse_condition(json(R"({"resourceType":"Condition"})"), "c", issues);
@@ -665,8 +704,9 @@ TEST_CASE("Condition: abatement[x] marks abated, except abatementBoolean false")
     auto check = [](std::string_view members, bool abated) {
         INFO(members);
         issue_list issues;
-        auto c = parse_condition(json(std::string(R"({"resourceType":"Condition")") + std::string(members) + "}"), "c",
-                                 issues);
+        auto c = parse_condition(
+            json(std::string(R"({"resourceType":"Condition")") + std::string(members) + "}"), "c",
+            issues);
         REQUIRE(c);
         CHECK(issues.empty());
         CHECK(c->abated == abated);
@@ -683,9 +723,10 @@ TEST_CASE("Condition: abatement[x] marks abated, except abatementBoolean false")
 
 TEST_CASE("Condition: wrongly typed status and dates are dropped with issues") {
     issue_list issues;
-    auto c = parse_condition(json(R"({"resourceType":"Condition","clinicalStatus":3,"verificationStatus":["confirmed"],
+    auto c = parse_condition(
+        json(R"({"resourceType":"Condition","clinicalStatus":3,"verificationStatus":["confirmed"],
         "onsetDateTime":"2025-13-01","recordedDate":true,"abatementBoolean":"yes","category":"problem"})"),
-                             "cond", issues);
+        "cond", issues);
     REQUIRE(c);
     CHECK(c->clinical_status.empty());
     CHECK(c->verification_status.empty());
@@ -694,8 +735,9 @@ TEST_CASE("Condition: wrongly typed status and dates are dropped with issues") {
     CHECK_FALSE(c->abated);
     CHECK(c->categories.empty());
     INFO(describe(issues));
-    for (std::string_view const path : {"cond.clinicalStatus", "cond.verificationStatus", "cond.onsetDateTime",
-                                        "cond.recordedDate", "cond.abatementBoolean", "cond.category"}) {
+    for (std::string_view const path :
+         {"cond.clinicalStatus", "cond.verificationStatus", "cond.onsetDateTime",
+          "cond.recordedDate", "cond.abatementBoolean", "cond.category"}) {
         INFO(path);
         CHECK(has_issue(issues, path, issue_severity::error));
     }
@@ -703,8 +745,9 @@ TEST_CASE("Condition: wrongly typed status and dates are dropped with issues") {
 
 TEST_CASE("issue paths under an empty root start with the element name") {
     issue_list issues;
-    auto o = parse_observation(json(R"({"resourceType":"Observation","status":1,"code":{"coding":[{"code":2}]}})"), "",
-                               issues);
+    auto o = parse_observation(
+        json(R"({"resourceType":"Observation","status":1,"code":{"coding":[{"code":2}]}})"), "",
+        issues);
     REQUIRE(o);
     INFO(describe(issues));
     CHECK(has_issue(issues, "status", issue_severity::error));

@@ -46,7 +46,15 @@ using parse_function = std::function<void(boost::json::value const&, issue_list&
 std::size_t mutate_and_parse(std::string_view original, parse_function const& parse) {
     auto const doc = json(original);
     boost::json::value const replacements[] = {
-        nullptr, true, 0, -1.5, "", "x", boost::json::array{}, boost::json::object{}, json(R"([{"a":1},"b",2])"),
+        nullptr,
+        true,
+        0,
+        -1.5,
+        "",
+        "x",
+        boost::json::array{},
+        boost::json::object{},
+        json(R"([{"a":1},"b",2])"),
         json(R"({"resourceType":"Observation","value":{}})")};
     std::size_t const n = count_values(doc);
     std::size_t variants = 0;
@@ -104,25 +112,28 @@ constexpr std::string_view rich_condition = R"({
     "code":{"text":"CKD 5"},"category":[{"text":"problem"}],"onsetDateTime":"2025","onsetPeriod":{"start":"2024"},
     "recordedDate":"2025-01-01","dateRecorded":"2025-01-01","abatementBoolean":false})";
 
-constexpr std::string_view rich_patient = R"({"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1960-01-01"})";
+constexpr std::string_view rich_patient =
+    R"({"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1960-01-01"})";
 
 }  // namespace
 
 TEST_CASE("MedicationRequest parsing survives every element of the wrong type") {
-    auto const n = mutate_and_parse(rich_request, [](boost::json::value const& v, issue_list& issues) {
-        auto order = parse_medication_order(v, "r", issues);
-        if (order) {
-            patient_snapshot const empty;
-            resolve_medication(*order, empty, issues);
-        }
-    });
+    auto const n =
+        mutate_and_parse(rich_request, [](boost::json::value const& v, issue_list& issues) {
+            auto order = parse_medication_order(v, "r", issues);
+            if (order) {
+                patient_snapshot const empty;
+                resolve_medication(*order, empty, issues);
+            }
+        });
     CHECK(n > 500);
 }
 
 TEST_CASE("Observation parsing survives every element of the wrong type") {
-    auto const n = mutate_and_parse(rich_observation, [](boost::json::value const& v, issue_list& issues) {
-        if (auto obs = parse_observation(v, "r", issues)) (void)obs->result_time();
-    });
+    auto const n =
+        mutate_and_parse(rich_observation, [](boost::json::value const& v, issue_list& issues) {
+            if (auto obs = parse_observation(v, "r", issues)) (void)obs->result_time();
+        });
     CHECK(n > 300);
 }
 
@@ -133,17 +144,20 @@ TEST_CASE("Condition, Patient and Medication parsing survive every element of th
     CHECK(mutate_and_parse(rich_patient, [](boost::json::value const& v, issue_list& issues) {
               (void)parse_patient(v, "r", issues);
           }) > 30);
-    CHECK(mutate_and_parse(R"({"resourceType":"Medication","id":"m","code":{"text":"x"},"ingredient":{"item":{"concept":{"text":"y"}}}})",
-                           [](boost::json::value const& v, issue_list& issues) {
-                               (void)parse_medication(v, "r", issues);
-                           }) > 50);
+    CHECK(
+        mutate_and_parse(
+            R"({"resourceType":"Medication","id":"m","code":{"text":"x"},"ingredient":{"item":{"concept":{"text":"y"}}}})",
+            [](boost::json::value const& v, issue_list& issues) {
+                (void)parse_medication(v, "r", issues);
+            }) > 50);
 }
 
 TEST_CASE("snapshot_builder survives every element of a Bundle of the wrong type") {
-    std::string const bundle = std::string(R"({"resourceType":"Bundle","type":"searchset","entry":[{"resource":)") +
-                               std::string(rich_request) + R"(},{"resource":)" + std::string(rich_observation) +
-                               R"(,"search":{"mode":"match"}},{"resource":{"resourceType":"Medication","id":"m1"}},)"
-                               R"({"resource":{"resourceType":"OperationOutcome"},"search":{"mode":"outcome"}}]})";
+    std::string const bundle =
+        std::string(R"({"resourceType":"Bundle","type":"searchset","entry":[{"resource":)") +
+        std::string(rich_request) + R"(},{"resource":)" + std::string(rich_observation) +
+        R"(,"search":{"mode":"match"}},{"resource":{"resourceType":"Medication","id":"m1"}},)"
+        R"({"resource":{"resourceType":"OperationOutcome"},"search":{"mode":"outcome"}}]})";
     auto const n = mutate_and_parse(bundle, [](boost::json::value const& v, issue_list& issues) {
         snapshot_builder builder;
         builder.add(v, "r");

@@ -32,7 +32,8 @@ std::string searchset(std::initializer_list<std::string> resources) {
     bool first = true;
     for (auto const& r : resources) {
         if (!first) out += ",";
-        out += R"({"fullUrl":"http://ehr/fhir/x","resource":)" + r + R"(,"search":{"mode":"match"}})";
+        out +=
+            R"({"fullUrl":"http://ehr/fhir/x","resource":)" + r + R"(,"search":{"mode":"match"}})";
         first = false;
     }
     return out + "]}";
@@ -43,7 +44,8 @@ std::string searchset(std::initializer_list<std::string> resources) {
 TEST_CASE("snapshot_builder takes a searchset Bundle's resources") {
     snapshot_builder builder;
     auto const taken =
-        builder.add(json(searchset({observation_json("mg1", 1.1), observation_json("mg2", 1.9)})), "prefetch.mg");
+        builder.add(json(searchset({observation_json("mg1", 1.1), observation_json("mg2", 1.9)})),
+                    "prefetch.mg");
     CHECK(taken == 2);
     auto snapshot = std::move(builder).build();
     REQUIRE(snapshot.observations.size() == 2);
@@ -54,7 +56,8 @@ TEST_CASE("snapshot_builder takes a searchset Bundle's resources") {
 
 TEST_CASE("snapshot_builder takes a single resource") {
     snapshot_builder builder;
-    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"p1","gender":"male"})"), "prefetch.patient") == 1);
+    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"p1","gender":"male"})"),
+                      "prefetch.patient") == 1);
     auto snapshot = std::move(builder).build();
     REQUIRE(snapshot.patient_record);
     CHECK(snapshot.patient_record->id == "p1");
@@ -63,9 +66,11 @@ TEST_CASE("snapshot_builder takes a single resource") {
 
 TEST_CASE("issues name the element path inside a Bundle entry") {
     snapshot_builder builder;
-    builder.add(json(searchset({observation_json("a", 1.0), observation_json("b", 1.0),
-                                R"({"resourceType":"Observation","id":"c","valueQuantity":{"value":"1.1","unit":"mg/dL"}})"})),
-                "prefetch.mg");
+    builder.add(
+        json(searchset(
+            {observation_json("a", 1.0), observation_json("b", 1.0),
+             R"({"resourceType":"Observation","id":"c","valueQuantity":{"value":"1.1","unit":"mg/dL"}})"})),
+        "prefetch.mg");
     auto snapshot = std::move(builder).build();
     INFO(describe(snapshot.issues));
     REQUIRE(snapshot.issues.size() == 1);
@@ -79,10 +84,12 @@ TEST_CASE("snapshot_builder counts a resource once per type and id") {
     snapshot_builder builder;
     CHECK(builder.add(json(searchset({observation_json("mg1", 1.1)})), "prefetch.mg") == 1);
     // The same Observation again, under another key and with another value: the first copy wins.
-    CHECK(builder.add(json(searchset({observation_json("mg1", 9.9), observation_json("mg3", 1.5)})), "prefetch.all") == 1);
+    CHECK(builder.add(json(searchset({observation_json("mg1", 9.9), observation_json("mg3", 1.5)})),
+                      "prefetch.all") == 1);
     CHECK(builder.add(json(observation_json("mg1", 1.1)), "prefetch.single") == 0);
     // Same id, other type: a different resource.
-    CHECK(builder.add(json(R"({"resourceType":"Condition","id":"mg1"})"), "prefetch.conditions") == 1);
+    CHECK(builder.add(json(R"({"resourceType":"Condition","id":"mg1"})"), "prefetch.conditions") ==
+          1);
     auto snapshot = std::move(builder).build();
     REQUIRE(snapshot.observations.size() == 2);
     CHECK(*snapshot.observations[0].value_quantity->value == doctest::Approx(1.1));
@@ -108,8 +115,11 @@ TEST_CASE("Bundle outcome entries and OperationOutcome resources are not patient
         {"resource":{"resourceType":"Observation","id":"mg1","status":"final"},"search":{"mode":"match"}},
         {"resource":{"resourceType":"Medication","id":"m1"},"search":{"mode":"include"}}]})");
     CHECK(builder.add(bundle, "prefetch.mg") == 2);
-    CHECK(builder.add(json(R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]})"),
-                      "prefetch.renal") == 0);
+    CHECK(
+        builder.add(
+            json(
+                R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]})"),
+            "prefetch.renal") == 0);
     auto snapshot = std::move(builder).build();
     CHECK(snapshot.issues.empty());
     REQUIRE(snapshot.observations.size() == 1);
@@ -179,8 +189,11 @@ TEST_CASE("snapshot_builder: null values and bad top-level values") {
 
 TEST_CASE("a single entry object instead of an array is accepted") {
     snapshot_builder builder;
-    CHECK(builder.add(json(R"({"resourceType":"Bundle","entry":{"resource":{"resourceType":"Observation","id":"o"}}})"),
-                      "p") == 1);
+    CHECK(
+        builder.add(
+            json(
+                R"({"resourceType":"Bundle","entry":{"resource":{"resourceType":"Observation","id":"o"}}})"),
+            "p") == 1);
     auto snapshot = std::move(builder).build();
     REQUIRE(snapshot.observations.size() == 1);
     CHECK(snapshot.observations[0].source_path == "p.entry.resource");
@@ -192,7 +205,8 @@ TEST_CASE("nested Bundles are read, up to a depth limit") {
         {"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Observation","id":"inner"}}]}}]})");
     CHECK(builder.add(nested, "p") == 1);
     std::string deep = R"({"resourceType":"Observation","id":"deep"})";
-    for (int i = 0; i < 10; ++i) deep = R"({"resourceType":"Bundle","entry":[{"resource":)" + deep + "}]}";
+    for (int i = 0; i < 10; ++i)
+        deep = R"({"resourceType":"Bundle","entry":[{"resource":)" + deep + "}]}";
     CHECK(builder.add(json(deep), "q") == 0);
     auto snapshot = std::move(builder).build();
     REQUIRE(snapshot.observations.size() == 1);
@@ -204,7 +218,8 @@ TEST_CASE("nested Bundles are read, up to a depth limit") {
 TEST_CASE("the first Patient is kept; another one is reported") {
     snapshot_builder builder;
     builder.add(json(R"({"resourceType":"Patient","id":"p1"})"), "prefetch.patient");
-    builder.add(json(R"({"resourceType":"Patient","id":"p1"})"), "prefetch.again");  // duplicate: silent
+    builder.add(json(R"({"resourceType":"Patient","id":"p1"})"),
+                "prefetch.again");  // duplicate: silent
     builder.add(json(R"({"resourceType":"Patient","id":"p2"})"), "prefetch.other");
     auto snapshot = std::move(builder).build();
     REQUIRE(snapshot.patient_record);
@@ -220,10 +235,11 @@ TEST_CASE("build() resolves medicationReference against prefetched Medications")
     auto check = [](std::string_view reference) {
         INFO(reference);
         snapshot_builder builder;
-        builder.add(json(std::string(R"({"resourceType":"MedicationRequest","id":"r1","status":"active",)"
-                                     R"("medicationReference":{"reference":")") +
-                         std::string(reference) + "\"}}"),
-                    "prefetch.meds");
+        builder.add(
+            json(std::string(R"({"resourceType":"MedicationRequest","id":"r1","status":"active",)"
+                             R"("medicationReference":{"reference":")") +
+                 std::string(reference) + "\"}}"),
+            "prefetch.meds");
         builder.add(json(R"({"resourceType":"Bundle","entry":[
             {"resource":{"resourceType":"Medication","id":"other","code":{"text":"other"}}},
             {"resource":{"resourceType":"Medication","id":"furo","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"4603"}]},
@@ -248,7 +264,8 @@ TEST_CASE("build() resolves medicationReference against prefetched Medications")
 TEST_CASE("build() resolves a contained Medication first") {
     snapshot_builder builder;
     // A prefetched Medication with the same id must not be taken for the contained one.
-    builder.add(json(R"({"resourceType":"Medication","id":"med1","code":{"text":"wrong"}})"), "prefetch.medications");
+    builder.add(json(R"({"resourceType":"Medication","id":"med1","code":{"text":"wrong"}})"),
+                "prefetch.medications");
     builder.add(json(R"({"resourceType":"MedicationRequest","id":"r1",
         "contained":[{"resourceType":"Medication","id":"med1","code":{"text":"Magnesium oxide 400 mg"},"form":{"text":"tablet"}}],
         "medicationReference":{"reference":"#med1"}})"),
@@ -275,9 +292,12 @@ TEST_CASE("an unresolvable medicationReference leaves the medication unknown, wi
     auto check = [](std::string_view reference, std::string_view message_part) {
         INFO(reference);
         snapshot_builder builder;
-        builder.add(json(std::string(R"({"resourceType":"MedicationRequest","id":"r1","medicationReference":{"reference":")") +
-                         std::string(reference) + "\"}}"),
-                    "prefetch.meds.entry[3].resource");
+        builder.add(
+            json(
+                std::string(
+                    R"({"resourceType":"MedicationRequest","id":"r1","medicationReference":{"reference":")") +
+                std::string(reference) + "\"}}"),
+            "prefetch.meds.entry[3].resource");
         auto snapshot = std::move(builder).build();
         auto const& order = snapshot.medication_orders.at(0);
         CHECK_FALSE(order.medication_known);
@@ -310,9 +330,12 @@ TEST_CASE("an unresolvable reference with a display keeps the display as the med
 
 TEST_CASE("a resolved Medication without text takes the reference's display") {
     snapshot_builder builder;
-    builder.add(json(R"({"resourceType":"Medication","id":"m","code":{"coding":[{"code":"1"}]}})"), "a");
-    builder.add(json(R"({"resourceType":"MedicationRequest","medicationReference":{"reference":"Medication/m","display":"Omeprazole"}})"),
-                "b");
+    builder.add(json(R"({"resourceType":"Medication","id":"m","code":{"coding":[{"code":"1"}]}})"),
+                "a");
+    builder.add(
+        json(
+            R"({"resourceType":"MedicationRequest","medicationReference":{"reference":"Medication/m","display":"Omeprazole"}})"),
+        "b");
     auto snapshot = std::move(builder).build();
     auto const& order = snapshot.medication_orders.at(0);
     CHECK(order.medication_known);
@@ -323,7 +346,10 @@ TEST_CASE("a resolved Medication without text takes the reference's display") {
 TEST_CASE("a Medication with nothing but a form does not make the medication known") {
     snapshot_builder builder;
     builder.add(json(R"({"resourceType":"Medication","id":"m","form":{"text":"tablet"}})"), "a");
-    builder.add(json(R"({"resourceType":"MedicationRequest","medicationReference":{"reference":"Medication/m"}})"), "b");
+    builder.add(
+        json(
+            R"({"resourceType":"MedicationRequest","medicationReference":{"reference":"Medication/m"}})"),
+        "b");
     auto snapshot = std::move(builder).build();
     auto const& order = snapshot.medication_orders.at(0);
     CHECK_FALSE(order.medication_known);
@@ -334,8 +360,9 @@ TEST_CASE("a bare draft has no medication and no issue") {
     patient_snapshot const snapshot;
     issue_list issues;
     issue_list parse_issues;
-    auto draft = parse_medication_order(json(R"({"resourceType":"MedicationRequest","id":"request-123","status":"draft"})"),
-                                        "context.draftOrders.entry[0].resource", parse_issues);
+    auto draft = parse_medication_order(
+        json(R"({"resourceType":"MedicationRequest","id":"request-123","status":"draft"})"),
+        "context.draftOrders.entry[0].resource", parse_issues);
     REQUIRE(draft);
     draft->medication_known = true;  // resolve_medication must reset it
     resolve_medication(*draft, snapshot, issues);
@@ -345,13 +372,16 @@ TEST_CASE("a bare draft has no medication and no issue") {
 
 TEST_CASE("resolve_medication resolves draft orders against a built snapshot") {
     snapshot_builder builder;
-    builder.add(json(R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Medication","id":"ppi",
+    builder.add(
+        json(
+            R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Medication","id":"ppi",
         "code":{"coding":[{"system":"http://www.whocc.no/atc","code":"A02BC01"}]}}}]})"),
-                "prefetch.medications");
+        "prefetch.medications");
     auto const snapshot = std::move(builder).build();
     issue_list issues;
     auto draft = parse_medication_order(
-        json(R"({"resourceType":"MedicationRequest","id":"d1","medicationReference":{"reference":"Medication/ppi"}})"),
+        json(
+            R"({"resourceType":"MedicationRequest","id":"d1","medicationReference":{"reference":"Medication/ppi"}})"),
         "context.draftOrders.entry[0].resource", issues);
     REQUIRE(draft);
     resolve_medication(*draft, snapshot, issues);
@@ -364,8 +394,8 @@ TEST_CASE("find_medication uses the index and still finds later additions") {
     snapshot_builder builder;
     std::string bundle = R"({"resourceType":"Bundle","entry":[)";
     for (int i = 99; i >= 0; --i) {
-        bundle += R"({"resource":{"resourceType":"Medication","id":"m)" + std::to_string(i) + R"(","code":{"text":"t)" +
-                  std::to_string(i) + "\"}}}";
+        bundle += R"({"resource":{"resourceType":"Medication","id":"m)" + std::to_string(i) +
+                  R"(","code":{"text":"t)" + std::to_string(i) + "\"}}}";
         if (i > 0) bundle += ",";
     }
     bundle += "]}";
@@ -423,8 +453,10 @@ TEST_CASE("de-duplication tells every resource type apart and holds across table
         taken += builder.add(json(observation_json(id, 1.5)), "o");
         taken += builder.add(json(R"({"resourceType":"Condition","id":")" + id + R"("})"), "c");
         taken += builder.add(json(R"({"resourceType":"Medication","id":")" + id + R"("})"), "m");
-        for (std::string const type : {"MedicationRequest", "MedicationStatement", "MedicationOrder"}) {
-            taken += builder.add(json(R"({"resourceType":")" + type + R"(","id":")" + id + R"("})"), "r");
+        for (std::string const type :
+             {"MedicationRequest", "MedicationStatement", "MedicationOrder"}) {
+            taken += builder.add(json(R"({"resourceType":")" + type + R"(","id":")" + id + R"("})"),
+                                 "r");
         }
         return taken;
     };
@@ -435,7 +467,8 @@ TEST_CASE("de-duplication tells every resource type apart and holds across table
     CHECK(builder.add(json(observation_json("id-1x", 1.5)), "o") == 1);
     CHECK(builder.add(json(observation_json("id-", 1.5)), "o") == 1);
     CHECK(builder.add(json(R"({"resourceType":"Patient","id":"id-1"})"), "p") == 1);
-    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"id-1"})"), "p") == 0);  // no second-Patient warning
+    CHECK(builder.add(json(R"({"resourceType":"Patient","id":"id-1"})"), "p") ==
+          0);  // no second-Patient warning
     auto snapshot = std::move(builder).build();
     CHECK(snapshot.observations.size() == 302);
     CHECK(snapshot.conditions.size() == 300);
@@ -461,7 +494,8 @@ TEST_CASE("members of objects larger than the inline-scan limit are found, and n
     // 40 extra members push the object past the size up to which members are scanned inline.
     std::string resource = R"({"resourceType":"Observation","id":"big","status":"final")";
     for (int i = 0; i < 40; ++i) resource += ",\"x" + std::to_string(i) + "\":" + std::to_string(i);
-    resource += R"(,"valueQuantity":{"value":1.4,"unit":"mg/dL"},"issued":null,"subject":{"reference":"Patient/p"}})";
+    resource +=
+        R"(,"valueQuantity":{"value":1.4,"unit":"mg/dL"},"issued":null,"subject":{"reference":"Patient/p"}})";
     snapshot_builder builder;
     CHECK(builder.add(json(resource), "prefetch.big") == 1);
     CHECK(builder.add(json(resource), "prefetch.again") == 0);
@@ -478,16 +512,22 @@ TEST_CASE("members of objects larger than the inline-scan limit are found, and n
 
 TEST_CASE("subject: only the reference text is kept, with the Reference checks of any reference") {
     snapshot_builder builder;
-    builder.add(json(R"({"resourceType":"Observation","id":"a","subject":{"reference":7,"display":true}})"), "o");
+    builder.add(
+        json(R"({"resourceType":"Observation","id":"a","subject":{"reference":7,"display":true}})"),
+        "o");
     builder.add(json(R"({"resourceType":"Observation","id":"b","subject":"Patient/p"})"), "o2");
-    builder.add(json(R"({"resourceType":"MedicationRequest","id":"m","subject":{"display":"x"},"patient":{"reference":"Patient/q"}})"), "r");
+    builder.add(
+        json(
+            R"({"resourceType":"MedicationRequest","id":"m","subject":{"display":"x"},"patient":{"reference":"Patient/q"}})"),
+        "r");
     auto snapshot = std::move(builder).build();
     INFO(describe(snapshot.issues));
     REQUIRE(snapshot.observations.size() == 2);
     CHECK(snapshot.observations[0].subject.empty());
     CHECK(has_message(snapshot.issues, "o.subject.reference", "expected a string, found a number"));
     CHECK(has_message(snapshot.issues, "o.subject.display", "expected a string, found a boolean"));
-    CHECK(has_message(snapshot.issues, "o2.subject", "expected a Reference object, found a string"));
+    CHECK(
+        has_message(snapshot.issues, "o2.subject", "expected a Reference object, found a string"));
     REQUIRE(snapshot.medication_orders.size() == 1);
     // DSTU2 `patient` stands in when `subject` gives no reference text.
     CHECK(snapshot.medication_orders[0].subject == "Patient/q");
@@ -539,7 +579,8 @@ TEST_CASE("a urn:uuid medicationReference resolves to the Bundle entry with that
     // The Medications have no id (usual for urn:uuid entries): only the fullUrl names them.
     auto const bundle = collection({
         entry("urn:uuid:1f0c0a52-2b0e-4c8e-9a51-5b3f1f6f0a01", other_medication),
-        entry("urn:uuid:a6d2c1e0-7f4b-4b8a-b1a0-3c9e5d7f2b44", order_naming("urn:uuid:9c1e7b3a-4d2f-4e6a-8b5c-0a1d2e3f4a5b")),
+        entry("urn:uuid:a6d2c1e0-7f4b-4b8a-b1a0-3c9e5d7f2b44",
+              order_naming("urn:uuid:9c1e7b3a-4d2f-4e6a-8b5c-0a1d2e3f4a5b")),
         entry("urn:uuid:9c1e7b3a-4d2f-4e6a-8b5c-0a1d2e3f4a5b", furosemide_medication),
     });
     snapshot_builder builder;
@@ -557,23 +598,31 @@ TEST_CASE("a urn:uuid medicationReference resolves to the Bundle entry with that
 
 TEST_CASE("urn references resolve across the request's Bundles, urn:oid too, and never by id") {
     snapshot_builder builder;
-    builder.add(json(collection({entry("urn:uuid:5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c", order_naming("urn:uuid:0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", "r1")),
-                                 entry("urn:uuid:6f5e4d3c-2b1a-4098-8e7d-5c4b3a2f1e0d", order_naming("urn:oid:1.2.3.4.5", "r2")),
-                                 entry("urn:uuid:7a6b5c4d-3e2f-4109-9f8e-7d6c5b4a3f2e", order_naming("urn:uuid:00000000-0000-4000-8000-000000000000", "r3"))})),
+    builder.add(json(collection(
+                    {entry("urn:uuid:5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c",
+                           order_naming("urn:uuid:0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", "r1")),
+                     entry("urn:uuid:6f5e4d3c-2b1a-4098-8e7d-5c4b3a2f1e0d",
+                           order_naming("urn:oid:1.2.3.4.5", "r2")),
+                     entry("urn:uuid:7a6b5c4d-3e2f-4109-9f8e-7d6c5b4a3f2e",
+                           order_naming("urn:uuid:00000000-0000-4000-8000-000000000000", "r3"))})),
                 "prefetch.medication_requests");
     // In another prefetch key's Bundle; an id equal to a urn must not make it match.
-    builder.add(json(collection({entry("urn:uuid:0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", furosemide_medication),
-                                 entry("urn:oid:1.2.3.4.5", other_medication),
-                                 entry("http://ehr/fhir/Medication/x",
-                                       R"({"resourceType":"Medication","id":"urn:uuid:00000000-0000-4000-8000-000000000000","code":{"text":"by id"}})")})),
-                "prefetch.medications");
+    builder.add(
+        json(collection(
+            {entry("urn:uuid:0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", furosemide_medication),
+             entry("urn:oid:1.2.3.4.5", other_medication),
+             entry(
+                 "http://ehr/fhir/Medication/x",
+                 R"({"resourceType":"Medication","id":"urn:uuid:00000000-0000-4000-8000-000000000000","code":{"text":"by id"}})")})),
+        "prefetch.medications");
     auto const snapshot = std::move(builder).build();
     REQUIRE(snapshot.medication_orders.size() == 3);
     CHECK(snapshot.medication_orders[0].resolved_code.text == "furosemide");
     CHECK(snapshot.medication_orders[1].resolved_code.text == "something else");
     CHECK_FALSE(snapshot.medication_orders[2].medication_known);
     REQUIRE(snapshot.issues.size() == 1);
-    CHECK(snapshot.issues[0].path == "prefetch.medication_requests.entry[2].resource.medicationReference");
+    CHECK(snapshot.issues[0].path ==
+          "prefetch.medication_requests.entry[2].resource.medicationReference");
     CHECK(snapshot.issues[0].message.find("could not be resolved") != std::string::npos);
 }
 
@@ -603,8 +652,8 @@ TEST_CASE("an absolute reference resolves by fullUrl, and by type and id when no
     };
     check("https://ehr.example.org/fhir/Medication/123", "furosemide");
     check("https://ehr.example.org/fhir/Medication/m2", "by id");
-    check("http://mirror.example.org/r4/Medication/m2", "by id");                // another base: by id
-    check("https://ehr.example.org/fhir/Medication/m2/_history/3", "by id");    // version-specific
+    check("http://mirror.example.org/r4/Medication/m2", "by id");             // another base: by id
+    check("https://ehr.example.org/fhir/Medication/m2/_history/3", "by id");  // version-specific
     check("Medication/m2", "by id");
     check("Medication/123", "");  // relative: by id only, and nothing has id 123
     check("https://ehr.example.org/fhir/Medication/999", "");
@@ -630,8 +679,9 @@ TEST_CASE("a resource added with its entry's fullUrl (a draft order entry) is fo
                 "urn:uuid:3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a");
     auto const snapshot = std::move(builder).build();
     issue_list issues;
-    auto draft = parse_medication_order(json(order_naming("urn:uuid:3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a", "d1")),
-                                        "context.draftOrders.entry[0].resource", issues);
+    auto draft = parse_medication_order(
+        json(order_naming("urn:uuid:3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a", "d1")),
+        "context.draftOrders.entry[0].resource", issues);
     REQUIRE(draft);
     resolve_medication(*draft, snapshot, issues);
     CHECK(draft->medication_known);
@@ -658,7 +708,8 @@ TEST_CASE("find_medication_by_full_url uses the index and still finds later addi
     CHECK(snapshot.medications_by_full_url.size() == 50);
     for (int i = 0; i < 50; ++i) {
         auto const number = std::to_string(i);
-        auto const* m = snapshot.find_medication_by_full_url(std::string{"urn:uuid:u"}.append(number));
+        auto const* m =
+            snapshot.find_medication_by_full_url(std::string{"urn:uuid:u"}.append(number));
         REQUIRE(m != nullptr);
         CHECK(m->code.text == std::string{"t"}.append(number));
     }

@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include <boost/json.hpp>
 #include <date/date.h>
 #include <doctest/doctest.h>
+#include <boost/json.hpp>
 
 #include "cds/fhir/date_time.hpp"
 #include "cds/fhir/issue.hpp"

@@ -27,8 +27,8 @@ TEST_CASE("parse_coding reads system, code and display and ignores unknown membe
 
 TEST_CASE("parse_coding drops wrongly typed members with an issue naming them") {
     issue_list issues;
-    auto c = parse_coding(json(R"({"system":"http://loinc.org","code":19123,"display":["x"]})"), "obs.code.coding[0]",
-                          issues);
+    auto c = parse_coding(json(R"({"system":"http://loinc.org","code":19123,"display":["x"]})"),
+                          "obs.code.coding[0]", issues);
     REQUIRE(c);
     CHECK(c->system == "http://loinc.org");
     CHECK(c->code.empty());
@@ -49,10 +49,11 @@ TEST_CASE("parse_coding of a non-object is nothing, with an issue") {
 
 TEST_CASE("parse_codeable_concept reads codings and text") {
     issue_list issues;
-    auto cc = parse_codeable_concept(json(R"({"coding":[{"system":"http://loinc.org","code":"19123-9"},
+    auto cc =
+        parse_codeable_concept(json(R"({"coding":[{"system":"http://loinc.org","code":"19123-9"},
                                                          {"system":"http://loinc.org","code":"2601-3"}],
                                               "text":"Magnesium"})"),
-                                     "code", issues);
+                               "code", issues);
     REQUIRE(cc.codings.size() == 2);
     CHECK(cc.codings[1].code == "2601-3");
     CHECK(cc.text == "Magnesium");
@@ -62,8 +63,8 @@ TEST_CASE("parse_codeable_concept reads codings and text") {
 
 TEST_CASE("parse_codeable_concept accepts a single Coding object where an array belongs") {
     issue_list issues;
-    auto cc = parse_codeable_concept(json(R"({"coding":{"system":"http://loinc.org","code":"19123-9"}})"), "code",
-                                     issues);
+    auto cc = parse_codeable_concept(
+        json(R"({"coding":{"system":"http://loinc.org","code":"19123-9"}})"), "code", issues);
     REQUIRE(cc.codings.size() == 1);
     CHECK(cc.codings[0].code == "19123-9");
     CHECK(issues.empty());
@@ -71,8 +72,8 @@ TEST_CASE("parse_codeable_concept accepts a single Coding object where an array 
 
 TEST_CASE("parse_codeable_concept drops bad codings and keeps good ones") {
     issue_list issues;
-    auto cc = parse_codeable_concept(json(R"({"coding":[{"code":"a"}, 42, null, {"code":"b"}],"text":7})"), "r.code",
-                                     issues);
+    auto cc = parse_codeable_concept(
+        json(R"({"coding":[{"code":"a"}, 42, null, {"code":"b"}],"text":7})"), "r.code", issues);
     REQUIRE(cc.codings.size() == 2);
     CHECK(cc.codings[0].code == "a");
     CHECK(cc.codings[1].code == "b");
@@ -123,7 +124,8 @@ TEST_CASE("parse_quantity accepts integer, unsigned and double values") {
 TEST_CASE("parse_quantity reads unit, system and code") {
     issue_list issues;
     auto q = parse_quantity(
-        json(R"({"value":1.7,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"})"), "q", issues);
+        json(R"({"value":1.7,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"})"),
+        "q", issues);
     REQUIRE(q);
     CHECK(q->unit == "mg/dL");
     CHECK(q->system == "http://unitsofmeasure.org");
@@ -136,7 +138,8 @@ TEST_CASE("parse_quantity reads every comparator") {
     auto check = [](std::string_view comparator, quantity_comparator expected) {
         INFO("comparator " << comparator);
         issue_list issues;
-        auto const text = std::string(R"({"value":1.2,"unit":"mg/dL","comparator":")") + std::string(comparator) + "\"}";
+        auto const text = std::string(R"({"value":1.2,"unit":"mg/dL","comparator":")") +
+                          std::string(comparator) + "\"}";
         auto q = parse_quantity(json(text), "q", issues);
         REQUIRE(q);
         CHECK(q->comparator == expected);
@@ -154,7 +157,8 @@ TEST_CASE("an unknown or unreadable comparator makes the value unusable") {
     auto check = [](std::string_view comparator_json) {
         INFO("comparator " << comparator_json);
         issue_list issues;
-        auto const text = std::string(R"({"value":1.2,"unit":"mg/dL","comparator":)") + std::string(comparator_json) + "}";
+        auto const text = std::string(R"({"value":1.2,"unit":"mg/dL","comparator":)") +
+                          std::string(comparator_json) + "}";
         auto q = parse_quantity(json(text), "obs.valueQuantity", issues);
         REQUIRE(q);
         CHECK_FALSE(q->value);
@@ -187,8 +191,9 @@ TEST_CASE("parse_quantity drops a wrongly typed value with an issue naming it") 
     auto check = [](std::string_view value_json) {
         INFO("value " << value_json);
         issue_list issues;
-        auto q = parse_quantity(json(std::string(R"({"unit":"mg/dL","value":)") + std::string(value_json) + "}"),
-                                "p.valueQuantity", issues);
+        auto q = parse_quantity(
+            json(std::string(R"({"unit":"mg/dL","value":)") + std::string(value_json) + "}"),
+            "p.valueQuantity", issues);
         REQUIRE(q);
         CHECK_FALSE(q->value);
         CHECK(q->unit == "mg/dL");
@@ -207,20 +212,28 @@ TEST_CASE("parse_quantity of a non-object is nothing, with an issue") {
 }
 
 TEST_CASE("quantity::unit_key prefers the UCUM code, else the unit") {
-    auto check = [](quantity const& q, std::string_view expected) { CHECK(q.unit_key() == expected); };
-    check(quantity{1.0, quantity_comparator::none, "milligram per deciliter", "http://unitsofmeasure.org", "mg/dL"},
+    auto check = [](quantity const& q, std::string_view expected) {
+        CHECK(q.unit_key() == expected);
+    };
+    check(quantity{1.0, quantity_comparator::none, "milligram per deciliter",
+                   "http://unitsofmeasure.org", "mg/dL"},
           "mg/dL");
-    check(quantity{1.0, quantity_comparator::none, "mg/dL", "http://unitsofmeasure.org", ""}, "mg/dL");
+    check(quantity{1.0, quantity_comparator::none, "mg/dL", "http://unitsofmeasure.org", ""},
+          "mg/dL");
     check(quantity{1.0, quantity_comparator::none, "mmol/L", "", ""}, "mmol/L");
     check(quantity{1.0, quantity_comparator::none, "", "", "meq/L"}, "meq/L");
     // FHIR R4 example Observation/f204: a SNOMED CT code for the unit, the UCUM-like text in unit.
-    check(quantity{122.0, quantity_comparator::none, "umol/L", "http://snomed.info/sct", "258814008"}, "umol/L");
-    check(quantity{122.0, quantity_comparator::none, "", "http://snomed.info/sct", "258814008"}, "258814008");
+    check(
+        quantity{122.0, quantity_comparator::none, "umol/L", "http://snomed.info/sct", "258814008"},
+        "umol/L");
+    check(quantity{122.0, quantity_comparator::none, "", "http://snomed.info/sct", "258814008"},
+          "258814008");
     check(quantity{}, "");
 }
 
 TEST_CASE("make_reference parses every reference form") {
-    auto check = [](std::string_view text, reference_kind kind, std::string_view type, std::string_view id) {
+    auto check = [](std::string_view text, reference_kind kind, std::string_view type,
+                    std::string_view id) {
         INFO("reference: " << text);
         auto r = make_reference(text, "shown");
         CHECK(r.reference == text);
@@ -231,31 +244,35 @@ TEST_CASE("make_reference parses every reference form") {
     };
     using enum reference_kind;
     check("Medication/123", relative, "Medication", "123");
-    check("Patient/4aa75d19-ac8b-49b0-a686-429fbc033d77", relative, "Patient", "4aa75d19-ac8b-49b0-a686-429fbc033d77");
+    check("Patient/4aa75d19-ac8b-49b0-a686-429fbc033d77", relative, "Patient",
+          "4aa75d19-ac8b-49b0-a686-429fbc033d77");
     check("Medication/mii-exa-test-data-medication-omeprazol", relative, "Medication",
           "mii-exa-test-data-medication-omeprazol");
     check("Medication/a.b-C", relative, "Medication", "a.b-C");
     check("http://fhir.example.org/r4/Medication/abc", relative, "Medication", "abc");
-    check("https://ehr.example.org/fhir/R4/Medication/abc/_history/3", relative, "Medication", "abc");
+    check("https://ehr.example.org/fhir/R4/Medication/abc/_history/3", relative, "Medication",
+          "abc");
     check("Medication/abc/_history/3", relative, "Medication", "abc");
     check("#med0316", contained, "", "med0316");
     check("#", contained, "", "");
-    check("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0", urn, "", "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0");
+    check("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0", urn, "",
+          "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0");
     check("urn:oid:1.2.3.4.5", urn, "", "urn:oid:1.2.3.4.5");
     check("", none, "", "");
     check("Medication", none, "", "");
     check("Medication/", none, "", "");
     check("/123", none, "", "");
-    check("medication/123", none, "", "");           // type names are capitalised
-    check("Medication/bad id", none, "", "");        // a space is not an id character
-    check("Medication?code=1234", none, "", "");     // a search, not a reference
+    check("medication/123", none, "", "");                      // type names are capitalised
+    check("Medication/bad id", none, "", "");                   // a space is not an id character
+    check("Medication?code=1234", none, "", "");                // a search, not a reference
     check("Medication/" + std::string(65, 'a'), none, "", "");  // ids are at most 64 characters
 }
 
 TEST_CASE("parse_reference reads reference and display") {
     issue_list issues;
-    auto r = parse_reference(json(R"({"reference":"#med2","display":"Nizatidine 15 MG/ML Oral Solution [Axid]"})"),
-                             "mr.medicationReference", issues);
+    auto r = parse_reference(
+        json(R"({"reference":"#med2","display":"Nizatidine 15 MG/ML Oral Solution [Axid]"})"),
+        "mr.medicationReference", issues);
     REQUIRE(r);
     CHECK(r->kind == reference_kind::contained);
     CHECK(r->id == "med2");
@@ -265,7 +282,8 @@ TEST_CASE("parse_reference reads reference and display") {
 
 TEST_CASE("parse_reference with only a display or identifier has kind none") {
     issue_list issues;
-    auto r = parse_reference(json(R"({"display":"Dr Bone","identifier":{"value":"123"}})"), "x", issues);
+    auto r =
+        parse_reference(json(R"({"display":"Dr Bone","identifier":{"value":"123"}})"), "x", issues);
     REQUIRE(r);
     CHECK(r->kind == reference_kind::none);
     CHECK(r->reference.empty());
@@ -275,7 +293,8 @@ TEST_CASE("parse_reference with only a display or identifier has kind none") {
 
 TEST_CASE("parse_reference drops a wrongly typed reference string") {
     issue_list issues;
-    auto r = parse_reference(json(R"({"reference":{"id":"1"},"display":"x"})"), "a.subject", issues);
+    auto r =
+        parse_reference(json(R"({"reference":{"id":"1"},"display":"x"})"), "a.subject", issues);
     REQUIRE(r);
     CHECK(r->kind == reference_kind::none);
     CHECK(has_issue(issues, "a.subject.reference", issue_severity::error));
@@ -286,7 +305,8 @@ TEST_CASE("parse_reference drops a wrongly typed reference string") {
 
 TEST_CASE("parse_period reads start and end and drops a bad one") {
     issue_list issues;
-    auto p = parse_period(json(R"({"start":"2025-03-04","end":"2025-03-05T10:00:00Z"})"), "p", issues);
+    auto p =
+        parse_period(json(R"({"start":"2025-03-04","end":"2025-03-05T10:00:00Z"})"), "p", issues);
     REQUIRE(p);
     REQUIRE(p->start);
     REQUIRE(p->end);
@@ -295,7 +315,8 @@ TEST_CASE("parse_period reads start and end and drops a bad one") {
     CHECK(issues.empty());
 
     issue_list bad;
-    auto q = parse_period(json(R"({"start":"2025-03-04","end":"2025-02-30"})"), "o.effectivePeriod", bad);
+    auto q = parse_period(json(R"({"start":"2025-03-04","end":"2025-02-30"})"), "o.effectivePeriod",
+                          bad);
     REQUIRE(q);
     CHECK(q->start);
     CHECK_FALSE(q->end);
@@ -318,8 +339,9 @@ TEST_CASE("a dateTime without offset is used, with a warning") {
 namespace {
 
 unit_table magnesium_units() {
-    // Factors to mg/dL from clinical-rules.md §1.
-    return unit_table{{{"mg/dL", 1.0}, {"mg/L", 0.1}, {"mmol/L", 2.431}, {"meq/L", 1.2155}, {"mEq/L", 1.2155}}};
+    // Factors to mg/dL from CLINICAL-BASIS.md §1.
+    return unit_table{
+        {{"mg/dL", 1.0}, {"mg/L", 0.1}, {"mmol/L", 2.431}, {"meq/L", 1.2155}, {"mEq/L", 1.2155}}};
 }
 
 unit_table creatinine_units() {
@@ -342,7 +364,7 @@ TEST_CASE("unit_table converts magnesium units to mg/dL") {
     check("mmol/L", 0.5, 1.2155);
     check("meq/L", 1.0, 1.2155);
     check("mEq/L", 1.4, 1.4 * 1.2155);
-    // Case-insensitive and trimmed (clinical-rules.md §1).
+    // Case-insensitive and trimmed (CLINICAL-BASIS.md §1).
     check("MG/DL", 2.0, 2.0);
     check("mg/dl", 2.0, 2.0);
     check(" mmol/l ", 1.0, 2.431);
@@ -368,7 +390,8 @@ TEST_CASE("unit_table: the micro sign U+00B5, the Greek mu U+03BC and u are one 
     // Configured once, as any of the three, the unit is found written as any of them.
     for (std::string_view const configured : {"\xC2\xB5mol/L", "\xCE\xBCmol/L", "umol/L"}) {
         unit_table const table{{{std::string(configured), 1.0 / 88.4}}};
-        for (std::string_view const sent : {"\xC2\xB5mol/L", "\xCE\xBCmol/L", "umol/L", "UMOL/L", " \xCE\xBCmol/l "}) {
+        for (std::string_view const sent :
+             {"\xC2\xB5mol/L", "\xCE\xBCmol/L", "umol/L", "UMOL/L", " \xCE\xBCmol/l "}) {
             INFO("configured " << configured << ", sent " << sent);
             REQUIRE(table.factor_for(sent));
             CHECK(*table.convert(176.8, sent) == doctest::Approx(2.0));
@@ -380,7 +403,8 @@ TEST_CASE("unit_table: the micro sign U+00B5, the Greek mu U+03BC and u are one 
 
 TEST_CASE("unit_table never guesses an unknown unit") {
     auto const table = magnesium_units();
-    for (std::string_view const unit : {"g/L", "mg", "mg/dL/", "mgdL", "", "   ", "mmol", "258814008", "umol/L"}) {
+    for (std::string_view const unit :
+         {"g/L", "mg", "mg/dL/", "mgdL", "", "   ", "mmol", "258814008", "umol/L"}) {
         INFO("unit '" << unit << "'");
         CHECK_FALSE(table.factor_for(unit));
         CHECK_FALSE(table.convert(1.0, unit));

@@ -75,9 +75,9 @@ TEST_CASE("URL, Medication read and connection limits: defaults from the options
     CHECK(options.url.max_segments == defaults.url.max_segments);
     CHECK(options.max_medication_reads == defaults.max_medication_reads);
     CHECK(options.max_connections_per_origin == defaults.max_connections_per_origin);
-    auto const set = parse({"--fhir-max-url-bytes", "1024", "--fhir-max-url-segments", "8",
-                            "--fhir-max-medication-reads", "0",
-                            "--fhir-max-connections-per-origin", "2"});
+    auto const set =
+        parse({"--fhir-max-url-bytes", "1024", "--fhir-max-url-segments", "8",
+               "--fhir-max-medication-reads", "0", "--fhir-max-connections-per-origin", "2"});
     CHECK(set.url.max_bytes == 1024);
     CHECK(set.url.max_segments == 8);
     CHECK(set.max_medication_reads == 0);

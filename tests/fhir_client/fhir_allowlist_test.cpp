@@ -190,8 +190,8 @@ TEST_CASE("URL length and segment count are bounded before parsing") {
     while (hostile.size() < 4 * 1024 * 1024) hostile += "/a";
     auto const refused = parse_http_url(hostile);
     REQUIRE_FALSE(refused.has_value());
-    CHECK(refused.error() ==
-          "the URL is longer than the limit of " + std::to_string(url_limits{}.max_bytes) + " bytes");
+    CHECK(refused.error() == "the URL is longer than the limit of " +
+                                 std::to_string(url_limits{}.max_bytes) + " bytes");
     std::string many = "http://h:9/fhir";
     for (std::size_t i = 0; i < url_limits{}.max_segments; ++i) many += "/a";
     CHECK_FALSE(parse_http_url(many).has_value());

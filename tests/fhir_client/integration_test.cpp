@@ -351,7 +351,9 @@ TEST_CASE("medicationReferences the server did not include are read and added") 
           std::vector<std::string>{"med-omeprazole-20-cap"});
 }
 
-TEST_CASE("an unreadable Medication with the service's own _include query: the order comes, with a note") {
+TEST_CASE(
+    "an unreadable Medication with the service's own _include query: the order comes, with a "
+    "note") {
     // pat-30710's only MedicationRequest names a Medication that is not on the server. The
     // service's template asks for it by _include; the server includes nothing, the fetcher reads
     // it, fails, and says so in a note (the request path shows it on every card: e2e_fetch).
@@ -359,7 +361,8 @@ TEST_CASE("an unreadable Medication with the service's own _include query: the o
     http_fhir_fetcher fetcher(options_allowing({s.http_base()}));
     std::vector<prefetch_query> const queries{
         {"medication_requests",
-         "MedicationRequest?patient={{context.patientId}}&status=active,on-hold&_include=MedicationRequest:medication"},
+         "MedicationRequest?patient={{context.patientId}}&status=active,on-hold&_include="
+         "MedicationRequest:medication"},
         {"magnesium", "Observation?patient={{context.patientId}}&code=http://loinc.org|19123-9"}};
     std::string const token = "unreadable-med-token-5e1a";
     auto const outcome = run(fetcher, request_for(s.http_base() + "/" + tag("t-medref-unreadable"),
@@ -507,7 +510,8 @@ TEST_CASE("a server that stalls: every key fails by the deadline, all queries we
     auto const early_start = std::chrono::steady_clock::now();
     auto const early = run(fetcher, std::move(request));
     CHECK(std::chrono::steady_clock::now() - early_start < 300ms + 1s);
-    CHECK(early.failures.at("patient") == "the FHIR server did not answer within the 300 ms deadline");
+    CHECK(early.failures.at("patient") ==
+          "the FHIR server did not answer within the 300 ms deadline");
 }
 
 TEST_CASE("a server that closes connections: retried, then a clear reason") {
@@ -699,7 +703,8 @@ TEST_CASE("the fetch twin fetches what the prefetched twin carries, key by key")
     request.context = twin.at("context").as_object();
     auto const outcome = run(fetcher, std::move(request));
     CHECK(outcome.failures.empty());
-    for (auto const& item : twin.at("prefetch").as_object()) {  // clang 14 cannot CAPTURE a structured binding
+    for (auto const& item :
+         twin.at("prefetch").as_object()) {  // clang 14 cannot CAPTURE a structured binding
         auto const& key = item.key();
         auto const& expected = item.value();
         CAPTURE(std::string(key));

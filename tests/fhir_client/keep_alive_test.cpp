@@ -10,8 +10,10 @@ constexpr milliseconds configured{30000};
 }
 
 TEST_CASE("a server's announced keep-alive timeout shortens reuse to one second less") {
-    CHECK(keep_alive_reuse_window("timeout=5", configured) == milliseconds{4000});          // Node's default
-    CHECK(keep_alive_reuse_window("timeout=5, max=100", configured) == milliseconds{4000});  // Apache's form
+    CHECK(keep_alive_reuse_window("timeout=5", configured) ==
+          milliseconds{4000});  // Node's default
+    CHECK(keep_alive_reuse_window("timeout=5, max=100", configured) ==
+          milliseconds{4000});  // Apache's form
     CHECK(keep_alive_reuse_window(" max=99 ,TimeOut = 15 ", configured) == milliseconds{14000});
 }
 

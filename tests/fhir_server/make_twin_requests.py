@@ -8,7 +8,7 @@ each as a twin pair —
   <name>.fetch.json       the same call with no prefetch at all, only fhirServer and
                           fhirAuthorization, so the service must fetch everything.
 
-Evaluated at the same --now, both of a pair must give the same cards (issue 4, "Done when").
+Evaluated at the same --now, both of a pair must give the same cards.
 The fetch twin's fhirServer is a placeholder, http://127.0.0.1:8090/fhir: a test replaces it
 with the running test server's base (tests/fhir_server/start.sh writes the port) and allows
 that base with --fhir-allow. The token is the fixture's; the test server accepts any token

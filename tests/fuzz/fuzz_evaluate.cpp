@@ -44,7 +44,8 @@ cds::rules::rule_set const& bundled_rules() {
 }
 
 std::string string_member(boost::json::object const& o, std::string_view key) {
-    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string()) return std::string{v->get_string()};
+    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string())
+        return std::string{v->get_string()};
     return {};
 }
 
@@ -75,9 +76,11 @@ std::unique_ptr<call_input> read_call(boost::json::object const& root) {
             break;
         }
     }
-    (void)cds::service::read_hook_context(root, *service, cds::fuzz::fixed_now(), in->context, in->builder);
+    (void)cds::service::read_hook_context(root, *service, cds::fuzz::fixed_now(), in->context,
+                                          in->builder);
     boost::json::object const* prefetch = nullptr;
-    if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object()) prefetch = &p->get_object();
+    if (auto const* p = root.if_contains("prefetch"); p != nullptr && p->is_object())
+        prefetch = &p->get_object();
     for (auto const& t : service->prefetch) {
         auto const* v = prefetch != nullptr ? prefetch->if_contains(t.key) : nullptr;
         if (!t.required && (v == nullptr || is_type(*v, "OperationOutcome"))) {
@@ -90,7 +93,8 @@ std::unique_ptr<call_input> read_call(boost::json::object const& root) {
 boost::json::value evaluate_once(boost::json::object const& root) {
     auto in = read_call(root);
     auto snapshot = std::move(in->builder).build();
-    for (auto& order : in->context.draft_orders) cds::fhir::resolve_medication(order, snapshot, snapshot.issues);
+    for (auto& order : in->context.draft_orders)
+        cds::fhir::resolve_medication(order, snapshot, snapshot.issues);
     auto counter = std::make_shared<int>(0);
     cds::rules::uuid_source const next_uuid = [counter] {
         // A syntactically valid RFC 4122 uuid per call.

@@ -34,7 +34,9 @@ bool has_type(boost::json::object const& o, std::string_view type) {
 }
 
 // The single-resource parsers, called directly as well (they are public API of their own).
-void parse_single(boost::json::value const& v, std::string const& path, std::vector<cds::fhir::medication_order>& drafts) {
+void parse_single(boost::json::value const& v,
+                  std::string const& path,
+                  std::vector<cds::fhir::medication_order>& drafts) {
     auto const* o = v.if_object();
     if (o == nullptr) return;
     cds::fhir::issue_list issues;
@@ -48,9 +50,11 @@ void parse_single(boost::json::value const& v, std::string const& path, std::vec
         (void)cds::fhir::parse_condition(v, path, issues);
     } else if (has_type(*o, "MedicationRequest") || has_type(*o, "MedicationOrder") ||
                has_type(*o, "MedicationStatement")) {
-        if (auto order = cds::fhir::parse_medication_order(v, path, issues)) drafts.push_back(std::move(*order));
+        if (auto order = cds::fhir::parse_medication_order(v, path, issues))
+            drafts.push_back(std::move(*order));
     }
-    for (auto const& issue : issues) CDS_FUZZ_REQUIRE(harness, issue.path.starts_with(path), issue.path);
+    for (auto const& issue : issues)
+        CDS_FUZZ_REQUIRE(harness, issue.path.starts_with(path), issue.path);
 }
 
 // context.draftOrders: a Bundle of draft orders (or, leniently, an array of resources).
@@ -65,7 +69,8 @@ void read_drafts(boost::json::value const& v, std::vector<cds::fhir::medication_
         }
     };
     if (auto const* a = v.if_array()) {
-        for (std::size_t i = 0; i < a->size(); ++i) read_entry((*a)[i], "context.draftOrders[" + std::to_string(i) + "]");
+        for (std::size_t i = 0; i < a->size(); ++i)
+            read_entry((*a)[i], "context.draftOrders[" + std::to_string(i) + "]");
     } else if (auto const* o = v.if_object()) {
         if (auto const* entries = o->if_contains("entry")) {
             if (auto const* ea = entries->if_array()) {
@@ -111,14 +116,19 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
         } else {
             // A CDS Hooks request, or an object of prefetch keys.
             auto const* prefetch = o->if_contains("prefetch");
-            auto const* members = (prefetch != nullptr && prefetch->is_object()) ? &prefetch->get_object() : o;
-            for (auto const& member : *members) add(member.value(), "prefetch." + std::string{member.key()});
-            if (auto const* context = o->if_contains("context"); context != nullptr && context->is_object()) {
-                if (auto const* d = context->get_object().if_contains("draftOrders")) read_drafts(*d, drafts);
+            auto const* members =
+                (prefetch != nullptr && prefetch->is_object()) ? &prefetch->get_object() : o;
+            for (auto const& member : *members)
+                add(member.value(), "prefetch." + std::string{member.key()});
+            if (auto const* context = o->if_contains("context");
+                context != nullptr && context->is_object()) {
+                if (auto const* d = context->get_object().if_contains("draftOrders"))
+                    read_drafts(*d, drafts);
             }
         }
     } else if (auto const* a = value->if_array()) {
-        for (std::size_t i = 0; i < a->size(); ++i) add((*a)[i], "resources[" + std::to_string(i) + "]");
+        for (std::size_t i = 0; i < a->size(); ++i)
+            add((*a)[i], "resources[" + std::to_string(i) + "]");
     } else {
         add(*value, "resource");
     }
@@ -135,7 +145,8 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     std::set<std::pair<std::string, std::string>> order_keys;
     for (auto const& order : snapshot.medication_orders) {
         if (order.id.empty()) continue;
-        CDS_FUZZ_REQUIRE(harness, order_keys.emplace(order.resource_type, order.id).second, order.id);
+        CDS_FUZZ_REQUIRE(harness, order_keys.emplace(order.resource_type, order.id).second,
+                         order.id);
     }
     for (auto const& med : snapshot.medications) {
         if (med.id.empty()) continue;

@@ -54,11 +54,11 @@ void check_accepted(http_url const& url, std::string_view text) {
     CDS_FUZZ_REQUIRE(harness, again->encoded_query == url.encoded_query, text);
     if (allowlist().allows(url)) {
         CDS_FUZZ_REQUIRE(harness, url.origin() == "http://127.0.0.1:8080", text);
-        CDS_FUZZ_REQUIRE(harness, !url.path_segments.empty() && url.path_segments[0] == "fhir", text);
+        CDS_FUZZ_REQUIRE(harness, !url.path_segments.empty() && url.path_segments[0] == "fhir",
+                         text);
         auto const target = url.target();
         CDS_FUZZ_REQUIRE(harness, target.starts_with("/fhir"), text);
-        CDS_FUZZ_REQUIRE(harness,
-                         target.size() == 5 || target[5] == '/' || target[5] == '?', text);
+        CDS_FUZZ_REQUIRE(harness, target.size() == 5 || target[5] == '/' || target[5] == '?', text);
     }
 }
 
@@ -71,8 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
         CDS_FUZZ_REQUIRE(harness, text.size() <= limits.max_bytes, text);
         check_accepted(*url, text);
     }
-    static http_url const page =
-        *cds::service::fhir_client::parse_http_url("http://127.0.0.1:8080/fhir/Observation?patient=1");
+    static http_url const page = *cds::service::fhir_client::parse_http_url(
+        "http://127.0.0.1:8080/fhir/Observation?patient=1");
     if (auto const next = cds::service::fhir_client::resolve_http_url(page, text, limits))
         check_accepted(*next, text);
     return 0;

@@ -31,12 +31,12 @@
 #include <utility>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <boost/json.hpp>
 
 #include "cds/service/auth/authenticator.hpp"
 #include "cds/service/auth/jwk.hpp"
@@ -61,12 +61,14 @@ constexpr std::string_view sandbox_jwks = R"({"keys":[{"kty":"EC","use":"sig","c
 "y":"Sm3mLE-n1zYNla_aiE3cb3nZsL51RbC7ysw3q8aJLxGm-hx79RPMYpITDjp7kgzy","alg":"ES384"}]})";
 
 std::chrono::system_clock::time_point fixed_clock() {
-    return std::chrono::time_point_cast<std::chrono::system_clock::duration>(cds::fuzz::fixed_now());
+    return std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+        cds::fuzz::fixed_now());
 }
 
 // The harness's own base64url, independent of the code under test.
 std::string b64url(std::string_view bytes) {
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static constexpr char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     std::string out;
     std::size_t i = 0;
     for (; i + 2 < bytes.size(); i += 3) {
@@ -98,11 +100,16 @@ std::optional<std::string> unb64url(std::string_view text) {
     int bits = 0;
     for (char c : text) {
         int v = -1;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '-') v = 62;
-        else if (c == '_') v = 63;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '-')
+            v = 62;
+        else if (c == '_')
+            v = 63;
         if (v < 0) return std::nullopt;
         acc = (acc << 6) | static_cast<std::uint32_t>(v);
         bits += 6;
@@ -121,7 +128,8 @@ using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_deleter>;
 
 std::string bn_param(EVP_PKEY* key, char const* name, std::size_t pad) {
     BIGNUM* bn = nullptr;
-    if (EVP_PKEY_get_bn_param(key, name, &bn) != 1) throw std::runtime_error("EVP_PKEY_get_bn_param failed");
+    if (EVP_PKEY_get_bn_param(key, name, &bn) != 1)
+        throw std::runtime_error("EVP_PKEY_get_bn_param failed");
     std::size_t const size = pad != 0 ? pad : static_cast<std::size_t>(BN_num_bytes(bn));
     std::string out(size, '\0');
     BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(size));
@@ -138,17 +146,25 @@ struct signing_keys {
 
     signing_keys() {
         if (!ec256 || !ec384 || !rsa) throw std::runtime_error("key generation failed");
-        auto ec_jwk = [](EVP_PKEY* k, char const* crv, char const* kid, char const* alg, std::size_t n) {
-            return boost::json::object{{"kty", "EC"}, {"crv", crv}, {"kid", kid}, {"alg", alg}, {"use", "sig"},
+        auto ec_jwk = [](EVP_PKEY* k, char const* crv, char const* kid, char const* alg,
+                         std::size_t n) {
+            return boost::json::object{{"kty", "EC"},
+                                       {"crv", crv},
+                                       {"kid", kid},
+                                       {"alg", alg},
+                                       {"use", "sig"},
                                        {"x", b64url(bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, n))},
                                        {"y", b64url(bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, n))}};
         };
         boost::json::array keys;
         keys.push_back(ec_jwk(ec256.get(), "P-256", "ec256", "ES256", 32));
         keys.push_back(ec_jwk(ec384.get(), "P-384", "ec384", "ES384", 48));
-        keys.push_back(boost::json::object{{"kty", "RSA"}, {"kid", "rsa"}, {"use", "sig"},
-                                           {"n", b64url(bn_param(rsa.get(), OSSL_PKEY_PARAM_RSA_N, 0))},
-                                           {"e", b64url(bn_param(rsa.get(), OSSL_PKEY_PARAM_RSA_E, 0))}});
+        keys.push_back(
+            boost::json::object{{"kty", "RSA"},
+                                {"kid", "rsa"},
+                                {"use", "sig"},
+                                {"n", b64url(bn_param(rsa.get(), OSSL_PKEY_PARAM_RSA_N, 0))},
+                                {"e", b64url(bn_param(rsa.get(), OSSL_PKEY_PARAM_RSA_E, 0))}});
         // Keys that must be skipped: encryption use, and a symmetric key.
         keys.push_back(ec_jwk(ec384.get(), "P-384", "enc-key", "ES384", 48));
         keys.back().as_object()["use"] = "enc";
@@ -174,12 +190,15 @@ struct signing_keys {
         std::size_t length = 0;
         std::string der;
         if (EVP_DigestSignInit(ctx, nullptr, md, nullptr, key) != 1 ||
-            EVP_DigestSign(ctx, nullptr, &length, reinterpret_cast<unsigned char const*>(input.data()), input.size()) != 1) {
+            EVP_DigestSign(ctx, nullptr, &length,
+                           reinterpret_cast<unsigned char const*>(input.data()),
+                           input.size()) != 1) {
             throw std::runtime_error("EVP_DigestSign failed");
         }
         der.resize(length);
         if (EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &length,
-                           reinterpret_cast<unsigned char const*>(input.data()), input.size()) != 1) {
+                           reinterpret_cast<unsigned char const*>(input.data()),
+                           input.size()) != 1) {
             throw std::runtime_error("EVP_DigestSign failed");
         }
         der.resize(length);
@@ -189,8 +208,10 @@ struct signing_keys {
         ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
         if (sig == nullptr) throw std::runtime_error("d2i_ECDSA_SIG failed");
         std::string raw(2 * coordinate, '\0');
-        BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(coordinate));
-        BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(raw.data() + coordinate),
+        BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()),
+                     static_cast<int>(coordinate));
+        BN_bn2binpad(ECDSA_SIG_get0_s(sig),
+                     reinterpret_cast<unsigned char*>(raw.data() + coordinate),
                      static_cast<int>(coordinate));
         ECDSA_SIG_free(sig);
         return raw;
@@ -204,7 +225,8 @@ signing_keys const& keys() {
 
 class fixed_source final : public jwks_source {
 public:
-    fixed_source(std::string location, std::string body) : location_(std::move(location)), body_(std::move(body)) {}
+    fixed_source(std::string location, std::string body)
+        : location_(std::move(location)), body_(std::move(body)) {}
     [[nodiscard]] std::string const& location() const override { return location_; }
     [[nodiscard]] bool is_remote() const override { return false; }
     [[nodiscard]] jwks_fetch_result fetch() override { return {body_, {}}; }
@@ -216,10 +238,14 @@ private:
 
 std::unique_ptr<authenticator> make_authenticator() {
     std::vector<trusted_issuer> issuers;
-    issuers.push_back({std::string{sandbox_issuer}, std::make_unique<fixed_source>("sandbox-jwks.json", std::string{sandbox_jwks})});
-    issuers.push_back({std::string{ehr_issuer}, std::make_unique<fixed_source>("ehr-jwks.json", keys().jwks)});
+    issuers.push_back(
+        {std::string{sandbox_issuer},
+         std::make_unique<fixed_source>("sandbox-jwks.json", std::string{sandbox_jwks})});
+    issuers.push_back(
+        {std::string{ehr_issuer}, std::make_unique<fixed_source>("ehr-jwks.json", keys().jwks)});
     verifier_options options;
-    options.algorithms = {jws_algorithm::es256, jws_algorithm::es384, jws_algorithm::rs256, jws_algorithm::rs384};
+    options.algorithms = {jws_algorithm::es256, jws_algorithm::es384, jws_algorithm::rs256,
+                          jws_algorithm::rs384};
     options.replay_cache_max_entries_per_issuer = 4;
     auto verifier = std::make_unique<jwt_verifier>(std::move(issuers), options);
     auto const problems = verifier->load_keys(fixed_clock());
@@ -245,35 +271,43 @@ std::optional<double> number_claim(boost::json::object const& claims, std::strin
 void check_accepted(std::string_view token, std::string const& invoked_url) {
     auto const first_dot = token.find('.');
     auto const second_dot = token.find('.', first_dot + 1);
-    CDS_FUZZ_REQUIRE(harness, first_dot != std::string_view::npos && second_dot != std::string_view::npos, token);
+    CDS_FUZZ_REQUIRE(harness,
+                     first_dot != std::string_view::npos && second_dot != std::string_view::npos,
+                     token);
     auto const header_text = unb64url(token.substr(0, first_dot));
     auto const claims_text = unb64url(token.substr(first_dot + 1, second_dot - first_dot - 1));
     CDS_FUZZ_REQUIRE(harness, header_text && claims_text, token);
     auto const header = cds::fuzz::parse_json(*header_text);
     auto const claims_value = cds::fuzz::parse_json(*claims_text);
-    CDS_FUZZ_REQUIRE(harness, header && header->is_object() && claims_value && claims_value->is_object(), token);
+    CDS_FUZZ_REQUIRE(
+        harness, header && header->is_object() && claims_value && claims_value->is_object(), token);
 
     auto const& h = header->get_object();
     auto const* alg = h.if_contains("alg");
     CDS_FUZZ_REQUIRE(harness, alg != nullptr && alg->is_string(), *header_text);
     auto const a = alg->get_string();
-    CDS_FUZZ_REQUIRE(harness, a == "ES256" || a == "ES384" || a == "RS256" || a == "RS384", *header_text);
+    CDS_FUZZ_REQUIRE(harness, a == "ES256" || a == "ES384" || a == "RS256" || a == "RS384",
+                     *header_text);
     auto const* kid = h.if_contains("kid");
-    CDS_FUZZ_REQUIRE(harness, kid != nullptr && kid->is_string() && !kid->get_string().empty(), *header_text);
+    CDS_FUZZ_REQUIRE(harness, kid != nullptr && kid->is_string() && !kid->get_string().empty(),
+                     *header_text);
 
     auto const& claims = claims_value->get_object();
     auto const* iss = claims.if_contains("iss");
-    CDS_FUZZ_REQUIRE(harness, iss != nullptr && iss->is_string() &&
-                                  (iss->get_string() == sandbox_issuer || iss->get_string() == ehr_issuer),
+    CDS_FUZZ_REQUIRE(harness,
+                     iss != nullptr && iss->is_string() &&
+                         (iss->get_string() == sandbox_issuer || iss->get_string() == ehr_issuer),
                      *claims_text);
     auto const* aud = claims.if_contains("aud");
     bool audience_ok = false;
     if (aud != nullptr && aud->is_string()) audience_ok = aud->get_string() == invoked_url;
     if (aud != nullptr && aud->is_array()) {
-        for (auto const& entry : aud->get_array()) audience_ok = audience_ok || (entry.is_string() && entry.get_string() == invoked_url);
+        for (auto const& entry : aud->get_array())
+            audience_ok = audience_ok || (entry.is_string() && entry.get_string() == invoked_url);
     }
     CDS_FUZZ_REQUIRE(harness, audience_ok, *claims_text);
-    auto const now = static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(fixed_clock().time_since_epoch()).count());
+    auto const now = static_cast<double>(
+        std::chrono::duration_cast<std::chrono::seconds>(fixed_clock().time_since_epoch()).count());
     auto const exp = number_claim(claims, "exp");
     auto const iat = number_claim(claims, "iat");
     CDS_FUZZ_REQUIRE(harness, exp && iat, *claims_text);
@@ -281,17 +315,23 @@ void check_accepted(std::string_view token, std::string const& invoked_url) {
     CDS_FUZZ_REQUIRE(harness, *exp + 60 > now, *claims_text);
     CDS_FUZZ_REQUIRE(harness, *iat <= now + 60, *claims_text);
     CDS_FUZZ_REQUIRE(harness, *exp - *iat <= 3600, *claims_text);
-    if (auto const nbf = number_claim(claims, "nbf")) CDS_FUZZ_REQUIRE(harness, *nbf <= now + 60, *claims_text);
+    if (auto const nbf = number_claim(claims, "nbf"))
+        CDS_FUZZ_REQUIRE(harness, *nbf <= now + 60, *claims_text);
     auto const* jti = claims.if_contains("jti");
-    CDS_FUZZ_REQUIRE(harness, jti != nullptr && jti->is_string() && !jti->get_string().empty(), *claims_text);
+    CDS_FUZZ_REQUIRE(harness, jti != nullptr && jti->is_string() && !jti->get_string().empty(),
+                     *claims_text);
 }
 
 void verify_token(std::string_view token) {
     auto authn = make_authenticator();
     std::string const authorization = "Bearer " + std::string{token};
-    auto const decision = authn->check(cds::service::endpoint_kind::service_call, std::string{service_path} + "?x=1", authorization, fixed_clock());
+    auto const decision =
+        authn->check(cds::service::endpoint_kind::service_call, std::string{service_path} + "?x=1",
+                     authorization, fixed_clock());
     auto const& r = decision.result;
-    CDS_FUZZ_REQUIRE(harness, printable_short(r.issuer) && printable_short(r.jti) && printable_short(r.kid), r.issuer);
+    CDS_FUZZ_REQUIRE(harness,
+                     printable_short(r.issuer) && printable_short(r.jti) && printable_short(r.kid),
+                     r.issuer);
     CDS_FUZZ_REQUIRE(harness, decision.allowed == r.ok(), to_string(r.reason));
     (void)authenticator::describe(r);
     if (!r.ok()) return;
@@ -310,7 +350,8 @@ void fuzz_jwks(std::string_view document) {
     (void)ecdsa_raw_to_der(signature, 48);
     if (!parsed.set) return;
     for (auto const& key : parsed.set->keys) {
-        for (auto alg : {jws_algorithm::es256, jws_algorithm::es384, jws_algorithm::rs256, jws_algorithm::rs384}) {
+        for (auto alg : {jws_algorithm::es256, jws_algorithm::es384, jws_algorithm::rs256,
+                         jws_algorithm::rs384}) {
             if (!key.usable_with(alg)) continue;
             ERR_clear_error();  // only what verification itself leaves behind counts
             bool const ok = verify_jws_signature(alg, key, "eyJhbGciOiJFUzM4NCJ9.e30", signature);
@@ -324,10 +365,12 @@ void fuzz_jwks(std::string_view document) {
 void fuzz_signed_claims(std::string_view rest) {
     auto const newline = rest.find('\n');
     std::string_view const header = rest.substr(0, newline);
-    std::string_view const claims = newline == std::string_view::npos ? std::string_view{} : rest.substr(newline + 1);
+    std::string_view const claims =
+        newline == std::string_view::npos ? std::string_view{} : rest.substr(newline + 1);
     std::string alg = "ES384";
     if (auto h = cds::fuzz::parse_json(header); h && h->is_object()) {
-        if (auto const* a = h->get_object().if_contains("alg"); a != nullptr && a->is_string()) alg = std::string{a->get_string()};
+        if (auto const* a = h->get_object().if_contains("alg"); a != nullptr && a->is_string())
+            alg = std::string{a->get_string()};
     }
     std::string const signing_input = b64url(header) + "." + b64url(claims);
     std::string const token = signing_input + "." + b64url(keys().sign(alg, signing_input));
@@ -341,14 +384,18 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     if (size > 2 * max_token_bytes) return -1;
     auto const rest = cds::fuzz::as_text(data + 1, size - 1);
     switch (data[0] % 3) {
-    case 0: {
-        auto const parsed = parse_compact_jws(rest);
-        CDS_FUZZ_REQUIRE(harness, parsed.jws.has_value() == parsed.error.empty(), parsed.error);
-        verify_token(rest);
-        break;
-    }
-    case 1: fuzz_jwks(rest); break;
-    default: fuzz_signed_claims(rest); break;
+        case 0: {
+            auto const parsed = parse_compact_jws(rest);
+            CDS_FUZZ_REQUIRE(harness, parsed.jws.has_value() == parsed.error.empty(), parsed.error);
+            verify_token(rest);
+            break;
+        }
+        case 1:
+            fuzz_jwks(rest);
+            break;
+        default:
+            fuzz_signed_claims(rest);
+            break;
     }
     return 0;
 }

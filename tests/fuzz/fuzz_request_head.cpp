@@ -62,7 +62,8 @@ split_head split(std::string_view input) {
         }
         std::size_t const colon = line.find(':');
         if (colon == std::string_view::npos || colon == 0) continue;
-        head.headers.emplace_back(std::string{line.substr(0, colon)}, std::string{trimmed(line.substr(colon + 1))});
+        head.headers.emplace_back(std::string{line.substr(0, colon)},
+                                  std::string{trimmed(line.substr(colon + 1))});
     }
     return head;
 }
@@ -96,12 +97,15 @@ void check_accepted(split_head const& head) {
     auto const transfer = elements(headers, "Transfer-Encoding");
     if (count(headers, "Transfer-Encoding") > 0) {
         CDS_FUZZ_REQUIRE(harness, head.version == 11, "Transfer-Encoding accepted in HTTP/1.0");
-        CDS_FUZZ_REQUIRE(harness, transfer.size() == 1 && cds::service::iequals(transfer[0], "chunked"),
+        CDS_FUZZ_REQUIRE(harness,
+                         transfer.size() == 1 && cds::service::iequals(transfer[0], "chunked"),
                          "a Transfer-Encoding other than chunked accepted");
     }
     std::size_t const hosts = count(headers, "Host");
-    CDS_FUZZ_REQUIRE(harness, hosts <= 1 && (head.version == 10 || hosts == 1), "Host accepted missing or twice");
-    CDS_FUZZ_REQUIRE(harness, count(headers, "Authorization") <= 1, "two Authorization fields accepted");
+    CDS_FUZZ_REQUIRE(harness, hosts <= 1 && (head.version == 10 || hosts == 1),
+                     "Host accepted missing or twice");
+    CDS_FUZZ_REQUIRE(harness, count(headers, "Authorization") <= 1,
+                     "two Authorization fields accepted");
     for (auto const& coding : elements(headers, "Content-Encoding")) {
         CDS_FUZZ_REQUIRE(harness, cds::service::iequals(coding, "identity"), coding);
     }
@@ -112,20 +116,23 @@ void check_accepted(split_head const& head) {
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     auto const input = cds::fuzz::as_text(data, size);
     auto const head = split(input);
-    CDS_FUZZ_REQUIRE(harness, cds::service::has_obs_fold(input) == head.folded, "obs-fold detection disagrees");
+    CDS_FUZZ_REQUIRE(harness, cds::service::has_obs_fold(input) == head.folded,
+                     "obs-fold detection disagrees");
 
     auto const refusal = cds::service::refuse_request_head(head.version, head.headers);
     if (!refusal) {
         check_accepted(head);
         return 0;
     }
-    CDS_FUZZ_REQUIRE(harness, refusal->status == 400 || refusal->status == 415 || refusal->status == 501,
+    CDS_FUZZ_REQUIRE(harness,
+                     refusal->status == 400 || refusal->status == 415 || refusal->status == 501,
                      std::to_string(refusal->status));
     CDS_FUZZ_REQUIRE(harness, refusal->close, "a refused head keeps the connection");
     auto const outcome = cds::fuzz::parse_json(refusal->body);
     CDS_FUZZ_REQUIRE(harness, outcome && outcome->is_object(), refusal->body);
     auto const* type = outcome->get_object().if_contains("resourceType");
-    CDS_FUZZ_REQUIRE(harness, type != nullptr && type->is_string() && type->get_string() == "OperationOutcome",
-                     refusal->body);
+    CDS_FUZZ_REQUIRE(
+        harness, type != nullptr && type->is_string() && type->get_string() == "OperationOutcome",
+        refusal->body);
     return 0;
 }

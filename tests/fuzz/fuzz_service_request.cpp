@@ -38,9 +38,12 @@ cds::service::service_state const& state() {
     static auto const built = [] {
         auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
         if (!loaded.rules) throw std::runtime_error("the bundled rule set does not load");
-        auto s = std::make_unique<cds::service::service_state>(cds::service::make_service_state(loaded.rules));
+        auto s = std::make_unique<cds::service::service_state>(
+            cds::service::make_service_state(loaded.rules));
         auto counter = std::make_shared<std::atomic<unsigned long>>(0);
-        s->next_uuid = [counter] { return "00000000-0000-4000-8000-" + std::to_string(100000000000UL + ++*counter); };
+        s->next_uuid = [counter] {
+            return "00000000-0000-4000-8000-" + std::to_string(100000000000UL + ++*counter);
+        };
         return s;
     }();
     return *built;
@@ -81,17 +84,23 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
 
     auto const response = cds::service::handle_request_blocking(std::move(request), st);
 
-    CDS_FUZZ_REQUIRE(harness, response.status >= 200 && response.status < 500, std::to_string(response.status));
-    CDS_FUZZ_REQUIRE(harness, !response.header("Access-Control-Allow-Origin").empty(), response.body);
+    CDS_FUZZ_REQUIRE(harness, response.status >= 200 && response.status < 500,
+                     std::to_string(response.status));
+    CDS_FUZZ_REQUIRE(harness, !response.header("Access-Control-Allow-Origin").empty(),
+                     response.body);
     if (response.body.empty()) return 0;
     auto const answer = cds::fuzz::parse_json(response.body, 1000);
     CDS_FUZZ_REQUIRE(harness, answer.has_value() && answer->is_object(), response.body);
     auto const& o = answer->get_object();
     if (response.status >= 400) {
         auto const* rt = o.if_contains("resourceType");
-        CDS_FUZZ_REQUIRE(harness, rt != nullptr && rt->is_string() && rt->get_string() == "OperationOutcome", response.body);
+        CDS_FUZZ_REQUIRE(harness,
+                         rt != nullptr && rt->is_string() && rt->get_string() == "OperationOutcome",
+                         response.body);
         auto const* issues = o.if_contains("issue");
-        CDS_FUZZ_REQUIRE(harness, issues != nullptr && issues->is_array() && !issues->get_array().empty(), response.body);
+        CDS_FUZZ_REQUIRE(harness,
+                         issues != nullptr && issues->is_array() && !issues->get_array().empty(),
+                         response.body);
         return 0;
     }
     if (!feedback && response.status == 200) {

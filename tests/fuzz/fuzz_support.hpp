@@ -19,8 +19,8 @@
 #include <string>
 #include <string_view>
 
-#include <boost/json.hpp>
 #include <date/date.h>
+#include <boost/json.hpp>
 
 #include "cds/fhir/date_time.hpp"
 
@@ -37,11 +37,13 @@ inline fhir::instant fixed_now() {
 inline constexpr unsigned max_json_depth = 64;
 
 inline std::string_view as_text(std::uint8_t const* data, std::size_t size) {
-    return size == 0 ? std::string_view{} : std::string_view{reinterpret_cast<char const*>(data), size};
+    return size == 0 ? std::string_view{}
+                     : std::string_view{reinterpret_cast<char const*>(data), size};
 }
 
 // Parses with a depth bound, as the service does; nullopt for anything that is not JSON.
-inline std::optional<boost::json::value> parse_json(std::string_view text, unsigned depth = max_json_depth) {
+inline std::optional<boost::json::value> parse_json(std::string_view text,
+                                                    unsigned depth = max_json_depth) {
     boost::json::parse_options options;
     options.max_depth = depth;
     boost::system::error_code ec;
@@ -50,15 +52,19 @@ inline std::optional<boost::json::value> parse_json(std::string_view text, unsig
     return value;
 }
 
-[[noreturn]] inline void fuzz_fail(char const* harness, char const* what, std::string_view detail = {}) {
+[[noreturn]] inline void fuzz_fail(char const* harness,
+                                   char const* what,
+                                   std::string_view detail = {}) {
     std::fprintf(stderr, "FUZZ INVARIANT VIOLATED in %s: %s", harness, what);
-    if (!detail.empty()) std::fprintf(stderr, " [%.*s]", static_cast<int>(detail.size() > 400 ? 400 : detail.size()), detail.data());
+    if (!detail.empty())
+        std::fprintf(stderr, " [%.*s]", static_cast<int>(detail.size() > 400 ? 400 : detail.size()),
+                     detail.data());
     std::fprintf(stderr, "\n");
     std::abort();
 }
 
-#define CDS_FUZZ_REQUIRE(harness, cond, detail)                   \
-    do {                                                          \
+#define CDS_FUZZ_REQUIRE(harness, cond, detail)                      \
+    do {                                                             \
         if (!(cond)) ::cds::fuzz::fuzz_fail(harness, #cond, detail); \
     } while (false)
 
@@ -77,29 +83,32 @@ inline std::size_t utf8_length(std::string_view text) {
 // the JSON path of the first violation, or empty.
 inline std::string find_null_or_empty(boost::json::value const& v, std::string const& path) {
     switch (v.kind()) {
-    case boost::json::kind::null: return path + " (null)";
-    case boost::json::kind::string:
-        if (v.get_string().empty()) return path + " (empty string)";
-        return {};
-    case boost::json::kind::array: {
-        auto const& a = v.get_array();
-        if (a.empty()) return path + " (empty array)";
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            auto found = find_null_or_empty(a[i], path + "[" + std::to_string(i) + "]");
-            if (!found.empty()) return found;
+        case boost::json::kind::null:
+            return path + " (null)";
+        case boost::json::kind::string:
+            if (v.get_string().empty()) return path + " (empty string)";
+            return {};
+        case boost::json::kind::array: {
+            auto const& a = v.get_array();
+            if (a.empty()) return path + " (empty array)";
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                auto found = find_null_or_empty(a[i], path + "[" + std::to_string(i) + "]");
+                if (!found.empty()) return found;
+            }
+            return {};
         }
-        return {};
-    }
-    case boost::json::kind::object: {
-        auto const& o = v.get_object();
-        if (o.empty()) return path + " (empty object)";
-        for (auto const& member : o) {
-            auto found = find_null_or_empty(member.value(), path + "." + std::string{member.key()});
-            if (!found.empty()) return found;
+        case boost::json::kind::object: {
+            auto const& o = v.get_object();
+            if (o.empty()) return path + " (empty object)";
+            for (auto const& member : o) {
+                auto found =
+                    find_null_or_empty(member.value(), path + "." + std::string{member.key()});
+                if (!found.empty()) return found;
+            }
+            return {};
         }
-        return {};
-    }
-    default: return {};
+        default:
+            return {};
     }
 }
 
@@ -129,10 +138,13 @@ inline std::string card_problem(boost::json::value const& card) {
         if (!o.contains("selectionBehavior")) return "suggestions without selectionBehavior";
         if (!suggestions->is_array()) return "suggestions is not an array";
         for (auto const& s : suggestions->get_array()) {
-            if (!s.is_object() || !s.get_object().contains("uuid")) return "suggestion without uuid";
-            if (auto const* actions = s.get_object().if_contains("actions"); actions != nullptr && actions->is_array()) {
+            if (!s.is_object() || !s.get_object().contains("uuid"))
+                return "suggestion without uuid";
+            if (auto const* actions = s.get_object().if_contains("actions");
+                actions != nullptr && actions->is_array()) {
                 for (auto const& a : actions->get_array()) {
-                    if (!a.is_object() || !a.get_object().contains("description")) return "action without description";
+                    if (!a.is_object() || !a.get_object().contains("description"))
+                        return "action without description";
                 }
             }
         }

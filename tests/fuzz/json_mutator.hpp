@@ -27,7 +27,9 @@ extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, st
 
 namespace cds::fuzz {
 
-inline void collect_values(boost::json::value& v, std::vector<boost::json::value*>& out, int depth = 0) {
+inline void collect_values(boost::json::value& v,
+                           std::vector<boost::json::value*>& out,
+                           int depth = 0) {
     out.push_back(&v);
     if (depth > 60) return;
     if (auto* o = v.if_object()) {
@@ -39,117 +41,184 @@ inline void collect_values(boost::json::value& v, std::vector<boost::json::value
 
 inline boost::json::value interesting_string(std::mt19937& rng) {
     static constexpr std::array<std::string_view, 40> pool{
-        "2026-03-10T09:00:00Z", "2026-03-10", "2026-03", "2026", "2026-03-03T09:00:00Z", "2026-03-03",
-        "2025-03-10", "2026-03-10T08:59:59.999+00:00", "2026-03-11T09:00:00+14:00", "1900-01-01",
-        "2008-03-10", "2026-03-10T09:00:00", "mg/dL", "mmol/L", "mEq/L", "mg/L", "umol/L", "kg", "mL/min",
-        "mL/min/{1.73_m2}", "19123-9", "2601-3", "2160-0", "98979-8", "29463-7", "http://loinc.org",
-        "http://www.nlm.nih.gov/research/umls/rxnorm", "http://unitsofmeasure.org", "final", "active",
-        "entered-in-error", "order", "#med1", "Medication/med-1", "urn:uuid:00000000-0000-4000-8000-000000000001",
-        "Patient/pat-1", "female", "male", "", "\xc3\xa9\xe2\x80\x8b"};
+        "2026-03-10T09:00:00Z",
+        "2026-03-10",
+        "2026-03",
+        "2026",
+        "2026-03-03T09:00:00Z",
+        "2026-03-03",
+        "2025-03-10",
+        "2026-03-10T08:59:59.999+00:00",
+        "2026-03-11T09:00:00+14:00",
+        "1900-01-01",
+        "2008-03-10",
+        "2026-03-10T09:00:00",
+        "mg/dL",
+        "mmol/L",
+        "mEq/L",
+        "mg/L",
+        "umol/L",
+        "kg",
+        "mL/min",
+        "mL/min/{1.73_m2}",
+        "19123-9",
+        "2601-3",
+        "2160-0",
+        "98979-8",
+        "29463-7",
+        "http://loinc.org",
+        "http://www.nlm.nih.gov/research/umls/rxnorm",
+        "http://unitsofmeasure.org",
+        "final",
+        "active",
+        "entered-in-error",
+        "order",
+        "#med1",
+        "Medication/med-1",
+        "urn:uuid:00000000-0000-4000-8000-000000000001",
+        "Patient/pat-1",
+        "female",
+        "male",
+        "",
+        "\xc3\xa9\xe2\x80\x8b"};
     return boost::json::string{pool[rng() % pool.size()]};
 }
 
 inline boost::json::value interesting_number(boost::json::value const& current, std::mt19937& rng) {
     double const x = current.is_number() ? current.to_number<double>() : 1.0;
-    static constexpr std::array<double, 14> pool{0.0, -1.0, 1.19, 1.2, 1.79, 1.8, 2.5, 0.5, 4.0, 30.0, 1e308, -1e308, 1e-308, 18.0};
+    static constexpr std::array<double, 14> pool{0.0, -1.0, 1.19, 1.2,   1.79,   1.8,    2.5,
+                                                 0.5, 4.0,  30.0, 1e308, -1e308, 1e-308, 18.0};
     switch (rng() % 6) {
-    case 0: return x * 10;
-    case 1: return x / 10;
-    case 2: return -x;
-    case 3: return static_cast<std::int64_t>(rng() % 2000) - 1000;
-    case 4: return x + 0.01;
-    default: return pool[rng() % pool.size()];
+        case 0:
+            return x * 10;
+        case 1:
+            return x / 10;
+        case 2:
+            return -x;
+        case 3:
+            return static_cast<std::int64_t>(rng() % 2000) - 1000;
+        case 4:
+            return x + 0.01;
+        default:
+            return pool[rng() % pool.size()];
     }
 }
 
 inline boost::json::value other_kind(std::mt19937& rng) {
     switch (rng() % 7) {
-    case 0: return nullptr;
-    case 1: return rng() % 2 == 0;
-    case 2: return boost::json::array{};
-    case 3: return boost::json::object{};
-    case 4: return interesting_number(boost::json::value{}, rng);
-    case 5: return boost::json::array{interesting_string(rng)};
-    default: return interesting_string(rng);
+        case 0:
+            return nullptr;
+        case 1:
+            return rng() % 2 == 0;
+        case 2:
+            return boost::json::array{};
+        case 3:
+            return boost::json::object{};
+        case 4:
+            return interesting_number(boost::json::value{}, rng);
+        case 5:
+            return boost::json::array{interesting_string(rng)};
+        default:
+            return interesting_string(rng);
     }
 }
 
-inline std::size_t mutate_json(std::uint8_t* data, std::size_t size, std::size_t max_size, unsigned seed) {
+inline std::size_t mutate_json(std::uint8_t* data,
+                               std::size_t size,
+                               std::size_t max_size,
+                               unsigned seed) {
     std::mt19937 rng(seed);
     if (rng() % 4 == 0 || size == 0) return LLVMFuzzerMutate(data, size, max_size);
     boost::system::error_code ec;
     boost::json::parse_options options;
     options.max_depth = 64;
-    auto doc = boost::json::parse(std::string_view{reinterpret_cast<char const*>(data), size}, ec, {}, options);
+    auto doc = boost::json::parse(std::string_view{reinterpret_cast<char const*>(data), size}, ec,
+                                  {}, options);
     if (ec) return LLVMFuzzerMutate(data, size, max_size);
 
     std::vector<boost::json::value*> values;
     collect_values(doc, values);
     boost::json::value& target = *values[rng() % values.size()];
     switch (rng() % 8) {
-    case 0: target = other_kind(rng); break;
-    case 1: target = interesting_number(target, rng); break;
-    case 2: target = interesting_string(rng); break;
-    case 3:
-        if (auto* s = target.if_string()) {
-            // Byte-level change inside one string keeps the document valid JSON.
-            std::string bytes{s->data(), s->size()};
-            bytes.resize(bytes.size() + 8);
-            bytes.resize(LLVMFuzzerMutate(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size() - 8, bytes.size()));
-            *s = bytes;
-        } else {
+        case 0:
+            target = other_kind(rng);
+            break;
+        case 1:
+            target = interesting_number(target, rng);
+            break;
+        case 2:
             target = interesting_string(rng);
-        }
-        break;
-    case 4:
-        if (auto* a = target.if_array(); a != nullptr && !a->empty()) {
-            auto const i = rng() % a->size();
-            if (rng() % 2 == 0) {
-                boost::json::value duplicate = (*a)[i];  // copied first: emplace may reallocate
-                a->emplace_back(std::move(duplicate));   // same id twice: the dedup paths
+            break;
+        case 3:
+            if (auto* s = target.if_string()) {
+                // Byte-level change inside one string keeps the document valid JSON.
+                std::string bytes{s->data(), s->size()};
+                bytes.resize(bytes.size() + 8);
+                bytes.resize(LLVMFuzzerMutate(reinterpret_cast<std::uint8_t*>(bytes.data()),
+                                              bytes.size() - 8, bytes.size()));
+                *s = bytes;
             } else {
-                a->erase(a->begin() + static_cast<std::ptrdiff_t>(i));
+                target = interesting_string(rng);
             }
-        } else if (auto* o = target.if_object(); o != nullptr && !o->empty()) {
-            auto it = o->begin() + static_cast<std::ptrdiff_t>(rng() % o->size());
-            o->erase(it);
-        } else {
-            target = other_kind(rng);
-        }
-        break;
-    case 5: {
-        // Copy another subtree here (crossover within the document).
-        boost::json::value copy = *values[rng() % values.size()];
-        target = std::move(copy);
-        break;
-    }
-    case 6:
-        if (auto* o = target.if_object(); o != nullptr && !o->empty()) {
-            // Wrap a member's value in an array, or unwrap a one-element array (FHIR's
-            // single-object-for-array leniency).
-            auto it = o->begin() + static_cast<std::ptrdiff_t>(rng() % o->size());
-            if (auto* a = it->value().if_array(); a != nullptr && a->size() == 1) {
-                boost::json::value inner = (*a)[0];
-                it->value() = std::move(inner);
+            break;
+        case 4:
+            if (auto* a = target.if_array(); a != nullptr && !a->empty()) {
+                auto const i = rng() % a->size();
+                if (rng() % 2 == 0) {
+                    boost::json::value duplicate = (*a)[i];  // copied first: emplace may reallocate
+                    a->emplace_back(std::move(duplicate));   // same id twice: the dedup paths
+                } else {
+                    a->erase(a->begin() + static_cast<std::ptrdiff_t>(i));
+                }
+            } else if (auto* o = target.if_object(); o != nullptr && !o->empty()) {
+                auto it = o->begin() + static_cast<std::ptrdiff_t>(rng() % o->size());
+                o->erase(it);
             } else {
-                boost::json::value inner = it->value();
-                it->value() = boost::json::array{std::move(inner)};
+                target = other_kind(rng);
             }
-        } else {
-            target = other_kind(rng);
-        }
-        break;
-    default:
-        if (auto* o = target.if_object()) {
+            break;
+        case 5: {
+            // Copy another subtree here (crossover within the document).
             boost::json::value copy = *values[rng() % values.size()];
-            static constexpr std::array<std::string_view, 12> keys{
-                "valueQuantity", "effectiveDateTime", "status", "code", "medicationReference", "contained",
-                "dosageInstruction", "dataAbsentReason", "component", "resourceType", "id", "comparator"};
-            (*o)[keys[rng() % keys.size()]] = std::move(copy);
-        } else {
-            target = other_kind(rng);
+            target = std::move(copy);
+            break;
         }
-        break;
+        case 6:
+            if (auto* o = target.if_object(); o != nullptr && !o->empty()) {
+                // Wrap a member's value in an array, or unwrap a one-element array (FHIR's
+                // single-object-for-array leniency).
+                auto it = o->begin() + static_cast<std::ptrdiff_t>(rng() % o->size());
+                if (auto* a = it->value().if_array(); a != nullptr && a->size() == 1) {
+                    boost::json::value inner = (*a)[0];
+                    it->value() = std::move(inner);
+                } else {
+                    boost::json::value inner = it->value();
+                    it->value() = boost::json::array{std::move(inner)};
+                }
+            } else {
+                target = other_kind(rng);
+            }
+            break;
+        default:
+            if (auto* o = target.if_object()) {
+                boost::json::value copy = *values[rng() % values.size()];
+                static constexpr std::array<std::string_view, 12> keys{"valueQuantity",
+                                                                       "effectiveDateTime",
+                                                                       "status",
+                                                                       "code",
+                                                                       "medicationReference",
+                                                                       "contained",
+                                                                       "dosageInstruction",
+                                                                       "dataAbsentReason",
+                                                                       "component",
+                                                                       "resourceType",
+                                                                       "id",
+                                                                       "comparator"};
+                (*o)[keys[rng() % keys.size()]] = std::move(copy);
+            } else {
+                target = other_kind(rng);
+            }
+            break;
     }
     std::string const out = boost::json::serialize(doc);
     if (out.size() > max_size) return LLVMFuzzerMutate(data, size, max_size);
@@ -159,10 +228,10 @@ inline std::size_t mutate_json(std::uint8_t* data, std::size_t size, std::size_t
 
 }  // namespace cds::fuzz
 
-#define CDS_FUZZ_JSON_MUTATOR()                                                                         \
-    extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size, std::size_t max_size, \
-                                                   unsigned int seed) {                                  \
-        return ::cds::fuzz::mutate_json(data, size, max_size, seed);                                    \
+#define CDS_FUZZ_JSON_MUTATOR()                                                               \
+    extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,      \
+                                                   std::size_t max_size, unsigned int seed) { \
+        return ::cds::fuzz::mutate_json(data, size, max_size, seed);                          \
     }
 
 #else

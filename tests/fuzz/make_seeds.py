@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds the libFuzzer seed corpora from the repository's fixtures (issue 5).
+"""Builds the libFuzzer seed corpora from the repository's fixtures.
 
     make_seeds.py --root REPO --out DIR
 

@@ -44,8 +44,8 @@ bool collect(fs::path const& path, std::vector<fs::path>& out) {
     }
     if (!fs::is_directory(path, ec)) return false;
     std::vector<fs::path> found;
-    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(path, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (it->is_regular_file(ec) && !skipped(it->path())) found.push_back(it->path());
     }
     if (ec) return false;
@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
         optional_next = false;
     }
     if (paths == 0) {
-        std::fprintf(stderr, "usage: %s [--optional PATH] [--require-inputs PATH] [PATH]...\n", argv[0]);
+        std::fprintf(stderr, "usage: %s [--optional PATH] [--require-inputs PATH] [PATH]...\n",
+                     argv[0]);
         return 2;
     }
 
@@ -100,7 +101,8 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "fuzz regression: cannot read %s\n", input.c_str());
             return 2;
         }
-        std::string const bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        std::string const bytes{std::istreambuf_iterator<char>(in),
+                                std::istreambuf_iterator<char>()};
         std::fprintf(stderr, "running %s (%zu bytes)\n", input.c_str(), bytes.size());
         // A copy of exactly the input's size, so reads past its end are caught by ASan as
         // they are under libFuzzer.
@@ -108,7 +110,8 @@ int main(int argc, char** argv) {
         (void)LLVMFuzzerTestOneInput(data.empty() ? nullptr : data.data(), data.size());
         ++ran;
     }
-    std::printf("fuzz regression: ran %zu of %zu inputs from %d paths\n", ran, inputs.size(), paths);
+    std::printf("fuzz regression: ran %zu of %zu inputs from %d paths\n", ran, inputs.size(),
+                paths);
     if (ran != inputs.size() || ran == 0) {
         std::fprintf(stderr, "fuzz regression: not every input ran\n");
         return 1;

@@ -23,10 +23,14 @@ cds::rules::rule_set_data const& data() { return bundled()->data(); }
 
 char const* name(mg_level l) {
     switch (l) {
-        case mg_level::severe: return "severe";
-        case mg_level::mild_moderate: return "mild_moderate";
-        case mg_level::normal: return "normal";
-        case mg_level::high: return "high";
+        case mg_level::severe:
+            return "severe";
+        case mg_level::mild_moderate:
+            return "mild_moderate";
+        case mg_level::normal:
+            return "normal";
+        case mg_level::high:
+            return "high";
     }
     return "?";
 }
@@ -42,14 +46,14 @@ TEST_CASE("magnesium classification at every threshold edge, with comparators") 
     check(0.5, qc::none, mg_level::severe);
     check(1.19, qc::none, mg_level::severe);
     check(1.2, qc::none, mg_level::mild_moderate);
-    check(1.2, qc::less, mg_level::severe);             // "<1.2": strictly below 1.2
+    check(1.2, qc::less, mg_level::severe);                  // "<1.2": strictly below 1.2
     check(1.2, qc::less_or_equal, mg_level::mild_moderate);  // "<=1.2" is classified as 1.2
     check(1.79, qc::none, mg_level::mild_moderate);
     check(1.8, qc::none, mg_level::normal);
     check(1.8, qc::less, mg_level::mild_moderate);
     check(2.5, qc::none, mg_level::normal);
     check(2.5, qc::greater_or_equal, mg_level::normal);
-    check(2.5, qc::greater, mg_level::high);            // ">2.5" is hypermagnesemia
+    check(2.5, qc::greater, mg_level::high);  // ">2.5" is hypermagnesemia
     check(2.51, qc::none, mg_level::high);
 }
 
@@ -57,7 +61,8 @@ TEST_CASE("classification is monotonic in the magnesium value") {
     int previous = 0;
     for (int i = 1; i <= 500; ++i) {
         double const v = i * 0.01;
-        int const level = static_cast<int>(cds::rules::classify_magnesium(v, quantity_comparator::none, data()));
+        int const level =
+            static_cast<int>(cds::rules::classify_magnesium(v, quantity_comparator::none, data()));
         CAPTURE(v);
         CHECK(level >= previous);
         previous = level;
@@ -84,8 +89,9 @@ TEST_CASE("magnesium units convert to mg/dL; unknown units are never guessed") {
 }
 
 TEST_CASE("unit conversions round-trip through their factors") {
-    for (auto const* table : {&data().magnesium_mg_dl, &data().creatinine_mg_dl, &data().calcium_total_mg_dl,
-                              &data().calcium_ionized_mmol_l, &data().weight_kg, &data().qtc_ms, &data().potassium_mmol_l}) {
+    for (auto const* table : {&data().magnesium_mg_dl, &data().creatinine_mg_dl,
+                              &data().calcium_total_mg_dl, &data().calcium_ionized_mmol_l,
+                              &data().weight_kg, &data().qtc_ms, &data().potassium_mmol_l}) {
         for (auto const& f : table->factors()) {
             CAPTURE(f.unit);
             for (double v : {0.3, 1.0, 1.7, 88.4, 450.0}) {
@@ -95,7 +101,7 @@ TEST_CASE("unit conversions round-trip through their factors") {
             }
         }
     }
-    // The other units of clinical-rules.md §1.
+    // The other units of CLINICAL-BASIS.md §1.
     CHECK(*data().creatinine_mg_dl.convert(88.4, "umol/L") == doctest::Approx(1.0));
     CHECK(*data().calcium_total_mg_dl.convert(2.0, "mmol/L") == doctest::Approx(8.016));
     CHECK(*data().calcium_ionized_mmol_l.convert(4.008, "mg/dL") == doctest::Approx(1.0));
@@ -122,10 +128,13 @@ TEST_CASE("renal bands at their edges") {
 
 TEST_CASE("Cockcroft-Gault numbers") {
     // (140 - 60) x 70 / (72 x 1.0) = 77.78 mL/min; female x 0.85 = 66.11.
-    CHECK(cds::rules::cockcroft_gault(60, 70, 1.0, 1.0, data()) == doctest::Approx(77.7778).epsilon(1e-4));
-    CHECK(cds::rules::cockcroft_gault(60, 70, 1.0, 0.85, data()) == doctest::Approx(66.1111).epsilon(1e-4));
+    CHECK(cds::rules::cockcroft_gault(60, 70, 1.0, 1.0, data()) ==
+          doctest::Approx(77.7778).epsilon(1e-4));
+    CHECK(cds::rules::cockcroft_gault(60, 70, 1.0, 0.85, data()) ==
+          doctest::Approx(66.1111).epsilon(1e-4));
     // 80 years, 60 kg, creatinine 1.5 mg/dL, male: 60 x 60 / 108 = 33.33.
-    CHECK(cds::rules::cockcroft_gault(80, 60, 1.5, 1.0, data()) == doctest::Approx(33.3333).epsilon(1e-4));
+    CHECK(cds::rules::cockcroft_gault(80, 60, 1.5, 1.0, data()) ==
+          doctest::Approx(33.3333).epsilon(1e-4));
 }
 
 TEST_CASE("age in completed years at the evaluation time") {
@@ -134,12 +143,16 @@ TEST_CASE("age in completed years at the evaluation time") {
     CHECK(*cds::rules::age_in_years(birth("1955-03-10"), at("2025-03-10T12:00:00Z")) == 70);
     CHECK(*cds::rules::age_in_years(birth("1955-03-11"), at("2025-03-10T12:00:00Z")) == 69);
     CHECK(*cds::rules::age_in_years(birth("2008"), at("2025-03-10T12:00:00Z")) == 17);
-    CHECK_FALSE(cds::rules::age_in_years(birth("2030-01-01"), at("2025-03-10T12:00:00Z")).has_value());
+    CHECK_FALSE(
+        cds::rules::age_in_years(birth("2030-01-01"), at("2025-03-10T12:00:00Z")).has_value());
 }
 
-TEST_CASE("value sets: exact codes, ATC prefixes under both system URIs, ICD-10 categories, words") {
+TEST_CASE(
+    "value sets: exact codes, ATC prefixes under both system URIs, ICD-10 categories, words") {
     auto const& d = data();
-    auto c = [](std::string s, std::string code) { return cds::fhir::coding{std::move(s), std::move(code), ""}; };
+    auto c = [](std::string s, std::string code) {
+        return cds::fhir::coding{std::move(s), std::move(code), ""};
+    };
     CHECK(d.vs("loop_diuretic").matches(c(rxnorm, "4603")));
     CHECK(d.vs("loop_diuretic").matches(c(atc, "C03CA01")));
     CHECK(d.vs("loop_diuretic").matches(c("http://fhir.de/CodeSystem/bfarm/atc", "C03CA04")));
@@ -149,7 +162,8 @@ TEST_CASE("value sets: exact codes, ATC prefixes under both system URIs, ICD-10 
     CHECK(d.vs("proton_pump_inhibitor").matches(c(atc, "A02BC02")));
     CHECK(d.vs("preeclampsia_eclampsia").matches(c("http://hl7.org/fhir/sid/icd-10-cm", "O14.13")));
     CHECK(d.vs("ckd_stage5_or_dialysis").matches(c("http://hl7.org/fhir/sid/icd-10-cm", "N18.6")));
-    CHECK_FALSE(d.vs("ckd_stage5_or_dialysis").matches(c("http://hl7.org/fhir/sid/icd-10-cm", "N18.4")));
+    CHECK_FALSE(
+        d.vs("ckd_stage5_or_dialysis").matches(c("http://hl7.org/fhir/sid/icd-10-cm", "N18.4")));
     CHECK(d.vs("magnesium_total").matches(c("http://loinc.org", "2601-3")));
     // Words match whole words only, and exclusion words win.
     CHECK(d.vs("magnesium_total").matches_text("serum magnesium"));
@@ -166,7 +180,9 @@ TEST_CASE("code look-up: bits of every list a coding is in, prefixes, systems co
     lookup.add("http://www.whocc.no/atc", "C03CA", true, 1u << 1);
     lookup.add("http://www.whocc.no/atc", "C03", true, 1u << 2);
     lookup.add("http://example.org/other", "19123-9", false, 1u << 4);
-    auto c = [](std::string s, std::string code) { return cds::fhir::coding{std::move(s), std::move(code), ""}; };
+    auto c = [](std::string s, std::string code) {
+        return cds::fhir::coding{std::move(s), std::move(code), ""};
+    };
     CHECK(lookup.match(c("http://loinc.org", "19123-9")) == ((1u << 0) | (1u << 3)));
     CHECK(lookup.match(c("http://example.org/other", "19123-9")) == (1u << 4));
     CHECK(lookup.match(c("http://loinc.org", "19123")) == 0);
@@ -287,54 +303,80 @@ TEST_CASE("medication classification: codes, text fallback, route and dose form 
     e = classify(med_request("b", "active", bj::object{{"text", "Pantoprazole 40 mg tablet"}}));
     CHECK(e.is(cds::rules::dc_ppi));
 
-    e = classify(med_request("c", "active", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate 2 g"),
-                             route("47625008", "Intravenous route (qualifier value)")));
+    e = classify(med_request(
+        "c", "active",
+        concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate 2 g"),
+        route("47625008", "Intravenous route (qualifier value)")));
     CHECK(e.magnesium == mg_product::parenteral);
 
     // A12CC02 is oral magnesium sulfate: the route decides, not the code.
-    e = classify(med_request("d", "active", concept_of(coding(atc, "A12CC02", "magnesium sulfate"), "Magnesium sulfate tablet"),
-                             route("26643006", "Oral route")));
+    e = classify(med_request(
+        "d", "active",
+        concept_of(coding(atc, "A12CC02", "magnesium sulfate"), "Magnesium sulfate tablet"),
+        route("26643006", "Oral route")));
     CHECK(e.magnesium == mg_product::oral_repletion);
 
-    e = classify(med_request("e", "active", concept_of(coding(atc, "A12CC10", "magnesium oxide"), "Magnesium oxide 400 mg tablet")));
+    e = classify(med_request(
+        "e", "active",
+        concept_of(coding(atc, "A12CC10", "magnesium oxide"), "Magnesium oxide 400 mg tablet")));
     CHECK(e.magnesium == mg_product::oral_repletion);
 
-    e = classify(med_request("f", "active", bj::object{{"text", "Milk of magnesia (magnesium hydroxide) 400 mg/5 mL"}}));
+    e = classify(med_request(
+        "f", "active", bj::object{{"text", "Milk of magnesia (magnesium hydroxide) 400 mg/5 mL"}}));
     CHECK(e.magnesium == mg_product::laxative);
 
-    e = classify(med_request("g", "active", bj::object{{"text", "Magnesium citrate oral solution 1.745 g/30 mL"}}));
+    e = classify(med_request(
+        "g", "active", bj::object{{"text", "Magnesium citrate oral solution 1.745 g/30 mL"}}));
     CHECK(e.magnesium == mg_product::laxative);
 
-    e = classify(med_request("h", "active", concept_of(coding(rxnorm, "309309", "ciprofloxacin 500 MG Oral Tablet"), "ciprofloxacin 500 MG Oral Tablet")));
+    e = classify(
+        med_request("h", "active",
+                    concept_of(coding(rxnorm, "309309", "ciprofloxacin 500 MG Oral Tablet"),
+                               "ciprofloxacin 500 MG Oral Tablet")));
     CHECK(e.is(cds::rules::dc_fluoroquinolone));
     CHECK(e.oral());
 
-    e = classify(med_request("i", "active", concept_of(coding(rxnorm, "1665497", "50 ML levofloxacin 5 MG/ML Injection"), "levofloxacin injection")));
+    e = classify(
+        med_request("i", "active",
+                    concept_of(coding(rxnorm, "1665497", "50 ML levofloxacin 5 MG/ML Injection"),
+                               "levofloxacin injection")));
     CHECK(e.is(cds::rules::dc_fluoroquinolone));
     CHECK_FALSE(e.oral());
 
-    e = classify(med_request("j", "active", concept_of(coding(rxnorm, "2555", "cisplatin"), "cisplatin")));
+    e = classify(
+        med_request("j", "active", concept_of(coding(rxnorm, "2555", "cisplatin"), "cisplatin")));
     CHECK(e.is(cds::rules::dc_high_risk));
-    e = classify(med_request("k", "active", concept_of(coding(atc, "L04AD02", "tacrolimus"), "tacrolimus")));
+    e = classify(
+        med_request("k", "active", concept_of(coding(atc, "L04AD02", "tacrolimus"), "tacrolimus")));
     CHECK(e.is(cds::rules::dc_calcineurin));
     CHECK_FALSE(e.is(cds::rules::dc_high_risk));
 }
 
-TEST_CASE("a magnesium enema is rectal: neither repletion nor oral magnesium, never IV magnesium sulfate") {
+TEST_CASE(
+    "a magnesium enema is rectal: neither repletion nor oral magnesium, never IV magnesium "
+    "sulfate") {
     using cds::rules::mg_product;
     using cds::rules::route_kind;
     // By the dose form in the name: "enema" is a liquid, but it is not taken by mouth.
-    auto e = classify(med_request("r1", "active", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate enema 10%")));
+    auto e = classify(med_request(
+        "r1", "active",
+        concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate enema 10%")));
     CHECK(e.route == route_kind::rectal);
     CHECK(e.magnesium == mg_product::laxative);
     CHECK_FALSE(e.oral());
     // By the route text: magnesium sulfate with no form would otherwise default to the injectable.
-    bj::array ds{bj::object{{"route", bj::object{{"text", "rectal"}}}, {"text", "100 mL rectally once"}}};
-    e = classify(med_request("r2", "active", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate"), ds));
+    bj::array ds{
+        bj::object{{"route", bj::object{{"text", "rectal"}}}, {"text", "100 mL rectally once"}}};
+    e = classify(med_request(
+        "r2", "active",
+        concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate"), ds));
     CHECK(e.route == route_kind::rectal);
     CHECK(e.magnesium == mg_product::laxative);
     // An antacid by mouth stays an oral laxative (counted as oral magnesium for chelation only).
-    e = classify(med_request("r3", "active", bj::object{{"text", "Milk of magnesia (magnesium hydroxide) 400 mg/5 mL oral suspension"}}));
+    e = classify(med_request(
+        "r3", "active",
+        bj::object{
+            {"text", "Milk of magnesia (magnesium hydroxide) 400 mg/5 mL oral suspension"}}));
     CHECK(e.magnesium == mg_product::laxative);
     CHECK(e.oral());
 }

@@ -3,8 +3,8 @@
 
 #include <set>
 
-#include <boost/json/monotonic_resource.hpp>
 #include <doctest/doctest.h>
+#include <boost/json/monotonic_resource.hpp>
 
 #include "helpers.hpp"
 
@@ -12,11 +12,15 @@ using namespace rules_test;
 
 namespace {
 
-bj::object const& dosage(bj::object const& med) { return med.at("dosageInstruction").as_array()[0].as_object(); }
+bj::object const& dosage(bj::object const& med) {
+    return med.at("dosageInstruction").as_array()[0].as_object();
+}
 bj::object const& dose_quantity(bj::object const& med) {
     return dosage(med).at("doseAndRate").as_array()[0].at("doseQuantity").as_object();
 }
-double num(bj::value const& v) { return v.is_int64() ? static_cast<double>(v.get_int64()) : v.as_double(); }
+double num(bj::value const& v) {
+    return v.is_int64() ? static_cast<double>(v.get_int64()) : v.as_double();
+}
 std::string str(bj::value const& v) { return std::string(v.as_string()); }
 
 // CDS Hooks 2.0 card shape: uuids, summary length, indicator, source, override reasons,
@@ -30,7 +34,8 @@ void check_card_shape(bj::object const& card) {
     CHECK_FALSE(str(card.at("source").at("label")).empty());
     CHECK(str(card.at("source").at("url")).rfind("https://", 0) == 0);
     CHECK(str(card.at("source").at("topic").at("version")) == bundled()->version());
-    // Machine provenance is in source.topic and the extension, not in the text (clinical-rules.md §5).
+    // Machine provenance is in source.topic and the extension, not in the text (CLINICAL-BASIS.md
+    // §5).
     CHECK_FALSE(contains(detail(card), bundled()->version()));
     CHECK_FALSE(contains(detail(card), "Observation/"));
     auto const& provenance = card.at("extension").at("magnesium-cds");
@@ -57,7 +62,11 @@ void check_card_shape(bj::object const& card) {
                     CHECK(r.at("requester").at("reference") == "Practitioner/u1");
                     if (r.at("resourceType") == "MedicationRequest") {
                         CHECK_FALSE(str(r.at("medicationCodeableConcept").at("text")).empty());
-                        CHECK_FALSE(str(r.at("medicationCodeableConcept").at("coding").as_array()[0].at("code")).empty());
+                        CHECK_FALSE(str(r.at("medicationCodeableConcept")
+                                            .at("coding")
+                                            .as_array()[0]
+                                            .at("code"))
+                                        .empty());
                         CHECK_FALSE(str(dosage(r).at("text")).empty());
                         CHECK(dosage(r).contains("route"));
                         CHECK(dosage(r).contains("timing"));
@@ -89,33 +98,64 @@ void check_all_shapes(outcome const& o) {
 }
 
 bj::object mg_oxide_active() {
-    return med_request("mgox", "active", concept_of(coding(atc, "A12CC10", "magnesium oxide"), "Magnesium oxide 400 mg tablet"));
+    return med_request(
+        "mgox", "active",
+        concept_of(coding(atc, "A12CC10", "magnesium oxide"), "Magnesium oxide 400 mg tablet"));
 }
 
-bj::object mgso4_draft(std::string const& id, double grams, double minutes, std::string const& extra_bounds_days = "") {
+bj::object mgso4_draft(std::string const& id,
+                       double grams,
+                       double minutes,
+                       std::string const& extra_bounds_days = "") {
     bj::object repeat{{"count", 1}, {"duration", minutes}, {"durationUnit", "min"}};
     if (!extra_bounds_days.empty()) {
-        repeat["boundsDuration"] = bj::object{{"value", std::stod(extra_bounds_days)}, {"unit", "d"}, {"system", "http://unitsofmeasure.org"}, {"code", "d"}};
+        repeat["boundsDuration"] = bj::object{{"value", std::stod(extra_bounds_days)},
+                                              {"unit", "d"},
+                                              {"system", "http://unitsofmeasure.org"},
+                                              {"code", "d"}};
     }
-    bj::object ds{{"route", concept_of(coding(snomed, "47625008", "Intravenous route (qualifier value)"), "IV")},
-                  {"timing", bj::object{{"repeat", repeat}}},
-                  {"doseAndRate", bj::array{bj::object{{"doseQuantity", bj::object{{"value", grams}, {"unit", "g"}, {"system", "http://unitsofmeasure.org"}, {"code", "g"}}}}}}};
-    auto m = med_request(id, "draft", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate in water for injection"), bj::array{ds});
+    bj::object ds{
+        {"route",
+         concept_of(coding(snomed, "47625008", "Intravenous route (qualifier value)"), "IV")},
+        {"timing", bj::object{{"repeat", repeat}}},
+        {"doseAndRate",
+         bj::array{bj::object{{"doseQuantity", bj::object{{"value", grams},
+                                                          {"unit", "g"},
+                                                          {"system", "http://unitsofmeasure.org"},
+                                                          {"code", "g"}}}}}}};
+    auto m = med_request(id, "draft",
+                         concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"),
+                                    "Magnesium sulfate in water for injection"),
+                         bj::array{ds});
     return m;
 }
 
 // Magnesium sulfate as a continuous infusion: 1 g/h, no dose to end it, for `bounds_days`.
 bj::object mgso4_infusion(std::string const& id, double bounds_days) {
-    bj::object repeat{{"boundsDuration", bj::object{{"value", bounds_days}, {"unit", "d"}, {"system", "http://unitsofmeasure.org"}, {"code", "d"}}}};
-    bj::object ds{{"route", concept_of(coding(snomed, "47625008", "Intravenous route (qualifier value)"), "IV")},
-                  {"timing", bj::object{{"repeat", repeat}}},
-                  {"doseAndRate", bj::array{bj::object{{"rateQuantity", bj::object{{"value", 1}, {"unit", "g/h"}, {"system", "http://unitsofmeasure.org"}, {"code", "g/h"}}}}}}};
-    return med_request(id, "draft", concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"), "Magnesium sulfate 20 g in 500 mL infusion"), bj::array{ds});
+    bj::object repeat{{"boundsDuration", bj::object{{"value", bounds_days},
+                                                    {"unit", "d"},
+                                                    {"system", "http://unitsofmeasure.org"},
+                                                    {"code", "d"}}}};
+    bj::object ds{
+        {"route",
+         concept_of(coding(snomed, "47625008", "Intravenous route (qualifier value)"), "IV")},
+        {"timing", bj::object{{"repeat", repeat}}},
+        {"doseAndRate",
+         bj::array{bj::object{{"rateQuantity", bj::object{{"value", 1},
+                                                          {"unit", "g/h"},
+                                                          {"system", "http://unitsofmeasure.org"},
+                                                          {"code", "g/h"}}}}}}};
+    return med_request(id, "draft",
+                       concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"),
+                                  "Magnesium sulfate 20 g in 500 mL infusion"),
+                       bj::array{ds});
 }
 
 }  // namespace
 
-TEST_CASE("patient-view, severe: critical card with IV magnesium sulfate 2 g over 20 min and a 6 h recheck") {
+TEST_CASE(
+    "patient-view, severe: critical card with IV magnesium sulfate 2 g over 20 min and a 6 h "
+    "recheck") {
     request r;
     r.resources = {patient(), magnesium(1.1), egfr(75)};
     auto const o = run(r);
@@ -156,7 +196,8 @@ TEST_CASE("units as reported: 0.45 mmol/L is 1.09 mg/dL, severe") {
 
 TEST_CASE("unknown magnesium unit: skipped and said, never guessed") {
     request r;
-    r.resources = {patient(), magnesium(0.5, "2025-03-10T06:00:00Z", "g/L"), observation("fur", "2160-0", 1, "mg/dL", "2025-03-09")};
+    r.resources = {patient(), magnesium(0.5, "2025-03-10T06:00:00Z", "g/L"),
+                   observation("fur", "2160-0", 1, "mg/dL", "2025-03-09")};
     r.resources.push_back(med_request("f1", "active", furosemide()));
     auto const o = run(r);
     // No usable Mg: the furosemide monitoring card fires and says why the result was not used.
@@ -166,13 +207,19 @@ TEST_CASE("unknown magnesium unit: skipped and said, never guessed") {
 
 TEST_CASE("comparator <1.2 is severe; <=1.2 is mild-moderate") {
     request r;
-    r.resources = {patient(), observation("mg1", "19123-9", 1.2, "mg/dL", "2025-03-10T06:00:00Z", "final", "<"), egfr(75)};
+    r.resources = {
+        patient(),
+        observation("mg1", "19123-9", 1.2, "mg/dL", "2025-03-10T06:00:00Z", "final", "<"),
+        egfr(75)};
     CHECK(contains(summary(run(r).card(0)), "<1.2 mg/dL (severe)"));
-    r.resources[1] = observation("mg1", "19123-9", 1.2, "mg/dL", "2025-03-10T06:00:00Z", "final", "<=");
+    r.resources[1] =
+        observation("mg1", "19123-9", 1.2, "mg/dL", "2025-03-10T06:00:00Z", "final", "<=");
     CHECK(contains(summary(run(r).card(0)), "(mild–moderate)"));
 }
 
-TEST_CASE("patient-view, mild-moderate: warning with oral magnesium oxide 400 mg at bedtime and an alternative") {
+TEST_CASE(
+    "patient-view, mild-moderate: warning with oral magnesium oxide 400 mg at bedtime and an "
+    "alternative") {
     request r;
     r.resources = {patient(), magnesium(1.5), egfr(75)};
     auto const o = run(r);
@@ -187,14 +234,16 @@ TEST_CASE("patient-view, mild-moderate: warning with oral magnesium oxide 400 mg
     CHECK(s[1].at("isRecommended") == false);
     auto const res = created(c, 0);
     REQUIRE(res.size() == 2);
-    CHECK(res[0].at("medicationCodeableConcept").at("coding").as_array()[0].at("code") == "A12CC10");
+    CHECK(res[0].at("medicationCodeableConcept").at("coding").as_array()[0].at("code") ==
+          "A12CC10");
     CHECK(num(dose_quantity(res[0]).at("value")) == 400);
     CHECK(dose_quantity(res[0]).at("code") == "mg");
     CHECK(dosage(res[0]).at("route").at("coding").as_array()[0].at("code") == "26643006");
     CHECK(dosage(res[0]).at("timing").at("repeat").at("when").as_array()[0] == "HS");
     CHECK(res[1].at("occurrenceDateTime") == "2025-03-17T12:00:00.000Z");  // 7 days
     auto const alt = created(c, 1);
-    CHECK(alt[0].at("medicationCodeableConcept").at("coding").as_array()[0].at("code") == "A12CC04");
+    CHECK(alt[0].at("medicationCodeableConcept").at("coding").as_array()[0].at("code") ==
+          "A12CC04");
     CHECK(contains(str(s[1].at("label")), "citrate or glycinate"));
 }
 
@@ -231,12 +280,14 @@ TEST_CASE("renal bands change doses and recheck intervals") {
         CHECK(indicator(o.card(0)) == "critical");
         auto const res = created(o.card(0));
         CHECK(num(dose_quantity(res[0]).at("value")) == 1);
-        CHECK(num(dosage(res[0]).at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) == 50);
+        CHECK(num(dosage(res[0]).at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) ==
+              50);
     }
     SUBCASE("CKD stage 5 condition overrides a normal eGFR") {
         request r;
         r.resources = {patient(), magnesium(1.5), egfr(75),
-                       condition("ckd", snomed, "433146000", "Chronic kidney disease stage 5 (disorder)", "2020-01-01")};
+                       condition("ckd", snomed, "433146000",
+                                 "Chronic kidney disease stage 5 (disorder)", "2020-01-01")};
         auto const o = run(r);
         CHECK(created(o.card(0)).size() == 1);
         CHECK(contains(detail(o.card(0)), "contraindicated"));
@@ -253,7 +304,8 @@ TEST_CASE("renal bands change doses and recheck intervals") {
 TEST_CASE("Cockcroft-Gault from creatinine, age, sex and weight; the lowest estimate is used") {
     request r;
     // 69 years, male, 70 kg, creatinine 1.4 mg/dL: (140-69)*70/(72*1.4) = 49.3 mL/min -> impaired.
-    r.resources = {patient("1955-06-01", "male"), magnesium(1.5), creatinine(1.4), weight(70), egfr(75)};
+    r.resources = {patient("1955-06-01", "male"), magnesium(1.5), creatinine(1.4), weight(70),
+                   egfr(75)};
     auto const o = run(r);
     auto const& c = o.card(0);
     CHECK(contains(detail(c), "49.3 mL/min"));
@@ -263,7 +315,8 @@ TEST_CASE("Cockcroft-Gault from creatinine, age, sex and weight; the lowest esti
     CHECK(created(c)[1].at("occurrenceDateTime") == "2025-03-14T12:00:00.000Z");
 
     SUBCASE("creatinine in µmol/L and unknown sex take the conservative factor, and say so") {
-        r.resources = {patient("1955-06-01", ""), magnesium(1.5), creatinine(123.76, "umol/L"), weight(70)};
+        r.resources = {patient("1955-06-01", ""), magnesium(1.5), creatinine(123.76, "umol/L"),
+                       weight(70)};
         auto const o2 = run(r);
         // 1.4 mg/dL, x 0.85 -> 41.9 mL/min.
         CHECK(contains(detail(o2.card(0)), "41.9 mL/min"));
@@ -271,7 +324,9 @@ TEST_CASE("Cockcroft-Gault from creatinine, age, sex and weight; the lowest esti
     }
 }
 
-TEST_CASE("renal function unknown: suggestions still made, a creatinine is suggested, missing data is named") {
+TEST_CASE(
+    "renal function unknown: suggestions still made, a creatinine is suggested, missing data is "
+    "named") {
     request r;
     r.resources = {patient(), magnesium(1.5)};
     r.unavailable = {"renal"};
@@ -333,8 +388,9 @@ TEST_CASE("wasting drug without a magnesium level: 12 months, 7 days for the hig
     r.resources.push_back(magnesium(2.0, "2025-01-10"));
     CHECK(run(r).cards().empty());
 
-    r.resources = {patient(), egfr(75), magnesium(2.0, "2025-03-01"),
-                   med_request("cis", "active", concept_of(coding(rxnorm, "2555", "cisplatin"), "cisplatin"))};
+    r.resources = {
+        patient(), egfr(75), magnesium(2.0, "2025-03-01"),
+        med_request("cis", "active", concept_of(coding(rxnorm, "2555", "cisplatin"), "cisplatin"))};
     o = run(r);
     REQUIRE(o.cards().size() == 1);
     CHECK(contains(summary(o.card(0)), "7 days"));
@@ -347,13 +403,15 @@ TEST_CASE("wasting drug without a magnesium level: 12 months, 7 days for the hig
 
 TEST_CASE("symptomatic escalation: recent conditions and current QTc only") {
     request r;
-    r.resources = {patient(), magnesium(1.5), egfr(75), condition("sz", snomed, "91175000", "Seizure (finding)", "2025-03-08")};
+    r.resources = {patient(), magnesium(1.5), egfr(75),
+                   condition("sz", snomed, "91175000", "Seizure (finding)", "2025-03-08")};
     auto o = run(r);
     CHECK(indicator(o.card(0)) == "critical");
     CHECK(contains(summary(o.card(0)), "symptomatic"));
     CHECK(num(dose_quantity(created(o.card(0))[0]).at("value")) == 2);
 
-    r.resources[3] = condition("ep", snomed, "128613002", "Seizure disorder (disorder)", "2010-05-01");
+    r.resources[3] =
+        condition("ep", snomed, "128613002", "Seizure disorder (disorder)", "2010-05-01");
     o = run(r);
     CHECK(indicator(o.card(0)) == "warning");
 
@@ -372,7 +430,8 @@ TEST_CASE("symptomatic escalation: recent conditions and current QTc only") {
 
 TEST_CASE("coexisting hypokalemia and hypocalcemia are named") {
     request r;
-    r.resources = {patient(), magnesium(1.5), egfr(75), observation("k", "2823-3", 3.1, "mmol/L", "2025-03-10T06:00:00Z"),
+    r.resources = {patient(), magnesium(1.5), egfr(75),
+                   observation("k", "2823-3", 3.1, "mmol/L", "2025-03-10T06:00:00Z"),
                    observation("ca", "2000-8", 1.9, "mmol/L", "2025-03-10T06:00:00Z")};
     auto const d = detail(run(r).card(0));
     CHECK(contains(d, "hypokalemia"));
@@ -400,18 +459,26 @@ TEST_CASE("already on oral repletion: info about the recheck; severe still gets 
 
 TEST_CASE("preliminary results count and the card says so; cancelled never count") {
     request r;
-    r.resources = {patient(), observation("mg1", "19123-9", 1.5, "mg/dL", "2025-03-10T06:00:00Z", "preliminary"), egfr(75)};
+    r.resources = {
+        patient(),
+        observation("mg1", "19123-9", 1.5, "mg/dL", "2025-03-10T06:00:00Z", "preliminary"),
+        egfr(75)};
     CHECK(contains(detail(run(r).card(0)), "preliminary"));
-    r.resources[1] = observation("mg1", "19123-9", 1.5, "mg/dL", "2025-03-10T06:00:00Z", "cancelled");
+    r.resources[1] =
+        observation("mg1", "19123-9", 1.5, "mg/dL", "2025-03-10T06:00:00Z", "cancelled");
     CHECK(run(r).cards().empty());
 }
 
-TEST_CASE("order-select: only the selected draft triggers; a loop diuretic with low Mg warns with repletion") {
+TEST_CASE(
+    "order-select: only the selected draft triggers; a loop diuretic with low Mg warns with "
+    "repletion") {
     request r;
     r.hook = "order-select";
     r.resources = {patient(), magnesium(1.5), egfr(75)};
     r.drafts = {med_request("d1", "draft", furosemide()),
-                med_request("d2", "draft", concept_of(coding(rxnorm, "197604", "digoxin 0.125 MG Oral Tablet"), "digoxin 0.125 MG Oral Tablet"))};
+                med_request("d2", "draft",
+                            concept_of(coding(rxnorm, "197604", "digoxin 0.125 MG Oral Tablet"),
+                                       "digoxin 0.125 MG Oral Tablet"))};
     r.selections = {"MedicationRequest/d1"};
     auto const o = run(r);
     REQUIRE(o.cards().size() == 1);
@@ -425,7 +492,8 @@ TEST_CASE("order-select: only the selected draft triggers; a loop diuretic with 
     CHECK(run(r).cards().empty());
 }
 
-TEST_CASE("order-select PPI: repletion plus a non-recommended famotidine switch dosed by renal band") {
+TEST_CASE(
+    "order-select PPI: repletion plus a non-recommended famotidine switch dosed by renal band") {
     auto famotidine_of = [](outcome const& o) {
         auto const& s = o.card(0).at("suggestions").as_array();
         auto const& last = s[s.size() - 1].as_object();
@@ -464,13 +532,19 @@ TEST_CASE("order-select PPI: repletion plus a non-recommended famotidine switch 
     CHECK(num(dosage(fam25).at("timing").at("repeat").at("frequency")) == 1);
 }
 
-TEST_CASE("order-sign: diuretic, potassium and digoxin together: one card carries the repletion, the others refer to it") {
+TEST_CASE(
+    "order-sign: diuretic, potassium and digoxin together: one card carries the repletion, the "
+    "others refer to it") {
     request r;
     r.hook = "order-sign";
     r.resources = {patient(), magnesium(1.1), egfr(75)};
     r.drafts = {med_request("d1", "draft", furosemide()),
-                med_request("d2", "draft", concept_of(coding(rxnorm, "8591", "Potassium Chloride"), "Potassium chloride 20 mEq tablet")),
-                med_request("d3", "draft", concept_of(coding(rxnorm, "197604", "digoxin 0.125 MG Oral Tablet"), "digoxin 0.125 MG Oral Tablet"))};
+                med_request("d2", "draft",
+                            concept_of(coding(rxnorm, "8591", "Potassium Chloride"),
+                                       "Potassium chloride 20 mEq tablet")),
+                med_request("d3", "draft",
+                            concept_of(coding(rxnorm, "197604", "digoxin 0.125 MG Oral Tablet"),
+                                       "digoxin 0.125 MG Oral Tablet"))};
     auto const o = run(r);
     REQUIRE(o.cards().size() == 3);
     check_all_shapes(o);
@@ -478,7 +552,7 @@ TEST_CASE("order-sign: diuretic, potassium and digoxin together: one card carrie
     CHECK(indicator(o.card(0)) == "critical");
     CHECK(suggestion_count(o.card(0)) == 1);
     for (std::size_t i = 1; i < 3; ++i) {
-        // Beside a severe deficiency, one indicator: critical (clinical-rules.md §7).
+        // Beside a severe deficiency, one indicator: critical (CLINICAL-BASIS.md §7).
         CHECK(indicator(o.card(i)) == "critical");
         CHECK(suggestion_count(o.card(i)) == 0);
         CHECK(contains(detail(o.card(i)), "Magnesium repletion is suggested on the card"));
@@ -491,17 +565,23 @@ TEST_CASE("oral fluoroquinolone with active oral magnesium: info about separatin
     request r;
     r.hook = "order-sign";
     r.resources = {patient(), magnesium(2.0), egfr(75), mg_oxide_active()};
-    r.drafts = {med_request("abx", "draft", concept_of(coding(rxnorm, "309309", "ciprofloxacin 500 MG Oral Tablet"), "ciprofloxacin 500 MG Oral Tablet"))};
+    r.drafts = {med_request("abx", "draft",
+                            concept_of(coding(rxnorm, "309309", "ciprofloxacin 500 MG Oral Tablet"),
+                                       "ciprofloxacin 500 MG Oral Tablet"))};
     auto const o = run(r);
     REQUIRE(o.cards().size() == 1);
     check_all_shapes(o);
     CHECK(indicator(o.card(0)) == "info");
     CHECK(contains(summary(o.card(0)), "separate doses"));
-    r.drafts = {med_request("abx", "draft", concept_of(coding(rxnorm, "1665497", "50 ML levofloxacin 5 MG/ML Injection"), "levofloxacin injection"))};
+    r.drafts = {
+        med_request("abx", "draft",
+                    concept_of(coding(rxnorm, "1665497", "50 ML levofloxacin 5 MG/ML Injection"),
+                               "levofloxacin injection"))};
     CHECK(run(r).cards().empty());
 }
 
-TEST_CASE("magnesium ordered: IV rate, normal or high Mg, no recent level, renal bands, pregnancy") {
+TEST_CASE(
+    "magnesium ordered: IV rate, normal or high Mg, no recent level, renal bands, pregnancy") {
     request r;
     r.hook = "order-sign";
     r.resources = {patient("1990-01-01", "female"), magnesium(2.0), egfr(90)};
@@ -517,7 +597,8 @@ TEST_CASE("magnesium ordered: IV rate, normal or high Mg, no recent level, renal
         check_all_shapes(o);
     }
     SUBCASE("the same with pre-eclampsia: info only, and no 'no deficiency' warning") {
-        r.resources.push_back(condition("pe", snomed, "398254007", "Pre-eclampsia (disorder)", "2025-03-09"));
+        r.resources.push_back(
+            condition("pe", snomed, "398254007", "Pre-eclampsia (disorder)", "2025-03-09"));
         r.drafts = {mgso4_draft("m1", 4, 10)};
         auto const o = run(r);
         auto const* c = o.find("iv-magnesium-rate");
@@ -567,7 +648,8 @@ TEST_CASE("magnesium ordered: IV rate, normal or high Mg, no recent level, renal
     }
     SUBCASE("pregnant, continuous magnesium sulfate for 7 days: warning; 3 days: none") {
         r.resources[1] = magnesium(1.5);
-        r.resources.push_back(condition("preg", snomed, "77386006", "Pregnancy (finding)", "2024-10-01"));
+        r.resources.push_back(
+            condition("preg", snomed, "77386006", "Pregnancy (finding)", "2024-10-01"));
         r.drafts = {mgso4_infusion("m1", 7)};
         auto const o_ = run(r);
         auto const* c = o_.find("magnesium-sulfate-in-pregnancy");
@@ -576,9 +658,11 @@ TEST_CASE("magnesium ordered: IV rate, normal or high Mg, no recent level, renal
         r.drafts = {mgso4_infusion("m1", 3)};
         CHECK_FALSE(run(r).find("magnesium-sulfate-in-pregnancy"));
     }
-    SUBCASE("pregnant, a single dose over 20 minutes is a bolus, not continuous, whatever its bounds") {
+    SUBCASE(
+        "pregnant, a single dose over 20 minutes is a bolus, not continuous, whatever its bounds") {
         r.resources[1] = magnesium(1.5);
-        r.resources.push_back(condition("preg", snomed, "77386006", "Pregnancy (finding)", "2024-10-01"));
+        r.resources.push_back(
+            condition("preg", snomed, "77386006", "Pregnancy (finding)", "2024-10-01"));
         r.drafts = {mgso4_draft("m1", 2, 20, "7")};
         CHECK_FALSE(run(r).find("magnesium-sulfate-in-pregnancy"));
         r.drafts = {mgso4_draft("m1", 2, 90, "7")};  // over 90 minutes: continuous
@@ -598,12 +682,15 @@ TEST_CASE("no finding: no cards") {
 TEST_CASE("same input, same cards apart from uuids") {
     request r;
     r.hook = "order-sign";
-    r.resources = {patient(), magnesium(1.1), egfr(45), observation("k", "2823-3", 3.1, "mmol/L", "2025-03-10T06:00:00Z")};
-    r.drafts = {med_request("d1", "draft", furosemide()), med_request("ppi1", "draft", omeprazole())};
+    r.resources = {patient(), magnesium(1.1), egfr(45),
+                   observation("k", "2823-3", 3.1, "mmol/L", "2025-03-10T06:00:00Z")};
+    r.drafts = {med_request("d1", "draft", furosemide()),
+                med_request("ppi1", "draft", omeprazole())};
     auto strip = [](bj::array cards) {
         for (auto& c : cards) {
             c.as_object().erase("uuid");
-            if (auto* s = c.as_object().if_contains("suggestions")) for (auto& sg : s->as_array()) sg.as_object().erase("uuid");
+            if (auto* s = c.as_object().if_contains("suggestions"))
+                for (auto& sg : s->as_array()) sg.as_object().erase("uuid");
         }
         return bj::serialize(cards);
     };
@@ -615,12 +702,14 @@ TEST_CASE("same input, same cards apart from uuids") {
 
 TEST_CASE("cards built in a caller's memory resource are the same cards, allocated there") {
     std::vector<request> requests(3);
-    requests[0].resources = {patient(), magnesium(1.5), egfr(45)};                  // oral repletion, impaired band
-    requests[1].resources = {patient(), magnesium(1.0)};                            // IV, renal unknown: creatinine too
+    requests[0].resources = {patient(), magnesium(1.5), egfr(45)};  // oral repletion, impaired band
+    requests[1].resources = {patient(), magnesium(1.0)};  // IV, renal unknown: creatinine too
     requests[1].unavailable = {"renal"};
-    requests[2].hook = "order-sign";                                                // several cards, PPI switch (delete action)
-    requests[2].resources = {patient(), magnesium(1.1), egfr(45), observation("k", "2823-3", 3.1, "mmol/L", "2025-03-10T06:00:00Z")};
-    requests[2].drafts = {med_request("d1", "draft", furosemide()), med_request("ppi1", "draft", omeprazole())};
+    requests[2].hook = "order-sign";  // several cards, PPI switch (delete action)
+    requests[2].resources = {patient(), magnesium(1.1), egfr(45),
+                             observation("k", "2823-3", 3.1, "mmol/L", "2025-03-10T06:00:00Z")};
+    requests[2].drafts = {med_request("d1", "draft", furosemide()),
+                          med_request("ppi1", "draft", omeprazole())};
     for (auto const& r : requests) {
         auto const on_heap = run(r);
         bj::monotonic_resource arena;
@@ -636,7 +725,8 @@ TEST_CASE("cards built in a caller's memory resource are the same cards, allocat
                 for (auto const& sg : s->as_array()) {
                     for (auto const& a : sg.at("actions").as_array()) {
                         CHECK(a.storage().get() == &arena);
-                        if (auto const* res = a.as_object().if_contains("resource")) CHECK(res->storage().get() == &arena);
+                        if (auto const* res = a.as_object().if_contains("resource"))
+                            CHECK(res->storage().get() == &arena);
                     }
                 }
             }
@@ -644,7 +734,8 @@ TEST_CASE("cards built in a caller's memory resource are the same cards, allocat
     }
 }
 
-TEST_CASE("newest result wins; a tie on time goes to the later issued; dataAbsentReason never counts") {
+TEST_CASE(
+    "newest result wins; a tie on time goes to the later issued; dataAbsentReason never counts") {
     request r;
     auto older = magnesium(1.1, "2025-03-09T06:00:00Z", "mg/dL", "mgA");
     auto newer = magnesium(1.5, "2025-03-10T06:00:00Z", "mg/dL", "mgB");
@@ -668,10 +759,14 @@ TEST_CASE("newest result wins; a tie on time goes to the later issued; dataAbsen
 TEST_CASE("pregnancy from a pregnancy-status Observation in the last 9 months") {
     request r;
     r.hook = "order-sign";
-    bj::object status{{"resourceType", "Observation"}, {"id", "ps"}, {"status", "final"},
-                      {"code", concept_of(coding("http://loinc.org", "82810-3", "Pregnancy status"), "Pregnancy status")},
-                      {"effectiveDateTime", "2025-01-15"},
-                      {"valueCodeableConcept", concept_of(coding(snomed, "77386006", "Pregnant"), "Pregnant")}};
+    bj::object status{
+        {"resourceType", "Observation"},
+        {"id", "ps"},
+        {"status", "final"},
+        {"code",
+         concept_of(coding("http://loinc.org", "82810-3", "Pregnancy status"), "Pregnancy status")},
+        {"effectiveDateTime", "2025-01-15"},
+        {"valueCodeableConcept", concept_of(coding(snomed, "77386006", "Pregnant"), "Pregnant")}};
     r.resources = {patient("1990-01-01", "female"), magnesium(1.5), egfr(90), status};
     r.drafts = {mgso4_infusion("m1", 6)};
     auto const o = run(r);
@@ -689,7 +784,8 @@ TEST_CASE("magnesium with normal Mg: the order's reason or acute asthma exempts 
     r.hook = "order-sign";
     r.resources = {patient(), magnesium(2.0), egfr(90)};
     auto order = mgso4_draft("m1", 2, 20);
-    order["reasonCode"] = bj::object{{"text", "Acute severe asthma"}};  // sent as a single object, as the sandbox does
+    order["reasonCode"] = bj::object{
+        {"text", "Acute severe asthma"}};  // sent as a single object, as the sandbox does
     r.drafts = {order};
     CHECK_FALSE(run(r).find("repletion-without-deficiency"));
 
@@ -708,8 +804,8 @@ TEST_CASE("IV rate from a mass rate; a rate in mL/h alone is not checked") {
     auto order = mgso4_draft("m1", 4, 0);
     auto& ds = order.at("dosageInstruction").as_array()[0].as_object();
     ds.erase("timing");
-    ds["doseAndRate"].as_array()[0].as_object()["rateQuantity"] =
-        bj::object{{"value", 12}, {"unit", "g/h"}, {"system", "http://unitsofmeasure.org"}, {"code", "g/h"}};
+    ds["doseAndRate"].as_array()[0].as_object()["rateQuantity"] = bj::object{
+        {"value", 12}, {"unit", "g/h"}, {"system", "http://unitsofmeasure.org"}, {"code", "g/h"}};
     r.drafts = {order};
     auto const o = run(r);
     auto const* c = o.find("iv-magnesium-rate");
@@ -717,7 +813,10 @@ TEST_CASE("IV rate from a mass rate; a rate in mL/h alone is not checked") {
     CHECK(contains(summary(*c), "200 mg/min"));
 
     ds["doseAndRate"].as_array()[0].as_object()["rateQuantity"] =
-        bj::object{{"value", 300}, {"unit", "mL/h"}, {"system", "http://unitsofmeasure.org"}, {"code", "mL/h"}};
+        bj::object{{"value", 300},
+                   {"unit", "mL/h"},
+                   {"system", "http://unitsofmeasure.org"},
+                   {"code", "mL/h"}};
     r.drafts = {order};
     CHECK_FALSE(run(r).find("iv-magnesium-rate"));
 }
@@ -726,11 +825,18 @@ TEST_CASE("medicationReference to a contained Medication is classified by that M
     request r;
     r.hook = "order-select";
     r.resources = {patient(), magnesium(1.5), egfr(90)};
-    bj::object draft{{"resourceType", "MedicationRequest"}, {"id", "c1"}, {"status", "draft"}, {"intent", "order"},
-                     {"subject", bj::object{{"reference", "Patient/p1"}}},
-                     {"contained", bj::array{bj::object{{"resourceType", "Medication"}, {"id", "med"},
-                                                        {"code", concept_of(coding(atc, "C03AA03", "hydrochlorothiazide"), "Hydrochlorothiazide 25 mg")}}}},
-                     {"medicationReference", bj::object{{"reference", "#med"}}}};
+    bj::object draft{
+        {"resourceType", "MedicationRequest"},
+        {"id", "c1"},
+        {"status", "draft"},
+        {"intent", "order"},
+        {"subject", bj::object{{"reference", "Patient/p1"}}},
+        {"contained",
+         bj::array{bj::object{{"resourceType", "Medication"},
+                              {"id", "med"},
+                              {"code", concept_of(coding(atc, "C03AA03", "hydrochlorothiazide"),
+                                                  "Hydrochlorothiazide 25 mg")}}}},
+        {"medicationReference", bj::object{{"reference", "#med"}}}};
     r.drafts = {draft};
     r.selections = {"MedicationRequest/c1"};
     auto const o = run(r);
@@ -738,7 +844,8 @@ TEST_CASE("medicationReference to a contained Medication is classified by that M
     CHECK(contains(summary(o.card(0)), "Hydrochlorothiazide"));
 }
 
-TEST_CASE("patient-view ignores draft orders; order hooks ignore active record orders as triggers") {
+TEST_CASE(
+    "patient-view ignores draft orders; order hooks ignore active record orders as triggers") {
     request r;
     r.resources = {patient(), magnesium(2.0), egfr(90), med_request("f1", "active", furosemide())};
     r.hook = "order-sign";

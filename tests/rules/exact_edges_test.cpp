@@ -1,4 +1,4 @@
-// Reading the record at its edges (clinical-rules.md §1, §2, §7): every magnesium threshold and
+// Reading the record at its edges (CLINICAL-BASIS.md §1, §2, §7): every magnesium threshold and
 // renal band edge in every supported unit and with every comparator, compared as decimals; a
 // property test against an integer-arithmetic reading of the rules; comparators that cannot
 // classify; implausible, future-dated and other patients' data; micro signs; text matching;
@@ -125,7 +125,7 @@ std::string text_of(decimal d) {
 
 bj::value json_number(decimal d) { return bj::parse(text_of(d)); }
 
-// The rules read with integers only (no floating point), from clinical-rules.md §1, §2 and §7:
+// The rules read with integers only (no floating point), from CLINICAL-BASIS.md §1, §2 and §7:
 // mg/dL in ten-thousandths (half away from zero), plausibility, comparators, thresholds.
 std::string reference_outcome(std::int64_t mg_dl_1e4, std::string const& comparator) {
     if (mg_dl_1e4 < 1'000 || mg_dl_1e4 > 200'000) return "not counted";  // implausible

@@ -1,4 +1,4 @@
-// The card text formatter (clinical-rules.md §5): dates at every FHIR precision and offset,
+// The card text formatter (CLINICAL-BASIS.md §5): dates at every FHIR precision and offset,
 // ages, and units without UCUM annotations.
 
 #include "common/format.hpp"

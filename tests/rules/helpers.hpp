@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <boost/json.hpp>
 
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/evaluate.hpp"
@@ -29,38 +29,57 @@ inline cds::fhir::instant at(std::string const& text) {
 
 inline std::string const now_text = "2025-03-10T12:00:00Z";
 
-inline bj::value patient(std::string const& birth = "1955-06-01", std::string const& gender = "male") {
+inline bj::value patient(std::string const& birth = "1955-06-01",
+                         std::string const& gender = "male") {
     bj::object p{{"resourceType", "Patient"}, {"id", "p1"}};
     if (!birth.empty()) p["birthDate"] = birth;
     if (!gender.empty()) p["gender"] = gender;
     return p;
 }
 
-inline bj::value observation(std::string const& id, std::string const& loinc, double value, std::string const& unit,
-                             std::string const& when, std::string const& status = "final", std::string const& comparator = "") {
-    bj::object q{{"value", value}, {"unit", unit}, {"system", "http://unitsofmeasure.org"}, {"code", unit}};
+inline bj::value observation(std::string const& id,
+                             std::string const& loinc,
+                             double value,
+                             std::string const& unit,
+                             std::string const& when,
+                             std::string const& status = "final",
+                             std::string const& comparator = "") {
+    bj::object q{
+        {"value", value}, {"unit", unit}, {"system", "http://unitsofmeasure.org"}, {"code", unit}};
     if (!comparator.empty()) q["comparator"] = comparator;
-    return bj::object{{"resourceType", "Observation"},
-                      {"id", id},
-                      {"status", status},
-                      {"code", bj::object{{"coding", bj::array{bj::object{{"system", "http://loinc.org"}, {"code", loinc}}}}}},
-                      {"subject", bj::object{{"reference", "Patient/p1"}}},
-                      {"effectiveDateTime", when},
-                      {"valueQuantity", q}};
+    return bj::object{
+        {"resourceType", "Observation"},
+        {"id", id},
+        {"status", status},
+        {"code", bj::object{{"coding", bj::array{bj::object{{"system", "http://loinc.org"},
+                                                            {"code", loinc}}}}}},
+        {"subject", bj::object{{"reference", "Patient/p1"}}},
+        {"effectiveDateTime", when},
+        {"valueQuantity", q}};
 }
 
-inline bj::value magnesium(double value, std::string const& when = "2025-03-10T06:00:00Z", std::string const& unit = "mg/dL",
+inline bj::value magnesium(double value,
+                           std::string const& when = "2025-03-10T06:00:00Z",
+                           std::string const& unit = "mg/dL",
                            std::string const& id = "mg1") {
     return observation(id, "19123-9", value, unit, when);
 }
 
-inline bj::value weight(double kg, std::string const& when = "2025-03-01") { return observation("wt1", "29463-7", kg, "kg", when); }
-inline bj::value egfr(double v, std::string const& when = "2025-03-09") { return observation("egfr1", "98979-8", v, "mL/min/{1.73_m2}", when); }
-inline bj::value creatinine(double v, std::string const& unit = "mg/dL", std::string const& when = "2025-03-09") {
+inline bj::value weight(double kg, std::string const& when = "2025-03-01") {
+    return observation("wt1", "29463-7", kg, "kg", when);
+}
+inline bj::value egfr(double v, std::string const& when = "2025-03-09") {
+    return observation("egfr1", "98979-8", v, "mL/min/{1.73_m2}", when);
+}
+inline bj::value creatinine(double v,
+                            std::string const& unit = "mg/dL",
+                            std::string const& when = "2025-03-09") {
     return observation("cr1", "2160-0", v, unit, when);
 }
 
-inline bj::object coding(std::string const& system, std::string const& code, std::string const& display = "") {
+inline bj::object coding(std::string const& system,
+                         std::string const& code,
+                         std::string const& display = "") {
     bj::object c{{"system", system}, {"code", code}};
     if (!display.empty()) c["display"] = display;
     return c;
@@ -69,37 +88,63 @@ inline std::string const rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm";
 inline std::string const atc = "http://www.whocc.no/atc";
 inline std::string const snomed = "http://snomed.info/sct";
 
-inline bj::object med_request(std::string const& id, std::string const& status, bj::object medication,
+inline bj::object med_request(std::string const& id,
+                              std::string const& status,
+                              bj::object medication,
                               bj::array dosage = {}) {
-    bj::object m{{"resourceType", "MedicationRequest"}, {"id", id}, {"status", status}, {"intent", "order"},
-                 {"subject", bj::object{{"reference", "Patient/p1"}}}, {"medicationCodeableConcept", std::move(medication)}};
+    bj::object m{{"resourceType", "MedicationRequest"},
+                 {"id", id},
+                 {"status", status},
+                 {"intent", "order"},
+                 {"subject", bj::object{{"reference", "Patient/p1"}}},
+                 {"medicationCodeableConcept", std::move(medication)}};
     if (!dosage.empty()) m["dosageInstruction"] = std::move(dosage);
     return m;
 }
 
 // A MedicationRequest naming its drug by medicationReference (resolved against the snapshot).
-inline bj::object med_request_ref(std::string const& id, std::string const& status, std::string const& reference,
+inline bj::object med_request_ref(std::string const& id,
+                                  std::string const& status,
+                                  std::string const& reference,
                                   std::string const& display = "") {
     bj::object ref{{"reference", reference}};
     if (!display.empty()) ref["display"] = display;
-    return bj::object{{"resourceType", "MedicationRequest"}, {"id", id}, {"status", status}, {"intent", "order"},
-                      {"subject", bj::object{{"reference", "Patient/p1"}}}, {"medicationReference", std::move(ref)}};
+    return bj::object{{"resourceType", "MedicationRequest"},
+                      {"id", id},
+                      {"status", status},
+                      {"intent", "order"},
+                      {"subject", bj::object{{"reference", "Patient/p1"}}},
+                      {"medicationReference", std::move(ref)}};
 }
 
 inline bj::object concept_of(bj::object c, std::string const& text) {
     return bj::object{{"coding", bj::array{std::move(c)}}, {"text", text}};
 }
 
-inline bj::object furosemide() { return concept_of(coding(rxnorm, "313988", "furosemide 40 MG Oral Tablet"), "furosemide 40 MG Oral Tablet"); }
-inline bj::object omeprazole() { return concept_of(coding(rxnorm, "198051", "omeprazole 20 MG Delayed Release Oral Capsule"), "omeprazole 20 MG Delayed Release Oral Capsule"); }
+inline bj::object furosemide() {
+    return concept_of(coding(rxnorm, "313988", "furosemide 40 MG Oral Tablet"),
+                      "furosemide 40 MG Oral Tablet");
+}
+inline bj::object omeprazole() {
+    return concept_of(coding(rxnorm, "198051", "omeprazole 20 MG Delayed Release Oral Capsule"),
+                      "omeprazole 20 MG Delayed Release Oral Capsule");
+}
 
-inline bj::object condition(std::string const& id, std::string const& system, std::string const& code, std::string const& display,
-                            std::string const& onset = "", std::string const& status = "active") {
-    bj::object c{{"resourceType", "Condition"},
-                 {"id", id},
-                 {"clinicalStatus", bj::object{{"coding", bj::array{coding("http://terminology.hl7.org/CodeSystem/condition-clinical", status)}}}},
-                 {"code", concept_of(coding(system, code, display), display)},
-                 {"subject", bj::object{{"reference", "Patient/p1"}}}};
+inline bj::object condition(std::string const& id,
+                            std::string const& system,
+                            std::string const& code,
+                            std::string const& display,
+                            std::string const& onset = "",
+                            std::string const& status = "active") {
+    bj::object c{
+        {"resourceType", "Condition"},
+        {"id", id},
+        {"clinicalStatus",
+         bj::object{
+             {"coding", bj::array{coding("http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                         status)}}}},
+        {"code", concept_of(coding(system, code, display), display)},
+        {"subject", bj::object{{"reference", "Patient/p1"}}}};
     if (!onset.empty()) c["onsetDateTime"] = onset;
     return c;
 }
@@ -119,7 +164,9 @@ struct request {
 struct outcome {
     cds::rules::evaluation_result result;
     [[nodiscard]] bj::array const& cards() const { return result.cards; }
-    [[nodiscard]] bj::object const& card(std::size_t i) const { return result.cards.at(i).as_object(); }
+    [[nodiscard]] bj::object const& card(std::size_t i) const {
+        return result.cards.at(i).as_object();
+    }
     [[nodiscard]] bj::object const* find(std::string const& rule_id) const {
         for (auto const& c : result.cards) {
             if (c.at("source").at("topic").at("code").as_string() == rule_id) return &c.as_object();
@@ -130,9 +177,12 @@ struct outcome {
 };
 
 // `storage`: when given, the cards are built there (the evaluate overload with a storage_ptr).
-inline outcome run(request const& r, cds::rules::rule_set const& rules = *bundled(), bj::storage_ptr const* storage = nullptr) {
+inline outcome run(request const& r,
+                   cds::rules::rule_set const& rules = *bundled(),
+                   bj::storage_ptr const* storage = nullptr) {
     cds::fhir::snapshot_builder b;
-    for (std::size_t i = 0; i < r.resources.size(); ++i) b.add(r.resources[i], "prefetch.r[" + std::to_string(i) + "]");
+    for (std::size_t i = 0; i < r.resources.size(); ++i)
+        b.add(r.resources[i], "prefetch.r[" + std::to_string(i) + "]");
     cds::fhir::patient_snapshot snapshot = std::move(b).build();
     cds::rules::hook_context ctx;
     ctx.hook = r.hook;
@@ -146,7 +196,8 @@ inline outcome run(request const& r, cds::rules::rule_set const& rules = *bundle
     ctx.data_notes = r.data_notes;
     for (std::size_t i = 0; i < r.drafts.size(); ++i) {
         cds::fhir::issue_list issues;
-        auto o = cds::fhir::parse_medication_order(r.drafts[i], "context.draftOrders[" + std::to_string(i) + "]", issues);
+        auto o = cds::fhir::parse_medication_order(
+            r.drafts[i], "context.draftOrders[" + std::to_string(i) + "]", issues);
         REQUIRE(o.has_value());
         cds::fhir::resolve_medication(*o, snapshot, issues);
         ctx.draft_orders.push_back(std::move(*o));
@@ -161,10 +212,18 @@ inline outcome run(request const& r, cds::rules::rule_set const& rules = *bundle
     return {cds::rules::evaluate(snapshot, ctx, rules, uuid)};
 }
 
-inline std::string summary(bj::object const& card) { return std::string(card.at("summary").as_string()); }
-inline std::string detail(bj::object const& card) { return std::string(card.at("detail").as_string()); }
-inline std::string indicator(bj::object const& card) { return std::string(card.at("indicator").as_string()); }
-inline bool contains(std::string const& hay, std::string const& needle) { return hay.find(needle) != std::string::npos; }
+inline std::string summary(bj::object const& card) {
+    return std::string(card.at("summary").as_string());
+}
+inline std::string detail(bj::object const& card) {
+    return std::string(card.at("detail").as_string());
+}
+inline std::string indicator(bj::object const& card) {
+    return std::string(card.at("indicator").as_string());
+}
+inline bool contains(std::string const& hay, std::string const& needle) {
+    return hay.find(needle) != std::string::npos;
+}
 
 // All resources created by the card's suggestions, in order.
 inline std::vector<bj::object> created(bj::object const& card, std::size_t suggestion = 0) {

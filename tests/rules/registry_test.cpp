@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <string>
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <boost/json.hpp>
 
 #include "cds/rules/rule_set.hpp"
 #include "registry.hpp"
@@ -17,7 +17,9 @@ namespace {
 
 bj::value bundled_json() { return bj::parse(cds::rules::bundled_rule_set_json()); }
 
-cds::rules::rule_set_load_result load(bj::value const& v) { return cds::rules::load_rule_set(bj::serialize(v)); }
+cds::rules::rule_set_load_result load(bj::value const& v) {
+    return cds::rules::load_rule_set(bj::serialize(v));
+}
 
 std::string dump(std::vector<cds::rules::rule_set_problem> const& ps) {
     std::string s;
@@ -26,10 +28,12 @@ std::string dump(std::vector<cds::rules::rule_set_problem> const& ps) {
 }
 
 // The one problem at `path`, which must mention every fragment.
-bool names(std::vector<cds::rules::rule_set_problem> const& ps, std::string const& path,
+bool names(std::vector<cds::rules::rule_set_problem> const& ps,
+           std::string const& path,
            std::initializer_list<char const*> fragments) {
     return std::count_if(ps.begin(), ps.end(), [&](auto const& p) {
-               return p.path == path && std::all_of(fragments.begin(), fragments.end(), [&](char const* f) {
+               return p.path == path &&
+                      std::all_of(fragments.begin(), fragments.end(), [&](char const* f) {
                           return p.message.find(f) != std::string::npos;
                       });
            }) == 1;
@@ -56,17 +60,20 @@ TEST_CASE("a registered rule missing from the configuration stops the load, nami
     auto const r = load(v);
     INFO(dump(r.problems));
     CHECK_FALSE(r.rules);
-    CHECK(names(r.problems, "/rules/digoxin-with-hypomagnesemia", {"'digoxin-with-hypomagnesemia'", "not configured"}));
+    CHECK(names(r.problems, "/rules/digoxin-with-hypomagnesemia",
+                {"'digoxin-with-hypomagnesemia'", "not configured"}));
     CHECK(r.problems.size() == 1);
 }
 
 TEST_CASE("a configured rule the build does not have stops the load, naming it") {
     auto v = bundled_json();
-    v.at("rules").as_object()["calcium-with-hypomagnesemia"] = bj::object{{"title", "Calcium"}, {"summary", "Calcium {drug}"}};
+    v.at("rules").as_object()["calcium-with-hypomagnesemia"] =
+        bj::object{{"title", "Calcium"}, {"summary", "Calcium {drug}"}};
     auto const r = load(v);
     INFO(dump(r.problems));
     CHECK_FALSE(r.rules);
-    CHECK(names(r.problems, "/rules/calcium-with-hypomagnesemia", {"unknown rule 'calcium-with-hypomagnesemia'"}));
+    CHECK(names(r.problems, "/rules/calcium-with-hypomagnesemia",
+                {"unknown rule 'calcium-with-hypomagnesemia'"}));
     CHECK(r.problems.size() == 1);
 }
 
@@ -77,7 +84,8 @@ TEST_CASE("a text the code reads, missing from the configuration, is named with 
         auto const r = load(v);
         INFO(dump(r.problems));
         CHECK_FALSE(r.rules);
-        CHECK(names(r.problems, "/texts/digoxin_advice", {"missing text 'digoxin_advice'", "digoxin-with-hypomagnesemia"}));
+        CHECK(names(r.problems, "/texts/digoxin_advice",
+                    {"missing text 'digoxin_advice'", "digoxin-with-hypomagnesemia"}));
     }
     SUBCASE("a member of a group, read by the card builders") {
         auto v = bundled_json();
@@ -85,7 +93,8 @@ TEST_CASE("a text the code reads, missing from the configuration, is named with 
         auto const r = load(v);
         INFO(dump(r.problems));
         CHECK_FALSE(r.rules);
-        CHECK(names(r.problems, "/texts/actions/iv_reduced", {"missing text 'actions.iv_reduced'", "card builders"}));
+        CHECK(names(r.problems, "/texts/actions/iv_reduced",
+                    {"missing text 'actions.iv_reduced'", "card builders"}));
     }
     SUBCASE("read by a rule and by the card builders") {
         auto v = bundled_json();
@@ -113,15 +122,18 @@ TEST_CASE("a placeholder the code does not fill for that summary or text is name
     SUBCASE("a summary: another rule's placeholder") {
         // {mg} is filled by other rules' summaries, not by this one's.
         auto v = bundled_json();
-        v.at("rules").at("repletion-renal-severely-impaired").as_object()["summary"] = "{drug} with Mg {mg} and renal function {renal}";
+        v.at("rules").at("repletion-renal-severely-impaired").as_object()["summary"] =
+            "{drug} with Mg {mg} and renal function {renal}";
         auto const r = load(v);
         INFO(dump(r.problems));
         CHECK_FALSE(r.rules);
-        CHECK(names(r.problems, "/rules/repletion-renal-severely-impaired/summary", {"{mg}", "{drug}, {renal}"}));
+        CHECK(names(r.problems, "/rules/repletion-renal-severely-impaired/summary",
+                    {"{mg}", "{drug}, {renal}"}));
     }
     SUBCASE("a text: another text's placeholder") {
         auto v = bundled_json();
-        v.at("texts").as_object()["refer_to_level"] = "A level is suggested for {describes} on \"{card}\".";
+        v.at("texts").as_object()["refer_to_level"] =
+            "A level is suggested for {describes} on \"{card}\".";
         auto const r = load(v);
         INFO(dump(r.problems));
         CHECK_FALSE(r.rules);
@@ -141,7 +153,8 @@ TEST_CASE("a placeholder the code does not fill for that summary or text is name
 TEST_CASE("every mismatch with the registry is named at once, with the schema's problems") {
     auto v = bundled_json();
     v.at("rules").as_object().erase("iv-magnesium-rate");
-    v.at("rules").as_object()["magnesium-in-the-water"] = bj::object{{"title", "Water"}, {"summary", "Water"}};
+    v.at("rules").as_object()["magnesium-in-the-water"] =
+        bj::object{{"title", "Water"}, {"summary", "Water"}};
     v.at("texts").as_object().erase("chelation_advice");
     v.at("rules").at("hypomagnesemia").as_object()["summary"] = "Serum Mg {magnesium} mg/dL";
     v.at("windows").as_object()["renal_current_days"] = "30";  // a schema problem as well
@@ -150,7 +163,8 @@ TEST_CASE("every mismatch with the registry is named at once, with the schema's 
     CHECK_FALSE(r.rules);
     CHECK(names(r.problems, "/rules/iv-magnesium-rate", {"not configured"}));
     CHECK(names(r.problems, "/rules/magnesium-in-the-water", {"unknown rule"}));
-    CHECK(names(r.problems, "/texts/chelation_advice", {"missing text", "oral-magnesium-chelation"}));
+    CHECK(
+        names(r.problems, "/texts/chelation_advice", {"missing text", "oral-magnesium-chelation"}));
     CHECK(names(r.problems, "/rules/hypomagnesemia/summary", {"{magnesium}"}));
     CHECK(names(r.problems, "/windows/renal_current_days", {"expected number"}));
     CHECK(r.problems.size() == 5);

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <boost/json.hpp>
 
 #include "cds/rules/rule_set.hpp"
 #include "helpers.hpp"
@@ -20,8 +20,12 @@ std::vector<cds::rules::rule_set_problem> problems_of(bj::value const& v) {
     return cds::rules::load_rule_set(bj::serialize(v)).problems;
 }
 
-bool has_problem(std::vector<cds::rules::rule_set_problem> const& ps, std::string const& path, std::string const& fragment = "") {
-    return std::any_of(ps.begin(), ps.end(), [&](auto const& p) { return p.path == path && p.message.find(fragment) != std::string::npos; });
+bool has_problem(std::vector<cds::rules::rule_set_problem> const& ps,
+                 std::string const& path,
+                 std::string const& fragment = "") {
+    return std::any_of(ps.begin(), ps.end(), [&](auto const& p) {
+        return p.path == path && p.message.find(fragment) != std::string::npos;
+    });
 }
 
 std::string dump(std::vector<cds::rules::rule_set_problem> const& ps) {
@@ -40,16 +44,20 @@ TEST_CASE("the bundled rule set loads without problems") {
     CHECK(r.rules->id() == "magnesium-cds-rules");
     CHECK_FALSE(r.rules->version().empty());
     REQUIRE(r.rules->services().size() == 3);
-    for (char const* id : {"magnesium-patient-view", "magnesium-order-select", "magnesium-order-sign"}) {
+    for (char const* id :
+         {"magnesium-patient-view", "magnesium-order-select", "magnesium-order-sign"}) {
         CAPTURE(id);
         auto const* s = r.rules->find_service(id);
         REQUIRE(s);
-        auto const mg = std::find_if(s->prefetch.begin(), s->prefetch.end(), [](auto const& t) { return t.key == "magnesium"; });
+        auto const mg = std::find_if(s->prefetch.begin(), s->prefetch.end(),
+                                     [](auto const& t) { return t.key == "magnesium"; });
         REQUIRE(mg != s->prefetch.end());
         CHECK(mg->required);
-        CHECK(mg->query.find("Observation?patient={{context.patientId}}&code=http://loinc.org|19123-9") == 0);
+        CHECK(mg->query.find(
+                  "Observation?patient={{context.patientId}}&code=http://loinc.org|19123-9") == 0);
         // Only the magnesium results are required data.
-        CHECK(std::count_if(s->prefetch.begin(), s->prefetch.end(), [](auto const& t) { return t.required; }) == 1);
+        CHECK(std::count_if(s->prefetch.begin(), s->prefetch.end(),
+                            [](auto const& t) { return t.required; }) == 1);
         for (auto const& t : s->prefetch) CHECK_FALSE(t.describes.empty());
     }
     CHECK(r.rules->find_service("magnesium-patient-view")->hook == "patient-view");
@@ -72,11 +80,12 @@ TEST_CASE("an unknown member is rejected with its path") {
 
 TEST_CASE("every problem is reported, each with its path") {
     auto v = bundled_json();
-    v.at("thresholds").at("magnesium").as_object()["severe_below_mg_dl"] = "1.2";          // wrong type
-    v.at("windows").as_object().erase("renal_current_days");                               // missing
-    v.at("units").at("magnesium_mg_dl").as_array()[2].as_object()["factor"] = -2.431;       // not positive
-    v.at("services").as_array()[1].as_object()["hook"] = "order-review";                     // not a hook
-    v.as_object()["colour"] = "blue";                                                        // unknown top-level
+    v.at("thresholds").at("magnesium").as_object()["severe_below_mg_dl"] = "1.2";  // wrong type
+    v.at("windows").as_object().erase("renal_current_days");                       // missing
+    v.at("units").at("magnesium_mg_dl").as_array()[2].as_object()["factor"] =
+        -2.431;                                                           // not positive
+    v.at("services").as_array()[1].as_object()["hook"] = "order-review";  // not a hook
+    v.as_object()["colour"] = "blue";                                     // unknown top-level
     auto const ps = problems_of(v);
     INFO(dump(ps));
     CHECK(has_problem(ps, "/thresholds/magnesium/severe_below_mg_dl", "expected number"));
@@ -112,7 +121,10 @@ TEST_CASE("consistency checks: threshold order, band edges, duplicate units, pla
     }
     SUBCASE("duplicate unit, case-insensitive") {
         auto v = bundled_json();
-        v.at("units").at("magnesium_mg_dl").as_array().push_back(bj::object{{"unit", "MG/DL"}, {"factor", 1}});
+        v.at("units")
+            .at("magnesium_mg_dl")
+            .as_array()
+            .push_back(bj::object{{"unit", "MG/DL"}, {"factor", 1}});
         CHECK(has_problem(problems_of(v), "/units/magnesium_mg_dl/4/unit", "twice"));
     }
     SUBCASE("unknown placeholder in a summary") {

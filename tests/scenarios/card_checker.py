@@ -1,4 +1,4 @@
-"""Card checker: what a prescriber reads must pass clinical-rules.md §3.1 and §5, on every card
+"""Card checker: what a prescriber reads must pass CLINICAL-BASIS.md §3.1 and §5, on every card
 of every scenario response.
 
 Failing checks (`check_cards`): summary under 140 characters and not cut ("..."); no ISO-8601

@@ -72,7 +72,7 @@ def mode_check(args) -> int:
     if known_gaps:
         # Listed, not failed: suggested orders not yet all signable as written (§3.1), and the
         # word limit and repeated sentences that need one card per problem (§5).
-        print(f"known gaps (clinical-rules.md §3.1/§5, not failing): {len(known_gaps)}")
+        print(f"known gaps (CLINICAL-BASIS.md §3.1/§5, not failing): {len(known_gaps)}")
         for g in known_gaps[: 200 if args.verbose else 20]:
             print(f"     gap {g[:300]}")
     summary_line(passed, failed)
@@ -226,7 +226,7 @@ def mode_properties(args) -> int:
     failures: list[str] = []
     checks = 0
     with lib.temp_workdir() as tmp:
-        # 1. monotonic in the value, with the documented switch points (clinical-rules.md §2)
+        # 1. monotonic in the value, with the documented switch points (CLINICAL-BASIS.md §2)
         previous = None
         for hundredths in range(50, 301, 2):
             value = hundredths / 100

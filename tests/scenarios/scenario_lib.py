@@ -642,7 +642,7 @@ def rule_set_identity(rules_path: Path | None) -> tuple[str, str] | None:
 
 
 def invariants(response: dict, request: dict, rules_identity: tuple[str, str] | None = None) -> list[str]:
-    """CDS Hooks 2.0 and clinical-rules.md §3/§5 properties every response must have."""
+    """CDS Hooks 2.0 and CLINICAL-BASIS.md §3/§5 properties every response must have."""
     r: list[str] = []
     cards = response.get("cards")
     if not isinstance(cards, list):

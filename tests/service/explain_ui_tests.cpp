@@ -30,20 +30,25 @@ TEST_CASE("explain is never in a response by default and refused when not enable
     REQUIRE(plain.status == 200);
     CHECK_FALSE(parse(plain.body).as_object().contains("explain"));
 
-    auto const refused = call(post("/cds-services/magnesium-patient-view?explain=true", severe_request()), state);
+    auto const refused =
+        call(post("/cds-services/magnesium-patient-view?explain=true", severe_request()), state);
     CHECK(refused.status == 400);
     CHECK(diagnostics_of(refused).find("--enable-explain") != std::string::npos);
     // The viewer's header means nothing while the viewer is off.
-    auto const viewer = call(from_viewer(post("/cds-services/magnesium-patient-view?explain=true", severe_request())), state);
+    auto const viewer = call(
+        from_viewer(post("/cds-services/magnesium-patient-view?explain=true", severe_request())),
+        state);
     CHECK(viewer.status == 400);
-    auto const bad_value = call(post("/cds-services/magnesium-patient-view?explain=yes", severe_request()), state);
+    auto const bad_value =
+        call(post("/cds-services/magnesium-patient-view?explain=yes", severe_request()), state);
     CHECK(bad_value.status == 400);
 }
 
 TEST_CASE("with explain enabled the trace comes with the cards, in the documented shape") {
     auto state = make_state();
     state.explain_enabled = true;
-    auto const response = call(post("/cds-services/magnesium-patient-view?explain=true", severe_request()), state);
+    auto const response =
+        call(post("/cds-services/magnesium-patient-view?explain=true", severe_request()), state);
     REQUIRE(response.status == 200);
     auto const document = parse(response.body).as_object();
     CHECK_FALSE(document.at("cards").as_array().empty());
@@ -59,7 +64,8 @@ TEST_CASE("with explain enabled the trace comes with the cards, in the documente
         CHECK(e.at("subject").is_string());
         CHECK(e.at("message").is_string());
     }
-    auto const off = call(post("/cds-services/magnesium-patient-view?explain=false", severe_request()), state);
+    auto const off =
+        call(post("/cds-services/magnesium-patient-view?explain=false", severe_request()), state);
     REQUIRE(off.status == 200);
     CHECK_FALSE(parse(off.body).as_object().contains("explain"));
 }
@@ -92,7 +98,9 @@ TEST_CASE("the card viewer is 404 unless enabled; its files and configuration ar
     CHECK(config.at("compareRules").as_array().empty());
 }
 
-TEST_CASE("the viewer's compare calls evaluate under a --ui-rules set, by name, and only from the viewer") {
+TEST_CASE(
+    "the viewer's compare calls evaluate under a --ui-rules set, by name, and only from the "
+    "viewer") {
     auto state = make_state();
     auto modified = rules::load_rule_set([] {
         auto text = std::string{rules::bundled_rule_set_json()};
@@ -104,20 +112,27 @@ TEST_CASE("the viewer's compare calls evaluate under a --ui-rules set, by name, 
     REQUIRE(modified.rules);
     std::string const modified_version = modified.rules->version();
     state.ui_rules.emplace("candidate.json", modified.rules);
-    auto const target = std::string{"/cds-services/magnesium-patient-view?explain=true&rules=candidate.json"};
+    auto const target =
+        std::string{"/cds-services/magnesium-patient-view?explain=true&rules=candidate.json"};
 
     CHECK(call(from_viewer(post(target, severe_request())), state).status == 400);  // viewer off
     state.ui_enabled = true;
     CHECK(call(post(target, severe_request()), state).status == 400);  // not from the viewer
-    auto const unknown = call(from_viewer(post("/cds-services/magnesium-patient-view?rules=other.json", severe_request())), state);
+    auto const unknown =
+        call(from_viewer(
+                 post("/cds-services/magnesium-patient-view?rules=other.json", severe_request())),
+             state);
     CHECK(unknown.status == 400);
 
     auto const compared = call(from_viewer(post(target, severe_request())), state);
     REQUIRE(compared.status == 200);
     CHECK(parse(compared.body).at("explain").at("ruleSetVersion").as_string() == modified_version);
-    auto const loaded = call(from_viewer(post("/cds-services/magnesium-patient-view?explain=true", severe_request())), state);
+    auto const loaded = call(
+        from_viewer(post("/cds-services/magnesium-patient-view?explain=true", severe_request())),
+        state);
     REQUIRE(loaded.status == 200);
-    CHECK(parse(loaded.body).at("explain").at("ruleSetVersion").as_string() == bundled_rules()->version());
+    CHECK(parse(loaded.body).at("explain").at("ruleSetVersion").as_string() ==
+          bundled_rules()->version());
 }
 
 }  // namespace

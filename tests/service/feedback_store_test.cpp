@@ -15,11 +15,11 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <boost/json.hpp>
 
 #include "cds/rules/rule_set.hpp"
 #include "cds/service/card_ledger.hpp"
@@ -36,7 +36,8 @@ struct temp_dir {
     fs::path path;
     temp_dir() {
         std::random_device random;
-        path = fs::temp_directory_path() / ("magnesium-cds-feedback-" + std::to_string(random()) + std::to_string(random()));
+        path = fs::temp_directory_path() /
+               ("magnesium-cds-feedback-" + std::to_string(random()) + std::to_string(random()));
         fs::create_directories(path);
     }
     ~temp_dir() {
@@ -57,7 +58,8 @@ struct manual_clock {
     sqlite_feedback_store_options options() const {
         sqlite_feedback_store_options o;
         o.clock = [counter = ms] {
-            return std::chrono::system_clock::time_point{std::chrono::milliseconds{counter->load()}};
+            return std::chrono::system_clock::time_point{
+                std::chrono::milliseconds{counter->load()}};
         };
         return o;
     }
@@ -73,7 +75,9 @@ feedback_entry accepted(std::string card, std::vector<std::string> suggestions) 
     return e;
 }
 
-feedback_entry overridden(std::string card, std::optional<cds::fhir::coding> reason, std::string comment = {}) {
+feedback_entry overridden(std::string card,
+                          std::optional<cds::fhir::coding> reason,
+                          std::string comment = {}) {
     feedback_entry e;
     e.card = std::move(card);
     e.outcome = "overridden";
@@ -115,7 +119,9 @@ public:
         REQUIRE(r.size() == 1);
         return r[0].at(0);
     }
-    void exec(char const* sql) const { REQUIRE(sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK); }
+    void exec(char const* sql) const {
+        REQUIRE(sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+    }
 
 private:
     sqlite3* db_ = nullptr;
@@ -145,7 +151,8 @@ std::string file_bytes(std::string const& path) {
 
 }  // namespace
 
-TEST_CASE("feedback store: each entry is a row with the rule set, reason and accepted suggestions") {
+TEST_CASE(
+    "feedback store: each entry is a row with the rule set, reason and accepted suggestions") {
     temp_dir dir;
     auto const path = dir.file("feedback.sqlite3");
     manual_clock clock;
@@ -153,29 +160,37 @@ TEST_CASE("feedback store: each entry is a row with the rule set, reason and acc
 
     std::vector<feedback_entry> entries;
     entries.push_back(accepted("card-a", {"sugg-1", "sugg-2"}));
-    entries.push_back(overridden("card-b", cds::fhir::coding{"http://example.org/reasons", "r1", ""},
+    entries.push_back(overridden("card-b",
+                                 cds::fhir::coding{"http://example.org/reasons", "r1", ""},
                                  "Patient Jane Roe declined magnesium"));
     REQUIRE(store->record("magnesium-order-sign", entries));
 
     reader db{path};
     auto const rows = db.rows(
-        "SELECT received_at, service_id, card_uuid, outcome, outcome_timestamp, override_reason_system, "
-        "override_reason_code, override_reason_display, has_user_comment, rule_set_id, rule_set_version "
+        "SELECT received_at, service_id, card_uuid, outcome, outcome_timestamp, "
+        "override_reason_system, "
+        "override_reason_code, override_reason_display, has_user_comment, rule_set_id, "
+        "rule_set_version "
         "FROM feedback ORDER BY id");
     REQUIRE(rows.size() == 2);
-    CHECK(rows[0] == std::vector<std::string>{"2026-03-10T09:00:00.000Z", "magnesium-order-sign", "card-a", "accepted",
-                                              "2026-03-10T09:01:00Z", "NULL", "NULL", "NULL", "0",
-                                              "magnesium-test-rules", "7.1.0"});
+    CHECK(rows[0] == std::vector<std::string>{"2026-03-10T09:00:00.000Z", "magnesium-order-sign",
+                                              "card-a", "accepted", "2026-03-10T09:01:00Z", "NULL",
+                                              "NULL", "NULL", "0", "magnesium-test-rules",
+                                              "7.1.0"});
     // The sandbox's override reason: system and code, no display (stored as NULL).
-    CHECK(rows[1] == std::vector<std::string>{"2026-03-10T09:00:00.000Z", "magnesium-order-sign", "card-b",
-                                              "overridden", "2026-03-10T09:02:00+01:00", "http://example.org/reasons",
-                                              "r1", "NULL", "1", "magnesium-test-rules", "7.1.0"});
+    CHECK(rows[1] == std::vector<std::string>{"2026-03-10T09:00:00.000Z", "magnesium-order-sign",
+                                              "card-b", "overridden", "2026-03-10T09:02:00+01:00",
+                                              "http://example.org/reasons", "r1", "NULL", "1",
+                                              "magnesium-test-rules", "7.1.0"});
     auto const suggestions = db.rows(
-        "SELECT f.card_uuid, s.suggestion_uuid FROM feedback_accepted_suggestion s JOIN feedback f ON f.id = s.feedback_id "
+        "SELECT f.card_uuid, s.suggestion_uuid FROM feedback_accepted_suggestion s JOIN feedback f "
+        "ON f.id = s.feedback_id "
         "ORDER BY s.suggestion_uuid");
-    CHECK(suggestions == std::vector<std::vector<std::string>>{{"card-a", "sugg-1"}, {"card-a", "sugg-2"}});
+    CHECK(suggestions ==
+          std::vector<std::vector<std::string>>{{"card-a", "sugg-1"}, {"card-a", "sugg-2"}});
 
-    // The clinician's free text is counted, never stored: it is in neither the database nor its log.
+    // The clinician's free text is counted, never stored: it is in neither the database nor its
+    // log.
     CHECK(file_bytes(path).find("Jane Roe") == std::string::npos);
     CHECK(file_bytes(path + "-wal").find("Jane Roe") == std::string::npos);
 
@@ -196,7 +211,9 @@ TEST_CASE("feedback store: a call is stored whole or not at all") {
         captured_log log;
         CHECK_FALSE(store->record("magnesium-order-sign", entries));
         // One error line saying what failed, without the feedback itself.
-        CHECK(log.text().find("2 feedback entries for service magnesium-order-sign were not stored") != std::string::npos);
+        CHECK(log.text().find(
+                  "2 feedback entries for service magnesium-order-sign were not stored") !=
+              std::string::npos);
         CHECK(log.text().find("card-") == std::string::npos);
         CHECK(log.text().find("sugg-") == std::string::npos);
     }
@@ -236,7 +253,8 @@ TEST_CASE("feedback store: a reopened store sees what was stored and the schema 
     auto const path = dir.file("feedback.sqlite3");
     {
         auto store = open_sqlite_feedback_store(path, test_rules);
-        CHECK(store->record("magnesium-patient-view", {accepted("card-a", {"sugg-1"}), overridden("card-b", std::nullopt)}));
+        CHECK(store->record("magnesium-patient-view",
+                            {accepted("card-a", {"sugg-1"}), overridden("card-b", std::nullopt)}));
     }
     for (int open = 0; open < 3; ++open) {
         auto store = open_sqlite_feedback_store(path, test_rules);
@@ -251,7 +269,10 @@ TEST_CASE("feedback store: a reopened store sees what was stored and the schema 
     std::vector<std::vector<std::string>> versions;
     for (int v = 1; v <= feedback_schema_version; ++v) versions.push_back({std::to_string(v)});
     CHECK(db.rows("SELECT version FROM schema_version ORDER BY version") == versions);
-    CHECK(db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'feedback%'") == "2");
+    CHECK(
+        db.scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'feedback%'") ==
+        "2");
 }
 
 TEST_CASE("feedback store: 8 threads x 200 calls lose no write") {
@@ -269,7 +290,8 @@ TEST_CASE("feedback store: 8 threads x 200 calls lose no write") {
                 std::string const call = std::to_string(t) + "-" + std::to_string(i);
                 std::vector<feedback_entry> entries;
                 entries.push_back(accepted("card-" + call + "-a", {"sugg-" + call}));
-                entries.push_back(overridden("card-" + call + "-o", cds::fhir::coding{"urn:reasons", "busy", ""}));
+                entries.push_back(overridden("card-" + call + "-o",
+                                             cds::fhir::coding{"urn:reasons", "busy", ""}));
                 if (!store->record("magnesium-order-sign", std::move(entries))) ++refused;
             }
         });
@@ -283,14 +305,16 @@ TEST_CASE("feedback store: 8 threads x 200 calls lose no write") {
     CHECK(db.scalar("SELECT count(DISTINCT card_uuid) FROM feedback") == std::to_string(2 * calls));
     CHECK(db.scalar("SELECT count(*) FROM feedback_accepted_suggestion") == std::to_string(calls));
     // Every suggestion belongs to its own call's accepted entry.
-    CHECK(db.scalar("SELECT count(*) FROM feedback_accepted_suggestion s JOIN feedback f ON f.id = s.feedback_id "
-                    "WHERE f.outcome = 'accepted' AND 'card-' || substr(s.suggestion_uuid, 6) || '-a' = f.card_uuid") ==
-          std::to_string(calls));
+    CHECK(db.scalar("SELECT count(*) FROM feedback_accepted_suggestion s JOIN feedback f ON f.id = "
+                    "s.feedback_id "
+                    "WHERE f.outcome = 'accepted' AND 'card-' || substr(s.suggestion_uuid, 6) || "
+                    "'-a' = f.card_uuid") == std::to_string(calls));
 }
 
 TEST_CASE("feedback store: start-up errors name the file and the reason") {
     temp_dir dir;
-    auto const message_of = [](std::string const& path, sqlite_feedback_store_options options = {}) {
+    auto const message_of = [](std::string const& path,
+                               sqlite_feedback_store_options options = {}) {
         try {
             (void)open_sqlite_feedback_store(path, test_rules, std::move(options));
         } catch (std::runtime_error const& e) {
@@ -305,7 +329,8 @@ TEST_CASE("feedback store: start-up errors name the file and the reason") {
     CHECK(unopenable.find("unable to open") != std::string::npos);
 
     auto const text_file = dir.file("notes.txt");
-    std::ofstream{text_file} << "these are not the rows you are looking for, but they are long enough to be a header\n";
+    std::ofstream{text_file}
+        << "these are not the rows you are looking for, but they are long enough to be a header\n";
     CHECK(message_of(text_file).find("not a database") != std::string::npos);
 
     sqlite_feedback_store_options existing_only;
@@ -316,19 +341,25 @@ TEST_CASE("feedback store: start-up errors name the file and the reason") {
 
     auto const newer = dir.file("newer.sqlite3");
     (void)open_sqlite_feedback_store(newer, test_rules);
-    reader{newer}.exec("INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01T00:00:00.000Z')");
+    reader{newer}.exec(
+        "INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01T00:00:00.000Z')");
     CHECK(message_of(newer).find("schema version 99 is newer") != std::string::npos);
 }
 
-TEST_CASE("feedback store: the summary counts by service, rule set, outcome and reason over a time range") {
+TEST_CASE(
+    "feedback store: the summary counts by service, rule set, outcome and reason over a time "
+    "range") {
     temp_dir dir;
     manual_clock clock;
-    auto store = open_sqlite_feedback_store(dir.file("feedback.sqlite3"), test_rules, clock.options());
+    auto store =
+        open_sqlite_feedback_store(dir.file("feedback.sqlite3"), test_rules, clock.options());
     cds::fhir::coding const declined{"urn:reasons", "declined", "Patient declined"};
 
-    CHECK(store->record("magnesium-order-sign", {accepted("a1", {"s1", "s2"}), overridden("o1", declined, "text")}));
+    CHECK(store->record("magnesium-order-sign",
+                        {accepted("a1", {"s1", "s2"}), overridden("o1", declined, "text")}));
     clock.advance(std::chrono::hours{24});
-    CHECK(store->record("magnesium-order-sign", {overridden("o2", declined), overridden("o3", std::nullopt)}));
+    CHECK(store->record("magnesium-order-sign",
+                        {overridden("o2", declined), overridden("o3", std::nullopt)}));
     CHECK(store->record("magnesium-patient-view", {accepted("a2", {"s3"})}));
 
     auto const all = store->summarize({});
@@ -373,7 +404,8 @@ TEST_CASE("feedback store: the summary counts by service, rule set, outcome and 
     CHECK(row.at("entries").as_int64() == 1);
 }
 
-TEST_CASE("feedback endpoint with the store: 200 after the commit, 503 OperationOutcome when it fails") {
+TEST_CASE(
+    "feedback endpoint with the store: 200 after the commit, 503 OperationOutcome when it fails") {
     temp_dir dir;
     auto const path = dir.file("feedback.sqlite3");
     auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
@@ -381,8 +413,8 @@ TEST_CASE("feedback endpoint with the store: 200 after the commit, 503 Operation
     auto state = make_service_state(loaded.rules);
     feedback_queue_options queue;
     queue.max_wait = std::chrono::milliseconds{20};
-    state.feedback =
-        make_queued_feedback_sink(open_sqlite_feedback_store(path, {loaded.rules->id(), loaded.rules->version()}), queue);
+    state.feedback = make_queued_feedback_sink(
+        open_sqlite_feedback_store(path, {loaded.rules->id(), loaded.rules->version()}), queue);
 
     auto const post = [&](std::string body) {
         http_request r;
@@ -397,8 +429,9 @@ TEST_CASE("feedback endpoint with the store: 200 after the commit, 503 Operation
         "outcomeTimestamp":"2026-03-10T09:01:00Z"}]})";
     CHECK(post(body).status == 200);
     reader db{path};
-    CHECK(db.rows("SELECT service_id, override_reason_code, rule_set_id FROM feedback") ==
-          std::vector<std::vector<std::string>>{{"magnesium-order-sign", "r1", loaded.rules->id()}});
+    CHECK(
+        db.rows("SELECT service_id, override_reason_code, rule_set_id FROM feedback") ==
+        std::vector<std::vector<std::string>>{{"magnesium-order-sign", "r1", loaded.rules->id()}});
 
     db.exec("BEGIN IMMEDIATE");
     auto const refused = [&] {
@@ -410,7 +443,8 @@ TEST_CASE("feedback endpoint with the store: 200 after the commit, 503 Operation
     CHECK(refused.header("Retry-After") == "1");
     auto const outcome = boost::json::parse(refused.body).as_object();
     CHECK(outcome.at("resourceType").as_string() == "OperationOutcome");
-    CHECK(std::string{outcome.at("issue").at(0).at("diagnostics").as_string()}.find("locked") != std::string::npos);
+    CHECK(std::string{outcome.at("issue").at(0).at("diagnostics").as_string()}.find("locked") !=
+          std::string::npos);
     CHECK(db.scalar("SELECT count(*) FROM feedback") == "1");
 
     // /readyz shows what the last call found, without becoming unready.
@@ -455,7 +489,10 @@ INSERT INTO feedback VALUES (1, '2026-03-01T10:00:00.000Z', 'magnesium-order-sig
     '2026-03-01T10:00:00Z', 'urn:reasons', 'declined', NULL, 0, 'magnesium-test-rules', '7.0.0');
 )sql";
 
-ledger_card issued(std::string uuid, std::string rule_id, std::string version, std::vector<std::string> suggestions) {
+ledger_card issued(std::string uuid,
+                   std::string rule_id,
+                   std::string version,
+                   std::vector<std::string> suggestions) {
     ledger_card card;
     card.card_uuid = std::move(uuid);
     card.service_id = "magnesium-order-sign";
@@ -465,7 +502,8 @@ ledger_card issued(std::string uuid, std::string rule_id, std::string version, s
     card.rule_set_version = std::move(version);
     card.indicator = "warning";
     card.suggestion_uuids = std::move(suggestions);
-    card.issued_at = std::chrono::system_clock::time_point{std::chrono::milliseconds{1'773'133'200'000}};
+    card.issued_at =
+        std::chrono::system_clock::time_point{std::chrono::milliseconds{1'773'133'200'000}};
     return card;
 }
 
@@ -485,14 +523,17 @@ http_request feedback_request(std::string const& card) {
     r.method = "POST";
     r.target = "/cds-services/magnesium-order-sign/feedback";
     r.headers = {{"Content-Type", "application/json"}};
-    r.body = R"({"feedback":[{"card":")" + card + R"(","outcome":"overridden",)"
+    r.body = R"({"feedback":[{"card":")" + card +
+             R"(","outcome":"overridden",)"
              R"("outcomeTimestamp":"2026-03-10T09:01:00Z"}]})";
     return r;
 }
 
 }  // namespace
 
-TEST_CASE("card ledger: a version 1 database is migrated, its feedback kept and reported as for unknown cards") {
+TEST_CASE(
+    "card ledger: a version 1 database is migrated, its feedback kept and reported as for unknown "
+    "cards") {
     temp_dir dir;
     auto const path = dir.file("feedback.sqlite3");
     std::ofstream{path};  // an empty file is a new database to SQLite
@@ -509,11 +550,14 @@ TEST_CASE("card ledger: a version 1 database is migrated, its feedback kept and 
     CHECK(db.rows("SELECT card_uuid, card_in_ledger FROM feedback") ==
           std::vector<std::vector<std::string>>{{"old-card", "NULL"}});
     CHECK(db.scalar("SELECT count(*) FROM card_ledger") == "0");
-    CHECK(db.rows("SELECT name FROM pragma_table_info('card_ledger') WHERE name IN ('patient_key', 'evidence_key') "
-                  "ORDER BY name") == std::vector<std::vector<std::string>>{{"evidence_key"}, {"patient_key"}});
+    CHECK(db.rows("SELECT name FROM pragma_table_info('card_ledger') WHERE name IN ('patient_key', "
+                  "'evidence_key') "
+                  "ORDER BY name") ==
+          std::vector<std::vector<std::string>>{{"evidence_key"}, {"patient_key"}});
 
     REQUIRE(store->record_cards({issued("new-card", "severe-hypermagnesaemia", "7.1.0", {})},
-                                std::chrono::steady_clock::now() + std::chrono::seconds{1}) == store_outcome::stored);
+                                std::chrono::steady_clock::now() + std::chrono::seconds{1}) ==
+            store_outcome::stored);
     REQUIRE(store->record("magnesium-order-sign", {accepted("new-card", {})}));
     CHECK(db.scalar("SELECT card_in_ledger FROM feedback WHERE card_uuid = 'new-card'") == "1");
     auto const report = store->summarize_by_rule({});
@@ -526,10 +570,13 @@ TEST_CASE("card ledger: a version 1 database is migrated, its feedback kept and 
     CHECK(store->summarize({}).total_entries == 2);
 }
 
-TEST_CASE("feedback-report by rule: issued, accepted, overridden, top reasons, suggestions taken, unknown cards") {
+TEST_CASE(
+    "feedback-report by rule: issued, accepted, overridden, top reasons, suggestions taken, "
+    "unknown cards") {
     temp_dir dir;
     manual_clock clock;
-    auto store = open_sqlite_feedback_store(dir.file("feedback.sqlite3"), test_rules, clock.options());
+    auto store =
+        open_sqlite_feedback_store(dir.file("feedback.sqlite3"), test_rules, clock.options());
     auto const later = std::chrono::steady_clock::now() + std::chrono::seconds{5};
     std::vector<ledger_card> cards{issued("a1", "rule-a", "7.1.0", {"a1-s1", "a1-s2"}),
                                    issued("a2", "rule-a", "7.1.0", {"a2-s1"}),
@@ -542,18 +589,22 @@ TEST_CASE("feedback-report by rule: issued, accepted, overridden, top reasons, s
     cards.back().client_iss = "https://ehr.example.org";
     REQUIRE(store->record_cards(cards, later) == store_outcome::stored);
     // A uuid already recorded is kept as it was.
-    REQUIRE(store->record_cards({issued("a1", "rule-z", "9.9.9", {})}, later) == store_outcome::stored);
+    REQUIRE(store->record_cards({issued("a1", "rule-z", "9.9.9", {})}, later) ==
+            store_outcome::stored);
 
     cds::fhir::coding const declined{"urn:reasons", "declined", "Patient declined"};
     cds::fhir::coding const already{"urn:reasons", "already-given", ""};
     cds::fhir::coding const other{"urn:reasons", "other", ""};
     cds::fhir::coding const rare{"urn:reasons", "rare", ""};
     // a1: one of its own suggestions and a uuid that is not one of its suggestions.
-    REQUIRE(store->record("magnesium-order-sign", {accepted("a1", {"a1-s1", "not-a1s"}), accepted("a2", {"a2-s1"})}));
-    REQUIRE(store->record("magnesium-order-sign", {overridden("a3", declined), overridden("a4", declined),
-                                                   overridden("a5", already), overridden("a6", other),
-                                                   overridden("a6", rare), overridden("old", std::nullopt)}));
-    REQUIRE(store->record("magnesium-order-sign", {accepted("never-issued", {"x"}), overridden("gone", declined)}));
+    REQUIRE(store->record("magnesium-order-sign",
+                          {accepted("a1", {"a1-s1", "not-a1s"}), accepted("a2", {"a2-s1"})}));
+    REQUIRE(store->record(
+        "magnesium-order-sign",
+        {overridden("a3", declined), overridden("a4", declined), overridden("a5", already),
+         overridden("a6", other), overridden("a6", rare), overridden("old", std::nullopt)}));
+    REQUIRE(store->record("magnesium-order-sign",
+                          {accepted("never-issued", {"x"}), overridden("gone", declined)}));
 
     auto const report = store->summarize_by_rule({});
     CHECK(report.total_entries == 10);
@@ -598,8 +649,10 @@ TEST_CASE("feedback-report by rule: issued, accepted, overridden, top reasons, s
     CHECK(json.at("rules").at(2).at("acceptanceRate").is_null());
 
     auto const csv = render_rule_feedback_csv(report);
-    CHECK(csv.find("rule,rule-a,magnesium-test-rules,7.1.0,6,2,5,0.286,"
-                   "urn:reasons|declined=2 urn:reasons|already-given=1 urn:reasons|other=1,2\r\n") != std::string::npos);
+    CHECK(
+        csv.find("rule,rule-a,magnesium-test-rules,7.1.0,6,2,5,0.286,"
+                 "urn:reasons|declined=2 urn:reasons|already-given=1 urn:reasons|other=1,2\r\n") !=
+        std::string::npos);
     CHECK(csv.find("unknown-card,,,,,1,1,,,\r\n") != std::string::npos);
     auto const text = render_rule_feedback_text(report);
     CHECK(text.find("feedback entries: 10 (2 for cards not in the ledger") != std::string::npos);
@@ -607,13 +660,16 @@ TEST_CASE("feedback-report by rule: issued, accepted, overridden, top reasons, s
 
     // Cards by issue time, feedback by receipt time: nothing after the day of issue.
     clock.advance(std::chrono::hours{24});
-    auto const next_day = cds::fhir::instant{std::chrono::milliseconds{1'773'133'200'000}} + std::chrono::hours{1};
+    auto const next_day =
+        cds::fhir::instant{std::chrono::milliseconds{1'773'133'200'000}} + std::chrono::hours{1};
     auto const empty = store->summarize_by_rule({next_day, std::nullopt});
     CHECK(empty.rules.empty());
     CHECK(empty.total_entries == 0);
 }
 
-TEST_CASE("card ledger: feedback queued behind ledger entries is stored after them, so it finds its card") {
+TEST_CASE(
+    "card ledger: feedback queued behind ledger entries is stored after them, so it finds its "
+    "card") {
     temp_dir dir;
     auto const path = dir.file("feedback.sqlite3");
     auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
@@ -634,7 +690,8 @@ TEST_CASE("card ledger: feedback queued behind ledger entries is stored after th
     state.ledger->record({issued("returned", "rule-a", "7.1.0", {})});
     CHECK(state.ledger->ledger_health().queued == 1);
     http_response answer;
-    std::thread client{[&] { answer = handle_request_blocking(feedback_request("returned"), state); }};
+    std::thread client{
+        [&] { answer = handle_request_blocking(feedback_request("returned"), state); }};
     bool const feedback_queued = eventually([&] { return state.feedback->health()->queued == 1; });
     CHECK(state.ledger->ledger_health().queued == 1);  // still queued when the feedback arrived
     db.exec("ROLLBACK");
@@ -665,7 +722,8 @@ TEST_CASE("card ledger: a full queue drops and counts without holding the caller
     state.ledger->record({issued("running", "rule-a", "7.1.0", {})});
     REQUIRE(eventually([&] { return state.ledger->ledger_health().queued == 0; }));
     auto const started = std::chrono::steady_clock::now();
-    for (int i = 0; i < 7; ++i) state.ledger->record({issued("card-" + std::to_string(i), "rule-a", "7.1.0", {})});
+    for (int i = 0; i < 7; ++i)
+        state.ledger->record({issued("card-" + std::to_string(i), "rule-a", "7.1.0", {})});
     auto const took = std::chrono::steady_clock::now() - started;
     CHECK(took < std::chrono::milliseconds{200});
     CHECK(state.ledger->ledger_health().queued == 2);
@@ -681,7 +739,8 @@ TEST_CASE("card ledger: a full queue drops and counts without holding the caller
     http_request ready;
     ready.method = "GET";
     ready.target = "/readyz";
-    auto const readiness = boost::json::parse(handle_request_blocking(std::move(ready), state).body);
+    auto const readiness =
+        boost::json::parse(handle_request_blocking(std::move(ready), state).body);
     CHECK(readiness.at("cardLedger").at("dropped").as_int64() == 5);
     CHECK(readiness.at("cardLedger").at("queued").as_int64() == 2);
 

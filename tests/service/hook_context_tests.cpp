@@ -38,7 +38,8 @@ TEST_CASE("read_hook_context reads the context members, the draft Bundle and the
             "magnesium": {"resourceType": "OperationOutcome", "issue": []},
             "renal": null
         }
-    })").as_object();
+    })")
+                             .as_object();
     auto const now = fhir::instant{std::chrono::milliseconds{1'773'133'200'000}};
     rules::hook_context context;
     fhir::snapshot_builder builder;
@@ -58,18 +59,21 @@ TEST_CASE("read_hook_context reads the context members, the draft Bundle and the
 
     auto snapshot = std::move(builder).build();
     CHECK(snapshot.patient_record.has_value());
-    CHECK(snapshot.find_medication_by_full_url("urn:uuid:8c3f6a52-4d51-4f3b-9a8e-1f2b3c4d5e6f") != nullptr);
+    CHECK(snapshot.find_medication_by_full_url("urn:uuid:8c3f6a52-4d51-4f3b-9a8e-1f2b3c4d5e6f") !=
+          nullptr);
     CHECK(snapshot.observations.empty());
 }
 
 TEST_CASE("read_hook_context ignores members of the wrong type, as on input no schema checked") {
-    for (char const* text : {R"({"hook": "order-sign"})", R"({"context": [], "prefetch": "x"})",
-                             R"({"context": {"patientId": 5, "selections": {}, "draftOrders": 3}})",
-                             R"({"context": {"draftOrders": {"entry": {"resource": 1}}}, "prefetch": {"a": []}})"}) {
+    for (char const* text :
+         {R"({"hook": "order-sign"})", R"({"context": [], "prefetch": "x"})",
+          R"({"context": {"patientId": 5, "selections": {}, "draftOrders": 3}})",
+          R"({"context": {"draftOrders": {"entry": {"resource": 1}}}, "prefetch": {"a": []}})"}) {
         CAPTURE(text);
         rules::hook_context context;
         fhir::snapshot_builder builder;
-        CHECK(read_hook_context(testing::parse(text).as_object(), order_sign_service(), {}, context, builder) == 0);
+        CHECK(read_hook_context(testing::parse(text).as_object(), order_sign_service(), {}, context,
+                                builder) == 0);
         CHECK(context.hook == "order-sign");
         CHECK(context.patient_id.empty());
         CHECK(context.selections.empty());

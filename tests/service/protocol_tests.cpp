@@ -89,9 +89,11 @@ TEST_CASE("routes") {
     check("/cds-services", endpoint_kind::discovery);
     check("/cds-services/", endpoint_kind::discovery);
     check("/cds-services?x=1", endpoint_kind::discovery);
-    check("/cds-services/magnesium-patient-view", endpoint_kind::service_call, "magnesium-patient-view");
+    check("/cds-services/magnesium-patient-view", endpoint_kind::service_call,
+          "magnesium-patient-view");
     check("/cds-services/a%20b", endpoint_kind::service_call, "a b");
-    check("/cds-services/magnesium-order-sign/feedback", endpoint_kind::feedback, "magnesium-order-sign");
+    check("/cds-services/magnesium-order-sign/feedback", endpoint_kind::feedback,
+          "magnesium-order-sign");
     check("/healthz", endpoint_kind::health);
     check("/readyz", endpoint_kind::readiness);
     check("/", endpoint_kind::unknown);
@@ -112,11 +114,16 @@ struct schema_case {
 TEST_CASE("the HookRequest schema names the failing field") {
     auto const schemas = load_protocol_schemas();
     schema_case const cases[] = {
-        {"missing hookInstance", R"({"hook":"patient-view","context":{}})", "hookInstance", "is required"},
-        {"missing context", R"({"hook":"patient-view","hookInstance":"x"})", "context", "is required"},
-        {"hook not a string", R"({"hook":7,"hookInstance":"x","context":{}})", "hook", "must be a string"},
-        {"context an array", R"({"hook":"h","hookInstance":"x","context":[]})", "context", "must be an object"},
-        {"prefetch value a string", R"({"hook":"h","hookInstance":"x","context":{},"prefetch":{"magnesium":"x"}})",
+        {"missing hookInstance", R"({"hook":"patient-view","context":{}})", "hookInstance",
+         "is required"},
+        {"missing context", R"({"hook":"patient-view","hookInstance":"x"})", "context",
+         "is required"},
+        {"hook not a string", R"({"hook":7,"hookInstance":"x","context":{}})", "hook",
+         "must be a string"},
+        {"context an array", R"({"hook":"h","hookInstance":"x","context":[]})", "context",
+         "must be an object"},
+        {"prefetch value a string",
+         R"({"hook":"h","hookInstance":"x","context":{},"prefetch":{"magnesium":"x"}})",
          "prefetch.magnesium", "must be an object or null"},
         {"fhirAuthorization without fhirServer",
          R"({"hook":"h","hookInstance":"x","context":{},"fhirAuthorization":{"access_token":"t","token_type":"Bearer","expires_in":1,"scope":"s","subject":"c"}})",
@@ -127,9 +134,11 @@ TEST_CASE("the HookRequest schema names the failing field") {
         {"token_type not Bearer",
          R"({"hook":"h","hookInstance":"x","context":{},"fhirServer":"https://ehr.example/fhir","fhirAuthorization":{"access_token":"t","token_type":"MAC","expires_in":1,"scope":"s","subject":"c"}})",
          "fhirAuthorization.token_type", "Bearer"},
-        {"fhirServer not a URL", R"({"hook":"h","hookInstance":"x","context":{},"fhirServer":"ftp://x"})",
-         "fhirServer", "invalid format"},
-        {"empty hookInstance", R"({"hook":"h","hookInstance":"","context":{}})", "hookInstance", "must not be empty"},
+        {"fhirServer not a URL",
+         R"({"hook":"h","hookInstance":"x","context":{},"fhirServer":"ftp://x"})", "fhirServer",
+         "invalid format"},
+        {"empty hookInstance", R"({"hook":"h","hookInstance":"","context":{}})", "hookInstance",
+         "must not be empty"},
     };
     for (auto const& c : cases) {
         CAPTURE(c.name);
@@ -140,10 +149,11 @@ TEST_CASE("the HookRequest schema names the failing field") {
         CHECK(v->message.find(c.path) != std::string::npos);
     }
     // Unknown members and extensions are allowed; null prefetch values are "nothing exists".
-    CHECK_FALSE(schemas->request
-                    .validate(parse(R"({"hook":"h","hookInstance":"x","context":{},"extension":{"a":1},
+    CHECK_FALSE(
+        schemas->request
+            .validate(parse(R"({"hook":"h","hookInstance":"x","context":{},"extension":{"a":1},
                                        "prefetch":{"magnesium":null},"somethingNew":true})"))
-                    .has_value());
+            .has_value());
 }
 
 TEST_CASE("the HookRequest schema gives the right answers on several threads at once") {
@@ -154,7 +164,8 @@ TEST_CASE("the HookRequest schema gives the right answers on several threads at 
     auto const with_server = parse(
         R"({"hook":"h","hookInstance":"x","context":{},"fhirServer":"https://ehr.example/fhir",
             "fhirAuthorization":{"access_token":"t","token_type":"Bearer","expires_in":1,"scope":"s","subject":"c"}})");
-    auto const bad_server = parse(R"({"hook":"h","hookInstance":"x","context":{},"fhirServer":"ftp://x"})");
+    auto const bad_server =
+        parse(R"({"hook":"h","hookInstance":"x","context":{},"fhirServer":"ftp://x"})");
     std::atomic<int> wrong{0};
     std::atomic<int> started{0};
     std::vector<std::thread> threads;
@@ -185,15 +196,21 @@ TEST_CASE("the hooks' context schemas name the failing field under context") {
         {"patient-view", R"({"userId":"Practitioner/1"})", "context.patientId"},
         {"patient-view", R"({"patientId":"p"})", "context.userId"},
         {"patient-view", R"({"userId":"Practitioner/1","patientId":3})", "context.patientId"},
-        {"order-select", R"({"userId":"u","patientId":"p","draftOrders":{"resourceType":"Bundle"}})", "context.selections"},
-        {"order-select", R"({"userId":"u","patientId":"p","selections":"MedicationRequest/1","draftOrders":{"resourceType":"Bundle"}})",
+        {"order-select",
+         R"({"userId":"u","patientId":"p","draftOrders":{"resourceType":"Bundle"}})",
          "context.selections"},
-        {"order-select", R"({"userId":"u","patientId":"p","selections":[5],"draftOrders":{"resourceType":"Bundle"}})",
+        {"order-select",
+         R"({"userId":"u","patientId":"p","selections":"MedicationRequest/1","draftOrders":{"resourceType":"Bundle"}})",
+         "context.selections"},
+        {"order-select",
+         R"({"userId":"u","patientId":"p","selections":[5],"draftOrders":{"resourceType":"Bundle"}})",
          "context.selections[0]"},
-        {"order-select", R"({"userId":"u","patientId":"p","selections":[]})", "context.draftOrders"},
+        {"order-select", R"({"userId":"u","patientId":"p","selections":[]})",
+         "context.draftOrders"},
         {"order-sign", R"({"userId":"u","patientId":"p","draftOrders":{"resourceType":"Patient"}})",
          "context.draftOrders.resourceType"},
-        {"order-sign", R"({"userId":"u","patientId":"p","draftOrders":"none"})", "context.draftOrders"},
+        {"order-sign", R"({"userId":"u","patientId":"p","draftOrders":"none"})",
+         "context.draftOrders"},
     };
     for (auto const& c : cases) {
         CAPTURE(c.hook);
@@ -203,9 +220,10 @@ TEST_CASE("the hooks' context schemas name the failing field under context") {
         REQUIRE(v.has_value());
         CHECK(v->path == c.path);
     }
-    CHECK_FALSE(schemas->context_by_hook.at("order-sign")
-                    .validate(parse(R"({"userId":"u","patientId":"p","draftOrders":[]})"), "context")
-                    .has_value());
+    CHECK_FALSE(
+        schemas->context_by_hook.at("order-sign")
+            .validate(parse(R"({"userId":"u","patientId":"p","draftOrders":[]})"), "context")
+            .has_value());
 }
 
 // --- prefetch semantics -------------------------------------------------------------------
@@ -216,8 +234,11 @@ rules::service_definition const& service_named(std::string const& id) {
     return *s;
 }
 
-prepared_call prepare_ok(boost::json::object const& body, service_state const& state, std::string const& id) {
-    auto step = prepare_cds_call(post("/cds-services/" + id, boost::json::serialize(body)), state, service_named(id));
+prepared_call prepare_ok(boost::json::object const& body,
+                         service_state const& state,
+                         std::string const& id) {
+    auto step = prepare_cds_call(post("/cds-services/" + id, boost::json::serialize(body)), state,
+                                 service_named(id));
     if (auto* r = std::get_if<http_response>(&step)) {
         FAIL("prepare_cds_call answered " << r->status << ": " << r->body);
     }
@@ -227,7 +248,9 @@ prepared_call prepare_ok(boost::json::object const& body, service_state const& s
 boost::json::value const operation_outcome = boost::json::parse(
     R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"timeout"}]})");
 
-TEST_CASE("prefetch: a value is used, null is data, an OperationOutcome is unavailable and never refetched") {
+TEST_CASE(
+    "prefetch: a value is used, null is data, an OperationOutcome is unavailable and never "
+    "refetched") {
     auto state = make_state();
     auto fetcher = std::make_shared<recording_fetcher>();
     state.fetcher = fetcher;
@@ -235,9 +258,9 @@ TEST_CASE("prefetch: a value is used, null is data, an OperationOutcome is unava
     auto body = fixture_request("patient-view-severe.json");
     body["fhirServer"] = "https://ehr.example/fhir";
     auto& prefetch = body["prefetch"].as_object();
-    prefetch["renal"] = nullptr;              // nothing exists
+    prefetch["renal"] = nullptr;                   // nothing exists
     prefetch["electrolytes"] = operation_outcome;  // the client's query failed
-    prefetch.erase("weight");                 // not provided: to be fetched
+    prefetch.erase("weight");                      // not provided: to be fetched
 
     auto call = prepare_ok(body, state, "magnesium-patient-view");
     REQUIRE(call.fetch.queries.size() == 1);
@@ -294,13 +317,16 @@ TEST_CASE("prefetch: required data that is unavailable is reported by key") {
     CHECK(missing[0].diagnostics.find("OperationOutcome") != std::string::npos);
 }
 
-TEST_CASE("prefetch: the fetch request carries the context and the client's token for the FHIR server") {
+TEST_CASE(
+    "prefetch: the fetch request carries the context and the client's token for the FHIR server") {
     auto state = make_state();
     state.fetcher = std::make_shared<recording_fetcher>();
     auto body = fixture_request("patient-view-severe.json");
     body["fhirServer"] = "https://ehr.example/fhir";
-    body["fhirAuthorization"] = boost::json::object{{"access_token", "secret-token"}, {"token_type", "Bearer"},
-                                                    {"expires_in", 300}, {"scope", "patient/*.read"},
+    body["fhirAuthorization"] = boost::json::object{{"access_token", "secret-token"},
+                                                    {"token_type", "Bearer"},
+                                                    {"expires_in", 300},
+                                                    {"scope", "patient/*.read"},
                                                     {"subject", "cds-service"}};
     body.erase("prefetch");
     auto call = prepare_ok(body, state, "magnesium-patient-view");
@@ -327,11 +353,12 @@ TEST_CASE("draft orders: R4, DSTU2, arrays, single-object entries, bare drafts")
     SUBCASE("DSTU2 MedicationOrder") {
         auto dstu2 = original.as_object();
         dstu2["resourceType"] = "MedicationOrder";
-        context["draftOrders"] = boost::json::object{{"resourceType", "Bundle"},
-                                                     {"entry", boost::json::array{{{"resource", dstu2}}}}};
+        context["draftOrders"] = boost::json::object{
+            {"resourceType", "Bundle"}, {"entry", boost::json::array{{{"resource", dstu2}}}}};
         auto call = prepare_ok(body, state, "magnesium-order-select");
         REQUIRE(call.context.draft_orders.size() == 1);
-        CHECK(call.context.draft_orders[0].kind == fhir::medication_resource_kind::medication_order);
+        CHECK(call.context.draft_orders[0].kind ==
+              fhir::medication_resource_kind::medication_order);
     }
     SUBCASE("an array of resources instead of a Bundle") {
         context["draftOrders"] = boost::json::array{original};
@@ -348,8 +375,8 @@ TEST_CASE("draft orders: R4, DSTU2, arrays, single-object entries, bare drafts")
         auto bare = original.as_object();
         bare.erase("medicationCodeableConcept");
         bare.erase("medicationReference");
-        context["draftOrders"] = boost::json::object{{"resourceType", "Bundle"},
-                                                     {"entry", boost::json::array{{{"resource", bare}}}}};
+        context["draftOrders"] = boost::json::object{
+            {"resourceType", "Bundle"}, {"entry", boost::json::array{{{"resource", bare}}}}};
         auto call = prepare_ok(body, state, "magnesium-order-select");
         CHECK(call.context.draft_orders.empty());
         CHECK(call.skipped_draft_orders == 1);
@@ -357,7 +384,8 @@ TEST_CASE("draft orders: R4, DSTU2, arrays, single-object entries, bare drafts")
     SUBCASE("other order types are ignored") {
         context["draftOrders"] = boost::json::object{
             {"resourceType", "Bundle"},
-            {"entry", boost::json::array{{{"resource", {{"resourceType", "ServiceRequest"}, {"id", "sr1"}}}}}}};
+            {"entry", boost::json::array{
+                          {{"resource", {{"resourceType", "ServiceRequest"}, {"id", "sr1"}}}}}}};
         auto call = prepare_ok(body, state, "magnesium-order-select");
         CHECK(call.context.draft_orders.empty());
     }

@@ -4,8 +4,8 @@
 #include <optional>
 #include <string>
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <boost/json.hpp>
 
 #include "cds/service/request_head.hpp"
 
@@ -19,7 +19,8 @@ header_list with_host(header_list extra) {
 
 std::string outcome_id(http_response const& response) {
     auto const outcome = boost::json::parse(response.body);
-    return std::string{outcome.at("issue").at(0).at("details").at("coding").at(0).at("code").as_string()};
+    return std::string{
+        outcome.at("issue").at(0).at("details").at("coding").at(0).at("code").as_string()};
 }
 
 TEST_CASE("a plain HTTP/1.1 head passes") {
@@ -32,7 +33,8 @@ TEST_CASE("a plain HTTP/1.1 head passes") {
 }
 
 TEST_CASE("Transfer-Encoding whose last coding is not chunked: 400 and close") {
-    for (auto const* value : {"xchunked", "gzip", "chunked, gzip", "identity", "chunked;q=1, x", ""}) {
+    for (auto const* value :
+         {"xchunked", "gzip", "chunked, gzip", "identity", "chunked;q=1, x", ""}) {
         CAPTURE(value);
         auto const refused = refuse_request_head(11, with_host({{"Transfer-Encoding", value}}));
         REQUIRE(refused.has_value());
@@ -41,13 +43,15 @@ TEST_CASE("Transfer-Encoding whose last coding is not chunked: 400 and close") {
         CHECK(outcome_id(*refused) == "malformed-http");
     }
     // Two field lines form one list: chunked then gzip ends with gzip.
-    auto const split = refuse_request_head(11, with_host({{"Transfer-Encoding", "chunked"}, {"transfer-encoding", "gzip"}}));
+    auto const split = refuse_request_head(
+        11, with_host({{"Transfer-Encoding", "chunked"}, {"transfer-encoding", "gzip"}}));
     REQUIRE(split.has_value());
     CHECK(split->status == 400);
 }
 
 TEST_CASE("a transfer coding other than chunked before it: 501; any in HTTP/1.0: 400") {
-    auto const gzip_chunked = refuse_request_head(11, with_host({{"Transfer-Encoding", "gzip, chunked"}}));
+    auto const gzip_chunked =
+        refuse_request_head(11, with_host({{"Transfer-Encoding", "gzip, chunked"}}));
     REQUIRE(gzip_chunked.has_value());
     CHECK(gzip_chunked->status == 501);
     CHECK(outcome_id(*gzip_chunked) == "unsupported-transfer-coding");
@@ -67,8 +71,8 @@ TEST_CASE("Host: exactly one in HTTP/1.1") {
 }
 
 TEST_CASE("two Authorization fields are refused, whatever they hold") {
-    auto const refused =
-        refuse_request_head(11, with_host({{"Authorization", "Bearer a.b.c"}, {"authorization", "Bearer a.b.c"}}));
+    auto const refused = refuse_request_head(
+        11, with_host({{"Authorization", "Bearer a.b.c"}, {"authorization", "Bearer a.b.c"}}));
     REQUIRE(refused.has_value());
     CHECK(refused->status == 400);
     CHECK(refused->close);

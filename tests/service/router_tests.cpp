@@ -6,9 +6,9 @@
 #include <optional>
 #include <set>
 
+#include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <doctest/doctest.h>
 
 #include "cds/service/router.hpp"
 #include "support.hpp"
@@ -25,10 +25,11 @@ http_response call(http_request request, service_state const& state) {
 request_admission admit(http_request const& head, service_state const& state) {
     boost::asio::io_context io;
     std::optional<request_admission> admission;
-    boost::asio::co_spawn(io, admit_request(head, state), [&](std::exception_ptr e, request_admission a) {
-        REQUIRE_FALSE(e);
-        admission = std::move(a);
-    });
+    boost::asio::co_spawn(io, admit_request(head, state),
+                          [&](std::exception_ptr e, request_admission a) {
+                              REQUIRE_FALSE(e);
+                              admission = std::move(a);
+                          });
     io.run();
     REQUIRE(admission.has_value());
     return std::move(*admission);
@@ -65,7 +66,8 @@ TEST_CASE("discovery is generated from the rule set's services") {
 
 TEST_CASE("a hook call answers cards, the same ones on every call apart from uuids") {
     auto const state = make_state();
-    auto const first = call(post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state);
+    auto const first = call(
+        post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state);
     REQUIRE(first.status == 200);
     CHECK(first.content_type == "application/json");
     CHECK(first.log.service_id == "magnesium-patient-view");
@@ -77,13 +79,16 @@ TEST_CASE("a hook call answers cards, the same ones on every call apart from uui
     // Compact, no pretty-printing.
     CHECK(first.body.find("\n") == std::string::npos);
 
-    auto const second = call(post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state);
+    auto const second = call(
+        post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state);
     CHECK(without_uuids(parse(first.body)) == without_uuids(parse(second.body)));
 }
 
 TEST_CASE("the sandbox's bare draft gives an empty card list") {
     auto const state = make_state();
-    auto const r = call(post("/cds-services/magnesium-order-select", body_of("sandbox-order-select-bare-draft.json")), state);
+    auto const r = call(post("/cds-services/magnesium-order-select",
+                             body_of("sandbox-order-select-bare-draft.json")),
+                        state);
     CHECK(r.status == 200);
     CHECK(r.body == R"({"cards":[]})");
 }
@@ -117,12 +122,17 @@ TEST_CASE("error statuses carry an OperationOutcome that says what and where") {
         CHECK(call(del, state).status == 405);
     }
     SUBCASE("415 not JSON") {
-        CHECK(call(post("/cds-services/magnesium-patient-view", severe, "text/plain"), state).status == 415);
+        CHECK(call(post("/cds-services/magnesium-patient-view", severe, "text/plain"), state)
+                  .status == 415);
         CHECK(call(post("/cds-services/magnesium-patient-view", severe, ""), state).status == 415);
-        CHECK(call(post("/cds-services/magnesium-patient-view", severe, "application/json; charset=utf-8"), state).status == 200);
+        CHECK(call(post("/cds-services/magnesium-patient-view", severe,
+                        "application/json; charset=utf-8"),
+                   state)
+                  .status == 200);
     }
     SUBCASE("400 malformed JSON") {
-        auto const r = call(post("/cds-services/magnesium-patient-view", R"({"hook": "patient-view",)"), state);
+        auto const r = call(
+            post("/cds-services/magnesium-patient-view", R"({"hook": "patient-view",)"), state);
         CHECK(r.status == 400);
         CHECK(r.body.find("malformed-json") != std::string::npos);
     }
@@ -139,7 +149,8 @@ TEST_CASE("error statuses carry an OperationOutcome that says what and where") {
     SUBCASE("400 schema violation names the field") {
         auto body = fixture_request("patient-view-severe.json");
         body.erase("hookInstance");
-        auto const r = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(body)), state);
+        auto const r =
+            call(post("/cds-services/magnesium-patient-view", boost::json::serialize(body)), state);
         CHECK(r.status == 400);
         CHECK(expression_of(r) == "hookInstance");
         CHECK(diagnostics_of(r) == "hookInstance is required");
@@ -147,7 +158,8 @@ TEST_CASE("error statuses carry an OperationOutcome that says what and where") {
     SUBCASE("400 context field missing for the hook") {
         auto body = fixture_request("order-select-furosemide-low-mg.json");
         body["context"].as_object().erase("draftOrders");
-        auto const r = call(post("/cds-services/magnesium-order-select", boost::json::serialize(body)), state);
+        auto const r =
+            call(post("/cds-services/magnesium-order-select", boost::json::serialize(body)), state);
         CHECK(r.status == 400);
         CHECK(expression_of(r) == "context.draftOrders");
     }
@@ -160,7 +172,8 @@ TEST_CASE("error statuses carry an OperationOutcome that says what and where") {
     SUBCASE("412 required data neither prefetched nor obtainable") {
         auto body = fixture_request("patient-view-severe.json");
         body["prefetch"].as_object().erase("magnesium");
-        auto const r = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(body)), state);
+        auto const r =
+            call(post("/cds-services/magnesium-patient-view", boost::json::serialize(body)), state);
         CHECK(r.status == 412);
         CHECK(expression_of(r) == "prefetch.magnesium");
         CHECK(diagnostics_of(r).find("magnesium") != std::string::npos);
@@ -176,10 +189,12 @@ TEST_CASE("optional data missing is evaluated around, not refused") {
     auto const state = make_state();
     auto body = fixture_request("patient-view-severe.json");
     auto& prefetch = body["prefetch"].as_object();
-    for (auto const* key : {"renal", "electrolytes", "conditions", "medication_requests", "medication_statements"}) {
+    for (auto const* key :
+         {"renal", "electrolytes", "conditions", "medication_requests", "medication_statements"}) {
         prefetch.erase(key);
     }
-    auto const r = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(body)), state);
+    auto const r =
+        call(post("/cds-services/magnesium-patient-view", boost::json::serialize(body)), state);
     CHECK(r.status == 200);
     CHECK_FALSE(parse(r.body).at("cards").as_array().empty());
 }
@@ -188,7 +203,8 @@ TEST_CASE("null for the required key means no results: evaluated, not refused") 
     auto const state = make_state();
     auto body = fixture_request("patient-view-severe.json");
     body["prefetch"].as_object()["magnesium"] = nullptr;
-    auto const r = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(body)), state);
+    auto const r =
+        call(post("/cds-services/magnesium-patient-view", boost::json::serialize(body)), state);
     CHECK(r.status == 200);
 }
 
@@ -198,7 +214,8 @@ TEST_CASE("absent prefetch is fetched through the fetcher; fetched data gives th
     state.fetcher = fetcher;
 
     auto full = fixture_request("patient-view-severe.json");
-    auto const expected = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(full)), state);
+    auto const expected =
+        call(post("/cds-services/magnesium-patient-view", boost::json::serialize(full)), state);
     REQUIRE(expected.status == 200);
     CHECK(fetcher->calls.empty());
 
@@ -211,9 +228,11 @@ TEST_CASE("absent prefetch is fetched through the fetcher; fetched data gives th
     prefetch.erase("renal");
     prefetch["qtc"] = nullptr;  // nothing exists: must not be fetched
     full["prefetch"].as_object()["qtc"] = nullptr;
-    auto const with_null_qtc = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(full)), state);
+    auto const with_null_qtc =
+        call(post("/cds-services/magnesium-patient-view", boost::json::serialize(full)), state);
 
-    auto const fetched = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(partial)), state);
+    auto const fetched =
+        call(post("/cds-services/magnesium-patient-view", boost::json::serialize(partial)), state);
     REQUIRE(fetcher->calls.size() == 1);
     std::vector<std::string> keys;
     for (auto const& q : fetcher->calls[0].queries) keys.push_back(q.key);
@@ -224,15 +243,19 @@ TEST_CASE("absent prefetch is fetched through the fetcher; fetched data gives th
     SUBCASE("a required key the server could not deliver gives 412 with the fetcher's reason") {
         fetcher->answer.results.erase("magnesium");
         fetcher->answer.failures["magnesium"] = "the FHIR server did not answer within 2000 ms";
-        auto const r = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(partial)), state);
+        auto const r = call(
+            post("/cds-services/magnesium-patient-view", boost::json::serialize(partial)), state);
         CHECK(r.status == 412);
         CHECK(diagnostics_of(r).find("did not answer within 2000 ms") != std::string::npos);
     }
-    SUBCASE("optional keys that failed as well are listed in the 412 as warnings, after the required key") {
+    SUBCASE(
+        "optional keys that failed as well are listed in the 412 as warnings, after the required "
+        "key") {
         fetcher->answer.results.clear();
         fetcher->answer.failures["magnesium"] = "the FHIR server did not answer within 2000 ms";
         fetcher->answer.failures["renal"] = "the FHIR server did not answer within 2000 ms";
-        auto const r = call(post("/cds-services/magnesium-patient-view", boost::json::serialize(partial)), state);
+        auto const r = call(
+            post("/cds-services/magnesium-patient-view", boost::json::serialize(partial)), state);
         CHECK(r.status == 412);
         auto const issues = parse(r.body).at("issue").as_array();
         REQUIRE(issues.size() == 2);
@@ -241,7 +264,8 @@ TEST_CASE("absent prefetch is fetched through the fetcher; fetched data gives th
         CHECK(issues[1].at("severity") == "warning");
         CHECK(issues[1].at("expression").as_array()[0] == "prefetch.renal");
         CHECK(issues[1].at("diagnostics") ==
-              "optional data 'renal' (creatinine or eGFR) is unavailable too: the FHIR server did not answer within "
+              "optional data 'renal' (creatinine or eGFR) is unavailable too: the FHIR server did "
+              "not answer within "
               "2000 ms");
     }
 }
@@ -274,7 +298,8 @@ TEST_CASE("CORS: every response carries Access-Control-Allow-Origin") {
 
 TEST_CASE("CORS preflight on any path") {
     auto const state = make_state();
-    for (auto const* path : {"/cds-services", "/cds-services/magnesium-order-sign", "/cds-services/x/feedback", "/other"}) {
+    for (auto const* path : {"/cds-services", "/cds-services/magnesium-order-sign",
+                             "/cds-services/x/feedback", "/other"}) {
         CAPTURE(path);
         auto r = get(path);
         r.method = "OPTIONS";
@@ -285,7 +310,8 @@ TEST_CASE("CORS preflight on any path") {
         CHECK(response.status == 204);
         CHECK(response.body.empty());
         CHECK(response.header("Access-Control-Allow-Origin") == "*");
-        CHECK(response.header("Access-Control-Allow-Methods").find("POST") != std::string_view::npos);
+        CHECK(response.header("Access-Control-Allow-Methods").find("POST") !=
+              std::string_view::npos);
         CHECK(response.header("Access-Control-Allow-Headers") == "Authorization, Content-Type");
         CHECK(response.header("Access-Control-Max-Age") == "86400");
     }
@@ -328,7 +354,8 @@ TEST_CASE("feedback: validated, handed to the sink, answered 200") {
     std::string const target = "/cds-services/magnesium-order-sign/feedback";
 
     auto const accepted = call(post(target, R"({"feedback":[{"card":"c1","outcome":"accepted",
-        "acceptedSuggestions":[{"id":"s1"}],"outcomeTimestamp":"2026-03-10T09:01:00Z"}]})"), state);
+        "acceptedSuggestions":[{"id":"s1"}],"outcomeTimestamp":"2026-03-10T09:01:00Z"}]})"),
+                               state);
     CHECK(accepted.status == 200);
     CHECK(accepted.body.empty());
     CHECK(accepted.log.note == "feedback entries: 1");
@@ -339,17 +366,22 @@ TEST_CASE("feedback: validated, handed to the sink, answered 200") {
     // The sandbox's override: a Coding without display.
     auto const overridden = call(post(target, R"({"feedback":[{"card":"c1","outcome":"overridden",
         "overrideReason":{"reason":{"code":"r1","system":"http://example.org/reasons"},"userComment":"x"},
-        "outcomeTimestamp":"2026-03-10T09:01:00Z"}]})"), state);
+        "outcomeTimestamp":"2026-03-10T09:01:00Z"}]})"),
+                                 state);
     CHECK(overridden.status == 200);
     REQUIRE(sink->received.size() == 2);
     REQUIRE(sink->received[1].second.at(0).override_reason.has_value());
     CHECK(sink->received[1].second.at(0).override_reason->code == "r1");
 
-    auto const bad_outcome = call(post(target, R"({"feedback":[{"card":"c1","outcome":"ignored","outcomeTimestamp":"t"}]})"), state);
+    auto const bad_outcome = call(
+        post(target, R"({"feedback":[{"card":"c1","outcome":"ignored","outcomeTimestamp":"t"}]})"),
+        state);
     CHECK(bad_outcome.status == 400);
     CHECK(expression_of(bad_outcome) == "feedback[0].outcome");
 
-    auto const accepted_without = call(post(target, R"({"feedback":[{"card":"c1","outcome":"accepted","outcomeTimestamp":"t"}]})"), state);
+    auto const accepted_without = call(
+        post(target, R"({"feedback":[{"card":"c1","outcome":"accepted","outcomeTimestamp":"t"}]})"),
+        state);
     CHECK(accepted_without.status == 400);
     CHECK(expression_of(accepted_without) == "feedback[0].acceptedSuggestions");
 
@@ -358,16 +390,21 @@ TEST_CASE("feedback: validated, handed to the sink, answered 200") {
     CHECK(sink->received.size() == 2);
 
     sink->accept = false;
-    auto const full = call(post(target, R"({"feedback":[{"card":"c1","outcome":"overridden","outcomeTimestamp":"t"}]})"), state);
+    auto const full =
+        call(post(target,
+                  R"({"feedback":[{"card":"c1","outcome":"overridden","outcomeTimestamp":"t"}]})"),
+             state);
     CHECK(full.status == 503);
 }
 
-TEST_CASE("authentication seam: every request but a preflight is asked about, by its endpoint kind") {
+TEST_CASE(
+    "authentication seam: every request but a preflight is asked about, by its endpoint kind") {
     auto state = make_state();
     auto refuse = std::make_shared<scripted_authenticator>(false);
     state.authenticator = refuse;
 
-    auto const r = call(post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state);
+    auto const r = call(
+        post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state);
     CHECK(r.status == 401);
     CHECK(r.body.empty());
     CHECK(r.header("WWW-Authenticate") == "Bearer");
@@ -376,7 +413,8 @@ TEST_CASE("authentication seam: every request but a preflight is asked about, by
     CHECK(r.log.service_id == "magnesium-patient-view");
 
     // An unknown id is a service call too: refused alike, before it is looked up.
-    auto const unknown = call(post("/cds-services/no-such-service", body_of("patient-view-severe.json")), state);
+    auto const unknown =
+        call(post("/cds-services/no-such-service", body_of("patient-view-severe.json")), state);
     CHECK(unknown.status == 401);
     CHECK(unknown.body.empty());
     CHECK(unknown.headers == r.headers);
@@ -386,9 +424,9 @@ TEST_CASE("authentication seam: every request but a preflight is asked about, by
     CHECK(call(get("/cds-services"), state).status == 401);
     CHECK(call(get("/healthz"), state).status == 401);  // the authenticator's policy decides
     CHECK(call(get("/nowhere"), state).status == 401);
-    std::vector<endpoint_kind> const expected{endpoint_kind::service_call, endpoint_kind::service_call,
-                                              endpoint_kind::feedback,     endpoint_kind::discovery,
-                                              endpoint_kind::health,       endpoint_kind::unknown};
+    std::vector<endpoint_kind> const expected{
+        endpoint_kind::service_call, endpoint_kind::service_call, endpoint_kind::feedback,
+        endpoint_kind::discovery,    endpoint_kind::health,       endpoint_kind::unknown};
     CHECK(refuse->seen == expected);
     REQUIRE(refuse->paths.size() == expected.size());
     CHECK(refuse->paths[0] == "/cds-services/magnesium-patient-view");
@@ -400,7 +438,9 @@ TEST_CASE("authentication seam: every request but a preflight is asked about, by
     CHECK(refuse->seen.size() == expected.size());
 
     state.authenticator = std::make_shared<scripted_authenticator>(true);
-    CHECK(call(post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state).status == 200);
+    CHECK(call(post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")),
+               state)
+              .status == 200);
     CHECK(call(post("/cds-services/no-such-service", "{}"), state).status == 404);
 }
 

@@ -8,9 +8,9 @@
 
 #include <unistd.h>
 
+#include <doctest/doctest.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
-#include <doctest/doctest.h>
 
 #include "cds/rules/rule_set.hpp"
 #include "cds/service/router.hpp"
@@ -61,7 +61,8 @@ TEST_CASE("a replaced rule set is what readiness, discovery, cards and feedback 
     auto const discovery = handle_request_blocking(get("/cds-services"), state);
     CHECK(discovery.body.find("A renamed service") != std::string::npos);
     auto const cards = handle_request_blocking(
-        post("/cds-services/magnesium-patient-view", boost::json::serialize(fixture_request("patient-view-severe.json"))),
+        post("/cds-services/magnesium-patient-view",
+             boost::json::serialize(fixture_request("patient-view-severe.json"))),
         state);
     REQUIRE(cards.status == 200);
     auto const cards_body = parse(cards.body);
@@ -70,20 +71,23 @@ TEST_CASE("a replaced rule set is what readiness, discovery, cards and feedback 
         CHECK(card.at("source").at("topic").at("version").as_string() == "9.8.7-test");
     }
     auto const feedback = handle_request_blocking(
-        post("/cds-services/magnesium-patient-view/feedback",
-             R"({"feedback":[{"card":"c1","outcome":"overridden","outcomeTimestamp":"2026-03-10T09:01:00Z"}]})"),
+        post(
+            "/cds-services/magnesium-patient-view/feedback",
+            R"({"feedback":[{"card":"c1","outcome":"overridden","outcomeTimestamp":"2026-03-10T09:01:00Z"}]})"),
         state);
     CHECK(feedback.status == 200);
     REQUIRE(sink->received.size() == 1);
     CHECK(sink->received[0].second.at(0).rule_set.version == "9.8.7-test");
     CHECK(sink->received[0].second.at(0).rule_set.id == bundled_rules()->id());
 
-    // A call that took its snapshot before the replace still has the rules and discovery it began with.
+    // A call that took its snapshot before the replace still has the rules and discovery it began
+    // with.
     CHECK(taken_before->rules->version() == old_version);
     CHECK(taken_before->discovery_body.find("A renamed service") == std::string::npos);
 }
 
-TEST_CASE("rules_reloader: a valid file replaces the rules; an invalid or missing one changes nothing") {
+TEST_CASE(
+    "rules_reloader: a valid file replaces the rules; an invalid or missing one changes nothing") {
     auto const state = make_state();
     auto const directory = std::filesystem::temp_directory_path() /
                            ("magnesium-cds-reload-" + std::to_string(::getpid()));

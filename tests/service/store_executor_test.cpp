@@ -11,13 +11,13 @@
 #include <string>
 #include <thread>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "cds/service/feedback/store_executor.hpp"
 #include "cds/service/feedback_store.hpp"
@@ -59,7 +59,8 @@ boost::asio::awaitable<thread_trace> traced_run(store_executor& executor) {
     co_return trace;
 }
 
-boost::asio::awaitable<std::optional<int>> run_value(store_executor& executor, std::function<int()> job) {
+boost::asio::awaitable<std::optional<int>> run_value(store_executor& executor,
+                                                     std::function<int()> job) {
     co_return co_await executor.run(std::move(job));
 }
 
@@ -75,8 +76,8 @@ boost::asio::awaitable<std::string> run_throwing(store_executor& executor) {
 
 std::string temp_database() {
     std::random_device random;
-    return (fs::temp_directory_path() /
-            ("magnesium-cds-executor-" + std::to_string(random()) + std::to_string(random()) + ".sqlite3"))
+    return (fs::temp_directory_path() / ("magnesium-cds-executor-" + std::to_string(random()) +
+                                         std::to_string(random()) + ".sqlite3"))
         .string();
 }
 
@@ -95,7 +96,9 @@ struct lock_holder {
         REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
         REQUIRE(sqlite3_exec(db, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
     }
-    void release() const { REQUIRE(sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK); }
+    void release() const {
+        REQUIRE(sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+    }
     ~lock_holder() { sqlite3_close_v2(db); }
     lock_holder(lock_holder const&) = delete;
     lock_holder& operator=(lock_holder const&) = delete;
@@ -153,16 +156,19 @@ TEST_CASE("store executor: what the job throws is rethrown in the coroutine") {
 }
 
 TEST_CASE("queued feedback sink: a locked store is answered within max_wait, then stores again") {
-    auto const quiet = std::make_shared<spdlog::logger>("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
+    auto const quiet =
+        std::make_shared<spdlog::logger>("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
     auto const previous = spdlog::default_logger();
     spdlog::set_default_logger(quiet);
 
     removed_on_exit const file{temp_database()};
     feedback_queue_options options;
     options.max_wait = 300ms;
-    auto sink = make_queued_feedback_sink(open_sqlite_feedback_store(file.path, {"rules", "1"}), options);
+    auto sink =
+        make_queued_feedback_sink(open_sqlite_feedback_store(file.path, {"rules", "1"}), options);
     options.max_wait = 5s;
-    auto patient = make_queued_feedback_sink(open_sqlite_feedback_store(file.path, {"rules", "1"}), options);
+    auto patient =
+        make_queued_feedback_sink(open_sqlite_feedback_store(file.path, {"rules", "1"}), options);
     {
         lock_holder const other{file.path};
         auto const before = std::chrono::steady_clock::now();

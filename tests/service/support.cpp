@@ -34,7 +34,8 @@ std::string read_text(std::string const& path) {
 }
 
 boost::json::object fixture_request(std::string const& name) {
-    return boost::json::parse(read_text(std::string{CDS_FIXTURES_DIR} + "/requests/" + name)).as_object();
+    return boost::json::parse(read_text(std::string{CDS_FIXTURES_DIR} + "/requests/" + name))
+        .as_object();
 }
 
 http_request post(std::string target, std::string body, std::string content_type) {
@@ -94,8 +95,8 @@ boost::asio::awaitable<auth_decision> scripted_authenticator::authenticate(auth_
     co_return auth_decision{allow_, allow_ ? "" : "expired", {}};
 }
 
-boost::asio::awaitable<feedback_receipt> recording_sink::record(std::string service_id,
-                                                                std::vector<feedback_entry> entries) {
+boost::asio::awaitable<feedback_receipt> recording_sink::record(
+    std::string service_id, std::vector<feedback_entry> entries) {
     received.emplace_back(std::move(service_id), std::move(entries));
     co_return feedback_receipt{accept, accept ? std::string{} : std::string{"refused by the test"}};
 }

@@ -24,7 +24,9 @@ std::string read_text(std::string const& path);
 // fixtures/requests/<name>
 boost::json::object fixture_request(std::string const& name);
 
-http_request post(std::string target, std::string body, std::string content_type = "application/json");
+http_request post(std::string target,
+                  std::string body,
+                  std::string content_type = "application/json");
 http_request get(std::string target);
 
 boost::json::value parse(std::string const& text);

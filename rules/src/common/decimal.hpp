@@ -1,6 +1,6 @@
 #pragma once
 // Comparing a converted value or an estimate with a threshold as a decimal, never as a raw
-// binary fraction (clinical-rules.md §7 "Exact arithmetic"): 12 mg/L × 0.1 is 1.2 mg/dL, not
+// binary fraction (CLINICAL-BASIS.md §7 "Exact arithmetic"): 12 mg/L × 0.1 is 1.2 mg/dL, not
 // 1.2000000000000002, and a Cockcroft-Gault of 60 × 50.4 / (72 × 2.1) is 20.0 mL/min, not
 // 19.999999999999996. Both sides are rounded to 4 decimal places before they are compared.
 

@@ -12,7 +12,9 @@ namespace {
 constexpr std::array<char const*, 12> month_names{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-std::string plural(long n, char const* unit) { return std::to_string(n) + " " + unit + (n == 1 ? "" : "s"); }
+std::string plural(long n, char const* unit) {
+    return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+}
 
 // Whole calendar days (UTC) from the day of `at` to the day of `now`.
 long days_between_dates(fhir::instant at, fhir::instant now) {
@@ -34,15 +36,22 @@ std::string format_card_date(fhir::date_time const& t) {
     std::string const year = std::to_string(static_cast<int>(ymd.year()));
     std::string const month = month_names[static_cast<unsigned>(ymd.month()) - 1];
     switch (t.precision) {
-        case fhir::date_precision::year: return year;
-        case fhir::date_precision::month: return month + " " + year;
-        case fhir::date_precision::day: return std::to_string(static_cast<unsigned>(ymd.day())) + " " + month + " " + year;
-        case fhir::date_precision::second: break;
+        case fhir::date_precision::year:
+            return year;
+        case fhir::date_precision::month:
+            return month + " " + year;
+        case fhir::date_precision::day:
+            return std::to_string(static_cast<unsigned>(ymd.day())) + " " + month + " " + year;
+        case fhir::date_precision::second:
+            break;
     }
-    date::hh_mm_ss const tod{date::floor<std::chrono::minutes>(t.start - date::floor<date::days>(t.start))};
+    date::hh_mm_ss const tod{
+        date::floor<std::chrono::minutes>(t.start - date::floor<date::days>(t.start))};
     char hm[8];
-    std::snprintf(hm, sizeof hm, "%02d:%02d", static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()));
-    return std::to_string(static_cast<unsigned>(ymd.day())) + " " + month + " " + year + " " + hm + " UTC";
+    std::snprintf(hm, sizeof hm, "%02d:%02d", static_cast<int>(tod.hours().count()),
+                  static_cast<int>(tod.minutes().count()));
+    return std::to_string(static_cast<unsigned>(ymd.day())) + " " + month + " " + year + " " + hm +
+           " UTC";
 }
 
 std::string format_age(fhir::instant at, fhir::instant now) {
@@ -59,16 +68,20 @@ std::string format_when(fhir::date_time const& t, fhir::instant now) {
     std::string const shown = format_card_date(t);
     switch (t.precision) {
         case fhir::date_precision::year:
-        case fhir::date_precision::month: return shown;  // an age from a month or a year misleads
-        case fhir::date_precision::day: return shown + ", " + days_ago(days_between_dates(t.start, now));
-        case fhir::date_precision::second: break;
+        case fhir::date_precision::month:
+            return shown;  // an age from a month or a year misleads
+        case fhir::date_precision::day:
+            return shown + ", " + days_ago(days_between_dates(t.start, now));
+        case fhir::date_precision::second:
+            break;
     }
     return shown + ", " + format_age(t.start, now);
 }
 
 std::string card_when(lab_result const& r, fhir::instant now) {
     if (r.obs) {
-        if (auto const t = r.obs->result_time(); t && t->start == r.time) return format_when(*t, now);
+        if (auto const t = r.obs->result_time(); t && t->start == r.time)
+            return format_when(*t, now);
     }
     return format_when(fhir::date_time{r.time, fhir::date_precision::second, true}, now);
 }
@@ -90,7 +103,8 @@ std::string format_unit(std::string_view ucum) {
     }
     // The body surface area written without braces ("mL/min/1.73m2", UCUM "1.73.m2").
     for (std::string_view const bare : {"1.73m2", "1.73.m2"}) {
-        if (auto const at = out.find(bare); at != std::string::npos) out.replace(at, bare.size(), "1.73 m²");
+        if (auto const at = out.find(bare); at != std::string::npos)
+            out.replace(at, bare.size(), "1.73 m²");
     }
     // Drop the separator an annotation leaves behind ("mg/{dose}" → "mg").
     while (!out.empty() && (out.back() == '/' || out.back() == '.')) out.pop_back();

@@ -1,10 +1,10 @@
 #pragma once
-// Human-readable dates, ages and units for card text (clinical-rules.md §5: "9 Mar 2026
+// Human-readable dates, ages and units for card text (CLINICAL-BASIS.md §5: "9 Mar 2026
 // 06:40 UTC, 26 h ago"; "mL/min/1.73 m²"). The one formatter every card sentence uses, so no
 // card shows an ISO-8601 timestamp or a UCUM annotation.
 //
 // Times are shown in UTC whatever offset the source wrote: the hook's time and every age are
-// UTC (clinical-rules.md §7 "Age is in completed years at the hook's date (UTC)"), and one
+// UTC (CLINICAL-BASIS.md §7 "Age is in completed years at the hook's date (UTC)"), and one
 // zone on a card lets a prescriber compare two results at a glance. A value shows only what
 // its precision has: "2025", "Mar 2025", "9 Mar 2026", "9 Mar 2026 06:40 UTC".
 

@@ -1,4 +1,4 @@
-// Suggested orders as complete FHIR R4 resources (clinical-rules.md §3): status draft,
+// Suggested orders as complete FHIR R4 resources (CLINICAL-BASIS.md §3): status draft,
 // intent order, subject the context patient, encounter and requester from the context,
 // readable dosageInstruction.text with structured dose, route and timing.
 
@@ -19,7 +19,8 @@ constexpr char const* ucum = "http://unitsofmeasure.org";
 // Integral numbers as integers, so "2" is not serialized as "2E0".
 bj::value number(double v) {
     double const r = std::round(v);
-    if (std::fabs(v - r) < 1e-9 && std::fabs(r) < 1e15) return bj::value(static_cast<std::int64_t>(r));
+    if (std::fabs(v - r) < 1e-9 && std::fabs(r) < 1e15)
+        return bj::value(static_cast<std::int64_t>(r));
     return bj::value(std::round(v * 1e6) / 1e6);
 }
 
@@ -51,7 +52,9 @@ void prebuild_concept_json(concept_config& c) {
 // their final capacity so that filling them never regrows their table.
 
 // A CodeableConcept: the configured one, or its codings with another text.
-bj::object concept_json(concept_config const& c, bj::storage_ptr const& sp, std::string const& text_override = {}) {
+bj::object concept_json(concept_config const& c,
+                        bj::storage_ptr const& sp,
+                        std::string const& text_override = {}) {
     if (text_override.empty() || text_override == c.text) return bj::object(c.json, sp);
     bj::object o(2, sp);
     if (!c.coding_json.empty()) o.emplace("coding", c.coding_json);
@@ -99,7 +102,8 @@ bj::object build_context_references(rule_context const& rc) {
     }
     r.emplace("authoredOn", fhir::format_instant(rc.f.now));
     // CDS Hooks userId is "Practitioner/123" (or PractitionerRole/Patient/RelatedPerson).
-    if (rc.hook.user_id.find('/') != std::string::npos) r.emplace("requester", reference_json(rc.hook.user_id, sp));
+    if (rc.hook.user_id.find('/') != std::string::npos)
+        r.emplace("requester", reference_json(rc.hook.user_id, sp));
     return r;
 }
 
@@ -124,8 +128,11 @@ struct oral_schedule {
     std::string when;  // Timing event code, e.g. HS
 };
 
-bj::object make_medication_request(rule_context const& rc, concept_config const& medication, std::string const& med_text,
-                                   bj::object dosage, bool repletion_reason) {
+bj::object make_medication_request(rule_context const& rc,
+                                   concept_config const& medication,
+                                   std::string const& med_text,
+                                   bj::object dosage,
+                                   bool repletion_reason) {
     auto const& sp = rc.json_storage;
     bj::object r(10, sp);
     r["resourceType"] = "MedicationRequest";
@@ -138,7 +145,10 @@ bj::object make_medication_request(rule_context const& rc, concept_config const&
     return r;
 }
 
-bj::object oral_dosage(std::string text, coding_config const& route, oral_schedule const& s, bj::storage_ptr const& sp) {
+bj::object oral_dosage(std::string text,
+                       coding_config const& route,
+                       oral_schedule const& s,
+                       bj::storage_ptr const& sp) {
     bj::object repeat(4, sp);
     repeat["frequency"] = s.times_per_day;
     repeat["period"] = 1;
@@ -158,10 +168,14 @@ bj::object oral_dosage(std::string text, coding_config const& route, oral_schedu
 
 std::string renal_suffix(rule_context const& rc) {
     switch (rc.f.renal.band) {
-        case renal_band::impaired: return " (renal function impaired)";
-        case renal_band::severely_impaired: return " (halved: renal function severely impaired)";
-        case renal_band::contraindicated: return " (halved: renal function < 20 mL/min)";
-        default: return "";
+        case renal_band::impaired:
+            return " (renal function impaired)";
+        case renal_band::severely_impaired:
+            return " (halved: renal function severely impaired)";
+        case renal_band::contraindicated:
+            return " (halved: renal function < 20 mL/min)";
+        default:
+            return "";
     }
 }
 
@@ -175,7 +189,9 @@ bj::object make_create_action(std::string description, bj::object resource) {
     return a;
 }
 
-bj::object make_delete_action(std::string description, std::string const& resource_id, bj::storage_ptr const& sp) {
+bj::object make_delete_action(std::string description,
+                              std::string const& resource_id,
+                              bj::storage_ptr const& sp) {
     bj::object a(3, sp);
     a["type"] = "delete";
     a["description"] = std::move(description);
@@ -183,7 +199,9 @@ bj::object make_delete_action(std::string description, std::string const& resour
     return a;
 }
 
-bj::object make_service_request(rule_context const& rc, concept_config const& code, double hours_from_now,
+bj::object make_service_request(rule_context const& rc,
+                                concept_config const& code,
+                                double hours_from_now,
                                 std::string const& reason) {
     auto const& sp = rc.json_storage;
     bj::object r(10, sp);
@@ -206,13 +224,16 @@ bj::object make_service_request(rule_context const& rc, concept_config const& co
 namespace {
 
 bj::object creatinine_action(rule_context const& rc) {
-    return make_create_action("Order a serum creatinine now: renal function is unknown",
-                              make_service_request(rc, rc.d.creatinine_level_code, 0, "Renal function unknown before magnesium dosing"));
+    return make_create_action(
+        "Order a serum creatinine now: renal function is unknown",
+        make_service_request(rc, rc.d.creatinine_level_code, 0,
+                             "Renal function unknown before magnesium dosing"));
 }
 
 bj::object recheck_action(rule_context const& rc, double hours, std::string const& when_text) {
     return make_create_action("Recheck serum magnesium " + when_text,
-                              make_service_request(rc, rc.d.magnesium_level_code, hours, "Recheck after magnesium repletion"));
+                              make_service_request(rc, rc.d.magnesium_level_code, hours,
+                                                   "Recheck after magnesium repletion"));
 }
 
 std::string recheck_when(double hours) {
@@ -227,8 +248,9 @@ suggestion_draft level_suggestion(rule_context const& rc, std::string const& lab
     suggestion_draft s;
     s.label = label;
     s.recommended = true;
-    s.actions.push_back(make_create_action("Order a serum magnesium level now",
-                                           make_service_request(rc, rc.d.magnesium_level_code, 0, "Magnesium monitoring")));
+    s.actions.push_back(make_create_action(
+        "Order a serum magnesium level now",
+        make_service_request(rc, rc.d.magnesium_level_code, 0, "Magnesium monitoring")));
     if (rc.f.renal.band == renal_band::unknown) s.actions.push_back(creatinine_action(rc));
     return s;
 }
@@ -237,23 +259,32 @@ suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure c
     auto const& d = rc.d;
     auto const band = rc.f.renal.band;
     band_dose const bd = d.famotidine_by_band[static_cast<std::size_t>(band)];
-    std::string const freq = bd.times_per_day == 1 ? "once daily" : bd.times_per_day == 2 ? "twice daily"
-                                                                                          : std::to_string(bd.times_per_day) + " times daily";
-    std::string const dose_text = "Famotidine " + format_number(bd.dose_mg) + " mg by mouth " + freq;
+    std::string const freq = bd.times_per_day == 1 ? "once daily"
+                             : bd.times_per_day == 2
+                                 ? "twice daily"
+                                 : std::to_string(bd.times_per_day) + " times daily";
+    std::string const dose_text =
+        "Famotidine " + format_number(bd.dose_mg) + " mg by mouth " + freq;
     std::string band_note;
-    if (band == renal_band::impaired) band_note = " (renal function 30–59 mL/min)";
-    else if (band == renal_band::severely_impaired || band == renal_band::contraindicated) band_note = " (renal function < 30 mL/min)";
-    else if (band == renal_band::unknown) band_note = " (" + d.text("famotidine_renal_unknown") + ")";
+    if (band == renal_band::impaired)
+        band_note = " (renal function 30–59 mL/min)";
+    else if (band == renal_band::severely_impaired || band == renal_band::contraindicated)
+        band_note = " (renal function < 30 mL/min)";
+    else if (band == renal_band::unknown)
+        band_note = " (" + d.text("famotidine_renal_unknown") + ")";
     oral_schedule const sched{bd.dose_mg, bd.times_per_day, ""};
-    auto dosage = oral_dosage(dose_text + band_note + ". " + d.text("famotidine_note"), d.famotidine_route, sched, rc.json_storage);
-    auto med = make_medication_request(rc, d.famotidine_medication, "Famotidine " + format_number(bd.dose_mg) + " mg tablet",
+    auto dosage = oral_dosage(dose_text + band_note + ". " + d.text("famotidine_note"),
+                              d.famotidine_route, sched, rc.json_storage);
+    auto med = make_medication_request(rc, d.famotidine_medication,
+                                       "Famotidine " + format_number(bd.dose_mg) + " mg tablet",
                                        std::move(dosage), false);
     suggestion_draft s;
     s.label = d.text("ppi_alternative");
     s.recommended = false;
-    s.actions.push_back(make_delete_action("Remove the draft order " + ppi.name, ppi.reference, rc.json_storage));
+    s.actions.push_back(
+        make_delete_action("Remove the draft order " + ppi.name, ppi.reference, rc.json_storage));
     s.actions.push_back(make_create_action(dose_text + band_note, std::move(med)));
-    // The renal-unknown dose holds until renal function is known (clinical-rules.md §7).
+    // The renal-unknown dose holds until renal function is known (CLINICAL-BASIS.md §7).
     if (band == renal_band::unknown) {
         s.label += " + " + d.text("with_creatinine");
         s.actions.push_back(creatinine_action(rc));
@@ -296,18 +327,24 @@ double oral_recheck_hours(rule_context const& rc) {
 }
 
 // Under the adult age or age unknown: no dose. Treated already by the route the severity
-// calls for (§3.3): the info card about the recheck, no dose either way (clinical-rules.md
+// calls for (§3.3): the info card about the recheck, no dose either way (CLINICAL-BASIS.md
 // §7 Age and treatment together).
 void plan_without_dose(rule_context const& rc, active_magnesium const& active, repletion_plan& p) {
     auto const& f = rc.f;
     auto const& d = rc.d;
-    medication_exposure const* treating = p.severe_path ? active.parenteral : active.parenteral ? active.parenteral : active.oral;
-    p.action = treating ? d.text(treating->magnesium == mg_product::parenteral ? "actions.on_iv" : "actions.on_repletion")
-                        : d.text("actions.no_dose");
+    medication_exposure const* treating = p.severe_path       ? active.parenteral
+                                          : active.parenteral ? active.parenteral
+                                                              : active.oral;
+    p.action = treating
+                   ? d.text(treating->magnesium == mg_product::parenteral ? "actions.on_iv"
+                                                                          : "actions.on_repletion")
+                   : d.text("actions.no_dose");
     if (treating) {
         p.downgrade_to_info = true;
-        double const hours = treating->magnesium == mg_product::parenteral ? d.iv_recheck_hours : oral_recheck_hours(rc);
-        p.notes.push_back(fill(d.text("treated_already"), {{"drug", treating->name}, {"when", recheck_when(hours)}}));
+        double const hours = treating->magnesium == mg_product::parenteral ? d.iv_recheck_hours
+                                                                           : oral_recheck_hours(rc);
+        p.notes.push_back(fill(d.text("treated_already"),
+                               {{"drug", treating->name}, {"when", recheck_when(hours)}}));
         p.suggestions.push_back(recheck_suggestion(rc, hours));
     }
     p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
@@ -317,7 +354,10 @@ void plan_without_dose(rule_context const& rc, active_magnesium const& active, r
 }
 
 // The IV magnesium sulfate order, with its structured dose, rate and infusion time.
-bj::object iv_medication_request(rule_context const& rc, double dose_g, double rate, std::string const& dose_text) {
+bj::object iv_medication_request(rule_context const& rc,
+                                 double dose_g,
+                                 double rate,
+                                 std::string const& dose_text) {
     auto const& d = rc.d;
     auto const& sp = rc.json_storage;
     bj::object ds(4, sp);
@@ -334,7 +374,9 @@ bj::object iv_medication_request(rule_context const& rc, double dose_g, double r
     dose_and_rate.emplace("doseQuantity", quantity_json(dose_g, "g", sp));
     dose_and_rate.emplace("rateQuantity", quantity_json(rate, "mg/min", sp));
     ds["doseAndRate"] = array_of(std::move(dose_and_rate), sp);
-    return make_medication_request(rc, d.iv_medication, "Magnesium sulfate " + format_number(dose_g) + " g IV", std::move(ds), true);
+    return make_medication_request(rc, d.iv_medication,
+                                   "Magnesium sulfate " + format_number(dose_g) + " g IV",
+                                   std::move(ds), true);
 }
 
 // IV magnesium sulfate, halved when renal function is severely impaired or worse.
@@ -343,20 +385,23 @@ suggestion_draft iv_dose_suggestion(rule_context const& rc, bool reduced) {
     double const dose_g = reduced ? d.iv_reduced_dose_g : d.iv_dose_g;
     double const rate = dose_g * 1000 / d.iv_infusion_minutes;
     std::string const dose_text = "Magnesium sulfate " + format_number(dose_g) + " g IV over " +
-                                  format_number(d.iv_infusion_minutes) + " minutes (" + format_number(rate) +
-                                  " mg/min; never faster than " + format_number(d.iv_rate_max_mg_per_min) + " mg/min)";
+                                  format_number(d.iv_infusion_minutes) + " minutes (" +
+                                  format_number(rate) + " mg/min; never faster than " +
+                                  format_number(d.iv_rate_max_mg_per_min) + " mg/min)";
     auto med = iv_medication_request(rc, dose_g, rate, dose_text);
     suggestion_draft s;
-    s.label = "Magnesium sulfate " + format_number(dose_g) + " g IV over " + format_number(d.iv_infusion_minutes) +
-              " min, recheck Mg " + recheck_when(d.iv_recheck_hours);
+    s.label = "Magnesium sulfate " + format_number(dose_g) + " g IV over " +
+              format_number(d.iv_infusion_minutes) + " min, recheck Mg " +
+              recheck_when(d.iv_recheck_hours);
     s.recommended = true;
     s.actions.push_back(make_create_action(dose_text, std::move(med)));
-    s.actions.push_back(recheck_action(rc, d.iv_recheck_hours, recheck_when(d.iv_recheck_hours) + " (after the dose)"));
+    s.actions.push_back(recheck_action(rc, d.iv_recheck_hours,
+                                       recheck_when(d.iv_recheck_hours) + " (after the dose)"));
     add_creatinine_if_renal_unknown(rc, s);
     return s;
 }
 
-// Severe or symptomatic: IV (clinical-rules.md §3).
+// Severe or symptomatic: IV (CLINICAL-BASIS.md §3).
 void plan_severe(rule_context const& rc, active_magnesium const& active, repletion_plan& p) {
     auto const& d = rc.d;
     auto const band = rc.f.renal.band;
@@ -369,7 +414,8 @@ void plan_severe(rule_context const& rc, active_magnesium const& active, repleti
         p.suggestions.push_back(std::move(s));
         return;
     }
-    bool const reduced = band == renal_band::severely_impaired || band == renal_band::contraindicated;
+    bool const reduced =
+        band == renal_band::severely_impaired || band == renal_band::contraindicated;
     p.suggestions.push_back(iv_dose_suggestion(rc, reduced));
     p.action = reduced ? d.text("actions.iv_reduced") : d.text("actions.iv");
     if (active.oral) {
@@ -388,11 +434,15 @@ suggestion_draft oxide_suggestion(rule_context const& rc, bool reduced, double r
     auto const& d = rc.d;
     double const mg = reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg;
     std::string const note = reduced ? d.oral_reduced_dose_note : d.oral_dose_note;
-    std::string const dose_text = "Magnesium oxide " + format_number(mg) + " mg (" + note + ") by mouth " + d.oral_timing_text;
+    std::string const dose_text = "Magnesium oxide " + format_number(mg) + " mg (" + note +
+                                  ") by mouth " + d.oral_timing_text;
     auto med = make_medication_request(rc, d.oral_medication, d.oral_medication.text,
-                                       oral_dosage(dose_text + renal_suffix(rc), d.oral_route, {mg, 1, d.oral_timing_when}, rc.json_storage), true);
+                                       oral_dosage(dose_text + renal_suffix(rc), d.oral_route,
+                                                   {mg, 1, d.oral_timing_when}, rc.json_storage),
+                                       true);
     suggestion_draft s;
-    s.label = "Magnesium oxide " + format_number(mg) + " mg by mouth " + d.oral_timing_text + ", recheck Mg " + recheck_when(recheck_hours);
+    s.label = "Magnesium oxide " + format_number(mg) + " mg by mouth " + d.oral_timing_text +
+              ", recheck Mg " + recheck_when(recheck_hours);
     s.recommended = true;
     s.actions.push_back(make_create_action(dose_text, std::move(med)));
     s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
@@ -400,16 +450,22 @@ suggestion_draft oxide_suggestion(rule_context const& rc, bool reduced, double r
     return s;
 }
 
-suggestion_draft alternative_salt_suggestion(rule_context const& rc, bool reduced, double recheck_hours) {
+suggestion_draft alternative_salt_suggestion(rule_context const& rc,
+                                             bool reduced,
+                                             double recheck_hours) {
     auto const& d = rc.d;
     double const mg = reduced ? d.alt_reduced_dose_mg : d.alt_dose_mg;
-    std::string const dose_text = "Magnesium citrate or glycinate, " + format_number(mg) + " mg (" + d.alt_dose_note +
-                                  ") by mouth " + d.alt_timing_text + ": better absorbed, less diarrhoea";
+    std::string const dose_text = "Magnesium citrate or glycinate, " + format_number(mg) + " mg (" +
+                                  d.alt_dose_note + ") by mouth " + d.alt_timing_text +
+                                  ": better absorbed, less diarrhoea";
     auto med = make_medication_request(rc, d.alt_medication, d.alt_medication.text,
-                                       oral_dosage(dose_text + renal_suffix(rc), d.alt_route, {mg, 1, d.alt_timing_when}, rc.json_storage), true);
+                                       oral_dosage(dose_text + renal_suffix(rc), d.alt_route,
+                                                   {mg, 1, d.alt_timing_when}, rc.json_storage),
+                                       true);
     suggestion_draft s;
-    s.label = "Alternative: magnesium citrate or glycinate " + format_number(mg) + " mg " + d.alt_timing_text +
-              " (better absorbed, less diarrhoea), recheck Mg " + recheck_when(recheck_hours);
+    s.label = "Alternative: magnesium citrate or glycinate " + format_number(mg) + " mg " +
+              d.alt_timing_text + " (better absorbed, less diarrhoea), recheck Mg " +
+              recheck_when(recheck_hours);
     s.recommended = false;
     s.actions.push_back(make_create_action(dose_text, std::move(med)));
     s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
@@ -417,14 +473,15 @@ suggestion_draft alternative_salt_suggestion(rule_context const& rc, bool reduce
     return s;
 }
 
-// Mild–moderate and asymptomatic: oral (clinical-rules.md §3).
+// Mild–moderate and asymptomatic: oral (CLINICAL-BASIS.md §3).
 void plan_oral(rule_context const& rc, active_magnesium const& active, repletion_plan& p) {
     auto const& d = rc.d;
     auto const band = rc.f.renal.band;
     double const recheck_hours = oral_recheck_hours(rc);
     if (band == renal_band::contraindicated) {
         p.action = d.text("actions.nephrology");
-        p.notes.push_back(fill(d.text("contraindicated_mild"), {{"days", format_number(recheck_hours / 24)}}));
+        p.notes.push_back(
+            fill(d.text("contraindicated_mild"), {{"days", format_number(recheck_hours / 24)}}));
         p.suggestions.push_back(recheck_suggestion(rc, recheck_hours));
         return;
     }
@@ -432,7 +489,8 @@ void plan_oral(rule_context const& rc, active_magnesium const& active, repletion
         p.downgrade_to_info = true;
         p.action = d.text("actions.on_repletion");
         p.notes.push_back("Already on oral magnesium (" + active.oral->name +
-                          "): no second oral order is suggested; recheck the level " + recheck_when(recheck_hours) + ".");
+                          "): no second oral order is suggested; recheck the level " +
+                          recheck_when(recheck_hours) + ".");
         suggestion_draft s = recheck_suggestion(rc, recheck_hours);
         add_creatinine_if_renal_unknown(rc, s);
         p.suggestions.push_back(std::move(s));
@@ -442,8 +500,13 @@ void plan_oral(rule_context const& rc, active_magnesium const& active, repletion
     p.suggestions.push_back(oxide_suggestion(rc, reduced, recheck_hours));
     p.suggestions.push_back(alternative_salt_suggestion(rc, reduced, recheck_hours));
     p.action = reduced ? d.text("actions.oral_reduced") : d.text("actions.oral");
-    if (band == renal_band::impaired) p.notes.push_back("Renal function impaired: standard dose; recheck magnesium " + recheck_when(recheck_hours) + ".");
-    if (reduced) p.notes.push_back("Renal function severely impaired: the oral dose is halved; recheck magnesium " + recheck_when(recheck_hours) + ".");
+    if (band == renal_band::impaired)
+        p.notes.push_back("Renal function impaired: standard dose; recheck magnesium " +
+                          recheck_when(recheck_hours) + ".");
+    if (reduced)
+        p.notes.push_back(
+            "Renal function severely impaired: the oral dose is halved; recheck magnesium " +
+            recheck_when(recheck_hours) + ".");
 }
 
 }  // namespace
@@ -457,9 +520,12 @@ repletion_plan plan_repletion(rule_context const& rc) {
     p.severe_path = f.magnesium.level == mg_level::severe || f.symptomatic;
     active_magnesium const active = find_active_magnesium(f);
     bool const adult = f.age_years && *f.age_years >= d.adult_age_years;
-    if (!adult) plan_without_dose(rc, active, p);
-    else if (p.severe_path) plan_severe(rc, active, p);
-    else plan_oral(rc, active, p);
+    if (!adult)
+        plan_without_dose(rc, active, p);
+    else if (p.severe_path)
+        plan_severe(rc, active, p);
+    else
+        plan_oral(rc, active, p);
     return p;
 }
 
@@ -475,16 +541,19 @@ std::vector<suggestion_draft> rule_context::take_repletion_suggestions() const {
 }
 
 void prebuild_card_json(rule_set_data& d) {
-    for (auto* c : {&d.iv_medication, &d.oral_medication, &d.alt_medication, &d.famotidine_medication,
-                    &d.magnesium_level_code, &d.creatinine_level_code, &d.repletion_reason}) {
+    for (auto* c :
+         {&d.iv_medication, &d.oral_medication, &d.alt_medication, &d.famotidine_medication,
+          &d.magnesium_level_code, &d.creatinine_level_code, &d.repletion_reason}) {
         prebuild_concept_json(*c);
     }
-    for (auto* c : {&d.iv_route, &d.oral_route, &d.alt_route, &d.famotidine_route}) c->json = build_coding_json(*c);
+    for (auto* c : {&d.iv_route, &d.oral_route, &d.alt_route, &d.famotidine_route})
+        c->json = build_coding_json(*c);
 
     // overrideReasons carry the display even when empty (they are shown to the user).
     d.override_reasons_json.clear();
     for (auto& r : d.override_reasons) {
-        d.override_reasons_json.push_back(bj::object{{"system", r.system}, {"code", r.code}, {"display", r.display}});
+        d.override_reasons_json.push_back(
+            bj::object{{"system", r.system}, {"code", r.code}, {"display", r.display}});
     }
 
     for (auto& [rule_id, t] : d.rule_texts) {
@@ -498,7 +567,9 @@ void prebuild_card_json(rule_set_data& d) {
         source["url"] = d.source_url + "#" + rule_id;
         source["topic"] = std::move(topic);
         t.card_source = std::move(source);
-        t.card_extension = bj::object{{"magnesium-cds", bj::object{{"ruleSetId", d.id}, {"ruleSetVersion", d.version}, {"ruleId", rule_id}}}};
+        t.card_extension = bj::object{
+            {"magnesium-cds",
+             bj::object{{"ruleSetId", d.id}, {"ruleSetVersion", d.version}, {"ruleId", rule_id}}}};
     }
 }
 

@@ -36,7 +36,9 @@ std::string format_number(double v, int decimals) {
     // keeps the old, truncating snprintf path.
     char buf[64];
     std::string s;
-    if (auto const [end, ec] = std::to_chars(buf, buf + sizeof buf - 1, v, std::chars_format::fixed, decimals); ec == std::errc{}) {
+    if (auto const [end, ec] =
+            std::to_chars(buf, buf + sizeof buf - 1, v, std::chars_format::fixed, decimals);
+        ec == std::errc{}) {
         s.assign(buf, end);
     } else {
         std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
@@ -52,7 +54,9 @@ std::string format_number(double v, int decimals) {
 
 std::string format_measurement(double v, int max_decimals) {
     std::string s = format_number(v, max_decimals);
-    if (std::isfinite(v) && std::fabs(v) < 10 && max_decimals > 0 && s.find('.') == std::string::npos) s += ".0";
+    if (std::isfinite(v) && std::fabs(v) < 10 && max_decimals > 0 &&
+        s.find('.') == std::string::npos)
+        s += ".0";
     return s;
 }
 
@@ -93,7 +97,9 @@ std::string fill(std::string_view tpl, template_values const& values) {
 
 std::string describe_age_hours(double hours) {
     if (hours < 0) hours = 0;
-    auto plural = [](long n, char const* unit) { return std::to_string(n) + " " + unit + (n == 1 ? "" : "s"); };
+    auto plural = [](long n, char const* unit) {
+        return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+    };
     if (hours < 48) return plural(std::lround(std::floor(hours)), "hour");
     double const days = hours / 24;
     if (days < 60) return plural(std::lround(std::floor(days)), "day");
@@ -103,12 +109,13 @@ std::string describe_age_hours(double hours) {
 std::string clip_summary(std::string s) {
     constexpr std::size_t limit = 139;
     if (s.size() <= limit) return s;
-    // Whole words only, never an ellipsis (clinical-rules.md §5): drop the words past the limit.
+    // Whole words only, never an ellipsis (CLINICAL-BASIS.md §5): drop the words past the limit.
     std::size_t cut = s.rfind(' ', limit);
     if (cut == std::string::npos || cut == 0) cut = limit;
     while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
     s.resize(cut);
-    while (!s.empty() && (s.back() == ' ' || s.back() == ',' || s.back() == ';' || s.back() == ':')) s.pop_back();
+    while (!s.empty() && (s.back() == ' ' || s.back() == ',' || s.back() == ';' || s.back() == ':'))
+        s.pop_back();
     if (s.size() >= 3 && s.compare(s.size() - 3, 3, "\xE2\x80\x94") == 0) s.resize(s.size() - 3);
     while (!s.empty() && s.back() == ' ') s.pop_back();
     return s;
@@ -116,11 +123,16 @@ std::string clip_summary(std::string s) {
 
 std::string comparator_text(fhir::quantity_comparator c) {
     switch (c) {
-        case fhir::quantity_comparator::less: return "<";
-        case fhir::quantity_comparator::less_or_equal: return "<=";
-        case fhir::quantity_comparator::greater_or_equal: return ">=";
-        case fhir::quantity_comparator::greater: return ">";
-        case fhir::quantity_comparator::none: break;
+        case fhir::quantity_comparator::less:
+            return "<";
+        case fhir::quantity_comparator::less_or_equal:
+            return "<=";
+        case fhir::quantity_comparator::greater_or_equal:
+            return ">=";
+        case fhir::quantity_comparator::greater:
+            return ">";
+        case fhir::quantity_comparator::none:
+            break;
     }
     return "";
 }

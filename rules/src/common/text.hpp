@@ -22,7 +22,7 @@ namespace cds::rules {
 // with a decimal, and the model keeps the number, not the digits it was written with.
 [[nodiscard]] std::string format_measurement(double v, int max_decimals = 2);
 // A computed value (a conversion, a Cockcroft-Gault estimate) for cards: exactly one decimal
-// ("20.0", "34.4"), as clinical-rules.md §7 asks; reported results keep their own digits.
+// ("20.0", "34.4"), as CLINICAL-BASIS.md §7 asks; reported results keep their own digits.
 [[nodiscard]] std::string format_computed(double v);
 // Replaces {name} placeholders; unknown placeholders are left as written.
 using template_values = std::vector<std::pair<std::string_view, std::string>>;

@@ -15,9 +15,12 @@ void read_coexisting(patient_findings& f, newest_results const& newest, rule_set
     f.calcium_ionized = current(obs_kind::calcium_ionized, d.coexisting_current_hours);
     f.qtc = current(obs_kind::qtc, d.qtc_current_hours);
     f.weight = current(obs_kind::body_weight, d.weight_max_age_days * 24);
-    f.hypokalemia = f.potassium && compare_as_decimal(f.potassium->value, d.potassium_low_below) < 0;
-    f.hypocalcemia = (f.calcium_total && compare_as_decimal(f.calcium_total->value, d.calcium_total_low_below) < 0) ||
-                     (f.calcium_ionized && compare_as_decimal(f.calcium_ionized->value, d.calcium_ionized_low_below) < 0);
+    f.hypokalemia =
+        f.potassium && compare_as_decimal(f.potassium->value, d.potassium_low_below) < 0;
+    f.hypocalcemia = (f.calcium_total &&
+                      compare_as_decimal(f.calcium_total->value, d.calcium_total_low_below) < 0) ||
+                     (f.calcium_ionized && compare_as_decimal(f.calcium_ionized->value,
+                                                              d.calcium_ionized_low_below) < 0);
 }
 
 }  // namespace cds::rules::findings

@@ -5,7 +5,9 @@ namespace cds::rules::findings {
 
 bool condition_counts(fhir::condition const& c, rule_set_data const& d) {
     if (c.abated) return false;
-    if (!c.verification_status.empty() && d.condition_verification_excluded.contains(c.verification_status)) return false;
+    if (!c.verification_status.empty() &&
+        d.condition_verification_excluded.contains(c.verification_status))
+        return false;
     // clinicalStatus may be absent in older data; absent is read as active.
     return c.clinical_status.empty() || d.condition_active.contains(c.clinical_status);
 }
@@ -14,7 +16,7 @@ bool condition_in(fhir::condition const& c, value_set const& vs) {
     return vs.matches_code(c.code) || vs.matches_text(concept_words(c.code));
 }
 
-// A Condition's date is its onset; recordedDate only when no onset is given (clinical-rules.md
+// A Condition's date is its onset; recordedDate only when no onset is given (CLINICAL-BASIS.md
 // §7 "Symptomatic": epilepsy with onset years ago, recorded yesterday, is not recent). An
 // onset given without a date (onsetAge, onsetString) leaves the condition undated.
 bool condition_recent(fhir::condition const& c, instant now, double days) {
@@ -26,20 +28,26 @@ bool condition_recent(fhir::condition const& c, instant now, double days) {
 std::string condition_label(fhir::condition const& c) {
     std::string name = concept_name(c.code);
     if (name == "unnamed medication") name = "condition";
-    return name;  // card text names no FHIR ids (clinical-rules.md §5)
+    return name;  // card text names no FHIR ids (CLINICAL-BASIS.md §5)
 }
 
 // Acute asthma and an active torsades or ventricular arrhythmia, whatever its onset, exempt
-// magnesium orders (clinical-rules.md §7 Exemptions).
-void read_exemption_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d) {
-    if (condition_in(c, *d.sets.asthma) && condition_recent(c, f.now, d.acute_asthma_onset_days)) f.acute_asthma = true;
+// magnesium orders (CLINICAL-BASIS.md §7 Exemptions).
+void read_exemption_condition(patient_findings& f,
+                              fhir::condition const& c,
+                              rule_set_data const& d) {
+    if (condition_in(c, *d.sets.asthma) && condition_recent(c, f.now, d.acute_asthma_onset_days))
+        f.acute_asthma = true;
     if (condition_in(c, *d.sets.ventricular_arrhythmia) || condition_in(c, *d.sets.torsades)) {
         f.torsades_or_ventricular = true;
     }
 }
 
-void read_conditions(patient_findings& f, fhir::patient_snapshot const& snapshot, hook_context const& context,
-                     rule_set_data const& d, std::vector<trace_entry>& trace) {
+void read_conditions(patient_findings& f,
+                     fhir::patient_snapshot const& snapshot,
+                     hook_context const& context,
+                     rule_set_data const& d,
+                     std::vector<trace_entry>& trace) {
     for (auto const& c : snapshot.conditions) {
         if (names_other_patient(c.subject, context.patient_id)) {
             note(trace, "Condition/" + c.id, other_patient_note);

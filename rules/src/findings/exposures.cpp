@@ -14,22 +14,32 @@ struct class_value_set {
 };
 // The drug classes recognised by code (and, when no code matched, by name).
 constexpr class_value_set drug_class_value_sets[] = {
-    {dc_loop, "loop_diuretic"},          {dc_thiazide, "thiazide_diuretic"},
-    {dc_ppi, "proton_pump_inhibitor"},   {dc_high_risk, "high_risk_magnesium_wasting"},
-    {dc_calcineurin, "calcineurin_inhibitor"}, {dc_digoxin, "digoxin"},
-    {dc_fluoroquinolone, "fluoroquinolone"}, {dc_tetracycline, "tetracycline"},
-    {dc_mg_sulfate, "magnesium_sulfate"}, {dc_mg_oral_salt, "magnesium_oral_salt"},
-    {dc_potassium, "potassium_replacement"}, {dc_famotidine, "famotidine"},
+    {dc_loop, "loop_diuretic"},
+    {dc_thiazide, "thiazide_diuretic"},
+    {dc_ppi, "proton_pump_inhibitor"},
+    {dc_high_risk, "high_risk_magnesium_wasting"},
+    {dc_calcineurin, "calcineurin_inhibitor"},
+    {dc_digoxin, "digoxin"},
+    {dc_fluoroquinolone, "fluoroquinolone"},
+    {dc_tetracycline, "tetracycline"},
+    {dc_mg_sulfate, "magnesium_sulfate"},
+    {dc_mg_oral_salt, "magnesium_oral_salt"},
+    {dc_potassium, "potassium_replacement"},
+    {dc_famotidine, "famotidine"},
 };
 
 // The drug's code: the resolved Medication's, else the order's own concept.
 fhir::codeable_concept const& drug_code(fhir::medication_order const& o) {
-    return !o.resolved_code.empty() ? o.resolved_code : o.medication_concept ? *o.medication_concept : o.resolved_code;
+    return !o.resolved_code.empty() ? o.resolved_code
+           : o.medication_concept   ? *o.medication_concept
+                                    : o.resolved_code;
 }
 
 // Drug classes by code of the drug or an ingredient; by name only when no code matched.
 // Returns the names the text look-ups read.
-std::string classify_drug_classes(medication_exposure& e, fhir::codeable_concept const& code, rule_set_data const& d) {
+std::string classify_drug_classes(medication_exposure& e,
+                                  fhir::codeable_concept const& code,
+                                  rule_set_data const& d) {
     auto const& o = *e.order;
     std::vector<fhir::codeable_concept const*> concepts;
     concepts.reserve(1 + o.resolved_ingredients.size());
@@ -37,7 +47,8 @@ std::string classify_drug_classes(medication_exposure& e, fhir::codeable_concept
     for (auto const& ing : o.resolved_ingredients) concepts.push_back(&ing);
 
     std::uint32_t by_code = 0;
-    for (auto const* cc : concepts) by_code |= static_cast<std::uint32_t>(d.drug_class_codes.match_any(*cc));
+    for (auto const* cc : concepts)
+        by_code |= static_cast<std::uint32_t>(d.drug_class_codes.match_any(*cc));
     std::string words;
     for (auto const* cc : concepts) {
         words += concept_words(*cc);
@@ -68,7 +79,9 @@ route_kind route_of_dosage(fhir::dosage const& ds, rule_set_data const& d) {
 
 // The route of the first dosage that names one; the dosage texts read up to it are kept for
 // the fall-back.
-route_kind route_from_dosages(medication_exposure const& e, rule_set_data const& d, std::string& dosage_text) {
+route_kind route_from_dosages(medication_exposure const& e,
+                              rule_set_data const& d,
+                              std::string& dosage_text) {
     route_kind route = e.route;
     for (auto const& ds : e.order->dosages) {
         if (route != route_kind::unknown) break;
@@ -84,8 +97,11 @@ struct dose_form {
     bool oral_liquid = false;
 };
 
-route_kind route_from_form(std::string const& form_words, dose_form const& form, std::string const& dosage_text,
-                           std::string const& words, rule_set_data const& d) {
+route_kind route_from_form(std::string const& form_words,
+                           dose_form const& form,
+                           std::string const& dosage_text,
+                           std::string const& words,
+                           rule_set_data const& d) {
     auto const& sets = d.sets;
     // An enema is a liquid but not taken by mouth: it neither repletes nor chelates.
     if (sets.route_rectal->matches_text(form_words)) return route_kind::rectal;
@@ -101,11 +117,16 @@ route_kind route_from_form(std::string const& form_words, dose_form const& form,
 // (A12CC02 is oral magnesium sulfate); laxatives and bowel preparations are left alone.
 void classify_magnesium_product(medication_exposure& e, dose_form const& form) {
     if (!e.is(dc_mg_sulfate | dc_mg_oral_salt | dc_mg_laxative)) return;
-    if (e.is(dc_mg_laxative) || e.route == route_kind::rectal) e.magnesium = mg_product::laxative;
-    else if (e.route == route_kind::intravenous || e.route == route_kind::intramuscular) e.magnesium = mg_product::parenteral;
-    else if (e.route == route_kind::oral) e.magnesium = form.oral_liquid && !form.oral_solid ? mg_product::laxative : mg_product::oral_repletion;
+    if (e.is(dc_mg_laxative) || e.route == route_kind::rectal)
+        e.magnesium = mg_product::laxative;
+    else if (e.route == route_kind::intravenous || e.route == route_kind::intramuscular)
+        e.magnesium = mg_product::parenteral;
+    else if (e.route == route_kind::oral)
+        e.magnesium = form.oral_liquid && !form.oral_solid ? mg_product::laxative
+                                                           : mg_product::oral_repletion;
     else if (e.is(dc_mg_sulfate)) {
-        e.magnesium = mg_product::parenteral;  // magnesium sulfate with no route or form: the injectable
+        e.magnesium =
+            mg_product::parenteral;  // magnesium sulfate with no route or form: the injectable
         e.route = route_kind::intravenous;
     } else {
         e.magnesium = mg_product::oral_repletion;
@@ -129,7 +150,8 @@ void classify_medication(medication_exposure& e, rule_set_data const& d) {
     form.parenteral = sets.form_parenteral->matches_text(form_words);
     form.oral_solid = sets.form_oral_solid->matches_text(form_words);
     form.oral_liquid = !form.parenteral && sets.form_oral_liquid->matches_text(form_words);
-    if (e.route == route_kind::unknown) e.route = route_from_form(form_words, form, dosage_text, words, d);
+    if (e.route == route_kind::unknown)
+        e.route = route_from_form(form_words, form, dosage_text, words, d);
     classify_magnesium_product(e, form);
 }
 
@@ -138,7 +160,8 @@ namespace findings {
 namespace {
 
 std::string order_reference(fhir::medication_order const& o) {
-    return (o.resource_type.empty() ? std::string("MedicationRequest") : o.resource_type) + "/" + o.id;
+    return (o.resource_type.empty() ? std::string("MedicationRequest") : o.resource_type) + "/" +
+           o.id;
 }
 
 // An order refers to its drug (medicationReference) but nothing identifies it: the Medication
@@ -156,7 +179,8 @@ void append_bounded(std::string& out, std::string_view text, std::size_t limit =
         return;
     }
     std::size_t cut = limit;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+        --cut;  // UTF-8 boundary
     out += text.substr(0, cut);
     out += "...";
 }
@@ -165,7 +189,9 @@ void append_bounded(std::string& out, std::string_view text, std::size_t limit =
 // classified: said on the card rather than silently not counted. One sentence for every such
 // order, naming up to three of them (order and reference as written). Strings are built only
 // for such orders.
-void note_unidentified_medications(patient_findings& f, rule_set_data const& d, std::vector<trace_entry>& trace) {
+void note_unidentified_medications(patient_findings& f,
+                                   rule_set_data const& d,
+                                   std::vector<trace_entry>& trace) {
     constexpr std::size_t named_at_most = 3;
     std::string orders;
     std::size_t count = 0;
@@ -174,7 +200,8 @@ void note_unidentified_medications(patient_findings& f, rule_set_data const& d, 
         auto const& ref = *e.order->medication_reference;
         std::string message = "medication not identified: medicationReference '";
         append_bounded(message, ref.reference);
-        message += "' does not resolve to a Medication with a code, ingredient or name; not classified";
+        message +=
+            "' does not resolve to a Medication with a code, ingredient or name; not classified";
         note(trace, e.reference, std::move(message));
         if (++count > named_at_most) continue;
         if (!orders.empty()) orders += "; ";
@@ -196,7 +223,9 @@ void note_unidentified_medications(patient_findings& f, rule_set_data const& d, 
 
 // The hook's draft orders; returns their references, so that the record's copies are not
 // counted twice.
-std::vector<std::string> read_draft_orders(patient_findings& f, hook_context const& context, rule_set_data const& d,
+std::vector<std::string> read_draft_orders(patient_findings& f,
+                                           hook_context const& context,
+                                           rule_set_data const& d,
                                            std::vector<trace_entry>& trace) {
     std::vector<std::string> context_refs;
     for (auto const& o : context.draft_orders) {
@@ -205,7 +234,8 @@ std::vector<std::string> read_draft_orders(patient_findings& f, hook_context con
             continue;
         }
         if (!o.has_medication() && !o.medication_known) {
-            note(trace, o.resource_type + "/" + o.id, "draft order without a medication yet: skipped");
+            note(trace, o.resource_type + "/" + o.id,
+                 "draft order without a medication yet: skipped");
             continue;
         }
         if (d.medication_never.contains(o.status)) continue;
@@ -213,9 +243,11 @@ std::vector<std::string> read_draft_orders(patient_findings& f, hook_context con
         e.order = &o;
         e.from_context = true;
         e.reference = order_reference(o);
-        if (context.hook == "order-sign") e.trigger = true;
+        if (context.hook == "order-sign")
+            e.trigger = true;
         else if (context.hook == "order-select") {
-            e.trigger = std::find(context.selections.begin(), context.selections.end(), e.reference) != context.selections.end();
+            e.trigger = std::find(context.selections.begin(), context.selections.end(),
+                                  e.reference) != context.selections.end();
         }
         classify_medication(e, d);
         context_refs.push_back(e.reference);
@@ -224,12 +256,16 @@ std::vector<std::string> read_draft_orders(patient_findings& f, hook_context con
     return context_refs;
 }
 
-void read_record_orders(patient_findings& f, fhir::patient_snapshot const& snapshot, hook_context const& context,
-                        std::vector<std::string> const& context_refs, rule_set_data const& d,
+void read_record_orders(patient_findings& f,
+                        fhir::patient_snapshot const& snapshot,
+                        hook_context const& context,
+                        std::vector<std::string> const& context_refs,
+                        rule_set_data const& d,
                         std::vector<trace_entry>& trace) {
     for (auto const& o : snapshot.medication_orders) {
         std::string const ref = order_reference(o);
-        if (std::find(context_refs.begin(), context_refs.end(), ref) != context_refs.end()) continue;
+        if (std::find(context_refs.begin(), context_refs.end(), ref) != context_refs.end())
+            continue;
         if (names_other_patient(o.subject, context.patient_id)) {
             note(trace, ref, other_patient_note);
             continue;
@@ -251,9 +287,13 @@ void note_drug_classes(patient_findings const& f, std::vector<trace_entry>& trac
     for (auto const& e : f.exposures) {
         if (e.classes == 0) continue;
         char hex[16];
-        auto const hex_end = std::to_chars(hex, hex + sizeof hex, e.classes, 16).ptr;  // lower case, as %x
-        note(trace, e.reference, e.name + ": drug classes 0x" + std::string(hex, hex_end) +
-                                     (e.trigger ? " (triggering order)" : e.from_context ? " (draft, context)" : ""));
+        auto const hex_end =
+            std::to_chars(hex, hex + sizeof hex, e.classes, 16).ptr;  // lower case, as %x
+        note(trace, e.reference,
+             e.name + ": drug classes 0x" + std::string(hex, hex_end) +
+                 (e.trigger        ? " (triggering order)"
+                  : e.from_context ? " (draft, context)"
+                                   : ""));
     }
 }
 
@@ -268,8 +308,11 @@ void compile_drug_classes(rule_set_data& d) {
     }
 }
 
-void read_exposures(patient_findings& f, fhir::patient_snapshot const& snapshot, hook_context const& context,
-                    rule_set_data const& d, std::vector<trace_entry>& trace) {
+void read_exposures(patient_findings& f,
+                    fhir::patient_snapshot const& snapshot,
+                    hook_context const& context,
+                    rule_set_data const& d,
+                    std::vector<trace_entry>& trace) {
     std::vector<std::string> const context_refs = read_draft_orders(f, context, d, trace);
     read_record_orders(f, snapshot, context, context_refs, d, trace);
     note_unidentified_medications(f, d, trace);

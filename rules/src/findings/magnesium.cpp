@@ -20,23 +20,30 @@ mg_level classify_magnesium(double v, fhir::quantity_comparator cmp, rule_set_da
     return mg_level::normal;
 }
 
-bool magnesium_comparator_classifies(double v, fhir::quantity_comparator cmp, rule_set_data const& d) {
+bool magnesium_comparator_classifies(double v,
+                                     fhir::quantity_comparator cmp,
+                                     rule_set_data const& d) {
     using qc = fhir::quantity_comparator;
-    if (cmp == qc::greater || cmp == qc::greater_or_equal) return compare_as_decimal(v, d.mg_high_above) >= 0;
-    if (cmp == qc::less || cmp == qc::less_or_equal) return compare_as_decimal(v, d.mg_low_below) <= 0;
+    if (cmp == qc::greater || cmp == qc::greater_or_equal)
+        return compare_as_decimal(v, d.mg_high_above) >= 0;
+    if (cmp == qc::less || cmp == qc::less_or_equal)
+        return compare_as_decimal(v, d.mg_low_below) <= 0;
     return true;
 }
 
 bool magnesium_status::any_within_days(fhir::instant now, double days) const {
-    return std::any_of(result_times.begin(), result_times.end(),
-                       [&](fhir::instant t) { return findings::hours_between(t, now) <= days * 24; });
+    return std::any_of(result_times.begin(), result_times.end(), [&](fhir::instant t) {
+        return findings::hours_between(t, now) <= days * 24;
+    });
 }
 
 namespace findings {
 
 // The newest counted serum Mg result, its level and whether it is current or stale-low
-// (clinical-rules.md §1).
-void assess_magnesium(patient_findings& f, newest_results const& newest, rule_set_data const& d,
+// (CLINICAL-BASIS.md §1).
+void assess_magnesium(patient_findings& f,
+                      newest_results const& newest,
+                      rule_set_data const& d,
                       std::vector<trace_entry>& trace) {
     auto const& latest = newest.of(obs_kind::magnesium_total);
     if (!latest) {
@@ -52,8 +59,10 @@ void assess_magnesium(patient_findings& f, newest_results const& newest, rule_se
     note(trace, m.latest->reference,
          "serum Mg " + comparator_text(m.latest->comparator) + format_number(m.latest->value) +
              " mg/dL: " + level_names[static_cast<int>(m.level)] +
-             (m.current ? ", current" : m.stale_low ? ", stale-low" : ", not current") + " (" +
-             describe_age_hours(m.latest->age_hours) + " old)");
+             (m.current     ? ", current"
+              : m.stale_low ? ", stale-low"
+                            : ", not current") +
+             " (" + describe_age_hours(m.latest->age_hours) + " old)");
 }
 
 }  // namespace findings

@@ -18,24 +18,30 @@ struct kind_entry {
 };
 // Ionized kinds first: an ionized result must never be taken for a total one.
 constexpr kind_entry kind_order[] = {
-    {obs_kind::magnesium_ionized, "magnesium_ionized"}, {obs_kind::magnesium_total, "magnesium_total"},
-    {obs_kind::calcium_ionized, "calcium_ionized"},     {obs_kind::calcium_total, "calcium_total"},
-    {obs_kind::creatinine_clearance, "creatinine_clearance"}, {obs_kind::egfr, "egfr"},
-    {obs_kind::creatinine, "creatinine"},               {obs_kind::potassium, "potassium"},
-    {obs_kind::body_weight, "body_weight"},             {obs_kind::qtc, "qtc"},
+    {obs_kind::magnesium_ionized, "magnesium_ionized"},
+    {obs_kind::magnesium_total, "magnesium_total"},
+    {obs_kind::calcium_ionized, "calcium_ionized"},
+    {obs_kind::calcium_total, "calcium_total"},
+    {obs_kind::creatinine_clearance, "creatinine_clearance"},
+    {obs_kind::egfr, "egfr"},
+    {obs_kind::creatinine, "creatinine"},
+    {obs_kind::potassium, "potassium"},
+    {obs_kind::body_weight, "body_weight"},
+    {obs_kind::qtc, "qtc"},
     {obs_kind::pregnancy_status, "pregnancy_status"},
 };
 static_assert(std::size(kind_order) == obs_kind_count, "every kind but other is tested");
 
 // Classified by the Observation's own code; the name in text is used only when the result
-// carries no LOINC coding at all (clinical-rules.md §1: codes first). Bit i of the compiled
+// carries no LOINC coding at all (CLINICAL-BASIS.md §1: codes first). Bit i of the compiled
 // look-up is kind_order[i], so the lowest bit set is the first kind in that order.
 obs_kind classify_observation(fhir::observation const& o, rule_set_data const& d) {
     if (std::uint64_t const bits = d.observation_kind_codes.match_any(o.code)) {
         return kind_order[static_cast<std::size_t>(std::countr_zero(bits))].kind;
     }
-    bool const has_loinc = std::any_of(o.code.codings.begin(), o.code.codings.end(),
-                                       [](fhir::coding const& c) { return c.system == "http://loinc.org"; });
+    bool const has_loinc =
+        std::any_of(o.code.codings.begin(), o.code.codings.end(),
+                    [](fhir::coding const& c) { return c.system == "http://loinc.org"; });
     if (has_loinc) return obs_kind::other;
     std::string const words = concept_words(o.code);
     for (std::size_t i = 0; i < obs_kind_count; ++i) {
@@ -46,33 +52,54 @@ obs_kind classify_observation(fhir::observation const& o, rule_set_data const& d
 
 fhir::unit_table const* table_for(obs_kind k, rule_set_data const& d) {
     switch (k) {
-        case obs_kind::magnesium_total: return &d.magnesium_mg_dl;
-        case obs_kind::creatinine: return &d.creatinine_mg_dl;
+        case obs_kind::magnesium_total:
+            return &d.magnesium_mg_dl;
+        case obs_kind::creatinine:
+            return &d.creatinine_mg_dl;
         case obs_kind::egfr:
-        case obs_kind::creatinine_clearance: return &d.renal_ml_min;
-        case obs_kind::potassium: return &d.potassium_mmol_l;
-        case obs_kind::calcium_total: return &d.calcium_total_mg_dl;
-        case obs_kind::calcium_ionized: return &d.calcium_ionized_mmol_l;
-        case obs_kind::body_weight: return &d.weight_kg;
-        case obs_kind::qtc: return &d.qtc_ms;
-        default: return nullptr;
+        case obs_kind::creatinine_clearance:
+            return &d.renal_ml_min;
+        case obs_kind::potassium:
+            return &d.potassium_mmol_l;
+        case obs_kind::calcium_total:
+            return &d.calcium_total_mg_dl;
+        case obs_kind::calcium_ionized:
+            return &d.calcium_ionized_mmol_l;
+        case obs_kind::body_weight:
+            return &d.weight_kg;
+        case obs_kind::qtc:
+            return &d.qtc_ms;
+        default:
+            return nullptr;
     }
 }
 
 char const* kind_name(obs_kind k) {
     switch (k) {
-        case obs_kind::magnesium_total: return "magnesium";
-        case obs_kind::magnesium_ionized: return "ionized magnesium";
-        case obs_kind::creatinine: return "creatinine";
-        case obs_kind::egfr: return "eGFR";
-        case obs_kind::creatinine_clearance: return "creatinine clearance";
-        case obs_kind::potassium: return "potassium";
-        case obs_kind::calcium_total: return "calcium";
-        case obs_kind::calcium_ionized: return "ionized calcium";
-        case obs_kind::body_weight: return "body weight";
-        case obs_kind::qtc: return "QTc";
-        case obs_kind::pregnancy_status: return "pregnancy status";
-        case obs_kind::other: break;
+        case obs_kind::magnesium_total:
+            return "magnesium";
+        case obs_kind::magnesium_ionized:
+            return "ionized magnesium";
+        case obs_kind::creatinine:
+            return "creatinine";
+        case obs_kind::egfr:
+            return "eGFR";
+        case obs_kind::creatinine_clearance:
+            return "creatinine clearance";
+        case obs_kind::potassium:
+            return "potassium";
+        case obs_kind::calcium_total:
+            return "calcium";
+        case obs_kind::calcium_ionized:
+            return "ionized calcium";
+        case obs_kind::body_weight:
+            return "body weight";
+        case obs_kind::qtc:
+            return "QTc";
+        case obs_kind::pregnancy_status:
+            return "pregnancy status";
+        case obs_kind::other:
+            break;
     }
     return "other";
 }
@@ -83,30 +110,37 @@ bool newer(lab_result const& a, lab_result const& b) {
     return a.issued > b.issued;
 }
 
-// Why a converted result cannot be right (clinical-rules.md §1 "implausible values never
+// Why a converted result cannot be right (CLINICAL-BASIS.md §1 "implausible values never
 // count"), or nullopt. The bounds are configuration.
 std::optional<std::string> implausible_reason(obs_kind kind, double value, rule_set_data const& d) {
     auto const& b = d.implausible;
     auto const implausible = [&](char const* unit, std::string const& plausible) {
-        return "value " + format_number(value, 4) + " " + unit + " is implausible (plausible: " + plausible + "): not counted";
+        return "value " + format_number(value, 4) + " " + unit +
+               " is implausible (plausible: " + plausible + "): not counted";
     };
     switch (kind) {
         case obs_kind::magnesium_total:
-            if (compare_as_decimal(value, b.magnesium_below_mg_dl) < 0 || compare_as_decimal(value, b.magnesium_above_mg_dl) > 0) {
-                return implausible("mg/dL", format_number(b.magnesium_below_mg_dl) + " to " + format_number(b.magnesium_above_mg_dl));
+            if (compare_as_decimal(value, b.magnesium_below_mg_dl) < 0 ||
+                compare_as_decimal(value, b.magnesium_above_mg_dl) > 0) {
+                return implausible("mg/dL", format_number(b.magnesium_below_mg_dl) + " to " +
+                                                format_number(b.magnesium_above_mg_dl));
             }
             break;
         case obs_kind::creatinine:
             if (compare_as_decimal(value, b.creatinine_at_or_below_mg_dl) <= 0) {
-                return implausible("mg/dL", "above " + format_number(b.creatinine_at_or_below_mg_dl));
+                return implausible("mg/dL",
+                                   "above " + format_number(b.creatinine_at_or_below_mg_dl));
             }
             break;
         case obs_kind::body_weight:
-            if (compare_as_decimal(value, b.weight_at_or_below_kg) <= 0 || compare_as_decimal(value, b.weight_above_kg) > 0) {
-                return implausible("kg", "above " + format_number(b.weight_at_or_below_kg) + " up to " + format_number(b.weight_above_kg));
+            if (compare_as_decimal(value, b.weight_at_or_below_kg) <= 0 ||
+                compare_as_decimal(value, b.weight_above_kg) > 0) {
+                return implausible("kg", "above " + format_number(b.weight_at_or_below_kg) +
+                                             " up to " + format_number(b.weight_above_kg));
             }
             break;
-        default: break;
+        default:
+            break;
     }
     return std::nullopt;
 }
@@ -124,12 +158,17 @@ struct observation_reader {
     // skipped magnesium results or the data that was not available.
     void skip_result(std::string ref, obs_kind kind, std::string why) {
         note(trace, ref, std::string(kind_name(kind)) + " skipped: " + why);
-        if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": " + why);
-        else f.unavailable.push_back(ref + ": " + kind_name(kind) + " " + why);
+        if (kind == obs_kind::magnesium_total)
+            f.magnesium.skipped.push_back(ref + ": " + why);
+        else
+            f.unavailable.push_back(ref + ": " + kind_name(kind) + " " + why);
     }
 
     // A result skipped in the trace; on the cards only when it is a magnesium result.
-    void skip_quietly(fhir::observation const& o, obs_kind kind, std::string const& why, std::string const& card_why) {
+    void skip_quietly(fhir::observation const& o,
+                      obs_kind kind,
+                      std::string const& why,
+                      std::string const& card_why) {
         std::string const ref = obs_ref(o);
         note(trace, ref, std::string(kind_name(kind)) + " skipped: " + why);
         if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": " + card_why);
@@ -149,7 +188,8 @@ void observation_reader::read(fhir::observation const& o, std::string_view patie
     }
     if (kind == obs_kind::magnesium_ionized) {
         std::string const ref = obs_ref(o);
-        f.magnesium.skipped.push_back(ref + ": ionized magnesium is never compared with the total-magnesium thresholds");
+        f.magnesium.skipped.push_back(
+            ref + ": ionized magnesium is never compared with the total-magnesium thresholds");
         note(trace, ref, "ionized magnesium: not compared with total-Mg thresholds");
         return;
     }
@@ -165,9 +205,10 @@ void observation_reader::read(fhir::observation const& o, std::string_view patie
         return;
     }
     if (hours_between(f.now, t->start) > d.result_future_tolerance_hours) {
-        skip_result(obs_ref(o), kind, "dated " + format_card_date(*t) + ", more than " +
-                                          format_number(d.result_future_tolerance_hours) +
-                                          " hours after the hook's time (a data error): not counted");
+        skip_result(obs_ref(o), kind,
+                    "dated " + format_card_date(*t) + ", more than " +
+                        format_number(d.result_future_tolerance_hours) +
+                        " hours after the hook's time (a data error): not counted");
         return;
     }
     lab_result r;
@@ -176,8 +217,10 @@ void observation_reader::read(fhir::observation const& o, std::string_view patie
     r.issued = o.issued ? o.issued->start : instant{};
     r.age_hours = std::max(0.0, hours_between(t->start, f.now));
     r.preliminary = preliminary;
-    if (kind == obs_kind::pregnancy_status) keep_pregnancy_status(o, std::move(r));
-    else keep_quantity(o, kind, std::move(r));
+    if (kind == obs_kind::pregnancy_status)
+        keep_pregnancy_status(o, std::move(r));
+    else
+        keep_quantity(o, kind, std::move(r));
 }
 
 void observation_reader::keep_pregnancy_status(fhir::observation const& o, lab_result r) {
@@ -187,21 +230,25 @@ void observation_reader::keep_pregnancy_status(fhir::observation const& o, lab_r
     r.reference = obs_ref(o);
     newest.pregnancy_status = std::move(r);
     auto const& vs = *d.sets.pregnant_answer;
-    newest.pregnancy_status_pregnant = vs.matches_code(*o.value_concept) || vs.matches_text(concept_words(*o.value_concept));
+    newest.pregnancy_status_pregnant =
+        vs.matches_code(*o.value_concept) || vs.matches_text(concept_words(*o.value_concept));
 }
 
 void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind, lab_result r) {
     if (o.data_absent || !o.value_quantity || !o.value_quantity->value) {
-        skip_quietly(o, kind, "no numeric value (dataAbsentReason or missing valueQuantity)", "no numeric value");
+        skip_quietly(o, kind, "no numeric value (dataAbsentReason or missing valueQuantity)",
+                     "no numeric value");
         return;
     }
     auto const& q = *o.value_quantity;
     auto const converted = table_for(kind, d)->convert(*q.value, q.unit_key());
     if (!converted) {
-        std::string const unknown_unit = "unknown unit '" + std::string(q.unit_key()) + "' (never guessed)";
+        std::string const unknown_unit =
+            "unknown unit '" + std::string(q.unit_key()) + "' (never guessed)";
         skip_quietly(o, kind, unknown_unit, unknown_unit);
         if (kind != obs_kind::magnesium_total) {
-            f.unavailable.push_back(obs_ref(o) + ": " + kind_name(kind) + " skipped: " + unknown_unit);
+            f.unavailable.push_back(obs_ref(o) + ": " + kind_name(kind) +
+                                    " skipped: " + unknown_unit);
         }
         return;
     }
@@ -209,13 +256,16 @@ void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind
         skip_result(obs_ref(o), kind, std::move(*why));
         return;
     }
-    if (kind == obs_kind::magnesium_total && !magnesium_comparator_classifies(*converted, q.comparator, d)) {
+    if (kind == obs_kind::magnesium_total &&
+        !magnesium_comparator_classifies(*converted, q.comparator, d)) {
         std::string why = "'";
         why += comparator_text(q.comparator);
         why += format_number(*q.value, 4);
         why += ' ';
         why += q.unit_key();
-        why += "' says neither low nor normal (a bound on the wrong side of the thresholds): not counted";
+        why +=
+            "' says neither low nor normal (a bound on the wrong side of the thresholds): not "
+            "counted";
         skip_result(obs_ref(o), kind, std::move(why));
         return;
     }
@@ -237,13 +287,17 @@ void compile_observation_kinds(rule_set_data& d) {
     d.observation_kind_sets.clear();
     for (std::size_t i = 0; i < obs_kind_count; ++i) {
         value_set const& set = d.vs(kind_order[i].value_set);
-        for (auto const& c : set.codes()) d.observation_kind_codes.add(c.system, c.code, c.prefix, std::uint64_t{1} << i);
+        for (auto const& c : set.codes())
+            d.observation_kind_codes.add(c.system, c.code, c.prefix, std::uint64_t{1} << i);
         d.observation_kind_sets.push_back(&set);
     }
 }
 
-newest_results read_observations(patient_findings& f, fhir::patient_snapshot const& snapshot,
-                                 hook_context const& context, rule_set_data const& d, std::vector<trace_entry>& trace) {
+newest_results read_observations(patient_findings& f,
+                                 fhir::patient_snapshot const& snapshot,
+                                 hook_context const& context,
+                                 rule_set_data const& d,
+                                 std::vector<trace_entry>& trace) {
     observation_reader reader{f, d, trace, {}};
     for (auto const& o : snapshot.observations) reader.read(o, context.patient_id);
     return std::move(reader.newest);

@@ -1,5 +1,5 @@
 #pragma once
-// The parts build_findings is made of, one concern per file (clinical-rules.md §1–§2). Each
+// The parts build_findings is made of, one concern per file (CLINICAL-BASIS.md §1–§2). Each
 // part reads the snapshot or what an earlier part kept, fills its fields of patient_findings,
 // and says what it decided in the trace.
 
@@ -26,16 +26,27 @@ inline void note(std::vector<trace_entry>& trace, std::string subject, std::stri
 }
 
 // True when `subject` names a Patient other than the context patient: such a resource never
-// counts (clinical-rules.md §1 "Which resources"). A resource without a subject, or whose
+// counts (CLINICAL-BASIS.md §1 "Which resources"). A resource without a subject, or whose
 // subject is not a Patient reference (contained, urn:uuid, identifier only), is taken as the
 // context patient's.
 [[nodiscard]] bool names_other_patient(std::string_view subject, std::string_view patient_id);
 
-inline constexpr char const* other_patient_note = "subject names a patient other than context.patientId: not counted";
+inline constexpr char const* other_patient_note =
+    "subject names a patient other than context.patientId: not counted";
 
 enum class obs_kind {
-    magnesium_total, magnesium_ionized, creatinine, egfr, creatinine_clearance, potassium,
-    calcium_total, calcium_ionized, body_weight, qtc, pregnancy_status, other
+    magnesium_total,
+    magnesium_ionized,
+    creatinine,
+    egfr,
+    creatinine_clearance,
+    potassium,
+    calcium_total,
+    calcium_ionized,
+    body_weight,
+    qtc,
+    pregnancy_status,
+    other
 };
 inline constexpr std::size_t obs_kind_count = static_cast<std::size_t>(obs_kind::other);
 
@@ -45,7 +56,9 @@ struct newest_results {
     std::optional<lab_result> pregnancy_status;
     bool pregnancy_status_pregnant = false;
 
-    [[nodiscard]] std::optional<lab_result> const& of(obs_kind k) const { return by_kind[static_cast<std::size_t>(k)]; }
+    [[nodiscard]] std::optional<lab_result> const& of(obs_kind k) const {
+        return by_kind[static_cast<std::size_t>(k)];
+    }
 };
 
 // Conditions (conditions.cpp).
@@ -55,39 +68,61 @@ struct newest_results {
 [[nodiscard]] std::string condition_label(fhir::condition const& c);
 
 // patient.cpp
-void read_demographics(patient_findings& f, fhir::patient_snapshot const& snapshot, hook_context const& context,
+void read_demographics(patient_findings& f,
+                       fhir::patient_snapshot const& snapshot,
+                       hook_context const& context,
                        std::vector<trace_entry>& trace);
 // observations.cpp
 void compile_observation_kinds(rule_set_data& d);
-[[nodiscard]] newest_results read_observations(patient_findings& f, fhir::patient_snapshot const& snapshot,
-                                               hook_context const& context, rule_set_data const& d,
+[[nodiscard]] newest_results read_observations(patient_findings& f,
+                                               fhir::patient_snapshot const& snapshot,
+                                               hook_context const& context,
+                                               rule_set_data const& d,
                                                std::vector<trace_entry>& trace);
 // magnesium.cpp
-void assess_magnesium(patient_findings& f, newest_results const& newest, rule_set_data const& d,
+void assess_magnesium(patient_findings& f,
+                      newest_results const& newest,
+                      rule_set_data const& d,
                       std::vector<trace_entry>& trace);
 // coexisting.cpp
 void read_coexisting(patient_findings& f, newest_results const& newest, rule_set_data const& d);
 // conditions.cpp: every Condition of the patient, each read by the parts below.
-void read_conditions(patient_findings& f, fhir::patient_snapshot const& snapshot, hook_context const& context,
-                     rule_set_data const& d, std::vector<trace_entry>& trace);
-void read_exemption_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d);
+void read_conditions(patient_findings& f,
+                     fhir::patient_snapshot const& snapshot,
+                     hook_context const& context,
+                     rule_set_data const& d,
+                     std::vector<trace_entry>& trace);
+void read_exemption_condition(patient_findings& f,
+                              fhir::condition const& c,
+                              rule_set_data const& d);
 // renal.cpp
 void read_ckd5_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d);
-void assess_renal(patient_findings& f, newest_results const& newest, rule_set_data const& d,
+void assess_renal(patient_findings& f,
+                  newest_results const& newest,
+                  rule_set_data const& d,
                   std::vector<trace_entry>& trace);
 // pregnancy.cpp
-void read_pregnancy_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d);
+void read_pregnancy_condition(patient_findings& f,
+                              fhir::condition const& c,
+                              rule_set_data const& d);
 void apply_pregnancy_status(patient_findings& f, newest_results const& newest);
 // symptoms.cpp
-void read_symptom_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d,
+void read_symptom_condition(patient_findings& f,
+                            fhir::condition const& c,
+                            rule_set_data const& d,
                             std::vector<trace_entry>& trace);
 void add_qtc_symptom(patient_findings& f, rule_set_data const& d, std::vector<trace_entry>& trace);
 // unavailable.cpp
-void note_unavailable_data(patient_findings& f, hook_context const& context, rule_set_data const& d,
+void note_unavailable_data(patient_findings& f,
+                           hook_context const& context,
+                           rule_set_data const& d,
                            std::vector<trace_entry>& trace);
 // exposures.cpp
 void compile_drug_classes(rule_set_data& d);
-void read_exposures(patient_findings& f, fhir::patient_snapshot const& snapshot, hook_context const& context,
-                    rule_set_data const& d, std::vector<trace_entry>& trace);
+void read_exposures(patient_findings& f,
+                    fhir::patient_snapshot const& snapshot,
+                    hook_context const& context,
+                    rule_set_data const& d,
+                    std::vector<trace_entry>& trace);
 
 }  // namespace cds::rules::findings

@@ -20,10 +20,14 @@ bool names_other_patient(std::string_view subject, std::string_view patient_id) 
     return r.kind == fhir::reference_kind::relative && r.type == "Patient" && r.id != patient_id;
 }
 
-void read_demographics(patient_findings& f, fhir::patient_snapshot const& snapshot, hook_context const& context,
+void read_demographics(patient_findings& f,
+                       fhir::patient_snapshot const& snapshot,
+                       hook_context const& context,
                        std::vector<trace_entry>& trace) {
-    fhir::patient const* patient_record = snapshot.patient_record ? &*snapshot.patient_record : nullptr;
-    if (patient_record && !patient_record->id.empty() && !context.patient_id.empty() && patient_record->id != context.patient_id) {
+    fhir::patient const* patient_record =
+        snapshot.patient_record ? &*snapshot.patient_record : nullptr;
+    if (patient_record && !patient_record->id.empty() && !context.patient_id.empty() &&
+        patient_record->id != context.patient_id) {
         note(trace, "Patient", "Patient resource is not context.patientId: not used");
         patient_record = nullptr;
     }
@@ -35,7 +39,9 @@ void read_demographics(patient_findings& f, fhir::patient_snapshot const& snapsh
     if (p.birth_date) f.age_years = age_in_years(*p.birth_date, f.now);
     f.gender = p.gender;
     f.gender_present = p.gender_present;
-    note(trace, "Patient/" + p.id, f.age_years ? "age " + std::to_string(*f.age_years) + " years" : "age unknown (no birthDate)");
+    note(trace, "Patient/" + p.id,
+         f.age_years ? "age " + std::to_string(*f.age_years) + " years"
+                     : "age unknown (no birthDate)");
 }
 
 }  // namespace findings

@@ -2,7 +2,9 @@
 
 namespace cds::rules::findings {
 
-void read_pregnancy_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d) {
+void read_pregnancy_condition(patient_findings& f,
+                              fhir::condition const& c,
+                              rule_set_data const& d) {
     if (condition_in(c, *d.sets.preeclampsia_eclampsia)) f.preeclampsia = true;
     if (condition_in(c, *d.sets.pregnancy) && !f.pregnant) {
         f.pregnant = true;

@@ -5,24 +5,30 @@
 namespace cds::rules::findings {
 
 // Tetany, seizure, ventricular arrhythmia and prolonged QT escalate hypomagnesemia to the
-// severe path only when recent (clinical-rules.md §7 "Symptomatic"); cramps, tremor and edema
+// severe path only when recent (CLINICAL-BASIS.md §7 "Symptomatic"); cramps, tremor and edema
 // support but never escalate.
-void read_symptom_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d,
+void read_symptom_condition(patient_findings& f,
+                            fhir::condition const& c,
+                            rule_set_data const& d,
                             std::vector<trace_entry>& trace) {
     bool const va = condition_in(c, *d.sets.ventricular_arrhythmia);
-    bool const symptomatic_kind = va || condition_in(c, *d.sets.tetany) || condition_in(c, *d.sets.seizure) ||
+    bool const symptomatic_kind = va || condition_in(c, *d.sets.tetany) ||
+                                  condition_in(c, *d.sets.seizure) ||
                                   condition_in(c, *d.sets.prolonged_qt);
     if (symptomatic_kind) {
         if (condition_recent(c, f.now, d.symptom_onset_days)) {
             f.symptoms.push_back({&c, condition_label(c), va});
             if (va) f.recent_torsades_or_ventricular = true;
             if (condition_in(c, *d.sets.torsades)) f.recent_torsades = true;
-            note(trace, "Condition/" + c.id, "recent symptom: escalates hypomagnesemia to the severe path");
+            note(trace, "Condition/" + c.id,
+                 "recent symptom: escalates hypomagnesemia to the severe path");
         } else {
-            note(trace, "Condition/" + c.id, "long-standing or undated: does not escalate (onset/recorded outside the window)");
+            note(trace, "Condition/" + c.id,
+                 "long-standing or undated: does not escalate (onset/recorded outside the window)");
         }
     }
-    if (condition_in(c, *d.sets.muscle_cramp) || condition_in(c, *d.sets.tremor) || condition_in(c, *d.sets.edema)) {
+    if (condition_in(c, *d.sets.muscle_cramp) || condition_in(c, *d.sets.tremor) ||
+        condition_in(c, *d.sets.edema)) {
         f.supporting.push_back(condition_label(c));
     }
 }
@@ -31,7 +37,8 @@ void read_symptom_condition(patient_findings& f, fhir::condition const& c, rule_
 void add_qtc_symptom(patient_findings& f, rule_set_data const& d, std::vector<trace_entry>& trace) {
     if (f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {
         f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms", false});
-        note(trace, f.qtc->reference, "QTc >= " + format_number(d.qtc_symptomatic_ms, 0) + " ms: symptomatic");
+        note(trace, f.qtc->reference,
+             "QTc >= " + format_number(d.qtc_symptomatic_ms, 0) + " ms: symptomatic");
     }
     f.symptomatic = !f.symptoms.empty();
 }

@@ -16,14 +16,19 @@ service_definition const* service_of(hook_context const& context, rule_set_data 
 }
 
 // Prefetch keys the client could not fill, described as the service describes them.
-void note_unavailable_prefetch(patient_findings& f, hook_context const& context, rule_set_data const& d) {
+void note_unavailable_prefetch(patient_findings& f,
+                               hook_context const& context,
+                               rule_set_data const& d) {
     auto const* svc = service_of(context, d);
     if (!svc) return;
     for (auto const& key : context.unavailable_prefetch) {
         for (auto const& t : svc->prefetch) {
             if (t.key != key) continue;
-            f.unavailable.push_back(fill(d.text("data_unavailable"), {{"describes", t.describes}, {"key", t.key}}));
-            if (key == "renal") f.renal_unavailable.push_back(fill(d.text("renal_unknown"), {{"describes", t.describes}}));
+            f.unavailable.push_back(
+                fill(d.text("data_unavailable"), {{"describes", t.describes}, {"key", t.key}}));
+            if (key == "renal")
+                f.renal_unavailable.push_back(
+                    fill(d.text("renal_unknown"), {{"describes", t.describes}}));
         }
     }
 }
@@ -32,7 +37,9 @@ void note_unavailable_prefetch(patient_findings& f, hook_context const& context,
 
 // Shown with the unavailable data on every card: a data note means some evidence (e.g. a
 // wasting drug) may be missing from what the rules saw.
-void note_unavailable_data(patient_findings& f, hook_context const& context, rule_set_data const& d,
+void note_unavailable_data(patient_findings& f,
+                           hook_context const& context,
+                           rule_set_data const& d,
                            std::vector<trace_entry>& trace) {
     note_unavailable_prefetch(f, context, d);
     for (auto const& data_note : context.data_notes) {

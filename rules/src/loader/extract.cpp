@@ -23,7 +23,9 @@ std::string str(bj::object const& o, char const* key) {
 }
 double num(bj::object const& o, char const* key) {
     auto const& v = o.at(key);
-    return v.is_double() ? v.get_double() : v.is_int64() ? static_cast<double>(v.get_int64()) : static_cast<double>(v.get_uint64());
+    return v.is_double()  ? v.get_double()
+           : v.is_int64() ? static_cast<double>(v.get_int64())
+                          : static_cast<double>(v.get_uint64());
 }
 bj::object const& obj(bj::object const& o, char const* key) { return o.at(key).as_object(); }
 
@@ -46,7 +48,10 @@ std::unordered_set<std::string> to_set(bj::value const& v) {
     return out;
 }
 
-void load_units(bj::object const& units, char const* key, fhir::unit_table& out, std::vector<rule_set_problem>& problems) {
+void load_units(bj::object const& units,
+                char const* key,
+                fhir::unit_table& out,
+                std::vector<rule_set_problem>& problems) {
     std::vector<fhir::unit_factor> factors;
     std::set<std::string> seen;
     std::size_t i = 0;
@@ -54,8 +59,9 @@ void load_units(bj::object const& units, char const* key, fhir::unit_table& out,
         auto const& o = e.as_object();
         fhir::unit_factor f{str(o, "unit"), num(o, "factor")};
         if (!seen.insert(value_set::lower(f.unit)).second) {
-            problems.push_back({"/units/" + std::string(key) + "/" + std::to_string(i) + "/unit",
-                                "unit '" + f.unit + "' is listed twice (units compare case-insensitively)"});
+            problems.push_back(
+                {"/units/" + std::string(key) + "/" + std::to_string(i) + "/unit",
+                 "unit '" + f.unit + "' is listed twice (units compare case-insensitively)"});
         }
         factors.push_back(std::move(f));
         ++i;
@@ -81,22 +87,30 @@ using code_systems = std::map<std::string, std::vector<std::string>>;
 code_systems extract_code_systems(bj::object const& root) {
     code_systems systems;
     for (auto const& [alias, uris] : obj(root, "code_systems")) {
-        for (auto const& u : uris.as_array()) systems[std::string(alias)].emplace_back(u.as_string());
+        for (auto const& u : uris.as_array())
+            systems[std::string(alias)].emplace_back(u.as_string());
     }
     return systems;
 }
 
-service_definition extract_service(bj::object const& so, std::string const& spath, problem_list& problems) {
-    service_definition s{str(so, "id"), str(so, "hook"), str(so, "title"), str(so, "description"), {}};
+service_definition extract_service(bj::object const& so,
+                                   std::string const& spath,
+                                   problem_list& problems) {
+    service_definition s{
+        str(so, "id"), str(so, "hook"), str(so, "title"), str(so, "description"), {}};
     std::set<std::string> keys;
     std::size_t pi = 0;
     for (auto const& pv : so.at("prefetch").as_array()) {
         auto const& po = pv.as_object();
-        prefetch_template t{str(po, "key"), str(po, "query"), po.at("required").as_bool(), str(po, "describes")};
+        prefetch_template t{str(po, "key"), str(po, "query"), po.at("required").as_bool(),
+                            str(po, "describes")};
         std::string const ppath = spath + "/prefetch/" + std::to_string(pi);
-        if (!keys.insert(t.key).second) problems.push_back({ppath + "/key", "prefetch key '" + t.key + "' is used twice"});
+        if (!keys.insert(t.key).second)
+            problems.push_back({ppath + "/key", "prefetch key '" + t.key + "' is used twice"});
         if (t.query.find("{{context.") == std::string::npos) {
-            problems.push_back({ppath + "/query", "the query has no {{context...}} token, so it would not be limited to the patient"});
+            problems.push_back({ppath + "/query",
+                                "the query has no {{context...}} token, so it would not be limited "
+                                "to the patient"});
         }
         s.prefetch.push_back(std::move(t));
         ++pi;
@@ -111,7 +125,8 @@ void extract_services(bj::object const& root, rule_set_data& d, problem_list& pr
         auto const& so = sv.as_object();
         std::string const spath = "/services/" + std::to_string(si);
         std::string const id = str(so, "id");
-        if (!service_ids.insert(id).second) problems.push_back({spath + "/id", "service id '" + id + "' is used twice"});
+        if (!service_ids.insert(id).second)
+            problems.push_back({spath + "/id", "service id '" + id + "' is used twice"});
         d.services.push_back(extract_service(so, spath, problems));
         ++si;
     }
@@ -134,10 +149,12 @@ void extract_thresholds(bj::object const& root, rule_set_data& d, problem_list& 
     d.mg_low_below = num(mg, "low_below_mg_dl");
     d.mg_high_above = num(mg, "high_above_mg_dl");
     if (!(d.mg_severe_below < d.mg_low_below)) {
-        problems.push_back({"/thresholds/magnesium/low_below_mg_dl", "must be greater than severe_below_mg_dl (severe < low < high)"});
+        problems.push_back({"/thresholds/magnesium/low_below_mg_dl",
+                            "must be greater than severe_below_mg_dl (severe < low < high)"});
     }
     if (!(d.mg_low_below < d.mg_high_above)) {
-        problems.push_back({"/thresholds/magnesium/high_above_mg_dl", "must be greater than low_below_mg_dl (severe < low < high)"});
+        problems.push_back({"/thresholds/magnesium/high_above_mg_dl",
+                            "must be greater than low_below_mg_dl (severe < low < high)"});
     }
     d.potassium_low_below = num(th, "potassium_low_below_mmol_l");
     d.calcium_total_low_below = num(th, "calcium_total_low_below_mg_dl");
@@ -172,10 +189,12 @@ void extract_windows(bj::object const& root, rule_set_data& d, problem_list& pro
     d.pregnancy_status_days = num(w, "pregnancy_status_days");
     d.result_future_tolerance_hours = num(w, "result_future_tolerance_hours");
     if (d.mg_stale_low_days * 24 <= d.mg_current_hours) {
-        problems.push_back({"/windows/magnesium_stale_low_days", "must be longer than magnesium_current_hours"});
+        problems.push_back(
+            {"/windows/magnesium_stale_low_days", "must be longer than magnesium_current_hours"});
     }
     if (d.renal_current_days > d.renal_max_age_days) {
-        problems.push_back({"/windows/renal_current_days", "must not be longer than renal_max_age_days"});
+        problems.push_back(
+            {"/windows/renal_current_days", "must not be longer than renal_max_age_days"});
     }
 }
 
@@ -197,20 +216,25 @@ void extract_units(bj::object const& root, rule_set_data& d, problem_list& probl
 
 void extract_renal(bj::object const& root, rule_set_data& d, problem_list& problems) {
     auto const& renal = obj(root, "renal");
-    static constexpr std::array<char const*, 4> band_ids{"normal", "impaired", "severely_impaired", "contraindicated"};
+    static constexpr std::array<char const*, 4> band_ids{"normal", "impaired", "severely_impaired",
+                                                         "contraindicated"};
     std::size_t bi = 0;
     for (auto const& bv : renal.at("bands").as_array()) {
         auto const& bo = bv.as_object();
         std::string const bpath = "/renal/bands/" + std::to_string(bi);
         if (bi < band_ids.size()) {
             if (str(bo, "id") != band_ids[bi]) {
-                problems.push_back({bpath + "/id", std::string("band ") + std::to_string(bi) + " must be '" + band_ids[bi] +
-                                                       "' (bands run from normal down to contraindicated)"});
+                problems.push_back(
+                    {bpath + "/id", std::string("band ") + std::to_string(bi) + " must be '" +
+                                        band_ids[bi] +
+                                        "' (bands run from normal down to contraindicated)"});
             }
             d.band_min[bi] = num(bo, "min_ml_min");
             d.band_label[bi] = str(bo, "label");
             if (bi > 0 && !(d.band_min[bi] < d.band_min[bi - 1])) {
-                problems.push_back({bpath + "/min_ml_min", "band edges must descend (normal > impaired > severely impaired > contraindicated)"});
+                problems.push_back({bpath + "/min_ml_min",
+                                    "band edges must descend (normal > impaired > severely "
+                                    "impaired > contraindicated)"});
             }
         }
         ++bi;
@@ -232,10 +256,13 @@ void extract_iv_dose(bj::object const& doses, rule_set_data& d, problem_list& pr
     d.iv_infusion_minutes = num(iv, "infusion_minutes");
     d.iv_recheck_hours = num(iv, "recheck_hours");
     d.iv_route = to_coding(obj(iv, "route"));
-    if (d.iv_reduced_dose_g > d.iv_dose_g) problems.push_back({"/doses/intravenous/reduced_dose_g", "must not exceed dose_g"});
+    if (d.iv_reduced_dose_g > d.iv_dose_g)
+        problems.push_back({"/doses/intravenous/reduced_dose_g", "must not exceed dose_g"});
     // Needs the thresholds (extracted first).
     if (d.iv_dose_g * 1000 / d.iv_infusion_minutes > d.iv_rate_max_mg_per_min) {
-        problems.push_back({"/doses/intravenous/infusion_minutes", "the suggested IV dose would run faster than thresholds/iv_rate_max_mg_per_min"});
+        problems.push_back(
+            {"/doses/intravenous/infusion_minutes",
+             "the suggested IV dose would run faster than thresholds/iv_rate_max_mg_per_min"});
     }
 }
 
@@ -249,13 +276,16 @@ void extract_oral_dose(bj::object const& doses, rule_set_data& d, problem_list& 
     d.oral_route = to_coding(obj(oral, "route"));
     d.oral_timing_when = str(oral, "timing_when");
     d.oral_timing_text = str(oral, "timing_text");
-    if (d.oral_reduced_dose_mg > d.oral_dose_mg) problems.push_back({"/doses/oral/reduced_dose_mg", "must not exceed dose_mg"});
-    // The contraindicated band takes the severely impaired band's interval (the file has none for it).
+    if (d.oral_reduced_dose_mg > d.oral_dose_mg)
+        problems.push_back({"/doses/oral/reduced_dose_mg", "must not exceed dose_mg"});
+    // The contraindicated band takes the severely impaired band's interval (the file has none for
+    // it).
     auto const& rd = obj(oral, "recheck_days");
     d.oral_recheck_days[0] = num(rd, "normal");
     d.oral_recheck_days[1] = num(rd, "impaired");
     d.oral_recheck_days[2] = num(rd, "severely_impaired");
-    d.oral_recheck_days[3] = rd.contains("contraindicated") ? num(rd, "contraindicated") : num(rd, "severely_impaired");
+    d.oral_recheck_days[3] =
+        rd.contains("contraindicated") ? num(rd, "contraindicated") : num(rd, "severely_impaired");
     d.oral_recheck_days[4] = num(rd, "unknown");
 }
 
@@ -268,7 +298,8 @@ void extract_oral_alternative(bj::object const& doses, rule_set_data& d, problem
     d.alt_route = to_coding(obj(alt, "route"));
     d.alt_timing_when = str(alt, "timing_when");
     d.alt_timing_text = str(alt, "timing_text");
-    if (d.alt_reduced_dose_mg > d.alt_dose_mg) problems.push_back({"/doses/oral_alternative/reduced_dose_mg", "must not exceed dose_mg"});
+    if (d.alt_reduced_dose_mg > d.alt_dose_mg)
+        problems.push_back({"/doses/oral_alternative/reduced_dose_mg", "must not exceed dose_mg"});
 }
 
 void extract_famotidine(bj::object const& doses, rule_set_data& d) {
@@ -276,8 +307,8 @@ void extract_famotidine(bj::object const& doses, rule_set_data& d) {
     d.famotidine_medication = to_concept(obj(fam, "medication"));
     d.famotidine_route = to_coding(obj(fam, "route"));
     auto const& fb = obj(fam, "by_renal_band");
-    static constexpr std::array<char const*, renal_band_count> all_bands{"normal", "impaired", "severely_impaired",
-                                                                         "contraindicated", "unknown"};
+    static constexpr std::array<char const*, renal_band_count> all_bands{
+        "normal", "impaired", "severely_impaired", "contraindicated", "unknown"};
     for (std::size_t i = 0; i < all_bands.size(); ++i) {
         auto const& o = obj(fb, all_bands[i]);
         d.famotidine_by_band[i] = {num(o, "dose_mg"), static_cast<int>(num(o, "times_per_day"))};
@@ -295,7 +326,10 @@ void extract_doses(bj::object const& root, rule_set_data& d, problem_list& probl
     d.repletion_reason = to_concept(obj(doses, "repletion_reason"));
 }
 
-value_set extract_value_set(bj::object const& vo, std::string const& vpath, code_systems const& systems, problem_list& problems) {
+value_set extract_value_set(bj::object const& vo,
+                            std::string const& vpath,
+                            code_systems const& systems,
+                            problem_list& problems) {
     value_set set;
     std::size_t ci = 0;
     for (auto const& cv : vo.at("codes").as_array()) {
@@ -304,14 +338,17 @@ value_set extract_value_set(bj::object const& vo, std::string const& vpath, code
         bool const prefix = str(co, "match") == "prefix";
         auto it = systems.find(alias);
         if (it == systems.end()) {
-            problems.push_back({vpath + "/codes/" + std::to_string(ci) + "/system", "unknown code system alias '" + alias + "' (see /code_systems)"});
+            problems.push_back({vpath + "/codes/" + std::to_string(ci) + "/system",
+                                "unknown code system alias '" + alias + "' (see /code_systems)"});
         } else {
             for (auto const& uri : it->second) set.add_code(uri, str(co, "code"), prefix);
         }
         ++ci;
     }
-    if (auto const* t = vo.if_contains("text")) for (auto const& e : t->as_array()) set.add_text(e.as_string());
-    if (auto const* t = vo.if_contains("exclude_text")) for (auto const& e : t->as_array()) set.add_exclude(e.as_string());
+    if (auto const* t = vo.if_contains("text"))
+        for (auto const& e : t->as_array()) set.add_text(e.as_string());
+    if (auto const* t = vo.if_contains("exclude_text"))
+        for (auto const& e : t->as_array()) set.add_exclude(e.as_string());
     return set;
 }
 
@@ -319,7 +356,8 @@ void extract_value_sets(bj::object const& root, rule_set_data& d, problem_list& 
     code_systems const systems = extract_code_systems(root);
     for (auto const& [name, vv] : obj(root, "value_sets")) {
         std::string const vpath = "/value_sets/" + std::string(name);
-        d.value_sets.emplace(std::string(name), extract_value_set(vv.as_object(), vpath, systems, problems));
+        d.value_sets.emplace(std::string(name),
+                             extract_value_set(vv.as_object(), vpath, systems, problems));
     }
     compile_lookups(d);
 }
@@ -342,7 +380,8 @@ void extract_texts(bj::object const& root, rule_set_data& d) {
     for (auto const& [key, tv] : obj(root, "texts")) {
         if (tv.is_object()) {
             for (auto const& [sub, sv] : tv.as_object()) {
-                d.texts.emplace(std::string(key) + "." + std::string(sub), std::string(sv.as_string()));
+                d.texts.emplace(std::string(key) + "." + std::string(sub),
+                                std::string(sv.as_string()));
             }
         } else {
             d.texts.emplace(std::string(key), std::string(tv.as_string()));
@@ -356,7 +395,8 @@ void extract_override_reasons(bj::object const& root, rule_set_data& d, problem_
     for (auto const& rv : root.at("override_reasons").as_array()) {
         auto c = to_coding(rv.as_object());
         if (!reason_codes.insert(c.code).second) {
-            problems.push_back({"/override_reasons/" + std::to_string(oi) + "/code", "override reason '" + c.code + "' is listed twice"});
+            problems.push_back({"/override_reasons/" + std::to_string(oi) + "/code",
+                                "override reason '" + c.code + "' is listed twice"});
         }
         d.override_reasons.push_back(std::move(c));
         ++oi;

@@ -12,6 +12,8 @@
 
 namespace cds::rules {
 
-void extract_rule_set(boost::json::object const& root, rule_set_data& d, std::vector<rule_set_problem>& problems);
+void extract_rule_set(boost::json::object const& root,
+                      rule_set_data& d,
+                      std::vector<rule_set_problem>& problems);
 
 }  // namespace cds::rules

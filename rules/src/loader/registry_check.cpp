@@ -44,7 +44,8 @@ std::string placeholder_list(std::string_view words) {
 // unclosed brace counts with the rest of the text.
 std::vector<std::string> unknown_placeholders(std::string_view tpl, std::string_view allowed) {
     std::vector<std::string> unknown;
-    for (std::size_t open = tpl.find('{'); open != std::string_view::npos; open = tpl.find('{', open + 1)) {
+    for (std::size_t open = tpl.find('{'); open != std::string_view::npos;
+         open = tpl.find('{', open + 1)) {
         std::size_t const close = tpl.find('}', open);
         if (close == std::string_view::npos) {
             unknown.emplace_back(std::string(tpl.substr(open)) + " (no closing brace)");
@@ -53,7 +54,8 @@ std::vector<std::string> unknown_placeholders(std::string_view tpl, std::string_
         std::string_view const name = tpl.substr(open + 1, close - open - 1);
         std::string written;
         written.append("{").append(name).append("}");
-        if (!has_word(allowed, name) && std::find(unknown.begin(), unknown.end(), written) == unknown.end()) {
+        if (!has_word(allowed, name) &&
+            std::find(unknown.begin(), unknown.end(), written) == unknown.end()) {
             unknown.push_back(std::move(written));
         }
     }
@@ -61,33 +63,41 @@ std::vector<std::string> unknown_placeholders(std::string_view tpl, std::string_
 }
 
 // `filler` says who fills the template: "the rule" for a summary, "the code" for a text.
-void check_placeholders(std::string_view tpl, std::string_view allowed, std::string const& path, char const* filler,
+void check_placeholders(std::string_view tpl,
+                        std::string_view allowed,
+                        std::string const& path,
+                        char const* filler,
                         problem_list& problems) {
     auto const unknown = unknown_placeholders(tpl, allowed);
     if (unknown.empty()) return;
     std::string names;
     for (auto const& u : unknown) names.append(names.empty() ? "" : ", ").append(u);
-    problems.push_back({path, std::string(unknown.size() == 1 ? "unknown placeholder " : "unknown placeholders ") + names +
-                                  ": " + filler + " fills " + placeholder_list(allowed)});
+    problems.push_back(
+        {path, std::string(unknown.size() == 1 ? "unknown placeholder " : "unknown placeholders ") +
+                   names + ": " + filler + " fills " + placeholder_list(allowed)});
 }
 
 void check_rules(bj::object const& configured, problem_list& problems) {
     for (auto const& r : registered_rules()) {
         if (configured.contains(r.id)) continue;
         problems.push_back({"/rules/" + pointer_token(r.id),
-                            "rule '" + std::string(r.id) + "' is not configured: every rule of this build needs an entry "
-                                                           "(\"enabled\": false turns one off)"});
+                            "rule '" + std::string(r.id) +
+                                "' is not configured: every rule of this build needs an entry "
+                                "(\"enabled\": false turns one off)"});
     }
     for (auto const& [id, value] : configured) {
         std::string const path = "/rules/" + pointer_token(id);
         auto const* r = find_registered_rule(id);
         if (!r) {
-            problems.push_back({path, "unknown rule '" + std::string(id) + "': this build has no rule with that id"});
+            problems.push_back({path, "unknown rule '" + std::string(id) +
+                                          "': this build has no rule with that id"});
             continue;
         }
-        auto const* summary = value.is_object() ? value.get_object().if_contains("summary") : nullptr;
+        auto const* summary =
+            value.is_object() ? value.get_object().if_contains("summary") : nullptr;
         if (summary && summary->is_string()) {
-            check_placeholders(summary->get_string(), r->summary_placeholders, path + "/summary", "the rule", problems);
+            check_placeholders(summary->get_string(), r->summary_placeholders, path + "/summary",
+                               "the rule", problems);
         }
     }
 }
@@ -107,7 +117,8 @@ std::vector<configured_text> flatten_texts(bj::object const& texts) {
             continue;
         }
         for (auto const& [member, member_value] : value.get_object()) {
-            out.push_back({std::string(key) + "." + std::string(member), path + "/" + pointer_token(member), &member_value});
+            out.push_back({std::string(key) + "." + std::string(member),
+                           path + "/" + pointer_token(member), &member_value});
         }
     }
     return out;
@@ -132,24 +143,33 @@ std::string readers_of(std::string_view key) {
 void check_texts(bj::object const& texts, problem_list& problems) {
     auto const configured = flatten_texts(texts);
     for (auto const& t : registered_texts()) {
-        bool const present = std::any_of(configured.begin(), configured.end(), [&](auto const& c) { return c.key == t.key; });
-        if (!present) problems.push_back({text_path(t.key), "missing text '" + std::string(t.key) + "', read by " + readers_of(t.key)});
+        bool const present = std::any_of(configured.begin(), configured.end(),
+                                         [&](auto const& c) { return c.key == t.key; });
+        if (!present)
+            problems.push_back({text_path(t.key), "missing text '" + std::string(t.key) +
+                                                      "', read by " + readers_of(t.key)});
     }
     for (auto const& c : configured) {
         auto const* t = find_registered_text(c.key);
         if (!t) {
-            problems.push_back({c.path, "text '" + c.key + "' is read by no rule and no card builder (a misspelt key?)"});
+            problems.push_back(
+                {c.path,
+                 "text '" + c.key + "' is read by no rule and no card builder (a misspelt key?)"});
             continue;
         }
-        if (c.value->is_string()) check_placeholders(c.value->get_string(), t->placeholders, c.path, "the code", problems);
+        if (c.value->is_string())
+            check_placeholders(c.value->get_string(), t->placeholders, c.path, "the code",
+                               problems);
     }
 }
 
 }  // namespace
 
 void check_against_registry(bj::object const& root, problem_list& problems) {
-    if (auto const* rules = root.if_contains("rules"); rules && rules->is_object()) check_rules(rules->get_object(), problems);
-    if (auto const* texts = root.if_contains("texts"); texts && texts->is_object()) check_texts(texts->get_object(), problems);
+    if (auto const* rules = root.if_contains("rules"); rules && rules->is_object())
+        check_rules(rules->get_object(), problems);
+    if (auto const* texts = root.if_contains("texts"); texts && texts->is_object())
+        check_texts(texts->get_object(), problems);
 }
 
 }  // namespace cds::rules

@@ -14,6 +14,7 @@ namespace cds::rules {
 
 // Reads only "rules" and "texts", and skips what is not of the schema's shape (the schema
 // reports that), so it can run on a file that has schema problems too.
-void check_against_registry(boost::json::object const& root, std::vector<rule_set_problem>& problems);
+void check_against_registry(boost::json::object const& root,
+                            std::vector<rule_set_problem>& problems);
 
 }  // namespace cds::rules

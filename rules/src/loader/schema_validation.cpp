@@ -4,10 +4,10 @@
 #include <stdexcept>
 #include <string>
 
-#include <boost/json.hpp>
 #include <rapidjson/pointer.h>
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
+#include <boost/json.hpp>
 
 namespace cds::rules {
 
@@ -24,13 +24,19 @@ std::string pointer_text(rj_pointer const& p) {
 
 std::string type_name(rapidjson::Value const& v) {
     switch (v.GetType()) {
-        case rapidjson::kNullType: return "null";
+        case rapidjson::kNullType:
+            return "null";
         case rapidjson::kFalseType:
-        case rapidjson::kTrueType: return "boolean";
-        case rapidjson::kObjectType: return "object";
-        case rapidjson::kArrayType: return "array";
-        case rapidjson::kStringType: return "string";
-        case rapidjson::kNumberType: return v.IsInt64() || v.IsUint64() ? "integer" : "number";
+        case rapidjson::kTrueType:
+            return "boolean";
+        case rapidjson::kObjectType:
+            return "object";
+        case rapidjson::kArrayType:
+            return "array";
+        case rapidjson::kStringType:
+            return "string";
+        case rapidjson::kNumberType:
+            return v.IsInt64() || v.IsUint64() ? "integer" : "number";
     }
     return "value";
 }
@@ -38,9 +44,9 @@ std::string type_name(rapidjson::Value const& v) {
 std::string value_text(rapidjson::Value const& v) {
     if (v.IsString()) return std::string("\"") + v.GetString() + "\"";
     if (v.IsNumber()) {
-        boost::json::value bv = v.IsInt64() ? boost::json::value(v.GetInt64())
-                                            : v.IsUint64() ? boost::json::value(v.GetUint64())
-                                                           : boost::json::value(v.GetDouble());
+        boost::json::value bv = v.IsInt64()    ? boost::json::value(v.GetInt64())
+                                : v.IsUint64() ? boost::json::value(v.GetUint64())
+                                               : boost::json::value(v.GetDouble());
         return boost::json::serialize(bv);
     }
     return type_name(v);
@@ -57,19 +63,26 @@ std::string join_schema_list(rapidjson::Value const* list) {
 }
 
 // Explains one failed keyword using the schema node it belongs to.
-std::string explain(std::string const& keyword, rapidjson::Value const* schema_node, rapidjson::Value const* doc_node,
+std::string explain(std::string const& keyword,
+                    rapidjson::Value const* schema_node,
+                    rapidjson::Value const* doc_node,
                     std::string const& last_token) {
     auto member = [&](char const* name) -> rapidjson::Value const* {
         if (!schema_node || !schema_node->IsObject()) return nullptr;
         auto it = schema_node->FindMember(name);
         return it == schema_node->MemberEnd() ? nullptr : &it->value;
     };
-    auto num = [&](char const* name) { auto const* v = member(name); return v ? value_text(*v) : std::string("?"); };
+    auto num = [&](char const* name) {
+        auto const* v = member(name);
+        return v ? value_text(*v) : std::string("?");
+    };
     std::string const found = doc_node ? value_text(*doc_node) : std::string("value");
-    if (keyword == "additionalProperties") return "unknown member '" + last_token + "' (not allowed here)";
+    if (keyword == "additionalProperties")
+        return "unknown member '" + last_token + "' (not allowed here)";
     if (keyword == "type") {
         auto const* t = member("type");
-        std::string expected = t ? (t->IsString() ? std::string(t->GetString()) : join_schema_list(t)) : "?";
+        std::string expected =
+            t ? (t->IsString() ? std::string(t->GetString()) : join_schema_list(t)) : "?";
         return "expected " + expected + ", found " + (doc_node ? type_name(*doc_node) : "value");
     }
     if (keyword == "minimum") {
@@ -78,8 +91,10 @@ std::string explain(std::string const& keyword, rapidjson::Value const* schema_n
         return found + " must be " + (exclusive ? "greater than " : "at least ") + num("minimum");
     }
     if (keyword == "maximum") return found + " must be at most " + num("maximum");
-    if (keyword == "minLength") return "must not be shorter than " + num("minLength") + " characters";
-    if (keyword == "maxLength") return "must not be longer than " + num("maxLength") + " characters";
+    if (keyword == "minLength")
+        return "must not be shorter than " + num("minLength") + " characters";
+    if (keyword == "maxLength")
+        return "must not be longer than " + num("maxLength") + " characters";
     if (keyword == "enum") return found + " is not one of: " + join_schema_list(member("enum"));
     if (keyword == "pattern") return found + " does not match the pattern " + num("pattern");
     if (keyword == "minItems") return "needs at least " + num("minItems") + " items";
@@ -123,9 +138,11 @@ struct schema_failure {
 // problem.
 class schema_repair {
 public:
-    schema_repair(rapidjson::Document& doc, std::vector<rule_set_problem>& problems) : doc_(doc), problems_(problems) {
+    schema_repair(rapidjson::Document& doc, std::vector<rule_set_problem>& problems)
+        : doc_(doc), problems_(problems) {
         schema_doc_.Parse(rule_set_schema_json().data(), rule_set_schema_json().size());
-        if (schema_doc_.HasParseError()) throw std::logic_error("embedded rule-set schema is not valid JSON");
+        if (schema_doc_.HasParseError())
+            throw std::logic_error("embedded rule-set schema is not valid JSON");
         defaults_.Parse(bundled_rule_set_json().data(), bundled_rule_set_json().size());
     }
 
@@ -135,8 +152,8 @@ public:
             rapidjson::SchemaValidator validator(schema);
             if (doc_.Accept(validator)) return;
             schema_failure const failure = describe(validator);
-            bool const repaired = failure.keyword == "required" && failure.doc_node && failure.doc_node->IsObject() &&
-                                          failure.schema_node
+            bool const repaired = failure.keyword == "required" && failure.doc_node &&
+                                          failure.doc_node->IsObject() && failure.schema_node
                                       ? add_missing_members(failure)
                                       : replace_invalid_member(failure);
             if (!repaired) return;
@@ -165,20 +182,25 @@ private:
         if (req != f.schema_node->MemberEnd() && req->value.IsArray()) {
             for (auto const& name : req->value.GetArray()) {
                 if (f.doc_node->HasMember(name.GetString())) continue;
-                std::string const member_path = (f.path == "/" ? std::string() : f.path) + "/" + name.GetString();
+                std::string const member_path =
+                    (f.path == "/" ? std::string() : f.path) + "/" + name.GetString();
                 if (!repaired_.contains(member_path)) {
-                    problems_.push_back({member_path, std::string("missing required member '") + name.GetString() + "'"});
+                    problems_.push_back({member_path, std::string("missing required member '") +
+                                                          name.GetString() + "'"});
                 }
-                rj_pointer const member_ptr = f.doc_ptr.Append(name.GetString(), name.GetStringLength());
+                rj_pointer const member_ptr =
+                    f.doc_ptr.Append(name.GetString(), name.GetStringLength());
                 if (auto const* def = default_at(defaults_, member_ptr)) {
                     rapidjson::Value copy(*def, doc_.GetAllocator());
-                    f.doc_node->AddMember(rapidjson::Value(name.GetString(), doc_.GetAllocator()), copy, doc_.GetAllocator());
+                    f.doc_node->AddMember(rapidjson::Value(name.GetString(), doc_.GetAllocator()),
+                                          copy, doc_.GetAllocator());
                     repaired_.insert(member_path);
                     fixed_any = true;
                 }
             }
         }
-        if (!fixed_any) problems_.push_back({f.path, "further problems may be hidden by the one above"});
+        if (!fixed_any)
+            problems_.push_back({f.path, "further problems may be hidden by the one above"});
         return fixed_any;
     }
 
@@ -191,7 +213,8 @@ private:
         rj_pointer const parent_ptr(f.doc_ptr.GetTokens(), ntok - 1);
         rapidjson::Value* parent = parent_ptr.Get(doc_);
         if (!parent) return false;
-        rapidjson::Value const* def = f.keyword == "additionalProperties" ? nullptr : default_at(defaults_, f.doc_ptr);
+        rapidjson::Value const* def =
+            f.keyword == "additionalProperties" ? nullptr : default_at(defaults_, f.doc_ptr);
         repaired_.insert(f.path);
         if (def && f.doc_node) {
             f.doc_node->CopyFrom(*def, doc_.GetAllocator());

@@ -1,4 +1,4 @@
-// Rule: iv-magnesium-rate (order-select, order-sign)                   clinical-rules.md §3, §4, §7
+// Rule: iv-magnesium-rate (order-select, order-sign)                   CLINICAL-BASIS.md §3, §4, §7
 // When IV magnesium is ordered faster than 150 mg/min (from a dose and a rate in mass
 // units, or a dose and an infusion duration; a rate in mL/h alone is not checked) — an order
 // whose route is not recognised is checked too when its rate is in mass terms —
@@ -21,11 +21,12 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     double fastest = 0;
     for (auto const* e : triggering_repletion_orders(rc)) {
         // Oral and intramuscular orders have no infusion rate; any other route (IV, or one
-        // not recognised) is checked when its rate is in mass terms (clinical-rules.md §7).
+        // not recognised) is checked when its rate is in mass terms (CLINICAL-BASIS.md §7).
         if (e->route == route_kind::oral || e->route == route_kind::intramuscular) continue;
         auto const rate = iv_rate_mg_per_min(*e->order, d);
         if (!rate) {
-            rc.note("iv-magnesium-rate", e->reference, "rate not computable (no dose with a mass rate or an infusion duration)");
+            rc.note("iv-magnesium-rate", e->reference,
+                    "rate not computable (no dose with a mass rate or an infusion duration)");
             continue;
         }
         if (*rate <= d.iv_rate_max_mg_per_min) continue;
@@ -49,18 +50,23 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     c.level = exempt ? indicator::info : indicator::critical;
     c.sort_key = fast.front()->reference;
     c.references = evidence_references(rc, fast);
-    c.summary = fill(d.rule(c.rule_id).summary, {{"rate", format_number(fastest, 0)}, {"max", format_number(d.iv_rate_max_mg_per_min)},
+    c.summary = fill(d.rule(c.rule_id).summary, {{"rate", format_number(fastest, 0)},
+                                                 {"max", format_number(d.iv_rate_max_mg_per_min)},
                                                  {"drug", drug_summary_name(fast)}});
-    c.detail.push_back("IV magnesium ordered: " + drugs_text(fast) + ", computed rate " + format_number(fastest, 1) +
-                       " mg/min; the maximum is " + format_number(d.iv_rate_max_mg_per_min) + " mg/min (e.g. " +
-                       format_number(d.iv_dose_g) + " g over at least " + format_number(std::ceil(d.iv_dose_g * 1000 / d.iv_rate_max_mg_per_min), 0) +
+    c.detail.push_back("IV magnesium ordered: " + drugs_text(fast) + ", computed rate " +
+                       format_number(fastest, 1) + " mg/min; the maximum is " +
+                       format_number(d.iv_rate_max_mg_per_min) + " mg/min (e.g. " +
+                       format_number(d.iv_dose_g) + " g over at least " +
+                       format_number(std::ceil(d.iv_dose_g * 1000 / d.iv_rate_max_mg_per_min), 0) +
                        " minutes).");
     if (exempt) {
-        c.detail.push_back(d.text("exemptions.iv_rate_lead") + " " + why_exempt + ". " + d.text("iv_rate_exemption"));
+        c.detail.push_back(d.text("exemptions.iv_rate_lead") + " " + why_exempt + ". " +
+                           d.text("iv_rate_exemption"));
     } else {
         c.detail.push_back(d.text("iv_rate_exemption"));
     }
-    rc.note(c.rule_id, fast.front()->reference, "fires: IV rate " + format_number(fastest, 1) + " mg/min");
+    rc.note(c.rule_id, fast.front()->reference,
+            "fires: IV rate " + format_number(fastest, 1) + " mg/min");
     return c;
 }
 

@@ -1,4 +1,4 @@
-// Rule: magnesium-sulfate-in-pregnancy (all hooks)                  clinical-rules.md §4, §7
+// Rule: magnesium-sulfate-in-pregnancy (all hooks)                  CLINICAL-BASIS.md §4, §7
 // When continuous magnesium sulfate (IV/IM, running over more than 1 hour or repeated; a
 // single dose over 1 hour or less is a bolus) is ordered for a pregnant patient (active
 // pregnancy Condition, or a pregnancy-status Observation "pregnant" in the last 9 months)
@@ -18,12 +18,14 @@ namespace cds::rules {
 namespace {
 
 bool continuous_sulfate(medication_exposure const& e, rule_set_data const& d) {
-    return e.is(dc_mg_sulfate) && e.magnesium == mg_product::parenteral && runs_continuously(*e.order, d);
+    return e.is(dc_mg_sulfate) && e.magnesium == mg_product::parenteral &&
+           runs_continuously(*e.order, d);
 }
 
 double days_since_authored(medication_exposure const& e, fhir::instant now) {
     if (e.from_context || !e.order->authored_on) return 0;
-    return std::chrono::duration<double, std::ratio<86400>>(now - e.order->authored_on->start).count();
+    return std::chrono::duration<double, std::ratio<86400>>(now - e.order->authored_on->start)
+        .count();
 }
 
 }  // namespace
@@ -48,7 +50,8 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
     for (auto const& e : f.exposures) {
         if (patient_view ? e.from_context : !e.trigger) continue;
         if (!continuous_sulfate(e, d)) continue;
-        double const days = std::max({order_duration_days(*e.order, d).value_or(0), days_since_authored(e, f.now), running_days});
+        double const days = std::max({order_duration_days(*e.order, d).value_or(0),
+                                      days_since_authored(e, f.now), running_days});
         if (days <= d.continuous_mgso4_max_days) continue;
         orders.push_back(&e);
         longest = std::max(longest, days);
@@ -61,15 +64,23 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
     c.level = indicator::warning;
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
-    c.summary = fill(d.rule(c.rule_id).summary, {{"days", format_number(longest, 0)}, {"max", format_number(d.continuous_mgso4_max_days)},
-                                                 {"drug", drug_summary_name(orders)}});
-    c.detail.push_back("Magnesium sulfate ordered: " + drugs_text(orders) + ", continuous for about " + format_number(longest, 1) +
-                       " days" + (running_ref.empty() ? std::string() : " (counting the active order)") +
+    c.summary =
+        fill(d.rule(c.rule_id).summary, {{"days", format_number(longest, 0)},
+                                         {"max", format_number(d.continuous_mgso4_max_days)},
+                                         {"drug", drug_summary_name(orders)}});
+    c.detail.push_back("Magnesium sulfate ordered: " + drugs_text(orders) +
+                       ", continuous for about " + format_number(longest, 1) + " days" +
+                       (running_ref.empty() ? std::string() : " (counting the active order)") +
                        ". Pregnancy: " + f.pregnancy_evidence + ".");
-    c.detail.push_back("Continuous magnesium sulfate in pregnancy for more than " + format_number(d.continuous_mgso4_max_days) +
-                       " days can harm the fetus (low calcium and bone problems): use the shortest duration needed.");
-    if (patient_view) c.detail.push_back(fill(d.text("pregnancy_active_review"), {{"max", format_number(d.continuous_mgso4_max_days)}}));
-    rc.note(c.rule_id, orders.front()->reference, "fires: > " + format_number(d.continuous_mgso4_max_days) + " days in pregnancy");
+    c.detail.push_back("Continuous magnesium sulfate in pregnancy for more than " +
+                       format_number(d.continuous_mgso4_max_days) +
+                       " days can harm the fetus (low calcium and bone problems): use the shortest "
+                       "duration needed.");
+    if (patient_view)
+        c.detail.push_back(fill(d.text("pregnancy_active_review"),
+                                {{"max", format_number(d.continuous_mgso4_max_days)}}));
+    rc.note(c.rule_id, orders.front()->reference,
+            "fires: > " + format_number(d.continuous_mgso4_max_days) + " days in pregnancy");
     return c;
 }
 

@@ -1,4 +1,4 @@
-// Rule: oral-magnesium-chelation (order-select, order-sign)           clinical-rules.md §4, §7
+// Rule: oral-magnesium-chelation (order-select, order-sign)           CLINICAL-BASIS.md §4, §7
 // When an oral fluoroquinolone or tetracycline is ordered while oral magnesium is active or
 // drafted, or oral magnesium is ordered while one of those antibiotics is active,
 // Then an info card says to separate the doses (antibiotic ≥ 2 h before or 6 h after).
@@ -15,10 +15,13 @@ namespace cds::rules {
 
 namespace {
 
-bool oral_antibiotic(medication_exposure const& e) { return e.is(dc_fluoroquinolone | dc_tetracycline) && e.oral(); }
+bool oral_antibiotic(medication_exposure const& e) {
+    return e.is(dc_fluoroquinolone | dc_tetracycline) && e.oral();
+}
 
 bool oral_magnesium(medication_exposure const& e) {
-    return (e.magnesium == mg_product::oral_repletion || e.magnesium == mg_product::laxative) && e.oral();
+    return (e.magnesium == mg_product::oral_repletion || e.magnesium == mg_product::laxative) &&
+           e.oral();
 }
 
 }  // namespace
@@ -49,9 +52,11 @@ std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc) 
     c.sort_key = antibiotics.front()->reference;
     c.references = evidence_references(rc, antibiotics);
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(antibiotics)}});
-    c.detail.push_back("Oral antibiotic: " + drugs_text(antibiotics) + ". Oral magnesium: " + drugs_text(magnesium) + ".");
+    c.detail.push_back("Oral antibiotic: " + drugs_text(antibiotics) +
+                       ". Oral magnesium: " + drugs_text(magnesium) + ".");
     c.detail.push_back(rc.d.text("chelation_advice"));
-    rc.note(c.rule_id, antibiotics.front()->reference, "fires: oral antibiotic with oral magnesium");
+    rc.note(c.rule_id, antibiotics.front()->reference,
+            "fires: oral antibiotic with oral magnesium");
     return c;
 }
 

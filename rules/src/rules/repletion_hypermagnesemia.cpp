@@ -1,4 +1,4 @@
-// Rule: repletion-hypermagnesemia (order-select, order-sign)           clinical-rules.md §4
+// Rule: repletion-hypermagnesemia (order-select, order-sign)           CLINICAL-BASIS.md §4
 // When a magnesium repletion product is ordered while the current serum magnesium is
 // above 2.5 mg/dL,
 // Then warn (hypermagnesemia).
@@ -18,12 +18,14 @@ std::optional<card_draft> rule_repletion_hypermagnesemia(rule_context const& rc)
     c.level = indicator::warning;
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
-    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
+    c.summary = fill(rc.d.rule(c.rule_id).summary,
+                     {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
     c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
     c.detail.push_back(mg_evidence(rc) + " Hypermagnesemia: more magnesium may cause toxicity.");
     c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
-    rc.note(c.rule_id, orders.front()->reference, "fires: magnesium ordered with current hypermagnesemia");
+    rc.note(c.rule_id, orders.front()->reference,
+            "fires: magnesium ordered with current hypermagnesemia");
     return c;
 }
 

@@ -1,4 +1,4 @@
-// Rule: repletion-renal-contraindicated (order-select, order-sign)    clinical-rules.md §1, §4
+// Rule: repletion-renal-contraindicated (order-select, order-sign)    CLINICAL-BASIS.md §1, §4
 // When a magnesium repletion product is ordered and renal function is < 20 mL/min (or an
 // active CKD stage 5 / dialysis Condition),
 // Then a critical card: no oral supplementation; IV only for severe or symptomatic
@@ -13,20 +13,24 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     if (rc.f.renal.band != renal_band::contraindicated) return std::nullopt;
     auto const orders = triggering_repletion_orders(rc);
     if (orders.empty()) return std::nullopt;
-    bool const severe_path = rc.f.magnesium.current_low() && (rc.f.magnesium.level == mg_level::severe || rc.f.symptomatic);
+    bool const severe_path = rc.f.magnesium.current_low() &&
+                             (rc.f.magnesium.level == mg_level::severe || rc.f.symptomatic);
     card_draft c;
     c.rule_id = "repletion-renal-contraindicated";
     c.level = indicator::critical;
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
-    std::string const action = severe_path ? rc.d.text("actions.contraindicated_critical") : rc.d.text("actions.nephrology");
-    c.summary = fill(rc.d.rule(c.rule_id).summary,
-                     {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}, {"action", action}});
+    std::string const action = severe_path ? rc.d.text("actions.contraindicated_critical")
+                                           : rc.d.text("actions.nephrology");
+    c.summary =
+        fill(rc.d.rule(c.rule_id).summary,
+             {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}, {"action", action}});
     c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(rc.d.text("nephrology_advice"));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
-    rc.note(c.rule_id, orders.front()->reference, "fires: magnesium ordered in the contraindicated renal band");
+    rc.note(c.rule_id, orders.front()->reference,
+            "fires: magnesium ordered in the contraindicated renal band");
     return c;
 }
 

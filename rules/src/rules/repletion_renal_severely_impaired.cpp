@@ -1,4 +1,4 @@
-// Rule: repletion-renal-severely-impaired (order-select, order-sign)  clinical-rules.md §1, §4, §7
+// Rule: repletion-renal-severely-impaired (order-select, order-sign)  CLINICAL-BASIS.md §1, §4, §7
 // When a magnesium repletion product is ordered and renal function is 20 to < 30 mL/min,
 // Then warn to halve the dose (and recheck magnesium in 24–48 hours). An oral order already
 // at the halved dose is correct and gets no card (§7 Halving); a full-dose oral order's card
@@ -12,13 +12,16 @@ namespace cds::rules {
 
 namespace {
 
-// The halved oral amount a day for this product (clinical-rules.md §3.2): magnesium oxide
+// The halved oral amount a day for this product (CLINICAL-BASIS.md §3.2): magnesium oxide
 // 200 mg, other salts as elemental magnesium (glycinate 120 mg).
 double halved_oral_mg(medication_exposure const& e, rule_set_data const& d) {
     auto const& oxide = d.vs("magnesium_oxide");
     auto const& o = *e.order;
-    auto names = [&](fhir::codeable_concept const& cc) { return oxide.matches_code(cc) || oxide.matches_text(concept_words(cc)); };
-    bool const is_oxide = names(o.resolved_code) || (o.medication_concept && names(*o.medication_concept));
+    auto names = [&](fhir::codeable_concept const& cc) {
+        return oxide.matches_code(cc) || oxide.matches_text(concept_words(cc));
+    };
+    bool const is_oxide =
+        names(o.resolved_code) || (o.medication_concept && names(*o.medication_concept));
     return is_oxide ? d.oral_reduced_dose_mg : d.alt_reduced_dose_mg;
 }
 
@@ -34,10 +37,14 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
             double const halved = halved_oral_mg(*e, d);
             auto const daily = daily_dose_mg(*e->order, d);
             if (daily && *daily <= halved) {
-                rc.note("repletion-renal-severely-impaired", e->reference, "oral dose already halved: correct, no card");
+                rc.note("repletion-renal-severely-impaired", e->reference,
+                        "oral dose already halved: correct, no card");
                 continue;
             }
-            if (daily) halvings.push_back(fill(d.text("oral_halving"), {{"dose", format_number(*daily)}, {"halved", format_number(halved)}}));
+            if (daily)
+                halvings.push_back(
+                    fill(d.text("oral_halving"),
+                         {{"dose", format_number(*daily)}, {"halved", format_number(halved)}}));
         }
         orders.push_back(e);
     }
@@ -47,16 +54,20 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     c.level = indicator::warning;
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
-    c.summary = fill(d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}});
+    c.summary = fill(d.rule(c.rule_id).summary,
+                     {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}});
     c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
     for (auto& h : halvings) c.detail.push_back(std::move(h));
     c.detail.push_back(renal_text(rc));
-    c.detail.push_back("Severely impaired renal function: halve every magnesium dose (IV " + format_number(d.iv_reduced_dose_g) +
-                       " g instead of " + format_number(d.iv_dose_g) + " g; oral " + format_number(d.oral_reduced_dose_mg) +
-                       " mg instead of " + format_number(d.oral_dose_mg) + " mg) and recheck magnesium within " +
+    c.detail.push_back("Severely impaired renal function: halve every magnesium dose (IV " +
+                       format_number(d.iv_reduced_dose_g) + " g instead of " +
+                       format_number(d.iv_dose_g) + " g; oral " +
+                       format_number(d.oral_reduced_dose_mg) + " mg instead of " +
+                       format_number(d.oral_dose_mg) + " mg) and recheck magnesium within " +
                        format_number(d.oral_recheck_days[2] * 24) + " hours.");
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
-    rc.note(c.rule_id, orders.front()->reference, "fires: magnesium ordered with severely impaired renal function");
+    rc.note(c.rule_id, orders.front()->reference,
+            "fires: magnesium ordered with severely impaired renal function");
     return c;
 }
 

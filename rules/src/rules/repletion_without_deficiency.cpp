@@ -1,4 +1,4 @@
-// Rule: repletion-without-deficiency (order-select, order-sign)        clinical-rules.md §4, §7
+// Rule: repletion-without-deficiency (order-select, order-sign)        CLINICAL-BASIS.md §4, §7
 // When a magnesium repletion product is ordered while the current serum magnesium is
 // normal (1.8–2.5 mg/dL),
 // Then warn that no deficiency is documented — except when exempt (§7): the order's reason
@@ -30,13 +30,15 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
     c.level = indicator::warning;
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
-    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
+    c.summary = fill(rc.d.rule(c.rule_id).summary,
+                     {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
     c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(rc.d.text("normal_exclusion"));
     c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
-    rc.note(c.rule_id, orders.front()->reference, "fires: magnesium ordered with normal current magnesium");
+    rc.note(c.rule_id, orders.front()->reference,
+            "fires: magnesium ordered with normal current magnesium");
     return c;
 }
 

@@ -1,4 +1,4 @@
-// Rule: repletion-without-recent-level (order-select, order-sign)      clinical-rules.md §4
+// Rule: repletion-without-recent-level (order-select, order-sign)      CLINICAL-BASIS.md §4
 // When a magnesium repletion product is ordered and there is no serum magnesium result in
 // the last 7 days,
 // Then an info card suggests a magnesium level.
@@ -19,8 +19,10 @@ std::optional<card_draft> rule_repletion_without_recent_level(rule_context const
     c.level = indicator::info;
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
-    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(orders)}, {"window", window}});
-    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ". No serum magnesium result in the last " + window + ".");
+    c.summary = fill(rc.d.rule(c.rule_id).summary,
+                     {{"drug", drug_summary_name(orders)}, {"window", window}});
+    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) +
+                       ". No serum magnesium result in the last " + window + ".");
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;

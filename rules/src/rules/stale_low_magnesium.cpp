@@ -1,4 +1,4 @@
-// Rule: stale-low-magnesium (patient-view)                          clinical-rules.md §2, §4
+// Rule: stale-low-magnesium (patient-view)                          CLINICAL-BASIS.md §2, §4
 // When the newest serum magnesium was low but is older than 7 days (and at most 90 days),
 // Then an info card suggests a recheck of the level.
 
@@ -13,11 +13,13 @@ std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
     card_draft c;
     c.rule_id = "stale-low-magnesium";
     c.level = indicator::info;
-    c.summary = fill(rc.d.rule(c.rule_id).summary,
-                     {{"mg", mg_summary_text(rc)}, {"age", describe_age_hours(m.latest->age_hours)}});
+    c.summary =
+        fill(rc.d.rule(c.rule_id).summary,
+             {{"mg", mg_summary_text(rc)}, {"age", describe_age_hours(m.latest->age_hours)}});
     auto const drugs = contributing_drugs(rc);
     c.references = evidence_references(rc, drugs);
-    c.detail.push_back(fill(rc.d.text("stale_recheck"), {{"hours", format_number(rc.d.mg_current_hours)}}));
+    c.detail.push_back(
+        fill(rc.d.text("stale_recheck"), {{"hours", format_number(rc.d.mg_current_hours)}}));
     c.detail.push_back(mg_evidence(rc) + " " + mg_thresholds(rc));
     if (!drugs.empty()) c.detail.push_back("Magnesium-wasting drugs: " + drugs_text(drugs) + ".");
     c.detail.push_back(renal_text(rc));

@@ -1,4 +1,4 @@
-// Rule: wasting-drug-monitoring (all hooks)                          clinical-rules.md §1, §4
+// Rule: wasting-drug-monitoring (all hooks)                          CLINICAL-BASIS.md §1, §4
 // When the patient is on a magnesium-wasting drug (patient-view: active in the record;
 // order hooks: the triggering orders) and there is no serum magnesium in the last 12
 // months — 7 days for the high-risk ones (cisplatin, cetuximab, panitumumab, amphotericin
@@ -33,10 +33,14 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     c.level = indicator::info;
     c.sort_key = due.front()->reference;
     c.references = evidence_references(rc, due);
-    c.summary = fill(d.rule(c.rule_id).summary, {{"drug", drug_summary_name(due)}, {"window", window_text}});
-    c.detail.push_back("Magnesium-wasting drug: " + drugs_text(due) + ". A serum magnesium is expected within " +
-                       format_number(d.mg_monitoring_days) + " days while on it (" + format_number(d.mg_monitoring_high_risk_days) +
-                       " days for cisplatin, cetuximab, panitumumab, amphotericin B, aminoglycosides, foscarnet and pentamidine).");
+    c.summary = fill(d.rule(c.rule_id).summary,
+                     {{"drug", drug_summary_name(due)}, {"window", window_text}});
+    c.detail.push_back("Magnesium-wasting drug: " + drugs_text(due) +
+                       ". A serum magnesium is expected within " +
+                       format_number(d.mg_monitoring_days) + " days while on it (" +
+                       format_number(d.mg_monitoring_high_risk_days) +
+                       " days for cisplatin, cetuximab, panitumumab, amphotericin B, "
+                       "aminoglycosides, foscarnet and pentamidine).");
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;

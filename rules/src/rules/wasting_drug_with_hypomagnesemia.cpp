@@ -1,4 +1,4 @@
-// Rule: wasting-drug-with-hypomagnesemia (order-select, order-sign)   clinical-rules.md §4
+// Rule: wasting-drug-with-hypomagnesemia (order-select, order-sign)   CLINICAL-BASIS.md §4
 // When a magnesium-wasting drug (loop or thiazide diuretic, PPI, other) is ordered while
 // hypomagnesemia is current,
 // Then warn (critical if severe or symptomatic) with repletion suggestions; for a PPI also
@@ -31,16 +31,19 @@ std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context con
     for (auto& s : coexisting_text(rc)) c.detail.push_back(std::move(s));
     c.detail.push_back(renal_text(rc));
     for (auto const& n : plan.notes) c.detail.push_back(n);
-    // The famotidine doses are adult doses too (clinical-rules.md §3: under 18 or unknown
+    // The famotidine doses are adult doses too (CLINICAL-BASIS.md §3: under 18 or unknown
     // age, no dose is suggested).
     bool const adult = f.age_years && *f.age_years >= rc.d.adult_age_years;
     for (auto const* e : drugs) {
         if (!e->is(dc_ppi) || !e->from_context || !adult) continue;
         c.suggestions.push_back(famotidine_switch(rc, *e));
-        c.detail.push_back("Proton-pump inhibitors lower magnesium with long-term use (FDA 2011). " + rc.d.text("famotidine_note"));
+        c.detail.push_back(
+            "Proton-pump inhibitors lower magnesium with long-term use (FDA 2011). " +
+            rc.d.text("famotidine_note"));
     }
     c.wants = shared_suggestion::repletion;
-    rc.note(c.rule_id, drugs.front()->reference, "fires: wasting drug ordered with current hypomagnesemia");
+    rc.note(c.rule_id, drugs.front()->reference,
+            "fires: wasting drug ordered with current hypomagnesemia");
     return c;
 }
 

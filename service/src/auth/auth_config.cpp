@@ -29,7 +29,8 @@ constexpr std::int64_t max_clock_skew_seconds = 300;
 
 trust_entry parse_trust_flag(std::string_view value) {
     std::size_t split = std::string_view::npos;
-    for (std::string_view const marker : {std::string_view{"=https://"}, std::string_view{"=http://"}}) {
+    for (std::string_view const marker :
+         {std::string_view{"=https://"}, std::string_view{"=http://"}}) {
         std::size_t const at = value.find(marker);
         if (at != std::string_view::npos && (split == std::string_view::npos || at < split)) {
             split = at;
@@ -67,8 +68,10 @@ std::string parse_public_url(std::string_view value) {
                                 "\"");
     }
     if (u.has_query() || u.has_fragment() || u.has_userinfo() || u.encoded_host().empty()) {
-        throw auth_config_error("--public-url needs a host and no query, fragment or user "
-                                "info: \"" + std::string(value) + "\"");
+        throw auth_config_error(
+            "--public-url needs a host and no query, fragment or user "
+            "info: \"" +
+            std::string(value) + "\"");
     }
     std::string url(u.buffer());
     while (!url.empty() && url.back() == '/') {
@@ -102,7 +105,8 @@ std::vector<jws_algorithm> parse_algorithms(std::string_view value) {
         auto algorithm = parse_jws_algorithm(name);
         if (!algorithm) {
             throw auth_config_error("--jwt-algorithms: unsupported algorithm \"" +
-                                    std::string(name) + "\" (supported: ES384, RS384, ES256, "
+                                    std::string(name) +
+                                    "\" (supported: ES384, RS384, ES256, "
                                     "RS256)");
         }
         if (std::find(algorithms.begin(), algorithms.end(), *algorithm) == algorithms.end()) {
@@ -129,8 +133,7 @@ void add_auth_options(boost::program_options::options_description& options) {
         "path called. Required with --trust")(
         "allow-unauthenticated", po::bool_switch(),
         "without --trust, listen on a non-loopback address anyway")(
-        "protect-discovery", po::bool_switch(),
-        "require a valid JWT for GET /cds-services too")(
+        "protect-discovery", po::bool_switch(), "require a valid JWT for GET /cds-services too")(
         "jwt-clock-skew", po::value<std::string>()->default_value(defaults.clock_skew),
         "seconds of leeway for exp, nbf and iat (0-300)")(
         "jwt-algorithms", po::value<std::string>()->default_value(defaults.algorithms),
@@ -176,9 +179,10 @@ auth_config make_auth_config(auth_flag_values const& values) {
     if (config.enabled() && config.public_url.empty()) {
         // Deriving the URL from the Host header would let a token minted for another
         // service be replayed here with a forged Host.
-        throw auth_config_error("--trust needs --public-url: a JWT's aud must equal the URL "
-                                "the client called, and only configuration can say what "
-                                "that is");
+        throw auth_config_error(
+            "--trust needs --public-url: a JWT's aud must equal the URL "
+            "the client called, and only configuration can say what "
+            "that is");
     }
     config.allow_unauthenticated = values.allow_unauthenticated;
     config.protect_discovery = values.protect_discovery;
@@ -213,12 +217,14 @@ listen_policy_decision check_listen_policy(std::string_view listen_host,
         return {};
     }
     if (is_loopback_host(listen_host)) {
-        return {true, "authentication is off (no --trust): any local process can call the "
-                      "service; add --trust ISSUER=JWKS before exposing it"};
+        return {true,
+                "authentication is off (no --trust): any local process can call the "
+                "service; add --trust ISSUER=JWKS before exposing it"};
     }
     if (config.allow_unauthenticated) {
         return {true, "authentication is off (no --trust) on non-loopback address " +
-                          std::string(listen_host) + " (--allow-unauthenticated): anyone who "
+                          std::string(listen_host) +
+                          " (--allow-unauthenticated): anyone who "
                           "can reach it can call the service"};
     }
     return {false, "refusing to listen on " + std::string(listen_host) +

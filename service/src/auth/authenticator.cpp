@@ -11,8 +11,9 @@ bool is_token68(std::string_view text) {
     std::size_t i = 0;
     while (i < text.size() && text[i] != '=') {
         char const c = text[i];
-        bool const ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+        bool const ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~' ||
+                        c == '+' || c == '/';
         if (!ok) {
             return false;
         }
@@ -34,21 +35,22 @@ std::string_view target_path(std::string_view target) {
 
 endpoint_access classify_endpoint(endpoint_kind kind, bool protect_discovery) {
     switch (kind) {
-    case endpoint_kind::health:
-    case endpoint_kind::readiness:
-    // The card viewer's static files hold no patient data; the hook calls the page makes are
-    // service calls and authenticated as such.
-    case endpoint_kind::ui:
-    // Counters only, never patient data; platform scrapers carry no JWT (serve --disable-metrics
-    // turns the endpoint off).
-    case endpoint_kind::metrics:
-        return endpoint_access::public_endpoint;
-    case endpoint_kind::discovery:
-        return protect_discovery ? endpoint_access::token_required : endpoint_access::token_optional;
-    case endpoint_kind::service_call:
-    case endpoint_kind::feedback:
-    case endpoint_kind::unknown:
-        break;
+        case endpoint_kind::health:
+        case endpoint_kind::readiness:
+        // The card viewer's static files hold no patient data; the hook calls the page makes are
+        // service calls and authenticated as such.
+        case endpoint_kind::ui:
+        // Counters only, never patient data; platform scrapers carry no JWT (serve
+        // --disable-metrics turns the endpoint off).
+        case endpoint_kind::metrics:
+            return endpoint_access::public_endpoint;
+        case endpoint_kind::discovery:
+            return protect_discovery ? endpoint_access::token_required
+                                     : endpoint_access::token_optional;
+        case endpoint_kind::service_call:
+        case endpoint_kind::feedback:
+        case endpoint_kind::unknown:
+            break;
     }
     // Service calls, feedback, and anything unknown: deny by default.
     return endpoint_access::token_required;

@@ -2,9 +2,6 @@
 
 #include <algorithm>
 
-#include <boost/json/parse.hpp>
-#include <boost/json/parse_options.hpp>
-#include <boost/json/value.hpp>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -12,6 +9,9 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/value.hpp>
 
 namespace cds::service::auth {
 namespace {
@@ -170,10 +170,13 @@ bool public_jwk::usable_with(jws_algorithm token_algorithm) const {
         return false;
     }
     switch (token_algorithm) {
-        case jws_algorithm::es256: return kind == key_kind::ec_p256;
-        case jws_algorithm::es384: return kind == key_kind::ec_p384;
+        case jws_algorithm::es256:
+            return kind == key_kind::ec_p256;
+        case jws_algorithm::es384:
+            return kind == key_kind::ec_p384;
         case jws_algorithm::rs256:
-        case jws_algorithm::rs384: return kind == key_kind::rsa;
+        case jws_algorithm::rs384:
+            return kind == key_kind::rsa;
     }
     return false;
 }
@@ -219,7 +222,9 @@ std::string restriction_to_other_use(boost::json::object const& jwk) {
 }
 
 // The key kind of kty (and crv), or why it is not supported.
-std::optional<key_kind> supported_kind(boost::json::object const& jwk, std::string const& kty, std::string& why_not) {
+std::optional<key_kind> supported_kind(boost::json::object const& jwk,
+                                       std::string const& kty,
+                                       std::string& why_not) {
     if (kty == "RSA") {
         return key_kind::rsa;
     }
@@ -301,8 +306,8 @@ jwk_set_parse_result parse_jwk_set(std::string_view json) {
         result.error = "JWKS is not JSON: " + ec.message();
         return result;
     }
-    auto const* keys_value = document.is_object() ? document.as_object().if_contains("keys")
-                                                  : nullptr;
+    auto const* keys_value =
+        document.is_object() ? document.as_object().if_contains("keys") : nullptr;
     if (keys_value == nullptr || !keys_value->is_array()) {
         result.error = "JWKS has no \"keys\" array (RFC 7517 §5)";
         return result;

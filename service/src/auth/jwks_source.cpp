@@ -3,6 +3,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,9 +19,6 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <cds/service/auth/jwk.hpp>
 
@@ -43,8 +43,8 @@ jwks_fetch_result file_jwks_source::fetch() {
     while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
         body.append(chunk, static_cast<std::size_t>(in.gcount()));
         if (body.size() > max_jwks_bytes) {
-            return {std::nullopt, location_ + " is larger than " + std::to_string(max_jwks_bytes) +
-                                      " bytes"};
+            return {std::nullopt,
+                    location_ + " is larger than " + std::to_string(max_jwks_bytes) + " bytes"};
         }
     }
     if (in.bad()) {
@@ -83,7 +83,9 @@ std::string expect_peer_identity(SSL* ssl_handle, endpoint const& where) {
 }
 
 // Why the TLS handshake failed, with the certificate check's verdict when that was the cause.
-std::string handshake_failure(SSL* ssl_handle, endpoint const& where, beast::error_code const& handshake_ec) {
+std::string handshake_failure(SSL* ssl_handle,
+                              endpoint const& where,
+                              beast::error_code const& handshake_ec) {
     long const verify = SSL_get_verify_result(ssl_handle);
     std::string error = "TLS handshake with " + where.host + " failed: " + handshake_ec.message();
     if (verify != X509_V_OK) {
@@ -115,8 +117,8 @@ net::awaitable<void> fetch_once(endpoint const& where, ssl::context& tls, jwks_f
         co_await beast::get_lowest_layer(stream).async_connect(endpoints, use);
     (void)connected;
     if (connect_ec) {
-        out.error = "cannot connect to " + where.host + ":" + where.port + ": " +
-                    connect_ec.message();
+        out.error =
+            "cannot connect to " + where.host + ":" + where.port + ": " + connect_ec.message();
         co_return;
     }
     auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::client, use);
@@ -170,8 +172,7 @@ endpoint parse_https_url(std::string const& url) {
         throw std::invalid_argument("JWKS URL must use https: " + url);
     }
     if (u.has_userinfo() || u.has_fragment() || u.host_address().empty()) {
-        throw std::invalid_argument("JWKS URL needs a host and no user info or fragment: " +
-                                    url);
+        throw std::invalid_argument("JWKS URL needs a host and no user info or fragment: " + url);
     }
     endpoint where;
     where.host = u.host_address();
@@ -242,8 +243,8 @@ jwks_fetch_result https_jwks_source::fetch() {
         context.run_for(impl_->options.timeout);
         if (!finished) {
             result.body.reset();
-            result.error = "timed out after " + std::to_string(impl_->options.timeout.count()) +
-                           " ms";
+            result.error =
+                "timed out after " + std::to_string(impl_->options.timeout.count()) + " ms";
         }
         // Destroying the context here destroys the unfinished coroutine and closes its
         // socket, before `result` is returned.
@@ -264,8 +265,10 @@ std::unique_ptr<jwks_source> make_jwks_source(std::string const& location,
         return std::make_unique<https_jwks_source>(location, options);
     }
     if (location.rfind("http://", 0) == 0) {
-        throw std::invalid_argument("JWKS URL must use https (keys fetched in clear text could "
-                                    "be replaced on the way): " + location);
+        throw std::invalid_argument(
+            "JWKS URL must use https (keys fetched in clear text could "
+            "be replaced on the way): " +
+            location);
     }
     if (location.empty()) {
         throw std::invalid_argument("empty JWKS location");

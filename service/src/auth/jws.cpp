@@ -109,10 +109,14 @@ std::optional<jws_algorithm> parse_jws_algorithm(std::string_view name) {
 
 std::string_view to_string(jws_algorithm algorithm) {
     switch (algorithm) {
-        case jws_algorithm::es256: return "ES256";
-        case jws_algorithm::es384: return "ES384";
-        case jws_algorithm::rs256: return "RS256";
-        case jws_algorithm::rs384: return "RS384";
+        case jws_algorithm::es256:
+            return "ES256";
+        case jws_algorithm::es384:
+            return "ES384";
+        case jws_algorithm::rs256:
+            return "RS256";
+        case jws_algorithm::rs384:
+            return "RS384";
     }
     return "?";
 }
@@ -132,8 +136,7 @@ jws_parse_result parse_compact_jws(std::string_view token) {
         return result;
     }
     std::size_t const first = token.find('.');
-    std::size_t const second =
-        first == std::string_view::npos ? first : token.find('.', first + 1);
+    std::size_t const second = first == std::string_view::npos ? first : token.find('.', first + 1);
     if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) {
         // Five parts would be a JWE (RFC 7516), which a CDS Client never sends.
         result.error = "not three dot-separated parts";

@@ -25,13 +25,15 @@ cds::service::auth_decision jwt_request_authenticator::decide(
     }
     // The router passes the path without its query; the authenticator strips it again,
     // which is harmless.
-    auth::auth_decision const checked = authn_->check(request.endpoint, request.path, authorization, now);
+    auth::auth_decision const checked =
+        authn_->check(request.endpoint, request.path, authorization, now);
     cds::service::auth_decision decision;
     decision.allowed = checked.allowed;
     if (!checked.allowed || checked.token_checked) {
         decision.log_reason = authenticator::describe(checked.result);
     }
-    if (checked.allowed && checked.token_checked && checked.result.ok()) decision.client_iss = checked.result.issuer;
+    if (checked.allowed && checked.token_checked && checked.result.ok())
+        decision.client_iss = checked.result.issuer;
     return decision;
 }
 

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <mutex>
 #include <set>
-#include <unordered_map>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <boost/json/value.hpp>
 
@@ -37,11 +37,25 @@ struct jwt_verifier::issuer_state {
 namespace {
 
 constexpr std::array<std::string_view, auth_reason_count> reason_names{
-    "ok",           "missing_token",     "not_bearer",       "malformed",
-    "unsupported_alg", "missing_kid",    "unknown_issuer",   "unknown_kid",
-    "jwks_unavailable", "key_alg_mismatch", "bad_signature", "audience_mismatch",
-    "missing_claim", "expired",          "not_yet_valid",    "issued_in_future",
-    "lifetime_too_long", "replay",       "replay_cache_full",
+    "ok",
+    "missing_token",
+    "not_bearer",
+    "malformed",
+    "unsupported_alg",
+    "missing_kid",
+    "unknown_issuer",
+    "unknown_kid",
+    "jwks_unavailable",
+    "key_alg_mismatch",
+    "bad_signature",
+    "audience_mismatch",
+    "missing_claim",
+    "expired",
+    "not_yet_valid",
+    "issued_in_future",
+    "lifetime_too_long",
+    "replay",
+    "replay_cache_full",
 };
 static_assert(static_cast<std::size_t>(auth_reason::replay_cache_full) + 1 == auth_reason_count);
 
@@ -94,9 +108,8 @@ numeric_date read_numeric_date(boost::json::object const& claims, std::string_vi
     if (!std::isfinite(seconds) || std::fabs(seconds) > 8e9) {
         return {date_status::invalid, {}};
     }
-    return {date_status::present,
-            std::chrono::sys_seconds{std::chrono::seconds{
-                static_cast<std::int64_t>(std::floor(seconds))}}};
+    return {date_status::present, std::chrono::sys_seconds{std::chrono::seconds{
+                                      static_cast<std::int64_t>(std::floor(seconds))}}};
 }
 
 // RFC 7519 §4.1.3: `aud` is a string or an array of strings; CDS Hooks requires it to be the
@@ -135,7 +148,8 @@ jwt_verifier::jwt_verifier(std::vector<trusted_issuer> issuers, verifier_options
         throw std::invalid_argument("jwt_verifier: no signature algorithm allowed");
     }
     if (options_.clock_skew.count() < 0 || options_.max_token_lifetime.count() <= 0 ||
-        options_.replay_cache_max_entries_per_issuer == 0 || options_.jwks_refresh_min_interval.count() < 0) {
+        options_.replay_cache_max_entries_per_issuer == 0 ||
+        options_.jwks_refresh_min_interval.count() < 0) {
         throw std::invalid_argument("jwt_verifier: option out of range");
     }
     for (auto& entry : issuers) {
@@ -276,7 +290,8 @@ struct header_check {
     std::string_view kid;  // non-empty when reason is ok
 };
 
-header_check check_header(boost::json::object const& header, std::vector<jws_algorithm> const& allowed) {
+header_check check_header(boost::json::object const& header,
+                          std::vector<jws_algorithm> const& allowed) {
     header_check check;
     // RFC 7515 §4.1.1 alg. "none" and HS* never reach key lookup: a public key must never be
     // used as an HMAC secret (the classic algorithm-confusion attack).
@@ -315,7 +330,9 @@ header_check check_header(boost::json::object const& header, std::vector<jws_alg
 }
 
 // Whether one of the issuer's keys named `kid` and usable with `algorithm` signed the token.
-auth_reason check_signature(jwk_set const& keys, std::string_view kid, jws_algorithm algorithm,
+auth_reason check_signature(jwk_set const& keys,
+                            std::string_view kid,
+                            jws_algorithm algorithm,
                             parsed_jws const& jws) {
     std::vector<public_jwk const*> candidates = keys.find(kid);
     if (candidates.empty()) {
@@ -336,14 +353,16 @@ auth_reason check_signature(jwk_set const& keys, std::string_view kid, jws_algor
 
 struct claims_check {
     auth_reason reason = auth_reason::malformed;
-    std::string_view jti;                            // set when reason is ok
+    std::string_view jti;                           // set when reason is ok
     std::chrono::system_clock::time_point expires;  // exp + skew, when reason is ok
 };
 
 // RFC 7519 §4.1: exp, iat and jti are required (CDS Hooks 2.0 "Trusting CDS Clients"), nbf
 // is honoured when present, every time compared with the configured clock skew.
-claims_check check_claims(boost::json::object const& claims, std::string_view invoked_url,
-                          verifier_options const& options, std::chrono::system_clock::time_point now) {
+claims_check check_claims(boost::json::object const& claims,
+                          std::string_view invoked_url,
+                          verifier_options const& options,
+                          std::chrono::system_clock::time_point now) {
     claims_check check;
     if (auth_reason audience = check_audience(claims, invoked_url); audience != auth_reason::ok) {
         check.reason = audience;

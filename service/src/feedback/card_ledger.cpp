@@ -8,12 +8,14 @@ namespace {
 
 std::string string_at(boost::json::object const& object, std::string_view key) {
     auto const* value = object.if_contains(key);
-    return value != nullptr && value->is_string() ? std::string{value->get_string()} : std::string{};
+    return value != nullptr && value->is_string() ? std::string{value->get_string()}
+                                                  : std::string{};
 }
 
 }  // namespace
 
-std::vector<ledger_card> ledger_cards_from(boost::json::array const& cards, ledger_call const& call) {
+std::vector<ledger_card> ledger_cards_from(boost::json::array const& cards,
+                                           ledger_call const& call) {
     std::vector<ledger_card> out;
     out.reserve(cards.size());
     for (auto const& value : cards) {
@@ -30,12 +32,15 @@ std::vector<ledger_card> ledger_cards_from(boost::json::array const& cards, ledg
         entry.issued_at = call.issued_at;
         entry.indicator = string_at(*card, "indicator");
         // CDS Hooks 2.0 Card.source.topic: this service puts the rule id in its code.
-        if (auto const* source = card->if_contains("source"); source != nullptr && source->is_object()) {
-            if (auto const* topic = source->get_object().if_contains("topic"); topic != nullptr && topic->is_object()) {
+        if (auto const* source = card->if_contains("source");
+            source != nullptr && source->is_object()) {
+            if (auto const* topic = source->get_object().if_contains("topic");
+                topic != nullptr && topic->is_object()) {
                 entry.rule_id = string_at(topic->get_object(), "code");
             }
         }
-        if (auto const* suggestions = card->if_contains("suggestions"); suggestions != nullptr && suggestions->is_array()) {
+        if (auto const* suggestions = card->if_contains("suggestions");
+            suggestions != nullptr && suggestions->is_array()) {
             for (auto const& suggestion : suggestions->get_array()) {
                 if (!suggestion.is_object()) continue;
                 if (auto uuid = string_at(suggestion.get_object(), "uuid"); !uuid.empty()) {

@@ -50,14 +50,18 @@ public:
         if (!outcome) {
             // Refused by the bound, or by the executor (then the job never ran): not queued.
             feedback_queued_.fetch_sub(1);
-            co_return feedback_receipt{false, "too many feedback calls are waiting for the database; retry later"};
+            co_return feedback_receipt{
+                false, "too many feedback calls are waiting for the database; retry later"};
         }
         last_outcome_.store(*outcome);
         switch (*outcome) {
-        case store_outcome::stored: co_return feedback_receipt{true, {}};
-        case store_outcome::busy:
-            co_return feedback_receipt{false, "the feedback database is locked by another process; retry later"};
-        case store_outcome::failed: break;
+            case store_outcome::stored:
+                co_return feedback_receipt{true, {}};
+            case store_outcome::busy:
+                co_return feedback_receipt{
+                    false, "the feedback database is locked by another process; retry later"};
+            case store_outcome::failed:
+                break;
         }
         co_return feedback_receipt{false, "feedback could not be stored now; retry later"};
     }
@@ -65,9 +69,15 @@ public:
     std::optional<feedback_sink_health> health() const override {
         feedback_sink_health health;
         switch (last_outcome_.load()) {
-        case store_outcome::stored: health.status = "ok"; break;
-        case store_outcome::busy: health.status = "busy"; break;
-        case store_outcome::failed: health.status = "failing"; break;
+            case store_outcome::stored:
+                health.status = "ok";
+                break;
+            case store_outcome::busy:
+                health.status = "busy";
+                break;
+            case store_outcome::failed:
+                health.status = "failing";
+                break;
         }
         health.queued = feedback_queued_.load();
         return health;
@@ -84,7 +94,8 @@ public:
             ledger_queued_.fetch_sub(1);
             // The wait starts when the writer reaches the entry: a queued entry is never
             // dropped for having waited behind others, only for a store that stays locked.
-            auto const outcome = store_->record_cards(cards, std::chrono::steady_clock::now() + max_wait_);
+            auto const outcome =
+                store_->record_cards(cards, std::chrono::steady_clock::now() + max_wait_);
             if (outcome != store_outcome::stored) count_dropped("the store did not take them");
         });
         if (!queued) {
@@ -93,18 +104,21 @@ public:
         }
     }
 
-    card_ledger_health ledger_health() const override { return {ledger_queued_.load(), dropped_.load()}; }
+    card_ledger_health ledger_health() const override {
+        return {ledger_queued_.load(), dropped_.load()};
+    }
 
 private:
-
     // Logged at the 1st, 2nd, 4th, 8th... drop: a full queue under load is seen at once
     // without one log line per hook call.
     void count_dropped(char const* why) {
         auto const dropped = dropped_.fetch_add(1) + 1;
         if ((dropped & (dropped - 1)) == 0) {
-            spdlog::warn("card ledger: the cards of a hook call were not recorded ({}); {} hook calls' cards "
-                         "dropped so far; feedback on them is reported as for unknown cards",
-                         why, dropped);
+            spdlog::warn(
+                "card ledger: the cards of a hook call were not recorded ({}); {} hook calls' "
+                "cards "
+                "dropped so far; feedback on them is reported as for unknown cards",
+                why, dropped);
         }
     }
 
@@ -122,7 +136,8 @@ private:
 
 }  // namespace
 
-queued_store make_queued_store(std::shared_ptr<feedback_store> store, feedback_queue_options options) {
+queued_store make_queued_store(std::shared_ptr<feedback_store> store,
+                               feedback_queue_options options) {
     auto writer = std::make_shared<queued_store_writer>(std::move(store), options);
     return {writer, writer};
 }

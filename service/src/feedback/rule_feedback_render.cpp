@@ -88,7 +88,8 @@ std::string render_rule_feedback_json(rule_feedback_report const& report) {
 
 std::string render_rule_feedback_csv(rule_feedback_report const& report) {
     std::ostringstream out;
-    out << "kind,rule_id,rule_set_id,rule_set_version,cards_issued,accepted,overridden,acceptance_rate,"
+    out << "kind,rule_id,rule_set_id,rule_set_version,cards_issued,accepted,overridden,acceptance_"
+           "rate,"
            "top_override_reasons,suggestions_taken\r\n";
     for (auto const& rule : report.rules) {
         std::string reasons;
@@ -99,11 +100,12 @@ std::string render_rule_feedback_csv(rule_feedback_report const& report) {
             reasons += std::to_string(r.entries);
         }
         out << "rule," << csv_field(rule.rule_id) << ',' << csv_field(rule.rule_set.id) << ','
-            << csv_field(rule.rule_set.version) << ',' << rule.cards_issued << ',' << rule.accepted << ','
-            << rule.overridden << ',' << rate_text(acceptance_rate(rule)) << ',' << csv_field(reasons) << ','
-            << rule.suggestions_taken << "\r\n";
+            << csv_field(rule.rule_set.version) << ',' << rule.cards_issued << ',' << rule.accepted
+            << ',' << rule.overridden << ',' << rate_text(acceptance_rate(rule)) << ','
+            << csv_field(reasons) << ',' << rule.suggestions_taken << "\r\n";
     }
-    out << "unknown-card,,,,," << report.unknown_card_accepted << ',' << report.unknown_card_overridden << ",,,\r\n";
+    out << "unknown-card,,,,," << report.unknown_card_accepted << ','
+        << report.unknown_card_overridden << ",,,\r\n";
     return out.str();
 }
 
@@ -114,7 +116,8 @@ std::string render_rule_feedback_text(rule_feedback_report const& report) {
         << report.unknown_card_overridden << " overridden)\n";
     for (auto const& rule : report.rules) {
         auto const rate = acceptance_rate(rule);
-        out << "\n" << (rule.rule_id.empty() ? std::string{"(no rule id)"} : rule.rule_id) << "  ("
+        out << "\n"
+            << (rule.rule_id.empty() ? std::string{"(no rule id)"} : rule.rule_id) << "  ("
             << rule.rule_set.id << ' ' << rule.rule_set.version << ")\n"
             << "  cards issued        " << rule.cards_issued << '\n'
             << "  accepted            " << rule.accepted << '\n'

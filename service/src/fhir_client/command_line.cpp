@@ -25,7 +25,8 @@ void add_fhir_client_options(po::options_description& description) {
         po::value<long>()->default_value(
             static_cast<long>(defaults.max_response_bytes / (1024 * 1024))),
         "largest FHIR server answer accepted, in MiB")(
-        "fhir-max-url-bytes", po::value<long>()->default_value(static_cast<long>(defaults.url.max_bytes)),
+        "fhir-max-url-bytes",
+        po::value<long>()->default_value(static_cast<long>(defaults.url.max_bytes)),
         "longest fhirServer (and next-page or redirect URL) accepted, in bytes")(
         "fhir-max-url-segments",
         po::value<long>()->default_value(static_cast<long>(defaults.url.max_segments)),
@@ -46,11 +47,8 @@ namespace {
 
 // The value of --`name` (a count), or `otherwise` when absent; throws std::invalid_argument
 // naming the flag when it is outside [low, high].
-std::size_t bounded_count(po::variables_map const& values,
-                          char const* name,
-                          long low,
-                          long high,
-                          std::size_t otherwise) {
+std::size_t bounded_count(
+    po::variables_map const& values, char const* name, long low, long high, std::size_t otherwise) {
     if (values.count(name) == 0) return otherwise;
     auto const value = values[name].as<long>();
     if (value < low || value > high) {
@@ -84,14 +82,14 @@ fhir_client_options fhir_client_options_from(po::variables_map const& values) {
             throw std::invalid_argument("--fhir-max-response-mib must be between 1 and 1024");
         options.max_response_bytes = static_cast<std::size_t>(mib) * 1024 * 1024;
     }
-    options.url.max_bytes = bounded_count(values, "fhir-max-url-bytes", 256, 65536,
-                                          options.url.max_bytes);
+    options.url.max_bytes =
+        bounded_count(values, "fhir-max-url-bytes", 256, 65536, options.url.max_bytes);
     options.url.max_segments =
         bounded_count(values, "fhir-max-url-segments", 1, 1024, options.url.max_segments);
-    options.max_medication_reads = bounded_count(values, "fhir-max-medication-reads", 0, 100000,
-                                                 options.max_medication_reads);
-    options.max_connections_per_origin = bounded_count(
-        values, "fhir-max-connections-per-origin", 1, 4096, options.max_connections_per_origin);
+    options.max_medication_reads =
+        bounded_count(values, "fhir-max-medication-reads", 0, 100000, options.max_medication_reads);
+    options.max_connections_per_origin = bounded_count(values, "fhir-max-connections-per-origin", 1,
+                                                       4096, options.max_connections_per_origin);
     if (values.count("fhir-ca-file") != 0)
         options.extra_ca_file = values["fhir-ca-file"].as<std::string>();
     return options;

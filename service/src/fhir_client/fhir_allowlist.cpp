@@ -42,7 +42,8 @@ std::string_view segment_problem(std::string_view decoded) {
         if (c == '/' || c == '\\')
             return "URLs with an encoded '/' or '\\' in a path segment are not allowed";
         if (c == '%') return "URLs with an encoded '%' in the path are not allowed";
-        if (u < 0x20 || u == 0x7f) return "URLs with control characters in the path are not allowed";
+        if (u < 0x20 || u == 0x7f)
+            return "URLs with control characters in the path are not allowed";
     }
     return {};
 }

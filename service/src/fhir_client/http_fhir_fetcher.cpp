@@ -35,9 +35,9 @@
 #include <boost/json/serialize.hpp>
 
 #include "cds/service/fhir_client/fhir_allowlist.hpp"
-#include "cds/service/http_message.hpp"
 #include "cds/service/fhir_client/prefetch_query.hpp"
 #include "cds/service/fhir_client/search_bundle.hpp"
+#include "cds/service/http_message.hpp"
 
 namespace cds::service::fhir_client {
 
@@ -121,13 +121,15 @@ private:
 // their deadline.
 class origin_limiter {
 public:
-    explicit origin_limiter(std::size_t per_origin) : per_origin_(std::max<std::size_t>(1, per_origin)) {}
+    explicit origin_limiter(std::size_t per_origin)
+        : per_origin_(std::max<std::size_t>(1, per_origin)) {}
 
     // Held while one request is in flight; gives its place to the next waiter when released.
     class slot {
     public:
         slot() = default;
-        slot(origin_limiter* owner, std::string origin) : owner_(owner), origin_(std::move(origin)) {}
+        slot(origin_limiter* owner, std::string origin)
+            : owner_(owner), origin_(std::move(origin)) {}
         slot(slot&& other) noexcept
             : owner_(std::exchange(other.owner_, nullptr)), origin_(std::move(other.origin_)) {}
         slot& operator=(slot&&) = delete;
@@ -295,7 +297,8 @@ steady::duration backoff_for(int attempt) {
 
 milliseconds keep_alive_reuse_window(std::string_view keep_alive_header, milliseconds configured) {
     auto const trim = [](std::string_view text) {
-        while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+        while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+            text.remove_prefix(1);
         while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
         return text;
     };
@@ -313,7 +316,8 @@ milliseconds keep_alive_reuse_window(std::string_view keep_alive_header, millise
     while (!keep_alive_header.empty()) {
         auto const comma = keep_alive_header.find(',');
         std::string_view const parameter = trim(keep_alive_header.substr(0, comma));
-        keep_alive_header = comma == std::string_view::npos ? std::string_view{} : keep_alive_header.substr(comma + 1);
+        keep_alive_header = comma == std::string_view::npos ? std::string_view{}
+                                                            : keep_alive_header.substr(comma + 1);
         auto const equals = parameter.find('=');
         if (equals == std::string_view::npos) continue;
         std::string_view const name = trim(parameter.substr(0, equals));
@@ -394,8 +398,11 @@ bool is_ip_address(std::string const& host) {
 
 // The endpoints of `host` (an IP literal without brackets, or a name resolved before
 // `deadline`).
-asio::awaitable<boost::system::result<std::vector<asio::ip::tcp::endpoint>, attempt_error>> resolve_endpoints(
-    call_state const& call, std::string const& host, std::uint16_t port, steady::time_point deadline) {
+asio::awaitable<boost::system::result<std::vector<asio::ip::tcp::endpoint>, attempt_error>>
+resolve_endpoints(call_state const& call,
+                  std::string const& host,
+                  std::uint16_t port,
+                  steady::time_point deadline) {
     std::vector<asio::ip::tcp::endpoint> endpoints;
     beast::error_code address_error;
     auto const address = asio::ip::make_address(host, address_error);
@@ -410,13 +417,14 @@ asio::awaitable<boost::system::result<std::vector<asio::ip::tcp::endpoint>, atte
     auto resolved = co_await (resolver.async_resolve(host, std::to_string(port), nothrow) ||
                               timer.async_wait(nothrow));
     if (resolved.index() == 1) {
-        co_return attempt_error{"could not resolve the FHIR server's host name within the " +
-                                    budget_text(call.budget),
-                                true};
+        co_return attempt_error{
+            "could not resolve the FHIR server's host name within the " + budget_text(call.budget),
+            true};
     }
     auto& [resolve_error, results] = std::get<0>(resolved);
     if (resolve_error) {
-        co_return attempt_error{"could not resolve the FHIR server's host name (" + resolve_error.message() + ")"};
+        co_return attempt_error{"could not resolve the FHIR server's host name (" +
+                                resolve_error.message() + ")"};
     }
     for (auto const& entry : results) endpoints.push_back(entry.endpoint());
     co_return endpoints;
@@ -458,7 +466,8 @@ asio::awaitable<boost::system::result<std::unique_ptr<connection>, attempt_error
     if (conn->tls) {
         // SNI for host names (RFC 6066 forbids IP literals there); the certificate must name
         // the host we asked for, by DNS name or IP address.
-        if (!host_is_address && !SSL_set_tlsext_host_name(conn->tls->native_handle(), host.c_str())) {
+        if (!host_is_address &&
+            !SSL_set_tlsext_host_name(conn->tls->native_handle(), host.c_str())) {
             co_return attempt_error{"could not set the TLS server name for the FHIR server"};
         }
         conn->tls->set_verify_mode(ssl::verify_peer);
@@ -499,16 +508,21 @@ bool is_closed_error(beast::error_code ec) {
 
 // Why an exchange failed, in client-fit words, and whether another attempt may help: a
 // pooled connection the server closed before answering is retried at once, unreported.
-attempt_error describe_exchange_error(beast::error_code error, bool reused, bool got_some, call_state const& call) {
+attempt_error describe_exchange_error(beast::error_code error,
+                                      bool reused,
+                                      bool got_some,
+                                      call_state const& call) {
     bool const closed = is_closed_error(error);
     if (reused && closed && !got_some) return attempt_error{"", true, true};
     if (error == beast::error::timeout) {
-        return attempt_error{"the FHIR server did not answer within the " + budget_text(call.budget)};
+        return attempt_error{"the FHIR server did not answer within the " +
+                             budget_text(call.budget)};
     }
     if (closed) {
-        return attempt_error{got_some ? "the FHIR server closed the connection in the middle of its answer"
-                                      : "the FHIR server closed the connection without answering",
-                             true};
+        return attempt_error{
+            got_some ? "the FHIR server closed the connection in the middle of its answer"
+                     : "the FHIR server closed the connection without answering",
+            true};
     }
     if (error == http::error::body_limit) {
         return attempt_error{"the FHIR server's answer exceeds the " +
@@ -520,12 +534,14 @@ attempt_error describe_exchange_error(beast::error_code error, bool reused, bool
     if (error.category() == http::make_error_code(http::error::bad_version).category()) {
         return attempt_error{"the FHIR server's answer is not valid HTTP"};
     }
-    return attempt_error{"the connection to the FHIR server failed (" + error.message() + ")", true};
+    return attempt_error{"the connection to the FHIR server failed (" + error.message() + ")",
+                         true};
 }
 
 // One GET on one connection (pooled or new).
-asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(
-    call_ptr call, http_url const& url, bool allow_reuse) {
+asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(call_ptr call,
+                                                                               http_url const& url,
+                                                                               bool allow_reuse) {
     auto executor = co_await asio::this_coro::executor;
     auto& context = asio::query(executor, asio::execution::context);
     auto const& owner = *call->owner;
@@ -900,8 +916,8 @@ asio::awaitable<std::vector<medication_read>> read_medication_batch(
             if (auto const it = found.find(id_of(reference)); it != found.end()) {
                 out.push_back({std::move(reference), std::move(it->second), {}});
             } else if (complete) {
-                out.push_back({std::move(reference), std::nullopt,
-                               "it does not exist on the FHIR server"});
+                out.push_back(
+                    {std::move(reference), std::nullopt, "it does not exist on the FHIR server"});
             } else {
                 unsettled.push_back(std::move(reference));
             }
@@ -934,7 +950,6 @@ asio::awaitable<std::map<std::string, medication_read>> read_medications(
     co_return medications;
 }
 
-
 // "3000 medications named by fetched medication orders were not read (Medication/a, ...)":
 // the references past `cap`, the first few by name.
 std::string not_read_note(std::vector<std::string> const& references, std::size_t cap) {
@@ -961,7 +976,8 @@ struct fetch_target {
 fetch_target target_of(http_fhir_fetcher::impl const& owner, fetch_request const& request) {
     fetch_target target;
     if (owner.allowlist.empty()) {
-        target.refusal = "fetching from the FHIR server is not enabled on this service (no --fhir-allow)";
+        target.refusal =
+            "fetching from the FHIR server is not enabled on this service (no --fhir-allow)";
         return target;
     }
     if (request.fhir_server.empty()) {
@@ -970,7 +986,8 @@ fetch_target target_of(http_fhir_fetcher::impl const& owner, fetch_request const
     }
     auto base = parse_http_url(request.fhir_server, owner.options.url);
     if (!base || !base->encoded_query.empty()) {
-        target.refusal = "fhirServer is not a usable http(s) base URL" + (base ? std::string() : ": " + base.error());
+        target.refusal = "fhirServer is not a usable http(s) base URL" +
+                         (base ? std::string() : ": " + base.error());
         return target;
     }
     if (!owner.allowlist.allows(*base)) {
@@ -985,7 +1002,8 @@ fetch_target target_of(http_fhir_fetcher::impl const& owner, fetch_request const
         std::string const type =
             request.token_type && !request.token_type->empty() ? *request.token_type : "Bearer";
         if (!header_value_is_safe(*request.access_token) || !header_value_is_safe(type)) {
-            target.refusal = "fhirAuthorization holds characters that cannot be sent in an HTTP header";
+            target.refusal =
+                "fhirAuthorization holds characters that cannot be sent in an HTTP header";
             return target;
         }
         target.authorization = type + " " + *request.access_token;
@@ -1019,9 +1037,8 @@ struct included_medications {
 
 // Medications named by reference but not included: read each once (up to the cap), to be
 // added to every Bundle that needs it; what could not be read is noted in `outcome`.
-asio::awaitable<included_medications> read_included_medications(call_ptr call,
-                                                                std::vector<key_result> const& results,
-                                                                fetch_outcome& outcome) {
+asio::awaitable<included_medications> read_included_medications(
+    call_ptr call, std::vector<key_result> const& results, fetch_outcome& outcome) {
     included_medications included;
     std::vector<std::string> references;
     std::unordered_set<std::string> referenced;
@@ -1042,16 +1059,17 @@ asio::awaitable<included_medications> read_included_medications(call_ptr call,
     included.reads = co_await read_medications(call, references);
     for (auto const& [reference, read] : included.reads) {
         if (!read.resource) {
-            outcome.notes.push_back("the medication " + reference +
-                                    " named by a fetched medication order could not be read: " +
-                                    read.failure);
+            outcome.notes.push_back(
+                "the medication " + reference +
+                " named by a fetched medication order could not be read: " + read.failure);
         }
     }
     co_return included;
 }
 
 // Each key's result (a search Bundle with the Medications it needs) or failure into `outcome`.
-void collect_results(std::vector<key_result>& results, included_medications& medications,
+void collect_results(std::vector<key_result>& results,
+                     included_medications& medications,
                      fetch_outcome& outcome) {
     for (auto& result : results) {
         if (!result.note.empty()) outcome.notes.push_back(result.note);

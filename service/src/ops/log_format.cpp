@@ -26,7 +26,10 @@ void append_json_string(std::string_view text, spdlog::memory_buf_t& dest) {
         } else if (c < 0x80) {
             dest.push_back(static_cast<char>(c));
         } else {
-            std::size_t const length = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+            std::size_t const length = c >= 0xf0 && c < 0xf5   ? 4
+                                       : c >= 0xe0             ? 3
+                                       : c >= 0xc2 && c < 0xe0 ? 2
+                                                               : 0;
             bool valid = length > 0 && i + length <= text.size();
             for (std::size_t k = 1; valid && k < length; ++k) {
                 valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
@@ -47,13 +50,16 @@ void append_json_string(std::string_view text, spdlog::memory_buf_t& dest) {
 void json_log_formatter::format(spdlog::details::log_msg const& msg, spdlog::memory_buf_t& dest) {
     auto const since_epoch = msg.time.time_since_epoch();
     auto const seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    auto const millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
+    auto const millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
     std::time_t const as_time_t = static_cast<std::time_t>(seconds.count());
     std::tm utc{};
     gmtime_r(&as_time_t, &utc);
     // RFC 3339 in UTC, whatever the machine's zone, so that replicas' lines sort together.
-    fmt::format_to(std::back_inserter(dest), "{{\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"level\":\"",
-                   utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
+    fmt::format_to(std::back_inserter(dest),
+                   "{{\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"level\":\"",
+                   utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                   utc.tm_sec, millis);
     auto const level = spdlog::level::to_string_view(msg.level);
     dest.append(level.data(), level.data() + level.size());
     constexpr std::string_view message_key = "\",\"message\":\"";

@@ -45,9 +45,11 @@ std::vector<std::string> default_as_text(boost::any const& value) {
 }
 
 bool names_a_secret(std::string_view option) {
-    static constexpr std::array<std::string_view, 5> words{"key", "token", "secret", "password", "credential"};
-    return std::any_of(words.begin(), words.end(),
-                       [&](std::string_view word) { return option.find(word) != std::string_view::npos; });
+    static constexpr std::array<std::string_view, 5> words{"key", "token", "secret", "password",
+                                                           "credential"};
+    return std::any_of(words.begin(), words.end(), [&](std::string_view word) {
+        return option.find(word) != std::string_view::npos;
+    });
 }
 
 // "postgresql://user:pw@host/db" -> "postgresql://user:(redacted)@host/db" (RFC 3986 section
@@ -71,14 +73,16 @@ std::string redact_url_password(std::string_view value) {
 std::string environment_name(std::string_view option) {
     std::string name{environment_prefix};
     for (char c : option) {
-        name.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+        name.push_back(c == '-' ? '_'
+                                : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     }
     return name;
 }
 
-effective_config parse_command_line_and_environment(std::vector<std::string> const& args,
-                                                    po::options_description const& description,
-                                                    std::set<std::string> const& not_from_environment) {
+effective_config parse_command_line_and_environment(
+    std::vector<std::string> const& args,
+    po::options_description const& description,
+    std::set<std::string> const& not_from_environment) {
     effective_config config;
     auto const from_command_line = po::command_line_parser(args).options(description).run();
     po::store(from_command_line, config.values);
@@ -121,13 +125,17 @@ effective_config parse_command_line_and_environment(std::vector<std::string> con
     return config;
 }
 
-std::string redact(std::string_view option, std::string_view value, std::set<std::string> const& paths) {
+std::string redact(std::string_view option,
+                   std::string_view value,
+                   std::set<std::string> const& paths) {
     if (names_a_secret(option) && !paths.contains(std::string{option})) return "(redacted)";
     return redact_url_password(value);
 }
 
-std::string describe_config(po::options_description const& description, effective_config const& config,
-                            std::set<std::string> const& paths, std::set<std::string> const& not_from_environment) {
+std::string describe_config(po::options_description const& description,
+                            effective_config const& config,
+                            std::set<std::string> const& paths,
+                            std::set<std::string> const& not_from_environment) {
     boost::json::object described;
     for (auto const& option : description.options()) {
         auto const& name = option->long_name();
@@ -144,7 +152,8 @@ std::string describe_config(po::options_description const& description, effectiv
             for (auto const& value : given->second) values.emplace_back(redact(name, value, paths));
             entry["value"] = std::move(values);
         } else {
-            entry["value"] = given->second.empty() ? std::string{"true"} : redact(name, given->second.back(), paths);
+            entry["value"] = given->second.empty() ? std::string{"true"}
+                                                   : redact(name, given->second.back(), paths);
         }
         entry["source"] = source_names[static_cast<std::size_t>(from)];
         entry["environment"] = environment_name(name);

@@ -1,5 +1,5 @@
 // The expected.json format of fixtures/scenarios/README.md: each expectation checked against
-// the service's response, and the CDS Hooks 2.0 / clinical-rules.md §3 and §5 properties every
+// the service's response, and the CDS Hooks 2.0 / CLINICAL-BASIS.md §3 and §5 properties every
 // response must have. Text comparisons are case-insensitive substrings.
 
 #include <charconv>

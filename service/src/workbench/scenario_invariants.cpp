@@ -1,4 +1,4 @@
-// What CDS Hooks 2.0 and clinical-rules.md §3/§5 require of every response, whatever the
+// What CDS Hooks 2.0 and CLINICAL-BASIS.md §3/§5 require of every response, whatever the
 // scenario expects, and the whole check of one scenario's response.
 
 #include <map>

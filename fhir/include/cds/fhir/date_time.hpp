@@ -1,7 +1,7 @@
 #pragma once
 // FHIR date, dateTime and instant values (FHIR R4 §2.24.0.1 "Primitive Types").
 // A value keeps the precision it was written with: "2025" is a year, not 2025-01-01T00:00Z.
-// Rules that need one instant take the start of the period (clinical-rules.md §1:
+// Rules that need one instant take the start of the period (CLINICAL-BASIS.md §1:
 // "a partial date is taken at its start").
 
 #include <chrono>
@@ -18,9 +18,9 @@ using instant = date::sys_time<std::chrono::milliseconds>;
 enum class date_precision { year, month, day, second };
 
 struct date_time {
-    instant start{};                                  // start of the written period, in UTC
+    instant start{};  // start of the written period, in UTC
     date_precision precision = date_precision::second;
-    bool has_time_zone = false;                       // false for dates and for times without offset
+    bool has_time_zone = false;  // false for dates and for times without offset
 
     // End of the written period (exclusive): start + 1 year / month / day / 1 ms.
     [[nodiscard]] instant end() const;

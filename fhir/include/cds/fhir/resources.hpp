@@ -19,8 +19,8 @@ struct patient {
     std::string id;
     std::optional<date_time> birth_date;  // any precision; day precision is usual
     administrative_gender gender = administrative_gender::unknown;
-    bool gender_present = false;          // false when the element was absent
-    std::string source_path;              // where it was found, for issues and traces
+    bool gender_present = false;  // false when the element was absent
+    std::string source_path;      // where it was found, for issues and traces
 };
 
 // Observation.component: a part of a panel result (e.g. an eGFR variant, a blood pressure).
@@ -46,7 +46,7 @@ struct observation {
     std::vector<observation_component> components;
     std::string source_path;
 
-    // Time of the result per clinical-rules.md §1: effectiveDateTime, else
+    // Time of the result per CLINICAL-BASIS.md §1: effectiveDateTime, else
     // effectivePeriod.end / .start, else effectiveInstant, else issued.
     [[nodiscard]] std::optional<date_time> result_time() const;
 };
@@ -55,7 +55,7 @@ struct medication {
     std::string id;
     codeable_concept code;
     codeable_concept form;
-    std::vector<codeable_concept> ingredients;  // ingredient[].itemCodeableConcept
+    std::vector<codeable_concept> ingredients;       // ingredient[].itemCodeableConcept
     std::vector<std::string> ingredient_references;  // ingredient[].itemReference.reference
     std::string source_path;
     // Bundle.entry.fullUrl of the entry it came in ("urn:uuid:...", or an absolute URL), empty
@@ -67,18 +67,18 @@ struct medication {
 struct timing_repeat {
     std::optional<double> frequency;
     std::optional<double> period;
-    std::string period_unit;                  // UCUM: s, min, h, d, wk, mo, a
-    std::optional<double> duration;           // duration of one administration
+    std::string period_unit;         // UCUM: s, min, h, d, wk, mo, a
+    std::optional<double> duration;  // duration of one administration
     std::string duration_unit;
     std::optional<fhir::period> bounds_period;  // qualified: the member `period` hides the type
-    std::optional<quantity> bounds_duration;  // e.g. 7 d
+    std::optional<quantity> bounds_duration;    // e.g. 7 d
 };
 
 struct dosage {
     std::string text;
     codeable_concept route;
-    std::optional<quantity> dose;           // doseAndRate[0].doseQuantity (R4) / doseQuantity (DSTU2)
-    std::optional<quantity> rate;           // doseAndRate[0].rateQuantity / rateQuantity
+    std::optional<quantity> dose;  // doseAndRate[0].doseQuantity (R4) / doseQuantity (DSTU2)
+    std::optional<quantity> rate;  // doseAndRate[0].rateQuantity / rateQuantity
     std::optional<quantity> rate_numerator;    // rateRatio.numerator
     std::optional<quantity> rate_denominator;  // rateRatio.denominator
     std::optional<timing_repeat> repeat;
@@ -102,7 +102,7 @@ struct medication_order {
     // MedicationStatement.effective[x] (empty for requests and orders).
     std::optional<date_time> effective_date_time;
     std::optional<period> effective_period;
-    std::vector<dosage> dosages;           // dosageInstruction / dosage
+    std::vector<dosage> dosages;                       // dosageInstruction / dosage
     std::optional<quantity> expected_supply_duration;  // dispenseRequest.expectedSupplyDuration
     std::optional<period> validity_period;             // dispenseRequest.validityPeriod
     std::vector<codeable_concept> reason_codes;        // reasonCode (array or single object)
@@ -133,18 +133,28 @@ struct condition {
     std::optional<date_time> onset;   // onsetDateTime, or onsetPeriod.start
     bool onset_given = false;         // any onset[x], dated or not (onsetAge, onsetString, ...)
     std::optional<date_time> recorded_date;
-    bool abated = false;              // any abatement[x] present
+    bool abated = false;  // any abatement[x] present
     std::vector<codeable_concept> categories;
-    std::string subject;              // subject (R4) or patient (DSTU2) Reference.reference as written
+    std::string subject;  // subject (R4) or patient (DSTU2) Reference.reference as written
     std::string source_path;
 };
 
 // Single-resource parsers. Each returns nullopt (with an error issue) when the resource is
 // unusable, and never throws on data. `path` is the element path of the resource itself.
-[[nodiscard]] std::optional<patient> parse_patient(boost::json::value const& v, std::string const& path, issue_list& issues);
-[[nodiscard]] std::optional<observation> parse_observation(boost::json::value const& v, std::string const& path, issue_list& issues);
-[[nodiscard]] std::optional<medication> parse_medication(boost::json::value const& v, std::string const& path, issue_list& issues);
-[[nodiscard]] std::optional<medication_order> parse_medication_order(boost::json::value const& v, std::string const& path, issue_list& issues);
-[[nodiscard]] std::optional<condition> parse_condition(boost::json::value const& v, std::string const& path, issue_list& issues);
+[[nodiscard]] std::optional<patient> parse_patient(boost::json::value const& v,
+                                                   std::string const& path,
+                                                   issue_list& issues);
+[[nodiscard]] std::optional<observation> parse_observation(boost::json::value const& v,
+                                                           std::string const& path,
+                                                           issue_list& issues);
+[[nodiscard]] std::optional<medication> parse_medication(boost::json::value const& v,
+                                                         std::string const& path,
+                                                         issue_list& issues);
+[[nodiscard]] std::optional<medication_order> parse_medication_order(boost::json::value const& v,
+                                                                     std::string const& path,
+                                                                     issue_list& issues);
+[[nodiscard]] std::optional<condition> parse_condition(boost::json::value const& v,
+                                                       std::string const& path,
+                                                       issue_list& issues);
 
 }  // namespace cds::fhir

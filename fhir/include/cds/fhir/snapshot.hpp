@@ -1,7 +1,7 @@
 #pragma once
 // The patient snapshot: every resource the request carried (prefetch, fetched data, context
 // draft orders), typed, deduplicated by (resourceType, id), and classified by its own
-// resourceType — never by the prefetch key it arrived under (clinical-rules.md §1).
+// resourceType — never by the prefetch key it arrived under (CLINICAL-BASIS.md §1).
 
 #include <cstddef>
 #include <cstdint>
@@ -57,7 +57,9 @@ public:
     // The same for a resource taken out of a Bundle entry by the caller (e.g. one draft order
     // entry of context.draftOrders): `full_url` is that entry's fullUrl, so that references
     // naming it ("urn:uuid:...") resolve. For a Bundle, each entry's own fullUrl is used.
-    std::size_t add(boost::json::value const& resource_or_bundle, std::string const& path, std::string_view full_url);
+    std::size_t add(boost::json::value const& resource_or_bundle,
+                    std::string const& path,
+                    std::string_view full_url);
 
     // Resolves medicationReference of every order and returns the snapshot.
     [[nodiscard]] patient_snapshot build() &&;
@@ -66,26 +68,40 @@ private:
     // Paths stay unrendered chains here: each resource renders its own once (source_path).
     // `bundle_entry`: the Bundle entry the resource is in (its fullUrl is read only for the
     // resources that keep one, Medications); without an entry, `full_url` is the caller's.
-    void add_resource(boost::json::object const& resource, detail::json_path const& path,
-                      boost::json::object const* bundle_entry, std::string_view full_url);
-    std::size_t add_value(boost::json::value const& v, detail::json_path const& path, int bundle_depth,
-                          boost::json::object const* bundle_entry, std::string_view full_url);
+    void add_resource(boost::json::object const& resource,
+                      detail::json_path const& path,
+                      boost::json::object const* bundle_entry,
+                      std::string_view full_url);
+    std::size_t add_value(boost::json::value const& v,
+                          detail::json_path const& path,
+                          int bundle_depth,
+                          boost::json::object const* bundle_entry,
+                          std::string_view full_url);
     // De-duplication by (resourceType, id) without building a "Type/id" string per resource:
     // an open-addressing table of where each taken resource with an id sits in snapshot_; on
     // a hash match the resource's own type and id strings there are compared.
-    enum class resource_list : std::uint8_t { none, patient, observations, medications, medication_orders, conditions };
+    enum class resource_list : std::uint8_t {
+        none,
+        patient,
+        observations,
+        medications,
+        medication_orders,
+        conditions
+    };
     struct taken_slot {
         std::size_t hash = 0;
-        std::uint32_t position = 0;  // index in the list (0 for the patient)
+        std::uint32_t position = 0;                // index in the list (0 for the patient)
         resource_list list = resource_list::none;  // none: an empty slot
     };
     [[nodiscard]] bool is_taken(std::string_view type, std::string_view id, std::size_t hash) const;
-    [[nodiscard]] bool slot_holds(taken_slot const& slot, std::string_view type, std::string_view id) const;
+    [[nodiscard]] bool slot_holds(taken_slot const& slot,
+                                  std::string_view type,
+                                  std::string_view id) const;
     void remember_taken(resource_list list, std::size_t hash);
     void place_slot(taken_slot const& slot);
 
     patient_snapshot snapshot_;
-    std::size_t taken_ = 0;  // resources taken by add_resource, for add()'s result
+    std::size_t taken_ = 0;                // resources taken by add_resource, for add()'s result
     std::vector<taken_slot> taken_slots_;  // size 0 or a power of two, at most half full
     std::size_t taken_with_id_ = 0;        // used slots
 };
@@ -98,6 +114,8 @@ private:
 // resolved; its display text, if any, then stands for the medication (resolved_code.text).
 // A resolved Medication without code text takes the reference's display as text. Used for
 // record orders and for draft orders from the hook context.
-void resolve_medication(medication_order& order, patient_snapshot const& snapshot, issue_list& issues);
+void resolve_medication(medication_order& order,
+                        patient_snapshot const& snapshot,
+                        issue_list& issues);
 
 }  // namespace cds::fhir

@@ -40,12 +40,13 @@ struct quantity {
     std::string system;  // usually http://unitsofmeasure.org
     std::string code;    // UCUM code
 
-    // The unit used for conversion: `code`, else `unit` (clinical-rules.md §1). A code from a
+    // The unit used for conversion: `code`, else `unit` (CLINICAL-BASIS.md §1). A code from a
     // system other than UCUM is not a unit string (the FHIR R4 example Observation/f204 has
     // SNOMED CT 258814008 with unit "umol/L"), so `unit` is used then when there is one.
     [[nodiscard]] std::string_view unit_key() const {
         bool const code_is_unit =
-            !code.empty() && (system.empty() || system == "http://unitsofmeasure.org" || unit.empty());
+            !code.empty() &&
+            (system.empty() || system == "http://unitsofmeasure.org" || unit.empty());
         return code_is_unit ? std::string_view{code} : std::string_view{unit};
     }
 };
@@ -56,10 +57,10 @@ struct period {
 };
 
 enum class reference_kind {
-    none,        // no reference string (display only, or identifier)
-    relative,    // "Medication/123" (also absolute URLs ending in Type/id)
-    contained,   // "#med1"
-    urn,         // "urn:uuid:..." / "urn:oid:..."
+    none,       // no reference string (display only, or identifier)
+    relative,   // "Medication/123" (also absolute URLs ending in Type/id)
+    contained,  // "#med1"
+    urn,        // "urn:uuid:..." / "urn:oid:..."
 };
 
 struct reference {
@@ -74,17 +75,27 @@ struct reference {
 [[nodiscard]] reference make_reference(std::string_view text, std::string_view display = {});
 
 // Conversions from Boost.JSON. Each appends issues under `path` and never throws on data.
-[[nodiscard]] std::optional<coding> parse_coding(boost::json::value const& v, std::string const& path, issue_list& issues);
-[[nodiscard]] codeable_concept parse_codeable_concept(boost::json::value const& v, std::string const& path, issue_list& issues);
-[[nodiscard]] std::optional<quantity> parse_quantity(boost::json::value const& v, std::string const& path, issue_list& issues);
-[[nodiscard]] std::optional<reference> parse_reference(boost::json::value const& v, std::string const& path, issue_list& issues);
-[[nodiscard]] std::optional<period> parse_period(boost::json::value const& v, std::string const& path, issue_list& issues);
+[[nodiscard]] std::optional<coding> parse_coding(boost::json::value const& v,
+                                                 std::string const& path,
+                                                 issue_list& issues);
+[[nodiscard]] codeable_concept parse_codeable_concept(boost::json::value const& v,
+                                                      std::string const& path,
+                                                      issue_list& issues);
+[[nodiscard]] std::optional<quantity> parse_quantity(boost::json::value const& v,
+                                                     std::string const& path,
+                                                     issue_list& issues);
+[[nodiscard]] std::optional<reference> parse_reference(boost::json::value const& v,
+                                                       std::string const& path,
+                                                       issue_list& issues);
+[[nodiscard]] std::optional<period> parse_period(boost::json::value const& v,
+                                                 std::string const& path,
+                                                 issue_list& issues);
 
 // Unit conversion to one target unit by a factor table (the factors are rule configuration;
-// clinical-rules.md §1). Unit keys are compared case-insensitively after trimming, with the
+// CLINICAL-BASIS.md §1). Unit keys are compared case-insensitively after trimming, with the
 // micro signs `µ` and `μ` taken as `u` (§7); an unknown unit is never guessed.
 struct unit_factor {
-    std::string unit;  // e.g. "mmol/L"
+    std::string unit;     // e.g. "mmol/L"
     double factor = 1.0;  // value_in_target = value * factor
 };
 

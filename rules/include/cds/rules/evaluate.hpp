@@ -2,7 +2,7 @@
 // The rules' single entry point: a pure function from (patient snapshot, hook context,
 // rule set) to CDS Hooks cards. No I/O, no clock reads, no randomness of its own: the
 // evaluation time and the uuid source are inputs, so the same input gives the same cards
-// apart from uuids (clinical-rules.md §5).
+// apart from uuids (CLINICAL-BASIS.md §5).
 
 #include <functional>
 #include <string>
@@ -17,15 +17,16 @@
 namespace cds::rules {
 
 struct hook_context {
-    std::string hook;                 // "patient-view" | "order-select" | "order-sign"
+    std::string hook;  // "patient-view" | "order-select" | "order-sign"
     std::string service_id;
-    fhir::instant now{};              // the hook's time: the service's clock at arrival
+    fhir::instant now{};  // the hook's time: the service's clock at arrival
     std::string patient_id;
-    std::string user_id;              // e.g. "Practitioner/123"
+    std::string user_id;  // e.g. "Practitioner/123"
     std::string encounter_id;
-    std::vector<std::string> selections;             // order-select: "MedicationRequest/abc"
+    std::vector<std::string> selections;               // order-select: "MedicationRequest/abc"
     std::vector<fhir::medication_order> draft_orders;  // medication resolved against the snapshot
-    std::vector<std::string> unavailable_prefetch;   // keys of optional data that could not be obtained
+    std::vector<std::string>
+        unavailable_prefetch;  // keys of optional data that could not be obtained
     // What went partly wrong obtaining the data without making a key unavailable (e.g. a
     // Medication that a fetched MedicationRequest names could not be read, a search cut at the
     // page limit), in short client-fit words: shown on every card, since the evidence may be

@@ -15,10 +15,11 @@
 namespace cds::rules {
 
 struct prefetch_template {
-    std::string key;       // prefetch key, e.g. "magnesium"
-    std::string query;     // FHIR query with CDS Hooks tokens, e.g. "Observation?patient={{context.patientId}}&code=..."
-    bool required = false; // required data: missing and not obtainable -> HTTP 412
-    std::string describes; // plain words for cards: "renal function (creatinine, eGFR, CrCl)"
+    std::string key;        // prefetch key, e.g. "magnesium"
+    std::string query;      // FHIR query with CDS Hooks tokens, e.g.
+                            // "Observation?patient={{context.patientId}}&code=..."
+    bool required = false;  // required data: missing and not obtainable -> HTTP 412
+    std::string describes;  // plain words for cards: "renal function (creatinine, eGFR, CrCl)"
 };
 
 struct service_definition {
@@ -30,7 +31,7 @@ struct service_definition {
 };
 
 struct rule_set_problem {
-    std::string path;     // JSON path in the rule file, e.g. "/thresholds/magnesium/severe_below"
+    std::string path;  // JSON path in the rule file, e.g. "/thresholds/magnesium/severe_below"
     std::string message;
 };
 

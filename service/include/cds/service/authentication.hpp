@@ -1,5 +1,5 @@
 #pragma once
-// The seam for authenticating CDS Clients (CDS Hooks 2.0 "Trusting CDS Clients"; issue 5).
+// The seam for authenticating CDS Clients (CDS Hooks 2.0 "Trusting CDS Clients").
 // The router calls the authenticator, when one is configured, for every request but a CORS
 // preflight, with the endpoint kind found from the path pattern — after the header and before
 // the service id is looked up or the body is read. The authenticator alone decides which kinds
@@ -30,8 +30,8 @@ enum class endpoint_kind {
 struct auth_request {
     http_request const& request;  // valid until the returned awaitable completes
     endpoint_kind endpoint;
-    std::string_view path;        // the request path without query, e.g. "/cds-services/x/feedback";
-                                  // the JWT `aud` is the public base URL followed by this path
+    std::string_view path;  // the request path without query, e.g. "/cds-services/x/feedback";
+                            // the JWT `aud` is the public base URL followed by this path
     std::string_view service_id;  // empty for discovery
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// The service's log sink for stderr (issue 6). The per-request info line used to cost a lock
+// The service's log sink for stderr. The per-request info line used to cost a lock
 // and a write(2) on the request's thread; here a line is formatted on the logging thread into
 // a bounded in-memory batch, and a writer thread writes the batch with one write(2) every
 // flush interval, at once for a warning or worse, or when the batch is half full. A request
@@ -32,15 +32,15 @@ public:
     [[nodiscard]] std::unique_ptr<spdlog::formatter> clone() const override;
 
 private:
-    std::int64_t cached_second_ = -1;  // seconds since the epoch that the cache shows
+    std::int64_t cached_second_ = -1;   // seconds since the epoch that the cache shows
     std::array<char, 19> date_time_{};  // "YYYY-MM-DDTHH:MM:SS" (local time)
     std::array<char, 6> zone_{};        // "+hh:mm"
 };
 
 struct buffered_log_options {
-    int fd = 2;                                     // stderr
+    int fd = 2;                                         // stderr
     std::size_t capacity_bytes = std::size_t{1} << 20;  // lines beyond this are dropped and counted
-    std::chrono::milliseconds flush_interval{50};   // the most a line waits in memory
+    std::chrono::milliseconds flush_interval{50};       // the most a line waits in memory
 };
 
 class buffered_log_sink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -67,12 +67,12 @@ private:
 
     buffered_log_options options_;
     // Guarded by base_sink::mutex_:
-    std::string pending_;                  // formatted lines not yet handed to the writer
+    std::string pending_;                   // formatted lines not yet handed to the writer
     std::uint64_t dropped_unreported_ = 0;  // dropped since the last "dropped" warning
     std::uint64_t dropped_total_ = 0;
-    std::uint64_t lines_accepted_ = 0;      // sequence number of the last buffered line
-    std::uint64_t lines_written_ = 0;       // lines up to this sequence number are written
-    bool urgent_ = false;                   // write now rather than at the next interval
+    std::uint64_t lines_accepted_ = 0;  // sequence number of the last buffered line
+    std::uint64_t lines_written_ = 0;   // lines up to this sequence number are written
+    bool urgent_ = false;               // write now rather than at the next interval
     bool stopping_ = false;
     std::condition_variable wake_writer_;
     std::condition_variable written_;

@@ -51,11 +51,13 @@ struct ledger_call {
 
 // The ledger entries of a response's `cards` array (CDS Hooks 2.0 Card objects); a card
 // without a uuid cannot receive feedback and is left out. Reads identifiers only.
-[[nodiscard]] std::vector<ledger_card> ledger_cards_from(boost::json::array const& cards, ledger_call const& call);
+[[nodiscard]] std::vector<ledger_card> ledger_cards_from(boost::json::array const& cards,
+                                                         ledger_call const& call);
 
 struct card_ledger_health {
-    std::size_t queued = 0;      // hook calls whose cards wait for the writer
-    std::uint64_t dropped = 0;   // hook calls whose cards were not recorded (queue full, store failure)
+    std::size_t queued = 0;  // hook calls whose cards wait for the writer
+    std::uint64_t dropped =
+        0;  // hook calls whose cards were not recorded (queue full, store failure)
 };
 
 class card_ledger {

@@ -53,7 +53,8 @@ struct prepared_call {
 };
 
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(
-    http_request const& request, service_state const& state,
+    http_request const& request,
+    service_state const& state,
     rules::service_definition const& service);
 
 // Merges fetched data into the call and decides what is missing: returns one
@@ -64,10 +65,12 @@ struct missing_data {
     std::string key;
     std::string diagnostics;
 };
-[[nodiscard]] std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome const* fetched);
+[[nodiscard]] std::vector<missing_data> settle_prefetch(prepared_call& call,
+                                                        fetch_outcome const* fetched);
 
 // `fetched` is null when nothing was fetched.
-[[nodiscard]] http_response complete_cds_call(prepared_call call, fetch_outcome const* fetched,
+[[nodiscard]] http_response complete_cds_call(prepared_call call,
+                                              fetch_outcome const* fetched,
                                               service_state const& state);
 
 // The "explain" member of a hook response (documented in README.md, "Explain"):

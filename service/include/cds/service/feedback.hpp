@@ -23,8 +23,8 @@ struct rule_set_identity {
 };
 
 struct feedback_entry {
-    std::string card;     // the card's uuid
-    std::string outcome;  // "accepted" | "overridden"
+    std::string card;                               // the card's uuid
+    std::string outcome;                            // "accepted" | "overridden"
     std::vector<std::string> accepted_suggestions;  // suggestion uuids
     std::optional<fhir::coding> override_reason;    // overrideReason.reason
     // Free text typed by a clinician: may contain patient data, so never logged.
@@ -56,8 +56,8 @@ struct feedback_receipt {
 // Whether the sink can take feedback now, for /readyz (informational: hook calls do not
 // need the sink, so its state never makes the service unready).
 struct feedback_sink_health {
-    std::string status;       // "ok", "busy" (the last call found the store locked), "failing"
-    std::size_t queued = 0;   // calls waiting for the store
+    std::string status;      // "ok", "busy" (the last call found the store locked), "failing"
+    std::size_t queued = 0;  // calls waiting for the store
 };
 
 class feedback_sink {
@@ -66,10 +66,12 @@ public:
     // Thread-safe; never blocks the calling thread. Completes once the entries are durably
     // stored (stored) or refused (e.g. a full queue, a locked store): only then may the
     // client be answered.
-    virtual boost::asio::awaitable<feedback_receipt> record(std::string service_id,
-                                                            std::vector<feedback_entry> entries) = 0;
+    virtual boost::asio::awaitable<feedback_receipt> record(
+        std::string service_id, std::vector<feedback_entry> entries) = 0;
     // Nothing when the sink keeps no state worth reporting.
-    [[nodiscard]] virtual std::optional<feedback_sink_health> health() const { return std::nullopt; }
+    [[nodiscard]] virtual std::optional<feedback_sink_health> health() const {
+        return std::nullopt;
+    }
 };
 
 }  // namespace cds::service

@@ -44,8 +44,8 @@ struct feedback_count {
     std::string outcome;                          // "accepted" | "overridden"
     std::optional<fhir::coding> override_reason;  // grouped by system + code; one display received
     std::int64_t entries = 0;
-    std::int64_t with_user_comment = 0;        // overrides whose clinician typed a comment
-    std::int64_t accepted_suggestions = 0;     // suggestion uuids accepted in these entries
+    std::int64_t with_user_comment = 0;     // overrides whose clinician typed a comment
+    std::int64_t accepted_suggestions = 0;  // suggestion uuids accepted in these entries
 };
 
 struct feedback_summary {
@@ -82,7 +82,7 @@ inline constexpr std::size_t max_top_override_reasons = 3;
 
 struct rule_feedback_report {
     feedback_summary_query range;
-    std::int64_t total_entries = 0;  // every feedback entry in range, as in feedback_summary
+    std::int64_t total_entries = 0;    // every feedback entry in range, as in feedback_summary
     std::vector<rule_feedback> rules;  // ordered by rule id, rule set id, version
     // Feedback naming a card the ledger does not hold (issued before the ledger, by another
     // instance, or dropped from a full queue; or never issued at all).
@@ -111,11 +111,13 @@ public:
     // Stores all entries of one feedback call in one durable transaction, or none of them.
     // Waits for another connection's write lock until `give_up_at` at the latest (at least
     // one attempt is made, however late). Thread-safe.
-    virtual store_outcome record(std::string_view service_id, std::vector<feedback_entry> const& entries,
+    virtual store_outcome record(std::string_view service_id,
+                                 std::vector<feedback_entry> const& entries,
                                  std::chrono::steady_clock::time_point give_up_at) = 0;
 
     // The same, waiting for the lock at most the store's busy timeout; true when stored.
-    virtual bool record(std::string_view service_id, std::vector<feedback_entry> const& entries) = 0;
+    virtual bool record(std::string_view service_id,
+                        std::vector<feedback_entry> const& entries) = 0;
 
     // Stores the card ledger entries of one hook call in one transaction (a card uuid
     // already recorded is kept as it is). Waits for the lock until `give_up_at`. Thread-safe.
@@ -124,7 +126,8 @@ public:
 
     // Thread-safe. Throws std::runtime_error when the store cannot be read.
     [[nodiscard]] virtual feedback_summary summarize(feedback_summary_query const& query) = 0;
-    [[nodiscard]] virtual rule_feedback_report summarize_by_rule(feedback_summary_query const& query) = 0;
+    [[nodiscard]] virtual rule_feedback_report summarize_by_rule(
+        feedback_summary_query const& query) = 0;
 };
 
 struct sqlite_feedback_store_options {
@@ -158,8 +161,8 @@ struct feedback_queue_options {
 
 // A feedback_sink that runs `store`'s record on an executor of its own: a server thread only
 // queues the call; a full queue or a store still locked after max_wait is refused with 503.
-[[nodiscard]] std::shared_ptr<feedback_sink> make_queued_feedback_sink(std::shared_ptr<feedback_store> store,
-                                                                       feedback_queue_options options = {});
+[[nodiscard]] std::shared_ptr<feedback_sink> make_queued_feedback_sink(
+    std::shared_ptr<feedback_store> store, feedback_queue_options options = {});
 
 // Both faces of one queue to a store: the feedback sink and the card ledger share its single
 // writer thread, so feedback is stored after every ledger entry queued before it.
@@ -167,7 +170,8 @@ struct queued_store {
     std::shared_ptr<feedback_sink> feedback;
     std::shared_ptr<card_ledger> ledger;
 };
-[[nodiscard]] queued_store make_queued_store(std::shared_ptr<feedback_store> store, feedback_queue_options options = {});
+[[nodiscard]] queued_store make_queued_store(std::shared_ptr<feedback_store> store,
+                                             feedback_queue_options options = {});
 
 // The schema version this build creates and reads (the `schema_version` table's newest row).
 // 2: the card ledger, and feedback flagged when its card was not in the ledger.
@@ -178,15 +182,15 @@ inline constexpr int feedback_schema_version = 2;
 // a message naming the file and the reason (start-up error): unopenable path, not a SQLite
 // database, a schema newer than this build, WAL unavailable, and (must_be_writable) a file
 // this process cannot write.
-[[nodiscard]] std::shared_ptr<feedback_store> open_sqlite_feedback_store(std::string const& path,
-                                                                         rule_set_identity rules,
-                                                                         sqlite_feedback_store_options options = {});
+[[nodiscard]] std::shared_ptr<feedback_store> open_sqlite_feedback_store(
+    std::string const& path, rule_set_identity rules, sqlite_feedback_store_options options = {});
 
-// `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait S and --ledger-queue N, with their help
-// texts; the defaults are feedback_queue_options'.
+// `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait S and --ledger-queue N,
+// with their help texts; the defaults are feedback_queue_options'.
 void add_feedback_store_options(boost::program_options::options_description& description);
 
 // The queue options from those flags. Throws std::invalid_argument for a value out of range.
-[[nodiscard]] feedback_queue_options feedback_queue_options_from(boost::program_options::variables_map const& vm);
+[[nodiscard]] feedback_queue_options feedback_queue_options_from(
+    boost::program_options::variables_map const& vm);
 
 }  // namespace cds::service

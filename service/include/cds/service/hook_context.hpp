@@ -22,7 +22,10 @@ namespace cds::service {
 // type are ignored, so it is safe on input no schema has checked. Deciding which prefetch
 // keys are unavailable (absent, OperationOutcome, to fetch) is the caller's.
 // Returns the number of draft orders skipped for naming no medication yet.
-std::size_t read_hook_context(boost::json::object const& request, rules::service_definition const& service,
-                              fhir::instant now, rules::hook_context& context, fhir::snapshot_builder& builder);
+std::size_t read_hook_context(boost::json::object const& request,
+                              rules::service_definition const& service,
+                              fhir::instant now,
+                              rules::hook_context& context,
+                              fhir::snapshot_builder& builder);
 
 }  // namespace cds::service

@@ -29,18 +29,18 @@ struct http_request {
 
 // Fields the per-request log line may show. Never patient data, never tokens.
 struct log_fields {
-    std::string route = "-";   // route template, e.g. "/cds-services/{id}", never the raw path
-    std::string service_id;    // only ids of services that exist in the rule set
-    int card_count = -1;       // -1: not a hook call that produced cards
-    std::string note;          // e.g. the auth failure reason, the error id
+    std::string route = "-";  // route template, e.g. "/cds-services/{id}", never the raw path
+    std::string service_id;   // only ids of services that exist in the rule set
+    int card_count = -1;      // -1: not a hook call that produced cards
+    std::string note;         // e.g. the auth failure reason, the error id
 };
 
 struct http_response {
     int status = 200;
     std::string content_type;  // empty: no body
     std::string body;
-    header_list headers;       // extra headers (CORS, Allow, WWW-Authenticate, ...)
-    bool close = false;        // close the connection after this response
+    header_list headers;  // extra headers (CORS, Allow, WWW-Authenticate, ...)
+    bool close = false;   // close the connection after this response
     log_fields log;
 
     void set_header(std::string name, std::string value);

@@ -75,7 +75,8 @@ struct server_options {
 // `on_listening` is called once with the bound address (the real port when port 0 was asked).
 // SIGHUP reloads the rule file (rules_reload.hpp) and the service keeps serving.
 // Throws std::runtime_error when it cannot listen (a start-up error).
-int run_server(server_options const& options, std::shared_ptr<service_state const> state,
+int run_server(server_options const& options,
+               std::shared_ptr<service_state const> state,
                std::function<void(listen_address const&)> const& on_listening);
 
 }  // namespace cds::service

@@ -13,7 +13,8 @@
 namespace cds::service {
 
 struct schema_violation {
-    std::string path;     // element path, e.g. "context.draftOrders" or "fhirAuthorization.access_token"
+    std::string
+        path;  // element path, e.g. "context.draftOrders" or "fhirAuthorization.access_token"
     std::string keyword;  // the schema keyword that failed: "required", "type", ...
     std::string message;  // what is wrong, naming the path
 };
@@ -37,9 +38,10 @@ public:
     // type is still checked. Only for schemas that constrain nothing below that level: the
     // CDS Hooks request and context schemas pass 1, so that a prefetch Bundle or the draft
     // orders are not replayed value by value (resource shapes are the typed parser's job).
-    [[nodiscard]] std::optional<schema_violation> validate(boost::json::value const& document,
-                                                           std::string_view base_path = {},
-                                                           std::size_t replay_depth = full_depth) const;
+    [[nodiscard]] std::optional<schema_violation> validate(
+        boost::json::value const& document,
+        std::string_view base_path = {},
+        std::size_t replay_depth = full_depth) const;
     [[nodiscard]] std::string const& name() const;
 
 private:

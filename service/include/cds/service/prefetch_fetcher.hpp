@@ -16,15 +16,15 @@
 namespace cds::service {
 
 struct prefetch_query {
-    std::string key;       // prefetch key from the service definition
-    std::string template_; // the template as declared, tokens not yet substituted
+    std::string key;        // prefetch key from the service definition
+    std::string template_;  // the template as declared, tokens not yet substituted
 };
 
 struct fetch_request {
-    std::string fhir_server;                   // request.fhirServer
-    std::optional<std::string> token_type;     // fhirAuthorization.token_type ("Bearer")
-    std::optional<std::string> access_token;   // fhirAuthorization.access_token (never log)
-    boost::json::object context;               // request.context, for {{context.*}} tokens
+    std::string fhir_server;                          // request.fhirServer
+    std::optional<std::string> token_type;            // fhirAuthorization.token_type ("Bearer")
+    std::optional<std::string> access_token;          // fhirAuthorization.access_token (never log)
+    boost::json::object context;                      // request.context, for {{context.*}} tokens
     std::optional<std::string> user_practitioner_id;  // for {{userPractitionerId}} etc.
     std::vector<prefetch_query> queries;
     std::chrono::steady_clock::time_point deadline;

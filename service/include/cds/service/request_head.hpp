@@ -14,7 +14,8 @@ namespace cds::service {
 // The answer for a head the service refuses (an OperationOutcome, to be sent with
 // `Connection: close`: the body is never read), or nothing when the head is acceptable.
 // `version` is 10 for HTTP/1.0 and 11 for HTTP/1.1.
-[[nodiscard]] std::optional<http_response> refuse_request_head(unsigned version, header_list const& headers);
+[[nodiscard]] std::optional<http_response> refuse_request_head(unsigned version,
+                                                               header_list const& headers);
 
 // True when a header section (the bytes up to and including its empty line) folds a field
 // value onto a continuation line (obs-fold: a CRLF followed by a space or tab, RFC 9112 §5.2).

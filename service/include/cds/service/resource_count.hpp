@@ -1,6 +1,6 @@
 #pragma once
 // The number of FHIR resources a hook call carries, for the `--max-resources` limit
-// (issue 5: bounded everything). The body size limit alone does not bound the work: 4 MiB of
+// ( bounded everything). The body size limit alone does not bound the work: 4 MiB of
 // minimal Observations is over 100,000 resources to parse, classify and hold in a snapshot.
 
 #include <cstddef>
@@ -13,6 +13,7 @@ namespace cds::service {
 // `context.draftOrders`, at any depth: bundles, their entries' resources, contained resources
 // and nested bundles alike. Iterative, so any nesting the parser accepted is safe. Stops
 // counting once `stop_after` is exceeded (the caller only needs to know that).
-[[nodiscard]] std::size_t count_request_resources(boost::json::value const& request, std::size_t stop_after);
+[[nodiscard]] std::size_t count_request_resources(boost::json::value const& request,
+                                                  std::size_t stop_after);
 
 }  // namespace cds::service

@@ -22,9 +22,9 @@ namespace cds::service {
 
 struct route_match {
     endpoint_kind kind = endpoint_kind::unknown;
-    std::string path;        // decoded path without the query
-    std::string service_id;  // for service_call and feedback
-    std::string ui_file;     // for ui: the file under /ui/ ("" for the page itself)
+    std::string path;          // decoded path without the query
+    std::string service_id;    // for service_call and feedback
+    std::string ui_file;       // for ui: the file under /ui/ ("" for the page itself)
     bool valid_target = true;  // false: not an origin-form target (400)
 };
 
@@ -39,7 +39,7 @@ struct request_admission {
     route_match route;
     std::optional<http_response> refusal;  // the answer (401); the body is never needed
     std::string auth_note;                 // what the authenticator said about an accepted token
-    std::string client_iss;                // the accepted token's issuer (auth_decision::client_iss)
+    std::string client_iss;  // the accepted token's issuer (auth_decision::client_iss)
 };
 
 // `head` needs no body. CORS preflights are admitted without asking the authenticator (the
@@ -61,12 +61,14 @@ struct request_admission {
 
 // Runs handle_request to completion on a private io_context (the `evaluate` command, tests).
 // Rethrows what the coroutine threw (only programmer errors).
-[[nodiscard]] http_response handle_request_blocking(http_request request, service_state const& state);
+[[nodiscard]] http_response handle_request_blocking(http_request request,
+                                                    service_state const& state);
 
 // An OperationOutcome error response for `code` (CDS Hooks 3.0 recommends OperationOutcome
 // bodies). `diagnostics` says what is wrong; `expression` names where (an element path of
 // the request), and is omitted when empty. unauthorized gives a bare 401 instead.
-[[nodiscard]] http_response error_response(errc code, std::string const& diagnostics,
+[[nodiscard]] http_response error_response(errc code,
+                                           std::string const& diagnostics,
                                            std::string const& expression = {});
 
 struct outcome_issue {

@@ -39,7 +39,9 @@ struct rule_file_signature {
 class rules_reloader {
 public:
     // `executor` runs the watch's timer; `state` must outlive the reloader.
-    rules_reloader(rules_reload_options options, service_state const& state, boost::asio::any_io_executor executor);
+    rules_reloader(rules_reload_options options,
+                   service_state const& state,
+                   boost::asio::any_io_executor executor);
 
     // SIGHUP: reloads the rule file, or logs that the bundled rule set has no file to reload.
     void on_hangup();
@@ -61,8 +63,8 @@ private:
     rules_reload_options const options_;
     service_state const& state_;
     boost::asio::steady_timer timer_;
-    std::mutex mutex_;                       // one reload at a time; guards loaded_signature_
-    rule_file_signature loaded_signature_;   // of the file when it was last read
+    std::mutex mutex_;                      // one reload at a time; guards loaded_signature_
+    rule_file_signature loaded_signature_;  // of the file when it was last read
     std::optional<rule_file_signature> pending_signature_;  // a change seen, waiting to settle
 };
 

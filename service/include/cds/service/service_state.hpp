@@ -25,7 +25,7 @@
 
 namespace cds::service {
 
-// Bounds on what one client can make the service do (issue 2, issue 5). The numbers are
+// Bounds on what one client can make the service do. The numbers are
 // configuration (command-line flags), never literals in the server code.
 struct service_limits {
     std::size_t max_body_bytes = 4 * 1024 * 1024;
@@ -41,10 +41,13 @@ struct service_limits {
     // FHIR resources in one hook call, counted across prefetch and context.draftOrders
     // (count_request_resources); bounds the work a body within max_body_bytes can cause.
     std::size_t max_resources = 10000;
-    std::chrono::milliseconds read_timeout{std::chrono::seconds{10}};   // header + body of one request
-    std::chrono::milliseconds idle_timeout{std::chrono::seconds{30}};   // keep-alive wait for the next request
+    std::chrono::milliseconds read_timeout{
+        std::chrono::seconds{10}};  // header + body of one request
+    std::chrono::milliseconds idle_timeout{
+        std::chrono::seconds{30}};  // keep-alive wait for the next request
     std::chrono::milliseconds write_timeout{std::chrono::seconds{30}};  // one response
-    std::chrono::milliseconds fetch_deadline{std::chrono::seconds{2}};  // all FHIR-server fetching of one call
+    std::chrono::milliseconds fetch_deadline{
+        std::chrono::seconds{2}};  // all FHIR-server fetching of one call
 };
 
 struct cors_policy {
@@ -79,7 +82,8 @@ struct loaded_rules {
 class current_rules {
 public:
     current_rules() = default;
-    current_rules(std::shared_ptr<rules::rule_set const> rules);  // NOLINT: implicit, as the pointer it holds
+    current_rules(
+        std::shared_ptr<rules::rule_set const> rules);  // NOLINT: implicit, as the pointer it holds
     current_rules(current_rules const& other) : loaded_{other.loaded_.load()} {}
     current_rules& operator=(current_rules const& other);
     current_rules& operator=(std::shared_ptr<rules::rule_set const> rules);

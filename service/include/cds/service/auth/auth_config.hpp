@@ -28,7 +28,7 @@
 namespace boost::program_options {
 class options_description;
 class variables_map;
-}
+}  // namespace boost::program_options
 
 namespace cds::service::auth {
 
@@ -85,7 +85,7 @@ void add_auth_options(boost::program_options::options_description& options);
 // twice). Throws auth_config_error.
 [[nodiscard]] auth_config make_auth_config(auth_flag_values const& values);
 
-// Secure default (issue 5): with no --trust the service may run unauthenticated only on a
+// Secure default: with no --trust the service may run unauthenticated only on a
 // loopback listen address (127.0.0.0/8, ::1, localhost) unless --allow-unauthenticated.
 // `listen_host` is the host part of --listen ("127.0.0.1", "0.0.0.0", "::1", "[::1]").
 struct listen_policy_decision {

@@ -1,6 +1,6 @@
 #pragma once
 // Request-level authentication policy for the HTTP server (CDS Hooks 2.0 "Trusting CDS
-// Clients" plus issue 5's secure defaults), by the endpoint kind the router found from the
+// Clients" plus secure defaults), by the endpoint kind the router found from the
 // path pattern; this is the one place that says which kinds need a token. The router asks
 // before it looks anything up or reads the body, and answers a bare 401 when `allowed` is
 // false. CORS preflights are answered before the router asks.

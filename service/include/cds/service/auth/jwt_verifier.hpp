@@ -38,15 +38,15 @@ namespace cds::service::auth {
 // Why a request was let in or not. Stable names (to_string) are what logs and counters use.
 enum class auth_reason {
     ok,
-    missing_token,      // no Authorization header where one is required
-    not_bearer,         // Authorization header with another scheme or no token
-    malformed,          // not a compact JWS, bad base64url/JSON, bad claim types, `crit`
-    unsupported_alg,    // none, HS*, PS*, or an algorithm not configured
-    missing_kid,        // header without `kid` (CDS Hooks makes it REQUIRED)
-    unknown_issuer,     // `iss` absent or not configured with --trust
-    unknown_kid,        // no usable key with that kid, even after a permitted refresh
-    jwks_unavailable,   // the issuer's JWKS has never been obtained
-    key_alg_mismatch,   // the kid's key cannot be used with the token's alg
+    missing_token,     // no Authorization header where one is required
+    not_bearer,        // Authorization header with another scheme or no token
+    malformed,         // not a compact JWS, bad base64url/JSON, bad claim types, `crit`
+    unsupported_alg,   // none, HS*, PS*, or an algorithm not configured
+    missing_kid,       // header without `kid` (CDS Hooks makes it REQUIRED)
+    unknown_issuer,    // `iss` absent or not configured with --trust
+    unknown_kid,       // no usable key with that kid, even after a permitted refresh
+    jwks_unavailable,  // the issuer's JWKS has never been obtained
+    key_alg_mismatch,  // the kid's key cannot be used with the token's alg
     bad_signature,
     audience_mismatch,  // `aud` does not contain the invoked URL
     missing_claim,      // exp, iat or jti absent

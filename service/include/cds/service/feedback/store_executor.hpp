@@ -83,10 +83,12 @@ boost::asio::awaitable<std::optional<Result>> store_executor::run(std::function<
     auto initiate = [this, job = std::move(job)](auto handler) mutable {
         // The completion must run on the coroutine's executor (its strand), never on the store
         // thread; the tracked executor keeps that executor's io_context running meanwhile.
-        using tracked_executor = decltype(boost::asio::prefer(boost::asio::get_associated_executor(handler),
-                                                              boost::asio::execution::outstanding_work.tracked));
-        auto resume_on = std::make_shared<std::optional<tracked_executor>>(boost::asio::prefer(
-            boost::asio::get_associated_executor(handler), boost::asio::execution::outstanding_work.tracked));
+        using tracked_executor =
+            decltype(boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                         boost::asio::execution::outstanding_work.tracked));
+        auto resume_on = std::make_shared<std::optional<tracked_executor>>(
+            boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                boost::asio::execution::outstanding_work.tracked));
         // std::function needs a copyable callable; the handler is move-only.
         auto pending = std::make_shared<decltype(handler)>(std::move(handler));
         // Once the coroutine has resumed, the server may finish and destroy its io_context at
@@ -94,14 +96,17 @@ boost::asio::awaitable<std::optional<Result>> store_executor::run(std::function<
         // executor copies inside post) before the completion runs: the completion waits for
         // `released`, set only after the store thread's last executor copy is gone.
         auto released = std::make_shared<std::atomic<bool>>(false);
-        auto complete = [resume_on, pending, released](std::exception_ptr failure, std::optional<Result> result) {
+        auto complete = [resume_on, pending, released](std::exception_ptr failure,
+                                                       std::optional<Result> result) {
             {
                 tracked_executor executor = std::move(**resume_on);
                 resume_on->reset();
-                boost::asio::post(executor, [pending, released, failure, result = std::move(result)]() mutable {
-                    while (!released->load(std::memory_order_acquire)) std::this_thread::yield();
-                    std::move (*pending)(failure, std::move(result));
-                });
+                boost::asio::post(
+                    executor, [pending, released, failure, result = std::move(result)]() mutable {
+                        while (!released->load(std::memory_order_acquire))
+                            std::this_thread::yield();
+                        std::move (*pending)(failure, std::move(result));
+                    });
             }
             released->store(true, std::memory_order_release);
         };

@@ -1,5 +1,5 @@
 #pragma once
-// Which FHIR servers the service may contact (issue 4 "Security"): a request's `fhirServer`
+// Which FHIR servers the service may contact ("Security"): a request's `fhirServer`
 // is attacker-controlled input, and without a check the service could be made to reach
 // internal addresses. Matching is exact on scheme, host and port (after default-port
 // normalisation, so `http://h` equals `http://h:80` but `:80` never matches `:8080`) plus a

@@ -1,6 +1,6 @@
 #pragma once
 // Fetching absent prefetch keys from the EHR's FHIR server over HTTP(S) (CDS Hooks 2.0
-// "FHIR Resource Access"; issue 4).
+// "FHIR Resource Access").
 //
 // What one fetch() does, all bounded by the request's deadline:
 //  - refuses outright (every key fails, nothing is sent) when fetching is not configured,
@@ -79,8 +79,8 @@ struct fhir_client_options {
 // the server's announced timeout, so a request is not sent on a connection the server is
 // closing (Node's default is 5 s, Apache's 5 s): `configured` when the header names no
 // timeout, zero when the connection should not be reused at all (timeout <= 1 s or max=0).
-[[nodiscard]] std::chrono::milliseconds keep_alive_reuse_window(std::string_view keep_alive_header,
-                                                                std::chrono::milliseconds configured);
+[[nodiscard]] std::chrono::milliseconds keep_alive_reuse_window(
+    std::string_view keep_alive_header, std::chrono::milliseconds configured);
 
 class http_fhir_fetcher final : public prefetch_fetcher {
 public:
