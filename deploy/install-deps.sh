@@ -21,7 +21,7 @@ packages=(
 if [[ $profile == test || $profile == bench ]]; then
     # doctest: unit tests; python3 + cryptography + prometheus-client: end-to-end and JWT tests with keys minted
     # independently of our code; clang + compiler-rt: the sanitizer build shared with the fuzzers.
-    packages+=(doctest-dev python3 python3-cryptography python3-prometheus-client curl clang-14 libclang-rt-14-dev)
+    packages+=(doctest-dev python3 python3-cryptography python3-prometheus-client curl clang-14 libclang-rt-14-dev clang-format-14)
     # chromium: the card viewer's browser test (tests/ui), driven by playwright-core.
     packages+=(chromium)
     # kubectl renders the Kustomize overlays in tests/deploy; Debian's only when none exists.
