@@ -52,7 +52,7 @@ TEST_CASE("a histogram's buckets are cumulative, end with +Inf, and _count equal
 
 TEST_CASE("GET /metrics renders every family in the text format with bounded labels") {
     auto state = make_state();
-    state.metrics = std::make_shared<ops::service_metrics>(*state.rules);
+    state.metrics = std::make_shared<ops::service_metrics>(*state.rules.get());
     auto& metrics = *state.metrics;
     metrics.record_request("/cds-services/{id}", "magnesium-patient-view", 200, 2ms);
     metrics.record_request("/cds-services/{id}", "", 404, 1ms);
@@ -115,7 +115,7 @@ TEST_CASE("GET /metrics renders every family in the text format with bounded lab
 
 TEST_CASE("cards are counted by the rule id of their extension and their indicator") {
     auto state = make_state();
-    ops::service_metrics metrics(*state.rules);
+    ops::service_metrics metrics(*state.rules.get());
     auto const rule_id = state.rules->rule_ids().front();
     auto const card = [](std::string const& rule, std::string const& indicator) {
         return boost::json::value{{"indicator", indicator},
@@ -138,7 +138,7 @@ TEST_CASE("values owned elsewhere are read at scrape time; ok decisions are not 
         return std::vector<std::pair<std::string_view, std::uint64_t>>{{"ok", 7}, {"expired", 2}};
     };
     sources.log_lines_dropped = [&dropped] { return dropped; };
-    ops::service_metrics metrics(*state.rules, sources);
+    ops::service_metrics metrics(*state.rules.get(), sources);
     dropped = 5;
     auto const text = metrics.render(state);
     CHECK(lines_starting(text, "magnesium_cds_auth_failures_total") ==
@@ -150,7 +150,7 @@ TEST_CASE("values owned elsewhere are read at scrape time; ok decisions are not 
 TEST_CASE("without metrics /metrics is an unknown path, and it is GET only") {
     auto state = make_state();
     CHECK(handle_request_blocking(get("/metrics"), state).status == 404);
-    state.metrics = std::make_shared<ops::service_metrics>(*state.rules);
+    state.metrics = std::make_shared<ops::service_metrics>(*state.rules.get());
     auto const post_response = handle_request_blocking(post("/metrics", "{}"), state);
     CHECK(post_response.status == 405);
     CHECK(match_route("/metrics").kind == endpoint_kind::metrics);
