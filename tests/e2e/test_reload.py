@@ -182,7 +182,7 @@ class Reload(unittest.TestCase):
             while served_version(server) != "watched-1" and time.monotonic() < deadline:
                 time.sleep(0.05)
             self.assertEqual(served_version(server), "watched-1", server.read_log())
-            self.assertRegex(server.read_log(), r"rules file changed: reloaded")
+            self.assertTrue(server.wait_for_log(r"rules file changed: reloaded"), server.read_log())
             status, _, body = server.request("GET", "/cds-services")
             self.assertEqual(status, 200)
             self.assertTrue(e2e.severe_call_ok(server))

@@ -37,7 +37,7 @@ function feedback_db() {
 function write_compare_rules() {
     const rules = JSON.parse(readFileSync(path.join(source_dir, 'rules/config/magnesium-rules.json'), 'utf8'));
     rules.version = rules.version + '-ui-test';
-    rules.renal.scale_note = 'Scale note ' + hostile_text;  // in the severe card's detail
+    rules.texts.threshold.severe = 'Scale note ' + hostile_text + ' Severe: below {below} mg/dL.';  // in the severe card's detail
     rules.texts.actions.iv = 'IV magnesium sulfate suggested ' + hostile_text;
     const file = path.join(work_dir, 'hostile-rules.json');
     writeFileSync(file, JSON.stringify(rules));

@@ -129,11 +129,10 @@ struct response_walk {
             text(field(field(source, "topic"), "code")).empty()) {
             r.push_back(where + ".source needs the rule documentation url and a coded topic (§5)");
         }
-        auto const detail = text(field(&c, "detail"));
-        if (detail.find(rules.rules->id()) == std::string::npos ||
-            detail.find(rules.rules->version()) == std::string::npos) {
-            r.push_back(where + ".detail does not name the rule set " + rules.rules->id() +
-                        " version " + rules.rules->version() + " (§5)");
+        // Provenance goes where machines read it (§5): the rule-set version in source.topic.
+        if (text(field(field(source, "topic"), "version")) != rules.rules->version()) {
+            r.push_back(where + ".source.topic.version is not the rule set's version " +
+                        rules.rules->version() + " (§5)");
         }
         if (array_at(&c, "overrideReasons").empty())
             r.push_back(where + ".overrideReasons missing (§5)");
