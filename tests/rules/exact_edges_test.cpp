@@ -204,7 +204,11 @@ TEST_CASE(
         {"mEq/L", {14808, 4}},  {"mEq/L", {14809, 4}}, {"mEq/L", {20567, 4}},
         {"mEq/L", {20568, 4}},  {"mEq/L", {205, 2}},   {"mEq/L", {206, 2}},
     };
-    for (auto const& [unit, value] : cases) {
+    // Plain references, not structured bindings: clang 14 cannot capture those in the lambdas
+    // doctest's CAPTURE and CHECK expand to.
+    for (auto const& [unit_, value_] : cases) {
+        auto const& unit = unit_;
+        auto const& value = value_;
         decimal factor{};
         for (auto const& u : mg_units) {
             if (unit == u.unit) factor = u.factor;
@@ -266,8 +270,10 @@ TEST_CASE(
 TEST_CASE(
     "a comparator that cannot classify never counts, the trace and the card say why, and an older "
     "result counts") {
-    for (auto const& [value, cmp] : std::vector<std::pair<double, std::string>>{
+    for (auto const& [value_, cmp_] : std::vector<std::pair<double, std::string>>{
              {2.0, ">"}, {2.4, ">="}, {1.9, "<"}, {2.0, "<="}}) {
+        auto const& value = value_;
+        auto const& cmp = cmp_;
         CAPTURE(cmp);
         CAPTURE(value);
         read_record const r({patient(), mg_result(value, "mg/dL", cmp)});
@@ -358,7 +364,7 @@ TEST_CASE("band_for at every edge, as decimals") {
 
 TEST_CASE("implausible values never count and are said; the bounds are configuration") {
     // Magnesium 0.1 to 20 mg/dL in every unit.
-    for (auto const& [value, unit, counts] :
+    for (auto const& [value_, unit_, counts_] :
          std::vector<std::tuple<double, std::string, bool>>{{0.1, "mg/dL", true},
                                                             {0.0999, "mg/dL", false},
                                                             {20, "mg/dL", true},
@@ -374,6 +380,9 @@ TEST_CASE("implausible values never count and are said; the bounds are configura
                                                             {8.2271, "mmol/L", false},
                                                             {16.4541, "mEq/L", true},
                                                             {16.4542, "mEq/L", false}}) {
+        auto const& value = value_;
+        auto const& unit = unit_;
+        auto const& counts = counts_;
         CAPTURE(value);
         CAPTURE(unit);
         read_record const r({patient(), mg_result(value, unit)});
@@ -384,12 +393,15 @@ TEST_CASE("implausible values never count and are said; the bounds are configura
         }
     }
     // Creatinine above 0; weight above 0 up to 500 kg, in kg, lb and g.
-    for (auto const& [value, unit, counts] :
+    for (auto const& [value_, unit_, counts_] :
          std::vector<std::tuple<double, std::string, bool>>{{0, "mg/dL", false},
                                                             {-1, "mg/dL", false},
                                                             {0.0001, "mg/dL", true},
                                                             {0, "umol/L", false},
                                                             {1, "umol/L", true}}) {
+        auto const& value = value_;
+        auto const& unit = unit_;
+        auto const& counts = counts_;
         CAPTURE(value);
         CAPTURE(unit);
         read_record const r(
@@ -397,7 +409,7 @@ TEST_CASE("implausible values never count and are said; the bounds are configura
         CHECK(r.f.renal.used.has_value() == counts);
         CHECK(r.traced("Observation/cr1", "implausible") == !counts);
     }
-    for (auto const& [value, unit, counts] :
+    for (auto const& [value_, unit_, counts_] :
          std::vector<std::tuple<double, std::string, bool>>{{500, "kg", true},
                                                             {500.0001, "kg", false},
                                                             {0, "kg", false},
@@ -407,6 +419,9 @@ TEST_CASE("implausible values never count and are said; the bounds are configura
                                                             {0, "[lb_av]", false},
                                                             {500000, "g", true},
                                                             {500001, "g", false}}) {
+        auto const& value = value_;
+        auto const& unit = unit_;
+        auto const& counts = counts_;
         CAPTURE(value);
         CAPTURE(unit);
         read_record const r(
