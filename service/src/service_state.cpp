@@ -122,12 +122,16 @@ current_rules::current_rules(std::shared_ptr<rules::rule_set const> rules)
     : loaded_{load_rules_with_discovery(std::move(rules))} {}
 
 current_rules& current_rules::operator=(current_rules const& other) {
-    loaded_.store(other.loaded_.load());
+    auto loaded = other.snapshot();
+    std::lock_guard const lock(mutex_);
+    loaded_ = std::move(loaded);
     return *this;
 }
 
 current_rules& current_rules::operator=(std::shared_ptr<rules::rule_set const> rules) {
-    loaded_.store(load_rules_with_discovery(std::move(rules)));
+    auto loaded = load_rules_with_discovery(std::move(rules));
+    std::lock_guard const lock(mutex_);
+    loaded_ = std::move(loaded);
     return *this;
 }
 
@@ -138,7 +142,9 @@ std::shared_ptr<rules::rule_set const> current_rules::get() const {
 
 void current_rules::replace(std::shared_ptr<rules::rule_set const> rules) const {
     if (!rules) throw std::invalid_argument("current_rules::replace needs a rule set");
-    loaded_.store(load_rules_with_discovery(std::move(rules)));
+    auto loaded = load_rules_with_discovery(std::move(rules));
+    std::lock_guard const lock(mutex_);
+    loaded_ = std::move(loaded);
 }
 
 service_state make_service_state(std::shared_ptr<rules::rule_set const> rules,

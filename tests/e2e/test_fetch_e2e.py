@@ -554,7 +554,10 @@ class LargeAnswers(Base):
         # linear, and the call ends within the fetch deadline with the data used.
         prefetched = load_twin("patient-view-pat-30417", "prefetched")
         newest = prefetched["prefetch"]["magnesium"]["entry"][0]["resource"]
-        for count in (10000, 20000, 40000):
+        # A sanitizer build runs several times slower: the largest answer measures the deadline
+        # there, not the merge, so it runs only in the plain build.
+        counts = (10000, 20000) if os.environ.get("CDS_UNDER_SANITIZER") else (10000, 20000, 40000)
+        for count in counts:
             with self.subTest(observations=count):
                 observations = [newest]
                 for i in range(1, count):

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,12 +85,15 @@ public:
     current_rules() = default;
     current_rules(
         std::shared_ptr<rules::rule_set const> rules);  // NOLINT: implicit, as the pointer it holds
-    current_rules(current_rules const& other) : loaded_{other.loaded_.load()} {}
+    current_rules(current_rules const& other) : loaded_{other.snapshot()} {}
     current_rules& operator=(current_rules const& other);
     current_rules& operator=(std::shared_ptr<rules::rule_set const> rules);
 
     // The rules and discovery document of this moment; null when no rule set is loaded.
-    [[nodiscard]] std::shared_ptr<loaded_rules const> snapshot() const { return loaded_.load(); }
+    [[nodiscard]] std::shared_ptr<loaded_rules const> snapshot() const {
+        std::lock_guard const lock(mutex_);
+        return loaded_;
+    }
     // The rule set of this moment (null when none). For one look only: a call uses snapshot().
     [[nodiscard]] std::shared_ptr<rules::rule_set const> get() const;
     [[nodiscard]] std::shared_ptr<rules::rule_set const> operator->() const { return get(); }
@@ -100,7 +104,10 @@ public:
     void replace(std::shared_ptr<rules::rule_set const> rules) const;
 
 private:
-    mutable std::atomic<std::shared_ptr<loaded_rules const>> loaded_;
+    // A mutex rather than std::atomic<std::shared_ptr>: libstdc++ 12 implements that with a
+    // lock bit in the pointer, which ThreadSanitizer cannot see. Held only to copy the pointer.
+    mutable std::mutex mutex_;
+    mutable std::shared_ptr<loaded_rules const> loaded_;  // guarded by mutex_
 };
 
 struct service_state {
