@@ -57,6 +57,9 @@ TEST_CASE("URLs that could mislead the allowlist are refused") {
           "URLs with '.' or '..' path segments are not allowed");
     CHECK(reason("http://h:0/") == "the URL's port is not a valid port number");
     CHECK(reason("http://h:99999/") == "the URL's port is not a valid port number");
+    // Boost.URL reads the authority "h:t:80" as host "h", empty port and rootless path "t:80/".
+    CHECK(reason("http://h:t:80/fhir") == "the URL's authority is malformed");
+    CHECK(reason("http://h:/fhir").find("accepted") != std::string::npos);
     CHECK(reason("/fhir") == "not an absolute URL");
     CHECK(reason("not a url") == "not an absolute URL");
 }

@@ -113,6 +113,14 @@ boost::system::result<http_url, std::string> parse_http_url(std::string_view tex
         out.port = u.port_number();
     }
 
+    // Boost.URL 1.81 reads "http://h:x:80/p" as host "h", an empty port and the rootless path
+    // "x:80/p"; an authority followed by anything but "/" is not a URL a server would agree on.
+    if (!u.encoded_path().empty() && !u.encoded_path().starts_with('/'))
+        return refuse("the URL's authority is malformed");
+    if (u.encoded_segments().size() > limits.max_segments) {
+        return refuse("the URL's path has more than the limit of " +
+                      std::to_string(limits.max_segments) + " segments");
+    }
     for (auto const segment : u.encoded_segments()) {
         std::string decoded = segment.decode();
         if (auto const problem = segment_problem(decoded); !problem.empty())
