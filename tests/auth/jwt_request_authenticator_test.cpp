@@ -1,4 +1,4 @@
-// The adapter between the router's seam (cds/service/authentication.hpp) and the JWT
+// The adapter between the router's seam (cds/service/auth/authentication.hpp) and the JWT
 // authenticator, driven the way the router drives it.
 
 #include "cds/service/auth/jwt_request_authenticator.hpp"

@@ -45,10 +45,10 @@
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
-#include "cds/service/cds_call.hpp"
-#include "cds/service/hook_context.hpp"
-#include "cds/service/http_message.hpp"
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/cds_call.hpp"
+#include "cds/service/cds/hook_context.hpp"
+#include "cds/service/cds/service_state.hpp"
+#include "cds/service/http/http_message.hpp"
 
 namespace json = boost::json;
 namespace fhir = cds::fhir;

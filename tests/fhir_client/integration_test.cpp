@@ -22,7 +22,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
-#include "cds/service/cds_call.hpp"
+#include "cds/service/cds/cds_call.hpp"
 #include "cds/service/fhir_client/http_fhir_fetcher.hpp"
 
 namespace asio = boost::asio;

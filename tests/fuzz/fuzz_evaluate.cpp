@@ -26,7 +26,7 @@
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
-#include "cds/service/hook_context.hpp"
+#include "cds/service/cds/hook_context.hpp"
 #include "fuzz_support.hpp"
 #include "json_mutator.hpp"
 

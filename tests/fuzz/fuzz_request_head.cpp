@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cds/service/request_head.hpp"
+#include "cds/service/http/request_head.hpp"
 #include "fuzz_support.hpp"
 
 namespace {

@@ -25,8 +25,8 @@
 #include <boost/json.hpp>
 
 #include "cds/rules/rule_set.hpp"
-#include "cds/service/router.hpp"
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
+#include "cds/service/http/router.hpp"
 #include "fuzz_support.hpp"
 #include "json_mutator.hpp"
 

@@ -3,7 +3,7 @@
 
 #include <doctest/doctest.h>
 
-#include "cds/service/router.hpp"
+#include "cds/service/http/router.hpp"
 #include "support.hpp"
 
 namespace cds::service {

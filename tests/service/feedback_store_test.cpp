@@ -22,10 +22,10 @@
 #include <boost/json.hpp>
 
 #include "cds/rules/rule_set.hpp"
-#include "cds/service/card_ledger.hpp"
-#include "cds/service/feedback_store.hpp"
-#include "cds/service/router.hpp"
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
+#include "cds/service/feedback/card_ledger.hpp"
+#include "cds/service/feedback/feedback_store.hpp"
+#include "cds/service/http/router.hpp"
 
 namespace fs = std::filesystem;
 using namespace cds::service;

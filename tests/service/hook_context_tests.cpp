@@ -3,7 +3,7 @@
 
 #include <doctest/doctest.h>
 
-#include "cds/service/hook_context.hpp"
+#include "cds/service/cds/hook_context.hpp"
 #include "support.hpp"
 
 namespace cds::service {

@@ -10,8 +10,8 @@
 #include <doctest/doctest.h>
 #include <boost/json.hpp>
 
+#include "cds/service/http/router.hpp"
 #include "cds/service/ops/metrics.hpp"
-#include "cds/service/router.hpp"
 #include "support.hpp"
 
 namespace cds::service {

@@ -8,9 +8,9 @@
 
 #include <doctest/doctest.h>
 
-#include "cds/service/cds_call.hpp"
-#include "cds/service/errors.hpp"
-#include "cds/service/http_server.hpp"
+#include "cds/service/cds/cds_call.hpp"
+#include "cds/service/cds/errors.hpp"
+#include "cds/service/http/http_server.hpp"
 #include "support.hpp"
 
 namespace cds::service {

@@ -7,7 +7,7 @@
 #include <doctest/doctest.h>
 #include <boost/json.hpp>
 
-#include "cds/service/request_head.hpp"
+#include "cds/service/http/request_head.hpp"
 
 namespace cds::service {
 namespace {

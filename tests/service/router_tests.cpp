@@ -10,7 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "cds/service/router.hpp"
+#include "cds/service/http/router.hpp"
 #include "support.hpp"
 
 namespace cds::service {

@@ -13,8 +13,8 @@
 #include <boost/json.hpp>
 
 #include "cds/rules/rule_set.hpp"
-#include "cds/service/router.hpp"
-#include "cds/service/rules_reload.hpp"
+#include "cds/service/cds/rules_reload.hpp"
+#include "cds/service/http/router.hpp"
 #include "support.hpp"
 
 namespace cds::service {

@@ -19,8 +19,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "cds/service/feedback/feedback_store.hpp"
 #include "cds/service/feedback/store_executor.hpp"
-#include "cds/service/feedback_store.hpp"
 
 namespace fs = std::filesystem;
 using namespace cds::service;

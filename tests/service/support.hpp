@@ -9,8 +9,8 @@
 
 #include <boost/json.hpp>
 
-#include "cds/service/router.hpp"
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
+#include "cds/service/http/router.hpp"
 
 namespace cds::service::testing {
 

@@ -6,7 +6,7 @@
 
 #include <doctest/doctest.h>
 
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
 
 TEST_CASE("card uuids are RFC 4122 version 4, lower-case, and never repeat across threads") {
     auto const next_uuid = cds::service::random_uuid_source();

@@ -1,5 +1,5 @@
 #include <cds/service/auth/authenticator.hpp>
-#include "cds/service/http_message.hpp"
+#include "cds/service/http/http_message.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "cds/service/card_ledger.hpp"
+#include "cds/service/feedback/card_ledger.hpp"
 
 #include <boost/json.hpp>
 

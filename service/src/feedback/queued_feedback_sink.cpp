@@ -11,7 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cds/service/feedback_store.hpp"
+#include "cds/service/feedback/feedback_store.hpp"
 
 namespace cds::service {
 

@@ -8,7 +8,7 @@
 
 #include <boost/json.hpp>
 
-#include "cds/service/feedback_store.hpp"
+#include "cds/service/feedback/feedback_store.hpp"
 
 namespace cds::service {
 

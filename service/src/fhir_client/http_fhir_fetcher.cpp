@@ -37,7 +37,7 @@
 #include "cds/service/fhir_client/fhir_allowlist.hpp"
 #include "cds/service/fhir_client/prefetch_query.hpp"
 #include "cds/service/fhir_client/search_bundle.hpp"
-#include "cds/service/http_message.hpp"
+#include "cds/service/http/http_message.hpp"
 
 namespace cds::service::fhir_client {
 

@@ -6,7 +6,7 @@
 
 #include <boost/json.hpp>
 
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
 
 namespace cds::service::ops {
 

@@ -5,7 +5,7 @@
 #include <iterator>
 #include <sstream>
 
-#include "cds/service/router.hpp"
+#include "cds/service/http/router.hpp"
 #include "cds/service/workbench/workbench.hpp"
 
 namespace cds::service::workbench {

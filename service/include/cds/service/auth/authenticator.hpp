@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include <cds/service/auth/authentication.hpp>
 #include <cds/service/auth/jwt_verifier.hpp>
-#include <cds/service/authentication.hpp>
 
 namespace cds::service::auth {
 

@@ -1,5 +1,5 @@
 #pragma once
-// The router's authentication seam (cds/service/authentication.hpp) implemented with the
+// The router's authentication seam (cds/service/auth/authentication.hpp) implemented with the
 // JWT authenticator. main builds one with make_request_authenticator and stores it in
 // service_state::authenticator; the router then asks it about every request (but CORS
 // preflights) before reading its body.
@@ -17,8 +17,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "cds/service/auth/authentication.hpp"
 #include "cds/service/auth/authenticator.hpp"
-#include "cds/service/authentication.hpp"
 
 namespace cds::service::auth {
 

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "cds/service/fhir_client/fhir_allowlist.hpp"
-#include "cds/service/prefetch_fetcher.hpp"
+#include "cds/service/fhir_client/prefetch_fetcher.hpp"
 
 namespace cds::service::fhir_client {
 

@@ -14,7 +14,7 @@
 
 #include "cds/fhir/date_time.hpp"
 #include "cds/rules/rule_set.hpp"
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
 
 namespace cds::service::workbench {
 

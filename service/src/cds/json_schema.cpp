@@ -1,4 +1,4 @@
-#include "cds/service/json_schema.hpp"
+#include "cds/service/cds/json_schema.hpp"
 
 #include <algorithm>
 #include <mutex>

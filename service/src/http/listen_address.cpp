@@ -1,6 +1,6 @@
 #include <charconv>
 
-#include "cds/service/http_server.hpp"
+#include "cds/service/http/http_server.hpp"
 
 namespace cds::service {
 

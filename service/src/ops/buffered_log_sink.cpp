@@ -1,4 +1,4 @@
-#include "cds/service/buffered_log_sink.hpp"
+#include "cds/service/ops/buffered_log_sink.hpp"
 
 #include <cerrno>
 #include <cstdlib>

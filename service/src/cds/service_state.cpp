@@ -1,4 +1,4 @@
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
 
 #include <array>
 #include <cerrno>

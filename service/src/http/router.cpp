@@ -1,4 +1,4 @@
-#include "cds/service/router.hpp"
+#include "cds/service/http/router.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,9 +10,9 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
-#include "cds/service/cds_call.hpp"
-#include "cds/service/feedback.hpp"
-#include "cds/service/ui_assets.hpp"
+#include "cds/service/cds/cds_call.hpp"
+#include "cds/service/feedback/feedback.hpp"
+#include "cds/service/ui/ui_assets.hpp"
 
 namespace cds::service {
 

@@ -1,4 +1,4 @@
-#include "cds/service/resource_count.hpp"
+#include "cds/service/cds/resource_count.hpp"
 
 #include <string_view>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "cds/service/cds_call.hpp"
+#include "cds/service/cds/cds_call.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -10,10 +10,10 @@
 
 #include <boost/json.hpp>
 
-#include "cds/service/hook_context.hpp"
-#include "cds/service/resource_count.hpp"
-#include "cds/service/router.hpp"
-#include "request_arena.hpp"
+#include "cds/request_arena.hpp"
+#include "cds/service/cds/hook_context.hpp"
+#include "cds/service/cds/resource_count.hpp"
+#include "cds/service/http/router.hpp"
 
 namespace cds::service {
 

@@ -1,4 +1,4 @@
-#include "cds/service/rules_reload.hpp"
+#include "cds/service/cds/rules_reload.hpp"
 
 #include <filesystem>
 #include <fstream>

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string_view>
 
-#include "cds/service/http_message.hpp"
+#include "cds/service/http/http_message.hpp"
 
 namespace cds::service {
 

@@ -26,8 +26,8 @@
 
 #include "cds/fhir/date_time.hpp"
 #include "cds/fhir/types.hpp"
-#include "cds/service/card_ledger.hpp"
-#include "cds/service/feedback.hpp"
+#include "cds/service/feedback/card_ledger.hpp"
+#include "cds/service/feedback/feedback.hpp"
 #include "cds/service/feedback/store_executor.hpp"
 
 namespace cds::service {

@@ -1,4 +1,4 @@
-#include "cds/service/errors.hpp"
+#include "cds/service/cds/errors.hpp"
 
 #include <array>
 #include <string>

@@ -1,4 +1,4 @@
-#include "cds/service/hook_context.hpp"
+#include "cds/service/cds/hook_context.hpp"
 
 #include <string>
 #include <string_view>
@@ -7,7 +7,7 @@
 #include <boost/json.hpp>
 
 #include "cds/fhir/resources.hpp"
-#include "cds/service/json_schema.hpp"
+#include "cds/service/cds/json_schema.hpp"
 
 namespace cds::service {
 

@@ -12,7 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "cds/service/http_message.hpp"
+#include "cds/service/http/http_message.hpp"
 
 namespace cds::service {
 

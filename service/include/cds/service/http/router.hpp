@@ -13,10 +13,10 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "cds/service/authentication.hpp"
-#include "cds/service/errors.hpp"
-#include "cds/service/http_message.hpp"
-#include "cds/service/service_state.hpp"
+#include "cds/service/auth/authentication.hpp"
+#include "cds/service/cds/errors.hpp"
+#include "cds/service/cds/service_state.hpp"
+#include "cds/service/http/http_message.hpp"
 
 namespace cds::service {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "cds/service/rules_reload.hpp"
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/rules_reload.hpp"
+#include "cds/service/cds/service_state.hpp"
 
 namespace cds::service {
 

@@ -27,9 +27,9 @@
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
-#include "cds/service/http_message.hpp"
-#include "cds/service/prefetch_fetcher.hpp"
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
+#include "cds/service/fhir_client/prefetch_fetcher.hpp"
+#include "cds/service/http/http_message.hpp"
 
 namespace cds::service {
 

@@ -16,7 +16,7 @@
 // the body in one gather write, and deadlines are time points checked by one timer per
 // connection.
 
-#include "cds/service/http_server.hpp"
+#include "cds/service/http/http_server.hpp"
 
 #include <algorithm>
 #include <array>
@@ -59,8 +59,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include "cds/service/request_head.hpp"
-#include "cds/service/router.hpp"
+#include "cds/service/http/request_head.hpp"
+#include "cds/service/http/router.hpp"
 
 namespace cds::service {
 

@@ -2,7 +2,7 @@
 // one IMMEDIATE transaction per feedback call, a lock wait bounded per call. See
 // feedback_store.hpp for what is stored.
 
-#include "cds/service/feedback_store.hpp"
+#include "cds/service/feedback/feedback_store.hpp"
 
 #include <algorithm>
 #include <filesystem>

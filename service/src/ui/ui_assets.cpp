@@ -1,4 +1,4 @@
-#include "cds/service/ui_assets.hpp"
+#include "cds/service/ui/ui_assets.hpp"
 
 #include <array>
 

@@ -17,12 +17,12 @@
 
 #include "cds/rules/evaluate.hpp"
 #include "cds/rules/rule_set.hpp"
-#include "cds/service/authentication.hpp"
-#include "cds/service/card_ledger.hpp"
-#include "cds/service/feedback.hpp"
-#include "cds/service/json_schema.hpp"
+#include "cds/service/auth/authentication.hpp"
+#include "cds/service/cds/json_schema.hpp"
+#include "cds/service/feedback/card_ledger.hpp"
+#include "cds/service/feedback/feedback.hpp"
+#include "cds/service/fhir_client/prefetch_fetcher.hpp"
 #include "cds/service/ops/metrics.hpp"
-#include "cds/service/prefetch_fetcher.hpp"
 
 namespace cds::service {
 

@@ -4,7 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "cds/service/router.hpp"
+#include "cds/service/http/router.hpp"
 
 namespace cds::service {
 

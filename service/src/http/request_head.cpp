@@ -1,10 +1,10 @@
-#include "cds/service/request_head.hpp"
+#include "cds/service/http/request_head.hpp"
 
 #include <cstddef>
 #include <string>
 #include <vector>
 
-#include "cds/service/router.hpp"
+#include "cds/service/http/router.hpp"
 
 namespace cds::service {
 

@@ -1,4 +1,4 @@
-#include "cds/service/http_message.hpp"
+#include "cds/service/http/http_message.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "request_arena.hpp"
+#include "cds/request_arena.hpp"
 
 #include <new>
 

@@ -1,8 +1,8 @@
-#include "cds/service/feedback.hpp"
+#include "cds/service/feedback/feedback.hpp"
 
 #include <boost/json.hpp>
 
-#include "cds/service/json_schema.hpp"
+#include "cds/service/cds/json_schema.hpp"
 
 namespace cds::service {
 

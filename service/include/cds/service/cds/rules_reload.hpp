@@ -15,7 +15,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "cds/service/service_state.hpp"
+#include "cds/service/cds/service_state.hpp"
 
 namespace cds::service {
 
