@@ -82,9 +82,6 @@ inline bool is_present(boost::json::object const& o, std::string_view key) {
 
 inline std::string_view view(boost::json::string const& s) { return {s.data(), s.size()}; }
 
-// Short name of a JSON value's kind for messages ("a number", "an array", ...).
-std::string_view kind_name(boost::json::value const& v);
-
 // Reports "expected <what>, found <kind>" as an error (the element is dropped).
 void report_wrong_type(issue_list& issues,
                        json_path const& path,

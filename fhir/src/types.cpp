@@ -4,6 +4,7 @@
 #include <cmath>
 #include <utility>
 
+#include "cds/fhir/json_kind.hpp"
 #include "json_read.hpp"
 
 namespace cds::fhir {
@@ -36,26 +37,6 @@ void add_issue(issue_list& issues,
     issues.push_back(issue{severity, path.str(), std::move(message)});
 }
 
-std::string_view kind_name(boost::json::value const& v) {
-    switch (v.kind()) {
-        case boost::json::kind::null:
-            return "null";
-        case boost::json::kind::bool_:
-            return "a boolean";
-        case boost::json::kind::int64:
-        case boost::json::kind::uint64:
-        case boost::json::kind::double_:
-            return "a number";
-        case boost::json::kind::string:
-            return "a string";
-        case boost::json::kind::array:
-            return "an array";
-        case boost::json::kind::object:
-            return "an object";
-    }
-    return "an unknown value";
-}
-
 void report_wrong_type(issue_list& issues,
                        json_path const& path,
                        std::string_view expected,
@@ -63,7 +44,7 @@ void report_wrong_type(issue_list& issues,
     std::string message = "expected ";
     message += expected;
     message += ", found ";
-    message += kind_name(found);
+    message += json_kind_phrase(found);
     message += "; element ignored";
     add_issue(issues, issue_severity::error, path, std::move(message));
 }
@@ -290,6 +271,27 @@ void codeable_concept_list_member(std::vector<codeable_concept>& out,
 }
 
 }  // namespace detail
+
+std::string_view json_kind_phrase(boost::json::value const& v, integer_wording integers) {
+    switch (v.kind()) {
+        case boost::json::kind::null:
+            return "null";
+        case boost::json::kind::bool_:
+            return "a boolean";
+        case boost::json::kind::int64:
+        case boost::json::kind::uint64:
+            return integers == integer_wording::as_integer ? "an integer" : "a number";
+        case boost::json::kind::double_:
+            return "a number";
+        case boost::json::kind::string:
+            return "a string";
+        case boost::json::kind::array:
+            return "an array";
+        case boost::json::kind::object:
+            return "an object";
+    }
+    return "a value";
+}
 
 namespace {
 

@@ -12,6 +12,8 @@
 #include <rapidjson/writer.h>
 #include <boost/json.hpp>
 
+#include "cds/fhir/json_kind.hpp"
+
 namespace cds::service {
 
 namespace {
@@ -84,24 +86,7 @@ std::string to_json_text(rapidjson::Value const& v) {
 
 std::string_view kind_name(boost::json::value const* v) {
     if (v == nullptr) return "absent";
-    switch (v->kind()) {
-        case boost::json::kind::null:
-            return "null";
-        case boost::json::kind::bool_:
-            return "a boolean";
-        case boost::json::kind::int64:
-        case boost::json::kind::uint64:
-            return "an integer";
-        case boost::json::kind::double_:
-            return "a number";
-        case boost::json::kind::string:
-            return "a string";
-        case boost::json::kind::array:
-            return "an array";
-        case boost::json::kind::object:
-            return "an object";
-    }
-    return "a value";
+    return fhir::json_kind_phrase(*v, fhir::integer_wording::as_integer);
 }
 
 std::string type_phrase(std::string_view type) {
