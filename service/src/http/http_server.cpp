@@ -748,9 +748,78 @@ private:
         co_return true;
     }
 
+    enum class after_request { next, stop };
+
+    // One request on the connection: its header and body within read_timeout, each within its
+    // size limit, then the answer written; stop when the connection is to be closed.
+    template <class Stream>
+    net::awaitable<after_request> serve_one_request(std::shared_ptr<connection<Stream>> const& conn,
+                                                    beast::flat_buffer& buffer,
+                                                    std::string& head) {
+        auto& stream = conn->stream;
+        auto const& limits = state_->limits;
+        conn->arm(deadline_kind::read_request, limits.read_timeout);
+        steady_clock::time_point const read_deadline = conn->deadline;
+        request_parser parser;
+        limit_request_size(parser, limits);
+        bool obs_fold = false;
+        beast::error_code const header_ec =
+            co_await read_message_part(stream, buffer, parser, true, &obs_fold);
+        conn->disarm();
+        if (header_ec) {
+            co_await answer_read_failure(conn, header_ec);
+            co_return after_request::stop;
+        }
+
+        // The head decides what happens to the body: refused heads and refused
+        // authentication are answered before it is read (and it is never read).
+        http_request request = request_head(parser.get());
+        std::optional<http_response> refused_head =
+            obs_fold ? std::optional{obs_fold_refusal()}
+                     : refuse_request_head(parser.get().version(), request.headers);
+        if (refused_head) {
+            co_await answer_and_close(conn, std::move(*refused_head));
+            co_return after_request::stop;
+        }
+        std::string const method = request.method;
+        std::string const origin{request.header("Origin")};
+        auto const started = steady_clock::now();
+        request_admission admission = co_await admit(request, origin);
+        bool const body_unread = admission.refusal.has_value() && !parser.is_done();
+        body_reservation reservation{bodies_};
+        if (!admission.refusal && !parser.is_done()) {
+            if (!co_await read_body(conn, buffer, parser, reservation, read_deadline))
+                co_return after_request::stop;
+        }
+
+        auto& message = parser.get();
+        request.body = std::move(message.body());
+        bool const keep_alive = message.keep_alive();
+        unsigned const version = message.version();
+        http_response response = co_await respond(std::move(request), std::move(admission), origin);
+        bool const close = body_unread || !keep_alive || response.close || stopping_.load();
+        bool const written = co_await write(*conn, stream, head, response, version, close);
+        auto const took = steady_clock::now() - started;
+        log_request(method, response, took);
+        if (state_->metrics) {
+            state_->metrics->record_request(response.log.route, response.log.service_id,
+                                            response.status, took);
+        }
+        if (!written) co_return after_request::stop;
+        if (body_unread) {
+            // What the client still sends of its body is discarded unread (RFC 9112 §9.6).
+            co_await linger_close(*conn);
+            co_return after_request::stop;
+        }
+        if (close) {
+            co_await close_after_response(*conn);
+            co_return after_request::stop;
+        }
+        co_return after_request::next;
+    }
+
     template <class Stream>
     net::awaitable<void> session(std::shared_ptr<connection<Stream>> conn) {
-        auto& stream = conn->stream;
         auto& transport = conn->transport();
         auto const& limits = state_->limits;
         start_watchdog(*conn, watchdog_period_);
@@ -769,65 +838,7 @@ private:
             if (buffer.size() == 0 &&
                 !co_await await_next_request(*conn, buffer, limits.idle_timeout))
                 break;
-
-            // One request: header and body within read_timeout, each within its size limit.
-            conn->arm(deadline_kind::read_request, limits.read_timeout);
-            steady_clock::time_point const read_deadline = conn->deadline;
-            request_parser parser;
-            limit_request_size(parser, limits);
-            bool obs_fold = false;
-            beast::error_code const header_ec =
-                co_await read_message_part(stream, buffer, parser, true, &obs_fold);
-            conn->disarm();
-            if (header_ec) {
-                co_await answer_read_failure(conn, header_ec);
-                break;
-            }
-
-            // The head decides what happens to the body: refused heads and refused
-            // authentication are answered before it is read (and it is never read).
-            http_request request = request_head(parser.get());
-            std::optional<http_response> refused_head =
-                obs_fold ? std::optional{obs_fold_refusal()}
-                         : refuse_request_head(parser.get().version(), request.headers);
-            if (refused_head) {
-                co_await answer_and_close(conn, std::move(*refused_head));
-                break;
-            }
-            std::string const method = request.method;
-            std::string const origin{request.header("Origin")};
-            auto const started = steady_clock::now();
-            request_admission admission = co_await admit(request, origin);
-            bool const body_unread = admission.refusal.has_value() && !parser.is_done();
-            body_reservation reservation{bodies_};
-            if (!admission.refusal && !parser.is_done()) {
-                if (!co_await read_body(conn, buffer, parser, reservation, read_deadline)) break;
-            }
-
-            auto& message = parser.get();
-            request.body = std::move(message.body());
-            bool const keep_alive = message.keep_alive();
-            unsigned const version = message.version();
-            http_response response =
-                co_await respond(std::move(request), std::move(admission), origin);
-            bool const close = body_unread || !keep_alive || response.close || stopping_.load();
-            bool const written = co_await write(*conn, stream, head, response, version, close);
-            auto const took = steady_clock::now() - started;
-            log_request(method, response, took);
-            if (state_->metrics) {
-                state_->metrics->record_request(response.log.route, response.log.service_id,
-                                                response.status, took);
-            }
-            if (!written) break;
-            if (body_unread) {
-                // What the client still sends of its body is discarded unread (RFC 9112 §9.6).
-                co_await linger_close(*conn);
-                break;
-            }
-            if (close) {
-                co_await close_after_response(*conn);
-                break;
-            }
+            if (co_await serve_one_request(conn, buffer, head) == after_request::stop) break;
         }
         beast::error_code ignored;
         transport.socket().close(ignored);

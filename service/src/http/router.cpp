@@ -209,6 +209,100 @@ http_response ui_file(route_match const& route, service_state const& state) {
     return r;
 }
 
+http_response readiness_response(service_state const& state) {
+    auto const rules = state.rules.get();
+    if (!rules) return error_response(errc::not_ready, "no rule set is loaded");
+    boost::json::object body{{"status", "ready"},
+                             {"ruleSet", {{"id", rules->id()}, {"version", rules->version()}}},
+                             {"services", rules->services().size()}};
+    // The feedback store's state is shown, not judged: hook calls do not need it.
+    if (auto const store = state.feedback ? state.feedback->health() : std::nullopt) {
+        body["feedbackStore"] = {{"status", store->status}, {"queued", store->queued}};
+    }
+    if (state.ledger) {
+        auto const ledger = state.ledger->ledger_health();
+        body["cardLedger"] = {{"queued", ledger.queued}, {"dropped", ledger.dropped}};
+    }
+    return json_response(200, boost::json::serialize(body));
+}
+
+http_response discovery_response(service_state const& state) {
+    auto const loaded = state.rules.snapshot();
+    if (!loaded) return error_response(errc::not_ready, "no rule set is loaded");
+    return json_response(200, loaded->discovery_body);
+}
+
+http_response metrics_response(service_state const& state) {
+    http_response r;
+    r.content_type = std::string{ops::metrics_content_type};
+    r.body = state.metrics->render(state);
+    return r;
+}
+
+// A hook call to `service` of `rules` (or of the rule set the call's options choose): prepared,
+// its absent prefetch fetched when a FHIR client is configured, then evaluated.
+boost::asio::awaitable<http_response> hook_call(http_request const& request,
+                                                route_match const& route,
+                                                std::string const& client_iss,
+                                                service_state const& state,
+                                                std::shared_ptr<rules::rule_set const> rules,
+                                                rules::service_definition const* service) {
+    auto options = read_call_options(request, state);
+    if (auto* refused_query = std::get_if<http_response>(&options))
+        co_return std::move(*refused_query);
+    auto const& chosen = std::get<call_options>(options);
+    if (chosen.rules != nullptr) {
+        service = chosen.rules->find_service(route.service_id);
+        if (service == nullptr) {
+            co_return error_response(errc::unknown_service,
+                                     "the compared rule set has no service with this id");
+        }
+    }
+    auto step = prepare_cds_call(request, state, *service);
+    if (auto* early = std::get_if<http_response>(&step)) {
+        early->log.service_id = service->id;
+        co_return std::move(*early);
+    }
+    auto& call = std::get<prepared_call>(step);
+    call.rules = chosen.rules != nullptr ? chosen.rules : rules.get();
+    call.explain = chosen.explain;
+    call.client_iss = client_iss;
+    if (call.fetch.queries.empty() || !state.fetcher) {
+        co_return complete_cds_call(std::move(call), nullptr, state);
+    }
+    auto const fetch_started = std::chrono::steady_clock::now();
+    fetch_outcome const fetched = co_await state.fetcher->fetch(call.fetch);
+    if (state.metrics) {
+        auto const took = std::chrono::steady_clock::now() - fetch_started;
+        state.metrics->record_fhir_fetch(took, fetched.failures.size());
+    }
+    co_return complete_cds_call(std::move(call), &fetched, state);
+}
+
+// POST /cds-services/{id} and /cds-services/{id}/feedback.
+boost::asio::awaitable<http_response> service_endpoint(http_request const& request,
+                                                       route_match const& route,
+                                                       std::string const& client_iss,
+                                                       service_state const& state) {
+    if (request.method != "POST") co_return method_not_allowed(request.method, "POST, OPTIONS");
+    // One rule set for the whole call, kept alive by this frame until it is answered, even
+    // when a reload replaces state.rules meanwhile.
+    auto const rules = state.rules.get();
+    if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
+    auto const* service = rules->find_service(route.service_id);
+    if (service == nullptr) {
+        co_return error_response(
+            errc::unknown_service,
+            "no CDS service has this id; the services are listed at /cds-services");
+    }
+    if (route.kind == endpoint_kind::feedback) {
+        auto r = co_await feedback_call(request, state, *rules, *service);
+        r.log.service_id = service->id;
+        co_return r;
+    }
+    co_return co_await hook_call(request, route, client_iss, state, rules, service);
+}
+
 boost::asio::awaitable<http_response> dispatch(http_request const& request,
                                                route_match const& route,
                                                std::string const& client_iss,
@@ -218,107 +312,28 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request,
         co_return error_response(errc::malformed_http,
                                  "the request target is not a valid origin-form path");
     }
+    bool const get = request.method == "GET";
     switch (route.kind) {
         case endpoint_kind::health:
-            if (request.method != "GET")
-                co_return method_not_allowed(request.method, "GET, OPTIONS");
+            if (!get) co_return method_not_allowed(request.method, "GET, OPTIONS");
             co_return json_response(200, R"({"status":"pass"})");
-
-        case endpoint_kind::readiness: {
-            if (request.method != "GET")
-                co_return method_not_allowed(request.method, "GET, OPTIONS");
-            auto const rules = state.rules.get();
-            if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
-            boost::json::object body{
-                {"status", "ready"},
-                {"ruleSet", {{"id", rules->id()}, {"version", rules->version()}}},
-                {"services", rules->services().size()}};
-            // The feedback store's state is shown, not judged: hook calls do not need it.
-            if (auto const store = state.feedback ? state.feedback->health() : std::nullopt) {
-                body["feedbackStore"] = {{"status", store->status}, {"queued", store->queued}};
-            }
-            if (state.ledger) {
-                auto const ledger = state.ledger->ledger_health();
-                body["cardLedger"] = {{"queued", ledger.queued}, {"dropped", ledger.dropped}};
-            }
-            co_return json_response(200, boost::json::serialize(body));
-        }
-
-        case endpoint_kind::discovery: {
-            if (request.method != "GET")
-                co_return method_not_allowed(request.method, "GET, OPTIONS");
-            auto const loaded = state.rules.snapshot();
-            if (!loaded) co_return error_response(errc::not_ready, "no rule set is loaded");
-            co_return json_response(200, loaded->discovery_body);
-        }
-
+        case endpoint_kind::readiness:
+            if (!get) co_return method_not_allowed(request.method, "GET, OPTIONS");
+            co_return readiness_response(state);
+        case endpoint_kind::discovery:
+            if (!get) co_return method_not_allowed(request.method, "GET, OPTIONS");
+            co_return discovery_response(state);
         case endpoint_kind::service_call:
-        case endpoint_kind::feedback: {
-            if (request.method != "POST")
-                co_return method_not_allowed(request.method, "POST, OPTIONS");
-            // One rule set for the whole call, kept alive by this frame until it is answered, even
-            // when a reload replaces state.rules meanwhile.
-            auto const rules = state.rules.get();
-            if (!rules) co_return error_response(errc::not_ready, "no rule set is loaded");
-            auto const* service = rules->find_service(route.service_id);
-            if (service == nullptr) {
-                co_return error_response(
-                    errc::unknown_service,
-                    "no CDS service has this id; the services are listed at /cds-services");
-            }
-            if (route.kind == endpoint_kind::feedback) {
-                auto r = co_await feedback_call(request, state, *rules, *service);
-                r.log.service_id = service->id;
-                co_return r;
-            }
-            auto options = read_call_options(request, state);
-            if (auto* refused_query = std::get_if<http_response>(&options))
-                co_return std::move(*refused_query);
-            auto const& chosen = std::get<call_options>(options);
-            if (chosen.rules != nullptr) {
-                service = chosen.rules->find_service(route.service_id);
-                if (service == nullptr) {
-                    co_return error_response(errc::unknown_service,
-                                             "the compared rule set has no service with this id");
-                }
-            }
-            auto step = prepare_cds_call(request, state, *service);
-            if (auto* early = std::get_if<http_response>(&step)) {
-                early->log.service_id = service->id;
-                co_return std::move(*early);
-            }
-            auto& call = std::get<prepared_call>(step);
-            call.rules = chosen.rules != nullptr ? chosen.rules : rules.get();
-            call.explain = chosen.explain;
-            call.client_iss = client_iss;
-            if (call.fetch.queries.empty() || !state.fetcher) {
-                co_return complete_cds_call(std::move(call), nullptr, state);
-            }
-            auto const fetch_started = std::chrono::steady_clock::now();
-            fetch_outcome const fetched = co_await state.fetcher->fetch(call.fetch);
-            if (state.metrics) {
-                auto const took = std::chrono::steady_clock::now() - fetch_started;
-                state.metrics->record_fhir_fetch(took, fetched.failures.size());
-            }
-            co_return complete_cds_call(std::move(call), &fetched, state);
-        }
-
-        case endpoint_kind::metrics: {
+        case endpoint_kind::feedback:
+            co_return co_await service_endpoint(request, route, client_iss, state);
+        case endpoint_kind::metrics:
             if (!state.metrics) break;
-            if (request.method != "GET")
-                co_return method_not_allowed(request.method, "GET, OPTIONS");
-            http_response r;
-            r.content_type = std::string{ops::metrics_content_type};
-            r.body = state.metrics->render(state);
-            co_return r;
-        }
-
+            if (!get) co_return method_not_allowed(request.method, "GET, OPTIONS");
+            co_return metrics_response(state);
         case endpoint_kind::ui:
             if (!state.ui_enabled) break;
-            if (request.method != "GET")
-                co_return method_not_allowed(request.method, "GET, OPTIONS");
+            if (!get) co_return method_not_allowed(request.method, "GET, OPTIONS");
             co_return ui_file(route, state);
-
         case endpoint_kind::unknown:
             break;
     }
