@@ -20,8 +20,9 @@ packages=(
 )
 if [[ $profile == test || $profile == bench ]]; then
     # doctest: unit tests; python3 + cryptography + prometheus-client: end-to-end and JWT tests with keys minted
-    # independently of our code; clang + compiler-rt: the sanitizer build shared with the fuzzers.
-    packages+=(doctest-dev python3 python3-cryptography python3-prometheus-client curl clang-14 libclang-rt-14-dev clang-format-14)
+    # independently of our code; jsonschema: the explain layout checked by an independent validator;
+    # clang + compiler-rt: the sanitizer build shared with the fuzzers.
+    packages+=(doctest-dev python3 python3-cryptography python3-prometheus-client python3-jsonschema curl clang-14 libclang-rt-14-dev clang-format-14)
     # chromium: the card viewer's browser test (tests/ui), driven by playwright-core.
     packages+=(chromium)
     # kubectl renders the Kustomize overlays in tests/deploy; Debian's only when none exists.

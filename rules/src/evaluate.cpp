@@ -5,6 +5,7 @@
 #include "cards.hpp"
 #include "common/text.hpp"
 #include "registry.hpp"
+#include "trace/rule_checks.hpp"
 
 namespace cds::rules {
 
@@ -115,6 +116,7 @@ void place_shared(std::vector<card_draft>& cards,
     rc.note("evaluate", host->rule_id,
             kind == shared_suggestion::repletion ? "carries the repletion suggestions"
                                                  : "carries the level suggestion");
+    rc.trace.back().section = trace_section::cards;
 }
 
 }  // namespace
@@ -142,12 +144,17 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
     unsigned const hook = hook_bit_of(context.hook);
     if (hook == 0) rc.note("evaluate", "hook", "no rules for hook '" + context.hook + "'");
     for (auto const& r : registered_rules()) {
-        if ((r.hooks & hook) == 0) continue;
-        if (!d.rule(r.id).enabled) {
-            rc.note(std::string(r.id), "rule", "disabled in the rule set");
+        if ((r.hooks & hook) == 0) {
+            trace::record_rule_not_run(rc, r);
             continue;
         }
-        if (auto c = r.run(rc)) cards.push_back(std::move(*c));
+        if (!d.rule(r.id).enabled) {
+            trace::record_rule_disabled(rc, r);
+            continue;
+        }
+        auto c = r.run(rc);
+        trace::record_rule_ran(rc, r, c ? &*c : nullptr);
+        if (c) cards.push_back(std::move(*c));
     }
 
     if (std::any_of(cards.begin(), cards.end(),

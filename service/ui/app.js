@@ -321,13 +321,35 @@ function render_dismiss(card, service_id, status_node, controls) {
         element('label', { for: 'comment-' + card.uuid, text: 'Comment' }), comment, button);
 }
 
+// One compared condition: "serum magnesium below the low threshold: 1.1 < 1.8 mg/dL".
+function comparison_text(c) {
+    let text = c.what;
+    if (c.operator) {
+        const unit = c.unit ? ' ' + c.unit : '';
+        text += ': ' + (c.value === undefined ? 'unknown' : c.value + unit) + ' ' + c.operator + ' ' + c.threshold + unit;
+    }
+    if (c.note) text += ' (' + c.note + ')';
+    return text;
+}
+
 function render_trace(entries) {
     const list = element('ol', { class: 'trace' });
     for (const entry of entries) {
-        list.appendChild(element('li', {},
+        const decision = entry.decision ? entry.decision + (entry.reason ? ' (' + entry.reason + ')' : '') : '';
+        const item = element('li', { class: entry.decision ? 'trace-' + entry.decision : '' },
             element('span', { class: 'trace-rule', text: entry.rule }), ' ',
-            element('span', { class: 'trace-subject', text: entry.subject }), ' \u2014 ',
-            element('span', { text: entry.message })));
+            element('span', { class: 'trace-subject', text: entry.subject }), ' ',
+            element('span', { class: 'trace-decision', text: decision }), ' \u2014 ',
+            element('span', { text: entry.message }));
+        if (entry.compared && entry.compared.length) {
+            const compared = element('ul', { class: 'trace-compared' });
+            for (const c of entry.compared) {
+                compared.appendChild(element('li', { class: c.holds ? 'met' : 'not-met' },
+                    (c.holds ? '\u2713 met: ' : '\u2717 not met: ') + comparison_text(c)));
+            }
+            item.appendChild(compared);
+        }
+        list.appendChild(item);
     }
     if (entries.length === 0) list.appendChild(element('li', { text: 'The rules recorded no decisions.' }));
     return list;

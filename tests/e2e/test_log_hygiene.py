@@ -5,10 +5,11 @@ One session with the real binary at `--log-level trace`, authentication on (sand
 bearer JWTs) and FHIR-server fetching on (a loopback fake FHIR server, a dead port, and a
 server outside the allowlist), sending every fixture request with a unique
 `fhirAuthorization.access_token` — intact, with optional prefetch keys removed so they are
-fetched with the token, with required data missing (412), malformed, unauthenticated, and
-with patient ids in paths and query strings. Then everything the process wrote (stderr and
+fetched with the token, with required data missing (412), malformed, unauthenticated, with
+patient ids in paths and query strings, and with `?explain=true` (serve --enable-explain). Then everything the process wrote (stderr and
 stdout) is searched for every token (and every segment of every JWT), every fixture patient's
-ids (`Patient.id`, `context.patientId`, identifiers), names (family, given) and birth date.
+ids (`Patient.id`, `context.patientId`, identifiers), names (family, given) and birth date, and
+every resource reference and decision the explain traces returned.
 
 Usage: test_log_hygiene.py --binary B --fixtures F --sandbox-key ecprivkey.pem
 """
@@ -82,8 +83,9 @@ class LogHygiene(unittest.TestCase):
         live_fhir = "http://127.0.0.1:%d/fhir" % fhir.server_address[1]
         dead_fhir = "http://127.0.0.1:%d/fhir" % e2e.free_port()
         server = auth.AuthServer("--log-level", "trace", "--log-format", log_format, "--fhir-allow", live_fhir, "--fhir-allow", dead_fhir,
-                                 "--fhir-deadline-ms", "1500")
+                                 "--fhir-deadline-ms", "1500", "--enable-explain")
         secrets, patient_terms, patient_words = [], set(), set()
+        trace_terms = set()  # what the explain traces returned: resource references and decisions
         try:
             statuses = []
 
@@ -125,6 +127,16 @@ class LogHygiene(unittest.TestCase):
                     return request
 
                 self.assertEqual(call(path, with_fhir(live_fhir, drop=())), 200)
+                jwt = auth.token(server.base + path)
+                secrets.append(jwt)
+                status, _, explained = server.call(path + "?explain=true", jwt, json.dumps(with_fhir(live_fhir, drop=())))
+                self.assertEqual(status, 200)
+                statuses.append(status)
+                for entry in json.loads(explained)["explain"]["entries"]:
+                    if "resource" in entry:
+                        trace_terms.add(entry["subject"])
+                    if len(entry["message"]) >= 24:
+                        trace_terms.add(entry["message"])
                 self.assertEqual(call(path, with_fhir(live_fhir)), 200)
                 self.assertEqual(call(path, with_fhir(dead_fhir)), 200)
                 self.assertEqual(call(path, with_fhir("https://ehr.example.org/fhir")), 200)
@@ -167,6 +179,7 @@ class LogHygiene(unittest.TestCase):
             self.assertRegex(output, r"(?m) debug ")
         self.assertGreaterEqual(len(re.findall(r"(?m) (?:GET|POST) \S+ \d{3} ", messages)), len(statuses))
         self.assertGreater(len(patient_terms), 5)
+        self.assertGreater(len(trace_terms), 50)
         self.assertTrue(patient_words)
 
         leaks = []
@@ -182,6 +195,9 @@ class LogHygiene(unittest.TestCase):
         for word in sorted(patient_words):
             if re.search(r"\b%s\b" % re.escape(word), output, flags=re.IGNORECASE):
                 leaks.append("patient name " + word)
+        for term in sorted(trace_terms):
+            if term in output:
+                leaks.append("explain trace " + term[:60])
         self.assertEqual(leaks, [], "leaked into the logs; output:\n" + output[-4000:])
 
 

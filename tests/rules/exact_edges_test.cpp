@@ -518,7 +518,7 @@ TEST_CASE("a Patient resource that is not the context patient is not used for ag
     read_record const r({p});
     CHECK_FALSE(r.f.age_years.has_value());
     CHECK_FALSE(r.f.gender_present);
-    CHECK(r.traced("Patient", "not context.patientId"));
+    CHECK(r.traced("Patient/other", "not context.patientId"));
 }
 
 TEST_CASE("a Condition's date is its onset; recordedDate only when no onset is given") {

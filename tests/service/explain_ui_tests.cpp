@@ -55,15 +55,20 @@ TEST_CASE("with explain enabled the trace comes with the cards, in the documente
     auto const& explain = document.at("explain").as_object();
     CHECK(explain.at("ruleSetId").as_string() == bundled_rules()->id());
     CHECK(explain.at("ruleSetVersion").as_string() == bundled_rules()->version());
+    CHECK(explain.at("layout").as_string() == "magnesium-cds-explain/2");
+    CHECK(explain.at("hook").as_string() == "patient-view");
+    CHECK(explain.at("evaluatedAt").is_string());
     auto const& entries = explain.at("entries").as_array();
     REQUIRE_FALSE(entries.empty());
+    bool rule_fired = false;
     for (auto const& entry : entries) {
         auto const& e = entry.as_object();
-        CHECK(e.size() == 3);
-        CHECK(e.at("rule").is_string());
-        CHECK(e.at("subject").is_string());
-        CHECK(e.at("message").is_string());
+        for (auto const* member : {"rule", "subject", "message", "section", "decision"})
+            CHECK_MESSAGE(e.at(member).is_string(), member);
+        rule_fired = rule_fired || (e.at("decision").as_string() == "fired" &&
+                                    e.at("compared").as_array().size() > 0);
     }
+    CHECK(rule_fired);
     auto const off =
         call(post("/cds-services/magnesium-patient-view?explain=false", severe_request()), state);
     REQUIRE(off.status == 200);

@@ -155,6 +155,10 @@ test('severe magnesium: critical card, suggestion, trace; accept and dismiss are
     await why.locator('summary').click();
     const trace_items = why.locator('ol.trace li');
     assert.ok(await trace_items.count() > 0, 'the trace lists the decisions');
+    // The card's own rule first, with the values and thresholds it compared.
+    const met = why.locator('ol.trace').first().locator('.trace-compared li.met');
+    assert.match(await met.first().innerText(), /met: a counted serum magnesium result/);
+    assert.match(await why.locator('ol.trace').first().innerText(), /serum magnesium below the low threshold: 1\.1 mg\/dL < 1\.8 mg\/dL/);
     await screenshot(page, 'severe-card');
 
     assert.equal(feedback_report().totalEntries, 0);
@@ -237,7 +241,12 @@ test('explain: refused unless enabled or asked by the card viewer; ?rules only f
     const body = await viewer.json();
     assert.equal(body.explain.ruleSetId, 'magnesium-cds-rules');
     assert.ok(Array.isArray(body.explain.entries) && body.explain.entries.length > 0);
-    for (const entry of body.explain.entries) assert.deepEqual(Object.keys(entry).sort(), ['message', 'rule', 'subject']);
+    assert.equal(body.explain.layout, 'magnesium-cds-explain/2');
+    const documented = ['rule', 'subject', 'message', 'section', 'decision', 'reason', 'resource', 'values', 'compared'];
+    for (const entry of body.explain.entries) {
+        for (const key of ['rule', 'subject', 'message', 'section', 'decision']) assert.equal(typeof entry[key], 'string', key);
+        for (const key of Object.keys(entry)) assert.ok(documented.includes(key), key);
+    }
     // The trace may quote clinical values: it is never logged (the request lines are).
     assert.match(server_log, /\/cds-services\/\{id\}/);
     for (const entry of body.explain.entries) assert.ok(!server_log.includes(entry.message), entry.message);
@@ -255,5 +264,8 @@ test('evaluate --explain prints the same trace, as JSON or as text', () => {
     const text = run('--explain', '--format', 'text');
     assert.match(text, /^1 card\n/);
     assert.match(text, /\[critical\] Serum Mg 1\.1 mg\/dL/);
-    assert.match(text, /why \(rule set magnesium-cds-rules [^)]+\):\n {2}findings \| /);
+    assert.match(text, /why \(rule set magnesium-cds-rules [^)]+\):\n/);
+    assert.match(text, /\nSerum magnesium used\n {2}chosen +Observation\/[^:]+: serum Mg 1\.1 mg\/dL: severe, current/);
+    assert.match(text, /\nRules \(fired or not, and the values compared\)\n {2}fired +hypomagnesemia: fired: a critical card\n/);
+    assert.match(text, / {8}\[met\] +serum magnesium below the low threshold: 1\.1 mg\/dL < 1\.8 mg\/dL\n/);
 });

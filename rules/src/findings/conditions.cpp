@@ -1,5 +1,6 @@
 #include "common/text.hpp"
 #include "findings/parts.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules::findings {
 
@@ -43,6 +44,25 @@ void read_exemption_condition(patient_findings& f,
     }
 }
 
+namespace {
+
+// Every Condition of the patient: counted (active, not refuted or entered in error) or not;
+// one that is not counted may still be named by an order's reasonReference.
+void trace_condition(fhir::condition const& c, bool counts, std::vector<trace_entry>& trace) {
+    std::string const label = condition_label(c);
+    auto& e = trace::about_resource(
+        trace, trace_section::condition, counts ? trace_decision::counted : trace_decision::skipped,
+        counts ? trace_reason::none : trace_reason::status, "Condition", c.id,
+        counts ? label + ": active" : label + ": not active (abated, refuted or entered in error)");
+    e.values.push_back(trace::text("condition", label));
+    if (!c.clinical_status.empty())
+        e.values.push_back(trace::text("clinicalStatus", c.clinical_status));
+    if (!c.verification_status.empty())
+        e.values.push_back(trace::text("verificationStatus", c.verification_status));
+}
+
+}  // namespace
+
 void read_conditions(patient_findings& f,
                      fhir::patient_snapshot const& snapshot,
                      hook_context const& context,
@@ -50,11 +70,17 @@ void read_conditions(patient_findings& f,
                      std::vector<trace_entry>& trace) {
     for (auto const& c : snapshot.conditions) {
         if (names_other_patient(c.subject, context.patient_id)) {
-            note(trace, "Condition/" + c.id, other_patient_note);
+            trace::about_resource(trace, trace_section::condition, trace_decision::skipped,
+                                  trace_reason::other_patient, "Condition", c.id,
+                                  other_patient_note);
             continue;
         }
         f.conditions.push_back(&c);
-        if (!condition_counts(c, d)) continue;
+        if (!condition_counts(c, d)) {
+            trace_condition(c, false, trace);
+            continue;
+        }
+        trace_condition(c, true, trace);
         read_ckd5_condition(f, c, d);
         read_pregnancy_condition(f, c, d);
         read_exemption_condition(f, c, d);

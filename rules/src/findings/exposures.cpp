@@ -1,8 +1,8 @@
 #include <algorithm>
-#include <charconv>
 
 #include "common/text.hpp"
 #include "findings/parts.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -202,7 +202,9 @@ void note_unidentified_medications(patient_findings& f,
         append_bounded(message, ref.reference);
         message +=
             "' does not resolve to a Medication with a code, ingredient or name; not classified";
-        note(trace, e.reference, std::move(message));
+        auto const [type, id] = trace::split_reference(e.reference);
+        trace::about_resource(trace, trace_section::medication, trace_decision::noted,
+                              trace_reason::none, type, id, std::move(message));
         if (++count > named_at_most) continue;
         if (!orders.empty()) orders += "; ";
         orders += e.reference;
@@ -221,6 +223,18 @@ void note_unidentified_medications(patient_findings& f,
     f.unavailable.push_back(fill(d.text("medication_unidentified"), {{"describes", orders}}));
 }
 
+// An order not counted, with its type and id as written.
+void trace_order_skipped(fhir::medication_order const& o,
+                         trace_reason reason,
+                         std::string message,
+                         std::vector<trace_entry>& trace) {
+    auto& e = trace::about_resource(
+        trace, trace_section::medication, trace_decision::skipped, reason,
+        o.resource_type.empty() ? std::string_view("MedicationRequest") : o.resource_type, o.id,
+        std::move(message));
+    e.values.push_back(trace::text("status", o.status));
+}
+
 // The hook's draft orders; returns their references, so that the record's copies are not
 // counted twice.
 std::vector<std::string> read_draft_orders(patient_findings& f,
@@ -230,15 +244,19 @@ std::vector<std::string> read_draft_orders(patient_findings& f,
     std::vector<std::string> context_refs;
     for (auto const& o : context.draft_orders) {
         if (names_other_patient(o.subject, context.patient_id)) {
-            note(trace, o.resource_type + "/" + o.id, other_patient_note);
+            trace_order_skipped(o, trace_reason::other_patient, other_patient_note, trace);
             continue;
         }
         if (!o.has_medication() && !o.medication_known) {
-            note(trace, o.resource_type + "/" + o.id,
-                 "draft order without a medication yet: skipped");
+            trace_order_skipped(o, trace_reason::no_medication,
+                                "draft order without a medication yet: skipped", trace);
             continue;
         }
-        if (d.medication_never.contains(o.status)) continue;
+        if (d.medication_never.contains(o.status)) {
+            trace_order_skipped(o, trace_reason::status,
+                                "draft order with status '" + o.status + "' does not count", trace);
+            continue;
+        }
         medication_exposure e;
         e.order = &o;
         e.from_context = true;
@@ -267,14 +285,19 @@ void read_record_orders(patient_findings& f,
         if (std::find(context_refs.begin(), context_refs.end(), ref) != context_refs.end())
             continue;
         if (names_other_patient(o.subject, context.patient_id)) {
-            note(trace, ref, other_patient_note);
+            trace_order_skipped(o, trace_reason::other_patient, other_patient_note, trace);
             continue;
         }
         if (!d.medication_counted.contains(o.status)) {
-            if (!o.status.empty()) note(trace, ref, "status '" + o.status + "' does not count");
+            trace_order_skipped(o, trace_reason::status, "status '" + o.status + "' does not count",
+                                trace);
             continue;
         }
-        if (!o.has_medication() && !o.medication_known) continue;
+        if (!o.has_medication() && !o.medication_known) {
+            trace_order_skipped(o, trace_reason::no_medication, "names no medication: skipped",
+                                trace);
+            continue;
+        }
         medication_exposure e;
         e.order = &o;
         e.reference = ref;
@@ -283,17 +306,50 @@ void read_record_orders(patient_findings& f,
     }
 }
 
-void note_drug_classes(patient_findings const& f, std::vector<trace_entry>& trace) {
+char const* route_name(route_kind r) {
+    switch (r) {
+        case route_kind::intravenous:
+            return "intravenous";
+        case route_kind::intramuscular:
+            return "intramuscular";
+        case route_kind::oral:
+            return "oral";
+        case route_kind::rectal:
+            return "rectal";
+        case route_kind::unknown:
+            break;
+    }
+    return "not recognised";
+}
+
+// The drug classes of an order by their value-set names ("loop_diuretic proton_pump_inhibitor").
+std::string class_names(std::uint32_t classes) {
+    std::string names;
+    for (auto const& [bit, name] : drug_class_value_sets) {
+        if ((classes & bit) == 0) continue;
+        if (!names.empty()) names += ' ';
+        names += name;
+    }
+    if ((classes & dc_mg_laxative) != 0)
+        names += names.empty() ? "magnesium_laxative" : " magnesium_laxative";
+    return names;
+}
+
+// Every counted order: its drug, classes, route, status and where it came from.
+void trace_exposures(patient_findings const& f, std::vector<trace_entry>& trace) {
     for (auto const& e : f.exposures) {
-        if (e.classes == 0) continue;
-        char hex[16];
-        auto const hex_end =
-            std::to_chars(hex, hex + sizeof hex, e.classes, 16).ptr;  // lower case, as %x
-        note(trace, e.reference,
-             e.name + ": drug classes 0x" + std::string(hex, hex_end) +
-                 (e.trigger        ? " (triggering order)"
-                  : e.from_context ? " (draft, context)"
-                                   : ""));
+        std::string const classes = class_names(e.classes);
+        char const* const origin = e.trigger        ? "triggering order of this hook"
+                                   : e.from_context ? "draft order of this hook"
+                                                    : "in the record";
+        auto const [type, id] = trace::split_reference(e.reference);
+        auto& entry = trace::about_resource(
+            trace, trace_section::medication, trace_decision::counted, trace_reason::none, type, id,
+            e.name + ": " + (classes.empty() ? std::string("no class the rules read") : classes) +
+                ", route " + route_name(e.route) + ", " + origin);
+        entry.values = {trace::text("drug", e.name), trace::text("classes", classes),
+                        trace::text("route", route_name(e.route)),
+                        trace::text("status", e.order->status), trace::text("origin", origin)};
     }
 }
 
@@ -316,7 +372,7 @@ void read_exposures(patient_findings& f,
     std::vector<std::string> const context_refs = read_draft_orders(f, context, d, trace);
     read_record_orders(f, snapshot, context, context_refs, d, trace);
     note_unidentified_medications(f, d, trace);
-    note_drug_classes(f, trace);
+    trace_exposures(f, trace);
 }
 
 }  // namespace findings

@@ -3,6 +3,7 @@
 #include "common/decimal.hpp"
 #include "common/text.hpp"
 #include "findings/parts.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -39,6 +40,31 @@ bool magnesium_status::any_within_days(fhir::instant now, double days) const {
 
 namespace findings {
 
+namespace {
+
+// The comparisons that placed a result in its band (CLINICAL-BASIS.md §1), as the trace shows
+// them: the holds of each follow classify_magnesium, which also honours the comparator.
+std::vector<trace_comparison> magnesium_band_comparisons(magnesium_status const& m,
+                                                         rule_set_data const& d) {
+    std::string const value_text = "serum magnesium " + comparator_text(m.latest->comparator) +
+                                   format_number(m.latest->value, 4) + " mg/dL";
+    return {
+        trace::compare(value_text + " below the severe threshold", m.latest->value, "<",
+                       d.mg_severe_below, "mg/dL", m.level == mg_level::severe),
+        trace::compare(value_text + " below the low threshold", m.latest->value, "<",
+                       d.mg_low_below, "mg/dL", m.low()),
+        trace::compare(value_text + " above the high threshold", m.latest->value, ">",
+                       d.mg_high_above, "mg/dL", m.level == mg_level::high),
+        trace::compare("result age within the current window", m.latest->age_hours,
+                       "<=", d.mg_current_hours, "h", m.current),
+        trace::compare("result age within the stale-low window", m.latest->age_hours,
+                       "<=", d.mg_stale_low_days * 24, "h",
+                       m.latest->age_hours <= d.mg_stale_low_days * 24),
+    };
+}
+
+}  // namespace
+
 // The newest counted serum Mg result, its level and whether it is current or stale-low
 // (CLINICAL-BASIS.md §1).
 void assess_magnesium(patient_findings& f,
@@ -47,7 +73,8 @@ void assess_magnesium(patient_findings& f,
                       std::vector<trace_entry>& trace) {
     auto const& latest = newest.of(obs_kind::magnesium_total);
     if (!latest) {
-        note(trace, "magnesium", "no counted serum magnesium result");
+        trace::about_value(trace, trace_section::magnesium, trace_decision::chosen, "magnesium",
+                           "no counted serum magnesium result: magnesium unknown");
         return;
     }
     auto& m = f.magnesium;
@@ -56,13 +83,21 @@ void assess_magnesium(patient_findings& f,
     m.current = m.latest->age_hours <= d.mg_current_hours;
     m.stale_low = !m.current && m.low() && m.latest->age_hours <= d.mg_stale_low_days * 24;
     static constexpr char const* level_names[] = {"severe", "mild-moderate", "normal", "high"};
-    note(trace, m.latest->reference,
-         "serum Mg " + comparator_text(m.latest->comparator) + format_number(m.latest->value) +
-             " mg/dL: " + level_names[static_cast<int>(m.level)] +
-             (m.current     ? ", current"
-              : m.stale_low ? ", stale-low"
-                            : ", not current") +
-             " (" + describe_age_hours(m.latest->age_hours) + " old)");
+    char const* const level = level_names[static_cast<int>(m.level)];
+    char const* const currency = m.current ? "current" : m.stale_low ? "stale-low" : "not current";
+    auto const [type, id] = trace::split_reference(m.latest->reference);
+    auto& e = trace::about_resource(
+        trace, trace_section::magnesium, trace_decision::chosen, trace_reason::none, type, id,
+        "serum Mg " + comparator_text(m.latest->comparator) + format_number(m.latest->value) +
+            " mg/dL: " + level + ", " + currency + " (" + describe_age_hours(m.latest->age_hours) +
+            " old); the newest of " + std::to_string(m.result_times.size()) + " counted result" +
+            (m.result_times.size() == 1 ? "" : "s"));
+    e.values = {trace::number("value", m.latest->value, "mg/dL"), trace::text("level", level),
+                trace::text("currency", currency),
+                trace::number("ageHours", m.latest->age_hours, "h"),
+                trace::number("countedResults", static_cast<double>(m.result_times.size()))};
+    if (m.latest->preliminary) e.values.push_back(trace::text("status", "preliminary"));
+    e.compared = magnesium_band_comparisons(m, d);
 }
 
 }  // namespace findings

@@ -5,6 +5,7 @@
 #include "common/format.hpp"
 #include "common/text.hpp"
 #include "findings/parts.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules::findings {
 
@@ -71,6 +72,28 @@ fhir::unit_table const* table_for(obs_kind k, rule_set_data const& d) {
             return &d.qtc_ms;
         default:
             return nullptr;
+    }
+}
+
+// The unit table_for converts to: the unit the rules compare in.
+char const* compared_unit_of(obs_kind k) {
+    switch (k) {
+        case obs_kind::magnesium_total:
+        case obs_kind::creatinine:
+        case obs_kind::calcium_total:
+            return "mg/dL";
+        case obs_kind::egfr:
+        case obs_kind::creatinine_clearance:
+            return "mL/min";
+        case obs_kind::potassium:
+        case obs_kind::calcium_ionized:
+            return "mmol/L";
+        case obs_kind::body_weight:
+            return "kg";
+        case obs_kind::qtc:
+            return "ms";
+        default:
+            return "";
     }
 }
 
@@ -154,10 +177,27 @@ struct observation_reader {
     std::vector<trace_entry>& trace;
     newest_results newest;
 
+    // The trace entry of a result not counted: its kind, status and why.
+    trace_entry& trace_skip(fhir::observation const& o,
+                            obs_kind kind,
+                            trace_reason reason,
+                            std::string const& why) {
+        auto& e = trace::about_resource(trace, trace_section::observation, trace_decision::skipped,
+                                        reason, "Observation", o.id,
+                                        std::string(kind_name(kind)) + " skipped: " + why);
+        e.values.push_back(trace::text("kind", kind_name(kind)));
+        e.values.push_back(trace::text("status", o.status));
+        return e;
+    }
+
     // A result that never counts and is said: in the trace, and on the cards with the other
     // skipped magnesium results or the data that was not available.
-    void skip_result(std::string ref, obs_kind kind, std::string why) {
-        note(trace, ref, std::string(kind_name(kind)) + " skipped: " + why);
+    void skip_result(fhir::observation const& o,
+                     obs_kind kind,
+                     trace_reason reason,
+                     std::string why) {
+        trace_skip(o, kind, reason, why);
+        std::string const ref = obs_ref(o);
         if (kind == obs_kind::magnesium_total)
             f.magnesium.skipped.push_back(ref + ": " + why);
         else
@@ -167,12 +207,15 @@ struct observation_reader {
     // A result skipped in the trace; on the cards only when it is a magnesium result.
     void skip_quietly(fhir::observation const& o,
                       obs_kind kind,
+                      trace_reason reason,
                       std::string const& why,
                       std::string const& card_why) {
-        std::string const ref = obs_ref(o);
-        note(trace, ref, std::string(kind_name(kind)) + " skipped: " + why);
-        if (kind == obs_kind::magnesium_total) f.magnesium.skipped.push_back(ref + ": " + card_why);
+        trace_skip(o, kind, reason, why);
+        if (kind == obs_kind::magnesium_total)
+            f.magnesium.skipped.push_back(obs_ref(o) + ": " + card_why);
     }
+
+    void trace_counted(fhir::observation const& o, obs_kind kind, lab_result const& r);
 
     void read(fhir::observation const& o, std::string_view patient_id);
     void keep_pregnancy_status(fhir::observation const& o, lab_result r);
@@ -181,31 +224,35 @@ struct observation_reader {
 
 void observation_reader::read(fhir::observation const& o, std::string_view patient_id) {
     obs_kind const kind = classify_observation(o, d);
-    if (kind == obs_kind::other) return;
+    if (kind == obs_kind::other) {
+        trace_skip(o, kind, trace_reason::code, "its code is in no value set the rules read");
+        return;
+    }
     if (names_other_patient(o.subject, patient_id)) {
-        note(trace, obs_ref(o), other_patient_note);
+        trace_skip(o, kind, trace_reason::other_patient, other_patient_note);
         return;
     }
     if (kind == obs_kind::magnesium_ionized) {
-        std::string const ref = obs_ref(o);
         f.magnesium.skipped.push_back(
-            ref + ": ionized magnesium is never compared with the total-magnesium thresholds");
-        note(trace, ref, "ionized magnesium: not compared with total-Mg thresholds");
+            obs_ref(o) +
+            ": ionized magnesium is never compared with the total-magnesium thresholds");
+        trace_skip(o, kind, trace_reason::ionized, "not compared with total-Mg thresholds");
         return;
     }
     bool const preliminary = d.observation_preliminary.contains(o.status);
     if (!d.observation_counted.contains(o.status) && !preliminary) {
         std::string const why = "status '" + o.status + "' does not count";
-        skip_quietly(o, kind, why, why);
+        skip_quietly(o, kind, trace_reason::status, why, why);
         return;
     }
     auto const t = o.result_time();
     if (!t) {
-        skip_quietly(o, kind, "no effective time or issued", "no result time");
+        skip_quietly(o, kind, trace_reason::no_time, "no effective time or issued",
+                     "no result time");
         return;
     }
     if (hours_between(f.now, t->start) > d.result_future_tolerance_hours) {
-        skip_result(obs_ref(o), kind,
+        skip_result(o, kind, trace_reason::future_date,
                     "dated " + format_card_date(*t) + ", more than " +
                         format_number(d.result_future_tolerance_hours) +
                         " hours after the hook's time (a data error): not counted");
@@ -224,8 +271,20 @@ void observation_reader::read(fhir::observation const& o, std::string_view patie
 }
 
 void observation_reader::keep_pregnancy_status(fhir::observation const& o, lab_result r) {
-    if (o.data_absent || !o.value_concept) return;
-    if (r.age_hours > d.pregnancy_status_days * 24) return;
+    if (o.data_absent || !o.value_concept) {
+        trace_skip(o, obs_kind::pregnancy_status, trace_reason::no_value, "no coded answer");
+        return;
+    }
+    if (r.age_hours > d.pregnancy_status_days * 24) {
+        trace_skip(o, obs_kind::pregnancy_status, trace_reason::too_old,
+                   "older than " + format_number(d.pregnancy_status_days) + " days");
+        return;
+    }
+    auto& e = trace::about_resource(trace, trace_section::observation, trace_decision::counted,
+                                    trace_reason::none, "Observation", o.id,
+                                    "pregnancy status counted: " + concept_name(*o.value_concept));
+    e.values.push_back(trace::text("kind", kind_name(obs_kind::pregnancy_status)));
+    e.values.push_back(trace::number("ageHours", r.age_hours, "h"));
     if (newest.pregnancy_status && !newer(r, *newest.pregnancy_status)) return;
     r.reference = obs_ref(o);
     newest.pregnancy_status = std::move(r);
@@ -236,7 +295,8 @@ void observation_reader::keep_pregnancy_status(fhir::observation const& o, lab_r
 
 void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind, lab_result r) {
     if (o.data_absent || !o.value_quantity || !o.value_quantity->value) {
-        skip_quietly(o, kind, "no numeric value (dataAbsentReason or missing valueQuantity)",
+        skip_quietly(o, kind, trace_reason::no_value,
+                     "no numeric value (dataAbsentReason or missing valueQuantity)",
                      "no numeric value");
         return;
     }
@@ -245,7 +305,7 @@ void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind
     if (!converted) {
         std::string const unknown_unit =
             "unknown unit '" + std::string(q.unit_key()) + "' (never guessed)";
-        skip_quietly(o, kind, unknown_unit, unknown_unit);
+        skip_quietly(o, kind, trace_reason::unit, unknown_unit, unknown_unit);
         if (kind != obs_kind::magnesium_total) {
             f.unavailable.push_back(obs_ref(o) + ": " + kind_name(kind) +
                                     " skipped: " + unknown_unit);
@@ -253,7 +313,7 @@ void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind
         return;
     }
     if (auto why = implausible_reason(kind, *converted, d)) {
-        skip_result(obs_ref(o), kind, std::move(*why));
+        skip_result(o, kind, trace_reason::implausible, std::move(*why));
         return;
     }
     if (kind == obs_kind::magnesium_total &&
@@ -266,19 +326,44 @@ void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind
         why +=
             "' says neither low nor normal (a bound on the wrong side of the thresholds): not "
             "counted";
-        skip_result(obs_ref(o), kind, std::move(why));
+        skip_result(o, kind, trace_reason::comparator, std::move(why));
         return;
     }
     r.value = *converted;
     r.reported_value = *q.value;
     r.comparator = q.comparator;
+    r.reported_unit = q.unit.empty() ? q.code : q.unit;
+    trace_counted(o, kind, r);
     if (kind == obs_kind::magnesium_total) f.magnesium.result_times.push_back(r.time);
     auto& kept = newest.by_kind[static_cast<std::size_t>(kind)];
     if (!kept || newer(r, *kept)) {
-        r.reported_unit = q.unit.empty() ? q.code : q.unit;
         r.reference = obs_ref(o);
         kept = std::move(r);
     }
+}
+
+// A counted result as reported and as compared, with its age: whether it is the one used is
+// said where it is chosen (magnesium, renal function, coexisting results).
+void observation_reader::trace_counted(fhir::observation const& o,
+                                       obs_kind kind,
+                                       lab_result const& r) {
+    std::string const compared_unit = compared_unit_of(kind);
+    std::string message = std::string(kind_name(kind)) +
+                          " counted: " + comparator_text(r.comparator) +
+                          format_number(r.reported_value, 4) + " " + r.reported_unit;
+    if (r.reported_unit != compared_unit)
+        message += " (= " + format_number(r.value, 4) + " " + compared_unit + ")";
+    message +=
+        ", " + describe_age_hours(r.age_hours) + " old" + (r.preliminary ? ", preliminary" : "");
+    auto& e = trace::about_resource(trace, trace_section::observation, trace_decision::counted,
+                                    trace_reason::none, "Observation", o.id, std::move(message));
+    e.values.push_back(trace::text("kind", kind_name(kind)));
+    e.values.push_back(trace::text("status", o.status));
+    e.values.push_back(trace::number("reported", r.reported_value, r.reported_unit));
+    if (r.comparator != fhir::quantity_comparator::none)
+        e.values.push_back(trace::text("comparator", comparator_text(r.comparator)));
+    e.values.push_back(trace::number("value", r.value, compared_unit));
+    e.values.push_back(trace::number("ageHours", r.age_hours, "h"));
 }
 
 }  // namespace

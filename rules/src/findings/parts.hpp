@@ -1,7 +1,7 @@
 #pragma once
 // The parts build_findings is made of, one concern per file (CLINICAL-BASIS.md §1–§2). Each
 // part reads the snapshot or what an earlier part kept, fills its fields of patient_findings,
-// and says what it decided in the trace.
+// and says what it decided in the trace (trace/record.hpp).
 
 #include <array>
 #include <chrono>
@@ -19,10 +19,6 @@ using fhir::instant;
 
 [[nodiscard]] inline double hours_between(instant from, instant to) {
     return std::chrono::duration<double, std::ratio<3600>>(to - from).count();
-}
-
-inline void note(std::vector<trace_entry>& trace, std::string subject, std::string message) {
-    trace.push_back({"findings", std::move(subject), std::move(message)});
 }
 
 // True when `subject` names a Patient other than the context patient: such a resource never

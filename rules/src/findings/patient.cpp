@@ -1,4 +1,5 @@
 #include "findings/parts.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -28,20 +29,27 @@ void read_demographics(patient_findings& f,
         snapshot.patient_record ? &*snapshot.patient_record : nullptr;
     if (patient_record && !patient_record->id.empty() && !context.patient_id.empty() &&
         patient_record->id != context.patient_id) {
-        note(trace, "Patient", "Patient resource is not context.patientId: not used");
+        trace::about_resource(trace, trace_section::patient, trace_decision::skipped,
+                              trace_reason::other_patient, "Patient", patient_record->id,
+                              "Patient resource is not context.patientId: not used");
         patient_record = nullptr;
     }
     if (!patient_record) {
-        note(trace, "Patient", "no Patient resource: age and sex unknown");
+        trace::about_value(trace, trace_section::patient, trace_decision::noted, "Patient",
+                           "no Patient resource: age and sex unknown");
         return;
     }
     auto const& p = *patient_record;
     if (p.birth_date) f.age_years = age_in_years(*p.birth_date, f.now);
     f.gender = p.gender;
     f.gender_present = p.gender_present;
-    note(trace, "Patient/" + p.id,
-         f.age_years ? "age " + std::to_string(*f.age_years) + " years"
-                     : "age unknown (no birthDate)");
+    auto& e = trace::about_resource(trace, trace_section::patient, trace_decision::counted,
+                                    trace_reason::none, "Patient", p.id,
+                                    f.age_years ? "age " + std::to_string(*f.age_years) + " years"
+                                                : "age unknown (no birthDate)");
+    if (f.age_years) e.values.push_back(trace::number("age", *f.age_years, "years"));
+    static constexpr char const* gender_names[] = {"unknown", "male", "female", "other"};
+    e.values.push_back(trace::text("sex", gender_names[static_cast<int>(f.gender)]));
 }
 
 }  // namespace findings

@@ -2,6 +2,7 @@
 #include "common/format.hpp"
 #include "common/text.hpp"
 #include "findings/parts.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -36,10 +37,18 @@ void add_measured_candidate(patient_findings& f,
     auto const& found = newest.of(k);
     if (!found) return;
     auto const& r = *found;
-    if (r.age_hours > d.renal_max_age_days * 24) {
-        note(trace, r.reference, std::string(what) + " older than the renal window: not used");
-        return;
-    }
+    auto const [type, id] = trace::split_reference(r.reference);
+    bool const too_old = r.age_hours > d.renal_max_age_days * 24;
+    auto& e = trace::about_resource(
+        trace, trace_section::renal, too_old ? trace_decision::skipped : trace_decision::counted,
+        too_old ? trace_reason::too_old : trace_reason::none, type, id,
+        std::string(what) + " " + format_number(r.value, 1) + " mL/min" +
+            (too_old ? ": older than the renal window, not used" : ": a renal estimate"));
+    e.values = {trace::text("source", what), trace::number("value", r.value, "mL/min"),
+                trace::number("ageDays", r.age_hours / 24, "d")};
+    e.compared.push_back(trace::compare("result age within the renal window", r.age_hours / 24,
+                                        "<=", d.renal_max_age_days, "d", !too_old));
+    if (too_old) return;
     f.renal.candidates.push_back({src, r.value, r.time, r.age_hours / 24, r.reference,
                                   std::string(what) + " " + comparator_text(r.comparator) +
                                       format_measurement(r.reported_value, 3) + " " +
@@ -68,30 +77,143 @@ std::string cockcroft_gault_inputs(patient_findings const& f,
     return inputs;
 }
 
+char const* gender_name(fhir::administrative_gender g) {
+    switch (g) {
+        case fhir::administrative_gender::male:
+            return "male";
+        case fhir::administrative_gender::female:
+            return "female";
+        case fhir::administrative_gender::other:
+            return "other";
+        case fhir::administrative_gender::unknown:
+            break;
+    }
+    return "unknown";
+}
+
+// The Cockcroft-Gault formula with the configured constants, in words for the trace.
+std::string cockcroft_gault_formula(rule_set_data const& d) {
+    std::string formula = "(";
+    formula += format_number(d.cg_age_offset);
+    formula += " - age) x weight / (";
+    formula += format_number(d.cg_denominator);
+    formula += " x creatinine) x sex factor";
+    return formula;
+}
+
+// The trace of a Cockcroft-Gault estimate: computed with its inputs, or why not.
+trace_entry& trace_cockcroft_gault(patient_findings const& f,
+                                   lab_result const& cr,
+                                   std::optional<double> crcl,
+                                   std::string const& why_not,
+                                   rule_set_data const& d,
+                                   std::vector<trace_entry>& trace) {
+    auto& e = trace::about_value(
+        trace, trace_section::renal, crcl ? trace_decision::computed : trace_decision::not_computed,
+        "cockcroft_gault",
+        crcl ? "Cockcroft-Gault " + format_computed(*crcl) + " mL/min: a renal estimate"
+             : "Cockcroft-Gault not computed: " + why_not);
+    if (!crcl)
+        e.reason = cr.age_hours > d.renal_max_age_days * 24 ? trace_reason::too_old
+                                                            : trace_reason::missing_input;
+    e.values.push_back(trace::text("formula", cockcroft_gault_formula(d)));
+    e.values.push_back(trace::text("creatinineResource", cr.reference));
+    e.values.push_back(trace::number("creatinine", cr.value, "mg/dL"));
+    e.values.push_back(trace::number("creatinineAgeDays", cr.age_hours / 24, "d"));
+    if (f.age_years) e.values.push_back(trace::number("age", *f.age_years, "years"));
+    if (f.weight) {
+        e.values.push_back(trace::text("weightResource", f.weight->reference));
+        e.values.push_back(trace::number("weight", f.weight->value, "kg"));
+    }
+    e.values.push_back(trace::text("sex", gender_name(f.gender)));
+    if (crcl) e.values.push_back(trace::number("estimate", *crcl, "mL/min"));
+    return e;
+}
+
+// Why Cockcroft-Gault cannot be computed from this creatinine, age and weight; empty if it can.
+std::string cockcroft_gault_missing(patient_findings const& f,
+                                    lab_result const& cr,
+                                    rule_set_data const& d) {
+    if (cr.age_hours > d.renal_max_age_days * 24)
+        return "creatinine of " + card_when(cr, f.now) + " is older than a year: not used";
+    if (!f.age_years) return "Cockcroft-Gault not computed: age unknown (no birthDate)";
+    if (!f.weight) return "Cockcroft-Gault not computed: no body weight within a year";
+    if (cr.value <= 0 || *f.age_years >= d.cg_age_offset)
+        return "Cockcroft-Gault not computed: inputs out of range";
+    return {};
+}
+
 // Cockcroft-Gault from the newest creatinine, age, weight and sex; or a note saying why not.
 void add_cockcroft_gault_candidate(patient_findings& f,
                                    newest_results const& newest,
-                                   rule_set_data const& d) {
+                                   rule_set_data const& d,
+                                   std::vector<trace_entry>& trace) {
     auto const& found = newest.of(obs_kind::creatinine);
-    if (!found) return;
+    if (!found) {
+        trace::about_value(trace, trace_section::renal, trace_decision::not_computed,
+                           "cockcroft_gault", "Cockcroft-Gault not computed: no counted creatinine")
+            .reason = trace_reason::missing_input;
+        return;
+    }
     auto& rf = f.renal;
     auto const& cr = *found;
-    if (cr.age_hours > d.renal_max_age_days * 24) {
-        rf.notes.push_back("creatinine of " + card_when(cr, f.now) +
-                           " is older than a year: not used");
-    } else if (!f.age_years) {
-        rf.notes.push_back("Cockcroft-Gault not computed: age unknown (no birthDate)");
-    } else if (!f.weight) {
-        rf.notes.push_back("Cockcroft-Gault not computed: no body weight within a year");
-    } else if (cr.value <= 0 || *f.age_years >= d.cg_age_offset) {
-        rf.notes.push_back("Cockcroft-Gault not computed: inputs out of range");
-    } else {
-        bool const female = f.gender == fhir::administrative_gender::female;
-        bool const male = f.gender == fhir::administrative_gender::male;
-        double const factor = female ? d.cg_female_factor : male ? 1.0 : d.cg_unknown_sex_factor;
-        double const crcl = cockcroft_gault(*f.age_years, f.weight->value, cr.value, factor, d);
-        rf.candidates.push_back({renal_source::cockcroft_gault, crcl, cr.time, cr.age_hours / 24,
-                                 cr.reference, cockcroft_gault_inputs(f, cr, crcl, d)});
+    if (std::string why = cockcroft_gault_missing(f, cr, d); !why.empty()) {
+        trace_cockcroft_gault(f, cr, std::nullopt, why, d, trace);
+        rf.notes.push_back(std::move(why));
+        return;
+    }
+    bool const female = f.gender == fhir::administrative_gender::female;
+    bool const male = f.gender == fhir::administrative_gender::male;
+    double const factor = female ? d.cg_female_factor : male ? 1.0 : d.cg_unknown_sex_factor;
+    double const crcl = cockcroft_gault(*f.age_years, f.weight->value, cr.value, factor, d);
+    trace_cockcroft_gault(f, cr, crcl, {}, d, trace)
+        .values.push_back(trace::number("sexFactor", factor));
+    rf.candidates.push_back({renal_source::cockcroft_gault, crcl, cr.time, cr.age_hours / 24,
+                             cr.reference, cockcroft_gault_inputs(f, cr, crcl, d)});
+}
+
+char const* source_name(renal_source s) {
+    switch (s) {
+        case renal_source::creatinine_clearance:
+            return "creatinine clearance";
+        case renal_source::egfr:
+            return "eGFR";
+        case renal_source::cockcroft_gault:
+            break;
+    }
+    return "Cockcroft-Gault";
+}
+
+// The band chosen: from which estimate (the lowest), its thresholds, and the CKD 5 override.
+void trace_renal_band(renal_function const& rf,
+                      rule_set_data const& d,
+                      std::vector<trace_entry>& trace) {
+    std::string const band = d.band_label[static_cast<std::size_t>(rf.band)];
+    std::string message = "band " + band;
+    if (rf.used)
+        message += " from " + std::string(source_name(rf.used->source)) + " " +
+                   format_number(rf.used->ml_min, 1) + " mL/min (the lowest of " +
+                   std::to_string(rf.candidates.size()) + " estimate" +
+                   (rf.candidates.size() == 1 ? "" : "s") + ")";
+    else
+        message += ": no renal estimate within " + format_number(d.renal_max_age_days) + " days";
+    if (rf.ckd5) message += "; CKD stage 5 / dialysis Condition: contraindicated band";
+    auto& e = trace::about_value(trace, trace_section::renal, trace_decision::chosen,
+                                 "renal_function", std::move(message));
+    e.values.push_back(trace::text("band", band));
+    if (rf.used) {
+        e.values.push_back(trace::text("source", source_name(rf.used->source)));
+        e.values.push_back(trace::number("estimate", rf.used->ml_min, "mL/min"));
+        e.values.push_back(trace::text("estimateResource", rf.used->reference));
+    }
+    if (rf.ckd5) e.values.push_back(trace::text("ckd5Condition", "Condition/" + rf.ckd5->id));
+    if (!rf.used) return;
+    static constexpr char const* band_names[] = {"normal", "impaired", "severely impaired"};
+    for (std::size_t i = 0; i < 3; ++i) {
+        e.compared.push_back(
+            trace::compare(std::string("estimate at or above the ") + band_names[i] + " band",
+                           rf.used->ml_min, ">=", d.band_min[i], "mL/min",
+                           compare_as_decimal(rf.used->ml_min, d.band_min[i]) >= 0));
     }
 }
 
@@ -114,16 +236,13 @@ void assess_renal(patient_findings& f,
     add_measured_candidate(f, newest, obs_kind::creatinine_clearance,
                            renal_source::creatinine_clearance, "creatinine clearance", d, trace);
     add_measured_candidate(f, newest, obs_kind::egfr, renal_source::egfr, "eGFR", d, trace);
-    add_cockcroft_gault_candidate(f, newest, d);
+    add_cockcroft_gault_candidate(f, newest, d, trace);
     for (auto const& c : rf.candidates) {
         if (!rf.used || c.ml_min < rf.used->ml_min) rf.used = c;
     }
     if (rf.used) rf.band = band_for(rf.used->ml_min, d);
     if (rf.ckd5) rf.band = renal_band::contraindicated;
-    note(trace, "renal_function",
-         "band " + d.band_label[static_cast<std::size_t>(rf.band)] +
-             (rf.used ? " from " + format_number(rf.used->ml_min, 1) + " mL/min" : std::string()) +
-             (rf.ckd5 ? " (CKD stage 5 / dialysis condition)" : ""));
+    trace_renal_band(rf, d, trace);
 }
 
 }  // namespace findings

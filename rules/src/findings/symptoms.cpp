@@ -1,6 +1,7 @@
 #include "common/decimal.hpp"
 #include "common/text.hpp"
 #include "findings/parts.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules::findings {
 
@@ -20,11 +21,14 @@ void read_symptom_condition(patient_findings& f,
             f.symptoms.push_back({&c, condition_label(c), va});
             if (va) f.recent_torsades_or_ventricular = true;
             if (condition_in(c, *d.sets.torsades)) f.recent_torsades = true;
-            note(trace, "Condition/" + c.id,
-                 "recent symptom: escalates hypomagnesemia to the severe path");
+            trace::about_resource(trace, trace_section::condition, trace_decision::noted,
+                                  trace_reason::none, "Condition", c.id,
+                                  "recent symptom: escalates hypomagnesemia to the severe path");
         } else {
-            note(trace, "Condition/" + c.id,
-                 "long-standing or undated: does not escalate (onset/recorded outside the window)");
+            trace::about_resource(
+                trace, trace_section::condition, trace_decision::noted, trace_reason::too_old,
+                "Condition", c.id,
+                "long-standing or undated: does not escalate (onset/recorded outside the window)");
         }
     }
     if (condition_in(c, *d.sets.muscle_cramp) || condition_in(c, *d.sets.tremor) ||
@@ -37,8 +41,12 @@ void read_symptom_condition(patient_findings& f,
 void add_qtc_symptom(patient_findings& f, rule_set_data const& d, std::vector<trace_entry>& trace) {
     if (f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {
         f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms", false});
-        note(trace, f.qtc->reference,
-             "QTc >= " + format_number(d.qtc_symptomatic_ms, 0) + " ms: symptomatic");
+        auto const [type, id] = trace::split_reference(f.qtc->reference);
+        trace::about_resource(
+            trace, trace_section::condition, trace_decision::noted, trace_reason::none, type, id,
+            "QTc >= " + format_number(d.qtc_symptomatic_ms, 0) + " ms: symptomatic")
+            .compared.push_back(
+                trace::compare("QTc", f.qtc->value, ">=", d.qtc_symptomatic_ms, "ms", true));
     }
     f.symptomatic = !f.symptoms.empty();
 }

@@ -1,5 +1,6 @@
 #include "common/text.hpp"
 #include "findings/parts.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules::findings {
 
@@ -18,12 +19,15 @@ service_definition const* service_of(hook_context const& context, rule_set_data 
 // Prefetch keys the client could not fill, described as the service describes them.
 void note_unavailable_prefetch(patient_findings& f,
                                hook_context const& context,
-                               rule_set_data const& d) {
+                               rule_set_data const& d,
+                               std::vector<trace_entry>& trace) {
     auto const* svc = service_of(context, d);
     if (!svc) return;
     for (auto const& key : context.unavailable_prefetch) {
         for (auto const& t : svc->prefetch) {
             if (t.key != key) continue;
+            trace::about_value(trace, trace_section::data, trace_decision::noted, "prefetch." + key,
+                               "not available: " + t.describes);
             f.unavailable.push_back(
                 fill(d.text("data_unavailable"), {{"describes", t.describes}, {"key", t.key}}));
             if (key == "renal")
@@ -41,9 +45,10 @@ void note_unavailable_data(patient_findings& f,
                            hook_context const& context,
                            rule_set_data const& d,
                            std::vector<trace_entry>& trace) {
-    note_unavailable_prefetch(f, context, d);
+    note_unavailable_prefetch(f, context, d, trace);
     for (auto const& data_note : context.data_notes) {
-        note(trace, "data", "incomplete: " + data_note);
+        trace::about_value(trace, trace_section::data, trace_decision::noted, "data",
+                           "incomplete: " + data_note);
         f.unavailable.push_back(fill(d.text("data_incomplete"), {{"describes", data_note}}));
     }
 }

@@ -32,8 +32,6 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
     c.detail.push_back(renal_text(rc));
     for (auto const& n : plan.notes) c.detail.push_back(n);
     c.wants = shared_suggestion::repletion;
-    rc.note(c.rule_id, orders.front()->reference,
-            "fires: digoxin ordered with current hypomagnesemia");
     return c;
 }
 

@@ -33,7 +33,6 @@ std::optional<card_draft> rule_hypomagnesemia(rule_context const& rc) {
     c.detail.push_back(renal_text(rc));
     for (auto const& n : plan.notes) c.detail.push_back(n);
     c.wants = shared_suggestion::repletion;
-    rc.note(c.rule_id, f.magnesium.latest->reference, "fires: current hypomagnesemia");
     return c;
 }
 

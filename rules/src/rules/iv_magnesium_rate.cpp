@@ -65,8 +65,6 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     } else {
         c.detail.push_back(d.text("iv_rate_exemption"));
     }
-    rc.note(c.rule_id, fast.front()->reference,
-            "fires: IV rate " + format_number(fastest, 1) + " mg/min");
     return c;
 }
 

@@ -79,8 +79,6 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
     if (patient_view)
         c.detail.push_back(fill(d.text("pregnancy_active_review"),
                                 {{"max", format_number(d.continuous_mgso4_max_days)}}));
-    rc.note(c.rule_id, orders.front()->reference,
-            "fires: > " + format_number(d.continuous_mgso4_max_days) + " days in pregnancy");
     return c;
 }
 

@@ -55,8 +55,6 @@ std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc) 
     c.detail.push_back("Oral antibiotic: " + drugs_text(antibiotics) +
                        ". Oral magnesium: " + drugs_text(magnesium) + ".");
     c.detail.push_back(rc.d.text("chelation_advice"));
-    rc.note(c.rule_id, antibiotics.front()->reference,
-            "fires: oral antibiotic with oral magnesium");
     return c;
 }
 

@@ -33,8 +33,6 @@ std::optional<card_draft> rule_potassium_with_hypomagnesemia(rule_context const&
     c.detail.push_back(renal_text(rc));
     for (auto const& n : plan.notes) c.detail.push_back(n);
     c.wants = shared_suggestion::repletion;
-    rc.note(c.rule_id, orders.front()->reference,
-            "fires: potassium ordered with current hypomagnesemia");
     return c;
 }
 

@@ -29,8 +29,6 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(rc.d.text("nephrology_advice"));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
-    rc.note(c.rule_id, orders.front()->reference,
-            "fires: magnesium ordered in the contraindicated renal band");
     return c;
 }
 

@@ -66,8 +66,6 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
                        format_number(d.oral_dose_mg) + " mg) and recheck magnesium within " +
                        format_number(d.oral_recheck_days[2] * 24) + " hours.");
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
-    rc.note(c.rule_id, orders.front()->reference,
-            "fires: magnesium ordered with severely impaired renal function");
     return c;
 }
 

@@ -26,7 +26,6 @@ std::optional<card_draft> rule_repletion_without_recent_level(rule_context const
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
-    rc.note(c.rule_id, orders.front()->reference, "fires: no Mg within " + window);
     return c;
 }
 

@@ -24,7 +24,6 @@ std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
     if (!drugs.empty()) c.detail.push_back("Magnesium-wasting drugs: " + drugs_text(drugs) + ".");
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
-    rc.note(c.rule_id, m.latest->reference, "fires: low result older than the current window");
     return c;
 }
 

@@ -44,7 +44,6 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
-    rc.note(c.rule_id, due.front()->reference, "fires: no Mg within " + window_text);
     return c;
 }
 

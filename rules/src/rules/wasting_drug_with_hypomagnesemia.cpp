@@ -42,8 +42,6 @@ std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context con
             rc.d.text("famotidine_note"));
     }
     c.wants = shared_suggestion::repletion;
-    rc.note(c.rule_id, drugs.front()->reference,
-            "fires: wasting drug ordered with current hypomagnesemia");
     return c;
 }
 

@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include "cds/request_arena.hpp"
+#include "cds/service/cds/explain.hpp"
 #include "cds/service/cds/hook_context.hpp"
 #include "cds/service/cds/resource_count.hpp"
 #include "cds/service/http/router.hpp"
@@ -65,22 +66,6 @@ std::string describe_key(rules::prefetch_template const& t) {
 }
 
 }  // namespace
-
-boost::json::object render_explain(rules::rule_set const& rules,
-                                   std::vector<rules::trace_entry> const& trace,
-                                   boost::json::storage_ptr storage) {
-    boost::json::array entries(storage);
-    entries.reserve(trace.size());
-    for (auto const& entry : trace) {
-        entries.emplace_back(boost::json::object{
-            {"rule", entry.rule}, {"subject", entry.subject}, {"message", entry.message}});
-    }
-    boost::json::object explain(storage);
-    explain["ruleSetId"] = rules.id();
-    explain["ruleSetVersion"] = rules.version();
-    explain["entries"] = std::move(entries);
-    return explain;
-}
 
 bool is_json_media_type(std::string_view content_type) {
     auto const semicolon = content_type.find(';');
@@ -443,7 +428,8 @@ http_response complete_cds_call(prepared_call call,
     if (state.metrics) state.metrics->record_cards(result.cards);
     boost::json::object document(storage);
     document["cards"] = std::move(result.cards);
-    if (call.explain) document["explain"] = render_explain(rule_set, result.trace, storage);
+    if (call.explain)
+        document["explain"] = render_explain(rule_set, call.context, result.trace, storage);
     response.body = boost::json::serialize(document);
     return response;
 }

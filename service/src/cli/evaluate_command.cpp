@@ -1,11 +1,11 @@
 #include <chrono>
 #include <iostream>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
 #include "cds/service/cds/cds_call.hpp"
+#include "cds/service/cds/explain.hpp"
 #include "cds/service/cds/service_state.hpp"
 #include "cds/service/cli/commands.hpp"
 #include "cds/service/cli/options.hpp"
@@ -66,41 +66,9 @@ std::string pick_service(rules::rule_set const& rule_set,
     return matching.front();
 }
 
-std::string json_text(boost::json::value const* v) {
-    return v != nullptr && v->is_string() ? std::string{v->get_string()} : std::string{};
-}
-
-void print_card(boost::json::object const& card, std::ostream& out) {
-    out << "\n[" << json_text(card.if_contains("indicator")) << "] "
-        << json_text(card.if_contains("summary")) << '\n';
-    if (auto detail = json_text(card.if_contains("detail")); !detail.empty()) {
-        std::istringstream lines(detail);
-        for (std::string line; std::getline(lines, line);) out << "    " << line << '\n';
-    }
-    if (auto const* suggestions = card.if_contains("suggestions");
-        suggestions != nullptr && suggestions->is_array()) {
-        for (auto const& s : suggestions->as_array()) {
-            out << "  suggestion: " << json_text(s.as_object().if_contains("label")) << '\n';
-        }
-    }
-}
-
-// `evaluate --explain --format text`: each card (indicator, summary, detail, suggestions),
-// then the trace, one decision a line. Reads the same JSON the service returns.
+// `evaluate --explain --format text` (cds/service/cds/explain.hpp).
 void print_explained(std::string const& body, std::ostream& out) {
-    auto const document = boost::json::parse(body).as_object();
-    auto const& cards = document.at("cards").as_array();
-    out << cards.size() << (cards.size() == 1 ? " card" : " cards") << '\n';
-    for (auto const& card : cards) print_card(card.as_object(), out);
-    auto const& explain = document.at("explain").as_object();
-    out << "\nwhy (rule set " << json_text(explain.if_contains("ruleSetId")) << ' '
-        << json_text(explain.if_contains("ruleSetVersion")) << "):\n";
-    for (auto const& entry_value : explain.at("entries").as_array()) {
-        auto const& entry = entry_value.as_object();
-        out << "  " << json_text(entry.if_contains("rule")) << " | "
-            << json_text(entry.if_contains("subject")) << " | "
-            << json_text(entry.if_contains("message")) << '\n';
-    }
+    print_explain_text(boost::json::parse(body).as_object(), out);
 }
 
 // The service state `evaluate` runs the request through: the rule set, the JSON depth bound

@@ -50,8 +50,9 @@ void add_limit_options(po::options_description& d) {
 }
 
 void add_connection_options(po::options_description& d) {
-    d.add_options()("tls-cert", po::value<std::string>(),
-                    "PEM certificate chain: serve HTTPS (TLS 1.2+) instead of HTTP; needs --tls-key")(
+    d.add_options()(
+        "tls-cert", po::value<std::string>(),
+        "PEM certificate chain: serve HTTPS (TLS 1.2+) instead of HTTP; needs --tls-key")(
         "tls-key", po::value<std::string>(), "PEM private key (unencrypted) of --tls-cert")(
         "tls-handshake-timeout", po::value<double>()->default_value(10),
         "seconds a client has to complete the TLS handshake")(

@@ -9,8 +9,8 @@
 namespace cds::fhir {
 
 enum class integer_wording {
-    as_number,      // FHIR reading: every JSON number is "a number"
-    as_integer,     // JSON Schema: integers are "an integer", other numbers "a number"
+    as_number,   // FHIR reading: every JSON number is "a number"
+    as_integer,  // JSON Schema: integers are "an integer", other numbers "a number"
 };
 
 std::string_view json_kind_phrase(boost::json::value const& v,

@@ -13,6 +13,7 @@
 
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/rule_set.hpp"
+#include "cds/rules/trace.hpp"
 
 namespace cds::rules {
 
@@ -32,13 +33,6 @@ struct hook_context {
     // page limit), in short client-fit words: shown on every card, since the evidence may be
     // incomplete. The service fills it from the FHIR-server fetch; never holds a token.
     std::vector<std::string> data_notes;
-};
-
-// One line of the explain trace: a decision and the evidence behind it.
-struct trace_entry {
-    std::string rule;     // rule id, e.g. "hypomagnesemia"
-    std::string subject;  // what was looked at, e.g. "Observation/mg1" or "renal_function"
-    std::string message;  // what was decided and why
 };
 
 struct evaluation_result {

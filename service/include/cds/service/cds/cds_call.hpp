@@ -73,13 +73,6 @@ struct missing_data {
                                               fetch_outcome const* fetched,
                                               service_state const& state);
 
-// The "explain" member of a hook response (documented in README.md, "Explain"):
-//   {"ruleSetId": ..., "ruleSetVersion": ..., "entries": [{"rule", "subject", "message"}, ...]}
-// The same shape for `magnesium-cds evaluate --explain --format json`.
-[[nodiscard]] boost::json::object render_explain(rules::rule_set const& rules,
-                                                 std::vector<rules::trace_entry> const& trace,
-                                                 boost::json::storage_ptr storage = {});
-
 // True for application/json and application/*+json (e.g. application/fhir+json), with any
 // parameters as long as a charset, if given, is UTF-8.
 [[nodiscard]] bool is_json_media_type(std::string_view content_type);
