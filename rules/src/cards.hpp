@@ -26,6 +26,12 @@ struct suggestion_draft {
 // What a card may carry that must appear on one card only (CLINICAL-BASIS.md §5).
 enum class shared_suggestion { none, repletion, level };
 
+// The problem a draft belongs to. The drafts of one problem become one card (CLINICAL-BASIS.md
+// §5 "One card per problem"): every finding that stems from the current hypomagnesemia (the
+// deficiency itself, and the wasting drugs, potassium and digoxin among the triggering orders).
+// A draft of no problem is an independent card.
+enum class problem { none, current_hypomagnesemia };
+
 struct card_draft {
     std::string rule_id;
     indicator level = indicator::info;
@@ -35,6 +41,10 @@ struct card_draft {
     shared_suggestion wants = shared_suggestion::none;
     std::string sort_key;                 // e.g. the first triggering order, for a stable order
     std::vector<std::string> references;  // the resources the finding used (card extension)
+    // A part of a problem's card: its drugs, and in `detail` one line per drug with that drug's
+    // implication; compose_problem_cards() turns the parts into the card.
+    problem part_of = problem::none;
+    std::vector<medication_exposure const*> drugs;
 };
 
 // ---- repletion plan (CLINICAL-BASIS.md §3) ----
@@ -77,6 +87,18 @@ struct rule_context {
     mutable request_cache cache{};
 };
 
+// Merges the drafts of each problem into one card (CLINICAL-BASIS.md §5): the card reports the
+// rule of its primary trigger (the part of the lowest rank), names the magnesium value and the
+// first drug in its summary, gives one line per drug, and carries one set of repletion
+// suggestions. Drafts of no problem are left as they are.
+void compose_problem_cards(std::vector<card_draft>& cards, rule_context const& rc);
+// Removes from each card the detail sentences an earlier card (in display order) already
+// shows: no sentence appears on two cards of one response (CLINICAL-BASIS.md §5).
+void drop_repeated_sentences(std::vector<card_draft>& cards);
+// The magnesium value of a summary with its severity, conversion, "preliminary" and the
+// symptom: "0.49 mmol/L (1.19 mg/dL, severe)", "1.5 mg/dL (mild–moderate, with torsades)".
+[[nodiscard]] std::string mg_summary_finding(rule_context const& rc);
+
 // Plans from scratch; rules use rule_context::repletion(), which plans once per request.
 [[nodiscard]] repletion_plan plan_repletion(rule_context const& rc);
 // A serum Mg level now (monitoring only), plus a creatinine when renal function is unknown.
@@ -107,7 +129,6 @@ void prebuild_card_json(rule_set_data& d);
 [[nodiscard]] std::string reported_text(lab_result const& r,
                                         std::string_view compared_unit,
                                         int converted_decimals);
-[[nodiscard]] std::string severity_text(rule_context const& rc);
 [[nodiscard]] std::string mg_evidence(rule_context const& rc);
 // The band and the threshold the current result crossed ("Severe: below 1.2 mg/dL.").
 [[nodiscard]] std::string mg_thresholds(rule_context const& rc);

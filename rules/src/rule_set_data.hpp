@@ -127,8 +127,11 @@ struct rule_text {
     std::string title;
     std::string summary;  // template with {placeholders}
     bool enabled = true;
+    // The codes of the override reasons that make sense for this rule's cards (§5), in order.
+    std::vector<std::string> override_reason_codes;
     // Constant members of this rule's cards (built by the loader).
-    boost::json::object card_source;     // {label, url, topic}
+    boost::json::array override_reasons_json;  // the card's overrideReasons
+    boost::json::object card_source;           // {label, url, topic}
     boost::json::object card_extension;  // {"magnesium-cds": {ruleSetId, ruleSetVersion, ruleId}}
 };
 
@@ -253,8 +256,7 @@ struct rule_set_data {
     std::map<std::string, std::string, std::less<>> texts;  // "severity.severe", "actions.iv", ...
     [[nodiscard]] std::string const& text(std::string_view key) const;
 
-    std::vector<coding_config> override_reasons;
-    boost::json::array override_reasons_json;  // a card's overrideReasons (built by the loader)
+    std::vector<coding_config> override_reasons;  // every reason a rule may offer
 };
 
 }  // namespace cds::rules

@@ -4,8 +4,9 @@ of every scenario response.
 Failing checks (`check_cards`): summary under 140 characters and not cut ("..."); no ISO-8601
 timestamps or dates, FHIR references or ids of resources in the request, rule ids or UCUM
 annotations in braces in summary or detail; detail at most 80 words; no sentence repeated on
-two cards of one response; the rule set's id and version in `source.topic` and the card
-extension, not in the text.
+two cards of one response (one card per problem); the rule set's id and version in
+`source.topic` and the card extension, not in the text. That no two cards suggest the same order
+is checked with the orders (scenario_lib.check_response).
 
 Known gaps (`order_gaps`): created MedicationRequests a prescriber could not sign as written
 (§3.1) and labels that omit an order their suggestion creates. They are listed by the runner,
@@ -108,18 +109,6 @@ def check_cards(response: dict, request: dict, rules_identity: tuple[str, str] |
         r += text_problems(summary, f"{where}.summary", ids, rules)
         r += text_problems(detail, f"{where}.detail", ids, rules)
         r += provenance_problems(card, where, rules_identity)
-    return r
-
-
-def text_gaps(response: dict) -> list[str]:
-    """Known gaps of §5 that need one card per problem (several cards on one hypomagnesemia
-    repeat its evidence and add up words): detail over 80 words, a sentence on two cards."""
-    cards = [c for c in response.get("cards", []) or [] if isinstance(c, dict)]
-    r: list[str] = []
-    seen: dict[str, int] = {}
-    for i, card in enumerate(cards):
-        where = f"cards[{i}]"
-        detail = str(card.get("detail", ""))
         if (n := _words(_plain(detail))) > MAX_DETAIL_WORDS:
             r.append(f"{where}.detail has {n} words (§5: at most {MAX_DETAIL_WORDS})")
         for s in sentences(detail):

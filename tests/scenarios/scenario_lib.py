@@ -26,7 +26,8 @@ TOP_KEYS = {"description", "now", "rules", "rules_patch", "cards", "card_count",
 CARD_KEYS = {"indicator", "summary_contains", "summary_not_contains", "detail_contains",
              "detail_contains_any", "detail_not_contains", "text_contains", "text_contains_any",
              "text_not_contains", "selection_behavior", "suggestion_count", "suggestions", "any_action",
-             "no_suggestion_codes", "no_suggestions", "source_label_contains", "override_reasons_contain"}
+             "no_suggestion_codes", "no_suggestions", "source_label_contains", "override_reasons_contain",
+             "rule"}
 SUGGESTION_KEYS = {"label_contains", "text_contains", "is_recommended", "action_count", "actions"}
 ACTION_KEYS = {"type", "resource_type", "resource_id", "codes", "codes_any", "text_contains",
                "text_contains_any", "route", "dose", "frequency_per_day", "at_bedtime", "infusion_minutes",
@@ -542,6 +543,8 @@ def check_card(exp: dict, card: dict, now: datetime) -> list[str]:
     for t in lower_list(exp.get("source_label_contains")):
         if t not in str((card.get("source") or {}).get("label", "")).lower():
             r.append(f"source.label lacks {t!r}")
+    if "rule" in exp and ((card.get("source") or {}).get("topic") or {}).get("code") != exp["rule"]:
+        r.append(f"source.topic.code {((card.get('source') or {}).get('topic') or {}).get('code')!r} != {exp['rule']!r}")
     reasons = " | ".join(str(o.get("display", "")) for o in card.get("overrideReasons", []) or [] if isinstance(o, dict)).lower()
     for t in lower_list(exp.get("override_reasons_contain")):
         if t not in reasons:

@@ -254,6 +254,6 @@ test('evaluate --explain prints the same trace, as JSON or as text', () => {
     assert.ok(json.explain.entries.some((e) => e.rule === 'hypomagnesemia'));
     const text = run('--explain', '--format', 'text');
     assert.match(text, /^1 card\n/);
-    assert.match(text, /\[critical\] Serum Mg 1\.1 mg\/dL/);
+    assert.match(text, /\[critical\] Mg 1\.1 mg\/dL/);
     assert.match(text, /why \(rule set magnesium-cds-rules [^)]+\):\n {2}findings \| /);
 });

@@ -326,6 +326,22 @@ double oral_recheck_hours(rule_context const& rc) {
     return rc.d.oral_recheck_days[static_cast<std::size_t>(rc.f.renal.band)] * 24;
 }
 
+// Treated already (CLINICAL-BASIS.md §3.3): an active or drafted repletion of the route the
+// severity calls for. The info card says so and when the recheck is due, and suggests it.
+void plan_treated(rule_context const& rc, medication_exposure const& treating, repletion_plan& p) {
+    auto const& d = rc.d;
+    bool const iv = treating.magnesium == mg_product::parenteral;
+    double const hours = iv ? d.iv_recheck_hours : oral_recheck_hours(rc);
+    p.downgrade_to_info = true;
+    p.action = fill(d.text(iv ? "actions.on_iv" : "actions.on_repletion"),
+                    {{"when", recheck_when(hours)}});
+    p.notes.push_back(
+        fill(d.text("treated_already"), {{"drug", treating.name}, {"when", recheck_when(hours)}}));
+    suggestion_draft s = recheck_suggestion(rc, hours);
+    add_creatinine_if_renal_unknown(rc, s);
+    p.suggestions.push_back(std::move(s));
+}
+
 // Under the adult age or age unknown: no dose. Treated already by the route the severity
 // calls for (§3.3): the info card about the recheck, no dose either way (CLINICAL-BASIS.md
 // §7 Age and treatment together).
@@ -335,18 +351,10 @@ void plan_without_dose(rule_context const& rc, active_magnesium const& active, r
     medication_exposure const* treating = p.severe_path       ? active.parenteral
                                           : active.parenteral ? active.parenteral
                                                               : active.oral;
-    p.action = treating
-                   ? d.text(treating->magnesium == mg_product::parenteral ? "actions.on_iv"
-                                                                          : "actions.on_repletion")
-                   : d.text("actions.no_dose");
-    if (treating) {
-        p.downgrade_to_info = true;
-        double const hours = treating->magnesium == mg_product::parenteral ? d.iv_recheck_hours
-                                                                           : oral_recheck_hours(rc);
-        p.notes.push_back(fill(d.text("treated_already"),
-                               {{"drug", treating->name}, {"when", recheck_when(hours)}}));
-        p.suggestions.push_back(recheck_suggestion(rc, hours));
-    }
+    if (treating)
+        plan_treated(rc, *treating, p);
+    else
+        p.action = d.text("actions.no_dose");
     p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
     std::string why = f.age_years ? "under the adult age: no dose" : "age unknown: no dose";
     if (treating) why += "; treated already";
@@ -406,27 +414,21 @@ void plan_severe(rule_context const& rc, active_magnesium const& active, repleti
     auto const& d = rc.d;
     auto const band = rc.f.renal.band;
     if (active.parenteral) {
-        p.action = d.text("actions.on_iv");
-        p.notes.push_back("Parenteral magnesium is already ordered (" + active.parenteral->name +
-                          "): no second IV order is suggested; recheck the level.");
-        suggestion_draft s = recheck_suggestion(rc, d.iv_recheck_hours);
-        add_creatinine_if_renal_unknown(rc, s);
-        p.suggestions.push_back(std::move(s));
+        plan_treated(rc, *active.parenteral, p);
         return;
     }
     bool const reduced =
         band == renal_band::severely_impaired || band == renal_band::contraindicated;
     p.suggestions.push_back(iv_dose_suggestion(rc, reduced));
-    p.action = reduced ? d.text("actions.iv_reduced") : d.text("actions.iv");
-    if (active.oral) {
-        p.notes.push_back("Already on oral magnesium (" + active.oral->name +
-                          "), now severe or symptomatic: IV magnesium is suggested.");
-    }
+    p.action = fill(d.text(reduced ? "actions.iv_reduced" : "actions.iv"),
+                    {{"dose", format_number(reduced ? d.iv_reduced_dose_g : d.iv_dose_g)}});
+    if (active.oral)
+        p.notes.push_back(fill(d.text("oral_not_enough"), {{"drug", active.oral->name}}));
     if (band == renal_band::contraindicated) {
         p.critical = true;
         p.notes.push_back(d.text("nephrology_advice"));
     } else if (band == renal_band::severely_impaired) {
-        p.notes.push_back("Renal function severely impaired: the IV dose is halved.");
+        p.notes.push_back(d.text("halved_iv"));
     }
 }
 
@@ -485,28 +487,21 @@ void plan_oral(rule_context const& rc, active_magnesium const& active, repletion
         p.suggestions.push_back(recheck_suggestion(rc, recheck_hours));
         return;
     }
-    if (active.oral) {
-        p.downgrade_to_info = true;
-        p.action = d.text("actions.on_repletion");
-        p.notes.push_back("Already on oral magnesium (" + active.oral->name +
-                          "): no second oral order is suggested; recheck the level " +
-                          recheck_when(recheck_hours) + ".");
-        suggestion_draft s = recheck_suggestion(rc, recheck_hours);
-        add_creatinine_if_renal_unknown(rc, s);
-        p.suggestions.push_back(std::move(s));
+    // Oral or IV repletion treats a mild–moderate deficiency (§3.3).
+    if (active.oral || active.parenteral) {
+        plan_treated(rc, active.oral ? *active.oral : *active.parenteral, p);
         return;
     }
     bool const reduced = band == renal_band::severely_impaired;
     p.suggestions.push_back(oxide_suggestion(rc, reduced, recheck_hours));
     p.suggestions.push_back(alternative_salt_suggestion(rc, reduced, recheck_hours));
-    p.action = reduced ? d.text("actions.oral_reduced") : d.text("actions.oral");
+    p.action = fill(d.text(reduced ? "actions.oral_reduced" : "actions.oral"),
+                    {{"dose", format_number(reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg)}});
     if (band == renal_band::impaired)
-        p.notes.push_back("Renal function impaired: standard dose; recheck magnesium " +
-                          recheck_when(recheck_hours) + ".");
-    if (reduced)
         p.notes.push_back(
-            "Renal function severely impaired: the oral dose is halved; recheck magnesium " +
-            recheck_when(recheck_hours) + ".");
+            fill(d.text("renal_impaired_recheck"), {{"when", recheck_when(recheck_hours)}}));
+    if (reduced)
+        p.notes.push_back(fill(d.text("halved_oral"), {{"when", recheck_when(recheck_hours)}}));
 }
 
 }  // namespace
@@ -548,13 +543,6 @@ void prebuild_card_json(rule_set_data& d) {
     }
     for (auto* c : {&d.iv_route, &d.oral_route, &d.alt_route, &d.famotidine_route})
         c->json = build_coding_json(*c);
-
-    // overrideReasons carry the display even when empty (they are shown to the user).
-    d.override_reasons_json.clear();
-    for (auto& r : d.override_reasons) {
-        d.override_reasons_json.push_back(
-            bj::object{{"system", r.system}, {"code", r.code}, {"display", r.display}});
-    }
 
     for (auto& [rule_id, t] : d.rule_texts) {
         bj::object topic;

@@ -1,5 +1,6 @@
 #include "loader/extract.hpp"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <set>
@@ -371,6 +372,8 @@ void extract_rules(bj::object const& root, rule_set_data& d) {
         t.title = str(ro, "title");
         t.summary = str(ro, "summary");
         if (auto const* e = ro.if_contains("enabled")) t.enabled = e->as_bool();
+        for (auto const& code : ro.at("override_reasons").as_array())
+            t.override_reason_codes.emplace_back(code.as_string());
         d.rule_texts.emplace(std::string(rid), std::move(t));
     }
 }
@@ -403,6 +406,27 @@ void extract_override_reasons(bj::object const& root, rule_set_data& d, problem_
     }
 }
 
+// Each rule's overrideReasons: the listed reasons' codings, in the rule's order (§5: only
+// reasons that make sense for that card). The display is carried even when empty: it is shown.
+void build_rule_override_reasons(rule_set_data& d, problem_list& problems) {
+    for (auto& [rule_id, t] : d.rule_texts) {
+        t.override_reasons_json.clear();
+        std::size_t i = 0;
+        for (auto const& code : t.override_reason_codes) {
+            auto const it = std::find_if(d.override_reasons.begin(), d.override_reasons.end(),
+                                         [&](coding_config const& r) { return r.code == code; });
+            if (it == d.override_reasons.end()) {
+                problems.push_back({"/rules/" + rule_id + "/override_reasons/" + std::to_string(i),
+                                    "override reason '" + code + "' is not in /override_reasons"});
+            } else {
+                t.override_reasons_json.push_back(bj::object{
+                    {"system", it->system}, {"code", it->code}, {"display", it->display}});
+            }
+            ++i;
+        }
+    }
+}
+
 }  // namespace
 
 void extract_rule_set(bj::object const& root, rule_set_data& d, problem_list& problems) {
@@ -418,6 +442,7 @@ void extract_rule_set(bj::object const& root, rule_set_data& d, problem_list& pr
     extract_rules(root, d);
     extract_texts(root, d);
     extract_override_reasons(root, d, problems);
+    build_rule_override_reasons(d, problems);
     prebuild_card_json(d);
 }
 

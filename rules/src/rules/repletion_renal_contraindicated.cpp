@@ -25,7 +25,7 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     c.summary =
         fill(rc.d.rule(c.rule_id).summary,
              {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}, {"action", action}});
-    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(rc.d.text("nephrology_advice"));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));

@@ -56,15 +56,15 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     c.references = evidence_references(rc, orders);
     c.summary = fill(d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}});
-    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
     for (auto& h : halvings) c.detail.push_back(std::move(h));
     c.detail.push_back(renal_text(rc));
-    c.detail.push_back("Severely impaired renal function: halve every magnesium dose (IV " +
-                       format_number(d.iv_reduced_dose_g) + " g instead of " +
-                       format_number(d.iv_dose_g) + " g; oral " +
-                       format_number(d.oral_reduced_dose_mg) + " mg instead of " +
-                       format_number(d.oral_dose_mg) + " mg) and recheck magnesium within " +
-                       format_number(d.oral_recheck_days[2] * 24) + " hours.");
+    c.detail.push_back(
+        fill(d.text("halve_every_dose"), {{"iv_reduced", format_number(d.iv_reduced_dose_g)},
+                                          {"iv", format_number(d.iv_dose_g)},
+                                          {"oral_reduced", format_number(d.oral_reduced_dose_mg)},
+                                          {"oral", format_number(d.oral_dose_mg)},
+                                          {"hours", format_number(d.oral_recheck_days[2] * 24)}}));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
     rc.note(c.rule_id, orders.front()->reference,
             "fires: magnesium ordered with severely impaired renal function");
