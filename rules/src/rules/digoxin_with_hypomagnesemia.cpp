@@ -31,6 +31,7 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
     for (auto& s : coexisting_text(rc)) c.detail.push_back(std::move(s));
     c.detail.push_back(renal_text(rc));
     for (auto const& n : plan.notes) c.detail.push_back(n);
+    c.suggestions.push_back(digoxin_level_suggestion(rc));
     c.wants = shared_suggestion::repletion;
     rc.note(c.rule_id, orders.front()->reference,
             "fires: digoxin ordered with current hypomagnesemia");
