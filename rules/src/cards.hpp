@@ -102,7 +102,10 @@ void drop_repeated_sentences(std::vector<card_draft>& cards);
 // Plans from scratch; rules use rule_context::repletion(), which plans once per request.
 [[nodiscard]] repletion_plan plan_repletion(rule_context const& rc);
 // A serum Mg level now (monitoring only), plus a creatinine when renal function is unknown.
+// An empty label takes the configured one.
 [[nodiscard]] suggestion_draft level_suggestion(rule_context const& rc, std::string const& label);
+// A serum digoxin level now (CLINICAL-BASIS.md §3.4: digoxin while hypomagnesemia is current).
+[[nodiscard]] suggestion_draft digoxin_level_suggestion(rule_context const& rc);
 
 // Fills the prebuilt JSON members of the rule set data (codings, concepts, override reasons,
 // each rule's card source and extension) from the loaded configuration. Called by the loader.
@@ -119,8 +122,32 @@ void prebuild_card_json(rule_set_data& d);
 [[nodiscard]] boost::json::object make_delete_action(std::string description,
                                                      std::string const& resource_id,
                                                      boost::json::storage_ptr const& storage);
+// CDS Hooks 2.0 update: `resource` is the whole updated resource.
+[[nodiscard]] boost::json::object make_update_action(std::string description,
+                                                     boost::json::object resource);
+// The repletion plan's recommended suggestion plus the PPI draft's removal and famotidine dosed
+// by renal band (CLINICAL-BASIS.md §3.4: choosing the switch never means no magnesium).
 [[nodiscard]] suggestion_draft famotidine_switch(rule_context const& rc,
                                                  medication_exposure const& ppi);
+
+// ---- way-out suggestions on draft orders (CLINICAL-BASIS.md §3.4) ----
+// Each returns nullopt when there is no draft of this hook to act on (an active order is not
+// changed by a suggestion) or its dose is not in mass units.
+// "Remove the magnesium order": a delete action per draft.
+[[nodiscard]] std::optional<suggestion_draft> remove_orders_suggestion(
+    rule_context const& rc, std::vector<medication_exposure const*> const& orders);
+// The draft run over whole configured steps of minutes at or below the maximum rate.
+[[nodiscard]] std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
+                                                                     medication_exposure const& e);
+// The draft's dose lowered to `new_dose_mg` per dose, labelled by the text `label_key`
+// ("orders.halve_label", "orders.reduce_label"); nullopt when the draft is already at or below it.
+[[nodiscard]] std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
+                                                                     medication_exposure const& e,
+                                                                     double new_dose_mg,
+                                                                     std::string_view label_key);
+// The draft bounded to `days` (timing.repeat.boundsDuration).
+[[nodiscard]] std::optional<suggestion_draft> limit_duration_suggestion(
+    rule_context const& rc, medication_exposure const& e, double days);
 
 // ---- detail text shared by the rules ----
 [[nodiscard]] std::string mg_value_text(lab_result const& r);  // "1.1", "<1.2", "1.0"

@@ -81,6 +81,12 @@ void check_card_shape(bj::object const& card) {
                         CHECK(dosage(r).contains("route"));
                         CHECK(dosage(r).contains("timing"));
                     }
+                } else if (type == "update") {
+                    // The draft in its entirety (CDS Hooks 2.0), still this patient's draft.
+                    auto const& r = a.at("resource").as_object();
+                    CHECK(r.at("status") == "draft");
+                    CHECK(r.at("subject").at("reference") == "Patient/p1");
+                    CHECK_FALSE(str(r.at("id")).empty());
                 } else {
                     CHECK(type == "delete");
                     CHECK_FALSE(str(a.at("resourceId")).empty());
@@ -186,13 +192,14 @@ TEST_CASE(
     CHECK(med.at("medicationCodeableConcept").at("coding").as_array()[1].at("code") == "B05XA05");
     CHECK(num(dose_quantity(med).at("value")) == 2);
     CHECK(dose_quantity(med).at("code") == "g");
-    CHECK(num(dosage(med).at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) == 100);
+    // 50 mL of the 40 mg/mL premix over 20 minutes (CLINICAL-BASIS.md §3.2).
+    CHECK(num(dosage(med).at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) == 150);
     CHECK(dosage(med).at("route").at("coding").as_array()[0].at("code") == "47625008");
     CHECK(num(dosage(med).at("timing").at("repeat").at("duration")) == 20);
     auto const& sr = res[1];
     CHECK(sr.at("resourceType") == "ServiceRequest");
     CHECK(sr.at("code").at("coding").as_array()[0].at("code") == "19123-9");
-    CHECK(sr.at("occurrenceDateTime") == "2025-03-10T18:00:00.000Z");
+    CHECK(sr.at("occurrenceDateTime") == "2025-03-10T18:20:00.000Z");  // 6 h after the infusion
 }
 
 TEST_CASE("units as reported: 0.45 mmol/L is 1.09 mg/dL, severe") {
@@ -252,9 +259,12 @@ TEST_CASE(
     CHECK(dosage(res[0]).at("timing").at("repeat").at("when").as_array()[0] == "HS");
     CHECK(res[1].at("occurrenceDateTime") == "2025-03-17T12:00:00.000Z");  // 7 days
     auto const alt = created(c, 1);
-    CHECK(alt[0].at("medicationCodeableConcept").at("coding").as_array()[0].at("code") ==
-          "A12CC04");
-    CHECK(contains(str(s[1].at("label")), "citrate or glycinate"));
+    // One product (CLINICAL-BASIS.md §3.2): glycinate, coded as the magnesium ingredient.
+    CHECK(alt[0].at("medicationCodeableConcept").at("coding").as_array()[0].at("code") == "6574");
+    CHECK(contains(str(alt[0].at("medicationCodeableConcept").at("text")), "glycinate"));
+    CHECK(num(dose_quantity(alt[0]).at("value")) == 240);
+    CHECK(contains(str(s[1].at("label")), "magnesium glycinate 240 mg"));
+    CHECK_FALSE(contains(str(s[1].at("label")), "citrate"));
 }
 
 TEST_CASE("renal bands change doses and recheck intervals") {
@@ -290,8 +300,10 @@ TEST_CASE("renal bands change doses and recheck intervals") {
         CHECK(indicator(o.card(0)) == "critical");
         auto const res = created(o.card(0));
         CHECK(num(dose_quantity(res[0]).at("value")) == 1);
-        CHECK(num(dosage(res[0]).at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) ==
-              50);
+        // 25 mL of the 40 mg/mL premix over 20 minutes (CLINICAL-BASIS.md §3.2).
+        auto const& rate = dosage(res[0]).at("doseAndRate").as_array()[0].at("rateQuantity");
+        CHECK(num(rate.at("value")) == 75);
+        CHECK(rate.at("code") == "mL/h");
     }
     SUBCASE("CKD stage 5 condition overrides a normal eGFR") {
         request r;
@@ -522,11 +534,19 @@ TEST_CASE(
     check_all_shapes(o);
     auto sw = famotidine_of(o);
     CHECK(sw.at("isRecommended") == false);
+    // The same repletion (oxide and its recheck), then the PPI's removal and famotidine
+    // (CLINICAL-BASIS.md §3.4: the switch never means no magnesium).
     auto const& actions = sw.at("actions").as_array();
-    REQUIRE(actions.size() == 2);
-    CHECK(actions[0].at("type") == "delete");
-    CHECK(actions[0].at("resourceId") == "MedicationRequest/ppi1");
-    auto const& fam = actions[1].at("resource").as_object();
+    REQUIRE(actions.size() == 4);
+    CHECK(actions[0]
+              .at("resource")
+              .at("medicationCodeableConcept")
+              .at("coding")
+              .as_array()[0]
+              .at("code") == "A12CC10");
+    CHECK(actions[2].at("type") == "delete");
+    CHECK(actions[2].at("resourceId") == "MedicationRequest/ppi1");
+    auto const& fam = actions[3].at("resource").as_object();
     CHECK(fam.at("medicationCodeableConcept").at("coding").as_array()[0].at("code") == "4278");
     CHECK(num(dose_quantity(fam).at("value")) == 20);
     CHECK(num(dosage(fam).at("timing").at("repeat").at("frequency")) == 2);
@@ -534,13 +554,13 @@ TEST_CASE(
 
     r.resources[2] = egfr(45);
     sw = famotidine_of(run(r));
-    auto const& fam45 = sw.at("actions").as_array()[1].at("resource").as_object();
+    auto const& fam45 = sw.at("actions").as_array()[3].at("resource").as_object();
     CHECK(num(dose_quantity(fam45).at("value")) == 20);
     CHECK(num(dosage(fam45).at("timing").at("repeat").at("frequency")) == 1);
 
     r.resources[2] = egfr(25);
     sw = famotidine_of(run(r));
-    auto const& fam25 = sw.at("actions").as_array()[1].at("resource").as_object();
+    auto const& fam25 = sw.at("actions").as_array()[3].at("resource").as_object();
     CHECK(num(dose_quantity(fam25).at("value")) == 10);
     CHECK(num(dosage(fam25).at("timing").at("repeat").at("frequency")) == 1);
 }
@@ -567,7 +587,8 @@ TEST_CASE(
     CHECK(indicator(c) == "critical");  // one problem, one indicator (§7)
     CHECK(summary(c) ==
           "Mg 1.1 mg/dL (severe) with furosemide and 2 more: give IV magnesium sulfate 2 g");
-    CHECK(suggestion_count(c) == 1);
+    // One set of repletion suggestions, and the digoxin level (§3.4).
+    CHECK(suggestion_count(c) == 2);
     CHECK(contains(detail(c), "- furosemide: increases magnesium loss."));
     CHECK(contains(detail(c), "- Potassium chloride: hypokalemia may not correct"));
     CHECK(contains(detail(c), "- digoxin: low magnesium raises digoxin toxicity risk."));

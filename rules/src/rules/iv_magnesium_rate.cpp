@@ -66,6 +66,11 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     } else {
         c.detail.push_back(d.text("iv_rate_exemption"));
     }
+    // The way out (CLINICAL-BASIS.md §3.4): each fast draft over enough whole steps.
+    if (!exempt) {
+        for (auto const* e : fast)
+            if (auto s = slower_rate_suggestion(rc, *e)) c.suggestions.push_back(std::move(*s));
+    }
     rc.note(c.rule_id, fast.front()->reference,
             "fires: IV rate " + format_number(fastest, 1) + " mg/min");
     return c;

@@ -78,6 +78,11 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
     if (patient_view)
         c.detail.push_back(fill(d.text("pregnancy_active_review"),
                                 {{"max", format_number(d.continuous_mgso4_max_days)}}));
+    // A draft is bounded to the maximum (CLINICAL-BASIS.md §3.4); an active order is reviewed.
+    for (auto const* e : orders) {
+        if (auto s = limit_duration_suggestion(rc, *e, d.continuous_mgso4_max_days))
+            c.suggestions.push_back(std::move(*s));
+    }
     rc.note(c.rule_id, orders.front()->reference,
             "fires: > " + format_number(d.continuous_mgso4_max_days) + " days in pregnancy");
     return c;

@@ -24,6 +24,7 @@ std::optional<card_draft> rule_repletion_hypermagnesemia(rule_context const& rc)
     c.detail.push_back(mg_evidence(rc) + " " + rc.d.text("hypermagnesemia_toxicity"));
     c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
+    if (auto s = remove_orders_suggestion(rc, orders)) c.suggestions.push_back(std::move(*s));
     rc.note(c.rule_id, orders.front()->reference,
             "fires: magnesium ordered with current hypermagnesemia");
     return c;

@@ -29,6 +29,19 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(rc.d.text("nephrology_advice"));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
+    // The way out (CLINICAL-BASIS.md §3.4): remove the order, unless it is the IV path for a
+    // severe or symptomatic deficiency, which runs at the reduced dose.
+    std::vector<medication_exposure const*> to_remove;
+    for (auto const* e : orders) {
+        if (severe_path && e->magnesium == mg_product::parenteral) {
+            if (auto s = dose_change_suggestion(rc, *e, rc.d.iv_reduced_dose_g * 1000,
+                                                "orders.reduce_label"))
+                c.suggestions.push_back(std::move(*s));
+        } else {
+            to_remove.push_back(e);
+        }
+    }
+    if (auto s = remove_orders_suggestion(rc, to_remove)) c.suggestions.push_back(std::move(*s));
     rc.note(c.rule_id, orders.front()->reference,
             "fires: magnesium ordered in the contraindicated renal band");
     return c;

@@ -37,6 +37,7 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
     c.detail.push_back(rc.d.text("normal_exclusion"));
     c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
+    if (auto s = remove_orders_suggestion(rc, orders)) c.suggestions.push_back(std::move(*s));
     rc.note(c.rule_id, orders.front()->reference,
             "fires: magnesium ordered with normal current magnesium");
     return c;
