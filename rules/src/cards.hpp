@@ -45,6 +45,9 @@ struct card_draft {
     // implication; compose_problem_cards() turns the parts into the card.
     problem part_of = problem::none;
     std::vector<medication_exposure const*> drugs;
+    // Orders that go with whichever suggestion is chosen (the digoxin level beside the
+    // repletion): the alternatives are exclusive (at-most-one), so each carries them.
+    std::vector<suggestion_draft> companions;
 };
 
 // ---- repletion plan (CLINICAL-BASIS.md §3) ----
@@ -92,6 +95,9 @@ struct rule_context {
 // first drug in its summary, gives one line per drug, and carries one set of repletion
 // suggestions. Drafts of no problem are left as they are.
 void compose_problem_cards(std::vector<card_draft>& cards, rule_context const& rc);
+// Adds the card's companions to each of its suggestions (label and actions), or makes them its
+// suggestions when it has none.
+void add_companions(card_draft& card, rule_context const& rc);
 // Removes from each card the detail sentences an earlier card (in display order) already
 // shows: no sentence appears on two cards of one response (CLINICAL-BASIS.md §5).
 void drop_repeated_sentences(std::vector<card_draft>& cards);

@@ -160,6 +160,8 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
         place_shared(cards, shared_suggestion::level, std::move(level), rc);
     }
 
+    for (auto& c : cards) add_companions(c, rc);
+
     std::stable_sort(cards.begin(), cards.end(), [](card_draft const& a, card_draft const& b) {
         if (a.level != b.level) return a.level > b.level;
         int const ra = rule_rank(a.rule_id), rb = rule_rank(b.rule_id);

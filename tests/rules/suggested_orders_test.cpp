@@ -267,12 +267,15 @@ TEST_CASE("digoxin with low magnesium: a digoxin level besides the repletion, te
     auto const* c = o.find("digoxin-with-hypomagnesemia");
     REQUIRE(c);
     bool level = false;
+    // The level goes with each repletion alternative (one card per problem, CLINICAL-BASIS.md §5).
     for (auto const& s : c->at("suggestions").as_array()) {
-        auto const& a = s.at("actions").as_array()[0].at("resource");
-        if (a.at("resourceType") == "ServiceRequest" &&
-            a.at("code").at("text") == "Serum digoxin level") {
-            level = true;
-            CHECK_FALSE(a.at("code").as_object().contains("coding"));  // no verified LOINC code
+        for (auto const& action : s.at("actions").as_array()) {
+            auto const& a = action.at("resource");
+            if (a.at("resourceType") == "ServiceRequest" &&
+                a.at("code").at("text") == "Serum digoxin level") {
+                level = true;
+                CHECK_FALSE(a.at("code").as_object().contains("coding"));  // no verified LOINC
+            }
         }
     }
     CHECK(level);

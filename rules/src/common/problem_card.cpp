@@ -51,14 +51,18 @@ std::string symptom_words(std::string const& label) {
     return s;
 }
 
-// The drugs as the middle of a summary names them: "with furosemide and 2 more" (an acronym
-// such as "KCl" keeps its capitals).
-std::string drugs_mid_sentence(std::vector<medication_exposure const*> const& drugs) {
-    std::string s = drug_summary_name(drugs);
+// A phrase in the middle of a sentence: "Furosemide" → "furosemide" (an acronym such as "KCl"
+// keeps its capitals).
+std::string lower_initial(std::string s) {
     if (s.size() > 1 && std::isupper(static_cast<unsigned char>(s[0])) != 0 &&
         std::islower(static_cast<unsigned char>(s[1])) != 0)
         s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
     return s;
+}
+
+// The drugs as the middle of a summary names them: "with furosemide and 2 more".
+std::string drugs_mid_sentence(std::vector<medication_exposure const*> const& drugs) {
+    return lower_initial(drug_summary_name(drugs));
 }
 
 void add_unique(std::vector<medication_exposure const*>& to,
@@ -106,6 +110,7 @@ card_draft compose_hypomagnesemia(std::vector<card_draft> parts, rule_context co
     std::string rules;
     for (auto& p : parts) {
         for (auto& s : p.suggestions) c.suggestions.push_back(std::move(s));
+        for (auto& s : p.companions) c.companions.push_back(std::move(s));
         rules += (rules.empty() ? "" : ", ") + p.rule_id;
     }
     c.references = evidence_references(rc, drugs);
@@ -195,6 +200,22 @@ void compose_problem_cards(std::vector<card_draft>& cards, rule_context const& r
     }
     if (!parts.empty()) rest.push_back(compose_hypomagnesemia(std::move(parts), rc));
     cards = std::move(rest);
+}
+
+void add_companions(card_draft& card, rule_context const& rc) {
+    if (card.companions.empty()) return;
+    if (card.suggestions.empty()) {
+        card.suggestions = std::move(card.companions);
+        card.companions.clear();
+        return;
+    }
+    for (auto& s : card.suggestions) {
+        for (auto const& companion : card.companions) {
+            s.label += " + " + lower_initial(companion.label);
+            for (auto const& a : companion.actions) s.actions.emplace_back(a, rc.json_storage);
+        }
+    }
+    card.companions.clear();
 }
 
 void drop_repeated_sentences(std::vector<card_draft>& cards) {

@@ -20,8 +20,9 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
     for (auto const* e : orders)
         c.detail.push_back(
             fill(rc.d.text("implications.digoxin"), {{"drug", drug_summary_name({e})}}));
-    // Besides the repletion, a serum digoxin level (CLINICAL-BASIS.md §3.4).
-    c.suggestions.push_back(digoxin_level_suggestion(rc));
+    // Besides the repletion, a serum digoxin level (CLINICAL-BASIS.md §3.4), with whichever
+    // repletion is chosen.
+    c.companions.push_back(digoxin_level_suggestion(rc));
     rc.note(c.rule_id, orders.front()->reference,
             "fires: digoxin ordered with current hypomagnesemia");
     return c;
