@@ -255,6 +255,7 @@ TEST_CASE("continuous magnesium sulfate drafted in pregnancy beyond 5 days: boun
                              .at("boundsDuration");
     CHECK(number_of(bounds.at("value")) == 5);
     CHECK(label_of(*c, 0) == "Limit magnesium sulfate to 5 days");
+    CHECK(first_dosage_of(a.at("resource").as_object()).at("text") == "1 g/h IV for 5 days");
 }
 
 TEST_CASE("digoxin with low magnesium: a digoxin level besides the repletion, text only") {

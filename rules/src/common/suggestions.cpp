@@ -858,6 +858,18 @@ std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc
         dispense->as_object().erase("expectedSupplyDuration");
         if (dispense->as_object().empty()) r->erase("dispenseRequest");
     }
+    // The administration text follows the new bound: the draft's dose or rate, route and days.
+    if (!e.order->dosages.empty()) {
+        auto const& ds = e.order->dosages.front();
+        auto const& amount = ds.dose ? ds.dose : ds.rate;
+        std::string const dose = amount && amount->value ? format_number(*amount->value) + " " +
+                                                               std::string(amount->unit_key())
+                                                         : std::string();
+        std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
+        (*dosage)["text"] = collapse_spaces(
+            fill(rc.d.text("orders.bounds_dosage"),
+                 {{"dose", dose}, {"route", route}, {"days", format_number(days)}}));
+    }
     std::string const phrase =
         fill(rc.d.text("orders.bounds_label"), {{"days", format_number(days)}});
     suggestion_draft s;
