@@ -346,6 +346,13 @@ suggestion_draft level_suggestion(rule_context const& rc, std::string const& lab
     return s;
 }
 
+suggestion_draft recheck_after_infusion_suggestion(rule_context const& rc) {
+    suggestion_draft s;
+    s.recommended = true;
+    add_recheck_after_infusion(rc, s);
+    return s;
+}
+
 suggestion_draft digoxin_level_suggestion(rule_context const& rc) {
     auto const& d = rc.d;
     suggestion_draft s;
