@@ -110,6 +110,9 @@ void drop_repeated_sentences(std::vector<card_draft>& cards);
 // A serum Mg level now (monitoring only), plus a creatinine when renal function is unknown.
 // An empty label takes the configured one.
 [[nodiscard]] suggestion_draft level_suggestion(rule_context const& rc, std::string const& label);
+// A serum Mg recheck the configured hours after the configured infusion ends (§3.2), for an IV
+// draft that is already at the dose the rules allow.
+[[nodiscard]] suggestion_draft recheck_after_infusion_suggestion(rule_context const& rc);
 // A serum digoxin level now (CLINICAL-BASIS.md §3.4: digoxin while hypomagnesemia is current).
 [[nodiscard]] suggestion_draft digoxin_level_suggestion(rule_context const& rc);
 

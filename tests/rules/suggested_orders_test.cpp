@@ -208,6 +208,7 @@ TEST_CASE("full-dose oral magnesium drafted while severely impaired: an update t
     CHECK(a.at("type") == "update");
     CHECK(number_of(dose_of(a.at("resource").as_object()).at("value")) == 200);
     CHECK(label_of(*c, 0) == "Halve the magnesium order to 200 mg");
+    CHECK(first_dosage_of(a.at("resource").as_object()).at("text") == "200 mg oral once daily");
 }
 
 TEST_CASE("IV magnesium drafted in the contraindicated band for a severe deficiency: 1 g") {
@@ -254,6 +255,7 @@ TEST_CASE("continuous magnesium sulfate drafted in pregnancy beyond 5 days: boun
                              .at("boundsDuration");
     CHECK(number_of(bounds.at("value")) == 5);
     CHECK(label_of(*c, 0) == "Limit magnesium sulfate to 5 days");
+    CHECK(first_dosage_of(a.at("resource").as_object()).at("text") == "1 g/h IV for 5 days");
 }
 
 TEST_CASE("digoxin with low magnesium: a digoxin level besides the repletion, text only") {

@@ -346,6 +346,13 @@ suggestion_draft level_suggestion(rule_context const& rc, std::string const& lab
     return s;
 }
 
+suggestion_draft recheck_after_infusion_suggestion(rule_context const& rc) {
+    suggestion_draft s;
+    s.recommended = true;
+    add_recheck_after_infusion(rc, s);
+    return s;
+}
+
 suggestion_draft digoxin_level_suggestion(rule_context const& rc) {
     auto const& d = rc.d;
     suggestion_draft s;
@@ -727,13 +734,29 @@ void rewrite_rate(bj::object& holder,
         holder["rateQuantity"] = quantity_json(new_rate, "mg/min", "mg/min", sp);
 }
 
-std::string frequency_of(medication_exposure const& e, rule_set_data const& d) {
+// How often the draft is given, in words: the configured bedtime wording for a once-daily dose
+// at bedtime (Timing.repeat.when), else once/twice/n times daily; empty for other periods.
+std::string frequency_of(medication_exposure const& e,
+                         bj::object const& dosage,
+                         rule_set_data const& d) {
     auto const& ds = e.order->dosages.front();
     if (!ds.repeat || !ds.repeat->frequency) return {};
     if (ds.repeat->period.value_or(1) != 1 ||
         (!ds.repeat->period_unit.empty() && ds.repeat->period_unit != "d"))
         return {};
-    return frequency_text(d, static_cast<int>(*ds.repeat->frequency));
+    int const times = static_cast<int>(*ds.repeat->frequency);
+    if (times == 1) {
+        auto const* timing = dosage.if_contains("timing");
+        auto const* repeat =
+            timing && timing->is_object() ? timing->as_object().if_contains("repeat") : nullptr;
+        auto const* when =
+            repeat && repeat->is_object() ? repeat->as_object().if_contains("when") : nullptr;
+        if (when && when->is_array()) {
+            for (auto const& w : when->as_array())
+                if (w.is_string() && w.as_string() == d.oral_timing_when) return d.oral_timing_text;
+        }
+    }
+    return frequency_text(d, times);
 }
 
 // A filled template without the gaps an empty placeholder leaves.
@@ -814,7 +837,7 @@ std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
     std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
     (*dosage)["text"] = collapse_spaces(
         fill(d.text("orders.changed_dose_dosage"),
-             {{"dose", dose}, {"route", route}, {"frequency", frequency_of(e, d)}}));
+             {{"dose", dose}, {"route", route}, {"frequency", frequency_of(e, *dosage, d)}}));
     std::string const phrase = fill(d.text(label_key), {{"dose", dose}});
     suggestion_draft s;
     s.recommended = true;
@@ -836,6 +859,18 @@ std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc
     if (auto* dispense = r->if_contains("dispenseRequest"); dispense && dispense->is_object()) {
         dispense->as_object().erase("expectedSupplyDuration");
         if (dispense->as_object().empty()) r->erase("dispenseRequest");
+    }
+    // The administration text follows the new bound: the draft's dose or rate, route and days.
+    if (!e.order->dosages.empty()) {
+        auto const& ds = e.order->dosages.front();
+        auto const& amount = ds.dose ? ds.dose : ds.rate;
+        std::string const dose = amount && amount->value ? format_number(*amount->value) + " " +
+                                                               std::string(amount->unit_key())
+                                                         : std::string();
+        std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
+        (*dosage)["text"] = collapse_spaces(
+            fill(rc.d.text("orders.bounds_dosage"),
+                 {{"dose", dose}, {"route", route}, {"days", format_number(days)}}));
     }
     std::string const phrase =
         fill(rc.d.text("orders.bounds_label"), {{"days", format_number(days)}});

@@ -34,9 +34,10 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     std::vector<medication_exposure const*> to_remove;
     for (auto const* e : orders) {
         if (severe_path && e->magnesium == mg_product::parenteral) {
-            if (auto s = dose_change_suggestion(rc, *e, rc.d.iv_reduced_dose_g * 1000,
-                                                "orders.reduce_label"))
-                c.suggestions.push_back(std::move(*s));
+            // Already at or below the reduced dose: the way out is its recheck.
+            auto s = dose_change_suggestion(rc, *e, rc.d.iv_reduced_dose_g * 1000,
+                                            "orders.reduce_label");
+            c.suggestions.push_back(s ? std::move(*s) : recheck_after_infusion_suggestion(rc));
         } else {
             to_remove.push_back(e);
         }
