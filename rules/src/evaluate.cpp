@@ -156,7 +156,7 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
     if (std::any_of(cards.begin(), cards.end(),
                     [](card_draft const& c) { return c.wants == shared_suggestion::level; })) {
         std::vector<suggestion_draft> level;  // not a braced list: that would copy the resources
-        level.push_back(level_suggestion(rc, "Order a serum magnesium level"));
+        level.push_back(level_suggestion(rc, {}));  // the configured label
         place_shared(cards, shared_suggestion::level, std::move(level), rc);
     }
 
