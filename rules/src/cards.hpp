@@ -26,6 +26,12 @@ struct suggestion_draft {
 // What a card may carry that must appear on one card only (CLINICAL-BASIS.md §5).
 enum class shared_suggestion { none, repletion, level };
 
+// The problem a draft belongs to. The drafts of one problem become one card (CLINICAL-BASIS.md
+// §5 "One card per problem"): every finding that stems from the current hypomagnesemia (the
+// deficiency itself, and the wasting drugs, potassium and digoxin among the triggering orders).
+// A draft of no problem is an independent card.
+enum class problem { none, current_hypomagnesemia };
+
 struct card_draft {
     std::string rule_id;
     indicator level = indicator::info;
@@ -35,6 +41,13 @@ struct card_draft {
     shared_suggestion wants = shared_suggestion::none;
     std::string sort_key;                 // e.g. the first triggering order, for a stable order
     std::vector<std::string> references;  // the resources the finding used (card extension)
+    // A part of a problem's card: its drugs, and in `detail` one line per drug with that drug's
+    // implication; compose_problem_cards() turns the parts into the card.
+    problem part_of = problem::none;
+    std::vector<medication_exposure const*> drugs;
+    // Orders that go with whichever suggestion is chosen (the digoxin level beside the
+    // repletion): the alternatives are exclusive (at-most-one), so each carries them.
+    std::vector<suggestion_draft> companions;
 };
 
 // ---- repletion plan (CLINICAL-BASIS.md §3) ----
@@ -77,10 +90,31 @@ struct rule_context {
     mutable request_cache cache{};
 };
 
+// Merges the drafts of each problem into one card (CLINICAL-BASIS.md §5): the card reports the
+// rule of its primary trigger (the part of the lowest rank), names the magnesium value and the
+// first drug in its summary, gives one line per drug, and carries one set of repletion
+// suggestions. Drafts of no problem are left as they are.
+void compose_problem_cards(std::vector<card_draft>& cards, rule_context const& rc);
+// Adds the card's companions to each of its suggestions (label and actions), or makes them its
+// suggestions when it has none.
+void add_companions(card_draft& card, rule_context const& rc);
+// Removes from each card the detail sentences an earlier card (in display order) already
+// shows: no sentence appears on two cards of one response (CLINICAL-BASIS.md §5).
+void drop_repeated_sentences(std::vector<card_draft>& cards);
+// The magnesium value of a summary with its severity, conversion, "preliminary" and the
+// symptom: "0.49 mmol/L (1.19 mg/dL, severe)", "1.5 mg/dL (mild–moderate, with torsades)".
+[[nodiscard]] std::string mg_summary_finding(rule_context const& rc);
+
 // Plans from scratch; rules use rule_context::repletion(), which plans once per request.
 [[nodiscard]] repletion_plan plan_repletion(rule_context const& rc);
 // A serum Mg level now (monitoring only), plus a creatinine when renal function is unknown.
+// An empty label takes the configured one.
 [[nodiscard]] suggestion_draft level_suggestion(rule_context const& rc, std::string const& label);
+// A serum Mg recheck the configured hours after the configured infusion ends (§3.2), for an IV
+// draft that is already at the dose the rules allow.
+[[nodiscard]] suggestion_draft recheck_after_infusion_suggestion(rule_context const& rc);
+// A serum digoxin level now (CLINICAL-BASIS.md §3.4: digoxin while hypomagnesemia is current).
+[[nodiscard]] suggestion_draft digoxin_level_suggestion(rule_context const& rc);
 
 // Fills the prebuilt JSON members of the rule set data (codings, concepts, override reasons,
 // each rule's card source and extension) from the loaded configuration. Called by the loader.
@@ -97,8 +131,32 @@ void prebuild_card_json(rule_set_data& d);
 [[nodiscard]] boost::json::object make_delete_action(std::string description,
                                                      std::string const& resource_id,
                                                      boost::json::storage_ptr const& storage);
+// CDS Hooks 2.0 update: `resource` is the whole updated resource.
+[[nodiscard]] boost::json::object make_update_action(std::string description,
+                                                     boost::json::object resource);
+// The repletion plan's recommended suggestion plus the PPI draft's removal and famotidine dosed
+// by renal band (CLINICAL-BASIS.md §3.4: choosing the switch never means no magnesium).
 [[nodiscard]] suggestion_draft famotidine_switch(rule_context const& rc,
                                                  medication_exposure const& ppi);
+
+// ---- way-out suggestions on draft orders (CLINICAL-BASIS.md §3.4) ----
+// Each returns nullopt when there is no draft of this hook to act on (an active order is not
+// changed by a suggestion) or its dose is not in mass units.
+// "Remove the magnesium order": a delete action per draft.
+[[nodiscard]] std::optional<suggestion_draft> remove_orders_suggestion(
+    rule_context const& rc, std::vector<medication_exposure const*> const& orders);
+// The draft run over whole configured steps of minutes at or below the maximum rate.
+[[nodiscard]] std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
+                                                                     medication_exposure const& e);
+// The draft's dose lowered to `new_dose_mg` per dose, labelled by the text `label_key`
+// ("orders.halve_label", "orders.reduce_label"); nullopt when the draft is already at or below it.
+[[nodiscard]] std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
+                                                                     medication_exposure const& e,
+                                                                     double new_dose_mg,
+                                                                     std::string_view label_key);
+// The draft bounded to `days` (timing.repeat.boundsDuration).
+[[nodiscard]] std::optional<suggestion_draft> limit_duration_suggestion(
+    rule_context const& rc, medication_exposure const& e, double days);
 
 // ---- detail text shared by the rules ----
 [[nodiscard]] std::string mg_value_text(lab_result const& r);  // "1.1", "<1.2", "1.0"
@@ -107,7 +165,6 @@ void prebuild_card_json(rule_set_data& d);
 [[nodiscard]] std::string reported_text(lab_result const& r,
                                         std::string_view compared_unit,
                                         int converted_decimals);
-[[nodiscard]] std::string severity_text(rule_context const& rc);
 [[nodiscard]] std::string mg_evidence(rule_context const& rc);
 // The band and the threshold the current result crossed ("Severe: below 1.2 mg/dL.").
 [[nodiscard]] std::string mg_thresholds(rule_context const& rc);

@@ -45,9 +45,7 @@ bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& 
     card["summary"] = clip_summary(c.summary);
     card["indicator"] = indicator_name(c.level);
 
-    std::vector<std::string> blocks = std::move(c.detail);
-    for (auto& m : missing_data_text(rc)) blocks.push_back(std::move(m));
-    card["detail"] = join_detail(blocks);
+    card["detail"] = join_detail(c.detail);
 
     card["source"] = text.card_source;
 
@@ -70,7 +68,7 @@ bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& 
         card["selectionBehavior"] = "at-most-one";
     }
 
-    if (!d.override_reasons_json.empty()) card["overrideReasons"] = d.override_reasons_json;
+    if (!text.override_reasons_json.empty()) card["overrideReasons"] = text.override_reasons_json;
 
     // Provenance for machines (CLINICAL-BASIS.md §5): the rule set and the resources used.
     bj::object extension(text.card_extension, sp);
@@ -157,6 +155,8 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
         if (c) cards.push_back(std::move(*c));
     }
 
+    compose_problem_cards(cards, rc);
+    trace::record_final_cards(rc, cards);
     if (std::any_of(cards.begin(), cards.end(),
                     [](card_draft const& c) { return c.wants == shared_suggestion::repletion; })) {
         place_shared(cards, shared_suggestion::repletion, rc.take_repletion_suggestions(), rc);
@@ -164,9 +164,11 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
     if (std::any_of(cards.begin(), cards.end(),
                     [](card_draft const& c) { return c.wants == shared_suggestion::level; })) {
         std::vector<suggestion_draft> level;  // not a braced list: that would copy the resources
-        level.push_back(level_suggestion(rc, "Order a serum magnesium level"));
+        level.push_back(level_suggestion(rc, {}));  // the configured label
         place_shared(cards, shared_suggestion::level, std::move(level), rc);
     }
+
+    for (auto& c : cards) add_companions(c, rc);
 
     std::stable_sort(cards.begin(), cards.end(), [](card_draft const& a, card_draft const& b) {
         if (a.level != b.level) return a.level > b.level;
@@ -174,6 +176,10 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
         if (ra != rb) return ra < rb;
         return a.sort_key < b.sort_key;
     });
+    // What could not be used is said once, on the first card (§5: no sentence on two cards).
+    auto const missing = missing_data_text(rc);
+    for (auto& c : cards) c.detail.insert(c.detail.end(), missing.begin(), missing.end());
+    drop_repeated_sentences(cards);
     result.cards.reserve(cards.size());
     for (auto& c : cards) result.cards.push_back(card_json(std::move(c), rc, next_uuid));
     return result;

@@ -127,8 +127,11 @@ struct rule_text {
     std::string title;
     std::string summary;  // template with {placeholders}
     bool enabled = true;
+    // The codes of the override reasons that make sense for this rule's cards (§5), in order.
+    std::vector<std::string> override_reason_codes;
     // Constant members of this rule's cards (built by the loader).
-    boost::json::object card_source;     // {label, url, topic}
+    boost::json::array override_reasons_json;  // the card's overrideReasons
+    boost::json::object card_source;           // {label, url, topic}
     boost::json::object card_extension;  // {"magnesium-cds": {ruleSetId, ruleSetVersion, ruleId}}
 };
 
@@ -189,7 +192,11 @@ struct rule_set_data {
 
     // doses
     concept_config iv_medication;
-    double iv_dose_g = 2, iv_reduced_dose_g = 1, iv_infusion_minutes = 20, iv_recheck_hours = 6;
+    std::string iv_product_text;  // {dose} g in {volume} mL ({concentration} mg/mL)
+    double iv_concentration_mg_per_ml = 40;
+    double iv_dose_g = 2, iv_volume_ml = 50, iv_rate_ml_per_h = 150;
+    double iv_reduced_dose_g = 1, iv_reduced_volume_ml = 25, iv_reduced_rate_ml_per_h = 75;
+    double iv_infusion_minutes = 20, iv_rate_step_minutes = 5, iv_recheck_hours = 6;
     coding_config iv_route;
     concept_config oral_medication;
     double oral_dose_mg = 400, oral_reduced_dose_mg = 200;
@@ -199,14 +206,17 @@ struct rule_set_data {
     std::array<double, renal_band_count> oral_recheck_days{7, 4, 2, 2, 7};
     concept_config alt_medication;
     double alt_dose_mg = 240, alt_reduced_dose_mg = 120;
-    std::string alt_dose_note;
+    std::string alt_dose_note, alt_reduced_dose_note;
     coding_config alt_route;
     std::string alt_timing_when, alt_timing_text;
     concept_config famotidine_medication;
+    std::string famotidine_product_text;  // {dose} mg
+    double famotidine_supply_days = 30;
     coding_config famotidine_route;
     std::array<band_dose, renal_band_count> famotidine_by_band{};
     concept_config magnesium_level_code;
     concept_config creatinine_level_code;
+    concept_config digoxin_level_code;  // text alone where no verified code exists
     concept_config repletion_reason;
 
     // code lists, by the names the logic asks for
@@ -253,8 +263,7 @@ struct rule_set_data {
     std::map<std::string, std::string, std::less<>> texts;  // "severity.severe", "actions.iv", ...
     [[nodiscard]] std::string const& text(std::string_view key) const;
 
-    std::vector<coding_config> override_reasons;
-    boost::json::array override_reasons_json;  // a card's overrideReasons (built by the loader)
+    std::vector<coding_config> override_reasons;  // every reason a rule may offer
 };
 
 }  // namespace cds::rules

@@ -395,7 +395,8 @@ class CommandLine(unittest.TestCase):
         with open(bundled, encoding="utf-8") as f:
             rules = json.load(f)
         del rules["rules"]["digoxin-with-hypomagnesemia"]
-        rules["rules"]["calcium-with-hypomagnesemia"] = {"title": "Calcium", "summary": "Calcium with low Mg"}
+        rules["rules"]["calcium-with-hypomagnesemia"] = {"title": "Calcium", "summary": "Calcium with low Mg",
+                                                           "override_reasons": ["patient-declined"]}
         del rules["texts"]["chelation_advice"]
         rules["rules"]["repletion-renal-severely-impaired"]["summary"] = "{drug}: Mg {mg}, renal function {renal}"
         expected = [r"/rules/digoxin-with-hypomagnesemia: .*not configured",

@@ -1,7 +1,8 @@
 // Incomplete data is said on the cards, never silently evaluated around: notes from the
 // FHIR-server fetch (hook_context::data_notes) and medication orders whose medicationReference
-// names no identifiable drug are shown on every card that fires, like unavailable optional
-// prefetch, with the texts taken from the rule file.
+// names no identifiable drug are shown on the cards, like unavailable optional prefetch, with
+// the texts taken from the rule file: once per response (CLINICAL-BASIS.md §5: no sentence on
+// two cards), on the first card.
 
 #include <algorithm>
 
@@ -33,6 +34,25 @@ bj::value const* find_card_with(outcome const& o, std::string const& fragment) {
     return nullptr;
 }
 
+// Magnesium sulfate 4 g IV over 10 minutes (400 mg/min: the IV-rate card).
+bj::object mgso4_fast() {
+    bj::object ds{
+        {"route",
+         concept_of(coding(snomed, "47625008", "Intravenous route (qualifier value)"), "IV")},
+        {"timing",
+         bj::object{
+             {"repeat", bj::object{{"count", 1}, {"duration", 10}, {"durationUnit", "min"}}}}},
+        {"doseAndRate",
+         bj::array{bj::object{{"doseQuantity", bj::object{{"value", 4},
+                                                          {"unit", "g"},
+                                                          {"system", "http://unitsofmeasure.org"},
+                                                          {"code", "g"}}}}}}};
+    return med_request("m1", "draft",
+                       concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"),
+                                  "Magnesium sulfate in water for injection"),
+                       bj::array{ds});
+}
+
 bj::object digoxin() {
     return concept_of(coding(rxnorm, "197604", "digoxin 0.125 MG Oral Tablet"),
                       "digoxin 0.125 MG Oral Tablet");
@@ -40,11 +60,14 @@ bj::object digoxin() {
 
 }  // namespace
 
-TEST_CASE("notes from the fetch are shown on every card and in the trace") {
+TEST_CASE("notes from the fetch are shown once per response, and in the trace") {
     request r;
     r.hook = "order-sign";
     r.resources = {patient(), magnesium(1.5), egfr(75)};
     r.drafts = {med_request("d1", "draft", furosemide()), med_request("d2", "draft", digoxin())};
+    // Furosemide and digoxin with low magnesium are one problem, one card; a fast IV magnesium
+    // draft is another (the IV rate).
+    r.drafts.push_back(mgso4_fast());
     auto const without = run(r);
     REQUIRE(without.cards().size() == 2);
     CHECK_FALSE(contains(without.json(), "all of the data"));
@@ -53,8 +76,10 @@ TEST_CASE("notes from the fetch are shown on every card and in the trace") {
                     "the search for prefetch key 'conditions' was cut at the limit of 20 pages"};
     auto const o = run(r);
     REQUIRE(o.cards().size() == 2);
-    for (auto const& c : o.cards()) {
-        auto const text = detail(c.as_object());
+    // On the first card only: no sentence appears on two cards of one response (§5).
+    CHECK_FALSE(contains(detail(o.card(1)), "Not available"));
+    {
+        auto const text = detail(o.card(0));
         CAPTURE(text);
         // The card says what is missing without the FHIR id (CLINICAL-BASIS.md §5).
         CHECK(contains(text,

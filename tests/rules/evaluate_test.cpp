@@ -1,6 +1,7 @@
 // Per-rule cases from small snapshots: indicators, summaries with numbers, doses, routes,
 // recheck intervals and codes of the suggested resources, and the card shape of CDS Hooks 2.0.
 
+#include <algorithm>
 #include <set>
 
 #include <doctest/doctest.h>
@@ -41,9 +42,18 @@ void check_card_shape(bj::object const& card) {
     auto const& provenance = card.at("extension").at("magnesium-cds");
     CHECK(str(provenance.at("ruleSetVersion")) == bundled()->version());
     CHECK_FALSE(provenance.at("evidence").as_array().empty());
+    // The override reasons are the card's rule's own, in the configured order (§5).
     auto const& reasons = card.at("overrideReasons").as_array();
-    CHECK(reasons.size() == 5);
-    for (auto const& r : reasons) CHECK_FALSE(str(r.at("display")).empty());
+    static bj::value const config = bj::parse(cds::rules::bundled_rule_set_json());
+    auto const& configured = config.at("rules")
+                                 .at(str(card.at("source").at("topic").at("code")))
+                                 .at("override_reasons")
+                                 .as_array();
+    REQUIRE(reasons.size() == configured.size());
+    for (std::size_t i = 0; i < reasons.size(); ++i) {
+        CHECK(reasons[i].at("code") == configured[i]);
+        CHECK_FALSE(str(reasons[i].at("display")).empty());
+    }
     if (auto const* s = card.if_contains("suggestions")) {
         CHECK_FALSE(s->as_array().empty());
         CHECK(card.at("selectionBehavior") == "at-most-one");
@@ -71,6 +81,12 @@ void check_card_shape(bj::object const& card) {
                         CHECK(dosage(r).contains("route"));
                         CHECK(dosage(r).contains("timing"));
                     }
+                } else if (type == "update") {
+                    // The draft in its entirety (CDS Hooks 2.0), still this patient's draft.
+                    auto const& r = a.at("resource").as_object();
+                    CHECK(r.at("status") == "draft");
+                    CHECK(r.at("subject").at("reference") == "Patient/p1");
+                    CHECK_FALSE(str(r.at("id")).empty());
                 } else {
                     CHECK(type == "delete");
                     CHECK_FALSE(str(a.at("resourceId")).empty());
@@ -163,7 +179,7 @@ TEST_CASE(
     check_all_shapes(o);
     auto const& c = o.card(0);
     CHECK(indicator(c) == "critical");
-    CHECK(summary(c) == "Serum Mg 1.1 mg/dL (severe) — IV magnesium sulfate suggested");
+    CHECK(summary(c) == "Mg 1.1 mg/dL (severe): give IV magnesium sulfate 2 g");
     CHECK(contains(detail(c), "10 Mar 2025 06:00 UTC"));
     CHECK_FALSE(contains(detail(c), "2025-03-10T06:00:00"));
     CHECK(contains(detail(c), "below 1.2 mg/dL"));
@@ -176,13 +192,14 @@ TEST_CASE(
     CHECK(med.at("medicationCodeableConcept").at("coding").as_array()[1].at("code") == "B05XA05");
     CHECK(num(dose_quantity(med).at("value")) == 2);
     CHECK(dose_quantity(med).at("code") == "g");
-    CHECK(num(dosage(med).at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) == 100);
+    // 50 mL of the 40 mg/mL premix over 20 minutes (CLINICAL-BASIS.md §3.2).
+    CHECK(num(dosage(med).at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) == 150);
     CHECK(dosage(med).at("route").at("coding").as_array()[0].at("code") == "47625008");
     CHECK(num(dosage(med).at("timing").at("repeat").at("duration")) == 20);
     auto const& sr = res[1];
     CHECK(sr.at("resourceType") == "ServiceRequest");
     CHECK(sr.at("code").at("coding").as_array()[0].at("code") == "19123-9");
-    CHECK(sr.at("occurrenceDateTime") == "2025-03-10T18:00:00.000Z");
+    CHECK(sr.at("occurrenceDateTime") == "2025-03-10T18:20:00.000Z");  // 6 h after the infusion
 }
 
 TEST_CASE("units as reported: 0.45 mmol/L is 1.09 mg/dL, severe") {
@@ -190,7 +207,7 @@ TEST_CASE("units as reported: 0.45 mmol/L is 1.09 mg/dL, severe") {
     r.resources = {patient(), magnesium(0.45, "2025-03-10T06:00:00Z", "mmol/L"), egfr(75)};
     auto const o = run(r);
     REQUIRE(o.cards().size() == 1);
-    CHECK(contains(summary(o.card(0)), "0.45 mmol/L (1.09 mg/dL) (severe)"));
+    CHECK(contains(summary(o.card(0)), "Mg 0.45 mmol/L (1.09 mg/dL, severe)"));
     CHECK(contains(detail(o.card(0)), "Serum Mg 0.45 mmol/L (1.09 mg/dL)"));
 }
 
@@ -227,7 +244,7 @@ TEST_CASE(
     check_all_shapes(o);
     auto const& c = o.card(0);
     CHECK(indicator(c) == "warning");
-    CHECK(summary(c) == "Serum Mg 1.5 mg/dL (mild–moderate) — oral magnesium suggested");
+    CHECK(summary(c) == "Mg 1.5 mg/dL (mild–moderate): give magnesium oxide 400 mg by mouth");
     REQUIRE(suggestion_count(c) == 2);
     auto const& s = c.at("suggestions").as_array();
     CHECK(s[0].at("isRecommended") == true);
@@ -242,9 +259,12 @@ TEST_CASE(
     CHECK(dosage(res[0]).at("timing").at("repeat").at("when").as_array()[0] == "HS");
     CHECK(res[1].at("occurrenceDateTime") == "2025-03-17T12:00:00.000Z");  // 7 days
     auto const alt = created(c, 1);
-    CHECK(alt[0].at("medicationCodeableConcept").at("coding").as_array()[0].at("code") ==
-          "A12CC04");
-    CHECK(contains(str(s[1].at("label")), "citrate or glycinate"));
+    // One product (CLINICAL-BASIS.md §3.2): glycinate, coded as the magnesium ingredient.
+    CHECK(alt[0].at("medicationCodeableConcept").at("coding").as_array()[0].at("code") == "6574");
+    CHECK(contains(str(alt[0].at("medicationCodeableConcept").at("text")), "glycinate"));
+    CHECK(num(dose_quantity(alt[0]).at("value")) == 240);
+    CHECK(contains(str(s[1].at("label")), "magnesium glycinate 240 mg"));
+    CHECK_FALSE(contains(str(s[1].at("label")), "citrate"));
 }
 
 TEST_CASE("renal bands change doses and recheck intervals") {
@@ -262,7 +282,7 @@ TEST_CASE("renal bands change doses and recheck intervals") {
         auto const res = created(o.card(0));
         CHECK(num(dose_quantity(res[0]).at("value")) == 200);
         CHECK(res[1].at("occurrenceDateTime") == "2025-03-12T12:00:00.000Z");
-        CHECK(contains(summary(o.card(0)), "half-dose"));
+        CHECK(contains(summary(o.card(0)), "magnesium oxide 200 mg by mouth (halved"));
     }
     SUBCASE("contraindicated (eGFR 15), mild: no oral magnesium, nephrology") {
         request r;
@@ -280,8 +300,10 @@ TEST_CASE("renal bands change doses and recheck intervals") {
         CHECK(indicator(o.card(0)) == "critical");
         auto const res = created(o.card(0));
         CHECK(num(dose_quantity(res[0]).at("value")) == 1);
-        CHECK(num(dosage(res[0]).at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) ==
-              50);
+        // 25 mL of the 40 mg/mL premix over 20 minutes (CLINICAL-BASIS.md §3.2).
+        auto const& rate = dosage(res[0]).at("doseAndRate").as_array()[0].at("rateQuantity");
+        CHECK(num(rate.at("value")) == 75);
+        CHECK(rate.at("code") == "mL/h");
     }
     SUBCASE("CKD stage 5 condition overrides a normal eGFR") {
         request r;
@@ -407,7 +429,9 @@ TEST_CASE("symptomatic escalation: recent conditions and current QTc only") {
                    condition("sz", snomed, "91175000", "Seizure (finding)", "2025-03-08")};
     auto o = run(r);
     CHECK(indicator(o.card(0)) == "critical");
-    CHECK(contains(summary(o.card(0)), "symptomatic"));
+    // The summary names the symptom (§5).
+    CHECK(summary(o.card(0)) ==
+          "Mg 1.5 mg/dL (mild–moderate, with seizure): give IV magnesium sulfate 2 g");
     CHECK(num(dose_quantity(created(o.card(0))[0]).at("value")) == 2);
 
     r.resources[3] =
@@ -464,6 +488,7 @@ TEST_CASE("preliminary results count and the card says so; cancelled never count
         observation("mg1", "19123-9", 1.5, "mg/dL", "2025-03-10T06:00:00Z", "preliminary"),
         egfr(75)};
     CHECK(contains(detail(run(r).card(0)), "preliminary"));
+    CHECK(contains(summary(run(r).card(0)), "Mg 1.5 mg/dL (mild–moderate, preliminary)"));
     r.resources[1] =
         observation("mg1", "19123-9", 1.5, "mg/dL", "2025-03-10T06:00:00Z", "cancelled");
     CHECK(run(r).cards().empty());
@@ -509,11 +534,19 @@ TEST_CASE(
     check_all_shapes(o);
     auto sw = famotidine_of(o);
     CHECK(sw.at("isRecommended") == false);
+    // The same repletion (oxide and its recheck), then the PPI's removal and famotidine
+    // (CLINICAL-BASIS.md §3.4: the switch never means no magnesium).
     auto const& actions = sw.at("actions").as_array();
-    REQUIRE(actions.size() == 2);
-    CHECK(actions[0].at("type") == "delete");
-    CHECK(actions[0].at("resourceId") == "MedicationRequest/ppi1");
-    auto const& fam = actions[1].at("resource").as_object();
+    REQUIRE(actions.size() == 4);
+    CHECK(actions[0]
+              .at("resource")
+              .at("medicationCodeableConcept")
+              .at("coding")
+              .as_array()[0]
+              .at("code") == "A12CC10");
+    CHECK(actions[2].at("type") == "delete");
+    CHECK(actions[2].at("resourceId") == "MedicationRequest/ppi1");
+    auto const& fam = actions[3].at("resource").as_object();
     CHECK(fam.at("medicationCodeableConcept").at("coding").as_array()[0].at("code") == "4278");
     CHECK(num(dose_quantity(fam).at("value")) == 20);
     CHECK(num(dosage(fam).at("timing").at("repeat").at("frequency")) == 2);
@@ -521,20 +554,20 @@ TEST_CASE(
 
     r.resources[2] = egfr(45);
     sw = famotidine_of(run(r));
-    auto const& fam45 = sw.at("actions").as_array()[1].at("resource").as_object();
+    auto const& fam45 = sw.at("actions").as_array()[3].at("resource").as_object();
     CHECK(num(dose_quantity(fam45).at("value")) == 20);
     CHECK(num(dosage(fam45).at("timing").at("repeat").at("frequency")) == 1);
 
     r.resources[2] = egfr(25);
     sw = famotidine_of(run(r));
-    auto const& fam25 = sw.at("actions").as_array()[1].at("resource").as_object();
+    auto const& fam25 = sw.at("actions").as_array()[3].at("resource").as_object();
     CHECK(num(dose_quantity(fam25).at("value")) == 10);
     CHECK(num(dosage(fam25).at("timing").at("repeat").at("frequency")) == 1);
 }
 
 TEST_CASE(
-    "order-sign: diuretic, potassium and digoxin together: one card carries the repletion, the "
-    "others refer to it") {
+    "order-sign: diuretic, potassium and digoxin together stem from one hypomagnesemia: one card, "
+    "one line per drug, one set of repletion suggestions") {
     request r;
     r.hook = "order-sign";
     r.resources = {patient(), magnesium(1.1), egfr(75)};
@@ -546,19 +579,99 @@ TEST_CASE(
                             concept_of(coding(rxnorm, "197604", "digoxin 0.125 MG Oral Tablet"),
                                        "digoxin 0.125 MG Oral Tablet"))};
     auto const o = run(r);
-    REQUIRE(o.cards().size() == 3);
+    REQUIRE(o.cards().size() == 1);
     check_all_shapes(o);
-    CHECK(o.card(0).at("source").at("topic").at("code") == "wasting-drug-with-hypomagnesemia");
-    CHECK(indicator(o.card(0)) == "critical");
-    CHECK(suggestion_count(o.card(0)) == 1);
-    for (std::size_t i = 1; i < 3; ++i) {
-        // Beside a severe deficiency, one indicator: critical (CLINICAL-BASIS.md §7).
-        CHECK(indicator(o.card(i)) == "critical");
-        CHECK(suggestion_count(o.card(i)) == 0);
-        CHECK(contains(detail(o.card(i)), "Magnesium repletion is suggested on the card"));
+    auto const& c = o.card(0);
+    // The card reports its primary trigger's rule (CLINICAL-BASIS.md §5).
+    CHECK(c.at("source").at("topic").at("code") == "wasting-drug-with-hypomagnesemia");
+    CHECK(indicator(c) == "critical");  // one problem, one indicator (§7)
+    CHECK(summary(c) ==
+          "Mg 1.1 mg/dL (severe) with furosemide and 2 more: give IV magnesium sulfate 2 g");
+    // One repletion suggestion, which also orders the digoxin level (§3.4): the suggestions
+    // are alternatives (at-most-one), so the level goes with each.
+    REQUIRE(suggestion_count(c) == 1);
+    CHECK(
+        contains(str(c.at("suggestions").as_array()[0].at("label")), "+ serum digoxin level now"));
+    CHECK(created(c).size() == 3);
+    CHECK(contains(detail(c), "- furosemide: increases magnesium loss."));
+    CHECK(contains(detail(c), "- Potassium chloride: hypokalemia may not correct"));
+    CHECK(contains(detail(c), "- digoxin: low magnesium raises digoxin toxicity risk."));
+    // The three findings' resources are the card's evidence.
+    auto const& evidence = c.at("extension").at("magnesium-cds").at("evidence").as_array();
+    for (char const* ref :
+         {"MedicationRequest/d1", "MedicationRequest/d2", "MedicationRequest/d3"}) {
+        CAPTURE(ref);
+        CHECK(std::any_of(evidence.begin(), evidence.end(),
+                          [&](bj::value const& e) { return e.at("reference") == ref; }));
     }
-    CHECK(o.find("potassium-with-hypomagnesemia"));
-    CHECK(o.find("digoxin-with-hypomagnesemia"));
+}
+
+TEST_CASE("one card per problem: without a wasting drug the card reports the potassium rule") {
+    request r;
+    r.hook = "order-sign";
+    r.resources = {patient(), magnesium(1.5), egfr(75)};
+    r.drafts = {med_request("d3", "draft",
+                            concept_of(coding(rxnorm, "197604", "digoxin 0.125 MG Oral Tablet"),
+                                       "digoxin 0.125 MG Oral Tablet")),
+                med_request("d2", "draft",
+                            concept_of(coding(rxnorm, "8591", "Potassium Chloride"),
+                                       "Potassium chloride 20 mEq tablet"))};
+    auto const o = run(r);
+    REQUIRE(o.cards().size() == 1);
+    CHECK(o.card(0).at("source").at("topic").at("code") == "potassium-with-hypomagnesemia");
+    CHECK(indicator(o.card(0)) == "warning");
+    CHECK(contains(summary(o.card(0)), "with potassium chloride and digoxin"));
+}
+
+TEST_CASE("treated already (§3.3): a drafted oral magnesium meets the deficiency on order-sign") {
+    request r;
+    r.hook = "order-sign";
+    r.resources = {patient(), magnesium(1.5), egfr(75)};
+    r.drafts = {med_request("d1", "draft", furosemide()),
+                med_request("m1", "draft",
+                            concept_of(coding(atc, "A12CC10", "magnesium oxide"),
+                                       "Magnesium oxide 400 mg tablet"))};
+    auto const o = run(r);
+    REQUIRE(o.cards().size() == 1);
+    auto const& c = o.card(0);
+    CHECK(indicator(c) == "info");
+    CHECK(summary(c) ==
+          "Mg 1.5 mg/dL (mild–moderate) with furosemide: on oral magnesium, recheck in 7 days");
+    CHECK(contains(detail(c), "Being treated with Magnesium oxide 400 mg tablet."));
+    REQUIRE(suggestion_count(c) == 1);
+    auto const res = created(c);
+    REQUIRE(res.size() == 1);
+    CHECK(res[0].at("resourceType") == "ServiceRequest");
+}
+
+TEST_CASE("no sentence appears on two cards of one response (§5)") {
+    // A full-dose oral magnesium with eGFR 25 and Mg 2.8: the renal card and the
+    // hypermagnesemia card are independent problems, each with its evidence.
+    request r;
+    r.hook = "order-sign";
+    r.resources = {patient(), magnesium(2.8), egfr(25)};
+    r.drafts = {med_request(
+        "m1", "draft",
+        concept_of(coding(atc, "A12CC10", "magnesium oxide"), "Magnesium oxide 400 mg tablet"))};
+    auto const o = run(r);
+    REQUIRE(o.cards().size() == 2);
+    std::set<std::string> seen;
+    for (auto const& card : o.cards()) {
+        std::string const d = detail(card.as_object());
+        CAPTURE(d);
+        std::size_t start = 0;
+        while (start < d.size()) {
+            std::size_t end = d.find_first_of(".\n", start);
+            if (end == std::string::npos) end = d.size();
+            std::string const sentence = d.substr(start, end - start);
+            start = end + 1;
+            if (std::count(sentence.begin(), sentence.end(), ' ') < 4) continue;
+            CHECK(seen.insert(sentence).second);
+        }
+    }
+    // Each card still names its order, in its summary.
+    CHECK(contains(summary(o.card(0)), "Magnesium oxide"));
+    CHECK(contains(summary(o.card(1)), "Magnesium oxide"));
 }
 
 TEST_CASE("oral fluoroquinolone with active oral magnesium: info about separating doses") {
@@ -572,7 +685,7 @@ TEST_CASE("oral fluoroquinolone with active oral magnesium: info about separatin
     REQUIRE(o.cards().size() == 1);
     check_all_shapes(o);
     CHECK(indicator(o.card(0)) == "info");
-    CHECK(contains(summary(o.card(0)), "separate doses"));
+    CHECK(contains(summary(o.card(0)), "2 h before or 6 h after magnesium"));
     r.drafts = {
         med_request("abx", "draft",
                     concept_of(coding(rxnorm, "1665497", "50 ML levofloxacin 5 MG/ML Injection"),
@@ -841,7 +954,7 @@ TEST_CASE("medicationReference to a contained Medication is classified by that M
     r.selections = {"MedicationRequest/c1"};
     auto const o = run(r);
     REQUIRE(o.find("wasting-drug-with-hypomagnesemia"));
-    CHECK(contains(summary(o.card(0)), "Hydrochlorothiazide"));
+    CHECK(contains(summary(o.card(0)), "with hydrochlorothiazide"));
 }
 
 TEST_CASE(

@@ -200,6 +200,8 @@ inline outcome run(request const& r,
             r.drafts[i], "context.draftOrders[" + std::to_string(i) + "]", issues);
         REQUIRE(o.has_value());
         cds::fhir::resolve_medication(*o, snapshot, issues);
+        if (r.drafts[i].is_object())
+            o->source_json = std::make_shared<boost::json::object const>(r.drafts[i].get_object());
         ctx.draft_orders.push_back(std::move(*o));
     }
     int counter = 0;

@@ -68,7 +68,9 @@ TEST_CASE("a registered rule missing from the configuration stops the load, nami
 TEST_CASE("a configured rule the build does not have stops the load, naming it") {
     auto v = bundled_json();
     v.at("rules").as_object()["calcium-with-hypomagnesemia"] =
-        bj::object{{"title", "Calcium"}, {"summary", "Calcium {drug}"}};
+        bj::object{{"title", "Calcium"},
+                   {"summary", "Calcium {drug}"},
+                   {"override_reasons", bj::array{"patient-declined"}}};
     auto const r = load(v);
     INFO(dump(r.problems));
     CHECK_FALSE(r.rules);
@@ -80,12 +82,12 @@ TEST_CASE("a configured rule the build does not have stops the load, naming it")
 TEST_CASE("a text the code reads, missing from the configuration, is named with what reads it") {
     SUBCASE("read by a rule") {
         auto v = bundled_json();
-        v.at("texts").as_object().erase("digoxin_advice");
+        v.at("texts").as_object().erase("chelation_advice");
         auto const r = load(v);
         INFO(dump(r.problems));
         CHECK_FALSE(r.rules);
-        CHECK(names(r.problems, "/texts/digoxin_advice",
-                    {"missing text 'digoxin_advice'", "digoxin-with-hypomagnesemia"}));
+        CHECK(names(r.problems, "/texts/chelation_advice",
+                    {"missing text 'chelation_advice'", "oral-magnesium-chelation"}));
     }
     SUBCASE("a member of a group, read by the card builders") {
         auto v = bundled_json();
@@ -108,12 +110,12 @@ TEST_CASE("a text the code reads, missing from the configuration, is named with 
 TEST_CASE("a configured text that no code reads is named (a misspelt key)") {
     auto v = bundled_json();
     auto& texts = v.at("texts").as_object();
-    texts["digoxin_advise"] = texts.at("digoxin_advice");
+    texts["chelation_advise"] = texts.at("chelation_advice");
     texts.at("actions").as_object()["recheck"] = "recheck the level";
     auto const r = load(v);
     INFO(dump(r.problems));
     CHECK_FALSE(r.rules);
-    CHECK(names(r.problems, "/texts/digoxin_advise", {"'digoxin_advise'", "read by no rule"}));
+    CHECK(names(r.problems, "/texts/chelation_advise", {"'chelation_advise'", "read by no rule"}));
     CHECK(names(r.problems, "/texts/actions/recheck", {"'actions.recheck'", "read by no rule"}));
     CHECK(r.problems.size() == 2);
 }
@@ -141,12 +143,12 @@ TEST_CASE("a placeholder the code does not fill for that summary or text is name
     }
     SUBCASE("a text that takes none, and an unclosed brace") {
         auto v = bundled_json();
-        v.at("texts").at("actions").as_object()["iv"] = "IV magnesium {dose} suggested";
-        v.at("texts").as_object()["digoxin_advice"] = "Check the digoxin level {soon";
+        v.at("texts").at("actions").as_object()["no_dose"] = "no dose {dose} suggested";
+        v.at("texts").as_object()["chelation_advice"] = "Separate the doses {soon";
         auto const r = load(v);
         INFO(dump(r.problems));
-        CHECK(names(r.problems, "/texts/actions/iv", {"{dose}", "fills none"}));
-        CHECK(names(r.problems, "/texts/digoxin_advice", {"{soon", "no closing brace"}));
+        CHECK(names(r.problems, "/texts/actions/no_dose", {"{dose}", "fills none"}));
+        CHECK(names(r.problems, "/texts/chelation_advice", {"{soon", "no closing brace"}));
     }
 }
 
@@ -154,7 +156,9 @@ TEST_CASE("every mismatch with the registry is named at once, with the schema's 
     auto v = bundled_json();
     v.at("rules").as_object().erase("iv-magnesium-rate");
     v.at("rules").as_object()["magnesium-in-the-water"] =
-        bj::object{{"title", "Water"}, {"summary", "Water"}};
+        bj::object{{"title", "Water"},
+                   {"summary", "Water"},
+                   {"override_reasons", bj::array{"patient-declined"}}};
     v.at("texts").as_object().erase("chelation_advice");
     v.at("rules").at("hypomagnesemia").as_object()["summary"] = "Serum Mg {magnesium} mg/dL";
     v.at("windows").as_object()["renal_current_days"] = "30";  // a schema problem as well

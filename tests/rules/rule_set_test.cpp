@@ -198,3 +198,42 @@ TEST_CASE("a disabled rule produces no card") {
     r.resources = {patient(), magnesium(1.1)};
     CHECK(run(r, *changed.rules).cards().empty());
 }
+
+TEST_CASE("each rule lists its override reasons; a code not in the shared list stops the load") {
+    SUBCASE("an unknown code is named with its path") {
+        auto v = bundled_json();
+        v.at("rules")
+            .at("iv-magnesium-rate")
+            .at("override_reasons")
+            .as_array()
+            .push_back("too-busy");
+        auto const ps = problems_of(v);
+        INFO(dump(ps));
+        CHECK(has_problem(ps, "/rules/iv-magnesium-rate/override_reasons/2", "'too-busy'"));
+        CHECK(ps.size() == 1);
+    }
+    SUBCASE("a rule without its list is refused by the schema") {
+        auto v = bundled_json();
+        v.at("rules").at("oral-magnesium-chelation").as_object().erase("override_reasons");
+        auto const ps = problems_of(v);
+        INFO(dump(ps));
+        CHECK(has_problem(ps, "/rules/oral-magnesium-chelation/override_reasons",
+                          "missing required member"));
+    }
+    SUBCASE("the card offers the rule's reasons in the configured order") {
+        auto v = bundled_json();
+        v.at("rules").at("hypomagnesemia").at("override_reasons") =
+            bj::array{"renal-function-considered", "patient-declined"};
+        auto const loaded = cds::rules::load_rule_set(bj::serialize(v));
+        REQUIRE(loaded.rules);
+        request r;
+        r.resources = {patient(), magnesium(1.5), egfr(75)};
+        auto const o = run(r, *loaded.rules);
+        REQUIRE(o.cards().size() == 1);
+        auto const& reasons = o.card(0).at("overrideReasons").as_array();
+        REQUIRE(reasons.size() == 2);
+        CHECK(reasons[0].at("code") == "renal-function-considered");
+        CHECK(reasons[0].at("display") == "Renal function considered");
+        CHECK(reasons[1].at("code") == "patient-declined");
+    }
+}

@@ -4,16 +4,19 @@ of every scenario response.
 Failing checks (`check_cards`): summary under 140 characters and not cut ("..."); no ISO-8601
 timestamps or dates, FHIR references or ids of resources in the request, rule ids or UCUM
 annotations in braces in summary or detail; detail at most 80 words; no sentence repeated on
-two cards of one response; the rule set's id and version in `source.topic` and the card
-extension, not in the text.
+two cards of one response (one card per problem); the rule set's id and version in
+`source.topic` and the card extension, not in the text. That no two cards suggest the same order
+is checked with the orders (scenario_lib.check_response).
 
-Known gaps (`order_gaps`): created MedicationRequests a prescriber could not sign as written
-(§3.1) and labels that omit an order their suggestion creates. They are listed by the runner,
-not failed, until the suggested orders carry everything §3.1 asks for.
+Failing order checks (`order_problems`, §3.1/§3.4): a created MedicationRequest without product
+text, dose, route, timing or duration (IV: volume, pump rate in mL/h, infusion time); a rationale
+in dosageInstruction.text; a label that omits an order its suggestion creates or removes; a
+warning/critical card without a suggestion outside the listed exceptions.
 """
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 MAX_SUMMARY = 139
@@ -90,8 +93,9 @@ def sentences(detail: str) -> list[str]:
     return out
 
 
-def check_cards(response: dict, request: dict, rules_identity: tuple[str, str] | None = None) -> list[str]:
-    """Failing problems of the cards' text (§5)."""
+def check_cards(response: dict, request: dict, rules_identity: tuple[str, str] | None = None,
+                now: datetime | None = None) -> list[str]:
+    """Failing problems of the cards' text (§5) and of their suggested orders (§3.1, §3.4)."""
     cards = [c for c in response.get("cards", []) or [] if isinstance(c, dict)]
     ids = request_ids(request)
     rules = rule_ids(response)
@@ -108,25 +112,13 @@ def check_cards(response: dict, request: dict, rules_identity: tuple[str, str] |
         r += text_problems(summary, f"{where}.summary", ids, rules)
         r += text_problems(detail, f"{where}.detail", ids, rules)
         r += provenance_problems(card, where, rules_identity)
-    return r
-
-
-def text_gaps(response: dict) -> list[str]:
-    """Known gaps of §5 that need one card per problem (several cards on one hypomagnesemia
-    repeat its evidence and add up words): detail over 80 words, a sentence on two cards."""
-    cards = [c for c in response.get("cards", []) or [] if isinstance(c, dict)]
-    r: list[str] = []
-    seen: dict[str, int] = {}
-    for i, card in enumerate(cards):
-        where = f"cards[{i}]"
-        detail = str(card.get("detail", ""))
         if (n := _words(_plain(detail))) > MAX_DETAIL_WORDS:
             r.append(f"{where}.detail has {n} words (§5: at most {MAX_DETAIL_WORDS})")
         for s in sentences(detail):
             if s in seen and seen[s] != i:
                 r.append(f"{where}.detail repeats a sentence of cards[{seen[s]}]: {s[:80]!r} (§5)")
             seen.setdefault(s, i)
-    return r
+    return r + order_problems(response, request, now)
 
 
 def provenance_problems(card: dict, where: str, rules_identity: tuple[str, str] | None) -> list[str]:
@@ -155,7 +147,13 @@ def provenance_problems(card: dict, where: str, rules_identity: tuple[str, str] 
 
 
 # ---------------------------------------------------------------- orders signable as written (§3.1)
-RATIONALE_WORDS = ("because", "suitable only", "if the", "better absorbed", "indication allows", "caution", "consider")
+RATIONALE_WORDS = ("because", "suitable only", "if the", "better absorbed", "indication allows", "caution", "consider",
+                   "halved", "renal function", "never faster")
+# Words that name no order of their own in a test's name ("Serum magnesium" is named by "magnesium" or "Mg").
+GENERIC_TEST_WORDS = {"serum", "plasma", "blood", "level", "total", "in", "or", "and", "of", "the"}
+SYNONYMS = {"magnesium": ("magnesium", "mg")}
+# A label part names a test order with one of these ("Mg recheck in 7 days", "serum creatinine now").
+TEST_WORDS = {"recheck", "level", "now", "serum", "check", "test"}
 
 
 def _first_dosage(res: dict) -> dict:
@@ -195,23 +193,118 @@ def medication_request_gaps(res: dict) -> list[str]:
     return gaps
 
 
-def order_gaps(response: dict) -> list[str]:
-    """Known gaps: orders not signable as written, labels that omit an order (§3.1)."""
+def _words_of(text: str) -> list[str]:
+    return [w for w in re.split(r"[^\w]+", text.lower()) if w]
+
+
+def order_names(res: dict) -> list[str]:
+    """The words a label must carry to name an order: a medication's ingredient (and the salt of a
+    magnesium product: "magnesium oxide"), a test's analyte ("creatinine", "magnesium")."""
+    if res.get("resourceType") == "MedicationRequest":
+        words = _words_of(str((res.get("medicationCodeableConcept") or {}).get("text") or ""))
+        return words[:2] if words[:1] == ["magnesium"] else words[:1]
+    code = res.get("code") or {}
+    text = str(code.get("text") or next((c.get("display") for c in code.get("coding", []) or [] if c.get("display")), ""))
+    return [w for w in _words_of(text) if w not in GENERIC_TEST_WORDS][:1]
+
+
+def _draft_orders(request: dict) -> dict[str, dict]:
+    """The request's draft orders by relative reference ("MedicationRequest/abc")."""
+    drafts = (request.get("context") or {}).get("draftOrders") or {}
+    out = {}
+    for e in drafts.get("entry", []) if isinstance(drafts, dict) else []:
+        res = (e or {}).get("resource") or {}
+        if isinstance(res, dict) and res.get("id"):
+            out[f"{res.get('resourceType')}/{res['id']}"] = res
+    return out
+
+
+def _draft_name(res: dict) -> list[str]:
+    mcc = res.get("medicationCodeableConcept") or {}
+    text = mcc.get("text") or next((c.get("display") for c in mcc.get("coding", []) or [] if c.get("display")), "")
+    return _words_of(str(text))[:1]
+
+
+def label_problems(sug: dict, where: str, drafts: dict[str, dict]) -> list[str]:
+    """§3.1: a label names every order its suggestion creates or removes: one of its " + " parts
+    names the medication (ingredient, and salt for magnesium), or the test with the word that
+    makes it an order ("Mg recheck in 7 days", "serum creatinine now"), or the removed draft."""
+    parts = [set(_words_of(p)) for p in str(sug.get("label", "")).split("+")]
+    r = []
+    for k, act in enumerate(sug.get("actions", []) or []):
+        if not isinstance(act, dict):
+            continue
+        res = act.get("resource") if isinstance(act.get("resource"), dict) else {}
+        test_word_needed = False
+        if act.get("type") == "create" and res:
+            names = order_names(res)
+            test_word_needed = res.get("resourceType") == "ServiceRequest"
+        elif act.get("type") == "delete" and act.get("resourceId") in drafts:
+            names = _draft_name(drafts[act["resourceId"]])
+        else:
+            continue
+        if not names:
+            continue
+
+        def named_in(part: set[str]) -> bool:
+            return all(part & set(SYNONYMS.get(n, (n,))) for n in names) and \
+                (not test_word_needed or bool(part & TEST_WORDS))
+        if not any(named_in(p) for p in parts):
+            r.append(f"{where}.actions[{k}]: label {sug.get('label')!r} does not name the order of "
+                     f"{' '.join(names)!r} (§3.1)")
+    return r
+
+
+def _patient_age_years(request: dict, now: datetime | None) -> int | None:
+    """Age at `now` from the request's Patient, None without a birthDate."""
+    def find(node: Any):
+        if isinstance(node, dict):
+            if node.get("resourceType") == "Patient":
+                return node
+            for v in node.values():
+                if (p := find(v)) is not None:
+                    return p
+        elif isinstance(node, list):
+            for v in node:
+                if (p := find(v)) is not None:
+                    return p
+        return None
+    patient = find(request.get("prefetch", {})) or {}
+    born = str(patient.get("birthDate") or "")
+    if not re.match(r"^\d{4}", born):
+        return None
+    y, m, d = (int(x) for x in (born + "-01-01")[:10].split("-"))
+    at = now or datetime.now(timezone.utc)
+    return at.year - y - ((at.month, at.day) < (m, d))
+
+
+def may_lack_suggestion(card: dict, request: dict, now: datetime | None) -> bool:
+    """§3.4 last paragraph: continuous magnesium sulfate in pregnancy on an active (not draft)
+    order, and the under-18 / unknown-age cards."""
+    rule = ((card.get("source") or {}).get("topic") or {}).get("code")
+    evidence = {e.get("reference") for e in ((card.get("extension") or {}).get("magnesium-cds") or {}).get("evidence", []) or []
+                if isinstance(e, dict)}
+    if rule == "magnesium-sulfate-in-pregnancy" and not evidence & set(_draft_orders(request)):
+        return True
+    age = _patient_age_years(request, now)
+    return age is None or age < 18
+
+
+def order_problems(response: dict, request: dict, now: datetime | None = None) -> list[str]:
+    """Failing (§3.1, §3.4): created MedicationRequests a prescriber could not sign as written, labels
+    that omit an order their suggestion creates or removes, warning/critical cards without a way out."""
     out = []
+    drafts = _draft_orders(request)
     for i, card in enumerate(c for c in response.get("cards", []) or [] if isinstance(c, dict)):
         for j, sug in enumerate(card.get("suggestions", []) or []):
-            label = str(sug.get("label", "")).lower()
+            if not isinstance(sug, dict):
+                continue
+            out += label_problems(sug, f"cards[{i}].suggestions[{j}]", drafts)
             for k, act in enumerate(sug.get("actions", []) or []):
                 res = act.get("resource") if isinstance(act, dict) else None
-                if not isinstance(res, dict) or act.get("type") != "create":
-                    continue
-                where = f"cards[{i}].suggestions[{j}].actions[{k}]"
-                if res.get("resourceType") == "MedicationRequest":
-                    out += [f"{where}: {g}" for g in medication_request_gaps(res)]
-                name = str(((res.get("medicationCodeableConcept") or res.get("code") or {}).get("text")) or "").lower()
-                first = name.split(" ")[0] if name else ""
-                if first and first not in label and not ("mg" in label and first in ("serum", "magnesium")):
-                    out.append(f"{where}: label {sug.get('label')!r} does not name {name!r}")
-        if card.get("indicator") in ("warning", "critical") and not card.get("suggestions"):
-            out.append(f"cards[{i}]: {card.get('indicator')} card without a suggestion ({card.get('summary')!r})")
+                if isinstance(res, dict) and act.get("type") == "create" and res.get("resourceType") == "MedicationRequest":
+                    out += [f"cards[{i}].suggestions[{j}].actions[{k}]: {g} (§3.1)" for g in medication_request_gaps(res)]
+        if card.get("indicator") in ("warning", "critical") and not card.get("suggestions") \
+                and not may_lack_suggestion(card, request, now):
+            out.append(f"cards[{i}]: {card.get('indicator')} card without a suggestion ({card.get('summary')!r}, §3.4)")
     return out

@@ -26,7 +26,8 @@ TOP_KEYS = {"description", "now", "rules", "rules_patch", "cards", "card_count",
 CARD_KEYS = {"indicator", "summary_contains", "summary_not_contains", "detail_contains",
              "detail_contains_any", "detail_not_contains", "text_contains", "text_contains_any",
              "text_not_contains", "selection_behavior", "suggestion_count", "suggestions", "any_action",
-             "no_suggestion_codes", "no_suggestions", "source_label_contains", "override_reasons_contain"}
+             "no_suggestion_codes", "no_suggestions", "source_label_contains", "override_reasons_contain",
+             "rule"}
 SUGGESTION_KEYS = {"label_contains", "text_contains", "is_recommended", "action_count", "actions"}
 ACTION_KEYS = {"type", "resource_type", "resource_id", "codes", "codes_any", "text_contains",
                "text_contains_any", "route", "dose", "frequency_per_day", "at_bedtime", "infusion_minutes",
@@ -542,6 +543,8 @@ def check_card(exp: dict, card: dict, now: datetime) -> list[str]:
     for t in lower_list(exp.get("source_label_contains")):
         if t not in str((card.get("source") or {}).get("label", "")).lower():
             r.append(f"source.label lacks {t!r}")
+    if "rule" in exp and ((card.get("source") or {}).get("topic") or {}).get("code") != exp["rule"]:
+        r.append(f"source.topic.code {((card.get('source') or {}).get('topic') or {}).get('code')!r} != {exp['rule']!r}")
     reasons = " | ".join(str(o.get("display", "")) for o in card.get("overrideReasons", []) or [] if isinstance(o, dict)).lower()
     for t in lower_list(exp.get("override_reasons_contain")):
         if t not in reasons:
@@ -702,7 +705,7 @@ def invariants(response: dict, request: dict, rules_identity: tuple[str, str] | 
                     if not isinstance(res, dict):
                         r.append(f"{awhere}: {act.get('type')} without a resource")
                         continue
-                    r += resource_invariants(res, awhere, patient_ref, ctx)
+                    r += resource_invariants(res, awhere, patient_ref, ctx, act.get("type") == "create")
                     if act.get("type") == "create":
                         sig = order_signature(res)
                         if sig in signatures and signatures[sig] != i:
@@ -711,7 +714,9 @@ def invariants(response: dict, request: dict, rules_identity: tuple[str, str] | 
     return r
 
 
-def resource_invariants(res: dict, where: str, patient_ref: str, ctx: dict) -> list[str]:
+def resource_invariants(res: dict, where: str, patient_ref: str, ctx: dict, created: bool = True) -> list[str]:
+    """A created order in full; an update carries the prescriber's draft in its entirety (CDS Hooks
+    2.0), so only what makes it this patient's draft order is checked."""
     r: list[str] = []
     rtype = res.get("resourceType")
     if rtype in ("MedicationRequest", "ServiceRequest"):
@@ -721,6 +726,9 @@ def resource_invariants(res: dict, where: str, patient_ref: str, ctx: dict) -> l
             r.append(f"{where}: {rtype}.intent {res.get('intent')!r} != 'order'")
         if (res.get("subject") or {}).get("reference") != patient_ref:
             r.append(f"{where}: {rtype}.subject {res.get('subject')} != {patient_ref}")
+    if not created:
+        return r
+    if rtype in ("MedicationRequest", "ServiceRequest"):
         if ctx.get("encounterId") and (res.get("encounter") or {}).get("reference") != f"Encounter/{ctx['encounterId']}":
             r.append(f"{where}: {rtype}.encounter {res.get('encounter')} != Encounter/{ctx['encounterId']}")
         if ctx.get("userId") and (res.get("requester") or {}).get("reference") != ctx["userId"]:
@@ -736,8 +744,9 @@ def resource_invariants(res: dict, where: str, patient_ref: str, ctx: dict) -> l
             r.append(f"{where}: MedicationRequest needs a structured dose")
         if not dosage.get("route"):
             r.append(f"{where}: MedicationRequest needs a route")
-    if rtype == "ServiceRequest" and not (res.get("code") or {}).get("coding"):
-        r.append(f"{where}: ServiceRequest needs a coded code")
+    # A verified code where one exists, else the text alone (CLINICAL-BASIS.md §3.4: a digoxin level).
+    if rtype == "ServiceRequest" and not ((res.get("code") or {}).get("coding") or (res.get("code") or {}).get("text")):
+        r.append(f"{where}: ServiceRequest needs a code (coded, or text where no verified code exists)")
     return r
 
 
@@ -763,7 +772,7 @@ def check_scenario(scenario: Scenario, result: RunResult, rules_identity: tuple[
     response = result.response or {}
     now = parse_fhir_datetime(scenario.now)
     r = invariants(response, scenario.request, rules_identity)
-    r += card_checker.check_cards(response, scenario.request, rules_identity)
+    r += card_checker.check_cards(response, scenario.request, rules_identity, now)
     cards = [c for c in response.get("cards", []) if isinstance(c, dict)]
     if exp["cards"] == "none":
         if cards:

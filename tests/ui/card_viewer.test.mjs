@@ -263,7 +263,7 @@ test('evaluate --explain prints the same trace, as JSON or as text', () => {
     assert.ok(json.explain.entries.some((e) => e.rule === 'hypomagnesemia'));
     const text = run('--explain', '--format', 'text');
     assert.match(text, /^1 card\n/);
-    assert.match(text, /\[critical\] Serum Mg 1\.1 mg\/dL/);
+    assert.match(text, /\[critical\] Mg 1\.1 mg\/dL/);
     assert.match(text, /why \(rule set magnesium-cds-rules [^)]+\):\n/);
     assert.match(text, /\nSerum magnesium used\n {2}chosen +Observation\/[^:]+: serum Mg 1\.1 mg\/dL: severe, current/);
     assert.match(text, /\nRules \(fired or not, and the values compared\)\n {2}fired +hypomagnesemia: fired: a critical card\n/);

@@ -28,27 +28,6 @@ std::string reported_text(lab_result const& r,
     return s;
 }
 
-std::string severity_text(rule_context const& rc) {
-    auto const& f = rc.f;
-    std::string s;
-    switch (f.magnesium.level) {
-        case mg_level::severe:
-            s = rc.d.text("severity.severe");
-            break;
-        case mg_level::mild_moderate:
-            s = rc.d.text("severity.mild_moderate");
-            break;
-        case mg_level::normal:
-            s = rc.d.text("severity.normal");
-            break;
-        case mg_level::high:
-            s = rc.d.text("severity.high");
-            break;
-    }
-    if (f.symptomatic && f.magnesium.low()) s += ", symptomatic";
-    return s;
-}
-
 std::string mg_summary_text(rule_context const& rc) {
     auto const& r = *rc.f.magnesium.latest;
     std::string s = comparator_text(r.comparator) + format_measurement(r.reported_value, 3) + " " +
@@ -62,12 +41,11 @@ std::string mg_evidence(rule_context const& rc) {
     auto const& m = rc.f.magnesium;
     if (!m.latest) return rc.d.text("no_magnesium");
     auto const& r = *m.latest;
-    std::string s = "Serum Mg " + comparator_text(r.comparator) +
-                    format_measurement(r.reported_value, 3) + " " + format_unit(r.reported_unit);
-    if (value_set::lower(r.reported_unit) != "mg/dl") s += " (" + mg_value_text(r) + " mg/dL)";
-    s += ": " + card_when(r, rc.f.now);
-    if (r.preliminary) s += "; " + rc.d.text("preliminary") + ", to be confirmed";
-    return s + ".";
+    std::string value = comparator_text(r.comparator) + format_measurement(r.reported_value, 3) +
+                        " " + format_unit(r.reported_unit);
+    if (value_set::lower(r.reported_unit) != "mg/dl") value += " (" + mg_value_text(r) + " mg/dL)";
+    return fill(rc.d.text(r.preliminary ? "evidence.mg_preliminary" : "evidence.mg"),
+                {{"value", value}, {"when", card_when(r, rc.f.now)}});
 }
 
 std::string mg_thresholds(rule_context const& rc) {
@@ -110,22 +88,25 @@ std::string renal_short(rule_context const& rc) {
 std::string renal_text(rule_context const& rc) {
     auto const& r = rc.f.renal;
     auto const& d = rc.d;
-    std::string s = "Kidney function: **" + d.band_label[static_cast<std::size_t>(r.band)] + "**";
+    std::string const band = d.band_label[static_cast<std::size_t>(r.band)];
     // A CKD stage 5 / dialysis Condition decides the band; an estimate beside it would contradict
     // it.
-    if (r.ckd5) return s + ", " + r.ckd5_label + ".";
+    if (r.ckd5) return fill(d.text("evidence.kidney"), {{"band", band}, {"how", r.ckd5_label}});
     if (r.used) {
-        s += ", " + r.used->inputs;
+        std::string how = r.used->inputs;
         if (r.used->age_days > d.renal_current_days) {
-            s += " (" + fill(d.text("renal_old"), {{"days", format_number(d.renal_current_days)}}) +
-                 ")";
+            how += " (" +
+                   fill(d.text("renal_old"), {{"days", format_number(d.renal_current_days)}}) + ")";
         }
+        std::string const s = fill(d.text("evidence.kidney"), {{"band", band}, {"how", how}});
         // Estimates on the two scales were compared: the card states the approximation (§1).
-        if (r.candidates.size() > 1) return s + ". " + d.renal_scale_note;
-    } else if (!rc.f.renal_unavailable.empty()) {
-        s += " (" + rc.f.renal_unavailable.front() + ")";
+        return r.candidates.size() > 1 ? s + " " + d.renal_scale_note : s;
     }
-    return s + ".";
+    if (!rc.f.renal_unavailable.empty()) {
+        return fill(d.text("evidence.kidney"),
+                    {{"band", band}, {"how", rc.f.renal_unavailable.front()}});
+    }
+    return fill(d.text("evidence.kidney_band"), {{"band", band}});
 }
 
 std::vector<std::string> coexisting_text(rule_context const& rc) {
@@ -133,33 +114,38 @@ std::vector<std::string> coexisting_text(rule_context const& rc) {
     auto const& d = rc.d;
     std::vector<std::string> out;
     if (f.hypokalemia) {
-        out.push_back(
-            "Coexisting " +
-            fill(d.text("hypokalemia"), {{"threshold", format_number(d.potassium_low_below)}}) +
-            ": potassium " + reported_text(*f.potassium, "mmol/L", 2) + ", " +
-            card_when(*f.potassium, f.now) + ".");
+        out.push_back(fill(
+            d.text("evidence.potassium"),
+            {{"finding",
+              fill(d.text("hypokalemia"), {{"threshold", format_number(d.potassium_low_below)}})},
+             {"value", reported_text(*f.potassium, "mmol/L", 2)},
+             {"when", card_when(*f.potassium, f.now)}}));
     }
     if (f.hypocalcemia) {
-        std::string s = "Coexisting " +
-                        fill(d.text("hypocalcemia"),
-                             {{"total", format_number(d.calcium_total_low_below)},
-                              {"ionized", format_number(d.calcium_ionized_low_below)}}) +
-                        ":";
+        std::string values;
         if (f.calcium_total && f.calcium_total->value < d.calcium_total_low_below) {
-            s += " total calcium " + reported_text(*f.calcium_total, "mg/dL", 2) + ", " +
-                 card_when(*f.calcium_total, f.now);
+            values = fill(d.text("evidence.calcium_total"),
+                          {{"value", reported_text(*f.calcium_total, "mg/dL", 2)},
+                           {"when", card_when(*f.calcium_total, f.now)}});
         }
         if (f.calcium_ionized && f.calcium_ionized->value < d.calcium_ionized_low_below) {
-            s += " ionized calcium " + reported_text(*f.calcium_ionized, "mmol/L", 2) + ", " +
-                 card_when(*f.calcium_ionized, f.now);
+            values += (values.empty() ? "" : "; ") +
+                      fill(d.text("evidence.calcium_ionized"),
+                           {{"value", reported_text(*f.calcium_ionized, "mmol/L", 2)},
+                            {"when", card_when(*f.calcium_ionized, f.now)}});
         }
-        out.push_back(s + ".");
+        out.push_back(
+            fill(d.text("evidence.calcium"),
+                 {{"finding", fill(d.text("hypocalcemia"),
+                                   {{"total", format_number(d.calcium_total_low_below)},
+                                    {"ionized", format_number(d.calcium_ionized_low_below)}})},
+                  {"values", values}}));
     }
     if (f.symptomatic) {
-        std::string s = "Symptomatic (sends any hypomagnesemia down the severe path): ";
+        std::string list;
         for (std::size_t i = 0; i < f.symptoms.size(); ++i)
-            s += (i ? "; " : "") + f.symptoms[i].label;
-        out.push_back(s + ".");
+            list += (i ? "; " : "") + f.symptoms[i].label;
+        out.push_back(fill(d.text("evidence.symptomatic"), {{"symptoms", list}}));
     }
     if (!f.supporting.empty()) {
         std::string list;
@@ -207,14 +193,14 @@ std::string without_references(std::string const& text) {
 std::vector<std::string> missing_data_text(rule_context const& rc) {
     std::vector<std::string> out;
     for (auto const& u : rc.f.unavailable)
-        out.push_back("Not available: " + without_references(u) + ".");
+        out.push_back(fill(rc.d.text("not_available"), {{"what", without_references(u)}}));
     for (auto const& s : rc.f.magnesium.skipped) {
         // A skipped result is written "Observation/<id>: why"; the card says why, not the id (§5).
         std::size_t const colon = s.find(": ");
         bool const names_reference =
             colon != std::string::npos && s.substr(0, colon).find('/') != std::string::npos;
-        out.push_back("Magnesium result not used: " + (names_reference ? s.substr(colon + 2) : s) +
-                      ".");
+        out.push_back(
+            fill(rc.d.text("mg_not_used"), {{"why", names_reference ? s.substr(colon + 2) : s}}));
     }
     return out;
 }

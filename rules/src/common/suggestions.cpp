@@ -1,6 +1,8 @@
 // Suggested orders as complete FHIR R4 resources (CLINICAL-BASIS.md §3): status draft,
-// intent order, subject the context patient, encounter and requester from the context,
-// readable dosageInstruction.text with structured dose, route and timing.
+// intent order, subject the context patient, encounter and requester from the context; each
+// medication order signable as written (§3.1): one product, structured dose, route, timing and
+// duration (IV: volume, pump rate in mL/h, infusion time), a dosage text of dose, route, timing
+// and duration only. Products, doses and wording come from the rule configuration.
 
 #include <chrono>
 #include <cmath>
@@ -72,12 +74,16 @@ bj::object route_json(coding_config const& route, bj::storage_ptr const& sp) {
     return o;
 }
 
-bj::object quantity_json(double value, std::string const& unit, bj::storage_ptr const& sp) {
+// A UCUM Quantity: `unit` as shown, `code` the UCUM code ("days", "d").
+bj::object quantity_json(double value,
+                         std::string const& unit,
+                         std::string const& code,
+                         bj::storage_ptr const& sp) {
     bj::object q(4, sp);
     q.emplace("value", number(value));
     q.emplace("unit", unit);
     q.emplace("system", ucum);
-    q.emplace("code", unit);
+    q.emplace("code", code);
     return q;
 }
 
@@ -122,61 +128,92 @@ void add_context_references(bj::object& r, rule_context const& rc) {
     for (auto const& member : *refs) r.emplace(member.key(), member.value());
 }
 
-struct oral_schedule {
-    double dose_mg;
-    int times_per_day;
+// A suggestion is built from parts, one order each: the action's description is the part's
+// phrase, and the label joins the phrases with " + ", so that a label names every order its
+// suggestion creates, updates or removes (CLINICAL-BASIS.md §3.1).
+void add_part(suggestion_draft& s, std::string const& phrase, bj::object action) {
+    if (s.label.empty()) {
+        s.label = phrase;
+        if (!s.label.empty() && s.label.front() >= 'a' && s.label.front() <= 'z')
+            s.label.front() = static_cast<char>(s.label.front() - 'a' + 'A');
+    } else {
+        s.label += " + " + phrase;
+    }
+    s.actions.push_back(std::move(action));
+}
+
+std::string lower_first(std::string s) {
+    if (!s.empty() && s.front() >= 'A' && s.front() <= 'Z')
+        s.front() = static_cast<char>(s.front() - 'A' + 'a');
+    return s;
+}
+
+std::string frequency_text(rule_set_data const& d, int times_per_day) {
+    if (times_per_day == 1) return d.text("orders.once_daily");
+    if (times_per_day == 2) return d.text("orders.twice_daily");
+    return fill(d.text("orders.times_daily"), {{"times", std::to_string(times_per_day)}});
+}
+
+// An oral order: one product, its dose, route, timing and how long it runs (§3.1).
+struct oral_order {
+    concept_config const* medication = nullptr;
+    std::string product_text;
+    coding_config const* route = nullptr;
+    double dose_mg = 0;
+    int times_per_day = 1;
     std::string when;  // Timing event code, e.g. HS
+    double days = 0;
+    bool days_as_supply = false;  // dispenseRequest.expectedSupplyDuration, not a bound
+    std::string dosage_text;
+    bool repletion_reason = false;
 };
+
+bj::object days_json(double days, bj::storage_ptr const& sp) {
+    return quantity_json(days, "days", "d", sp);
+}
 
 bj::object make_medication_request(rule_context const& rc,
                                    concept_config const& medication,
-                                   std::string const& med_text,
+                                   std::string const& product_text,
                                    bj::object dosage,
                                    bool repletion_reason) {
     auto const& sp = rc.json_storage;
-    bj::object r(10, sp);
+    bj::object r(11, sp);
     r["resourceType"] = "MedicationRequest";
     r["status"] = "draft";
     r["intent"] = "order";
-    r["medicationCodeableConcept"] = concept_json(medication, sp, med_text);
+    r["medicationCodeableConcept"] = concept_json(medication, sp, product_text);
     add_context_references(r, rc);
     if (repletion_reason) r["reasonCode"] = array_of(concept_json(rc.d.repletion_reason, sp), sp);
     r["dosageInstruction"] = array_of(std::move(dosage), sp);
     return r;
 }
 
-bj::object oral_dosage(std::string text,
-                       coding_config const& route,
-                       oral_schedule const& s,
-                       bj::storage_ptr const& sp) {
-    bj::object repeat(4, sp);
-    repeat["frequency"] = s.times_per_day;
+bj::object oral_medication_request(rule_context const& rc, oral_order const& o) {
+    auto const& sp = rc.json_storage;
+    bj::object repeat(5, sp);
+    repeat["frequency"] = o.times_per_day;
     repeat["period"] = 1;
     repeat["periodUnit"] = "d";
-    if (!s.when.empty()) repeat["when"] = array_of(bj::value(s.when, sp), sp);
-    bj::object ds(4, sp);
-    ds["text"] = std::move(text);
+    if (!o.when.empty()) repeat["when"] = array_of(bj::value(o.when, sp), sp);
+    if (!o.days_as_supply) repeat["boundsDuration"] = days_json(o.days, sp);
     bj::object timing(1, sp);
     timing.emplace("repeat", std::move(repeat));
+    bj::object ds(4, sp);
+    ds["text"] = o.dosage_text;
     ds["timing"] = std::move(timing);
-    ds["route"] = route_json(route, sp);
+    ds["route"] = route_json(*o.route, sp);
     bj::object dose(1, sp);
-    dose.emplace("doseQuantity", quantity_json(s.dose_mg, "mg", sp));
+    dose.emplace("doseQuantity", quantity_json(o.dose_mg, "mg", "mg", sp));
     ds["doseAndRate"] = array_of(std::move(dose), sp);
-    return ds;
-}
-
-std::string renal_suffix(rule_context const& rc) {
-    switch (rc.f.renal.band) {
-        case renal_band::impaired:
-            return " (renal function impaired)";
-        case renal_band::severely_impaired:
-            return " (halved: renal function severely impaired)";
-        case renal_band::contraindicated:
-            return " (halved: renal function < 20 mL/min)";
-        default:
-            return "";
+    auto r = make_medication_request(rc, *o.medication, o.product_text, std::move(ds),
+                                     o.repletion_reason);
+    if (o.days_as_supply) {
+        bj::object dispense(1, sp);
+        dispense["expectedSupplyDuration"] = days_json(o.days, sp);
+        r["dispenseRequest"] = std::move(dispense);
     }
+    return r;
 }
 
 }  // namespace
@@ -189,6 +226,16 @@ bj::object make_create_action(std::string description, bj::object resource) {
     return a;
 }
 
+// CDS Hooks 2.0 Action: for `update`, `resource` is the updated resource in its entirety.
+bj::object make_update_action(std::string description, bj::object resource) {
+    bj::object a(3, resource.storage());
+    a["type"] = "update";
+    a["description"] = std::move(description);
+    a["resource"] = std::move(resource);
+    return a;
+}
+
+// CDS Hooks 2.0 Action: for `delete`, `resourceId` is a relative reference to the resource.
 bj::object make_delete_action(std::string description,
                               std::string const& resource_id,
                               bj::storage_ptr const& sp) {
@@ -199,12 +246,15 @@ bj::object make_delete_action(std::string description,
     return a;
 }
 
-bj::object make_service_request(rule_context const& rc,
-                                concept_config const& code,
-                                double hours_from_now,
-                                std::string const& reason) {
+namespace {
+
+bj::object service_request(rule_context const& rc,
+                           concept_config const& code,
+                           double hours_from_now,
+                           std::string const& reason,
+                           std::string const& note) {
     auto const& sp = rc.json_storage;
-    bj::object r(10, sp);
+    bj::object r(11, sp);
     r["resourceType"] = "ServiceRequest";
     r["status"] = "draft";
     r["intent"] = "order";
@@ -218,23 +268,24 @@ bj::object make_service_request(rule_context const& rc,
         reason_concept.emplace("text", reason);
         r["reasonCode"] = array_of(std::move(reason_concept), sp);
     }
+    if (!note.empty()) {
+        bj::object annotation(1, sp);
+        annotation.emplace("text", note);
+        r["note"] = array_of(std::move(annotation), sp);
+    }
     return r;
 }
 
+}  // namespace
+
+bj::object make_service_request(rule_context const& rc,
+                                concept_config const& code,
+                                double hours_from_now,
+                                std::string const& reason) {
+    return service_request(rc, code, hours_from_now, reason, {});
+}
+
 namespace {
-
-bj::object creatinine_action(rule_context const& rc) {
-    return make_create_action(
-        "Order a serum creatinine now: renal function is unknown",
-        make_service_request(rc, rc.d.creatinine_level_code, 0,
-                             "Renal function unknown before magnesium dosing"));
-}
-
-bj::object recheck_action(rule_context const& rc, double hours, std::string const& when_text) {
-    return make_create_action("Recheck serum magnesium " + when_text,
-                              make_service_request(rc, rc.d.magnesium_level_code, hours,
-                                                   "Recheck after magnesium repletion"));
-}
 
 std::string recheck_when(double hours) {
     if (hours < 48 && std::fmod(hours, 24) != 0) return "in " + format_number(hours) + " hours";
@@ -242,53 +293,131 @@ std::string recheck_when(double hours) {
     return "in " + format_number(days) + (days == 1 ? " day" : " days");
 }
 
+// The renal-unknown creatinine goes with every repletion suggestion, and its label says so
+// (CLINICAL-BASIS.md §3.2).
+void add_creatinine_if_renal_unknown(rule_context const& rc, suggestion_draft& s) {
+    if (rc.f.renal.band != renal_band::unknown) return;
+    auto const& d = rc.d;
+    std::string const phrase = d.text("orders.creatinine_label");
+    add_part(s, phrase,
+             make_create_action(phrase, make_service_request(rc, d.creatinine_level_code, 0,
+                                                             d.text("orders.creatinine_reason"))));
+}
+
+// A serum Mg recheck in `hours` from the hook's time; `after_repletion` when a dose goes with it
+// (a recheck where nothing is given is monitoring).
+void add_recheck(rule_context const& rc, suggestion_draft& s, double hours, bool after_repletion) {
+    auto const& d = rc.d;
+    std::string const phrase =
+        fill(d.text("orders.recheck_label"), {{"when", recheck_when(hours)}});
+    std::string const& reason =
+        d.text(after_repletion ? "orders.recheck_reason" : "orders.monitoring_reason");
+    add_part(s, phrase,
+             make_create_action(phrase,
+                                make_service_request(rc, d.magnesium_level_code, hours, reason)));
+}
+
+// After an infusion the level is drawn a fixed time after it ends (CLINICAL-BASIS.md §3.2):
+// hook time + infusion minutes + recheck hours.
+void add_recheck_after_infusion(rule_context const& rc, suggestion_draft& s) {
+    auto const& d = rc.d;
+    template_values const hours{{"hours", format_number(d.iv_recheck_hours)}};
+    std::string const phrase = fill(d.text("orders.recheck_after_infusion_label"), hours);
+    add_part(
+        s, phrase,
+        make_create_action(
+            phrase, service_request(rc, d.magnesium_level_code,
+                                    d.iv_infusion_minutes / 60 + d.iv_recheck_hours,
+                                    d.text("orders.recheck_reason"),
+                                    fill(d.text("orders.recheck_after_infusion_note"), hours))));
+}
+
 }  // namespace
 
 suggestion_draft level_suggestion(rule_context const& rc, std::string const& label) {
     suggestion_draft s;
-    s.label = label;
     s.recommended = true;
-    s.actions.push_back(make_create_action(
-        "Order a serum magnesium level now",
-        make_service_request(rc, rc.d.magnesium_level_code, 0, "Magnesium monitoring")));
-    if (rc.f.renal.band == renal_band::unknown) s.actions.push_back(creatinine_action(rc));
+    std::string const phrase = label.empty() ? rc.d.text("orders.level_label") : label;
+    add_part(
+        s, phrase,
+        make_create_action(phrase, make_service_request(rc, rc.d.magnesium_level_code, 0,
+                                                        rc.d.text("orders.monitoring_reason"))));
+    add_creatinine_if_renal_unknown(rc, s);
     return s;
 }
 
-suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure const& ppi) {
+suggestion_draft recheck_after_infusion_suggestion(rule_context const& rc) {
+    suggestion_draft s;
+    s.recommended = true;
+    add_recheck_after_infusion(rc, s);
+    return s;
+}
+
+suggestion_draft digoxin_level_suggestion(rule_context const& rc) {
+    auto const& d = rc.d;
+    suggestion_draft s;
+    s.recommended = true;
+    std::string const phrase = d.text("orders.digoxin_level_label");
+    add_part(
+        s, phrase,
+        make_create_action(phrase, make_service_request(rc, d.digoxin_level_code, 0,
+                                                        d.text("orders.digoxin_level_reason"))));
+    return s;
+}
+
+namespace {
+
+// Famotidine in place of the PPI, dosed by renal band (CLINICAL-BASIS.md §3.4); renal function
+// unknown takes the 30–59 mL/min dose until it is known (§7).
+void add_famotidine_switch(rule_context const& rc,
+                           medication_exposure const& ppi,
+                           suggestion_draft& s) {
     auto const& d = rc.d;
     auto const band = rc.f.renal.band;
     band_dose const bd = d.famotidine_by_band[static_cast<std::size_t>(band)];
-    std::string const freq = bd.times_per_day == 1 ? "once daily"
-                             : bd.times_per_day == 2
-                                 ? "twice daily"
-                                 : std::to_string(bd.times_per_day) + " times daily";
-    std::string const dose_text =
-        "Famotidine " + format_number(bd.dose_mg) + " mg by mouth " + freq;
-    std::string band_note;
-    if (band == renal_band::impaired)
-        band_note = " (renal function 30–59 mL/min)";
-    else if (band == renal_band::severely_impaired || band == renal_band::contraindicated)
-        band_note = " (renal function < 30 mL/min)";
-    else if (band == renal_band::unknown)
-        band_note = " (" + d.text("famotidine_renal_unknown") + ")";
-    oral_schedule const sched{bd.dose_mg, bd.times_per_day, ""};
-    auto dosage = oral_dosage(dose_text + band_note + ". " + d.text("famotidine_note"),
-                              d.famotidine_route, sched, rc.json_storage);
-    auto med = make_medication_request(rc, d.famotidine_medication,
-                                       "Famotidine " + format_number(bd.dose_mg) + " mg tablet",
-                                       std::move(dosage), false);
+    std::string const frequency = frequency_text(d, bd.times_per_day);
+    std::string const dose = format_number(bd.dose_mg);
+    std::string const ppi_name = lower_first(drug_summary_name({&ppi}));
+    oral_order o;
+    o.medication = &d.famotidine_medication;
+    o.product_text = fill(d.famotidine_product_text, {{"dose", dose}});
+    o.route = &d.famotidine_route;
+    o.dose_mg = bd.dose_mg;
+    o.times_per_day = bd.times_per_day;
+    o.days = d.famotidine_supply_days;
+    o.days_as_supply = true;
+    o.dosage_text = fill(d.text("orders.famotidine_dosage"),
+                         {{"dose", dose},
+                          {"frequency", frequency},
+                          {"days", format_number(d.famotidine_supply_days)}});
+    std::string const phrase = fill(d.text("orders.switch_label"),
+                                    {{"ppi", ppi_name}, {"dose", dose}, {"frequency", frequency}});
+    std::string description = o.product_text + ": " + o.dosage_text;
+    if (band == renal_band::unknown) description += " (" + d.text("famotidine_renal_unknown") + ")";
+    // Both actions are one part of the label: "switch omeprazole to famotidine ...".
+    add_part(s, phrase,
+             make_delete_action(fill(d.text("orders.remove_ppi"), {{"ppi", ppi_name}}),
+                                ppi.reference, rc.json_storage));
+    s.actions.push_back(make_create_action(std::move(description), oral_medication_request(rc, o)));
+}
+
+}  // namespace
+
+suggestion_draft famotidine_switch(rule_context const& rc, medication_exposure const& ppi) {
     suggestion_draft s;
-    s.label = d.text("ppi_alternative");
     s.recommended = false;
-    s.actions.push_back(
-        make_delete_action("Remove the draft order " + ppi.name, ppi.reference, rc.json_storage));
-    s.actions.push_back(make_create_action(dose_text + band_note, std::move(med)));
-    // The renal-unknown dose holds until renal function is known (CLINICAL-BASIS.md §7).
-    if (band == renal_band::unknown) {
-        s.label += " + " + d.text("with_creatinine");
-        s.actions.push_back(creatinine_action(rc));
+    // The same repletion as the recommended suggestion: choosing the switch never means
+    // choosing no magnesium (CLINICAL-BASIS.md §3.4).
+    auto const& plan = rc.repletion();
+    bool creatinine_ordered = false;
+    if (!plan.suggestions.empty()) {
+        auto const& repletion = plan.suggestions.front();
+        s.label = repletion.label;
+        for (auto const& a : repletion.actions) s.actions.emplace_back(a, rc.json_storage);
+        creatinine_ordered = rc.f.renal.band == renal_band::unknown;
     }
+    add_famotidine_switch(rc, ppi, s);
+    if (!creatinine_ordered) add_creatinine_if_renal_unknown(rc, s);
     return s;
 }
 
@@ -309,21 +438,31 @@ active_magnesium find_active_magnesium(patient_findings const& f) {
     return a;
 }
 
-suggestion_draft recheck_suggestion(rule_context const& rc, double hours) {
+suggestion_draft recheck_suggestion(rule_context const& rc, double hours, bool after_repletion) {
     suggestion_draft s;
-    s.label = "Recheck serum magnesium " + recheck_when(hours);
     s.recommended = true;
-    s.actions.push_back(recheck_action(rc, hours, recheck_when(hours)));
+    add_recheck(rc, s, hours, after_repletion);
     return s;
-}
-
-// The creatinine order goes with every suggestion while renal function is unknown.
-void add_creatinine_if_renal_unknown(rule_context const& rc, suggestion_draft& s) {
-    if (rc.f.renal.band == renal_band::unknown) s.actions.push_back(creatinine_action(rc));
 }
 
 double oral_recheck_hours(rule_context const& rc) {
     return rc.d.oral_recheck_days[static_cast<std::size_t>(rc.f.renal.band)] * 24;
+}
+
+// Treated already (CLINICAL-BASIS.md §3.3): an active or drafted repletion of the route the
+// severity calls for. The info card says so and when the recheck is due, and suggests it.
+void plan_treated(rule_context const& rc, medication_exposure const& treating, repletion_plan& p) {
+    auto const& d = rc.d;
+    bool const iv = treating.magnesium == mg_product::parenteral;
+    double const hours = iv ? d.iv_recheck_hours : oral_recheck_hours(rc);
+    p.downgrade_to_info = true;
+    p.action = fill(d.text(iv ? "actions.on_iv" : "actions.on_repletion"),
+                    {{"when", recheck_when(hours)}});
+    p.notes.push_back(
+        fill(d.text("treated_already"), {{"drug", treating.name}, {"when", recheck_when(hours)}}));
+    suggestion_draft s = recheck_suggestion(rc, hours, true);
+    add_creatinine_if_renal_unknown(rc, s);
+    p.suggestions.push_back(std::move(s));
 }
 
 // Under the adult age or age unknown: no dose. Treated already by the route the severity
@@ -335,33 +474,37 @@ void plan_without_dose(rule_context const& rc, active_magnesium const& active, r
     medication_exposure const* treating = p.severe_path       ? active.parenteral
                                           : active.parenteral ? active.parenteral
                                                               : active.oral;
-    p.action = treating
-                   ? d.text(treating->magnesium == mg_product::parenteral ? "actions.on_iv"
-                                                                          : "actions.on_repletion")
-                   : d.text("actions.no_dose");
-    if (treating) {
-        p.downgrade_to_info = true;
-        double const hours = treating->magnesium == mg_product::parenteral ? d.iv_recheck_hours
-                                                                           : oral_recheck_hours(rc);
-        p.notes.push_back(fill(d.text("treated_already"),
-                               {{"drug", treating->name}, {"when", recheck_when(hours)}}));
-        p.suggestions.push_back(recheck_suggestion(rc, hours));
-    }
+    if (treating)
+        plan_treated(rc, *treating, p);
+    else
+        p.action = d.text("actions.no_dose");
     p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
     std::string why = f.age_years ? "under the adult age: no dose" : "age unknown: no dose";
     if (treating) why += "; treated already";
     p.trace.push_back({"repletion", "patient", std::move(why)});
 }
 
-// The IV magnesium sulfate order, with its structured dose, rate and infusion time.
-bj::object iv_medication_request(rule_context const& rc,
-                                 double dose_g,
-                                 double rate,
-                                 std::string const& dose_text) {
+struct iv_dose {
+    double dose_g, volume_ml, rate_ml_per_h;
+};
+
+iv_dose iv_dose_for(rule_set_data const& d, bool reduced) {
+    if (reduced) return {d.iv_reduced_dose_g, d.iv_reduced_volume_ml, d.iv_reduced_rate_ml_per_h};
+    return {d.iv_dose_g, d.iv_volume_ml, d.iv_rate_ml_per_h};
+}
+
+// The IV magnesium sulfate order as the premixed product runs it: dose, volume, pump rate in
+// mL/h and infusion time, one dose (CLINICAL-BASIS.md §3.1, §3.2).
+bj::object iv_medication_request(rule_context const& rc, iv_dose const& dose) {
     auto const& d = rc.d;
     auto const& sp = rc.json_storage;
+    template_values const values{{"dose", format_number(dose.dose_g)},
+                                 {"volume", format_number(dose.volume_ml)},
+                                 {"minutes", format_number(d.iv_infusion_minutes)},
+                                 {"rate", format_number(dose.rate_ml_per_h)},
+                                 {"concentration", format_number(d.iv_concentration_mg_per_ml)}};
     bj::object ds(4, sp);
-    ds["text"] = dose_text + renal_suffix(rc);
+    ds["text"] = fill(d.text("orders.iv_dosage"), values);
     bj::object repeat(3, sp);
     repeat["count"] = 1;
     repeat["duration"] = number(d.iv_infusion_minutes);
@@ -371,32 +514,30 @@ bj::object iv_medication_request(rule_context const& rc,
     ds["timing"] = std::move(timing);
     ds["route"] = route_json(d.iv_route, sp);
     bj::object dose_and_rate(2, sp);
-    dose_and_rate.emplace("doseQuantity", quantity_json(dose_g, "g", sp));
-    dose_and_rate.emplace("rateQuantity", quantity_json(rate, "mg/min", sp));
+    dose_and_rate.emplace("doseQuantity", quantity_json(dose.dose_g, "g", "g", sp));
+    dose_and_rate.emplace("rateQuantity", quantity_json(dose.rate_ml_per_h, "mL/h", "mL/h", sp));
     ds["doseAndRate"] = array_of(std::move(dose_and_rate), sp);
-    return make_medication_request(rc, d.iv_medication,
-                                   "Magnesium sulfate " + format_number(dose_g) + " g IV",
-                                   std::move(ds), true);
+    auto r = make_medication_request(rc, d.iv_medication, fill(d.iv_product_text, values),
+                                     std::move(ds), true);
+    bj::object dispense(1, sp);
+    dispense["quantity"] = quantity_json(dose.volume_ml, "mL", "mL", sp);
+    r["dispenseRequest"] = std::move(dispense);
+    return r;
 }
 
 // IV magnesium sulfate, halved when renal function is severely impaired or worse.
 suggestion_draft iv_dose_suggestion(rule_context const& rc, bool reduced) {
     auto const& d = rc.d;
-    double const dose_g = reduced ? d.iv_reduced_dose_g : d.iv_dose_g;
-    double const rate = dose_g * 1000 / d.iv_infusion_minutes;
-    std::string const dose_text = "Magnesium sulfate " + format_number(dose_g) + " g IV over " +
-                                  format_number(d.iv_infusion_minutes) + " minutes (" +
-                                  format_number(rate) + " mg/min; never faster than " +
-                                  format_number(d.iv_rate_max_mg_per_min) + " mg/min)";
-    auto med = iv_medication_request(rc, dose_g, rate, dose_text);
+    iv_dose const dose = iv_dose_for(d, reduced);
+    std::string const phrase =
+        fill(d.text("orders.iv_label"), {{"dose", format_number(dose.dose_g)},
+                                         {"volume", format_number(dose.volume_ml)},
+                                         {"minutes", format_number(d.iv_infusion_minutes)},
+                                         {"rate", format_number(dose.rate_ml_per_h)}});
     suggestion_draft s;
-    s.label = "Magnesium sulfate " + format_number(dose_g) + " g IV over " +
-              format_number(d.iv_infusion_minutes) + " min, recheck Mg " +
-              recheck_when(d.iv_recheck_hours);
     s.recommended = true;
-    s.actions.push_back(make_create_action(dose_text, std::move(med)));
-    s.actions.push_back(recheck_action(rc, d.iv_recheck_hours,
-                                       recheck_when(d.iv_recheck_hours) + " (after the dose)"));
+    add_part(s, phrase, make_create_action(phrase, iv_medication_request(rc, dose)));
+    add_recheck_after_infusion(rc, s);
     add_creatinine_if_renal_unknown(rc, s);
     return s;
 }
@@ -406,69 +547,57 @@ void plan_severe(rule_context const& rc, active_magnesium const& active, repleti
     auto const& d = rc.d;
     auto const band = rc.f.renal.band;
     if (active.parenteral) {
-        p.action = d.text("actions.on_iv");
-        p.notes.push_back("Parenteral magnesium is already ordered (" + active.parenteral->name +
-                          "): no second IV order is suggested; recheck the level.");
-        suggestion_draft s = recheck_suggestion(rc, d.iv_recheck_hours);
-        add_creatinine_if_renal_unknown(rc, s);
-        p.suggestions.push_back(std::move(s));
+        plan_treated(rc, *active.parenteral, p);
         return;
     }
     bool const reduced =
         band == renal_band::severely_impaired || band == renal_band::contraindicated;
     p.suggestions.push_back(iv_dose_suggestion(rc, reduced));
-    p.action = reduced ? d.text("actions.iv_reduced") : d.text("actions.iv");
-    if (active.oral) {
-        p.notes.push_back("Already on oral magnesium (" + active.oral->name +
-                          "), now severe or symptomatic: IV magnesium is suggested.");
-    }
+    p.action = fill(d.text(reduced ? "actions.iv_reduced" : "actions.iv"),
+                    {{"dose", format_number(reduced ? d.iv_reduced_dose_g : d.iv_dose_g)}});
+    if (active.oral)
+        p.notes.push_back(fill(d.text("oral_not_enough"), {{"drug", active.oral->name}}));
     if (band == renal_band::contraindicated) {
         p.critical = true;
         p.notes.push_back(d.text("nephrology_advice"));
     } else if (band == renal_band::severely_impaired) {
-        p.notes.push_back("Renal function severely impaired: the IV dose is halved.");
+        p.notes.push_back(d.text("halved_iv"));
     }
 }
 
-suggestion_draft oxide_suggestion(rule_context const& rc, bool reduced, double recheck_hours) {
+// Magnesium oxide (recommended) or the glycinate alternative until the recheck: the order runs
+// as long as the recheck interval (CLINICAL-BASIS.md §3.2).
+suggestion_draft oral_suggestion(rule_context const& rc,
+                                 bool alternative,
+                                 bool reduced,
+                                 double recheck_hours) {
     auto const& d = rc.d;
-    double const mg = reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg;
-    std::string const note = reduced ? d.oral_reduced_dose_note : d.oral_dose_note;
-    std::string const dose_text = "Magnesium oxide " + format_number(mg) + " mg (" + note +
-                                  ") by mouth " + d.oral_timing_text;
-    auto med = make_medication_request(rc, d.oral_medication, d.oral_medication.text,
-                                       oral_dosage(dose_text + renal_suffix(rc), d.oral_route,
-                                                   {mg, 1, d.oral_timing_when}, rc.json_storage),
-                                       true);
+    double const days = recheck_hours / 24;
+    oral_order o;
+    o.medication = alternative ? &d.alt_medication : &d.oral_medication;
+    o.product_text = o.medication->text;
+    o.route = alternative ? &d.alt_route : &d.oral_route;
+    o.dose_mg = alternative ? (reduced ? d.alt_reduced_dose_mg : d.alt_dose_mg)
+                            : (reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg);
+    o.when = alternative ? d.alt_timing_when : d.oral_timing_when;
+    o.days = days;
+    o.repletion_reason = true;
+    std::string const& timing = alternative ? d.alt_timing_text : d.oral_timing_text;
+    std::string const& amount = alternative
+                                    ? (reduced ? d.alt_reduced_dose_note : d.alt_dose_note)
+                                    : (reduced ? d.oral_reduced_dose_note : d.oral_dose_note);
+    template_values const values{{"dose", format_number(o.dose_mg)},
+                                 {"amount", amount},
+                                 {"timing", timing},
+                                 {"days", format_number(days)}};
+    o.dosage_text =
+        fill(d.text(alternative ? "orders.alternative_dosage" : "orders.oral_dosage"), values);
+    std::string const phrase =
+        fill(d.text(alternative ? "orders.alternative_label" : "orders.oral_label"), values);
     suggestion_draft s;
-    s.label = "Magnesium oxide " + format_number(mg) + " mg by mouth " + d.oral_timing_text +
-              ", recheck Mg " + recheck_when(recheck_hours);
-    s.recommended = true;
-    s.actions.push_back(make_create_action(dose_text, std::move(med)));
-    s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
-    add_creatinine_if_renal_unknown(rc, s);
-    return s;
-}
-
-suggestion_draft alternative_salt_suggestion(rule_context const& rc,
-                                             bool reduced,
-                                             double recheck_hours) {
-    auto const& d = rc.d;
-    double const mg = reduced ? d.alt_reduced_dose_mg : d.alt_dose_mg;
-    std::string const dose_text = "Magnesium citrate or glycinate, " + format_number(mg) + " mg (" +
-                                  d.alt_dose_note + ") by mouth " + d.alt_timing_text +
-                                  ": better absorbed, less diarrhoea";
-    auto med = make_medication_request(rc, d.alt_medication, d.alt_medication.text,
-                                       oral_dosage(dose_text + renal_suffix(rc), d.alt_route,
-                                                   {mg, 1, d.alt_timing_when}, rc.json_storage),
-                                       true);
-    suggestion_draft s;
-    s.label = "Alternative: magnesium citrate or glycinate " + format_number(mg) + " mg " +
-              d.alt_timing_text + " (better absorbed, less diarrhoea), recheck Mg " +
-              recheck_when(recheck_hours);
-    s.recommended = false;
-    s.actions.push_back(make_create_action(dose_text, std::move(med)));
-    s.actions.push_back(recheck_action(rc, recheck_hours, recheck_when(recheck_hours)));
+    s.recommended = !alternative;
+    add_part(s, phrase, make_create_action(phrase, oral_medication_request(rc, o)));
+    add_recheck(rc, s, recheck_hours, true);
     add_creatinine_if_renal_unknown(rc, s);
     return s;
 }
@@ -482,31 +611,24 @@ void plan_oral(rule_context const& rc, active_magnesium const& active, repletion
         p.action = d.text("actions.nephrology");
         p.notes.push_back(
             fill(d.text("contraindicated_mild"), {{"days", format_number(recheck_hours / 24)}}));
-        p.suggestions.push_back(recheck_suggestion(rc, recheck_hours));
+        p.suggestions.push_back(recheck_suggestion(rc, recheck_hours, false));
         return;
     }
-    if (active.oral) {
-        p.downgrade_to_info = true;
-        p.action = d.text("actions.on_repletion");
-        p.notes.push_back("Already on oral magnesium (" + active.oral->name +
-                          "): no second oral order is suggested; recheck the level " +
-                          recheck_when(recheck_hours) + ".");
-        suggestion_draft s = recheck_suggestion(rc, recheck_hours);
-        add_creatinine_if_renal_unknown(rc, s);
-        p.suggestions.push_back(std::move(s));
+    // Oral or IV repletion treats a mild–moderate deficiency (§3.3).
+    if (active.oral || active.parenteral) {
+        plan_treated(rc, active.oral ? *active.oral : *active.parenteral, p);
         return;
     }
     bool const reduced = band == renal_band::severely_impaired;
-    p.suggestions.push_back(oxide_suggestion(rc, reduced, recheck_hours));
-    p.suggestions.push_back(alternative_salt_suggestion(rc, reduced, recheck_hours));
-    p.action = reduced ? d.text("actions.oral_reduced") : d.text("actions.oral");
+    p.suggestions.push_back(oral_suggestion(rc, false, reduced, recheck_hours));
+    p.suggestions.push_back(oral_suggestion(rc, true, reduced, recheck_hours));
+    p.action = fill(d.text(reduced ? "actions.oral_reduced" : "actions.oral"),
+                    {{"dose", format_number(reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg)}});
     if (band == renal_band::impaired)
-        p.notes.push_back("Renal function impaired: standard dose; recheck magnesium " +
-                          recheck_when(recheck_hours) + ".");
-    if (reduced)
         p.notes.push_back(
-            "Renal function severely impaired: the oral dose is halved; recheck magnesium " +
-            recheck_when(recheck_hours) + ".");
+            fill(d.text("renal_impaired_recheck"), {{"when", recheck_when(recheck_hours)}}));
+    if (reduced)
+        p.notes.push_back(fill(d.text("halved_oral"), {{"when", recheck_when(recheck_hours)}}));
 }
 
 }  // namespace
@@ -540,21 +662,232 @@ std::vector<suggestion_draft> rule_context::take_repletion_suggestions() const {
     return std::move(cache.repletion->suggestions);
 }
 
+// ---- way-out suggestions on a draft order (CLINICAL-BASIS.md §3.4) ----
+
+namespace {
+
+// The draft as received, copied into the card's storage; nullopt when the order is not an R4
+// draft of this hook (only drafts are updated or removed).
+std::optional<bj::object> draft_copy(rule_context const& rc, medication_exposure const& e) {
+    // An update carries an R4 resource; a DSTU2 MedicationOrder draft is removed, not rewritten.
+    if (!e.from_context || !e.order->source_json || e.order->resource_type != "MedicationRequest")
+        return std::nullopt;
+    return bj::object(*e.order->source_json, rc.json_storage);
+}
+
+// dosageInstruction[0] (MedicationRequest, DSTU2 MedicationOrder).
+bj::object* first_dosage(bj::object& r) {
+    auto* v = r.if_contains("dosageInstruction");
+    if (!v || !v->is_array() || v->as_array().empty() || !v->as_array().front().is_object())
+        return nullptr;
+    return &v->as_array().front().as_object();
+}
+
+// Where the dose and rate sit: doseAndRate[0] (R4), else the dosage itself (DSTU2).
+bj::object& dose_holder(bj::object& dosage) {
+    auto* v = dosage.if_contains("doseAndRate");
+    if (v && v->is_array() && !v->as_array().empty() && v->as_array().front().is_object())
+        return v->as_array().front().as_object();
+    return dosage;
+}
+
+bj::object& member_object(bj::object& o, std::string_view key) {
+    auto& v = o[key];
+    if (!v.is_object()) v = bj::object(o.storage());
+    return v.as_object();
+}
+
+// The first dosage's dose in mg, when it is in mass units.
+std::optional<double> first_dose_mg(medication_exposure const& e, rule_set_data const& d) {
+    if (e.order->dosages.empty()) return std::nullopt;
+    auto const& dose = e.order->dosages.front().dose;
+    if (!dose || !dose->value) return std::nullopt;
+    return d.dose_mg.convert(*dose->value, dose->unit_key());
+}
+
+// After a change of infusion time the rate follows: a mass rate is written as mg/min, a volume
+// rate (mL/h) is scaled by the ratio of the times, so that the order stays consistent.
+void rewrite_rate(bj::object& holder,
+                  medication_exposure const& e,
+                  double dose_mg,
+                  double minutes,
+                  rule_context const& rc) {
+    auto const& d = rc.d;
+    auto const& ds = e.order->dosages.front();
+    auto const& sp = holder.storage();
+    double const new_rate = dose_mg / minutes;
+    holder.erase("rateRatio");
+    holder.erase("rateRange");
+    if (ds.rate && ds.rate->value &&
+        !d.rate_mg_per_min.convert(*ds.rate->value, ds.rate->unit_key())) {
+        auto const old_rate = iv_rate_mg_per_min(*e.order, d);
+        if (old_rate && *old_rate > 0) {
+            double const old_minutes = dose_mg / *old_rate;
+            if (auto* q = holder.if_contains("rateQuantity"); q && q->is_object())
+                q->as_object()["value"] = number(*ds.rate->value * old_minutes / minutes);
+            return;
+        }
+        holder.erase("rateQuantity");
+        return;
+    }
+    if (ds.rate || ds.rate_numerator)
+        holder["rateQuantity"] = quantity_json(new_rate, "mg/min", "mg/min", sp);
+}
+
+// How often the draft is given, in words: the configured bedtime wording for a once-daily dose
+// at bedtime (Timing.repeat.when), else once/twice/n times daily; empty for other periods.
+std::string frequency_of(medication_exposure const& e,
+                         bj::object const& dosage,
+                         rule_set_data const& d) {
+    auto const& ds = e.order->dosages.front();
+    if (!ds.repeat || !ds.repeat->frequency) return {};
+    if (ds.repeat->period.value_or(1) != 1 ||
+        (!ds.repeat->period_unit.empty() && ds.repeat->period_unit != "d"))
+        return {};
+    int const times = static_cast<int>(*ds.repeat->frequency);
+    if (times == 1) {
+        auto const* timing = dosage.if_contains("timing");
+        auto const* repeat =
+            timing && timing->is_object() ? timing->as_object().if_contains("repeat") : nullptr;
+        auto const* when =
+            repeat && repeat->is_object() ? repeat->as_object().if_contains("when") : nullptr;
+        if (when && when->is_array()) {
+            for (auto const& w : when->as_array())
+                if (w.is_string() && w.as_string() == d.oral_timing_when) return d.oral_timing_text;
+        }
+    }
+    return frequency_text(d, times);
+}
+
+// A filled template without the gaps an empty placeholder leaves.
+std::string collapse_spaces(std::string const& s) {
+    std::string out;
+    for (char const ch : s) {
+        if (ch == ' ' && (out.empty() || out.back() == ' ')) continue;
+        out += ch;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+}  // namespace
+
+std::optional<suggestion_draft> remove_orders_suggestion(
+    rule_context const& rc, std::vector<medication_exposure const*> const& orders) {
+    std::string const& phrase = rc.d.text("orders.remove_label");
+    suggestion_draft s;
+    s.recommended = true;
+    for (auto const* e : orders) {
+        if (!e->from_context || e->order->id.empty()) continue;
+        s.actions.push_back(
+            make_delete_action(phrase + ": " + e->name, e->reference, rc.json_storage));
+    }
+    if (s.actions.empty()) return std::nullopt;
+    s.label = phrase;
+    return s;
+}
+
+std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
+                                                       medication_exposure const& e) {
+    auto const& d = rc.d;
+    auto r = draft_copy(rc, e);
+    auto const dose_mg = first_dose_mg(e, d);
+    bj::object* dosage = r ? first_dosage(*r) : nullptr;
+    if (!dosage || !dose_mg || *dose_mg <= 0) return std::nullopt;
+    // Whole steps of the configured minutes, at or below the maximum rate.
+    double const step = d.iv_rate_step_minutes;
+    double const minutes = std::ceil(*dose_mg / d.iv_rate_max_mg_per_min / step - 1e-9) * step;
+    template_values const values{{"dose", format_number(*dose_mg / 1000)},
+                                 {"minutes", format_number(minutes)},
+                                 {"rate", format_number(*dose_mg / minutes, 0)}};
+    auto& repeat = member_object(member_object(*dosage, "timing"), "repeat");
+    repeat["duration"] = number(minutes);
+    repeat["durationUnit"] = "min";
+    rewrite_rate(dose_holder(*dosage), e, *dose_mg, minutes, rc);
+    (*dosage)["text"] = fill(d.text("orders.rate_dosage"), values);
+    std::string const phrase = fill(d.text("orders.rate_label"), values);
+    suggestion_draft s;
+    s.recommended = true;
+    add_part(s, phrase, make_update_action(phrase, std::move(*r)));
+    return s;
+}
+
+std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
+                                                       medication_exposure const& e,
+                                                       double new_dose_mg,
+                                                       std::string_view label_key) {
+    auto const& d = rc.d;
+    auto r = draft_copy(rc, e);
+    auto const dose_mg = first_dose_mg(e, d);
+    bj::object* dosage = r ? first_dosage(*r) : nullptr;
+    if (!dosage || !dose_mg || new_dose_mg >= *dose_mg) return std::nullopt;
+    auto& holder = dose_holder(*dosage);
+    // Grams for a dose of whole tenths of a gram (IV), else milligrams.
+    bool const grams = new_dose_mg >= 1000 && std::fmod(new_dose_mg, 100) == 0;
+    double const value = grams ? new_dose_mg / 1000 : new_dose_mg;
+    std::string const unit = grams ? "g" : "mg";
+    holder["doseQuantity"] = quantity_json(value, unit, unit, holder.storage());
+    // A mass rate would now end early: the infusion time, when given, is kept and the rate follows.
+    auto const& ds = e.order->dosages.front();
+    if (ds.repeat && ds.repeat->duration) {
+        auto const minutes = d.duration_min.convert(*ds.repeat->duration, ds.repeat->duration_unit);
+        if (minutes && *minutes > 0) rewrite_rate(holder, e, new_dose_mg, *minutes, rc);
+    }
+    std::string const dose = format_number(value) + " " + unit;
+    std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
+    (*dosage)["text"] = collapse_spaces(
+        fill(d.text("orders.changed_dose_dosage"),
+             {{"dose", dose}, {"route", route}, {"frequency", frequency_of(e, *dosage, d)}}));
+    std::string const phrase = fill(d.text(label_key), {{"dose", dose}});
+    suggestion_draft s;
+    s.recommended = true;
+    add_part(s, phrase, make_update_action(phrase, std::move(*r)));
+    return s;
+}
+
+std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc,
+                                                          medication_exposure const& e,
+                                                          double days) {
+    auto r = draft_copy(rc, e);
+    bj::object* dosage = r ? first_dosage(*r) : nullptr;
+    if (!dosage) return std::nullopt;
+    auto const& sp = r->storage();
+    auto& repeat = member_object(member_object(*dosage, "timing"), "repeat");
+    repeat.erase("boundsPeriod");
+    repeat.erase("boundsRange");
+    repeat["boundsDuration"] = days_json(days, sp);
+    if (auto* dispense = r->if_contains("dispenseRequest"); dispense && dispense->is_object()) {
+        dispense->as_object().erase("expectedSupplyDuration");
+        if (dispense->as_object().empty()) r->erase("dispenseRequest");
+    }
+    // The administration text follows the new bound: the draft's dose or rate, route and days.
+    if (!e.order->dosages.empty()) {
+        auto const& ds = e.order->dosages.front();
+        auto const& amount = ds.dose ? ds.dose : ds.rate;
+        std::string const dose = amount && amount->value ? format_number(*amount->value) + " " +
+                                                               std::string(amount->unit_key())
+                                                         : std::string();
+        std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
+        (*dosage)["text"] = collapse_spaces(
+            fill(rc.d.text("orders.bounds_dosage"),
+                 {{"dose", dose}, {"route", route}, {"days", format_number(days)}}));
+    }
+    std::string const phrase =
+        fill(rc.d.text("orders.bounds_label"), {{"days", format_number(days)}});
+    suggestion_draft s;
+    s.recommended = true;
+    add_part(s, phrase, make_update_action(phrase, std::move(*r)));
+    return s;
+}
+
 void prebuild_card_json(rule_set_data& d) {
-    for (auto* c :
-         {&d.iv_medication, &d.oral_medication, &d.alt_medication, &d.famotidine_medication,
-          &d.magnesium_level_code, &d.creatinine_level_code, &d.repletion_reason}) {
+    for (auto* c : {&d.iv_medication, &d.oral_medication, &d.alt_medication,
+                    &d.famotidine_medication, &d.magnesium_level_code, &d.creatinine_level_code,
+                    &d.digoxin_level_code, &d.repletion_reason}) {
         prebuild_concept_json(*c);
     }
     for (auto* c : {&d.iv_route, &d.oral_route, &d.alt_route, &d.famotidine_route})
         c->json = build_coding_json(*c);
-
-    // overrideReasons carry the display even when empty (they are shown to the user).
-    d.override_reasons_json.clear();
-    for (auto& r : d.override_reasons) {
-        d.override_reasons_json.push_back(
-            bj::object{{"system", r.system}, {"code", r.code}, {"display", r.display}});
-    }
 
     for (auto& [rule_id, t] : d.rule_texts) {
         bj::object topic;

@@ -1,6 +1,8 @@
 #include "loader/extract.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -39,7 +41,8 @@ coding_config to_coding(bj::object const& o) {
 concept_config to_concept(bj::object const& o) {
     concept_config c;
     c.text = str(o, "text");
-    for (auto const& e : o.at("coding").as_array()) c.coding.push_back(to_coding(e.as_object()));
+    if (auto const* coding = o.if_contains("coding"))
+        for (auto const& e : coding->as_array()) c.coding.push_back(to_coding(e.as_object()));
     return c;
 }
 std::unordered_set<std::string> to_set(bj::value const& v) {
@@ -248,16 +251,44 @@ void extract_renal(bj::object const& root, rule_set_data& d, problem_list& probl
     d.renal_scale_note = str(renal, "scale_note");
 }
 
+// A premixed dose is signable only when its volume holds the dose at the product's
+// concentration and its pump rate runs that volume in the infusion time (CLINICAL-BASIS.md §3.2).
+void check_premix(double dose_g,
+                  double volume_ml,
+                  double rate_ml_per_h,
+                  rule_set_data const& d,
+                  std::string const& prefix,
+                  problem_list& problems) {
+    if (std::fabs(dose_g * 1000 - volume_ml * d.iv_concentration_mg_per_ml) > 1e-6) {
+        problems.push_back({"/doses/intravenous/" + prefix + "volume_ml",
+                            "must hold " + prefix + "dose_g at concentration_mg_per_ml"});
+    }
+    if (std::fabs(rate_ml_per_h - volume_ml / d.iv_infusion_minutes * 60) > 1e-6) {
+        problems.push_back({"/doses/intravenous/" + prefix + "rate_ml_per_h",
+                            "must run " + prefix + "volume_ml in infusion_minutes"});
+    }
+}
+
 void extract_iv_dose(bj::object const& doses, rule_set_data& d, problem_list& problems) {
     auto const& iv = obj(doses, "intravenous");
     d.iv_medication = to_concept(obj(iv, "medication"));
+    d.iv_product_text = str(iv, "product_text");
+    d.iv_concentration_mg_per_ml = num(iv, "concentration_mg_per_ml");
     d.iv_dose_g = num(iv, "dose_g");
+    d.iv_volume_ml = num(iv, "volume_ml");
+    d.iv_rate_ml_per_h = num(iv, "rate_ml_per_h");
     d.iv_reduced_dose_g = num(iv, "reduced_dose_g");
+    d.iv_reduced_volume_ml = num(iv, "reduced_volume_ml");
+    d.iv_reduced_rate_ml_per_h = num(iv, "reduced_rate_ml_per_h");
     d.iv_infusion_minutes = num(iv, "infusion_minutes");
+    d.iv_rate_step_minutes = num(iv, "rate_step_minutes");
     d.iv_recheck_hours = num(iv, "recheck_hours");
     d.iv_route = to_coding(obj(iv, "route"));
     if (d.iv_reduced_dose_g > d.iv_dose_g)
         problems.push_back({"/doses/intravenous/reduced_dose_g", "must not exceed dose_g"});
+    check_premix(d.iv_dose_g, d.iv_volume_ml, d.iv_rate_ml_per_h, d, "", problems);
+    check_premix(d.iv_reduced_dose_g, d.iv_reduced_volume_ml, d.iv_reduced_rate_ml_per_h, d,
+                 "reduced_", problems);
     // Needs the thresholds (extracted first).
     if (d.iv_dose_g * 1000 / d.iv_infusion_minutes > d.iv_rate_max_mg_per_min) {
         problems.push_back(
@@ -295,6 +326,7 @@ void extract_oral_alternative(bj::object const& doses, rule_set_data& d, problem
     d.alt_dose_mg = num(alt, "dose_mg");
     d.alt_reduced_dose_mg = num(alt, "reduced_dose_mg");
     d.alt_dose_note = str(alt, "dose_note");
+    d.alt_reduced_dose_note = str(alt, "reduced_dose_note");
     d.alt_route = to_coding(obj(alt, "route"));
     d.alt_timing_when = str(alt, "timing_when");
     d.alt_timing_text = str(alt, "timing_text");
@@ -305,6 +337,8 @@ void extract_oral_alternative(bj::object const& doses, rule_set_data& d, problem
 void extract_famotidine(bj::object const& doses, rule_set_data& d) {
     auto const& fam = obj(doses, "famotidine");
     d.famotidine_medication = to_concept(obj(fam, "medication"));
+    d.famotidine_product_text = str(fam, "product_text");
+    d.famotidine_supply_days = num(fam, "supply_days");
     d.famotidine_route = to_coding(obj(fam, "route"));
     auto const& fb = obj(fam, "by_renal_band");
     static constexpr std::array<char const*, renal_band_count> all_bands{
@@ -323,6 +357,7 @@ void extract_doses(bj::object const& root, rule_set_data& d, problem_list& probl
     extract_famotidine(doses, d);
     d.magnesium_level_code = to_concept(obj(obj(doses, "magnesium_level"), "code"));
     d.creatinine_level_code = to_concept(obj(obj(doses, "creatinine_level"), "code"));
+    d.digoxin_level_code = to_concept(obj(obj(doses, "digoxin_level"), "code"));
     d.repletion_reason = to_concept(obj(doses, "repletion_reason"));
 }
 
@@ -371,6 +406,8 @@ void extract_rules(bj::object const& root, rule_set_data& d) {
         t.title = str(ro, "title");
         t.summary = str(ro, "summary");
         if (auto const* e = ro.if_contains("enabled")) t.enabled = e->as_bool();
+        for (auto const& code : ro.at("override_reasons").as_array())
+            t.override_reason_codes.emplace_back(code.as_string());
         d.rule_texts.emplace(std::string(rid), std::move(t));
     }
 }
@@ -403,6 +440,27 @@ void extract_override_reasons(bj::object const& root, rule_set_data& d, problem_
     }
 }
 
+// Each rule's overrideReasons: the listed reasons' codings, in the rule's order (§5: only
+// reasons that make sense for that card). The display is carried even when empty: it is shown.
+void build_rule_override_reasons(rule_set_data& d, problem_list& problems) {
+    for (auto& [rule_id, t] : d.rule_texts) {
+        t.override_reasons_json.clear();
+        std::size_t i = 0;
+        for (auto const& code : t.override_reason_codes) {
+            auto const it = std::find_if(d.override_reasons.begin(), d.override_reasons.end(),
+                                         [&](coding_config const& r) { return r.code == code; });
+            if (it == d.override_reasons.end()) {
+                problems.push_back({"/rules/" + rule_id + "/override_reasons/" + std::to_string(i),
+                                    "override reason '" + code + "' is not in /override_reasons"});
+            } else {
+                t.override_reasons_json.push_back(bj::object{
+                    {"system", it->system}, {"code", it->code}, {"display", it->display}});
+            }
+            ++i;
+        }
+    }
+}
+
 }  // namespace
 
 void extract_rule_set(bj::object const& root, rule_set_data& d, problem_list& problems) {
@@ -418,6 +476,7 @@ void extract_rule_set(bj::object const& root, rule_set_data& d, problem_list& pr
     extract_rules(root, d);
     extract_texts(root, d);
     extract_override_reasons(root, d, problems);
+    build_rule_override_reasons(d, problems);
     prebuild_card_json(d);
 }
 

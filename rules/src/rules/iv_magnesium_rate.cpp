@@ -53,17 +53,23 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     c.summary = fill(d.rule(c.rule_id).summary, {{"rate", format_number(fastest, 0)},
                                                  {"max", format_number(d.iv_rate_max_mg_per_min)},
                                                  {"drug", drug_summary_name(fast)}});
-    c.detail.push_back("IV magnesium ordered: " + drugs_text(fast) + ", computed rate " +
-                       format_number(fastest, 1) + " mg/min; the maximum is " +
-                       format_number(d.iv_rate_max_mg_per_min) + " mg/min (e.g. " +
-                       format_number(d.iv_dose_g) + " g over at least " +
-                       format_number(std::ceil(d.iv_dose_g * 1000 / d.iv_rate_max_mg_per_min), 0) +
-                       " minutes).");
+    c.detail.push_back(fill(
+        d.text("iv_rate_computed"),
+        {{"drugs", drugs_text(fast)},
+         {"rate", format_number(fastest, 1)},
+         {"max", format_number(d.iv_rate_max_mg_per_min)},
+         {"dose", format_number(d.iv_dose_g)},
+         {"minutes", format_number(std::ceil(d.iv_dose_g * 1000 / d.iv_rate_max_mg_per_min), 0)}}));
     if (exempt) {
         c.detail.push_back(d.text("exemptions.iv_rate_lead") + " " + why_exempt + ". " +
                            d.text("iv_rate_exemption"));
     } else {
         c.detail.push_back(d.text("iv_rate_exemption"));
+    }
+    // The way out (CLINICAL-BASIS.md §3.4): each fast draft over enough whole steps.
+    if (!exempt) {
+        for (auto const* e : fast)
+            if (auto s = slower_rate_suggestion(rc, *e)) c.suggestions.push_back(std::move(*s));
     }
     return c;
 }

@@ -68,17 +68,21 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
         fill(d.rule(c.rule_id).summary, {{"days", format_number(longest, 0)},
                                          {"max", format_number(d.continuous_mgso4_max_days)},
                                          {"drug", drug_summary_name(orders)}});
-    c.detail.push_back("Magnesium sulfate ordered: " + drugs_text(orders) +
-                       ", continuous for about " + format_number(longest, 1) + " days" +
-                       (running_ref.empty() ? std::string() : " (counting the active order)") +
-                       ". Pregnancy: " + f.pregnancy_evidence + ".");
-    c.detail.push_back("Continuous magnesium sulfate in pregnancy for more than " +
-                       format_number(d.continuous_mgso4_max_days) +
-                       " days can harm the fetus (low calcium and bone problems): use the shortest "
-                       "duration needed.");
+    c.detail.push_back(
+        fill(d.text(running_ref.empty() ? "pregnancy_ordered" : "pregnancy_ordered_with_active"),
+             {{"drugs", drugs_text(orders)},
+              {"days", format_number(longest, 1)},
+              {"evidence", f.pregnancy_evidence}}));
+    c.detail.push_back(
+        fill(d.text("pregnancy_harm"), {{"max", format_number(d.continuous_mgso4_max_days)}}));
     if (patient_view)
         c.detail.push_back(fill(d.text("pregnancy_active_review"),
                                 {{"max", format_number(d.continuous_mgso4_max_days)}}));
+    // A draft is bounded to the maximum (CLINICAL-BASIS.md §3.4); an active order is reviewed.
+    for (auto const* e : orders) {
+        if (auto s = limit_duration_suggestion(rc, *e, d.continuous_mgso4_max_days))
+            c.suggestions.push_back(std::move(*s));
+    }
     return c;
 }
 

@@ -52,8 +52,8 @@ std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc) 
     c.sort_key = antibiotics.front()->reference;
     c.references = evidence_references(rc, antibiotics);
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(antibiotics)}});
-    c.detail.push_back("Oral antibiotic: " + drugs_text(antibiotics) +
-                       ". Oral magnesium: " + drugs_text(magnesium) + ".");
+    c.detail.push_back(fill(rc.d.text("chelation_pair"), {{"antibiotics", drugs_text(antibiotics)},
+                                                          {"magnesium", drugs_text(magnesium)}}));
     c.detail.push_back(rc.d.text("chelation_advice"));
     return c;
 }

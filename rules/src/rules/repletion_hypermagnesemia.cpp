@@ -20,10 +20,11 @@ std::optional<card_draft> rule_repletion_hypermagnesemia(rule_context const& rc)
     c.references = evidence_references(rc, orders);
     c.summary = fill(rc.d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
-    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
-    c.detail.push_back(mg_evidence(rc) + " Hypermagnesemia: more magnesium may cause toxicity.");
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
+    c.detail.push_back(mg_evidence(rc) + " " + rc.d.text("hypermagnesemia_toxicity"));
     c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
+    if (auto s = remove_orders_suggestion(rc, orders)) c.suggestions.push_back(std::move(*s));
     return c;
 }
 

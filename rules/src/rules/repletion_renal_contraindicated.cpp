@@ -25,10 +25,24 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     c.summary =
         fill(rc.d.rule(c.rule_id).summary,
              {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}, {"action", action}});
-    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(rc.d.text("nephrology_advice"));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
+    // The way out (CLINICAL-BASIS.md §3.4): remove the order, unless it is the IV path for a
+    // severe or symptomatic deficiency, which runs at the reduced dose.
+    std::vector<medication_exposure const*> to_remove;
+    for (auto const* e : orders) {
+        if (severe_path && e->magnesium == mg_product::parenteral) {
+            // Already at or below the reduced dose: the way out is its recheck.
+            auto s = dose_change_suggestion(rc, *e, rc.d.iv_reduced_dose_g * 1000,
+                                            "orders.reduce_label");
+            c.suggestions.push_back(s ? std::move(*s) : recheck_after_infusion_suggestion(rc));
+        } else {
+            to_remove.push_back(e);
+        }
+    }
+    if (auto s = remove_orders_suggestion(rc, to_remove)) c.suggestions.push_back(std::move(*s));
     return c;
 }
 

@@ -25,6 +25,21 @@ double halved_oral_mg(medication_exposure const& e, rule_set_data const& d) {
     return is_oxide ? d.oral_reduced_dose_mg : d.alt_reduced_dose_mg;
 }
 
+// The way out (CLINICAL-BASIS.md §3.4): each dose scaled so the day's amount is the halved one.
+std::optional<suggestion_draft> halving_suggestion(rule_context const& rc,
+                                                   medication_exposure const& e,
+                                                   double halved_daily_mg) {
+    auto const daily = daily_dose_mg(*e.order, rc.d);
+    if (!daily || *daily <= 0 || e.order->dosages.empty() || !e.order->dosages.front().dose ||
+        !e.order->dosages.front().dose->value)
+        return std::nullopt;
+    auto const& dose = *e.order->dosages.front().dose;
+    auto const per_dose_mg = rc.d.dose_mg.convert(*dose.value, dose.unit_key());
+    if (!per_dose_mg) return std::nullopt;
+    return dose_change_suggestion(rc, e, *per_dose_mg * halved_daily_mg / *daily,
+                                  "orders.halve_label");
+}
+
 }  // namespace
 
 std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context const& rc) {
@@ -32,6 +47,7 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     if (rc.f.renal.band != renal_band::severely_impaired) return std::nullopt;
     std::vector<medication_exposure const*> orders;
     std::vector<std::string> halvings;
+    std::vector<suggestion_draft> way_out;
     for (auto const* e : triggering_repletion_orders(rc)) {
         if (e->oral()) {
             double const halved = halved_oral_mg(*e, d);
@@ -45,6 +61,10 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
                 halvings.push_back(
                     fill(d.text("oral_halving"),
                          {{"dose", format_number(*daily)}, {"halved", format_number(halved)}}));
+            if (auto s = halving_suggestion(rc, *e, halved)) way_out.push_back(std::move(*s));
+        } else if (auto s = dose_change_suggestion(rc, *e, d.iv_reduced_dose_g * 1000,
+                                                   "orders.halve_label")) {
+            way_out.push_back(std::move(*s));
         }
         orders.push_back(e);
     }
@@ -56,16 +76,17 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     c.references = evidence_references(rc, orders);
     c.summary = fill(d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}});
-    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
     for (auto& h : halvings) c.detail.push_back(std::move(h));
     c.detail.push_back(renal_text(rc));
-    c.detail.push_back("Severely impaired renal function: halve every magnesium dose (IV " +
-                       format_number(d.iv_reduced_dose_g) + " g instead of " +
-                       format_number(d.iv_dose_g) + " g; oral " +
-                       format_number(d.oral_reduced_dose_mg) + " mg instead of " +
-                       format_number(d.oral_dose_mg) + " mg) and recheck magnesium within " +
-                       format_number(d.oral_recheck_days[2] * 24) + " hours.");
+    c.detail.push_back(
+        fill(d.text("halve_every_dose"), {{"iv_reduced", format_number(d.iv_reduced_dose_g)},
+                                          {"iv", format_number(d.iv_dose_g)},
+                                          {"oral_reduced", format_number(d.oral_reduced_dose_mg)},
+                                          {"oral", format_number(d.oral_dose_mg)},
+                                          {"hours", format_number(d.oral_recheck_days[2] * 24)}}));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
+    c.suggestions = std::move(way_out);
     return c;
 }
 

@@ -32,11 +32,12 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
     c.references = evidence_references(rc, orders);
     c.summary = fill(rc.d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
-    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) + ".");
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(rc.d.text("normal_exclusion"));
     c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
+    if (auto s = remove_orders_suggestion(rc, orders)) c.suggestions.push_back(std::move(*s));
     return c;
 }
 

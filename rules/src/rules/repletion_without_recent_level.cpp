@@ -21,8 +21,8 @@ std::optional<card_draft> rule_repletion_without_recent_level(rule_context const
     c.references = evidence_references(rc, orders);
     c.summary = fill(rc.d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"window", window}});
-    c.detail.push_back("Magnesium ordered: " + drugs_text(orders) +
-                       ". No serum magnesium result in the last " + window + ".");
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered_no_level"),
+                            {{"drugs", drugs_text(orders)}, {"window", window}}));
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;

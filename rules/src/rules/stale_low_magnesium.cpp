@@ -21,7 +21,10 @@ std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
     c.detail.push_back(
         fill(rc.d.text("stale_recheck"), {{"hours", format_number(rc.d.mg_current_hours)}}));
     c.detail.push_back(mg_evidence(rc) + " " + mg_thresholds(rc));
-    if (!drugs.empty()) c.detail.push_back("Magnesium-wasting drugs: " + drugs_text(drugs) + ".");
+    if (!drugs.empty()) {
+        c.detail.push_back(
+            fill(rc.d.text("implications.contributing"), {{"drugs", drugs_text(drugs)}}));
+    }
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
     return c;

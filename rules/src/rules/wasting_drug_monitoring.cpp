@@ -35,12 +35,10 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     c.references = evidence_references(rc, due);
     c.summary = fill(d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(due)}, {"window", window_text}});
-    c.detail.push_back("Magnesium-wasting drug: " + drugs_text(due) +
-                       ". A serum magnesium is expected within " +
-                       format_number(d.mg_monitoring_days) + " days while on it (" +
-                       format_number(d.mg_monitoring_high_risk_days) +
-                       " days for cisplatin, cetuximab, panitumumab, amphotericin B, "
-                       "aminoglycosides, foscarnet and pentamidine).");
+    c.detail.push_back(fill(d.text("monitoring_expected"),
+                            {{"drugs", drugs_text(due)},
+                             {"days", format_number(d.mg_monitoring_days)},
+                             {"high_risk_days", format_number(d.mg_monitoring_high_risk_days)}}));
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;

@@ -331,6 +331,27 @@ void record_rule_ran(rule_context const& rc, registered_rule const& r, card_draf
     e.compared = std::move(compared);
 }
 
+void record_final_cards(rule_context const& rc, std::vector<card_draft> const& cards) {
+    // One card per problem (CLINICAL-BASIS.md §5): a rule whose part joined another rule's card
+    // is reported with that card, and every fired rule with its card's final indicator.
+    card_draft const* problem_card = nullptr;
+    for (auto const& c : cards)
+        if (c.part_of == problem::current_hypomagnesemia) problem_card = &c;
+    for (auto& e : rc.trace) {
+        if (e.section != trace_section::rule || e.decision != trace_decision::fired) continue;
+        auto const own = std::find_if(cards.begin(), cards.end(),
+                                      [&](card_draft const& c) { return c.rule_id == e.rule; });
+        card_draft const* card = own != cards.end() ? &*own : problem_card;
+        if (card == nullptr) continue;
+        std::string const level = indicator_word(card->level);
+        e.message = own != cards.end() ? "fired: a " + level + " card"
+                                       : "fired: joined the " + level + " card of " +
+                                             card->rule_id + " (one card per problem)";
+        for (auto& v : e.values)
+            if (v.name == "indicator") v.value = level;
+    }
+}
+
 void record_rule_disabled(rule_context const& rc, registered_rule const& r) {
     rule_entry(rc, r, trace_decision::disabled, "disabled in the rule set (\"enabled\": false)");
 }

@@ -50,6 +50,7 @@ void read_draft_resource(boost::json::value const& resource,
             ++reader.skipped;
             return;
         }
+        order->source_json = std::make_shared<boost::json::object const>(resource.get_object());
         reader.context.draft_orders.push_back(std::move(*order));
     } else if (is_resource_of_type(resource, "Medication")) {
         // A draft Bundle may name it by its entry's fullUrl (urn:uuid:...), FHIR R4 §Bundle

@@ -45,7 +45,8 @@ std::set<std::string> const card_keys{"indicator",
                                       "no_suggestion_codes",
                                       "no_suggestions",
                                       "source_label_contains",
-                                      "override_reasons_contain"};
+                                      "override_reasons_contain",
+                                      "rule"};
 std::set<std::string> const suggestion_keys{"label_contains", "text_contains", "is_recommended",
                                             "action_count", "actions"};
 std::set<std::string> const action_keys{"type",
@@ -452,6 +453,13 @@ problems check_card(value const& exp, value const& card, fhir::instant now) {
     auto const label = lower(text(field(field(&card, "source"), "label")));
     for (auto const& t : lower_list(field(&exp, "source_label_contains"))) {
         if (!contains(label, t)) r.push_back("source.label lacks '" + t + "'");
+    }
+    // The rule the card reports (source.topic.code; one card per problem reports its primary
+    // trigger's rule).
+    if (auto const* want = field(&exp, "rule"); want != nullptr) {
+        auto const code = text(field(field(field(&card, "source"), "topic"), "code"));
+        if (code != text(want))
+            r.push_back("source.topic.code '" + code + "' != '" + text(want) + "'");
     }
     std::string reasons;
     for (auto const& o : array_at(&card, "overrideReasons"))

@@ -45,10 +45,13 @@ std::string order_signature(value const& resource) {
     return key + "] " + (dose ? std::to_string(*dose) + " mg" : "no dose");
 }
 
+// An update carries the prescriber's draft in its entirety (CDS Hooks 2.0), so only what makes it
+// this patient's draft order is checked; a created order is checked in full.
 void order_invariants(value const& res,
                       std::string const& type,
                       std::string const& where,
                       value const& context,
+                      bool created,
                       problems& r) {
     auto const patient_ref = "Patient/" + text(field(&context, "patientId"));
     if (text(field(&res, "status")) != "draft")
@@ -57,6 +60,7 @@ void order_invariants(value const& res,
         r.push_back(where + ": " + type + ".intent is not 'order'");
     if (text(field(field(&res, "subject"), "reference")) != patient_ref)
         r.push_back(where + ": " + type + ".subject != " + patient_ref);
+    if (!created) return;
     if (auto const encounter = text(field(&context, "encounterId"));
         !encounter.empty() &&
         text(field(field(&res, "encounter"), "reference")) != "Encounter/" + encounter) {
@@ -68,13 +72,12 @@ void order_invariants(value const& res,
     }
 }
 
-void resource_invariants(value const& res,
-                         std::string const& where,
-                         value const& context,
-                         problems& r) {
+void resource_invariants(
+    value const& res, std::string const& where, value const& context, bool created, problems& r) {
     auto const type = text(field(&res, "resourceType"));
     if (type == "MedicationRequest" || type == "ServiceRequest")
-        order_invariants(res, type, where, context, r);
+        order_invariants(res, type, where, context, created, r);
+    if (!created) return;
     if (type == "MedicationRequest") {
         auto const* mcc = field(&res, "medicationCodeableConcept");
         auto const& coding = array_at(mcc, "coding");
@@ -92,8 +95,12 @@ void resource_invariants(value const& res,
         if (field(dosage, "route") == nullptr)
             r.push_back(where + ": MedicationRequest needs a route");
     }
-    if (type == "ServiceRequest" && array_at(field(&res, "code"), "coding").empty()) {
-        r.push_back(where + ": ServiceRequest needs a coded code");
+    // A verified code where one exists, else the text alone (CLINICAL-BASIS.md §3.4: a digoxin
+    // level has no verified LOINC code).
+    if (type == "ServiceRequest" && array_at(field(&res, "code"), "coding").empty() &&
+        text(field(field(&res, "code"), "text")).empty()) {
+        r.push_back(where +
+                    ": ServiceRequest needs a code (coded, or text where none is verified)");
     }
 }
 
@@ -172,7 +179,7 @@ struct response_walk {
                 r.push_back(awhere + ": " + type + " without a resource");
                 continue;
             }
-            resource_invariants(*res, awhere, context, r);
+            resource_invariants(*res, awhere, context, type == "create", r);
             if (type != "create") continue;
             auto const [it, inserted] = signatures.emplace(order_signature(*res), card_index);
             if (!inserted && it->second != card_index) {

@@ -3,6 +3,7 @@
 // MedicationOrder that some clients still send as a draft order). Only what the rules and
 // the card builder use is modelled; everything else is ignored on purpose.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -112,6 +113,9 @@ struct medication_order {
     std::vector<condition> contained_conditions;  // what a reasonReference "#id" may name
     std::string subject;
     std::string source_path;
+    // The resource as received, kept for a hook's draft orders only (the service's hook reader
+    // sets it): a CDS Hooks 2.0 `update` action carries the whole modified resource.
+    std::shared_ptr<boost::json::object const> source_json;
 
     // Filled by resolve_medications(): the medication as far as it is known, from
     // medicationCodeableConcept or the referenced Medication (contained or in the snapshot).
