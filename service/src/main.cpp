@@ -171,7 +171,8 @@ po::options_description check_rules_options() {
 po::options_description feedback_report_options() {
     po::options_description d("feedback-report options");
     d.add_options()("feedback-db", po::value<std::string>(),
-                    "the SQLite feedback database written by serve --feedback-db")(
+                    "the feedback store written by serve --feedback-db: a SQLite file or a "
+                    "postgresql:// URL")(
         "since", po::value<std::string>(),
         "count feedback received at or after this FHIR dateTime (default: all)")(
         "until", po::value<std::string>(),
@@ -180,6 +181,7 @@ po::options_description feedback_report_options() {
         "rule: join feedback to the card ledger and count per rule and rule-set version")(
         "format", po::value<std::string>()->default_value("json"),
         "with --by rule: json, csv or text");
+    service::add_feedback_db_password_option(d);
     return d;
 }
 
@@ -191,7 +193,7 @@ void print_help(std::ostream& out) {
            "  magnesium-cds evaluate REQUEST.json [--now DATETIME] [--rules FILE] [--service ID]\n"
            "                         [--fhir-allow URL ...] [--explain [--format text|json]]\n"
            "  magnesium-cds check-rules FILE\n"
-           "  magnesium-cds feedback-report --feedback-db FILE [--since DATETIME] [--until "
+           "  magnesium-cds feedback-report --feedback-db FILE|URL [--since DATETIME] [--until "
            "DATETIME]\n"
            "                                [--by rule [--format json|csv|text]]\n"
            "  magnesium-cds scenarios DIR [--rules FILE] [--only TEXT]\n"
@@ -351,7 +353,7 @@ bool configure_explain_and_ui(po::variables_map const& vm, service::service_stat
 }
 
 // Options that name a file: --print-config shows their path although the name says "key".
-std::set<std::string> const serve_path_options{"tls-key"};
+std::set<std::string> const serve_path_options{"tls-key", "feedback-db-password-file"};
 
 po::variables_map parse_serve(std::vector<std::string> const& args, bool& print_config) {
     auto const description = serve_options();
@@ -479,17 +481,20 @@ int serve(std::vector<std::string> const& args) {
             throw usage_error(e.what());
         }
         try {
-            auto queued =
-                service::make_queued_store(service::open_sqlite_feedback_store(
-                                               feedback_db, {rule_set->id(), rule_set->version()}),
-                                           queue);
+            auto queued = service::make_queued_store(
+                service::open_feedback_store_from(vm, {rule_set->id(), rule_set->version()},
+                                                  service::feedback_store_role::serve),
+                queue);
             state.feedback = std::move(queued.feedback);
             state.ledger = std::move(queued.ledger);
         } catch (std::runtime_error const& e) {
             cerr_after_log() << "magnesium-cds: refusing to start: " << e.what() << '\n';
             return exit_failure;
         }
-        spdlog::info("feedback is stored in {} (SQLite, WAL, synchronous=FULL)", feedback_db);
+        spdlog::info("feedback is stored in {}",
+                     service::is_postgres_url(feedback_db)
+                         ? "PostgreSQL (synchronous_commit=on)"
+                         : feedback_db + " (SQLite, WAL, synchronous=FULL)");
     } else {
         spdlog::info("feedback is validated and counted in the log only (no --feedback-db)");
     }
@@ -671,9 +676,6 @@ int feedback_report(std::vector<std::string> const& args) {
                               " is not a FHIR dateTime: " + parsed.error);
         (std::string_view{bound} == "since" ? query.since : query.until) = parsed.value->start;
     }
-    service::sqlite_feedback_store_options options;
-    options.create_if_missing = false;  // a mistyped path is an error, not a new empty database
-    options.must_be_writable = false;   // a report only reads
     std::string const by = vm.count("by") ? vm["by"].as<std::string>() : std::string{};
     std::string const format = vm["format"].as<std::string>();
     if (!by.empty() && by != "rule") throw usage_error("--by must be rule");
@@ -682,7 +684,7 @@ int feedback_report(std::vector<std::string> const& args) {
                                      : "--format must be json, csv or text");
     }
     auto const store =
-        service::open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
+        service::open_feedback_store_from(vm, {}, service::feedback_store_role::report);
     if (by.empty()) {
         std::cout << service::render_feedback_summary(store->summarize(query)) << '\n';
         return exit_ok;

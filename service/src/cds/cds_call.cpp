@@ -14,6 +14,7 @@
 #include "cds/service/cds/hook_context.hpp"
 #include "cds/service/cds/resource_count.hpp"
 #include "cds/service/http/router.hpp"
+#include "cds/service/http/trace_context.hpp"
 
 namespace cds::service {
 
@@ -296,6 +297,14 @@ std::variant<http_response, prepared_call> prepare_cds_call(
     call.skipped_draft_orders = read_hook_context(root, service, now, call.context, call.builder);
     auto const absent = absent_prefetch(root, call);
     if (!absent.empty()) plan_fetch(root, absent, state, call);
+    // The FHIR-server calls are a child span of the caller's trace (W3C Trace Context
+    // section 3.2.2.3): same trace id, this request's span as their parent.
+    if (!call.fetch.queries.empty()) {
+        if (auto const parent = traceparent_of(request)) {
+            call.fetch.traceparent = child_traceparent(
+                *parent, request.request_id.empty() ? new_span_id() : request.request_id);
+        }
+    }
     return call;
 }
 
@@ -358,6 +367,29 @@ std::vector<std::string> data_notes_of(fetch_outcome const& fetched,
 
 }  // namespace
 
+namespace {
+
+// The rules whose cards a call returns, each once in card order, for the access log: a card's
+// CDS Hooks 2.0 source.topic.code is its rule id. Identifiers only, never card text.
+std::vector<std::string> rule_ids_of(boost::json::array const& cards) {
+    std::vector<std::string> ids;
+    for (auto const& card : cards) {
+        auto const* source = card.is_object() ? card.get_object().if_contains("source") : nullptr;
+        auto const* topic = source != nullptr && source->is_object()
+                                ? source->get_object().if_contains("topic")
+                                : nullptr;
+        auto const* code = topic != nullptr && topic->is_object()
+                               ? topic->get_object().if_contains("code")
+                               : nullptr;
+        if (code == nullptr || !code->is_string()) continue;
+        std::string id{code->get_string()};
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
+    }
+    return ids;
+}
+
+}  // namespace
+
 std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome const* fetched) {
     if (fetched != nullptr) {
         for (auto const& [key, value] : fetched->results) {
@@ -414,6 +446,7 @@ http_response complete_cds_call(prepared_call call,
         }
         auto response = error_response(errc::required_data_unavailable, issues);
         response.log.service_id = service.id;
+        response.log.hook = service.hook;
         return response;
     }
 
@@ -435,6 +468,8 @@ http_response complete_cds_call(prepared_call call,
     response.content_type = "application/json";
     response.log.service_id = service.id;
     response.log.card_count = static_cast<int>(result.cards.size());
+    response.log.hook = service.hook;
+    response.log.rule_ids = rule_ids_of(result.cards);
     if (state.ledger && !result.cards.empty()) {
         state.ledger->record(ledger_cards_from(
             result.cards, {service.id, service.hook, rule_set.id(), rule_set.version(),

@@ -624,11 +624,12 @@ std::string render_feedback_summary(feedback_summary const& summary) {
 void add_feedback_store_options(boost::program_options::options_description& description) {
     namespace po = boost::program_options;
     feedback_queue_options const defaults;
-    description.add_options()("feedback-db", po::value<std::string>()->value_name("FILE"),
-                              "store CDS Hooks feedback in this SQLite file (created if absent, "
-                              "must be writable; each call is "
-                              "committed durably before its 200); without it feedback is validated "
-                              "and only counted in the log")(
+    description.add_options()(
+        "feedback-db", po::value<std::string>()->value_name("FILE|URL"),
+        "store CDS Hooks feedback in this SQLite file (created if absent, must be writable) or, "
+        "for replicas sharing one store, the PostgreSQL database at this postgresql:// URL; each "
+        "call is committed durably before its 200; without it feedback is validated and only "
+        "counted in the log")(
         "feedback-queue",
         po::value<std::size_t>()->default_value(defaults.executor.max_queued)->value_name("N"),
         "feedback calls that may wait for the database; more are answered 503 at once")(
@@ -643,6 +644,7 @@ void add_feedback_store_options(boost::program_options::options_description& des
         "hook calls whose returned cards may wait to be written to the card ledger (with "
         "--feedback-db); "
         "beyond it they are dropped and counted (log, /readyz), never delaying a hook call");
+    add_feedback_db_password_option(description);
 }
 
 feedback_queue_options feedback_queue_options_from(

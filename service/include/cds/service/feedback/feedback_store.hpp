@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/program_options/options_description.hpp>
@@ -184,6 +185,42 @@ inline constexpr int feedback_schema_version = 2;
 // this process cannot write.
 [[nodiscard]] std::shared_ptr<feedback_store> open_sqlite_feedback_store(
     std::string const& path, rule_set_identity rules, sqlite_feedback_store_options options = {});
+
+struct postgres_feedback_store_options {
+    // The password when the URL and libpq's own sources (PGPASSWORD, PGPASSFILE, ~/.pgpass)
+    // give none (serve's --feedback-db-password-file); never logged.
+    std::string password;
+    // How long a statement waits for another session's lock when the caller gives no bound.
+    std::chrono::milliseconds busy_timeout{std::chrono::seconds{5}};
+    // The received_at clock; the system clock unless a test fixes it.
+    std::function<std::chrono::system_clock::time_point()> clock;
+};
+
+// Whether `target` (serve's --feedback-db) names a PostgreSQL database (a libpq URL,
+// postgresql:// or postgres://) rather than a SQLite file.
+[[nodiscard]] bool is_postgres_url(std::string_view target);
+
+// Connects to the PostgreSQL database at `url` (a libpq connection URL) and applies the schema
+// migrations it lacks, under an advisory lock so that replicas starting together migrate once.
+// Throws std::runtime_error (start-up error) naming the server without its password when the
+// database cannot be reached or its schema is newer than this build. Once open, a lost
+// connection is not an error of the store's life: calls fail (feedback answered 503) until
+// a later call reconnects.
+[[nodiscard]] std::shared_ptr<feedback_store> open_postgres_feedback_store(
+    std::string const& url, rule_set_identity rules, postgres_feedback_store_options options = {});
+
+// What opens the store: serve (creates and must write) or a report (reads an existing one).
+enum class feedback_store_role { serve, report };
+
+// The store named by --feedback-db (a SQLite file or a PostgreSQL URL), with the password read
+// from --feedback-db-password-file when given. Throws std::runtime_error (start-up error).
+[[nodiscard]] std::shared_ptr<feedback_store> open_feedback_store_from(
+    boost::program_options::variables_map const& vm,
+    rule_set_identity rules,
+    feedback_store_role role);
+
+// --feedback-db-password-file, shared by serve and feedback-report.
+void add_feedback_db_password_option(boost::program_options::options_description& description);
 
 // `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait S and --ledger-queue N,
 // with their help texts; the defaults are feedback_queue_options'.
