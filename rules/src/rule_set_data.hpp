@@ -144,6 +144,7 @@ struct rule_set_data {
     std::string source_label;
     std::string source_url;
     std::string topic_system;
+    snooze_periods snooze;
     std::vector<service_definition> services;
 
     // statuses

@@ -186,7 +186,7 @@ class FeedbackStoreTest(unittest.TestCase):
         self.assertEqual(self.rows("SELECT f.card_uuid, s.suggestion_uuid FROM feedback_accepted_suggestion s "
                                    "JOIN feedback f ON f.id = s.feedback_id"),
                          [(ACCEPTED["card"], ACCEPTED["acceptedSuggestions"][0]["id"])])
-        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,)])
+        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,), (3,)])
         for path in (self.db, self.db + "-wal"):
             if os.path.exists(path):
                 with open(path, "rb") as f:
@@ -201,7 +201,7 @@ class FeedbackStoreTest(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
         self.assertEqual(self.rows("SELECT count(*) FROM feedback"), [(4,)])
-        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,)])
+        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,), (3,)])
 
         report = run_binary("feedback-report", "--feedback-db", self.db)
         self.assertEqual(report.returncode, 0, report.stderr)

@@ -645,7 +645,7 @@ TEST_CASE(
     auto store = open_sqlite_feedback_store(path, test_rules);
     reader db{path};
     CHECK(db.rows("SELECT version FROM schema_version ORDER BY version") ==
-          std::vector<std::vector<std::string>>{{"1"}, {"2"}});
+          std::vector<std::vector<std::string>>{{"1"}, {"2"}, {"3"}});
     // Stored before the ledger existed: neither known nor unknown when it was stored.
     CHECK(db.rows("SELECT card_uuid, card_in_ledger FROM feedback") ==
           std::vector<std::vector<std::string>>{{"old-card", "NULL"}});
@@ -748,11 +748,11 @@ TEST_CASE(
     CHECK(json.at("rules").at(2).at("acceptanceRate").is_null());
 
     auto const csv = render_rule_feedback_csv(report);
-    CHECK(
-        csv.find("rule,rule-a,magnesium-test-rules,7.1.0,6,2,5,0.286,"
-                 "urn:reasons|declined=2 urn:reasons|already-given=1 urn:reasons|other=1,2\r\n") !=
-        std::string::npos);
-    CHECK(csv.find("unknown-card,,,,,1,1,,,\r\n") != std::string::npos);
+    CHECK(csv.find(
+              "rule,rule-a,magnesium-test-rules,7.1.0,6,2,5,0.286,"
+              "urn:reasons|declined=2 urn:reasons|already-given=1 urn:reasons|other=1,2,0\r\n") !=
+          std::string::npos);
+    CHECK(csv.find("unknown-card,,,,,1,1,,,,\r\n") != std::string::npos);
     auto const text = render_rule_feedback_text(report);
     CHECK(text.find("feedback entries: 10 (2 for cards not in the ledger") != std::string::npos);
     CHECK(text.find("acceptance rate     0.286") != std::string::npos);
@@ -886,16 +886,22 @@ TEST_CASE("postgres store: a lost connection fails its call and the next call re
     auto store = under_test.open();
     REQUIRE(store->record("magnesium-order-sign", {accepted("before", {})}));
 
-    // The server ends the store's session, as a restart or a failover would.
+    // The server ends the store's sessions (the writer's and the snooze reader's), as a
+    // restart or a failover would.
     reader admin{postgres_admin_url()};
     auto const database = under_test.target().substr(under_test.target().rfind('/') + 1);
     CHECK(admin.scalar(("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
                         "datname = '" +
                         database + "' AND application_name = 'magnesium-cds'")
-                           .c_str()) == "1");
+                           .c_str()) == "2");
     // Found lost at BEGIN, before anything was sent: reconnected and stored by the same call.
     CHECK(store->record("magnesium-order-sign", {accepted("after", {})}));
     CHECK(store->summarize({}).total_entries == 2);
+    auto const lookup =
+        store->overrides_since("no-such-patient", std::chrono::system_clock::time_point{},
+                               std::chrono::steady_clock::now() + std::chrono::seconds{5});
+    REQUIRE(lookup.has_value());
+    CHECK(lookup->empty());
     reader db{under_test.target()};
     CHECK(db.rows("SELECT card_uuid FROM feedback ORDER BY id") ==
           std::vector<std::vector<std::string>>{{"before"}, {"after"}});
@@ -965,4 +971,105 @@ TEST_CASE("postgres store: a schema newer than this build stops start-up" *
     reader{under_test.target()}.exec(
         "INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01T00:00:00.000Z')");
     CHECK(open_error(under_test.target()).find("schema version 99 is newer") != std::string::npos);
+}
+
+namespace {
+
+ledger_card issued_for(std::string uuid,
+                       std::string rule_id,
+                       std::string patient_key,
+                       std::string evidence_key) {
+    ledger_card card = issued(std::move(uuid), std::move(rule_id), "7.1.0", {});
+    card.patient_key = std::move(patient_key);
+    card.evidence_key = std::move(evidence_key);
+    return card;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "snooze lookup: overrides since a time for one patient key, newest first, through the "
+    "ledger") {
+    test_store under_test;
+    manual_clock clock;
+    auto store = under_test.open(clock.options());
+    auto const later = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+    REQUIRE(store->record_cards({issued_for("p1-a", "rule-a", "patient-1", "evidence-1"),
+                                 issued_for("p1-b", "rule-b", "patient-1", "evidence-2"),
+                                 issued_for("p2-a", "rule-a", "patient-2", "evidence-1"),
+                                 issued_for("p1-accepted", "rule-c", "patient-1", "evidence-3")},
+                                later) == store_outcome::stored);
+    cds::fhir::coding const declined{"urn:reasons", "declined", "Patient declined"};
+    auto const first_at = clock.options().clock();
+    REQUIRE(store->record("magnesium-order-sign", {overridden("p1-a", declined)}));
+    clock.advance(std::chrono::hours{2});
+    auto const second_at = clock.options().clock();
+    REQUIRE(store->record("magnesium-order-sign",
+                          {overridden("p1-b", std::nullopt), overridden("p2-a", declined),
+                           accepted("p1-accepted", {})}));
+
+    auto const all = store->overrides_since("patient-1", first_at, later);
+    REQUIRE(all.has_value());
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].card_uuid == "p1-b");
+    CHECK((*all)[0].rule_id == "rule-b");
+    CHECK((*all)[0].evidence_key == "evidence-2");
+    CHECK((*all)[0].overridden_at == second_at);
+    CHECK_FALSE((*all)[0].reason.has_value());
+    CHECK((*all)[1].card_uuid == "p1-a");
+    CHECK((*all)[1].overridden_at == first_at);
+    REQUIRE((*all)[1].reason.has_value());
+    CHECK((*all)[1].reason->code == "declined");
+
+    auto const recent =
+        store->overrides_since("patient-1", first_at + std::chrono::hours{1}, later);
+    REQUIRE(recent.has_value());
+    REQUIRE(recent->size() == 1);
+    CHECK((*recent)[0].card_uuid == "p1-b");
+    auto const nobody = store->overrides_since("patient-3", first_at, later);
+    REQUIRE(nobody.has_value());
+    CHECK(nobody->empty());
+
+    // A writer holding the lock does not hold the lookup (its own connection; WAL in SQLite,
+    // MVCC in PostgreSQL).
+    reader db{under_test.target()};
+    db.hold_write_lock();
+    db.exec("DELETE FROM feedback_accepted_suggestion");
+    db.exec("DELETE FROM feedback");
+    auto const started = std::chrono::steady_clock::now();
+    auto const during =
+        store->overrides_since("patient-1", first_at, started + std::chrono::seconds{5});
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds{1});
+    REQUIRE(during.has_value());
+    CHECK(during->size() == 2);
+    db.exec("ROLLBACK");
+}
+
+TEST_CASE("snooze: suppressed cards are kept in the ledger and reported apart from issued ones") {
+    test_store under_test;
+    auto store = under_test.open();
+    auto suppressed = issued_for("again", "rule-a", "patient-1", "evidence-1");
+    suppressed.suppressed_by = "first";
+    REQUIRE(
+        store->record_cards({issued_for("first", "rule-a", "patient-1", "evidence-1"), suppressed},
+                            std::chrono::steady_clock::now() + std::chrono::seconds{5}) ==
+        store_outcome::stored);
+    auto const report = store->summarize_by_rule({});
+    REQUIRE(report.rules.size() == 1);
+    CHECK(report.rules[0].cards_issued == 1);
+    CHECK(report.rules[0].cards_suppressed == 1);
+    auto const json = boost::json::parse(render_rule_feedback_json(report));
+    CHECK(json.at("rules").at(0).at("cardsSuppressed").as_int64() == 1);
+    CHECK(render_rule_feedback_text(report).find("cards snoozed       1") != std::string::npos);
+}
+
+TEST_CASE("shared secret: the first value stored wins for every store on the same file") {
+    test_store under_test;
+    auto first = under_test.open();
+    auto second = under_test.open();
+    CHECK(first->shared_secret("snooze-key", "aaaa") == "aaaa");
+    CHECK(second->shared_secret("snooze-key", "bbbb") == "aaaa");
+    CHECK(second->shared_secret("other-key", "cccc") == "cccc");
+    first.reset();
+    CHECK(under_test.open()->shared_secret("snooze-key", "dddd") == "aaaa");
 }

@@ -471,9 +471,14 @@ http_response complete_cds_call(prepared_call call,
     response.log.hook = service.hook;
     response.log.rule_ids = rule_ids_of(result.cards);
     if (state.ledger && !result.cards.empty()) {
-        state.ledger->record(ledger_cards_from(
-            result.cards, {service.id, service.hook, rule_set.id(), rule_set.version(),
-                           call.client_iss, std::chrono::system_clock::now()}));
+        state.ledger->record(ledger_cards_from(result.cards, {service.id,
+                                                              service.hook,
+                                                              rule_set.id(),
+                                                              rule_set.version(),
+                                                              call.client_iss,
+                                                              std::chrono::system_clock::now(),
+                                                              nullptr,
+                                                              {}}));
     }
     if (state.metrics) state.metrics->record_cards(result.cards);
     boost::json::object document(storage);

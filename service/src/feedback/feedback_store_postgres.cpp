@@ -86,6 +86,17 @@ CREATE TABLE card_ledger_suggestion (
 );
 ALTER TABLE feedback ADD COLUMN card_in_ledger INTEGER CHECK (card_in_ledger IN (0, 1));
 )sql"},
+    // Snoozing (snooze.hpp), as in the SQLite store's version 3.
+    {3, R"sql(
+ALTER TABLE card_ledger ADD COLUMN suppressed_by TEXT COLLATE "C";
+CREATE INDEX card_ledger_by_patient_key ON card_ledger (patient_key)
+    WHERE patient_key IS NOT NULL;
+CREATE TABLE shared_secret (
+    name       TEXT COLLATE "C" PRIMARY KEY,
+    value      TEXT NOT NULL,
+    created_at TEXT COLLATE "C" NOT NULL
+);
+)sql"},
 };
 static_assert(std::size(migrations) > 0 &&
               migrations[std::size(migrations) - 1].version == feedback_schema_version);
@@ -115,7 +126,8 @@ public:
     postgres_feedback_store(std::string const& url,
                             rule_set_identity rules,
                             postgres_feedback_store_options options)
-        : db_{url, std::move(options.password)},
+        : db_{url, options.password},
+          reader_{url, std::move(options.password)},
           rules_{std::move(rules)},
           clock_{std::move(options.clock)},
           busy_timeout_{options.busy_timeout} {
@@ -163,6 +175,41 @@ public:
     feedback_summary summarize(feedback_summary_query const& query) override;
     rule_feedback_report summarize_by_rule(feedback_summary_query const& query) override;
 
+    // On the hook path: a connection of its own, so that a lookup never waits for the
+    // writer's connection (PostgreSQL's readers are not blocked by writers either). A lookup
+    // made while the database is away fails at once or within `give_up_at`.
+    std::optional<std::vector<card_override>> overrides_since(
+        std::string_view patient_key,
+        std::chrono::system_clock::time_point since,
+        std::chrono::steady_clock::time_point give_up_at) override {
+        std::lock_guard const lock{reader_mutex_};
+        auto const found = read_overrides(patient_key, stored_time(since), give_up_at);
+        if (!found) {
+            spdlog::warn("snooze: overrides could not be read: {}", reader_.last_error());
+        }
+        return found;
+    }
+
+    std::string shared_secret(std::string_view name, std::string_view candidate) override {
+        std::lock_guard const lock{mutex_};
+        std::string value;
+        auto const outcome = in_transaction(std::chrono::steady_clock::now() + busy_timeout_, [&] {
+            if (!db_.command("INSERT INTO shared_secret (name, value, created_at) VALUES "
+                             "($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                             {std::string{name}, std::string{candidate}, stored_time(clock_())})) {
+                return false;
+            }
+            auto const stored =
+                db_.query("SELECT value FROM shared_secret WHERE name = $1", {std::string{name}});
+            if (!stored || stored->rows() != 1) return false;
+            value = stored->text(0, 0);
+            return true;
+        });
+        if (outcome != store_outcome::stored || value.empty())
+            db_.fail("the shared secret cannot be stored: " + db_.last_error());
+        return value;
+    }
+
 private:
     // Runs `insert` (true on success) in one transaction whose lock waits end at `give_up_at`;
     // on failure nothing of it stays. A connection found lost at BEGIN (the server restarted
@@ -172,7 +219,7 @@ private:
     store_outcome in_transaction(std::chrono::steady_clock::time_point give_up_at,
                                  Insert const& insert) {
         bool begun = db_.connected() && db_.command("BEGIN");
-        if (!begun && db_.reconnect_if_lost()) begun = db_.command("BEGIN");
+        if (!begun && db_.reconnect_if_lost(give_up_at)) begun = db_.command("BEGIN");
         if (!begun) return store_outcome::failed;
         // The statement bound also ends a call stuck on a server that stopped answering.
         std::int64_t const lock_ms = lock_timeout_ms(give_up_at);
@@ -223,11 +270,12 @@ private:
         for (auto const& card : cards) {
             if (!db_.command(
                     "INSERT INTO card_ledger (card_uuid, issued_at, service_id, hook, rule_id, "
-                    "rule_set_id, rule_set_version, indicator, client_iss) VALUES ($1, $2, $3, "
-                    "$4, $5, $6, $7, $8, $9) ON CONFLICT (card_uuid) DO NOTHING",
+                    "rule_set_id, rule_set_version, indicator, client_iss, patient_key, "
+                    "evidence_key, suppressed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                    "$10, $11, $12) ON CONFLICT (card_uuid) DO NOTHING",
                     {card.card_uuid, stored_time(card.issued_at), card.service_id, card.hook,
                      card.rule_id, card.rule_set_id, card.rule_set_version, card.indicator,
-                     card.client_iss})) {
+                     card.client_iss, card.patient_key, card.evidence_key, card.suppressed_by})) {
                 return false;
             }
             for (auto const& uuid : card.suggestion_uuids) {
@@ -299,7 +347,7 @@ private:
     void in_snapshot(Read const& read) {
         bool begun =
             db_.connected() && db_.command("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        if (!begun && db_.reconnect_if_lost())
+        if (!begun && db_.reconnect_if_lost(std::chrono::steady_clock::now() + busy_timeout_))
             begun = db_.command("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         db_.require(begun, "cannot read");
         try {
@@ -318,7 +366,52 @@ private:
         return std::move(*out);
     }
 
-    connection db_;  // guarded by mutex_
+    // The overrides of a patient key received since `since` (a stored time), newest first;
+    // nothing when the reader connection cannot answer by `give_up_at`. Called with
+    // reader_mutex_ held.
+    std::optional<std::vector<card_override>> read_overrides(
+        std::string_view patient_key,
+        std::string const& since,
+        std::chrono::steady_clock::time_point give_up_at) {
+        // Session-wide on this connection, which runs nothing else: the bound of this lookup.
+        // A connection found lost by it (the server restarted since) is opened again once.
+        auto const bound_lookup = [&] {
+            return reader_.reconnect_if_lost(give_up_at) &&
+                   reader_.command("SELECT set_config('statement_timeout', $1, false)",
+                                   {std::to_string(lock_timeout_ms(give_up_at)) + "ms"});
+        };
+        if (!bound_lookup() && (reader_.connected() || !bound_lookup())) return std::nullopt;
+        auto const rows = reader_.query(
+            "SELECT l.card_uuid, l.rule_id, l.evidence_key, f.received_at, "
+            "f.override_reason_system, f.override_reason_code, f.override_reason_display "
+            "FROM card_ledger l JOIN feedback f ON f.card_uuid = l.card_uuid "
+            "WHERE l.patient_key = $1 AND f.outcome = 'overridden' AND f.received_at >= $2 "
+            "ORDER BY f.received_at DESC, f.id DESC",
+            {std::string{patient_key}, since});
+        if (!rows) return std::nullopt;
+        std::vector<card_override> out;
+        for (int row = 0; row < rows->rows(); ++row) {
+            card_override found;
+            found.card_uuid = rows->text(row, 0);
+            found.rule_id = rows->text(row, 1);
+            found.evidence_key = rows->text(row, 2);
+            auto const at = fhir::parse_date_time(rows->text(row, 3));
+            if (at.value) {
+                found.overridden_at =
+                    std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+                        at.value->start);
+            }
+            if (!rows->is_null(row, 4) || !rows->is_null(row, 5))
+                found.reason =
+                    fhir::coding{rows->text(row, 4), rows->text(row, 5), rows->text(row, 6)};
+            out.push_back(std::move(found));
+        }
+        return out;
+    }
+
+    connection db_;      // guarded by mutex_
+    connection reader_;  // guarded by reader_mutex_: snooze lookups only
+    std::mutex reader_mutex_;
     rule_set_identity rules_;
     std::function<std::chrono::system_clock::time_point()> clock_;
     std::chrono::milliseconds busy_timeout_;
@@ -385,11 +478,15 @@ rule_feedback_report postgres_feedback_store::summarize_by_rule(
     std::lock_guard const lock{mutex_};
     in_snapshot([&] {
         auto const issued = rows(
-            "SELECT rule_id, rule_set_id, rule_set_version, count(*) FROM card_ledger "
-            "WHERE " CDS_IN_RANGE("issued_at") " GROUP BY 1, 2, 3",
+            "SELECT rule_id, rule_set_id, rule_set_version, count(*) FILTER (WHERE "
+            "suppressed_by IS NULL), count(*) FILTER (WHERE suppressed_by IS NOT NULL) FROM "
+            "card_ledger WHERE " CDS_IN_RANGE("issued_at") " GROUP BY 1, 2, 3",
             since, until);
-        for (int row = 0; row < issued.rows(); ++row)
-            rule_at(issued, row).cards_issued = issued.int64(row, 3);
+        for (int row = 0; row < issued.rows(); ++row) {
+            auto& rule = rule_at(issued, row);
+            rule.cards_issued = issued.int64(row, 3);
+            rule.cards_suppressed = issued.int64(row, 4);
+        }
         // Suggestions taken: accepted uuids that are suggestions of the card named.
         auto const outcomes = rows(
             "SELECT l.rule_id, l.rule_set_id, l.rule_set_version, f.outcome, count(*), "

@@ -1,8 +1,11 @@
 #include "postgres_connection.hpp"
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 #include <utility>
+
+#include <poll.h>
 
 namespace cds::service::postgres {
 
@@ -50,46 +53,47 @@ std::int64_t result::int64(int row, int column) const {
 
 connection::connection(std::string url, std::string password)
     : url_{std::move(url)}, password_{std::move(password)} {
-    connect();
+    connect(std::chrono::steady_clock::now() + std::chrono::seconds{10});
 }
 
 bool connection::connected() const {
     return conn_ != nullptr && PQstatus(conn_.get()) == CONNECTION_OK;
 }
 
-bool connection::reconnect_if_lost() {
+bool connection::reconnect_if_lost(std::chrono::steady_clock::time_point give_up_at) {
     if (connected()) return true;
-    connect();
+    // However late, one attempt: a server on loopback answers (or refuses) at once.
+    connect(
+        std::max(give_up_at, std::chrono::steady_clock::now() + std::chrono::milliseconds{200}));
     return connected();
 }
 
 // Keywords before `dbname` are defaults the URL may override (libpq reads them in order and
-// expands the URL in place); the password from a file comes after it and wins. The timeouts
-// bound how long a store call can hang on a server that stopped answering: a connection
-// attempt (connect_timeout) and unacknowledged data (tcp_user_timeout, keepalives).
-void connection::connect() {
-    std::array<char const*, 9> keywords{"connect_timeout",
-                                        "tcp_user_timeout",
+// expands the URL in place); the password from a file comes after it and wins. The attempt
+// is libpq's non-blocking one, given up at `give_up_at`, so that a server that does not
+// answer holds a store call no longer than its bound; tcp_user_timeout and keepalives bound
+// how long an open connection can wait for a server that stopped answering.
+void connection::connect(std::chrono::steady_clock::time_point give_up_at) {
+    std::array<char const*, 7> keywords{"tcp_user_timeout",
                                         "keepalives_idle",
                                         "application_name",
                                         "dbname",
                                         nullptr,
                                         nullptr,
-                                        nullptr,
                                         nullptr};
-    std::array<char const*, 9> values{"3",     "5000",  "10",    "magnesium-cds", url_.c_str(),
-                                      nullptr, nullptr, nullptr, nullptr};
+    std::array<char const*, 7> values{"5000",  "10",    "magnesium-cds", url_.c_str(),
+                                      nullptr, nullptr, nullptr};
     if (!password_.empty()) {
-        keywords[5] = "password";
-        values[5] = password_.c_str();
+        keywords[4] = "password";
+        values[4] = password_.c_str();
     }
-    conn_.reset(PQconnectdbParams(keywords.data(), values.data(), 1));
+    conn_.reset(PQconnectStartParams(keywords.data(), values.data(), 1));
     if (conn_ == nullptr) {
         last_error_ = "out of memory";
         return;
     }
-    if (PQstatus(conn_.get()) != CONNECTION_OK) {
-        last_error_ = trimmed(PQerrorMessage(conn_.get()));
+    if (!finish_connecting(give_up_at)) {
+        conn_.reset();
         return;
     }
     // libpq prints the server's notices (e.g. "relation already exists, skipping") to stderr
@@ -99,6 +103,28 @@ void connection::connect() {
     // A commit is acknowledged only once flushed to the server's disk, whatever the server's
     // or the role's default: feedback is answered 200 only after that.
     command("SET synchronous_commit = on");
+}
+
+// libpq's PQconnectPoll loop (libpq "Connecting to the Database Server"): wait for the socket
+// to be writable or readable as the last poll asked, until connected, failed or `give_up_at`.
+bool connection::finish_connecting(std::chrono::steady_clock::time_point give_up_at) {
+    PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+    while (status != PGRES_POLLING_OK) {
+        if (status == PGRES_POLLING_FAILED || PQstatus(conn_.get()) == CONNECTION_BAD) {
+            last_error_ = trimmed(PQerrorMessage(conn_.get()));
+            return false;
+        }
+        auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            give_up_at - std::chrono::steady_clock::now());
+        pollfd socket{PQsocket(conn_.get()),
+                      static_cast<short>(status == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+        if (left.count() <= 0 || ::poll(&socket, 1, static_cast<int>(left.count())) == 0) {
+            last_error_ = "no answer from the server in time";
+            return false;
+        }
+        status = PQconnectPoll(conn_.get());
+    }
+    return true;
 }
 
 std::optional<result> connection::execute(char const* sql, std::vector<std::string> const& params) {

@@ -3,6 +3,7 @@
 // values, results read as text, and reconnection after the server went away. Not thread-safe:
 // the store serializes its use.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,9 +44,9 @@ public:
     connection& operator=(connection const&) = delete;
 
     [[nodiscard]] bool connected() const;
-    // After a failure that lost the connection (server restarted or stopped): connects again.
-    // True when connected afterwards.
-    bool reconnect_if_lost();
+    // After a failure that lost the connection (server restarted or stopped): connects again,
+    // giving up at `give_up_at`. True when connected afterwards.
+    bool reconnect_if_lost(std::chrono::steady_clock::time_point give_up_at);
 
     // Runs one statement, or several when there are no parameters; an empty parameter is NULL
     // (as the SQLite store binds it). False on failure, with last_error() and last_sqlstate()
@@ -66,7 +67,8 @@ public:
     }
 
 private:
-    void connect();
+    void connect(std::chrono::steady_clock::time_point give_up_at);
+    bool finish_connecting(std::chrono::steady_clock::time_point give_up_at);
     std::optional<result> execute(char const* sql, std::vector<std::string> const& params);
 
     std::string url_;

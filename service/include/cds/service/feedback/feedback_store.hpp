@@ -70,9 +70,10 @@ struct override_reason_count {
 struct rule_feedback {
     std::string rule_id;
     rule_set_identity rule_set;
-    std::int64_t cards_issued = 0;
-    std::int64_t accepted = 0;    // feedback entries
-    std::int64_t overridden = 0;  // feedback entries
+    std::int64_t cards_issued = 0;      // returned to a client
+    std::int64_t cards_suppressed = 0;  // evaluated but snoozed (ledger_card::suppressed_by)
+    std::int64_t accepted = 0;          // feedback entries
+    std::int64_t overridden = 0;        // feedback entries
     // Most frequent first (ties by system, code); at most max_top_override_reasons.
     std::vector<override_reason_count> top_override_reasons;
     // Accepted suggestion uuids that are suggestions of the card the feedback names.
@@ -96,6 +97,15 @@ struct rule_feedback_report {
 [[nodiscard]] std::string render_rule_feedback_json(rule_feedback_report const& report);
 [[nodiscard]] std::string render_rule_feedback_csv(rule_feedback_report const& report);
 [[nodiscard]] std::string render_rule_feedback_text(rule_feedback_report const& report);
+
+// An override of a card in the card ledger, as snoozing reads it (CLINICAL-BASIS.md §6).
+struct card_override {
+    std::string card_uuid;  // the overridden card
+    std::string rule_id;
+    std::string evidence_key;
+    std::chrono::system_clock::time_point overridden_at;  // when the feedback was received
+    std::optional<fhir::coding> reason;                   // overrideReason.reason
+};
 
 enum class store_outcome {
     stored,  // committed to stable storage
@@ -124,6 +134,22 @@ public:
     // already recorded is kept as it is). Waits for the lock until `give_up_at`. Thread-safe.
     virtual store_outcome record_cards(std::vector<ledger_card> const& cards,
                                        std::chrono::steady_clock::time_point give_up_at) = 0;
+
+    // Snoozing: the overrides received at or after `since` of the cards issued with this
+    // patient key (ledger_card::patient_key), newest first; nothing when the store cannot be
+    // read by `give_up_at` (logged without the key). Must not wait behind the writer: the
+    // SQLite store reads on a connection of its own. Thread-safe.
+    [[nodiscard]] virtual std::optional<std::vector<card_override>> overrides_since(
+        std::string_view patient_key,
+        std::chrono::system_clock::time_point since,
+        std::chrono::steady_clock::time_point give_up_at) = 0;
+
+    // The secret stored under `name`, storing `candidate` first when there is none yet, in one
+    // transaction: every process sharing the store gets the first one stored (the snooze key
+    // when no secret is configured). Thread-safe. Throws std::runtime_error when the store
+    // cannot be read or written (start-up error).
+    [[nodiscard]] virtual std::string shared_secret(std::string_view name,
+                                                    std::string_view candidate) = 0;
 
     // Thread-safe. Throws std::runtime_error when the store cannot be read.
     [[nodiscard]] virtual feedback_summary summarize(feedback_summary_query const& query) = 0;
@@ -176,7 +202,8 @@ struct queued_store {
 
 // The schema version this build creates and reads (the `schema_version` table's newest row).
 // 2: the card ledger, and feedback flagged when its card was not in the ledger.
-inline constexpr int feedback_schema_version = 2;
+// 3: snoozing: suppressed cards in the ledger, ledger looked up by patient key, shared secrets.
+inline constexpr int feedback_schema_version = 3;
 
 // Opens (creating when allowed) the SQLite database at `path`, switches it to WAL with
 // synchronous=FULL and applies the schema migrations it lacks. Throws std::runtime_error with
