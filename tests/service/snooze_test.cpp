@@ -62,10 +62,11 @@ TEST_CASE("snooze keys: the patient key depends on the secret and the id, never 
 TEST_CASE("snooze keys: the evidence key is the card's references in any order, and only them") {
     snooze_keys const keys{secret};
     auto const first = card_with_evidence({"Observation/mg-1", "MedicationRequest/furosemide"});
-    auto const reordered =
-        card_with_evidence({"MedicationRequest/furosemide", "Observation/mg-1", "Observation/mg-1"});
+    auto const reordered = card_with_evidence(
+        {"MedicationRequest/furosemide", "Observation/mg-1", "Observation/mg-1"});
     auto const newer = card_with_evidence({"Observation/mg-2", "MedicationRequest/furosemide"});
-    auto const other_drug = card_with_evidence({"Observation/mg-1", "MedicationRequest/omeprazole"});
+    auto const other_drug =
+        card_with_evidence({"Observation/mg-1", "MedicationRequest/omeprazole"});
     CHECK(card_evidence_references(first) ==
           std::vector<std::string>{"MedicationRequest/furosemide", "Observation/mg-1"});
     CHECK(card_evidence_references(reordered) == card_evidence_references(first));

@@ -58,8 +58,8 @@ std::vector<std::string> card_evidence_references(boost::json::object const& car
     auto const* evidence = mine->get_object().if_contains("evidence");
     if (evidence == nullptr || !evidence->is_array()) return out;
     for (auto const& item : evidence->get_array()) {
-        auto const* reference = item.is_object() ? item.get_object().if_contains("reference")
-                                                 : nullptr;
+        auto const* reference =
+            item.is_object() ? item.get_object().if_contains("reference") : nullptr;
         if (reference != nullptr && reference->is_string())
             out.emplace_back(reference->get_string());
     }

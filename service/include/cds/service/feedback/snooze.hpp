@@ -19,10 +19,10 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/program_options/options_description.hpp>
-#include <boost/program_options/variables_map.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/program_options/options_description.hpp>
+#include <boost/program_options/variables_map.hpp>
 
 #include "cds/rules/rule_set.hpp"
 #include "cds/service/feedback/feedback_store.hpp"
