@@ -50,9 +50,8 @@ TEST_CASE("every rule of the bundled rule set has its page; an unknown id is 404
 TEST_CASE("cards link to their rule's page under the public URL, never a placeholder host") {
     auto const state = make_state();
     auto check_links = [&](std::string const& base) {
-        auto const response =
-            handle_request_blocking(post("/cds-services/magnesium-patient-view", severe_request()),
-                                    state);
+        auto const response = handle_request_blocking(
+            post("/cds-services/magnesium-patient-view", severe_request()), state);
         REQUIRE(response.status == 200);
         auto const document = parse(response.body);
         auto const& cards = document.at("cards").as_array();

@@ -14,9 +14,9 @@
 
 namespace cds::service {
 
-// Where clients reach this service: `serve --public-url` (auth_config.hpp), else the address it listens on
-// (http://HOST:PORT), known once the port is bound; before that the default listen address.
-// Thread-safe.
+// Where clients reach this service: `serve --public-url` (auth_config.hpp), else the address it
+// listens on (http://HOST:PORT), known once the port is bound; before that the default listen
+// address. Thread-safe.
 class public_url {
 public:
     explicit public_url(std::string url) : url_{std::move(url)} {}
