@@ -23,6 +23,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 import unittest
 
 import e2e_support
@@ -132,10 +133,16 @@ class Snoozing(unittest.TestCase):
         other = json.loads(json.dumps(mild).replace(patient, patient + "-other"))
         self.assertEqual(len(by_rule(server.cards(other), "hypomagnesemia")), 1)
 
-        report = subprocess.run([e2e_support.BINARY, "feedback-report", "--feedback-db", self.db,
-                                 "--by", "rule", "--format", "json"],
-                                capture_output=True, text=True, timeout=60, check=True)
-        rows = [r for r in json.loads(report.stdout)["rules"] if r["ruleId"] == "hypomagnesemia"]
+        # The ledger is written off the request path: the last snoozed card may still be on its way.
+        deadline = time.monotonic() + 10
+        while True:
+            report = subprocess.run([e2e_support.BINARY, "feedback-report", "--feedback-db", self.db,
+                                     "--by", "rule", "--format", "json"],
+                                    capture_output=True, text=True, timeout=60, check=True)
+            rows = [r for r in json.loads(report.stdout)["rules"] if r["ruleId"] == "hypomagnesemia"]
+            if sum(r["cardsSuppressed"] for r in rows) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(sum(r["cardsSuppressed"] for r in rows), 2)
         self.assertEqual(sum(r["overridden"] for r in rows), 2)
 
