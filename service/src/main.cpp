@@ -138,6 +138,7 @@ po::options_description serve_options() {
     cds::service::fhir_client::add_fhir_client_options(d);
     cds::service::auth::add_auth_options(d);
     service::add_feedback_store_options(d);
+    service::add_snooze_options(d);
     return d;
 }
 
@@ -353,7 +354,8 @@ bool configure_explain_and_ui(po::variables_map const& vm, service::service_stat
 }
 
 // Options that name a file: --print-config shows their path although the name says "key".
-std::set<std::string> const serve_path_options{"tls-key", "feedback-db-password-file"};
+std::set<std::string> const serve_path_options{"tls-key", "snooze-secret-file",
+                                               "feedback-db-password-file"};
 
 po::variables_map parse_serve(std::vector<std::string> const& args, bool& print_config) {
     auto const description = serve_options();
@@ -481,10 +483,10 @@ int serve(std::vector<std::string> const& args) {
             throw usage_error(e.what());
         }
         try {
-            auto queued = service::make_queued_store(
-                service::open_feedback_store_from(vm, {rule_set->id(), rule_set->version()},
-                                                  service::feedback_store_role::serve),
-                queue);
+            auto store = service::open_feedback_store_from(
+                vm, {rule_set->id(), rule_set->version()}, service::feedback_store_role::serve);
+            state.snooze = service::make_snooze_service(vm, store);
+            auto queued = service::make_queued_store(std::move(store), queue);
             state.feedback = std::move(queued.feedback);
             state.ledger = std::move(queued.ledger);
         } catch (std::runtime_error const& e) {
@@ -496,7 +498,11 @@ int serve(std::vector<std::string> const& args) {
                          ? "PostgreSQL (synchronous_commit=on)"
                          : feedback_db + " (SQLite, WAL, synchronous=FULL)");
     } else {
-        spdlog::info("feedback is validated and counted in the log only (no --feedback-db)");
+        if (vm.count("snooze-secret-file"))
+            throw usage_error(
+                "--snooze-secret-file needs --feedback-db (snoozing reads the overrides there)");
+        spdlog::info(
+            "feedback is validated and counted in the log only (no --feedback-db); no snoozing");
     }
     if (vm.count("now")) {
         state.fixed_now = parse_now(vm["now"].as<std::string>());
@@ -504,6 +510,9 @@ int serve(std::vector<std::string> const& args) {
                      cds::fhir::format_instant(*state.fixed_now));
     }
     if (!configure_explain_and_ui(vm, state)) return exit_failure;
+    // The cards link to the rule pages under --public-url, else under the bound address.
+    bool const public_url_given = !auth_config.public_url.empty();
+    if (public_url_given) state.public_base->set(auth_config.public_url);
     if (!vm["disable-metrics"].as<bool>()) state.metrics = make_metrics(*rule_set, authenticator);
     auto const shared_state = std::make_shared<service::service_state const>(std::move(state));
 
@@ -514,12 +523,16 @@ int serve(std::vector<std::string> const& args) {
                  rule_set->id(), rule_set->version(), rule_set->services().size(), options.threads,
                  io_model, limits.max_body_bytes);
     char const* const scheme = options.tls ? "https" : "http";
-    int const code =
-        service::run_server(options, shared_state, [scheme](service::listen_address const& bound) {
+    int const code = service::run_server(
+        options, shared_state,
+        [scheme, &shared_state, public_url_given](service::listen_address const& bound) {
             bool const v6 = bound.host.find(':') != std::string::npos;
+            std::string const url = std::string{scheme} + "://" + (v6 ? "[" : "") + bound.host +
+                                    (v6 ? "]" : "") + ':' + std::to_string(bound.port);
+            // Without --public-url the cards link to the rule pages at the bound address.
+            if (!public_url_given) shared_state->public_base->set(url);
             // Tests and scripts read this line to learn the port when --listen asked for port 0.
-            std::cout << "listening on " << scheme << "://" << (v6 ? "[" : "") << bound.host
-                      << (v6 ? "]" : "") << ':' << bound.port << std::endl;
+            std::cout << "listening on " << url << std::endl;
         });
     spdlog::default_logger()->flush();
     return code;

@@ -430,8 +430,11 @@ class CardLedgerTest(unittest.TestCase):
                            "patient_key, evidence_key FROM card_ledger")
         self.assertEqual(sorted(row[0] for row in ledger), sorted(card["uuid"] for card in cards))
         by_uuid = {row[0]: row for row in ledger}
-        self.assertEqual(by_uuid[taken["uuid"]][1:], (HOOK_SERVICE, "patient-view", rule, rule_set["version"],
-                                                      taken["indicator"], None, None, None))
+        self.assertEqual(by_uuid[taken["uuid"]][1:7], (HOOK_SERVICE, "patient-view", rule, rule_set["version"],
+                                                       taken["indicator"], None))
+        # Snoozing's keyed hashes (HMAC-SHA-256, hex) of the patient and of the card's evidence.
+        self.assertRegex(by_uuid[taken["uuid"]][7], r"^[0-9a-f]{64}$")
+        self.assertRegex(by_uuid[taken["uuid"]][8], r"^[0-9a-f]{64}$")
         self.assertEqual(sorted(r[0] for r in self.rows("SELECT suggestion_uuid FROM card_ledger_suggestion "
                                                         "WHERE card_uuid = '%s'" % taken["uuid"])),
                          sorted(s["uuid"] for s in taken["suggestions"]))

@@ -29,6 +29,7 @@
 #include "cds/service/cds/service_state.hpp"
 #include "cds/service/feedback/card_ledger.hpp"
 #include "cds/service/feedback/feedback_store.hpp"
+#include "cds/service/feedback/snooze.hpp"
 #include "cds/service/http/router.hpp"
 
 namespace fs = std::filesystem;
@@ -1072,4 +1073,62 @@ TEST_CASE("shared secret: the first value stored wins for every store on the sam
     CHECK(second->shared_secret("other-key", "cccc") == "cccc");
     first.reset();
     CHECK(under_test.open()->shared_secret("snooze-key", "dddd") == "aaaa");
+}
+
+TEST_CASE(
+    "snooze: feedback sent while the card's ledger entry is still queued hides the card on the "
+    "next call") {
+    temp_dir dir;
+    auto const path = dir.file("feedback.sqlite3");
+    auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
+    REQUIRE(loaded.rules);
+    auto state = make_service_state(loaded.rules);
+    // The fixtures' time (fixtures/requests/README.md): 2026-03-10T09:00:00Z.
+    state.fixed_now = cds::fhir::instant{std::chrono::milliseconds{1'773'133'200'000}};
+    feedback_queue_options queue;
+    queue.max_wait = std::chrono::seconds{20};
+    auto store = open_sqlite_feedback_store(path, test_rules);
+    state.snooze = std::make_shared<snooze_service>(snooze_keys{std::string(32, 'k')}, store,
+                                                    snooze_options{});
+    auto queued = make_queued_store(store, queue);
+    state.feedback = queued.feedback;
+    state.ledger = queued.ledger;
+    http_request hook;
+    hook.method = "POST";
+    hook.target = "/cds-services/magnesium-patient-view";
+    hook.headers = {{"Content-Type", "application/json"}};
+    hook.body = file_bytes(std::string{CDS_FIXTURES_DIR} + "/requests/patient-view-mild.json");
+
+    // Another connection holds the write lock: the writer is held by an earlier entry, and
+    // the card's ledger entry stays queued behind it.
+    reader db{path};
+    db.exec("BEGIN IMMEDIATE");
+    state.ledger->record({issued("earlier", "rule-a", "7.1.0", {})});
+    REQUIRE(eventually([&] { return state.ledger->ledger_health().queued == 0; }));
+    auto const first = handle_request_blocking(hook, state);
+    REQUIRE(first.status == 200);
+    auto const cards = boost::json::parse(first.body).at("cards").as_array();
+    REQUIRE(cards.size() == 1);
+    CHECK(cards[0].at("indicator").as_string() == "warning");
+    std::string const uuid{cards[0].at("uuid").as_string()};
+    REQUIRE(eventually([&] { return state.ledger->ledger_health().queued == 1; }));
+    http_request override_call = feedback_request(uuid);
+    override_call.target = "/cds-services/magnesium-patient-view/feedback";
+    http_response answer;
+    std::thread client{[&] { answer = handle_request_blocking(override_call, state); }};
+    bool const feedback_queued = eventually([&] { return state.feedback->health()->queued == 1; });
+    CHECK(state.ledger->ledger_health().queued == 1);
+    db.exec("ROLLBACK");
+    client.join();
+    REQUIRE(feedback_queued);
+    REQUIRE(answer.status == 200);
+
+    auto const again = handle_request_blocking(hook, state);
+    REQUIRE(again.status == 200);
+    CHECK(boost::json::parse(again.body).at("cards").as_array().empty());
+    // Recorded as snoozed, following the overridden card (written off the request path).
+    char const* const snoozed =
+        "SELECT suppressed_by FROM card_ledger WHERE suppressed_by IS NOT NULL";
+    REQUIRE(eventually([&] { return db.rows(snoozed).size() == 1; }));
+    CHECK(db.scalar(snoozed) == uuid);
 }

@@ -428,6 +428,26 @@ std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome con
     return missing_required;
 }
 
+namespace {
+
+// The returned cards, and the snoozed ones marked with the override they follow (counted by
+// feedback-report); nothing when there is neither.
+void record_in_ledger(card_ledger& ledger,
+                      boost::json::array const& cards,
+                      std::vector<snoozed_card> const& snoozed,
+                      ledger_call const& call) {
+    auto entries = ledger_cards_from(cards, call);
+    for (auto const& s : snoozed) {
+        for (auto& entry : ledger_cards_from(boost::json::array{s.card}, call)) {
+            entry.suppressed_by = s.follows.card_uuid;
+            entries.push_back(std::move(entry));
+        }
+    }
+    if (!entries.empty()) ledger.record(std::move(entries));
+}
+
+}  // namespace
+
 http_response complete_cds_call(prepared_call call,
                                 fetch_outcome const* fetched,
                                 service_state const& state) {
@@ -462,6 +482,13 @@ http_response complete_cds_call(prepared_call call,
         call.rules != nullptr ? nullptr : state.rules.get();
     rules::rule_set const& rule_set = call.rules != nullptr ? *call.rules : *current;
     auto result = rules::evaluate(snapshot, call.context, rule_set, state.next_uuid, storage);
+    link_rule_pages(result.cards, state.public_base->get());
+    auto const issued_at = std::chrono::system_clock::now();
+    std::vector<snoozed_card> snoozed;
+    if (state.snooze && call.overrides) {
+        snoozed = take_snoozed(result.cards, state.snooze->keys(), *call.overrides,
+                               rule_set.snooze(), issued_at);
+    }
 
     http_response response;
     response.status = 200;
@@ -470,20 +497,24 @@ http_response complete_cds_call(prepared_call call,
     response.log.card_count = static_cast<int>(result.cards.size());
     response.log.hook = service.hook;
     response.log.rule_ids = rule_ids_of(result.cards);
-    if (state.ledger && !result.cards.empty()) {
-        state.ledger->record(ledger_cards_from(result.cards, {service.id,
-                                                              service.hook,
-                                                              rule_set.id(),
-                                                              rule_set.version(),
-                                                              call.client_iss,
-                                                              std::chrono::system_clock::now(),
-                                                              nullptr,
-                                                              {}}));
+    if (state.ledger) {
+        record_in_ledger(
+            *state.ledger, result.cards, snoozed,
+            {service.id, service.hook, rule_set.id(), rule_set.version(), call.client_iss,
+             issued_at, state.snooze ? &state.snooze->keys() : nullptr, call.patient_key});
     }
-    if (state.metrics) state.metrics->record_cards(result.cards);
+    if (state.metrics) {
+        state.metrics->record_cards(result.cards);
+        for (auto const& s : snoozed) state.metrics->record_snoozed(s.card);
+    }
     boost::json::object document(storage);
     document["cards"] = std::move(result.cards);
-    if (call.explain) document["explain"] = render_explain(rule_set, result.trace, storage);
+    if (call.explain) {
+        auto explain = render_explain(rule_set, result.trace, storage);
+        // Suppressed cards only ever appear here, with the override they follow (§6).
+        if (!snoozed.empty()) explain["suppressed"] = render_snoozed(snoozed);
+        document["explain"] = std::move(explain);
+    }
     response.body = boost::json::serialize(document);
     return response;
 }
