@@ -16,13 +16,15 @@ done
 packages=(
     build-essential cmake pkg-config
     libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
-    rapidjson-dev libhowardhinnant-date-dev libspdlog-dev libssl-dev libsqlite3-dev openssl
+    rapidjson-dev libhowardhinnant-date-dev libspdlog-dev libssl-dev libsqlite3-dev libpq-dev openssl
 )
 if [[ $profile == test || $profile == bench ]]; then
     # doctest: unit tests; python3 + cryptography + prometheus-client: end-to-end and JWT tests with keys minted
     # independently of our code; jsonschema: the explain layout checked by an independent validator;
     # clang + compiler-rt: the sanitizer build shared with the fuzzers.
     packages+=(doctest-dev python3 python3-cryptography python3-prometheus-client python3-jsonschema curl clang-14 libclang-rt-14-dev clang-format-14)
+    # postgresql: the PostgreSQL store's tests start a throwaway server (initdb, pg_ctl).
+    packages+=(postgresql)
     # chromium: the card viewer's browser test (tests/ui), driven by playwright-core.
     packages+=(chromium)
     # kubectl renders the Kustomize overlays in tests/deploy; Debian's only when none exists.

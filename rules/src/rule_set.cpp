@@ -32,6 +32,7 @@ std::vector<std::string> rule_set::rule_ids() const {
     for (auto const& [id, text] : data_->rule_texts) ids.push_back(id);
     return ids;
 }
+snooze_periods const& rule_set::snooze() const { return data_->snooze; }
 service_definition const* rule_set::find_service(std::string_view service_id) const {
     for (auto const& s : data_->services) {
         if (s.id == service_id) return &s;

@@ -145,8 +145,8 @@ struct rule_set_data {
     std::string version;
     std::string title;
     std::string source_label;
-    std::string source_url;
     std::string topic_system;
+    snooze_periods snooze;
     std::vector<service_definition> services;
 
     // statuses

@@ -297,7 +297,17 @@ class KubernetesTest(unittest.TestCase):
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"].items()
         self.assertLessEqual(pdb["spec"]["selector"]["matchLabels"].items(), pod_labels)
         secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
-        self.assertEqual(secrets, {"magnesium-cds-tls", "magnesium-cds-trust"})
+        self.assertEqual(secrets, {"magnesium-cds-tls", "magnesium-cds-trust", "magnesium-cds-feedback-db"})
+        # The replicas share a PostgreSQL store: its URL from the Secret (required, so a pod
+        # never starts with a store of its own), its password as a file from the same Secret.
+        env = {e["name"]: e for e in container["env"]}
+        url = env["MAGNESIUM_CDS_FEEDBACK_DB"]["valueFrom"]["secretKeyRef"]
+        self.assertEqual((url["name"], url["key"]), ("magnesium-cds-feedback-db", "url"))
+        self.assertFalse(url.get("optional", False))
+        password_file = env["MAGNESIUM_CDS_FEEDBACK_DB_PASSWORD_FILE"]["value"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        (db_volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "magnesium-cds-feedback-db"]
+        self.assertEqual(password_file, mounts[db_volume["name"]] + "/password")
         self.assertEqual(len(self.kind("production-ingress", "Ingress")), 1)
         self.assertEqual(len(self.kind("production", "Ingress")), 0)
 

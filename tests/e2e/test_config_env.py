@@ -110,10 +110,13 @@ class ServeFromEnvironment(unittest.TestCase):
         process.wait(timeout=30)
         lines = [json.loads(text) for text in process.stderr.read().splitlines()]
         self.assertTrue(lines)
+        access = {"requestId", "method", "route", "status", "durationMs"}  # a request's own fields
         for entry in lines:
-            self.assertEqual(set(entry), {"time", "level", "message"})
+            self.assertIn(set(entry) - {"time", "level", "message"}, (set(), access))
             self.assertRegex(entry["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         self.assertIn("GET /healthz 200", "\n".join(entry["message"] for entry in lines))
+        (health,) = [entry for entry in lines if entry.get("route") == "/healthz"]
+        self.assertEqual((health["method"], health["status"]), ("GET", 200))
 
 
 if __name__ == "__main__":

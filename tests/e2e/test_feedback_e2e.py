@@ -186,7 +186,7 @@ class FeedbackStoreTest(unittest.TestCase):
         self.assertEqual(self.rows("SELECT f.card_uuid, s.suggestion_uuid FROM feedback_accepted_suggestion s "
                                    "JOIN feedback f ON f.id = s.feedback_id"),
                          [(ACCEPTED["card"], ACCEPTED["acceptedSuggestions"][0]["id"])])
-        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,)])
+        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,), (3,)])
         for path in (self.db, self.db + "-wal"):
             if os.path.exists(path):
                 with open(path, "rb") as f:
@@ -201,7 +201,7 @@ class FeedbackStoreTest(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
         self.assertEqual(self.rows("SELECT count(*) FROM feedback"), [(4,)])
-        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,)])
+        self.assertEqual(self.rows("SELECT version FROM schema_version ORDER BY version"), [(1,), (2,), (3,)])
 
         report = run_binary("feedback-report", "--feedback-db", self.db)
         self.assertEqual(report.returncode, 0, report.stderr)
@@ -430,8 +430,11 @@ class CardLedgerTest(unittest.TestCase):
                            "patient_key, evidence_key FROM card_ledger")
         self.assertEqual(sorted(row[0] for row in ledger), sorted(card["uuid"] for card in cards))
         by_uuid = {row[0]: row for row in ledger}
-        self.assertEqual(by_uuid[taken["uuid"]][1:], (HOOK_SERVICE, "patient-view", rule, rule_set["version"],
-                                                      taken["indicator"], None, None, None))
+        self.assertEqual(by_uuid[taken["uuid"]][1:7], (HOOK_SERVICE, "patient-view", rule, rule_set["version"],
+                                                       taken["indicator"], None))
+        # Snoozing's keyed hashes (HMAC-SHA-256, hex) of the patient and of the card's evidence.
+        self.assertRegex(by_uuid[taken["uuid"]][7], r"^[0-9a-f]{64}$")
+        self.assertRegex(by_uuid[taken["uuid"]][8], r"^[0-9a-f]{64}$")
         self.assertEqual(sorted(r[0] for r in self.rows("SELECT suggestion_uuid FROM card_ledger_suggestion "
                                                         "WHERE card_uuid = '%s'" % taken["uuid"])),
                          sorted(s["uuid"] for s in taken["suggestions"]))

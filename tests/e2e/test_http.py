@@ -26,7 +26,7 @@ import time
 import unittest
 
 import e2e_support
-from e2e_support import Server, fixture_text, without_uuids
+from e2e_support import Server, fixture_text, without_link_base, without_uuids
 
 BINARY = None
 FIXTURES = None
@@ -324,7 +324,8 @@ class Evaluate(unittest.TestCase):
                 self.assertEqual(cli.returncode, 0, cli.stderr)
                 status, _, body = SERVER.request("POST", "/cds-services/" + service, fixture_text(name), JSON)
                 self.assertEqual(status, 200)
-                self.assertEqual(without_uuids(json.loads(cli.stdout)), without_uuids(json.loads(body)))
+                self.assertEqual(without_link_base(without_uuids(json.loads(cli.stdout))),
+                                 without_link_base(without_uuids(json.loads(body))))
 
     def test_evaluate_with_explicit_service_and_stdin(self):
         cli = subprocess.run([BINARY, "evaluate", "-", "--now", FIXTURE_NOW, "--service", "magnesium-patient-view"],

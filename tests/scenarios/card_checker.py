@@ -128,6 +128,11 @@ def provenance_problems(card: dict, where: str, rules_identity: tuple[str, str] 
     topic = (card.get("source") or {}).get("topic") or {}
     if not isinstance(topic.get("code"), str):
         r.append(f"{where}.source.topic has no rule code (§5)")
+    # §5 source: the url is the service's page of the rule, never a placeholder host.
+    url = (card.get("source") or {}).get("url")
+    if not isinstance(url, str) or not url.endswith("/rules/" + str(topic.get("code"))) \
+            or ".example.org" in url:
+        r.append(f"{where}.source.url {url!r} is not the service's page of its rule (§5)")
     ext = (card.get("extension") or {}).get("magnesium-cds")
     if not isinstance(ext, dict):
         return r + [f"{where}.extension has no magnesium-cds provenance (§5)"]

@@ -284,7 +284,7 @@ def mode_selftest(args) -> int:
 
     good = {"cards": [{"uuid": "6f1c1a8e-3d59-4c3b-9f43-0b7d3e3b1a11", "summary": "Serum Mg 1.1 mg/dL (severe)", "indicator": "critical",
                        "detail": "Serum Mg 1.1 mg/dL: 9 Mar 2026 06:40 UTC, 26 h ago.",
-                       "source": {"label": "Magnesium CDS", "url": "https://example.org/rules#h",
+                       "source": {"label": "Magnesium CDS", "url": "http://127.0.0.1:8080/rules/hypomagnesemia",
                                   "topic": {"code": "hypomagnesemia", "version": "9.9"}}, "selectionBehavior": "at-most-one",
                        "extension": {"magnesium-cds": {"ruleSetId": "rs-test", "ruleSetVersion": "9.9",
                                                        "evidence": [{"reference": "Observation/mg-1"}]}},
@@ -344,6 +344,7 @@ def mode_selftest(args) -> int:
         "UCUM annotation in detail": lambda r: r["cards"][0].update(detail="eGFR 78 mL/min/{1.73_m2}."),
         "summary cut with ...": lambda r: r["cards"][0].update(summary="Serum Mg 1.1 mg/dL with water for inje..."),
         "topic without the version": lambda r: r["cards"][0]["source"]["topic"].pop("version"),
+        "placeholder source url": lambda r: r["cards"][0]["source"].update(url="https://magnesium-cds.example.org/rules#hypomagnesemia"),
         "extension without evidence": lambda r: r["cards"][0]["extension"]["magnesium-cds"].pop("evidence"),
         "source without topic": lambda r: r["cards"][0]["source"].pop("topic"),
         "no overrideReasons": lambda r: r["cards"][0].pop("overrideReasons"),

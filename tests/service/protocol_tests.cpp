@@ -338,6 +338,32 @@ TEST_CASE(
     CHECK(call.fetch.deadline > std::chrono::steady_clock::now());
 }
 
+TEST_CASE(
+    "prefetch: a hook call's valid traceparent is passed to the FHIR server as a child span; a "
+    "malformed one is not") {
+    auto state = make_state();
+    state.fetcher = std::make_shared<recording_fetcher>();
+    auto body = fixture_request("patient-view-severe.json");
+    body["fhirServer"] = "https://ehr.example/fhir";
+    body.erase("prefetch");
+    auto const prepare_with = [&](header_list headers) {
+        auto request = post("/cds-services/magnesium-patient-view", boost::json::serialize(body));
+        request.headers.insert(request.headers.end(), headers.begin(), headers.end());
+        request.request_id = "b7ad6b7169203331";
+        auto step =
+            prepare_cds_call(std::move(request), state, service_named("magnesium-patient-view"));
+        REQUIRE(std::holds_alternative<prepared_call>(step));
+        return std::get<prepared_call>(std::move(step)).fetch.traceparent;
+    };
+    CHECK(prepare_with(
+              {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"}}) ==
+          std::optional<std::string>{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"});
+    CHECK_FALSE(prepare_with({}).has_value());
+    CHECK_FALSE(
+        prepare_with({{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7"}})
+            .has_value());
+}
+
 TEST_CASE("draft orders: R4, DSTU2, arrays, single-object entries, bare drafts") {
     auto state = make_state();
     auto body = fixture_request("order-select-furosemide-low-mg.json");

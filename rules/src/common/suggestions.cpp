@@ -897,7 +897,8 @@ void prebuild_card_json(rule_set_data& d) {
         topic["display"] = t.title;
         bj::object source;
         source["label"] = d.source_label;
-        source["url"] = d.source_url + "#" + rule_id;
+        // source.url, the rule's documentation page, is set by the service, which knows
+        // where it is served (CLINICAL-BASIS.md §5 "source").
         source["topic"] = std::move(topic);
         t.card_source = std::move(source);
         t.card_extension = bj::object{

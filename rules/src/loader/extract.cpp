@@ -80,8 +80,10 @@ void extract_identity(bj::object const& root, rule_set_data& d) {
     d.title = str(root, "title");
     auto const& source = obj(root, "source");
     d.source_label = str(source, "label");
-    d.source_url = str(source, "url");
     d.topic_system = str(source, "topic_system");
+    auto const& snooze = obj(root, "snooze");
+    d.snooze.info = std::chrono::hours{static_cast<long>(num(snooze, "info_hours"))};
+    d.snooze.warning = std::chrono::hours{static_cast<long>(num(snooze, "warning_hours"))};
 }
 
 // Code system alias -> its URIs.

@@ -130,7 +130,8 @@ void add_auth_options(boost::program_options::options_description& options) {
         "https://sandbox.cds-hooks.org=deploy/trust/cds-hooks-sandbox-jwks.json")(
         "public-url", po::value<std::string>(),
         "base URL clients call (e.g. https://cds.example.org); a JWT's aud must be this + the "
-        "path called. Required with --trust")(
+        "path called, and cards link to <URL>/rules/<rule-id>. Required with --trust; default "
+        "for the links: the listen address")(
         "allow-unauthenticated", po::bool_switch(),
         "without --trust, listen on a non-loopback address anyway")(
         "protect-discovery", po::bool_switch(), "require a valid JWT for GET /cds-services too")(

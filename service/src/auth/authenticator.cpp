@@ -43,6 +43,9 @@ endpoint_access classify_endpoint(endpoint_kind kind, bool protect_discovery) {
         // Counters only, never patient data; platform scrapers carry no JWT (serve
         // --disable-metrics turns the endpoint off).
         case endpoint_kind::metrics:
+        // The clinical basis of a rule, linked from every card's source.url: opened in a
+        // browser, which carries no token.
+        case endpoint_kind::rule_page:
             return endpoint_access::public_endpoint;
         case endpoint_kind::discovery:
             return protect_discovery ? endpoint_access::token_required

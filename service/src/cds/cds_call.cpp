@@ -15,6 +15,7 @@
 #include "cds/service/cds/hook_context.hpp"
 #include "cds/service/cds/resource_count.hpp"
 #include "cds/service/http/router.hpp"
+#include "cds/service/http/trace_context.hpp"
 
 namespace cds::service {
 
@@ -281,6 +282,14 @@ std::variant<http_response, prepared_call> prepare_cds_call(
     call.skipped_draft_orders = read_hook_context(root, service, now, call.context, call.builder);
     auto const absent = absent_prefetch(root, call);
     if (!absent.empty()) plan_fetch(root, absent, state, call);
+    // The FHIR-server calls are a child span of the caller's trace (W3C Trace Context
+    // section 3.2.2.3): same trace id, this request's span as their parent.
+    if (!call.fetch.queries.empty()) {
+        if (auto const parent = traceparent_of(request)) {
+            call.fetch.traceparent = child_traceparent(
+                *parent, request.request_id.empty() ? new_span_id() : request.request_id);
+        }
+    }
     return call;
 }
 
@@ -343,6 +352,29 @@ std::vector<std::string> data_notes_of(fetch_outcome const& fetched,
 
 }  // namespace
 
+namespace {
+
+// The rules whose cards a call returns, each once in card order, for the access log: a card's
+// CDS Hooks 2.0 source.topic.code is its rule id. Identifiers only, never card text.
+std::vector<std::string> rule_ids_of(boost::json::array const& cards) {
+    std::vector<std::string> ids;
+    for (auto const& card : cards) {
+        auto const* source = card.is_object() ? card.get_object().if_contains("source") : nullptr;
+        auto const* topic = source != nullptr && source->is_object()
+                                ? source->get_object().if_contains("topic")
+                                : nullptr;
+        auto const* code = topic != nullptr && topic->is_object()
+                               ? topic->get_object().if_contains("code")
+                               : nullptr;
+        if (code == nullptr || !code->is_string()) continue;
+        std::string id{code->get_string()};
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
+    }
+    return ids;
+}
+
+}  // namespace
+
 std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome const* fetched) {
     if (fetched != nullptr) {
         for (auto const& [key, value] : fetched->results) {
@@ -381,6 +413,26 @@ std::vector<missing_data> settle_prefetch(prepared_call& call, fetch_outcome con
     return missing_required;
 }
 
+namespace {
+
+// The returned cards, and the snoozed ones marked with the override they follow (counted by
+// feedback-report); nothing when there is neither.
+void record_in_ledger(card_ledger& ledger,
+                      boost::json::array const& cards,
+                      std::vector<snoozed_card> const& snoozed,
+                      ledger_call const& call) {
+    auto entries = ledger_cards_from(cards, call);
+    for (auto const& s : snoozed) {
+        for (auto& entry : ledger_cards_from(boost::json::array{s.card}, call)) {
+            entry.suppressed_by = s.follows.card_uuid;
+            entries.push_back(std::move(entry));
+        }
+    }
+    if (!entries.empty()) ledger.record(std::move(entries));
+}
+
+}  // namespace
+
 http_response complete_cds_call(prepared_call call,
                                 fetch_outcome const* fetched,
                                 service_state const& state) {
@@ -399,6 +451,7 @@ http_response complete_cds_call(prepared_call call,
         }
         auto response = error_response(errc::required_data_unavailable, issues);
         response.log.service_id = service.id;
+        response.log.hook = service.hook;
         return response;
     }
 
@@ -414,22 +467,39 @@ http_response complete_cds_call(prepared_call call,
         call.rules != nullptr ? nullptr : state.rules.get();
     rules::rule_set const& rule_set = call.rules != nullptr ? *call.rules : *current;
     auto result = rules::evaluate(snapshot, call.context, rule_set, state.next_uuid, storage);
+    link_rule_pages(result.cards, state.public_base->get());
+    auto const issued_at = std::chrono::system_clock::now();
+    std::vector<snoozed_card> snoozed;
+    if (state.snooze && call.overrides) {
+        snoozed = take_snoozed(result.cards, state.snooze->keys(), *call.overrides,
+                               rule_set.snooze(), issued_at);
+    }
 
     http_response response;
     response.status = 200;
     response.content_type = "application/json";
     response.log.service_id = service.id;
     response.log.card_count = static_cast<int>(result.cards.size());
-    if (state.ledger && !result.cards.empty()) {
-        state.ledger->record(ledger_cards_from(
-            result.cards, {service.id, service.hook, rule_set.id(), rule_set.version(),
-                           call.client_iss, std::chrono::system_clock::now()}));
+    response.log.hook = service.hook;
+    response.log.rule_ids = rule_ids_of(result.cards);
+    if (state.ledger) {
+        record_in_ledger(
+            *state.ledger, result.cards, snoozed,
+            {service.id, service.hook, rule_set.id(), rule_set.version(), call.client_iss,
+             issued_at, state.snooze ? &state.snooze->keys() : nullptr, call.patient_key});
     }
-    if (state.metrics) state.metrics->record_cards(result.cards);
+    if (state.metrics) {
+        state.metrics->record_cards(result.cards);
+        for (auto const& s : snoozed) state.metrics->record_snoozed(s.card);
+    }
     boost::json::object document(storage);
     document["cards"] = std::move(result.cards);
-    if (call.explain)
-        document["explain"] = render_explain(rule_set, call.context, result.trace, storage);
+    if (call.explain) {
+        auto explain = render_explain(rule_set, call.context, result.trace, storage);
+        // Suppressed cards only ever appear here, with the override they follow (§6).
+        if (!snoozed.empty()) explain["suppressed"] = render_snoozed(snoozed);
+        document["explain"] = std::move(explain);
+    }
     response.body = boost::json::serialize(document);
     return response;
 }

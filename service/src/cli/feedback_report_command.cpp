@@ -12,7 +12,8 @@ namespace po = boost::program_options;
 po::options_description feedback_report_options() {
     po::options_description d("feedback-report options");
     d.add_options()("feedback-db", po::value<std::string>(),
-                    "the SQLite feedback database written by serve --feedback-db")(
+                    "the feedback store written by serve --feedback-db: a SQLite file or a "
+                    "postgresql:// URL")(
         "since", po::value<std::string>(),
         "count feedback received at or after this FHIR dateTime (default: all)")(
         "until", po::value<std::string>(),
@@ -21,6 +22,7 @@ po::options_description feedback_report_options() {
         "rule: join feedback to the card ledger and count per rule and rule-set version")(
         "format", po::value<std::string>()->default_value("json"),
         "with --by rule: json, csv or text");
+    add_feedback_db_password_option(d);
     return d;
 }
 
@@ -57,10 +59,7 @@ int run_feedback_report(std::vector<std::string> const& args) {
     std::string const by = optional_text(vm, "by").value_or("");
     std::string const format = vm["format"].as<std::string>();
     check_report_shape(by, format);
-    sqlite_feedback_store_options options;
-    options.create_if_missing = false;  // a mistyped path is an error, not a new empty database
-    options.must_be_writable = false;   // a report only reads
-    auto const store = open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
+    auto const store = open_feedback_store_from(vm, {}, feedback_store_role::report);
     if (by.empty()) {
         std::cout << render_feedback_summary(store->summarize(query)) << '\n';
         return exit_ok;

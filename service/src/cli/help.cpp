@@ -11,7 +11,7 @@ void print_help(std::ostream& out, char const* version) {
            "  magnesium-cds evaluate REQUEST.json [--now DATETIME] [--rules FILE] [--service ID]\n"
            "                         [--fhir-allow URL ...] [--explain [--format text|json]]\n"
            "  magnesium-cds check-rules FILE\n"
-           "  magnesium-cds feedback-report --feedback-db FILE [--since DATETIME] [--until "
+           "  magnesium-cds feedback-report --feedback-db FILE|URL [--since DATETIME] [--until "
            "DATETIME]\n"
            "                                [--by rule [--format json|csv|text]]\n"
            "  magnesium-cds scenarios DIR [--rules FILE] [--only TEXT]\n"

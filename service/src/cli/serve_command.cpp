@@ -10,6 +10,7 @@
 #include "cds/service/cli/commands.hpp"
 #include "cds/service/cli/options.hpp"
 #include "cds/service/feedback/feedback_store.hpp"
+#include "cds/service/feedback/snooze.hpp"
 #include "cds/service/fhir_client/command_line.hpp"
 #include "cds/service/fhir_client/http_fhir_fetcher.hpp"
 #include "cds/service/ops/buffered_log_sink.hpp"
@@ -77,6 +78,8 @@ std::shared_ptr<auth::authenticator> configure_authentication(po::variables_map 
     auto authenticator =
         auth::make_authenticator(auth_config, std::chrono::system_clock::now(), &warnings);
     state.authenticator = auth::make_request_authenticator(authenticator);
+    // The cards link to the rule pages under --public-url, else under the bound address.
+    if (!auth_config.public_url.empty()) state.public_base->set(auth_config.public_url);
     for (auto const& warning : warnings) spdlog::warn("{}", warning);
     return authenticator;
 }
@@ -87,7 +90,11 @@ void configure_feedback_store(po::variables_map const& vm,
                               rules::rule_set const& rule_set,
                               service_state& state) {
     if (!vm.count("feedback-db")) {
-        spdlog::info("feedback is validated and counted in the log only (no --feedback-db)");
+        if (vm.count("snooze-secret-file"))
+            throw usage_error(
+                "--snooze-secret-file needs --feedback-db (snoozing reads the overrides there)");
+        spdlog::info(
+            "feedback is validated and counted in the log only (no --feedback-db); no snoozing");
         return;
     }
     auto const feedback_db = vm["feedback-db"].as<std::string>();
@@ -98,14 +105,18 @@ void configure_feedback_store(po::variables_map const& vm,
         throw usage_error(e.what());
     }
     try {
-        auto queued = make_queued_store(
-            open_sqlite_feedback_store(feedback_db, {rule_set.id(), rule_set.version()}), queue);
+        auto store = open_feedback_store_from(vm, {rule_set.id(), rule_set.version()},
+                                              feedback_store_role::serve);
+        state.snooze = make_snooze_service(vm, store);
+        auto queued = make_queued_store(std::move(store), queue);
         state.feedback = std::move(queued.feedback);
         state.ledger = std::move(queued.ledger);
     } catch (std::runtime_error const& e) {
         throw start_refused(e.what());
     }
-    spdlog::info("feedback is stored in {} (SQLite, WAL, synchronous=FULL)", feedback_db);
+    spdlog::info("feedback is stored in {}",
+                 is_postgres_url(feedback_db) ? "PostgreSQL (synchronous_commit=on)"
+                                              : feedback_db + " (SQLite, WAL, synchronous=FULL)");
 }
 
 // The shared state every request reads: rules, limits, authentication, the FHIR client, the
@@ -153,12 +164,17 @@ int run_serve(std::vector<std::string> const& args) {
                  rule_set->id(), rule_set->version(), rule_set->services().size(), options.threads,
                  vm["io-model"].as<std::string>(), state->limits.max_body_bytes);
     char const* const scheme = options.tls ? "https" : "http";
-    int const code = run_server(options, state, [scheme](listen_address const& bound) {
-        bool const v6 = bound.host.find(':') != std::string::npos;
-        // Tests and scripts read this line to learn the port when --listen asked for port 0.
-        std::cout << "listening on " << scheme << "://" << (v6 ? "[" : "") << bound.host
-                  << (v6 ? "]" : "") << ':' << bound.port << std::endl;
-    });
+    bool const public_url_given =
+        !auth::make_auth_config(auth::read_auth_flags(vm)).public_url.empty();
+    int const code =
+        run_server(options, state, [scheme, &state, public_url_given](listen_address const& bound) {
+            bool const v6 = bound.host.find(':') != std::string::npos;
+            std::string const url = std::string{scheme} + "://" + (v6 ? "[" : "") + bound.host +
+                                    (v6 ? "]" : "") + ':' + std::to_string(bound.port);
+            if (!public_url_given) state->public_base->set(url);
+            // Tests and scripts read this line to learn the port when --listen asked for port 0.
+            std::cout << "listening on " << url << std::endl;
+        });
     spdlog::default_logger()->flush();
     return code;
 }

@@ -101,7 +101,8 @@ std::chrono::milliseconds seconds_option(po::variables_map const& vm, char const
 }
 
 // Options that name a file: --print-config shows their path although the name says "key".
-std::set<std::string> const serve_path_options{"tls-key"};
+std::set<std::string> const serve_path_options{"tls-key", "snooze-secret-file",
+                                               "feedback-db-password-file"};
 
 std::optional<tls_options> tls_options_from(po::variables_map const& vm) {
     if (vm.count("tls-cert") != vm.count("tls-key"))
@@ -158,6 +159,7 @@ po::options_description serve_options() {
     fhir_client::add_fhir_client_options(d);
     auth::add_auth_options(d);
     add_feedback_store_options(d);
+    add_snooze_options(d);
     return d;
 }
 

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "cds/service/feedback/snooze.hpp"
+
 namespace cds::service {
 
 namespace {
@@ -31,6 +33,10 @@ std::vector<ledger_card> ledger_cards_from(boost::json::array const& cards,
         entry.client_iss = call.client_iss;
         entry.issued_at = call.issued_at;
         entry.indicator = string_at(*card, "indicator");
+        if (call.keys != nullptr) {
+            entry.patient_key = call.patient_key;
+            entry.evidence_key = call.keys->evidence_key(card_evidence_references(*card));
+        }
         // CDS Hooks 2.0 Card.source.topic: this service puts the rule id in its code.
         if (auto const* source = card->if_contains("source");
             source != nullptr && source->is_object()) {

@@ -80,6 +80,19 @@ CREATE TABLE card_ledger_suggestion (
 ) WITHOUT ROWID;
 ALTER TABLE feedback ADD COLUMN card_in_ledger INTEGER CHECK (card_in_ledger IN (0, 1));
 )sql"},
+    // Snoozing (snooze.hpp): cards evaluated but not shown are kept with the uuid of the
+    // overridden card they follow; overrides are looked up by patient key; the snooze key is
+    // kept here when none is configured, so that every replica sharing the store uses one.
+    {3, R"sql(
+ALTER TABLE card_ledger ADD COLUMN suppressed_by TEXT;
+CREATE INDEX card_ledger_by_patient_key ON card_ledger (patient_key)
+    WHERE patient_key IS NOT NULL;
+CREATE TABLE shared_secret (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 static_assert(std::size(migrations) > 0 &&
               migrations[std::size(migrations) - 1].version == feedback_schema_version);
@@ -123,6 +136,29 @@ std::string column_text(sqlite3_stmt* stmt, int column) {
                        static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
 }
 
+// A time stored by stored_time; the epoch for text that is not one (never written by us).
+std::chrono::system_clock::time_point column_time(sqlite3_stmt* stmt, int column) {
+    auto const parsed = fhir::parse_date_time(column_text(stmt, column));
+    if (!parsed.value) return {};
+    return std::chrono::time_point_cast<std::chrono::system_clock::duration>(parsed.value->start);
+}
+
+// SQLite's busy handler: called while another connection holds the lock SQLite needs;
+// returns nonzero to try again. Waits in short steps so that a lock released early is taken
+// early, and gives up at the time `give_up_at` points to (the current call's bound).
+int wait_for_lock(void* give_up_at, int attempts) {
+    auto const until = *static_cast<std::chrono::steady_clock::time_point const*>(give_up_at);
+    auto const now = std::chrono::steady_clock::now();
+    if (now >= until) return 0;
+    constexpr std::chrono::milliseconds steps[] = {
+        std::chrono::milliseconds{1}, std::chrono::milliseconds{2}, std::chrono::milliseconds{5},
+        std::chrono::milliseconds{10}};
+    auto const step =
+        steps[std::min<std::size_t>(static_cast<std::size_t>(attempts), std::size(steps) - 1)];
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, until - now));
+    return 1;
+}
+
 class sqlite_feedback_store final : public feedback_store {
 public:
     sqlite_feedback_store(std::string path,
@@ -146,7 +182,7 @@ public:
         if (rc != SQLITE_OK) fail(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
         sqlite3_extended_result_codes(db_.get(), 1);
         give_up_at_ = std::chrono::steady_clock::now() + busy_timeout_;
-        sqlite3_busy_handler(db_.get(), &sqlite_feedback_store::wait_for_lock, this);
+        sqlite3_busy_handler(db_.get(), &wait_for_lock, &give_up_at_);
 
         // The first statement reads the file: a file that is not a database fails here.
         // WAL: a commit appends to the log and needs one fsync of it, readers (reports) never
@@ -185,8 +221,9 @@ public:
             "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6");
         insert_card_ = prepare(
             "INSERT OR IGNORE INTO card_ledger (card_uuid, issued_at, service_id, hook, rule_id, "
-            "rule_set_id, "
-            "rule_set_version, indicator, client_iss) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+            "rule_set_id, rule_set_version, indicator, client_iss, patient_key, evidence_key, "
+            "suppressed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+        open_reader();
         insert_card_suggestion_ = prepare(
             "INSERT OR IGNORE INTO card_ledger_suggestion (card_uuid, suggestion_uuid) VALUES (?1, "
             "?2)");
@@ -263,7 +300,87 @@ public:
 
     rule_feedback_report summarize_by_rule(feedback_summary_query const& query) override;
 
+    std::optional<std::vector<card_override>> overrides_since(
+        std::string_view patient_key,
+        std::chrono::system_clock::time_point since,
+        std::chrono::steady_clock::time_point give_up_at) override {
+        std::string const since_text = stored_time(since);
+        std::lock_guard const lock{reader_mutex_};
+        reader_give_up_at_ = give_up_at;
+        sqlite3_stmt* stmt = select_overrides_.get();
+        bind_text(stmt, 1, patient_key);
+        bind_text(stmt, 2, since_text);
+        std::vector<card_override> out;
+        int rc = SQLITE_ROW;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            card_override found;
+            found.card_uuid = column_text(stmt, 0);
+            found.rule_id = column_text(stmt, 1);
+            found.evidence_key = column_text(stmt, 2);
+            found.overridden_at = column_time(stmt, 3);
+            if (sqlite3_column_type(stmt, 4) != SQLITE_NULL ||
+                sqlite3_column_type(stmt, 5) != SQLITE_NULL) {
+                found.reason =
+                    fhir::coding{column_text(stmt, 4), column_text(stmt, 5), column_text(stmt, 6)};
+            }
+            out.push_back(std::move(found));
+        }
+        sqlite3_reset(stmt);
+        if (rc == SQLITE_DONE) return out;
+        spdlog::warn("snooze: overrides could not be read: {} (SQLite code {})",
+                     sqlite3_errmsg(reader_.get()), rc);
+        return std::nullopt;
+    }
+
+    std::string shared_secret(std::string_view name, std::string_view candidate) override {
+        std::string const created_at = stored_time(clock_());
+        std::lock_guard const lock{mutex_};
+        auto insert = prepare(
+            "INSERT OR IGNORE INTO shared_secret (name, value, created_at) VALUES (?1, ?2, ?3)");
+        auto select = prepare("SELECT value FROM shared_secret WHERE name = ?1");
+        std::string value;
+        int const rc = in_transaction(std::chrono::steady_clock::now() + busy_timeout_, [&] {
+            bind_text(insert.get(), 1, name);
+            bind_text(insert.get(), 2, candidate);
+            bind_text(insert.get(), 3, created_at);
+            int step = run(insert.get());
+            if (step != SQLITE_DONE) return step;
+            bind_text(select.get(), 1, name);
+            step = sqlite3_step(select.get());
+            if (step == SQLITE_ROW) value = column_text(select.get(), 0);
+            sqlite3_reset(select.get());
+            return step == SQLITE_ROW ? SQLITE_DONE : step;
+        });
+        if (rc != SQLITE_DONE || value.empty())
+            fail("the shared secret cannot be stored: " + last_error_);
+        return value;
+    }
+
 private:
+    // The second connection, for snooze lookups on the hook path: in WAL mode it reads
+    // while the first one writes, so a lookup never waits behind a feedback transaction.
+    void open_reader() {
+        sqlite3* raw = nullptr;
+        int const rc = sqlite3_open_v2(path_.c_str(), &raw,
+                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+        reader_.reset(raw);
+        if (rc != SQLITE_OK) fail(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+        sqlite3_extended_result_codes(reader_.get(), 1);
+        sqlite3_busy_handler(reader_.get(), &wait_for_lock, &reader_give_up_at_);
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v3(
+                reader_.get(),
+                "SELECT l.card_uuid, l.rule_id, l.evidence_key, f.received_at, "
+                "f.override_reason_system, f.override_reason_code, f.override_reason_display "
+                "FROM card_ledger l JOIN feedback f ON f.card_uuid = l.card_uuid "
+                "WHERE l.patient_key = ?1 AND f.outcome = 'overridden' AND f.received_at >= ?2 "
+                "ORDER BY f.received_at DESC, f.id DESC",
+                -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+            fail(sqlite3_errmsg(reader_.get()));
+        }
+        select_overrides_.reset(stmt);
+    }
+
     // Runs `insert` (returning SQLITE_DONE or the first failing code) in one IMMEDIATE
     // transaction that waits for the lock until `give_up_at`; on failure nothing of it stays
     // and last_error_ holds SQLite's message. Called with mutex_ held.
@@ -279,23 +396,6 @@ private:
         // themselves. Either way nothing of this call stays.
         if (sqlite3_get_autocommit(db_.get()) == 0) run(rollback_.get());
         return rc;
-    }
-
-    // SQLite's busy handler: called while another connection holds the lock SQLite needs;
-    // returns nonzero to try again. Waits in short steps so that a lock released early is
-    // taken early, and gives up at the current call's give_up_at_.
-    static int wait_for_lock(void* self, int attempts) {
-        auto const& store = *static_cast<sqlite_feedback_store const*>(self);
-        auto const now = std::chrono::steady_clock::now();
-        if (now >= store.give_up_at_) return 0;
-        constexpr std::chrono::milliseconds steps[] = {
-            std::chrono::milliseconds{1}, std::chrono::milliseconds{2},
-            std::chrono::milliseconds{5}, std::chrono::milliseconds{10}};
-        auto const step =
-            steps[std::min<std::size_t>(static_cast<std::size_t>(attempts), std::size(steps) - 1)];
-        std::this_thread::sleep_for(
-            std::min<std::chrono::steady_clock::duration>(step, store.give_up_at_ - now));
-        return 1;
     }
 
     // Start-up (serve): a file SQLite could only open read-only (permissions, an immutable
@@ -375,6 +475,9 @@ private:
             bind_text(insert, 7, card.rule_set_version);
             bind_text(insert, 8, card.indicator);
             bind_text(insert, 9, card.client_iss);
+            bind_text(insert, 10, card.patient_key);
+            bind_text(insert, 11, card.evidence_key);
+            bind_text(insert, 12, card.suppressed_by);
             int rc = run(insert);
             if (rc != SQLITE_DONE) return rc;
             for (auto const& uuid : card.suggestion_uuids) {
@@ -497,6 +600,11 @@ private:
     statement_handle summarize_;
     statement_handle insert_card_;
     statement_handle insert_card_suggestion_;
+    // The reader connection (open_reader) and its one statement, guarded by reader_mutex_.
+    std::mutex reader_mutex_;
+    std::chrono::steady_clock::time_point reader_give_up_at_;
+    connection_handle reader_;
+    statement_handle select_overrides_;
 };
 
 // The `WHERE` of every by-rule query: ?1 and ?2 bound the time column named in the query.
@@ -526,10 +634,13 @@ rule_feedback_report sqlite_feedback_store::summarize_by_rule(feedback_summary_q
     execute("BEGIN");
     try {
         for_each_row(
-            "SELECT rule_id, rule_set_id, rule_set_version, count(*) FROM card_ledger "
+            "SELECT rule_id, rule_set_id, rule_set_version, sum(suppressed_by IS NULL), "
+            "sum(suppressed_by IS NOT NULL) FROM card_ledger "
             "WHERE " CDS_IN_RANGE("issued_at") " GROUP BY 1, 2, 3",
             since, until, [&](sqlite3_stmt* stmt) {
-                rule_at(stmt).cards_issued = sqlite3_column_int64(stmt, 3);
+                auto& rule = rule_at(stmt);
+                rule.cards_issued = sqlite3_column_int64(stmt, 3);
+                rule.cards_suppressed = sqlite3_column_int64(stmt, 4);
             });
         // Suggestions taken: accepted uuids that are suggestions of the card named.
         for_each_row(
@@ -624,11 +735,12 @@ std::string render_feedback_summary(feedback_summary const& summary) {
 void add_feedback_store_options(boost::program_options::options_description& description) {
     namespace po = boost::program_options;
     feedback_queue_options const defaults;
-    description.add_options()("feedback-db", po::value<std::string>()->value_name("FILE"),
-                              "store CDS Hooks feedback in this SQLite file (created if absent, "
-                              "must be writable; each call is "
-                              "committed durably before its 200); without it feedback is validated "
-                              "and only counted in the log")(
+    description.add_options()(
+        "feedback-db", po::value<std::string>()->value_name("FILE|URL"),
+        "store CDS Hooks feedback in this SQLite file (created if absent, must be writable) or, "
+        "for replicas sharing one store, the PostgreSQL database at this postgresql:// URL; each "
+        "call is committed durably before its 200; without it feedback is validated and only "
+        "counted in the log")(
         "feedback-queue",
         po::value<std::size_t>()->default_value(defaults.executor.max_queued)->value_name("N"),
         "feedback calls that may wait for the database; more are answered 503 at once")(
@@ -643,6 +755,7 @@ void add_feedback_store_options(boost::program_options::options_description& des
         "hook calls whose returned cards may wait to be written to the card ledger (with "
         "--feedback-db); "
         "beyond it they are dropped and counted (log, /readyz), never delaying a hook call");
+    add_feedback_db_password_option(description);
 }
 
 feedback_queue_options feedback_queue_options_from(

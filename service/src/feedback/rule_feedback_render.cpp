@@ -68,6 +68,7 @@ std::string render_rule_feedback_json(rule_feedback_report const& report) {
             {"ruleId", rule.rule_id},
             {"ruleSet", {{"id", rule.rule_set.id}, {"version", rule.rule_set.version}}},
             {"cardsIssued", rule.cards_issued},
+            {"cardsSuppressed", rule.cards_suppressed},
             {"accepted", rule.accepted},
             {"overridden", rule.overridden},
             {"acceptanceRate", rate ? boost::json::value(*rate) : boost::json::value(nullptr)},
@@ -90,7 +91,7 @@ std::string render_rule_feedback_csv(rule_feedback_report const& report) {
     std::ostringstream out;
     out << "kind,rule_id,rule_set_id,rule_set_version,cards_issued,accepted,overridden,acceptance_"
            "rate,"
-           "top_override_reasons,suggestions_taken\r\n";
+           "top_override_reasons,suggestions_taken,cards_suppressed\r\n";
     for (auto const& rule : report.rules) {
         std::string reasons;
         for (auto const& r : rule.top_override_reasons) {
@@ -102,10 +103,11 @@ std::string render_rule_feedback_csv(rule_feedback_report const& report) {
         out << "rule," << csv_field(rule.rule_id) << ',' << csv_field(rule.rule_set.id) << ','
             << csv_field(rule.rule_set.version) << ',' << rule.cards_issued << ',' << rule.accepted
             << ',' << rule.overridden << ',' << rate_text(acceptance_rate(rule)) << ','
-            << csv_field(reasons) << ',' << rule.suggestions_taken << "\r\n";
+            << csv_field(reasons) << ',' << rule.suggestions_taken << ',' << rule.cards_suppressed
+            << "\r\n";
     }
     out << "unknown-card,,,,," << report.unknown_card_accepted << ','
-        << report.unknown_card_overridden << ",,,\r\n";
+        << report.unknown_card_overridden << ",,,,\r\n";
     return out.str();
 }
 
@@ -120,6 +122,7 @@ std::string render_rule_feedback_text(rule_feedback_report const& report) {
             << (rule.rule_id.empty() ? std::string{"(no rule id)"} : rule.rule_id) << "  ("
             << rule.rule_set.id << ' ' << rule.rule_set.version << ")\n"
             << "  cards issued        " << rule.cards_issued << '\n'
+            << "  cards snoozed       " << rule.cards_suppressed << '\n'
             << "  accepted            " << rule.accepted << '\n'
             << "  overridden          " << rule.overridden << '\n'
             << "  acceptance rate     " << (rate ? rate_text(rate) : std::string{"-"}) << '\n'

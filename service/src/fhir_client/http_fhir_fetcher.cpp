@@ -354,6 +354,8 @@ struct call_state {
     std::string authorization;  // "Bearer abc" or empty; never logged, never in a reason
     steady::time_point deadline;
     milliseconds budget;
+    // W3C traceparent of the hook call's span, sent with each request; empty: none.
+    std::string traceparent;
 };
 using call_ptr = std::shared_ptr<call_state const>;
 
@@ -573,6 +575,8 @@ asio::awaitable<boost::system::result<http_answer, attempt_error>> attempt_get(c
     if (!call->authorization.empty() && url.same_origin(call->base)) {
         request.set(http::field::authorization, call->authorization);
     }
+    // Built from validated hex ids only (trace_context.hpp), so always a safe header value.
+    if (!call->traceparent.empty()) request.set("traceparent", call->traceparent);
 
     http::response_parser<http::string_body> parser;
     parser.body_limit(owner.options.max_response_bytes);
@@ -1111,8 +1115,9 @@ asio::awaitable<fetch_outcome> run_fetch(std::shared_ptr<http_fhir_fetcher::impl
     auto const budget = request.budget > milliseconds::zero()
                             ? request.budget
                             : std::chrono::ceil<milliseconds>(deadline - start);
-    auto call = std::make_shared<call_state const>(call_state{
-        owner, *owner, std::move(*target.base), std::move(target.authorization), deadline, budget});
+    auto call = std::make_shared<call_state const>(
+        call_state{owner, *owner, std::move(*target.base), std::move(target.authorization),
+                   deadline, budget, request.traceparent.value_or(std::string{})});
 
     auto results = co_await run_queries(call, request);
     auto medications = co_await read_included_medications(call, results, outcome);

@@ -61,6 +61,8 @@
 
 #include "cds/service/http/request_head.hpp"
 #include "cds/service/http/router.hpp"
+#include "cds/service/http/trace_context.hpp"
+#include "cds/service/ops/log_format.hpp"
 
 namespace cds::service {
 
@@ -273,13 +275,16 @@ struct watchdog_stopper {
     connection_base& conn;
 };
 
-// One line per request: method, route template, status, duration, service id, card count.
-// Never the raw path, a header, the body, a token or anything about the patient. Assembled in
-// a stack buffer with plain appends (no format-string parsing) and skipped entirely below the
-// info level.
+// One line per request: method, route template, status, duration, service id, card count,
+// hook, rule ids and the caller's trace id (the JSON format also has the request id, see
+// log_format.hpp). Never the raw path, a header, the body, a token or anything about the
+// patient. Assembled in a stack buffer with plain appends (no format-string parsing) and
+// skipped entirely below the info level.
 void log_request(std::string_view method,
                  http_response const& response,
-                 steady_clock::duration took) {
+                 steady_clock::duration took,
+                 std::string_view request_id = {},
+                 std::string_view trace_id = {}) {
     auto* const logger = spdlog::default_logger_raw();
     if (!logger->should_log(spdlog::level::info)) return;
     fmt::memory_buffer line;
@@ -315,12 +320,37 @@ void log_request(std::string_view method,
         append(" cards=");
         append_number(response.log.card_count, 0);
     }
+    if (!response.log.hook.empty()) {
+        append(" hook=");
+        append(response.log.hook);
+    }
+    for (std::size_t i = 0; i < response.log.rule_ids.size(); ++i) {
+        append(i == 0 ? " rules=" : ",");
+        append(response.log.rule_ids[i]);
+    }
+    if (!trace_id.empty()) {
+        append(" trace=");
+        append(trace_id);
+    }
     if (!response.log.note.empty()) {
         append(" (");
         append(response.log.note);
         line.push_back(')');
     }
-    logger->log(spdlog::level::info, spdlog::string_view_t{line.data(), line.size()});
+    std::string_view const message{line.data(), line.size()};
+    ops::access_record const record{message,
+                                    request_id,
+                                    method,
+                                    response.log.route,
+                                    response.status,
+                                    static_cast<double>(micros) / 1000.0,
+                                    response.log.service_id,
+                                    response.log.hook,
+                                    response.log.card_count,
+                                    &response.log.rule_ids,
+                                    trace_id};
+    ops::access_record_scope const fields{record};
+    logger->log(spdlog::level::info, spdlog::string_view_t{message.data(), message.size()});
 }
 
 // The status line and header fields of a response, as Beast's serializer wrote them (the
@@ -774,6 +804,7 @@ private:
         // The head decides what happens to the body: refused heads and refused
         // authentication are answered before it is read (and it is never read).
         http_request request = request_head(parser.get());
+        request.request_id = new_span_id();
         std::optional<http_response> refused_head =
             obs_fold ? std::optional{obs_fold_refusal()}
                      : refuse_request_head(parser.get().version(), request.headers);
@@ -782,6 +813,10 @@ private:
             co_return after_request::stop;
         }
         std::string const method = request.method;
+        std::string const request_id = request.request_id;
+        // A malformed traceparent is ignored (W3C Trace Context section 4.3): not logged.
+        auto const trace = traceparent_of(request);
+        std::string const trace_id = trace ? trace->trace_id : std::string{};
         std::string const origin{request.header("Origin")};
         auto const started = steady_clock::now();
         request_admission admission = co_await admit(request, origin);
@@ -800,7 +835,7 @@ private:
         bool const close = body_unread || !keep_alive || response.close || stopping_.load();
         bool const written = co_await write(*conn, stream, head, response, version, close);
         auto const took = steady_clock::now() - started;
-        log_request(method, response, took);
+        log_request(method, response, took, request_id, trace_id);
         if (state_->metrics) {
             state_->metrics->record_request(response.log.route, response.log.service_id,
                                             response.status, took);

@@ -36,6 +36,8 @@ std::string_view route_template(endpoint_kind kind) {
             return "/ui/{file}";
         case endpoint_kind::metrics:
             return "/metrics";
+        case endpoint_kind::rule_page:
+            return "/rules/{id}";
         case endpoint_kind::unknown:
             break;
     }
@@ -209,6 +211,42 @@ http_response ui_file(route_match const& route, service_state const& state) {
     return r;
 }
 
+// A rule's documentation page: only for a rule of the loaded rule set.
+http_response rule_page(route_match const& route, service_state const& state) {
+    auto const rules = state.rules.get();
+    auto const ids = rules ? rules->rule_ids() : std::vector<std::string>{};
+    auto const page = std::find(ids.begin(), ids.end(), route.rule_id) != ids.end()
+                          ? rule_page_html(route.rule_id)
+                          : std::nullopt;
+    if (!page) {
+        return error_response(errc::unknown_path,
+                              "no rule has this id; the cards' source.topic.code names the rules");
+    }
+    http_response r;
+    r.status = 200;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = *page;
+    // The page is text and one inline style sheet: nothing runs, nothing is loaded.
+    r.set_header("Content-Security-Policy",
+                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; "
+                 "frame-ancestors 'none'; base-uri 'none'");
+    r.set_header("X-Content-Type-Options", "nosniff");
+    return r;
+}
+
+// Snoozing (snooze.hpp): the patient's key, and the overrides that may hide this call's
+// cards, read just before evaluation so that feedback sent until then counts.
+boost::asio::awaitable<void> look_up_overrides(prepared_call& call, service_state const& state) {
+    if (!state.snooze || call.rules == nullptr || call.context.patient_id.empty()) co_return;
+    call.patient_key = state.snooze->keys().patient_key(call.context.patient_id);
+    auto const& periods = call.rules->snooze();
+    auto const longest = std::max(periods.info, periods.warning);
+    if (longest <= std::chrono::seconds{0}) co_return;
+    call.overrides = co_await state.snooze->recent_overrides(
+        call.patient_key, std::chrono::system_clock::now(), longest);
+    if (!call.overrides && state.metrics) state.metrics->record_snooze_lookup_failed();
+}
+
 http_response readiness_response(service_state const& state) {
     auto const rules = state.rules.get();
     if (!rules) return error_response(errc::not_ready, "no rule set is loaded");
@@ -268,6 +306,7 @@ boost::asio::awaitable<http_response> hook_call(http_request const& request,
     call.explain = chosen.explain;
     call.client_iss = client_iss;
     if (call.fetch.queries.empty() || !state.fetcher) {
+        co_await look_up_overrides(call, state);
         co_return complete_cds_call(std::move(call), nullptr, state);
     }
     auto const fetch_started = std::chrono::steady_clock::now();
@@ -276,6 +315,7 @@ boost::asio::awaitable<http_response> hook_call(http_request const& request,
         auto const took = std::chrono::steady_clock::now() - fetch_started;
         state.metrics->record_fhir_fetch(took, fetched.failures.size());
     }
+    co_await look_up_overrides(call, state);
     co_return complete_cds_call(std::move(call), &fetched, state);
 }
 
@@ -330,6 +370,9 @@ boost::asio::awaitable<http_response> dispatch(http_request const& request,
             if (!state.metrics) break;
             if (!get) co_return method_not_allowed(request.method, "GET, OPTIONS");
             co_return metrics_response(state);
+        case endpoint_kind::rule_page:
+            if (!get) co_return method_not_allowed(request.method, "GET, OPTIONS");
+            co_return rule_page(route, state);
         case endpoint_kind::ui:
             if (!state.ui_enabled) break;
             if (!get) co_return method_not_allowed(request.method, "GET, OPTIONS");
@@ -374,6 +417,9 @@ route_match match_route(std::string_view target) {
         out.kind = endpoint_kind::readiness;
     } else if (count == 1 && decoded_is(0, "metrics")) {
         out.kind = endpoint_kind::metrics;
+    } else if (count == 2 && decoded_is(0, "rules") && !segments[1].empty()) {
+        out.kind = endpoint_kind::rule_page;
+        out.rule_id = decoded(1);
     } else if (count > 0 && count <= 2 && decoded_is(0, "ui")) {
         out.kind = endpoint_kind::ui;
         if (count == 2) out.ui_file = decoded(1);

@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <ctime>
+#include <iterator>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <spdlog/details/log_msg.h>
 #include <spdlog/fmt/fmt.h>
@@ -45,7 +48,53 @@ void append_json_string(std::string_view text, spdlog::memory_buf_t& dest) {
     }
 }
 
+thread_local access_record const* current_access_record = nullptr;
+
+void append(spdlog::memory_buf_t& dest, std::string_view text) {
+    dest.append(text.data(), text.data() + text.size());
+}
+
+void append_string_field(spdlog::memory_buf_t& dest, std::string_view key, std::string_view value) {
+    append(dest, ",\"");
+    append(dest, key);
+    append(dest, "\":\"");
+    append_json_string(value, dest);
+    dest.push_back('"');
+}
+
+// The per-request fields, after "message": the request id always, the call's service, hook,
+// card count and rule ids when it was a hook call, the trace id when the caller sent one.
+void append_access_fields(access_record const& record, spdlog::memory_buf_t& dest) {
+    if (!record.request_id.empty()) append_string_field(dest, "requestId", record.request_id);
+    append_string_field(dest, "method", record.method);
+    append_string_field(dest, "route", record.route);
+    fmt::format_to(std::back_inserter(dest), ",\"status\":{},\"durationMs\":{:.3f}", record.status,
+                   record.duration_ms);
+    if (!record.service_id.empty()) append_string_field(dest, "service", record.service_id);
+    if (!record.hook.empty()) append_string_field(dest, "hook", record.hook);
+    if (record.card_count >= 0) {
+        fmt::format_to(std::back_inserter(dest), ",\"cards\":{},\"ruleIds\":[", record.card_count);
+        static std::vector<std::string> const none;
+        bool first = true;
+        for (auto const& id : record.rule_ids != nullptr ? *record.rule_ids : none) {
+            if (!first) dest.push_back(',');
+            first = false;
+            dest.push_back('"');
+            append_json_string(id, dest);
+            dest.push_back('"');
+        }
+        dest.push_back(']');
+    }
+    if (!record.trace_id.empty()) append_string_field(dest, "traceId", record.trace_id);
+}
+
 }  // namespace
+
+access_record_scope::access_record_scope(access_record const& record) {
+    current_access_record = &record;
+}
+
+access_record_scope::~access_record_scope() { current_access_record = nullptr; }
 
 void json_log_formatter::format(spdlog::details::log_msg const& msg, spdlog::memory_buf_t& dest) {
     auto const since_epoch = msg.time.time_since_epoch();
@@ -65,7 +114,13 @@ void json_log_formatter::format(spdlog::details::log_msg const& msg, spdlog::mem
     constexpr std::string_view message_key = "\",\"message\":\"";
     dest.append(message_key.data(), message_key.data() + message_key.size());
     append_json_string(std::string_view{msg.payload.data(), msg.payload.size()}, dest);
-    constexpr std::string_view end = "\"}\n";
+    dest.push_back('"');
+    auto const* record = current_access_record;
+    if (record != nullptr && record->message.data() == msg.payload.data() &&
+        record->message.size() == msg.payload.size()) {
+        append_access_fields(*record, dest);
+    }
+    constexpr std::string_view end = "}\n";
     dest.append(end.data(), end.data() + end.size());
 }
 

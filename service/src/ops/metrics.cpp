@@ -16,15 +16,16 @@ constexpr auto relaxed = std::memory_order_relaxed;
 
 // The route templates of the request log (router.cpp), and "-" for requests answered before
 // routing (connection limit, plain HTTP on a TLS port) or anything else.
-constexpr std::array<std::string_view, 9> route_labels = {"/cds-services",
-                                                          "/cds-services/{id}",
-                                                          "/cds-services/{id}/feedback",
-                                                          "/healthz",
-                                                          "/readyz",
-                                                          "/ui/{file}",
-                                                          "/metrics",
-                                                          "(unknown)",
-                                                          "-"};
+constexpr std::array<std::string_view, 10> route_labels = {"/cds-services",
+                                                           "/cds-services/{id}",
+                                                           "/cds-services/{id}/feedback",
+                                                           "/healthz",
+                                                           "/readyz",
+                                                           "/ui/{file}",
+                                                           "/metrics",
+                                                           "/rules/{id}",
+                                                           "(unknown)",
+                                                           "-"};
 
 // CDS Hooks 2.0 Card.indicator values.
 constexpr std::array<std::string_view, 3> indicator_labels = {"info", "warning", "critical"};
@@ -163,6 +164,7 @@ service_metrics::service_metrics(rules::rule_set const& rules, metrics_sources s
         request_seconds_.push_back(std::make_unique<fixed_histogram>(latency_buckets_seconds()));
     }
     cards_ = zeroed_counters(rule_ids_.size() * indicator_count);
+    snoozed_ = zeroed_counters(rule_ids_.size() * indicator_count);
 }
 
 std::size_t service_metrics::route_index(std::string_view route) const {
@@ -212,24 +214,38 @@ void service_metrics::record_fhir_fetch(std::chrono::nanoseconds took, std::size
     fhir_fetch_seconds_.observe(took);
 }
 
+std::size_t service_metrics::card_slot(boost::json::object const& card) const {
+    std::string_view rule_id;
+    auto const* extension = card.if_contains("extension");
+    auto const* mine = extension != nullptr && extension->is_object()
+                           ? extension->get_object().if_contains("magnesium-cds")
+                           : nullptr;
+    auto const* id =
+        mine != nullptr && mine->is_object() ? mine->get_object().if_contains("ruleId") : nullptr;
+    if (id != nullptr && id->is_string()) rule_id = id->get_string();
+    std::size_t indicator = 0;
+    if (auto const* value = card.if_contains("indicator"); value != nullptr && value->is_string()) {
+        auto const found =
+            std::find(indicator_labels.begin(), indicator_labels.end(), value->get_string());
+        if (found != indicator_labels.end())
+            indicator = static_cast<std::size_t>(found - indicator_labels.begin());
+    }
+    return rule_index(rule_id) * indicator_count + indicator;
+}
+
 void service_metrics::record_cards(boost::json::array const& cards) {
     for (auto const& card_value : cards) {
-        auto const* card = card_value.if_object();
-        if (card == nullptr) continue;
-        boost::system::error_code no_rule_id;
-        auto const* id = card_value.find_pointer("/extension/magnesium-cds/ruleId", no_rule_id);
-        std::string_view const rule_id =
-            id != nullptr && id->is_string() ? std::string_view{id->get_string()} : "";
-        std::size_t indicator = 0;
-        if (auto const* value = card->if_contains("indicator");
-            value != nullptr && value->is_string()) {
-            auto const found =
-                std::find(indicator_labels.begin(), indicator_labels.end(), value->get_string());
-            if (found != indicator_labels.end())
-                indicator = static_cast<std::size_t>(found - indicator_labels.begin());
-        }
-        cards_[rule_index(rule_id) * indicator_count + indicator].fetch_add(1, relaxed);
+        if (auto const* card = card_value.if_object())
+            cards_[card_slot(*card)].fetch_add(1, relaxed);
     }
+}
+
+void service_metrics::record_snoozed(boost::json::object const& card) {
+    snoozed_[card_slot(card)].fetch_add(1, relaxed);
+}
+
+void service_metrics::record_snooze_lookup_failed() {
+    snooze_lookup_failures_.fetch_add(1, relaxed);
 }
 
 void service_metrics::record_feedback_entry(std::string_view outcome) {
@@ -294,6 +310,23 @@ void service_metrics::render_cards_and_feedback(std::string& out) const {
                           count);
         }
     }
+    constexpr std::string_view snoozed_name = "magnesium_cds_cards_snoozed_total";
+    append_header(out, snoozed_name, "counter",
+                  "Cards not returned because a clinician overrode the same card (same patient, "
+                  "rule and evidence) within its snooze period, by rule id and indicator.");
+    for (std::size_t rule = 0; rule < rule_ids_.size(); ++rule) {
+        for (std::size_t indicator = 0; indicator < indicator_count; ++indicator) {
+            auto const count = snoozed_[rule * indicator_count + indicator].load(relaxed);
+            if (count == 0) continue;
+            append_sample(out, snoozed_name,
+                          {{"rule", rule_ids_[rule]}, {"indicator", indicator_labels[indicator]}},
+                          count);
+        }
+    }
+    append_header(out, "magnesium_cds_snooze_lookup_failures_total", "counter",
+                  "Hook calls whose snooze lookup did not answer in time; their cards were shown.");
+    append_sample(out, "magnesium_cds_snooze_lookup_failures_total", {},
+                  snooze_lookup_failures_.load(relaxed));
     constexpr std::string_view feedback_name = "magnesium_cds_feedback_entries_total";
     append_header(out, feedback_name, "counter",
                   "Feedback entries acknowledged (200), by outcome.");

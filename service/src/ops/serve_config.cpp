@@ -52,11 +52,27 @@ bool names_a_secret(std::string_view option) {
     });
 }
 
+// libpq's `password` URL parameter ("postgresql://host/db?password=pw").
+std::string redact_password_parameter(std::string value) {
+    constexpr std::string_view key = "password=";
+    for (auto at = value.find(key); at != std::string::npos; at = value.find(key, at + 1)) {
+        if (at == 0 || (value[at - 1] != '?' && value[at - 1] != '&')) continue;
+        auto const start = at + key.size();
+        auto const end = value.find('&', start);
+        value.replace(start, (end == std::string::npos ? value.size() : end) - start, "(redacted)");
+    }
+    return value;
+}
+
 // "postgresql://user:pw@host/db" -> "postgresql://user:(redacted)@host/db" (RFC 3986 section
 // 3.2.1: the password in the user information is deprecated but still used by libpq URLs).
 std::string redact_url_password(std::string_view value) {
     auto const scheme_end = value.find("://");
     if (scheme_end == std::string_view::npos) return std::string{value};
+    if (value.find('?') != std::string_view::npos) {
+        auto const without_parameter = redact_password_parameter(std::string{value});
+        if (without_parameter != value) return redact_url_password(without_parameter);
+    }
     auto const authority_start = scheme_end + 3;
     auto const authority_end = value.find_first_of("/?#", authority_start);
     auto const authority = value.substr(authority_start, authority_end - authority_start);

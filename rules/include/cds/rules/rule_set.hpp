@@ -5,6 +5,7 @@
 // A loaded rule_set is immutable and shared read-only (std::shared_ptr<rule_set const>);
 // a reload builds a new one. Thread-safe for concurrent readers.
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,14 @@ struct rule_set_problem {
     std::string message;
 };
 
+// How long a card a clinician overrode stays hidden for the same patient, rule and evidence,
+// by indicator (CLINICAL-BASIS.md §6, "snooze" in the rule file); zero: not snoozed. Critical
+// cards are never snoozed. Applied by the service, not by evaluate().
+struct snooze_periods {
+    std::chrono::seconds info{0};
+    std::chrono::seconds warning{0};
+};
+
 struct rule_set_data;  // internal: parsed numbers, hash sets of codes, texts (rules/src)
 
 class rule_set {
@@ -46,6 +55,7 @@ public:
     [[nodiscard]] service_definition const* find_service(std::string_view service_id) const;
     // The ids of the rules this rule set has texts for (the rules its cards can come from).
     [[nodiscard]] std::vector<std::string> rule_ids() const;
+    [[nodiscard]] snooze_periods const& snooze() const;
     [[nodiscard]] rule_set_data const& data() const { return *data_; }
 
 private:

@@ -24,6 +24,7 @@ enum class endpoint_kind {
     readiness,     // GET /readyz
     ui,            // GET /ui and /ui/{file}: the card viewer (public, like discovery)
     metrics,       // GET /metrics: Prometheus text format (public, like /healthz)
+    rule_page,     // GET /rules/{rule-id}: a rule's documentation (public, like discovery)
     unknown,
 };
 

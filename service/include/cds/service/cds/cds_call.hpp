@@ -50,6 +50,11 @@ struct prepared_call {
     bool explain = false;
     // The authenticated client's `iss` (empty without authentication), for the card ledger.
     std::string client_iss;
+    // Snoozing (snooze.hpp), when on: the patient's key, and the overrides of their recent
+    // cards, looked up before complete_cds_call; nothing when the lookup did not answer (then
+    // no card is hidden).
+    std::string patient_key;
+    std::optional<std::vector<card_override>> overrides;
 };
 
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(

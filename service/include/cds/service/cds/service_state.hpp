@@ -19,8 +19,10 @@
 #include "cds/rules/rule_set.hpp"
 #include "cds/service/auth/authentication.hpp"
 #include "cds/service/cds/json_schema.hpp"
+#include "cds/service/cds/rule_pages.hpp"
 #include "cds/service/feedback/card_ledger.hpp"
 #include "cds/service/feedback/feedback.hpp"
+#include "cds/service/feedback/snooze.hpp"
 #include "cds/service/fhir_client/prefetch_fetcher.hpp"
 #include "cds/service/ops/metrics.hpp"
 
@@ -123,6 +125,11 @@ struct service_state {
     std::shared_ptr<feedback_sink> feedback;
     // The card ledger (with --feedback-db): every returned card is queued to it, never waited for.
     std::shared_ptr<card_ledger> ledger;
+    // Snoozing (with --feedback-db; snooze.hpp): null when off.
+    std::shared_ptr<snooze_service> snooze;
+    // The base of the cards' source.url (rule_pages.hpp); never null.
+    std::shared_ptr<public_url> public_base =
+        std::make_shared<public_url>(std::string{default_public_url});
 
     // Card and suggestion uuids; must be safe to call from several threads at once.
     rules::uuid_source next_uuid;

@@ -26,6 +26,8 @@
 
 namespace cds::service {
 
+class snooze_keys;  // snooze.hpp
+
 struct ledger_card {
     std::string card_uuid;
     std::string service_id;
@@ -37,6 +39,14 @@ struct ledger_card {
     std::vector<std::string> suggestion_uuids;
     std::string client_iss;  // empty when the call was not authenticated
     std::chrono::system_clock::time_point issued_at;
+    // HMAC-SHA-256 (hex) of the patient id and of the card's evidence references (snooze.hpp);
+    // empty when snoozing is off.
+    std::string patient_key;
+    std::string evidence_key;
+    // A card that was evaluated but not shown because a clinician overrode the same card
+    // (same patient, rule and evidence) within its snooze period: the uuid of that
+    // overridden card. Empty for a card the service returned.
+    std::string suppressed_by;
 };
 
 // What a hook call knows about the cards it returns, beyond the cards themselves.
@@ -47,6 +57,10 @@ struct ledger_call {
     std::string_view rule_set_version;
     std::string_view client_iss;
     std::chrono::system_clock::time_point issued_at;
+    // With snoozing on: the keys, and the patient's key (each card's evidence key is made
+    // from its provenance extension). Null: the two keys stay empty.
+    snooze_keys const* keys = nullptr;
+    std::string_view patient_key;
 };
 
 // The ledger entries of a response's `cards` array (CDS Hooks 2.0 Card objects); a card

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/program_options/options_description.hpp>
@@ -69,9 +70,10 @@ struct override_reason_count {
 struct rule_feedback {
     std::string rule_id;
     rule_set_identity rule_set;
-    std::int64_t cards_issued = 0;
-    std::int64_t accepted = 0;    // feedback entries
-    std::int64_t overridden = 0;  // feedback entries
+    std::int64_t cards_issued = 0;      // returned to a client
+    std::int64_t cards_suppressed = 0;  // evaluated but snoozed (ledger_card::suppressed_by)
+    std::int64_t accepted = 0;          // feedback entries
+    std::int64_t overridden = 0;        // feedback entries
     // Most frequent first (ties by system, code); at most max_top_override_reasons.
     std::vector<override_reason_count> top_override_reasons;
     // Accepted suggestion uuids that are suggestions of the card the feedback names.
@@ -95,6 +97,15 @@ struct rule_feedback_report {
 [[nodiscard]] std::string render_rule_feedback_json(rule_feedback_report const& report);
 [[nodiscard]] std::string render_rule_feedback_csv(rule_feedback_report const& report);
 [[nodiscard]] std::string render_rule_feedback_text(rule_feedback_report const& report);
+
+// An override of a card in the card ledger, as snoozing reads it (CLINICAL-BASIS.md §6).
+struct card_override {
+    std::string card_uuid;  // the overridden card
+    std::string rule_id;
+    std::string evidence_key;
+    std::chrono::system_clock::time_point overridden_at;  // when the feedback was received
+    std::optional<fhir::coding> reason;                   // overrideReason.reason
+};
 
 enum class store_outcome {
     stored,  // committed to stable storage
@@ -123,6 +134,22 @@ public:
     // already recorded is kept as it is). Waits for the lock until `give_up_at`. Thread-safe.
     virtual store_outcome record_cards(std::vector<ledger_card> const& cards,
                                        std::chrono::steady_clock::time_point give_up_at) = 0;
+
+    // Snoozing: the overrides received at or after `since` of the cards issued with this
+    // patient key (ledger_card::patient_key), newest first; nothing when the store cannot be
+    // read by `give_up_at` (logged without the key). Must not wait behind the writer: the
+    // SQLite store reads on a connection of its own. Thread-safe.
+    [[nodiscard]] virtual std::optional<std::vector<card_override>> overrides_since(
+        std::string_view patient_key,
+        std::chrono::system_clock::time_point since,
+        std::chrono::steady_clock::time_point give_up_at) = 0;
+
+    // The secret stored under `name`, storing `candidate` first when there is none yet, in one
+    // transaction: every process sharing the store gets the first one stored (the snooze key
+    // when no secret is configured). Thread-safe. Throws std::runtime_error when the store
+    // cannot be read or written (start-up error).
+    [[nodiscard]] virtual std::string shared_secret(std::string_view name,
+                                                    std::string_view candidate) = 0;
 
     // Thread-safe. Throws std::runtime_error when the store cannot be read.
     [[nodiscard]] virtual feedback_summary summarize(feedback_summary_query const& query) = 0;
@@ -175,7 +202,8 @@ struct queued_store {
 
 // The schema version this build creates and reads (the `schema_version` table's newest row).
 // 2: the card ledger, and feedback flagged when its card was not in the ledger.
-inline constexpr int feedback_schema_version = 2;
+// 3: snoozing: suppressed cards in the ledger, ledger looked up by patient key, shared secrets.
+inline constexpr int feedback_schema_version = 3;
 
 // Opens (creating when allowed) the SQLite database at `path`, switches it to WAL with
 // synchronous=FULL and applies the schema migrations it lacks. Throws std::runtime_error with
@@ -184,6 +212,42 @@ inline constexpr int feedback_schema_version = 2;
 // this process cannot write.
 [[nodiscard]] std::shared_ptr<feedback_store> open_sqlite_feedback_store(
     std::string const& path, rule_set_identity rules, sqlite_feedback_store_options options = {});
+
+struct postgres_feedback_store_options {
+    // The password when the URL and libpq's own sources (PGPASSWORD, PGPASSFILE, ~/.pgpass)
+    // give none (serve's --feedback-db-password-file); never logged.
+    std::string password;
+    // How long a statement waits for another session's lock when the caller gives no bound.
+    std::chrono::milliseconds busy_timeout{std::chrono::seconds{5}};
+    // The received_at clock; the system clock unless a test fixes it.
+    std::function<std::chrono::system_clock::time_point()> clock;
+};
+
+// Whether `target` (serve's --feedback-db) names a PostgreSQL database (a libpq URL,
+// postgresql:// or postgres://) rather than a SQLite file.
+[[nodiscard]] bool is_postgres_url(std::string_view target);
+
+// Connects to the PostgreSQL database at `url` (a libpq connection URL) and applies the schema
+// migrations it lacks, under an advisory lock so that replicas starting together migrate once.
+// Throws std::runtime_error (start-up error) naming the server without its password when the
+// database cannot be reached or its schema is newer than this build. Once open, a lost
+// connection is not an error of the store's life: calls fail (feedback answered 503) until
+// a later call reconnects.
+[[nodiscard]] std::shared_ptr<feedback_store> open_postgres_feedback_store(
+    std::string const& url, rule_set_identity rules, postgres_feedback_store_options options = {});
+
+// What opens the store: serve (creates and must write) or a report (reads an existing one).
+enum class feedback_store_role { serve, report };
+
+// The store named by --feedback-db (a SQLite file or a PostgreSQL URL), with the password read
+// from --feedback-db-password-file when given. Throws std::runtime_error (start-up error).
+[[nodiscard]] std::shared_ptr<feedback_store> open_feedback_store_from(
+    boost::program_options::variables_map const& vm,
+    rule_set_identity rules,
+    feedback_store_role role);
+
+// --feedback-db-password-file, shared by serve and feedback-report.
+void add_feedback_db_password_option(boost::program_options::options_description& description);
 
 // `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait S and --ledger-queue N,
 // with their help texts; the defaults are feedback_queue_options'.

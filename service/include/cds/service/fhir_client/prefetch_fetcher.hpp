@@ -31,6 +31,9 @@ struct fetch_request {
     // The whole time budget `deadline` was set from (the configured fetch deadline), quoted in
     // failure texts; zero: the time left at the start of the fetch is quoted instead.
     std::chrono::milliseconds budget{0};
+    // The W3C `traceparent` to send with every request to the FHIR server (a child span of the
+    // hook call's trace, trace_context.hpp); nothing when the hook call carried none.
+    std::optional<std::string> traceparent;
 };
 
 struct fetch_outcome {

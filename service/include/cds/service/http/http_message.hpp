@@ -21,6 +21,9 @@ struct http_request {
     std::string body;
     // When the request arrived (the hook's evaluation time); set by the server or the CLI.
     fhir::instant received_at{};
+    // This service's span for the request (trace_context.hpp): the access log's request id and
+    // the parent id of the FHIR-server calls it makes. Set by the server; empty from the CLI.
+    std::string request_id;
 
     // Value of the first header with that name (case-insensitive), or empty.
     [[nodiscard]] std::string_view header(std::string_view name) const;
@@ -33,6 +36,9 @@ struct log_fields {
     std::string service_id;   // only ids of services that exist in the rule set
     int card_count = -1;      // -1: not a hook call that produced cards
     std::string note;         // e.g. the auth failure reason, the error id
+    std::string hook;         // a hook call's hook
+    std::vector<std::string> rule_ids;  // the rules whose cards were returned, each once
+    std::string trace_id;               // the W3C trace id of a valid traceparent the caller sent
 };
 
 struct http_response {

@@ -25,6 +25,7 @@ struct route_match {
     std::string path;          // decoded path without the query
     std::string service_id;    // for service_call and feedback
     std::string ui_file;       // for ui: the file under /ui/ ("" for the page itself)
+    std::string rule_id;       // for rule_page
     bool valid_target = true;  // false: not an origin-form target (400)
 };
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 
 #include "cds/rules/rule_set.hpp"
 
@@ -87,6 +88,10 @@ public:
     void record_fhir_fetch(std::chrono::nanoseconds took, std::size_t failed_keys);
     // The cards of one hook call (their `indicator` and the rule id in their extension).
     void record_cards(boost::json::array const& cards);
+    // A card evaluated but not returned, because an override snoozes it (CLINICAL-BASIS.md §6).
+    void record_snoozed(boost::json::object const& card);
+    // A hook call whose snooze lookup did not answer in time (its cards were all shown).
+    void record_snooze_lookup_failed();
     // Feedback entries acknowledged (200), by outcome ("accepted", "overridden").
     void record_feedback_entry(std::string_view outcome);
     // A feedback call the store could not take (503).
@@ -108,6 +113,8 @@ private:
     [[nodiscard]] std::size_t service_index(std::string_view route,
                                             std::string_view service_id) const;
     [[nodiscard]] std::size_t rule_index(std::string_view rule_id) const;
+    // The [rule][indicator] slot of a card in cards_ and snoozed_.
+    [[nodiscard]] std::size_t card_slot(boost::json::object const& card) const;
     [[nodiscard]] std::atomic<std::uint64_t>& request_counter(std::size_t route,
                                                               std::size_t service,
                                                               int status) const;
@@ -124,7 +131,9 @@ private:
     fixed_histogram fhir_fetch_seconds_;
     std::atomic<std::uint64_t> fhir_fetches_{0};
     std::atomic<std::uint64_t> fhir_failed_keys_{0};
-    std::unique_ptr<std::atomic<std::uint64_t>[]> cards_;  // [rule][indicator]
+    std::unique_ptr<std::atomic<std::uint64_t>[]> cards_;    // [rule][indicator]
+    std::unique_ptr<std::atomic<std::uint64_t>[]> snoozed_;  // [rule][indicator]
+    std::atomic<std::uint64_t> snooze_lookup_failures_{0};
     std::atomic<std::uint64_t> feedback_accepted_{0};
     std::atomic<std::uint64_t> feedback_overridden_{0};
     std::atomic<std::uint64_t> feedback_refused_{0};
