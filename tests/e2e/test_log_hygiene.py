@@ -82,7 +82,7 @@ class LogHygiene(unittest.TestCase):
         live_fhir = "http://127.0.0.1:%d/fhir" % fhir.server_address[1]
         dead_fhir = "http://127.0.0.1:%d/fhir" % e2e.free_port()
         server = auth.AuthServer("--log-level", "trace", "--log-format", log_format, "--fhir-allow", live_fhir, "--fhir-allow", dead_fhir,
-                                 "--fhir-deadline-ms", "1500")
+                                 "--fhir-deadline", "1500ms")
         secrets, patient_terms, patient_words = [], set(), set()
         try:
             statuses = []

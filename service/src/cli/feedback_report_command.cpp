@@ -60,8 +60,7 @@ int run_feedback_report(std::vector<std::string> const& args) {
     sqlite_feedback_store_options options;
     options.create_if_missing = false;  // a mistyped path is an error, not a new empty database
     options.must_be_writable = false;   // a report only reads
-    auto const store =
-        open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
+    auto const store = open_sqlite_feedback_store(vm["feedback-db"].as<std::string>(), {}, options);
     if (by.empty()) {
         std::cout << render_feedback_summary(store->summarize(query)) << '\n';
         return exit_ok;

@@ -110,10 +110,11 @@ void configure_feedback_store(po::variables_map const& vm,
 
 // The shared state every request reads: rules, limits, authentication, the FHIR client, the
 // feedback store, the fixed clock, explain/UI and metrics.
-std::shared_ptr<service_state const> make_serve_state(po::variables_map const& vm,
-                                                      server_options const& options,
-                                                      service_limits limits,
-                                                      std::shared_ptr<rules::rule_set const> rules) {
+std::shared_ptr<service_state const> make_serve_state(
+    po::variables_map const& vm,
+    server_options const& options,
+    service_limits limits,
+    std::shared_ptr<rules::rule_set const> rules) {
     auto const fetch_options = fhir_client::fhir_client_options_from(vm);
     limits.fetch_deadline = fetch_options.deadline;
     auto state = make_service_state(rules, limits, cors_policy_from(vm));

@@ -185,8 +185,8 @@ inline constexpr int feedback_schema_version = 2;
 [[nodiscard]] std::shared_ptr<feedback_store> open_sqlite_feedback_store(
     std::string const& path, rule_set_identity rules, sqlite_feedback_store_options options = {});
 
-// `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait S and --ledger-queue N,
-// with their help texts; the defaults are feedback_queue_options'.
+// `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait DURATION and --ledger-queue
+// N, with their help texts; the defaults are feedback_queue_options'.
 void add_feedback_store_options(boost::program_options::options_description& description);
 
 // The queue options from those flags. Throws std::invalid_argument for a value out of range.
