@@ -46,7 +46,8 @@ TEST_CASE("a duration is a whole number and one unit") {
 }
 
 TEST_CASE("a bare number, a fraction, a sign or an unknown unit is refused, saying the forms") {
-    CHECK(refusal("10") == "\"10\" has no unit: write a whole number with a unit: 250ms, 10s, 2m or 1h");
+    CHECK(refusal("10") ==
+          "\"10\" has no unit: write a whole number with a unit: 250ms, 10s, 2m or 1h");
     CHECK(refusal("1.5s").find("has an unknown unit") != std::string::npos);
     CHECK(refusal("-1s").find("is not a duration") != std::string::npos);
     CHECK(refusal("").find("is not a duration") != std::string::npos);

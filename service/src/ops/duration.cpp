@@ -38,7 +38,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text, s
         if (text.substr(digits_end) != u.suffix) continue;
         std::int64_t count = 0;
         auto const [end, ec] = std::from_chars(text.data(), text.data() + digits_end, count);
-        if (ec == std::errc{} && count <= std::numeric_limits<std::int64_t>::max() / u.length.count())
+        if (ec == std::errc{} &&
+            count <= std::numeric_limits<std::int64_t>::max() / u.length.count())
             return count * u.length;
         problem = "is too long a duration";
         break;

@@ -23,7 +23,7 @@ struct duration {
 // "250ms" -> 250 ms; nullopt with `error` set when `text` is not a whole number followed by
 // ms, s, m or h.
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view text,
-                                                                     std::string& error);
+                                                                      std::string& error);
 
 // The largest unit that writes `value` exactly: 250ms, 10s, 2m, 1h; 0s for zero.
 [[nodiscard]] std::string format_duration(std::chrono::milliseconds value);
