@@ -154,29 +154,30 @@ struct rule_set_data {
     std::unordered_set<std::string> medication_counted, medication_never;
     std::unordered_set<std::string> condition_active, condition_verification_excluded;
 
+    // Every number below comes from the rule configuration (magnesium-rules.json, the only
+    // source; the loader requires each): none has a value of its own here.
     // thresholds
-    double mg_severe_below = 1.2, mg_low_below = 1.8, mg_high_above = 2.5;
-    double potassium_low_below = 3.5, calcium_total_low_below = 8.5,
-           calcium_ionized_low_below = 1.12;
-    double qtc_symptomatic_ms = 500, iv_rate_max_mg_per_min = 150;
-    int adult_age_years = 18;
-    double continuous_mgso4_max_days = 5;
+    double mg_severe_below{}, mg_low_below{}, mg_high_above{};
+    double potassium_low_below{}, calcium_total_low_below{}, calcium_ionized_low_below{};
+    double qtc_symptomatic_ms{}, iv_rate_max_mg_per_min{};
+    int adult_age_years{};
+    double continuous_mgso4_max_days{};
     // Values outside these never count and are said (CLINICAL-BASIS.md §1).
     struct implausible_bounds {
-        double magnesium_below_mg_dl = 0.1, magnesium_above_mg_dl = 20;
-        double creatinine_at_or_below_mg_dl = 0;
-        double weight_at_or_below_kg = 0, weight_above_kg = 500;
+        double magnesium_below_mg_dl{}, magnesium_above_mg_dl{};
+        double creatinine_at_or_below_mg_dl{};
+        double weight_at_or_below_kg{}, weight_above_kg{};
     } implausible;
-    double bolus_max_minutes = 60;  // a single magnesium sulfate dose over at most this is a bolus
+    double bolus_max_minutes{};  // a single magnesium sulfate dose over at most this is a bolus
 
     // windows
-    double mg_current_hours = 168, mg_stale_low_days = 90, mg_monitoring_days = 365;
-    double mg_monitoring_high_risk_days = 7, mg_before_repletion_days = 7;
-    double coexisting_current_hours = 168, qtc_current_hours = 168;
-    double renal_current_days = 30, renal_max_age_days = 365, weight_max_age_days = 365;
-    double symptom_onset_days = 7, acute_asthma_onset_days = 7, pregnancy_status_days = 274;
-    double result_future_tolerance_hours =
-        24;  // a result dated further after the hook's time never counts
+    double mg_current_hours{}, mg_stale_low_days{}, mg_monitoring_days{};
+    double mg_monitoring_high_risk_days{}, mg_before_repletion_days{};
+    double coexisting_current_hours{}, qtc_current_hours{};
+    double renal_current_days{}, renal_max_age_days{}, weight_max_age_days{};
+    double symptom_onset_days{}, acute_asthma_onset_days{}, pregnancy_status_days{};
+    double result_future_tolerance_hours{};  // a result dated further after the hook's time never
+                                             // counts
 
     // units
     fhir::unit_table magnesium_mg_dl, creatinine_mg_dl, calcium_total_mg_dl, calcium_ionized_mmol_l,
@@ -184,34 +185,33 @@ struct rule_set_data {
         time_days;
 
     // renal
-    std::array<double, 4> band_min{60, 30, 20, 0};  // normal, impaired, severely, contraindicated
+    std::array<double, 4> band_min{};  // normal, impaired, severely, contraindicated
     std::array<std::string, renal_band_count> band_label;
-    double cg_age_offset = 140, cg_denominator = 72, cg_female_factor = 0.85,
-           cg_unknown_sex_factor = 0.85;
+    double cg_age_offset{}, cg_denominator{}, cg_female_factor{}, cg_unknown_sex_factor{};
     std::string renal_scale_note;
 
     // doses
     concept_config iv_medication;
     std::string iv_product_text;  // {dose} g in {volume} mL ({concentration} mg/mL)
-    double iv_concentration_mg_per_ml = 40;
-    double iv_dose_g = 2, iv_volume_ml = 50, iv_rate_ml_per_h = 150;
-    double iv_reduced_dose_g = 1, iv_reduced_volume_ml = 25, iv_reduced_rate_ml_per_h = 75;
-    double iv_infusion_minutes = 20, iv_rate_step_minutes = 5, iv_recheck_hours = 6;
+    double iv_concentration_mg_per_ml{};
+    double iv_dose_g{}, iv_volume_ml{}, iv_rate_ml_per_h{};
+    double iv_reduced_dose_g{}, iv_reduced_volume_ml{}, iv_reduced_rate_ml_per_h{};
+    double iv_infusion_minutes{}, iv_rate_step_minutes{}, iv_recheck_hours{};
     coding_config iv_route;
     concept_config oral_medication;
-    double oral_dose_mg = 400, oral_reduced_dose_mg = 200;
+    double oral_dose_mg{}, oral_reduced_dose_mg{};
     std::string oral_dose_note, oral_reduced_dose_note;
     coding_config oral_route;
     std::string oral_timing_when, oral_timing_text;
-    std::array<double, renal_band_count> oral_recheck_days{7, 4, 2, 2, 7};
+    std::array<double, renal_band_count> oral_recheck_days{};
     concept_config alt_medication;
-    double alt_dose_mg = 240, alt_reduced_dose_mg = 120;
+    double alt_dose_mg{}, alt_reduced_dose_mg{};
     std::string alt_dose_note, alt_reduced_dose_note;
     coding_config alt_route;
     std::string alt_timing_when, alt_timing_text;
     concept_config famotidine_medication;
     std::string famotidine_product_text;  // {dose} mg
-    double famotidine_supply_days = 30;
+    double famotidine_supply_days{};
     coding_config famotidine_route;
     std::array<band_dose, renal_band_count> famotidine_by_band{};
     concept_config magnesium_level_code;

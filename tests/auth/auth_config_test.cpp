@@ -65,10 +65,12 @@ TEST_CASE("--public-url, --jwt-clock-skew, --jwt-algorithms") {
         CAPTURE(bad);
         CHECK_THROWS_AS((void)auth::parse_public_url(bad), auth::auth_config_error);
     }
-    CHECK(auth::parse_clock_skew("0") == 0s);
-    CHECK(auth::parse_clock_skew("60") == 60s);
-    CHECK(auth::parse_clock_skew("300") == 300s);
-    for (auto const bad : {"", "-1", "301", "1.5", "60s", "abc"}) {
+    CHECK(auth::parse_clock_skew("0s") == 0s);
+    CHECK(auth::parse_clock_skew("60s") == 60s);
+    CHECK(auth::parse_clock_skew("1m") == 60s);
+    CHECK(auth::parse_clock_skew("300s") == 300s);
+    CHECK(auth::parse_clock_skew("5m") == 300s);
+    for (auto const bad : {"", "-1s", "301s", "6m", "1.5s", "1500ms", "60", "abc"}) {
         CAPTURE(bad);
         CHECK_THROWS_AS((void)auth::parse_clock_skew(bad), auth::auth_config_error);
     }
@@ -87,7 +89,7 @@ TEST_CASE("flags through Boost.Program_options") {
     auto values =
         parse_flags({"--trust", sandbox_trust, "--trust", "https://ehr-b.example.org=/tmp/b.json",
                      "--public-url", "https://cds.example.org/", "--protect-discovery",
-                     "--jwt-clock-skew", "30", "--jwt-algorithms", "ES384"});
+                     "--jwt-clock-skew", "30s", "--jwt-algorithms", "ES384"});
     auto config = auth::make_auth_config(values);
     CHECK(config.enabled());
     CHECK(config.trust.size() == 2);

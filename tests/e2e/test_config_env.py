@@ -50,12 +50,12 @@ class PrintConfig(unittest.TestCase):
         self.assertEqual(config["rules"]["source"], "unset")
 
     def test_environment_sets_options_of_every_kind(self):
-        config = print_config(LOG_FORMAT="json", MAX_BODY="4096", READ_TIMEOUT="2.5",
+        config = print_config(LOG_FORMAT="json", MAX_BODY="4096", READ_TIMEOUT="2500ms",
                               ALLOW_UNAUTHENTICATED="true", FHIR_ALLOW="https://a.example/fhir https://b.example/fhir")
         self.assertEqual(config["log-format"], {"value": "json", "source": "env",
                                                 "environment": "MAGNESIUM_CDS_LOG_FORMAT"})
         self.assertEqual(config["max-body"]["value"], "4096")
-        self.assertEqual(config["read-timeout"]["value"], "2.5")
+        self.assertEqual(config["read-timeout"]["value"], "2500ms")
         self.assertEqual(config["allow-unauthenticated"]["source"], "env")
         self.assertEqual(config["fhir-allow"]["value"], ["https://a.example/fhir", "https://b.example/fhir"])
         self.assertEqual(config["max-header"]["source"], "default")
@@ -71,6 +71,25 @@ class PrintConfig(unittest.TestCase):
                               FEEDBACK_DB="postgresql://cds:s3cr3t-pw@db.example:5432/cds")
         self.assertEqual(config["feedback-db"]["value"], "postgresql://cds:(redacted)@db.example:5432/cds")
         self.assertEqual(config["tls-key"]["value"], "/etc/magnesium-cds/tls/tls.key")  # a path, never contents
+
+    def test_durations_are_shown_with_their_unit(self):
+        config = print_config("--rules-watch", "2s", FEEDBACK_MAX_WAIT="750ms")
+        shown = {name: config[name]["value"] for name in
+                 ("read-timeout", "idle-timeout", "shutdown-timeout", "fhir-deadline", "jwt-clock-skew",
+                  "cors-max-age", "rules-watch", "feedback-max-wait")}
+        self.assertEqual(shown, {"read-timeout": "10s", "idle-timeout": "30s", "shutdown-timeout": "10s",
+                                 "fhir-deadline": "2s", "jwt-clock-skew": "1m", "cors-max-age": "24h",
+                                 "rules-watch": "2s", "feedback-max-wait": "750ms"})
+
+    def test_a_duration_without_a_unit_is_refused_naming_the_option_and_the_forms(self):
+        for args, env in ((["--read-timeout", "10"], {}), ([], {"FHIR_DEADLINE": "2000"})):
+            with self.subTest(args=args, env=env):
+                done = subprocess.run([e2e.BINARY, "serve", "--print-config", *args], capture_output=True,
+                                      text=True, env=environment(**env), timeout=30)
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertIn("has no unit: write a whole number with a unit: 250ms, 10s, 2m or 1h",
+                              done.stderr)
+                self.assertRegex(done.stderr, "read-timeout|FHIR_DEADLINE|fhir-deadline")
 
     def test_a_bad_value_in_the_environment_is_a_usage_error(self):
         done = subprocess.run([e2e.BINARY, "serve", "--print-config"], capture_output=True, text=True,

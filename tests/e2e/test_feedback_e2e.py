@@ -481,7 +481,7 @@ class CardLedgerTest(unittest.TestCase):
         self.assertEqual(bad.returncode, 2)
 
     def test_a_full_ledger_queue_drops_and_counts_without_delaying_hook_calls(self):
-        server = Server(self.db, self.log, ["--now", HOOK_NOW, "--ledger-queue", "1", "--feedback-max-wait", "20"])
+        server = Server(self.db, self.log, ["--now", HOOK_NOW, "--ledger-queue", "1", "--feedback-max-wait", "20s"])
         holder = None
         try:
             started = time.monotonic()

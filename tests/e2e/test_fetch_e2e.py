@@ -65,7 +65,7 @@ FHIR_TLS_PORT = None
 FHIR_TOKEN = None
 ALLOWED = None  # http://127.0.0.1:PORT/fhir
 MAIN = None     # serve with a generous deadline: correctness of fetched data
-SHORT = None    # serve with --fhir-deadline-ms 1000 and debug logging: deadlines and logs
+SHORT = None    # serve with --fhir-deadline 1s and debug logging: deadlines and logs
 _tags = itertools.count(1)
 
 
@@ -152,8 +152,8 @@ def setUpModule():
     ALLOWED = "http://127.0.0.1:%d/fhir" % FHIR_PORT
     # Medplum's in-memory search takes a few hundred ms per query on a busy machine: the
     # correctness tests must not depend on the default 2 s budget.
-    MAIN = Server("--fhir-deadline-ms", "20000")
-    SHORT = Server("--fhir-deadline-ms", str(int(SHORT_DEADLINE_S * 1000)), "--log-level", "debug")
+    MAIN = Server("--fhir-deadline", "20s")
+    SHORT = Server("--fhir-deadline", f"{int(SHORT_DEADLINE_S * 1000)}ms", "--log-level", "debug")
 
 
 def tearDownModule():
@@ -290,7 +290,7 @@ class Evaluate(Base):
                 self.assertEqual(status, 200)
                 tag = new_tag("evaluate")
                 cli = self.evaluate(fetch_request(name, self.base(tag)), "--fhir-allow", ALLOWED,
-                                    "--fhir-deadline-ms", "20000")
+                                    "--fhir-deadline", "20s")
                 self.assertEqual(cli.returncode, 0, cli.stdout[:500] + cli.stderr[:500])
                 self.assertEqual(without_link_base(without_uuids(json.loads(cli.stdout))),
                                  without_link_base(without_uuids(expected)))
@@ -312,7 +312,7 @@ class Evaluate(Base):
         tag = new_tag("evaluate-stall")
         start = time.monotonic()
         cli = self.evaluate(fetch_request(twin_names()[0], self.base(tag, "stall")), "--fhir-allow", ALLOWED,
-                            "--fhir-deadline-ms", "1000")
+                            "--fhir-deadline", "1s")
         elapsed = time.monotonic() - start
         self.assertEqual(cli.returncode, 1)
         self.assertIn("did not answer within the 1000 ms deadline", json.loads(cli.stdout)["issue"][0]["diagnostics"])
@@ -537,7 +537,7 @@ class LargeAnswers(Base):
 
     def call_fetching(self, canned, request):
         """(status, body, seconds, raw, the fetch's own milliseconds from the debug log)."""
-        with e2e_support.Server("--fhir-allow", canned.base, "--fhir-deadline-ms", str(self.DEADLINE_MS),
+        with e2e_support.Server("--fhir-allow", canned.base, "--fhir-deadline", f"{self.DEADLINE_MS}ms",
                                 "--log-level", "debug") as server:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
             start = time.monotonic()
@@ -645,7 +645,7 @@ class LargeAnswers(Base):
             del request["prefetch"]["medication_requests"]
             request["fhirServer"] = canned.base
             with e2e_support.Server("--fhir-allow", canned.base, "--fhir-max-connections-per-origin", "4",
-                                    "--fhir-deadline-ms", "5000") as server:
+                                    "--fhir-deadline", "5s") as server:
                 status, _, raw = server.request("POST", "/cds-services/magnesium-patient-view",
                                                 json.dumps(request), e2e_support.JSON, timeout=60)
         finally:
@@ -787,7 +787,7 @@ class IncompleteData(Base):
 
     def evaluate(self, request):
         cli = subprocess.run([BINARY, "evaluate", "-", "--now", FIXTURE_NOW, "--fhir-allow", ALLOWED,
-                              "--fhir-deadline-ms", "20000"], input=json.dumps(request),
+                              "--fhir-deadline", "20s"], input=json.dumps(request),
                              capture_output=True, text=True, timeout=120)
         body = json.loads(cli.stdout) if cli.stdout.strip() else None
         return (200 if cli.returncode == 0 else 500), body, 0, (cli.stdout + cli.stderr).encode()

@@ -67,7 +67,7 @@ def request_bytes(method, path, body=b"", extra=b""):
 class Hostile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = Server("--read-timeout", "3", "--write-timeout", "2", "--idle-timeout", "5")
+        cls.server = Server("--read-timeout", "3s", "--write-timeout", "2s", "--idle-timeout", "5s")
         cls.severe = fixture_text("patient-view-severe.json").encode()
 
     @classmethod

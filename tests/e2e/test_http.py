@@ -461,7 +461,7 @@ class ConnectionLimit(unittest.TestCase):
 
 class SlowClients(unittest.TestCase):
     def test_408_when_the_request_does_not_arrive_in_time(self):
-        server = Server("--read-timeout", "0.5")
+        server = Server("--read-timeout", "500ms")
         try:
             with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
                 # A slow-loris client: a header that never ends, one byte at a time.
@@ -497,7 +497,7 @@ class IoModels(unittest.TestCase):
     turn) keeps every behaviour of the default shared model."""
 
     def test_per_thread_serves_keep_alive_pipelined_and_slow_clients_and_stops_cleanly(self):
-        server = Server("--io-model", "per-thread", "--read-timeout", "0.5")  # two threads
+        server = Server("--io-model", "per-thread", "--read-timeout", "500ms")  # two threads
         try:
             self.assertTrue(server.wait_for_log(r"\(per-thread I/O\)", timeout=5))
             # More connections than threads, each with several keep-alive requests, at once.

@@ -161,7 +161,7 @@ class StrictHeads(unittest.TestCase):
 class AuthenticationBeforeTheBody(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = trusting_server("--protect-discovery", "--read-timeout", "8")
+        cls.server = trusting_server("--protect-discovery", "--read-timeout", "8s")
 
     @classmethod
     def tearDownClass(cls):

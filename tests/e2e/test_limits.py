@@ -175,7 +175,7 @@ class DefaultResourceCount(LimitTest):
 
 
 class ReadTimeout(LimitTest):
-    server_args = ("--read-timeout", "1")
+    server_args = ("--read-timeout", "1s")
 
     def slow_loris(self, first, trickle):
         """Sends `first`, then one byte of `trickle` every 0.2 s; returns the answer and the
@@ -221,7 +221,7 @@ class ReadTimeout(LimitTest):
 
 
 class WriteTimeout(LimitTest):
-    server_args = ("--write-timeout", "1")
+    server_args = ("--write-timeout", "1s")
 
     def test_a_client_that_does_not_read_is_reset_and_others_are_served(self):
         discovery_size = len(self.server.request("GET", "/cds-services")[2])
@@ -263,7 +263,7 @@ class WriteTimeout(LimitTest):
 
 
 class IdleTimeout(LimitTest):
-    server_args = ("--idle-timeout", "1")
+    server_args = ("--idle-timeout", "1s")
 
     def test_an_idle_keep_alive_connection_is_closed(self):
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as s:

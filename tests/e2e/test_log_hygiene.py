@@ -83,7 +83,7 @@ class LogHygiene(unittest.TestCase):
         live_fhir = "http://127.0.0.1:%d/fhir" % fhir.server_address[1]
         dead_fhir = "http://127.0.0.1:%d/fhir" % e2e.free_port()
         server = auth.AuthServer("--log-level", "trace", "--log-format", log_format, "--fhir-allow", live_fhir, "--fhir-allow", dead_fhir,
-                                 "--fhir-deadline-ms", "1500", "--enable-explain")
+                                 "--fhir-deadline", "1500ms", "--enable-explain")
         secrets, patient_terms, patient_words = [], set(), set()
         trace_terms = set()  # what the explain traces returned: resource references and decisions
         try:

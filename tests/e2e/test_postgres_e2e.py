@@ -91,7 +91,7 @@ class ReplicasSharingPostgres(unittest.TestCase):
         try:
             if not by_file:
                 os.environ["PGPASSWORD"] = CLUSTER.password
-            extra = ["--feedback-db", self.url, "--feedback-max-wait", "2"]
+            extra = ["--feedback-db", self.url, "--feedback-max-wait", "2s"]
             if by_file:
                 extra += ["--feedback-db-password-file", self.password_file.name]
             server = e2e.Server(*extra)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Hot reload of the rule file over the real binary: `serve --rules FILE` re-reads FILE on
-SIGHUP and, with `--rules-watch MS`, when it changes. A valid file replaces the rules without a
+SIGHUP and, with `--rules-watch DURATION`, when it changes. A valid file replaces the rules without a
 failed call (reloads under a steady stream of hook calls); /readyz, the cards' source.topic
 version and the feedback store follow the new version. An invalid file (broken JSON, a rule
 the build expects taken out) changes nothing, and the log names each problem.
@@ -174,7 +174,7 @@ class Reload(unittest.TestCase):
             server.stop_expecting_clean_exit()
 
     def test_rules_watch_reloads_a_changed_file_without_a_signal(self):
-        server = Server("--rules", self.rules_path, "--rules-watch", "50")
+        server = Server("--rules", self.rules_path, "--rules-watch", "50ms")
         try:
             self.assertEqual(served_version(server), self.original_version)
             self.write_version("watched-1")

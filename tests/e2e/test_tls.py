@@ -74,8 +74,8 @@ def setUpModule():
     global TMP, CERT, KEY, SERVER
     TMP = tempfile.mkdtemp(prefix="magnesium-cds-tls-")
     CERT, KEY = make_certificate(TMP, "server")
-    SERVER = Server("--tls-cert", CERT, "--tls-key", KEY, "--tls-handshake-timeout", "1",
-                    "--read-timeout", "1", ssl_context=verifying_context())
+    SERVER = Server("--tls-cert", CERT, "--tls-key", KEY, "--tls-handshake-timeout", "1s",
+                    "--read-timeout", "1s", ssl_context=verifying_context())
 
 
 def tearDownModule():

@@ -38,7 +38,7 @@ TEST_CASE("defaults: fetching off, 2 s deadline, 10 pages, 32 MiB") {
 TEST_CASE("--fhir-allow repeats; limits are read") {
     auto const options =
         parse({"--fhir-allow", "https://a.example/fhir", "--fhir-allow=http://127.0.0.1:9/r4",
-               "--fhir-deadline-ms", "750", "--fhir-max-pages", "3", "--fhir-max-response-mib", "4",
+               "--fhir-deadline", "750ms", "--fhir-max-pages", "3", "--fhir-max-response-mib", "4",
                "--fhir-ca-file", "/tmp/ca.pem"});
     CHECK(options.allow ==
           std::vector<std::string>{"https://a.example/fhir", "http://127.0.0.1:9/r4"});
@@ -49,9 +49,19 @@ TEST_CASE("--fhir-allow repeats; limits are read") {
 }
 
 TEST_CASE("out-of-range values are start-up errors") {
-    CHECK_THROWS_AS(parse({"--fhir-deadline-ms", "0"}), std::invalid_argument);
+    CHECK_THROWS_AS(parse({"--fhir-deadline", "0ms"}), std::invalid_argument);
+    CHECK_THROWS_AS(parse({"--fhir-deadline", "2m"}), std::invalid_argument);
     CHECK_THROWS_AS(parse({"--fhir-max-pages", "0"}), std::invalid_argument);
     CHECK_THROWS_AS(parse({"--fhir-max-response-mib", "0"}), std::invalid_argument);
+}
+
+TEST_CASE("--fhir-deadline is a duration with its unit; a bare number is refused") {
+    CHECK(parse({"--fhir-deadline", "3s"}).deadline == std::chrono::seconds(3));
+    CHECK(parse({"--fhir-deadline", "1m"}).deadline == std::chrono::minutes(1));
+    CHECK_THROWS_WITH_AS(parse({"--fhir-deadline", "750"}),
+                         doctest::Contains("has no unit: write a whole number with a unit"),
+                         po::error);
+    CHECK_THROWS_AS(parse({"--fhir-deadline-ms", "750"}), po::error);
 }
 
 TEST_CASE("the fetcher refuses a bad allowlist entry or CA file at start-up") {

@@ -10,6 +10,8 @@
 #include <boost/program_options/variables_map.hpp>
 #include <boost/url/parse.hpp>
 
+#include "cds/service/ops/duration.hpp"
+
 namespace cds::service::auth {
 namespace {
 
@@ -23,7 +25,8 @@ std::string_view trim(std::string_view text) {
     return text;
 }
 
-constexpr std::int64_t max_clock_skew_seconds = 300;
+// Beyond five minutes the leeway would outlast many tokens' whole lifetime.
+constexpr std::chrono::seconds max_clock_skew{300};
 
 }  // namespace
 
@@ -82,15 +85,16 @@ std::string parse_public_url(std::string_view value) {
 
 std::chrono::seconds parse_clock_skew(std::string_view value) {
     value = trim(value);
-    std::int64_t seconds = -1;
-    auto const [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec != std::errc{} || end != value.data() + value.size() || seconds < 0 ||
-        seconds > max_clock_skew_seconds) {
-        throw auth_config_error("--jwt-clock-skew expects whole seconds from 0 to " +
-                                std::to_string(max_clock_skew_seconds) + ", got \"" +
+    std::string error;
+    auto const parsed = ops::parse_duration(value, error);
+    if (!parsed) throw auth_config_error("--jwt-clock-skew: " + error);
+    if (*parsed % std::chrono::seconds{1} != std::chrono::milliseconds{0} ||
+        *parsed > max_clock_skew) {
+        throw auth_config_error("--jwt-clock-skew expects whole seconds from 0s to " +
+                                ops::format_duration(max_clock_skew) + ", got \"" +
                                 std::string(value) + "\"");
     }
-    return std::chrono::seconds{seconds};
+    return std::chrono::duration_cast<std::chrono::seconds>(*parsed);
 }
 
 std::vector<jws_algorithm> parse_algorithms(std::string_view value) {
@@ -135,8 +139,10 @@ void add_auth_options(boost::program_options::options_description& options) {
         "allow-unauthenticated", po::bool_switch(),
         "without --trust, listen on a non-loopback address anyway")(
         "protect-discovery", po::bool_switch(), "require a valid JWT for GET /cds-services too")(
-        "jwt-clock-skew", po::value<std::string>()->default_value(defaults.clock_skew),
-        "seconds of leeway for exp, nbf and iat (0-300)")(
+        "jwt-clock-skew",
+        po::value<std::string>()->default_value(
+            ops::format_duration(verifier_options{}.clock_skew)),
+        "leeway for exp, nbf and iat (whole seconds, 0s to 5m)")(
         "jwt-algorithms", po::value<std::string>()->default_value(defaults.algorithms),
         "accepted JWT signature algorithms, comma-separated: ES384, RS384, ES256, RS256")(
         "jwks-ca-file", po::value<std::string>(),
@@ -187,7 +193,8 @@ auth_config make_auth_config(auth_flag_values const& values) {
     }
     config.allow_unauthenticated = values.allow_unauthenticated;
     config.protect_discovery = values.protect_discovery;
-    config.verifier.clock_skew = parse_clock_skew(values.clock_skew);
+    if (!values.clock_skew.empty())
+        config.verifier.clock_skew = parse_clock_skew(values.clock_skew);
     config.verifier.algorithms = parse_algorithms(values.algorithms);
     config.https.ca_file = values.jwks_ca_file;
     return config;

@@ -36,6 +36,9 @@ void print_help(std::ostream& out, char const* version) {
            "impact       the cards each request (or scenario) of DIR gets under OLD and NEW "
            "rules:\n"
            "             cards added, removed or changed, then a summary table\n\n"
+           "Durations (timeouts, --rules-watch, --fhir-deadline, --jwt-clock-skew, ...) are a "
+           "whole\n"
+           "number with its unit: 250ms, 10s, 2m or 1h. A number without a unit is refused.\n\n"
         << serve_options() << '\n'
         << evaluate_options() << '\n'
         << check_rules_options() << '\n'

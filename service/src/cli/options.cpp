@@ -5,6 +5,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "cds/service/ops/duration.hpp"
+
 namespace cds::service::cli {
 
 namespace po = boost::program_options;
@@ -39,6 +41,17 @@ fhir::instant parse_now(std::string const& text) {
     auto const parsed = fhir::parse_date_time(text);
     if (!parsed.value) throw usage_error("--now is not a FHIR dateTime: " + parsed.error);
     return parsed.value->start;
+}
+
+std::chrono::milliseconds duration_option(po::variables_map const& vm,
+                                          char const* name,
+                                          std::chrono::milliseconds low,
+                                          std::chrono::milliseconds high) {
+    try {
+        return ops::bounded_duration(name, vm[name].as<ops::duration>(), low, high);
+    } catch (std::invalid_argument const& e) {
+        throw usage_error(e.what());
+    }
 }
 
 std::optional<std::string> optional_text(po::variables_map const& vm, char const* name) {

@@ -8,6 +8,7 @@
 #include "cds/service/cli/options.hpp"
 #include "cds/service/feedback/feedback_store.hpp"
 #include "cds/service/fhir_client/command_line.hpp"
+#include "cds/service/ops/duration.hpp"
 #include "cds/service/ops/serve_config.hpp"
 #include "serve_settings.hpp"
 
@@ -23,8 +24,8 @@ void add_listener_options(po::options_description& d) {
                     "printed on stdout)")(
         "rules", po::value<std::string>(),
         "rule configuration file (default: the bundled rule set); SIGHUP reloads it")(
-        "rules-watch", po::value<unsigned>(),
-        "MS: also reload the --rules file when it changes, checked every MS milliseconds")(
+        "rules-watch", po::value<ops::duration>()->value_name("DURATION"),
+        "also reload the --rules file when it changes, checked this often (e.g. 2s; 1ms to 1h)")(
         "threads", po::value<unsigned>()->default_value(0),
         "server threads (0: one per hardware thread)")(
         "io-model", po::value<std::string>()->default_value("shared"),
@@ -50,19 +51,23 @@ void add_limit_options(po::options_description& d) {
 }
 
 void add_connection_options(po::options_description& d) {
+    service_limits const limits;
+    server_options const server;
     d.add_options()(
         "tls-cert", po::value<std::string>(),
         "PEM certificate chain: serve HTTPS (TLS 1.2+) instead of HTTP; needs --tls-key")(
         "tls-key", po::value<std::string>(), "PEM private key (unencrypted) of --tls-cert")(
-        "tls-handshake-timeout", po::value<double>()->default_value(10),
-        "seconds a client has to complete the TLS handshake")(
-        "read-timeout", po::value<double>()->default_value(10),
-        "seconds to receive one request's header and body (408 beyond)")(
-        "idle-timeout", po::value<double>()->default_value(30),
-        "seconds a keep-alive connection may wait for its next request")(
-        "write-timeout", po::value<double>()->default_value(30), "seconds to send one response")(
-        "shutdown-timeout", po::value<double>()->default_value(10),
-        "seconds in-flight requests get after SIGTERM/SIGINT");
+        "tls-handshake-timeout",
+        po::value<ops::duration>()->default_value({tls_options{}.handshake_timeout}),
+        "time a client has to complete the TLS handshake")(
+        "read-timeout", po::value<ops::duration>()->default_value({limits.read_timeout}),
+        "time to receive one request's header and body (408 beyond)")(
+        "idle-timeout", po::value<ops::duration>()->default_value({limits.idle_timeout}),
+        "time a keep-alive connection may wait for its next request")(
+        "write-timeout", po::value<ops::duration>()->default_value({limits.write_timeout}),
+        "time to send one response")(
+        "shutdown-timeout", po::value<ops::duration>()->default_value({server.shutdown_timeout}),
+        "time in-flight requests get after SIGTERM/SIGINT");
 }
 
 void add_behaviour_options(po::options_description& d) {
@@ -72,8 +77,8 @@ void add_behaviour_options(po::options_description& d) {
                     "tests and demonstrations)")(
         "cors-origin", po::value<std::vector<std::string>>()->composing(),
         "allowed browser origin for CORS (repeatable; default *)")(
-        "cors-max-age", po::value<long>()->default_value(cors.max_age.count()),
-        "seconds browsers may cache a CORS preflight")(
+        "cors-max-age", po::value<ops::duration>()->default_value({cors.max_age}),
+        "how long browsers may cache a CORS preflight (whole seconds)")(
         "log-level", po::value<std::string>()->default_value("info"),
         "trace, debug, info, warn, error, critical or off")(
         "enable-explain", po::bool_switch(),
@@ -87,17 +92,16 @@ void add_behaviour_options(po::options_description& d) {
         "log-format", po::value<std::string>()->default_value("text"),
         "text, or json: one JSON object per line (time, level, message)")(
         "print-config", po::bool_switch(),
-        "print the effective configuration as JSON (each option's value and whether it came from "
+        "print the effective configuration as JSON (durations as given, defaults in the largest "
+        "exact unit) (each option's value and whether it came from "
         "the default, the environment or a flag; secrets redacted) and exit; every serve option "
         "OPT may also be set by the environment variable MAGNESIUM_CDS_OPT (upper case, - as _), "
         "a flag winning over the environment");
 }
 
-std::chrono::milliseconds seconds_option(po::variables_map const& vm, char const* name) {
-    double const seconds = vm[name].as<double>();
-    if (!(seconds > 0) || seconds > 86400.0)
-        throw usage_error(std::string{"--"} + name + " must be between 0 and 86400 seconds");
-    return std::chrono::milliseconds{static_cast<long long>(seconds * 1000.0)};
+// A timeout option: more than zero and at most a day.
+std::chrono::milliseconds timeout_option(po::variables_map const& vm, char const* name) {
+    return duration_option(vm, name, std::chrono::milliseconds{1}, std::chrono::hours{24});
 }
 
 // Options that name a file: --print-config shows their path although the name says "key".
@@ -111,7 +115,7 @@ std::optional<tls_options> tls_options_from(po::variables_map const& vm) {
     tls_options tls;
     tls.certificate_chain_file = vm["tls-cert"].as<std::string>();
     tls.private_key_file = vm["tls-key"].as<std::string>();
-    tls.handshake_timeout = seconds_option(vm, "tls-handshake-timeout");
+    tls.handshake_timeout = timeout_option(vm, "tls-handshake-timeout");
     try {
         check_tls_files(tls);
     } catch (std::runtime_error const& e) {
@@ -124,11 +128,9 @@ rules_reload_options rules_reload_from(po::variables_map const& vm) {
     rules_reload_options reload;
     if (vm.count("rules")) reload.file = vm["rules"].as<std::string>();
     if (vm.count("rules-watch")) {
-        unsigned const ms = vm["rules-watch"].as<unsigned>();
-        if (!vm.count("rules") || ms == 0 || ms > 3'600'000) {
-            throw usage_error("--rules-watch needs --rules FILE and 1 to 3600000 milliseconds");
-        }
-        reload.watch_interval = std::chrono::milliseconds{ms};
+        if (!vm.count("rules")) throw usage_error("--rules-watch needs --rules FILE");
+        reload.watch_interval =
+            duration_option(vm, "rules-watch", std::chrono::milliseconds{1}, std::chrono::hours{1});
     }
     return reload;
 }
@@ -191,7 +193,7 @@ server_options server_options_from(po::variables_map const& vm) {
     } else if (io_model_name != "shared") {
         throw usage_error("--io-model must be shared or per-thread");
     }
-    options.shutdown_timeout = seconds_option(vm, "shutdown-timeout");
+    options.shutdown_timeout = timeout_option(vm, "shutdown-timeout");
     options.tls = tls_options_from(vm);
     options.rules_reload = rules_reload_from(vm);
     return options;
@@ -205,9 +207,9 @@ service_limits service_limits_from(po::variables_map const& vm) {
     limits.max_connections = vm["max-connections"].as<std::size_t>();
     limits.max_resources = vm["max-resources"].as<std::size_t>();
     limits.body_budget_bytes = vm["body-budget"].as<std::size_t>();
-    limits.read_timeout = seconds_option(vm, "read-timeout");
-    limits.idle_timeout = seconds_option(vm, "idle-timeout");
-    limits.write_timeout = seconds_option(vm, "write-timeout");
+    limits.read_timeout = timeout_option(vm, "read-timeout");
+    limits.idle_timeout = timeout_option(vm, "idle-timeout");
+    limits.write_timeout = timeout_option(vm, "write-timeout");
     check_limits(limits);
     return limits;
 }
@@ -216,7 +218,12 @@ cors_policy cors_policy_from(po::variables_map const& vm) {
     cors_policy cors;
     if (vm.count("cors-origin"))
         cors.allowed_origins = vm["cors-origin"].as<std::vector<std::string>>();
-    cors.max_age = std::chrono::seconds{vm["cors-max-age"].as<long>()};
+    auto const max_age = vm["cors-max-age"].as<ops::duration>().value;
+    // Access-Control-Max-Age counts whole seconds (Fetch standard, CORS protocol).
+    if (max_age % std::chrono::seconds{1} != std::chrono::milliseconds{0})
+        throw usage_error("--cors-max-age must be whole seconds, got " +
+                          ops::format_duration(max_age));
+    cors.max_age = std::chrono::duration_cast<std::chrono::seconds>(max_age);
     return cors;
 }
 

@@ -19,6 +19,8 @@
 #include <boost/json.hpp>
 #include <boost/program_options/value_semantic.hpp>
 
+#include "cds/service/ops/duration.hpp"
+
 namespace cds::service {
 
 namespace {
@@ -745,11 +747,9 @@ void add_feedback_store_options(boost::program_options::options_description& des
         po::value<std::size_t>()->default_value(defaults.executor.max_queued)->value_name("N"),
         "feedback calls that may wait for the database; more are answered 503 at once")(
         "feedback-max-wait",
-        po::value<double>()
-            ->default_value(std::chrono::duration<double>(defaults.max_wait).count())
-            ->value_name("S"),
-        "seconds a feedback call may wait for the database (queue and lock, e.g. held by a report) "
-        "before it is answered 503 with Retry-After")(
+        po::value<ops::duration>()->default_value({defaults.max_wait})->value_name("DURATION"),
+        "time a feedback call may wait for the database (queue and lock, e.g. held by a report) "
+        "before it is answered 503 with Retry-After (0s to 1m)")(
         "ledger-queue",
         po::value<std::size_t>()->default_value(defaults.ledger_max_queued)->value_name("N"),
         "hook calls whose returned cards may wait to be written to the card ledger (with "
@@ -769,12 +769,10 @@ feedback_queue_options feedback_queue_options_from(
     if (options.ledger_max_queued == 0)
         throw std::invalid_argument("--ledger-queue must be positive");
     if (vm.count("feedback-max-wait")) {
-        double const seconds = vm["feedback-max-wait"].as<double>();
         // At most a minute: a store job must end well within the server's shutdown timeout.
-        if (!(seconds >= 0.0) || seconds > 60.0) {
-            throw std::invalid_argument("--feedback-max-wait must be between 0 and 60 seconds");
-        }
-        options.max_wait = std::chrono::milliseconds{static_cast<long long>(seconds * 1000.0)};
+        options.max_wait =
+            ops::bounded_duration("feedback-max-wait", vm["feedback-max-wait"].as<ops::duration>(),
+                                  std::chrono::milliseconds{0}, std::chrono::minutes{1});
     }
     return options;
 }

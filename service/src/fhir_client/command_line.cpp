@@ -6,6 +6,8 @@
 
 #include <boost/program_options/value_semantic.hpp>
 
+#include "cds/service/ops/duration.hpp"
+
 namespace cds::service::fhir_client {
 
 namespace po = boost::program_options;
@@ -16,9 +18,9 @@ void add_fhir_client_options(po::options_description& description) {
         "fhir-allow", po::value<std::vector<std::string>>()->composing(),
         "FHIR server base URL the service may fetch absent prefetch data from (repeatable); "
         "matched exactly on scheme, host and port, and as a path prefix. Default: none, "
-        "fetching is off")(
-        "fhir-deadline-ms", po::value<long>()->default_value(defaults.deadline.count()),
-        "time budget for all FHIR server queries of one hook call, in milliseconds")(
+        "fetching is off")("fhir-deadline",
+                           po::value<ops::duration>()->default_value({defaults.deadline}),
+                           "time budget for all FHIR server queries of one hook call (1ms to 1m)")(
         "fhir-max-pages", po::value<int>()->default_value(defaults.max_pages),
         "search result pages followed per prefetch query (Bundle next links)")(
         "fhir-max-response-mib",
@@ -64,11 +66,10 @@ fhir_client_options fhir_client_options_from(po::variables_map const& values) {
     fhir_client_options options;
     if (values.count("fhir-allow") != 0)
         options.allow = values["fhir-allow"].as<std::vector<std::string>>();
-    if (values.count("fhir-deadline-ms") != 0) {
-        auto const ms = values["fhir-deadline-ms"].as<long>();
-        if (ms <= 0 || ms > 60'000)
-            throw std::invalid_argument("--fhir-deadline-ms must be between 1 and 60000");
-        options.deadline = std::chrono::milliseconds(ms);
+    if (values.count("fhir-deadline") != 0) {
+        options.deadline =
+            ops::bounded_duration("fhir-deadline", values["fhir-deadline"].as<ops::duration>(),
+                                  std::chrono::milliseconds{1}, std::chrono::minutes{1});
     }
     if (values.count("fhir-max-pages") != 0) {
         auto const pages = values["fhir-max-pages"].as<int>();

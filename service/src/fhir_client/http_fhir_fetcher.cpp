@@ -1141,7 +1141,7 @@ http_fhir_fetcher::http_fhir_fetcher(fhir_client_options options)
     auto allowlist = fhir_allowlist::from(options.allow, options.url);
     if (!allowlist) throw std::invalid_argument(allowlist.error());
     if (options.deadline <= milliseconds::zero())
-        throw std::invalid_argument("--fhir-deadline-ms must be positive");
+        throw std::invalid_argument("--fhir-deadline must be positive");
     if (options.max_pages < 1) throw std::invalid_argument("--fhir-max-pages must be at least 1");
     if (options.max_response_bytes == 0)
         throw std::invalid_argument("the FHIR response size limit must be positive");

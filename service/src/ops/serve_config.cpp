@@ -9,6 +9,8 @@
 #include <boost/any.hpp>
 #include <boost/json.hpp>
 
+#include "cds/service/ops/duration.hpp"
+
 namespace cds::service::ops {
 
 namespace po = boost::program_options;
@@ -41,6 +43,7 @@ std::vector<std::string> default_as_text(boost::any const& value) {
         return {text.str()};
     }
     if (auto const* v = boost::any_cast<std::vector<std::string>>(&value)) return *v;
+    if (auto const* t = boost::any_cast<duration>(&value)) return {format_duration(t->value)};
     return {"?"};
 }
 

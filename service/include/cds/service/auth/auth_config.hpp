@@ -59,7 +59,7 @@ struct auth_config {
 [[nodiscard]] trust_entry parse_trust_flag(std::string_view value);
 // An absolute http(s) URL without query, fragment or user info; trailing '/' removed.
 [[nodiscard]] std::string parse_public_url(std::string_view value);
-// Whole seconds, 0..300.
+// A duration of whole seconds, 0s to 5m ("30s", "1m"; ops/duration.hpp).
 [[nodiscard]] std::chrono::seconds parse_clock_skew(std::string_view value);
 // "ES384,RS384" (case-sensitive JOSE names, RFC 7518 §3.1). none, HS* and unknown names
 // are refused with a message saying why.
@@ -71,7 +71,7 @@ struct auth_flag_values {
     std::string public_url;
     bool allow_unauthenticated = false;
     bool protect_discovery = false;
-    std::string clock_skew = "60";
+    std::string clock_skew;  // empty: verifier_options' default
     std::string algorithms = "ES384,RS384";
     std::string jwks_ca_file;
 };

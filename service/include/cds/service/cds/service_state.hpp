@@ -50,7 +50,7 @@ struct service_limits {
         std::chrono::seconds{30}};  // keep-alive wait for the next request
     std::chrono::milliseconds write_timeout{std::chrono::seconds{30}};  // one response
     std::chrono::milliseconds fetch_deadline{
-        std::chrono::seconds{2}};  // all FHIR-server fetching of one call
+        default_fetch_deadline};  // all FHIR-server fetching of one call (--fhir-deadline)
 };
 
 struct cors_policy {

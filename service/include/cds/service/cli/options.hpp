@@ -2,6 +2,7 @@
 // What every magnesium-cds command shares: exit codes, the two kinds of start-up error, parsing
 // a command's arguments, reading a file or stdin, the evaluation time and the rule set.
 
+#include <chrono>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -43,6 +44,14 @@ struct start_refused : std::runtime_error {
 
 // --now DATETIME as an instant; usage_error when it is not a FHIR dateTime.
 [[nodiscard]] fhir::instant parse_now(std::string const& text);
+
+// The duration option `name` (ops/duration.hpp) within [low, high]; usage_error naming the
+// option and the range otherwise.
+[[nodiscard]] std::chrono::milliseconds duration_option(
+    boost::program_options::variables_map const& vm,
+    char const* name,
+    std::chrono::milliseconds low,
+    std::chrono::milliseconds high);
 
 // The value of option `name`, or nullopt when it was not given.
 [[nodiscard]] std::optional<std::string> optional_text(

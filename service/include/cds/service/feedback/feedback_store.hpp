@@ -249,8 +249,8 @@ enum class feedback_store_role { serve, report };
 // --feedback-db-password-file, shared by serve and feedback-report.
 void add_feedback_db_password_option(boost::program_options::options_description& description);
 
-// `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait S and --ledger-queue N,
-// with their help texts; the defaults are feedback_queue_options'.
+// `serve`'s --feedback-db FILE, --feedback-queue N, --feedback-max-wait DURATION and --ledger-queue
+// N, with their help texts; the defaults are feedback_queue_options'.
 void add_feedback_store_options(boost::program_options::options_description& description);
 
 // The queue options from those flags. Throws std::invalid_argument for a value out of range.

@@ -9,7 +9,7 @@
 
 namespace cds::service::fhir_client {
 
-// Adds --fhir-allow URL (repeatable), --fhir-deadline-ms, --fhir-max-pages,
+// Adds --fhir-allow URL (repeatable), --fhir-deadline, --fhir-max-pages,
 // --fhir-max-response-mib, --fhir-max-url-bytes, --fhir-max-url-segments,
 // --fhir-max-medication-reads, --fhir-max-connections-per-origin and --fhir-ca-file, with
 // their defaults (those of fhir_client_options) and help text.

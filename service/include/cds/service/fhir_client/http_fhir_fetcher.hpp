@@ -43,9 +43,9 @@ struct fhir_client_options {
     // --fhir-allow URL (repeatable): FHIR server base URLs the service may contact. Empty:
     // fetching is off and every absent key fails with a reason saying so.
     std::vector<std::string> allow;
-    // --fhir-deadline-ms: the whole fetch (all queries, pages, Medication reads, retries)
+    // --fhir-deadline: the whole fetch (all queries, pages, Medication reads, retries)
     // ends by then. Used when fetch_request.deadline is left unset (the epoch).
-    std::chrono::milliseconds deadline{2000};
+    std::chrono::milliseconds deadline{default_fetch_deadline};
     // --fhir-max-pages: next links followed per query, counting the first page.
     int max_pages = 10;
     // --fhir-max-response-mib: a single HTTP answer larger than this fails its query.

@@ -15,6 +15,10 @@
 
 namespace cds::service {
 
+// The time budget for all FHIR-server fetching of one hook call when --fhir-deadline does not
+// set one (fhir_client_options::deadline, service_limits::fetch_deadline).
+inline constexpr std::chrono::milliseconds default_fetch_deadline{std::chrono::seconds{2}};
+
 struct prefetch_query {
     std::string key;        // prefetch key from the service definition
     std::string template_;  // the template as declared, tokens not yet substituted
