@@ -17,6 +17,19 @@ namespace cds::rules {
 
 enum class indicator { info = 0, warning = 1, critical = 2 };
 
+// The CDS Hooks 2.0 Card.indicator value.
+constexpr char const* indicator_word(indicator i) {
+    switch (i) {
+        case indicator::critical:
+            return "critical";
+        case indicator::warning:
+            return "warning";
+        case indicator::info:
+            break;
+    }
+    return "info";
+}
+
 struct suggestion_draft {
     std::string label;
     bool recommended = false;

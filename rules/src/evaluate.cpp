@@ -13,18 +13,6 @@ namespace bj = boost::json;
 
 namespace {
 
-char const* indicator_name(indicator i) {
-    switch (i) {
-        case indicator::critical:
-            return "critical";
-        case indicator::warning:
-            return "warning";
-        case indicator::info:
-            break;
-    }
-    return "info";
-}
-
 std::string join_detail(std::vector<std::string> const& blocks) {
     std::string out;
     for (auto const& b : blocks) {
@@ -43,7 +31,7 @@ bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& 
     bj::object card(9, sp);
     card["uuid"] = next_uuid();
     card["summary"] = clip_summary(c.summary);
-    card["indicator"] = indicator_name(c.level);
+    card["indicator"] = indicator_word(c.level);
 
     card["detail"] = join_detail(c.detail);
 

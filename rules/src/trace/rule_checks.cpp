@@ -268,18 +268,6 @@ rule_conditions_entry const* find_conditions(std::string_view id) {
     return it == std::end(table) ? nullptr : &*it;
 }
 
-char const* indicator_word(indicator i) {
-    switch (i) {
-        case indicator::critical:
-            return "critical";
-        case indicator::warning:
-            return "warning";
-        case indicator::info:
-            break;
-    }
-    return "info";
-}
-
 std::string hooks_text(unsigned hooks) {
     std::string out;
     for (auto const* name : {"patient-view", "order-select", "order-sign"}) {

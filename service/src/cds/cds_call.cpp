@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include "cds/json_members.hpp"
 #include "cds/request_arena.hpp"
 #include "cds/service/cds/explain.hpp"
 #include "cds/service/cds/hook_context.hpp"
@@ -39,18 +40,6 @@ std::string quoted(std::string_view text, std::size_t limit = 64) {
     if (text.size() > limit) out += "...";
     out += "'";
     return out;
-}
-
-std::string string_member(boost::json::object const& o, std::string_view key) {
-    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string())
-        return std::string{v->get_string()};
-    return {};
-}
-
-bool is_resource_of_type(boost::json::value const& v, std::string_view type) {
-    if (!v.is_object()) return false;
-    auto const* rt = v.get_object().if_contains("resourceType");
-    return rt != nullptr && rt->is_string() && rt->get_string() == type;
 }
 
 // service/schemas/cds-hooks-request.json constrains members of the request (level 1) and of

@@ -7,23 +7,12 @@
 #include <boost/json.hpp>
 
 #include "cds/fhir/resources.hpp"
+#include "cds/json_members.hpp"
 #include "cds/service/cds/json_schema.hpp"
 
 namespace cds::service {
 
 namespace {
-
-std::string string_member(boost::json::object const& o, std::string_view key) {
-    if (auto const* v = o.if_contains(key); v != nullptr && v->is_string())
-        return std::string{v->get_string()};
-    return {};
-}
-
-bool is_resource_of_type(boost::json::value const& v, std::string_view type) {
-    if (!v.is_object()) return false;
-    auto const* rt = v.get_object().if_contains("resourceType");
-    return rt != nullptr && rt->is_string() && rt->get_string() == type;
-}
 
 // Where the draft orders go while they are read.
 struct draft_reader {
