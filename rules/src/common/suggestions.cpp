@@ -227,7 +227,39 @@ bj::object make_create_action(std::string description, bj::object resource) {
 }
 
 // CDS Hooks 2.0 Action: for `update`, `resource` is the updated resource in its entirety.
+namespace {
+
+// FHIR R4 (JSON representation): an element has a value or children, never null, {}, [] or "".
+// A client's draft may carry such members; the update must not send them back.
+bool empty_json(bj::value const& v) {
+    return v.is_null() || (v.is_object() && v.get_object().empty()) ||
+           (v.is_array() && v.get_array().empty()) || (v.is_string() && v.get_string().empty());
+}
+
+void drop_empty_members(bj::value& v) {
+    if (v.is_object()) {
+        auto& o = v.get_object();
+        for (auto& member : o) drop_empty_members(member.value());
+        for (auto it = o.begin(); it != o.end();)
+            it = empty_json(it->value()) ? o.erase(it) : it + 1;
+    } else if (v.is_array()) {
+        auto& a = v.get_array();
+        for (auto& item : a) drop_empty_members(item);
+        for (auto it = a.begin(); it != a.end();) it = empty_json(*it) ? a.erase(it) : it + 1;
+    }
+}
+
+}  // namespace
+
 bj::object make_update_action(std::string description, bj::object resource) {
+    bj::value cleaned(std::move(resource));
+    drop_empty_members(cleaned);
+    resource = std::move(cleaned.get_object());
+    // An updated draft order stays a draft order (CDS Hooks 2.0 draftOrders; MedicationRequest
+    // status and intent are required), whatever the client's copy carried there.
+    resource["status"] = "draft";
+    if (auto const* intent = resource.if_contains("intent"); !intent || !intent->is_string())
+        resource["intent"] = "order";
     bj::object a(3, resource.storage());
     a["type"] = "update";
     a["description"] = std::move(description);
