@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "postgres_connection.hpp"
+#include "rule_feedback_rows.hpp"
 
 namespace cds::service {
 
@@ -29,6 +30,14 @@ namespace {
 
 using postgres::connection;
 using postgres::result;
+
+// One row of a result, as rule_feedback_rows reads rows.
+struct row_of {
+    result const& rows;
+    int row;
+    std::string text(int column) const { return rows.text(row, column); }
+    std::int64_t int64(int column) const { return rows.int64(row, column); }
+};
 
 // Migrations, applied in order inside one transaction each; a version is never edited once
 // released, a change is a new version. The tables and columns are the SQLite store's; text
@@ -460,20 +469,12 @@ feedback_summary postgres_feedback_store::summarize(feedback_summary_query const
 
 rule_feedback_report postgres_feedback_store::summarize_by_rule(
     feedback_summary_query const& query) {
-    rule_feedback_report out;
-    out.range = query;
     std::string const since = query.since ? fhir::format_instant(*query.since) : std::string{};
     std::string const until = query.until ? fhir::format_instant(*query.until) : std::string{};
-    using rule_key = std::tuple<std::string, std::string, std::string>;
-    std::map<rule_key, rule_feedback> rules;
-    auto const rule_at = [&](result const& r, int row) -> rule_feedback& {
-        rule_key key{r.text(row, 0), r.text(row, 1), r.text(row, 2)};
-        auto [it, added] = rules.try_emplace(key);
-        if (added) {
-            it->second.rule_id = std::get<0>(key);
-            it->second.rule_set = {std::get<1>(key), std::get<2>(key)};
-        }
-        return it->second;
+    rule_feedback_rows report;
+    // Each query's rows, one at a time, to `add` (a rule_feedback_rows member).
+    auto const fold = [&report](result const& r, void (rule_feedback_rows::*add)(row_of const&)) {
+        for (int row = 0; row < r.rows(); ++row) (report.*add)(row_of{r, row});
     };
     std::lock_guard const lock{mutex_};
     in_snapshot([&] {
@@ -482,11 +483,7 @@ rule_feedback_report postgres_feedback_store::summarize_by_rule(
             "suppressed_by IS NULL), count(*) FILTER (WHERE suppressed_by IS NOT NULL) FROM "
             "card_ledger WHERE " CDS_IN_RANGE("issued_at") " GROUP BY 1, 2, 3",
             since, until);
-        for (int row = 0; row < issued.rows(); ++row) {
-            auto& rule = rule_at(issued, row);
-            rule.cards_issued = issued.int64(row, 3);
-            rule.cards_suppressed = issued.int64(row, 4);
-        }
+        fold(issued, &rule_feedback_rows::add_issued<row_of>);
         // Suggestions taken: accepted uuids that are suggestions of the card named.
         auto const outcomes = rows(
             "SELECT l.rule_id, l.rule_set_id, l.rule_set_version, f.outcome, count(*), "
@@ -496,12 +493,7 @@ rule_feedback_report postgres_feedback_store::summarize_by_rule(
             "FROM feedback f JOIN card_ledger l ON l.card_uuid = f.card_uuid "
             "WHERE " CDS_IN_RANGE("f.received_at") " GROUP BY 1, 2, 3, 4",
             since, until);
-        for (int row = 0; row < outcomes.rows(); ++row) {
-            auto& rule = rule_at(outcomes, row);
-            (outcomes.text(row, 3) == "accepted" ? rule.accepted : rule.overridden) =
-                outcomes.int64(row, 4);
-            rule.suggestions_taken += outcomes.int64(row, 5);
-        }
+        fold(outcomes, &rule_feedback_rows::add_outcome<row_of>);
         auto const reasons = rows(
             "SELECT l.rule_id, l.rule_set_id, l.rule_set_version, f.override_reason_system, "
             "f.override_reason_code, max(f.override_reason_display), count(*) "
@@ -510,28 +502,15 @@ rule_feedback_report postgres_feedback_store::summarize_by_rule(
             "f.override_reason_code IS NOT NULL) AND " CDS_IN_RANGE("f.received_at") " "
             "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 7 DESC, 4 NULLS FIRST, 5 NULLS FIRST",
             since, until);
-        for (int row = 0; row < reasons.rows(); ++row) {
-            auto& top = rule_at(reasons, row).top_override_reasons;
-            if (top.size() == max_top_override_reasons) continue;
-            top.push_back(
-                {fhir::coding{reasons.text(row, 3), reasons.text(row, 4), reasons.text(row, 5)},
-                 reasons.int64(row, 6)});
-        }
+        fold(reasons, &rule_feedback_rows::add_override_reason<row_of>);
         auto const totals = rows(
             "SELECT f.outcome, count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM "
             "card_ledger l WHERE l.card_uuid = f.card_uuid)) "
             "FROM feedback f WHERE " CDS_IN_RANGE("f.received_at") " GROUP BY 1",
             since, until);
-        for (int row = 0; row < totals.rows(); ++row) {
-            std::int64_t const unknown = totals.int64(row, 2);
-            out.total_entries += totals.int64(row, 1);
-            out.unknown_card_entries += unknown;
-            (totals.text(row, 0) == "accepted" ? out.unknown_card_accepted
-                                               : out.unknown_card_overridden) = unknown;
-        }
+        fold(totals, &rule_feedback_rows::add_total<row_of>);
     });
-    for (auto& [key, rule] : rules) out.rules.push_back(std::move(rule));
-    return out;
+    return std::move(report).finish(query);
 }
 
 #undef CDS_IN_RANGE

@@ -20,6 +20,7 @@
 #include <boost/program_options/value_semantic.hpp>
 
 #include "cds/service/ops/duration.hpp"
+#include "rule_feedback_rows.hpp"
 
 namespace cds::service {
 
@@ -137,6 +138,13 @@ std::string column_text(sqlite3_stmt* stmt, int column) {
     return std::string{reinterpret_cast<char const*>(text),
                        static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
 }
+
+// The current row of a stepped statement, as rule_feedback_rows reads rows.
+struct statement_row {
+    sqlite3_stmt* stmt;
+    std::string text(int column) const { return column_text(stmt, column); }
+    std::int64_t int64(int column) const { return sqlite3_column_int64(stmt, column); }
+};
 
 // A time stored by stored_time; the epoch for text that is not one (never written by us).
 std::chrono::system_clock::time_point column_time(sqlite3_stmt* stmt, int column) {
@@ -613,21 +621,9 @@ private:
 #define CDS_IN_RANGE(column) "(?1 IS NULL OR " column " >= ?1) AND (?2 IS NULL OR " column " < ?2)"
 
 rule_feedback_report sqlite_feedback_store::summarize_by_rule(feedback_summary_query const& query) {
-    rule_feedback_report out;
-    out.range = query;
     std::string const since = query.since ? fhir::format_instant(*query.since) : std::string{};
     std::string const until = query.until ? fhir::format_instant(*query.until) : std::string{};
-    using rule_key = std::tuple<std::string, std::string, std::string>;
-    std::map<rule_key, rule_feedback> rules;
-    auto const rule_at = [&](sqlite3_stmt* stmt) -> rule_feedback& {
-        rule_key key{column_text(stmt, 0), column_text(stmt, 1), column_text(stmt, 2)};
-        auto [it, added] = rules.try_emplace(key);
-        if (added) {
-            it->second.rule_id = std::get<0>(key);
-            it->second.rule_set = {std::get<1>(key), std::get<2>(key)};
-        }
-        return it->second;
-    };
+    rule_feedback_rows report;
 
     std::lock_guard const lock{mutex_};
     give_up_at_ = std::chrono::steady_clock::now() + busy_timeout_;
@@ -639,11 +635,7 @@ rule_feedback_report sqlite_feedback_store::summarize_by_rule(feedback_summary_q
             "SELECT rule_id, rule_set_id, rule_set_version, sum(suppressed_by IS NULL), "
             "sum(suppressed_by IS NOT NULL) FROM card_ledger "
             "WHERE " CDS_IN_RANGE("issued_at") " GROUP BY 1, 2, 3",
-            since, until, [&](sqlite3_stmt* stmt) {
-                auto& rule = rule_at(stmt);
-                rule.cards_issued = sqlite3_column_int64(stmt, 3);
-                rule.cards_suppressed = sqlite3_column_int64(stmt, 4);
-            });
+            since, until, [&](sqlite3_stmt* stmt) { report.add_issued(statement_row{stmt}); });
         // Suggestions taken: accepted uuids that are suggestions of the card named.
         for_each_row(
             "SELECT l.rule_id, l.rule_set_id, l.rule_set_version, f.outcome, count(*), "
@@ -653,12 +645,7 @@ rule_feedback_report sqlite_feedback_store::summarize_by_rule(feedback_summary_q
             "s.feedback_id = f.id)) "
             "FROM feedback f JOIN card_ledger l ON l.card_uuid = f.card_uuid "
             "WHERE " CDS_IN_RANGE("f.received_at") " GROUP BY 1, 2, 3, 4",
-            since, until, [&](sqlite3_stmt* stmt) {
-                auto& rule = rule_at(stmt);
-                (column_text(stmt, 3) == "accepted" ? rule.accepted : rule.overridden) =
-                    sqlite3_column_int64(stmt, 4);
-                rule.suggestions_taken += sqlite3_column_int64(stmt, 5);
-            });
+            since, until, [&](sqlite3_stmt* stmt) { report.add_outcome(statement_row{stmt}); });
         for_each_row(
             "SELECT l.rule_id, l.rule_set_id, l.rule_set_version, f.override_reason_system, "
             "f.override_reason_code, max(f.override_reason_display), count(*) "
@@ -666,31 +653,20 @@ rule_feedback_report sqlite_feedback_store::summarize_by_rule(feedback_summary_q
             "WHERE f.outcome = 'overridden' AND (f.override_reason_system IS NOT NULL OR "
             "f.override_reason_code IS NOT NULL) AND " CDS_IN_RANGE("f.received_at") " "
             "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 7 DESC, 4, 5",
-            since, until, [&](sqlite3_stmt* stmt) {
-                auto& reasons = rule_at(stmt).top_override_reasons;
-                if (reasons.size() == max_top_override_reasons) return;
-                reasons.push_back({fhir::coding{column_text(stmt, 3), column_text(stmt, 4), column_text(stmt, 5)},
-                                   sqlite3_column_int64(stmt, 6)});
-            });
+            since, until,
+            [&](sqlite3_stmt* stmt) { report.add_override_reason(statement_row{stmt}); });
         for_each_row(
             "SELECT f.outcome, count(*), sum(NOT EXISTS (SELECT 1 FROM card_ledger l WHERE "
             "l.card_uuid = f.card_uuid)) "
             "FROM feedback f WHERE " CDS_IN_RANGE("f.received_at") " GROUP BY 1",
-            since, until, [&](sqlite3_stmt* stmt) {
-                std::int64_t const unknown = sqlite3_column_int64(stmt, 2);
-                out.total_entries += sqlite3_column_int64(stmt, 1);
-                out.unknown_card_entries += unknown;
-                (column_text(stmt, 0) == "accepted" ? out.unknown_card_accepted
-                                                    : out.unknown_card_overridden) = unknown;
-            });
+            since, until, [&](sqlite3_stmt* stmt) { report.add_total(statement_row{stmt}); });
         execute("COMMIT");
     } catch (...) {
         if (sqlite3_get_autocommit(db_.get()) == 0)
             sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
         throw;
     }
-    for (auto& [key, rule] : rules) out.rules.push_back(std::move(rule));
-    return out;
+    return std::move(report).finish(query);
 }
 
 #undef CDS_IN_RANGE
