@@ -5,6 +5,7 @@ Run as a script, it is the ThreadSanitizer build's launcher of every e2e test (s
 
 import argparse
 import http.client
+import http.server
 import json
 import os
 import re
@@ -259,3 +260,27 @@ if __name__ == "__main__":
     if not launched.command:
         launcher.error("no command after --")
     sys.exit(run_failing_on_thread_sanitizer_reports(launched.command, launched.tsan_suppressions))
+
+
+class EmptyFhirServer(http.server.ThreadingHTTPServer):
+    """A FHIR server on loopback that answers every search with an empty searchset Bundle and
+    keeps each request's headers (request_headers, in arrival order)."""
+
+    def __init__(self):
+        self.request_headers = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.request_headers.append(self.headers)
+                body = json.dumps({"resourceType": "Bundle", "type": "searchset", "total": 0}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)

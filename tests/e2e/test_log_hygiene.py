@@ -14,7 +14,6 @@ every resource reference and decision the explain traces returned.
 Usage: test_log_hygiene.py --binary B --fixtures F --sandbox-key ecprivkey.pem
 """
 
-import http.server
 import json
 import re
 import threading
@@ -29,29 +28,6 @@ import test_auth_e2e as auth
 from e2e_support import fixture_names, fixture_text
 
 OPTIONAL_KEYS = ("renal", "weight", "conditions", "medication_statements", "electrolytes")
-
-
-class FakeFhirServer(http.server.ThreadingHTTPServer):
-    """Answers every search with an empty searchset Bundle; records the Authorization headers."""
-
-    def __init__(self):
-        self.authorizations = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.authorizations.append(self.headers.get("Authorization", ""))
-                body = json.dumps({"resourceType": "Bundle", "type": "searchset", "total": 0}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
 
 
 def patients_of(request):
@@ -77,7 +53,7 @@ class LogHygiene(unittest.TestCase):
     def check_session(self, log_format):
         with open(e2e.ARGS.sandbox_key, "rb") as f:
             auth.SANDBOX_KEY = serialization.load_pem_private_key(f.read(), password=None)
-        fhir = FakeFhirServer()
+        fhir = e2e.EmptyFhirServer()
         fhir_thread = threading.Thread(target=fhir.serve_forever, daemon=True)
         fhir_thread.start()
         live_fhir = "http://127.0.0.1:%d/fhir" % fhir.server_address[1]
@@ -166,7 +142,7 @@ class LogHygiene(unittest.TestCase):
 
         # The session really went through the paths that could leak: tokens were forwarded to
         # the FHIR server, every request was logged, and trace/debug lines were written.
-        self.assertTrue(any(a.startswith("Bearer at-") for a in fhir.authorizations))
+        self.assertTrue(any(h.get("Authorization", "").startswith("Bearer at-") for h in fhir.request_headers))
         if log_format == "json":
             # Every line on stderr is one JSON object; stdout carries only the "listening on" line.
             lines = [json.loads(line) for line in output.splitlines() if not line.startswith("listening on ")]

@@ -9,7 +9,6 @@ status, durationMs, cards, ruleIds; never the token or the patient.
 Usage: test_trace_context.py --binary PATH/TO/magnesium-cds --fixtures PATH/TO/fixtures
 """
 
-import http.server
 import json
 import re
 import threading
@@ -24,32 +23,14 @@ SERVICE = "magnesium-patient-view"
 ACCESS_TOKEN = "at-trace-test-0123456789abcdef0123456789abcdef"
 
 
-class FhirServer(http.server.ThreadingHTTPServer):
-    """Answers every search with an empty searchset; records each request's traceparent."""
-
-    def __init__(self):
-        self.traceparents = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.traceparents.append(self.headers.get_all("traceparent") or [])
-                body = json.dumps({"resourceType": "Bundle", "type": "searchset", "total": 0}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
+def traceparents(fhir):
+    """The traceparent headers of each request the FHIR server received."""
+    return [headers.get_all("traceparent") or [] for headers in fhir.request_headers]
 
 
 class TraceContext(unittest.TestCase):
     def setUp(self):
-        self.fhir = FhirServer()
+        self.fhir = e2e.EmptyFhirServer()
         threading.Thread(target=self.fhir.serve_forever, daemon=True).start()
         self.fhir_url = "http://127.0.0.1:%d/fhir" % self.fhir.server_address[1]
 
@@ -63,11 +44,11 @@ class TraceContext(unittest.TestCase):
                                         "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
         request["prefetch"].pop("weight", None)  # to be fetched
         self.patient_id = request["context"]["patientId"]
-        before = len(self.fhir.traceparents)
+        before = len(traceparents(self.fhir))
         status, _, body = server.request("POST", "/cds-services/" + SERVICE, json.dumps(request),
                                          dict(e2e.JSON, **headers))
         self.assertEqual(status, 200, body)
-        sent = self.fhir.traceparents[before:]
+        sent = traceparents(self.fhir)[before:]
         self.assertTrue(sent, "the call fetched from the FHIR server")
         return json.loads(body)["cards"], sent
 
@@ -116,7 +97,7 @@ class TraceContext(unittest.TestCase):
             conn.endheaders(body)
             self.assertEqual(conn.getresponse().status, 200)
             conn.close()
-            self.assertEqual(self.fhir.traceparents[-1], [])
+            self.assertEqual(traceparents(self.fhir)[-1], [])
             self.assertNotIn("trace=", server.read_log())
             cards, _ = self.hook_call(server, {"traceparent": TRACEPARENT})
             self.assertEqual(server.stop(), 0)
