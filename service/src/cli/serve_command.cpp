@@ -164,8 +164,7 @@ int run_serve(std::vector<std::string> const& args) {
                  rule_set->id(), rule_set->version(), rule_set->services().size(), options.threads,
                  vm["io-model"].as<std::string>(), state->limits.max_body_bytes);
     char const* const scheme = options.tls ? "https" : "http";
-    bool const public_url_given =
-        !auth::make_auth_config(auth::read_auth_flags(vm)).public_url.empty();
+    bool const public_url_given = !auth::read_auth_flags(vm).public_url.empty();
     int const code =
         run_server(options, state, [scheme, &state, public_url_given](listen_address const& bound) {
             bool const v6 = bound.host.find(':') != std::string::npos;
