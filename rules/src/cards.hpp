@@ -61,6 +61,9 @@ struct card_draft {
     // Orders that go with whichever suggestion is chosen (the digoxin level beside the
     // repletion): the alternatives are exclusive (at-most-one), so each carries them.
     std::vector<suggestion_draft> companions;
+    // The rules whose parts this problem's card was composed of, its own first; for the
+    // trace, so filled only when it is recorded.
+    std::vector<std::string> joined_rules;
 };
 
 // ---- repletion plan (CLINICAL-BASIS.md §3) ----
@@ -80,11 +83,19 @@ struct rule_context {
     patient_findings const& f;
     hook_context const& hook;
     rule_set_data const& d;
-    std::vector<trace_entry>& trace;
+    trace_recorder trace;                   // on only when the caller asked for the trace
     boost::json::storage_ptr json_storage;  // where the cards' JSON is allocated
 
-    void note(std::string rule, std::string subject, std::string message) const {
-        trace.push_back({std::move(rule), std::move(subject), std::move(message)});
+    // A note in the trace about `subject`, when the trace is recorded: the message is its parts
+    // joined, built only then.
+    template <class... MessageParts>
+    void note(std::string_view rule,
+              std::string_view subject,
+              MessageParts const&... message) const {
+        if (!trace) return;
+        std::string text;
+        (text.append(message), ...);
+        trace.entries().emplace_back(std::string(rule), std::string(subject), std::move(text));
     }
 
     // The repletion plan of this request. It depends on the findings only, and building it
@@ -193,12 +204,21 @@ void prebuild_card_json(rule_set_data& d);
     rule_context const& rc);  // "23 mL/min", "CKD stage 5 / dialysis"
 [[nodiscard]] std::vector<std::string> coexisting_text(rule_context const& rc);
 [[nodiscard]] std::vector<std::string> missing_data_text(rule_context const& rc);
-[[nodiscard]] std::string drugs_text(std::vector<medication_exposure const*> const& drugs);
+// The orders by name, a draft of this hook marked as one (the text "draft_order").
+[[nodiscard]] std::string drugs_text(rule_context const& rc,
+                                     std::vector<medication_exposure const*> const& drugs);
 [[nodiscard]] std::string drug_summary_name(std::vector<medication_exposure const*> const& drugs);
 [[nodiscard]] std::vector<medication_exposure const*> contributing_drugs(rule_context const& rc);
 
 // ---- the rules: one file each under rules/src/rules/, declared from their registry lines ----
-#define CDS_RULE(function, ...) std::optional<card_draft> function(rule_context const& rc);
+// A rule's file defines the rule and, beside it, the conditions the rule compares as the explain
+// trace shows them (`<function>_conditions`, called only when the trace is recorded). The
+// registry table takes the address of both, so a registry line whose file lacks either does
+// not link, and the linker names the missing function.
+#define CDS_DECLARE_RULE(function)                              \
+    std::optional<card_draft> function(rule_context const& rc); \
+    std::vector<trace_comparison> function##_conditions(rule_context const& rc);
+#define CDS_RULE(function, ...) CDS_DECLARE_RULE(function)
 #include "registry.def"
 
 // Whether the order's own reason is in any of the named value sets: a reasonCode, or the

@@ -5,7 +5,7 @@
 #include "cards.hpp"
 #include "common/text.hpp"
 #include "registry.hpp"
-#include "trace/rule_checks.hpp"
+#include "trace/rule_entries.hpp"
 
 namespace cds::rules {
 
@@ -99,10 +99,12 @@ void place_shared(std::vector<card_draft>& cards,
                                                                 : "refer_to_level"),
                  {{"card", host->summary}}));
     }
-    rc.note("evaluate", host->rule_id,
-            kind == shared_suggestion::repletion ? "carries the repletion suggestions"
-                                                 : "carries the level suggestion");
-    rc.trace.back().section = trace_section::cards;
+    if (rc.trace) {
+        rc.note("evaluate", host->rule_id,
+                kind == shared_suggestion::repletion ? "carries the repletion suggestions"
+                                                     : "carries the level suggestion");
+        rc.trace.entries().back().section = trace_section::cards;
+    }
 }
 
 }  // namespace
@@ -121,30 +123,32 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
                            boost::json::storage_ptr storage) {
     evaluation_result result{bj::array(storage), {}};
     auto const& d = rules.data();
-    patient_findings const f = build_findings(snapshot, context, d, result.trace);
-    rule_context const rc{f, context, d, result.trace, std::move(storage), {}};
+    trace_recorder const trace =
+        context.record_trace ? trace_recorder(result.trace) : trace_recorder();
+    patient_findings const f = build_findings(snapshot, context, d, trace);
+    rule_context const rc{f, context, d, trace, std::move(storage), {}};
 
     // The registry's order is the evaluation order (the order of the trace); the cards are
     // sorted below by indicator and then by each rule's rank.
     std::vector<card_draft> cards;
     unsigned const hook = hook_bit_of(context.hook);
-    if (hook == 0) rc.note("evaluate", "hook", "no rules for hook '" + context.hook + "'");
+    if (hook == 0) rc.note("evaluate", "hook", "no rules for hook '", context.hook, "'");
     for (auto const& r : registered_rules()) {
         if ((r.hooks & hook) == 0) {
-            trace::record_rule_not_run(rc, r);
+            if (trace) trace::record_rule_not_run(rc, r);
             continue;
         }
         if (!d.rule(r.id).enabled) {
-            trace::record_rule_disabled(rc, r);
+            if (trace) trace::record_rule_disabled(rc, r);
             continue;
         }
         auto c = r.run(rc);
-        trace::record_rule_ran(rc, r, c ? &*c : nullptr);
+        if (trace) trace::record_rule_ran(rc, r, c ? &*c : nullptr);
         if (c) cards.push_back(std::move(*c));
     }
 
     compose_problem_cards(cards, rc);
-    trace::record_final_cards(rc, cards);
+    if (trace) trace::record_final_cards(rc, cards);
     if (std::any_of(cards.begin(), cards.end(),
                     [](card_draft const& c) { return c.wants == shared_suggestion::repletion; })) {
         place_shared(cards, shared_suggestion::repletion, rc.take_repletion_suggestions(), rc);

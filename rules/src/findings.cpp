@@ -44,7 +44,7 @@ void compile_lookups(rule_set_data& d) {
 patient_findings build_findings(fhir::patient_snapshot const& snapshot,
                                 hook_context const& context,
                                 rule_set_data const& d,
-                                std::vector<trace_entry>& trace) {
+                                trace_recorder trace) {
     using namespace findings;
     patient_findings f;
     f.now = context.now;

@@ -10,6 +10,7 @@
 #include "cds/fhir/snapshot.hpp"
 #include "cds/rules/evaluate.hpp"
 #include "rule_set_data.hpp"
+#include "trace/recorder.hpp"
 
 namespace cds::rules {
 
@@ -83,7 +84,6 @@ struct renal_function {
     std::vector<renal_estimate> candidates;
     fhir::condition const* ckd5 = nullptr;
     std::string ckd5_label;
-    std::vector<std::string> notes;
 };
 
 enum class route_kind { unknown, intravenous, intramuscular, oral, rectal };
@@ -167,7 +167,7 @@ struct patient_findings {
 [[nodiscard]] patient_findings build_findings(fhir::patient_snapshot const& snapshot,
                                               hook_context const& context,
                                               rule_set_data const& d,
-                                              std::vector<trace_entry>& trace);
+                                              trace_recorder trace);
 
 // Classification of one medication order, also used by tests.
 void classify_medication(medication_exposure& e, rule_set_data const& d);

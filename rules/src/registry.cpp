@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <stdexcept>
 
 #include "cards.hpp"
 
@@ -10,21 +9,8 @@ namespace cds::rules {
 
 namespace {
 
-// A hook name of the registry; an unknown one stops the build (a throw is not a constant
-// expression).
-consteval unsigned hook_bits(std::string_view names) {
-    unsigned bits = 0;
-    for_each_word(names, [&](std::string_view name) {
-        unsigned const bit = hook_bit_of(name);
-        if (bit == 0) throw std::logic_error("registry.def: unknown hook name");
-        bits |= bit;
-    });
-    return bits;
-}
-
 constexpr registered_rule rule_table[] = {
-#define CDS_RULE(function, id, hooks, rank, summary_placeholders, texts) \
-    {id, hook_bits(hooks), rank, &function, summary_placeholders, texts},
+#define CDS_RULE(...) CDS_REGISTERED_RULE(__VA_ARGS__),
 #include "registry.def"
 };
 

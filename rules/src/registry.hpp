@@ -7,13 +7,18 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string_view>
+#include <vector>
 
 namespace cds::rules {
 
 struct card_draft;
 struct rule_context;
+struct trace_comparison;
 using rule_function = std::optional<card_draft> (*)(rule_context const&);
+// The conditions a rule compares, for the explain trace (the rule's `<function>_conditions`).
+using rule_conditions_function = std::vector<trace_comparison> (*)(rule_context const&);
 
 // The hooks a rule runs on, one bit per CDS hook.
 enum hook_bit : unsigned {
@@ -27,6 +32,7 @@ struct registered_rule {
     unsigned hooks;       // hook_bit set
     int rank;             // tie-break between cards of equal indicator, lower first
     rule_function run;
+    rule_conditions_function conditions;
     std::string_view summary_placeholders;  // words: what the rule fills in its summary
     std::string_view texts;                 // words: the "texts" keys the rule reads
 };
@@ -52,6 +58,14 @@ struct registered_text {
     return 0;
 }
 
+// One row of the registry table from a registry.def line. It takes the address of the rule
+// function and of its conditions function, so a rule file without either does not link.
+#define CDS_REGISTERED_RULE(function, id, hooks, rank, summary_placeholders, texts)  \
+    ::cds::rules::registered_rule {                                                  \
+        id, ::cds::rules::hook_bits(hooks), rank, &function, &function##_conditions, \
+            summary_placeholders, texts                                              \
+    }
+
 // ---- words: the name lists of a registry line ("mg severity action") ----
 
 // Calls f(word) for each word separated by spaces.
@@ -73,6 +87,18 @@ constexpr void for_each_word(std::string_view words, F&& f) {
     bool found = false;
     for_each_word(words, [&](std::string_view w) { found = found || w == word; });
     return found;
+}
+
+// The hook bits of a registry line's hook names; an unknown name stops the build (a throw is
+// not a constant expression).
+consteval unsigned hook_bits(std::string_view names) {
+    unsigned bits = 0;
+    for_each_word(names, [&](std::string_view name) {
+        unsigned const bit = hook_bit_of(name);
+        if (bit == 0) throw std::logic_error("registry.def: unknown hook name");
+        bits |= bit;
+    });
+    return bits;
 }
 
 }  // namespace cds::rules

@@ -49,7 +49,8 @@ struct read_record {
             REQUIRE(o.has_value());
             context.draft_orders.push_back(std::move(*o));
         }
-        f = cds::rules::build_findings(snapshot, context, data(), trace);
+        f = cds::rules::build_findings(snapshot, context, data(),
+                                       cds::rules::trace_recorder(trace));
     }
     [[nodiscard]] bool traced(std::string const& subject, std::string const& words) const {
         for (auto const& t : trace) {

@@ -159,6 +159,9 @@ struct request {
     std::string now = now_text;
     std::string encounter = "e1";
     std::string user = "Practitioner/u1";
+    // hook_context::record_trace: on, since many tests read the trace (the service asks for it
+    // only for explain; trace_test checks the cards are the same either way).
+    bool record_trace = true;
 };
 
 struct outcome {
@@ -194,6 +197,7 @@ inline outcome run(request const& r,
     ctx.selections = r.selections;
     ctx.unavailable_prefetch = r.unavailable;
     ctx.data_notes = r.data_notes;
+    ctx.record_trace = r.record_trace;
     for (std::size_t i = 0; i < r.drafts.size(); ++i) {
         cds::fhir::issue_list issues;
         auto o = cds::fhir::parse_medication_order(

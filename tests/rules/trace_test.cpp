@@ -11,7 +11,6 @@
 
 #include "helpers.hpp"
 #include "registry.hpp"
-#include "trace/rule_checks.hpp"
 
 using namespace rules_test;
 using cds::rules::trace_comparison;
@@ -261,9 +260,6 @@ TEST_CASE("medication orders: counted with drug, classes and route; skipped with
 }
 
 TEST_CASE("every registered rule has exactly one entry: fired, not fired, disabled or not run") {
-    for (auto const& rule : cds::rules::registered_rules())
-        CHECK_MESSAGE(cds::rules::trace::has_rule_conditions(rule.id), rule.id);
-
     request r;
     r.resources = {patient(), magnesium(1.1)};
     auto const o = run(r);
@@ -316,4 +312,37 @@ TEST_CASE("a rule that fired met every condition it records, over order-hook sce
     CHECK(o.cards().size() == 1);
     CHECK(fired >= 2);
     CHECK(contains(rule_entry(o, "digoxin-with-hypomagnesemia").message, "joined the"));
+}
+
+TEST_CASE("the trace is recorded only when asked for, and the cards are the same either way") {
+    // Every kind of decision the trace records: results counted, skipped (other code, status,
+    // unit, too old), the renal band from eGFR and Cockcroft-Gault, conditions, orders counted
+    // and skipped, and rules fired, not fired and not run.
+    request r;
+    r.hook = "order-sign";
+    r.resources = {
+        patient("1940-02-01", "female"),
+        magnesium(1.1),
+        magnesium(1.9, "2025-03-01T06:00:00Z", "mg/dL", "mg-old"),
+        observation("mg-prelim", "19123-9", 1.0, "mg/dL", "2025-03-10T07:00:00Z", "cancelled"),
+        observation("mg-unit", "19123-9", 0.6, "furlongs", "2025-03-10T08:00:00Z"),
+        observation("hb", "718-7", 13.1, "g/dL", "2025-03-10T06:00:00Z"),
+        egfr(28),
+        creatinine(1.9),
+        weight(61),
+        observation("k1", "2823-3", 3.1, "mmol/L", "2025-03-10T06:00:00Z"),
+        condition("c1", snomed, "59282003", "Pulmonary embolism"),
+        med_request("old1", "cancelled", omeprazole())};
+    r.drafts = {med_request("d1", "draft", furosemide()),
+                med_request("d2", "draft",
+                            concept_of(coding(rxnorm, "197604", "digoxin 0.125 MG Oral Tablet"),
+                                       "digoxin 0.125 MG Oral Tablet"))};
+    auto const on = run(r);
+    r.record_trace = false;
+    auto const off = run(r);
+
+    CHECK(off.result.trace.empty());
+    CHECK(on.result.trace.size() > 20);
+    REQUIRE_FALSE(on.cards().empty());
+    CHECK(off.json() == on.json());
 }

@@ -80,9 +80,9 @@ std::string estimate_text(renal_estimate const& e) {
 
 std::string renal_short(rule_context const& rc) {
     auto const& r = rc.f.renal;
-    if (r.ckd5) return "CKD stage 5 / dialysis";
+    if (r.ckd5) return rc.d.text("renal_short.ckd5");
     if (r.used) return estimate_text(*r.used);
-    return "unknown";
+    return rc.d.text("renal_short.unknown");
 }
 
 std::string renal_text(rule_context const& rc) {
@@ -205,11 +205,13 @@ std::vector<std::string> missing_data_text(rule_context const& rc) {
     return out;
 }
 
-std::string drugs_text(std::vector<medication_exposure const*> const& drugs) {
+std::string drugs_text(rule_context const& rc,
+                       std::vector<medication_exposure const*> const& drugs) {
     std::string s;
     for (std::size_t i = 0; i < drugs.size(); ++i) {
         if (i) s += "; ";
-        s += drugs[i]->name + (drugs[i]->from_context ? " (draft)" : "");
+        s += drugs[i]->from_context ? fill(rc.d.text("draft_order"), {{"drug", drugs[i]->name}})
+                                    : drugs[i]->name;
     }
     return s;
 }

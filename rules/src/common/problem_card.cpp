@@ -108,15 +108,18 @@ card_draft compose_hypomagnesemia(std::vector<card_draft> parts, rule_context co
     c.detail.push_back(mg_evidence(rc) + " " + mg_thresholds(rc));
     for (auto& s : coexisting_text(rc)) c.detail.push_back(std::move(s));
     c.detail.push_back(renal_text(rc));
-    std::string rules;
     for (auto& p : parts) {
         for (auto& s : p.suggestions) c.suggestions.push_back(std::move(s));
         for (auto& s : p.companions) c.companions.push_back(std::move(s));
-        rules += (rules.empty() ? "" : ", ") + p.rule_id;
+        if (rc.trace) c.joined_rules.push_back(std::move(p.rule_id));
     }
     c.references = evidence_references(rc, drugs);
     c.wants = shared_suggestion::repletion;
-    rc.note("evaluate", c.rule_id, "one card for the current hypomagnesemia (" + rules + ")");
+    if (rc.trace) {
+        std::string rules;
+        for (auto const& r : c.joined_rules) rules += (rules.empty() ? "" : ", ") + r;
+        rc.note("evaluate", c.rule_id, "one card for the current hypomagnesemia (", rules, ")");
+    }
     return c;
 }
 

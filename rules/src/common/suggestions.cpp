@@ -511,6 +511,7 @@ void plan_without_dose(rule_context const& rc, active_magnesium const& active, r
     else
         p.action = d.text("actions.no_dose");
     p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
+    if (!rc.trace) return;
     std::string why = f.age_years ? "under the adult age: no dose" : "age unknown: no dose";
     if (treating) why += "; treated already";
     p.trace.push_back({"repletion", "patient", std::move(why)});
@@ -685,7 +686,8 @@ repletion_plan plan_repletion(rule_context const& rc) {
 
 repletion_plan const& rule_context::repletion() const {
     if (!cache.repletion) cache.repletion = plan_repletion(*this);
-    for (auto const& t : cache.repletion->trace) trace.push_back(t);
+    if (trace)
+        for (auto const& t : cache.repletion->trace) trace.entries().push_back(t);
     return *cache.repletion;
 }
 

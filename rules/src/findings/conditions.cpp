@@ -48,7 +48,8 @@ namespace {
 
 // Every Condition of the patient: counted (active, not refuted or entered in error) or not;
 // one that is not counted may still be named by an order's reasonReference.
-void trace_condition(fhir::condition const& c, bool counts, std::vector<trace_entry>& trace) {
+void trace_condition(fhir::condition const& c, bool counts, trace_recorder trace) {
+    if (!trace) return;
     std::string const label = condition_label(c);
     auto& e = trace::about_resource(
         trace, trace_section::condition, counts ? trace_decision::counted : trace_decision::skipped,
@@ -67,12 +68,13 @@ void read_conditions(patient_findings& f,
                      fhir::patient_snapshot const& snapshot,
                      hook_context const& context,
                      rule_set_data const& d,
-                     std::vector<trace_entry>& trace) {
+                     trace_recorder trace) {
     for (auto const& c : snapshot.conditions) {
         if (names_other_patient(c.subject, context.patient_id)) {
-            trace::about_resource(trace, trace_section::condition, trace_decision::skipped,
-                                  trace_reason::other_patient, "Condition", c.id,
-                                  other_patient_note);
+            if (trace)
+                trace::about_resource(trace, trace_section::condition, trace_decision::skipped,
+                                      trace_reason::other_patient, "Condition", c.id,
+                                      other_patient_note);
             continue;
         }
         f.conditions.push_back(&c);

@@ -191,20 +191,23 @@ void append_bounded(std::string& out, std::string_view text, std::size_t limit =
 // for such orders.
 void note_unidentified_medications(patient_findings& f,
                                    rule_set_data const& d,
-                                   std::vector<trace_entry>& trace) {
+                                   trace_recorder trace) {
     constexpr std::size_t named_at_most = 3;
     std::string orders;
     std::size_t count = 0;
     for (auto const& e : f.exposures) {
         if (!medication_unidentified(*e.order)) continue;
         auto const& ref = *e.order->medication_reference;
-        std::string message = "medication not identified: medicationReference '";
-        append_bounded(message, ref.reference);
-        message +=
-            "' does not resolve to a Medication with a code, ingredient or name; not classified";
-        auto const [type, id] = trace::split_reference(e.reference);
-        trace::about_resource(trace, trace_section::medication, trace_decision::noted,
-                              trace_reason::none, type, id, std::move(message));
+        if (trace) {
+            std::string message = "medication not identified: medicationReference '";
+            append_bounded(message, ref.reference);
+            message +=
+                "' does not resolve to a Medication with a code, ingredient or name; not "
+                "classified";
+            auto const [type, id] = trace::split_reference(e.reference);
+            trace::about_resource(trace, trace_section::medication, trace_decision::noted,
+                                  trace_reason::none, type, id, std::move(message));
+        }
         if (++count > named_at_most) continue;
         if (!orders.empty()) orders += "; ";
         orders += e.reference;
@@ -226,12 +229,13 @@ void note_unidentified_medications(patient_findings& f,
 // An order not counted, with its type and id as written.
 void trace_order_skipped(fhir::medication_order const& o,
                          trace_reason reason,
-                         std::string message,
-                         std::vector<trace_entry>& trace) {
+                         std::string_view message,
+                         trace_recorder trace) {
+    if (!trace) return;
     auto& e = trace::about_resource(
         trace, trace_section::medication, trace_decision::skipped, reason,
         o.resource_type.empty() ? std::string_view("MedicationRequest") : o.resource_type, o.id,
-        std::move(message));
+        std::string(message));
     e.values.push_back(trace::text("status", o.status));
 }
 
@@ -240,7 +244,7 @@ void trace_order_skipped(fhir::medication_order const& o,
 std::vector<std::string> read_draft_orders(patient_findings& f,
                                            hook_context const& context,
                                            rule_set_data const& d,
-                                           std::vector<trace_entry>& trace) {
+                                           trace_recorder trace) {
     std::vector<std::string> context_refs;
     for (auto const& o : context.draft_orders) {
         if (names_other_patient(o.subject, context.patient_id)) {
@@ -253,8 +257,10 @@ std::vector<std::string> read_draft_orders(patient_findings& f,
             continue;
         }
         if (d.medication_never.contains(o.status)) {
-            trace_order_skipped(o, trace_reason::status,
-                                "draft order with status '" + o.status + "' does not count", trace);
+            if (trace)
+                trace_order_skipped(o, trace_reason::status,
+                                    "draft order with status '" + o.status + "' does not count",
+                                    trace);
             continue;
         }
         medication_exposure e;
@@ -279,7 +285,7 @@ void read_record_orders(patient_findings& f,
                         hook_context const& context,
                         std::vector<std::string> const& context_refs,
                         rule_set_data const& d,
-                        std::vector<trace_entry>& trace) {
+                        trace_recorder trace) {
     for (auto const& o : snapshot.medication_orders) {
         std::string const ref = order_reference(o);
         if (std::find(context_refs.begin(), context_refs.end(), ref) != context_refs.end())
@@ -289,8 +295,9 @@ void read_record_orders(patient_findings& f,
             continue;
         }
         if (!d.medication_counted.contains(o.status)) {
-            trace_order_skipped(o, trace_reason::status, "status '" + o.status + "' does not count",
-                                trace);
+            if (trace)
+                trace_order_skipped(o, trace_reason::status,
+                                    "status '" + o.status + "' does not count", trace);
             continue;
         }
         if (!o.has_medication() && !o.medication_known) {
@@ -336,7 +343,8 @@ std::string class_names(std::uint32_t classes) {
 }
 
 // Every counted order: its drug, classes, route, status and where it came from.
-void trace_exposures(patient_findings const& f, std::vector<trace_entry>& trace) {
+void trace_exposures(patient_findings const& f, trace_recorder trace) {
+    if (!trace) return;
     for (auto const& e : f.exposures) {
         std::string const classes = class_names(e.classes);
         char const* const origin = e.trigger        ? "triggering order of this hook"
@@ -368,7 +376,7 @@ void read_exposures(patient_findings& f,
                     fhir::patient_snapshot const& snapshot,
                     hook_context const& context,
                     rule_set_data const& d,
-                    std::vector<trace_entry>& trace) {
+                    trace_recorder trace) {
     std::vector<std::string> const context_refs = read_draft_orders(f, context, d, trace);
     read_record_orders(f, snapshot, context, context_refs, d, trace);
     note_unidentified_medications(f, d, trace);

@@ -70,11 +70,12 @@ std::vector<trace_comparison> magnesium_band_comparisons(magnesium_status const&
 void assess_magnesium(patient_findings& f,
                       newest_results const& newest,
                       rule_set_data const& d,
-                      std::vector<trace_entry>& trace) {
+                      trace_recorder trace) {
     auto const& latest = newest.of(obs_kind::magnesium_total);
     if (!latest) {
-        trace::about_value(trace, trace_section::magnesium, trace_decision::chosen, "magnesium",
-                           "no counted serum magnesium result: magnesium unknown");
+        if (trace)
+            trace::about_value(trace, trace_section::magnesium, trace_decision::chosen, "magnesium",
+                               "no counted serum magnesium result: magnesium unknown");
         return;
     }
     auto& m = f.magnesium;
@@ -82,6 +83,7 @@ void assess_magnesium(patient_findings& f,
     m.level = classify_magnesium(m.latest->value, m.latest->comparator, d);
     m.current = m.latest->age_hours <= d.mg_current_hours;
     m.stale_low = !m.current && m.low() && m.latest->age_hours <= d.mg_stale_low_days * 24;
+    if (!trace) return;
     static constexpr char const* level_names[] = {"severe", "mild-moderate", "normal", "high"};
     char const* const level = level_names[static_cast<int>(m.level)];
     char const* const currency = m.current ? "current" : m.stale_low ? "stale-low" : "not current";

@@ -174,20 +174,21 @@ std::optional<std::string> implausible_reason(obs_kind kind, double value, rule_
 struct observation_reader {
     patient_findings& f;
     rule_set_data const& d;
-    std::vector<trace_entry>& trace;
+    trace_recorder trace;
     newest_results newest;
 
     // The trace entry of a result not counted: its kind, status and why.
-    trace_entry& trace_skip(fhir::observation const& o,
-                            obs_kind kind,
-                            trace_reason reason,
-                            std::string const& why) {
+    void trace_skip(fhir::observation const& o,
+                    obs_kind kind,
+                    trace_reason reason,
+                    std::string_view why) {
+        if (!trace) return;
+        std::string message(kind_name(kind));
+        message.append(" skipped: ").append(why);
         auto& e = trace::about_resource(trace, trace_section::observation, trace_decision::skipped,
-                                        reason, "Observation", o.id,
-                                        std::string(kind_name(kind)) + " skipped: " + why);
+                                        reason, "Observation", o.id, std::move(message));
         e.values.push_back(trace::text("kind", kind_name(kind)));
         e.values.push_back(trace::text("status", o.status));
-        return e;
     }
 
     // A result that never counts and is said: in the trace, and on the cards with the other
@@ -276,15 +277,18 @@ void observation_reader::keep_pregnancy_status(fhir::observation const& o, lab_r
         return;
     }
     if (r.age_hours > d.pregnancy_status_days * 24) {
-        trace_skip(o, obs_kind::pregnancy_status, trace_reason::too_old,
-                   "older than " + format_number(d.pregnancy_status_days) + " days");
+        if (trace)
+            trace_skip(o, obs_kind::pregnancy_status, trace_reason::too_old,
+                       "older than " + format_number(d.pregnancy_status_days) + " days");
         return;
     }
-    auto& e = trace::about_resource(trace, trace_section::observation, trace_decision::counted,
-                                    trace_reason::none, "Observation", o.id,
-                                    "pregnancy status counted: " + concept_name(*o.value_concept));
-    e.values.push_back(trace::text("kind", kind_name(obs_kind::pregnancy_status)));
-    e.values.push_back(trace::number("ageHours", r.age_hours, "h"));
+    if (trace) {
+        auto& e = trace::about_resource(
+            trace, trace_section::observation, trace_decision::counted, trace_reason::none,
+            "Observation", o.id, "pregnancy status counted: " + concept_name(*o.value_concept));
+        e.values.push_back(trace::text("kind", kind_name(obs_kind::pregnancy_status)));
+        e.values.push_back(trace::number("ageHours", r.age_hours, "h"));
+    }
     if (newest.pregnancy_status && !newer(r, *newest.pregnancy_status)) return;
     r.reference = obs_ref(o);
     newest.pregnancy_status = std::move(r);
@@ -347,6 +351,7 @@ void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind
 void observation_reader::trace_counted(fhir::observation const& o,
                                        obs_kind kind,
                                        lab_result const& r) {
+    if (!trace) return;
     std::string const compared_unit = compared_unit_of(kind);
     std::string message = std::string(kind_name(kind)) +
                           " counted: " + comparator_text(r.comparator) +
@@ -382,7 +387,7 @@ newest_results read_observations(patient_findings& f,
                                  fhir::patient_snapshot const& snapshot,
                                  hook_context const& context,
                                  rule_set_data const& d,
-                                 std::vector<trace_entry>& trace) {
+                                 trace_recorder trace) {
     observation_reader reader{f, d, trace, {}};
     for (auto const& o : snapshot.observations) reader.read(o, context.patient_id);
     return std::move(reader.newest);

@@ -67,19 +67,19 @@ struct newest_results {
 void read_demographics(patient_findings& f,
                        fhir::patient_snapshot const& snapshot,
                        hook_context const& context,
-                       std::vector<trace_entry>& trace);
+                       trace_recorder trace);
 // observations.cpp
 void compile_observation_kinds(rule_set_data& d);
 [[nodiscard]] newest_results read_observations(patient_findings& f,
                                                fhir::patient_snapshot const& snapshot,
                                                hook_context const& context,
                                                rule_set_data const& d,
-                                               std::vector<trace_entry>& trace);
+                                               trace_recorder trace);
 // magnesium.cpp
 void assess_magnesium(patient_findings& f,
                       newest_results const& newest,
                       rule_set_data const& d,
-                      std::vector<trace_entry>& trace);
+                      trace_recorder trace);
 // coexisting.cpp
 void read_coexisting(patient_findings& f, newest_results const& newest, rule_set_data const& d);
 // conditions.cpp: every Condition of the patient, each read by the parts below.
@@ -87,7 +87,7 @@ void read_conditions(patient_findings& f,
                      fhir::patient_snapshot const& snapshot,
                      hook_context const& context,
                      rule_set_data const& d,
-                     std::vector<trace_entry>& trace);
+                     trace_recorder trace);
 void read_exemption_condition(patient_findings& f,
                               fhir::condition const& c,
                               rule_set_data const& d);
@@ -96,7 +96,7 @@ void read_ckd5_condition(patient_findings& f, fhir::condition const& c, rule_set
 void assess_renal(patient_findings& f,
                   newest_results const& newest,
                   rule_set_data const& d,
-                  std::vector<trace_entry>& trace);
+                  trace_recorder trace);
 // pregnancy.cpp
 void read_pregnancy_condition(patient_findings& f,
                               fhir::condition const& c,
@@ -106,19 +106,19 @@ void apply_pregnancy_status(patient_findings& f, newest_results const& newest);
 void read_symptom_condition(patient_findings& f,
                             fhir::condition const& c,
                             rule_set_data const& d,
-                            std::vector<trace_entry>& trace);
-void add_qtc_symptom(patient_findings& f, rule_set_data const& d, std::vector<trace_entry>& trace);
+                            trace_recorder trace);
+void add_qtc_symptom(patient_findings& f, rule_set_data const& d, trace_recorder trace);
 // unavailable.cpp
 void note_unavailable_data(patient_findings& f,
                            hook_context const& context,
                            rule_set_data const& d,
-                           std::vector<trace_entry>& trace);
+                           trace_recorder trace);
 // exposures.cpp
 void compile_drug_classes(rule_set_data& d);
 void read_exposures(patient_findings& f,
                     fhir::patient_snapshot const& snapshot,
                     hook_context const& context,
                     rule_set_data const& d,
-                    std::vector<trace_entry>& trace);
+                    trace_recorder trace);
 
 }  // namespace cds::rules::findings

@@ -24,25 +24,28 @@ bool names_other_patient(std::string_view subject, std::string_view patient_id) 
 void read_demographics(patient_findings& f,
                        fhir::patient_snapshot const& snapshot,
                        hook_context const& context,
-                       std::vector<trace_entry>& trace) {
+                       trace_recorder trace) {
     fhir::patient const* patient_record =
         snapshot.patient_record ? &*snapshot.patient_record : nullptr;
     if (patient_record && !patient_record->id.empty() && !context.patient_id.empty() &&
         patient_record->id != context.patient_id) {
-        trace::about_resource(trace, trace_section::patient, trace_decision::skipped,
-                              trace_reason::other_patient, "Patient", patient_record->id,
-                              "Patient resource is not context.patientId: not used");
+        if (trace)
+            trace::about_resource(trace, trace_section::patient, trace_decision::skipped,
+                                  trace_reason::other_patient, "Patient", patient_record->id,
+                                  "Patient resource is not context.patientId: not used");
         patient_record = nullptr;
     }
     if (!patient_record) {
-        trace::about_value(trace, trace_section::patient, trace_decision::noted, "Patient",
-                           "no Patient resource: age and sex unknown");
+        if (trace)
+            trace::about_value(trace, trace_section::patient, trace_decision::noted, "Patient",
+                               "no Patient resource: age and sex unknown");
         return;
     }
     auto const& p = *patient_record;
     if (p.birth_date) f.age_years = age_in_years(*p.birth_date, f.now);
     f.gender = p.gender;
     f.gender_present = p.gender_present;
+    if (!trace) return;
     auto& e = trace::about_resource(trace, trace_section::patient, trace_decision::counted,
                                     trace_reason::none, "Patient", p.id,
                                     f.age_years ? "age " + std::to_string(*f.age_years) + " years"

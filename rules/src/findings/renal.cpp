@@ -26,33 +26,39 @@ namespace findings {
 
 namespace {
 
-// A measured clearance or eGFR within the renal window.
+// A measured clearance or eGFR within the renal window; `inputs_text` words it for the card.
 void add_measured_candidate(patient_findings& f,
                             newest_results const& newest,
                             obs_kind k,
                             renal_source src,
                             char const* what,
+                            std::string_view inputs_text,
                             rule_set_data const& d,
-                            std::vector<trace_entry>& trace) {
+                            trace_recorder trace) {
     auto const& found = newest.of(k);
     if (!found) return;
     auto const& r = *found;
-    auto const [type, id] = trace::split_reference(r.reference);
     bool const too_old = r.age_hours > d.renal_max_age_days * 24;
-    auto& e = trace::about_resource(
-        trace, trace_section::renal, too_old ? trace_decision::skipped : trace_decision::counted,
-        too_old ? trace_reason::too_old : trace_reason::none, type, id,
-        std::string(what) + " " + format_number(r.value, 1) + " mL/min" +
-            (too_old ? ": older than the renal window, not used" : ": a renal estimate"));
-    e.values = {trace::text("source", what), trace::number("value", r.value, "mL/min"),
-                trace::number("ageDays", r.age_hours / 24, "d")};
-    e.compared.push_back(trace::compare("result age within the renal window", r.age_hours / 24,
-                                        "<=", d.renal_max_age_days, "d", !too_old));
+    if (trace) {
+        auto const [type, id] = trace::split_reference(r.reference);
+        auto& e = trace::about_resource(
+            trace, trace_section::renal,
+            too_old ? trace_decision::skipped : trace_decision::counted,
+            too_old ? trace_reason::too_old : trace_reason::none, type, id,
+            std::string(what) + " " + format_number(r.value, 1) + " mL/min" +
+                (too_old ? ": older than the renal window, not used" : ": a renal estimate"));
+        e.values = {trace::text("source", what), trace::number("value", r.value, "mL/min"),
+                    trace::number("ageDays", r.age_hours / 24, "d")};
+        e.compared.push_back(trace::compare("result age within the renal window", r.age_hours / 24,
+                                            "<=", d.renal_max_age_days, "d", !too_old));
+    }
     if (too_old) return;
-    f.renal.candidates.push_back({src, r.value, r.time, r.age_hours / 24, r.reference,
-                                  std::string(what) + " " + comparator_text(r.comparator) +
-                                      format_measurement(r.reported_value, 3) + " " +
-                                      format_unit(r.reported_unit) + ", " + card_when(r, f.now)});
+    f.renal.candidates.push_back(
+        {src, r.value, r.time, r.age_hours / 24, r.reference,
+         fill(d.text(inputs_text),
+              {{"value", comparator_text(r.comparator) + format_measurement(r.reported_value, 3) +
+                             " " + format_unit(r.reported_unit)},
+               {"when", card_when(r, f.now)}})});
 }
 
 // The inputs of a Cockcroft-Gault estimate in plain words, for the card.
@@ -60,21 +66,24 @@ std::string cockcroft_gault_inputs(patient_findings const& f,
                                    lab_result const& cr,
                                    double crcl,
                                    rule_set_data const& d) {
-    std::string inputs = "Cockcroft-Gault " + format_computed(crcl) + " mL/min from creatinine " +
-                         comparator_text(cr.comparator) + format_measurement(cr.reported_value, 3) +
-                         " " + cr.reported_unit +
-                         (value_set::lower(cr.reported_unit) == "mg/dl"
-                              ? std::string()
-                              : " (= " + format_computed(cr.value) + " mg/dL)") +
-                         ", " + card_when(cr, f.now) + "; age " + std::to_string(*f.age_years) +
-                         " y, weight " + format_number(f.weight->value, 1) + " kg, ";
+    std::string creatinine = comparator_text(cr.comparator) +
+                             format_measurement(cr.reported_value, 3) + " " + cr.reported_unit;
+    if (value_set::lower(cr.reported_unit) != "mg/dl")
+        creatinine += " (= " + format_computed(cr.value) + " mg/dL)";
+    std::string sex;
     if (f.gender == fhir::administrative_gender::female)
-        inputs += "female × " + format_number(d.cg_female_factor);
+        sex = fill(d.text("renal_inputs.female"), {{"factor", format_number(d.cg_female_factor)}});
     else if (f.gender == fhir::administrative_gender::male)
-        inputs += "male";
+        sex = d.text("renal_inputs.male");
     else
-        inputs += fill(d.text("unknown_sex"), {{"factor", format_number(d.cg_unknown_sex_factor)}});
-    return inputs;
+        sex = fill(d.text("unknown_sex"), {{"factor", format_number(d.cg_unknown_sex_factor)}});
+    return fill(d.text("renal_inputs.cockcroft_gault"),
+                {{"estimate", format_computed(crcl)},
+                 {"creatinine", std::move(creatinine)},
+                 {"when", card_when(cr, f.now)},
+                 {"age", std::to_string(*f.age_years)},
+                 {"weight", format_number(f.weight->value, 1)},
+                 {"sex", std::move(sex)}});
 }
 
 char const* gender_name(fhir::administrative_gender g) {
@@ -101,13 +110,14 @@ std::string cockcroft_gault_formula(rule_set_data const& d) {
     return formula;
 }
 
-// The trace of a Cockcroft-Gault estimate: computed with its inputs, or why not.
-trace_entry& trace_cockcroft_gault(patient_findings const& f,
-                                   lab_result const& cr,
-                                   std::optional<double> crcl,
-                                   std::string const& why_not,
-                                   rule_set_data const& d,
-                                   std::vector<trace_entry>& trace) {
+// The trace of a Cockcroft-Gault estimate: computed with its inputs and sex factor, or why not.
+void trace_cockcroft_gault(patient_findings const& f,
+                           lab_result const& cr,
+                           std::optional<double> crcl,
+                           std::optional<double> sex_factor,
+                           std::string const& why_not,
+                           rule_set_data const& d,
+                           trace_recorder trace) {
     auto& e = trace::about_value(
         trace, trace_section::renal, crcl ? trace_decision::computed : trace_decision::not_computed,
         "cockcroft_gault",
@@ -127,19 +137,38 @@ trace_entry& trace_cockcroft_gault(patient_findings const& f,
     }
     e.values.push_back(trace::text("sex", gender_name(f.gender)));
     if (crcl) e.values.push_back(trace::number("estimate", *crcl, "mL/min"));
-    return e;
+    if (sex_factor) e.values.push_back(trace::number("sexFactor", *sex_factor));
 }
 
-// Why Cockcroft-Gault cannot be computed from this creatinine, age and weight; empty if it can.
-std::string cockcroft_gault_missing(patient_findings const& f,
-                                    lab_result const& cr,
-                                    rule_set_data const& d) {
-    if (cr.age_hours > d.renal_max_age_days * 24)
-        return "creatinine of " + card_when(cr, f.now) + " is older than a year: not used";
-    if (!f.age_years) return "Cockcroft-Gault not computed: age unknown (no birthDate)";
-    if (!f.weight) return "Cockcroft-Gault not computed: no body weight within a year";
-    if (cr.value <= 0 || *f.age_years >= d.cg_age_offset)
-        return "Cockcroft-Gault not computed: inputs out of range";
+enum class cockcroft_gault_gap { none, creatinine_too_old, no_age, no_weight, out_of_range };
+
+// What keeps Cockcroft-Gault from being computed from this creatinine, age and weight.
+cockcroft_gault_gap cockcroft_gault_missing(patient_findings const& f,
+                                            lab_result const& cr,
+                                            rule_set_data const& d) {
+    if (cr.age_hours > d.renal_max_age_days * 24) return cockcroft_gault_gap::creatinine_too_old;
+    if (!f.age_years) return cockcroft_gault_gap::no_age;
+    if (!f.weight) return cockcroft_gault_gap::no_weight;
+    if (cr.value <= 0 || *f.age_years >= d.cg_age_offset) return cockcroft_gault_gap::out_of_range;
+    return cockcroft_gault_gap::none;
+}
+
+// The gap in words, for the trace.
+std::string cockcroft_gault_gap_text(cockcroft_gault_gap gap,
+                                     patient_findings const& f,
+                                     lab_result const& cr) {
+    switch (gap) {
+        case cockcroft_gault_gap::creatinine_too_old:
+            return "creatinine of " + card_when(cr, f.now) + " is older than a year: not used";
+        case cockcroft_gault_gap::no_age:
+            return "Cockcroft-Gault not computed: age unknown (no birthDate)";
+        case cockcroft_gault_gap::no_weight:
+            return "Cockcroft-Gault not computed: no body weight within a year";
+        case cockcroft_gault_gap::out_of_range:
+            return "Cockcroft-Gault not computed: inputs out of range";
+        case cockcroft_gault_gap::none:
+            break;
+    }
     return {};
 }
 
@@ -147,27 +176,29 @@ std::string cockcroft_gault_missing(patient_findings const& f,
 void add_cockcroft_gault_candidate(patient_findings& f,
                                    newest_results const& newest,
                                    rule_set_data const& d,
-                                   std::vector<trace_entry>& trace) {
+                                   trace_recorder trace) {
     auto const& found = newest.of(obs_kind::creatinine);
     if (!found) {
-        trace::about_value(trace, trace_section::renal, trace_decision::not_computed,
-                           "cockcroft_gault", "Cockcroft-Gault not computed: no counted creatinine")
-            .reason = trace_reason::missing_input;
+        if (trace)
+            trace::about_value(trace, trace_section::renal, trace_decision::not_computed,
+                               "cockcroft_gault",
+                               "Cockcroft-Gault not computed: no counted creatinine")
+                .reason = trace_reason::missing_input;
         return;
     }
     auto& rf = f.renal;
     auto const& cr = *found;
-    if (std::string why = cockcroft_gault_missing(f, cr, d); !why.empty()) {
-        trace_cockcroft_gault(f, cr, std::nullopt, why, d, trace);
-        rf.notes.push_back(std::move(why));
+    if (auto const gap = cockcroft_gault_missing(f, cr, d); gap != cockcroft_gault_gap::none) {
+        if (trace)
+            trace_cockcroft_gault(f, cr, std::nullopt, std::nullopt,
+                                  cockcroft_gault_gap_text(gap, f, cr), d, trace);
         return;
     }
     bool const female = f.gender == fhir::administrative_gender::female;
     bool const male = f.gender == fhir::administrative_gender::male;
     double const factor = female ? d.cg_female_factor : male ? 1.0 : d.cg_unknown_sex_factor;
     double const crcl = cockcroft_gault(*f.age_years, f.weight->value, cr.value, factor, d);
-    trace_cockcroft_gault(f, cr, crcl, {}, d, trace)
-        .values.push_back(trace::number("sexFactor", factor));
+    if (trace) trace_cockcroft_gault(f, cr, crcl, factor, {}, d, trace);
     rf.candidates.push_back({renal_source::cockcroft_gault, crcl, cr.time, cr.age_hours / 24,
                              cr.reference, cockcroft_gault_inputs(f, cr, crcl, d)});
 }
@@ -185,9 +216,7 @@ char const* source_name(renal_source s) {
 }
 
 // The band chosen: from which estimate (the lowest), its thresholds, and the CKD 5 override.
-void trace_renal_band(renal_function const& rf,
-                      rule_set_data const& d,
-                      std::vector<trace_entry>& trace) {
+void trace_renal_band(renal_function const& rf, rule_set_data const& d, trace_recorder trace) {
     std::string const band = d.band_label[static_cast<std::size_t>(rf.band)];
     std::string message = "band " + band;
     if (rf.used)
@@ -231,18 +260,20 @@ void read_ckd5_condition(patient_findings& f, fhir::condition const& c, rule_set
 void assess_renal(patient_findings& f,
                   newest_results const& newest,
                   rule_set_data const& d,
-                  std::vector<trace_entry>& trace) {
+                  trace_recorder trace) {
     auto& rf = f.renal;
     add_measured_candidate(f, newest, obs_kind::creatinine_clearance,
-                           renal_source::creatinine_clearance, "creatinine clearance", d, trace);
-    add_measured_candidate(f, newest, obs_kind::egfr, renal_source::egfr, "eGFR", d, trace);
+                           renal_source::creatinine_clearance, "creatinine clearance",
+                           "renal_inputs.clearance", d, trace);
+    add_measured_candidate(f, newest, obs_kind::egfr, renal_source::egfr, "eGFR",
+                           "renal_inputs.egfr", d, trace);
     add_cockcroft_gault_candidate(f, newest, d, trace);
     for (auto const& c : rf.candidates) {
         if (!rf.used || c.ml_min < rf.used->ml_min) rf.used = c;
     }
     if (rf.used) rf.band = band_for(rf.used->ml_min, d);
     if (rf.ckd5) rf.band = renal_band::contraindicated;
-    trace_renal_band(rf, d, trace);
+    if (trace) trace_renal_band(rf, d, trace);
 }
 
 }  // namespace findings

@@ -11,7 +11,7 @@ namespace cds::rules::findings {
 void read_symptom_condition(patient_findings& f,
                             fhir::condition const& c,
                             rule_set_data const& d,
-                            std::vector<trace_entry>& trace) {
+                            trace_recorder trace) {
     bool const va = condition_in(c, *d.sets.ventricular_arrhythmia);
     bool const symptomatic_kind = va || condition_in(c, *d.sets.tetany) ||
                                   condition_in(c, *d.sets.seizure) ||
@@ -21,10 +21,12 @@ void read_symptom_condition(patient_findings& f,
             f.symptoms.push_back({&c, condition_label(c), va});
             if (va) f.recent_torsades_or_ventricular = true;
             if (condition_in(c, *d.sets.torsades)) f.recent_torsades = true;
-            trace::about_resource(trace, trace_section::condition, trace_decision::noted,
-                                  trace_reason::none, "Condition", c.id,
-                                  "recent symptom: escalates hypomagnesemia to the severe path");
-        } else {
+            if (trace)
+                trace::about_resource(
+                    trace, trace_section::condition, trace_decision::noted, trace_reason::none,
+                    "Condition", c.id,
+                    "recent symptom: escalates hypomagnesemia to the severe path");
+        } else if (trace) {
             trace::about_resource(
                 trace, trace_section::condition, trace_decision::noted, trace_reason::too_old,
                 "Condition", c.id,
@@ -38,9 +40,12 @@ void read_symptom_condition(patient_findings& f,
 }
 
 // A current QTc at or above the threshold is a symptom too; called after every Condition.
-void add_qtc_symptom(patient_findings& f, rule_set_data const& d, std::vector<trace_entry>& trace) {
+void add_qtc_symptom(patient_findings& f, rule_set_data const& d, trace_recorder trace) {
     if (f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {
         f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms", false});
+    }
+    f.symptomatic = !f.symptoms.empty();
+    if (trace && f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {
         auto const [type, id] = trace::split_reference(f.qtc->reference);
         trace::about_resource(
             trace, trace_section::condition, trace_decision::noted, trace_reason::none, type, id,
@@ -48,7 +53,6 @@ void add_qtc_symptom(patient_findings& f, rule_set_data const& d, std::vector<tr
             .compared.push_back(
                 trace::compare("QTc", f.qtc->value, ">=", d.qtc_symptomatic_ms, "ms", true));
     }
-    f.symptomatic = !f.symptoms.empty();
 }
 
 }  // namespace cds::rules::findings

@@ -20,14 +20,15 @@ service_definition const* service_of(hook_context const& context, rule_set_data 
 void note_unavailable_prefetch(patient_findings& f,
                                hook_context const& context,
                                rule_set_data const& d,
-                               std::vector<trace_entry>& trace) {
+                               trace_recorder trace) {
     auto const* svc = service_of(context, d);
     if (!svc) return;
     for (auto const& key : context.unavailable_prefetch) {
         for (auto const& t : svc->prefetch) {
             if (t.key != key) continue;
-            trace::about_value(trace, trace_section::data, trace_decision::noted, "prefetch." + key,
-                               "not available: " + t.describes);
+            if (trace)
+                trace::about_value(trace, trace_section::data, trace_decision::noted,
+                                   "prefetch." + key, "not available: " + t.describes);
             f.unavailable.push_back(
                 fill(d.text("data_unavailable"), {{"describes", t.describes}, {"key", t.key}}));
             if (key == "renal")
@@ -44,11 +45,12 @@ void note_unavailable_prefetch(patient_findings& f,
 void note_unavailable_data(patient_findings& f,
                            hook_context const& context,
                            rule_set_data const& d,
-                           std::vector<trace_entry>& trace) {
+                           trace_recorder trace) {
     note_unavailable_prefetch(f, context, d, trace);
     for (auto const& data_note : context.data_notes) {
-        trace::about_value(trace, trace_section::data, trace_decision::noted, "data",
-                           "incomplete: " + data_note);
+        if (trace)
+            trace::about_value(trace, trace_section::data, trace_decision::noted, "data",
+                               "incomplete: " + data_note);
         f.unavailable.push_back(fill(d.text("data_incomplete"), {{"describes", data_note}}));
     }
 }

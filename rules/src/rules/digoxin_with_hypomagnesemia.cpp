@@ -5,6 +5,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -24,6 +26,11 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
     // repletion is chosen.
     c.companions.push_back(digoxin_level_suggestion(rc));
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_digoxin_with_hypomagnesemia_conditions(rule_context const& rc) {
+    return trace::low_magnesium_with(rc, "digoxin ordered", dc_digoxin);
 }
 
 }  // namespace cds::rules

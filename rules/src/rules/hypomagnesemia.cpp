@@ -9,6 +9,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -23,9 +25,14 @@ std::optional<card_draft> rule_hypomagnesemia(rule_context const& rc) {
     c.drugs = contributing_drugs(rc);
     if (!c.drugs.empty()) {
         c.detail.push_back(
-            fill(rc.d.text("implications.contributing"), {{"drugs", drugs_text(c.drugs)}}));
+            fill(rc.d.text("implications.contributing"), {{"drugs", drugs_text(rc, c.drugs)}}));
     }
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_hypomagnesemia_conditions(rule_context const& rc) {
+    return {trace::mg_known(rc), trace::mg_low(rc), trace::mg_current(rc)};
 }
 
 }  // namespace cds::rules

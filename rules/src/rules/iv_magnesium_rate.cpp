@@ -12,6 +12,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -55,7 +57,7 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
                                                  {"drug", drug_summary_name(fast)}});
     c.detail.push_back(fill(
         d.text("iv_rate_computed"),
-        {{"drugs", drugs_text(fast)},
+        {{"drugs", drugs_text(rc, fast)},
          {"rate", format_number(fastest, 1)},
          {"max", format_number(d.iv_rate_max_mg_per_min)},
          {"dose", format_number(d.iv_dose_g)},
@@ -72,6 +74,23 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
             if (auto s = slower_rate_suggestion(rc, *e)) c.suggestions.push_back(std::move(*s));
     }
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_iv_magnesium_rate_conditions(rule_context const& rc) {
+    std::vector<medication_exposure const*> infused;
+    std::vector<trace_comparison> out;
+    for (auto const* e : triggering_repletion_orders(rc)) {
+        if (e->route == route_kind::oral || e->route == route_kind::intramuscular) continue;
+        infused.push_back(e);
+        auto const rate = iv_rate_mg_per_min(*e->order, rc.d);
+        out.push_back(trace::compare("infusion rate of " + e->reference, rate, ">",
+                                     rc.d.iv_rate_max_mg_per_min, "mg/min",
+                                     rate && *rate > rc.d.iv_rate_max_mg_per_min,
+                                     rate ? std::string() : "rate not computable"));
+    }
+    out.insert(out.begin(), trace::ordered("IV magnesium ordered", infused));
+    return out;
 }
 
 }  // namespace cds::rules

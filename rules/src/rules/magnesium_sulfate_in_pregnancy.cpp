@@ -12,6 +12,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -70,7 +72,7 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
                                          {"drug", drug_summary_name(orders)}});
     c.detail.push_back(
         fill(d.text(running_ref.empty() ? "pregnancy_ordered" : "pregnancy_ordered_with_active"),
-             {{"drugs", drugs_text(orders)},
+             {{"drugs", drugs_text(rc, orders)},
               {"days", format_number(longest, 1)},
               {"evidence", f.pregnancy_evidence}}));
     c.detail.push_back(
@@ -84,6 +86,30 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
             c.suggestions.push_back(std::move(*s));
     }
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_magnesium_sulfate_in_pregnancy_conditions(
+    rule_context const& rc) {
+    auto const& f = rc.f;
+    std::vector<trace_comparison> out{
+        trace::condition("pregnant", f.pregnant, f.pregnancy_evidence)};
+    bool const patient_view = rc.hook.hook == "patient-view";
+    std::vector<medication_exposure const*> continuous;
+    for (auto const& e : f.exposures) {
+        if (patient_view ? e.from_context : !e.trigger) continue;
+        if (!continuous_sulfate(e, rc.d)) continue;
+        continuous.push_back(&e);
+        if (auto const days = order_duration_days(*e.order, rc.d)) {
+            out.push_back(trace::compare("intended duration of " + e.reference, *days, ">",
+                                         rc.d.continuous_mgso4_max_days, "d",
+                                         *days > rc.d.continuous_mgso4_max_days,
+                                         "an active order's days since authored count too"));
+        }
+    }
+    out.insert(out.begin() + 1,
+               trace::ordered("continuous magnesium sulfate (IV/IM) ordered", continuous));
+    return out;
 }
 
 }  // namespace cds::rules

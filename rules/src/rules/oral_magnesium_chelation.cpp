@@ -10,6 +10,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -52,10 +54,34 @@ std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc) 
     c.sort_key = antibiotics.front()->reference;
     c.references = evidence_references(rc, antibiotics);
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(antibiotics)}});
-    c.detail.push_back(fill(rc.d.text("chelation_pair"), {{"antibiotics", drugs_text(antibiotics)},
-                                                          {"magnesium", drugs_text(magnesium)}}));
+    c.detail.push_back(fill(
+        rc.d.text("chelation_pair"),
+        {{"antibiotics", drugs_text(rc, antibiotics)}, {"magnesium", drugs_text(rc, magnesium)}}));
     c.detail.push_back(rc.d.text("chelation_advice"));
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+// An antibiotic ordered meets any oral magnesium; magnesium ordered meets an antibiotic that is
+// active or ordered with it.
+std::vector<trace_comparison> rule_oral_magnesium_chelation_conditions(rule_context const& rc) {
+    std::vector<medication_exposure const*> antibiotic_ordered, magnesium_ordered, antibiotics,
+        magnesium;
+    for (auto const& e : rc.f.exposures) {
+        if (oral_antibiotic(e) && e.trigger) antibiotic_ordered.push_back(&e);
+        if (oral_magnesium(e) && e.trigger) magnesium_ordered.push_back(&e);
+        if (oral_antibiotic(e) && (e.trigger || !e.from_context)) antibiotics.push_back(&e);
+        if (oral_magnesium(e)) magnesium.push_back(&e);
+    }
+    bool const antibiotic_meets_magnesium = !antibiotic_ordered.empty() && !magnesium.empty();
+    bool const magnesium_meets_antibiotic = !magnesium_ordered.empty() && !antibiotics.empty();
+    std::string note = "antibiotic ordered: " + trace::references_of(antibiotic_ordered) +
+                       "; oral magnesium ordered: " + trace::references_of(magnesium_ordered) +
+                       "; antibiotic active or ordered: " + trace::references_of(antibiotics) +
+                       "; oral magnesium: " + trace::references_of(magnesium);
+    return {trace::condition(
+        "oral fluoroquinolone or tetracycline with oral magnesium, one of them ordered",
+        antibiotic_meets_magnesium || magnesium_meets_antibiotic, std::move(note))};
 }
 
 }  // namespace cds::rules

@@ -6,6 +6,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -22,6 +24,12 @@ std::optional<card_draft> rule_potassium_with_hypomagnesemia(rule_context const&
         c.detail.push_back(
             fill(rc.d.text("implications.potassium"), {{"drug", drug_summary_name({e})}}));
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_potassium_with_hypomagnesemia_conditions(
+    rule_context const& rc) {
+    return trace::low_magnesium_with(rc, "potassium replacement ordered", dc_potassium);
 }
 
 }  // namespace cds::rules

@@ -6,6 +6,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -25,7 +27,7 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     c.summary =
         fill(rc.d.rule(c.rule_id).summary,
              {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}, {"action", action}});
-    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(rc, orders)}}));
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(rc.d.text("nephrology_advice"));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
@@ -44,6 +46,15 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     }
     if (auto s = remove_orders_suggestion(rc, to_remove)) c.suggestions.push_back(std::move(*s));
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_repletion_renal_contraindicated_conditions(
+    rule_context const& rc) {
+    return {trace::compare("renal function below the severely impaired band",
+                           trace::renal_estimate_ml_min(rc), "<", rc.d.band_min[2], "mL/min",
+                           rc.f.renal.band == renal_band::contraindicated, trace::renal_note(rc)),
+            trace::ordered("magnesium repletion ordered", triggering_repletion_orders(rc))};
 }
 
 }  // namespace cds::rules

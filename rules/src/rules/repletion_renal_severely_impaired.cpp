@@ -6,7 +6,10 @@
 // route is not recognised is warned about without a judgement of its dose (§7).
 
 #include "cards.hpp"
+#include "common/decimal.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -76,7 +79,7 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     c.references = evidence_references(rc, orders);
     c.summary = fill(d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}});
-    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(rc, orders)}}));
     for (auto& h : halvings) c.detail.push_back(std::move(h));
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(
@@ -88,6 +91,21 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
     c.suggestions = std::move(way_out);
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_repletion_renal_severely_impaired_conditions(
+    rule_context const& rc) {
+    auto const v = trace::renal_estimate_ml_min(rc);
+    bool const in_band = rc.f.renal.band == renal_band::severely_impaired;
+    return {
+        trace::compare("renal function at or above the severely impaired band", v,
+                       ">=", rc.d.band_min[2], "mL/min",
+                       v && compare_as_decimal(*v, rc.d.band_min[2]) >= 0 && !rc.f.renal.ckd5,
+                       trace::renal_note(rc)),
+        trace::compare("renal function below the impaired band", v, "<", rc.d.band_min[1], "mL/min",
+                       in_band || (v && compare_as_decimal(*v, rc.d.band_min[1]) < 0)),
+        trace::ordered("magnesium repletion ordered", triggering_repletion_orders(rc))};
 }
 
 }  // namespace cds::rules

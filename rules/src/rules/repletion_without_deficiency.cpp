@@ -8,6 +8,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -19,7 +21,7 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
     for (auto const* e : triggering_repletion_orders(rc)) {
         std::string const why = exemption(rc, *e, true);
         if (!why.empty()) {
-            rc.note("repletion-without-deficiency", e->reference, "exempt: " + why);
+            rc.note("repletion-without-deficiency", e->reference, "exempt: ", why);
             continue;
         }
         orders.push_back(e);
@@ -32,13 +34,26 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
     c.references = evidence_references(rc, orders);
     c.summary = fill(rc.d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
-    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(orders)}}));
+    c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(rc, orders)}}));
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(rc.d.text("normal_exclusion"));
     c.detail.push_back(mg_thresholds(rc));
     c.detail.push_back(renal_text(rc));
     if (auto s = remove_orders_suggestion(rc, orders)) c.suggestions.push_back(std::move(*s));
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_repletion_without_deficiency_conditions(rule_context const& rc) {
+    auto const& m = rc.f.magnesium;
+    bool const normal = m.latest && m.level == mg_level::normal;
+    return {trace::mg_known(rc),
+            trace::compare("serum magnesium at or above the low threshold", trace::mg_value(rc),
+                           ">=", rc.d.mg_low_below, "mg/dL", m.latest && !m.low()),
+            trace::compare("serum magnesium at or below the high threshold", trace::mg_value(rc),
+                           "<=", rc.d.mg_high_above, "mg/dL", normal),
+            trace::mg_current(rc),
+            trace::ordered("magnesium repletion ordered", triggering_repletion_orders(rc))};
 }
 
 }  // namespace cds::rules

@@ -5,6 +5,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -22,11 +24,19 @@ std::optional<card_draft> rule_repletion_without_recent_level(rule_context const
     c.summary = fill(rc.d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(orders)}, {"window", window}});
     c.detail.push_back(fill(rc.d.text("magnesium_ordered_no_level"),
-                            {{"drugs", drugs_text(orders)}, {"window", window}}));
+                            {{"drugs", drugs_text(rc, orders)}, {"window", window}}));
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_repletion_without_recent_level_conditions(
+    rule_context const& rc) {
+    return {trace::no_mg_within(rc, "days since the newest serum magnesium",
+                                rc.d.mg_before_repletion_days),
+            trace::ordered("magnesium repletion ordered", triggering_repletion_orders(rc))};
 }
 
 }  // namespace cds::rules

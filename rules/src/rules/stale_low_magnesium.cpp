@@ -4,6 +4,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -23,11 +25,23 @@ std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
     c.detail.push_back(mg_evidence(rc) + " " + mg_thresholds(rc));
     if (!drugs.empty()) {
         c.detail.push_back(
-            fill(rc.d.text("implications.contributing"), {{"drugs", drugs_text(drugs)}}));
+            fill(rc.d.text("implications.contributing"), {{"drugs", drugs_text(rc, drugs)}}));
     }
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_stale_low_magnesium_conditions(rule_context const& rc) {
+    auto const& m = rc.f.magnesium;
+    return {trace::mg_known(rc), trace::mg_low(rc),
+            trace::compare("serum magnesium result older than the current window",
+                           trace::mg_age_hours(rc), ">", rc.d.mg_current_hours, "h",
+                           m.latest && !m.current),
+            trace::compare("serum magnesium result within the stale-low window",
+                           trace::mg_age_hours(rc), "<=", rc.d.mg_stale_low_days * 24, "h",
+                           m.latest && m.latest->age_hours <= rc.d.mg_stale_low_days * 24)};
 }
 
 }  // namespace cds::rules

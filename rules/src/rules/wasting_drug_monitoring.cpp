@@ -7,6 +7,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -36,13 +38,38 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     c.summary = fill(d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(due)}, {"window", window_text}});
     c.detail.push_back(fill(d.text("monitoring_expected"),
-                            {{"drugs", drugs_text(due)},
+                            {{"drugs", drugs_text(rc, due)},
                              {"days", format_number(d.mg_monitoring_days)},
                              {"high_risk_days", format_number(d.mg_monitoring_high_risk_days)}}));
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_wasting_drug_monitoring_conditions(rule_context const& rc) {
+    bool const patient_view = rc.hook.hook == "patient-view";
+    std::vector<medication_exposure const*> wasting, high_risk;
+    for (auto const& e : rc.f.exposures) {
+        if (!e.is(dc_wasting) || (patient_view ? e.from_context : !e.trigger)) continue;
+        wasting.push_back(&e);
+        if (e.is(dc_high_risk)) high_risk.push_back(&e);
+    }
+    std::vector<trace_comparison> out{trace::ordered(patient_view
+                                                         ? "a magnesium-wasting drug in the record"
+                                                         : "a magnesium-wasting drug ordered",
+                                                     wasting)};
+    if (!high_risk.empty()) {
+        out.push_back(trace::no_mg_within(rc,
+                                          "days since the newest serum magnesium (high-risk drug)",
+                                          rc.d.mg_monitoring_high_risk_days));
+    }
+    if (high_risk.size() < wasting.size() || wasting.empty()) {
+        out.push_back(trace::no_mg_within(rc, "days since the newest serum magnesium",
+                                          rc.d.mg_monitoring_days));
+    }
+    return out;
 }
 
 }  // namespace cds::rules

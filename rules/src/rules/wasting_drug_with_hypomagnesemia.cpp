@@ -8,6 +8,8 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "trace/conditions.hpp"
+#include "trace/record.hpp"
 
 namespace cds::rules {
 
@@ -31,6 +33,12 @@ std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context con
         if (ppi && e->from_context && adult) c.suggestions.push_back(famotidine_switch(rc, *e));
     }
     return c;
+}
+
+// The conditions the explain trace shows for this rule: what it compares, and with what.
+std::vector<trace_comparison> rule_wasting_drug_with_hypomagnesemia_conditions(
+    rule_context const& rc) {
+    return trace::low_magnesium_with(rc, "magnesium-wasting drug ordered", dc_wasting);
 }
 
 }  // namespace cds::rules

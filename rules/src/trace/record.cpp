@@ -88,7 +88,7 @@ std::string_view trace_reason_name(trace_reason r) {
 
 namespace trace {
 
-trace_entry& about_resource(std::vector<trace_entry>& trace,
+trace_entry& about_resource(trace_recorder trace,
                             trace_section section,
                             trace_decision decision,
                             trace_reason reason,
@@ -98,7 +98,8 @@ trace_entry& about_resource(std::vector<trace_entry>& trace,
     std::string subject;
     subject.reserve(type.size() + 1 + id.size());
     subject.append(type).append("/").append(id);
-    trace_entry& e = trace.emplace_back("findings", std::move(subject), std::move(message));
+    trace_entry& e =
+        trace.entries().emplace_back("findings", std::move(subject), std::move(message));
     e.section = section;
     e.decision = decision;
     e.reason = reason;
@@ -107,12 +108,13 @@ trace_entry& about_resource(std::vector<trace_entry>& trace,
     return e;
 }
 
-trace_entry& about_value(std::vector<trace_entry>& trace,
+trace_entry& about_value(trace_recorder trace,
                          trace_section section,
                          trace_decision decision,
                          std::string subject,
                          std::string message) {
-    trace_entry& e = trace.emplace_back("findings", std::move(subject), std::move(message));
+    trace_entry& e =
+        trace.entries().emplace_back("findings", std::move(subject), std::move(message));
     e.section = section;
     e.decision = decision;
     return e;

@@ -1,6 +1,8 @@
 #pragma once
 // Recording the explain trace where a decision is taken: one call per decision, with the
-// resource it is about, the reason code and the values used (cds/rules/trace.hpp).
+// resource it is about, the reason code and the values used (cds/rules/trace.hpp). Each call
+// needs a recorder that is on (trace_recorder::on()): the caller asks before it builds the
+// message.
 
 #include <optional>
 #include <string>
@@ -8,11 +10,12 @@
 #include <vector>
 
 #include "cds/rules/trace.hpp"
+#include "trace/recorder.hpp"
 
 namespace cds::rules::trace {
 
 // A decision about one resource ("Observation", "mg1"): its subject is "Observation/mg1".
-trace_entry& about_resource(std::vector<trace_entry>& trace,
+trace_entry& about_resource(trace_recorder trace,
                             trace_section section,
                             trace_decision decision,
                             trace_reason reason,
@@ -21,7 +24,7 @@ trace_entry& about_resource(std::vector<trace_entry>& trace,
                             std::string message);
 
 // A decision about a derived value ("magnesium", "renal_function", "cockcroft_gault").
-trace_entry& about_value(std::vector<trace_entry>& trace,
+trace_entry& about_value(trace_recorder trace,
                          trace_section section,
                          trace_decision decision,
                          std::string subject,

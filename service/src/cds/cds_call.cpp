@@ -455,6 +455,7 @@ http_response complete_cds_call(prepared_call call,
     std::shared_ptr<rules::rule_set const> const current =
         call.rules != nullptr ? nullptr : state.rules.get();
     rules::rule_set const& rule_set = call.rules != nullptr ? *call.rules : *current;
+    call.context.record_trace = call.explain;  // the trace is built only to be returned
     auto result = rules::evaluate(snapshot, call.context, rule_set, state.next_uuid, storage);
     link_rule_pages(result.cards, state.public_base->get());
     auto const issued_at = std::chrono::system_clock::now();

@@ -33,11 +33,15 @@ struct hook_context {
     // page limit), in short client-fit words: shown on every card, since the evidence may be
     // incomplete. The service fills it from the FHIR-server fetch; never holds a token.
     std::vector<std::string> data_notes;
+    // Record the explain trace (evaluation_result::trace). Off, no trace entry or text is
+    // built at all; the cards are the same either way. On for whoever shows the trace (the
+    // service's `?explain=true`, `evaluate --explain`), off for every other call.
+    bool record_trace = false;
 };
 
 struct evaluation_result {
-    boost::json::array cards;  // CDS Hooks 2.0 Card objects, already spec-conformant JSON
-    std::vector<trace_entry> trace;
+    boost::json::array cards;        // CDS Hooks 2.0 Card objects, already spec-conformant JSON
+    std::vector<trace_entry> trace;  // empty unless hook_context::record_trace
 };
 
 // Produces a fresh RFC 4122 uuid string per call (the service injects a random source;

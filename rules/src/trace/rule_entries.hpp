@@ -1,21 +1,14 @@
 #pragma once
-// Each rule's conditions as the trace shows them: the values a rule compares and the thresholds
-// it compares them with (CLINICAL-BASIS.md §4), and the entry that says whether it fired.
+// Each rule's entry in the explain trace: whether it fired (and on which card), with the
+// conditions it compares (the rule's own `<function>_conditions`, beside it in its file), or that
+// it was disabled or not run on this hook. Called only when the trace is recorded.
 
-#include <span>
-#include <string_view>
 #include <vector>
 
 #include "cards.hpp"
 #include "registry.hpp"
 
 namespace cds::rules::trace {
-
-// The conditions of the rule `rule_id` on this request's findings; empty for an unknown id.
-[[nodiscard]] std::vector<trace_comparison> rule_conditions(std::string_view rule_id,
-                                                            rule_context const& rc);
-// Whether rule_conditions knows the rule (every registered rule must be known).
-[[nodiscard]] bool has_rule_conditions(std::string_view rule_id);
 
 // The one trace entry of a registered rule: fired (with its card's indicator), did not fire
 // (with the conditions not met), disabled in the rule set, or not run on this hook.
