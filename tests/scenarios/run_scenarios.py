@@ -10,7 +10,9 @@ Modes:
   properties    classification over a sweep of Mg values is monotonic (critical, warning, none as Mg
                 rises, switching exactly at 1.2 and 1.8 mg/dL), and the same value written in mg/dL,
                 mg/L, mmol/L and mEq/L is classified the same
-  selftest      the checker itself fails on wrong responses (no test that cannot fail)
+  selftest      the checker itself fails on wrong responses (no test that cannot fail); with
+                --binary also that a scenario's history.json changes the cards and that a
+                malformed history fails with a message naming what is wrong
 
 Usage: run_scenarios.py MODE --binary PATH --scenarios DIR [--rules-default FILE] [--only SUBSTRING]
 """
@@ -394,11 +396,73 @@ def mode_selftest(args) -> int:
     for name, res in gap_cases.items():
         if not card_checker.medication_request_gaps(res):
             failures.append(f"order gap '{name}' was not listed")
+    history_checks = 0
+    if args.binary:
+        history_failures, history_checks = selftest_history(args)
+        failures += history_failures
     for f in failures:
         print(f"FAIL selftest: {f}")
-    total = len(mutations) + 10 + len(gap_cases)
+    total = len(mutations) + 10 + len(gap_cases) + history_checks
     summary_line(total - len(failures), len(failures))
     return 1 if failures else 0
+
+
+HISTORY_BASE = "silent_snooze_pv_warning_overridden_2h_ago"
+# Each malformed history.json must fail the scenario with a message naming the entry and field.
+MALFORMED_HISTORIES = {
+    "ago not a duration": ({"ago": "2 hours", "rule": "hypomagnesemia"}, "feedback[0].ago"),
+    "ago missing": ({"rule": "hypomagnesemia"}, "feedback[0].ago"),
+    "misspelt key": ({"ago": "PT2H", "rule": "hypomagnesemia", "reson": "patient-declined"}, "unknown key 'reson'"),
+    "rule without a card": ({"ago": "PT2H", "rule": "digoxin-with-hypomagnesemia"}, "feedback[0].rule"),
+    "reason the card does not offer": ({"ago": "PT2H", "rule": "hypomagnesemia", "reason": "doses-already-separated"},
+                                       "feedback[0].reason"),
+    "accepted with a reason": ({"ago": "PT2H", "rule": "hypomagnesemia", "outcome": "accepted",
+                                "reason": "patient-declined"}, "feedback[0].reason"),
+    "unknown outcome": ({"ago": "PT2H", "rule": "hypomagnesemia", "outcome": "dismissed"}, "feedback[0].outcome"),
+    "missing earlier request": ({"ago": "PT2H", "rule": "hypomagnesemia", "request": "earlier.json"},
+                                "feedback[0].request"),
+}
+
+
+def selftest_history(args) -> tuple[list[str], int]:
+    """history.json (snoozing, §6) through the real `evaluate --history`: the library case
+    passes; without its history the same expectations fail (the feedback is what hides the
+    card); each malformed history fails with a message naming what is wrong."""
+    import shutil
+    failures: list[str] = []
+    base = next((s for s in lib.load_scenarios(Path(args.scenarios)) if s.id == HISTORY_BASE), None)
+    if base is None:
+        return [f"history base scenario {HISTORY_BASE} not found"], 1
+    checks = 0
+    with lib.temp_workdir() as tmp:
+        def run_with(history: dict | None, stray: str | None = None) -> list[str]:
+            folder = Path(tmp) / HISTORY_BASE
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(base.folder, folder)
+            if history is None:
+                (folder / "history.json").unlink()
+            else:
+                (folder / "history.json").write_text(json.dumps(history), encoding="utf-8")
+            if stray:
+                (folder / stray).write_text("{}", encoding="utf-8")
+            s = lib.Scenario(base.id, folder, base.request, base.expected)
+            return lib.check_scenario(s, lib.run_scenario(args.binary, s, None, Path(tmp)))
+        good = json.loads((base.folder / "history.json").read_text(encoding="utf-8"))
+        checks += 1
+        if run_with(good):
+            failures.append(f"the history scenario {HISTORY_BASE} fails as written: {run_with(good)}")
+        checks += 1
+        if not run_with(None):
+            failures.append("without its history.json the snoozed scenario still passed: the history changed nothing")
+        checks += 1
+        if not any("histroy.json" in p for p in run_with(good, stray="histroy.json")):
+            failures.append("a misspelt history file in the scenario folder was not reported")
+        for name, (entry, fragment) in MALFORMED_HISTORIES.items():
+            checks += 1
+            problems = run_with({"description": "selftest", "feedback": [entry]})
+            if not any(fragment in p for p in problems):
+                failures.append(f"malformed history '{name}' not reported with {fragment!r}: {problems}")
+    return failures, checks
 
 
 def main() -> int:
@@ -411,6 +475,11 @@ def main() -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     if args.mode == "selftest":
+        # Without --binary the checker alone; with it, history.json through `evaluate --history` too.
+        if args.binary and lib.describe_binary_problem(args.binary):
+            print(f"FAIL: {lib.describe_binary_problem(args.binary)}")
+            summary_line(0, 1)
+            return 1
         return mode_selftest(args)
     problem = lib.describe_binary_problem(args.binary)
     if problem:

@@ -149,10 +149,12 @@ def rules_file_for(scenario: Scenario, default_rules: Path | None, workdir: Path
 
 
 def run_evaluate(binary: str, request_path: Path, now: str, rules: Path | None = None,
-                 timeout: float = 60.0) -> RunResult:
+                 timeout: float = 60.0, history: Path | None = None) -> RunResult:
     cmd = [binary, "evaluate", str(request_path), "--now", now]
     if rules is not None:
         cmd += ["--rules", str(rules)]
+    if history is not None:
+        cmd += ["--history", str(history)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -166,9 +168,38 @@ def run_evaluate(binary: str, request_path: Path, now: str, rules: Path | None =
     return result
 
 
+HISTORY_FILE = "history.json"
+
+
+def history_file(scenario: Scenario) -> Path | None:
+    """The scenario's earlier feedback (fixtures/scenarios/README.md), replayed by `evaluate
+    --history` through the service's own snoozing; None when it has none."""
+    path = scenario.folder / HISTORY_FILE
+    return path if path.is_file() else None
+
+
+def unexpected_files(scenario: Scenario) -> list[str]:
+    """Files of a scenario folder that nothing reads: a misspelt history.json would otherwise
+    be ignored and its case run without the feedback it states."""
+    known = {"request.json", "expected.json", HISTORY_FILE}
+    if isinstance(scenario.expected.get("rules"), str):
+        known.add(scenario.expected["rules"])
+    path = history_file(scenario)
+    if path is not None:
+        try:
+            history = json.loads(path.read_text(encoding="utf-8"))
+            for entry in history.get("feedback", []) if isinstance(history, dict) else []:
+                if isinstance(entry, dict) and isinstance(entry.get("request"), str):
+                    known.add(entry["request"])
+        except (OSError, json.JSONDecodeError):
+            pass   # `evaluate --history` names what is wrong with it
+    return sorted(p.name for p in scenario.folder.iterdir() if p.name not in known)
+
+
 def run_scenario(binary: str, scenario: Scenario, default_rules: Path | None, workdir: Path) -> RunResult:
     rules = rules_file_for(scenario, default_rules, workdir)
-    return run_evaluate(binary, scenario.folder / "request.json", scenario.now, rules)
+    return run_evaluate(binary, scenario.folder / "request.json", scenario.now, rules,
+                        history=history_file(scenario))
 
 
 # ------------------------------------------------------------------------------------ FHIR helpers
@@ -756,6 +787,10 @@ def check_scenario(scenario: Scenario, result: RunResult, rules_identity: tuple[
     problems = validate_expected(exp)
     if problems:
         return ["fixture error: " + p for p in problems]
+    stray = unexpected_files(scenario) if (scenario.folder / "expected.json").is_file() else []
+    if stray:
+        return [f"fixture error: file(s) {stray} in the scenario folder are read by nothing (a scenario folder holds "
+                f"request.json, expected.json, optionally history.json and the files they name)"]
     if "error" in exp:
         output = result.stdout + result.stderr
         r = []
@@ -766,6 +801,8 @@ def check_scenario(scenario: Scenario, result: RunResult, rules_identity: tuple[
                 r.append(f"error output lacks {t!r}: {output[:300]!r}")
         return r
     if result.exit_code != 0:
+        if "--history" in result.stderr:
+            return ["history.json: " + result.stderr.strip().replace("\n", "\n       ")[:1500]]
         return [f"exit status {result.exit_code}; stderr: {result.stderr[:600]!r}; stdout: {result.stdout[:300]!r}"]
     if result.parse_error:
         return [result.parse_error]

@@ -11,6 +11,7 @@
 #include "cds/service/cli/options.hpp"
 #include "cds/service/fhir_client/command_line.hpp"
 #include "cds/service/http/router.hpp"
+#include "cds/service/workbench/scenario_history.hpp"
 
 namespace cds::service::cli {
 
@@ -29,7 +30,10 @@ po::options_description evaluate_options() {
         "deepest JSON nesting accepted")("explain", po::bool_switch(),
                                          "print the evaluation trace with the cards")(
         "format", po::value<std::string>()->default_value("json"),
-        "with --explain: json (the service's ?explain=true response) or text (readable)");
+        "with --explain: json (the service's ?explain=true response) or text (readable)")(
+        "history", po::value<std::string>()->value_name("FILE"),
+        "earlier feedback to replay first (a scenario's history.json): the cards it overrode "
+        "are snoozed as the service would snooze them");
     // The same FHIR-client flags as serve: with --fhir-allow, absent prefetch keys are fetched
     // from the request's fhirServer exactly as over HTTP (one call, on a private io_context).
     fhir_client::add_fhir_client_options(d);
@@ -95,6 +99,28 @@ http_response answer(http_request request, service_state const& state) {
     }
 }
 
+// The request after the earlier feedback of a history file (workbench/scenario_history.hpp);
+// a history that cannot be read or replayed is an error naming each problem.
+workbench::evaluated_request evaluate_after(std::string const& history_file,
+                                            std::string const& body,
+                                            fhir::instant now,
+                                            rules::rule_set const& rule_set,
+                                            workbench::request_evaluator const& evaluate) {
+    auto const read = workbench::read_history(history_file);
+    if (!read.history) {
+        std::string message = "--history " + history_file + ":";
+        for (auto const& problem : read.problems) message += "\n  " + problem;
+        throw usage_error(message);
+    }
+    auto replayed = workbench::evaluate_after_history(*read.history, body, now, rule_set, evaluate);
+    if (!replayed.problems.empty()) {
+        std::string message = "--history " + history_file + " cannot be replayed:";
+        for (auto const& problem : replayed.problems) message += "\n  " + problem;
+        throw usage_error(message);
+    }
+    return std::move(replayed.response);
+}
+
 }  // namespace
 
 int run_evaluate(std::vector<std::string> const& args) {
@@ -117,16 +143,25 @@ int run_evaluate(std::vector<std::string> const& args) {
     if (format == "text" && !explain) throw usage_error("--format text goes with --explain");
     state.explain_enabled = explain;
 
-    std::string const service_id = vm.count("service")
-                                       ? vm["service"].as<std::string>()
-                                       : pick_service(*rule_set, body, state.limits.max_json_depth);
-    http_request request;
-    request.method = "POST";
-    request.target = "/cds-services/" + service_id + (explain ? "?explain=true" : "");
-    request.headers = {{"Content-Type", "application/json"}};
-    request.body = std::move(body);
-    request.received_at = now;
-    auto const response = answer(std::move(request), state);
+    // Each request (a history's earlier ones too) goes to the service answering its own hook.
+    auto const evaluate = [&](std::string request_body, fhir::instant at) {
+        std::string const service_id =
+            vm.count("service")
+                ? vm["service"].as<std::string>()
+                : pick_service(*rule_set, request_body, state.limits.max_json_depth);
+        http_request request;
+        request.method = "POST";
+        request.target = "/cds-services/" + service_id + (explain ? "?explain=true" : "");
+        request.headers = {{"Content-Type", "application/json"}};
+        request.body = std::move(request_body);
+        request.received_at = at;
+        auto response = answer(std::move(request), state);
+        return workbench::evaluated_request{static_cast<int>(response.status),
+                                            std::move(response.body)};
+    };
+    auto const response = vm.count("history") ? evaluate_after(vm["history"].as<std::string>(),
+                                                               body, now, *rule_set, evaluate)
+                                              : evaluate(std::move(body), now);
     if (response.status == 200 && format == "text") {
         print_explained(response.body, std::cout);
     } else if (!response.body.empty()) {

@@ -10,6 +10,7 @@ void print_help(std::ostream& out, char const* version) {
            "  magnesium-cds serve [--listen HOST:PORT] [--rules FILE] [options]\n"
            "  magnesium-cds evaluate REQUEST.json [--now DATETIME] [--rules FILE] [--service ID]\n"
            "                         [--fhir-allow URL ...] [--explain [--format text|json]]\n"
+           "                         [--history FILE]\n"
            "  magnesium-cds check-rules FILE\n"
            "  magnesium-cds feedback-report --feedback-db FILE|URL [--since DATETIME] [--until "
            "DATETIME]\n"

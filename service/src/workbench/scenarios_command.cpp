@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/program_options.hpp>
 
+#include "cds/service/workbench/scenario_history.hpp"
 #include "cds/service/workbench/workbench.hpp"
 
 namespace cds::service::workbench {
@@ -110,6 +111,38 @@ private:
     std::map<std::string, std::unique_ptr<entry>> cache_;
 };
 
+// The scenario's request evaluated after the earlier feedback of its history.json
+// (scenario_history.hpp); the history's problems instead when it cannot be read or replayed.
+struct evaluation_after_history {
+    evaluation result;
+    std::vector<std::string> problems;
+};
+evaluation_after_history evaluate_after(fs::path const& history_file,
+                                        boost::json::value const& request,
+                                        fhir::instant now,
+                                        rules_under_test const& rules,
+                                        evaluator const& eval) {
+    auto const read = read_history(history_file);
+    if (!read.history) {
+        evaluation_after_history out;
+        for (auto const& p : read.problems) out.problems.push_back("fixture error: " + p);
+        return out;
+    }
+    auto replayed =
+        evaluate_after_history(*read.history, boost::json::serialize(request), now, *rules.rules,
+                               [&eval](std::string body, fhir::instant at) {
+                                   auto e = eval.evaluate(std::move(body), at);
+                                   return evaluated_request{e.status, std::move(e.body)};
+                               });
+    evaluation_after_history out{{replayed.response.status, std::move(replayed.response.body), {}},
+                                 {}};
+    for (auto const& p : replayed.problems) out.problems.push_back("history: " + p);
+    boost::system::error_code ec;
+    auto parsed = boost::json::parse(out.result.body, ec);
+    if (!ec) out.result.response = std::move(parsed);
+    return out;
+}
+
 std::vector<std::string> run_one(scenario_files const& s, rules_cache& cache) {
     std::string error;
     auto expected = read_json(s.folder / "expected.json", error);
@@ -123,8 +156,14 @@ std::vector<std::string> run_one(scenario_files const& s, rules_cache& cache) {
         return {"fixture error: expected.now: required, a FHIR dateTime with time zone"};
     auto const [rules, eval] = cache.for_scenario(*expected, s.folder, error);
     if (rules == nullptr) return {"rule file: " + error};
-    auto const result = eval->evaluate(boost::json::serialize(*request), now.value->start);
-    return check_scenario(*expected, *request, result, *rules);
+    auto const history_file = s.folder / "history.json";
+    if (!fs::exists(history_file)) {
+        auto const result = eval->evaluate(boost::json::serialize(*request), now.value->start);
+        return check_scenario(*expected, *request, result, *rules);
+    }
+    auto const after = evaluate_after(history_file, *request, now.value->start, *rules, *eval);
+    if (!after.problems.empty()) return after.problems;
+    return check_scenario(*expected, *request, after.result, *rules);
 }
 
 po::options_description scenarios_options() {
