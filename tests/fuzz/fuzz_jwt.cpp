@@ -255,7 +255,7 @@ std::unique_ptr<authenticator> make_authenticator() {
 
 bool printable_short(std::string const& s) {
     if (s.size() > 128) return false;
-    for (unsigned char c : s) {
+    for (char const c : s) {
         if (c < 0x20 || c > 0x7e) return false;
     }
     return true;

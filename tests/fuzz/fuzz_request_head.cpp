@@ -88,7 +88,7 @@ std::vector<std::string> elements(cds::service::header_list const& headers, std:
 
 std::size_t count(cds::service::header_list const& headers, std::string_view name) {
     std::size_t n = 0;
-    for (auto const& field : headers) n += cds::service::iequals(field.first, name) ? 1 : 0;
+    for (auto const& field : headers) n += cds::service::iequals(field.first, name) ? 1U : 0U;
     return n;
 }
 

@@ -72,8 +72,8 @@ inline std::optional<boost::json::value> parse_json(std::string_view text,
 // CDS Hooks 2.0 `summary` limit is in characters, not bytes.
 inline std::size_t utf8_length(std::string_view text) {
     std::size_t n = 0;
-    for (unsigned char c : text) {
-        if ((c & 0xC0U) != 0x80U) ++n;
+    for (char const c : text) {
+        if ((static_cast<unsigned char>(c) & 0xC0U) != 0x80U) ++n;
     }
     return n;
 }

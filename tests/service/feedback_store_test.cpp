@@ -886,6 +886,10 @@ TEST_CASE("postgres store: a lost connection fails its call and the next call re
     test_store under_test;
     auto store = under_test.open();
     REQUIRE(store->record("magnesium-order-sign", {accepted("before", {})}));
+    REQUIRE(store
+                ->overrides_since("no-such-patient", std::chrono::system_clock::time_point{},
+                                  std::chrono::steady_clock::now() + std::chrono::seconds{5})
+                .has_value());
 
     // The server ends the store's sessions (the writer's and the snooze reader's), as a
     // restart or a failover would.
@@ -906,6 +910,27 @@ TEST_CASE("postgres store: a lost connection fails its call and the next call re
     reader db{under_test.target()};
     CHECK(db.rows("SELECT card_uuid FROM feedback ORDER BY id") ==
           std::vector<std::vector<std::string>>{{"before"}, {"after"}});
+}
+
+// The snooze reader's session is opened by the first lookup: a store that is never asked for
+// overrides (every snooze period 0, a feedback report) holds the writer's session only.
+TEST_CASE("postgres store: the snooze reader connects at the first lookup, not before" *
+          doctest::skip(!testing_postgres)) {
+    test_store under_test;
+    auto store = under_test.open();
+    REQUIRE(store->record("magnesium-order-sign", {accepted("card", {})}));
+    reader admin{postgres_admin_url()};
+    auto const database = under_test.target().substr(under_test.target().rfind('/') + 1);
+    std::string const sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                 database + "' AND application_name = 'magnesium-cds'";
+    CHECK(admin.scalar(sessions.c_str()) == "1");
+
+    auto const lookup =
+        store->overrides_since("no-such-patient", std::chrono::system_clock::time_point{},
+                               std::chrono::steady_clock::now() + std::chrono::seconds{5});
+    REQUIRE(lookup.has_value());
+    CHECK(lookup->empty());
+    CHECK(admin.scalar(sessions.c_str()) == "2");
 }
 
 TEST_CASE("postgres store: replicas starting together migrate the schema once" *

@@ -1,10 +1,16 @@
 // Replacing the served rule set (current_rules, rules_reloader): what the endpoints and the
-// feedback seam show after a replace, that a snapshot taken before it keeps its rules, and that
-// an invalid or missing rule file changes nothing.
+// feedback seam show after a replace, that a snapshot taken before it keeps its rules, that
+// the metrics label the reloaded rule set's services, and that an invalid or missing rule file
+// changes nothing.
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <unistd.h>
 
@@ -21,6 +27,7 @@ namespace cds::service {
 namespace {
 
 using namespace testing;
+using namespace std::chrono_literals;
 
 // The bundled rule file with another version and another title for the first service.
 std::string bundled_with(std::string const& version, std::string const& first_title) {
@@ -46,6 +53,28 @@ void write_file(std::filesystem::path const& path, std::string const& text) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << text;
     REQUIRE(out.good());
+}
+
+// The bundled rule file with one more service: the first one's copy under `id`. (A reload
+// cannot add or rename a rule id: the loader refuses any the build's registry lacks.)
+std::string bundled_with_service_copy(std::string const& id) {
+    auto document = boost::json::parse(rules::bundled_rule_set_json()).as_object();
+    auto& services = document["services"].as_array();
+    auto copy = services.at(0).as_object();
+    copy["id"] = id;
+    services.push_back(copy);
+    return boost::json::serialize(document);
+}
+
+std::vector<std::string> request_count_lines(service_state const& state) {
+    auto const response = handle_request_blocking(get("/metrics"), state);
+    REQUIRE(response.status == 200);
+    std::vector<std::string> out;
+    std::istringstream in(response.body);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("magnesium_cds_http_requests_total{", 0) == 0) out.push_back(line);
+    }
+    return out;
 }
 
 TEST_CASE("a replaced rule set is what readiness, discovery, cards and feedback show") {
@@ -113,6 +142,77 @@ TEST_CASE(
     std::filesystem::remove_all(directory);
     CHECK_FALSE(reloader.reload("test"));
     CHECK(readiness_version(state) == "2.0.0-test");
+}
+
+TEST_CASE("rules_reloader: the metrics label a service the reloaded rules add; counts stay") {
+    auto state = make_state();
+    state.metrics = std::make_shared<ops::service_metrics>(*state.rules.get());
+    auto const directory = std::filesystem::temp_directory_path() /
+                           ("magnesium-cds-reload-metrics-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(directory);
+    auto const file = directory / "rules.json";
+    write_file(file, bundled_with_service_copy("magnesium-patient-view-copy"));
+    boost::asio::io_context io;
+    rules_reloader reloader({file.string(), std::nullopt}, state, io.get_executor());
+    state.metrics->record_request("/cds-services/{id}", "magnesium-patient-view", 200, 1ms);
+
+    REQUIRE(reloader.reload("test"));
+    state.metrics->record_request("/cds-services/{id}", "magnesium-patient-view-copy", 200, 1ms);
+    state.metrics->record_request("/cds-services/{id}", "magnesium-patient-view", 200, 1ms);
+
+    CHECK(
+        request_count_lines(state) ==
+        std::vector<std::string>{
+            R"(magnesium_cds_http_requests_total{route="/cds-services/{id}",service="magnesium-patient-view",hook="patient-view",status="200"} 2)",
+            R"(magnesium_cds_http_requests_total{route="/cds-services/{id}",service="magnesium-patient-view-copy",hook="patient-view",status="200"} 1)",
+        });
+    std::filesystem::remove_all(directory);
+}
+
+// Run under ThreadSanitizer (deploy/thread-sanitizer.sh): relabelling publishes a new label
+// table while requests read the current one.
+TEST_CASE("metrics: relabelling while requests record loses no count") {
+    auto const state = make_state();
+    ops::service_metrics metrics(*state.rules.get());
+    auto const with_copy = load_or_fail(bundled_with_service_copy("magnesium-patient-view-copy"));
+    auto const rule_id = state.rules->rule_ids().front();
+    boost::json::array const cards{boost::json::value{
+        {"indicator", "info"}, {"extension", {{"magnesium-cds", {{"ruleId", rule_id}}}}}}};
+    constexpr int per_thread = 2000;
+    std::atomic<bool> go{false};
+    std::vector<std::thread> recorders;
+    for (int t = 0; t < 2; ++t) {
+        recorders.emplace_back([&] {
+            while (!go.load()) std::this_thread::yield();
+            for (int i = 0; i < per_thread; ++i) {
+                metrics.record_request("/cds-services/{id}", "magnesium-patient-view-copy", 200,
+                                       1ms);
+                metrics.record_cards(cards);
+            }
+        });
+    }
+    go.store(true);
+    for (int i = 0; i < 50; ++i) metrics.relabel(i % 2 == 0 ? *with_copy : *state.rules.get());
+    for (auto& recorder : recorders) recorder.join();
+    metrics.relabel(*with_copy);
+
+    auto const text = metrics.render(state);
+    auto const count_of = [&text](std::string const& series) {
+        auto const at = text.find(series + " ");
+        return at == std::string::npos ? std::string{"absent"}
+                                       : text.substr(at + series.size() + 1,
+                                                     text.find('\n', at) - at - series.size() - 1);
+    };
+    auto const copy_200 = count_of(
+        R"(magnesium_cds_http_requests_total{route="/cds-services/{id}",service="magnesium-patient-view-copy",hook="patient-view",status="200"})");
+    auto const unknown_200 = count_of(
+        R"(magnesium_cds_http_requests_total{route="/cds-services/{id}",service="unknown",hook="unknown",status="200"})");
+    auto const as_number = [](std::string const& count) {
+        return count == "absent" ? 0 : std::stoi(count);
+    };
+    CHECK(as_number(copy_200) + as_number(unknown_200) == 2 * per_thread);
+    CHECK(count_of("magnesium_cds_cards_total{rule=\"" + rule_id + "\",indicator=\"info\"}") ==
+          std::to_string(2 * per_thread));
 }
 
 TEST_CASE("rule file signature: changes with the content's size, absent for a missing file") {

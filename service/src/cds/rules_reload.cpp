@@ -80,6 +80,7 @@ bool rules_reloader::reload(std::string_view trigger) {
         return false;
     }
     std::string const now_serving = describe(*loaded.rules);
+    if (state_.metrics) state_.metrics->relabel(*loaded.rules);
     state_.rules.replace(std::move(loaded.rules));
     spdlog::info("{}: reloaded {}: serving {} (was {})", trigger, options_.file, now_serving, kept);
     return true;

@@ -136,7 +136,9 @@ public:
                             rule_set_identity rules,
                             postgres_feedback_store_options options)
         : db_{url, options.password},
-          reader_{url, std::move(options.password)},
+          // Opened by the first snooze lookup: without snoozing (no lookup: every snooze
+          // period 0, or a feedback report) the store holds one session, not two.
+          reader_{url, std::move(options.password), connection::connect_at::first_use},
           rules_{std::move(rules)},
           clock_{std::move(options.clock)},
           busy_timeout_{options.busy_timeout} {
@@ -383,7 +385,8 @@ private:
         std::string const& since,
         std::chrono::steady_clock::time_point give_up_at) {
         // Session-wide on this connection, which runs nothing else: the bound of this lookup.
-        // A connection found lost by it (the server restarted since) is opened again once.
+        // A connection not opened yet, or found lost by it (the server restarted since), is
+        // opened then, and a lost one again once.
         auto const bound_lookup = [&] {
             return reader_.reconnect_if_lost(give_up_at) &&
                    reader_.command("SELECT set_config('statement_timeout', $1, false)",

@@ -51,9 +51,10 @@ std::int64_t result::int64(int row, int column) const {
     return std::stoll(PQgetvalue(result_.get(), row, column));
 }
 
-connection::connection(std::string url, std::string password)
+connection::connection(std::string url, std::string password, connect_at when)
     : url_{std::move(url)}, password_{std::move(password)} {
-    connect(std::chrono::steady_clock::now() + std::chrono::seconds{10});
+    if (when == connect_at::once)
+        connect(std::chrono::steady_clock::now() + std::chrono::seconds{10});
 }
 
 bool connection::connected() const {

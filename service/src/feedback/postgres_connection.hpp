@@ -37,9 +37,11 @@ private:
 
 class connection {
 public:
-    // Connects at once; a failure is kept (connected() false, last_error()) for the caller to
-    // report. `password`, when not empty, is given to libpq beside the URL.
-    connection(std::string url, std::string password);
+    enum class connect_at { once, first_use };
+    // Connects at once, or (first_use) at the first reconnect_if_lost; a failure is kept
+    // (connected() false, last_error()) for the caller to report. `password`, when not empty,
+    // is given to libpq beside the URL.
+    connection(std::string url, std::string password, connect_at when = connect_at::once);
     connection(connection const&) = delete;
     connection& operator=(connection const&) = delete;
 

@@ -38,7 +38,7 @@ std::vector<std::string_view> coding_list(header_list const& headers, std::strin
 
 std::size_t count_fields(header_list const& headers, std::string_view name) {
     std::size_t count = 0;
-    for (auto const& field : headers) count += iequals(field.first, name) ? 1 : 0;
+    for (auto const& field : headers) count += iequals(field.first, name) ? 1U : 0U;
     return count;
 }
 

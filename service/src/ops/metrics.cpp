@@ -151,20 +151,67 @@ fixed_histogram::snapshot fixed_histogram::read() const {
 }
 
 service_metrics::service_metrics(rules::rule_set const& rules, metrics_sources sources)
-    : rule_ids_(rules.rule_ids()),
-      sources_(std::move(sources)),
-      fhir_fetch_seconds_(latency_buckets_seconds()) {
-    for (auto const& service : rules.services()) services_.push_back({service.id, service.hook});
-    services_.push_back({"unknown", "unknown"});
-    services_.push_back({"none", "none"});
-    rule_ids_.emplace_back("unknown");
-    requests_ = zeroed_counters(route_labels.size() * services_.size() * status_slots);
+    : sources_(std::move(sources)), fhir_fetch_seconds_(latency_buckets_seconds()) {
     request_seconds_.reserve(route_labels.size());
     for (std::size_t i = 0; i < route_labels.size(); ++i) {
         request_seconds_.push_back(std::make_unique<fixed_histogram>(latency_buckets_seconds()));
     }
-    cards_ = zeroed_counters(rule_ids_.size() * indicator_count);
-    snoozed_ = zeroed_counters(rule_ids_.size() * indicator_count);
+    {
+        std::lock_guard const lock(relabel_mutex_);
+        unknown_service_ = &find_or_add_service("unknown", "unknown");
+        no_service_ = &find_or_add_service("none", "none");
+        unknown_rule_ = &find_or_add_rule("unknown");
+    }
+    relabel(rules);
+}
+
+service_metrics::service_series& service_metrics::find_or_add_service(std::string const& id,
+                                                                      std::string const& hook) {
+    for (auto const& series : service_store_) {
+        if (series->id == id && series->hook == hook) return *series;
+    }
+    service_store_.push_back(std::make_unique<service_series>(service_series{
+        id, hook, zeroed_counters(route_labels.size() * static_cast<std::size_t>(status_slots))}));
+    return *service_store_.back();
+}
+
+service_metrics::rule_series& service_metrics::find_or_add_rule(std::string const& id) {
+    for (auto const& series : rule_store_) {
+        if (series->id == id) return *series;
+    }
+    rule_store_.push_back(std::make_unique<rule_series>());
+    rule_store_.back()->id = id;
+    return *rule_store_.back();
+}
+
+void service_metrics::relabel(rules::rule_set const& rules) {
+    std::lock_guard const lock(relabel_mutex_);
+    auto table = std::make_unique<label_table>();
+    for (auto const& service : rules.services()) {
+        table->services.push_back(&find_or_add_service(service.id, service.hook));
+    }
+    for (auto const& rule_id : rules.rule_ids()) table->rules.push_back(&find_or_add_rule(rule_id));
+    auto const listed = [](auto const& list, auto const* series) {
+        return std::find(list.begin(), list.end(), series) != list.end();
+    };
+    for (auto const& series : service_store_) {
+        bool const fixed = series.get() == unknown_service_ || series.get() == no_service_;
+        if (!fixed && !listed(table->services, series.get()))
+            table->services.push_back(series.get());
+    }
+    for (auto const& series : rule_store_) {
+        if (series.get() != unknown_rule_ && !listed(table->rules, series.get()))
+            table->rules.push_back(series.get());
+    }
+    table->services.push_back(unknown_service_);
+    table->services.push_back(no_service_);
+    table->rules.push_back(unknown_rule_);
+    labels_.store(table.get(), std::memory_order_release);
+    table_store_.push_back(std::move(table));
+}
+
+service_metrics::label_table const& service_metrics::labels() const {
+    return *labels_.load(std::memory_order_acquire);
 }
 
 std::size_t service_metrics::route_index(std::string_view route) const {
@@ -173,30 +220,36 @@ std::size_t service_metrics::route_index(std::string_view route) const {
                                        : static_cast<std::size_t>(found - route_labels.begin());
 }
 
-// A service the rule set knows; "unknown" for any other id on a service route (what a client
-// sends never becomes a label); "none" for endpoints that are not a service's.
-std::size_t service_metrics::service_index(std::string_view route,
-                                           std::string_view service_id) const {
-    std::size_t const known = services_.size() - 2;
-    for (std::size_t i = 0; i < known && !service_id.empty(); ++i) {
-        if (services_[i].id == service_id) return i;
+// A service a loaded rule set knows (the served rule set's first); "unknown" for any other id
+// on a service route (what a client sends never becomes a label); "none" for endpoints that
+// are not a service's.
+service_metrics::service_series& service_metrics::service_for(label_table const& labels,
+                                                              std::string_view route,
+                                                              std::string_view service_id) const {
+    for (auto* series : labels.services) {
+        if (!service_id.empty() && series != unknown_service_ && series != no_service_ &&
+            series->id == service_id)
+            return *series;
     }
     bool const service_route = route == route_labels[1] || route == route_labels[2];
-    return service_route ? known : known + 1;
+    return service_route ? *unknown_service_ : *no_service_;
 }
 
-std::size_t service_metrics::rule_index(std::string_view rule_id) const {
-    auto const found = std::find(rule_ids_.begin(), rule_ids_.end() - 1, rule_id);
-    return static_cast<std::size_t>(found - rule_ids_.begin());
+service_metrics::rule_series& service_metrics::rule_for(label_table const& labels,
+                                                        std::string_view rule_id) const {
+    for (auto* series : labels.rules) {
+        if (series != unknown_rule_ && series->id == rule_id) return *series;
+    }
+    return *unknown_rule_;
 }
 
-std::atomic<std::uint64_t>& service_metrics::request_counter(std::size_t route,
-                                                             std::size_t service,
-                                                             int status) const {
+std::atomic<std::uint64_t>& service_metrics::request_counter(service_series const& service,
+                                                             std::size_t route,
+                                                             int status) {
     int const slot =
         std::clamp(status, lowest_status, lowest_status + status_slots - 1) - lowest_status;
-    return requests_[(route * services_.size() + service) * status_slots +
-                     static_cast<std::size_t>(slot)];
+    return service
+        .requests[route * static_cast<std::size_t>(status_slots) + static_cast<std::size_t>(slot)];
 }
 
 void service_metrics::record_request(std::string_view route,
@@ -204,7 +257,8 @@ void service_metrics::record_request(std::string_view route,
                                      int status,
                                      std::chrono::nanoseconds took) {
     std::size_t const route_at = route_index(route);
-    request_counter(route_at, service_index(route, service_id), status).fetch_add(1, relaxed);
+    request_counter(service_for(labels(), route, service_id), route_at, status)
+        .fetch_add(1, relaxed);
     request_seconds_[route_at]->observe(took);
 }
 
@@ -214,7 +268,8 @@ void service_metrics::record_fhir_fetch(std::chrono::nanoseconds took, std::size
     fhir_fetch_seconds_.observe(took);
 }
 
-std::size_t service_metrics::card_slot(boost::json::object const& card) const {
+std::pair<service_metrics::rule_series*, std::size_t> service_metrics::card_series(
+    label_table const& labels, boost::json::object const& card) const {
     std::string_view rule_id;
     auto const* extension = card.if_contains("extension");
     auto const* mine = extension != nullptr && extension->is_object()
@@ -230,18 +285,22 @@ std::size_t service_metrics::card_slot(boost::json::object const& card) const {
         if (found != indicator_labels.end())
             indicator = static_cast<std::size_t>(found - indicator_labels.begin());
     }
-    return rule_index(rule_id) * indicator_count + indicator;
+    return {&rule_for(labels, rule_id), indicator};
 }
 
 void service_metrics::record_cards(boost::json::array const& cards) {
+    auto const& table = labels();
     for (auto const& card_value : cards) {
-        if (auto const* card = card_value.if_object())
-            cards_[card_slot(*card)].fetch_add(1, relaxed);
+        if (auto const* card = card_value.if_object()) {
+            auto const [series, indicator] = card_series(table, *card);
+            series->cards[indicator].fetch_add(1, relaxed);
+        }
     }
 }
 
 void service_metrics::record_snoozed(boost::json::object const& card) {
-    snoozed_[card_slot(card)].fetch_add(1, relaxed);
+    auto const [series, indicator] = card_series(labels(), card);
+    series->snoozed[indicator].fetch_add(1, relaxed);
 }
 
 void service_metrics::record_snooze_lookup_failed() {
@@ -258,16 +317,17 @@ void service_metrics::render_requests(std::string& out) const {
     constexpr std::string_view name = "magnesium_cds_http_requests_total";
     append_header(out, name, "counter",
                   "HTTP requests answered, by route template, CDS service, hook and status.");
+    auto const& table = labels();
     for (std::size_t route = 0; route < route_labels.size(); ++route) {
-        for (std::size_t service = 0; service < services_.size(); ++service) {
+        for (auto const* service : table.services) {
             for (int status = lowest_status; status < lowest_status + status_slots; ++status) {
-                auto const count = request_counter(route, service, status).load(relaxed);
+                auto const count = request_counter(*service, route, status).load(relaxed);
                 if (count == 0) continue;
                 std::string const status_text = std::to_string(status);
                 append_sample(out, name,
                               {{"route", route_labels[route]},
-                               {"service", services_[service].id},
-                               {"hook", services_[service].hook},
+                               {"service", service->id},
+                               {"hook", service->hook},
                                {"status", status_text}},
                               count);
             }
@@ -301,26 +361,25 @@ void service_metrics::render_latency(std::string& out) const {
 void service_metrics::render_cards_and_feedback(std::string& out) const {
     constexpr std::string_view cards_name = "magnesium_cds_cards_total";
     append_header(out, cards_name, "counter", "Cards returned, by rule id and indicator.");
-    for (std::size_t rule = 0; rule < rule_ids_.size(); ++rule) {
+    auto const& table = labels();
+    for (auto const* rule : table.rules) {
         for (std::size_t indicator = 0; indicator < indicator_count; ++indicator) {
-            auto const count = cards_[rule * indicator_count + indicator].load(relaxed);
+            auto const count = rule->cards[indicator].load(relaxed);
             if (count == 0) continue;
             append_sample(out, cards_name,
-                          {{"rule", rule_ids_[rule]}, {"indicator", indicator_labels[indicator]}},
-                          count);
+                          {{"rule", rule->id}, {"indicator", indicator_labels[indicator]}}, count);
         }
     }
     constexpr std::string_view snoozed_name = "magnesium_cds_cards_snoozed_total";
     append_header(out, snoozed_name, "counter",
                   "Cards not returned because a clinician overrode the same card (same patient, "
                   "rule and evidence) within its snooze period, by rule id and indicator.");
-    for (std::size_t rule = 0; rule < rule_ids_.size(); ++rule) {
+    for (auto const* rule : table.rules) {
         for (std::size_t indicator = 0; indicator < indicator_count; ++indicator) {
-            auto const count = snoozed_[rule * indicator_count + indicator].load(relaxed);
+            auto const count = rule->snoozed[indicator].load(relaxed);
             if (count == 0) continue;
             append_sample(out, snoozed_name,
-                          {{"rule", rule_ids_[rule]}, {"indicator", indicator_labels[indicator]}},
-                          count);
+                          {{"rule", rule->id}, {"indicator", indicator_labels[indicator]}}, count);
         }
     }
     append_header(out, "magnesium_cds_snooze_lookup_failures_total", "counter",

@@ -220,7 +220,7 @@ std::optional<double> duration_minutes(std::string const& text_value) {
     std::smatch m;
     if (text_value == "P" || text_value == "PT" || !std::regex_match(text_value, m, pattern))
         return std::nullopt;
-    auto const part = [&m](int i) { return m[i].matched ? std::stod(m[i].str()) : 0.0; };
+    auto const part = [&m](std::size_t i) { return m[i].matched ? std::stod(m[i].str()) : 0.0; };
     return part(1) * 1440.0 + part(2) * 60.0 + part(3);
 }
 

@@ -2,11 +2,12 @@
 // `GET /metrics`: the service's counters in the Prometheus text exposition format 0.0.4
 // (https://prometheus.io/docs/instrumenting/exposition_formats/).
 //
-// Lock-free on the request path: every series is a std::atomic in a table sized at start-up
-// from the rule set (its services and rule ids), so recording is a relaxed fetch_add and a
-// request can never create a series. Label values come only from the rule set and from fixed
-// lists (route templates, indicators, outcomes): an id the rule set does not know is counted
-// as "unknown" and nothing a client sends, and nothing about a patient, becomes a label.
+// Lock-free on the request path: every series is a std::atomic in a table built from the rule
+// set (its services and rule ids) at start-up and again, before it is served, for each reloaded
+// rule set; recording is an acquire load of the table and a relaxed fetch_add, and a request can
+// never create a series. Label values come only from the rule sets and from fixed lists (route
+// templates, indicators, outcomes): an id no loaded rule set knows is counted as "unknown" and
+// nothing a client sends, and nothing about a patient, becomes a label.
 // Values owned elsewhere (authentication failures, the store queue, dropped log lines) are
 // read when /metrics is scraped.
 
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -75,8 +77,14 @@ struct metrics_sources {
 
 class service_metrics {
 public:
-    // The label sets are fixed here: the services and rule ids of `rules`.
+    // The label sets start as the services and rule ids of `rules`.
     explicit service_metrics(rules::rule_set const& rules, metrics_sources sources = {});
+
+    // Adds the services and rule ids of `rules` (a reloaded rule set) to the label sets; call it
+    // before the rule set is served, so that its calls find their labels. Their series start at
+    // zero and every earlier series stays with its count: a call that began on the earlier rules
+    // may still record, and a Prometheus counter never goes back. Safe while requests record.
+    void relabel(rules::rule_set const& rules);
 
     // One finished HTTP request: `route` is the route template of the log ("-" when the request
     // was answered before routing), `service_id` empty unless the rule set knows it.
@@ -101,38 +109,63 @@ public:
     [[nodiscard]] std::string render(service_state const& state) const;
 
 private:
-    struct service_label {
-        std::string id;
-        std::string hook;
-    };
     static constexpr int lowest_status = 100;
     static constexpr int status_slots = 500;  // 100..599
     static constexpr std::size_t indicator_count = 3;
 
+    struct service_series {
+        std::string id;
+        std::string hook;
+        std::unique_ptr<std::atomic<std::uint64_t>[]> requests;  // [route][status slot]
+    };
+    struct rule_series {
+        std::string id;
+        std::array<std::atomic<std::uint64_t>, indicator_count> cards{};
+        std::array<std::atomic<std::uint64_t>, indicator_count> snoozed{};
+    };
+    // The label values of one moment: the served rule set's services (rule ids), then those of
+    // earlier rule sets, then the fixed "unknown" (and for services "none"). Never changed
+    // once published; the series it points to are shared by every table.
+    struct label_table {
+        std::vector<service_series*> services;
+        std::vector<rule_series*> rules;
+    };
+
+    [[nodiscard]] label_table const& labels() const;
     [[nodiscard]] std::size_t route_index(std::string_view route) const;
-    [[nodiscard]] std::size_t service_index(std::string_view route,
-                                            std::string_view service_id) const;
-    [[nodiscard]] std::size_t rule_index(std::string_view rule_id) const;
-    // The [rule][indicator] slot of a card in cards_ and snoozed_.
-    [[nodiscard]] std::size_t card_slot(boost::json::object const& card) const;
-    [[nodiscard]] std::atomic<std::uint64_t>& request_counter(std::size_t route,
-                                                              std::size_t service,
-                                                              int status) const;
+    [[nodiscard]] service_series& service_for(label_table const& labels,
+                                              std::string_view route,
+                                              std::string_view service_id) const;
+    [[nodiscard]] rule_series& rule_for(label_table const& labels, std::string_view rule_id) const;
+    // The rule series and indicator slot of a card.
+    [[nodiscard]] std::pair<rule_series*, std::size_t> card_series(
+        label_table const& labels, boost::json::object const& card) const;
+    [[nodiscard]] static std::atomic<std::uint64_t>& request_counter(service_series const& service,
+                                                                     std::size_t route,
+                                                                     int status);
+    service_series& find_or_add_service(std::string const& id, std::string const& hook);
+    rule_series& find_or_add_rule(std::string const& id);
     void render_requests(std::string& out) const;
     void render_latency(std::string& out) const;
     void render_cards_and_feedback(std::string& out) const;
     void render_pulled(std::string& out, service_state const& state) const;
 
-    std::vector<service_label> services_;  // rule-set services, then "unknown", then "none"
-    std::vector<std::string> rule_ids_;    // then "unknown"
+    // Every series and table ever made (guarded by relabel_mutex_, never read by requests): a
+    // request may still hold a pointer from an earlier table, so nothing is freed before `this`.
+    std::mutex relabel_mutex_;
+    std::vector<std::unique_ptr<service_series>> service_store_;
+    std::vector<std::unique_ptr<rule_series>> rule_store_;
+    std::vector<std::unique_ptr<label_table const>> table_store_;
+    service_series* unknown_service_ = nullptr;
+    service_series* no_service_ = nullptr;
+    rule_series* unknown_rule_ = nullptr;
+    std::atomic<label_table const*> labels_{nullptr};  // the newest of table_store_
+
     metrics_sources sources_;
-    std::unique_ptr<std::atomic<std::uint64_t>[]> requests_;  // [route][service][status slot]
     std::vector<std::unique_ptr<fixed_histogram>> request_seconds_;  // per route
     fixed_histogram fhir_fetch_seconds_;
     std::atomic<std::uint64_t> fhir_fetches_{0};
     std::atomic<std::uint64_t> fhir_failed_keys_{0};
-    std::unique_ptr<std::atomic<std::uint64_t>[]> cards_;    // [rule][indicator]
-    std::unique_ptr<std::atomic<std::uint64_t>[]> snoozed_;  // [rule][indicator]
     std::atomic<std::uint64_t> snooze_lookup_failures_{0};
     std::atomic<std::uint64_t> feedback_accepted_{0};
     std::atomic<std::uint64_t> feedback_overridden_{0};
