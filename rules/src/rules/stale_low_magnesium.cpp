@@ -1,5 +1,6 @@
 // Rule: stale-low-magnesium (patient-view)                          CLINICAL-BASIS.md §2, §4
-// When the newest serum magnesium was low but is older than 7 days (and at most 90 days),
+// When the newest serum magnesium was low but is older than 7 days (and at most 90 days) and
+// no magnesium level is ordered for now (active or drafted, §3.3),
 // Then an info card suggests a recheck of the level.
 
 #include "cards.hpp"
@@ -9,7 +10,7 @@ namespace cds::rules {
 
 std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
     auto const& m = rc.f.magnesium;
-    if (!m.stale_low) return std::nullopt;
+    if (!m.stale_low || level_ordered_now(rc.f, level_kind::magnesium, rc.d)) return std::nullopt;
     card_draft c;
     c.rule_id = "stale-low-magnesium";
     c.level = indicator::info;

@@ -77,6 +77,13 @@ std::string renal_note(rule_context const& rc) {
     return {};
 }
 
+// The level a monitoring card would suggest is not ordered already (§3.3).
+trace_comparison no_mg_level_ordered(rule_context const& rc) {
+    auto const* o = level_ordered_now(rc.f, level_kind::magnesium, rc.d);
+    return condition("no serum magnesium level ordered for now", o == nullptr,
+                     o ? o->reference : std::string());
+}
+
 conditions hypomagnesemia(rule_context const& rc) {
     return {mg_known(rc), mg_low(rc), mg_current(rc)};
 }
@@ -88,7 +95,8 @@ conditions stale_low(rule_context const& rc) {
                     rc.d.mg_current_hours, "h", m.latest && !m.current),
             compare("serum magnesium result within the stale-low window", mg_age_hours(rc),
                     "<=", rc.d.mg_stale_low_days * 24, "h",
-                    m.latest && m.latest->age_hours <= rc.d.mg_stale_low_days * 24)};
+                    m.latest && m.latest->age_hours <= rc.d.mg_stale_low_days * 24),
+            no_mg_level_ordered(rc)};
 }
 
 conditions low_with(rule_context const& rc, std::string what, std::uint32_t classes) {
@@ -115,6 +123,7 @@ conditions wasting_monitoring(rule_context const& rc) {
         out.push_back(
             no_mg_within(rc, "days since the newest serum magnesium", rc.d.mg_monitoring_days));
     }
+    out.push_back(no_mg_level_ordered(rc));
     return out;
 }
 
@@ -159,7 +168,8 @@ conditions repletion_without_deficiency(rule_context const& rc) {
 conditions repletion_without_recent_level(rule_context const& rc) {
     return {
         no_mg_within(rc, "days since the newest serum magnesium", rc.d.mg_before_repletion_days),
-        ordered("magnesium repletion ordered", triggering_repletion_orders(rc))};
+        ordered("magnesium repletion ordered", triggering_repletion_orders(rc)),
+        no_mg_level_ordered(rc)};
 }
 
 conditions iv_rate(rule_context const& rc) {
