@@ -190,5 +190,8 @@ std::optional<medication_order> read_medication_order(boost::json::object const&
 std::optional<condition> read_condition(boost::json::object const& v,
                                         json_path const& path,
                                         issue_list& issues);
+std::optional<service_request> read_service_request(boost::json::object const& v,
+                                                    json_path const& path,
+                                                    issue_list& issues);
 
 }  // namespace cds::fhir::detail

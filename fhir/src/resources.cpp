@@ -472,6 +472,30 @@ std::optional<condition> read_condition(object const& resource,
     return c;
 }
 
+std::optional<service_request> read_service_request(object const& resource,
+                                                    json_path const& path,
+                                                    issue_list& issues) {
+    std::string_view type;
+    auto const* o = resource_object(resource, path, {"ServiceRequest"}, type, issues);
+    if (o == nullptr) return std::nullopt;
+    service_request r;
+    detail::copy_string_member(r.id, *o, "id", path, issues);
+    detail::copy_string_member(r.status, *o, "status", path, issues);
+    detail::copy_string_member(r.intent, *o, "intent", path, issues);
+    if (auto code = detail::codeable_concept_member(*o, "code", path, issues))
+        r.code = std::move(*code);
+    r.occurrence_date_time = detail::date_time_member(*o, "occurrenceDateTime", path, issues);
+    r.occurrence_period = detail::period_member(*o, "occurrencePeriod", path, issues);
+    for (std::string_view const key :
+         {"occurrenceDateTime", "occurrencePeriod", "occurrenceTiming"}) {
+        r.occurrence_given = r.occurrence_given || detail::is_present(*o, key);
+    }
+    r.authored_on = detail::date_time_member(*o, "authoredOn", path, issues);
+    read_subject(r.subject, *o, "subject", path, issues);
+    r.source_path = path.str();
+    return r;
+}
+
 std::optional<medication> read_medication(object const& resource,
                                           json_path const& path,
                                           issue_list& issues) {
@@ -544,6 +568,15 @@ std::optional<date_time> observation::result_time() const {
     return issued;
 }
 
+std::optional<date_time> service_request::occurrence_time() const {
+    if (occurrence_date_time) return occurrence_date_time;
+    if (occurrence_period) {
+        if (occurrence_period->start) return occurrence_period->start;
+        return occurrence_period->end;
+    }
+    return std::nullopt;
+}
+
 std::optional<patient> parse_patient(value const& v, std::string const& path, issue_list& issues) {
     return read_resource(v, path, issues, &detail::read_patient);
 }
@@ -570,6 +603,12 @@ std::optional<condition> parse_condition(value const& v,
                                          std::string const& path,
                                          issue_list& issues) {
     return read_resource(v, path, issues, &detail::read_condition);
+}
+
+std::optional<service_request> parse_service_request(value const& v,
+                                                     std::string const& path,
+                                                     issue_list& issues) {
+    return read_resource(v, path, issues, &detail::read_service_request);
 }
 
 }  // namespace cds::fhir

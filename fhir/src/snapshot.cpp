@@ -176,7 +176,8 @@ void snapshot_builder::add_resource(object const& resource,
     auto const type = string_of(resource, "resourceType").value_or(std::string_view{});
     bool const known = type == "Patient" || type == "Observation" || type == "Medication" ||
                        type == "MedicationRequest" || type == "MedicationOrder" ||
-                       type == "MedicationStatement" || type == "Condition";
+                       type == "MedicationStatement" || type == "Condition" ||
+                       type == "ServiceRequest";
     if (!known) return;  // OperationOutcome and types the rules do not read
 
     // Count each resource once (CLINICAL-BASIS.md §1): the first copy of (type, id) wins.
@@ -209,6 +210,11 @@ void snapshot_builder::add_resource(object const& resource,
         if (auto c = detail::read_condition(resource, root, issues)) {
             snapshot_.conditions.push_back(std::move(*c));
             list = resource_list::conditions;
+        }
+    } else if (type == "ServiceRequest") {
+        if (auto r = detail::read_service_request(resource, root, issues)) {
+            snapshot_.service_requests.push_back(std::move(*r));
+            list = resource_list::service_requests;
         }
     } else if (type == "Patient") {
         if (auto p = detail::read_patient(resource, root, issues)) {
@@ -246,6 +252,8 @@ bool snapshot_builder::slot_holds(taken_slot const& slot,
             return type == "Medication" && s.medications[slot.position].id == id;
         case resource_list::conditions:
             return type == "Condition" && s.conditions[slot.position].id == id;
+        case resource_list::service_requests:
+            return type == "ServiceRequest" && s.service_requests[slot.position].id == id;
         case resource_list::medication_orders: {
             auto const& order = s.medication_orders[slot.position];
             return order.resource_type == type && order.id == id;
@@ -284,6 +292,8 @@ void snapshot_builder::remember_taken(resource_list list, std::size_t hash) {
                 return snapshot_.medications.size() - 1;
             case resource_list::conditions:
                 return snapshot_.conditions.size() - 1;
+            case resource_list::service_requests:
+                return snapshot_.service_requests.size() - 1;
             case resource_list::medication_orders:
                 return snapshot_.medication_orders.size() - 1;
             case resource_list::patient:

@@ -29,6 +29,10 @@ void compile_named_sets(rule_set_data& d) {
     n.muscle_cramp = &d.vs("muscle_cramp");
     n.tremor = &d.vs("tremor");
     n.edema = &d.vs("edema");
+    n.magnesium_total = &d.vs("magnesium_total");
+    n.creatinine = &d.vs("creatinine");
+    n.digoxin_level = &d.vs("digoxin_level");
+    n.dosage_text_amounts = &d.vs("dosage_text_amounts");
 }
 
 }  // namespace
@@ -59,6 +63,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot,
     assess_renal(f, newest, d, trace);
     note_unavailable_data(f, context, d, trace);
     read_exposures(f, snapshot, context, d, trace);
+    read_level_orders(f, snapshot, context, d, trace);
     return f;
 }
 

@@ -121,6 +121,22 @@ struct medication_exposure {
     [[nodiscard]] bool oral() const { return route == route_kind::oral; }
 };
 
+// The laboratory levels the rules suggest, as recognised in a ServiceRequest's code.
+enum class level_kind { magnesium, creatinine, digoxin };
+
+// A level already ordered: an active or drafted ServiceRequest of the patient. A level the rules
+// would suggest is not suggested again when one is ordered for the time it is wanted
+// (CLINICAL-BASIS.md §3.3: no suggestion duplicates an active or drafted order).
+struct level_order {
+    fhir::service_request const* request = nullptr;
+    level_kind kind = level_kind::magnesium;
+    bool from_context = false;  // drafted with this hook's orders
+    // When it is to be done: its occurrence, else (none given) when it was authored, or the
+    // hook's time for a draft without either.
+    fhir::date_time time{};
+    std::string reference;  // "ServiceRequest/<id>"
+};
+
 struct symptom {
     fhir::condition const* condition = nullptr;
     std::string label;
@@ -159,6 +175,7 @@ struct patient_findings {
     std::vector<fhir::condition const*> conditions;
 
     std::vector<medication_exposure> exposures;
+    std::vector<level_order> level_orders;
     std::vector<std::string>
         unavailable;  // sentences about optional data that could not be obtained
     std::vector<std::string> renal_unavailable;  // the same, for the renal prefetch keys
@@ -168,6 +185,25 @@ struct patient_findings {
                                               hook_context const& context,
                                               rule_set_data const& d,
                                               trace_recorder trace);
+
+// The first level of `kind` ordered to be done between `from` and `to` (a date without a time
+// counts when any part of its day, month or year is), or nullptr.
+[[nodiscard]] level_order const* level_ordered_between(patient_findings const& f,
+                                                       level_kind kind,
+                                                       fhir::instant from,
+                                                       fhir::instant to);
+// A level of `kind` still to be drawn now: ordered for a time from the configured pending
+// window before the hook's time up to the late window after it.
+[[nodiscard]] level_order const* level_ordered_now(patient_findings const& f,
+                                                   level_kind kind,
+                                                   rule_set_data const& d);
+// A recheck due at `due` is ordered: a level of `kind` to be done no earlier than `due` (an
+// earlier one does not show the dose's effect) and at most the late window after it, or after
+// the hook's time when the recheck is overdue.
+[[nodiscard]] level_order const* recheck_ordered(patient_findings const& f,
+                                                 level_kind kind,
+                                                 fhir::instant due,
+                                                 rule_set_data const& d);
 
 // Classification of one medication order, also used by tests.
 void classify_medication(medication_exposure& e, rule_set_data const& d);

@@ -153,6 +153,8 @@ struct rule_set_data {
     std::unordered_set<std::string> observation_counted, observation_preliminary;
     std::unordered_set<std::string> medication_counted, medication_never;
     std::unordered_set<std::string> condition_active, condition_verification_excluded;
+    // ServiceRequest statuses of a level that is still to be done (CLINICAL-BASIS.md §3.3).
+    std::unordered_set<std::string> service_request_pending;
 
     // Every number below comes from the rule configuration (magnesium-rules.json, the only
     // source; the loader requires each): none has a value of its own here.
@@ -178,6 +180,9 @@ struct rule_set_data {
     double symptom_onset_days{}, acute_asthma_onset_days{}, pregnancy_status_days{};
     double result_future_tolerance_hours{};  // a result dated further after the hook's time never
                                              // counts
+    // A level ordered for up to this long before the hook's time is still to be drawn; one
+    // ordered up to level_order_late_hours after it is due is the one due (§3.3).
+    double level_order_pending_hours{}, level_order_late_hours{};
 
     // units
     fhir::unit_table magnesium_mg_dl, creatinine_mg_dl, calcium_total_mg_dl, calcium_ionized_mmol_l,
@@ -255,6 +260,11 @@ struct rule_set_data {
         value_set const* muscle_cramp = nullptr;
         value_set const* tremor = nullptr;
         value_set const* edema = nullptr;
+        value_set const* magnesium_total = nullptr;  // a magnesium level ordered
+        value_set const* creatinine = nullptr;       // a creatinine level ordered
+        value_set const* digoxin_level = nullptr;    // a digoxin level ordered
+        // Words by which a prescriber's dosage text states an amount or a time.
+        value_set const* dosage_text_amounts = nullptr;
     } sets;
 
     std::map<std::string, rule_text, std::less<>> rule_texts;

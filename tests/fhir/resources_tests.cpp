@@ -610,6 +610,82 @@ TEST_CASE("MedicationStatement: without dateAsserted the effective time stands f
     check(R"(,"effectiveDateTime":"2025-02-03","dateAsserted":"2025-02-10")", utc(2025, 2, 10));
 }
 
+// ---------------------------------------------------------------- ServiceRequest
+
+TEST_CASE("ServiceRequest: status, intent, code, subject and when it is to be done") {
+    issue_list issues;
+    auto r = parse_service_request(json(R"({"resourceType":"ServiceRequest","id":"sr1",
+        "status":"active","intent":"order","category":[{"text":"Laboratory"}],
+        "code":{"coding":[{"system":"http://loinc.org","code":"19123-9",
+                           "display":"Magnesium [Mass/volume] in Serum or Plasma"}],
+                "text":"Serum magnesium"},
+        "subject":{"reference":"Patient/p1"},"authoredOn":"2025-03-04T08:00:00Z",
+        "occurrenceDateTime":"2025-03-04T14:20:00+01:00"})"),
+                                   "prefetch.orders.entry[0].resource", issues);
+    REQUIRE(r);
+    INFO(describe(issues));
+    CHECK(issues.empty());
+    CHECK(r->id == "sr1");
+    CHECK(r->status == "active");
+    CHECK(r->intent == "order");
+    CHECK(r->code.has_code("http://loinc.org", "19123-9"));
+    CHECK(r->code.text == "Serum magnesium");
+    CHECK(r->subject == "Patient/p1");
+    REQUIRE(r->authored_on);
+    CHECK(r->authored_on->start == utc(2025, 3, 4, 8));
+    CHECK(r->occurrence_given);
+    REQUIRE(r->occurrence_time());
+    CHECK(r->occurrence_time()->start == utc(2025, 3, 4, 13, 20));
+    CHECK(r->source_path == "prefetch.orders.entry[0].resource");
+}
+
+TEST_CASE("ServiceRequest: occurrencePeriod, occurrenceTiming and no occurrence") {
+    issue_list issues;
+    auto period = parse_service_request(json(R"({"resourceType":"ServiceRequest","status":"draft",
+                 "occurrencePeriod":{"start":"2025-03-05","end":"2025-03-06"}})"),
+                                        "s", issues);
+    REQUIRE(period);
+    REQUIRE(period->occurrence_time());
+    CHECK(period->occurrence_time()->start == utc(2025, 3, 5));
+    auto end_only = parse_service_request(
+        json(R"({"resourceType":"ServiceRequest","occurrencePeriod":{"end":"2025-03-06"}})"), "s",
+        issues);
+    REQUIRE(end_only);
+    REQUIRE(end_only->occurrence_time());
+    CHECK(end_only->occurrence_time()->start == utc(2025, 3, 6));
+    // A Timing is not read: given, but with no time the rules can use.
+    auto timing = parse_service_request(
+        json(R"({"resourceType":"ServiceRequest","occurrenceTiming":{"event":["2025-03-05"]}})"),
+        "s", issues);
+    REQUIRE(timing);
+    CHECK(timing->occurrence_given);
+    CHECK_FALSE(timing->occurrence_time());
+    auto none = parse_service_request(json(R"({"resourceType":"ServiceRequest"})"), "s", issues);
+    REQUIRE(none);
+    CHECK_FALSE(none->occurrence_given);
+    CHECK_FALSE(none->occurrence_time());
+    CHECK(issues.empty());
+}
+
+TEST_CASE("ServiceRequest: wrong types are dropped with an issue; other resources refused") {
+    issue_list issues;
+    auto r = parse_service_request(
+        json(R"({"resourceType":"ServiceRequest","status":3,"occurrenceDateTime":"soon",
+                 "subject":"Patient/p1"})"),
+        "s", issues);
+    REQUIRE(r);
+    CHECK(r->status.empty());
+    CHECK_FALSE(r->occurrence_time());
+    CHECK(r->occurrence_given);
+    CHECK(r->subject.empty());
+    CHECK(has_issue(issues, "s.status", issue_severity::error));
+    CHECK(has_issue(issues, "s.occurrenceDateTime", issue_severity::error));
+    CHECK(has_issue(issues, "s.subject", issue_severity::error));
+    issue_list other;
+    CHECK_FALSE(parse_service_request(json(R"({"resourceType":"Observation"})"), "s", other));
+    CHECK_FALSE(other.empty());
+}
+
 // ---------------------------------------------------------------- Condition
 
 TEST_CASE("Condition: R4 clinicalStatus and verificationStatus as CodeableConcepts") {

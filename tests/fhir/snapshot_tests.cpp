@@ -137,9 +137,10 @@ TEST_CASE("resources are classified by their own resourceType, not by the prefet
         {"resource":{"resourceType":"MedicationOrder","id":"r2"}},
         {"resource":{"resourceType":"MedicationStatement","id":"s1"}},
         {"resource":{"resourceType":"Condition","id":"c1"}},
+        {"resource":{"resourceType":"ServiceRequest","id":"sr1"}},
         {"resource":{"resourceType":"Encounter","id":"e1"}},
         {"resource":{"resourceType":"Practitioner","id":"pr1"}}]})");
-    CHECK(builder.add(mixed, "prefetch.magnesium") == 7);
+    CHECK(builder.add(mixed, "prefetch.magnesium") == 8);
     auto snapshot = std::move(builder).build();
     CHECK(snapshot.issues.empty());
     CHECK(snapshot.patient_record);
@@ -150,6 +151,26 @@ TEST_CASE("resources are classified by their own resourceType, not by the prefet
     CHECK(snapshot.medication_orders[1].kind == medication_resource_kind::medication_order);
     CHECK(snapshot.medication_orders[2].kind == medication_resource_kind::medication_statement);
     CHECK(snapshot.conditions.size() == 1);
+    REQUIRE(snapshot.service_requests.size() == 1);
+    CHECK(snapshot.service_requests[0].id == "sr1");
+}
+
+TEST_CASE("snapshot_builder counts a ServiceRequest once per id, apart from other types") {
+    snapshot_builder builder;
+    std::string const level =
+        R"({"resourceType":"ServiceRequest","id":"mg1","status":"active","intent":"order",)"
+        R"("code":{"coding":[{"system":"http://loinc.org","code":"19123-9"}]}})";
+    CHECK(builder.add(json(searchset({level, level})), "prefetch.service_requests") == 1);
+    CHECK(builder.add(json(level), "prefetch.other") == 0);
+    // An Observation with the same id is another resource.
+    CHECK(builder.add(json(observation_json("mg1", 1.1)), "prefetch.mg") == 1);
+    auto snapshot = std::move(builder).build();
+    CHECK(snapshot.issues.empty());
+    REQUIRE(snapshot.service_requests.size() == 1);
+    CHECK(snapshot.service_requests[0].status == "active");
+    CHECK(snapshot.service_requests[0].source_path ==
+          "prefetch.service_requests.entry[0].resource");
+    CHECK(snapshot.observations.size() == 1);
 }
 
 TEST_CASE("snapshot_builder reports unusable entries and keeps going") {

@@ -48,6 +48,8 @@ void parse_single(boost::json::value const& v,
         (void)cds::fhir::parse_medication(v, path, issues);
     } else if (has_type(*o, "Condition")) {
         (void)cds::fhir::parse_condition(v, path, issues);
+    } else if (has_type(*o, "ServiceRequest")) {
+        if (auto r = cds::fhir::parse_service_request(v, path, issues)) (void)r->occurrence_time();
     } else if (has_type(*o, "MedicationRequest") || has_type(*o, "MedicationOrder") ||
                has_type(*o, "MedicationStatement")) {
         if (auto order = cds::fhir::parse_medication_order(v, path, issues))

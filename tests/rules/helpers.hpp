@@ -200,6 +200,14 @@ inline outcome run(request const& r,
     ctx.record_trace = r.record_trace;
     for (std::size_t i = 0; i < r.drafts.size(); ++i) {
         cds::fhir::issue_list issues;
+        if (r.drafts[i].is_object() && r.drafts[i].as_object().contains("resourceType") &&
+            r.drafts[i].at("resourceType") == "ServiceRequest") {
+            auto s = cds::fhir::parse_service_request(
+                r.drafts[i], "context.draftOrders[" + std::to_string(i) + "]", issues);
+            REQUIRE(s.has_value());
+            ctx.draft_service_requests.push_back(std::move(*s));
+            continue;
+        }
         auto o = cds::fhir::parse_medication_order(
             r.drafts[i], "context.draftOrders[" + std::to_string(i) + "]", issues);
         REQUIRE(o.has_value());

@@ -195,11 +195,17 @@ TEST_CASE("magnesium drafted without a deficiency or with high Mg: remove the dr
     }
 }
 
+// The draft's dosage text, as the prescriber wrote it.
+bj::object with_dosage_text(bj::object order, std::string const& text) {
+    order.at("dosageInstruction").as_array()[0].as_object()["text"] = text;
+    return order;
+}
+
 TEST_CASE("full-dose oral magnesium drafted while severely impaired: an update to half") {
     request r;
     r.hook = "order-sign";
     r.resources = {patient(), magnesium(1.5), egfr(25)};
-    r.drafts = {oral_oxide_draft("ox1", 400)};
+    r.drafts = {with_dosage_text(oral_oxide_draft("ox1", 400), "400 mg by mouth once daily")};
     auto const o = run(r);
     auto const* c = o.find("repletion-renal-severely-impaired");
     REQUIRE(c);
@@ -209,6 +215,47 @@ TEST_CASE("full-dose oral magnesium drafted while severely impaired: an update t
     CHECK(number_of(dose_of(a.at("resource").as_object()).at("value")) == 200);
     CHECK(label_of(*c, 0) == "Halve the magnesium order to 200 mg");
     CHECK(first_dosage_of(a.at("resource").as_object()).at("text") == "200 mg oral once daily");
+}
+
+// CLINICAL-BASIS.md §3.1: the dosage text prints on the administration record. An update keeps
+// the prescriber's own words unless they state an amount or a time it changes; then they are
+// replaced by the text of the new dosage, so that the order never contradicts itself.
+TEST_CASE("an update keeps the prescriber's dosage text unless it states the dose or time") {
+    request r;
+    r.hook = "order-sign";
+    auto const updated_text = [&](bj::object draft, char const* rule) {
+        r.drafts = {std::move(draft)};
+        auto const o = run(r);
+        auto const* c = o.find(rule);
+        REQUIRE(c);
+        auto const& a = actions_of(*c, 0)[0];
+        REQUIRE(a.at("type") == "update");
+        return std::string(first_dosage_of(a.at("resource").as_object()).at("text").as_string());
+    };
+    SUBCASE("halving an oral dose") {
+        r.resources = {patient(), magnesium(1.5), egfr(25)};
+        char const* const rule = "repletion-renal-severely-impaired";
+        CHECK(updated_text(with_dosage_text(oral_oxide_draft("ox1", 400), "Take with food"),
+                           rule) == "Take with food");
+        CHECK(updated_text(with_dosage_text(oral_oxide_draft("ox1", 400), "at bedtime, with water"),
+                           rule) == "at bedtime, with water");
+        CHECK(updated_text(with_dosage_text(oral_oxide_draft("ox1", 400), "400mg PO nightly"),
+                           rule) == "200 mg oral once daily");
+        CHECK(updated_text(
+                  with_dosage_text(oral_oxide_draft("ox1", 400), "One tablet by mouth once daily"),
+                  rule) == "200 mg oral once daily");
+    }
+    SUBCASE("slowing an infusion") {
+        r.resources = {patient(), magnesium(1.5), egfr(90)};
+        char const* const rule = "iv-magnesium-rate";
+        CHECK(updated_text(with_dosage_text(iv_draft("m1", 4, 10), "via the central line"), rule) ==
+              "via the central line");
+        auto const written =
+            updated_text(with_dosage_text(iv_draft("m1", 4, 10), "4 g IV over 10 minutes"), rule);
+        CHECK(written.find("30 min") != std::string::npos);
+        CHECK(written.find("10 min") == std::string::npos);
+        CHECK(updated_text(with_dosage_text(iv_draft("m1", 4, 10), "IV push"), rule) == written);
+    }
 }
 
 TEST_CASE("IV magnesium drafted in the contraindicated band for a severe deficiency: 1 g") {

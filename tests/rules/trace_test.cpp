@@ -259,6 +259,82 @@ TEST_CASE("medication orders: counted with drug, classes and route; skipped with
     CHECK(ordered.note == "MedicationRequest/d1");
 }
 
+namespace {
+
+// A ServiceRequest of patient p1 with the code, status and occurrence given.
+bj::object level_request(std::string const& id,
+                         std::string const& status,
+                         bj::object code,
+                         bj::object occurrence) {
+    bj::object s{{"resourceType", "ServiceRequest"},
+                 {"id", id},
+                 {"status", status},
+                 {"intent", "order"},
+                 {"code", std::move(code)},
+                 {"subject", bj::object{{"reference", "Patient/p1"}}}};
+    for (auto& member : occurrence) s[member.key()] = std::move(member.value());
+    return s;
+}
+
+bj::object serum_mg() {
+    return concept_of(
+        coding("http://loinc.org", "19123-9", "Magnesium [Mass/volume] in Serum or Plasma"),
+        "Serum magnesium");
+}
+
+}  // namespace
+
+TEST_CASE("service requests: a level already ordered is counted, others skipped with the reason") {
+    request r;
+    r.hook = "order-sign";
+    bj::object const in_7_days{{"occurrenceDateTime", "2025-03-17T12:00:00Z"}};
+    auto other = level_request("sr-other", "active", serum_mg(), in_7_days);
+    other["subject"] = bj::object{{"reference", "Patient/p2"}};
+    r.resources = {
+        patient(),
+        magnesium(1.5),
+        egfr(75),
+        level_request("sr-fit", "active", serum_mg(), in_7_days),
+        level_request("sr-done", "completed", serum_mg(), in_7_days),
+        other,
+        level_request("sr-xray", "active", bj::object{{"text", "Chest X-ray"}}, in_7_days),
+        level_request(
+            "sr-timing", "active", serum_mg(),
+            bj::object{{"occurrenceTiming", bj::object{{"event", bj::array{"2025-03-17"}}}}})};
+    r.drafts = {med_request("d1", "draft", furosemide()),
+                level_request("sr-dig", "draft", bj::object{{"text", "Digoxin level"}}, {})};
+    auto const o = run(r);
+    auto const& fit = only(o, "ServiceRequest/sr-fit", trace_section::service_request);
+    CHECK(fit.decision == trace_decision::counted);
+    CHECK(value_text(fit, "kind") == "magnesium");
+    CHECK(value_text(fit, "origin") == "in the record");
+    auto const& dig = only(o, "ServiceRequest/sr-dig", trace_section::service_request);
+    CHECK(dig.decision == trace_decision::counted);
+    CHECK(value_text(dig, "kind") == "digoxin");
+    CHECK(value_text(dig, "origin") == "draft order of this hook");
+    CHECK(only(o, "ServiceRequest/sr-done", trace_section::service_request).reason ==
+          trace_reason::status);
+    CHECK(only(o, "ServiceRequest/sr-other", trace_section::service_request).reason ==
+          trace_reason::other_patient);
+    CHECK(only(o, "ServiceRequest/sr-xray", trace_section::service_request).reason ==
+          trace_reason::code);
+    CHECK(only(o, "ServiceRequest/sr-timing", trace_section::service_request).reason ==
+          trace_reason::no_time);
+
+    // The oral repletion's 7-day recheck is the level ordered: it is not suggested again, and
+    // the plan says which order stands for it.
+    auto const* c = o.find("wasting-drug-with-hypomagnesemia");
+    REQUIRE(c);
+    REQUIRE(suggestion_count(*c) >= 1);
+    for (std::size_t i = 0; i < suggestion_count(*c); ++i) {
+        for (auto const& res : created(*c, i)) CHECK(res.at("resourceType") != "ServiceRequest");
+    }
+    auto const notes = about(o, "ServiceRequest/sr-fit");
+    CHECK(std::any_of(notes.begin(), notes.end(), [](trace_entry const* t) {
+        return t->rule == "repletion" && contains(t->message, "recheck already ordered");
+    }));
+}
+
 TEST_CASE("every registered rule has exactly one entry: fired, not fired, disabled or not run") {
     request r;
     r.resources = {patient(), magnesium(1.1)};

@@ -30,7 +30,11 @@ TEST_CASE("read_hook_context reads the context members, the draft Bundle and the
                               "intent": "order", "subject": {"reference": "Patient/pat1"},
                               "medicationReference": {"reference": "urn:uuid:8c3f6a52-4d51-4f3b-9a8e-1f2b3c4d5e6f"}}},
                 {"resource": {"resourceType": "MedicationRequest", "id": "bare", "status": "draft",
-                              "intent": "order", "subject": {"reference": "Patient/pat1"}}}
+                              "intent": "order", "subject": {"reference": "Patient/pat1"}}},
+                {"resource": {"resourceType": "ServiceRequest", "id": "mg-level", "status": "draft",
+                              "intent": "order", "subject": {"reference": "Patient/pat1"},
+                              "code": {"coding": [{"system": "http://loinc.org", "code": "19123-9"}]},
+                              "occurrenceDateTime": "2026-03-10T15:20:00Z"}}
             ]}
         },
         "prefetch": {
@@ -55,6 +59,10 @@ TEST_CASE("read_hook_context reads the context members, the draft Bundle and the
     CHECK(context.selections == std::vector<std::string>{"MedicationRequest/draft1"});
     REQUIRE(context.draft_orders.size() == 1);
     CHECK(context.draft_orders[0].id == "draft1");
+    REQUIRE(context.draft_service_requests.size() == 1);
+    CHECK(context.draft_service_requests[0].id == "mg-level");
+    CHECK(context.draft_service_requests[0].source_path == "context.draftOrders.entry[3].resource");
+    CHECK(context.draft_service_requests[0].occurrence_time().has_value());
     CHECK(context.unavailable_prefetch.empty());  // the caller's decision
 
     auto snapshot = std::move(builder).build();
@@ -62,6 +70,7 @@ TEST_CASE("read_hook_context reads the context members, the draft Bundle and the
     CHECK(snapshot.find_medication_by_full_url("urn:uuid:8c3f6a52-4d51-4f3b-9a8e-1f2b3c4d5e6f") !=
           nullptr);
     CHECK(snapshot.observations.empty());
+    CHECK(snapshot.service_requests.empty());  // drafts stay in the context
 }
 
 TEST_CASE("read_hook_context ignores members of the wrong type, as on input no schema checked") {
@@ -78,6 +87,7 @@ TEST_CASE("read_hook_context ignores members of the wrong type, as on input no s
         CHECK(context.patient_id.empty());
         CHECK(context.selections.empty());
         CHECK(context.draft_orders.empty());
+        CHECK(context.draft_service_requests.empty());
         auto const snapshot = std::move(builder).build();
         CHECK_FALSE(snapshot.patient_record.has_value());
     }

@@ -4,11 +4,14 @@
 // duration (IV: volume, pump rate in mL/h, infusion time), a dosage text of dose, route, timing
 // and duration only. Products, doses and wording come from the rule configuration.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include "cards.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
+#include "findings/parts.hpp"
 
 namespace cds::rules {
 
@@ -292,8 +295,8 @@ bj::object service_request(rule_context const& rc,
     r["intent"] = "order";
     r["code"] = concept_json(code, sp);
     add_context_references(r, rc);
-    auto const at = rc.f.now + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::duration<double, std::ratio<3600>>(hours_from_now));
+    auto const at =
+        rc.f.now + std::chrono::milliseconds(std::llround(hours_from_now * 3'600'000.0));
     r["occurrenceDateTime"] = fhir::format_instant(at);
     if (!reason.empty()) {
         bj::object reason_concept(1, sp);
@@ -319,16 +322,51 @@ bj::object make_service_request(rule_context const& rc,
 
 namespace {
 
+// How far ahead a recheck is, in whole hours below two days and whole days from there on.
 std::string recheck_when(double hours) {
-    if (hours < 48 && std::fmod(hours, 24) != 0) return "in " + format_number(hours) + " hours";
-    double const days = hours / 24;
+    double const whole_hours = std::round(hours);
+    if (whole_hours < 1) return "now";
+    if (whole_hours < 48 && std::fmod(whole_hours, 24) != 0)
+        return "in " + format_number(whole_hours) + (whole_hours == 1 ? " hour" : " hours");
+    double const days = std::round(hours / 24);
     return "in " + format_number(days) + (days == 1 ? " day" : " days");
 }
 
+// Rounded to the millisecond, so that whole hours stay whole in the resources written.
+fhir::instant hours_after(fhir::instant t, double hours) {
+    return t + std::chrono::milliseconds(std::llround(hours * 3'600'000.0));
+}
+
+// The explain entry for a level not suggested because it is ordered already (§3.3).
+void note_level_ordered(rule_context const& rc, level_order const& o, std::string message) {
+    if (!rc.trace) return;
+    auto& e = rc.trace.entries().emplace_back("repletion", o.reference, std::move(message));
+    e.resource_type = "ServiceRequest";
+    e.resource_id = o.request->id;
+}
+
+// The start of the (UTC) day of `t`: an oral recheck is due on a day (its interval is in days,
+// CLINICAL-BASIS.md §3.2), so a level ordered for that morning is the recheck.
+fhir::instant day_of(fhir::instant t) { return date::floor<date::days>(t); }
+
+// A serum Mg recheck due `hours` from the hook's time (`on_the_day`: on that day) that is
+// ordered already, noted in the explain trace; nullptr when none is.
+level_order const* mg_recheck_ordered(rule_context const& rc, double hours, bool on_the_day) {
+    fhir::instant const due = hours_after(rc.f.now, hours);
+    auto const* o =
+        recheck_ordered(rc.f, level_kind::magnesium, on_the_day ? day_of(due) : due, rc.d);
+    if (o) note_level_ordered(rc, *o, "magnesium recheck already ordered: none suggested");
+    return o;
+}
+
 // The renal-unknown creatinine goes with every repletion suggestion, and its label says so
-// (CLINICAL-BASIS.md §3.2).
+// (CLINICAL-BASIS.md §3.2), unless a creatinine is ordered already (§3.3).
 void add_creatinine_if_renal_unknown(rule_context const& rc, suggestion_draft& s) {
     if (rc.f.renal.band != renal_band::unknown) return;
+    if (auto const* o = level_ordered_now(rc.f, level_kind::creatinine, rc.d)) {
+        note_level_ordered(rc, *o, "creatinine level already ordered: none suggested");
+        return;
+    }
     auto const& d = rc.d;
     std::string const phrase = d.text("orders.creatinine_label");
     add_part(s, phrase,
@@ -350,18 +388,16 @@ void add_recheck(rule_context const& rc, suggestion_draft& s, double hours, bool
 }
 
 // After an infusion the level is drawn a fixed time after it ends (CLINICAL-BASIS.md §3.2):
-// hook time + infusion minutes + recheck hours.
-void add_recheck_after_infusion(rule_context const& rc, suggestion_draft& s) {
+// `hours` from the hook's time (for a dose given now: infusion minutes + recheck hours).
+void add_recheck_after_infusion(rule_context const& rc, suggestion_draft& s, double hours) {
     auto const& d = rc.d;
-    template_values const hours{{"hours", format_number(d.iv_recheck_hours)}};
-    std::string const phrase = fill(d.text("orders.recheck_after_infusion_label"), hours);
-    add_part(
-        s, phrase,
-        make_create_action(
-            phrase, service_request(rc, d.magnesium_level_code,
-                                    d.iv_infusion_minutes / 60 + d.iv_recheck_hours,
-                                    d.text("orders.recheck_reason"),
-                                    fill(d.text("orders.recheck_after_infusion_note"), hours))));
+    template_values const after{{"hours", format_number(d.iv_recheck_hours)}};
+    std::string const phrase = fill(d.text("orders.recheck_after_infusion_label"), after);
+    add_part(s, phrase,
+             make_create_action(
+                 phrase,
+                 service_request(rc, d.magnesium_level_code, hours, d.text("orders.recheck_reason"),
+                                 fill(d.text("orders.recheck_after_infusion_note"), after))));
 }
 
 }  // namespace
@@ -381,7 +417,7 @@ suggestion_draft level_suggestion(rule_context const& rc, std::string const& lab
 suggestion_draft recheck_after_infusion_suggestion(rule_context const& rc) {
     suggestion_draft s;
     s.recommended = true;
-    add_recheck_after_infusion(rc, s);
+    add_recheck_after_infusion(rc, s, rc.d.iv_infusion_minutes / 60 + rc.d.iv_recheck_hours);
     return s;
 }
 
@@ -481,20 +517,109 @@ double oral_recheck_hours(rule_context const& rc) {
     return rc.d.oral_recheck_days[static_cast<std::size_t>(rc.f.renal.band)] * 24;
 }
 
+// When the treating dose starts, which the recheck is timed from (CLINICAL-BASIS.md §3.2): the
+// start of its bounds when given; else a draft of this hook now, an order in the record when
+// it was authored; now when nothing tells.
+fhir::instant dose_start(rule_context const& rc, medication_exposure const& e) {
+    for (auto const& ds : e.order->dosages) {
+        if (ds.repeat && ds.repeat->bounds_period && ds.repeat->bounds_period->start)
+            return ds.repeat->bounds_period->start->start;
+    }
+    if (!e.from_context && e.order->authored_on) return e.order->authored_on->start;
+    return rc.f.now;
+}
+
+// How long an IV dose runs: its infusion time, else its dose at its mass rate, else the
+// configured infusion time.
+double infusion_minutes(medication_exposure const& e, rule_set_data const& d) {
+    if (!e.order->dosages.empty()) {
+        auto const& ds = e.order->dosages.front();
+        if (ds.repeat && ds.repeat->duration) {
+            auto const m = d.duration_min.convert(*ds.repeat->duration, ds.repeat->duration_unit);
+            if (m && *m > 0) return *m;
+        }
+        auto const rate = iv_rate_mg_per_min(*e.order, d);
+        if (rate && *rate > 0 && ds.dose && ds.dose->value) {
+            double const dose_mg =
+                d.dose_mg.convert(*ds.dose->value, ds.dose->unit_key()).value_or(0);
+            if (dose_mg > 0) return dose_mg / *rate;
+        }
+    }
+    return d.iv_infusion_minutes;
+}
+
+// When the recheck of a treating order is due: 6 h after its infusion ends, or the oral
+// interval after its start (§3.2); `infusing` while the infusion has not ended.
+struct recheck_due {
+    fhir::instant at{};
+    bool infusing = false;
+};
+
+recheck_due recheck_due_for(rule_context const& rc, medication_exposure const& treating) {
+    auto const& d = rc.d;
+    fhir::instant const start = dose_start(rc, treating);
+    if (treating.magnesium != mg_product::parenteral) {
+        fhir::instant due = hours_after(start, oral_recheck_hours(rc));
+        // A level drawn once the recheck was due was that recheck: the course goes on, and the
+        // next one is an interval after it.
+        auto const& latest = rc.f.magnesium.latest;
+        if (latest && latest->time >= due) due = hours_after(latest->time, oral_recheck_hours(rc));
+        return {due, false};
+    }
+    fhir::instant const infusion_end = hours_after(start, infusion_minutes(treating, d) / 60);
+    return {hours_after(infusion_end, d.iv_recheck_hours), infusion_end > rc.f.now};
+}
+
+// A magnesium level ordered before the recheck is due is not the recheck: it would not show
+// the dose's effect. Said in the explain trace, since another is suggested beside it.
+void note_early_levels(rule_context const& rc, fhir::instant due) {
+    if (!rc.trace) return;
+    for (auto const& o : rc.f.level_orders) {
+        if (o.kind != level_kind::magnesium || o.time.end() > due) continue;
+        note_level_ordered(rc, o,
+                           "magnesium level ordered for " + format_card_date(o.time) +
+                               ", before the recheck is due (" +
+                               format_card_date({due, fhir::date_precision::second, true}) +
+                               "): not the recheck");
+    }
+}
+
 // Treated already (CLINICAL-BASIS.md §3.3): an active or drafted repletion of the route the
-// severity calls for. The info card says so and when the recheck is due, and suggests it.
+// severity calls for. The info card says so and when the recheck is due, timed from the dose,
+// and suggests it only when no magnesium level is ordered for then.
 void plan_treated(rule_context const& rc, medication_exposure const& treating, repletion_plan& p) {
     auto const& d = rc.d;
     bool const iv = treating.magnesium == mg_product::parenteral;
-    double const hours = iv ? d.iv_recheck_hours : oral_recheck_hours(rc);
+    recheck_due const due = recheck_due_for(rc, treating);
+    double const hours = std::max(0.0, findings::hours_between(rc.f.now, due.at));
+    template_values const after_infusion{{"hours", format_number(d.iv_recheck_hours)}};
+    std::string const when =
+        due.infusing ? fill(d.text("orders.recheck_after_infusion_note"), after_infusion)
+                     : recheck_when(hours);
     p.downgrade_to_info = true;
-    p.action = fill(d.text(iv ? "actions.on_iv" : "actions.on_repletion"),
-                    {{"when", recheck_when(hours)}});
-    p.notes.push_back(
-        fill(d.text("treated_already"), {{"drug", treating.name}, {"when", recheck_when(hours)}}));
-    suggestion_draft s = recheck_suggestion(rc, hours, true);
+    p.notes.push_back(fill(d.text("treated_already"), {{"drug", treating.name}, {"when", when}}));
+    suggestion_draft s;
+    s.recommended = true;
+    fhir::instant const match_from = iv ? due.at : day_of(due.at);
+    if (auto const* ordered = recheck_ordered(rc.f, level_kind::magnesium, match_from, d)) {
+        // The summary says so; the order itself is named in the explain trace (the detail of a
+        // card with several drugs has no words to spare, §5).
+        p.action = d.text(iv ? "actions.on_iv_rechecked" : "actions.on_repletion_rechecked");
+        if (rc.trace) {
+            note_level_ordered(rc, *ordered,
+                               "magnesium recheck already ordered for " +
+                                   format_card_date(ordered->time) + ": none suggested");
+        }
+    } else {
+        p.action = fill(d.text(iv ? "actions.on_iv" : "actions.on_repletion"), {{"when", when}});
+        note_early_levels(rc, match_from);
+        if (due.infusing)
+            add_recheck_after_infusion(rc, s, hours);
+        else
+            add_recheck(rc, s, hours, true);
+    }
     add_creatinine_if_renal_unknown(rc, s);
-    p.suggestions.push_back(std::move(s));
+    if (!s.actions.empty()) p.suggestions.push_back(std::move(s));
 }
 
 // Under the adult age or age unknown: no dose. Treated already by the route the severity
@@ -570,7 +695,9 @@ suggestion_draft iv_dose_suggestion(rule_context const& rc, bool reduced) {
     suggestion_draft s;
     s.recommended = true;
     add_part(s, phrase, make_create_action(phrase, iv_medication_request(rc, dose)));
-    add_recheck_after_infusion(rc, s);
+    double const recheck_hours = d.iv_infusion_minutes / 60 + d.iv_recheck_hours;
+    if (!mg_recheck_ordered(rc, recheck_hours, false))
+        add_recheck_after_infusion(rc, s, recheck_hours);
     add_creatinine_if_renal_unknown(rc, s);
     return s;
 }
@@ -603,7 +730,8 @@ void plan_severe(rule_context const& rc, active_magnesium const& active, repleti
 suggestion_draft oral_suggestion(rule_context const& rc,
                                  bool alternative,
                                  bool reduced,
-                                 double recheck_hours) {
+                                 double recheck_hours,
+                                 bool recheck_ordered) {
     auto const& d = rc.d;
     double const days = recheck_hours / 24;
     oral_order o;
@@ -630,7 +758,7 @@ suggestion_draft oral_suggestion(rule_context const& rc,
     suggestion_draft s;
     s.recommended = !alternative;
     add_part(s, phrase, make_create_action(phrase, oral_medication_request(rc, o)));
-    add_recheck(rc, s, recheck_hours, true);
+    if (!recheck_ordered) add_recheck(rc, s, recheck_hours, true);
     add_creatinine_if_renal_unknown(rc, s);
     return s;
 }
@@ -653,8 +781,9 @@ void plan_oral(rule_context const& rc, active_magnesium const& active, repletion
         return;
     }
     bool const reduced = band == renal_band::severely_impaired;
-    p.suggestions.push_back(oral_suggestion(rc, false, reduced, recheck_hours));
-    p.suggestions.push_back(oral_suggestion(rc, true, reduced, recheck_hours));
+    bool const recheck_ordered = mg_recheck_ordered(rc, recheck_hours, true) != nullptr;
+    p.suggestions.push_back(oral_suggestion(rc, false, reduced, recheck_hours, recheck_ordered));
+    p.suggestions.push_back(oral_suggestion(rc, true, reduced, recheck_hours, recheck_ordered));
     p.action = fill(d.text(reduced ? "actions.oral_reduced" : "actions.oral"),
                     {{"dose", format_number(reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg)}});
     if (band == renal_band::impaired)
@@ -793,6 +922,22 @@ std::string frequency_of(medication_exposure const& e,
     return frequency_text(d, times);
 }
 
+// The dosage text of an updated draft. dosageInstruction.text prints on the administration
+// record (CLINICAL-BASIS.md §3.1): the prescriber's own text is kept unless it states an amount
+// or a time — a digit, or a word of the configured list — that the update may change; then the
+// text written from the new structured dosage replaces it, so that the order never contradicts
+// itself. A draft without a text gets the written one.
+void set_dosage_text(bj::object& dosage, rule_set_data const& d, std::string written) {
+    if (auto const* text = dosage.if_contains("text"); text && text->is_string()) {
+        std::string_view const own(text->get_string());
+        bool const states_amount =
+            std::any_of(own.begin(), own.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+            d.sets.dosage_text_amounts->matches_text(value_set::lower(own));
+        if (!own.empty() && !states_amount) return;
+    }
+    dosage["text"] = std::move(written);
+}
+
 // A filled template without the gaps an empty placeholder leaves.
 std::string collapse_spaces(std::string const& s) {
     std::string out;
@@ -838,7 +983,7 @@ std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
     repeat["duration"] = number(minutes);
     repeat["durationUnit"] = "min";
     rewrite_rate(dose_holder(*dosage), e, *dose_mg, minutes, rc);
-    (*dosage)["text"] = fill(d.text("orders.rate_dosage"), values);
+    set_dosage_text(*dosage, d, fill(d.text("orders.rate_dosage"), values));
     std::string const phrase = fill(d.text("orders.rate_label"), values);
     suggestion_draft s;
     s.recommended = true;
@@ -869,9 +1014,11 @@ std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
     }
     std::string const dose = format_number(value) + " " + unit;
     std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
-    (*dosage)["text"] = collapse_spaces(
-        fill(d.text("orders.changed_dose_dosage"),
-             {{"dose", dose}, {"route", route}, {"frequency", frequency_of(e, *dosage, d)}}));
+    set_dosage_text(
+        *dosage, d,
+        collapse_spaces(
+            fill(d.text("orders.changed_dose_dosage"),
+                 {{"dose", dose}, {"route", route}, {"frequency", frequency_of(e, *dosage, d)}})));
     std::string const phrase = fill(d.text(label_key), {{"dose", dose}});
     suggestion_draft s;
     s.recommended = true;
@@ -902,9 +1049,10 @@ std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc
                                                                std::string(amount->unit_key())
                                                          : std::string();
         std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
-        (*dosage)["text"] = collapse_spaces(
-            fill(rc.d.text("orders.bounds_dosage"),
-                 {{"dose", dose}, {"route", route}, {"days", format_number(days)}}));
+        set_dosage_text(*dosage, rc.d,
+                        collapse_spaces(fill(
+                            rc.d.text("orders.bounds_dosage"),
+                            {{"dose", dose}, {"route", route}, {"days", format_number(days)}})));
     }
     std::string const phrase =
         fill(rc.d.text("orders.bounds_label"), {{"days", format_number(days)}});

@@ -113,6 +113,12 @@ void note_unavailable_data(patient_findings& f,
                            hook_context const& context,
                            rule_set_data const& d,
                            trace_recorder trace);
+// level_orders.cpp
+void read_level_orders(patient_findings& f,
+                       fhir::patient_snapshot const& snapshot,
+                       hook_context const& context,
+                       rule_set_data const& d,
+                       trace_recorder trace);
 // exposures.cpp
 void compile_drug_classes(rule_set_data& d);
 void read_exposures(patient_findings& f,

@@ -145,6 +145,7 @@ void extract_statuses(bj::object const& root, rule_set_data& d) {
     d.medication_never = to_set(st.at("medication_never"));
     d.condition_active = to_set(st.at("condition_active"));
     d.condition_verification_excluded = to_set(st.at("condition_verification_excluded"));
+    d.service_request_pending = to_set(st.at("service_request_pending"));
 }
 
 void extract_thresholds(bj::object const& root, rule_set_data& d, problem_list& problems) {
@@ -193,6 +194,8 @@ void extract_windows(bj::object const& root, rule_set_data& d, problem_list& pro
     d.acute_asthma_onset_days = num(w, "acute_asthma_onset_days");
     d.pregnancy_status_days = num(w, "pregnancy_status_days");
     d.result_future_tolerance_hours = num(w, "result_future_tolerance_hours");
+    d.level_order_pending_hours = num(w, "level_order_pending_hours");
+    d.level_order_late_hours = num(w, "level_order_late_hours");
     if (d.mg_stale_low_days * 24 <= d.mg_current_hours) {
         problems.push_back(
             {"/windows/magnesium_stale_low_days", "must be longer than magnesium_current_hours"});

@@ -23,8 +23,11 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
         c.detail.push_back(
             fill(rc.d.text("implications.digoxin"), {{"drug", drug_summary_name({e})}}));
     // Besides the repletion, a serum digoxin level (CLINICAL-BASIS.md §3.4), with whichever
-    // repletion is chosen.
-    c.companions.push_back(digoxin_level_suggestion(rc));
+    // repletion is chosen, unless one is ordered already (§3.3).
+    if (auto const* o = level_ordered_now(rc.f, level_kind::digoxin, rc.d))
+        rc.note(c.rule_id, o->reference, "digoxin level already ordered: none suggested");
+    else
+        c.companions.push_back(digoxin_level_suggestion(rc));
     return c;
 }
 

@@ -1,6 +1,6 @@
 // Rule: repletion-without-recent-level (order-select, order-sign)      CLINICAL-BASIS.md §4
-// When a magnesium repletion product is ordered and there is no serum magnesium result in
-// the last 7 days,
+// When a magnesium repletion product is ordered, there is no serum magnesium result in the
+// last 7 days and no magnesium level is ordered for now (active or drafted, §3.3),
 // Then an info card suggests a magnesium level.
 
 #include "cards.hpp"
@@ -14,7 +14,7 @@ std::optional<card_draft> rule_repletion_without_recent_level(rule_context const
     auto const& f = rc.f;
     if (f.magnesium.any_within_days(f.now, rc.d.mg_before_repletion_days)) return std::nullopt;
     auto const orders = triggering_repletion_orders(rc);
-    if (orders.empty()) return std::nullopt;
+    if (orders.empty() || level_ordered_now(f, level_kind::magnesium, rc.d)) return std::nullopt;
     std::string const window = format_number(rc.d.mg_before_repletion_days) + " days";
     card_draft c;
     c.rule_id = "repletion-without-recent-level";
@@ -36,7 +36,8 @@ std::vector<trace_comparison> rule_repletion_without_recent_level_conditions(
     rule_context const& rc) {
     return {trace::no_mg_within(rc, "days since the newest serum magnesium",
                                 rc.d.mg_before_repletion_days),
-            trace::ordered("magnesium repletion ordered", triggering_repletion_orders(rc))};
+            trace::ordered("magnesium repletion ordered", triggering_repletion_orders(rc)),
+            trace::no_mg_level_ordered(rc)};
 }
 
 }  // namespace cds::rules

@@ -1,5 +1,6 @@
 // Rule: stale-low-magnesium (patient-view)                          CLINICAL-BASIS.md §2, §4
-// When the newest serum magnesium was low but is older than 7 days (and at most 90 days),
+// When the newest serum magnesium was low but is older than 7 days (and at most 90 days) and
+// no magnesium level is ordered for now (active or drafted, §3.3),
 // Then an info card suggests a recheck of the level.
 
 #include "cards.hpp"
@@ -11,7 +12,7 @@ namespace cds::rules {
 
 std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
     auto const& m = rc.f.magnesium;
-    if (!m.stale_low) return std::nullopt;
+    if (!m.stale_low || level_ordered_now(rc.f, level_kind::magnesium, rc.d)) return std::nullopt;
     card_draft c;
     c.rule_id = "stale-low-magnesium";
     c.level = indicator::info;
@@ -41,7 +42,8 @@ std::vector<trace_comparison> rule_stale_low_magnesium_conditions(rule_context c
                            m.latest && !m.current),
             trace::compare("serum magnesium result within the stale-low window",
                            trace::mg_age_hours(rc), "<=", rc.d.mg_stale_low_days * 24, "h",
-                           m.latest && m.latest->age_hours <= rc.d.mg_stale_low_days * 24)};
+                           m.latest && m.latest->age_hours <= rc.d.mg_stale_low_days * 24),
+            trace::no_mg_level_ordered(rc)};
 }
 
 }  // namespace cds::rules

@@ -2,7 +2,8 @@
 // When the patient is on a magnesium-wasting drug (patient-view: active in the record;
 // order hooks: the triggering orders) and there is no serum magnesium in the last 12
 // months — 7 days for the high-risk ones (cisplatin, cetuximab, panitumumab, amphotericin
-// B, aminoglycosides, foscarnet, pentamidine) —
+// B, aminoglycosides, foscarnet, pentamidine) — and no magnesium level is ordered for now
+// (active or drafted, §3.3),
 // Then an info card suggests a magnesium level.
 
 #include "cards.hpp"
@@ -15,6 +16,7 @@ namespace cds::rules {
 std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     auto const& f = rc.f;
     auto const& d = rc.d;
+    if (level_ordered_now(f, level_kind::magnesium, d)) return std::nullopt;
     bool const patient_view = rc.hook.hook == "patient-view";
     std::vector<medication_exposure const*> due;
     bool high_risk_due = false;
@@ -69,6 +71,7 @@ std::vector<trace_comparison> rule_wasting_drug_monitoring_conditions(rule_conte
         out.push_back(trace::no_mg_within(rc, "days since the newest serum magnesium",
                                           rc.d.mg_monitoring_days));
     }
+    out.push_back(trace::no_mg_level_ordered(rc));
     return out;
 }
 

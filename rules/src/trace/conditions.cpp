@@ -82,4 +82,10 @@ std::string renal_note(rule_context const& rc) {
     return {};
 }
 
+trace_comparison no_mg_level_ordered(rule_context const& rc) {
+    auto const* o = level_ordered_now(rc.f, level_kind::magnesium, rc.d);
+    return condition("no serum magnesium level ordered for now", o == nullptr,
+                     o ? o->reference : std::string());
+}
+
 }  // namespace cds::rules::trace

@@ -26,6 +26,8 @@ namespace cds::rules::trace {
 [[nodiscard]] trace_comparison mg_current(rule_context const& rc);
 // No counted serum magnesium result within `days` (of any level).
 [[nodiscard]] trace_comparison no_mg_within(rule_context const& rc, std::string what, double days);
+// No serum magnesium level is ordered (active or drafted) for now (CLINICAL-BASIS.md §3.3).
+[[nodiscard]] trace_comparison no_mg_level_ordered(rule_context const& rc);
 // A current low magnesium and a triggering order of one of the classes: the rules whose part
 // joins the hypomagnesemia card (wasting drugs, potassium, digoxin).
 [[nodiscard]] std::vector<trace_comparison> low_magnesium_with(rule_context const& rc,

@@ -18,6 +18,8 @@ std::string_view trace_section_name(trace_section s) {
             return "data";
         case trace_section::medication:
             return "medication";
+        case trace_section::service_request:
+            return "service-request";
         case trace_section::rule:
             return "rule";
         case trace_section::cards:

@@ -23,8 +23,10 @@ struct draft_reader {
 };
 
 // Reads one draft order resource: MedicationRequest (R4) and MedicationOrder (DSTU2) become
-// draft orders; a Medication goes into the snapshot so references to it resolve; other
-// order types (ServiceRequest, NutritionOrder, ...) are not what these rules look at.
+// draft orders; a ServiceRequest is a level or test ordered with them (a recheck already
+// drafted is not suggested again, CLINICAL-BASIS.md §3.3); a Medication goes into the snapshot
+// so references to it resolve; other order types (NutritionOrder, ...) are not what these
+// rules look at.
 void read_draft_resource(boost::json::value const& resource,
                          std::string const& path,
                          draft_reader& reader,
@@ -41,6 +43,9 @@ void read_draft_resource(boost::json::value const& resource,
         }
         order->source_json = std::make_shared<boost::json::object const>(resource.get_object());
         reader.context.draft_orders.push_back(std::move(*order));
+    } else if (is_resource_of_type(resource, "ServiceRequest")) {
+        if (auto request = fhir::parse_service_request(resource, path, reader.issues))
+            reader.context.draft_service_requests.push_back(std::move(*request));
     } else if (is_resource_of_type(resource, "Medication")) {
         // A draft Bundle may name it by its entry's fullUrl (urn:uuid:...), FHIR R4 §Bundle
         // "Resolving references in Bundles".

@@ -143,6 +143,24 @@ struct condition {
     std::string source_path;
 };
 
+// A ServiceRequest (R4): what the rules need to see a laboratory level that is already ordered
+// (CLINICAL-BASIS.md §3.3: no suggestion duplicates an active or drafted order).
+struct service_request {
+    std::string id;
+    std::string status;  // FHIR code as written ("draft", "active", "completed", "revoked", ...)
+    std::string intent;
+    codeable_concept code;
+    std::optional<date_time> occurrence_date_time;
+    std::optional<period> occurrence_period;
+    bool occurrence_given = false;  // any occurrence[x], readable or not (occurrenceTiming)
+    std::optional<date_time> authored_on;
+    std::string subject;  // Reference.reference as written
+    std::string source_path;
+
+    // When it is to be done: occurrenceDateTime, else occurrencePeriod.start, else its end.
+    [[nodiscard]] std::optional<date_time> occurrence_time() const;
+};
+
 // Single-resource parsers. Each returns nullopt (with an error issue) when the resource is
 // unusable, and never throws on data. `path` is the element path of the resource itself.
 [[nodiscard]] std::optional<patient> parse_patient(boost::json::value const& v,
@@ -160,5 +178,8 @@ struct condition {
 [[nodiscard]] std::optional<condition> parse_condition(boost::json::value const& v,
                                                        std::string const& path,
                                                        issue_list& issues);
+[[nodiscard]] std::optional<service_request> parse_service_request(boost::json::value const& v,
+                                                                   std::string const& path,
+                                                                   issue_list& issues);
 
 }  // namespace cds::fhir

@@ -27,6 +27,7 @@ struct patient_snapshot {
     std::vector<medication_order> medication_orders;  // MedicationRequest/Statement from the record
     std::vector<medication> medications;              // standalone Medication resources
     std::vector<condition> conditions;
+    std::vector<service_request> service_requests;  // laboratory and other orders in the record
     issue_list issues;
 
     // Positions in `medications` ordered by id, so that find_medication() is O(log n)
@@ -86,7 +87,8 @@ private:
         observations,
         medications,
         medication_orders,
-        conditions
+        conditions,
+        service_requests
     };
     struct taken_slot {
         std::size_t hash = 0;

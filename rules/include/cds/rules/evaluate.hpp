@@ -26,6 +26,8 @@ struct hook_context {
     std::string encounter_id;
     std::vector<std::string> selections;               // order-select: "MedicationRequest/abc"
     std::vector<fhir::medication_order> draft_orders;  // medication resolved against the snapshot
+    // ServiceRequests among the draft orders (a level ordered with this hook's orders).
+    std::vector<fhir::service_request> draft_service_requests;
     std::vector<std::string>
         unavailable_prefetch;  // keys of optional data that could not be obtained
     // What went partly wrong obtaining the data without making a key unavailable (e.g. a

@@ -14,15 +14,16 @@ namespace cds::rules {
 
 // Where in the evaluation a decision was taken, in evaluation order.
 enum class trace_section {
-    patient,      // the Patient resource: age, sex
-    observation,  // each Observation: counted or skipped, and why
-    magnesium,    // the serum magnesium result chosen and its band
-    condition,    // each Condition that changes a decision, or skipped
-    renal,        // the renal estimates, their inputs and formula, the band chosen
-    data,         // prefetch or fetched data that was not available
-    medication,   // each medication order: its drug, classes and status, or skipped
-    rule,         // each rule: fired, did not fire, disabled, or not run on this hook
-    cards,        // where the shared suggestions were placed
+    patient,          // the Patient resource: age, sex
+    observation,      // each Observation: counted or skipped, and why
+    magnesium,        // the serum magnesium result chosen and its band
+    condition,        // each Condition that changes a decision, or skipped
+    renal,            // the renal estimates, their inputs and formula, the band chosen
+    data,             // prefetch or fetched data that was not available
+    medication,       // each medication order: its drug, classes and status, or skipped
+    service_request,  // each ServiceRequest: a level already ordered, or skipped
+    rule,             // each rule: fired, did not fire, disabled, or not run on this hook
+    cards,            // where the shared suggestions were placed
 };
 
 enum class trace_decision {
