@@ -48,7 +48,9 @@ level_order const* level_ordered_between(patient_findings const& f,
 level_order const* level_ordered_now(patient_findings const& f,
                                      level_kind kind,
                                      rule_set_data const& d) {
-    auto const hours = [](double h) { return std::chrono::milliseconds(std::llround(h * 3'600'000.0)); };
+    auto const hours = [](double h) {
+        return std::chrono::milliseconds(std::llround(h * 3'600'000.0));
+    };
     return level_ordered_between(f, kind, f.now - hours(d.level_order_pending_hours),
                                  f.now + hours(d.level_order_late_hours));
 }
@@ -57,7 +59,8 @@ level_order const* recheck_ordered(patient_findings const& f,
                                    level_kind kind,
                                    fhir::instant due,
                                    rule_set_data const& d) {
-    auto const late = std::chrono::milliseconds(std::llround(d.level_order_late_hours * 3'600'000.0));
+    auto const late =
+        std::chrono::milliseconds(std::llround(d.level_order_late_hours * 3'600'000.0));
     return level_ordered_between(f, kind, due, std::max(due, f.now) + late);
 }
 
