@@ -132,7 +132,7 @@ class ResourceCount(LimitTest):
     server_args = ("--max-resources", "40")
 
     def padded(self, in_prefetch, in_drafts):
-        """The severe fixture (13 resources, its Bundles included) plus padding resources."""
+        """The severe fixture (14 resources, its Bundles included) plus padding resources."""
         request = json.loads(fixture_text(SEVERE))
         request["prefetch"]["padding"] = {"resourceType": "Bundle", "type": "searchset",
                                           "entry": [{"resource": observation(i)} for i in range(in_prefetch)]}
@@ -144,14 +144,14 @@ class ResourceCount(LimitTest):
         return json.dumps(request)
 
     def test_413_beyond_the_configured_count_across_prefetch_and_draft_orders(self):
-        # 13 + 1 (the padding Bundle) + 26 = 40: at the limit, answered.
-        status, _, body = self.server.request("POST", PATIENT_VIEW, self.padded(26, 0), JSON)
+        # 14 + 1 (the padding Bundle) + 25 = 40: at the limit, answered.
+        status, _, body = self.server.request("POST", PATIENT_VIEW, self.padded(25, 0), JSON)
         self.assertEqual(status, 200, body[:300])
-        issue = self.assert_outcome(*self.server.request("POST", PATIENT_VIEW, self.padded(27, 0), JSON),
+        issue = self.assert_outcome(*self.server.request("POST", PATIENT_VIEW, self.padded(26, 0), JSON),
                                     413, "too-many-resources")
         self.assertIn("40", issue["diagnostics"])
-        # Draft orders count too: 13 + 1 + 20 + 1 (drafts Bundle) + 6 = 41.
-        self.assert_outcome(*self.server.request("POST", PATIENT_VIEW, self.padded(20, 6), JSON),
+        # Draft orders count too: 14 + 1 + 19 + 1 (drafts Bundle) + 6 = 41.
+        self.assert_outcome(*self.server.request("POST", PATIENT_VIEW, self.padded(19, 6), JSON),
                             413, "too-many-resources")
         self.assert_serves_others()
 
@@ -166,9 +166,9 @@ class DefaultResourceCount(LimitTest):
     def test_default_limit_is_ten_thousand(self):
         request = json.loads(fixture_text(SEVERE))
         minimal = {"resourceType": "Observation", "status": "final", "code": {}}
-        request["prefetch"]["padding"] = {"resourceType": "Bundle", "entry": [{"resource": minimal}] * 9986}
+        request["prefetch"]["padding"] = {"resourceType": "Bundle", "entry": [{"resource": minimal}] * 9985}
         status, _, body = self.server.request("POST", PATIENT_VIEW, json.dumps(request), JSON)
-        self.assertEqual(status, 200, body[:300])  # 13 + 1 + 9986 = 10,000
+        self.assertEqual(status, 200, body[:300])  # 14 + 1 + 9985 = 10,000
         request["prefetch"]["padding"]["entry"].append({"resource": minimal})
         self.assert_outcome(*self.server.request("POST", PATIENT_VIEW, json.dumps(request), JSON),
                             413, "too-many-resources")

@@ -104,7 +104,8 @@ def twins(name, service_id, hook, context, hook_instance):
         "token_type": "Bearer",
         "expires_in": 300,
         "scope": "user/Patient.read user/Observation.read user/MedicationRequest.read "
-                 "user/MedicationStatement.read user/Medication.read user/Condition.read",
+                 "user/MedicationStatement.read user/Medication.read user/Condition.read "
+                 "user/ServiceRequest.read",
         "subject": "magnesium-cds",
     }
     # Same members in the same order in both twins, fhirServer first as EHRs send it.

@@ -29,6 +29,7 @@ void note_unavailable_prefetch(patient_findings& f,
             if (trace)
                 trace::about_value(trace, trace_section::data, trace_decision::noted,
                                    "prefetch." + key, "not available: " + t.describes);
+            if (!t.noted_when_unavailable) continue;
             f.unavailable.push_back(
                 fill(d.text("data_unavailable"), {{"describes", t.describes}, {"key", t.key}}));
             if (key == "renal")

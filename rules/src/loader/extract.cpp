@@ -109,6 +109,8 @@ service_definition extract_service(bj::object const& so,
         auto const& po = pv.as_object();
         prefetch_template t{str(po, "key"), str(po, "query"), po.at("required").as_bool(),
                             str(po, "describes")};
+        if (auto const* noted = po.if_contains("noted_when_unavailable"))
+            t.noted_when_unavailable = noted->as_bool();
         std::string const ppath = spath + "/prefetch/" + std::to_string(pi);
         if (!keys.insert(t.key).second)
             problems.push_back({ppath + "/key", "prefetch key '" + t.key + "' is used twice"});

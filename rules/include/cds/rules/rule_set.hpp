@@ -21,6 +21,9 @@ struct prefetch_template {
                             // "Observation?patient={{context.patientId}}&code=..."
     bool required = false;  // required data: missing and not obtainable -> HTTP 412
     std::string describes;  // plain words for cards: "renal function (creatinine, eGFR, CrCl)"
+    // false: data whose absence changes no finding (orders already placed: without them a level
+    // may be suggested twice, as before they were read) is said in the explain trace only.
+    bool noted_when_unavailable = true;
 };
 
 struct service_definition {
