@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "cards.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 
 namespace cds::rules {
@@ -319,10 +320,11 @@ bj::object make_service_request(rule_context const& rc,
 
 namespace {
 
-std::string recheck_when(double hours) {
-    if (hours < 48 && std::fmod(hours, 24) != 0) return "in " + format_number(hours) + " hours";
-    double const days = hours / 24;
-    return "in " + format_number(days) + (days == 1 ? " day" : " days");
+std::string recheck_when(double hours, rule_set_data const& d) {
+    std::string const age = hours < 48 && std::fmod(hours, 24) != 0
+                                ? duration_text(hours, time_unit::hour, d)
+                                : duration_text(hours / 24, time_unit::day, d);
+    return fill(d.text("ages.in"), {{"age", age}});
 }
 
 // The renal-unknown creatinine goes with every repletion suggestion, and its label says so
@@ -341,7 +343,7 @@ void add_creatinine_if_renal_unknown(rule_context const& rc, suggestion_draft& s
 void add_recheck(rule_context const& rc, suggestion_draft& s, double hours, bool after_repletion) {
     auto const& d = rc.d;
     std::string const phrase =
-        fill(d.text("orders.recheck_label"), {{"when", recheck_when(hours)}});
+        fill(d.text("orders.recheck_label"), {{"when", recheck_when(hours, d)}});
     std::string const& reason =
         d.text(after_repletion ? "orders.recheck_reason" : "orders.monitoring_reason");
     add_part(s, phrase,
@@ -409,7 +411,7 @@ void add_famotidine_switch(rule_context const& rc,
     band_dose const bd = d.famotidine_by_band[static_cast<std::size_t>(band)];
     std::string const frequency = frequency_text(d, bd.times_per_day);
     std::string const dose = format_number(bd.dose_mg);
-    std::string const ppi_name = lower_first(drug_summary_name({&ppi}));
+    std::string const ppi_name = lower_first(drug_summary_name(rc, {&ppi}));
     oral_order o;
     o.medication = &d.famotidine_medication;
     o.product_text = fill(d.famotidine_product_text, {{"dose", dose}});
@@ -489,9 +491,9 @@ void plan_treated(rule_context const& rc, medication_exposure const& treating, r
     double const hours = iv ? d.iv_recheck_hours : oral_recheck_hours(rc);
     p.downgrade_to_info = true;
     p.action = fill(d.text(iv ? "actions.on_iv" : "actions.on_repletion"),
-                    {{"when", recheck_when(hours)}});
-    p.notes.push_back(
-        fill(d.text("treated_already"), {{"drug", treating.name}, {"when", recheck_when(hours)}}));
+                    {{"when", recheck_when(hours, d)}});
+    p.notes.push_back(fill(d.text("treated_already"),
+                           {{"drug", treating.name}, {"when", recheck_when(hours, d)}}));
     suggestion_draft s = recheck_suggestion(rc, hours, true);
     add_creatinine_if_renal_unknown(rc, s);
     p.suggestions.push_back(std::move(s));
@@ -659,9 +661,9 @@ void plan_oral(rule_context const& rc, active_magnesium const& active, repletion
                     {{"dose", format_number(reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg)}});
     if (band == renal_band::impaired)
         p.notes.push_back(
-            fill(d.text("renal_impaired_recheck"), {{"when", recheck_when(recheck_hours)}}));
+            fill(d.text("renal_impaired_recheck"), {{"when", recheck_when(recheck_hours, d)}}));
     if (reduced)
-        p.notes.push_back(fill(d.text("halved_oral"), {{"when", recheck_when(recheck_hours)}}));
+        p.notes.push_back(fill(d.text("halved_oral"), {{"when", recheck_when(recheck_hours, d)}}));
 }
 
 }  // namespace
@@ -868,7 +870,7 @@ std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
         if (minutes && *minutes > 0) rewrite_rate(holder, e, new_dose_mg, *minutes, rc);
     }
     std::string const dose = format_number(value) + " " + unit;
-    std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
+    std::string const route = ds.route.text.empty() ? concept_name(ds.route, {}) : ds.route.text;
     (*dosage)["text"] = collapse_spaces(
         fill(d.text("orders.changed_dose_dosage"),
              {{"dose", dose}, {"route", route}, {"frequency", frequency_of(e, *dosage, d)}}));
@@ -901,7 +903,8 @@ std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc
         std::string const dose = amount && amount->value ? format_number(*amount->value) + " " +
                                                                std::string(amount->unit_key())
                                                          : std::string();
-        std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
+        std::string const route =
+            ds.route.text.empty() ? concept_name(ds.route, {}) : ds.route.text;
         (*dosage)["text"] = collapse_spaces(
             fill(rc.d.text("orders.bounds_dosage"),
                  {{"dose", dose}, {"route", route}, {"days", format_number(days)}}));
