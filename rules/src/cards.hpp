@@ -207,7 +207,10 @@ void prebuild_card_json(rule_set_data& d);
 // The orders by name, a draft of this hook marked as one (the text "draft_order").
 [[nodiscard]] std::string drugs_text(rule_context const& rc,
                                      std::vector<medication_exposure const*> const& drugs);
-[[nodiscard]] std::string drug_summary_name(std::vector<medication_exposure const*> const& drugs);
+// The drugs as a summary names them: "Furosemide", "Furosemide and omeprazole", "Furosemide
+// and 2 more" (the texts "drug_names.*").
+[[nodiscard]] std::string drug_summary_name(rule_context const& rc,
+                                            std::vector<medication_exposure const*> const& drugs);
 [[nodiscard]] std::vector<medication_exposure const*> contributing_drugs(rule_context const& rc);
 
 // ---- the rules: one file each under rules/src/rules/, declared from their registry lines ----

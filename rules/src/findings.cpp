@@ -59,7 +59,7 @@ patient_findings build_findings(fhir::patient_snapshot const& snapshot,
     read_coexisting(f, newest, d);
     read_conditions(f, snapshot, context, d, trace);
     add_qtc_symptom(f, d, trace);
-    apply_pregnancy_status(f, newest);
+    apply_pregnancy_status(f, newest, d);
     assess_renal(f, newest, d, trace);
     note_unavailable_data(f, context, d, trace);
     read_exposures(f, snapshot, context, d, trace);

@@ -7,7 +7,11 @@
 
 #include <string>
 
+#include "helpers.hpp"
+
 namespace {
+
+cds::rules::rule_set_data const& words() { return rules_test::bundled()->data(); }
 
 cds::fhir::date_time parsed(char const* text) {
     auto r = cds::fhir::parse_date_time(text);
@@ -45,14 +49,15 @@ TEST_CASE("a FHIR dateTime is shown at its own precision, in UTC, with its age")
     };
     for (auto const& r : table) {
         CAPTURE(r.fhir);
-        CHECK(cds::rules::format_when(parsed(r.fhir), hook_time()) == r.when);
+        CHECK(cds::rules::format_when(parsed(r.fhir), hook_time(), words()) == r.when);
     }
 }
 
 TEST_CASE("a date alone has no age wording beyond its precision") {
-    CHECK(cds::rules::format_card_date(parsed("2026-03-09T06:40:00Z")) == "9 Mar 2026 06:40 UTC");
-    CHECK(cds::rules::format_card_date(parsed("2026-01-31")) == "31 Jan 2026");
-    CHECK(cds::rules::format_card_date(parsed("2024-12")) == "Dec 2024");
+    CHECK(cds::rules::format_card_date(parsed("2026-03-09T06:40:00Z"), words()) ==
+          "9 Mar 2026 06:40 UTC");
+    CHECK(cds::rules::format_card_date(parsed("2026-01-31"), words()) == "31 Jan 2026");
+    CHECK(cds::rules::format_card_date(parsed("2024-12"), words()) == "Dec 2024");
 }
 
 TEST_CASE("units are written as a prescriber writes them, without annotations in braces") {

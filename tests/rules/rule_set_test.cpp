@@ -189,6 +189,68 @@ TEST_CASE("the numbers live in the data: another severe threshold gives another 
     CHECK(contains(summary(other.card(0)), "mild–moderate"));
 }
 
+// The words the card formatter and the card builders put around the data (dates, ages,
+// durations, drug counts, reference kinds) are texts of the configuration like the sentences.
+TEST_CASE(
+    "dates, ages, durations, drug counts and reference kinds on a card are configured texts") {
+    auto v = bundled_json();
+    auto& texts = v.at("texts").as_object();
+    texts["dates"].as_object()["feb"] = "Februar";
+    texts["dates"].as_object()["mar"] = "März";
+    texts["dates"].as_object()["time"] = "{date} um {time}";
+    texts["ages"].as_object()["ago"] = "vor {age}";
+    texts["ages"].as_object()["yesterday"] = "gestern";
+    texts["ages"].as_object()["in"] = "binnen {age}";
+    texts["durations"].as_object()["days"] = "{n} Tage";
+    texts["durations"].as_object()["months"] = "{n} Monate";
+    texts["drug_names"].as_object()["more"] = "{names} und {count} weitere";
+    texts["references"].as_object()["order"] = "einer Verordnung";
+    texts["results"].as_object()["potassium"] = "Kalium";
+    texts["skipped"].as_object()["unknown_unit"] = "Einheit '{unit}' unbekannt";
+    auto const changed = cds::rules::load_rule_set(bj::serialize(v));
+    INFO(dump(changed.problems));
+    REQUIRE(changed.rules);
+
+    request stale;
+    stale.resources = {patient(), magnesium(1.4, "2025-02-18T08:00:00Z"), egfr(75)};
+    auto const stale_low = run(stale, *changed.rules);
+    REQUIRE(stale_low.cards().size() == 1);
+    CHECK(contains(summary(stale_low.card(0)), "was low 20 Tage"));
+    CHECK(contains(detail(stale_low.card(0)), "18 Februar 2025 um 08:00, vor 20 Tage"));
+    CHECK(contains(detail(stale_low.card(0)), "9 März 2025, gestern"));
+
+    request oral;
+    oral.resources = {patient(), magnesium(1.5), egfr(75)};
+    auto const mild = run(oral, *changed.rules);
+    REQUIRE(mild.cards().size() == 1);
+    CHECK(contains(bj::serialize(mild.card(0)), "recheck binnen 7 Tage"));
+
+    request monitoring;
+    monitoring.resources = {patient(), med_request("f1", "active", furosemide()), egfr(75)};
+    auto const due = run(monitoring, *changed.rules);
+    REQUIRE(due.cards().size() == 1);
+    CHECK(contains(summary(due.card(0)), "12 Monate"));
+
+    request three;
+    three.resources = {patient(), magnesium(1.1), egfr(75)};
+    three.drafts = {med_request("d1", "draft", furosemide()),
+                    med_request("d2", "draft", omeprazole()),
+                    med_request("d3", "draft", furosemide())};
+    three.hook = "order-sign";
+    auto const named = run(three, *changed.rules);
+    REQUIRE_FALSE(named.cards().empty());
+    CHECK(contains(summary(named.card(0)), "furosemide und 2 weitere"));
+
+    request unidentified;
+    unidentified.resources = {patient(), magnesium(1.5), egfr(75),
+                              med_request_ref("x1", "active", "Medication/gone"),
+                              observation("k1", "2823-3", 3.0, "mmol/X", "2025-03-10")};
+    auto const unknown = run(unidentified, *changed.rules);
+    REQUIRE(unknown.cards().size() == 1);
+    CHECK(contains(detail(unknown.card(0)), "the medication of einer Verordnung"));
+    CHECK(contains(detail(unknown.card(0)), "Kalium skipped: Einheit 'mmol/X' unbekannt"));
+}
+
 TEST_CASE("a disabled rule produces no card") {
     auto v = bundled_json();
     v.at("rules").at("hypomagnesemia").as_object()["enabled"] = false;

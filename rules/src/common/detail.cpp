@@ -45,7 +45,7 @@ std::string mg_evidence(rule_context const& rc) {
                         " " + format_unit(r.reported_unit);
     if (value_set::lower(r.reported_unit) != "mg/dl") value += " (" + mg_value_text(r) + " mg/dL)";
     return fill(rc.d.text(r.preliminary ? "evidence.mg_preliminary" : "evidence.mg"),
-                {{"value", value}, {"when", card_when(r, rc.f.now)}});
+                {{"value", value}, {"when", card_when(r, rc.f.now, rc.d)}});
 }
 
 std::string mg_thresholds(rule_context const& rc) {
@@ -119,20 +119,20 @@ std::vector<std::string> coexisting_text(rule_context const& rc) {
             {{"finding",
               fill(d.text("hypokalemia"), {{"threshold", format_number(d.potassium_low_below)}})},
              {"value", reported_text(*f.potassium, "mmol/L", 2)},
-             {"when", card_when(*f.potassium, f.now)}}));
+             {"when", card_when(*f.potassium, f.now, d)}}));
     }
     if (f.hypocalcemia) {
         std::string values;
         if (f.calcium_total && f.calcium_total->value < d.calcium_total_low_below) {
             values = fill(d.text("evidence.calcium_total"),
                           {{"value", reported_text(*f.calcium_total, "mg/dL", 2)},
-                           {"when", card_when(*f.calcium_total, f.now)}});
+                           {"when", card_when(*f.calcium_total, f.now, d)}});
         }
         if (f.calcium_ionized && f.calcium_ionized->value < d.calcium_ionized_low_below) {
             values += (values.empty() ? "" : "; ") +
                       fill(d.text("evidence.calcium_ionized"),
                            {{"value", reported_text(*f.calcium_ionized, "mmol/L", 2)},
-                            {"when", card_when(*f.calcium_ionized, f.now)}});
+                            {"when", card_when(*f.calcium_ionized, f.now, d)}});
         }
         out.push_back(
             fill(d.text("evidence.calcium"),
@@ -159,16 +159,18 @@ std::vector<std::string> coexisting_text(rule_context const& rc) {
 namespace {
 // Findings note what they skipped with the resource's reference (for explain); a card says what
 // and why without FHIR ids (CLINICAL-BASIS.md §5): "Observation/k-1: potassium skipped" →
-// "potassium skipped", "of MedicationRequest/m-1 (Medication/x)" → "of an order".
-std::string without_references(std::string const& text) {
+// "potassium skipped", "of MedicationRequest/m-1 (Medication/x)" → "of an order" (the words of
+// each kind are the configured texts "references.*").
+std::string without_references(std::string const& text, rule_set_data const& d) {
     static constexpr std::pair<std::string_view, std::string_view> kinds[] = {
-        {"MedicationRequest/", "an order"},
-        {"MedicationStatement/", "a medication statement"},
-        {"Medication/", "a medication"},
-        {"Observation/", "a result"},
-        {"Condition/", "a condition"}};
+        {"MedicationRequest/", "references.order"},
+        {"MedicationStatement/", "references.medication_statement"},
+        {"Medication/", "references.medication"},
+        {"Observation/", "references.result"},
+        {"Condition/", "references.condition"}};
     std::string out = text;
-    for (auto const& [prefix, words] : kinds) {
+    for (auto const& [prefix, key] : kinds) {
+        std::string const& words = d.text(key);
         for (std::size_t at = out.find(prefix); at != std::string::npos;
              at = out.find(prefix, at)) {
             std::size_t end = at + prefix.size();
@@ -193,7 +195,7 @@ std::string without_references(std::string const& text) {
 std::vector<std::string> missing_data_text(rule_context const& rc) {
     std::vector<std::string> out;
     for (auto const& u : rc.f.unavailable)
-        out.push_back(fill(rc.d.text("not_available"), {{"what", without_references(u)}}));
+        out.push_back(fill(rc.d.text("not_available"), {{"what", without_references(u, rc.d)}}));
     for (auto const& s : rc.f.magnesium.skipped) {
         // A skipped result is written "Observation/<id>: why"; the card says why, not the id (§5).
         std::size_t const colon = s.find(": ");
@@ -242,14 +244,19 @@ std::string ingredient_words(std::string const& name) {
 }
 }  // namespace
 
-std::string drug_summary_name(std::vector<medication_exposure const*> const& drugs) {
-    if (drugs.empty()) return "Order";
+std::string drug_summary_name(rule_context const& rc,
+                              std::vector<medication_exposure const*> const& drugs) {
+    if (drugs.empty()) return rc.d.text("drug_names.none");
     std::string name = ingredient_words(drugs.front()->name);
     // Two drugs (e.g. furosemide and a PPI signed together) are both named when short enough
     // for the 140-character summary; more are counted.
     std::string const second = drugs.size() == 2 ? ingredient_words(drugs[1]->name) : std::string();
-    if (drugs.size() == 2 && name.size() + second.size() <= 56) return name + " and " + second;
-    if (drugs.size() > 1) name += " and " + std::to_string(drugs.size() - 1) + " more";
+    if (drugs.size() == 2 && name.size() + second.size() <= 56)
+        return fill(rc.d.text("drug_names.two"), {{"first", name}, {"second", second}});
+    if (drugs.size() > 1) {
+        return fill(rc.d.text("drug_names.more"),
+                    {{"names", name}, {"count", std::to_string(drugs.size() - 1)}});
+    }
     return name;
 }
 

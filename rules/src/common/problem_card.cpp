@@ -61,8 +61,9 @@ std::string lower_initial(std::string s) {
 }
 
 // The drugs as the middle of a summary names them: "with furosemide and 2 more".
-std::string drugs_mid_sentence(std::vector<medication_exposure const*> const& drugs) {
-    return lower_initial(drug_summary_name(drugs));
+std::string drugs_mid_sentence(rule_context const& rc,
+                               std::vector<medication_exposure const*> const& drugs) {
+    return lower_initial(drug_summary_name(rc, drugs));
 }
 
 void add_unique(std::vector<medication_exposure const*>& to,
@@ -100,7 +101,7 @@ card_draft compose_hypomagnesemia(std::vector<card_draft> parts, rule_context co
     std::vector<medication_exposure const*> drugs;
     for (auto const& p : parts) add_unique(drugs, p.drugs);
     c.summary = fill(rc.d.rule(c.rule_id).summary, {{"mg", mg_summary_finding(rc)},
-                                                    {"drug", drugs_mid_sentence(drugs)},
+                                                    {"drug", drugs_mid_sentence(rc, drugs)},
                                                     {"action", plan.action}});
     // The recommendation first, then the evidence (§5).
     for (auto const& n : plan.notes) c.detail.push_back(n);

@@ -323,13 +323,13 @@ bj::object make_service_request(rule_context const& rc,
 namespace {
 
 // How far ahead a recheck is, in whole hours below two days and whole days from there on.
-std::string recheck_when(double hours) {
+std::string recheck_when(double hours, rule_set_data const& d) {
     double const whole_hours = std::round(hours);
-    if (whole_hours < 1) return "now";
-    if (whole_hours < 48 && std::fmod(whole_hours, 24) != 0)
-        return "in " + format_number(whole_hours) + (whole_hours == 1 ? " hour" : " hours");
-    double const days = std::round(hours / 24);
-    return "in " + format_number(days) + (days == 1 ? " day" : " days");
+    if (whole_hours < 1) return d.text("ages.now");
+    std::string const age = whole_hours < 48 && std::fmod(whole_hours, 24) != 0
+                                ? duration_text(whole_hours, time_unit::hour, d)
+                                : duration_text(std::round(hours / 24), time_unit::day, d);
+    return fill(d.text("ages.in"), {{"age", age}});
 }
 
 // Rounded to the millisecond, so that whole hours stay whole in the resources written.
@@ -379,7 +379,7 @@ void add_creatinine_if_renal_unknown(rule_context const& rc, suggestion_draft& s
 void add_recheck(rule_context const& rc, suggestion_draft& s, double hours, bool after_repletion) {
     auto const& d = rc.d;
     std::string const phrase =
-        fill(d.text("orders.recheck_label"), {{"when", recheck_when(hours)}});
+        fill(d.text("orders.recheck_label"), {{"when", recheck_when(hours, d)}});
     std::string const& reason =
         d.text(after_repletion ? "orders.recheck_reason" : "orders.monitoring_reason");
     add_part(s, phrase,
@@ -445,7 +445,7 @@ void add_famotidine_switch(rule_context const& rc,
     band_dose const bd = d.famotidine_by_band[static_cast<std::size_t>(band)];
     std::string const frequency = frequency_text(d, bd.times_per_day);
     std::string const dose = format_number(bd.dose_mg);
-    std::string const ppi_name = lower_first(drug_summary_name({&ppi}));
+    std::string const ppi_name = lower_first(drug_summary_name(rc, {&ppi}));
     oral_order o;
     o.medication = &d.famotidine_medication;
     o.product_text = fill(d.famotidine_product_text, {{"dose", dose}});
@@ -577,9 +577,9 @@ void note_early_levels(rule_context const& rc, fhir::instant due) {
     for (auto const& o : rc.f.level_orders) {
         if (o.kind != level_kind::magnesium || o.time.end() > due) continue;
         note_level_ordered(rc, o,
-                           "magnesium level ordered for " + format_card_date(o.time) +
+                           "magnesium level ordered for " + format_card_date(o.time, rc.d) +
                                ", before the recheck is due (" +
-                               format_card_date({due, fhir::date_precision::second, true}) +
+                               format_card_date({due, fhir::date_precision::second, true}, rc.d) +
                                "): not the recheck");
     }
 }
@@ -595,7 +595,7 @@ void plan_treated(rule_context const& rc, medication_exposure const& treating, r
     template_values const after_infusion{{"hours", format_number(d.iv_recheck_hours)}};
     std::string const when =
         due.infusing ? fill(d.text("orders.recheck_after_infusion_note"), after_infusion)
-                     : recheck_when(hours);
+                     : recheck_when(hours, d);
     p.downgrade_to_info = true;
     p.notes.push_back(fill(d.text("treated_already"), {{"drug", treating.name}, {"when", when}}));
     suggestion_draft s;
@@ -608,7 +608,7 @@ void plan_treated(rule_context const& rc, medication_exposure const& treating, r
         if (rc.trace) {
             note_level_ordered(rc, *ordered,
                                "magnesium recheck already ordered for " +
-                                   format_card_date(ordered->time) + ": none suggested");
+                                   format_card_date(ordered->time, d) + ": none suggested");
         }
     } else {
         p.action = fill(d.text(iv ? "actions.on_iv" : "actions.on_repletion"), {{"when", when}});
@@ -788,9 +788,9 @@ void plan_oral(rule_context const& rc, active_magnesium const& active, repletion
                     {{"dose", format_number(reduced ? d.oral_reduced_dose_mg : d.oral_dose_mg)}});
     if (band == renal_band::impaired)
         p.notes.push_back(
-            fill(d.text("renal_impaired_recheck"), {{"when", recheck_when(recheck_hours)}}));
+            fill(d.text("renal_impaired_recheck"), {{"when", recheck_when(recheck_hours, d)}}));
     if (reduced)
-        p.notes.push_back(fill(d.text("halved_oral"), {{"when", recheck_when(recheck_hours)}}));
+        p.notes.push_back(fill(d.text("halved_oral"), {{"when", recheck_when(recheck_hours, d)}}));
 }
 
 }  // namespace
@@ -1013,7 +1013,7 @@ std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
         if (minutes && *minutes > 0) rewrite_rate(holder, e, new_dose_mg, *minutes, rc);
     }
     std::string const dose = format_number(value) + " " + unit;
-    std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
+    std::string const route = ds.route.text.empty() ? concept_name(ds.route, {}) : ds.route.text;
     set_dosage_text(
         *dosage, d,
         collapse_spaces(
@@ -1048,7 +1048,8 @@ std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc
         std::string const dose = amount && amount->value ? format_number(*amount->value) + " " +
                                                                std::string(amount->unit_key())
                                                          : std::string();
-        std::string const route = ds.route.text.empty() ? concept_name(ds.route) : ds.route.text;
+        std::string const route =
+            ds.route.text.empty() ? concept_name(ds.route, {}) : ds.route.text;
         set_dosage_text(*dosage, rc.d,
                         collapse_spaces(fill(
                             rc.d.text("orders.bounds_dosage"),

@@ -18,7 +18,7 @@ std::string concept_words(fhir::codeable_concept const& cc) {
     return out;
 }
 
-std::string concept_name(fhir::codeable_concept const& cc) {
+std::string concept_name(fhir::codeable_concept const& cc, std::string_view unnamed) {
     if (!cc.text.empty()) return cc.text;
     for (auto const& c : cc.codings) {
         if (!c.display.empty()) return c.display;
@@ -26,7 +26,7 @@ std::string concept_name(fhir::codeable_concept const& cc) {
     for (auto const& c : cc.codings) {
         if (!c.code.empty()) return c.code;
     }
-    return "unnamed medication";
+    return std::string(unnamed);
 }
 
 std::string format_number(double v, int decimals) {
@@ -93,17 +93,6 @@ std::string fill(std::string_view tpl, template_values const& values) {
         ++i;
     }
     return out;
-}
-
-std::string describe_age_hours(double hours) {
-    if (hours < 0) hours = 0;
-    auto plural = [](long n, char const* unit) {
-        return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
-    };
-    if (hours < 48) return plural(std::lround(std::floor(hours)), "hour");
-    double const days = hours / 24;
-    if (days < 60) return plural(std::lround(std::floor(days)), "day");
-    return plural(std::lround(std::floor(days / 7)), "week");
 }
 
 std::string clip_summary(std::string s) {

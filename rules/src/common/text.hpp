@@ -1,6 +1,6 @@
 #pragma once
 // Small text helpers shared by findings and card builders: number formatting, template
-// filling, plain-words ages and the CDS Hooks summary length limit.
+// filling, and the CDS Hooks summary length limit.
 
 #include <string>
 #include <string_view>
@@ -13,8 +13,9 @@ namespace cds::rules {
 
 // Lower-cased text of a concept and the displays of its codings, for word matching.
 [[nodiscard]] std::string concept_words(fhir::codeable_concept const& cc);
-// A readable name: text, else the first display, else the first code.
-[[nodiscard]] std::string concept_name(fhir::codeable_concept const& cc);
+// A readable name: text, else the first display, else the first code, else `unnamed` (a
+// configured text where the name reaches a card).
+[[nodiscard]] std::string concept_name(fhir::codeable_concept const& cc, std::string_view unnamed);
 // Up to `decimals` decimals, trailing zeros removed ("1.1", "2", "0.45").
 [[nodiscard]] std::string format_number(double v, int decimals = 2);
 // A measured value for cards: like format_number, but a value below 10 keeps at least one
@@ -27,8 +28,6 @@ namespace cds::rules {
 // Replaces {name} placeholders; unknown placeholders are left as written.
 using template_values = std::vector<std::pair<std::string_view, std::string>>;
 [[nodiscard]] std::string fill(std::string_view tpl, template_values const& values);
-// "5 hours", "3 days", "7 weeks".
-[[nodiscard]] std::string describe_age_hours(double hours);
 // CDS Hooks 2.0: summary "<140 characters"; a longer one loses its last whole words (no ellipsis).
 [[nodiscard]] std::string clip_summary(std::string s);
 [[nodiscard]] std::string comparator_text(fhir::quantity_comparator c);

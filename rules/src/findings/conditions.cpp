@@ -26,10 +26,8 @@ bool condition_recent(fhir::condition const& c, instant now, double days) {
     return hours_between(date->start, now) <= days * 24;  // a future date is within too
 }
 
-std::string condition_label(fhir::condition const& c) {
-    std::string name = concept_name(c.code);
-    if (name == "unnamed medication") name = "condition";
-    return name;  // card text names no FHIR ids (CLINICAL-BASIS.md §5)
+std::string condition_label(fhir::condition const& c, rule_set_data const& d) {
+    return concept_name(c.code, d.text("unnamed_condition"));  // no FHIR ids on a card (§5)
 }
 
 // Acute asthma and an active torsades or ventricular arrhythmia, whatever its onset, exempt
@@ -48,9 +46,12 @@ namespace {
 
 // Every Condition of the patient: counted (active, not refuted or entered in error) or not;
 // one that is not counted may still be named by an order's reasonReference.
-void trace_condition(fhir::condition const& c, bool counts, trace_recorder trace) {
+void trace_condition(fhir::condition const& c,
+                     bool counts,
+                     rule_set_data const& d,
+                     trace_recorder trace) {
     if (!trace) return;
-    std::string const label = condition_label(c);
+    std::string const label = condition_label(c, d);
     auto& e = trace::about_resource(
         trace, trace_section::condition, counts ? trace_decision::counted : trace_decision::skipped,
         counts ? trace_reason::none : trace_reason::status, "Condition", c.id,
@@ -79,10 +80,10 @@ void read_conditions(patient_findings& f,
         }
         f.conditions.push_back(&c);
         if (!condition_counts(c, d)) {
-            trace_condition(c, false, trace);
+            trace_condition(c, false, d, trace);
             continue;
         }
-        trace_condition(c, true, trace);
+        trace_condition(c, true, d, trace);
         read_ckd5_condition(f, c, d);
         read_pregnancy_condition(f, c, d);
         read_exemption_condition(f, c, d);

@@ -139,7 +139,7 @@ void classify_medication(medication_exposure& e, rule_set_data const& d) {
     auto const& o = *e.order;
     fhir::codeable_concept const& code = drug_code(o);
     std::string const words = classify_drug_classes(e, code, d);
-    e.name = concept_name(code);
+    e.name = concept_name(code, d.text("unnamed_medication"));
 
     // Route: the order's route, else the dose form, else words in the medication name.
     std::string dosage_text;
@@ -219,9 +219,8 @@ void note_unidentified_medications(patient_findings& f,
     }
     if (count == 0) return;
     if (count > named_at_most) {
-        orders += " and ";
-        orders += std::to_string(count - named_at_most);
-        orders += " more";
+        orders = fill(d.text("drug_names.more"),
+                      {{"names", orders}, {"count", std::to_string(count - named_at_most)}});
     }
     f.unavailable.push_back(fill(d.text("medication_unidentified"), {{"describes", orders}}));
 }

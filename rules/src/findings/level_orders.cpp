@@ -149,7 +149,7 @@ void read_level_order(patient_findings& f,
         char const* const origin = from_context ? "draft order of this hook" : "in the record";
         auto& e = trace_request(trace, r, trace_decision::counted, trace_reason::none,
                                 std::string(level_name(*kind)) + " level ordered for " +
-                                    format_card_date(*time) + ", " + origin);
+                                    format_card_date(*time, d) + ", " + origin);
         e.values.push_back(trace::text("kind", level_name(*kind)));
         e.values.push_back(trace::text("when", fhir::format_instant(time->start)));
         e.values.push_back(trace::text("origin", origin));

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "common/decimal.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 #include "findings/parts.hpp"
 #include "trace/record.hpp"
@@ -91,8 +92,9 @@ void assess_magnesium(patient_findings& f,
     auto& e = trace::about_resource(
         trace, trace_section::magnesium, trace_decision::chosen, trace_reason::none, type, id,
         "serum Mg " + comparator_text(m.latest->comparator) + format_number(m.latest->value) +
-            " mg/dL: " + level + ", " + currency + " (" + describe_age_hours(m.latest->age_hours) +
-            " old); the newest of " + std::to_string(m.result_times.size()) + " counted result" +
+            " mg/dL: " + level + ", " + currency + " (" +
+            describe_age_hours(m.latest->age_hours, d) + " old); the newest of " +
+            std::to_string(m.result_times.size()) + " counted result" +
             (m.result_times.size() == 1 ? "" : "s"));
     e.values = {trace::number("value", m.latest->value, "mg/dL"), trace::text("level", level),
                 trace::text("currency", currency),

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <bit>
+#include <stdexcept>
 
 #include "common/decimal.hpp"
 #include "common/format.hpp"
@@ -127,6 +128,15 @@ char const* kind_name(obs_kind k) {
     return "other";
 }
 
+// The kind as a card names it: the text "results.<kind>" (the kind's value-set name).
+// Only a classified result is skipped where a card says so.
+std::string const& card_kind_name(obs_kind k, rule_set_data const& d) {
+    for (auto const& entry : kind_order) {
+        if (entry.kind == k) return d.text(std::string("results.") + entry.value_set);
+    }
+    throw std::logic_error("no card name for an unclassified result");
+}
+
 // Newer wins; a tie on the result time goes to the later `issued`.
 bool newer(lab_result const& a, lab_result const& b) {
     if (a.time != b.time) return a.time > b.time;
@@ -137,29 +147,31 @@ bool newer(lab_result const& a, lab_result const& b) {
 // count"), or nullopt. The bounds are configuration.
 std::optional<std::string> implausible_reason(obs_kind kind, double value, rule_set_data const& d) {
     auto const& b = d.implausible;
-    auto const implausible = [&](char const* unit, std::string const& plausible) {
-        return "value " + format_number(value, 4) + " " + unit +
-               " is implausible (plausible: " + plausible + "): not counted";
+    auto const implausible = [&](char const* unit, char const* range, double low, double high) {
+        std::string const plausible =
+            fill(d.text(range), {{"low", format_number(low)}, {"high", format_number(high)}});
+        return fill(d.text("skipped.implausible"),
+                    {{"value", format_number(value, 4) + " " + unit}, {"plausible", plausible}});
     };
     switch (kind) {
         case obs_kind::magnesium_total:
             if (compare_as_decimal(value, b.magnesium_below_mg_dl) < 0 ||
                 compare_as_decimal(value, b.magnesium_above_mg_dl) > 0) {
-                return implausible("mg/dL", format_number(b.magnesium_below_mg_dl) + " to " +
-                                                format_number(b.magnesium_above_mg_dl));
+                return implausible("mg/dL", "skipped.plausible_from_to", b.magnesium_below_mg_dl,
+                                   b.magnesium_above_mg_dl);
             }
             break;
         case obs_kind::creatinine:
             if (compare_as_decimal(value, b.creatinine_at_or_below_mg_dl) <= 0) {
-                return implausible("mg/dL",
-                                   "above " + format_number(b.creatinine_at_or_below_mg_dl));
+                return implausible("mg/dL", "skipped.plausible_above",
+                                   b.creatinine_at_or_below_mg_dl, 0);
             }
             break;
         case obs_kind::body_weight:
             if (compare_as_decimal(value, b.weight_at_or_below_kg) <= 0 ||
                 compare_as_decimal(value, b.weight_above_kg) > 0) {
-                return implausible("kg", "above " + format_number(b.weight_at_or_below_kg) +
-                                             " up to " + format_number(b.weight_above_kg));
+                return implausible("kg", "skipped.plausible_above_up_to", b.weight_at_or_below_kg,
+                                   b.weight_above_kg);
             }
             break;
         default:
@@ -202,7 +214,9 @@ struct observation_reader {
         if (kind == obs_kind::magnesium_total)
             f.magnesium.skipped.push_back(ref + ": " + why);
         else
-            f.unavailable.push_back(ref + ": " + kind_name(kind) + " " + why);
+            f.unavailable.push_back(ref + ": " +
+                                    fill(d.text("skipped.result"),
+                                         {{"result", card_kind_name(kind, d)}, {"why", why}}));
     }
 
     // A result skipped in the trace; on the cards only when it is a magnesium result.
@@ -234,29 +248,27 @@ void observation_reader::read(fhir::observation const& o, std::string_view patie
         return;
     }
     if (kind == obs_kind::magnesium_ionized) {
-        f.magnesium.skipped.push_back(
-            obs_ref(o) +
-            ": ionized magnesium is never compared with the total-magnesium thresholds");
+        f.magnesium.skipped.push_back(obs_ref(o) + ": " + d.text("skipped.ionized_magnesium"));
         trace_skip(o, kind, trace_reason::ionized, "not compared with total-Mg thresholds");
         return;
     }
     bool const preliminary = d.observation_preliminary.contains(o.status);
     if (!d.observation_counted.contains(o.status) && !preliminary) {
-        std::string const why = "status '" + o.status + "' does not count";
+        std::string const why = fill(d.text("skipped.status"), {{"status", o.status}});
         skip_quietly(o, kind, trace_reason::status, why, why);
         return;
     }
     auto const t = o.result_time();
     if (!t) {
         skip_quietly(o, kind, trace_reason::no_time, "no effective time or issued",
-                     "no result time");
+                     d.text("skipped.no_time"));
         return;
     }
     if (hours_between(f.now, t->start) > d.result_future_tolerance_hours) {
         skip_result(o, kind, trace_reason::future_date,
-                    "dated " + format_card_date(*t) + ", more than " +
-                        format_number(d.result_future_tolerance_hours) +
-                        " hours after the hook's time (a data error): not counted");
+                    fill(d.text("skipped.future"),
+                         {{"date", format_card_date(*t, d)},
+                          {"hours", format_number(d.result_future_tolerance_hours)}}));
         return;
     }
     lab_result r;
@@ -285,7 +297,8 @@ void observation_reader::keep_pregnancy_status(fhir::observation const& o, lab_r
     if (trace) {
         auto& e = trace::about_resource(
             trace, trace_section::observation, trace_decision::counted, trace_reason::none,
-            "Observation", o.id, "pregnancy status counted: " + concept_name(*o.value_concept));
+            "Observation", o.id,
+            "pregnancy status counted: " + concept_name(*o.value_concept, "unnamed"));
         e.values.push_back(trace::text("kind", kind_name(obs_kind::pregnancy_status)));
         e.values.push_back(trace::number("ageHours", r.age_hours, "h"));
     }
@@ -301,18 +314,20 @@ void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind
     if (o.data_absent || !o.value_quantity || !o.value_quantity->value) {
         skip_quietly(o, kind, trace_reason::no_value,
                      "no numeric value (dataAbsentReason or missing valueQuantity)",
-                     "no numeric value");
+                     d.text("skipped.no_value"));
         return;
     }
     auto const& q = *o.value_quantity;
     auto const converted = table_for(kind, d)->convert(*q.value, q.unit_key());
     if (!converted) {
         std::string const unknown_unit =
-            "unknown unit '" + std::string(q.unit_key()) + "' (never guessed)";
+            fill(d.text("skipped.unknown_unit"), {{"unit", std::string(q.unit_key())}});
         skip_quietly(o, kind, trace_reason::unit, unknown_unit, unknown_unit);
         if (kind != obs_kind::magnesium_total) {
-            f.unavailable.push_back(obs_ref(o) + ": " + kind_name(kind) +
-                                    " skipped: " + unknown_unit);
+            f.unavailable.push_back(
+                obs_ref(o) + ": " +
+                fill(d.text("skipped.result_unit"),
+                     {{"result", card_kind_name(kind, d)}, {"why", unknown_unit}}));
         }
         return;
     }
@@ -322,15 +337,12 @@ void observation_reader::keep_quantity(fhir::observation const& o, obs_kind kind
     }
     if (kind == obs_kind::magnesium_total &&
         !magnesium_comparator_classifies(*converted, q.comparator, d)) {
-        std::string why = "'";
-        why += comparator_text(q.comparator);
-        why += format_number(*q.value, 4);
-        why += ' ';
-        why += q.unit_key();
-        why +=
-            "' says neither low nor normal (a bound on the wrong side of the thresholds): not "
-            "counted";
-        skip_result(o, kind, trace_reason::comparator, std::move(why));
+        std::string value = comparator_text(q.comparator);
+        value += format_number(*q.value, 4);
+        value += ' ';
+        value += q.unit_key();
+        skip_result(o, kind, trace_reason::comparator,
+                    fill(d.text("skipped.comparator"), {{"value", value}}));
         return;
     }
     r.value = *converted;
@@ -359,7 +371,7 @@ void observation_reader::trace_counted(fhir::observation const& o,
     if (r.reported_unit != compared_unit)
         message += " (= " + format_number(r.value, 4) + " " + compared_unit + ")";
     message +=
-        ", " + describe_age_hours(r.age_hours) + " old" + (r.preliminary ? ", preliminary" : "");
+        ", " + describe_age_hours(r.age_hours, d) + " old" + (r.preliminary ? ", preliminary" : "");
     auto& e = trace::about_resource(trace, trace_section::observation, trace_decision::counted,
                                     trace_reason::none, "Observation", o.id, std::move(message));
     e.values.push_back(trace::text("kind", kind_name(kind)));

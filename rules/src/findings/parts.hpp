@@ -61,7 +61,7 @@ struct newest_results {
 [[nodiscard]] bool condition_counts(fhir::condition const& c, rule_set_data const& d);
 [[nodiscard]] bool condition_in(fhir::condition const& c, value_set const& vs);
 [[nodiscard]] bool condition_recent(fhir::condition const& c, instant now, double days);
-[[nodiscard]] std::string condition_label(fhir::condition const& c);
+[[nodiscard]] std::string condition_label(fhir::condition const& c, rule_set_data const& d);
 
 // patient.cpp
 void read_demographics(patient_findings& f,
@@ -101,7 +101,9 @@ void assess_renal(patient_findings& f,
 void read_pregnancy_condition(patient_findings& f,
                               fhir::condition const& c,
                               rule_set_data const& d);
-void apply_pregnancy_status(patient_findings& f, newest_results const& newest);
+void apply_pregnancy_status(patient_findings& f,
+                            newest_results const& newest,
+                            rule_set_data const& d);
 // symptoms.cpp
 void read_symptom_condition(patient_findings& f,
                             fhir::condition const& c,

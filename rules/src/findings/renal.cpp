@@ -58,7 +58,7 @@ void add_measured_candidate(patient_findings& f,
          fill(d.text(inputs_text),
               {{"value", comparator_text(r.comparator) + format_measurement(r.reported_value, 3) +
                              " " + format_unit(r.reported_unit)},
-               {"when", card_when(r, f.now)}})});
+               {"when", card_when(r, f.now, d)}})});
 }
 
 // The inputs of a Cockcroft-Gault estimate in plain words, for the card.
@@ -80,7 +80,7 @@ std::string cockcroft_gault_inputs(patient_findings const& f,
     return fill(d.text("renal_inputs.cockcroft_gault"),
                 {{"estimate", format_computed(crcl)},
                  {"creatinine", std::move(creatinine)},
-                 {"when", card_when(cr, f.now)},
+                 {"when", card_when(cr, f.now, d)},
                  {"age", std::to_string(*f.age_years)},
                  {"weight", format_number(f.weight->value, 1)},
                  {"sex", std::move(sex)}});
@@ -156,10 +156,11 @@ cockcroft_gault_gap cockcroft_gault_missing(patient_findings const& f,
 // The gap in words, for the trace.
 std::string cockcroft_gault_gap_text(cockcroft_gault_gap gap,
                                      patient_findings const& f,
-                                     lab_result const& cr) {
+                                     lab_result const& cr,
+                                     rule_set_data const& d) {
     switch (gap) {
         case cockcroft_gault_gap::creatinine_too_old:
-            return "creatinine of " + card_when(cr, f.now) + " is older than a year: not used";
+            return "creatinine of " + card_when(cr, f.now, d) + " is older than a year: not used";
         case cockcroft_gault_gap::no_age:
             return "Cockcroft-Gault not computed: age unknown (no birthDate)";
         case cockcroft_gault_gap::no_weight:
@@ -191,7 +192,7 @@ void add_cockcroft_gault_candidate(patient_findings& f,
     if (auto const gap = cockcroft_gault_missing(f, cr, d); gap != cockcroft_gault_gap::none) {
         if (trace)
             trace_cockcroft_gault(f, cr, std::nullopt, std::nullopt,
-                                  cockcroft_gault_gap_text(gap, f, cr), d, trace);
+                                  cockcroft_gault_gap_text(gap, f, cr, d), d, trace);
         return;
     }
     bool const female = f.gender == fhir::administrative_gender::female;
@@ -251,7 +252,7 @@ void trace_renal_band(renal_function const& rf, rule_set_data const& d, trace_re
 void read_ckd5_condition(patient_findings& f, fhir::condition const& c, rule_set_data const& d) {
     if (condition_in(c, *d.sets.ckd_stage5_or_dialysis) && !f.renal.ckd5) {
         f.renal.ckd5 = &c;
-        f.renal.ckd5_label = condition_label(c);
+        f.renal.ckd5_label = condition_label(c, d);
     }
 }
 

@@ -18,7 +18,7 @@ void read_symptom_condition(patient_findings& f,
                                   condition_in(c, *d.sets.prolonged_qt);
     if (symptomatic_kind) {
         if (condition_recent(c, f.now, d.symptom_onset_days)) {
-            f.symptoms.push_back({&c, condition_label(c), va});
+            f.symptoms.push_back({&c, condition_label(c, d), va});
             if (va) f.recent_torsades_or_ventricular = true;
             if (condition_in(c, *d.sets.torsades)) f.recent_torsades = true;
             if (trace)
@@ -35,14 +35,16 @@ void read_symptom_condition(patient_findings& f,
     }
     if (condition_in(c, *d.sets.muscle_cramp) || condition_in(c, *d.sets.tremor) ||
         condition_in(c, *d.sets.edema)) {
-        f.supporting.push_back(condition_label(c));
+        f.supporting.push_back(condition_label(c, d));
     }
 }
 
 // A current QTc at or above the threshold is a symptom too; called after every Condition.
 void add_qtc_symptom(patient_findings& f, rule_set_data const& d, trace_recorder trace) {
     if (f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {
-        f.symptoms.push_back({nullptr, "QTc " + format_number(f.qtc->value, 0) + " ms", false});
+        f.symptoms.push_back({nullptr,
+                              fill(d.text("qtc_symptom"), {{"ms", format_number(f.qtc->value, 0)}}),
+                              false});
     }
     f.symptomatic = !f.symptoms.empty();
     if (trace && f.qtc && compare_as_decimal(f.qtc->value, d.qtc_symptomatic_ms) >= 0) {

@@ -21,7 +21,7 @@ std::optional<card_draft> rule_digoxin_with_hypomagnesemia(rule_context const& r
     c.sort_key = orders.front()->reference;
     for (auto const* e : orders)
         c.detail.push_back(
-            fill(rc.d.text("implications.digoxin"), {{"drug", drug_summary_name({e})}}));
+            fill(rc.d.text("implications.digoxin"), {{"drug", drug_summary_name(rc, {e})}}));
     // Besides the repletion, a serum digoxin level (CLINICAL-BASIS.md §3.4), with whichever
     // repletion is chosen, unless one is ordered already (§3.3).
     if (auto const* o = level_ordered_now(rc.f, level_kind::digoxin, rc.d))

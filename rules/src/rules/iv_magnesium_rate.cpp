@@ -54,7 +54,7 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     c.references = evidence_references(rc, fast);
     c.summary = fill(d.rule(c.rule_id).summary, {{"rate", format_number(fastest, 0)},
                                                  {"max", format_number(d.iv_rate_max_mg_per_min)},
-                                                 {"drug", drug_summary_name(fast)}});
+                                                 {"drug", drug_summary_name(rc, fast)}});
     c.detail.push_back(fill(
         d.text("iv_rate_computed"),
         {{"drugs", drugs_text(rc, fast)},

@@ -69,7 +69,7 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
     c.summary =
         fill(d.rule(c.rule_id).summary, {{"days", format_number(longest, 0)},
                                          {"max", format_number(d.continuous_mgso4_max_days)},
-                                         {"drug", drug_summary_name(orders)}});
+                                         {"drug", drug_summary_name(rc, orders)}});
     c.detail.push_back(
         fill(d.text(running_ref.empty() ? "pregnancy_ordered" : "pregnancy_ordered_with_active"),
              {{"drugs", drugs_text(rc, orders)},

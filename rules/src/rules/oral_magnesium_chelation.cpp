@@ -53,7 +53,7 @@ std::optional<card_draft> rule_oral_magnesium_chelation(rule_context const& rc) 
     c.level = indicator::info;
     c.sort_key = antibiotics.front()->reference;
     c.references = evidence_references(rc, antibiotics);
-    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(antibiotics)}});
+    c.summary = fill(rc.d.rule(c.rule_id).summary, {{"drug", drug_summary_name(rc, antibiotics)}});
     c.detail.push_back(fill(
         rc.d.text("chelation_pair"),
         {{"antibiotics", drugs_text(rc, antibiotics)}, {"magnesium", drugs_text(rc, magnesium)}}));

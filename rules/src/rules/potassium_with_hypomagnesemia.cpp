@@ -22,7 +22,7 @@ std::optional<card_draft> rule_potassium_with_hypomagnesemia(rule_context const&
     c.sort_key = orders.front()->reference;
     for (auto const* e : orders)
         c.detail.push_back(
-            fill(rc.d.text("implications.potassium"), {{"drug", drug_summary_name({e})}}));
+            fill(rc.d.text("implications.potassium"), {{"drug", drug_summary_name(rc, {e})}}));
     return c;
 }
 

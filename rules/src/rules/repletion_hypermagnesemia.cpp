@@ -21,7 +21,7 @@ std::optional<card_draft> rule_repletion_hypermagnesemia(rule_context const& rc)
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
     c.summary = fill(rc.d.rule(c.rule_id).summary,
-                     {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
+                     {{"drug", drug_summary_name(rc, orders)}, {"mg", mg_summary_text(rc)}});
     c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(rc, orders)}}));
     c.detail.push_back(mg_evidence(rc) + " " + rc.d.text("hypermagnesemia_toxicity"));
     c.detail.push_back(mg_thresholds(rc));

@@ -24,9 +24,9 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     c.references = evidence_references(rc, orders);
     std::string const action = severe_path ? rc.d.text("actions.contraindicated_critical")
                                            : rc.d.text("actions.nephrology");
-    c.summary =
-        fill(rc.d.rule(c.rule_id).summary,
-             {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}, {"action", action}});
+    c.summary = fill(
+        rc.d.rule(c.rule_id).summary,
+        {{"drug", drug_summary_name(rc, orders)}, {"renal", renal_short(rc)}, {"action", action}});
     c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(rc, orders)}}));
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(rc.d.text("nephrology_advice"));

@@ -78,7 +78,7 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
     c.summary = fill(d.rule(c.rule_id).summary,
-                     {{"drug", drug_summary_name(orders)}, {"renal", renal_short(rc)}});
+                     {{"drug", drug_summary_name(rc, orders)}, {"renal", renal_short(rc)}});
     c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(rc, orders)}}));
     for (auto& h : halvings) c.detail.push_back(std::move(h));
     c.detail.push_back(renal_text(rc));

@@ -33,7 +33,7 @@ std::optional<card_draft> rule_repletion_without_deficiency(rule_context const& 
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
     c.summary = fill(rc.d.rule(c.rule_id).summary,
-                     {{"drug", drug_summary_name(orders)}, {"mg", mg_summary_text(rc)}});
+                     {{"drug", drug_summary_name(rc, orders)}, {"mg", mg_summary_text(rc)}});
     c.detail.push_back(fill(rc.d.text("magnesium_ordered"), {{"drugs", drugs_text(rc, orders)}}));
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(rc.d.text("normal_exclusion"));

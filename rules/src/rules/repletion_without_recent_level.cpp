@@ -4,6 +4,7 @@
 // Then an info card suggests a magnesium level.
 
 #include "cards.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 #include "trace/conditions.hpp"
 #include "trace/record.hpp"
@@ -15,14 +16,14 @@ std::optional<card_draft> rule_repletion_without_recent_level(rule_context const
     if (f.magnesium.any_within_days(f.now, rc.d.mg_before_repletion_days)) return std::nullopt;
     auto const orders = triggering_repletion_orders(rc);
     if (orders.empty() || level_ordered_now(f, level_kind::magnesium, rc.d)) return std::nullopt;
-    std::string const window = format_number(rc.d.mg_before_repletion_days) + " days";
+    std::string const window = duration_text(rc.d.mg_before_repletion_days, time_unit::day, rc.d);
     card_draft c;
     c.rule_id = "repletion-without-recent-level";
     c.level = indicator::info;
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
     c.summary = fill(rc.d.rule(c.rule_id).summary,
-                     {{"drug", drug_summary_name(orders)}, {"window", window}});
+                     {{"drug", drug_summary_name(rc, orders)}, {"window", window}});
     c.detail.push_back(fill(rc.d.text("magnesium_ordered_no_level"),
                             {{"drugs", drugs_text(rc, orders)}, {"window", window}}));
     c.detail.push_back(mg_evidence(rc));

@@ -4,6 +4,7 @@
 // Then an info card suggests a recheck of the level.
 
 #include "cards.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 #include "trace/conditions.hpp"
 #include "trace/record.hpp"
@@ -18,7 +19,7 @@ std::optional<card_draft> rule_stale_low_magnesium(rule_context const& rc) {
     c.level = indicator::info;
     c.summary =
         fill(rc.d.rule(c.rule_id).summary,
-             {{"mg", mg_summary_text(rc)}, {"age", describe_age_hours(m.latest->age_hours)}});
+             {{"mg", mg_summary_text(rc)}, {"age", describe_age_hours(m.latest->age_hours, rc.d)}});
     auto const drugs = contributing_drugs(rc);
     c.references = evidence_references(rc, drugs);
     c.detail.push_back(

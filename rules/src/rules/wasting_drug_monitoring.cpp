@@ -7,6 +7,7 @@
 // Then an info card suggests a magnesium level.
 
 #include "cards.hpp"
+#include "common/format.hpp"
 #include "common/text.hpp"
 #include "trace/conditions.hpp"
 #include "trace/record.hpp"
@@ -31,14 +32,15 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     }
     if (due.empty()) return std::nullopt;
     double const window = high_risk_due ? d.mg_monitoring_high_risk_days : d.mg_monitoring_days;
-    std::string const window_text = window >= 365 ? "12 months" : format_number(window) + " days";
+    std::string const window_text = window >= 365 ? duration_text(12, time_unit::month, d)
+                                                  : duration_text(window, time_unit::day, d);
     card_draft c;
     c.rule_id = "wasting-drug-monitoring";
     c.level = indicator::info;
     c.sort_key = due.front()->reference;
     c.references = evidence_references(rc, due);
     c.summary = fill(d.rule(c.rule_id).summary,
-                     {{"drug", drug_summary_name(due)}, {"window", window_text}});
+                     {{"drug", drug_summary_name(rc, due)}, {"window", window_text}});
     c.detail.push_back(fill(d.text("monitoring_expected"),
                             {{"drugs", drugs_text(rc, due)},
                              {"days", format_number(d.mg_monitoring_days)},

@@ -29,7 +29,7 @@ std::optional<card_draft> rule_wasting_drug_with_hypomagnesemia(rule_context con
     for (auto const* e : drugs) {
         bool const ppi = e->is(dc_ppi);
         c.detail.push_back(fill(rc.d.text(ppi ? "implications.ppi" : "implications.wasting"),
-                                {{"drug", drug_summary_name({e})}}));
+                                {{"drug", drug_summary_name(rc, {e})}}));
         if (ppi && e->from_context && adult) c.suggestions.push_back(famotidine_switch(rc, *e));
     }
     return c;
