@@ -172,12 +172,18 @@ void prebuild_card_json(rule_set_data& d);
 // The draft run over whole configured steps of minutes at or below the maximum rate.
 [[nodiscard]] std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
                                                                      medication_exposure const& e);
-// The draft's dose lowered to `new_dose_mg` per dose, labelled by the text `label_key`
+// The IV draft lowered to `new_dose_mg` (the configured product of that dose, its volume and mL/h,
+// one dose) plus the recheck after the infusion, labelled by the text `label_key`
 // ("orders.halve_label", "orders.reduce_label"); nullopt when the draft is already at or below it.
 [[nodiscard]] std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
                                                                      medication_exposure const& e,
                                                                      double new_dose_mg,
                                                                      std::string_view label_key);
+// The oral draft as the halved order of CLINICAL-BASIS.md §3.2 (magnesium oxide when `oxide`, else
+// the elemental alternative) for the recheck interval, plus that recheck.
+[[nodiscard]] std::optional<suggestion_draft> halved_oral_suggestion(rule_context const& rc,
+                                                                     medication_exposure const& e,
+                                                                     bool oxide);
 // The draft bounded to `days` (timing.repeat.boundsDuration).
 [[nodiscard]] std::optional<suggestion_draft> limit_duration_suggestion(
     rule_context const& rc, medication_exposure const& e, double days);

@@ -152,13 +152,38 @@ TEST_CASE("IV draft too fast: an update over whole 5-minute steps at or below 15
         auto const o = run(r);
         auto const* c = o.find("iv-magnesium-rate");
         REQUIRE(c);
-        CHECK(label_of(*c, 0) == "Run 4 g over 30 min (133 mg/min)");
+        // The draft's product states no volume: the configured 40 mg/mL product for 4 g.
+        CHECK(label_of(*c, 0) == "Run 4 g over 30 min (133 mg/min: 100 mL at 200 mL/h)");
         auto const& a = actions_of(*c, 0)[0];
         CHECK(a.at("type") == "update");
         auto const& res = a.at("resource").as_object();
         CHECK(res.at("id") == "m1");  // the draft itself, whole
         CHECK(res.at("encounter").at("reference") == "Encounter/e1");
-        CHECK(number_of(first_dosage_of(res).at("timing").at("repeat").at("duration")) == 30);
+        CHECK(res.at("medicationCodeableConcept").at("text") ==
+              "Magnesium sulfate 4 g in 100 mL premixed IV solution (40 mg/mL)");
+        auto const& ds = first_dosage_of(res);
+        CHECK(number_of(ds.at("timing").at("repeat").at("duration")) == 30);
+        CHECK(number_of(ds.at("timing").at("repeat").at("count")) == 1);
+        auto const& rate = ds.at("doseAndRate").as_array()[0].at("rateQuantity");
+        CHECK(rate.at("code") == "mL/h");
+        CHECK(number_of(rate.at("value")) == 200);
+        CHECK(number_of(res.at("dispenseRequest").at("quantity").at("value")) == 100);
+        CHECK(ds.at("text") == "as ordered");  // the prescriber's text states no time: kept
+    }
+    SUBCASE("the draft's own concentration and a text stating the time") {
+        auto order = iv_draft("m1", 4, 10);
+        order["medicationCodeableConcept"] = concept_of(coding(rxnorm, "6585", "Magnesium Sulfate"),
+                                                        "Magnesium sulfate 4 g in 250 mL");
+        order.at("dosageInstruction").as_array()[0].as_object()["text"] = "4 g IV over 10 minutes";
+        r.drafts = {order};
+        auto const o = run(r);
+        auto const* c = o.find("iv-magnesium-rate");
+        REQUIRE(c);
+        auto const& res = actions_of(*c, 0)[0].at("resource").as_object();
+        CHECK(res.at("medicationCodeableConcept").at("text") == "Magnesium sulfate 4 g in 250 mL");
+        auto const& ds = first_dosage_of(res);
+        CHECK(number_of(ds.at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) == 500);
+        CHECK(ds.at("text") == "4 g (250 mL) IV over 30 minutes at 500 mL/h, single dose");
     }
     SUBCASE("4 g at 12 g/h: the mass rate is rewritten") {
         auto order = iv_draft("m1", 4, 0);
@@ -173,8 +198,8 @@ TEST_CASE("IV draft too fast: an update over whole 5-minute steps at or below 15
         REQUIRE(c);
         auto const& res = actions_of(*c, 0)[0].at("resource").as_object();
         auto const& rate = first_dosage_of(res).at("doseAndRate").as_array()[0].at("rateQuantity");
-        CHECK(rate.at("code") == "mg/min");
-        CHECK(number_of(rate.at("value")) <= 150);
+        CHECK(rate.at("code") == "mL/h");
+        CHECK(number_of(rate.at("value")) == 200);  // 100 mL over 30 minutes
     }
 }
 
@@ -212,9 +237,34 @@ TEST_CASE("full-dose oral magnesium drafted while severely impaired: an update t
     REQUIRE(suggestion_count(*c) >= 1);
     auto const& a = actions_of(*c, 0)[0];
     CHECK(a.at("type") == "update");
-    CHECK(number_of(dose_of(a.at("resource").as_object()).at("value")) == 200);
-    CHECK(label_of(*c, 0) == "Halve the magnesium order to 200 mg");
-    CHECK(first_dosage_of(a.at("resource").as_object()).at("text") == "200 mg oral once daily");
+    auto const& res = a.at("resource").as_object();
+    CHECK(number_of(dose_of(res).at("value")) == 200);
+    CHECK(label_of(*c, 0) ==
+          "Halve the magnesium order to 200 mg (half a tablet) at bedtime for 2 days + Mg recheck "
+          "in 2 days");
+    auto const& repeat = first_dosage_of(res).at("timing").at("repeat");
+    CHECK(number_of(repeat.at("boundsDuration").at("value")) == 2);
+    CHECK(repeat.at("when").as_array()[0] == "HS");
+    // The prescriber's text states the old dose: replaced by the text of the halved order.
+    CHECK(first_dosage_of(res).at("text") ==
+          "200 mg (half a tablet) by mouth at bedtime for 2 days");
+    auto const& recheck = actions_of(*c, 0)[1];
+    CHECK(recheck.at("type") == "create");
+    CHECK(recheck.at("resource").at("resourceType") == "ServiceRequest");
+}
+
+TEST_CASE("halving a full-dose oral draft whose text states the dose replaces the text") {
+    request r;
+    r.hook = "order-sign";
+    r.resources = {patient(), magnesium(1.5), egfr(25)};
+    auto order = oral_oxide_draft("ox1", 400);
+    order.at("dosageInstruction").as_array()[0].as_object()["text"] = "400mg by mouth daily";
+    r.drafts = {order};
+    auto const o = run(r);
+    auto const* c = o.find("repletion-renal-severely-impaired");
+    REQUIRE(c);
+    CHECK(first_dosage_of(actions_of(*c, 0)[0].at("resource").as_object()).at("text") ==
+          "200 mg (half a tablet) by mouth at bedtime for 2 days");
 }
 
 // CLINICAL-BASIS.md §3.1: the dosage text prints on the administration record. An update keeps
@@ -240,10 +290,10 @@ TEST_CASE("an update keeps the prescriber's dosage text unless it states the dos
         CHECK(updated_text(with_dosage_text(oral_oxide_draft("ox1", 400), "at bedtime, with water"),
                            rule) == "at bedtime, with water");
         CHECK(updated_text(with_dosage_text(oral_oxide_draft("ox1", 400), "400mg PO nightly"),
-                           rule) == "200 mg oral once daily");
+                           rule) == "200 mg (half a tablet) by mouth at bedtime for 2 days");
         CHECK(updated_text(
                   with_dosage_text(oral_oxide_draft("ox1", 400), "One tablet by mouth once daily"),
-                  rule) == "200 mg oral once daily");
+                  rule) == "200 mg (half a tablet) by mouth at bedtime for 2 days");
     }
     SUBCASE("slowing an infusion") {
         r.resources = {patient(), magnesium(1.5), egfr(90)};
@@ -269,10 +319,20 @@ TEST_CASE("IV magnesium drafted in the contraindicated band for a severe deficie
     REQUIRE(suggestion_count(*c) == 1);
     auto const& a = actions_of(*c, 0)[0];
     CHECK(a.at("type") == "update");
-    auto const& dose = dose_of(a.at("resource").as_object());
+    auto const& res = a.at("resource").as_object();
+    auto const& dose = dose_of(res);
     CHECK(number_of(dose.at("value")) == 1);
     CHECK(dose.at("code") == "g");
-    CHECK(label_of(*c, 0) == "Reduce the magnesium order to 1 g");
+    CHECK(label_of(*c, 0) ==
+          "Reduce the magnesium order to 1 g IV over 20 min (25 mL at 75 mL/h) + Mg recheck 6 h "
+          "after the infusion");
+    CHECK(res.at("medicationCodeableConcept").at("text") ==
+          "Magnesium sulfate 1 g in 25 mL premixed IV solution (40 mg/mL)");
+    auto const& ds = first_dosage_of(res);
+    CHECK(number_of(ds.at("doseAndRate").as_array()[0].at("rateQuantity").at("value")) == 75);
+    CHECK(number_of(ds.at("timing").at("repeat").at("count")) == 1);
+    CHECK(number_of(res.at("dispenseRequest").at("quantity").at("value")) == 25);
+    CHECK(actions_of(*c, 0)[1].at("resource").at("resourceType") == "ServiceRequest");
 }
 
 TEST_CASE("continuous magnesium sulfate drafted in pregnancy beyond 5 days: bounded to 5 days") {
@@ -302,6 +362,8 @@ TEST_CASE("continuous magnesium sulfate drafted in pregnancy beyond 5 days: boun
                              .at("boundsDuration");
     CHECK(number_of(bounds.at("value")) == 5);
     CHECK(label_of(*c, 0) == "Limit magnesium sulfate to 5 days");
+    // The prescriber's text states an amount ("1 g/h"): rewritten with the new duration, so the
+    // order never says one thing in words and another in its fields.
     CHECK(first_dosage_of(a.at("resource").as_object()).at("text") == "1 g/h IV for 5 days");
 }
 

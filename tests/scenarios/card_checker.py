@@ -8,9 +8,11 @@ two cards of one response (one card per problem); the rule set's id and version 
 `source.topic` and the card extension, not in the text. That no two cards suggest the same order
 is checked with the orders (scenario_lib.check_response).
 
-Failing order checks (`order_problems`, §3.1/§3.4): a created MedicationRequest without product
-text, dose, route, timing or duration (IV: volume, pump rate in mL/h, infusion time); a rationale
-in dosageInstruction.text; a label that omits an order its suggestion creates or removes; a
+Failing order checks (`order_problems`, §3.1/§3.4): a created or updated MedicationRequest without
+product text, dose, route, timing or duration (IV: volume, pump rate in mL/h, infusion time), or one
+that contradicts itself (a product naming another amount than the dose without a tablet count, a
+dosage text stating another dose or pump rate, a volume that does not run in its minutes at its
+mL/h); a rationale in dosageInstruction.text; a label that omits an order its suggestion creates or removes; a
 warning/critical card without a suggestion outside the listed exceptions.
 """
 from __future__ import annotations
@@ -190,11 +192,77 @@ def medication_request_gaps(res: dict) -> list[str]:
             gaps.append("IV without a pump rate in mL/h")
         if not repeat.get("duration"):
             gaps.append("IV without an infusion time")
-        if "mL" not in str(mcc.get("text", "")) and "mg/mL" not in str(dosage.get("text", "")):
+        volume = (res.get("dispenseRequest") or {}).get("quantity") or {}
+        if "mL" not in str(mcc.get("text", "")) and "mL" not in str(dosage.get("text", "")).replace("mL/h", "") \
+                and str(volume.get("code") or volume.get("unit")) != "mL":
             gaps.append("IV without the volume")
     text = str(dosage.get("text", "")).lower()
     if any(w in text for w in RATIONALE_WORDS):
         gaps.append(f"rationale in dosageInstruction.text {dosage.get('text')!r}")
+    return gaps
+
+
+MASS_MG = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001}
+QUANTITY_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(mg/mL|mL/h|mg|g|mcg|ug|mL)(?![\w/])", re.I)
+# Words that give an oral dose in units a nurse can hand out ("half a tablet", "two capsules").
+DOSE_FORM_WORDS = ("tablet", "capsule", "sachet", "scoop")
+
+
+def _quantities(text: str) -> list[tuple[float, str]]:
+    return [(float(v), u.lower()) for v, u in QUANTITY_RE.findall(text or "")]
+
+
+def _dose_mg(q: dict) -> float | None:
+    unit = str(q.get("code") or q.get("unit") or "").lower()
+    return float(q["value"]) * MASS_MG[unit] if unit in MASS_MG and isinstance(q.get("value"), (int, float)) else None
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 0.01 * max(abs(a), abs(b), 1e-9)
+
+
+def consistency_gaps(res: dict) -> list[str]:
+    """§3.1 "signable as written" also means the order never contradicts itself: a product naming an
+    amount gives that dose (or the dosage text says how many tablets); the dosage text states no
+    other dose and no other pump rate than the structured ones; an IV dose's volume runs in its
+    infusion minutes at its mL/h."""
+    gaps = []
+    mcc = res.get("medicationCodeableConcept") or {}
+    dosage = _first_dosage(res)
+    dar = (dosage.get("doseAndRate") or [{}])[0] or {}
+    dose = _dose_mg(dar.get("doseQuantity") or {})
+    text = str(dosage.get("text", ""))
+    if dose is not None:
+        amounts = [v * MASS_MG[u] for v, u in _quantities(str(mcc.get("text", ""))) if u in MASS_MG]
+        if amounts and not _close(amounts[0], dose) and not any(w in text.lower() for w in DOSE_FORM_WORDS):
+            gaps.append(f"product {mcc.get('text')!r} does not hold the dose {dose:g} mg, and the dosage text "
+                        f"{text!r} gives no tablet count or fraction")
+        stated = [v * MASS_MG[u] for v, u in _quantities(text) if u in MASS_MG]
+        if any(not _close(v, dose) for v in stated):
+            gaps.append(f"dosageInstruction.text {text!r} states another dose than {dose:g} mg")
+    rate = dar.get("rateQuantity") or {}
+    if str(rate.get("code") or rate.get("unit")) == "mL/h" and isinstance(rate.get("value"), (int, float)):
+        if any(u == "ml/h" and not _close(v, rate["value"]) for v, u in _quantities(text)):
+            gaps.append(f"dosageInstruction.text {text!r} states another pump rate than {rate['value']} mL/h")
+        repeat = (dosage.get("timing") or {}).get("repeat") or {}
+        volume = (res.get("dispenseRequest") or {}).get("quantity") or {}
+        minutes = repeat.get("duration")
+        if repeat.get("count") == 1 and isinstance(minutes, (int, float)) and minutes > 0 and \
+                str(volume.get("code") or volume.get("unit")) == "mL" and isinstance(volume.get("value"), (int, float)) \
+                and not _close(volume["value"], rate["value"] * minutes / 60):
+            gaps.append(f"{volume['value']} mL at {rate['value']} mL/h does not run in {minutes} minutes")
+    return gaps
+
+
+def updated_medication_request_gaps(res: dict) -> list[str]:
+    """An updated draft is checked as a created order (§3.1, §3.4); a continuous infusion (a rate and
+    no dose per administration) has no single dose or infusion time to give."""
+    dosage = _first_dosage(res)
+    dar = (dosage.get("doseAndRate") or [{}])[0] or {}
+    gaps = medication_request_gaps(res) + consistency_gaps(res)
+    if not dar.get("doseQuantity") and dar.get("rateQuantity"):
+        continuous = ("no dose", "no timing", "IV without a pump rate in mL/h", "IV without an infusion time")
+        gaps = [g for g in gaps if g not in continuous]
     return gaps
 
 
@@ -308,7 +376,11 @@ def order_problems(response: dict, request: dict, now: datetime | None = None) -
             for k, act in enumerate(sug.get("actions", []) or []):
                 res = act.get("resource") if isinstance(act, dict) else None
                 if isinstance(res, dict) and act.get("type") == "create" and res.get("resourceType") == "MedicationRequest":
-                    out += [f"cards[{i}].suggestions[{j}].actions[{k}]: {g} (§3.1)" for g in medication_request_gaps(res)]
+                    out += [f"cards[{i}].suggestions[{j}].actions[{k}]: {g} (§3.1)"
+                            for g in medication_request_gaps(res) + consistency_gaps(res)]
+                if isinstance(res, dict) and act.get("type") == "update" and res.get("resourceType") == "MedicationRequest":
+                    out += [f"cards[{i}].suggestions[{j}].actions[{k}] (update): {g} (§3.1, §3.4)"
+                            for g in updated_medication_request_gaps(res)]
         if card.get("indicator") in ("warning", "critical") and not card.get("suggestions") \
                 and not may_lack_suggestion(card, request, now):
             out.append(f"cards[{i}]: {card.get('indicator')} card without a suggestion ({card.get('summary')!r}, §3.4)")

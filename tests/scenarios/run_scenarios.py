@@ -396,13 +396,37 @@ def mode_selftest(args) -> int:
     for name, res in gap_cases.items():
         if not card_checker.medication_request_gaps(res):
             failures.append(f"order gap '{name}' was not listed")
+
+    def changed(r: dict, fn) -> dict:
+        fn(r)
+        return r
+    # An updated draft must be as signable as a created order and never contradict itself (§3.1, §3.4).
+    update_gap_cases = {
+        "1 g dose left in the 2 g product": changed(signable_iv(), lambda r: r["dosageInstruction"][0].update(
+            text="1 g (25 mL) IV over 20 minutes at 75 mL/h, single dose",
+            doseAndRate=[{"doseQuantity": {"value": 1, "unit": "g", "code": "g"},
+                          "rateQuantity": {"value": 75, "unit": "mL/h", "code": "mL/h"}}])),
+        "dosage text states the old dose": changed(signable_iv(), lambda r: r["dosageInstruction"][0].update(
+            text="Magnesium sulfate 4 g IV over 20 minutes")),
+        "dosage text states another pump rate": changed(signable_iv(), lambda r: r["dosageInstruction"][0].update(
+            text="2 g (50 mL) IV over 20 minutes at 100 mL/h, single dose")),
+        "volume does not run in its minutes": changed(signable_iv(), lambda r: r.update(
+            dispenseRequest={"quantity": {"value": 100, "unit": "mL", "code": "mL"}})),
+        "halved tablet without a fraction or duration": mr("A12CC10", "Magnesium oxide 400 mg oral tablet", 200, "mg",
+                                                           "Oral route", when=["HS"]),
+    }
+    for name, res in update_gap_cases.items():
+        if not card_checker.updated_medication_request_gaps(res):
+            failures.append(f"updated order gap '{name}' was not listed")
+    if card_checker.updated_medication_request_gaps(signable_iv()):
+        failures.append(f"a signable IV update was rejected: {card_checker.updated_medication_request_gaps(signable_iv())}")
     history_checks = 0
     if args.binary:
         history_failures, history_checks = selftest_history(args)
         failures += history_failures
     for f in failures:
         print(f"FAIL selftest: {f}")
-    total = len(mutations) + 10 + len(gap_cases) + history_checks
+    total = len(mutations) + 11 + len(gap_cases) + len(update_gap_cases) + history_checks
     summary_line(total - len(failures), len(failures))
     return 1 if failures else 0
 

@@ -5,8 +5,10 @@
 // and duration only. Products, doses and wording come from the rule configuration.
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 #include "cards.hpp"
 #include "common/format.hpp"
@@ -846,14 +848,6 @@ bj::object* first_dosage(bj::object& r) {
     return &v->as_array().front().as_object();
 }
 
-// Where the dose and rate sit: doseAndRate[0] (R4), else the dosage itself (DSTU2).
-bj::object& dose_holder(bj::object& dosage) {
-    auto* v = dosage.if_contains("doseAndRate");
-    if (v && v->is_array() && !v->as_array().empty() && v->as_array().front().is_object())
-        return v->as_array().front().as_object();
-    return dosage;
-}
-
 bj::object& member_object(bj::object& o, std::string_view key) {
     auto& v = o[key];
     if (!v.is_object()) v = bj::object(o.storage());
@@ -866,35 +860,6 @@ std::optional<double> first_dose_mg(medication_exposure const& e, rule_set_data 
     auto const& dose = e.order->dosages.front().dose;
     if (!dose || !dose->value) return std::nullopt;
     return d.dose_mg.convert(*dose->value, dose->unit_key());
-}
-
-// After a change of infusion time the rate follows: a mass rate is written as mg/min, a volume
-// rate (mL/h) is scaled by the ratio of the times, so that the order stays consistent.
-void rewrite_rate(bj::object& holder,
-                  medication_exposure const& e,
-                  double dose_mg,
-                  double minutes,
-                  rule_context const& rc) {
-    auto const& d = rc.d;
-    auto const& ds = e.order->dosages.front();
-    auto const& sp = holder.storage();
-    double const new_rate = dose_mg / minutes;
-    holder.erase("rateRatio");
-    holder.erase("rateRange");
-    if (ds.rate && ds.rate->value &&
-        !d.rate_mg_per_min.convert(*ds.rate->value, ds.rate->unit_key())) {
-        auto const old_rate = iv_rate_mg_per_min(*e.order, d);
-        if (old_rate && *old_rate > 0) {
-            double const old_minutes = dose_mg / *old_rate;
-            if (auto* q = holder.if_contains("rateQuantity"); q && q->is_object())
-                q->as_object()["value"] = number(*ds.rate->value * old_minutes / minutes);
-            return;
-        }
-        holder.erase("rateQuantity");
-        return;
-    }
-    if (ds.rate || ds.rate_numerator)
-        holder["rateQuantity"] = quantity_json(new_rate, "mg/min", "mg/min", sp);
 }
 
 // How often the draft is given, in words: the configured bedtime wording for a once-daily dose
@@ -949,6 +914,194 @@ std::string collapse_spaces(std::string const& s) {
     return out;
 }
 
+// ---- what the draft states in its own words ----
+
+// A number and the word after it in free text ("2 g", "400mg", "50 mL", "10 minutes").
+struct stated_quantity {
+    double value = 0;
+    std::string unit;
+};
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_unit_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '/' || c == '_';
+}
+
+std::vector<stated_quantity> quantities_in(std::string_view text) {
+    std::vector<stated_quantity> out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        bool const starts_number =
+            is_digit(text[i]) &&
+            (i == 0 || !(is_digit(text[i - 1]) || is_unit_char(text[i - 1]) || text[i - 1] == '.'));
+        if (!starts_number) {
+            ++i;
+            continue;
+        }
+        std::size_t j = i;
+        while (j < text.size() && (is_digit(text[j]) || text[j] == '.')) ++j;
+        std::size_t unit_begin = j;
+        while (unit_begin < text.size() && text[unit_begin] == ' ') ++unit_begin;
+        std::size_t unit_end = unit_begin;
+        while (unit_end < text.size() && is_unit_char(text[unit_end])) ++unit_end;
+        out.push_back({std::strtod(std::string(text.substr(i, j - i)).c_str(), nullptr),
+                       std::string(text.substr(unit_begin, unit_end - unit_begin))});
+        i = std::max(j, unit_end);
+    }
+    return out;
+}
+
+bool same_unit(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// A member's string value, empty when absent.
+std::string string_member(bj::object const& o, std::string_view key) {
+    auto const* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// ---- the updated dose, written so the draft stays consistent (CLINICAL-BASIS.md §3.1) ----
+
+// doseAndRate[0], created when the draft has none (R4).
+bj::object& dose_and_rate(bj::object& dosage) {
+    auto& v = dosage["doseAndRate"];
+    if (!v.is_array()) v = bj::array(dosage.storage());
+    auto& a = v.as_array();
+    if (a.empty() || !a.front().is_object()) a.insert(a.begin(), bj::object(dosage.storage()));
+    return a.front().as_object();
+}
+
+// A dose in grams when it is whole tenths of a gram (IV), else in milligrams.
+bj::object dose_quantity(double dose_mg, bj::storage_ptr const& sp) {
+    bool const grams = dose_mg >= 1000 && std::fmod(dose_mg, 100) == 0;
+    return grams ? quantity_json(dose_mg / 1000, "g", "g", sp)
+                 : quantity_json(dose_mg, "mg", "mg", sp);
+}
+
+// The product the draft names, replaced by a configured one (medication[x] is a choice).
+void set_product(bj::object& r, bj::object product) {
+    r.erase("medicationReference");
+    r["medicationCodeableConcept"] = std::move(product);
+}
+
+// The volume of one dose in mL from the draft's own product and dispensing, and whether its
+// product text agrees with the dose: a product text "<amount> in <volume> mL" (the amount being
+// the dose) or "<n> mg/mL", else a dispensed quantity in mL, else a pump rate in mL/h over the
+// draft's infusion time. A product text stating another amount than the dose does not agree.
+struct draft_volume {
+    std::optional<double> ml;
+    bool product_agrees = true;
+};
+
+draft_volume volume_from_product(std::string const& text, double dose_mg, rule_set_data const& d) {
+    draft_volume v;
+    std::optional<double> amount_mg;
+    for (auto const& q : quantities_in(text)) {
+        if (auto mg = d.dose_mg.convert(q.value, q.unit); mg && !amount_mg) amount_mg = mg;
+        if (same_unit(q.unit, "mg/mL") && q.value > 0) v.ml = dose_mg / q.value;
+        if (same_unit(q.unit, "mL") && amount_mg && *amount_mg > 0)
+            v.ml = q.value * dose_mg / *amount_mg;
+    }
+    v.product_agrees = !amount_mg || std::fabs(*amount_mg - dose_mg) < 1e-6;
+    return v;
+}
+
+// A Quantity member's value when its unit (code, else unit) is `unit`.
+std::optional<double> quantity_in(bj::object const* o,
+                                  std::string_view key,
+                                  std::string_view unit) {
+    auto const* v = o ? o->if_contains(key) : nullptr;
+    if (!v || !v->is_object()) return std::nullopt;
+    auto const& q = v->as_object();
+    std::string const code = string_member(q, "code");
+    auto const* value = q.if_contains("value");
+    if (!value || !value->is_number() ||
+        !same_unit(code.empty() ? string_member(q, "unit") : code, unit))
+        return std::nullopt;
+    return value->to_number<double>();
+}
+
+bj::object const* object_member(bj::object const* o, std::string_view key) {
+    auto const* v = o ? o->if_contains(key) : nullptr;
+    return v && v->is_object() ? &v->as_object() : nullptr;
+}
+
+draft_volume volume_of_draft(bj::object const& r,
+                             medication_exposure const& e,
+                             double dose_mg,
+                             rule_set_data const& d) {
+    draft_volume v = volume_from_product(e.order->resolved_code.text, dose_mg, d);
+    if (v.ml) return v;
+    v.ml = quantity_in(object_member(&r, "dispenseRequest"), "quantity", "mL");
+    auto const& ds = e.order->dosages.front();
+    if (!v.ml && ds.rate && ds.rate->value && same_unit(ds.rate->unit_key(), "mL/h") && ds.repeat &&
+        ds.repeat->duration) {
+        if (auto minutes = d.duration_min.convert(*ds.repeat->duration, ds.repeat->duration_unit))
+            v.ml = *ds.rate->value * *minutes / 60;
+    }
+    return v;
+}
+
+// The configured premixed product holding `dose_mg` (CLINICAL-BASIS.md §3.2); its volume.
+double set_configured_iv_product(bj::object& r, rule_context const& rc, double dose_mg) {
+    auto const& d = rc.d;
+    double const volume = dose_mg / d.iv_concentration_mg_per_ml;
+    set_product(
+        r, concept_json(d.iv_medication, r.storage(),
+                        fill(d.iv_product_text,
+                             {{"dose", format_number(dose_mg / 1000)},
+                              {"volume", format_number(volume)},
+                              {"concentration", format_number(d.iv_concentration_mg_per_ml)}})));
+    return volume;
+}
+
+// An IV dose as the pump runs it (CLINICAL-BASIS.md §3.1): the dose, the pump rate in mL/h, the
+// infusion minutes and, for one dose, `count` 1 and the dispensed volume.
+void write_iv_dose(bj::object& r,
+                   bj::object& dosage,
+                   double dose_mg,
+                   double volume_ml,
+                   double minutes,
+                   bool single_dose) {
+    auto const& sp = r.storage();
+    auto& holder = dose_and_rate(dosage);
+    for (auto const* key : {"doseRange", "rateRatio", "rateRange"}) holder.erase(key);
+    holder["doseQuantity"] = dose_quantity(dose_mg, sp);
+    holder["rateQuantity"] = quantity_json(volume_ml * 60 / minutes, "mL/h", "mL/h", sp);
+    auto& timing = member_object(dosage, "timing");
+    auto& repeat = member_object(timing, "repeat");
+    repeat["duration"] = number(minutes);
+    repeat["durationUnit"] = "min";
+    if (!single_dose) return;
+    timing.erase("code");
+    for (auto const* key : {"frequency", "frequencyMax", "period", "periodMax", "periodUnit",
+                            "dayOfWeek", "timeOfDay", "when", "offset"})
+        repeat.erase(key);
+    repeat["count"] = 1;
+    auto& dispense = member_object(r, "dispenseRequest");
+    dispense["quantity"] = quantity_json(volume_ml, "mL", "mL", sp);
+}
+
+// One dose unless the draft repeats (a frequency, or a count above one).
+bool draft_single_dose(bj::object const& dosage) {
+    auto const* repeat = object_member(object_member(&dosage, "timing"), "repeat");
+    if (!repeat) return true;
+    auto const* count = repeat->if_contains("count");
+    return !repeat->contains("frequency") &&
+           (!count || (count->is_number() && count->to_number<double>() == 1));
+}
+
+// The parts of `more` (a recheck) joined to `s`: one suggestion, one label naming both.
+void append_suggestion(suggestion_draft& s, suggestion_draft more) {
+    if (more.actions.empty()) return;
+    s.label += " + " + more.label;
+    for (auto& a : more.actions) s.actions.push_back(std::move(a));
+}
+
 }  // namespace
 
 std::optional<suggestion_draft> remove_orders_suggestion(
@@ -966,6 +1119,10 @@ std::optional<suggestion_draft> remove_orders_suggestion(
     return s;
 }
 
+// The same dose over whole steps of minutes at or below the maximum rate (CLINICAL-BASIS.md
+// §3.4), with the pump rate in mL/h from the draft's own volume; when the draft does not state
+// it (or its product names another amount) the configured premixed product for the dose is
+// ordered, so that the product, volume and rate agree.
 std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
                                                        medication_exposure const& e) {
     auto const& d = rc.d;
@@ -973,17 +1130,21 @@ std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
     auto const dose_mg = first_dose_mg(e, d);
     bj::object* dosage = r ? first_dosage(*r) : nullptr;
     if (!dosage || !dose_mg || *dose_mg <= 0) return std::nullopt;
-    // Whole steps of the configured minutes, at or below the maximum rate.
     double const step = d.iv_rate_step_minutes;
     double const minutes = std::ceil(*dose_mg / d.iv_rate_max_mg_per_min / step - 1e-9) * step;
-    template_values const values{{"dose", format_number(*dose_mg / 1000)},
-                                 {"minutes", format_number(minutes)},
-                                 {"rate", format_number(*dose_mg / minutes, 0)}};
-    auto& repeat = member_object(member_object(*dosage, "timing"), "repeat");
-    repeat["duration"] = number(minutes);
-    repeat["durationUnit"] = "min";
-    rewrite_rate(dose_holder(*dosage), e, *dose_mg, minutes, rc);
-    set_dosage_text(*dosage, d, fill(d.text("orders.rate_dosage"), values));
+    auto const own = volume_of_draft(*r, e, *dose_mg, d);
+    double const volume =
+        own.ml && own.product_agrees ? *own.ml : set_configured_iv_product(*r, rc, *dose_mg);
+    bool const single = draft_single_dose(*dosage);
+    write_iv_dose(*r, *dosage, *dose_mg, volume, minutes, single);
+    template_values const values{
+        {"dose", format_number(*dose_mg / 1000)},
+        {"minutes", format_number(minutes)},
+        {"rate", format_number(*dose_mg / minutes, 0)},
+        {"volume", format_number(volume)},
+        {"ml_rate", format_number(volume * 60 / minutes)},
+        {"timing", single ? d.text("orders.single_dose") : frequency_of(e, *dosage, d)}};
+    set_dosage_text(*dosage, d, collapse_spaces(fill(d.text("orders.rate_dosage"), values)));
     std::string const phrase = fill(d.text("orders.rate_label"), values);
     suggestion_draft s;
     s.recommended = true;
@@ -991,6 +1152,9 @@ std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
     return s;
 }
 
+// The IV draft lowered to `new_dose_mg` as §3.2 orders it: the configured premixed product of that
+// dose (a premixed bag is given whole, so the product changes with the dose), its volume over the
+// configured minutes at the matching mL/h, one dose, and the recheck after the infusion.
 std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
                                                        medication_exposure const& e,
                                                        double new_dose_mg,
@@ -1000,29 +1164,63 @@ std::optional<suggestion_draft> dose_change_suggestion(rule_context const& rc,
     auto const dose_mg = first_dose_mg(e, d);
     bj::object* dosage = r ? first_dosage(*r) : nullptr;
     if (!dosage || !dose_mg || new_dose_mg >= *dose_mg) return std::nullopt;
-    auto& holder = dose_holder(*dosage);
-    // Grams for a dose of whole tenths of a gram (IV), else milligrams.
-    bool const grams = new_dose_mg >= 1000 && std::fmod(new_dose_mg, 100) == 0;
-    double const value = grams ? new_dose_mg / 1000 : new_dose_mg;
-    std::string const unit = grams ? "g" : "mg";
-    holder["doseQuantity"] = quantity_json(value, unit, unit, holder.storage());
-    // A mass rate would now end early: the infusion time, when given, is kept and the rate follows.
-    auto const& ds = e.order->dosages.front();
-    if (ds.repeat && ds.repeat->duration) {
-        auto const minutes = d.duration_min.convert(*ds.repeat->duration, ds.repeat->duration_unit);
-        if (minutes && *minutes > 0) rewrite_rate(holder, e, new_dose_mg, *minutes, rc);
-    }
-    std::string const dose = format_number(value) + " " + unit;
-    std::string const route = ds.route.text.empty() ? concept_name(ds.route, {}) : ds.route.text;
-    set_dosage_text(
-        *dosage, d,
-        collapse_spaces(
-            fill(d.text("orders.changed_dose_dosage"),
-                 {{"dose", dose}, {"route", route}, {"frequency", frequency_of(e, *dosage, d)}})));
-    std::string const phrase = fill(d.text(label_key), {{"dose", dose}});
+    double const minutes = d.iv_infusion_minutes;
+    double const volume = set_configured_iv_product(*r, rc, new_dose_mg);
+    write_iv_dose(*r, *dosage, new_dose_mg, volume, minutes, true);
+    template_values const values{{"dose", format_number(new_dose_mg / 1000)},
+                                 {"volume", format_number(volume)},
+                                 {"minutes", format_number(minutes)},
+                                 {"rate", format_number(volume * 60 / minutes)}};
+    set_dosage_text(*dosage, d, fill(d.text("orders.iv_dosage"), values));
+    std::string const phrase = fill(d.text(label_key), values);
     suggestion_draft s;
     s.recommended = true;
     add_part(s, phrase, make_update_action(phrase, std::move(*r)));
+    append_suggestion(s, recheck_after_infusion_suggestion(rc));
+    return s;
+}
+
+// The oral draft as the halved order of §3.2: the configured product (magnesium oxide, else the
+// elemental alternative), its halved dose in tablets a nurse can give, at the configured time,
+// for as long as the recheck interval, and that recheck.
+std::optional<suggestion_draft> halved_oral_suggestion(rule_context const& rc,
+                                                       medication_exposure const& e,
+                                                       bool oxide) {
+    auto const& d = rc.d;
+    auto r = draft_copy(rc, e);
+    bj::object* dosage = r ? first_dosage(*r) : nullptr;
+    if (!dosage) return std::nullopt;
+    auto const& sp = r->storage();
+    double const dose_mg = oxide ? d.oral_reduced_dose_mg : d.alt_reduced_dose_mg;
+    double const hours = oral_recheck_hours(rc);
+    set_product(*r, concept_json(oxide ? d.oral_medication : d.alt_medication, sp));
+    auto& holder = dose_and_rate(*dosage);
+    holder.erase("doseRange");
+    holder["doseQuantity"] = quantity_json(dose_mg, "mg", "mg", sp);
+    bj::object repeat(5, sp);
+    repeat["frequency"] = 1;
+    repeat["period"] = 1;
+    repeat["periodUnit"] = "d";
+    repeat["when"] = array_of(bj::value(oxide ? d.oral_timing_when : d.alt_timing_when, sp), sp);
+    repeat["boundsDuration"] = days_json(hours / 24, sp);
+    bj::object timing(1, sp);
+    timing.emplace("repeat", std::move(repeat));
+    (*dosage)["timing"] = std::move(timing);
+    if (auto* dispense = r->if_contains("dispenseRequest"); dispense && dispense->is_object())
+        dispense->as_object().erase("expectedSupplyDuration");
+    template_values const values{
+        {"dose", format_number(dose_mg)},
+        {"amount", oxide ? d.oral_reduced_dose_note : d.alt_reduced_dose_note},
+        {"timing", oxide ? d.oral_timing_text : d.alt_timing_text},
+        {"days", format_number(hours / 24)}};
+    set_dosage_text(
+        *dosage, d,
+        fill(d.text(oxide ? "orders.oral_dosage" : "orders.alternative_dosage"), values));
+    std::string const phrase = fill(d.text("orders.halve_oral_label"), values);
+    suggestion_draft s;
+    s.recommended = true;
+    add_part(s, phrase, make_update_action(phrase, std::move(*r)));
+    append_suggestion(s, recheck_suggestion(rc, hours, true));
     return s;
 }
 
@@ -1041,7 +1239,8 @@ std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc
         dispense->as_object().erase("expectedSupplyDuration");
         if (dispense->as_object().empty()) r->erase("dispenseRequest");
     }
-    // The administration text follows the new bound: the draft's dose or rate, route and days.
+    // The administration text follows the new bound when it states a duration: the draft's dose
+    // or rate, route and days.
     if (!e.order->dosages.empty()) {
         auto const& ds = e.order->dosages.front();
         auto const& amount = ds.dose ? ds.dose : ds.rate;

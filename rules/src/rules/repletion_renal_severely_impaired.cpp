@@ -15,32 +15,20 @@ namespace cds::rules {
 
 namespace {
 
-// The halved oral amount a day for this product (CLINICAL-BASIS.md §3.2): magnesium oxide
-// 200 mg, other salts as elemental magnesium (glycinate 120 mg).
-double halved_oral_mg(medication_exposure const& e, rule_set_data const& d) {
+// Magnesium oxide, or another salt dosed as elemental magnesium (CLINICAL-BASIS.md §3.2).
+bool is_oxide(medication_exposure const& e, rule_set_data const& d) {
     auto const& oxide = d.vs("magnesium_oxide");
     auto const& o = *e.order;
     auto names = [&](fhir::codeable_concept const& cc) {
         return oxide.matches_code(cc) || oxide.matches_text(concept_words(cc));
     };
-    bool const is_oxide =
-        names(o.resolved_code) || (o.medication_concept && names(*o.medication_concept));
-    return is_oxide ? d.oral_reduced_dose_mg : d.alt_reduced_dose_mg;
+    return names(o.resolved_code) || (o.medication_concept && names(*o.medication_concept));
 }
 
-// The way out (CLINICAL-BASIS.md §3.4): each dose scaled so the day's amount is the halved one.
-std::optional<suggestion_draft> halving_suggestion(rule_context const& rc,
-                                                   medication_exposure const& e,
-                                                   double halved_daily_mg) {
-    auto const daily = daily_dose_mg(*e.order, rc.d);
-    if (!daily || *daily <= 0 || e.order->dosages.empty() || !e.order->dosages.front().dose ||
-        !e.order->dosages.front().dose->value)
-        return std::nullopt;
-    auto const& dose = *e.order->dosages.front().dose;
-    auto const per_dose_mg = rc.d.dose_mg.convert(*dose.value, dose.unit_key());
-    if (!per_dose_mg) return std::nullopt;
-    return dose_change_suggestion(rc, e, *per_dose_mg * halved_daily_mg / *daily,
-                                  "orders.halve_label");
+// The halved oral amount a day for this product (CLINICAL-BASIS.md §3.2): magnesium oxide
+// 200 mg, other salts as elemental magnesium (glycinate 120 mg).
+double halved_oral_mg(medication_exposure const& e, rule_set_data const& d) {
+    return is_oxide(e, d) ? d.oral_reduced_dose_mg : d.alt_reduced_dose_mg;
 }
 
 }  // namespace
@@ -64,7 +52,8 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
                 halvings.push_back(
                     fill(d.text("oral_halving"),
                          {{"dose", format_number(*daily)}, {"halved", format_number(halved)}}));
-            if (auto s = halving_suggestion(rc, *e, halved)) way_out.push_back(std::move(*s));
+            if (auto s = halved_oral_suggestion(rc, *e, is_oxide(*e, d)))
+                way_out.push_back(std::move(*s));
         } else if (auto s = dose_change_suggestion(rc, *e, d.iv_reduced_dose_g * 1000,
                                                    "orders.halve_label")) {
             way_out.push_back(std::move(*s));
