@@ -138,11 +138,12 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto snapshot = std::move(builder).build();
     std::size_t const held = snapshot.observations.size() + snapshot.medication_orders.size() +
                              snapshot.medications.size() + snapshot.conditions.size() +
-                             (snapshot.patient_record ? 1U : 0U);
+                             snapshot.service_requests.size() + (snapshot.patient_record ? 1U : 0U);
     CDS_FUZZ_REQUIRE(harness, taken <= held, std::to_string(taken) + " > " + std::to_string(held));
 
     require_unique_ids(snapshot.observations, "Observation");
     require_unique_ids(snapshot.medications, "Medication");
+    require_unique_ids(snapshot.service_requests, "ServiceRequest");
     require_unique_ids(snapshot.conditions, "Condition");
     std::set<std::pair<std::string, std::string>> order_keys;
     for (auto const& order : snapshot.medication_orders) {
