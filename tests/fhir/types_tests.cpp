@@ -371,6 +371,15 @@ TEST_CASE("unit_table converts magnesium units to mg/dL") {
     check("\tMEQ/L\n", 1.0, 1.2155);
 }
 
+TEST_CASE("unit_table gives no amount for a value that overflows in the target unit") {
+    unit_table const grams_to_mg{{{"g", 1000.0}, {"mg", 1.0}}};
+    CHECK_FALSE(grams_to_mg.convert(1e308, "g"));
+    CHECK_FALSE(grams_to_mg.convert(-1e308, "g"));
+    REQUIRE(grams_to_mg.convert(1e300, "g"));
+    CHECK(*grams_to_mg.convert(1e300, "g") == doctest::Approx(1e303));
+    CHECK(*grams_to_mg.convert(1e308, "mg") == doctest::Approx(1e308));
+}
+
 TEST_CASE("unit_table converts creatinine µmol/L and umol/L to mg/dL") {
     auto const table = creatinine_units();
     auto check = [&](std::string_view unit, double value, double expected_mg_dl) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 
 #include "cards.hpp"
 #include "common/format.hpp"
@@ -413,6 +414,9 @@ std::optional<double> minutes(std::optional<double> value,
 std::optional<double> iv_rate_mg_per_min(fhir::medication_order const& o, rule_set_data const& d) {
     std::optional<double> worst;
     auto consider = [&](double r) {
+        // A rate that overflows (an absurd dose over a moment) is not computable, not a number
+        // to print on a card or write into an order.
+        if (!std::isfinite(r)) return;
         if (!worst || r > *worst) worst = r;
     };
     for (auto const& ds : o.dosages) {
