@@ -167,6 +167,92 @@ double ns_between(bench_clock::time_point a, bench_clock::time_point b) {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
 }
 
+service::http_request bench_request(request_file const& file, fhir::instant now) {
+    service::http_request request;
+    request.method = "POST";
+    request.target = "/cds-services/" + file.service->id;
+    request.headers = {{"Content-Type", "application/json"}};
+    request.body = file.body;
+    request.received_at = now;
+    return request;
+}
+
+// The real path once, to check the request is answered (200) and to report its shape.
+void check_real_path(service::http_request const& request,
+                     request_file const& file,
+                     service::service_state const& state,
+                     fhir::instant now,
+                     file_figures& figures) {
+    auto prepared = service::prepare_cds_call(request, state, *file.service);
+    if (auto const* error = std::get_if<service::http_response>(&prepared)) {
+        throw std::runtime_error(file.name + ": the service answers " +
+                                 std::to_string(error->status) + ": " + error->body.substr(0, 400));
+    }
+    auto response = service::complete_cds_call(
+        std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
+    if (response.status != 200) {
+        throw std::runtime_error(file.name + ": the service answers " +
+                                 std::to_string(response.status) + ": " +
+                                 response.body.substr(0, 400));
+    }
+    figures.response_bytes = response.body.size();
+    auto const body = parse_body(file.body);
+    rules::hook_context context;
+    auto const snapshot = build_snapshot(body, file, now, context);
+    figures.observations = snapshot.observations.size();
+    figures.medication_orders = snapshot.medication_orders.size();
+    figures.card_count = json::parse(response.body).at("cards").as_array().size();
+}
+
+// One request through the stages one by one, then through the real service path; the time of
+// each, and `sink` grown by the outputs' sizes (so that the optimiser keeps the work).
+std::array<double, stage_count> time_stages(service::http_request const& request,
+                                            request_file const& file,
+                                            service::service_state const& state,
+                                            fhir::instant now,
+                                            std::size_t& sink) {
+    auto const& request_schema = state.schemas->request;
+    auto const context_schema = state.schemas->context_by_hook.find(file.service->hook);
+    auto const t0 = bench_clock::now();
+    auto body = parse_body(file.body);
+    auto const t1 = bench_clock::now();
+    // Envelope only, as prepare_cds_call validates (replay depth 1, cds_call.cpp).
+    auto violation = request_schema.validate(body, {}, 1);
+    if (!violation && context_schema != state.schemas->context_by_hook.end())
+        violation = context_schema->second.validate(body.at("context"), "context", 1);
+    if (violation)
+        throw std::runtime_error(file.name + ": schema violation: " + violation->message);
+    auto const t2 = bench_clock::now();
+    rules::hook_context context;
+    auto snapshot = build_snapshot(body, file, now, context);
+    auto const t3 = bench_clock::now();
+    auto result = rules::evaluate(snapshot, context, *state.rules.get(), state.next_uuid);
+    auto const t4 = bench_clock::now();
+    json::object document;
+    document["cards"] = std::move(result.cards);
+    std::string const out = json::serialize(document);
+    auto const t5 = bench_clock::now();
+    sink += out.size();
+
+    auto prepared = service::prepare_cds_call(request, state, *file.service);
+    auto response = service::complete_cds_call(
+        std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
+    auto const t6 = bench_clock::now();
+    sink += response.body.size();
+    return {ns_between(t0, t1), ns_between(t1, t2), ns_between(t2, t3),
+            ns_between(t3, t4), ns_between(t4, t5), ns_between(t5, t6)};
+}
+
+// Enough samples: the fixed count when one is given, else at least 20 and `min_seconds`.
+bool enough_samples(std::size_t measured,
+                    std::size_t fixed_iterations,
+                    bench_clock::time_point started,
+                    double min_seconds) {
+    if (fixed_iterations > 0) return measured >= fixed_iterations;
+    return measured >= 20 &&
+           std::chrono::duration<double>(bench_clock::now() - started).count() >= min_seconds;
+}
+
 file_figures measure(request_file const& file,
                      service::service_state const& state,
                      fhir::instant now,
@@ -175,91 +261,20 @@ file_figures measure(request_file const& file,
     file_figures figures;
     figures.name = file.name;
     figures.body_bytes = file.body.size();
-
-    service::http_request request;
-    request.method = "POST";
-    request.target = "/cds-services/" + file.service->id;
-    request.headers = {{"Content-Type", "application/json"}};
-    request.body = file.body;
-    request.received_at = now;
-
-    // The real path once, to check the request is answered (200) and to report its shape.
-    {
-        auto prepared = service::prepare_cds_call(request, state, *file.service);
-        if (auto const* error = std::get_if<service::http_response>(&prepared)) {
-            throw std::runtime_error(file.name + ": the service answers " +
-                                     std::to_string(error->status) + ": " +
-                                     error->body.substr(0, 400));
-        }
-        auto response = service::complete_cds_call(
-            std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
-        if (response.status != 200) {
-            throw std::runtime_error(file.name + ": the service answers " +
-                                     std::to_string(response.status) + ": " +
-                                     response.body.substr(0, 400));
-        }
-        figures.response_bytes = response.body.size();
-        auto const body = parse_body(file.body);
-        rules::hook_context context;
-        auto const snapshot = build_snapshot(body, file, now, context);
-        figures.observations = snapshot.observations.size();
-        figures.medication_orders = snapshot.medication_orders.size();
-        figures.card_count = json::parse(response.body).at("cards").as_array().size();
-    }
+    auto const request = bench_request(file, now);
+    check_real_path(request, file, state, now, figures);
 
     std::array<std::vector<double>, stage_count> samples;
-    auto const& request_schema = state.schemas->request;
-    auto const context_schema = state.schemas->context_by_hook.find(file.service->hook);
-    std::size_t sink = 0;  // keeps the optimiser from dropping work whose result is unused
-
+    std::size_t sink = 0;
     auto const started = bench_clock::now();
     std::size_t const warmup = 3;
     for (std::size_t i = 0;; ++i) {
-        auto const t0 = bench_clock::now();
-        auto body = parse_body(file.body);
-        auto const t1 = bench_clock::now();
-        // Envelope only, as prepare_cds_call validates (replay depth 1, cds_call.cpp).
-        auto violation = request_schema.validate(body, {}, 1);
-        if (!violation && context_schema != state.schemas->context_by_hook.end()) {
-            violation = context_schema->second.validate(body.at("context"), "context", 1);
-        }
-        if (violation)
-            throw std::runtime_error(file.name + ": schema violation: " + violation->message);
-        auto const t2 = bench_clock::now();
-        rules::hook_context context;
-        auto snapshot = build_snapshot(body, file, now, context);
-        auto const t3 = bench_clock::now();
-        auto result = rules::evaluate(snapshot, context, *state.rules.get(), state.next_uuid);
-        auto const t4 = bench_clock::now();
-        json::object document;
-        document["cards"] = std::move(result.cards);
-        std::string const out = json::serialize(document);
-        auto const t5 = bench_clock::now();
-        sink += out.size();
-
-        auto const s0 = bench_clock::now();
-        auto prepared = service::prepare_cds_call(request, state, *file.service);
-        auto response = service::complete_cds_call(
-            std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
-        auto const s1 = bench_clock::now();
-        sink += response.body.size();
-
+        auto const times = time_stages(request, file, state, now, sink);
         if (i >= warmup) {
-            samples[parse_stage].push_back(ns_between(t0, t1));
-            samples[schema_stage].push_back(ns_between(t1, t2));
-            samples[snapshot_stage].push_back(ns_between(t2, t3));
-            samples[evaluate_stage].push_back(ns_between(t3, t4));
-            samples[serialize_stage].push_back(ns_between(t4, t5));
-            samples[service_stage].push_back(ns_between(s0, s1));
+            for (std::size_t s = 0; s < stage_count; ++s) samples[s].push_back(times[s]);
         }
-        std::size_t const measured = samples[parse_stage].size();
-        if (fixed_iterations > 0) {
-            if (measured >= fixed_iterations) break;
-        } else if (measured >= 20 &&
-                   std::chrono::duration<double>(bench_clock::now() - started).count() >=
-                       min_seconds) {
+        if (enough_samples(samples[parse_stage].size(), fixed_iterations, started, min_seconds))
             break;
-        }
     }
     if (sink == 0) std::cerr << "(no output)\n";
     figures.iterations = samples[parse_stage].size();
@@ -349,13 +364,7 @@ parse_ceiling_figures measure_parse_ceiling(request_file const& file,
             parse_samples.push_back(ns_between(t0, t1));
             copy_samples.push_back(ns_between(t1, t2) / static_cast<double>(copies));
         }
-        if (fixed_iterations > 0) {
-            if (parse_samples.size() >= fixed_iterations) break;
-        } else if (parse_samples.size() >= 20 &&
-                   std::chrono::duration<double>(bench_clock::now() - started).count() >=
-                       min_seconds) {
-            break;
-        }
+        if (enough_samples(parse_samples.size(), fixed_iterations, started, min_seconds)) break;
     }
     if (sink == 0) std::cerr << "(no output)\n";
     figures.iterations = parse_samples.size();
@@ -368,9 +377,7 @@ double megabytes_per_s(std::size_t bytes, double ns) {
     return ns > 0 ? static_cast<double>(bytes) / ns * 1e3 : 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct bench_options {
     std::optional<fhir::instant> now;
     double min_seconds = 1.0;
     std::size_t fixed_iterations = 0;
@@ -380,7 +387,19 @@ int main(int argc, char** argv) {
     bool parse_ceiling = true;
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     std::map<std::string, double> floors;  // request name -> the nginx floor's requests/s
+};
 
+// --floor NAME=REQUESTS_PER_S
+void add_floor(bench_options& options, std::string const& value) {
+    auto const eq = value.find('=');
+    double const rps = eq == std::string::npos ? 0 : std::strtod(value.c_str() + eq + 1, nullptr);
+    if (eq == std::string::npos || rps <= 0)
+        usage("--floor takes NAME=REQUESTS_PER_S, e.g. order-sign-50=31152");
+    options.floors[value.substr(0, eq)] = rps;
+}
+
+bench_options parse_arguments(int argc, char** argv) {
+    bench_options options;
     for (int i = 1; i < argc; ++i) {
         std::string const arg = argv[i];
         auto next = [&]() -> std::string {
@@ -390,204 +409,232 @@ int main(int argc, char** argv) {
         if (arg == "--now") {
             auto const parsed = fhir::parse_date_time(next());
             if (!parsed.value) usage("--now is not a FHIR dateTime: " + parsed.error);
-            now = parsed.value->start;
+            options.now = parsed.value->start;
         } else if (arg == "--min-time") {
-            min_seconds = std::strtod(next().c_str(), nullptr);
+            options.min_seconds = std::strtod(next().c_str(), nullptr);
         } else if (arg == "--iterations") {
-            fixed_iterations = std::strtoul(next().c_str(), nullptr, 10);
+            options.fixed_iterations = std::strtoul(next().c_str(), nullptr, 10);
         } else if (arg == "--json") {
-            json_out = next();
+            options.json_out = next();
         } else if (arg == "--growth") {
-            growth = next();
+            options.growth = next();
         } else if (arg == "--no-parse-ceiling") {
-            parse_ceiling = false;
+            options.parse_ceiling = false;
         } else if (arg == "--cores") {
-            cores = static_cast<unsigned>(std::strtoul(next().c_str(), nullptr, 10));
-            if (cores == 0) usage("--cores must be at least 1");
+            options.cores = static_cast<unsigned>(std::strtoul(next().c_str(), nullptr, 10));
+            if (options.cores == 0) usage("--cores must be at least 1");
         } else if (arg == "--floor") {
-            auto const value = next();
-            auto const eq = value.find('=');
-            double const rps =
-                eq == std::string::npos ? 0 : std::strtod(value.c_str() + eq + 1, nullptr);
-            if (eq == std::string::npos || rps <= 0)
-                usage("--floor takes NAME=REQUESTS_PER_S, e.g. order-sign-50=31152");
-            floors[value.substr(0, eq)] = rps;
+            add_floor(options, next());
         } else if (arg == "--help" || arg == "-h") {
             usage("help");
         } else if (auto const eq = arg.find('=');
                    eq != std::string::npos && !arg.starts_with("--")) {
-            files.push_back(request_file{arg.substr(0, eq), arg.substr(eq + 1), {}, nullptr});
+            options.files.push_back(
+                request_file{arg.substr(0, eq), arg.substr(eq + 1), {}, nullptr});
         } else {
             usage("unknown argument " + arg);
         }
     }
-    if (!now) usage("--now is required (the time the request's dates were generated against)");
-    if (files.empty()) usage("no request files");
+    if (!options.now)
+        usage("--now is required (the time the request's dates were generated against)");
+    if (options.files.empty()) usage("no request files");
+    return options;
+}
 
+// Reads each request file and finds the service that answers its hook.
+void load_files(std::vector<request_file>& files, service::service_state const& state) {
+    for (auto& file : files) {
+        file.body = read_file(file.path);
+        auto const body = parse_body(file.body);
+        auto const hook = body.at("hook").as_string();
+        for (auto const& s : state.rules->services()) {
+            if (s.hook == hook) file.service = &s;
+        }
+        if (file.service == nullptr)
+            throw std::runtime_error(file.name + ": no service for hook " + std::string{hook});
+    }
+}
+
+void print_stage_table(std::vector<file_figures> const& results) {
+    std::printf("\nin-process cost per request (median ns/request; %s)\n",
+                "steady_clock around each stage");
+    std::printf("%-18s %8s %5s %5s %6s %11s %11s %11s %11s %11s %11s %12s %7s\n", "request",
+                "bytes", "obs", "meds", "cards", "parse", "schema", "snapshot", "evaluate",
+                "serialize", "sum", "service_path", "iters");
+    for (auto const& f : results) {
+        std::printf("%-18s %8zu %5zu %5zu %6zu %11s %11s %11s %11s %11s %11s %12s %7zu\n",
+                    f.name.c_str(), f.body_bytes, f.observations, f.medication_orders, f.card_count,
+                    format_ns(f.stages[parse_stage].median_ns).c_str(),
+                    format_ns(f.stages[schema_stage].median_ns).c_str(),
+                    format_ns(f.stages[snapshot_stage].median_ns).c_str(),
+                    format_ns(f.stages[evaluate_stage].median_ns).c_str(),
+                    format_ns(f.stages[serialize_stage].median_ns).c_str(),
+                    format_ns(stages_sum(f)).c_str(),
+                    format_ns(f.stages[service_stage].median_ns).c_str(), f.iterations);
+    }
+}
+
+file_figures const* figures_named(std::vector<file_figures> const& results,
+                                  std::string const& name) {
+    for (auto const& f : results) {
+        if (f.name == name) return &f;
+    }
+    return nullptr;
+}
+
+// How each stage grows from the small request to the big one (--growth BIG,SMALL): printed,
+// and returned for the JSON output (empty when either request is not among the results).
+json::object report_growth(std::vector<file_figures> const& results, std::string const& growth) {
+    json::object growth_json;
+    auto const comma = growth.find(',');
+    if (comma == std::string::npos) return growth_json;
+    auto const big_name = growth.substr(0, comma);
+    auto const small_name = growth.substr(comma + 1);
+    auto const* big = figures_named(results, big_name);
+    auto const* small = figures_named(results, small_name);
+    if (big == nullptr || small == nullptr) return growth_json;
+    std::printf("\ngrowth %s / %s (bytes x%.1f, observations x%.1f):\n", big_name.c_str(),
+                small_name.c_str(),
+                static_cast<double>(big->body_bytes) / static_cast<double>(small->body_bytes),
+                static_cast<double>(big->observations) /
+                    static_cast<double>(std::max<std::size_t>(1, small->observations)));
+    growth_json["big"] = big_name;
+    growth_json["small"] = small_name;
+    json::object ratios;
+    for (std::size_t s = 0; s < stage_count; ++s) {
+        double const ratio = big->stages[s].median_ns / std::max(1.0, small->stages[s].median_ns);
+        ratios[stage_names[s]] = ratio;
+        std::printf("  %-13s x%.2f\n", stage_names[s], ratio);
+    }
+    growth_json["ratio_median"] = std::move(ratios);
+    return growth_json;
+}
+
+double parse_only_rps(parse_ceiling_figures const& c, unsigned cores) {
+    return c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
+}
+
+void print_parse_ceiling_row(parse_ceiling_figures const& c, unsigned cores) {
+    double const ceiling_rps = parse_only_rps(c, cores);
+    char floor_text[32] = "-";
+    char ratio_text[32] = "-";
+    char target_text[48] = "-";
+    if (c.floor_rps > 0) {
+        std::snprintf(floor_text, sizeof floor_text, "%.0f", c.floor_rps);
+        std::snprintf(ratio_text, sizeof ratio_text, "%.2fx", ceiling_rps / c.floor_rps);
+        // The share of the per-request CPU budget at 40 % of the floor that parsing alone
+        // takes, if the service had all cores to itself.
+        double const budget_ns = cores * 1e9 / (0.4 * c.floor_rps);
+        std::snprintf(target_text, sizeof target_text, "%.0f (parse %.0f%%)", 0.4 * c.floor_rps,
+                      100.0 * c.parse.median_ns / budget_ns);
+    }
+    std::printf(
+        "%-18s %8zu %11s %10.0f %11s %10.0f %16.0f %12s %15s %14s\n", c.name.c_str(), c.body_bytes,
+        format_ns(c.parse.median_ns).c_str(), megabytes_per_s(c.body_bytes, c.parse.median_ns),
+        format_ns(c.copy.median_ns).c_str(), megabytes_per_s(c.body_bytes, c.copy.median_ns),
+        ceiling_rps, floor_text, ratio_text, target_text);
+}
+
+std::vector<parse_ceiling_figures> report_parse_ceilings(bench_options const& options) {
+    std::vector<parse_ceiling_figures> ceilings;
+    for (auto const& file : options.files) {
+        ceilings.push_back(
+            measure_parse_ceiling(file, options.min_seconds, options.fixed_iterations));
+        if (auto const it = options.floors.find(file.name); it != options.floors.end())
+            ceilings.back().floor_rps = it->second;
+    }
+    std::printf(
+        "\nparse ceiling: the raw Boost.JSON parse alone (non-shared monotonic_resource, 256 KB "
+        "first block reused, as the service), median; memcpy of the body for scale; %u cores\n",
+        options.cores);
+    std::printf("%-18s %8s %11s %10s %11s %10s %16s %12s %15s %14s\n", "request", "bytes", "parse",
+                "MB/s", "memcpy", "MB/s", "parse-only rps", "nginx floor", "ceiling/floor",
+                "40% of floor");
+    for (auto const& c : ceilings) print_parse_ceiling_row(c, options.cores);
+    std::printf(
+        "(parse-only rps = cores / parse time: what the machine could answer if the service did "
+        "nothing but parse, with no HTTP, no wrk and no nginx on the same cores)\n");
+    return ceilings;
+}
+
+json::object file_figures_json(file_figures const& f) {
+    json::object o{{"name", f.name},
+                   {"body_bytes", f.body_bytes},
+                   {"response_bytes", f.response_bytes},
+                   {"cards", f.card_count},
+                   {"observations", f.observations},
+                   {"medication_orders", f.medication_orders},
+                   {"iterations", f.iterations}};
+    json::object stages;
+    for (std::size_t s = 0; s < stage_count; ++s) {
+        stages[stage_names[s]] = {{"median_ns", f.stages[s].median_ns},
+                                  {"mean_ns", f.stages[s].mean_ns},
+                                  {"min_ns", f.stages[s].min_ns}};
+    }
+    o["stages"] = std::move(stages);
+    return o;
+}
+
+json::object parse_ceiling_json(std::vector<parse_ceiling_figures> const& ceilings,
+                                unsigned cores) {
+    json::array requests;
+    for (auto const& c : ceilings) {
+        double const ceiling_rps = parse_only_rps(c, cores);
+        json::object o{{"name", c.name},
+                       {"body_bytes", c.body_bytes},
+                       {"iterations", c.iterations},
+                       {"parse_median_ns", c.parse.median_ns},
+                       {"parse_min_ns", c.parse.min_ns},
+                       {"parse_mb_per_s", megabytes_per_s(c.body_bytes, c.parse.median_ns)},
+                       {"memcpy_median_ns", c.copy.median_ns},
+                       {"memcpy_mb_per_s", megabytes_per_s(c.body_bytes, c.copy.median_ns)},
+                       {"parse_only_rps", ceiling_rps}};
+        if (c.floor_rps > 0) {
+            o["floor_rps"] = c.floor_rps;
+            o["ceiling_over_floor"] = ceiling_rps / c.floor_rps;
+            o["parse_share_of_budget_at_40pct_floor"] =
+                c.parse.median_ns / (cores * 1e9 / (0.4 * c.floor_rps));
+        }
+        requests.push_back(std::move(o));
+    }
+    return {
+        {"cores", cores},
+        {"arena", "non-shared monotonic_resource, 256 KB first block reused (as prepare_cds_call)"},
+        {"requests", std::move(requests)}};
+}
+
+void write_json(std::string const& path,
+                std::vector<file_figures> const& results,
+                json::object growth_json,
+                std::vector<parse_ceiling_figures> const& ceilings,
+                unsigned cores) {
+    json::array out;
+    for (auto const& f : results) out.push_back(file_figures_json(f));
+    json::object document{{"requests", std::move(out)}, {"growth", std::move(growth_json)}};
+    if (!ceilings.empty()) document["parse_ceiling"] = parse_ceiling_json(ceilings, cores);
+    std::ofstream(path) << json::serialize(document) << '\n';
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto options = parse_arguments(argc, argv);
     try {
         auto loaded = rules::load_rule_set(rules::bundled_rule_set_json());
         if (!loaded.rules) throw std::runtime_error("the bundled rule set does not load");
         auto const state = service::make_service_state(loaded.rules);
-
+        load_files(options.files, state);
         std::vector<file_figures> results;
-        for (auto& file : files) {
-            file.body = read_file(file.path);
-            auto const body = parse_body(file.body);
-            auto const hook = body.at("hook").as_string();
-            for (auto const& s : state.rules->services()) {
-                if (s.hook == hook) file.service = &s;
-            }
-            if (file.service == nullptr)
-                throw std::runtime_error(file.name + ": no service for hook " + std::string{hook});
-            results.push_back(measure(file, state, *now, min_seconds, fixed_iterations));
+        for (auto const& file : options.files) {
+            results.push_back(
+                measure(file, state, *options.now, options.min_seconds, options.fixed_iterations));
         }
-
-        std::printf("\nin-process cost per request (median ns/request; %s)\n",
-                    "steady_clock around each stage");
-        std::printf("%-18s %8s %5s %5s %6s %11s %11s %11s %11s %11s %11s %12s %7s\n", "request",
-                    "bytes", "obs", "meds", "cards", "parse", "schema", "snapshot", "evaluate",
-                    "serialize", "sum", "service_path", "iters");
-        for (auto const& f : results) {
-            std::printf("%-18s %8zu %5zu %5zu %6zu %11s %11s %11s %11s %11s %11s %12s %7zu\n",
-                        f.name.c_str(), f.body_bytes, f.observations, f.medication_orders,
-                        f.card_count, format_ns(f.stages[parse_stage].median_ns).c_str(),
-                        format_ns(f.stages[schema_stage].median_ns).c_str(),
-                        format_ns(f.stages[snapshot_stage].median_ns).c_str(),
-                        format_ns(f.stages[evaluate_stage].median_ns).c_str(),
-                        format_ns(f.stages[serialize_stage].median_ns).c_str(),
-                        format_ns(stages_sum(f)).c_str(),
-                        format_ns(f.stages[service_stage].median_ns).c_str(), f.iterations);
-        }
-
-        json::object growth_json;
-        if (auto const comma = growth.find(','); comma != std::string::npos) {
-            auto const big_name = growth.substr(0, comma);
-            auto const small_name = growth.substr(comma + 1);
-            auto find = [&](std::string const& n) -> file_figures const* {
-                for (auto const& f : results) {
-                    if (f.name == n) return &f;
-                }
-                return nullptr;
-            };
-            auto const* big = find(big_name);
-            auto const* small = find(small_name);
-            if (big != nullptr && small != nullptr) {
-                std::printf(
-                    "\ngrowth %s / %s (bytes x%.1f, observations x%.1f):\n", big_name.c_str(),
-                    small_name.c_str(),
-                    static_cast<double>(big->body_bytes) / static_cast<double>(small->body_bytes),
-                    static_cast<double>(big->observations) /
-                        static_cast<double>(std::max<std::size_t>(1, small->observations)));
-                growth_json["big"] = big_name;
-                growth_json["small"] = small_name;
-                json::object ratios;
-                for (std::size_t s = 0; s < stage_count; ++s) {
-                    double const ratio =
-                        big->stages[s].median_ns / std::max(1.0, small->stages[s].median_ns);
-                    ratios[stage_names[s]] = ratio;
-                    std::printf("  %-13s x%.2f\n", stage_names[s], ratio);
-                }
-                growth_json["ratio_median"] = std::move(ratios);
-            }
-        }
-
+        print_stage_table(results);
+        auto growth_json = report_growth(results, options.growth);
         std::vector<parse_ceiling_figures> ceilings;
-        if (parse_ceiling) {
-            for (auto const& file : files) {
-                ceilings.push_back(measure_parse_ceiling(file, min_seconds, fixed_iterations));
-                if (auto const it = floors.find(file.name); it != floors.end())
-                    ceilings.back().floor_rps = it->second;
-            }
-            std::printf(
-                "\nparse ceiling: the raw Boost.JSON parse alone (non-shared monotonic_resource, "
-                "256 KB first "
-                "block reused, as the service), median; memcpy of the body for scale; %u cores\n",
-                cores);
-            std::printf("%-18s %8s %11s %10s %11s %10s %16s %12s %15s %14s\n", "request", "bytes",
-                        "parse", "MB/s", "memcpy", "MB/s", "parse-only rps", "nginx floor",
-                        "ceiling/floor", "40% of floor");
-            for (auto const& c : ceilings) {
-                double const ceiling_rps =
-                    c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
-                char floor_text[32] = "-";
-                char ratio_text[32] = "-";
-                char target_text[48] = "-";
-                if (c.floor_rps > 0) {
-                    std::snprintf(floor_text, sizeof floor_text, "%.0f", c.floor_rps);
-                    std::snprintf(ratio_text, sizeof ratio_text, "%.2fx",
-                                  ceiling_rps / c.floor_rps);
-                    // The share of the per-request CPU budget at 40 % of the floor that parsing
-                    // alone takes, if the service had all cores to itself.
-                    double const budget_ns = cores * 1e9 / (0.4 * c.floor_rps);
-                    std::snprintf(target_text, sizeof target_text, "%.0f (parse %.0f%%)",
-                                  0.4 * c.floor_rps, 100.0 * c.parse.median_ns / budget_ns);
-                }
-                std::printf("%-18s %8zu %11s %10.0f %11s %10.0f %16.0f %12s %15s %14s\n",
-                            c.name.c_str(), c.body_bytes, format_ns(c.parse.median_ns).c_str(),
-                            megabytes_per_s(c.body_bytes, c.parse.median_ns),
-                            format_ns(c.copy.median_ns).c_str(),
-                            megabytes_per_s(c.body_bytes, c.copy.median_ns), ceiling_rps,
-                            floor_text, ratio_text, target_text);
-            }
-            std::printf(
-                "(parse-only rps = cores / parse time: what the machine could answer if the "
-                "service did "
-                "nothing but parse, with no HTTP, no wrk and no nginx on the same cores)\n");
-        }
-
-        if (!json_out.empty()) {
-            json::array out;
-            for (auto const& f : results) {
-                json::object o;
-                o["name"] = f.name;
-                o["body_bytes"] = f.body_bytes;
-                o["response_bytes"] = f.response_bytes;
-                o["cards"] = f.card_count;
-                o["observations"] = f.observations;
-                o["medication_orders"] = f.medication_orders;
-                o["iterations"] = f.iterations;
-                json::object stages;
-                for (std::size_t s = 0; s < stage_count; ++s) {
-                    stages[stage_names[s]] = {{"median_ns", f.stages[s].median_ns},
-                                              {"mean_ns", f.stages[s].mean_ns},
-                                              {"min_ns", f.stages[s].min_ns}};
-                }
-                o["stages"] = std::move(stages);
-                out.push_back(std::move(o));
-            }
-            json::object document{{"requests", std::move(out)}, {"growth", std::move(growth_json)}};
-            if (!ceilings.empty()) {
-                json::array parse_json;
-                for (auto const& c : ceilings) {
-                    double const ceiling_rps =
-                        c.parse.median_ns > 0 ? cores * 1e9 / c.parse.median_ns : 0;
-                    json::object o{
-                        {"name", c.name},
-                        {"body_bytes", c.body_bytes},
-                        {"iterations", c.iterations},
-                        {"parse_median_ns", c.parse.median_ns},
-                        {"parse_min_ns", c.parse.min_ns},
-                        {"parse_mb_per_s", megabytes_per_s(c.body_bytes, c.parse.median_ns)},
-                        {"memcpy_median_ns", c.copy.median_ns},
-                        {"memcpy_mb_per_s", megabytes_per_s(c.body_bytes, c.copy.median_ns)},
-                        {"parse_only_rps", ceiling_rps}};
-                    if (c.floor_rps > 0) {
-                        o["floor_rps"] = c.floor_rps;
-                        o["ceiling_over_floor"] = ceiling_rps / c.floor_rps;
-                        o["parse_share_of_budget_at_40pct_floor"] =
-                            c.parse.median_ns / (cores * 1e9 / (0.4 * c.floor_rps));
-                    }
-                    parse_json.push_back(std::move(o));
-                }
-                document["parse_ceiling"] =
-                    json::object{{"cores", cores},
-                                 {"arena",
-                                  "non-shared monotonic_resource, 256 KB first block reused (as "
-                                  "prepare_cds_call)"},
-                                 {"requests", std::move(parse_json)}};
-            }
-            std::ofstream(json_out) << json::serialize(document) << '\n';
-        }
+        if (options.parse_ceiling) ceilings = report_parse_ceilings(options);
+        if (!options.json_out.empty())
+            write_json(options.json_out, results, std::move(growth_json), ceilings, options.cores);
     } catch (std::exception const& e) {
         std::cerr << "evaluate_bench: " << e.what() << '\n';
         return 1;

@@ -148,9 +148,10 @@ void check_mii_order(parsed_example const& e,
 }
 
 using checker = std::function<void(parsed_example const&)>;
+using checker_table = std::map<std::string, checker>;
 
-std::map<std::string, checker> const& expectations() {
-    static std::map<std::string, checker> const table = {
+checker_table unmodelled_and_patient_expectations() {
+    return {
         // ------------------------------------------------------------ not modelled
         {"Encounter-mii-exa-test-data-patient-4-encounter-1.json",
          [](parsed_example const& e) { CHECK(e.taken == 0); }},
@@ -197,7 +198,11 @@ std::map<std::string, checker> const& expectations() {
              // US Core's example patient has no gender element.
              check_patient(e, "example", administrative_gender::unknown, false, day(1987, 2, 20));
          }},
+    };
+}
 
+checker_table observation_expectations() {
+    return {
         // ------------------------------------------------------------ Observations
         {"Observation-mii-exa-test-data-patient-10-labobs-3.json",
          [](parsed_example const& e) {
@@ -241,6 +246,11 @@ std::map<std::string, checker> const& expectations() {
              REQUIRE(o.result_time());
              CHECK(o.result_time()->start == utc(2013, 4, 4, 13, 34));
          }},
+    };
+}
+
+checker_table panel_and_coded_observation_expectations() {
+    return {
         {"r4-Observation-f205.json",
          [](parsed_example const& e) {
              auto const& o = only_observation(e);
@@ -277,7 +287,11 @@ std::map<std::string, checker> const& expectations() {
              CHECK_FALSE(o.value_quantity);
              CHECK(o.result_time()->start == utc(2022, 8, 24, 10, 39, 52));
          }},
+    };
+}
 
+checker_table medication_and_mii_order_expectations() {
+    return {
         // ------------------------------------------------------------ Medications
         {"Medication-mii-exa-test-data-medication-cisplatin.json",
          [](parsed_example const& e) {
@@ -338,6 +352,11 @@ std::map<std::string, checker> const& expectations() {
              CHECK(*d.repeat->frequency == 1.0);
              CHECK(d.text == "Omeprazol 20mg 1x t\u00e4glich morgens");
          }},
+    };
+}
+
+checker_table order_expectations() {
+    return {
         {"beers-digoxin.json",
          [](parsed_example const& e) {
              auto const& r = only_order(e);
@@ -378,6 +397,11 @@ std::map<std::string, checker> const& expectations() {
              CHECK(*r.expected_supply_duration->value == 30.0);
              CHECK(e.snapshot.issues.empty());
          }},
+    };
+}
+
+checker_table contained_medication_order_expectations() {
+    return {
         {"r4-MedicationRequest-medrx0322.json",
          [](parsed_example const& e) {
              auto const& r = only_order(e);
@@ -418,7 +442,11 @@ std::map<std::string, checker> const& expectations() {
              CHECK(r.expected_supply_duration->code == "d");
              CHECK(e.snapshot.issues.empty());
          }},
+    };
+}
 
+checker_table statement_expectations() {
+    return {
         // ------------------------------------------------------------ MedicationStatements
         {"MedicationStatement-mii-exa-test-data-patient-4-medstatement-1.json",
          [](parsed_example const& e) {
@@ -445,6 +473,20 @@ std::map<std::string, checker> const& expectations() {
              CHECK(s.medication_reference->id == "mii-exa-test-data-medication-omeprazol");
          }},
     };
+}
+
+checker_table const& expectations() {
+    static checker_table const table = [] {
+        checker_table all;
+        all.merge(unmodelled_and_patient_expectations());
+        all.merge(observation_expectations());
+        all.merge(panel_and_coded_observation_expectations());
+        all.merge(medication_and_mii_order_expectations());
+        all.merge(order_expectations());
+        all.merge(contained_medication_order_expectations());
+        all.merge(statement_expectations());
+        return all;
+    }();
     return table;
 }
 

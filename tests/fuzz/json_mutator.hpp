@@ -123,6 +123,117 @@ inline boost::json::value other_kind(std::mt19937& rng) {
     }
 }
 
+// A byte-level change inside one string keeps the document valid JSON.
+inline void mutate_string_bytes(boost::json::value& target, std::mt19937& rng) {
+    auto* s = target.if_string();
+    if (s == nullptr) {
+        target = interesting_string(rng);
+        return;
+    }
+    std::string bytes{s->data(), s->size()};
+    bytes.resize(bytes.size() + 8);
+    bytes.resize(LLVMFuzzerMutate(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size() - 8,
+                                  bytes.size()));
+    *s = bytes;
+}
+
+// An array element duplicated (same id twice: the dedup paths) or removed; an object member
+// removed.
+inline void grow_or_shrink(boost::json::value& target, std::mt19937& rng) {
+    if (auto* a = target.if_array(); a != nullptr && !a->empty()) {
+        auto const i = rng() % a->size();
+        if (rng() % 2 == 0) {
+            boost::json::value duplicate = (*a)[i];  // copied first: emplace may reallocate
+            a->emplace_back(std::move(duplicate));
+        } else {
+            a->erase(a->begin() + static_cast<std::ptrdiff_t>(i));
+        }
+    } else if (auto* o = target.if_object(); o != nullptr && !o->empty()) {
+        auto it = o->begin() + static_cast<std::ptrdiff_t>(rng() % o->size());
+        o->erase(it);
+    } else {
+        target = other_kind(rng);
+    }
+}
+
+// A member's value wrapped in an array, or a one-element array unwrapped (FHIR's
+// single-object-for-array leniency).
+inline void wrap_or_unwrap(boost::json::value& target, std::mt19937& rng) {
+    auto* o = target.if_object();
+    if (o == nullptr || o->empty()) {
+        target = other_kind(rng);
+        return;
+    }
+    auto it = o->begin() + static_cast<std::ptrdiff_t>(rng() % o->size());
+    if (auto* a = it->value().if_array(); a != nullptr && a->size() == 1) {
+        boost::json::value inner = (*a)[0];
+        it->value() = std::move(inner);
+    } else {
+        boost::json::value inner = it->value();
+        it->value() = boost::json::array{std::move(inner)};
+    }
+}
+
+// Another subtree of the document set as a member the FHIR readers look at.
+inline void graft_member(boost::json::value& target,
+                         std::vector<boost::json::value*> const& values,
+                         std::mt19937& rng) {
+    auto* o = target.if_object();
+    if (o == nullptr) {
+        target = other_kind(rng);
+        return;
+    }
+    boost::json::value copy = *values[rng() % values.size()];
+    static constexpr std::array<std::string_view, 12> keys{"valueQuantity",
+                                                           "effectiveDateTime",
+                                                           "status",
+                                                           "code",
+                                                           "medicationReference",
+                                                           "contained",
+                                                           "dosageInstruction",
+                                                           "dataAbsentReason",
+                                                           "component",
+                                                           "resourceType",
+                                                           "id",
+                                                           "comparator"};
+    (*o)[keys[rng() % keys.size()]] = std::move(copy);
+}
+
+// One structure-aware change to one value of the document.
+inline void mutate_value(boost::json::value& target,
+                         std::vector<boost::json::value*> const& values,
+                         std::mt19937& rng) {
+    switch (rng() % 8) {
+        case 0:
+            target = other_kind(rng);
+            break;
+        case 1:
+            target = interesting_number(target, rng);
+            break;
+        case 2:
+            target = interesting_string(rng);
+            break;
+        case 3:
+            mutate_string_bytes(target, rng);
+            break;
+        case 4:
+            grow_or_shrink(target, rng);
+            break;
+        case 5: {
+            // Copy another subtree here (crossover within the document).
+            boost::json::value copy = *values[rng() % values.size()];
+            target = std::move(copy);
+            break;
+        }
+        case 6:
+            wrap_or_unwrap(target, rng);
+            break;
+        default:
+            graft_member(target, values, rng);
+            break;
+    }
+}
+
 inline std::size_t mutate_json(std::uint8_t* data,
                                std::size_t size,
                                std::size_t max_size,
@@ -138,88 +249,7 @@ inline std::size_t mutate_json(std::uint8_t* data,
 
     std::vector<boost::json::value*> values;
     collect_values(doc, values);
-    boost::json::value& target = *values[rng() % values.size()];
-    switch (rng() % 8) {
-        case 0:
-            target = other_kind(rng);
-            break;
-        case 1:
-            target = interesting_number(target, rng);
-            break;
-        case 2:
-            target = interesting_string(rng);
-            break;
-        case 3:
-            if (auto* s = target.if_string()) {
-                // Byte-level change inside one string keeps the document valid JSON.
-                std::string bytes{s->data(), s->size()};
-                bytes.resize(bytes.size() + 8);
-                bytes.resize(LLVMFuzzerMutate(reinterpret_cast<std::uint8_t*>(bytes.data()),
-                                              bytes.size() - 8, bytes.size()));
-                *s = bytes;
-            } else {
-                target = interesting_string(rng);
-            }
-            break;
-        case 4:
-            if (auto* a = target.if_array(); a != nullptr && !a->empty()) {
-                auto const i = rng() % a->size();
-                if (rng() % 2 == 0) {
-                    boost::json::value duplicate = (*a)[i];  // copied first: emplace may reallocate
-                    a->emplace_back(std::move(duplicate));   // same id twice: the dedup paths
-                } else {
-                    a->erase(a->begin() + static_cast<std::ptrdiff_t>(i));
-                }
-            } else if (auto* o = target.if_object(); o != nullptr && !o->empty()) {
-                auto it = o->begin() + static_cast<std::ptrdiff_t>(rng() % o->size());
-                o->erase(it);
-            } else {
-                target = other_kind(rng);
-            }
-            break;
-        case 5: {
-            // Copy another subtree here (crossover within the document).
-            boost::json::value copy = *values[rng() % values.size()];
-            target = std::move(copy);
-            break;
-        }
-        case 6:
-            if (auto* o = target.if_object(); o != nullptr && !o->empty()) {
-                // Wrap a member's value in an array, or unwrap a one-element array (FHIR's
-                // single-object-for-array leniency).
-                auto it = o->begin() + static_cast<std::ptrdiff_t>(rng() % o->size());
-                if (auto* a = it->value().if_array(); a != nullptr && a->size() == 1) {
-                    boost::json::value inner = (*a)[0];
-                    it->value() = std::move(inner);
-                } else {
-                    boost::json::value inner = it->value();
-                    it->value() = boost::json::array{std::move(inner)};
-                }
-            } else {
-                target = other_kind(rng);
-            }
-            break;
-        default:
-            if (auto* o = target.if_object()) {
-                boost::json::value copy = *values[rng() % values.size()];
-                static constexpr std::array<std::string_view, 12> keys{"valueQuantity",
-                                                                       "effectiveDateTime",
-                                                                       "status",
-                                                                       "code",
-                                                                       "medicationReference",
-                                                                       "contained",
-                                                                       "dosageInstruction",
-                                                                       "dataAbsentReason",
-                                                                       "component",
-                                                                       "resourceType",
-                                                                       "id",
-                                                                       "comparator"};
-                (*o)[keys[rng() % keys.size()]] = std::move(copy);
-            } else {
-                target = other_kind(rng);
-            }
-            break;
-    }
+    mutate_value(*values[rng() % values.size()], values, rng);
     std::string const out = boost::json::serialize(doc);
     if (out.size() > max_size) return LLVMFuzzerMutate(data, size, max_size);
     std::memcpy(data, out.data(), out.size());
