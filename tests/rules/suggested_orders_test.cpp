@@ -213,7 +213,8 @@ TEST_CASE("magnesium drafted without a deficiency or with high Mg: remove the dr
         auto const o = run(r);
         REQUIRE(o.cards().size() == 1);
         auto const& c = o.card(0);
-        CHECK(label_of(c, 0) == "Remove the magnesium order");
+        CHECK(label_of(c, 0) ==
+              "Remove the magnesium order: Magnesium sulfate in water for injection");
         auto const& a = actions_of(c, 0)[0];
         CHECK(a.at("type") == "delete");
         CHECK(a.at("resourceId") == "MedicationRequest/m1");
@@ -364,7 +365,8 @@ TEST_CASE("continuous magnesium sulfate drafted in pregnancy beyond 5 days: boun
     CHECK(label_of(*c, 0) == "Limit magnesium sulfate to 5 days");
     // The prescriber's text states an amount ("1 g/h"): rewritten with the new duration, so the
     // order never says one thing in words and another in its fields.
-    CHECK(first_dosage_of(a.at("resource").as_object()).at("text") == "1 g/h IV for 5 days");
+    CHECK(first_dosage_of(a.at("resource").as_object()).at("text") ==
+          "1 g/h (25 mL/h) IV for 5 days");
 }
 
 TEST_CASE("digoxin with low magnesium: a digoxin level besides the repletion, text only") {

@@ -637,7 +637,11 @@ void plan_without_dose(rule_context const& rc, active_magnesium const& active, r
         plan_treated(rc, *treating, p);
     else
         p.action = d.text("actions.no_dose");
-    p.notes.push_back(fill(d.text("pediatric"), {{"age", std::to_string(d.adult_age_years)}}));
+    // Says which of the two it is, and what to do instead (CLINICAL-BASIS.md §3.4).
+    p.notes.push_back(f.age_years
+                          ? fill(d.text("pediatric"), {{"adult", std::to_string(d.adult_age_years)},
+                                                       {"age", std::to_string(*f.age_years)}})
+                          : d.text("age_unknown"));
     if (!rc.trace) return;
     std::string why = f.age_years ? "under the adult age: no dose" : "age unknown: no dose";
     if (treating) why += "; treated already";
@@ -1115,7 +1119,19 @@ std::optional<suggestion_draft> remove_orders_suggestion(
             make_delete_action(phrase + ": " + e->name, e->reference, rc.json_storage));
     }
     if (s.actions.empty()) return std::nullopt;
-    s.label = phrase;
+    // The label names what it removes (CLINICAL-BASIS.md §3.1: a button does what it says).
+    s.label = phrase + ": ";
+    std::string_view separator;
+    for (auto const* e : orders) {
+        if (!e->from_context || e->order->id.empty()) continue;
+        s.label.append(separator).append(e->name);
+        separator = "; ";
+    }
+    return s;
+}
+
+suggestion_draft with_band_recheck(rule_context const& rc, suggestion_draft s) {
+    append_suggestion(s, recheck_suggestion(rc, oral_recheck_hours(rc), false));
     return s;
 }
 
@@ -1224,6 +1240,42 @@ std::optional<suggestion_draft> halved_oral_suggestion(rule_context const& rc,
     return s;
 }
 
+namespace {
+
+// The pump rate in mL/h of an infusion whose rate is in mass units, from the concentration its
+// product names ("2 g in 50 mL"); nothing when either is not stated.
+std::optional<double> pump_ml_per_h(medication_exposure const& e, rule_set_data const& d) {
+    auto const mg_per_min = iv_rate_mg_per_min(*e.order, d);
+    auto const ml_per_g = volume_from_product(e.order->resolved_code.text, 1000, d).ml;
+    if (!mg_per_min || !ml_per_g || *ml_per_g <= 0) return std::nullopt;
+    return *mg_per_min * 60 / 1000 * *ml_per_g;
+}
+
+// The administration text of a bounded draft: its dose or rate (and the pump rate, for an
+// infusion in mass units), route and the new duration.
+void set_bounded_dosage_text(bj::object& dosage,
+                             rule_context const& rc,
+                             medication_exposure const& e,
+                             std::string const& duration) {
+    auto const& ds = e.order->dosages.front();
+    auto const& amount = ds.dose ? ds.dose : ds.rate;
+    std::string const dose = amount && amount->value ? format_number(*amount->value) + " " +
+                                                           std::string(amount->unit_key())
+                                                     : std::string();
+    std::string const route = ds.route.text.empty() ? concept_name(ds.route, {}) : ds.route.text;
+    auto const ml_rate = !ds.dose && ds.rate ? pump_ml_per_h(e, rc.d) : std::nullopt;
+    template_values const values{{"dose", dose},
+                                 {"route", route},
+                                 {"duration", duration},
+                                 {"ml_rate", ml_rate ? format_number(*ml_rate) : std::string()}};
+    set_dosage_text(
+        dosage, rc.d,
+        collapse_spaces(fill(
+            rc.d.text(ml_rate ? "orders.bounds_dosage_pump" : "orders.bounds_dosage"), values)));
+}
+
+}  // namespace
+
 std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc,
                                                           medication_exposure const& e,
                                                           double days) {
@@ -1239,23 +1291,9 @@ std::optional<suggestion_draft> limit_duration_suggestion(rule_context const& rc
         dispense->as_object().erase("expectedSupplyDuration");
         if (dispense->as_object().empty()) r->erase("dispenseRequest");
     }
-    // The administration text follows the new bound when it states a duration: the draft's dose
-    // or rate, route and days.
-    if (!e.order->dosages.empty()) {
-        auto const& ds = e.order->dosages.front();
-        auto const& amount = ds.dose ? ds.dose : ds.rate;
-        std::string const dose = amount && amount->value ? format_number(*amount->value) + " " +
-                                                               std::string(amount->unit_key())
-                                                         : std::string();
-        std::string const route =
-            ds.route.text.empty() ? concept_name(ds.route, {}) : ds.route.text;
-        set_dosage_text(*dosage, rc.d,
-                        collapse_spaces(fill(
-                            rc.d.text("orders.bounds_dosage"),
-                            {{"dose", dose}, {"route", route}, {"days", format_number(days)}})));
-    }
-    std::string const phrase =
-        fill(rc.d.text("orders.bounds_label"), {{"days", format_number(days)}});
+    std::string const duration = duration_text(days, time_unit::day, rc.d);
+    if (!e.order->dosages.empty()) set_bounded_dosage_text(*dosage, rc, e, duration);
+    std::string const phrase = fill(rc.d.text("orders.bounds_label"), {{"duration", duration}});
     suggestion_draft s;
     s.recommended = true;
     add_part(s, phrase, make_update_action(phrase, std::move(*r)));

@@ -52,9 +52,12 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     c.level = exempt ? indicator::info : indicator::critical;
     c.sort_key = fast.front()->reference;
     c.references = evidence_references(rc, fast);
-    c.summary = fill(d.rule(c.rule_id).summary, {{"rate", format_number(fastest, 0)},
-                                                 {"max", format_number(d.iv_rate_max_mg_per_min)},
-                                                 {"drug", drug_summary_name(rc, fast)}});
+    c.summary =
+        fill(d.rule(c.rule_id).summary,
+             {{"rate", format_number(fastest, 0)},
+              {"max", format_number(d.iv_rate_max_mg_per_min)},
+              {"drug", drug_summary_name(rc, fast)},
+              {"action", d.text(exempt ? "iv_rate_actions.exempt" : "iv_rate_actions.slow")}});
     c.detail.push_back(fill(
         d.text("iv_rate_computed"),
         {{"drugs", drugs_text(rc, fast)},
@@ -66,7 +69,8 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
         c.detail.push_back(d.text("exemptions.iv_rate_lead") + " " + why_exempt + ". " +
                            d.text("iv_rate_exemption"));
     } else {
-        c.detail.push_back(d.text("iv_rate_exemption"));
+        // Names the override reason that fits a loading dose the rules could not see as one.
+        c.detail.push_back(d.text("iv_rate_override_note"));
     }
     // The way out (CLINICAL-BASIS.md §3.4): each fast draft over enough whole steps.
     if (!exempt) {

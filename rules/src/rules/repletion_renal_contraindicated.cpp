@@ -44,7 +44,13 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
             to_remove.push_back(e);
         }
     }
-    if (auto s = remove_orders_suggestion(rc, to_remove)) c.suggestions.push_back(std::move(*s));
+    // A mild-moderate deficiency gets no oral magnesium here: its way out is the recheck the
+    // summary names (CLINICAL-BASIS.md §7).
+    if (auto s = remove_orders_suggestion(rc, to_remove)) {
+        c.suggestions.push_back(rc.f.magnesium.current_low() && !severe_path
+                                    ? with_band_recheck(rc, std::move(*s))
+                                    : std::move(*s));
+    }
     return c;
 }
 

@@ -72,10 +72,9 @@ std::optional<card_draft> rule_repletion_renal_severely_impaired(rule_context co
     for (auto& h : halvings) c.detail.push_back(std::move(h));
     c.detail.push_back(renal_text(rc));
     c.detail.push_back(
+        // The oral halving is stated per order above (its own product's dose), so only the IV
+        // dose is named here.
         fill(d.text("halve_every_dose"), {{"iv_reduced", format_number(d.iv_reduced_dose_g)},
-                                          {"iv", format_number(d.iv_dose_g)},
-                                          {"oral_reduced", format_number(d.oral_reduced_dose_mg)},
-                                          {"oral", format_number(d.oral_dose_mg)},
                                           {"hours", format_number(d.oral_recheck_days[2] * 24)}}));
     if (rc.f.magnesium.latest) c.detail.push_back(mg_evidence(rc));
     c.suggestions = std::move(way_out);

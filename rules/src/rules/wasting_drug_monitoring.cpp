@@ -42,9 +42,7 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     c.summary = fill(d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(rc, due)}, {"window", window_text}});
     c.detail.push_back(fill(d.text("monitoring_expected"),
-                            {{"drugs", drugs_text(rc, due)},
-                             {"days", format_number(d.mg_monitoring_days)},
-                             {"high_risk_days", format_number(d.mg_monitoring_high_risk_days)}}));
+                            {{"drugs", drugs_text(rc, due)}, {"window", window_text}}));
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
