@@ -17,6 +17,33 @@
 
 namespace cds::rules {
 
+namespace {
+
+// The computed rate, and for one order with a dose in mass units the dose and minutes behind it
+// and the fewest minutes that dose needs: the prescriber sees why, in the order's own terms.
+std::string rate_sentence(rule_context const& rc,
+                          std::vector<medication_exposure const*> const& fast,
+                          double fastest) {
+    auto const& d = rc.d;
+    std::optional<double> dose_mg;
+    if (fast.size() == 1 && !fast.front()->order->dosages.empty()) {
+        auto const& dose = fast.front()->order->dosages.front().dose;
+        if (dose && dose->value) dose_mg = d.dose_mg.convert(*dose->value, dose->unit_key());
+    }
+    bool const own_dose = dose_mg && *dose_mg > 0;
+    double const example_mg = own_dose ? *dose_mg : d.iv_dose_g * 1000;
+    template_values const values{
+        {"drugs", drugs_text(rc, fast)},
+        {"rate", format_number(fastest, 1)},
+        {"max", format_number(d.iv_rate_max_mg_per_min)},
+        {"dose", format_number(example_mg / 1000)},
+        {"given", format_number(example_mg / fastest, 0)},
+        {"minutes", format_number(std::ceil(example_mg / d.iv_rate_max_mg_per_min), 0)}};
+    return fill(d.text(own_dose ? "iv_rate_computed_dose" : "iv_rate_computed"), values);
+}
+
+}  // namespace
+
 std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
     auto const& d = rc.d;
     std::vector<medication_exposure const*> fast;
@@ -58,13 +85,7 @@ std::optional<card_draft> rule_iv_magnesium_rate(rule_context const& rc) {
               {"max", format_number(d.iv_rate_max_mg_per_min)},
               {"drug", drug_summary_name(rc, fast)},
               {"action", d.text(exempt ? "iv_rate_actions.exempt" : "iv_rate_actions.slow")}});
-    c.detail.push_back(fill(
-        d.text("iv_rate_computed"),
-        {{"drugs", drugs_text(rc, fast)},
-         {"rate", format_number(fastest, 1)},
-         {"max", format_number(d.iv_rate_max_mg_per_min)},
-         {"dose", format_number(d.iv_dose_g)},
-         {"minutes", format_number(std::ceil(d.iv_dose_g * 1000 / d.iv_rate_max_mg_per_min), 0)}}));
+    c.detail.push_back(rate_sentence(rc, fast, fastest));
     if (exempt) {
         c.detail.push_back(d.text("exemptions.iv_rate_lead") + " " + why_exempt + ". " +
                            d.text("iv_rate_exemption"));
