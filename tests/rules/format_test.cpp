@@ -60,7 +60,7 @@ TEST_CASE("a date alone has no age wording beyond its precision") {
     CHECK(cds::rules::format_card_date(parsed("2024-12"), words()) == "Dec 2024");
 }
 
-TEST_CASE("units are written as a prescriber writes them, without annotations in braces") {
+TEST_CASE("units are written as a prescriber writes them, without annotations or UCUM brackets") {
     struct row {
         char const* ucum;
         char const* shown;
@@ -75,6 +75,10 @@ TEST_CASE("units are written as a prescriber writes them, without annotations in
         {"mg/{dose}", "mg"},
         {"{tablet}", ""},
         {"10*3/uL{cells}", "10*3/uL"},
+        {"[lb_av]", "lb"},
+        {"[in_i]", "in"},
+        {"[degF]", "degF"},
+        {"mg/[lb_av]", "mg/lb"},
     };
     for (auto const& r : table) {
         CAPTURE(r.ucum);

@@ -125,6 +125,15 @@ std::string format_unit(std::string_view ucum) {
             i = close + 1;
             continue;
         }
+        if (ucum[i] == '[') {
+            // A customary unit's UCUM atom in plain words: "[lb_av]" → "lb", "[in_i]" → "in".
+            std::size_t const close = ucum.find(']', i);
+            if (close == std::string_view::npos) break;
+            std::string_view const atom = ucum.substr(i + 1, close - i - 1);
+            out += atom.substr(0, atom.find('_'));
+            i = close + 1;
+            continue;
+        }
         out += ucum[i];
         ++i;
     }

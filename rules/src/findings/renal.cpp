@@ -61,6 +61,15 @@ void add_measured_candidate(patient_findings& f,
                {"when", card_when(r, f.now, d)}})});
 }
 
+// The weight as reported, with its value in kg when it was reported in another unit (CLINICAL-BASIS
+// §5: values with the unit as reported).
+std::string weight_as_reported(lab_result const& weight) {
+    std::string const kg = format_number(weight.value, 1) + " kg";
+    if (weight.reported_unit.empty() || value_set::lower(weight.reported_unit) == "kg") return kg;
+    return format_measurement(weight.reported_value, 1) + " " + format_unit(weight.reported_unit) +
+           " (" + kg + ")";
+}
+
 // The inputs of a Cockcroft-Gault estimate in plain words, for the card.
 std::string cockcroft_gault_inputs(patient_findings const& f,
                                    lab_result const& cr,
@@ -77,13 +86,12 @@ std::string cockcroft_gault_inputs(patient_findings const& f,
         sex = d.text("renal_inputs.male");
     else
         sex = fill(d.text("unknown_sex"), {{"factor", format_number(d.cg_unknown_sex_factor)}});
-    return fill(d.text("renal_inputs.cockcroft_gault"),
-                {{"estimate", format_computed(crcl)},
-                 {"creatinine", std::move(creatinine)},
-                 {"when", card_when(cr, f.now, d)},
-                 {"age", std::to_string(*f.age_years)},
-                 {"weight", format_number(f.weight->value, 1)},
-                 {"sex", std::move(sex)}});
+    return fill(d.text("renal_inputs.cockcroft_gault"), {{"estimate", format_computed(crcl)},
+                                                         {"creatinine", std::move(creatinine)},
+                                                         {"when", card_when(cr, f.now, d)},
+                                                         {"age", std::to_string(*f.age_years)},
+                                                         {"weight", weight_as_reported(*f.weight)},
+                                                         {"sex", std::move(sex)}});
 }
 
 char const* gender_name(fhir::administrative_gender g) {
