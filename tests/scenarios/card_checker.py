@@ -3,7 +3,7 @@ of every scenario response.
 
 Failing checks (`check_cards`): summary under 140 characters and not cut ("..."); no ISO-8601
 timestamps or dates, FHIR references or ids of resources in the request, rule ids or UCUM
-annotations in braces in summary or detail; detail at most 80 words; no sentence repeated on
+annotations in braces or UCUM atoms ([lb_av]) in summary or detail; detail at most 80 words; no sentence repeated on
 two cards of one response (one card per problem); the rule set's id and version in
 `source.topic` and the card extension, not in the text. That no two cards suggest the same order
 is checked with the orders (scenario_lib.check_response).
@@ -28,6 +28,8 @@ REFERENCE_RE = re.compile(r"\b(?:[A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}\b")
 FHIR_TYPES = ("Observation", "MedicationRequest", "MedicationStatement", "Medication", "Condition", "Patient",
               "Encounter", "Practitioner", "ServiceRequest", "Bundle", "AllergyIntolerance")
 ANNOTATION_RE = re.compile(r"\{[^{}\s]*\}")
+# A customary unit's UCUM atom ("[lb_av]", "[in_i]"), which a prescriber writes as "lb", "in".
+UCUM_ATOM_RE = re.compile(r"\[[A-Za-z]+_[A-Za-z]+\]")
 SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -83,6 +85,8 @@ def text_problems(text: str, where: str, ids: Iterable[str], rules: Iterable[str
             break
     if m := ANNOTATION_RE.search(text):
         r.append(f"{where} has a UCUM annotation {m.group(0)!r} (§5: write mL/min/1.73 m²)")
+    if m := UCUM_ATOM_RE.search(text):
+        r.append(f"{where} has a UCUM atom {m.group(0)!r} (§5: write the unit in words, e.g. lb)")
     return r
 
 

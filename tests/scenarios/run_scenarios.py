@@ -344,6 +344,7 @@ def mode_selftest(args) -> int:
                                         r["cards"][0].update(detail="Mg 1.1 mg/dL, rule stale-low-magnesium.")),
         "rule set version in detail": lambda r: r["cards"][0].update(detail="Mg 1.1 mg/dL. Rule set rs-test version 9.9"),
         "UCUM annotation in detail": lambda r: r["cards"][0].update(detail="eGFR 78 mL/min/{1.73_m2}."),
+        "UCUM atom in detail": lambda r: r["cards"][0].update(detail="Weight 100 [lb_av]."),
         "summary cut with ...": lambda r: r["cards"][0].update(summary="Serum Mg 1.1 mg/dL with water for inje..."),
         "topic without the version": lambda r: r["cards"][0]["source"]["topic"].pop("version"),
         "placeholder source url": lambda r: r["cards"][0]["source"].update(url="https://magnesium-cds.example.org/rules#hypomagnesemia"),
