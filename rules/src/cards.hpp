@@ -169,10 +169,6 @@ void prebuild_card_json(rule_set_data& d);
 // "Remove the magnesium order": a delete action per draft.
 [[nodiscard]] std::optional<suggestion_draft> remove_orders_suggestion(
     rule_context const& rc, std::vector<medication_exposure const*> const& orders);
-// The suggestion joined with a serum Mg recheck at the oral recheck interval of the renal band
-// (CLINICAL-BASIS.md §7: in the contraindicated band a mild deficiency is rechecked, not given
-// oral magnesium); one label naming both.
-[[nodiscard]] suggestion_draft with_band_recheck(rule_context const& rc, suggestion_draft s);
 // The draft run over whole configured steps of minutes at or below the maximum rate.
 [[nodiscard]] std::optional<suggestion_draft> slower_rate_suggestion(rule_context const& rc,
                                                                      medication_exposure const& e);

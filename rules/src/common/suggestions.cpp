@@ -1130,11 +1130,6 @@ std::optional<suggestion_draft> remove_orders_suggestion(
     return s;
 }
 
-suggestion_draft with_band_recheck(rule_context const& rc, suggestion_draft s) {
-    append_suggestion(s, recheck_suggestion(rc, oral_recheck_hours(rc), false));
-    return s;
-}
-
 // The same dose over whole steps of minutes at or below the maximum rate (CLINICAL-BASIS.md
 // §3.4), with the pump rate in mL/h from the draft's own volume; when the draft does not state
 // it (or its product names another amount) the configured premixed product for the dose is
@@ -1242,10 +1237,13 @@ std::optional<suggestion_draft> halved_oral_suggestion(rule_context const& rc,
 
 namespace {
 
-// The pump rate in mL/h of an infusion whose rate is in mass units, from the concentration its
-// product names ("2 g in 50 mL"); nothing when either is not stated.
-std::optional<double> pump_ml_per_h(medication_exposure const& e, rule_set_data const& d) {
-    auto const mg_per_min = iv_rate_mg_per_min(*e.order, d);
+// The pump rate in mL/h of a dosage whose rate is in mass units, from the concentration the
+// order's product names ("2 g in 50 mL"); nothing when either is not stated.
+std::optional<double> pump_ml_per_h(medication_exposure const& e,
+                                    fhir::dosage const& ds,
+                                    rule_set_data const& d) {
+    if (!ds.rate || !ds.rate->value) return std::nullopt;
+    auto const mg_per_min = d.rate_mg_per_min.convert(*ds.rate->value, ds.rate->unit_key());
     auto const ml_per_g = volume_from_product(e.order->resolved_code.text, 1000, d).ml;
     if (!mg_per_min || !ml_per_g || *ml_per_g <= 0) return std::nullopt;
     return *mg_per_min * 60 / 1000 * *ml_per_g;
@@ -1263,7 +1261,7 @@ void set_bounded_dosage_text(bj::object& dosage,
                                                            std::string(amount->unit_key())
                                                      : std::string();
     std::string const route = ds.route.text.empty() ? concept_name(ds.route, {}) : ds.route.text;
-    auto const ml_rate = !ds.dose && ds.rate ? pump_ml_per_h(e, rc.d) : std::nullopt;
+    auto const ml_rate = !ds.dose && ds.rate ? pump_ml_per_h(e, ds, rc.d) : std::nullopt;
     template_values const values{{"dose", dose},
                                  {"route", route},
                                  {"duration", duration},

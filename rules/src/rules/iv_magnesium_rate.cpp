@@ -19,14 +19,15 @@ namespace cds::rules {
 
 namespace {
 
-// The computed rate, and for one order with a dose in mass units the dose and minutes behind it
-// and the fewest minutes that dose needs: the prescriber sees why, in the order's own terms.
+// The computed rate, and for one order of one dosage with a dose in mass units the dose and
+// minutes behind it and the fewest minutes that dose needs: the prescriber sees why, in the
+// order's own terms.
 std::string rate_sentence(rule_context const& rc,
                           std::vector<medication_exposure const*> const& fast,
                           double fastest) {
     auto const& d = rc.d;
     std::optional<double> dose_mg;
-    if (fast.size() == 1 && !fast.front()->order->dosages.empty()) {
+    if (fast.size() == 1 && fast.front()->order->dosages.size() == 1) {
         auto const& dose = fast.front()->order->dosages.front().dose;
         if (dose && dose->value) dose_mg = d.dose_mg.convert(*dose->value, dose->unit_key());
     }
@@ -37,7 +38,7 @@ std::string rate_sentence(rule_context const& rc,
         {"rate", format_number(fastest, 1)},
         {"max", format_number(d.iv_rate_max_mg_per_min)},
         {"dose", format_number(example_mg / 1000)},
-        {"given", format_number(example_mg / fastest, 0)},
+        {"given", format_number(example_mg / fastest, example_mg / fastest < 10 ? 1 : 0)},
         {"minutes", format_number(std::ceil(example_mg / d.iv_rate_max_mg_per_min), 0)}};
     return fill(d.text(own_dose ? "iv_rate_computed_dose" : "iv_rate_computed"), values);
 }

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 
 #include "cards.hpp"
 #include "common/text.hpp"
@@ -81,20 +80,12 @@ std::optional<card_draft> rule_magnesium_sulfate_in_pregnancy(rule_context const
     if (patient_view || !running_ref.empty())
         c.detail.push_back(fill(d.text("pregnancy_active_review"),
                                 {{"max", format_number(d.continuous_mgso4_max_days)}}));
-    // A draft is bounded to what is left of the maximum course (CLINICAL-BASIS.md §3.4), counting
-    // the days an active order has already run; with less than a day left it is removed. An
-    // active order is reviewed (the detail above).
-    double const days_left = std::floor(d.continuous_mgso4_max_days - running_days);
-    std::vector<medication_exposure const*> to_remove;
+    // A draft is bounded to the maximum (CLINICAL-BASIS.md §3.4); an active order is reviewed
+    // (the detail above, also when a draft continues it).
     for (auto const* e : orders) {
-        if (!e->from_context) continue;
-        if (days_left < 1) {
-            to_remove.push_back(e);
-        } else if (auto s = limit_duration_suggestion(rc, *e, days_left)) {
+        if (auto s = limit_duration_suggestion(rc, *e, d.continuous_mgso4_max_days))
             c.suggestions.push_back(std::move(*s));
-        }
     }
-    if (auto s = remove_orders_suggestion(rc, to_remove)) c.suggestions.push_back(std::move(*s));
     return c;
 }
 

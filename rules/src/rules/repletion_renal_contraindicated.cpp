@@ -23,7 +23,7 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
     c.sort_key = orders.front()->reference;
     c.references = evidence_references(rc, orders);
     std::string const action = severe_path ? rc.d.text("actions.contraindicated_critical")
-                                           : rc.d.text("actions.nephrology");
+                                           : rc.d.text("actions.remove_nephrology");
     c.summary = fill(
         rc.d.rule(c.rule_id).summary,
         {{"drug", drug_summary_name(rc, orders)}, {"renal", renal_short(rc)}, {"action", action}});
@@ -44,13 +44,7 @@ std::optional<card_draft> rule_repletion_renal_contraindicated(rule_context cons
             to_remove.push_back(e);
         }
     }
-    // A mild-moderate deficiency gets no oral magnesium here: its way out is the recheck the
-    // summary names (CLINICAL-BASIS.md §7).
-    if (auto s = remove_orders_suggestion(rc, to_remove)) {
-        c.suggestions.push_back(rc.f.magnesium.current_low() && !severe_path
-                                    ? with_band_recheck(rc, std::move(*s))
-                                    : std::move(*s));
-    }
+    if (auto s = remove_orders_suggestion(rc, to_remove)) c.suggestions.push_back(std::move(*s));
     return c;
 }
 

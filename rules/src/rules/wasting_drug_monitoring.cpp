@@ -14,6 +14,16 @@
 
 namespace cds::rules {
 
+namespace {
+
+// "12 months" for a window of a year or more, else its days.
+std::string monitoring_window_text(double days, rule_set_data const& d) {
+    return days >= 365 ? duration_text(12, time_unit::month, d)
+                       : duration_text(days, time_unit::day, d);
+}
+
+}  // namespace
+
 std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     auto const& f = rc.f;
     auto const& d = rc.d;
@@ -31,9 +41,8 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
         high_risk_due = high_risk_due || high_risk;
     }
     if (due.empty()) return std::nullopt;
-    double const window = high_risk_due ? d.mg_monitoring_high_risk_days : d.mg_monitoring_days;
-    std::string const window_text = window >= 365 ? duration_text(12, time_unit::month, d)
-                                                  : duration_text(window, time_unit::day, d);
+    std::string const window_text = monitoring_window_text(
+        high_risk_due ? d.mg_monitoring_high_risk_days : d.mg_monitoring_days, d);
     card_draft c;
     c.rule_id = "wasting-drug-monitoring";
     c.level = indicator::info;
@@ -41,8 +50,20 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
     c.references = evidence_references(rc, due);
     c.summary = fill(d.rule(c.rule_id).summary,
                      {{"drug", drug_summary_name(rc, due)}, {"window", window_text}});
-    c.detail.push_back(fill(d.text("monitoring_expected"),
-                            {{"drugs", drugs_text(rc, due)}, {"window", window_text}}));
+    // One sentence per window, each naming the drugs it applies to.
+    for (bool const high_risk : {true, false}) {
+        std::vector<medication_exposure const*> drugs;
+        for (auto const* e : due) {
+            if (e->is(dc_high_risk) == high_risk) drugs.push_back(e);
+        }
+        if (drugs.empty()) continue;
+        c.detail.push_back(
+            fill(d.text("monitoring_expected"),
+                 {{"drugs", drugs_text(rc, drugs)},
+                  {"window",
+                   monitoring_window_text(
+                       high_risk ? d.mg_monitoring_high_risk_days : d.mg_monitoring_days, d)}}));
+    }
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
     c.wants = shared_suggestion::level;
