@@ -363,8 +363,17 @@ TEST_CASE(
     CHECK(num(dose_quantity(res[0]).at("value")) == 400);
 }
 
-TEST_CASE("under 18 or unknown age: the finding, no dose") {
-    for (std::string birth : {"2010-01-01", ""}) {
+TEST_CASE("under 18 or unknown age: the finding, no dose, which case it is and what to do") {
+    struct row {
+        std::string birth;
+        char const* says;
+        char const* advice;
+    };
+    // The evaluation time of these requests is 2025-03-10.
+    for (auto const& [birth, says, advice] :
+         {row{"2010-01-01", "the patient is 15 years old", "Dose by weight"},
+          row{"2024-06-01", "the patient is under 1 year old", "Dose by weight"},
+          row{"", "age is unknown (no birth date)", "Record the birth date"}}) {
         CAPTURE(birth);
         request r;
         r.resources = {patient(birth), magnesium(1.1), egfr(90)};
@@ -373,6 +382,8 @@ TEST_CASE("under 18 or unknown age: the finding, no dose") {
         CHECK(indicator(o.card(0)) == "critical");
         CHECK(suggestion_count(o.card(0)) == 0);
         CHECK(contains(detail(o.card(0)), "for adults"));
+        CHECK(contains(detail(o.card(0)), says));
+        CHECK(contains(detail(o.card(0)), advice));
         check_all_shapes(o);
     }
 }

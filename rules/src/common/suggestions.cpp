@@ -624,6 +624,21 @@ void plan_treated(rule_context const& rc, medication_exposure const& treating, r
     if (!s.actions.empty()) p.suggestions.push_back(std::move(s));
 }
 
+// Which of the two it is (under the adult age, or age unknown), and, when nothing is given yet,
+// what to do instead of an adult dose (CLINICAL-BASIS.md §3.4: the detail says what to review).
+std::string age_note(rule_context const& rc, bool treated) {
+    auto const& d = rc.d;
+    auto const& age = rc.f.age_years;
+    std::string note =
+        age ? fill(d.text("pediatric"), {{"adult", std::to_string(d.adult_age_years)},
+                                         {"age", *age < 1 ? d.text("pediatric_age.under_one")
+                                                          : fill(d.text("pediatric_age.years"),
+                                                                 {{"n", std::to_string(*age)}})}})
+            : d.text("age_unknown");
+    if (!treated) note += " " + d.text(age ? "pediatric_dosing" : "age_unknown_dosing");
+    return note;
+}
+
 // Under the adult age or age unknown: no dose. Treated already by the route the severity
 // calls for (§3.3): the info card about the recheck, no dose either way (CLINICAL-BASIS.md
 // §7 Age and treatment together).
@@ -637,11 +652,7 @@ void plan_without_dose(rule_context const& rc, active_magnesium const& active, r
         plan_treated(rc, *treating, p);
     else
         p.action = d.text("actions.no_dose");
-    // Says which of the two it is, and what to do instead (CLINICAL-BASIS.md §3.4).
-    p.notes.push_back(f.age_years
-                          ? fill(d.text("pediatric"), {{"adult", std::to_string(d.adult_age_years)},
-                                                       {"age", std::to_string(*f.age_years)}})
-                          : d.text("age_unknown"));
+    p.notes.push_back(age_note(rc, treating != nullptr));
     if (!rc.trace) return;
     std::string why = f.age_years ? "under the adult age: no dose" : "age unknown: no dose";
     if (treating) why += "; treated already";
