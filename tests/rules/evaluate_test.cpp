@@ -364,26 +364,26 @@ TEST_CASE(
 }
 
 TEST_CASE("under 18 or unknown age: the finding, no dose, which case it is and what to do") {
-    struct row {
+    struct age_row {
         std::string birth;
         char const* says;
         char const* advice;
     };
     // The evaluation time of these requests is 2025-03-10.
-    for (auto const& [birth, says, advice] :
-         {row{"2010-01-01", "the patient is 15 years old", "Dose by weight"},
-          row{"2024-06-01", "the patient is under 1 year old", "Dose by weight"},
-          row{"", "age is unknown (no birth date)", "Record the birth date"}}) {
-        CAPTURE(birth);
+    for (auto const& age_case :
+         {age_row{"2010-01-01", "the patient is 15 years old", "Dose by weight"},
+          age_row{"2024-06-01", "the patient is under 1 year old", "Dose by weight"},
+          age_row{"", "age is unknown (no birth date)", "Record the birth date"}}) {
+        CAPTURE(age_case.birth);
         request r;
-        r.resources = {patient(birth), magnesium(1.1), egfr(90)};
+        r.resources = {patient(age_case.birth), magnesium(1.1), egfr(90)};
         auto const o = run(r);
         REQUIRE(o.cards().size() == 1);
         CHECK(indicator(o.card(0)) == "critical");
         CHECK(suggestion_count(o.card(0)) == 0);
         CHECK(contains(detail(o.card(0)), "for adults"));
-        CHECK(contains(detail(o.card(0)), says));
-        CHECK(contains(detail(o.card(0)), advice));
+        CHECK(contains(detail(o.card(0)), age_case.says));
+        CHECK(contains(detail(o.card(0)), age_case.advice));
         check_all_shapes(o);
     }
 }
