@@ -23,6 +23,17 @@ std::string join_detail(std::vector<std::string> const& blocks) {
     return out;
 }
 
+// The detail opens with the recommendation (CLINICAL-BASIS.md §5): the action of the summary,
+// which every summary states after its finding ("Mg 1.5 mg/dL (mild–moderate): give …").
+void lead_with_recommendation(card_draft& c, rule_set_data const& d) {
+    auto const colon = c.summary.find(": ");
+    if (colon == std::string::npos || colon + 2 >= c.summary.size()) return;
+    std::string action = c.summary.substr(colon + 2);
+    if (action.front() >= 'a' && action.front() <= 'z')
+        action.front() = static_cast<char>(action.front() - 'a' + 'A');
+    c.detail.insert(c.detail.begin(), fill(d.text("recommendation"), {{"action", action}}));
+}
+
 // Consumes the draft: its texts and suggestion resources move into the card.
 bj::object card_json(card_draft&& c, rule_context const& rc, uuid_source const& next_uuid) {
     auto const& d = rc.d;
@@ -170,7 +181,10 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
     });
     // What could not be used is said once, on the first card (§5: no sentence on two cards).
     auto const missing = missing_data_text(rc);
-    for (auto& c : cards) c.detail.insert(c.detail.end(), missing.begin(), missing.end());
+    for (auto& c : cards) {
+        c.detail.insert(c.detail.end(), missing.begin(), missing.end());
+        lead_with_recommendation(c, rc.d);
+    }
     drop_repeated_sentences(cards);
     result.cards.reserve(cards.size());
     for (auto& c : cards) result.cards.push_back(card_json(std::move(c), rc, next_uuid));

@@ -650,7 +650,7 @@ TEST_CASE("treated already (§3.3): a drafted oral magnesium meets the deficienc
     CHECK(indicator(c) == "info");
     CHECK(summary(c) ==
           "Mg 1.5 mg/dL (mild–moderate) with furosemide: on oral magnesium, recheck in 7 days");
-    CHECK(contains(detail(c), "Being treated with Magnesium oxide 400 mg tablet."));
+    CHECK(contains(detail(c), "Treated with Magnesium oxide 400 mg tablet."));
     REQUIRE(suggestion_count(c) == 1);
     auto const res = created(c);
     REQUIRE(res.size() == 1);
