@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import unittest
 
 try:
@@ -43,6 +44,17 @@ def scrape(server):
     return headers, body.decode("utf-8"), families
 
 
+def scrape_when(server, ready, seconds=5.0):
+    """Scrapes until `ready(families)` holds or `seconds` pass: the server counts a request after
+    writing its response, so the last answer can reach the client before its count is recorded."""
+    deadline = time.monotonic() + seconds
+    while True:
+        headers, text, families = scrape(server)
+        if ready(families) or time.monotonic() >= deadline:
+            return headers, text, families
+        time.sleep(0.02)
+
+
 def samples(family, name=None):
     return [s for s in family.samples if name is None or s.name == name]
 
@@ -69,7 +81,9 @@ class MetricsTest(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertEqual(server.request("GET", "/healthz")[0], 200)
 
-            headers, text, families = scrape(server)
+            headers, text, families = scrape_when(server, lambda f: any(
+                s.labels.get("route") == "/healthz" and s.value >= 1
+                for s in samples(f["magnesium_cds_http_requests"], "magnesium_cds_http_requests_total")))
             self.assertEqual(headers.get("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
 
             requests = families["magnesium_cds_http_requests"]
