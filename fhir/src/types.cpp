@@ -431,9 +431,11 @@ std::optional<double> unit_table::factor_for(std::string_view unit_key) const {
 
 std::optional<double> unit_table::convert(double value, std::string_view unit_key) const {
     // A value that overflows in the target unit (1e308 g in mg) is no usable amount.
-    if (auto factor = factor_for(unit_key); factor && std::isfinite(value * *factor))
-        return value * *factor;
-    return std::nullopt;
+    auto const factor = factor_for(unit_key);
+    if (!factor) return std::nullopt;
+    double const converted = value * *factor;
+    if (!std::isfinite(converted)) return std::nullopt;
+    return converted;
 }
 
 }  // namespace cds::fhir

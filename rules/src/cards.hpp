@@ -261,6 +261,9 @@ void prebuild_card_json(rule_set_data& d);
 // Continuous (CLINICAL-BASIS.md §7): repeated doses (a frequency), an administration that runs
 // longer than a bolus (its duration, or its dose at its rate), or a rate with no dose to end it.
 [[nodiscard]] bool runs_continuously(fhir::medication_order const& o, rule_set_data const& d);
+// The first dosage's dose in mg; nullopt when it has none in mass units.
+[[nodiscard]] std::optional<double> first_dose_mg(medication_exposure const& e,
+                                                  rule_set_data const& d);
 // Mass per day in mg (dose × frequency ÷ period, one dose when no frequency); nullopt when a
 // dosage has no dose in mass units.
 [[nodiscard]] std::optional<double> daily_dose_mg(fhir::medication_order const& o,

@@ -20,7 +20,7 @@ std::string reported_text(lab_result const& r,
                           std::string_view compared_unit,
                           int converted_decimals) {
     std::string s = comparator_text(r.comparator) + format_measurement(r.reported_value, 3) + " " +
-                    r.reported_unit;
+                    format_unit(r.reported_unit);
     if (value_set::lower(r.reported_unit) != value_set::lower(compared_unit)) {
         s += " (= " + comparator_text(r.comparator) +
              format_measurement(r.value, converted_decimals) + " " + std::string(compared_unit) +
@@ -475,6 +475,13 @@ bool runs_continuously(fhir::medication_order const& o, rule_set_data const& d) 
         if (!ds.dose && ((ds.rate && ds.rate->value) || ds.rate_numerator)) return true;
     }
     return false;
+}
+
+std::optional<double> first_dose_mg(medication_exposure const& e, rule_set_data const& d) {
+    if (e.order->dosages.empty()) return std::nullopt;
+    auto const& dose = e.order->dosages.front().dose;
+    if (!dose || !dose->value) return std::nullopt;
+    return d.dose_mg.convert(*dose->value, dose->unit_key());
 }
 
 std::optional<double> daily_dose_mg(fhir::medication_order const& o, rule_set_data const& d) {

@@ -869,14 +869,6 @@ bj::object& member_object(bj::object& o, std::string_view key) {
     return v.as_object();
 }
 
-// The first dosage's dose in mg, when it is in mass units.
-std::optional<double> first_dose_mg(medication_exposure const& e, rule_set_data const& d) {
-    if (e.order->dosages.empty()) return std::nullopt;
-    auto const& dose = e.order->dosages.front().dose;
-    if (!dose || !dose->value) return std::nullopt;
-    return d.dose_mg.convert(*dose->value, dose->unit_key());
-}
-
 // How often the draft is given, in words: the configured bedtime wording for a once-daily dose
 // at bedtime (Timing.repeat.when), else once/twice/n times daily; empty for other periods.
 std::string frequency_of(medication_exposure const& e,
@@ -1124,20 +1116,15 @@ std::optional<suggestion_draft> remove_orders_suggestion(
     std::string const& phrase = rc.d.text("orders.remove_label");
     suggestion_draft s;
     s.recommended = true;
+    // The label names what it removes (CLINICAL-BASIS.md §3.1: a button does what it says).
+    s.label = phrase + ": ";
     for (auto const* e : orders) {
         if (!e->from_context || e->order->id.empty()) continue;
         s.actions.push_back(
             make_delete_action(phrase + ": " + e->name, e->reference, rc.json_storage));
+        s.label.append(s.actions.size() > 1 ? "; " : "").append(e->name);
     }
     if (s.actions.empty()) return std::nullopt;
-    // The label names what it removes (CLINICAL-BASIS.md §3.1: a button does what it says).
-    s.label = phrase + ": ";
-    std::string_view separator;
-    for (auto const* e : orders) {
-        if (!e->from_context || e->order->id.empty()) continue;
-        s.label.append(separator).append(e->name);
-        separator = "; ";
-    }
     return s;
 }
 

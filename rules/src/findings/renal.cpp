@@ -76,7 +76,8 @@ std::string cockcroft_gault_inputs(patient_findings const& f,
                                    double crcl,
                                    rule_set_data const& d) {
     std::string creatinine = comparator_text(cr.comparator) +
-                             format_measurement(cr.reported_value, 3) + " " + cr.reported_unit;
+                             format_measurement(cr.reported_value, 3) + " " +
+                             format_unit(cr.reported_unit);
     if (value_set::lower(cr.reported_unit) != "mg/dl")
         creatinine += " (= " + format_computed(cr.value) + " mg/dL)";
     std::string sex;

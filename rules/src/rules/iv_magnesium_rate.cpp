@@ -27,10 +27,8 @@ std::string rate_sentence(rule_context const& rc,
                           double fastest) {
     auto const& d = rc.d;
     std::optional<double> dose_mg;
-    if (fast.size() == 1 && fast.front()->order->dosages.size() == 1) {
-        auto const& dose = fast.front()->order->dosages.front().dose;
-        if (dose && dose->value) dose_mg = d.dose_mg.convert(*dose->value, dose->unit_key());
-    }
+    if (fast.size() == 1 && fast.front()->order->dosages.size() == 1)
+        dose_mg = first_dose_mg(*fast.front(), d);
     bool const own_dose = dose_mg && *dose_mg > 0;
     double const example_mg = own_dose ? *dose_mg : d.iv_dose_g * 1000;
     template_values const values{

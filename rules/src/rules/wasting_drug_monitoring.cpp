@@ -16,8 +16,14 @@ namespace cds::rules {
 
 namespace {
 
-// "12 months" for a window of a year or more, else its days.
-std::string monitoring_window_text(double days, rule_set_data const& d) {
+// The days within which a serum magnesium is expected on a wasting drug of that risk.
+double monitoring_days(bool high_risk, rule_set_data const& d) {
+    return high_risk ? d.mg_monitoring_high_risk_days : d.mg_monitoring_days;
+}
+
+// That window in words: "12 months" for a year or more, else its days.
+std::string monitoring_window_text(bool high_risk, rule_set_data const& d) {
+    double const days = monitoring_days(high_risk, d);
     return days >= 365 ? duration_text(12, time_unit::month, d)
                        : duration_text(days, time_unit::day, d);
 }
@@ -35,14 +41,12 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
         if (!e.is(dc_wasting)) continue;
         if (patient_view ? e.from_context : !e.trigger) continue;
         bool const high_risk = e.is(dc_high_risk);
-        double const window = high_risk ? d.mg_monitoring_high_risk_days : d.mg_monitoring_days;
-        if (f.magnesium.any_within_days(f.now, window)) continue;
+        if (f.magnesium.any_within_days(f.now, monitoring_days(high_risk, d))) continue;
         due.push_back(&e);
         high_risk_due = high_risk_due || high_risk;
     }
     if (due.empty()) return std::nullopt;
-    std::string const window_text = monitoring_window_text(
-        high_risk_due ? d.mg_monitoring_high_risk_days : d.mg_monitoring_days, d);
+    std::string const window_text = monitoring_window_text(high_risk_due, d);
     card_draft c;
     c.rule_id = "wasting-drug-monitoring";
     c.level = indicator::info;
@@ -57,12 +61,9 @@ std::optional<card_draft> rule_wasting_drug_monitoring(rule_context const& rc) {
             if (e->is(dc_high_risk) == high_risk) drugs.push_back(e);
         }
         if (drugs.empty()) continue;
-        c.detail.push_back(
-            fill(d.text("monitoring_expected"),
-                 {{"drugs", drugs_text(rc, drugs)},
-                  {"window",
-                   monitoring_window_text(
-                       high_risk ? d.mg_monitoring_high_risk_days : d.mg_monitoring_days, d)}}));
+        c.detail.push_back(fill(
+            d.text("monitoring_expected"),
+            {{"drugs", drugs_text(rc, drugs)}, {"window", monitoring_window_text(high_risk, d)}}));
     }
     c.detail.push_back(mg_evidence(rc));
     c.detail.push_back(renal_text(rc));
