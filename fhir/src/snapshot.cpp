@@ -4,6 +4,7 @@
 #include <functional>
 #include <utility>
 
+#include "cds/fhir/read_members.hpp"
 #include "json_read.hpp"
 
 namespace cds::fhir {
@@ -150,23 +151,46 @@ std::size_t snapshot_builder::add_value(value const& v,
     }
     auto const* entries = detail::present(*o, "entry");
     if (entries == nullptr) return 0;
+    return add_entries(*entries, root.member("entry"), bundle_depth);
+}
+
+std::size_t snapshot_builder::add_entries(value const& entries,
+                                          json_path const& path,
+                                          int bundle_depth) {
     std::size_t taken = 0;
-    detail::for_each_item(
-        *entries, root.member("entry"), [&](value const& item, json_path const& entry_path) {
-            auto const* entry = item.if_object();
-            if (entry == nullptr) {
-                detail::report_wrong_type(snapshot_.issues, entry_path, "a Bundle.entry object",
-                                          item);
-                return;
-            }
-            // search.mode "outcome" entries are OperationOutcomes about the search, not data.
-            if (is_outcome_entry(*entry)) return;
-            auto const* resource = detail::present(*entry, "resource");
-            if (resource == nullptr || resource->is_null()) return;
-            taken +=
-                add_value(*resource, entry_path.member("resource"), bundle_depth + 1, entry, {});
-        });
+    detail::for_each_item(entries, path, [&](value const& item, json_path const& entry_path) {
+        taken += add_entry(item, entry_path, bundle_depth);
+    });
     return taken;
+}
+
+std::size_t snapshot_builder::add_entry(value const& item,
+                                        json_path const& entry_path,
+                                        int bundle_depth) {
+    auto const* entry = item.if_object();
+    if (entry == nullptr) {
+        detail::report_wrong_type(snapshot_.issues, entry_path, "a Bundle.entry object", item);
+        return 0;
+    }
+    // search.mode "outcome" entries are OperationOutcomes about the search, not data.
+    if (is_outcome_entry(*entry)) return 0;
+    auto const* resource = detail::present(*entry, "resource");
+    if (resource == nullptr || resource->is_null()) return 0;
+    return add_value(*resource, entry_path.member("resource"), bundle_depth + 1, entry, {});
+}
+
+std::size_t snapshot_builder::add_bundle_entry(value const& entry,
+                                               std::string const& bundle_path,
+                                               std::size_t index) {
+    json_path const bundle{bundle_path};
+    return add_entry(entry, bundle.member("entry").index(index), 0);
+}
+
+std::size_t snapshot_builder::add_bundle_entries(value const& entries,
+                                                 std::string const& bundle_path) {
+    if (entries.is_null()) return 0;
+    json_path const bundle{bundle_path};
+    return add_entries(entries, bundle.member("entry"), 0);
 }
 
 void snapshot_builder::add_resource(object const& resource,
@@ -174,11 +198,8 @@ void snapshot_builder::add_resource(object const& resource,
                                     object const* bundle_entry,
                                     std::string_view full_url) {
     auto const type = string_of(resource, "resourceType").value_or(std::string_view{});
-    bool const known = type == "Patient" || type == "Observation" || type == "Medication" ||
-                       type == "MedicationRequest" || type == "MedicationOrder" ||
-                       type == "MedicationStatement" || type == "Condition" ||
-                       type == "ServiceRequest";
-    if (!known) return;  // OperationOutcome and types the rules do not read
+    // OperationOutcome and the types the rules do not read are left out.
+    if (!is_snapshot_resource_type(type)) return;
 
     // Count each resource once (CLINICAL-BASIS.md §1): the first copy of (type, id) wins.
     std::string_view id;

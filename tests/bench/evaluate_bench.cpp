@@ -59,16 +59,20 @@ namespace {
 
 using bench_clock = std::chrono::steady_clock;
 
-constexpr std::size_t stage_count = 6;
-constexpr std::array<char const*, stage_count> stage_names{"parse",    "schema",    "snapshot",
-                                                           "evaluate", "serialize", "service_path"};
+constexpr std::size_t stage_count = 8;
+constexpr std::array<char const*, stage_count> stage_names{
+    "parse",     "schema",       "snapshot",  "evaluate",
+    "serialize", "service_path", "read_tree", "read_one_pass"};
 enum stage : std::size_t {
     parse_stage,
     schema_stage,
     snapshot_stage,
     evaluate_stage,
     serialize_stage,
-    service_stage
+    service_stage,
+    // prepare_cds_call alone, reading the body as a tree, then in one pass (the server's way).
+    read_tree_stage,
+    read_one_pass_stage
 };
 
 struct request_file {
@@ -239,8 +243,15 @@ std::array<double, stage_count> time_stages(service::http_request const& request
         std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
     auto const t6 = bench_clock::now();
     sink += response.body.size();
-    return {ns_between(t0, t1), ns_between(t1, t2), ns_between(t2, t3),
-            ns_between(t3, t4), ns_between(t4, t5), ns_between(t5, t6)};
+    auto const tree =
+        service::prepare_cds_call(request, state, *file.service, service::request_reading::tree);
+    auto const t7 = bench_clock::now();
+    auto const one_pass = service::prepare_cds_call(request, state, *file.service,
+                                                    service::request_reading::one_pass);
+    auto const t8 = bench_clock::now();
+    sink += tree.index() + one_pass.index();
+    return {ns_between(t0, t1), ns_between(t1, t2), ns_between(t2, t3), ns_between(t3, t4),
+            ns_between(t4, t5), ns_between(t5, t6), ns_between(t6, t7), ns_between(t7, t8)};
 }
 
 // Enough samples: the fixed count when one is given, else at least 20 and `min_seconds`.
@@ -471,6 +482,12 @@ void print_stage_table(std::vector<file_figures> const& results) {
                     format_ns(f.stages[serialize_stage].median_ns).c_str(),
                     format_ns(stages_sum(f)).c_str(),
                     format_ns(f.stages[service_stage].median_ns).c_str(), f.iterations);
+    }
+    std::printf("\nreading the request (prepare_cds_call alone, median)\n");
+    for (auto const& f : results) {
+        std::printf("%-18s tree %11s   one pass %11s\n", f.name.c_str(),
+                    format_ns(f.stages[read_tree_stage].median_ns).c_str(),
+                    format_ns(f.stages[read_one_pass_stage].median_ns).c_str());
     }
 }
 

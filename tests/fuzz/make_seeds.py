@@ -189,7 +189,7 @@ def main() -> int:
     # Whole requests: the service path, the evaluate path, and resource parsing.
     for path in requests:
         data = path.read_bytes()
-        for harness in ("service_request", "evaluate", "fhir_resources"):
+        for harness in ("service_request", "evaluate", "fhir_resources", "request_reader"):
             add(harness, data)
     # Single resources (smaller seeds) for resource parsing; their dateTime strings and
     # Quantities for the data-type harness.

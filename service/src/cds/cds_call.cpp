@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "cds/request_arena.hpp"
 #include "cds/service/cds/explain.hpp"
 #include "cds/service/cds/hook_context.hpp"
+#include "cds/service/cds/request_reader.hpp"
 #include "cds/service/cds/resource_count.hpp"
 #include "cds/service/http/router.hpp"
 #include "cds/service/http/trace_context.hpp"
@@ -103,26 +105,7 @@ json_body parse_json_body_into(std::string_view body,
         // deep-copy the tree out of the arena, and then free the copy node by node.
         return json_body{parser.release(), std::nullopt};
     }
-    if (ec == boost::json::error::too_deep) {
-        out.error = error_response(errc::json_too_deep, "the body nests JSON deeper than " +
-                                                            std::to_string(max_depth) + " levels");
-        return out;
-    }
-    if (body.empty()) {
-        out.error =
-            error_response(errc::malformed_json, "the body is empty; a JSON object is required");
-        return out;
-    }
-    std::size_t const at = std::min(consumed, body.size());
-    std::size_t const line =
-        1 + static_cast<std::size_t>(
-                std::count(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
-    auto const last_newline = body.substr(0, at).rfind('\n');
-    std::size_t const column =
-        1 + (last_newline == std::string_view::npos ? at : at - last_newline - 1);
-    out.error = error_response(errc::malformed_json, "the body is not valid JSON: " + ec.message() +
-                                                         " at line " + std::to_string(line) +
-                                                         ", column " + std::to_string(column));
+    out.error = json_error_response(body, ec, consumed, max_depth);
     return out;
 }
 
@@ -146,20 +129,20 @@ std::optional<http_response> check_content_type(http_request const& request) {
                              : "Content-Type " + quoted(content_type) + " is not application/json");
 }
 
-// The request's size, envelope, hook and context, checked before anything is read from it.
-std::optional<http_response> check_request(boost::json::value const& body,
-                                           service_state const& state,
-                                           rules::service_definition const& service) {
-    // 413 rather than 400: the request is well-formed, only more than this service is
-    // configured to take on (RFC 9110 §15.5.14), and the client can send less.
-    if (std::size_t const limit = state.limits.max_resources;
-        count_request_resources(body, limit) > limit) {
-        return error_response(errc::too_many_resources,
-                              "the request carries more than " + std::to_string(limit) +
-                                  " FHIR resources in prefetch and context.draftOrders",
-                              "prefetch");
-    }
+// 413 rather than 400: the request is well-formed, only more than this service is configured
+// to take on (RFC 9110 §15.5.14), and the client can send less.
+std::optional<http_response> check_resource_count(std::size_t count, std::size_t limit) {
+    if (count <= limit) return std::nullopt;
+    return error_response(errc::too_many_resources,
+                          "the request carries more than " + std::to_string(limit) +
+                              " FHIR resources in prefetch and context.draftOrders",
+                          "prefetch");
+}
 
+// The request's envelope, hook and context, checked before anything read from it is used.
+std::optional<http_response> check_envelope(boost::json::value const& body,
+                                            service_state const& state,
+                                            rules::service_definition const& service) {
     // Envelope only (replay depth 1): the request schema constrains nothing inside a
     // prefetch value or inside context (the context schema checks context, once); the
     // resources themselves are checked by the typed FHIR parser.
@@ -246,29 +229,13 @@ void plan_fetch(boost::json::object const& root,
 
 }  // namespace
 
-std::variant<http_response, prepared_call> prepare_cds_call(
-    http_request const& request,
-    service_state const& state,
-    rules::service_definition const& service) {
-    if (auto error = check_content_type(request)) return std::move(*error);
-    // The parsed tree is used only inside this function: what the call keeps is copied out of
-    // it (draft orders and the snapshot builder own their strings, fetch.context is a copy on
-    // the default resource). So its arena is local and not shared: the tree is dropped in O(1)
-    // without visiting its nodes, and it starts in this thread's reusable first block.
-    // Declared before `parsed`, so it outlives the tree.
-    arena_first_block const first_block;
-    request_arena arena(first_block.data(), first_block.size());
-    boost::json::storage_ptr const storage(&arena);
-    auto parsed = parse_json_body_into(request.body, state.limits.max_json_depth, storage, storage);
-    if (parsed.error) return std::move(*parsed.error);
-    boost::json::value const& body = parsed.value;
-    if (auto error = check_request(body, state, service)) return std::move(*error);
-    auto const& root = body.get_object();
+namespace {
 
-    prepared_call call;
-    call.service = &service;
-    fhir::instant const now = state.fixed_now ? *state.fixed_now : request.received_at;
-    call.skipped_draft_orders = read_hook_context(root, service, now, call.context, call.builder);
+// What follows reading: which prefetch keys are absent, and the queries for them.
+void plan_prefetch(boost::json::object const& root,
+                   http_request const& request,
+                   service_state const& state,
+                   prepared_call& call) {
     auto const absent = absent_prefetch(root, call);
     if (!absent.empty()) plan_fetch(root, absent, state, call);
     // The FHIR-server calls are a child span of the caller's trace (W3C Trace Context
@@ -279,7 +246,76 @@ std::variant<http_response, prepared_call> prepare_cds_call(
                 *parent, request.request_id.empty() ? new_span_id() : request.request_id);
         }
     }
+}
+
+// The body read in one pass (request_reader.hpp); nothing when it must be read as a tree.
+// The envelope takes the first quarter of the thread's first block, the entries (each built
+// and dropped in turn) the rest.
+std::optional<std::variant<http_response, prepared_call>> prepare_in_one_pass(
+    http_request const& request,
+    service_state const& state,
+    prepared_call call,
+    std::span<unsigned char> block) {
+    std::size_t const envelope_size = block.size() / 4;
+    request_arena envelope_arena(block.data(), envelope_size);
+    auto read = read_request_one_pass(
+        request.body, state.limits.max_json_depth, boost::json::storage_ptr(&envelope_arena),
+        block.subspan(envelope_size), *call.service, call.context.now, call.context, call.builder);
+    if (read.needs_tree) return std::nullopt;
+    if (read.error) return std::move(*read.error);
+    // A count over the limit is made exact on the tree (duplicate keys count here).
+    if (read.resource_count > state.limits.max_resources) return std::nullopt;
+    if (auto error = check_envelope(read.envelope, state, *call.service)) return std::move(*error);
+    call.skipped_draft_orders = read.skipped_draft_orders;
+    plan_prefetch(read.envelope.get_object(), request, state, call);
     return call;
+}
+
+std::variant<http_response, prepared_call> prepare_from_tree(
+    http_request const& request,
+    service_state const& state,
+    prepared_call call,
+    boost::json::storage_ptr const& storage) {
+    auto parsed = parse_json_body_into(request.body, state.limits.max_json_depth, storage, storage);
+    if (parsed.error) return std::move(*parsed.error);
+    boost::json::value const& body = parsed.value;
+    if (auto error = check_resource_count(count_request_resources(body, state.limits.max_resources),
+                                          state.limits.max_resources))
+        return std::move(*error);
+    if (auto error = check_envelope(body, state, *call.service)) return std::move(*error);
+    auto const& root = body.get_object();
+    call.skipped_draft_orders =
+        read_hook_context(root, *call.service, call.context.now, call.context, call.builder);
+    plan_prefetch(root, request, state, call);
+    return call;
+}
+
+}  // namespace
+
+std::variant<http_response, prepared_call> prepare_cds_call(
+    http_request const& request,
+    service_state const& state,
+    rules::service_definition const& service,
+    request_reading reading) {
+    if (auto error = check_content_type(request)) return std::move(*error);
+    // What the call keeps is copied out of the request's tree and envelope (draft orders and
+    // the snapshot builder own their strings, fetch.context is a copy on the default resource).
+    // So their arena is local and not shared: dropped in O(1) without visiting its nodes, and
+    // it starts in this thread's reusable first block. Declared first, so it outlives them.
+    arena_first_block const first_block;
+    auto const fresh_call = [&] {
+        prepared_call call;
+        call.service = &service;
+        call.context.now = state.fixed_now ? *state.fixed_now : request.received_at;
+        return call;
+    };
+    if (reading == request_reading::one_pass) {
+        if (auto prepared = prepare_in_one_pass(request, state, fresh_call(),
+                                                {first_block.data(), first_block.size()}))
+            return std::move(*prepared);
+    }
+    request_arena arena(first_block.data(), first_block.size());
+    return prepare_from_tree(request, state, fresh_call(), boost::json::storage_ptr(&arena));
 }
 
 namespace {

@@ -41,7 +41,10 @@ void read_draft_resource(boost::json::value const& resource,
             ++reader.skipped;
             return;
         }
-        order->source_json = std::make_shared<boost::json::object const>(resource.get_object());
+        // Copied onto the default resource: the request's tree lives in an arena that ends
+        // with prepare_cds_call, and the update actions are built from this copy later.
+        order->source_json = std::make_shared<boost::json::object const>(
+            resource.get_object(), boost::json::storage_ptr{});
         reader.context.draft_orders.push_back(std::move(*order));
     } else if (is_resource_of_type(resource, "ServiceRequest")) {
         if (auto request = fhir::parse_service_request(resource, path, reader.issues))
@@ -101,32 +104,51 @@ void read_context_members(boost::json::object const& context, rules::hook_contex
 
 }  // namespace
 
+void begin_hook_context(rules::service_definition const& service,
+                        fhir::instant now,
+                        rules::hook_context& context) {
+    context.hook = service.hook;
+    context.service_id = service.id;
+    context.now = now;
+}
+
+std::size_t read_context_member(boost::json::value const& context_value,
+                                rules::hook_context& context,
+                                fhir::snapshot_builder& builder) {
+    auto const* members = context_value.if_object();
+    if (members == nullptr) return 0;
+    draft_reader reader{context, builder, {}, 0};
+    read_context_members(*members, context);
+    if (auto const* drafts = members->if_contains("draftOrders"))
+        read_draft_orders(*drafts, reader);
+    return reader.skipped;
+}
+
+void read_prefetch_member(std::string_view key,
+                          boost::json::value const& value,
+                          fhir::snapshot_builder& builder) {
+    // Prefetch (CDS Hooks 2.0 "Prefetch"): every key with data is used, including keys the
+    // service did not declare, since resources are classified by their own type and code.
+    if (value.is_object() && !is_resource_of_type(value, "OperationOutcome"))
+        builder.add(value, "prefetch." + std::string{key});
+}
+
 std::size_t read_hook_context(boost::json::object const& request,
                               rules::service_definition const& service,
                               fhir::instant now,
                               rules::hook_context& context,
                               fhir::snapshot_builder& builder) {
-    context.hook = service.hook;
-    context.service_id = service.id;
-    context.now = now;
-    draft_reader reader{context, builder, {}, 0};
-    if (auto const* c = request.if_contains("context"); c != nullptr && c->is_object()) {
-        auto const& members = c->get_object();
-        read_context_members(members, context);
-        if (auto const* drafts = members.if_contains("draftOrders"))
-            read_draft_orders(*drafts, reader);
-    }
-    // Prefetch (CDS Hooks 2.0 "Prefetch"): every key with data is used, including keys the
-    // service did not declare, since resources are classified by their own type and code.
+    begin_hook_context(service, now, context);
+    std::size_t skipped = 0;
+    if (auto const* c = request.if_contains("context"))
+        skipped = read_context_member(*c, context, builder);
     if (auto const* p = request.if_contains("prefetch"); p != nullptr && p->is_object()) {
         for (auto const& member : p->get_object()) {
-            if (member.value().is_object() &&
-                !is_resource_of_type(member.value(), "OperationOutcome")) {
-                builder.add(member.value(), "prefetch." + std::string{member.key()});
-            }
+            read_prefetch_member({member.key().data(), member.key().size()}, member.value(),
+                                 builder);
         }
     }
-    return reader.skipped;
+    return skipped;
 }
 
 }  // namespace cds::service

@@ -14,6 +14,8 @@ enum class issue_severity {
 };
 
 struct issue {
+    friend bool operator==(issue const&, issue const&) = default;
+
     issue_severity severity = issue_severity::error;
     std::string path;
     std::string message;

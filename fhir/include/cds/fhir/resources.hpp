@@ -17,6 +17,8 @@ namespace cds::fhir {
 enum class administrative_gender { unknown, male, female, other };
 
 struct patient {
+    friend bool operator==(patient const&, patient const&) = default;
+
     std::string id;
     std::optional<date_time> birth_date;  // any precision; day precision is usual
     administrative_gender gender = administrative_gender::unknown;
@@ -26,12 +28,16 @@ struct patient {
 
 // Observation.component: a part of a panel result (e.g. an eGFR variant, a blood pressure).
 struct observation_component {
+    friend bool operator==(observation_component const&, observation_component const&) = default;
+
     codeable_concept code;
     std::optional<quantity> value_quantity;
     bool data_absent = false;
 };
 
 struct observation {
+    friend bool operator==(observation const&, observation const&) = default;
+
     std::string id;
     std::string status;  // FHIR code as written ("final", "preliminary", ...)
     codeable_concept code;
@@ -53,6 +59,8 @@ struct observation {
 };
 
 struct medication {
+    friend bool operator==(medication const&, medication const&) = default;
+
     std::string id;
     codeable_concept code;
     codeable_concept form;
@@ -66,6 +74,8 @@ struct medication {
 };
 
 struct timing_repeat {
+    friend bool operator==(timing_repeat const&, timing_repeat const&) = default;
+
     std::optional<double> frequency;
     std::optional<double> period;
     std::string period_unit;         // UCUM: s, min, h, d, wk, mo, a
@@ -76,6 +86,8 @@ struct timing_repeat {
 };
 
 struct dosage {
+    friend bool operator==(dosage const&, dosage const&) = default;
+
     std::string text;
     codeable_concept route;
     std::optional<quantity> dose;  // doseAndRate[0].doseQuantity (R4) / doseQuantity (DSTU2)
@@ -92,6 +104,8 @@ struct condition;  // below; a vector of it may be declared first (C++17 [vector
 
 // A MedicationRequest, DSTU2 MedicationOrder or MedicationStatement.
 struct medication_order {
+    friend bool operator==(medication_order const&, medication_order const&) = default;
+
     medication_resource_kind kind = medication_resource_kind::medication_request;
     std::string resource_type;  // as written, for actions ("MedicationRequest")
     std::string id;
@@ -130,6 +144,8 @@ struct medication_order {
 };
 
 struct condition {
+    friend bool operator==(condition const&, condition const&) = default;
+
     std::string id;
     codeable_concept code;
     std::string clinical_status;      // clinicalStatus.coding[0].code, or DSTU2 string
@@ -146,6 +162,8 @@ struct condition {
 // A ServiceRequest (R4): what the rules need to see a laboratory level that is already ordered
 // (CLINICAL-BASIS.md §3.3: no suggestion duplicates an active or drafted order).
 struct service_request {
+    friend bool operator==(service_request const&, service_request const&) = default;
+
     std::string id;
     std::string status;  // FHIR code as written ("draft", "active", "completed", "revoked", ...)
     std::string intent;

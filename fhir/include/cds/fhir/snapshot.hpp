@@ -22,6 +22,9 @@ class json_path;  // fhir/src/json_read.hpp: an element path rendered only when 
 }
 
 struct patient_snapshot {
+    // Member-wise (C++20 defaulted): what the equivalence of the two request readers is checked by.
+    friend bool operator==(patient_snapshot const&, patient_snapshot const&) = default;
+
     std::optional<patient> patient_record;
     std::vector<observation> observations;
     std::vector<medication_order> medication_orders;  // MedicationRequest/Statement from the record
@@ -62,6 +65,17 @@ public:
                     std::string const& path,
                     std::string_view full_url);
 
+    // One entry of a Bundle that sits at `bundle_path` at the top of the request (a prefetch
+    // value), read exactly as add() reads that Bundle's entry[index]: for a reader that meets
+    // the entries one at a time and never holds the whole Bundle.
+    std::size_t add_bundle_entry(boost::json::value const& entry,
+                                 std::string const& bundle_path,
+                                 std::size_t index);
+    // The same for the Bundle's whole `entry` member when it is not an array (a single
+    // object sent instead, or a value of the wrong type).
+    std::size_t add_bundle_entries(boost::json::value const& entries,
+                                   std::string const& bundle_path);
+
     // Resolves medicationReference of every order and returns the snapshot.
     [[nodiscard]] patient_snapshot build() &&;
 
@@ -78,6 +92,12 @@ private:
                           int bundle_depth,
                           boost::json::object const* bundle_entry,
                           std::string_view full_url);
+    std::size_t add_entries(boost::json::value const& entries,
+                            detail::json_path const& path,
+                            int bundle_depth);
+    std::size_t add_entry(boost::json::value const& item,
+                          detail::json_path const& entry_path,
+                          int bundle_depth);
     // De-duplication by (resourceType, id) without building a "Type/id" string per resource:
     // an open-addressing table of where each taken resource with an id sits in snapshot_; on
     // a hash match the resource's own type and id strings there are compared.

@@ -17,12 +17,16 @@
 namespace cds::fhir {
 
 struct coding {
+    friend bool operator==(coding const&, coding const&) = default;
+
     std::string system;
     std::string code;
     std::string display;
 };
 
 struct codeable_concept {
+    friend bool operator==(codeable_concept const&, codeable_concept const&) = default;
+
     std::vector<coding> codings;
     std::string text;
 
@@ -34,6 +38,8 @@ struct codeable_concept {
 enum class quantity_comparator { none, less, less_or_equal, greater_or_equal, greater };
 
 struct quantity {
+    friend bool operator==(quantity const&, quantity const&) = default;
+
     std::optional<double> value;
     quantity_comparator comparator = quantity_comparator::none;
     std::string unit;    // human-readable unit as reported
@@ -52,6 +58,8 @@ struct quantity {
 };
 
 struct period {
+    friend bool operator==(period const&, period const&) = default;
+
     std::optional<date_time> start;
     std::optional<date_time> end;
 };
@@ -64,6 +72,8 @@ enum class reference_kind {
 };
 
 struct reference {
+    friend bool operator==(reference const&, reference const&) = default;
+
     std::string reference;  // as written
     std::string display;
     reference_kind kind = reference_kind::none;

@@ -57,10 +57,17 @@ struct prepared_call {
     std::optional<std::vector<card_override>> overrides;
 };
 
+// How the body is read: as a tree first (the server's way), or in one pass
+// (request_reader.hpp), which gives the same answers on every input but was measured slower
+// than the tree on order-sign requests (tests/bench/README.md, 2026-12-04), so the server does
+// not use it yet.
+enum class request_reading { tree, one_pass };
+
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(
     http_request const& request,
     service_state const& state,
-    rules::service_definition const& service);
+    rules::service_definition const& service,
+    request_reading reading = request_reading::tree);
 
 // Merges fetched data into the call and decides what is missing: returns one
 // "required data unavailable" issue (diagnostics, expression) per required key without data,

@@ -5,6 +5,7 @@
 // fuzzers, so that what they measure and exercise is the service's own reading.
 
 #include <cstddef>
+#include <string_view>
 
 #include <boost/json/object.hpp>
 
@@ -27,5 +28,21 @@ std::size_t read_hook_context(boost::json::object const& request,
                               fhir::instant now,
                               rules::hook_context& context,
                               fhir::snapshot_builder& builder);
+
+// read_hook_context in the steps a reader that meets the request's members one at a time
+// takes (request_reader.hpp); read_hook_context is exactly these, in this order: begin, the
+// `context` member, then each prefetch member in the order of the request.
+void begin_hook_context(rules::service_definition const& service,
+                        fhir::instant now,
+                        rules::hook_context& context);
+// Reads the value of `context` (nothing when it is not an object); returns the number of
+// draft orders skipped for naming no medication yet.
+std::size_t read_context_member(boost::json::value const& context_value,
+                                rules::hook_context& context,
+                                fhir::snapshot_builder& builder);
+// Adds one prefetch member's value to `builder` (objects other than OperationOutcomes).
+void read_prefetch_member(std::string_view key,
+                          boost::json::value const& value,
+                          fhir::snapshot_builder& builder);
 
 }  // namespace cds::service

@@ -1,0 +1,71 @@
+#pragma once
+// The one-pass reader of a CDS service call's body: from the request bytes to the hook
+// context and the snapshot builder while the JSON is tokenized, without a tree of the
+// request. The envelope (hook, hookInstance, fhirServer, fhirAuthorization, context) is built
+// as a small tree, because the JSON Schemas and the update actions need it. Prefetch
+// Bundles, which are almost all of a real request, are read an entry at a time: each entry
+// is built in a scratch arena with only the members the typed readers read
+// (fhir/read_members.hpp), handed to the snapshot builder, and dropped. The readers and the
+// builder are the same as for a tree, so cards, issues and their paths are the same.
+//
+// A request in a form this reader does not take in one pass is reported (needs_tree) and the
+// caller reads it as a tree; no answer depends on which reader ran (the equivalence test and
+// the request_reader fuzzer compare both on every input). Not yet the server's hot path: per
+// event it costs more than Boost.JSON's own tree building saves (tests/bench/README.md).
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include <boost/json/storage_ptr.hpp>
+#include <boost/json/value.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "cds/fhir/date_time.hpp"
+#include "cds/fhir/snapshot.hpp"
+#include "cds/rules/evaluate.hpp"
+#include "cds/rules/rule_set.hpp"
+#include "cds/service/http/http_message.hpp"
+
+namespace cds::service {
+
+struct one_pass_read {
+    // A body that is not JSON or nests too deep: the answer parse_json_body gives.
+    std::optional<http_response> error;
+    // The request as a tree, except that a prefetch Bundle read entry by entry stands as
+    // {"resourceType": "Bundle"} and prefetch resources keep only what the readers read: what
+    // the envelope schema (which does not look inside prefetch values), the hook check and
+    // prefetch resolution need.
+    boost::json::value envelope;
+    // Objects with a string resourceType under prefetch and context.draftOrders. Never fewer
+    // than count_request_resources finds in the tree (a member the tree drops as a duplicate
+    // key is counted here too), so a count within the limit is within it for the tree as well.
+    std::size_t resource_count = 0;
+    // Draft orders skipped for naming no medication yet (read_context_member).
+    std::size_t skipped_draft_orders = 0;
+    // The request repeats a member of the request, of prefetch or of a streamed Bundle, or a
+    // resource repeats its resourceType, or the body is not an object: read it as a tree.
+    // Nothing else in the result is meaningful then.
+    bool needs_tree = false;
+};
+
+// Reads `body` for `service` at `now` into `context` and `builder`, as
+// read_hook_context(tree) would. The envelope is allocated from `storage`; each Bundle entry
+// is built in `scratch` (continuing on the heap when it does not fit) and dropped there.
+[[nodiscard]] one_pass_read read_request_one_pass(std::string_view body,
+                                                  unsigned max_depth,
+                                                  boost::json::storage_ptr storage,
+                                                  std::span<unsigned char> scratch,
+                                                  rules::service_definition const& service,
+                                                  fhir::instant now,
+                                                  rules::hook_context& context,
+                                                  fhir::snapshot_builder& builder);
+
+// The 400 for a body the JSON parser stopped at: `consumed` bytes read, error `ec`.
+[[nodiscard]] http_response json_error_response(std::string_view body,
+                                                boost::system::error_code ec,
+                                                std::size_t consumed,
+                                                unsigned max_depth);
+
+}  // namespace cds::service

@@ -1,0 +1,560 @@
+#include "cds/service/cds/request_reader.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value_stack.hpp>
+
+#include "cds/fhir/read_members.hpp"
+#include "cds/request_arena.hpp"
+#include "cds/service/cds/errors.hpp"
+#include "cds/service/cds/hook_context.hpp"
+#include "cds/service/http/router.hpp"
+
+namespace cds::service {
+
+namespace {
+
+using boost::system::error_code;
+namespace json = boost::json;
+
+enum class frame_kind : std::uint8_t {
+    request,   // the request object: its members are the envelope
+    prefetch,  // the prefetch object, read member by member
+    bundle,    // a prefetch Bundle, read member by member
+    entries,   // its entry array, read element by element
+    built,     // a container that is part of the value being built
+    skipped,   // a container no reader looks at
+};
+
+// Which members of a built object are kept.
+enum class member_filter : std::uint8_t {
+    all,
+    entry,             // Bundle.entry: fullUrl, resource, search (snapshot_builder)
+    resource_pending,  // a resource before its resourceType is known
+    prefetch_pending,  // a prefetch value before its resourceType is known (a Bundle streams)
+    resource,          // a resource of a known type: what its reader reads
+};
+
+struct frame {
+    frame_kind kind = frame_kind::built;
+    member_filter filter = member_filter::all;
+    bool is_object = true;
+    bool counted = false;         // under prefetch or context.draftOrders
+    bool is_context = false;      // the request's context object
+    bool type_is_string = false;  // its (last) resourceType member is a string
+    std::uint32_t size = 0;       // members or elements built so far
+    std::size_t index = 0;        // entries: the next element's index
+    std::string_view type;        // resource: its resourceType (a static string), or empty
+};
+
+frame built_frame(member_filter filter, bool counted, bool is_context = false) {
+    frame f;
+    f.filter = filter;
+    f.counted = counted;
+    f.is_context = is_context;
+    return f;
+}
+
+frame other_frame(frame_kind kind, bool counted) {
+    frame f;
+    f.kind = kind;
+    f.counted = counted;
+    return f;
+}
+
+// The resourceType as a string with static storage when the snapshot reads that type.
+std::string_view known_type(std::string_view type) {
+    static constexpr std::string_view known[] = {
+        "Patient",         "Observation",         "Medication", "MedicationRequest",
+        "MedicationOrder", "MedicationStatement", "Condition",  "ServiceRequest"};
+    for (auto const k : known) {
+        if (k == type) return k;
+    }
+    return {};
+}
+
+enum class value_kind : std::uint8_t { object, array, string, other };
+
+// The basic_parser handler: each event goes to the value being built, to the streamed
+// containers, or nowhere.
+class request_handler {
+public:
+    static constexpr std::size_t max_object_size = json::object::max_size();
+    static constexpr std::size_t max_array_size = json::array::max_size();
+    static constexpr std::size_t max_key_size = json::string::max_size();
+    static constexpr std::size_t max_string_size = json::string::max_size();
+
+    request_handler(json::storage_ptr storage,
+                    std::span<unsigned char> scratch,
+                    rules::hook_context& context,
+                    fhir::snapshot_builder& builder,
+                    unsigned max_depth)
+        : storage_(std::move(storage)),
+          context_(context),
+          builder_(builder),
+          values_(storage_),
+          envelope_(storage_),
+          prefetch_(storage_),
+          scratch_(scratch) {
+        frames_.reserve(std::size_t{max_depth} + 2U);
+    }
+
+    bool on_document_begin(error_code&) { return true; }
+    bool on_document_end(error_code&) { return true; }
+    bool on_object_begin(error_code& ec) { return begin_container(value_kind::object, ec); }
+    bool on_object_end(std::size_t, error_code& ec) { return end_container(ec); }
+    bool on_array_begin(error_code& ec) { return begin_container(value_kind::array, ec); }
+    bool on_array_end(std::size_t, error_code& ec) { return end_container(ec); }
+    bool on_key_part(json::string_view s, std::size_t, error_code&) {
+        key_.append(s.data(), s.size());
+        return true;
+    }
+    bool on_key(json::string_view s, std::size_t, error_code& ec);
+    bool on_string_part(json::string_view s, std::size_t, error_code& ec);
+    bool on_string(json::string_view s, std::size_t, error_code& ec);
+    bool on_number_part(json::string_view, error_code&) { return true; }
+    bool on_int64(std::int64_t i, json::string_view, error_code& ec) {
+        return scalar([&] { values_.push_int64(i); }, ec);
+    }
+    bool on_uint64(std::uint64_t u, json::string_view, error_code& ec) {
+        return scalar([&] { values_.push_uint64(u); }, ec);
+    }
+    bool on_double(double d, json::string_view, error_code& ec) {
+        return scalar([&] { values_.push_double(d); }, ec);
+    }
+    bool on_bool(bool b, error_code& ec) {
+        return scalar([&] { values_.push_bool(b); }, ec);
+    }
+    bool on_null(error_code& ec) {
+        return scalar([&] { values_.push_null(); }, ec);
+    }
+    bool on_comment_part(json::string_view, error_code&) { return true; }
+    bool on_comment(json::string_view, error_code&) { return true; }
+
+    [[nodiscard]] bool needs_tree() const { return needs_tree_; }
+    void finish(one_pass_read& out);
+
+private:
+    enum class destination : std::uint8_t { build, skip, stream };
+    struct start {
+        destination where;
+        frame child;  // the frame a container value gets
+    };
+
+    start begin_value(value_kind kind);
+    start begin_in_structure(frame const& top, value_kind kind);
+    start begin_in_built(frame const& top, value_kind kind) const;
+    bool begin_container(value_kind kind, error_code& ec);
+    bool end_container(error_code& ec);
+    void end_structure(frame const& ended);
+    template <class Push>
+    bool scalar(Push push, error_code& ec);
+    void after_scalar();
+    void key_in_built(frame& top, std::string_view key);
+    bool key_in_structure(frame& top, std::string_view key);
+    bool decide_type(frame& top, std::string_view type);
+    void complete(json::value value);
+    bool stop(error_code& ec) {
+        needs_tree_ = true;
+        ec = json::error::exception;
+        return false;
+    }
+    static bool seen_before(std::vector<std::string>& keys, std::string_view key);
+    json::storage_ptr entry_storage();
+
+    json::storage_ptr storage_;
+    rules::hook_context& context_;
+    fhir::snapshot_builder& builder_;
+    json::value_stack values_;
+    std::vector<frame> frames_;
+
+    std::string key_;          // a member name arriving in parts
+    std::string type_;         // a resourceType value arriving in parts
+    std::string request_key_;  // the request member whose value is being read
+    std::string prefetch_key_;
+    std::string bundle_path_;  // "prefetch.<key>" of the value being read
+    bool bundle_key_is_entry_ = false;
+    // The pending member of a built object: kept or not, and what its value gets.
+    bool keep_next_ = true;
+    bool next_counted_ = false;
+    member_filter next_filter_ = member_filter::all;
+    bool next_is_type_ = false;  // the pending member is a counted object's resourceType
+    bool type_decides_ = false;  // ... and its value decides the object's member filter
+    bool in_string_ = false;
+    destination string_destination_ = destination::skip;
+    bool context_read_ = false;
+    bool prefetch_streamed_ = false;
+    bool entry_seen_ = false;
+    bool needs_tree_ = false;
+    std::size_t count_ = 0;
+    std::size_t skipped_drafts_ = 0;
+    std::vector<std::string> request_keys_;
+    std::vector<std::string> prefetch_keys_;
+    json::object envelope_;
+    json::object prefetch_;
+    std::span<unsigned char> scratch_;  // where each Bundle entry is built, then dropped
+    std::optional<request_arena> entry_arena_;
+};
+
+bool request_handler::seen_before(std::vector<std::string>& keys, std::string_view key) {
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) return true;
+    keys.emplace_back(key);
+    return false;
+}
+
+json::storage_ptr request_handler::entry_storage() {
+    entry_arena_.reset();  // the previous entry has gone to the builder
+    entry_arena_.emplace(scratch_.data(), scratch_.size());
+    return json::storage_ptr(&*entry_arena_);
+}
+
+// Called as a value starts, with the object or array it is in on top of the frames.
+request_handler::start request_handler::begin_value(value_kind kind) {
+    if (frames_.empty()) {
+        // The request itself; anything but an object is the schema's to refuse, on a tree.
+        if (kind != value_kind::object) needs_tree_ = true;
+        return {destination::stream, other_frame(frame_kind::request, false)};
+    }
+    frame& top = frames_.back();
+    if (type_decides_ && kind != value_kind::string) type_decides_ = false;
+    if (next_is_type_) {
+        top.type_is_string = kind == value_kind::string;  // the last one counts, as in a tree
+        next_is_type_ = false;
+    }
+    if (top.kind == frame_kind::built) return begin_in_built(top, kind);
+    if (top.kind == frame_kind::skipped)
+        return {destination::skip, other_frame(frame_kind::skipped, top.counted)};
+    return begin_in_structure(top, kind);
+}
+
+request_handler::start request_handler::begin_in_built(frame const& top, value_kind kind) const {
+    if (!top.is_object) {
+        return {destination::build, built_frame(member_filter::all, top.counted)};
+    }
+    if (!keep_next_) {
+        return {destination::skip, other_frame(frame_kind::skipped, next_counted_)};
+    }
+    return {
+        destination::build,
+        built_frame(kind == value_kind::object ? next_filter_ : member_filter::all, next_counted_)};
+}
+
+request_handler::start request_handler::begin_in_structure(frame const& top, value_kind kind) {
+    bool const object = kind == value_kind::object;
+    switch (top.kind) {
+        case frame_kind::request:
+            if (request_key_ == "prefetch" && context_read_ && object) {
+                prefetch_streamed_ = true;
+                return {destination::stream, other_frame(frame_kind::prefetch, true)};
+            }
+            values_.reset(storage_);
+            return {destination::build, built_frame(member_filter::all, request_key_ == "prefetch",
+                                                    request_key_ == "context" && object)};
+        case frame_kind::prefetch:
+            values_.reset(storage_);
+            return {
+                destination::build,
+                built_frame(object ? member_filter::prefetch_pending : member_filter::all, true)};
+        case frame_kind::bundle:
+            if (!bundle_key_is_entry_)
+                return {destination::skip, other_frame(frame_kind::skipped, true)};
+            if (kind == value_kind::array)
+                return {destination::stream, other_frame(frame_kind::entries, true)};
+            values_.reset(entry_storage());
+            return {destination::build, built_frame(member_filter::all, true)};
+        default:  // entries
+            values_.reset(entry_storage());
+            return {destination::build,
+                    built_frame(object ? member_filter::entry : member_filter::all, true)};
+    }
+}
+
+bool request_handler::begin_container(value_kind kind, error_code& ec) {
+    auto s = begin_value(kind);
+    if (needs_tree_) return stop(ec);
+    frames_.push_back(s.child);
+    frames_.back().is_object = kind == value_kind::object;
+    return true;
+}
+
+bool request_handler::end_container(error_code& ec) {
+    frame const ended = frames_.back();
+    frames_.pop_back();
+    if (ended.is_object && ended.counted && ended.type_is_string) ++count_;
+    if (ended.kind == frame_kind::built) {
+        if (ended.is_object) {
+            values_.push_object(ended.size);
+        } else {
+            values_.push_array(ended.size);
+        }
+        after_scalar();
+    } else if (ended.kind != frame_kind::skipped) {
+        end_structure(ended);
+    }
+    return needs_tree_ ? stop(ec) : true;
+}
+
+// A streamed container ends: a Bundle stands in the envelope as its resourceType alone.
+void request_handler::end_structure(frame const& ended) {
+    if (ended.kind == frame_kind::bundle) {
+        json::object stub(storage_);
+        stub.emplace("resourceType", "Bundle");
+        prefetch_.emplace(prefetch_key_, std::move(stub));
+    } else if (ended.kind == frame_kind::prefetch) {
+        envelope_.emplace("prefetch", std::move(prefetch_));
+    }
+}
+
+// A built value ended: it is part of its container, or complete.
+void request_handler::after_scalar() {
+    if (frames_.empty()) return;
+    frame& top = frames_.back();
+    if (top.kind == frame_kind::built) {
+        ++top.size;
+    } else if (top.kind != frame_kind::skipped) {
+        complete(values_.release());
+    }
+}
+
+template <class Push>
+bool request_handler::scalar(Push push, error_code& ec) {
+    auto const s = begin_value(value_kind::other);
+    if (needs_tree_) return stop(ec);
+    if (s.where == destination::build) {
+        push();
+        after_scalar();
+    }
+    return true;
+}
+
+bool request_handler::on_string_part(json::string_view s, std::size_t, error_code& ec) {
+    if (!in_string_) {
+        in_string_ = true;
+        string_destination_ = begin_value(value_kind::string).where;
+        if (needs_tree_) return stop(ec);
+    }
+    if (type_decides_) type_.append(s.data(), s.size());
+    if (string_destination_ == destination::build) values_.push_chars(s);
+    return true;
+}
+
+bool request_handler::on_string(json::string_view s, std::size_t, error_code& ec) {
+    if (!in_string_) {
+        string_destination_ = begin_value(value_kind::string).where;
+        if (needs_tree_) return stop(ec);
+    }
+    in_string_ = false;
+    if (type_decides_) {
+        type_decides_ = false;
+        type_.append(s.data(), s.size());
+        bool const streamed = decide_type(frames_.back(), type_);
+        type_.clear();
+        if (streamed) return true;
+    }
+    if (string_destination_ == destination::build) {
+        values_.push_string(s);
+        after_scalar();
+    }
+    return true;
+}
+
+// The first member of a resource is its resourceType: the object's member filter follows from
+// it, and a prefetch value that is a Bundle is read entry by entry from here on. Returns true
+// when the value has become a streamed Bundle.
+bool request_handler::decide_type(frame& top, std::string_view type) {
+    if (type == "Bundle") {
+        if (top.filter == member_filter::prefetch_pending) {
+            top.kind = frame_kind::bundle;
+            top.type_is_string = true;
+            values_.reset(storage_);  // drops the resourceType member pushed so far
+            entry_seen_ = false;
+            return true;
+        }
+        top.filter = member_filter::all;  // a Bundle in an entry: the builder reads it whole
+        return false;
+    }
+    top.filter = member_filter::resource;
+    top.type = known_type(type);
+    return false;
+}
+
+bool request_handler::on_key(json::string_view s, std::size_t, error_code& ec) {
+    std::string_view key{s.data(), s.size()};
+    if (!key_.empty()) {
+        key_.append(s.data(), s.size());
+        key = key_;
+    }
+    frame& top = frames_.back();
+    next_is_type_ = top.counted && key == "resourceType";
+    bool ok = true;
+    if (top.kind == frame_kind::built) {
+        key_in_built(top, key);
+    } else if (top.kind != frame_kind::skipped) {
+        ok = key_in_structure(top, key);
+    }
+    key_.clear();
+    return ok && !needs_tree_ ? true : stop(ec);
+}
+
+void request_handler::key_in_built(frame& top, std::string_view key) {
+    keep_next_ = true;
+    next_filter_ = member_filter::all;
+    next_counted_ = top.counted || (top.is_context && key == "draftOrders");
+    switch (top.filter) {
+        case member_filter::all:
+            break;
+        case member_filter::entry:
+            keep_next_ = key == "fullUrl" || key == "resource" || key == "search";
+            if (key == "resource") next_filter_ = member_filter::resource_pending;
+            break;
+        case member_filter::resource_pending:
+        case member_filter::prefetch_pending:
+            // Only a first member decides; a resourceType later on keeps the object whole.
+            if (key == "resourceType" && top.size == 0) {
+                type_decides_ = true;
+            } else {
+                top.filter = member_filter::all;
+            }
+            break;
+        case member_filter::resource:
+            // A repeated resourceType could name another type, whose members were dropped.
+            if (key == "resourceType") needs_tree_ = true;
+            keep_next_ = fhir::is_read_member(top.type, key);
+            break;
+    }
+    if (keep_next_) values_.push_key(key);
+}
+
+bool request_handler::key_in_structure(frame& top, std::string_view key) {
+    switch (top.kind) {
+        case frame_kind::request:
+            if (seen_before(request_keys_, key)) return false;
+            request_key_.assign(key);
+            return true;
+        case frame_kind::prefetch:
+            if (seen_before(prefetch_keys_, key)) return false;
+            prefetch_key_.assign(key);
+            bundle_path_ = "prefetch.";
+            bundle_path_ += key;
+            return true;
+        case frame_kind::bundle:
+            if (key == "resourceType") return false;
+            bundle_key_is_entry_ = key == "entry";
+            if (bundle_key_is_entry_) {
+                if (entry_seen_) return false;
+                entry_seen_ = true;
+            }
+            return true;
+        default:
+            return true;
+    }
+}
+
+// A value read whole at the level of the request, of prefetch or of a streamed Bundle.
+void request_handler::complete(json::value value) {
+    frame& top = frames_.back();
+    switch (top.kind) {
+        case frame_kind::request:
+            if (request_key_ == "context") {
+                skipped_drafts_ = read_context_member(value, context_, builder_);
+                context_read_ = true;
+            }
+            envelope_.emplace(request_key_, std::move(value));
+            break;
+        case frame_kind::prefetch:
+            read_prefetch_member(prefetch_key_, value, builder_);
+            prefetch_.emplace(prefetch_key_, std::move(value));
+            break;
+        case frame_kind::bundle:
+            (void)builder_.add_bundle_entries(value, bundle_path_);
+            break;
+        case frame_kind::entries:
+            (void)builder_.add_bundle_entry(value, bundle_path_, top.index++);
+            break;
+        default:
+            break;
+    }
+}
+
+void request_handler::finish(one_pass_read& out) {
+    // A prefetch read whole (it came before context) is added now, after context, as
+    // read_hook_context adds it.
+    if (!prefetch_streamed_) {
+        if (auto const* p = envelope_.if_contains("prefetch"); p != nullptr && p->is_object()) {
+            for (auto const& member : p->get_object()) {
+                read_prefetch_member({member.key().data(), member.key().size()}, member.value(),
+                                     builder_);
+            }
+        }
+    }
+    out.resource_count = count_;
+    out.skipped_draft_orders = skipped_drafts_;
+    out.envelope = json::value(std::move(envelope_));
+}
+
+}  // namespace
+
+one_pass_read read_request_one_pass(std::string_view body,
+                                    unsigned max_depth,
+                                    json::storage_ptr storage,
+                                    std::span<unsigned char> scratch,
+                                    rules::service_definition const& service,
+                                    fhir::instant now,
+                                    rules::hook_context& context,
+                                    fhir::snapshot_builder& builder) {
+    one_pass_read out;
+    begin_hook_context(service, now, context);
+    json::parse_options options;
+    options.max_depth = max_depth;
+    json::basic_parser<request_handler> parser(options, std::move(storage), scratch, context,
+                                               builder, max_depth);
+    // As stream_parser::write and finish do (parse_json_body), so that errors and the
+    // position they are reported at are the same.
+    error_code ec;
+    std::size_t const consumed = parser.write_some(true, body.data(), body.size(), ec);
+    if (!ec && consumed < body.size()) ec = json::error::extra_data;
+    if (!ec) parser.write_some(false, nullptr, 0, ec);
+    if (parser.handler().needs_tree()) {
+        out.needs_tree = true;
+        return out;
+    }
+    if (ec) {
+        out.error = json_error_response(body, ec, consumed, max_depth);
+        return out;
+    }
+    parser.handler().finish(out);
+    return out;
+}
+
+http_response json_error_response(std::string_view body,
+                                  error_code ec,
+                                  std::size_t consumed,
+                                  unsigned max_depth) {
+    if (ec == json::error::too_deep) {
+        return error_response(errc::json_too_deep, "the body nests JSON deeper than " +
+                                                       std::to_string(max_depth) + " levels");
+    }
+    if (body.empty())
+        return error_response(errc::malformed_json, "the body is empty; a JSON object is required");
+    std::size_t const at = std::min(consumed, body.size());
+    std::size_t const line =
+        1 + static_cast<std::size_t>(
+                std::count(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+    auto const last_newline = body.substr(0, at).rfind('\n');
+    std::size_t const column =
+        1 + (last_newline == std::string_view::npos ? at : at - last_newline - 1);
+    return error_response(errc::malformed_json, "the body is not valid JSON: " + ec.message() +
+                                                    " at line " + std::to_string(line) +
+                                                    ", column " + std::to_string(column));
+}
+
+}  // namespace cds::service

@@ -1,0 +1,249 @@
+// The one-pass request reader (request_reader.hpp) against the tree it replaces: every file
+// under fixtures/ (scenarios, fixture requests, published FHIR examples, fuzz seeds and
+// regression inputs), and requests made from them, go through prepare_cds_call both ways for
+// every service. The answers must be identical: the same error, or the same hook context, the
+// same snapshot (every typed field, every issue and its path) and the same response.
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <boost/json.hpp>
+
+#include "cds/service/cds/cds_call.hpp"
+#include "cds/service/cds/request_reader.hpp"
+#include "support.hpp"
+
+namespace cds::service {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+std::vector<fs::path> fixture_files() {
+    std::vector<fs::path> files;
+    for (auto const& entry : fs::recursive_directory_iterator(CDS_FIXTURES_DIR)) {
+        if (entry.is_regular_file()) files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+// The request with `prefetch` before `context`: the one-pass reader then reads prefetch
+// whole, after context, as the tree does.
+std::string prefetch_first(json::object const& request) {
+    json::object reordered;
+    if (auto const* p = request.if_contains("prefetch")) reordered["prefetch"] = *p;
+    for (auto const& member : request) {
+        if (member.key() != "prefetch") reordered[member.key()] = member.value();
+    }
+    return json::serialize(reordered);
+}
+
+// A request for `hook` carrying `resource` in every place a resource can arrive: a prefetch
+// value of its own, two entries of a prefetch searchset (one named by fullUrl), and a draft
+// order.
+std::string request_carrying(json::value const& resource, std::string const& hook) {
+    json::object context{{"userId", "Practitioner/example"}, {"patientId", "example"}};
+    if (hook != "patient-view") {
+        context["draftOrders"] = {{"resourceType", "Bundle"},
+                                  {"type", "collection"},
+                                  {"entry", json::array{json::object{{"resource", resource}}}}};
+        context["selections"] = json::array{"MedicationRequest/example"};
+    }
+    json::object entry_with_url{{"fullUrl", "urn:uuid:7f3d2a10-0c1b-4f43-9d1e-2c5b0e6a9b11"},
+                                {"resource", resource},
+                                {"search", {{"mode", "match"}}}};
+    json::object searchset{
+        {"resourceType", "Bundle"},
+        {"type", "searchset"},
+        {"entry", json::array{entry_with_url, json::object{{"resource", resource}}}}};
+    json::object request{{"hookInstance", "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"},
+                         {"hook", hook},
+                         {"context", context},
+                         {"prefetch", {{"single", resource}, {"bundle", searchset}}}};
+    return json::serialize(request);
+}
+
+std::vector<std::string> bodies_from(std::string const& text,
+                                     std::vector<std::string> const& hooks) {
+    std::vector<std::string> bodies{text};
+    boost::system::error_code ec;
+    auto const parsed = json::parse(text, ec);
+    if (ec || !parsed.is_object()) return bodies;
+    auto const& o = parsed.get_object();
+    if (o.contains("hook")) {
+        bodies.push_back(prefetch_first(o));
+    } else if (o.contains("resourceType")) {
+        for (auto const& hook : hooks) bodies.push_back(request_carrying(parsed, hook));
+    }
+    return bodies;
+}
+
+void check_same_orders(std::vector<fhir::medication_order> a,
+                       std::vector<fhir::medication_order> b) {
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CAPTURE(i);
+        bool const both_or_none = (a[i].source_json == nullptr) == (b[i].source_json == nullptr);
+        CHECK(both_or_none);
+        if (a[i].source_json && b[i].source_json) CHECK(*a[i].source_json == *b[i].source_json);
+        a[i].source_json = nullptr;  // compared above by content, not by pointer
+        b[i].source_json = nullptr;
+        CHECK(a[i] == b[i]);
+    }
+}
+
+void check_same_call(prepared_call const& a, prepared_call const& b) {
+    CHECK(a.skipped_draft_orders == b.skipped_draft_orders);
+    CHECK(a.unavailable == b.unavailable);
+    CHECK(a.fetch.queries.size() == b.fetch.queries.size());
+    CHECK(a.context.hook == b.context.hook);
+    CHECK(a.context.now == b.context.now);
+    CHECK(a.context.patient_id == b.context.patient_id);
+    CHECK(a.context.user_id == b.context.user_id);
+    CHECK(a.context.encounter_id == b.context.encounter_id);
+    CHECK(a.context.selections == b.context.selections);
+    CHECK(a.context.draft_service_requests == b.context.draft_service_requests);
+    check_same_orders(a.context.draft_orders, b.context.draft_orders);
+    auto copy_a = a.builder;
+    auto copy_b = b.builder;
+    auto const snapshot_a = std::move(copy_a).build();
+    auto const snapshot_b = std::move(copy_b).build();
+    CHECK(snapshot_a.issues == snapshot_b.issues);
+    CHECK(snapshot_a == snapshot_b);
+}
+
+std::string answer_text(http_response const& r) {
+    if (r.body.empty() || r.status != 200) return std::to_string(r.status) + " " + r.body;
+    return "200 " + json::serialize(testing::without_uuids(json::parse(r.body)));
+}
+
+// Both readers on one body for one service.
+void check_readers_agree(std::string const& body,
+                         rules::service_definition const& service,
+                         service_state const& state) {
+    auto request = testing::post("/cds-services/" + service.id, body);
+    request.received_at = *state.fixed_now;
+    auto one_pass = prepare_cds_call(request, state, service, request_reading::one_pass);
+    auto tree = prepare_cds_call(request, state, service, request_reading::tree);
+    REQUIRE(one_pass.index() == tree.index());
+    if (auto const* error = std::get_if<http_response>(&one_pass)) {
+        CHECK(answer_text(*error) == answer_text(std::get<http_response>(tree)));
+        return;
+    }
+    auto& a = std::get<prepared_call>(one_pass);
+    auto& b = std::get<prepared_call>(tree);
+    check_same_call(a, b);
+    a.explain = b.explain = true;
+    auto const answer_a = complete_cds_call(std::move(a), nullptr, state);
+    auto const answer_b = complete_cds_call(std::move(b), nullptr, state);
+    CHECK(answer_text(answer_a) == answer_text(answer_b));
+}
+
+std::string many_entries(std::string const& resource, int n) {
+    std::string entries;
+    for (int i = 0; i < n; ++i) {
+        if (i > 0) entries += ',';
+        entries += R"({"resource":)";
+        entries += resource;
+        entries += '}';
+    }
+    return entries;
+}
+
+}  // namespace
+
+TEST_CASE("the one-pass reader answers every input the project has as the tree does") {
+    auto state = testing::make_state();
+    state.fixed_now = fhir::instant{std::chrono::sys_days{std::chrono::year{2026} / 3 / 10}};
+    std::vector<std::string> hooks;
+    for (auto const& s : state.rules.get()->services()) hooks.push_back(s.hook);
+    std::size_t compared = 0;
+    for (auto const& file : fixture_files()) {
+        auto const text = testing::read_text(file.string());
+        for (auto const& body : bodies_from(text, hooks)) {
+            for (auto const& service : state.rules.get()->services()) {
+                CAPTURE(file.string());
+                CAPTURE(service.id);
+                CAPTURE(body.substr(0, 300));
+                check_readers_agree(body, service, state);
+                ++compared;
+            }
+        }
+    }
+    MESSAGE("request bodies compared per service: " << compared);
+    CHECK(compared > 2000);
+}
+
+TEST_CASE("every scenario request is read in one pass, without falling back to a tree") {
+    auto const rules = testing::bundled_rules();
+    std::size_t read = 0;
+    for (auto const& file : fixture_files()) {
+        if (file.filename() != "request.json") continue;
+        CAPTURE(file.string());
+        auto const body = testing::read_text(file.string());
+        rules::hook_context context;
+        fhir::snapshot_builder builder;
+        auto const result = read_request_one_pass(body, 64, {}, {}, rules->services().front(),
+                                                  fhir::instant{}, context, builder);
+        CHECK_FALSE(result.needs_tree);
+        CHECK_FALSE(result.error.has_value());
+        CHECK(result.envelope.is_object());
+        ++read;
+    }
+    CHECK(read > 200);
+}
+
+TEST_CASE("the one-pass reader hands hostile forms to the tree and still agrees") {
+    service_limits limits;
+    limits.max_resources = 50;
+    auto state = testing::make_state(limits);
+    state.fixed_now = fhir::instant{std::chrono::sys_days{std::chrono::year{2026} / 3 / 10}};
+    auto const& service = state.rules.get()->services().front();
+    std::string const patient = R"({"resourceType":"Patient","id":"p","gender":"female"})";
+    std::string const mg =
+        R"({"resourceType":"Observation","id":"o","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"19123-9"}]},"valueQuantity":{"value":1.2,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"},"effectiveDateTime":"2026-03-10T06:00:00Z","subject":{"reference":"Patient/p"}})";
+    std::string const head = R"({"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","hook":")" +
+                             service.hook +
+                             R"(","context":{"userId":"Practitioner/1","patientId":"p"},)";
+    std::vector<std::string> const bodies{
+        // a repeated member at each level the reader streams
+        head + R"("prefetch":{"patient":)" + patient + R"(},"prefetch":{"patient":null}})",
+        head + R"("prefetch":{"patient":)" + patient + R"(,"patient":)" + patient + "}}",
+        head + R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":)" + mg +
+            R"(}],"entry":[]}}})",
+        head + R"("prefetch":{"mg":{"resourceType":"Bundle","resourceType":"Patient","id":"p"}}})",
+        // a resource that repeats its resourceType; a resourceType that is not first or not a
+        // string
+        head +
+            R"("prefetch":{"p":{"resourceType":"Observation","id":"x","resourceType":"Patient","gender":"male"}}})",
+        head + R"("prefetch":{"p":{"id":"p","resourceType":"Patient","gender":"male"}}})",
+        head + R"("prefetch":{"p":{"resourceType":7,"id":"p"}}})",
+        // entries that are not objects, an entry member that is not an array, escaped names
+        head +
+            R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[1,null,"x",{"resource":null}]}}})",
+        head + R"("prefetch":{"mg":{"resourceType":"Bundle","entry":{"resource":)" + mg + "}}}}",
+        head + R"("prefetch":{"mg":{"resourceType":"Bundle","entry":null}}})",
+        head + R"("prefetch":{"mg":{"resourceType":"Bu\u006edle","entry":[{"resource":)" + mg +
+            R"(}]}}})",
+        head + R"("prefetch":{"m\u0067":{"resource\u0054ype":"Bundle","entry":[{"resource":)" + mg +
+            R"(}]}}})",
+        // the request that is not an object, trailing bytes, too many resources
+        "[]",
+        R"("text")",
+        head + R"("prefetch":{}} x)",
+        head + R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[)" +
+            many_entries(patient, 60) + "]}}}",
+    };
+    for (auto const& body : bodies) {
+        CAPTURE(body.substr(0, 300));
+        check_readers_agree(body, service, state);
+    }
+}
+
+}  // namespace cds::service
