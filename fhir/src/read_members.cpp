@@ -62,11 +62,15 @@ bool listed(std::array<member_name, N> const& members, std::string_view member) 
 
 }  // namespace
 
-bool is_snapshot_resource_type(std::string_view t) {
-    return t == "Patient" || t == "Observation" || t == "Medication" || t == "MedicationRequest" ||
-           t == "MedicationOrder" || t == "MedicationStatement" || t == "Condition" ||
-           t == "ServiceRequest";
+std::string_view snapshot_resource_type(std::string_view t) {
+    static constexpr std::array<std::string_view, 8> types{
+        "Patient",         "Observation",         "Medication", "MedicationRequest",
+        "MedicationOrder", "MedicationStatement", "Condition",  "ServiceRequest"};
+    auto const it = std::find(types.begin(), types.end(), t);
+    return it == types.end() ? std::string_view{} : *it;
 }
+
+bool is_snapshot_resource_type(std::string_view t) { return !snapshot_resource_type(t).empty(); }
 
 bool is_read_member(std::string_view t, std::string_view member) {
     if (member == "resourceType" || member == "id") return true;

@@ -18,6 +18,7 @@
 #include "cds/service/cds/service_state.hpp"
 #include "fuzz_support.hpp"
 #include "json_mutator.hpp"
+#include "service_fuzz_support.hpp"
 
 namespace {
 
@@ -25,10 +26,7 @@ constexpr char const* harness = "request_reader";
 
 cds::service::service_state const& state() {
     static auto const built = [] {
-        auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
-        if (!loaded.rules) throw std::runtime_error("the bundled rule set does not load");
-        auto s = std::make_unique<cds::service::service_state>(
-            cds::service::make_service_state(loaded.rules));
+        auto s = cds::fuzz::bundled_service_state();
         s->next_uuid = [] { return std::string{"00000000-0000-4000-8000-000000000000"}; };
         s->fixed_now = cds::fuzz::fixed_now();
         return s;

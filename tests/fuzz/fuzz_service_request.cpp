@@ -29,6 +29,7 @@
 #include "cds/service/http/router.hpp"
 #include "fuzz_support.hpp"
 #include "json_mutator.hpp"
+#include "service_fuzz_support.hpp"
 
 namespace {
 
@@ -36,10 +37,7 @@ constexpr char const* harness = "service_request";
 
 cds::service::service_state const& state() {
     static auto const built = [] {
-        auto loaded = cds::rules::load_rule_set(cds::rules::bundled_rule_set_json());
-        if (!loaded.rules) throw std::runtime_error("the bundled rule set does not load");
-        auto s = std::make_unique<cds::service::service_state>(
-            cds::service::make_service_state(loaded.rules));
+        auto s = cds::fuzz::bundled_service_state();
         auto counter = std::make_shared<std::atomic<unsigned long>>(0);
         s->next_uuid = [counter] {
             return "00000000-0000-4000-8000-" + std::to_string(100000000000UL + ++*counter);

@@ -71,17 +71,6 @@ frame other_frame(frame_kind kind, bool counted) {
     return f;
 }
 
-// The resourceType as a string with static storage when the snapshot reads that type.
-std::string_view known_type(std::string_view type) {
-    static constexpr std::string_view known[] = {
-        "Patient",         "Observation",         "Medication", "MedicationRequest",
-        "MedicationOrder", "MedicationStatement", "Condition",  "ServiceRequest"};
-    for (auto const k : known) {
-        if (k == type) return k;
-    }
-    return {};
-}
-
 enum class value_kind : std::uint8_t { object, array, string, other };
 
 // The basic_parser handler: each event goes to the value being built, to the streamed
@@ -306,9 +295,9 @@ bool request_handler::end_container(error_code& ec) {
 // A streamed container ends: a Bundle stands in the envelope as its resourceType alone.
 void request_handler::end_structure(frame const& ended) {
     if (ended.kind == frame_kind::bundle) {
-        json::object stub(storage_);
-        stub.emplace("resourceType", "Bundle");
-        prefetch_.emplace(prefetch_key_, std::move(stub));
+        json::object placeholder(storage_);
+        placeholder.emplace("resourceType", "Bundle");
+        prefetch_.emplace(prefetch_key_, std::move(placeholder));
     } else if (ended.kind == frame_kind::prefetch) {
         envelope_.emplace("prefetch", std::move(prefetch_));
     }
@@ -383,7 +372,7 @@ bool request_handler::decide_type(frame& top, std::string_view type) {
         return false;
     }
     top.filter = member_filter::resource;
-    top.type = known_type(type);
+    top.type = fhir::snapshot_resource_type(type);
     return false;
 }
 

@@ -10,6 +10,8 @@ namespace cds::fhir {
 
 // The resource types the snapshot takes (snapshot_builder::add); other types are ignored.
 [[nodiscard]] bool is_snapshot_resource_type(std::string_view resource_type);
+// The same type name in static storage (so a reader may keep it), or empty for another type.
+[[nodiscard]] std::string_view snapshot_resource_type(std::string_view resource_type);
 
 // True when the reader of `resource_type` reads the top-level member `member`. For a type the
 // snapshot does not take, only resourceType and id are read.
