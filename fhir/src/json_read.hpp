@@ -3,6 +3,7 @@
 // (a chain of stack nodes) so that the common case — well-formed data, no issue — allocates
 // nothing for paths.
 
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <optional>
@@ -14,9 +15,23 @@
 #include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
 
+#include "cds/fhir/json_tape.hpp"
 #include "cds/fhir/resources.hpp"
+#include "cds/fhir/snapshot.hpp"
 #include "cds/fhir/types.hpp"
 
+namespace cds::fhir {
+
+// The member and element ranges of a Boost.JSON tree, spelled as for a tape (json_tape.hpp).
+inline boost::json::object const& members(boost::json::object const& object) { return object; }
+inline boost::json::array const& elements(boost::json::array const& array) { return array; }
+
+}  // namespace cds::fhir
+
+// Every reader below is a template over the JSON it reads: a Boost.JSON tree
+// (boost::json::value, boost::json::object) or a tape (tape_node for both). The two are read
+// by the same code, so they give the same values and the same issues. The definitions are
+// instantiated for both in types.cpp and resources.cpp.
 namespace cds::fhir::detail {
 
 // An element path such as `prefetch.mg.entry[2].resource.valueQuantity.value`, kept as a
@@ -55,10 +70,20 @@ void add_issue(issue_list& issues,
 // hostile object with thousands of members costs no more than before.
 inline constexpr std::size_t inline_scan_max_members = 18;
 
+template <>
+struct json_object_of<boost::json::value> {
+    using type = boost::json::object;
+};
+template <>
+struct json_object_of<tape_node> {
+    using type = tape_node;
+};
+
 // The member `key` of `o`, or nullptr.
-inline boost::json::value const* find_member(boost::json::object const& o, std::string_view key) {
+template <class Object>
+auto find_member(Object const& o, std::string_view key) -> decltype(o.if_contains(key)) {
     if (o.size() > inline_scan_max_members) return o.if_contains(key);
-    for (auto const& member : o) {
+    for (auto const& member : members(o)) {
         auto const name = member.key();
         // The first byte tells most same-length keys apart ("code"/"text") without a call.
         if (name.size() == key.size() &&
@@ -72,125 +97,154 @@ inline boost::json::value const* find_member(boost::json::object const& o, std::
 
 // A member that is there with a value. JSON null is read as absent: FHIR JSON never uses
 // null for a member, but some serializers write it for "no value", and nothing is lost.
-inline boost::json::value const* present(boost::json::object const& o, std::string_view key) {
+template <class Object>
+auto present(Object const& o, std::string_view key) -> decltype(o.if_contains(key)) {
     auto const* v = find_member(o, key);
     return v != nullptr && !v->is_null() ? v : nullptr;
 }
-inline bool is_present(boost::json::object const& o, std::string_view key) {
+template <class Object>
+bool is_present(Object const& o, std::string_view key) {
     return present(o, key) != nullptr;
 }
 
 inline std::string_view view(boost::json::string const& s) { return {s.data(), s.size()}; }
+inline std::string_view view(tape_node const& s) { return s.get_string(); }
 
 // Reports "expected <what>, found <kind>" as an error (the element is dropped).
+void report_wrong_kind(issue_list& issues,
+                       json_path const& path,
+                       std::string_view expected,
+                       boost::json::kind found);
+template <class Value>
 void report_wrong_type(issue_list& issues,
                        json_path const& path,
                        std::string_view expected,
-                       boost::json::value const& found);
+                       Value const& found) {
+    report_wrong_kind(issues, path, expected, found.kind());
+}
 
 // Member readers: absent members give nothing silently; present members of the wrong type
 // give nothing and an error issue naming the member.
-std::optional<std::string_view> string_member(boost::json::object const& o,
+template <class Object>
+std::optional<std::string_view> string_member(Object const& o,
                                               std::string_view key,
                                               json_path const& path,
                                               issue_list& issues);
-std::optional<double> number_member(boost::json::object const& o,
+template <class Object>
+std::optional<double> number_member(Object const& o,
                                     std::string_view key,
                                     json_path const& path,
                                     issue_list& issues);
-std::optional<bool> bool_member(boost::json::object const& o,
+template <class Object>
+std::optional<bool> bool_member(Object const& o,
                                 std::string_view key,
                                 json_path const& path,
                                 issue_list& issues);
-std::optional<date_time> date_time_member(boost::json::object const& o,
+template <class Object>
+std::optional<date_time> date_time_member(Object const& o,
                                           std::string_view key,
                                           json_path const& path,
                                           issue_list& issues);
 
 // Converts a JSON number (integer or double) to double; nullopt for non-numbers and
 // non-finite values.
-std::optional<double> number_value(boost::json::value const& v);
+template <class Value>
+std::optional<double> number_value(Value const& v) {
+    if (auto const* d = v.if_double()) {
+        if (!std::isfinite(*d)) return std::nullopt;
+        return *d;
+    }
+    if (auto const* i = v.if_int64()) return static_cast<double>(*i);
+    if (auto const* u = v.if_uint64()) return static_cast<double>(*u);
+    return std::nullopt;
+}
 
 // A string member copied into `out` (left empty when absent or wrongly typed).
-inline void copy_string_member(std::string& out,
-                               boost::json::object const& o,
-                               std::string_view key,
-                               json_path const& path,
-                               issue_list& issues) {
+template <class Object>
+void copy_string_member(std::string& out,
+                        Object const& o,
+                        std::string_view key,
+                        json_path const& path,
+                        issue_list& issues) {
     if (auto s = string_member(o, key, path, issues)) out.assign(s->data(), s->size());
 }
 
 // Calls f(element, element_path) for each element of an array, or once for a value that is
 // not an array (an array-typed element sent as a single object, as the CDS Hooks sandbox
 // does for MedicationRequest.category and reasonCode).
-template <class F>
-void for_each_item(boost::json::value const& v, json_path const& path, F&& f) {
+template <class Value, class F>
+void for_each_item(Value const& v, json_path const& path, F&& f) {
     if (auto const* a = v.if_array()) {
-        for (std::size_t i = 0; i < a->size(); ++i) f((*a)[i], path.index(i));
+        std::size_t i = 0;
+        for (auto const& item : elements(*a)) f(item, path.index(i++));
     } else {
         f(v, path);
     }
 }
 
-std::optional<coding> read_coding(boost::json::value const& v,
-                                  json_path const& path,
-                                  issue_list& issues);
+template <class Value>
+std::optional<coding> read_coding(Value const& v, json_path const& path, issue_list& issues);
 // nullopt when the value is not an object (with an issue).
-std::optional<codeable_concept> read_codeable_concept(boost::json::value const& v,
+template <class Value>
+std::optional<codeable_concept> read_codeable_concept(Value const& v,
                                                       json_path const& path,
                                                       issue_list& issues);
-std::optional<quantity> read_quantity(boost::json::value const& v,
-                                      json_path const& path,
-                                      issue_list& issues);
-std::optional<reference> read_reference(boost::json::value const& v,
-                                        json_path const& path,
-                                        issue_list& issues);
-std::optional<period> read_period(boost::json::value const& v,
-                                  json_path const& path,
-                                  issue_list& issues);
+template <class Value>
+std::optional<quantity> read_quantity(Value const& v, json_path const& path, issue_list& issues);
+template <class Value>
+std::optional<reference> read_reference(Value const& v, json_path const& path, issue_list& issues);
+template <class Value>
+std::optional<period> read_period(Value const& v, json_path const& path, issue_list& issues);
 
 // Member forms: nothing when absent.
-std::optional<codeable_concept> codeable_concept_member(boost::json::object const& o,
+template <class Object>
+std::optional<codeable_concept> codeable_concept_member(Object const& o,
                                                         std::string_view key,
                                                         json_path const& path,
                                                         issue_list& issues);
-std::optional<quantity> quantity_member(boost::json::object const& o,
+template <class Object>
+std::optional<quantity> quantity_member(Object const& o,
                                         std::string_view key,
                                         json_path const& path,
                                         issue_list& issues);
-std::optional<reference> reference_member(boost::json::object const& o,
+template <class Object>
+std::optional<reference> reference_member(Object const& o,
                                           std::string_view key,
                                           json_path const& path,
                                           issue_list& issues);
-std::optional<period> period_member(boost::json::object const& o,
+template <class Object>
+std::optional<period> period_member(Object const& o,
                                     std::string_view key,
                                     json_path const& path,
                                     issue_list& issues);
 // Appends every CodeableConcept of an array member (or a single object sent instead).
+template <class Object>
 void codeable_concept_list_member(std::vector<codeable_concept>& out,
-                                  boost::json::object const& o,
+                                  Object const& o,
                                   std::string_view key,
                                   json_path const& path,
                                   issue_list& issues);
 
 // Resource readers behind the public parse_* functions (which take any JSON value and the
 // path as a string); each checks resourceType.
-std::optional<patient> read_patient(boost::json::object const& v,
-                                    json_path const& path,
-                                    issue_list& issues);
-std::optional<observation> read_observation(boost::json::object const& v,
+template <class Object>
+std::optional<patient> read_patient(Object const& v, json_path const& path, issue_list& issues);
+template <class Object>
+std::optional<observation> read_observation(Object const& v,
                                             json_path const& path,
                                             issue_list& issues);
-std::optional<medication> read_medication(boost::json::object const& v,
+template <class Object>
+std::optional<medication> read_medication(Object const& v,
                                           json_path const& path,
                                           issue_list& issues);
-std::optional<medication_order> read_medication_order(boost::json::object const& v,
+template <class Object>
+std::optional<medication_order> read_medication_order(Object const& v,
                                                       json_path const& path,
                                                       issue_list& issues);
-std::optional<condition> read_condition(boost::json::object const& v,
-                                        json_path const& path,
-                                        issue_list& issues);
-std::optional<service_request> read_service_request(boost::json::object const& v,
+template <class Object>
+std::optional<condition> read_condition(Object const& v, json_path const& path, issue_list& issues);
+template <class Object>
+std::optional<service_request> read_service_request(Object const& v,
                                                     json_path const& path,
                                                     issue_list& issues);
 

@@ -15,12 +15,13 @@ using detail::json_path;
 
 // The resource's JSON object when its resourceType is one of `types`; otherwise nullptr with
 // an error issue (the resource is skipped).
-object const* resource_object(object const& resource,
+template <class Object>
+Object const* resource_object(Object const& resource,
                               json_path const& path,
                               std::initializer_list<std::string_view> types,
                               std::string_view& type_out,
                               issue_list& issues) {
-    auto const* o = &resource;
+    Object const* o = &resource;
     auto const* type_value = detail::present(*o, "resourceType");
     auto const* type = type_value != nullptr ? type_value->if_string() : nullptr;
     if (type == nullptr) {
@@ -53,8 +54,9 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 
 // Observation.subject and friends keep only the reference text. Reads it with the same checks
 // (and issues) as reference_member, without splitting it into kind, type and id.
+template <class Object>
 void read_subject(std::string& out,
-                  object const& o,
+                  Object const& o,
                   std::string_view key,
                   json_path const& path,
                   issue_list& issues) {
@@ -80,8 +82,9 @@ std::string first_code(codeable_concept const& cc) {
 
 // Condition.clinicalStatus / verificationStatus: a CodeableConcept in R4, a code string in
 // DSTU2 and STU3.
+template <class Object>
 void read_status_code(std::string& out,
-                      object const& o,
+                      Object const& o,
                       std::string_view key,
                       json_path const& path,
                       issue_list& issues) {
@@ -99,7 +102,8 @@ void read_status_code(std::string& out,
     detail::report_wrong_type(issues, path.member(key), "a CodeableConcept or a code string", *v);
 }
 
-std::optional<timing_repeat> read_repeat(value const& v,
+template <class Value>
+std::optional<timing_repeat> read_repeat(Value const& v,
                                          json_path const& path,
                                          issue_list& issues) {
     auto const* o = v.if_object();
@@ -127,7 +131,8 @@ std::optional<timing_repeat> read_repeat(value const& v,
     return r;
 }
 
-void read_rate_ratio(dosage& d, object const& o, json_path const& path, issue_list& issues) {
+template <class Object>
+void read_rate_ratio(dosage& d, Object const& o, json_path const& path, issue_list& issues) {
     auto const* v = detail::present(o, "rateRatio");
     if (v == nullptr) return;
     auto const* ratio = v->if_object();
@@ -144,7 +149,8 @@ void read_rate_ratio(dosage& d, object const& o, json_path const& path, issue_li
 bool has_rate(dosage const& d) { return d.rate || d.rate_numerator || d.rate_denominator; }
 
 // dose[x] and rate[x] from one object: an R4 doseAndRate element, or a DSTU2/STU3 Dosage.
-void read_dose_and_rate(dosage& d, object const& o, json_path const& path, issue_list& issues) {
+template <class Object>
+void read_dose_and_rate(dosage& d, Object const& o, json_path const& path, issue_list& issues) {
     if (!d.dose) d.dose = detail::quantity_member(o, "doseQuantity", path, issues);
     if (!has_rate(d)) {
         d.rate = detail::quantity_member(o, "rateQuantity", path, issues);
@@ -152,7 +158,8 @@ void read_dose_and_rate(dosage& d, object const& o, json_path const& path, issue
     }
 }
 
-std::optional<dosage> read_dosage(value const& v, json_path const& path, issue_list& issues) {
+template <class Value>
+std::optional<dosage> read_dosage(Value const& v, json_path const& path, issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         detail::report_wrong_type(issues, path, "a Dosage object", v);
@@ -168,7 +175,7 @@ std::optional<dosage> read_dosage(value const& v, json_path const& path, issue_l
     if (detail::is_present(*o, "asNeededCodeableConcept")) d.as_needed = true;
     if (auto const* dose_and_rate = detail::present(*o, "doseAndRate")) {
         detail::for_each_item(
-            *dose_and_rate, path.member("doseAndRate"), [&](value const& item, json_path const& p) {
+            *dose_and_rate, path.member("doseAndRate"), [&](auto const& item, json_path const& p) {
                 auto const* entry = item.if_object();
                 if (entry == nullptr) {
                     detail::report_wrong_type(issues, p, "a Dosage.doseAndRate object", item);
@@ -190,27 +197,29 @@ std::optional<dosage> read_dosage(value const& v, json_path const& path, issue_l
     return d;
 }
 
+template <class Object>
 void read_dosages(std::vector<dosage>& out,
-                  object const& o,
+                  Object const& o,
                   std::string_view key,
                   json_path const& path,
                   issue_list& issues) {
     auto const* v = detail::present(o, key);
     if (v == nullptr) return;
     if (auto const* a = v->if_array()) out.reserve(a->size());
-    detail::for_each_item(*v, path.member(key), [&](value const& item, json_path const& p) {
+    detail::for_each_item(*v, path.member(key), [&](auto const& item, json_path const& p) {
         if (auto d = read_dosage(item, p, issues)) out.push_back(std::move(*d));
     });
 }
 
+template <class Object>
 void read_reference_list(std::vector<reference>& out,
-                         object const& o,
+                         Object const& o,
                          std::string_view key,
                          json_path const& path,
                          issue_list& issues) {
     auto const* v = detail::present(o, key);
     if (v == nullptr) return;
-    detail::for_each_item(*v, path.member(key), [&](value const& item, json_path const& p) {
+    detail::for_each_item(*v, path.member(key), [&](auto const& item, json_path const& p) {
         if (auto r = detail::read_reference(item, p, issues)) out.push_back(std::move(*r));
     });
 }
@@ -219,7 +228,8 @@ void read_reference_list(std::vector<reference>& out,
 
 namespace detail {
 
-std::optional<patient> read_patient(object const& resource,
+template <class Object>
+std::optional<patient> read_patient(Object const& resource,
                                     json_path const& path,
                                     issue_list& issues) {
     std::string_view type;
@@ -251,7 +261,8 @@ std::optional<patient> read_patient(object const& resource,
     return p;
 }
 
-std::optional<observation> read_observation(object const& resource,
+template <class Object>
+std::optional<observation> read_observation(Object const& resource,
                                             json_path const& path,
                                             issue_list& issues) {
     std::string_view type;
@@ -264,7 +275,7 @@ std::optional<observation> read_observation(object const& resource,
         obs.code = std::move(*code);
     obs.value_quantity = detail::quantity_member(*o, "valueQuantity", path, issues);
     obs.value_concept = detail::codeable_concept_member(*o, "valueCodeableConcept", path, issues);
-    for (auto const& member : *o) {
+    for (auto const& member : members(*o)) {
         std::string_view const key{member.key().data(), member.key().size()};
         if (starts_with(key, "value") && key != "valueQuantity" && key != "valueCodeableConcept" &&
             !member.value().is_null()) {
@@ -279,7 +290,7 @@ std::optional<observation> read_observation(object const& resource,
     read_subject(obs.subject, *o, "subject", path, issues);
     if (auto const* components = detail::present(*o, "component")) {
         detail::for_each_item(
-            *components, path.member("component"), [&](value const& item, json_path const& p) {
+            *components, path.member("component"), [&](auto const& item, json_path const& p) {
                 auto const* c = item.if_object();
                 if (c == nullptr) {
                     detail::report_wrong_type(issues, p, "an Observation.component object", item);
@@ -300,8 +311,9 @@ std::optional<observation> read_observation(object const& resource,
 namespace {
 
 // The drug: a code, or a reference to a Medication.
+template <class Object>
 void read_medication_member(medication_order& order,
-                            object const& o,
+                            Object const& o,
                             json_path const& path,
                             issue_list& issues) {
     order.medication_concept =
@@ -320,8 +332,9 @@ void read_medication_member(medication_order& order,
 }
 
 // The order's date and dosages, named differently by each resource type.
+template <class Object>
 void read_dates_and_dosages(medication_order& order,
-                            object const& o,
+                            Object const& o,
                             json_path const& path,
                             issue_list& issues) {
     switch (order.kind) {
@@ -346,8 +359,9 @@ void read_dates_and_dosages(medication_order& order,
     }
 }
 
+template <class Object>
 void read_dispense_request(medication_order& order,
-                           object const& o,
+                           Object const& o,
                            json_path const& path,
                            issue_list& issues) {
     if (auto const* dispense = detail::present(o, "dispenseRequest")) {
@@ -364,13 +378,14 @@ void read_dispense_request(medication_order& order,
 }
 
 // Contained Medications and Conditions, which the order's references may name.
+template <class Object>
 void read_contained_resources(medication_order& order,
-                              object const& o,
+                              Object const& o,
                               json_path const& path,
                               issue_list& issues) {
     if (auto const* contained = detail::present(o, "contained")) {
         detail::for_each_item(
-            *contained, path.member("contained"), [&](value const& item, json_path const& p) {
+            *contained, path.member("contained"), [&](auto const& item, json_path const& p) {
                 auto const* c = item.if_object();
                 if (c == nullptr) {
                     detail::report_wrong_type(issues, p, "a contained resource object", item);
@@ -391,7 +406,8 @@ void read_contained_resources(medication_order& order,
 
 }  // namespace
 
-std::optional<medication_order> read_medication_order(object const& resource,
+template <class Object>
+std::optional<medication_order> read_medication_order(Object const& resource,
                                                       json_path const& path,
                                                       issue_list& issues) {
     std::string_view type;
@@ -424,7 +440,8 @@ std::optional<medication_order> read_medication_order(object const& resource,
     return order;
 }
 
-std::optional<condition> read_condition(object const& resource,
+template <class Object>
+std::optional<condition> read_condition(Object const& resource,
                                         json_path const& path,
                                         issue_list& issues) {
     std::string_view type;
@@ -452,7 +469,7 @@ std::optional<condition> read_condition(object const& resource,
         if (c.recorded_date) break;
         c.recorded_date = detail::date_time_member(*o, key, path, issues);
     }
-    for (auto const& member : *o) {
+    for (auto const& member : members(*o)) {
         std::string_view const key{member.key().data(), member.key().size()};
         if (!starts_with(key, "abatement") || member.value().is_null()) continue;
         if (key == "abatementBoolean") {
@@ -472,7 +489,8 @@ std::optional<condition> read_condition(object const& resource,
     return c;
 }
 
-std::optional<service_request> read_service_request(object const& resource,
+template <class Object>
+std::optional<service_request> read_service_request(Object const& resource,
                                                     json_path const& path,
                                                     issue_list& issues) {
     std::string_view type;
@@ -496,7 +514,8 @@ std::optional<service_request> read_service_request(object const& resource,
     return r;
 }
 
-std::optional<medication> read_medication(object const& resource,
+template <class Object>
+std::optional<medication> read_medication(Object const& resource,
                                           json_path const& path,
                                           issue_list& issues) {
     std::string_view type;
@@ -508,7 +527,7 @@ std::optional<medication> read_medication(object const& resource,
     if (auto form = codeable_concept_member(*o, "form", path, issues)) m.form = std::move(*form);
     if (auto const* ingredients = detail::present(*o, "ingredient")) {
         for_each_item(
-            *ingredients, path.member("ingredient"), [&](value const& item, json_path const& p) {
+            *ingredients, path.member("ingredient"), [&](auto const& item, json_path const& p) {
                 auto const* ingredient = item.if_object();
                 if (ingredient == nullptr) {
                     report_wrong_type(issues, p, "a Medication.ingredient object", item);
@@ -538,6 +557,24 @@ std::optional<medication> read_medication(object const& resource,
     m.source_path = path.str();
     return m;
 }
+
+// The resource readers for both kinds of JSON (json_read.hpp).
+#define CDS_FHIR_INSTANTIATE_RESOURCE_READERS(Object)                                              \
+    template std::optional<patient> read_patient(Object const&, json_path const&, issue_list&);    \
+    template std::optional<observation> read_observation(Object const&, json_path const&,          \
+                                                         issue_list&);                             \
+    template std::optional<medication> read_medication(Object const&, json_path const&,            \
+                                                       issue_list&);                               \
+    template std::optional<medication_order> read_medication_order(Object const&,                  \
+                                                                   json_path const&, issue_list&); \
+    template std::optional<condition> read_condition(Object const&, json_path const&,              \
+                                                     issue_list&);                                 \
+    template std::optional<service_request> read_service_request(Object const&, json_path const&,  \
+                                                                 issue_list&);
+
+CDS_FHIR_INSTANTIATE_RESOURCE_READERS(boost::json::object)
+CDS_FHIR_INSTANTIATE_RESOURCE_READERS(tape_node)
+#undef CDS_FHIR_INSTANTIATE_RESOURCE_READERS
 
 }  // namespace detail
 
@@ -578,37 +615,37 @@ std::optional<date_time> service_request::occurrence_time() const {
 }
 
 std::optional<patient> parse_patient(value const& v, std::string const& path, issue_list& issues) {
-    return read_resource(v, path, issues, &detail::read_patient);
+    return read_resource(v, path, issues, &detail::read_patient<object>);
 }
 
 std::optional<observation> parse_observation(value const& v,
                                              std::string const& path,
                                              issue_list& issues) {
-    return read_resource(v, path, issues, &detail::read_observation);
+    return read_resource(v, path, issues, &detail::read_observation<object>);
 }
 
 std::optional<medication> parse_medication(value const& v,
                                            std::string const& path,
                                            issue_list& issues) {
-    return read_resource(v, path, issues, &detail::read_medication);
+    return read_resource(v, path, issues, &detail::read_medication<object>);
 }
 
 std::optional<medication_order> parse_medication_order(value const& v,
                                                        std::string const& path,
                                                        issue_list& issues) {
-    return read_resource(v, path, issues, &detail::read_medication_order);
+    return read_resource(v, path, issues, &detail::read_medication_order<object>);
 }
 
 std::optional<condition> parse_condition(value const& v,
                                          std::string const& path,
                                          issue_list& issues) {
-    return read_resource(v, path, issues, &detail::read_condition);
+    return read_resource(v, path, issues, &detail::read_condition<object>);
 }
 
 std::optional<service_request> parse_service_request(value const& v,
                                                      std::string const& path,
                                                      issue_list& issues) {
-    return read_resource(v, path, issues, &detail::read_service_request);
+    return read_resource(v, path, issues, &detail::read_service_request<object>);
 }
 
 }  // namespace cds::fhir

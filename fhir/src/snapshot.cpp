@@ -19,14 +19,16 @@ using detail::json_path;
 // nesting is not something a real server sends; bounding it bounds the recursion.
 constexpr int max_bundle_depth = 4;
 
-std::optional<std::string_view> string_of(object const& o, std::string_view key) {
+template <class Object>
+std::optional<std::string_view> string_of(Object const& o, std::string_view key) {
     if (auto const* v = detail::present(o, key)) {
         if (auto const* s = v->if_string()) return detail::view(*s);
     }
     return std::nullopt;
 }
 
-bool is_outcome_entry(object const& entry) {
+template <class Object>
+bool is_outcome_entry(Object const& entry) {
     auto const* search = detail::present(entry, "search");
     if (search == nullptr || !search->is_object()) return false;
     auto const mode = string_of(search->get_object(), "mode");
@@ -120,11 +122,13 @@ std::size_t snapshot_builder::add(value const& resource_or_bundle,
     return add_value(resource_or_bundle, json_path{path}, 0, nullptr, full_url);
 }
 
-std::size_t snapshot_builder::add_value(value const& v,
-                                        json_path const& root,
-                                        int bundle_depth,
-                                        object const* bundle_entry,
-                                        std::string_view full_url) {
+template <class Value>
+std::size_t snapshot_builder::add_value(
+    Value const& v,
+    json_path const& root,
+    int bundle_depth,
+    typename detail::json_object_of<Value>::type const* bundle_entry,
+    std::string_view full_url) {
     if (v.is_null()) return 0;
     auto const* o = v.if_object();
     if (o == nullptr) {
@@ -154,17 +158,19 @@ std::size_t snapshot_builder::add_value(value const& v,
     return add_entries(*entries, root.member("entry"), bundle_depth);
 }
 
-std::size_t snapshot_builder::add_entries(value const& entries,
+template <class Value>
+std::size_t snapshot_builder::add_entries(Value const& entries,
                                           json_path const& path,
                                           int bundle_depth) {
     std::size_t taken = 0;
-    detail::for_each_item(entries, path, [&](value const& item, json_path const& entry_path) {
+    detail::for_each_item(entries, path, [&](auto const& item, json_path const& entry_path) {
         taken += add_entry(item, entry_path, bundle_depth);
     });
     return taken;
 }
 
-std::size_t snapshot_builder::add_entry(value const& item,
+template <class Value>
+std::size_t snapshot_builder::add_entry(Value const& item,
                                         json_path const& entry_path,
                                         int bundle_depth) {
     auto const* entry = item.if_object();
@@ -186,6 +192,13 @@ std::size_t snapshot_builder::add_bundle_entry(value const& entry,
     return add_entry(entry, bundle.member("entry").index(index), 0);
 }
 
+std::size_t snapshot_builder::add_bundle_entry(tape_node const& entry,
+                                               std::string const& bundle_path,
+                                               std::size_t index) {
+    json_path const bundle{bundle_path};
+    return add_entry(entry, bundle.member("entry").index(index), 0);
+}
+
 std::size_t snapshot_builder::add_bundle_entries(value const& entries,
                                                  std::string const& bundle_path) {
     if (entries.is_null()) return 0;
@@ -193,9 +206,10 @@ std::size_t snapshot_builder::add_bundle_entries(value const& entries,
     return add_entries(entries, bundle.member("entry"), 0);
 }
 
-void snapshot_builder::add_resource(object const& resource,
+template <class Object>
+void snapshot_builder::add_resource(Object const& resource,
                                     json_path const& root,
-                                    object const* bundle_entry,
+                                    Object const* bundle_entry,
                                     std::string_view full_url) {
     auto const type = string_of(resource, "resourceType").value_or(std::string_view{});
     // OperationOutcome and the types the rules do not read are left out.

@@ -37,10 +37,10 @@ void add_issue(issue_list& issues,
     issues.push_back(issue{severity, path.str(), std::move(message)});
 }
 
-void report_wrong_type(issue_list& issues,
+void report_wrong_kind(issue_list& issues,
                        json_path const& path,
                        std::string_view expected,
-                       boost::json::value const& found) {
+                       boost::json::kind found) {
     std::string message = "expected ";
     message += expected;
     message += ", found ";
@@ -49,17 +49,8 @@ void report_wrong_type(issue_list& issues,
     add_issue(issues, issue_severity::error, path, std::move(message));
 }
 
-std::optional<double> number_value(boost::json::value const& v) {
-    if (auto const* d = v.if_double()) {
-        if (!std::isfinite(*d)) return std::nullopt;
-        return *d;
-    }
-    if (auto const* i = v.if_int64()) return static_cast<double>(*i);
-    if (auto const* u = v.if_uint64()) return static_cast<double>(*u);
-    return std::nullopt;
-}
-
-std::optional<std::string_view> string_member(boost::json::object const& o,
+template <class Object>
+std::optional<std::string_view> string_member(Object const& o,
                                               std::string_view key,
                                               json_path const& path,
                                               issue_list& issues) {
@@ -70,7 +61,8 @@ std::optional<std::string_view> string_member(boost::json::object const& o,
     return std::nullopt;
 }
 
-std::optional<double> number_member(boost::json::object const& o,
+template <class Object>
+std::optional<double> number_member(Object const& o,
                                     std::string_view key,
                                     json_path const& path,
                                     issue_list& issues) {
@@ -81,7 +73,8 @@ std::optional<double> number_member(boost::json::object const& o,
     return std::nullopt;
 }
 
-std::optional<bool> bool_member(boost::json::object const& o,
+template <class Object>
+std::optional<bool> bool_member(Object const& o,
                                 std::string_view key,
                                 json_path const& path,
                                 issue_list& issues) {
@@ -92,7 +85,8 @@ std::optional<bool> bool_member(boost::json::object const& o,
     return std::nullopt;
 }
 
-std::optional<date_time> date_time_member(boost::json::object const& o,
+template <class Object>
+std::optional<date_time> date_time_member(Object const& o,
                                           std::string_view key,
                                           json_path const& path,
                                           issue_list& issues) {
@@ -117,9 +111,8 @@ std::optional<date_time> date_time_member(boost::json::object const& o,
     return parsed.value;
 }
 
-std::optional<coding> read_coding(boost::json::value const& v,
-                                  json_path const& path,
-                                  issue_list& issues) {
+template <class Value>
+std::optional<coding> read_coding(Value const& v, json_path const& path, issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         report_wrong_type(issues, path, "a Coding object", v);
@@ -132,7 +125,8 @@ std::optional<coding> read_coding(boost::json::value const& v,
     return c;
 }
 
-std::optional<codeable_concept> read_codeable_concept(boost::json::value const& v,
+template <class Value>
+std::optional<codeable_concept> read_codeable_concept(Value const& v,
                                                       json_path const& path,
                                                       issue_list& issues) {
     auto const* o = v.if_object();
@@ -143,19 +137,16 @@ std::optional<codeable_concept> read_codeable_concept(boost::json::value const& 
     codeable_concept cc;
     if (auto const* codings = present(*o, "coding")) {
         if (auto const* a = codings->if_array()) cc.codings.reserve(a->size());
-        for_each_item(*codings, path.member("coding"),
-                      [&](boost::json::value const& item, json_path const& p) {
-                          if (auto c = read_coding(item, p, issues))
-                              cc.codings.push_back(std::move(*c));
-                      });
+        for_each_item(*codings, path.member("coding"), [&](auto const& item, json_path const& p) {
+            if (auto c = read_coding(item, p, issues)) cc.codings.push_back(std::move(*c));
+        });
     }
     copy_string_member(cc.text, *o, "text", path, issues);
     return cc;
 }
 
-std::optional<quantity> read_quantity(boost::json::value const& v,
-                                      json_path const& path,
-                                      issue_list& issues) {
+template <class Value>
+std::optional<quantity> read_quantity(Value const& v, json_path const& path, issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         report_wrong_type(issues, path, "a Quantity object", v);
@@ -194,9 +185,8 @@ std::optional<quantity> read_quantity(boost::json::value const& v,
     return q;
 }
 
-std::optional<reference> read_reference(boost::json::value const& v,
-                                        json_path const& path,
-                                        issue_list& issues) {
+template <class Value>
+std::optional<reference> read_reference(Value const& v, json_path const& path, issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         report_wrong_type(issues, path, "a Reference object", v);
@@ -207,9 +197,8 @@ std::optional<reference> read_reference(boost::json::value const& v,
     return make_reference(text.value_or(std::string_view{}), display.value_or(std::string_view{}));
 }
 
-std::optional<period> read_period(boost::json::value const& v,
-                                  json_path const& path,
-                                  issue_list& issues) {
+template <class Value>
+std::optional<period> read_period(Value const& v, json_path const& path, issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         report_wrong_type(issues, path, "a Period object", v);
@@ -221,7 +210,8 @@ std::optional<period> read_period(boost::json::value const& v,
     return p;
 }
 
-std::optional<codeable_concept> codeable_concept_member(boost::json::object const& o,
+template <class Object>
+std::optional<codeable_concept> codeable_concept_member(Object const& o,
                                                         std::string_view key,
                                                         json_path const& path,
                                                         issue_list& issues) {
@@ -230,7 +220,8 @@ std::optional<codeable_concept> codeable_concept_member(boost::json::object cons
     return read_codeable_concept(*v, path.member(key), issues);
 }
 
-std::optional<quantity> quantity_member(boost::json::object const& o,
+template <class Object>
+std::optional<quantity> quantity_member(Object const& o,
                                         std::string_view key,
                                         json_path const& path,
                                         issue_list& issues) {
@@ -239,7 +230,8 @@ std::optional<quantity> quantity_member(boost::json::object const& o,
     return read_quantity(*v, path.member(key), issues);
 }
 
-std::optional<reference> reference_member(boost::json::object const& o,
+template <class Object>
+std::optional<reference> reference_member(Object const& o,
                                           std::string_view key,
                                           json_path const& path,
                                           issue_list& issues) {
@@ -248,7 +240,8 @@ std::optional<reference> reference_member(boost::json::object const& o,
     return read_reference(*v, path.member(key), issues);
 }
 
-std::optional<period> period_member(boost::json::object const& o,
+template <class Object>
+std::optional<period> period_member(Object const& o,
                                     std::string_view key,
                                     json_path const& path,
                                     issue_list& issues) {
@@ -257,23 +250,59 @@ std::optional<period> period_member(boost::json::object const& o,
     return read_period(*v, path.member(key), issues);
 }
 
+template <class Object>
 void codeable_concept_list_member(std::vector<codeable_concept>& out,
-                                  boost::json::object const& o,
+                                  Object const& o,
                                   std::string_view key,
                                   json_path const& path,
                                   issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return;
     if (auto const* a = v->if_array()) out.reserve(out.size() + a->size());
-    for_each_item(*v, path.member(key), [&](boost::json::value const& item, json_path const& p) {
+    for_each_item(*v, path.member(key), [&](auto const& item, json_path const& p) {
         if (auto cc = read_codeable_concept(item, p, issues)) out.push_back(std::move(*cc));
     });
 }
 
+// The readers for both kinds of JSON (json_read.hpp).
+#define CDS_FHIR_INSTANTIATE_TYPE_READERS(Value, Object)                                           \
+    template std::optional<std::string_view> string_member(Object const&, std::string_view,        \
+                                                           json_path const&, issue_list&);         \
+    template std::optional<double> number_member(Object const&, std::string_view,                  \
+                                                 json_path const&, issue_list&);                   \
+    template std::optional<bool> bool_member(Object const&, std::string_view, json_path const&,    \
+                                             issue_list&);                                         \
+    template std::optional<date_time> date_time_member(Object const&, std::string_view,            \
+                                                       json_path const&, issue_list&);             \
+    template std::optional<coding> read_coding(Value const&, json_path const&, issue_list&);       \
+    template std::optional<codeable_concept> read_codeable_concept(Value const&, json_path const&, \
+                                                                   issue_list&);                   \
+    template std::optional<quantity> read_quantity(Value const&, json_path const&, issue_list&);   \
+    template std::optional<reference> read_reference(Value const&, json_path const&, issue_list&); \
+    template std::optional<period> read_period(Value const&, json_path const&, issue_list&);       \
+    template std::optional<codeable_concept> codeable_concept_member(                              \
+        Object const&, std::string_view, json_path const&, issue_list&);                           \
+    template std::optional<quantity> quantity_member(Object const&, std::string_view,              \
+                                                     json_path const&, issue_list&);               \
+    template std::optional<reference> reference_member(Object const&, std::string_view,            \
+                                                       json_path const&, issue_list&);             \
+    template std::optional<period> period_member(Object const&, std::string_view,                  \
+                                                 json_path const&, issue_list&);                   \
+    template void codeable_concept_list_member(std::vector<codeable_concept>&, Object const&,      \
+                                               std::string_view, json_path const&, issue_list&);
+
+CDS_FHIR_INSTANTIATE_TYPE_READERS(boost::json::value, boost::json::object)
+CDS_FHIR_INSTANTIATE_TYPE_READERS(tape_node, tape_node)
+#undef CDS_FHIR_INSTANTIATE_TYPE_READERS
+
 }  // namespace detail
 
 std::string_view json_kind_phrase(boost::json::value const& v, integer_wording integers) {
-    switch (v.kind()) {
+    return json_kind_phrase(v.kind(), integers);
+}
+
+std::string_view json_kind_phrase(boost::json::kind kind, integer_wording integers) {
+    switch (kind) {
         case boost::json::kind::null:
             return "null";
         case boost::json::kind::bool_:

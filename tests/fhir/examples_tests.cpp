@@ -36,14 +36,7 @@ std::vector<fs::path> example_files() {
 }
 
 boost::json::value read_json(fs::path const& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    boost::system::error_code ec;
-    auto v = boost::json::parse(text.str(), ec);
-    INFO(file.string() << ": " << ec.message());
-    REQUIRE_FALSE(ec);
-    return v;
+    return cds::fhir::test::read_json_file(file.string());
 }
 
 struct parsed_example {

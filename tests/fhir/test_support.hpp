@@ -2,6 +2,8 @@
 // Helpers shared by the cds_fhir unit tests.
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,18 @@ namespace cds::fhir::test {
 
 // Parses JSON written in a test (test input is trusted; a typo fails the test loudly).
 inline boost::json::value json(std::string_view text) { return boost::json::parse(text); }
+
+// A JSON file of the fixtures, which must parse.
+inline boost::json::value read_json_file(std::string const& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    boost::system::error_code ec;
+    auto v = boost::json::parse(text.str(), ec);
+    INFO(path << ": " << ec.message());
+    REQUIRE_FALSE(ec);
+    return v;
+}
 
 // An instant from UTC calendar fields.
 inline instant utc(int y, unsigned m, unsigned d, int h = 0, int mi = 0, int s = 0, int ms = 0) {

@@ -233,6 +233,19 @@ TEST_CASE("the one-pass reader hands hostile forms to the tree and still agrees"
             R"(}]}}})",
         head + R"("prefetch":{"m\u0067":{"resource\u0054ype":"Bundle","entry":[{"resource":)" + mg +
             R"(}]}}})",
+        // entries read as tapes: a member repeated in a resource or deeper (read as a tree),
+        // escaped names and values (copied out of the body), an entry that is a Bundle
+        head +
+            R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","id":"o","valueString":"x","valueString":null,"status":"final"}}]}}})",
+        head +
+            R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","id":"o","valueQuantity":{"value":1.2,"value":0.4,"unit":"mg/dL"},"code":{"coding":[{"code":"19123-9","system":"http://loinc.org"}]}}}]}}})",
+        head + R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":)" + mg +
+            R"(,"resource":{"resourceType":"Patient","id":"q"}}]}}})",
+        head +
+            R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","id":"o","status":"final","code":{"text":"Magnésium "serum""}}}]}}})",
+        head +
+            R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Bundle","entry":[{"resource":)" +
+            mg + R"(}]}}]}}})",
         // the request that is not an object, trailing bytes, too many resources
         "[]",
         R"("text")",

@@ -309,7 +309,8 @@ std::variant<http_response, prepared_call> prepare_cds_call(
         call.context.now = state.fixed_now ? *state.fixed_now : request.received_at;
         return call;
     };
-    if (reading == request_reading::one_pass) {
+    if (reading == request_reading::one_pass ||
+        (reading == request_reading::by_size && request.body.size() >= one_pass_min_body_bytes)) {
         if (auto prepared = prepare_in_one_pass(request, state, fresh_call(),
                                                 {first_block.data(), first_block.size()}))
             return std::move(*prepared);

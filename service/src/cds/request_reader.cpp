@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -13,6 +14,7 @@
 #include <boost/json/string.hpp>
 #include <boost/json/value_stack.hpp>
 
+#include "cds/fhir/json_tape.hpp"
 #include "cds/fhir/read_members.hpp"
 #include "cds/request_arena.hpp"
 #include "cds/service/cds/errors.hpp"
@@ -83,6 +85,7 @@ public:
     static constexpr std::size_t max_string_size = json::string::max_size();
 
     request_handler(json::storage_ptr storage,
+                    std::string_view body,
                     std::span<unsigned char> scratch,
                     rules::hook_context& context,
                     fhir::snapshot_builder& builder,
@@ -93,16 +96,25 @@ public:
           values_(storage_),
           envelope_(storage_),
           prefetch_(storage_),
+          body_(body),
           scratch_(scratch) {
         frames_.reserve(std::size_t{max_depth} + 2U);
+        // Room for a typical request, so that it is read with a handful of allocations.
+        request_keys_.reserve(8);
+        prefetch_keys_.reserve(16);
+        tape_.reserve(512, 32);
     }
 
     bool on_document_begin(error_code&) { return true; }
     bool on_document_end(error_code&) { return true; }
-    bool on_object_begin(error_code& ec) { return begin_container(value_kind::object, ec); }
-    bool on_object_end(std::size_t, error_code& ec) { return end_container(ec); }
-    bool on_array_begin(error_code& ec) { return begin_container(value_kind::array, ec); }
-    bool on_array_end(std::size_t, error_code& ec) { return end_container(ec); }
+    bool on_object_begin(error_code& ec) { return open_container(value_kind::object, ec); }
+    bool on_object_end(std::size_t, error_code& ec) {
+        return close_container(value_kind::object, ec);
+    }
+    bool on_array_begin(error_code& ec) { return open_container(value_kind::array, ec); }
+    bool on_array_end(std::size_t, error_code& ec) {
+        return close_container(value_kind::array, ec);
+    }
     bool on_key_part(json::string_view s, std::size_t, error_code&) {
         key_.append(s.data(), s.size());
         return true;
@@ -112,18 +124,23 @@ public:
     bool on_string(json::string_view s, std::size_t, error_code& ec);
     bool on_number_part(json::string_view, error_code&) { return true; }
     bool on_int64(std::int64_t i, json::string_view, error_code& ec) {
+        if (taping_ || starts_tape()) return taped([&] { tape_.int64(i); });
         return scalar([&] { values_.push_int64(i); }, ec);
     }
     bool on_uint64(std::uint64_t u, json::string_view, error_code& ec) {
+        if (taping_ || starts_tape()) return taped([&] { tape_.uint64(u); });
         return scalar([&] { values_.push_uint64(u); }, ec);
     }
     bool on_double(double d, json::string_view, error_code& ec) {
+        if (taping_ || starts_tape()) return taped([&] { tape_.real(d); });
         return scalar([&] { values_.push_double(d); }, ec);
     }
     bool on_bool(bool b, error_code& ec) {
+        if (taping_ || starts_tape()) return taped([&] { tape_.boolean(b); });
         return scalar([&] { values_.push_bool(b); }, ec);
     }
     bool on_null(error_code& ec) {
+        if (taping_ || starts_tape()) return taped([&] { tape_.null(); });
         return scalar([&] { values_.push_null(); }, ec);
     }
     bool on_comment_part(json::string_view, error_code&) { return true; }
@@ -142,6 +159,24 @@ private:
     start begin_value(value_kind kind);
     start begin_in_structure(frame const& top, value_kind kind);
     start begin_in_built(frame const& top, value_kind kind) const;
+    bool open_container(value_kind kind, error_code& ec) {
+        if (!taping_ && !starts_tape()) return begin_container(kind, ec);
+        if (kind == value_kind::object) {
+            tape_.begin_object();
+        } else {
+            tape_.begin_array();
+        }
+        return true;
+    }
+    bool close_container(value_kind kind, error_code& ec) {
+        if (!taping_) return end_container(ec);
+        if (kind == value_kind::object) {
+            tape_.end_object();
+        } else {
+            tape_.end_array();
+        }
+        return after_taped();
+    }
     bool begin_container(value_kind kind, error_code& ec);
     bool end_container(error_code& ec);
     void end_structure(frame const& ended);
@@ -152,6 +187,35 @@ private:
     bool key_in_structure(frame& top, std::string_view key);
     bool decide_type(frame& top, std::string_view type);
     void complete(json::value value);
+    // A Bundle entry is laid out as a tape (fhir/json_tape.hpp) straight from the events.
+    bool starts_tape() {
+        if (frames_.empty() || frames_.back().kind != frame_kind::entries) return false;
+        begin_tape();
+        return true;
+    }
+    void begin_tape();
+    template <class Add>
+    bool taped(Add add) {
+        add();
+        return after_taped();
+    }
+    bool after_taped() {
+        if (tape_.complete()) end_tape();
+        return true;
+    }
+    void end_tape();
+    // A string the tape can point at until the entry is read: the body's own bytes when the
+    // parser handed them over whole, else a copy in the entry's arena. `parts` holds what
+    // arrived before `text` and is left empty.
+    std::string_view stable(std::string_view text, std::string& parts) {
+        if (parts.empty() && text.data() >= body_.data() &&
+            text.data() + text.size() <= body_.data() + body_.size()) {
+            return text;
+        }
+        return copy_to_entry_arena(text, parts);
+    }
+    std::string_view copy_to_entry_arena(std::string_view text, std::string& parts);
+    void push_tape(fhir::tape_node const& node);
     bool stop(error_code& ec) {
         needs_tree_ = true;
         ec = json::error::exception;
@@ -190,8 +254,12 @@ private:
     std::vector<std::string> prefetch_keys_;
     json::object envelope_;
     json::object prefetch_;
+    std::string_view body_;             // strings inside it outlive the read
     std::span<unsigned char> scratch_;  // where each Bundle entry is built, then dropped
     std::optional<request_arena> entry_arena_;
+    bool taping_ = false;
+    fhir::tape_builder tape_;
+    std::string text_;  // a string arriving in parts, while taping
 };
 
 bool request_handler::seen_before(std::vector<std::string>& keys, std::string_view key) {
@@ -260,10 +328,8 @@ request_handler::start request_handler::begin_in_structure(frame const& top, val
                 return {destination::stream, other_frame(frame_kind::entries, true)};
             values_.reset(entry_storage());
             return {destination::build, built_frame(member_filter::all, true)};
-        default:  // entries
-            values_.reset(entry_storage());
-            return {destination::build,
-                    built_frame(object ? member_filter::entry : member_filter::all, true)};
+        default:  // entries: each element is taped before it gets here (starts_tape)
+            return {destination::skip, other_frame(frame_kind::skipped, true)};
     }
 }
 
@@ -326,6 +392,10 @@ bool request_handler::scalar(Push push, error_code& ec) {
 }
 
 bool request_handler::on_string_part(json::string_view s, std::size_t, error_code& ec) {
+    if (taping_ || starts_tape()) {
+        text_.append(s.data(), s.size());
+        return true;
+    }
     if (!in_string_) {
         in_string_ = true;
         string_destination_ = begin_value(value_kind::string).where;
@@ -337,6 +407,10 @@ bool request_handler::on_string_part(json::string_view s, std::size_t, error_cod
 }
 
 bool request_handler::on_string(json::string_view s, std::size_t, error_code& ec) {
+    if (taping_ || starts_tape()) {
+        tape_.string(stable({s.data(), s.size()}, text_));
+        return after_taped();
+    }
     if (!in_string_) {
         string_destination_ = begin_value(value_kind::string).where;
         if (needs_tree_) return stop(ec);
@@ -377,6 +451,10 @@ bool request_handler::decide_type(frame& top, std::string_view type) {
 }
 
 bool request_handler::on_key(json::string_view s, std::size_t, error_code& ec) {
+    if (taping_) {
+        tape_.key(stable({s.data(), s.size()}, key_));
+        return true;
+    }
     std::string_view key{s.data(), s.size()};
     if (!key_.empty()) {
         key_.append(s.data(), s.size());
@@ -474,6 +552,73 @@ void request_handler::complete(json::value value) {
     }
 }
 
+void request_handler::begin_tape() {
+    taping_ = true;
+    tape_.clear();
+    (void)entry_storage();  // the previous entry's copied strings are no longer needed
+}
+
+std::string_view request_handler::copy_to_entry_arena(std::string_view text, std::string& parts) {
+    parts.append(text.data(), text.size());
+    auto* const copy = static_cast<char*>(entry_arena_->allocate(parts.size(), 1));
+    std::memcpy(copy, parts.data(), parts.size());
+    std::string_view const kept{copy, parts.size()};
+    parts.clear();
+    return kept;
+}
+
+void request_handler::end_tape() {
+    taping_ = false;
+    if (tape_.too_large()) {
+        needs_tree_ = true;  // counts past 32 bits: the tree reads it (and the limits refuse it)
+        return;
+    }
+    count_ += tape_.resource_count();
+    std::size_t const index = frames_.back().index++;
+    if (!tape_.has_repeated_member()) {
+        (void)builder_.add_bundle_entry(tape_.root(), bundle_path_, index);
+        return;
+    }
+    // A repeated member: a tree keeps the last one, so the entry is read as a tree.
+    values_.reset(json::storage_ptr(&*entry_arena_));
+    push_tape(tape_.root());
+    (void)builder_.add_bundle_entry(values_.release(), bundle_path_, index);
+}
+
+void request_handler::push_tape(fhir::tape_node const& node) {
+    switch (node.kind()) {
+        case json::kind::object:
+            for (auto const member : fhir::members(node)) {
+                values_.push_key({member.key().data(), member.key().size()});
+                push_tape(member.value());
+            }
+            values_.push_object(node.size());
+            break;
+        case json::kind::array:
+            for (auto const& element : fhir::elements(node)) push_tape(element);
+            values_.push_array(node.size());
+            break;
+        case json::kind::string:
+            values_.push_string({node.data(), node.size()});
+            break;
+        case json::kind::int64:
+            values_.push_int64(*node.if_int64());
+            break;
+        case json::kind::uint64:
+            values_.push_uint64(*node.if_uint64());
+            break;
+        case json::kind::double_:
+            values_.push_double(*node.if_double());
+            break;
+        case json::kind::bool_:
+            values_.push_bool(*node.if_bool());
+            break;
+        case json::kind::null:
+            values_.push_null();
+            break;
+    }
+}
+
 void request_handler::finish(one_pass_read& out) {
     // A prefetch read whole (it came before context) is added now, after context, as
     // read_hook_context adds it.
@@ -504,7 +649,7 @@ one_pass_read read_request_one_pass(std::string_view body,
     begin_hook_context(service, now, context);
     json::parse_options options;
     options.max_depth = max_depth;
-    json::basic_parser<request_handler> parser(options, std::move(storage), scratch, context,
+    json::basic_parser<request_handler> parser(options, std::move(storage), body, scratch, context,
                                                builder, max_depth);
     // As stream_parser::write and finish do (parse_json_body), so that errors and the
     // position they are reported at are the same.

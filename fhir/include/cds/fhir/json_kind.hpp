@@ -15,5 +15,7 @@ enum class integer_wording {
 
 std::string_view json_kind_phrase(boost::json::value const& v,
                                   integer_wording integers = integer_wording::as_number);
+std::string_view json_kind_phrase(boost::json::kind kind,
+                                  integer_wording integers = integer_wording::as_number);
 
 }  // namespace cds::fhir

@@ -1,8 +1,9 @@
 #pragma once
 // What the typed readers (resources.hpp) read of a resource, at its top level: the one-pass
-// request reader keeps these members of a resource and skips every other one without
-// building it, so the list must name every member a reader looks at (the equivalence test
-// over all fixtures fails when it does not).
+// request reader keeps these members of a resource that is a prefetch value of its own (a
+// Patient, say) and skips every other one without building it, so the list must name every
+// member a reader looks at (the equivalence test over all fixtures fails when it does not).
+// Bundle entries are laid out whole as tapes (json_tape.hpp) and need no list.
 
 #include <string_view>
 

@@ -17,9 +17,13 @@
 
 namespace cds::fhir {
 
+class tape_node;  // json_tape.hpp
+
 namespace detail {
 class json_path;  // fhir/src/json_read.hpp: an element path rendered only when needed
-}
+template <class Value>
+struct json_object_of;  // json_read.hpp: the object type of a JSON value type
+}  // namespace detail
 
 struct patient_snapshot {
     // Member-wise (C++20 defaulted): what the equivalence of the two request readers is checked by.
@@ -71,6 +75,10 @@ public:
     std::size_t add_bundle_entry(boost::json::value const& entry,
                                  std::string const& bundle_path,
                                  std::size_t index);
+    // The same for an entry laid out as a tape (json_tape.hpp) by a streaming reader.
+    std::size_t add_bundle_entry(tape_node const& entry,
+                                 std::string const& bundle_path,
+                                 std::size_t index);
     // The same for the Bundle's whole `entry` member when it is not an array (a single
     // object sent instead, or a value of the wrong type).
     std::size_t add_bundle_entries(boost::json::value const& entries,
@@ -83,21 +91,22 @@ private:
     // Paths stay unrendered chains here: each resource renders its own once (source_path).
     // `bundle_entry`: the Bundle entry the resource is in (its fullUrl is read only for the
     // resources that keep one, Medications); without an entry, `full_url` is the caller's.
-    void add_resource(boost::json::object const& resource,
+    // Each reads a Boost.JSON tree or a tape alike (json_read.hpp).
+    template <class Object>
+    void add_resource(Object const& resource,
                       detail::json_path const& path,
-                      boost::json::object const* bundle_entry,
+                      Object const* bundle_entry,
                       std::string_view full_url);
-    std::size_t add_value(boost::json::value const& v,
+    template <class Value>
+    std::size_t add_value(Value const& v,
                           detail::json_path const& path,
                           int bundle_depth,
-                          boost::json::object const* bundle_entry,
+                          typename detail::json_object_of<Value>::type const* bundle_entry,
                           std::string_view full_url);
-    std::size_t add_entries(boost::json::value const& entries,
-                            detail::json_path const& path,
-                            int bundle_depth);
-    std::size_t add_entry(boost::json::value const& item,
-                          detail::json_path const& entry_path,
-                          int bundle_depth);
+    template <class Value>
+    std::size_t add_entries(Value const& entries, detail::json_path const& path, int bundle_depth);
+    template <class Value>
+    std::size_t add_entry(Value const& item, detail::json_path const& entry_path, int bundle_depth);
     // De-duplication by (resourceType, id) without building a "Type/id" string per resource:
     // an open-addressing table of where each taken resource with an id sits in snapshot_; on
     // a hash match the resource's own type and id strings there are compared.

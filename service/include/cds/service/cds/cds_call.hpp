@@ -15,6 +15,7 @@
 //                      builds the snapshot, resolves draft orders' medications, evaluates the
 //                      rules and serializes {"cards": [...]}.
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -57,17 +58,21 @@ struct prepared_call {
     std::optional<std::vector<card_override>> overrides;
 };
 
-// How the body is read: as a tree first (the server's way), or in one pass
-// (request_reader.hpp), which gives the same answers on every input but was measured slower
-// than the tree on order-sign requests (tests/bench/README.md, 2026-12-04), so the server does
-// not use it yet.
-enum class request_reading { tree, one_pass };
+// How the body is read: as a tree, or in one pass (request_reader.hpp). Both give the same
+// answers on every input (tests/service/request_reader_tests.cpp). The one pass is faster on
+// bodies that carry Bundles (order-sign with 50 Observations: -16 % instructions, with 500:
+// -21 %) but has a fixed cost that makes small bodies slower (patient-view, 1.3 KB: +31 %),
+// so the server picks by size (tests/bench/README.md).
+enum class request_reading { by_size, tree, one_pass };
+
+// Bodies at least this large are read in one pass when reading by_size.
+inline constexpr std::size_t one_pass_min_body_bytes = 8 * 1024;
 
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(
     http_request const& request,
     service_state const& state,
     rules::service_definition const& service,
-    request_reading reading = request_reading::tree);
+    request_reading reading = request_reading::by_size);
 
 // Merges fetched data into the call and decides what is missing: returns one
 // "required data unavailable" issue (diagnostics, expression) per required key without data,

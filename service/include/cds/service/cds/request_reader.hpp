@@ -4,14 +4,15 @@
 // request. The envelope (hook, hookInstance, fhirServer, fhirAuthorization, context) is built
 // as a small tree, because the JSON Schemas and the update actions need it. Prefetch
 // Bundles, which are almost all of a real request, are read an entry at a time: each entry
-// is built in a scratch arena with only the members the typed readers read
-// (fhir/read_members.hpp), handed to the snapshot builder, and dropped. The readers and the
-// builder are the same as for a tree, so cards, issues and their paths are the same.
+// is laid out as a tape straight from the parser's events (fhir/json_tape.hpp: no tree, its
+// strings left in the body), read by the same typed readers and snapshot builder as a tree,
+// and dropped. So cards, issues and their paths are the same.
 //
 // A request in a form this reader does not take in one pass is reported (needs_tree) and the
 // caller reads it as a tree; no answer depends on which reader ran (the equivalence test and
-// the request_reader fuzzer compare both on every input). Not yet the server's hot path: per
-// event it costs more than Boost.JSON's own tree building saves (tests/bench/README.md).
+// the request_reader fuzzer compare both on every input). An entry that repeats a member
+// name is read as a tree too (a tree keeps the last one). The server reads bodies from 8 KB
+// up this way (cds_call.hpp, one_pass_min_body_bytes).
 
 #include <cstddef>
 #include <optional>
