@@ -270,7 +270,8 @@ struct rule_set_data {
     std::map<std::string, rule_text, std::less<>> rule_texts;
     [[nodiscard]] rule_text const& rule(std::string_view rule_id) const;
 
-    std::map<std::string, std::string, std::less<>> texts;  // "severity.severe", "actions.iv", ...
+    // "severity.severe", "actions.iv", ...: hashed, since cards look texts up by the hundred.
+    std::unordered_map<std::string, std::string, string_hash, std::equal_to<>> texts;
     [[nodiscard]] std::string const& text(std::string_view key) const;
 
     std::vector<coding_config> override_reasons;  // every reason a rule may offer

@@ -171,9 +171,10 @@ std::string without_references(std::string const& text, rule_set_data const& d) 
         {"Condition/", "references.condition"}};
     std::string out = text;
     for (auto const& [prefix, key] : kinds) {
+        std::size_t at = out.find(prefix);
+        if (at == std::string::npos) continue;
         std::string const& words = d.text(key);
-        for (std::size_t at = out.find(prefix); at != std::string::npos;
-             at = out.find(prefix, at)) {
+        for (; at != std::string::npos; at = out.find(prefix, at)) {
             std::size_t end = at + prefix.size();
             while (end < out.size() && out[end] != ' ' && out[end] != ')' && out[end] != ':' &&
                    out[end] != ',')

@@ -127,15 +127,19 @@ card_draft compose_hypomagnesemia(std::vector<card_draft> parts, rule_context co
 // A sentence as the card checker compares them: without markdown emphasis.
 std::string plain(std::string_view s) {
     std::string out;
+    out.reserve(s.size());
     for (char ch : s) {
-        if (ch != '*' && ch != '_' && ch != '`') out += ch;
+        if (ch != '*' && ch != '_' && ch != '`') out.push_back(ch);
     }
-    while (!out.empty() && (out.front() == ' ' || out.front() == '-')) out.erase(0, 1);
-    while (!out.empty() && out.back() == ' ') out.pop_back();
+    auto const first = out.find_first_not_of(" -");
+    if (first == std::string::npos) return {};
+    out.erase(0, first);
+    while (out.back() == ' ') out.pop_back();
     return out;
 }
 
 // Words as the card checker counts them: runs without spaces that hold a letter or digit.
+// Emphasis marks and leading dashes hold none, so a sentence and its plain() form count alike.
 std::size_t word_count(std::string_view s) {
     std::size_t n = 0;
     bool counted = false;
@@ -154,20 +158,21 @@ std::size_t word_count(std::string_view s) {
 // line break. Sentences of fewer than four words ("Kidney function: normal.") may recur.
 std::string without_seen(std::string const& block, std::set<std::string>& seen) {
     std::string out;
+    out.reserve(block.size());
+    std::string_view const text = block;
     std::size_t start = 0;
-    while (start < block.size()) {
+    while (start < text.size()) {
         std::size_t end = start;
-        while (end < block.size() && block[end] != '\n' &&
-               !((block[end] == '.' || block[end] == '!' || block[end] == '?') &&
-                 end + 1 < block.size() && (block[end + 1] == ' ' || block[end + 1] == '\n')))
+        while (end < text.size() && text[end] != '\n' &&
+               !((text[end] == '.' || text[end] == '!' || text[end] == '?') &&
+                 end + 1 < text.size() && (text[end + 1] == ' ' || text[end + 1] == '\n')))
             ++end;
-        if (end < block.size() && block[end] != '\n') ++end;  // keep the full stop
+        if (end < text.size() && text[end] != '\n') ++end;  // keep the full stop
         std::size_t next = end;
-        while (next < block.size() && (block[next] == ' ' || block[next] == '\n')) ++next;
-        std::string const sentence = block.substr(start, end - start);
-        std::string const key = plain(sentence);
-        bool const repeated = word_count(key) >= 4 && !seen.insert(key).second;
-        if (!repeated) out += block.substr(start, next - start);
+        while (next < text.size() && (text[next] == ' ' || text[next] == '\n')) ++next;
+        std::string_view const sentence = text.substr(start, end - start);
+        bool const repeated = word_count(sentence) >= 4 && !seen.insert(plain(sentence)).second;
+        if (!repeated) out.append(text.substr(start, next - start));
         start = next;
     }
     while (!out.empty() && (out.back() == ' ' || out.back() == '\n')) out.pop_back();

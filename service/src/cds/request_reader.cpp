@@ -102,7 +102,7 @@ public:
         // Room for a typical request, so that it is read with a handful of allocations.
         request_keys_.reserve(8);
         prefetch_keys_.reserve(16);
-        tape_.reserve(512, 32);
+        tape_.reserve(128, 16);
     }
 
     bool on_document_begin(error_code&) { return true; }
@@ -147,7 +147,7 @@ public:
     bool on_comment(json::string_view, error_code&) { return true; }
 
     [[nodiscard]] bool needs_tree() const { return needs_tree_; }
-    void finish(one_pass_read& out);
+    one_pass_read finish();
 
 private:
     enum class destination : std::uint8_t { build, skip, stream };
@@ -619,7 +619,7 @@ void request_handler::push_tape(fhir::tape_node const& node) {
     }
 }
 
-void request_handler::finish(one_pass_read& out) {
+one_pass_read request_handler::finish() {
     // A prefetch read whole (it came before context) is added now, after context, as
     // read_hook_context adds it.
     if (!prefetch_streamed_) {
@@ -630,9 +630,13 @@ void request_handler::finish(one_pass_read& out) {
             }
         }
     }
-    out.resource_count = count_;
-    out.skipped_draft_orders = skipped_drafts_;
-    out.envelope = json::value(std::move(envelope_));
+    // Built in place: assigning to a default-constructed value would copy the envelope onto
+    // that value's (default) memory resource.
+    return one_pass_read{.error = std::nullopt,
+                         .envelope = json::value(std::move(envelope_)),
+                         .resource_count = count_,
+                         .skipped_draft_orders = skipped_drafts_,
+                         .needs_tree = false};
 }
 
 }  // namespace
@@ -665,8 +669,7 @@ one_pass_read read_request_one_pass(std::string_view body,
         out.error = json_error_response(body, ec, consumed, max_depth);
         return out;
     }
-    parser.handler().finish(out);
-    return out;
+    return parser.handler().finish();
 }
 
 http_response json_error_response(std::string_view body,
