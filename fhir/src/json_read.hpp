@@ -66,8 +66,13 @@ void add_issue(issue_list& issues,
 // for many members, one at a time, and FHIR objects are small (a Coding has three members, an
 // Observation a dozen): comparing lengths first and then bytes, inline, costs a fraction of a
 // library call to object::if_contains, which scans such objects linearly too (Boost.JSON
-// hashes only objects of more than 18 members). Larger objects keep the hashed look-up, so a
-// hostile object with thousands of members costs no more than before.
+// hashes only objects of more than 18 members). Larger tree objects use the hashed look-up, so a
+// hostile object with thousands of members does not make each look-up a scan; a tape scans
+// (tape_node::if_contains), at a cost bounded by the entry's size.
+//
+// The inline scan takes the first member of a name, if_contains the last (as a tree keeps
+// it). They agree because a tape with a repeated member is never read: its entry is read as
+// a tree (json_tape.hpp, has_repeated_member).
 inline constexpr std::size_t inline_scan_max_members = 18;
 
 template <>

@@ -31,6 +31,7 @@ void tape_builder::clear() {
 // An object just closed: does it repeat a member, and is it a resource (its last resourceType
 // member a string)?
 void tape_builder::check_members(tape_node const& object) {
+    if (too_large_) return;  // its spans are cut to 32 bits: not walked
     auto const range = members(object);
     if (object.tag() != 0) {
         tape_node const* type = nullptr;

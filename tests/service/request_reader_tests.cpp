@@ -189,8 +189,9 @@ TEST_CASE("every scenario request is read in one pass, without falling back to a
         auto const body = testing::read_text(file.string());
         rules::hook_context context;
         fhir::snapshot_builder builder;
-        auto const result = read_request_one_pass(body, 64, {}, {}, rules->services().front(),
-                                                  fhir::instant{}, context, builder);
+        auto const result =
+            read_request_one_pass(body, {64, 10000}, {}, {}, rules->services().front(),
+                                  fhir::instant{}, context, builder);
         CHECK_FALSE(result.needs_tree);
         CHECK_FALSE(result.error.has_value());
         CHECK(result.envelope.is_object());
@@ -242,7 +243,7 @@ TEST_CASE("the one-pass reader hands hostile forms to the tree and still agrees"
         head + R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":)" + mg +
             R"(,"resource":{"resourceType":"Patient","id":"q"}}]}}})",
         head +
-            R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","id":"o","status":"final","code":{"text":"Magnésium "serum""}}}]}}})",
+            R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"res\u006furce":{"resourceType":"Observation","id":"\u006f","st\u0061tus":"fin\u0061l","code":{"text":"Magn\u00e9sium \"serum\"","coding":[{"system":"http:\/\/loinc.org","code":"19123-9"}]},"valueQuantity":{"value":1.2,"unit":"mg\/dL"}}}]}}})",
         head +
             R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Bundle","entry":[{"resource":)" +
             mg + R"(}]}}]}}})",
@@ -257,6 +258,58 @@ TEST_CASE("the one-pass reader hands hostile forms to the tree and still agrees"
         CAPTURE(body.substr(0, 300));
         check_readers_agree(body, service, state);
     }
+}
+
+TEST_CASE("escaped names and values in a Bundle entry are read unescaped from the tape") {
+    auto const rules = testing::bundled_rules();
+    std::string const body =
+        R"({"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","hook":"patient-view",)"
+        R"("context":{"userId":"Practitioner/1","patientId":"p"},"prefetch":{"mg":{)"
+        R"("resourceType":"Bundle","entry":[{"res\u006furce":{"resourceType":"Observation",)"
+        R"("id":"\u006f","st\u0061tus":"fin\u0061l","code":{"text":"Magn\u00e9sium \"serum\"",)"
+        R"("coding":[{"system":"http:\/\/loinc.org","code":"19123-9"}]},)"
+        R"("valueQuantity":{"value":1.2,"unit":"mg\/dL"}}}]}}})";
+    rules::hook_context context;
+    fhir::snapshot_builder builder;
+    auto const result = read_request_one_pass(body, {64, 10000}, {}, {}, rules->services().front(),
+                                              fhir::instant{}, context, builder);
+    REQUIRE_FALSE(result.needs_tree);
+    REQUIRE_FALSE(result.error.has_value());
+    auto const snapshot = std::move(builder).build();
+    REQUIRE(snapshot.observations.size() == 1);
+    auto const& obs = snapshot.observations.front();
+    CHECK(obs.id == "o");
+    CHECK(obs.status == "final");
+    CHECK(obs.code.text == "Magn\xC3\xA9sium \"serum\"");
+    REQUIRE(obs.code.codings.size() == 1);
+    CHECK(obs.code.codings.front().system == "http://loinc.org");
+    REQUIRE(obs.value_quantity.has_value());
+    CHECK(obs.value_quantity->unit == "mg/dL");
+}
+
+TEST_CASE("the one-pass reader stops at the resource limit and leaves the count to the tree") {
+    auto const rules = testing::bundled_rules();
+    std::string const observation = R"({"resourceType":"Observation","id":"o","status":"final"})";
+    std::string body =
+        R"({"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","hook":"patient-view",)"
+        R"("context":{"userId":"Practitioner/1","patientId":"p"},"prefetch":{"mg":{)"
+        R"("resourceType":"Bundle","entry":[)" +
+        many_entries(observation, 40) + "]}}}";
+    rules::hook_context context;
+    fhir::snapshot_builder builder;
+    auto const over = read_request_one_pass(body, {64, 10}, {}, {}, rules->services().front(),
+                                            fhir::instant{}, context, builder);
+    CHECK(over.needs_tree);
+    // It stopped at the limit: the entries past it were not read into the snapshot.
+    CHECK(std::move(builder).build().observations.size() <= 10);
+
+    rules::hook_context context_within;
+    fhir::snapshot_builder builder_within;
+    auto const within = read_request_one_pass(body, {64, 100}, {}, {}, rules->services().front(),
+                                              fhir::instant{}, context_within, builder_within);
+    CHECK_FALSE(within.needs_tree);
+    // The Bundle counts too (an object with a string resourceType under prefetch).
+    CHECK(within.resource_count == 41);
 }
 
 }  // namespace cds::service

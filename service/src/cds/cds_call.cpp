@@ -249,8 +249,8 @@ void plan_prefetch(boost::json::object const& root,
 }
 
 // The body read in one pass (request_reader.hpp); nothing when it must be read as a tree.
-// The envelope takes the first quarter of the thread's first block, the entries (each built
-// and dropped in turn) the rest.
+// The envelope takes the first quarter of the thread's first block, the entries' scratch (the
+// strings the parser unescaped, reused entry after entry) the rest.
 std::optional<std::variant<http_response, prepared_call>> prepare_in_one_pass(
     http_request const& request,
     service_state const& state,
@@ -259,8 +259,9 @@ std::optional<std::variant<http_response, prepared_call>> prepare_in_one_pass(
     std::size_t const envelope_size = block.size() / 4;
     request_arena envelope_arena(block.data(), envelope_size);
     auto read = read_request_one_pass(
-        request.body, state.limits.max_json_depth, boost::json::storage_ptr(&envelope_arena),
-        block.subspan(envelope_size), *call.service, call.context.now, call.context, call.builder);
+        request.body, {state.limits.max_json_depth, state.limits.max_resources},
+        boost::json::storage_ptr(&envelope_arena), block.subspan(envelope_size), *call.service,
+        call.context.now, call.context, call.builder);
     if (read.needs_tree) return std::nullopt;
     if (read.error) return std::move(*read.error);
     // A count over the limit is made exact on the tree (duplicate keys count here).

@@ -89,7 +89,7 @@ public:
                     std::span<unsigned char> scratch,
                     rules::hook_context& context,
                     fhir::snapshot_builder& builder,
-                    unsigned max_depth)
+                    one_pass_limits limits)
         : storage_(std::move(storage)),
           context_(context),
           builder_(builder),
@@ -97,8 +97,9 @@ public:
           envelope_(storage_),
           prefetch_(storage_),
           body_(body),
-          scratch_(scratch) {
-        frames_.reserve(std::size_t{max_depth} + 2U);
+          scratch_(scratch),
+          max_resources_(limits.max_resources) {
+        frames_.reserve(std::size_t{limits.max_depth} + 2U);
         // Room for a typical request, so that it is read with a handful of allocations.
         request_keys_.reserve(8);
         prefetch_keys_.reserve(16);
@@ -124,23 +125,23 @@ public:
     bool on_string(json::string_view s, std::size_t, error_code& ec);
     bool on_number_part(json::string_view, error_code&) { return true; }
     bool on_int64(std::int64_t i, json::string_view, error_code& ec) {
-        if (taping_ || starts_tape()) return taped([&] { tape_.int64(i); });
+        if (taping_ || starts_tape()) return taped([&] { tape_.int64(i); }, ec);
         return scalar([&] { values_.push_int64(i); }, ec);
     }
     bool on_uint64(std::uint64_t u, json::string_view, error_code& ec) {
-        if (taping_ || starts_tape()) return taped([&] { tape_.uint64(u); });
+        if (taping_ || starts_tape()) return taped([&] { tape_.uint64(u); }, ec);
         return scalar([&] { values_.push_uint64(u); }, ec);
     }
     bool on_double(double d, json::string_view, error_code& ec) {
-        if (taping_ || starts_tape()) return taped([&] { tape_.real(d); });
+        if (taping_ || starts_tape()) return taped([&] { tape_.real(d); }, ec);
         return scalar([&] { values_.push_double(d); }, ec);
     }
     bool on_bool(bool b, error_code& ec) {
-        if (taping_ || starts_tape()) return taped([&] { tape_.boolean(b); });
+        if (taping_ || starts_tape()) return taped([&] { tape_.boolean(b); }, ec);
         return scalar([&] { values_.push_bool(b); }, ec);
     }
     bool on_null(error_code& ec) {
-        if (taping_ || starts_tape()) return taped([&] { tape_.null(); });
+        if (taping_ || starts_tape()) return taped([&] { tape_.null(); }, ec);
         return scalar([&] { values_.push_null(); }, ec);
     }
     bool on_comment_part(json::string_view, error_code&) { return true; }
@@ -175,7 +176,7 @@ private:
         } else {
             tape_.end_array();
         }
-        return after_taped();
+        return after_taped(ec);
     }
     bool begin_container(value_kind kind, error_code& ec);
     bool end_container(error_code& ec);
@@ -195,23 +196,22 @@ private:
     }
     void begin_tape();
     template <class Add>
-    bool taped(Add add) {
+    bool taped(Add add, error_code& ec) {
         add();
-        return after_taped();
+        return after_taped(ec);
     }
-    bool after_taped() {
+    bool after_taped(error_code& ec) {
         if (tape_.complete()) end_tape();
-        return true;
+        return needs_tree_ ? stop(ec) : true;
     }
     void end_tape();
     // A string the tape can point at until the entry is read: the body's own bytes when the
     // parser handed them over whole, else a copy in the entry's arena. `parts` holds what
     // arrived before `text` and is left empty.
     std::string_view stable(std::string_view text, std::string& parts) {
-        if (parts.empty() && text.data() >= body_.data() &&
-            text.data() + text.size() <= body_.data() + body_.size()) {
-            return text;
-        }
+        auto const at = reinterpret_cast<std::uintptr_t>(text.data());
+        auto const begin = reinterpret_cast<std::uintptr_t>(body_.data());
+        if (parts.empty() && at >= begin && at - begin + text.size() <= body_.size()) return text;
         return copy_to_entry_arena(text, parts);
     }
     std::string_view copy_to_entry_arena(std::string_view text, std::string& parts);
@@ -222,6 +222,10 @@ private:
         return false;
     }
     static bool seen_before(std::vector<std::string>& keys, std::string_view key);
+    void count_resource(std::size_t n) {
+        count_ += n;
+        if (count_ > max_resources_) needs_tree_ = true;
+    }
     json::storage_ptr entry_storage();
 
     json::storage_ptr storage_;
@@ -254,12 +258,14 @@ private:
     std::vector<std::string> prefetch_keys_;
     json::object envelope_;
     json::object prefetch_;
-    std::string_view body_;             // strings inside it outlive the read
-    std::span<unsigned char> scratch_;  // where each Bundle entry is built, then dropped
+    std::string_view body_;  // strings inside it outlive the read
+    // Where an entry's copied strings (and, for a repeated member, its tree) go; reused.
+    std::span<unsigned char> scratch_;
     std::optional<request_arena> entry_arena_;
     bool taping_ = false;
     fhir::tape_builder tape_;
     std::string text_;  // a string arriving in parts, while taping
+    std::size_t max_resources_;
 };
 
 bool request_handler::seen_before(std::vector<std::string>& keys, std::string_view key) {
@@ -344,7 +350,7 @@ bool request_handler::begin_container(value_kind kind, error_code& ec) {
 bool request_handler::end_container(error_code& ec) {
     frame const ended = frames_.back();
     frames_.pop_back();
-    if (ended.is_object && ended.counted && ended.type_is_string) ++count_;
+    if (ended.is_object && ended.counted && ended.type_is_string) count_resource(1);
     if (ended.kind == frame_kind::built) {
         if (ended.is_object) {
             values_.push_object(ended.size);
@@ -409,7 +415,7 @@ bool request_handler::on_string_part(json::string_view s, std::size_t, error_cod
 bool request_handler::on_string(json::string_view s, std::size_t, error_code& ec) {
     if (taping_ || starts_tape()) {
         tape_.string(stable({s.data(), s.size()}, text_));
-        return after_taped();
+        return after_taped(ec);
     }
     if (!in_string_) {
         string_destination_ = begin_value(value_kind::string).where;
@@ -573,7 +579,8 @@ void request_handler::end_tape() {
         needs_tree_ = true;  // counts past 32 bits: the tree reads it (and the limits refuse it)
         return;
     }
-    count_ += tape_.resource_count();
+    count_resource(tape_.resource_count());
+    if (needs_tree_) return;  // over the limit: the entry is not read
     std::size_t const index = frames_.back().index++;
     if (!tape_.has_repeated_member()) {
         (void)builder_.add_bundle_entry(tape_.root(), bundle_path_, index);
@@ -642,7 +649,7 @@ one_pass_read request_handler::finish() {
 }  // namespace
 
 one_pass_read read_request_one_pass(std::string_view body,
-                                    unsigned max_depth,
+                                    one_pass_limits limits,
                                     json::storage_ptr storage,
                                     std::span<unsigned char> scratch,
                                     rules::service_definition const& service,
@@ -652,9 +659,10 @@ one_pass_read read_request_one_pass(std::string_view body,
     one_pass_read out;
     begin_hook_context(service, now, context);
     json::parse_options options;
+    unsigned const max_depth = limits.max_depth;
     options.max_depth = max_depth;
     json::basic_parser<request_handler> parser(options, std::move(storage), body, scratch, context,
-                                               builder, max_depth);
+                                               builder, limits);
     // As stream_parser::write and finish do (parse_json_body), so that errors and the
     // position they are reported at are the same.
     error_code ec;

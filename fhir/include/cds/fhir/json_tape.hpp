@@ -2,7 +2,8 @@
 // A JSON value laid out as a flat run of nodes in document order, built straight from a
 // parser's events. The typed readers read it exactly as they read a Boost.JSON tree (the same
 // members, the same issues), without the tree's per-member allocations, hashing and copying:
-// strings stay where the parser saw them (the request body), numbers are stored as parsed.
+// strings stay where the parser saw them (the request body; the builder's caller copies the
+// ones the parser had to unescape), numbers are stored as parsed.
 //
 // Layout: a container node is followed by its contents; an object's members are a key node
 // (kind string) then the member's value. Every node knows how many nodes its subtree spans,
@@ -83,7 +84,8 @@ private:
     scalar scalar_{nullptr};
     std::uint32_t size_ = 0;
     std::uint32_t span_ = 1;
-    std::uint32_t tag_ = 0;  // a member name's signature (tape_name_tag)
+    // A member name's signature (tape_name_tag); on an object, 1 when it has a resourceType.
+    std::uint32_t tag_ = 0;
     boost::json::kind kind_ = boost::json::kind::null;
 };
 

@@ -75,7 +75,9 @@ public:
     std::size_t add_bundle_entry(boost::json::value const& entry,
                                  std::string const& bundle_path,
                                  std::size_t index);
-    // The same for an entry laid out as a tape (json_tape.hpp) by a streaming reader.
+    // The same for an entry laid out as a tape (json_tape.hpp) by a streaming reader. The
+    // tape must not repeat a member name (tape_builder::has_repeated_member): the readers
+    // take the first of a name where a tree keeps the last.
     std::size_t add_bundle_entry(tape_node const& entry,
                                  std::string const& bundle_path,
                                  std::size_t index);

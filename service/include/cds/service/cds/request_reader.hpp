@@ -4,9 +4,10 @@
 // request. The envelope (hook, hookInstance, fhirServer, fhirAuthorization, context) is built
 // as a small tree, because the JSON Schemas and the update actions need it. Prefetch
 // Bundles, which are almost all of a real request, are read an entry at a time: each entry
-// is laid out as a tape straight from the parser's events (fhir/json_tape.hpp: no tree, its
-// strings left in the body), read by the same typed readers and snapshot builder as a tree,
-// and dropped. So cards, issues and their paths are the same.
+// is laid out as a tape straight from the parser's events (fhir/json_tape.hpp: no tree; its
+// strings left in the body unless the parser had to unescape them), read by the same typed
+// readers and snapshot builder as a tree, and dropped. So cards, issues and their paths are
+// the same.
 //
 // A request in a form this reader does not take in one pass is reported (needs_tree) and the
 // caller reads it as a tree; no answer depends on which reader ran (the equivalence test and
@@ -51,11 +52,21 @@ struct one_pass_read {
     bool needs_tree = false;
 };
 
+// The service limits the reader applies as it goes.
+struct one_pass_limits {
+    unsigned max_depth = 0;
+    // Past this many resources the reader stops and hands the body to the tree, which
+    // counts exactly and refuses it, so that an oversized body is not read whole first.
+    std::size_t max_resources = 0;
+};
+
 // Reads `body` for `service` at `now` into `context` and `builder`, as
-// read_hook_context(tree) would. The envelope is allocated from `storage`; each Bundle entry
-// is built in `scratch` (continuing on the heap when it does not fit) and dropped there.
+// read_hook_context(tree) would. The envelope is allocated from `storage`. `scratch` holds
+// what one Bundle entry needs beyond its tape (the strings the parser unescaped, the tree of
+// an entry that repeats a member), continuing on the heap when it does not fit, and is
+// reused by the next entry.
 [[nodiscard]] one_pass_read read_request_one_pass(std::string_view body,
-                                                  unsigned max_depth,
+                                                  one_pass_limits limits,
                                                   boost::json::storage_ptr storage,
                                                   std::span<unsigned char> scratch,
                                                   rules::service_definition const& service,
