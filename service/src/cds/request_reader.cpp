@@ -103,6 +103,8 @@ public:
         // Room for a typical request, so that it is read with a handful of allocations.
         request_keys_.reserve(8);
         prefetch_keys_.reserve(16);
+        envelope_.reserve(8);
+        prefetch_.reserve(16);
         tape_.reserve(128, 16);
     }
 
@@ -209,19 +211,25 @@ private:
     // parser handed them over whole, else a copy in the entry's arena. `parts` holds what
     // arrived before `text` and is left empty.
     std::string_view stable(std::string_view text, std::string& parts) {
-        auto const at = reinterpret_cast<std::uintptr_t>(text.data());
-        auto const begin = reinterpret_cast<std::uintptr_t>(body_.data());
-        if (parts.empty() && at >= begin && at - begin + text.size() <= body_.size()) return text;
+        if (parts.empty() && in_body(text)) return text;
         return copy_to_entry_arena(text, parts);
     }
     std::string_view copy_to_entry_arena(std::string_view text, std::string& parts);
+    [[nodiscard]] bool in_body(std::string_view text) const {
+        auto const at = reinterpret_cast<std::uintptr_t>(text.data());
+        auto const begin = reinterpret_cast<std::uintptr_t>(body_.data());
+        return at >= begin && at - begin + text.size() <= body_.size();
+    }
     void push_tape(fhir::tape_node const& node);
     bool stop(error_code& ec) {
         needs_tree_ = true;
         ec = json::error::exception;
         return false;
     }
-    static bool seen_before(std::vector<std::string>& keys, std::string_view key);
+    static bool seen_before(std::vector<std::string_view>& keys, std::string_view key);
+    // A member name that stays readable until the read ends: the body's own bytes, or a copy
+    // in the envelope's memory.
+    std::string_view kept_name(std::string_view name);
     void count_resource(std::size_t n) {
         count_ += n;
         if (count_ > max_resources_) needs_tree_ = true;
@@ -234,10 +242,10 @@ private:
     json::value_stack values_;
     std::vector<frame> frames_;
 
-    std::string key_;          // a member name arriving in parts
-    std::string type_;         // a resourceType value arriving in parts
-    std::string request_key_;  // the request member whose value is being read
-    std::string prefetch_key_;
+    std::string key_;               // a member name arriving in parts
+    std::string type_;              // a resourceType value arriving in parts
+    std::string_view request_key_;  // the request member whose value is being read
+    std::string_view prefetch_key_;
     std::string bundle_path_;  // "prefetch.<key>" of the value being read
     bool bundle_key_is_entry_ = false;
     // The pending member of a built object: kept or not, and what its value gets.
@@ -254,8 +262,8 @@ private:
     bool needs_tree_ = false;
     std::size_t count_ = 0;
     std::size_t skipped_drafts_ = 0;
-    std::vector<std::string> request_keys_;
-    std::vector<std::string> prefetch_keys_;
+    std::vector<std::string_view> request_keys_;
+    std::vector<std::string_view> prefetch_keys_;
     json::object envelope_;
     json::object prefetch_;
     std::string_view body_;  // strings inside it outlive the read
@@ -268,7 +276,14 @@ private:
     std::size_t max_resources_;
 };
 
-bool request_handler::seen_before(std::vector<std::string>& keys, std::string_view key) {
+std::string_view request_handler::kept_name(std::string_view name) {
+    if (name.empty() || in_body(name)) return name;
+    auto* const copy = static_cast<char*>(storage_->allocate(name.size(), 1));
+    std::memcpy(copy, name.data(), name.size());
+    return {copy, name.size()};
+}
+
+bool request_handler::seen_before(std::vector<std::string_view>& keys, std::string_view key) {
     if (std::find(keys.begin(), keys.end(), key) != keys.end()) return true;
     keys.emplace_back(key);
     return false;
@@ -443,6 +458,8 @@ bool request_handler::decide_type(frame& top, std::string_view type) {
     if (type == "Bundle") {
         if (top.filter == member_filter::prefetch_pending) {
             top.kind = frame_kind::bundle;
+            bundle_path_ = "prefetch.";
+            bundle_path_.append(prefetch_key_.data(), prefetch_key_.size());
             top.type_is_string = true;
             values_.reset(storage_);  // drops the resourceType member pushed so far
             entry_seen_ = false;
@@ -510,14 +527,12 @@ void request_handler::key_in_built(frame& top, std::string_view key) {
 bool request_handler::key_in_structure(frame& top, std::string_view key) {
     switch (top.kind) {
         case frame_kind::request:
-            if (seen_before(request_keys_, key)) return false;
-            request_key_.assign(key);
+            request_key_ = kept_name(key);
+            if (seen_before(request_keys_, request_key_)) return false;
             return true;
         case frame_kind::prefetch:
-            if (seen_before(prefetch_keys_, key)) return false;
-            prefetch_key_.assign(key);
-            bundle_path_ = "prefetch.";
-            bundle_path_ += key;
+            prefetch_key_ = kept_name(key);
+            if (seen_before(prefetch_keys_, prefetch_key_)) return false;
             return true;
         case frame_kind::bundle:
             if (key == "resourceType") return false;
