@@ -86,7 +86,7 @@ struct json_object_of<tape_node> {
 
 // The member `key` of `o`, or nullptr.
 template <class Object>
-auto find_member(Object const& o, std::string_view key) -> decltype(o.if_contains(key)) {
+inline auto find_member(Object const& o, std::string_view key) -> decltype(o.if_contains(key)) {
     if (o.size() > inline_scan_max_members) return o.if_contains(key);
     for (auto const& member : members(o)) {
         auto const name = member.key();
@@ -103,12 +103,12 @@ auto find_member(Object const& o, std::string_view key) -> decltype(o.if_contain
 // A member that is there with a value. JSON null is read as absent: FHIR JSON never uses
 // null for a member, but some serializers write it for "no value", and nothing is lost.
 template <class Object>
-auto present(Object const& o, std::string_view key) -> decltype(o.if_contains(key)) {
+inline auto present(Object const& o, std::string_view key) -> decltype(o.if_contains(key)) {
     auto const* v = find_member(o, key);
     return v != nullptr && !v->is_null() ? v : nullptr;
 }
 template <class Object>
-bool is_present(Object const& o, std::string_view key) {
+inline bool is_present(Object const& o, std::string_view key) {
     return present(o, key) != nullptr;
 }
 
@@ -121,10 +121,10 @@ void report_wrong_kind(issue_list& issues,
                        std::string_view expected,
                        boost::json::kind found);
 template <class Value>
-void report_wrong_type(issue_list& issues,
-                       json_path const& path,
-                       std::string_view expected,
-                       Value const& found) {
+inline void report_wrong_type(issue_list& issues,
+                              json_path const& path,
+                              std::string_view expected,
+                              Value const& found) {
     report_wrong_kind(issues, path, expected, found.kind());
 }
 
@@ -154,7 +154,7 @@ std::optional<date_time> date_time_member(Object const& o,
 // Converts a JSON number (integer or double) to double; nullopt for non-numbers and
 // non-finite values.
 template <class Value>
-std::optional<double> number_value(Value const& v) {
+inline std::optional<double> number_value(Value const& v) {
     if (auto const* d = v.if_double()) {
         if (!std::isfinite(*d)) return std::nullopt;
         return *d;
@@ -166,11 +166,11 @@ std::optional<double> number_value(Value const& v) {
 
 // A string member copied into `out` (left empty when absent or wrongly typed).
 template <class Object>
-void copy_string_member(std::string& out,
-                        Object const& o,
-                        std::string_view key,
-                        json_path const& path,
-                        issue_list& issues) {
+inline void copy_string_member(std::string& out,
+                               Object const& o,
+                               std::string_view key,
+                               json_path const& path,
+                               issue_list& issues) {
     if (auto s = string_member(o, key, path, issues)) out.assign(s->data(), s->size());
 }
 
@@ -178,7 +178,7 @@ void copy_string_member(std::string& out,
 // not an array (an array-typed element sent as a single object, as the CDS Hooks sandbox
 // does for MedicationRequest.category and reasonCode).
 template <class Value, class F>
-void for_each_item(Value const& v, json_path const& path, F&& f) {
+inline void for_each_item(Value const& v, json_path const& path, F&& f) {
     if (auto const* a = v.if_array()) {
         std::size_t i = 0;
         for (auto const& item : elements(*a)) f(item, path.index(i++));
