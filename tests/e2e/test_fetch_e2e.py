@@ -555,9 +555,10 @@ class LargeAnswers(Base):
         # linear, and the call ends within the fetch deadline with the data used.
         prefetched = load_twin("patient-view-pat-30417", "prefetched")
         newest = prefetched["prefetch"]["magnesium"]["entry"][0]["resource"]
-        # A sanitizer build runs several times slower: the largest answer measures the deadline
-        # there, not the merge, so it runs only in the plain build.
-        counts = (10000, 20000) if os.environ.get("CDS_UNDER_SANITIZER") else (10000, 20000, 40000)
+        # A sanitizer build runs about five times slower (ThreadSanitizer on a 2-vCPU VM: 2.1-2.5 s
+        # for 10k results, 3.6-4.0 s for 20k against the 4 s deadline): there the larger answers
+        # measure the machine, not the merge, so they run only in the plain build.
+        counts = (10000,) if os.environ.get("CDS_UNDER_SANITIZER") else (10000, 20000, 40000)
         for count in counts:
             with self.subTest(observations=count):
                 observations = [newest]

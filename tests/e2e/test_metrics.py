@@ -81,9 +81,15 @@ class MetricsTest(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertEqual(server.request("GET", "/healthz")[0], 200)
 
-            headers, text, families = scrape_when(server, lambda f: any(
-                s.labels.get("route") == "/healthz" and s.value >= 1
-                for s in samples(f["magnesium_cds_http_requests"], "magnesium_cds_http_requests_total")))
+            # Every call above counted: the server counts each after writing its answer, on
+            # whichever thread served it, so the last answer's count is not always the last made.
+            def all_counted(f):
+                total = samples(f["magnesium_cds_http_requests"], "magnesium_cds_http_requests_total")
+                hook_calls = sum(s.value for s in total if s.labels.get("route") == "/cds-services/{id}")
+                healthz = sum(s.value for s in total if s.labels.get("route") == "/healthz")
+                return hook_calls >= 6 and healthz >= 1
+
+            headers, text, families = scrape_when(server, all_counted)
             self.assertEqual(headers.get("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
 
             requests = families["magnesium_cds_http_requests"]
