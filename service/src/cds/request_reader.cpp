@@ -40,8 +40,6 @@ enum class frame_kind : std::uint8_t {
 // Which members of a built object are kept.
 enum class member_filter : std::uint8_t {
     all,
-    entry,             // Bundle.entry: fullUrl, resource, search (snapshot_builder)
-    resource_pending,  // a resource before its resourceType is known
     prefetch_pending,  // a prefetch value before its resourceType is known (a Bundle streams)
     resource,          // a resource of a known type: what its reader reads
 };
@@ -215,6 +213,7 @@ private:
         return copy_to_entry_arena(text, parts);
     }
     std::string_view copy_to_entry_arena(std::string_view text, std::string& parts);
+    static std::string_view copy_into(json::memory_resource& where, std::string_view text);
     [[nodiscard]] bool in_body(std::string_view text) const {
         auto const at = reinterpret_cast<std::uintptr_t>(text.data());
         auto const begin = reinterpret_cast<std::uintptr_t>(body_.data());
@@ -276,11 +275,15 @@ private:
     std::size_t max_resources_;
 };
 
+std::string_view request_handler::copy_into(json::memory_resource& where, std::string_view text) {
+    if (text.empty()) return {};
+    auto* const copy = static_cast<char*>(where.allocate(text.size(), 1));
+    std::memcpy(copy, text.data(), text.size());
+    return {copy, text.size()};
+}
+
 std::string_view request_handler::kept_name(std::string_view name) {
-    if (name.empty() || in_body(name)) return name;
-    auto* const copy = static_cast<char*>(storage_->allocate(name.size(), 1));
-    std::memcpy(copy, name.data(), name.size());
-    return {copy, name.size()};
+    return in_body(name) ? name : copy_into(*storage_, name);
 }
 
 bool request_handler::seen_before(std::vector<std::string_view>& keys, std::string_view key) {
@@ -451,22 +454,18 @@ bool request_handler::on_string(json::string_view s, std::size_t, error_code& ec
     return true;
 }
 
-// The first member of a resource is its resourceType: the object's member filter follows from
-// it, and a prefetch value that is a Bundle is read entry by entry from here on. Returns true
-// when the value has become a streamed Bundle.
+// The first member of a prefetch value is its resourceType: the object's member filter
+// follows from it, and a Bundle is read entry by entry from here on. Returns true when the
+// value has become a streamed Bundle.
 bool request_handler::decide_type(frame& top, std::string_view type) {
     if (type == "Bundle") {
-        if (top.filter == member_filter::prefetch_pending) {
-            top.kind = frame_kind::bundle;
-            bundle_path_ = "prefetch.";
-            bundle_path_.append(prefetch_key_.data(), prefetch_key_.size());
-            top.type_is_string = true;
-            values_.reset(storage_);  // drops the resourceType member pushed so far
-            entry_seen_ = false;
-            return true;
-        }
-        top.filter = member_filter::all;  // a Bundle in an entry: the builder reads it whole
-        return false;
+        top.kind = frame_kind::bundle;
+        bundle_path_ = "prefetch.";
+        bundle_path_.append(prefetch_key_.data(), prefetch_key_.size());
+        top.type_is_string = true;
+        values_.reset(storage_);  // drops the resourceType member pushed so far
+        entry_seen_ = false;
+        return true;
     }
     top.filter = member_filter::resource;
     top.type = fhir::snapshot_resource_type(type);
@@ -502,11 +501,6 @@ void request_handler::key_in_built(frame& top, std::string_view key) {
     switch (top.filter) {
         case member_filter::all:
             break;
-        case member_filter::entry:
-            keep_next_ = key == "fullUrl" || key == "resource" || key == "search";
-            if (key == "resource") next_filter_ = member_filter::resource_pending;
-            break;
-        case member_filter::resource_pending:
         case member_filter::prefetch_pending:
             // Only a first member decides; a resourceType later on keeps the object whole.
             if (key == "resourceType" && top.size == 0) {
@@ -565,10 +559,7 @@ void request_handler::complete(json::value value) {
         case frame_kind::bundle:
             (void)builder_.add_bundle_entries(value, bundle_path_);
             break;
-        case frame_kind::entries:
-            (void)builder_.add_bundle_entry(value, bundle_path_, top.index++);
-            break;
-        default:
+        default:  // an entries element is taped, never built (end_tape)
             break;
     }
 }
@@ -581,9 +572,7 @@ void request_handler::begin_tape() {
 
 std::string_view request_handler::copy_to_entry_arena(std::string_view text, std::string& parts) {
     parts.append(text.data(), text.size());
-    auto* const copy = static_cast<char*>(entry_arena_->allocate(parts.size(), 1));
-    std::memcpy(copy, parts.data(), parts.size());
-    std::string_view const kept{copy, parts.size()};
+    std::string_view const kept = copy_into(*entry_arena_, parts);
     parts.clear();
     return kept;
 }
