@@ -70,8 +70,8 @@ enum stage : std::size_t {
     evaluate_stage,
     serialize_stage,
     service_stage,
-    // prepare_cds_call alone, reading the body as a tree, then in one pass (the server reads
-    // bodies from one_pass_min_body_bytes up in one pass).
+    // prepare_cds_call alone, reading the body as a tree, then in one pass (as the server
+    // does).
     read_tree_stage,
     read_one_pass_stage
 };

@@ -248,47 +248,48 @@ void plan_prefetch(boost::json::object const& root,
     }
 }
 
-// The body read in one pass (request_reader.hpp); nothing when it must be read as a tree.
+// The body read in one pass (request_reader.hpp) into `call`: an error response, or nothing.
 // The envelope takes the first quarter of the thread's first block, the entries' scratch (the
-// strings the parser unescaped, reused entry after entry) the rest.
-std::optional<std::variant<http_response, prepared_call>> prepare_in_one_pass(
-    http_request const& request,
-    service_state const& state,
-    prepared_call call,
-    std::span<unsigned char> block) {
+// strings the parser unescaped, reused entry after entry) the rest. `needs_tree` is set when
+// the body must be read as a tree (`call` is then to be discarded).
+std::optional<http_response> prepare_in_one_pass(http_request const& request,
+                                                 service_state const& state,
+                                                 prepared_call& call,
+                                                 std::span<unsigned char> block,
+                                                 bool& needs_tree) {
     std::size_t const envelope_size = block.size() / 4;
     request_arena envelope_arena(block.data(), envelope_size);
     auto read = read_request_one_pass(
         request.body, {state.limits.max_json_depth, state.limits.max_resources},
         boost::json::storage_ptr(&envelope_arena), block.subspan(envelope_size), *call.service,
         call.context.now, call.context, call.builder);
-    if (read.needs_tree) return std::nullopt;
-    if (read.error) return std::move(*read.error);
     // A count over the limit is made exact on the tree (duplicate keys count here).
-    if (read.resource_count > state.limits.max_resources) return std::nullopt;
-    if (auto error = check_envelope(read.envelope, state, *call.service)) return std::move(*error);
+    needs_tree =
+        read.needs_tree || (!read.error && read.resource_count > state.limits.max_resources);
+    if (needs_tree) return std::nullopt;
+    if (read.error) return std::move(*read.error);
+    if (auto error = check_envelope(read.envelope, state, *call.service)) return error;
     call.skipped_draft_orders = read.skipped_draft_orders;
     plan_prefetch(read.envelope.get_object(), request, state, call);
-    return call;
+    return std::nullopt;
 }
 
-std::variant<http_response, prepared_call> prepare_from_tree(
-    http_request const& request,
-    service_state const& state,
-    prepared_call call,
-    boost::json::storage_ptr const& storage) {
+std::optional<http_response> prepare_from_tree(http_request const& request,
+                                               service_state const& state,
+                                               prepared_call& call,
+                                               boost::json::storage_ptr const& storage) {
     auto parsed = parse_json_body_into(request.body, state.limits.max_json_depth, storage, storage);
     if (parsed.error) return std::move(*parsed.error);
     boost::json::value const& body = parsed.value;
     if (auto error = check_resource_count(count_request_resources(body, state.limits.max_resources),
                                           state.limits.max_resources))
-        return std::move(*error);
-    if (auto error = check_envelope(body, state, *call.service)) return std::move(*error);
+        return error;
+    if (auto error = check_envelope(body, state, *call.service)) return error;
     auto const& root = body.get_object();
     call.skipped_draft_orders =
         read_hook_context(root, *call.service, call.context.now, call.context, call.builder);
     plan_prefetch(root, request, state, call);
-    return call;
+    return std::nullopt;
 }
 
 }  // namespace
@@ -304,20 +305,26 @@ std::variant<http_response, prepared_call> prepare_cds_call(
     // So their arena is local and not shared: dropped in O(1) without visiting its nodes, and
     // it starts in this thread's reusable first block. Declared first, so it outlives them.
     arena_first_block const first_block;
-    auto const fresh_call = [&] {
-        prepared_call call;
+    // The call is prepared where it is returned from (one object, no move of the call).
+    std::variant<http_response, prepared_call> result;
+    auto const fresh_call = [&]() -> prepared_call& {
+        auto& call = result.emplace<prepared_call>();
         call.service = &service;
         call.context.now = state.fixed_now ? *state.fixed_now : request.received_at;
         return call;
     };
-    if (reading == request_reading::one_pass ||
-        (reading == request_reading::by_size && request.body.size() >= one_pass_min_body_bytes)) {
-        if (auto prepared = prepare_in_one_pass(request, state, fresh_call(),
-                                                {first_block.data(), first_block.size()}))
-            return std::move(*prepared);
+    std::optional<http_response> error;
+    bool needs_tree = reading == request_reading::tree;
+    if (!needs_tree) {
+        error = prepare_in_one_pass(request, state, fresh_call(),
+                                    {first_block.data(), first_block.size()}, needs_tree);
     }
-    request_arena arena(first_block.data(), first_block.size());
-    return prepare_from_tree(request, state, fresh_call(), boost::json::storage_ptr(&arena));
+    if (needs_tree) {
+        request_arena arena(first_block.data(), first_block.size());
+        error = prepare_from_tree(request, state, fresh_call(), boost::json::storage_ptr(&arena));
+    }
+    if (error) result.emplace<http_response>(std::move(*error));
+    return result;
 }
 
 namespace {

@@ -41,10 +41,13 @@ void read_draft_resource(boost::json::value const& resource,
             ++reader.skipped;
             return;
         }
-        // Copied onto the default resource: the request's tree lives in an arena that ends
-        // with prepare_cds_call, and the update actions are built from this copy later.
+        // Copied into memory of its own, which the copy keeps alive: the request's tree lives
+        // in an arena that ends with prepare_cds_call, and the update actions are built from
+        // this copy later. A monotonic resource takes a few blocks for the whole copy instead
+        // of an allocation per member and string.
         order->source_json = std::make_shared<boost::json::object const>(
-            resource.get_object(), boost::json::storage_ptr{});
+            resource.get_object(),
+            boost::json::make_shared_resource<boost::json::monotonic_resource>());
         reader.context.draft_orders.push_back(std::move(*order));
     } else if (is_resource_of_type(resource, "ServiceRequest")) {
         if (auto request = fhir::parse_service_request(resource, path, reader.issues))

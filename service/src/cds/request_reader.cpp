@@ -73,6 +73,48 @@ frame other_frame(frame_kind kind, bool counted) {
 
 enum class value_kind : std::uint8_t { object, array, string, other };
 
+// The reader's working vectors: its container frames and the tape of the current entry.
+struct reader_vectors {
+    std::vector<frame> frames;
+    fhir::tape_builder tape;
+};
+
+// The reader's vectors, kept per thread: a read starts with the capacity earlier reads on the
+// thread grew (the tape grows to the largest entry's nodes) instead of allocating and growing
+// it again. A read nested on the same thread (there is none) would get vectors of its own.
+class reader_vectors_lease {
+public:
+    reader_vectors_lease() {
+        if (cached_in_use_) {
+            own_ = std::make_unique<reader_vectors>();
+            leased_ = own_.get();
+        } else {
+            cached_in_use_ = true;
+            leased_ = &cached_;
+        }
+    }
+    ~reader_vectors_lease() {
+        if (leased_ != &cached_) return;
+        // What a hostile body grew is not kept for the thread's lifetime.
+        if (cached_.tape.node_capacity() > max_kept_tape_nodes) cached_.tape = fhir::tape_builder{};
+        cached_in_use_ = false;
+    }
+    reader_vectors_lease(reader_vectors_lease const&) = delete;
+    reader_vectors_lease& operator=(reader_vectors_lease const&) = delete;
+
+    [[nodiscard]] reader_vectors& get() const { return *leased_; }
+
+private:
+    static constexpr std::size_t max_kept_tape_nodes = 16 * 1024;  // 384 KB
+    static thread_local reader_vectors cached_;
+    static thread_local bool cached_in_use_;
+    reader_vectors* leased_ = nullptr;
+    std::unique_ptr<reader_vectors> own_;
+};
+
+thread_local reader_vectors reader_vectors_lease::cached_;
+thread_local bool reader_vectors_lease::cached_in_use_ = false;
+
 // The basic_parser handler: each event goes to the value being built, to the streamed
 // containers, or nowhere.
 class request_handler {
@@ -87,20 +129,23 @@ public:
                     std::span<unsigned char> scratch,
                     rules::hook_context& context,
                     fhir::snapshot_builder& builder,
-                    one_pass_limits limits)
+                    one_pass_limits limits,
+                    reader_vectors& vectors)
         : storage_(std::move(storage)),
           context_(context),
           builder_(builder),
           values_(storage_),
+          frames_(vectors.frames),
           envelope_(storage_),
           prefetch_(storage_),
           body_(body),
           scratch_(scratch),
+          tape_(vectors.tape),
           max_resources_(limits.max_resources) {
+        frames_.clear();
+        tape_.clear();
         frames_.reserve(std::size_t{limits.max_depth} + 2U);
         // Room for a typical request, so that it is read with a handful of allocations.
-        request_keys_.reserve(8);
-        prefetch_keys_.reserve(16);
         envelope_.reserve(8);
         prefetch_.reserve(16);
         tape_.reserve(128, 16);
@@ -225,7 +270,11 @@ private:
         ec = json::error::exception;
         return false;
     }
-    static bool seen_before(std::vector<std::string_view>& keys, std::string_view key);
+    // A member of the request or of prefetch: a repeated name is the tree's to read (it keeps
+    // the last), which the object's own emplace tells.
+    void keep_member(json::object& object, std::string_view key, json::value value) {
+        if (!object.emplace(key, std::move(value)).second) needs_tree_ = true;
+    }
     // A member name that stays readable until the read ends: the body's own bytes, or a copy
     // in the envelope's memory.
     std::string_view kept_name(std::string_view name);
@@ -239,7 +288,7 @@ private:
     rules::hook_context& context_;
     fhir::snapshot_builder& builder_;
     json::value_stack values_;
-    std::vector<frame> frames_;
+    std::vector<frame>& frames_;
 
     std::string key_;               // a member name arriving in parts
     std::string type_;              // a resourceType value arriving in parts
@@ -261,8 +310,6 @@ private:
     bool needs_tree_ = false;
     std::size_t count_ = 0;
     std::size_t skipped_drafts_ = 0;
-    std::vector<std::string_view> request_keys_;
-    std::vector<std::string_view> prefetch_keys_;
     json::object envelope_;
     json::object prefetch_;
     std::string_view body_;  // strings inside it outlive the read
@@ -270,7 +317,7 @@ private:
     std::span<unsigned char> scratch_;
     std::optional<request_arena> entry_arena_;
     bool taping_ = false;
-    fhir::tape_builder tape_;
+    fhir::tape_builder& tape_;
     std::string text_;  // a string arriving in parts, while taping
     std::size_t max_resources_;
 };
@@ -284,12 +331,6 @@ std::string_view request_handler::copy_into(json::memory_resource& where, std::s
 
 std::string_view request_handler::kept_name(std::string_view name) {
     return in_body(name) ? name : copy_into(*storage_, name);
-}
-
-bool request_handler::seen_before(std::vector<std::string_view>& keys, std::string_view key) {
-    if (std::find(keys.begin(), keys.end(), key) != keys.end()) return true;
-    keys.emplace_back(key);
-    return false;
 }
 
 json::storage_ptr request_handler::entry_storage() {
@@ -387,9 +428,9 @@ void request_handler::end_structure(frame const& ended) {
     if (ended.kind == frame_kind::bundle) {
         json::object placeholder(storage_);
         placeholder.emplace("resourceType", "Bundle");
-        prefetch_.emplace(prefetch_key_, std::move(placeholder));
+        keep_member(prefetch_, prefetch_key_, std::move(placeholder));
     } else if (ended.kind == frame_kind::prefetch) {
-        envelope_.emplace("prefetch", std::move(prefetch_));
+        keep_member(envelope_, "prefetch", std::move(prefetch_));
     }
 }
 
@@ -412,7 +453,7 @@ bool request_handler::scalar(Push push, error_code& ec) {
         push();
         after_scalar();
     }
-    return true;
+    return needs_tree_ ? stop(ec) : true;
 }
 
 bool request_handler::on_string_part(json::string_view s, std::size_t, error_code& ec) {
@@ -451,7 +492,7 @@ bool request_handler::on_string(json::string_view s, std::size_t, error_code& ec
         values_.push_string(s);
         after_scalar();
     }
-    return true;
+    return needs_tree_ ? stop(ec) : true;
 }
 
 // The first member of a prefetch value is its resourceType: the object's member filter
@@ -522,11 +563,9 @@ bool request_handler::key_in_structure(frame& top, std::string_view key) {
     switch (top.kind) {
         case frame_kind::request:
             request_key_ = kept_name(key);
-            if (seen_before(request_keys_, request_key_)) return false;
             return true;
         case frame_kind::prefetch:
             prefetch_key_ = kept_name(key);
-            if (seen_before(prefetch_keys_, prefetch_key_)) return false;
             return true;
         case frame_kind::bundle:
             if (key == "resourceType") return false;
@@ -550,11 +589,11 @@ void request_handler::complete(json::value value) {
                 skipped_drafts_ = read_context_member(value, context_, builder_);
                 context_read_ = true;
             }
-            envelope_.emplace(request_key_, std::move(value));
+            keep_member(envelope_, request_key_, std::move(value));
             break;
         case frame_kind::prefetch:
             read_prefetch_member(prefetch_key_, value, builder_);
-            prefetch_.emplace(prefetch_key_, std::move(value));
+            keep_member(prefetch_, prefetch_key_, std::move(value));
             break;
         case frame_kind::bundle:
             (void)builder_.add_bundle_entries(value, bundle_path_);
@@ -665,8 +704,9 @@ one_pass_read read_request_one_pass(std::string_view body,
     json::parse_options options;
     unsigned const max_depth = limits.max_depth;
     options.max_depth = max_depth;
+    reader_vectors_lease const vectors;
     json::basic_parser<request_handler> parser(options, std::move(storage), body, scratch, context,
-                                               builder, limits);
+                                               builder, limits, vectors.get());
     // As stream_parser::write and finish do (parse_json_body), so that errors and the
     // position they are reported at are the same.
     error_code ec;

@@ -170,6 +170,7 @@ public:
         nodes_.reserve(nodes);
         open_.reserve(depth);
     }
+    [[nodiscard]] std::size_t node_capacity() const { return nodes_.capacity(); }
     void begin_object() { open(boost::json::kind::object); }
     void begin_array() { open(boost::json::kind::array); }
     void end_object() { check_members(nodes_[close()]); }

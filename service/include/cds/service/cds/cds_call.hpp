@@ -58,21 +58,17 @@ struct prepared_call {
     std::optional<std::vector<card_override>> overrides;
 };
 
-// How the body is read: as a tree, or in one pass (request_reader.hpp). Both give the same
-// answers on every input (tests/service/request_reader_tests.cpp). The one pass is faster on
-// bodies that carry Bundles (order-sign with 50 Observations: -16 % instructions, with 500:
-// -21 %) but has a fixed cost that makes small bodies slower (patient-view, 1.3 KB: +31 %),
-// so the server picks by size (tests/bench/README.md).
-enum class request_reading { by_size, tree, one_pass };
-
-// Bodies at least this large are read in one pass when reading by_size.
-inline constexpr std::size_t one_pass_min_body_bytes = 8 * 1024;
+// How the body is read: in one pass (request_reader.hpp), which the server does, or as a
+// tree, which the one pass falls back to for the forms it does not take and which the tests
+// and fuzzers compare it with (tests/service/request_reader_tests.cpp): both give the same
+// answer on every input.
+enum class request_reading { one_pass, tree };
 
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(
     http_request const& request,
     service_state const& state,
     rules::service_definition const& service,
-    request_reading reading = request_reading::by_size);
+    request_reading reading = request_reading::one_pass);
 
 // Merges fetched data into the call and decides what is missing: returns one
 // "required data unavailable" issue (diagnostics, expression) per required key without data,

@@ -12,8 +12,8 @@
 // A request in a form this reader does not take in one pass is reported (needs_tree) and the
 // caller reads it as a tree; no answer depends on which reader ran (the equivalence test and
 // the request_reader fuzzer compare both on every input). An entry that repeats a member
-// name is read as a tree too (a tree keeps the last one). The server reads bodies from 8 KB
-// up this way (cds_call.hpp, one_pass_min_body_bytes).
+// name is read as a tree too (a tree keeps the last one). The server reads every body this
+// way (cds_call.hpp).
 
 #include <cstddef>
 #include <optional>
