@@ -100,11 +100,20 @@ bool matches_inside_words(std::string_view term) {
     return static_cast<std::size_t>(letters) >= letters_to_match_inside_words;
 }
 
-// True when `word` occurs in `text` with no letter or digit directly before or after it, or
+}  // namespace
+
+value_set::text_term value_set::text_term::of(std::string_view word) {
+    text_term term{lower(word)};
+    term.inside_words = matches_inside_words(term.lowered);
+    return term;
+}
+
+// True when the term occurs in `text` with no letter or digit directly before or after it, or
 // anywhere in `text` when it is long enough to match inside a word.
-bool contains_word(std::string_view text, std::string_view word) {
+bool value_set::text_term::found_in(std::string_view text) const {
+    std::string_view const word = lowered;
     if (word.empty()) return false;
-    if (matches_inside_words(word)) return text.find(word) != std::string_view::npos;
+    if (inside_words) return text.find(word) != std::string_view::npos;
     for (std::size_t pos = text.find(word); pos != std::string_view::npos;
          pos = text.find(word, pos + 1)) {
         bool const left_ok =
@@ -116,15 +125,12 @@ bool contains_word(std::string_view text, std::string_view word) {
     }
     return false;
 }
-}  // namespace
 
 bool value_set::matches_text(std::string_view lowered) const {
     if (lowered.empty()) return false;
-    bool const found = std::any_of(text_.begin(), text_.end(),
-                                   [&](std::string const& w) { return contains_word(lowered, w); });
-    if (!found) return false;
-    return std::none_of(exclude_.begin(), exclude_.end(),
-                        [&](std::string const& w) { return contains_word(lowered, w); });
+    auto const found_in_text = [&](text_term const& term) { return term.found_in(lowered); };
+    if (!std::any_of(text_.begin(), text_.end(), found_in_text)) return false;
+    return std::none_of(exclude_.begin(), exclude_.end(), found_in_text);
 }
 
 value_set const& rule_set_data::vs(std::string_view name) const {

@@ -75,8 +75,8 @@ public:
     };
 
     void add_code(std::string_view system_uri, std::string_view code, bool prefix);
-    void add_text(std::string_view word) { text_.push_back(lower(word)); }
-    void add_exclude(std::string_view word) { exclude_.push_back(lower(word)); }
+    void add_text(std::string_view word) { text_.push_back(text_term::of(word)); }
+    void add_exclude(std::string_view word) { exclude_.push_back(text_term::of(word)); }
 
     [[nodiscard]] bool matches(fhir::coding const& c) const { return lookup_.match(c) != 0; }
     [[nodiscard]] bool matches_code(fhir::codeable_concept const& cc) const {
@@ -92,10 +92,19 @@ public:
     static std::string lower(std::string_view s);
 
 private:
+    // A listed name, lower-cased, and whether it also matches inside a longer word (decided
+    // once, when the rules load).
+    struct text_term {
+        std::string lowered;
+        bool inside_words = false;
+        static text_term of(std::string_view word);
+        [[nodiscard]] bool found_in(std::string_view text) const;
+    };
+
     code_lookup lookup_;
     std::vector<code_entry> codes_;
-    std::vector<std::string> text_;
-    std::vector<std::string> exclude_;
+    std::vector<text_term> text_;
+    std::vector<text_term> exclude_;
 };
 
 enum class renal_band { normal, impaired, severely_impaired, contraindicated, unknown };

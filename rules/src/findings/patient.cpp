@@ -17,6 +17,14 @@ namespace findings {
 
 bool names_other_patient(std::string_view subject, std::string_view patient_id) {
     if (subject.empty() || patient_id.empty()) return false;
+    // The usual case, "Patient/<context id>", without taking the reference apart (a FHIR id
+    // has no '/', so such a subject can only be read as that patient).
+    constexpr std::string_view patient_prefix = "Patient/";
+    if (subject.size() == patient_prefix.size() + patient_id.size() &&
+        subject.starts_with(patient_prefix) && subject.ends_with(patient_id) &&
+        patient_id.find('/') == std::string_view::npos) {
+        return false;
+    }
     fhir::reference const r = fhir::make_reference(subject);
     return r.kind == fhir::reference_kind::relative && r.type == "Patient" && r.id != patient_id;
 }
