@@ -22,4 +22,5 @@ if [[ -z $binary ]]; then
     binary="$build_dir/service/magnesium-cds"
 fi
 [[ -n $serve_default_store_dir ]] && mkdir -p "$serve_default_store_dir"
+export_serve_malloc_tunables
 exec "$binary" serve "${serve_args[@]}"

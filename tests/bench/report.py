@@ -45,6 +45,7 @@ def main(argv):
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--log-level", default="info")
     p.add_argument("--io-model", default="shared")
+    p.add_argument("--malloc-tunables", default="glibc defaults")
     p.add_argument("--fhir-fallback", help="fhir_fallback.json of the FHIR-fallback stage")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
@@ -89,9 +90,9 @@ def main(argv):
         })
 
     print()
-    print("magnesium-cds vs nginx floor - %s, %d CPUs (%s), load %s -> %s, %ds per run, service threads %s, io model %s, log level %s"
+    print("magnesium-cds vs nginx floor - %s, %d CPUs (%s), load %s -> %s, %ds per run, service threads %s, io model %s, log level %s, malloc %s"
           % (machine["date"], machine["nproc"], machine["cpu"], a.load_start, a.load_end, a.duration,
-             a.threads or "default", a.io_model, a.log_level))
+             a.threads or "default", a.io_model, a.log_level, a.malloc_tunables))
     header = "%-15s %5s %11s %11s %7s %9s %9s %9s %9s %6s %9s" % (
         "request", "conns", "floor rps", "service rps", "ratio", "floor p50", "floor p99", "svc p50", "svc p99",
         "errors", "peak RSS")
@@ -275,6 +276,7 @@ def main(argv):
         "service_threads": a.threads or "default (hardware concurrency)",
         "service_log_level": a.log_level,
         "service_io_model": a.io_model,
+        "service_malloc_tunables": a.malloc_tunables,
         "service_peak_vmhwm_kib": a.peak_hwm,
         "http": rows,
         "raw_runs": runs,

@@ -6,12 +6,14 @@
 #                      [--soak [SECONDS]] [--soak-only] [--no-micro] [--threads N]
 #                      [--service-log-level info] [--io-model shared|per-thread]
 #                      [--wait-idle [LOAD]] [--out DIR] [--no-fhir-fallback | --fhir-fallback-only] [--fhir-connections "1 16"]
+#                      [--no-malloc-tunables]
 #
 # 1. builds the Release binary and the in-process micro-benchmark in build/bench (unless
 #    --build-dir names an existing build of magnesium-cds);
 # 2. generates the request bodies (generate_requests.py, dates relative to now);
-# 3. starts `magnesium-cds serve` and nginx (the machine's floor: `return 200` with a fixed
-#    JSON body, same POST bodies) on free 127.0.0.1 ports;
+# 3. starts `magnesium-cds serve` (with deploy/serve.sh's allocator setting, GLIBC_TUNABLES;
+#    --no-malloc-tunables leaves glibc's defaults) and nginx (the machine's floor: `return 200`
+#    with a fixed JSON body, same POST bodies) on free 127.0.0.1 ports;
 # 4. drives both with wrk (wrk.lua) at each connection count for each request size,
 #    nginx then the service back to back so that both see the same machine load;
 # 5. records requests/s, p50/p99 latency, the service/floor ratio and the service's peak
@@ -34,6 +36,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+# shellcheck source=../../deploy/serve-arguments.bash
+source "$repo/deploy/serve-arguments.bash"
 
 duration=10s
 build_dir=""
@@ -48,6 +52,7 @@ io_model=shared
 out="$repo/build/bench/results"
 wait_idle=""
 fhir_fallback=1
+malloc_tunables=1
 fhir_fallback_only=0
 fhir_connections="1 16"
 
@@ -69,6 +74,7 @@ while (($#)); do
         --no-fhir-fallback) fhir_fallback=0; shift ;;
         --fhir-fallback-only) fhir_fallback=1; fhir_fallback_only=1; micro=0; shift ;;
         --fhir-connections) fhir_connections="$2"; shift 2 ;;
+        --no-malloc-tunables) malloc_tunables=0; shift ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -150,7 +156,11 @@ start_service() {
     local log="$work/service.log"
     local args=(serve --listen 127.0.0.1:0 --log-level "$log_level" --io-model "$io_model")
     ((threads > 0)) && args+=(--threads "$threads")
-    "$binary" "${args[@]}" >"$work/service.out" 2>>"$log" &
+    # The allocator setting deploy/serve.sh runs the service with (serve-arguments.bash).
+    (
+        ((malloc_tunables)) && export_serve_malloc_tunables
+        exec "$binary" "${args[@]}"
+    ) >"$work/service.out" 2>>"$log" &
     service_pid=$!
     for _ in $(seq 100); do
         if grep -q '^listening on' "$work/service.out" 2>/dev/null; then break; fi
@@ -406,4 +416,5 @@ fi
 python3 "$here/report.py" --runs "$runs" --micro "$micro_file" --soak "$soak_file" \
     --binary "$binary" --duration "$duration_s" --load-start "$load_start" --load-end "$load_end" \
     --peak-hwm "$peak_hwm_all" --threads "$threads" --log-level "$log_level" --io-model "$io_model" --fhir-fallback "$fhir_file" \
+    --malloc-tunables "$( ((malloc_tunables)) && echo "$serve_malloc_tunables" || echo "glibc defaults")" \
     --out "$out/results.json"

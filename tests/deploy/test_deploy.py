@@ -147,6 +147,9 @@ class DockerfileTest(unittest.TestCase):
             for assignment in shlex.split(rest):
                 name, _, value = assignment.partition("=")
                 env[name] = value
+        # The C library's allocator setting (README.md, "Memory allocator"), not a flag; the
+        # serve script test checks it is the value deploy/serve.sh uses.
+        self.assertTrue(env.pop("GLIBC_TUNABLES", "").startswith("glibc.malloc.tcache_count="))
         for name in env:
             self.assertIn(name, {environment_name(f) for f in self.flags})
         # The installed rule file the image points at is the repository's bundled one.

@@ -23,11 +23,12 @@ import unittest
 ROOT = None
 BINARY = None
 ENVIRONMENT_VARIABLES = ("MAGNESIUM_CDS_LISTEN", "MAGNESIUM_CDS_RULES", "MAGNESIUM_CDS_FEEDBACK_DB",
-                         "MAGNESIUM_CDS_LOG_LEVEL", "MAGNESIUM_CDS_THREADS", "MAGNESIUM_CDS_PUBLIC_URL")
+                         "MAGNESIUM_CDS_LOG_LEVEL", "MAGNESIUM_CDS_THREADS", "MAGNESIUM_CDS_PUBLIC_URL",
+                         "GLIBC_TUNABLES")
 
 
 def clean_environment(**variables):
-    """The test's environment without any MAGNESIUM_CDS_* set by the caller, plus `variables`."""
+    """The test's environment without the variables serve.sh reads, plus `variables`."""
     env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
     env.update(variables)
     return env
@@ -89,6 +90,33 @@ class ArgumentMerge(unittest.TestCase):
         self.assertEqual(args[-len(user):], user)
 
 
+def exported_tunables(**variables):
+    """GLIBC_TUNABLES after serve-arguments.bash's export_serve_malloc_tunables."""
+    env = clean_environment(**variables)
+    script = 'source "$1/deploy/serve-arguments.bash"; export_serve_malloc_tunables; printf "%s" "$GLIBC_TUNABLES"'
+    result = subprocess.run(["bash", "-c", script, "bash", ROOT], env=env, capture_output=True, text=True,
+                            timeout=30, check=True)
+    return result.stdout
+
+
+class MallocTunables(unittest.TestCase):
+    def test_set_when_the_caller_set_none(self):
+        self.assertEqual(exported_tunables(), "glibc.malloc.tcache_count=1000")
+
+    def test_added_to_the_callers_other_tunables(self):
+        self.assertEqual(exported_tunables(GLIBC_TUNABLES="glibc.malloc.arena_max=2"),
+                         "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=1000")
+
+    def test_the_callers_own_count_is_kept(self):
+        self.assertEqual(exported_tunables(GLIBC_TUNABLES="glibc.malloc.tcache_count=64"),
+                         "glibc.malloc.tcache_count=64")
+
+    def test_the_image_sets_the_same_value(self):
+        with open(os.path.join(ROOT, "deploy", "Dockerfile"), encoding="utf-8") as f:
+            dockerfile = f.read()
+        self.assertIn("GLIBC_TUNABLES=" + exported_tunables(), dockerfile)
+
+
 class ServeScript(unittest.TestCase):
     def start(self, *user_args, **variables):
         env = clean_environment(CDS_SERVE_BINARY=BINARY, **variables)
@@ -123,6 +151,10 @@ class ServeScript(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix="magnesium-cds-serve-") as tmp:
             store = os.path.join(tmp, "feedback.sqlite3")
             process, port = self.start("--listen", "127.0.0.1:0", "--feedback-db", store, "--threads", "1")
+            with open("/proc/%d/environ" % process.pid, "rb") as f:
+                environment = f.read().split(b"\0")
+            self.assertIn(b"GLIBC_TUNABLES=glibc.malloc.tcache_count=1000", environment,
+                          "serve.sh did not start the service with its allocator setting")
             self.assert_healthy_then_stops(process, port)
             self.assertTrue(os.path.isfile(store), "the service did not open the store it was given")
 
