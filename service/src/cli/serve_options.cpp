@@ -38,10 +38,10 @@ void add_limit_options(po::options_description& d) {
     d.add_options()("max-body", po::value<std::size_t>()->default_value(limits.max_body_bytes),
                     "largest request body in bytes (413 beyond)")(
         "body-budget", po::value<std::size_t>()->default_value(limits.body_budget_bytes),
-        "request bodies held at once across all connections, in bytes (503 beyond; at least "
-        "--max-body)")("max-header",
-                       po::value<std::size_t>()->default_value(limits.max_header_bytes),
-                       "largest request line + headers in bytes (431 beyond)")(
+        "request bodies held at once across all connections, in bytes (a request waits for "
+        "room within --read-timeout, then 503; at least --max-body)")(
+        "max-header", po::value<std::size_t>()->default_value(limits.max_header_bytes),
+        "largest request line + headers in bytes (431 beyond)")(
         "max-json-depth", po::value<unsigned>()->default_value(limits.max_json_depth),
         "deepest JSON nesting accepted (400 beyond)")(
         "max-connections", po::value<std::size_t>()->default_value(limits.max_connections),

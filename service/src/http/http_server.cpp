@@ -59,6 +59,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "cds/service/http/body_budget.hpp"
 #include "cds/service/http/request_head.hpp"
 #include "cds/service/http/router.hpp"
 #include "cds/service/http/trace_context.hpp"
@@ -428,46 +429,6 @@ std::string read_error_diagnostics(errc code, service_limits const& limits) {
     }
 }
 
-// The bytes of request bodies the server holds at once (service_limits::body_budget_bytes),
-// shared by every connection. Taking a share never blocks: a request that finds no room is
-// answered 503 before its body is read.
-class body_budget {
-public:
-    explicit body_budget(std::size_t capacity) : capacity_{capacity} {}
-
-    [[nodiscard]] bool try_take(std::size_t bytes) {
-        std::size_t held = held_.load(std::memory_order_relaxed);
-        do {
-            if (bytes > capacity_ - held) return false;  // held never exceeds capacity_
-        } while (!held_.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
-        return true;
-    }
-    void give_back(std::size_t bytes) { held_.fetch_sub(bytes, std::memory_order_relaxed); }
-
-private:
-    std::size_t capacity_;
-    std::atomic<std::size_t> held_{0};
-};
-
-// One request's share of the body budget, given back when the request is done with.
-class body_reservation {
-public:
-    explicit body_reservation(body_budget& budget) : budget_{budget} {}
-    body_reservation(body_reservation const&) = delete;
-    body_reservation& operator=(body_reservation const&) = delete;
-    ~body_reservation() { budget_.give_back(bytes_); }
-
-    [[nodiscard]] bool take(std::size_t bytes) {
-        if (!budget_.try_take(bytes)) return false;
-        bytes_ += bytes;
-        return true;
-    }
-
-private:
-    body_budget& budget_;
-    std::size_t bytes_ = 0;
-};
-
 // Threading (server_options::io, `serve --io-model`): either one io_context run by
 // every thread with a strand per connection (shared, the default), or one io_context per
 // thread with the accept loop (on the first) handing each new connection to the next thread in
@@ -484,8 +445,8 @@ public:
           tls_context_{options.tls ? make_tls_context(*options.tls) : nullptr},
           threads_{std::max(1U, options.threads)},
           per_thread_{options.io == io_model::per_thread},
-          contexts_{make_contexts(threads_, per_thread_)},
           bodies_{state_->limits.body_budget_bytes},
+          contexts_{make_contexts(threads_, per_thread_)},
           acceptor_{acceptor_executor()},
           // At least 1 ms, so that a sub-millisecond timeout cannot make the watchdog spin.
           watchdog_period_{
@@ -896,9 +857,6 @@ private:
         return request;
     }
 
-    // Reads the body of an admitted request. Refused before reading (and the connection closed)
-    // when its announced length is over the limit, or when the bodies in flight leave no room
-    // for it. Returns false when the connection is done with (answered, or gone).
     template <class Stream>
     net::awaitable<bool> read_body(std::shared_ptr<connection<Stream>> const& conn,
                                    beast::flat_buffer& buffer,
@@ -913,12 +871,15 @@ private:
             co_return false;
         }
         // A chunked body's size is known only once it is read: room for the largest is taken.
-        if (!reservation.take(static_cast<std::size_t>(length.value_or(limits.max_body_bytes)))) {
-            auto response = error_response(
-                errc::bodies_over_budget,
-                "the request bodies being read or handled leave no room for this one "
-                "within the service's budget of " +
-                    std::to_string(limits.body_budget_bytes) + " bytes; retry shortly");
+        bool const room = co_await reservation.take(
+            static_cast<std::size_t>(length.value_or(limits.max_body_bytes)), deadline);
+        if (!room) {
+            auto response =
+                error_response(errc::bodies_over_budget,
+                               "the request bodies being read or handled left no room for this one "
+                               "within the service's budget of " +
+                                   std::to_string(limits.body_budget_bytes) +
+                                   " bytes before its read deadline; retry shortly");
             response.set_header("Retry-After", "1");
             co_await answer_and_close(conn, std::move(response));
             co_return false;
@@ -1146,8 +1107,10 @@ private:
     std::unique_ptr<ssl::context> tls_context_;  // null: plain HTTP
     unsigned threads_;
     bool per_thread_;
+    // Request bodies held at once, across connections; declared before the io_contexts, so
+    // that a session destroyed with them still finds it.
+    body_budget bodies_;
     std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per thread, or one shared
-    body_budget bodies_;      // request bodies held at once, across connections
     tcp::acceptor acceptor_;  // used only on its executor (a strand, or the first context)
     steady_clock::duration watchdog_period_;  // the shortest of the read, write and idle timeouts
     std::size_t next_context_ = 0;            // the accept loop's round-robin position

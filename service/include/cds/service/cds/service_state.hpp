@@ -32,12 +32,14 @@ namespace cds::service {
 // configuration (command-line flags), never literals in the server code.
 struct service_limits {
     std::size_t max_body_bytes = 4 * 1024 * 1024;
-    // All request bodies held at once, across connections: a body is admitted (after its
+    // All request bodies held at once, across connections: a body is read (after its
     // request's authentication) only while the bodies being read or handled leave room for
-    // its Content-Length, or for max_body_bytes when it is chunked; else 503 with Retry-After.
-    // At least max_body_bytes. Sixteen bodies of the largest size, or thousands of typical
-    // hook calls (tens of KiB each).
-    std::size_t body_budget_bytes = 64 * 1024 * 1024;
+    // its Content-Length, or for max_body_bytes when it is chunked; a request waits for room
+    // within its read_timeout, and is answered 503 with Retry-After if none comes. At least
+    // max_body_bytes. Two bodies of the largest size, or a hundred typical hook calls (tens
+    // of KiB each): more than the server threads can handle at once, so the wait costs no
+    // throughput and memory does not grow with the number of connections.
+    std::size_t body_budget_bytes = 8 * 1024 * 1024;
     std::size_t max_header_bytes = 16 * 1024;
     unsigned max_json_depth = 64;
     std::size_t max_connections = 1024;
