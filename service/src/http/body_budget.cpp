@@ -77,10 +77,10 @@ net::awaitable<bool> body_budget::take(std::size_t bytes,
     waiter w;
     w.bytes = bytes;
     w.wake = std::make_shared<net::steady_timer>(executor);
-    // A session destroyed while it waits (the server stopping) leaves no waiter behind and
-    // holds no room.
-    queue_place place{*this, w};
     enqueue(w);
+    // From here on, a session destroyed while it waits (the server stopping) leaves no waiter
+    // behind and holds no room.
+    queue_place place{*this, w};
     bool granted = is_granted(w);
     while (!granted && std::chrono::steady_clock::now() < deadline) {
         w.wake->expires_at(deadline);
