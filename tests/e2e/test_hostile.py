@@ -408,8 +408,8 @@ class BodiesInFlight(unittest.TestCase):
 
 class BodyBudgetWait(unittest.TestCase):
     """A request whose body does not fit in --body-budget waits, unread, for the bodies before
-    it: it is answered once room comes, or 503 with Retry-After when its read deadline comes
-    first."""
+    it: it is answered once room comes, or 503 with Retry-After after --body-wait, or at its
+    read deadline if that comes first."""
 
     HOLDER_BYTES = 64 * 1024
 
@@ -434,7 +434,7 @@ class BodyBudgetWait(unittest.TestCase):
 
     def test_a_request_is_answered_once_room_comes(self):
         server = Server("--max-body", str(self.HOLDER_BYTES), "--body-budget", str(self.HOLDER_BYTES),
-                        "--read-timeout", "10s")
+                        "--read-timeout", "10s", "--body-wait", "10s")
         try:
             holder = self.hold_the_budget(server)
             answers = []
@@ -450,25 +450,41 @@ class BodyBudgetWait(unittest.TestCase):
         finally:
             server.stop_expecting_clean_exit(log_tail=3000)
 
-    def test_a_request_that_finds_no_room_before_its_deadline_is_answered_503(self):
+    def refused_after(self, server):
+        """A request that waits behind a connection holding the whole budget: its answer, and
+        how long it took. Its connection opens first, so that its read deadline comes before
+        the holder's (which would give the room back when it expires)."""
+        with socket.create_connection((HOST, server.port), timeout=30) as waiting:
+            time.sleep(0.3)
+            holder = self.hold_the_budget(server)
+            sent = time.monotonic()
+            waiting.sendall(request_bytes("POST", PATIENT_VIEW, fixture_text("patient-view-severe.json").encode()))
+            status, headers, body = read_response(waiting.makefile("rb"))
+            took = time.monotonic() - sent
+        self.assertEqual(status, 503, body)
+        self.assertEqual(headers.get("retry-after"), "1")
+        self.assertEqual(e2e.outcome_code(body), "bodies-over-budget")
+        holder.close()
+        self.assertTrue(e2e.severe_call_ok(server), "the budget was not given back")
+        return took
+
+    def test_a_request_that_finds_no_room_within_the_body_wait_is_answered_503(self):
         server = Server("--max-body", str(self.HOLDER_BYTES), "--body-budget", str(self.HOLDER_BYTES),
-                        "--read-timeout", "2s")
+                        "--read-timeout", "10s", "--body-wait", "1s")
         try:
-            # The waiting request's connection opens first, so its read deadline comes before
-            # the holder's (which would give the room back when it expires).
-            with socket.create_connection((HOST, server.port), timeout=30) as waiting:
-                time.sleep(0.3)
-                holder = self.hold_the_budget(server)
-                sent = time.monotonic()
-                waiting.sendall(request_bytes("POST", PATIENT_VIEW, fixture_text("patient-view-severe.json").encode()))
-                status, headers, body = read_response(waiting.makefile("rb"))
-                took = time.monotonic() - sent
-            self.assertEqual(status, 503, body)
-            self.assertEqual(headers.get("retry-after"), "1")
-            self.assertEqual(e2e.outcome_code(body), "bodies-over-budget")
+            took = self.refused_after(server)
+            self.assertGreater(took, 0.8, "answered before its --body-wait")
+            self.assertLess(took, 5, "waited past its --body-wait")
+        finally:
+            server.stop_expecting_clean_exit(log_tail=3000)
+
+    def test_the_wait_ends_at_the_read_deadline_when_that_comes_first(self):
+        server = Server("--max-body", str(self.HOLDER_BYTES), "--body-budget", str(self.HOLDER_BYTES),
+                        "--read-timeout", "2s", "--body-wait", "1h")
+        try:
+            took = self.refused_after(server)
             self.assertGreater(took, 0.8, "answered before its read deadline")
-            holder.close()
-            self.assertTrue(e2e.severe_call_ok(server), "the budget was not given back")
+            self.assertLess(took, 8, "waited past its read deadline")
         finally:
             server.stop_expecting_clean_exit(log_tail=3000)
 

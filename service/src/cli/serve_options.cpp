@@ -39,7 +39,9 @@ void add_limit_options(po::options_description& d) {
                     "largest request body in bytes (413 beyond)")(
         "body-budget", po::value<std::size_t>()->default_value(limits.body_budget_bytes),
         "request bodies held at once across all connections, in bytes (a request waits for "
-        "room within --read-timeout, then 503; at least --max-body)")(
+        "room up to --body-wait, then 503; at least --max-body)")(
+        "body-wait", po::value<ops::duration>()->default_value({limits.body_wait}),
+        "longest a request waits for room in --body-budget (within --read-timeout)")(
         "max-header", po::value<std::size_t>()->default_value(limits.max_header_bytes),
         "largest request line + headers in bytes (431 beyond)")(
         "max-json-depth", po::value<unsigned>()->default_value(limits.max_json_depth),
@@ -207,6 +209,7 @@ service_limits service_limits_from(po::variables_map const& vm) {
     limits.max_connections = vm["max-connections"].as<std::size_t>();
     limits.max_resources = vm["max-resources"].as<std::size_t>();
     limits.body_budget_bytes = vm["body-budget"].as<std::size_t>();
+    limits.body_wait = timeout_option(vm, "body-wait");
     limits.read_timeout = timeout_option(vm, "read-timeout");
     limits.idle_timeout = timeout_option(vm, "idle-timeout");
     limits.write_timeout = timeout_option(vm, "write-timeout");

@@ -872,14 +872,15 @@ private:
         }
         // A chunked body's size is known only once it is read: room for the largest is taken.
         bool const room = co_await reservation.take(
-            static_cast<std::size_t>(length.value_or(limits.max_body_bytes)), deadline);
+            static_cast<std::size_t>(length.value_or(limits.max_body_bytes)),
+            std::min(deadline, steady_clock::now() + limits.body_wait));
         if (!room) {
             auto response =
                 error_response(errc::bodies_over_budget,
                                "the request bodies being read or handled left no room for this one "
-                               "within the service's budget of " +
-                                   std::to_string(limits.body_budget_bytes) +
-                                   " bytes before its read deadline; retry shortly");
+                               "in the service's budget of " +
+                                   std::to_string(limits.body_budget_bytes) + " bytes for " +
+                                   std::to_string(limits.body_wait.count()) + " ms; retry shortly");
             response.set_header("Retry-After", "1");
             co_await answer_and_close(conn, std::move(response));
             co_return false;

@@ -4,7 +4,8 @@
 // unread: the kernel's socket buffer holds it meanwhile (TCP flow control holds the client
 // back), so the service's memory holds only the bodies it admitted, however many connections
 // send at once. Room is given in arrival order, so a large body is not passed over again and
-// again by smaller ones, and no request waits longer than those before it need.
+// again by smaller ones, and no request waits longer than those before it need. How long a
+// request may wait is the caller's (service_limits::body_wait).
 
 #include <chrono>
 #include <cstddef>
