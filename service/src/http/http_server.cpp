@@ -857,6 +857,10 @@ private:
         return request;
     }
 
+    // Reads the body of an admitted request. Refused before reading (and the connection closed)
+    // when its announced length is over the limit, or when the bodies in flight leave no room
+    // for it within --body-wait (and its read deadline). Returns false when the connection is
+    // done with (answered, or gone).
     template <class Stream>
     net::awaitable<bool> read_body(std::shared_ptr<connection<Stream>> const& conn,
                                    beast::flat_buffer& buffer,
@@ -875,12 +879,13 @@ private:
             static_cast<std::size_t>(length.value_or(limits.max_body_bytes)),
             std::min(deadline, steady_clock::now() + limits.body_wait));
         if (!room) {
-            auto response =
-                error_response(errc::bodies_over_budget,
-                               "the request bodies being read or handled left no room for this one "
-                               "in the service's budget of " +
-                                   std::to_string(limits.body_budget_bytes) + " bytes for " +
-                                   std::to_string(limits.body_wait.count()) + " ms; retry shortly");
+            auto response = error_response(
+                errc::bodies_over_budget,
+                "the request bodies being read or handled left no room for this one "
+                "in the service's budget of " +
+                    std::to_string(limits.body_budget_bytes) +
+                    " bytes while it could wait (at most " +
+                    std::to_string(limits.body_wait.count()) + " ms); retry shortly");
             response.set_header("Retry-After", "1");
             co_await answer_and_close(conn, std::move(response));
             co_return false;
