@@ -1,6 +1,6 @@
 # The FHIR-fallback stage of tests/bench/run.sh (sourced by it; uses its variables and functions:
-# repo, here, out, work, now, binary, malloc_tunables, threads, log_level, duration_s, nginx_bin,
-# free_port, run_wrk, proc_kib; sets fallback_pid, strace_pid, fhir_state so that run.sh's trap
+# repo, here, out, work, now, threads, log_level, duration_s, nginx_bin, free_port,
+# exec_service, run_wrk, proc_kib; sets fallback_pid, strace_pid, fhir_state so that run.sh's trap
 # stops them).
 #
 # Issue 6's target: "FHIR-fallback path against a loopback FHIR server: parallel queries,
@@ -88,10 +88,7 @@ run_fhir_fallback_stage() {
     local args=(serve --listen 127.0.0.1:0 --log-level "$log_level" --now "$now"
                 --fhir-allow "$base" --fhir-allow "http://127.0.0.1:$replay_port/fhir")
     ((threads > 0)) && args+=(--threads "$threads")
-    (
-        ((malloc_tunables)) && export_serve_malloc_tunables
-        exec "$binary" "${args[@]}"
-    ) >"$ff/service.out" 2>>"$ff/service.log" &
+    (exec_service "${args[@]}") >"$ff/service.out" 2>>"$ff/service.log" &
     fallback_pid=$!
     for _ in $(seq 100); do
         grep -q '^listening on' "$ff/service.out" 2>/dev/null && break

@@ -152,15 +152,18 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Replaces the (sub)shell with `magnesium-cds ARGS...`, run with the allocator setting
+# deploy/serve.sh uses (serve-arguments.bash) unless --no-malloc-tunables.
+exec_service() {
+    ((malloc_tunables)) && export_serve_malloc_tunables
+    exec "$binary" "$@"
+}
+
 start_service() {
     local log="$work/service.log"
     local args=(serve --listen 127.0.0.1:0 --log-level "$log_level" --io-model "$io_model")
     ((threads > 0)) && args+=(--threads "$threads")
-    # The allocator setting deploy/serve.sh runs the service with (serve-arguments.bash).
-    (
-        ((malloc_tunables)) && export_serve_malloc_tunables
-        exec "$binary" "${args[@]}"
-    ) >"$work/service.out" 2>>"$log" &
+    (exec_service "${args[@]}") >"$work/service.out" 2>>"$log" &
     service_pid=$!
     for _ in $(seq 100); do
         if grep -q '^listening on' "$work/service.out" 2>/dev/null; then break; fi
