@@ -1,6 +1,9 @@
 #include "cds/fhir/json_tape.hpp"
 
 #include <algorithm>
+#include <cstring>
+
+#include "cds/fhir/json_text.hpp"
 
 namespace cds::fhir {
 
@@ -30,7 +33,7 @@ void tape_builder::clear() {
 
 // An object just closed: does it repeat a member, and is it a resource (its last resourceType
 // member a string)?
-void tape_builder::check_members(tape_node const& object) {
+void tape_builder::check_members(tape_node const& object, bool maybe_repeated) {
     if (too_large_) return;  // its spans are cut to 32 bits: not walked
     auto const range = members(object);
     if (object.tag() != 0) {
@@ -41,7 +44,7 @@ void tape_builder::check_members(tape_node const& object) {
         }
         if (type != nullptr && type->is_string()) ++resource_count_;
     }
-    if (repeated_member_ || object.size() < 2) return;
+    if (repeated_member_ || !maybe_repeated) return;
     if (object.size() <= pairwise_check_max_members) {
         for (auto a = range.begin(); a != range.end(); ++a) {
             auto b = a;
@@ -59,6 +62,113 @@ void tape_builder::check_members(tape_node const& object) {
     for (auto const member : members(object)) names.push_back(member.key());
     std::sort(names.begin(), names.end());
     repeated_member_ = std::adjacent_find(names.begin(), names.end()) != names.end();
+}
+
+std::string_view tape_builder::kept_string(std::string_view value,
+                                           bool unescaped,
+                                           boost::json::memory_resource& store) {
+    if (!unescaped || value.empty()) return value;
+    auto* const copy = static_cast<char*>(store.allocate(value.size(), 1));
+    std::memcpy(copy, value.data(), value.size());
+    return {copy, value.size()};
+}
+
+// A member name and its colon, at `at`; the value's whitespace skipped.
+bool tape_builder::read_member_name(char const*& at,
+                                    char const* end,
+                                    boost::json::memory_resource& store) {
+    if (at == end || *at != '"') return false;
+    ++at;
+    std::string_view name;
+    auto const kind = json_text::read_string(at, end, name, unescaped_);
+    if (kind == json_text::string_kind::declined) return false;
+    key(kept_string(name, kind == json_text::string_kind::unescaped, store));
+    at = json_text::skip_whitespace(at, end);
+    if (at == end || *at != ':') return false;
+    at = json_text::skip_whitespace(at + 1, end);
+    return true;
+}
+
+bool tape_builder::read_scalar(char const*& at,
+                               char const* end,
+                               boost::json::memory_resource& store) {
+    switch (*at) {
+        case '"': {
+            ++at;
+            std::string_view value;
+            auto const kind = json_text::read_string(at, end, value, unescaped_);
+            if (kind == json_text::string_kind::declined) return false;
+            string(kept_string(value, kind == json_text::string_kind::unescaped, store));
+            return true;
+        }
+        case 't':
+            if (!json_text::read_literal(at, end, "true")) return false;
+            boolean(true);
+            return true;
+        case 'f':
+            if (!json_text::read_literal(at, end, "false")) return false;
+            boolean(false);
+            return true;
+        case 'n':
+            if (!json_text::read_literal(at, end, "null")) return false;
+            null();
+            return true;
+        default:
+            break;
+    }
+    auto const n = json_text::read_number(at, end);
+    if (!n) return false;
+    if (n->is_integer) {
+        int64(n->integer);
+    } else {
+        real(n->real);
+    }
+    return true;
+}
+
+bool tape_builder::read_text(char const*& at,
+                             char const* end,
+                             std::size_t max_open,
+                             boost::json::memory_resource& store) {
+    char const* p = json_text::skip_whitespace(at, end);
+    for (;;) {
+        // A value starts at p.
+        if (p == end) return false;
+        char const c = *p;
+        if (c == '{' || c == '[') {
+            if (open_.size() >= max_open) return false;
+            bool const object = c == '{';
+            object ? begin_object() : begin_array();
+            p = json_text::skip_whitespace(p + 1, end);
+            if (p == end) return false;
+            if (*p != (object ? '}' : ']')) {
+                if (object && !read_member_name(p, end, store)) return false;
+                continue;
+            }
+            ++p;
+            object ? end_object() : end_array();
+        } else if (!read_scalar(p, end, store)) {
+            return false;
+        }
+        // After a value: the next member or element, or the end of containers.
+        for (;;) {
+            if (open_.empty()) {
+                at = p;
+                return true;
+            }
+            p = json_text::skip_whitespace(p, end);
+            if (p == end) return false;
+            bool const object = nodes_[open_.back().at].kind_ == boost::json::kind::object;
+            if (*p == ',') {
+                p = json_text::skip_whitespace(p + 1, end);
+                if (object && !read_member_name(p, end, store)) return false;
+                break;
+            }
+            if (*p != (object ? '}' : ']')) return false;
+            ++p;
+            object ? end_object() : end_array();
+        }
+    }
 }
 
 }  // namespace cds::fhir

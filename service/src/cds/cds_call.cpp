@@ -248,30 +248,37 @@ void plan_prefetch(boost::json::object const& root,
     }
 }
 
-// The body read in one pass (request_reader.hpp) into `call`: an error response, or nothing.
-// The envelope takes the first quarter of the thread's first block, the entries' scratch (the
-// strings the parser unescaped, reused entry after entry) the rest. `needs_tree` is set when
-// the body must be read as a tree (`call` is then to be discarded).
-std::optional<http_response> prepare_in_one_pass(http_request const& request,
-                                                 service_state const& state,
-                                                 prepared_call& call,
-                                                 std::span<unsigned char> block,
-                                                 bool& needs_tree) {
+// How reading a body ended: answered (an error response, or the call prepared), or to be
+// read again into a fresh call.
+enum class read_again { no, with_boost_json, as_tree };
+struct reading_outcome {
+    std::optional<http_response> error;
+    read_again again = read_again::no;
+};
+
+// The body read in one pass (request_reader.hpp) into `call`. The envelope takes the first
+// quarter of the thread's first block, the entries' scratch (the strings the parser
+// unescaped, reused entry after entry) the rest.
+reading_outcome prepare_in_one_pass(http_request const& request,
+                                    service_state const& state,
+                                    prepared_call& call,
+                                    std::span<unsigned char> block,
+                                    body_tokenizer tokenizer) {
     std::size_t const envelope_size = block.size() / 4;
     request_arena envelope_arena(block.data(), envelope_size);
     auto read = read_request_one_pass(
         request.body, {state.limits.max_json_depth, state.limits.max_resources},
         boost::json::storage_ptr(&envelope_arena), block.subspan(envelope_size), *call.service,
-        call.context.now, call.context, call.builder);
+        call.context.now, call.context, call.builder, tokenizer);
+    if (read.declined) return {.error = std::nullopt, .again = read_again::with_boost_json};
     // A count over the limit is made exact on the tree (duplicate keys count here).
-    needs_tree =
-        read.needs_tree || (!read.error && read.resource_count > state.limits.max_resources);
-    if (needs_tree) return std::nullopt;
-    if (read.error) return std::move(*read.error);
-    if (auto error = check_envelope(read.envelope, state, *call.service)) return error;
+    if (read.needs_tree || (!read.error && read.resource_count > state.limits.max_resources))
+        return {.error = std::nullopt, .again = read_again::as_tree};
+    if (read.error) return {.error = std::move(*read.error)};
+    if (auto error = check_envelope(read.envelope, state, *call.service)) return {.error = error};
     call.skipped_draft_orders = read.skipped_draft_orders;
     plan_prefetch(read.envelope.get_object(), request, state, call);
-    return std::nullopt;
+    return {};
 }
 
 std::optional<http_response> prepare_from_tree(http_request const& request,
@@ -313,17 +320,21 @@ std::variant<http_response, prepared_call> prepare_cds_call(
         call.context.now = state.fixed_now ? *state.fixed_now : request.received_at;
         return call;
     };
-    std::optional<http_response> error;
-    bool needs_tree = reading == request_reading::tree;
-    if (!needs_tree) {
-        error = prepare_in_one_pass(request, state, fresh_call(),
-                                    {first_block.data(), first_block.size()}, needs_tree);
+    std::span<unsigned char> const block{first_block.data(), first_block.size()};
+    reading_outcome read{.error = std::nullopt, .again = read_again::as_tree};
+    if (reading != request_reading::tree) {
+        auto const tokenizer = reading == request_reading::one_pass ? body_tokenizer::whole_body
+                                                                    : body_tokenizer::boost_json;
+        read = prepare_in_one_pass(request, state, fresh_call(), block, tokenizer);
     }
-    if (needs_tree) {
-        request_arena arena(first_block.data(), first_block.size());
-        error = prepare_from_tree(request, state, fresh_call(), boost::json::storage_ptr(&arena));
+    if (read.again == read_again::with_boost_json)
+        read = prepare_in_one_pass(request, state, fresh_call(), block, body_tokenizer::boost_json);
+    if (read.again == read_again::as_tree) {
+        request_arena arena(block.data(), block.size());
+        read.error =
+            prepare_from_tree(request, state, fresh_call(), boost::json::storage_ptr(&arena));
     }
-    if (error) result.emplace<http_response>(std::move(*error));
+    if (read.error) result.emplace<http_response>(std::move(*read.error));
     return result;
 }
 

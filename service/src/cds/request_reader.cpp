@@ -19,6 +19,7 @@
 #include "cds/request_arena.hpp"
 #include "cds/service/cds/errors.hpp"
 #include "cds/service/cds/hook_context.hpp"
+#include "cds/service/cds/json_tokenizer.hpp"
 #include "cds/service/http/router.hpp"
 
 namespace cds::service {
@@ -194,6 +195,15 @@ public:
 
     [[nodiscard]] bool needs_tree() const { return needs_tree_; }
     one_pass_read finish();
+
+    // For json_tokenizer: a Bundle entry is read from the text straight onto its tape.
+    [[nodiscard]] bool tapes_next_value() const {
+        return !taping_ && !frames_.empty() && frames_.back().kind == frame_kind::entries;
+    }
+    taped_value read_taped_value(char const*& at,
+                                 char const* end,
+                                 std::size_t max_open,
+                                 error_code& ec);
 
 private:
     enum class destination : std::uint8_t { build, skip, stream };
@@ -603,6 +613,20 @@ void request_handler::complete(json::value value) {
     }
 }
 
+taped_value request_handler::read_taped_value(char const*& at,
+                                              char const* end,
+                                              std::size_t max_open,
+                                              error_code& ec) {
+    begin_tape();
+    if (!tape_.read_text(at, end, max_open, *entry_arena_)) return taped_value::declined;
+    end_tape();
+    if (needs_tree_) {
+        (void)stop(ec);
+        return taped_value::stopped;
+    }
+    return taped_value::read;
+}
+
 void request_handler::begin_tape() {
     taping_ = true;
     tape_.clear();
@@ -689,6 +713,26 @@ one_pass_read request_handler::finish() {
                          .needs_tree = false};
 }
 
+// The body through the whole-body tokenizer. A handler that stops wants the tree; a body the
+// tokenizer declines goes to basic_parser, which has the last word on it.
+one_pass_read read_whole_body(std::string_view body, unsigned max_depth, request_handler& handler) {
+    json_tokenizer<request_handler> tokenizer(handler, max_depth);
+    error_code ec;
+    one_pass_read out;
+    switch (tokenizer.read(body, ec)) {
+        case tokenize_outcome::complete:
+            return handler.finish();
+        case tokenize_outcome::stopped:
+            out.needs_tree = handler.needs_tree();
+            out.declined = !out.needs_tree;
+            return out;
+        case tokenize_outcome::declined:
+            break;
+    }
+    out.declined = true;
+    return out;
+}
+
 }  // namespace
 
 one_pass_read read_request_one_pass(std::string_view body,
@@ -698,17 +742,23 @@ one_pass_read read_request_one_pass(std::string_view body,
                                     rules::service_definition const& service,
                                     fhir::instant now,
                                     rules::hook_context& context,
-                                    fhir::snapshot_builder& builder) {
-    one_pass_read out;
+                                    fhir::snapshot_builder& builder,
+                                    body_tokenizer tokenizer) {
     begin_hook_context(service, now, context);
+    reader_vectors_lease const vectors;
+    if (tokenizer == body_tokenizer::whole_body) {
+        request_handler handler(std::move(storage), body, scratch, context, builder, limits,
+                                vectors.get());
+        return read_whole_body(body, limits.max_depth, handler);
+    }
     json::parse_options options;
     unsigned const max_depth = limits.max_depth;
     options.max_depth = max_depth;
-    reader_vectors_lease const vectors;
     json::basic_parser<request_handler> parser(options, std::move(storage), body, scratch, context,
                                                builder, limits, vectors.get());
     // As stream_parser::write and finish do (parse_json_body), so that errors and the
     // position they are reported at are the same.
+    one_pass_read out;
     error_code ec;
     std::size_t const consumed = parser.write_some(true, body.data(), body.size(), ec);
     if (!ec && consumed < body.size()) ec = json::error::extra_data;

@@ -12,11 +12,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include <boost/json/kind.hpp>
+#include <boost/json/memory_resource.hpp>
 
 namespace cds::fhir {
 
@@ -173,24 +175,45 @@ public:
     [[nodiscard]] std::size_t node_capacity() const { return nodes_.capacity(); }
     void begin_object() { open(boost::json::kind::object); }
     void begin_array() { open(boost::json::kind::array); }
-    void end_object() { check_members(nodes_[close()]); }
+    void end_object() {
+        bool const maybe_repeated = open_.back().maybe_repeated;
+        check_members(nodes_[close()], maybe_repeated);
+    }
     void end_array() { (void)close(); }
-    void key(std::string_view name) {
-        auto& parent = nodes_[open_.back()];
+    [[gnu::always_inline]] void key(std::string_view name) {
+        auto& open = open_.back();
+        auto& parent = nodes_[open.at];
         ++parent.size_;
         std::uint32_t const tag = tape_name_tag(name);
         // An object's own tag says whether it has a resourceType member (check_members).
         if (tag == resource_type_tag) parent.tag_ = 1;
+        // Equal names have equal tags, so a bit seen before is the only case check_members
+        // has to look into.
+        std::uint64_t const bit = std::uint64_t{1} << ((tag * 0x9E3779B1U) >> 26);
+        if ((open.name_bits & bit) != 0) open.maybe_repeated = true;
+        open.name_bits |= bit;
         auto& node = nodes_.emplace_back();
         set_string(node, name);
         node.tag_ = tag;
     }
-    void string(std::string_view text) { set_string(add(boost::json::kind::string), text); }
+    [[gnu::always_inline]] void string(std::string_view text) {
+        set_string(add(boost::json::kind::string), text);
+    }
     void int64(std::int64_t i) { add(boost::json::kind::int64).scalar_.signed_integer = i; }
     void uint64(std::uint64_t u) { add(boost::json::kind::uint64).scalar_.unsigned_integer = u; }
     void real(double d) { add(boost::json::kind::double_).scalar_.real = d; }
     void boolean(bool b) { add(boost::json::kind::bool_).scalar_.boolean = b; }
     void null() { (void)add(boost::json::kind::null); }
+
+    // Lays out the JSON value that starts at `at` (after any whitespace) in one go, as the
+    // events above would, for text in the json_text.hpp subset; `at` moves past the value.
+    // Strings stay in the text unless they had escapes; those are unescaped into `store`.
+    // At most `max_open` containers may be open at once. Returns false, with the tape in an
+    // unspecified state, for text outside the subset (the caller reads it with Boost.JSON).
+    bool read_text(char const*& at,
+                   char const* end,
+                   std::size_t max_open,
+                   boost::json::memory_resource& store);
 
     // The value is complete: no container is open.
     [[nodiscard]] bool complete() const { return open_.empty() && !nodes_.empty(); }
@@ -204,16 +227,16 @@ public:
 
 private:
     // A value: counted as an element when it is in an array (an object counts its keys).
-    tape_node& add(boost::json::kind kind) {
+    [[gnu::always_inline]] tape_node& add(boost::json::kind kind) {
         if (!open_.empty()) {
-            auto& parent = nodes_[open_.back()];
+            auto& parent = nodes_[open_.back().at];
             if (parent.kind_ == boost::json::kind::array) ++parent.size_;
         }
         auto& node = nodes_.emplace_back();
         node.kind_ = kind;
         return node;
     }
-    void set_string(tape_node& node, std::string_view text) {
+    [[gnu::always_inline]] void set_string(tape_node& node, std::string_view text) {
         node.kind_ = boost::json::kind::string;
         node.scalar_.chars = text.data();
         if (text.size() > max_count) too_large_ = true;
@@ -221,23 +244,34 @@ private:
     }
     void open(boost::json::kind kind) {
         (void)add(kind);
-        open_.push_back(nodes_.size() - 1);
+        open_.push_back({.at = nodes_.size() - 1});
     }
     // Returns the closed container's position.
     std::size_t close() {
-        std::size_t const at = open_.back();
+        std::size_t const at = open_.back().at;
         open_.pop_back();
         std::size_t const span = nodes_.size() - at;
         if (span > max_count) too_large_ = true;
         nodes_[at].span_ = static_cast<std::uint32_t>(span);
         return at;
     }
-    void check_members(tape_node const& object);
+    void check_members(tape_node const& object, bool maybe_repeated);
+    bool read_member_name(char const*& at, char const* end, boost::json::memory_resource& store);
+    bool read_scalar(char const*& at, char const* end, boost::json::memory_resource& store);
+    std::string_view kept_string(std::string_view value,
+                                 bool unescaped,
+                                 boost::json::memory_resource& store);
 
     static constexpr std::size_t max_count = 0xffffffffU;
     static constexpr std::uint32_t resource_type_tag = tape_name_tag("resourceType");
     std::vector<tape_node> nodes_;
-    std::vector<std::size_t> open_;  // positions of the open containers
+    struct open_container {
+        std::size_t at = 0;           // its position
+        std::uint64_t name_bits = 0;  // an object's member names, a bit each (key)
+        bool maybe_repeated = false;  // two of them share a bit
+    };
+    std::vector<open_container> open_;
+    std::string unescaped_;  // read_text's buffer for a string with escapes
     std::size_t resource_count_ = 0;
     bool repeated_member_ = false;
     bool too_large_ = false;

@@ -60,9 +60,10 @@ struct prepared_call {
 
 // How the body is read: in one pass (request_reader.hpp), which the server does, or as a
 // tree, which the one pass falls back to for the forms it does not take and which the tests
-// and fuzzers compare it with (tests/service/request_reader_tests.cpp): both give the same
-// answer on every input.
-enum class request_reading { one_pass, tree };
+// and fuzzers compare it with (tests/service/request_reader_tests.cpp): all give the same
+// answer on every input. The one pass tokenizes with json_tokenizer.hpp, and with Boost.JSON's
+// basic_parser when that declines; one_pass_boost_json uses basic_parser from the start.
+enum class request_reading { one_pass, one_pass_boost_json, tree };
 
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(
     http_request const& request,

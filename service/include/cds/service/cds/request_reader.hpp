@@ -4,10 +4,13 @@
 // request. The envelope (hook, hookInstance, fhirServer, fhirAuthorization, context) is built
 // as a small tree, because the JSON Schemas and the update actions need it. Prefetch
 // Bundles, which are almost all of a real request, are read an entry at a time: each entry
-// is laid out as a tape straight from the parser's events (fhir/json_tape.hpp: no tree; its
-// strings left in the body unless the parser had to unescape them), read by the same typed
-// readers and snapshot builder as a tree, and dropped. So cards, issues and their paths are
-// the same.
+// is laid out as a tape (fhir/json_tape.hpp: no tree; its strings left in the body unless
+// they had escapes), read by the same typed readers and snapshot builder as a tree, and
+// dropped. So cards, issues and their paths are the same.
+//
+// The body is tokenized by json_tokenizer.hpp, which reads each entry straight from the text
+// onto its tape, or by Boost.JSON's basic_parser, whose events build the tape. The first
+// declines what it does not take, and the caller then reads the body again with the second.
 //
 // A request in a form this reader does not take in one pass is reported (needs_tree) and the
 // caller reads it as a tree; no answer depends on which reader ran (the equivalence test and
@@ -50,7 +53,15 @@ struct one_pass_read {
     // resource repeats its resourceType, or the body is not an object: read it as a tree.
     // Nothing else in the result is meaningful then.
     bool needs_tree = false;
+    // The whole-body tokenizer declined the body (json_tokenizer.hpp): read it again with
+    // body_tokenizer::boost_json. Nothing else in the result is meaningful then.
+    bool declined = false;
 };
+
+// What turns the body into parser events: the tokenizer for a body held whole
+// (json_tokenizer.hpp), which declines what it does not take, or Boost.JSON's basic_parser,
+// which takes every body and gives the error response for one that is not JSON.
+enum class body_tokenizer { whole_body, boost_json };
 
 // The service limits the reader applies as it goes.
 struct one_pass_limits {
@@ -64,15 +75,17 @@ struct one_pass_limits {
 // read_hook_context(tree) would. The envelope is allocated from `storage`. `scratch` holds
 // what one Bundle entry needs beyond its tape (the strings the parser unescaped, the tree of
 // an entry that repeats a member), continuing on the heap when it does not fit, and is
-// reused by the next entry.
-[[nodiscard]] one_pass_read read_request_one_pass(std::string_view body,
-                                                  one_pass_limits limits,
-                                                  boost::json::storage_ptr storage,
-                                                  std::span<unsigned char> scratch,
-                                                  rules::service_definition const& service,
-                                                  fhir::instant now,
-                                                  rules::hook_context& context,
-                                                  fhir::snapshot_builder& builder);
+// reused by the next entry. `context` and `builder` are to be fresh ones.
+[[nodiscard]] one_pass_read read_request_one_pass(
+    std::string_view body,
+    one_pass_limits limits,
+    boost::json::storage_ptr storage,
+    std::span<unsigned char> scratch,
+    rules::service_definition const& service,
+    fhir::instant now,
+    rules::hook_context& context,
+    fhir::snapshot_builder& builder,
+    body_tokenizer tokenizer = body_tokenizer::whole_body);
 
 // The 400 for a body the JSON parser stopped at: `consumed` bytes read, error `ec`.
 [[nodiscard]] http_response json_error_response(std::string_view body,

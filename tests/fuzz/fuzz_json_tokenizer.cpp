@@ -1,0 +1,229 @@
+// Harness (i): the request reader's whole-body tokenizer (json_tokenizer.hpp) and
+// tape_builder::read_text (json_tape.hpp) against boost::json::basic_parser, on any bytes.
+// Properties:
+//  - what the tokenizer reads to the end, basic_parser accepts, with the same events in the
+//    same order and the same values (strings byte for byte, numbers' kinds and bits);
+//  - what basic_parser refuses, the tokenizer declines (it never judges a body alone);
+//  - the elements of a top-level array go through read_text, as a Bundle's entries do, and
+//    their tapes replay as the same events;
+//  - a whole text that read_text lays out is accepted by basic_parser, with the same events.
+// Input: raw bytes, taken as a JSON text. Byte-level mutation only (no JSON mutator): the
+// tokenizer's edges are in the bytes.
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/monotonic_resource.hpp>
+
+#include "cds/fhir/json_tape.hpp"
+#include "cds/service/cds/json_tokenizer.hpp"
+#include "fuzz_support.hpp"
+
+namespace {
+
+constexpr char const* harness = "json_tokenizer";
+constexpr unsigned max_depth = 64;
+
+using boost::system::error_code;
+namespace json = boost::json;
+namespace fhir = cds::fhir;
+namespace service = cds::service;
+
+// Appends one event per value to a log: a letter, and the value's bytes or bits.
+struct event_log {
+    std::string text;
+    void add(char what, std::string_view bytes) {
+        text += what;
+        text += std::to_string(bytes.size());
+        text += ':';
+        text.append(bytes.data(), bytes.size());
+    }
+    void add_bits(char what, std::uint64_t bits) { add(what, std::to_string(bits)); }
+};
+
+void replay(fhir::tape_node const& node, event_log& log);
+
+// The basic_parser handler, used by both readers.
+class recorder {
+public:
+    static constexpr std::size_t max_object_size = json::object::max_size();
+    static constexpr std::size_t max_array_size = json::array::max_size();
+    static constexpr std::size_t max_key_size = json::string::max_size();
+    static constexpr std::size_t max_string_size = json::string::max_size();
+
+    explicit recorder(bool tape_array_elements = false) : tape_elements_(tape_array_elements) {}
+
+    bool on_document_begin(error_code&) { return true; }
+    bool on_document_end(error_code&) { return true; }
+    bool on_object_begin(error_code&) { return open('{', true); }
+    bool on_object_end(std::size_t, error_code&) { return close('}'); }
+    bool on_array_begin(error_code&) { return open('[', false); }
+    bool on_array_end(std::size_t, error_code&) { return close(']'); }
+    bool on_key_part(json::string_view s, std::size_t, error_code&) { return part(s); }
+    bool on_key(json::string_view s, std::size_t, error_code&) { return whole('k', s); }
+    bool on_string_part(json::string_view s, std::size_t, error_code&) { return part(s); }
+    bool on_string(json::string_view s, std::size_t, error_code&) { return whole('s', s); }
+    bool on_number_part(json::string_view, error_code&) { return true; }
+    bool on_int64(std::int64_t i, json::string_view, error_code&) {
+        log.add_bits('i', static_cast<std::uint64_t>(i));
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, json::string_view, error_code&) {
+        log.add_bits('u', u);
+        return true;
+    }
+    bool on_double(double d, json::string_view, error_code&) {
+        log.add_bits('d', std::bit_cast<std::uint64_t>(d));
+        return true;
+    }
+    bool on_bool(bool b, error_code&) {
+        log.add('b', b ? "1" : "0");
+        return true;
+    }
+    bool on_null(error_code&) {
+        log.add('n', {});
+        return true;
+    }
+    bool on_comment_part(json::string_view, error_code&) { return true; }
+    bool on_comment(json::string_view, error_code&) { return true; }
+
+    // json_tokenizer's tape hooks: the elements of a top-level array, when asked.
+    [[nodiscard]] bool tapes_next_value() const {
+        return tape_elements_ && open_.size() == 1 && open_[0] == '[';
+    }
+    service::taped_value read_taped_value(char const*& at,
+                                          char const* end,
+                                          std::size_t max_open,
+                                          error_code&) {
+        tape_.clear();
+        if (!tape_.read_text(at, end, max_open, store_)) return service::taped_value::declined;
+        replay(tape_.root(), log);
+        return service::taped_value::read;
+    }
+
+    event_log log;
+
+private:
+    bool open(char c, bool object) {
+        (void)object;
+        log.add(c, {});
+        open_ += c;
+        return true;
+    }
+    bool close(char c) {
+        log.add(c, {});
+        open_.pop_back();
+        return true;
+    }
+    bool part(json::string_view s) {
+        parts_.append(s.data(), s.size());
+        return true;
+    }
+    bool whole(char what, json::string_view s) {
+        parts_.append(s.data(), s.size());
+        log.add(what, parts_);
+        parts_.clear();
+        return true;
+    }
+
+    bool tape_elements_ = false;
+    std::string open_;
+    std::string parts_;
+    fhir::tape_builder tape_;
+    json::monotonic_resource store_;
+};
+
+void replay(fhir::tape_node const& node, event_log& log) {
+    switch (node.kind()) {
+        case json::kind::object:
+            log.add('{', {});
+            for (auto const member : fhir::members(node)) {
+                log.add('k', member.key());
+                replay(member.value(), log);
+            }
+            log.add('}', {});
+            break;
+        case json::kind::array:
+            log.add('[', {});
+            for (auto const& element : fhir::elements(node)) replay(element, log);
+            log.add(']', {});
+            break;
+        case json::kind::string:
+            log.add('s', node.get_string());
+            break;
+        case json::kind::int64:
+            log.add_bits('i', static_cast<std::uint64_t>(*node.if_int64()));
+            break;
+        case json::kind::uint64:
+            log.add_bits('u', *node.if_uint64());
+            break;
+        case json::kind::double_:
+            log.add_bits('d', std::bit_cast<std::uint64_t>(*node.if_double()));
+            break;
+        case json::kind::bool_:
+            log.add('b', *node.if_bool() ? "1" : "0");
+            break;
+        case json::kind::null:
+            log.add('n', {});
+            break;
+    }
+}
+
+// basic_parser's reading, as the request reader calls it; nullopt when it refuses the text.
+std::optional<std::string> boost_events(std::string_view text) {
+    json::parse_options options;
+    options.max_depth = max_depth;
+    json::basic_parser<recorder> parser(options);
+    error_code ec;
+    std::size_t const consumed = parser.write_some(true, text.data(), text.size(), ec);
+    if (!ec && consumed < text.size()) ec = json::error::extra_data;
+    if (!ec) parser.write_some(false, nullptr, 0, ec);
+    if (ec) return std::nullopt;
+    return parser.handler().log.text;
+}
+
+void check_tokenizer(std::string_view text,
+                     std::optional<std::string> const& expected,
+                     bool tape_elements) {
+    recorder events(tape_elements);
+    service::json_tokenizer<recorder> tokenizer(events, max_depth);
+    error_code ec;
+    auto const outcome = tokenizer.read(text, ec);
+    CDS_FUZZ_REQUIRE(harness, outcome != service::tokenize_outcome::stopped,
+                     "the recorder never stops");
+    if (outcome == service::tokenize_outcome::declined) return;
+    CDS_FUZZ_REQUIRE(harness, expected.has_value(),
+                     "the tokenizer read a text that basic_parser refuses");
+    CDS_FUZZ_REQUIRE(harness, events.log.text == *expected,
+                     "the tokenizer's events differ from basic_parser's");
+}
+
+void check_read_text(std::string_view text, std::optional<std::string> const& expected) {
+    fhir::tape_builder tape;
+    json::monotonic_resource store;
+    char const* at = text.data();
+    char const* const end = text.data() + text.size();
+    if (!tape.read_text(at, end, max_depth - 1, store)) return;
+    while (at != end && (*at == ' ' || *at == '\n' || *at == '\r' || *at == '\t')) ++at;
+    if (at != end) return;  // a value followed by more: not a whole text
+    CDS_FUZZ_REQUIRE(harness, expected.has_value(),
+                     "read_text laid out a text that basic_parser refuses");
+    event_log log;
+    replay(tape.root(), log);
+    CDS_FUZZ_REQUIRE(harness, log.text == *expected, "the tape differs from basic_parser's events");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
+    std::string_view const text{reinterpret_cast<char const*>(data), size};
+    auto const expected = boost_events(text);
+    check_tokenizer(text, expected, false);
+    check_tokenizer(text, expected, true);
+    check_read_text(text, expected);
+    return 0;
+}
