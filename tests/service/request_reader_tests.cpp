@@ -264,6 +264,56 @@ TEST_CASE("the one-pass reader hands hostile forms to the tree and still agrees"
     }
 }
 
+TEST_CASE(
+    "bodies the whole-body tokenizer declines are read by basic_parser, with the same answer") {
+    auto state = testing::make_state();
+    state.fixed_now = fhir::instant{std::chrono::sys_days{std::chrono::year{2026} / 3 / 10}};
+    auto const& service = state.rules.get()->services().front();
+    std::string const head = R"({"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","hook":")" +
+                             service.hook +
+                             R"(","context":{"userId":"Practitioner/1","patientId":"p"},)";
+    auto const with_mg = [&](std::string const& value, std::string const& text) {
+        return head +
+               R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","id":"o","status":"final","code":{"text":")" +
+               text +
+               R"(","coding":[{"system":"http://loinc.org","code":"19123-9"}]},"valueQuantity":{"value":)" +
+               value +
+               R"(,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"},"effectiveDateTime":"2026-03-10T06:00:00Z","subject":{"reference":"Patient/p"}}}]}}})";
+    };
+    std::vector<std::string> const declined{
+        with_mg("1.2000000000000002", "Mg"),    // 17 significant digits
+        with_mg("12345678901234567890", "Mg"),  // past 64 bits
+        with_mg("1.2e1000", "Mg"),              // a four-digit exponent
+        with_mg("1.2", "Mg \\udc00"),           // a lone low surrogate
+        with_mg("1.2", "Mg \\ud800 alone"),     // a lone high surrogate
+        with_mg("01.2", "Mg"),                  // not JSON: a leading zero
+        with_mg("1.2", "Mg\\x"),                // not JSON: an unknown escape
+        head + R"("prefetch":{}} x)",           // not JSON: trailing data
+        head + R"("prefetch":{"x":)" + std::string(70, '[') + std::string(70, ']') +
+            "}}",  // deeper than the limit
+    };
+    for (auto const& body : declined) {
+        CAPTURE(body.substr(0, 300));
+        rules::hook_context context;
+        fhir::snapshot_builder builder;
+        auto const result = read_request_one_pass(body, {64, 10000}, {}, {}, service,
+                                                  fhir::instant{}, context, builder);
+        CHECK(result.declined);
+        check_readers_agree(body, service, state);
+    }
+    // What it takes: 15 significant digits, a three-digit exponent, a surrogate pair.
+    for (auto const& body : {with_mg("1.23456789012345", "Mg"), with_mg("12e-1", "Mg"),
+                             with_mg("1.2", "Mg \\ud83d\\ude00")}) {
+        CAPTURE(body.substr(0, 300));
+        rules::hook_context context;
+        fhir::snapshot_builder builder;
+        auto const result = read_request_one_pass(body, {64, 10000}, {}, {}, service,
+                                                  fhir::instant{}, context, builder);
+        CHECK_FALSE(result.declined);
+        check_readers_agree(body, service, state);
+    }
+}
+
 TEST_CASE("escaped names and values in a Bundle entry are read unescaped from the tape") {
     auto const rules = testing::bundled_rules();
     std::string const body =
