@@ -189,7 +189,8 @@ def main() -> int:
     # Whole requests: the service path, the evaluate path, and resource parsing.
     for path in requests:
         data = path.read_bytes()
-        for harness in ("service_request", "evaluate", "fhir_resources", "request_reader"):
+        for harness in ("service_request", "evaluate", "fhir_resources", "request_reader",
+                        "json_tokenizer"):
             add(harness, data)
     # Single resources (smaller seeds) for resource parsing; their dateTime strings and
     # Quantities for the data-type harness.
@@ -199,6 +200,7 @@ def main() -> int:
             continue
         if path in examples:
             add("fhir_resources", path.read_bytes())
+            add("json_tokenizer", path.read_bytes())
         for resource in resources_of(value):
             add("fhir_resources", compact(resource))
             for text in strings_of(resource):

@@ -283,9 +283,10 @@ inline std::optional<number> read_number(char const*& at, char const* end) {
         if (p != end && (*p == '-' || *p == '+')) ++p;
         if (!is_digit(p)) return std::nullopt;
         int written = 0;
-        int exponent_digits = 0;
-        for (; is_digit(p); ++p, ++exponent_digits) written = written * 10 + (*p - '0');
-        if (exponent_digits > 3) return std::nullopt;
+        for (int exponent_digits = 1; is_digit(p); ++p, ++exponent_digits) {
+            if (exponent_digits > 3) return std::nullopt;
+            written = written * 10 + (*p - '0');
+        }
         exponent += exponent_negative ? -written : written;
     }
     at = p;
