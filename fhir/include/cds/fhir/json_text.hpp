@@ -4,8 +4,8 @@
 // tape_builder::read_text (json_tape.hpp) and by the service's request tokenizer.
 //
 // The subset is what CDS Hooks clients send: strings of valid UTF-8 with any escape but a
-// \u escape for a lone surrogate half, and numbers of up to 15 significant digits with at most
-// a three-digit exponent. Every function here declines the rest (returns "declined" or
+// \u escape for a lone surrogate half, and numbers with integer parts of up to 18 digits and
+// exponents of up to three. Every function here declines the rest (returns "declined" or
 // nullopt), and the caller then gives the whole body to basic_parser, which has the last word
 // (errors and their positions included). So this code accepts nothing that basic_parser
 // refuses, and produces the same values for what it accepts.
@@ -246,36 +246,56 @@ struct number {
     double real = 0;
 };
 
-// The number that starts at `at`; `at` moves past it. nullopt to decline. Up to 15
-// significant digits the mantissa is exact, and basic_parser keeps every digit too (it drops
-// fraction digits only past 2^53); the double then comes from the function basic_parser
-// converts with (a Boost.JSON internal: the build requires Boost 1.81 exactly, and the
-// json_tokenizer fuzzer compares the bits), so it is the same bit for bit.
+// The number that starts at `at`; `at` moves past it. nullopt to decline. The mantissa and
+// the exponent are built as basic_parser builds them (Boost 1.81, parse_number):
+//  - every digit of the integer part counts (up to 18 here, so none overflows; more are
+//    declined);
+//  - a fraction digit counts while the mantissa is at most 2^53 - 1, and is dropped after;
+//  - except that when 33 bytes or more remain after the sign, basic_parser first takes up to
+//    16 fraction digits at once, whatever the mantissa, if the integer part has at most 15
+//    digits and both parts together at most 18.
+// The double then comes from the function basic_parser converts with (a Boost.JSON internal:
+// the build requires Boost 1.81 exactly, and the json_tokenizer fuzzer compares the bits), so
+// it is the same bit for bit. Exponents of four digits or more are declined.
 inline std::optional<number> read_number(char const*& at, char const* end) {
+    constexpr std::uint64_t max_exact_mantissa = 9007199254740991;  // 2^53 - 1
     char const* p = at;
     bool const negative = p != end && *p == '-';
     if (negative) ++p;
+    bool const fraction_taken_in_chunk = end - p >= 33;
     auto const is_digit = [end](char const* q) { return q != end && *q >= '0' && *q <= '9'; };
     if (!is_digit(p)) return std::nullopt;
     std::uint64_t mantissa = 0;
-    int digits = 0;
-    int exponent = 0;
+    int integer_digits = 0;
     if (*p == '0') {
         ++p;
         if (is_digit(p)) return std::nullopt;  // a leading zero
     } else {
-        for (; is_digit(p); ++p, ++digits)
+        for (; is_digit(p); ++p) {
+            if (++integer_digits > 18) return std::nullopt;
             mantissa = mantissa * 10 + static_cast<unsigned>(*p - '0');
+        }
     }
     bool is_integer = true;
+    int exponent = 0;
     if (p != end && *p == '.') {
         is_integer = false;
         ++p;
         if (!is_digit(p)) return std::nullopt;
-        for (; is_digit(p); ++p, ++digits, --exponent)
-            mantissa = mantissa * 10 + static_cast<unsigned>(*p - '0');
+        char const* const first = p;
+        while (is_digit(p)) ++p;
+        auto const fraction_digits = p - first;
+        std::ptrdiff_t chunk = 0;
+        if (fraction_taken_in_chunk && integer_digits <= 15) {
+            chunk = fraction_digits < 16 ? fraction_digits : 16;
+            if (integer_digits + chunk > 18) chunk = 0;
+        }
+        for (std::ptrdiff_t i = 0; i < fraction_digits; ++i) {
+            if (i >= chunk && mantissa > max_exact_mantissa) break;
+            mantissa = mantissa * 10 + static_cast<unsigned>(first[i] - '0');
+            --exponent;
+        }
     }
-    if (digits > 15) return std::nullopt;
     if (p != end && (*p == 'e' || *p == 'E')) {
         is_integer = false;
         ++p;
