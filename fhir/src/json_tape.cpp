@@ -23,6 +23,13 @@ tape_node const* tape_node::if_contains(std::string_view key) const {
     return found;
 }
 
+void tape_builder::release_memory() {
+    std::vector<tape_node>{}.swap(nodes_);
+    std::vector<open_container>{}.swap(open_);
+    std::string{}.swap(unescaped_);
+    clear();
+}
+
 void tape_builder::clear() {
     nodes_.clear();
     open_.clear();

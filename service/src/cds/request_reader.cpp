@@ -97,7 +97,9 @@ public:
     ~reader_vectors_lease() {
         if (leased_ != &cached_) return;
         // What a hostile body grew is not kept for the thread's lifetime.
-        if (cached_.tape.node_capacity() > max_kept_tape_nodes) cached_.tape = fhir::tape_builder{};
+        if (cached_.tape.node_capacity() > max_kept_tape_nodes ||
+            cached_.tape.unescaped_capacity() > max_kept_unescaped_bytes)
+            cached_.tape.release_memory();
         cached_in_use_ = false;
     }
     reader_vectors_lease(reader_vectors_lease const&) = delete;
@@ -107,6 +109,7 @@ public:
 
 private:
     static constexpr std::size_t max_kept_tape_nodes = 16 * 1024;  // 384 KB
+    static constexpr std::size_t max_kept_unescaped_bytes = 64 * 1024;
     static thread_local reader_vectors cached_;
     static thread_local bool cached_in_use_;
     reader_vectors* leased_ = nullptr;
@@ -721,7 +724,9 @@ one_pass_read read_whole_body(std::string_view body, unsigned max_depth, request
     one_pass_read out;
     switch (tokenizer.read(body, ec)) {
         case tokenize_outcome::complete:
-            return handler.finish();
+            if (!handler.needs_tree()) return handler.finish();
+            out.needs_tree = true;
+            return out;
         case tokenize_outcome::stopped:
             out.needs_tree = handler.needs_tree();
             out.declined = !out.needs_tree;

@@ -173,6 +173,11 @@ public:
         open_.reserve(depth);
     }
     [[nodiscard]] std::size_t node_capacity() const { return nodes_.capacity(); }
+    // The bytes read_text's buffer for strings with escapes has grown to.
+    [[nodiscard]] std::size_t unescaped_capacity() const { return unescaped_.capacity(); }
+    // Gives back the memory its vectors and buffer grew to (an assignment from an empty
+    // builder would keep the string's buffer).
+    void release_memory();
     void begin_object() { open(boost::json::kind::object); }
     void begin_array() { open(boost::json::kind::array); }
     void end_object() {

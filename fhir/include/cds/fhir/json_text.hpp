@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/string.hpp>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -210,6 +211,9 @@ inline char const* skip_whitespace(char const* at, char const* end) {
     return at;
 }
 
+// Longer strings are declined: basic_parser refuses them (string_too_large, key_too_large).
+inline constexpr std::size_t max_string_bytes = boost::json::string::max_size();
+
 // The string whose opening quote is just before `at`. On success `at` is past its closing
 // quote and `value` views its value: the text itself, or `buffer` when it had escapes.
 inline string_kind read_string(char const*& at,
@@ -225,13 +229,13 @@ inline string_kind read_string(char const*& at,
         if (c == '"') {
             value = {begin, static_cast<std::size_t>(p - begin)};
             at = p + 1;
-            return string_kind::plain;
+            return value.size() <= max_string_bytes ? string_kind::plain : string_kind::declined;
         }
         if (c == '\\') {
             auto const kind = detail::read_escaped(p, end, begin, buffer);
             value = buffer;
             at = p;
-            return kind;
+            return value.size() <= max_string_bytes ? kind : string_kind::declined;
         }
         if (c < 0x80) return string_kind::declined;  // a control character
         std::size_t const n = detail::utf8_sequence_length(p, end);
@@ -259,6 +263,7 @@ struct number {
 // it is the same bit for bit. Exponents of four digits or more are declined.
 inline std::optional<number> read_number(char const*& at, char const* end) {
     constexpr std::uint64_t max_exact_mantissa = 9007199254740991;  // 2^53 - 1
+    constexpr std::ptrdiff_t max_fraction_digits = 1'000'000;
     char const* p = at;
     bool const negative = p != end && *p == '-';
     if (negative) ++p;
@@ -285,6 +290,8 @@ inline std::optional<number> read_number(char const*& at, char const* end) {
         char const* const first = p;
         while (is_digit(p)) ++p;
         auto const fraction_digits = p - first;
+        // basic_parser counts every digit in an int; so many are declined before it overflows.
+        if (fraction_digits > max_fraction_digits) return std::nullopt;
         std::ptrdiff_t chunk = 0;
         if (fraction_taken_in_chunk && integer_digits <= 15) {
             chunk = fraction_digits < 16 ? fraction_digits : 16;
