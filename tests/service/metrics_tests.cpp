@@ -61,6 +61,9 @@ TEST_CASE("GET /metrics renders every family in the text format with bounded lab
     metrics.record_fhir_fetch(300ms, 2);
     metrics.record_feedback_entry("accepted");
     metrics.record_feedback_refused();
+    metrics.record_body_reread(ops::service_metrics::body_reread::boost_json);
+    metrics.record_body_reread(ops::service_metrics::body_reread::tree);
+    metrics.record_body_reread(ops::service_metrics::body_reread::tree);
 
     auto const response = handle_request_blocking(get("/metrics"), state);
     REQUIRE(response.status == 200);
@@ -107,6 +110,10 @@ TEST_CASE("GET /metrics renders every family in the text format with bounded lab
               R"(magnesium_cds_feedback_entries_total{outcome="overridden"} 0)"});
     CHECK(lines_starting(text, "magnesium_cds_feedback_refused_total ") ==
           std::vector<std::string>{"magnesium_cds_feedback_refused_total 1"});
+    CHECK(lines_starting(text, "magnesium_cds_request_body_rereads_total{") ==
+          std::vector<std::string>{
+              R"(magnesium_cds_request_body_rereads_total{reader="boost_json"} 1)",
+              R"(magnesium_cds_request_body_rereads_total{reader="tree"} 2)"});
     CHECK(lines_starting(text, "magnesium_cds_rule_set_info{") ==
           std::vector<std::string>{"magnesium_cds_rule_set_info{id=\"" + state.rules->id() +
                                    "\",version=\"" + state.rules->version() + "\"} 1"});
@@ -145,6 +152,28 @@ TEST_CASE("values owned elsewhere are read at scrape time; ok decisions are not 
           std::vector<std::string>{R"(magnesium_cds_auth_failures_total{reason="expired"} 2)"});
     CHECK(lines_starting(text, "magnesium_cds_log_lines_dropped_total") ==
           std::vector<std::string>{"magnesium_cds_log_lines_dropped_total 5"});
+}
+
+TEST_CASE("a request body read a second time is counted by the reader that read it") {
+    auto state = make_state();
+    state.metrics = std::make_shared<ops::service_metrics>(*state.rules.get());
+    auto const request = fixture_request("patient-view-mild.json");
+    std::string const body = boost::json::serialize(request);
+    auto const call = [&](std::string const& text) {
+        return handle_request_blocking(post("/cds-services/magnesium-patient-view", text), state)
+            .status;
+    };
+    CHECK(call(body) == 200);  // read once
+    // A lone surrogate escape: declined by the tokenizer, refused by basic_parser.
+    CHECK(call(R"({"x":"\udc00",)" + body.substr(1)) == 400);
+    // A repeated prefetch member: read as a tree (which keeps the last).
+    auto const prefetch = boost::json::serialize(request.at("prefetch"));
+    CHECK(call(body.substr(0, body.size() - 1) + R"(,"prefetch":)" + prefetch + "}") == 200);
+    auto const text = state.metrics->render(state);
+    CHECK(lines_starting(text, "magnesium_cds_request_body_rereads_total{") ==
+          std::vector<std::string>{
+              R"(magnesium_cds_request_body_rereads_total{reader="boost_json"} 1)",
+              R"(magnesium_cds_request_body_rereads_total{reader="tree"} 1)"});
 }
 
 TEST_CASE("without metrics /metrics is an unknown path, and it is GET only") {

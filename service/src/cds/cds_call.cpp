@@ -281,6 +281,10 @@ reading_outcome prepare_in_one_pass(http_request const& request,
     return {};
 }
 
+void count_reread(service_state const& state, ops::service_metrics::body_reread reader) {
+    if (state.metrics) state.metrics->record_body_reread(reader);
+}
+
 std::optional<http_response> prepare_from_tree(http_request const& request,
                                                service_state const& state,
                                                prepared_call& call,
@@ -327,9 +331,13 @@ std::variant<http_response, prepared_call> prepare_cds_call(
                                                                     : body_tokenizer::boost_json;
         read = prepare_in_one_pass(request, state, fresh_call(), block, tokenizer);
     }
-    if (read.again == read_again::with_boost_json)
+    if (read.again == read_again::with_boost_json) {
+        count_reread(state, ops::service_metrics::body_reread::boost_json);
         read = prepare_in_one_pass(request, state, fresh_call(), block, body_tokenizer::boost_json);
+    }
     if (read.again == read_again::as_tree) {
+        if (reading != request_reading::tree)
+            count_reread(state, ops::service_metrics::body_reread::tree);
         request_arena arena(block.data(), block.size());
         read.error =
             prepare_from_tree(request, state, fresh_call(), boost::json::storage_ptr(&arena));

@@ -307,6 +307,11 @@ void service_metrics::record_snooze_lookup_failed() {
     snooze_lookup_failures_.fetch_add(1, relaxed);
 }
 
+void service_metrics::record_body_reread(body_reread reader) {
+    (reader == body_reread::boost_json ? body_rereads_boost_json_ : body_rereads_tree_)
+        .fetch_add(1, relaxed);
+}
+
 void service_metrics::record_feedback_entry(std::string_view outcome) {
     (outcome == "accepted" ? feedback_accepted_ : feedback_overridden_).fetch_add(1, relaxed);
 }
@@ -386,6 +391,14 @@ void service_metrics::render_cards_and_feedback(std::string& out) const {
                   "Hook calls whose snooze lookup did not answer in time; their cards were shown.");
     append_sample(out, "magnesium_cds_snooze_lookup_failures_total", {},
                   snooze_lookup_failures_.load(relaxed));
+    constexpr std::string_view rereads_name = "magnesium_cds_request_body_rereads_total";
+    append_header(out, rereads_name, "counter",
+                  "Request bodies read a second time, by the reader: boost_json when the "
+                  "whole-body tokenizer declined the body, tree for a form the one pass does "
+                  "not take.");
+    append_sample(out, rereads_name, {{"reader", "boost_json"}},
+                  body_rereads_boost_json_.load(relaxed));
+    append_sample(out, rereads_name, {{"reader", "tree"}}, body_rereads_tree_.load(relaxed));
     constexpr std::string_view feedback_name = "magnesium_cds_feedback_entries_total";
     append_header(out, feedback_name, "counter",
                   "Feedback entries acknowledged (200), by outcome.");

@@ -100,6 +100,11 @@ public:
     void record_snoozed(boost::json::object const& card);
     // A hook call whose snooze lookup did not answer in time (its cards were all shown).
     void record_snooze_lookup_failed();
+    // A request body read a second time (request_reader.hpp): by Boost.JSON's basic_parser,
+    // when the whole-body tokenizer declined it, or as a tree, for a form the one pass does
+    // not take.
+    enum class body_reread { boost_json, tree };
+    void record_body_reread(body_reread reader);
     // Feedback entries acknowledged (200), by outcome ("accepted", "overridden").
     void record_feedback_entry(std::string_view outcome);
     // A feedback call the store could not take (503).
@@ -167,6 +172,8 @@ private:
     std::atomic<std::uint64_t> fhir_fetches_{0};
     std::atomic<std::uint64_t> fhir_failed_keys_{0};
     std::atomic<std::uint64_t> snooze_lookup_failures_{0};
+    std::atomic<std::uint64_t> body_rereads_boost_json_{0};
+    std::atomic<std::uint64_t> body_rereads_tree_{0};
     std::atomic<std::uint64_t> feedback_accepted_{0};
     std::atomic<std::uint64_t> feedback_overridden_{0};
     std::atomic<std::uint64_t> feedback_refused_{0};
