@@ -23,6 +23,13 @@ tape_node const* tape_node::if_contains(std::string_view key) const {
     return found;
 }
 
+std::string_view copy_into(boost::json::memory_resource& store, std::string_view text) {
+    if (text.empty()) return {};
+    auto* const copy = static_cast<char*>(store.allocate(text.size(), 1));
+    std::memcpy(copy, text.data(), text.size());
+    return {copy, text.size()};
+}
+
 void tape_builder::release_memory() {
     std::vector<tape_node>{}.swap(nodes_);
     std::vector<open_container>{}.swap(open_);
@@ -74,25 +81,17 @@ void tape_builder::check_members(tape_node const& object, bool maybe_repeated) {
 std::string_view tape_builder::kept_string(std::string_view value,
                                            bool unescaped,
                                            boost::json::memory_resource& store) {
-    if (!unescaped || value.empty()) return value;
-    auto* const copy = static_cast<char*>(store.allocate(value.size(), 1));
-    std::memcpy(copy, value.data(), value.size());
-    return {copy, value.size()};
+    return unescaped ? copy_into(store, value) : value;
 }
 
 // A member name and its colon, at `at`; the value's whitespace skipped.
 bool tape_builder::read_member_name(char const*& at,
                                     char const* end,
                                     boost::json::memory_resource& store) {
-    if (at == end || *at != '"') return false;
-    ++at;
     std::string_view name;
-    auto const kind = json_text::read_string(at, end, name, unescaped_);
+    auto const kind = json_text::read_member_name(at, end, name, unescaped_);
     if (kind == json_text::string_kind::declined) return false;
     key(kept_string(name, kind == json_text::string_kind::unescaped, store));
-    at = json_text::skip_whitespace(at, end);
-    if (at == end || *at != ':') return false;
-    at = json_text::skip_whitespace(at + 1, end);
     return true;
 }
 

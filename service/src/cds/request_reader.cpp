@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -271,7 +270,6 @@ private:
         return copy_to_entry_arena(text, parts);
     }
     std::string_view copy_to_entry_arena(std::string_view text, std::string& parts);
-    static std::string_view copy_into(json::memory_resource& where, std::string_view text);
     [[nodiscard]] bool in_body(std::string_view text) const {
         auto const at = reinterpret_cast<std::uintptr_t>(text.data());
         auto const begin = reinterpret_cast<std::uintptr_t>(body_.data());
@@ -335,15 +333,8 @@ private:
     std::size_t max_resources_;
 };
 
-std::string_view request_handler::copy_into(json::memory_resource& where, std::string_view text) {
-    if (text.empty()) return {};
-    auto* const copy = static_cast<char*>(where.allocate(text.size(), 1));
-    std::memcpy(copy, text.data(), text.size());
-    return {copy, text.size()};
-}
-
 std::string_view request_handler::kept_name(std::string_view name) {
-    return in_body(name) ? name : copy_into(*storage_, name);
+    return in_body(name) ? name : fhir::copy_into(*storage_, name);
 }
 
 json::storage_ptr request_handler::entry_storage() {
@@ -638,7 +629,7 @@ void request_handler::begin_tape() {
 
 std::string_view request_handler::copy_to_entry_arena(std::string_view text, std::string& parts) {
     parts.append(text.data(), text.size());
-    std::string_view const kept = copy_into(*entry_arena_, parts);
+    std::string_view const kept = fhir::copy_into(*entry_arena_, parts);
     parts.clear();
     return kept;
 }

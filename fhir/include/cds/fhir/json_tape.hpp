@@ -152,6 +152,10 @@ inline tape_range<tape_node const&> elements(tape_node const& array) {
     return tape_range<tape_node const&>{array};
 }
 
+// A copy of `text` owned by `store`, for a tape or tree that must outlive the buffer `text`
+// lies in (empty text needs no copy).
+std::string_view copy_into(boost::json::memory_resource& store, std::string_view text);
+
 // A cheap signature of a member name, so that names are compared byte by byte only when
 // their length and first, middle and last bytes agree.
 constexpr std::uint32_t tape_name_tag(std::string_view name) {

@@ -244,6 +244,22 @@ inline string_kind read_string(char const*& at,
     }
 }
 
+// A member name and its colon, the name's opening quote at `at`; `at` moves past the colon
+// and the whitespace after it. Declined when there is no name or no colon.
+inline string_kind read_member_name(char const*& at,
+                                    char const* end,
+                                    std::string_view& name,
+                                    std::string& buffer) {
+    if (at == end || *at != '"') return string_kind::declined;
+    ++at;
+    auto const kind = read_string(at, end, name, buffer);
+    if (kind == string_kind::declined) return kind;
+    at = skip_whitespace(at, end);
+    if (at == end || *at != ':') return string_kind::declined;
+    at = skip_whitespace(at + 1, end);
+    return kind;
+}
+
 struct number {
     bool is_integer = true;  // basic_parser's on_int64; otherwise on_double
     std::int64_t integer = 0;

@@ -165,16 +165,10 @@ auto json_tokenizer<Handler>::close(bool is_object, boost::system::error_code& e
 // A member name and its colon at p_; then its value.
 template <class Handler>
 auto json_tokenizer<Handler>::member_name(boost::system::error_code& ec) -> step {
-    if (p_ == end_ || *p_ != '"') return step::declined;
-    ++p_;
     std::string_view name;
-    if (fhir::json_text::read_string(p_, end_, name, unescaped_) ==
+    if (fhir::json_text::read_member_name(p_, end_, name, unescaped_) ==
         fhir::json_text::string_kind::declined)
         return step::declined;
-    skip_whitespace();
-    if (p_ == end_ || *p_ != ':') return step::declined;
-    ++p_;
-    skip_whitespace();
     if (!handler_.on_key({name.data(), name.size()}, name.size(), ec)) return step::stopped;
     return step::value;
 }
