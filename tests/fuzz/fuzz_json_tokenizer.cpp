@@ -59,9 +59,9 @@ public:
 
     bool on_document_begin(error_code&) { return true; }
     bool on_document_end(error_code&) { return true; }
-    bool on_object_begin(error_code&) { return open('{', true); }
+    bool on_object_begin(error_code&) { return open('{'); }
     bool on_object_end(std::size_t, error_code&) { return close('}'); }
-    bool on_array_begin(error_code&) { return open('[', false); }
+    bool on_array_begin(error_code&) { return open('['); }
     bool on_array_end(std::size_t, error_code&) { return close(']'); }
     bool on_key_part(json::string_view s, std::size_t, error_code&) { return part(s); }
     bool on_key(json::string_view s, std::size_t, error_code&) { return whole('k', s); }
@@ -108,8 +108,7 @@ public:
     event_log log;
 
 private:
-    bool open(char c, bool object) {
-        (void)object;
+    bool open(char c) {
         log.add(c, {});
         open_ += c;
         return true;
