@@ -240,6 +240,22 @@ def main(argv):
     if hwm64:
         peak = max(hwm64)
         target("peak RSS (VmHWM) at 64 conns", "<= 64 MiB", "%.1f MiB" % peak, peak <= 64)
+    # The one-pass request reader's targets (tests/bench/README.md, "Results").
+    r = row_of("order-sign-50", 16)
+    if r and r["ratio"] is not None:
+        target("one-pass: order-sign-50 throughput vs floor, 16 conns", ">= 25%", "%.1f%%" % (100 * r["ratio"]),
+               r["ratio"] >= 0.25)
+        target("one-pass: order-sign-50 p99, 16 conns", "<= 2 ms", "%.3f ms" % r["service_p99_ms"],
+               r["service_p99_ms"] <= 2.0)
+    r = row_of("order-sign-500", 16)
+    if r and r["ratio"] is not None:
+        target("one-pass: order-sign-500 throughput vs floor, 16 conns", ">= 15%", "%.1f%%" % (100 * r["ratio"]),
+               r["ratio"] >= 0.15)
+    if micro_growth is not None:
+        target("one-pass: 500-obs cost / 50-obs cost (in-process)", "<= 10x", "%.2fx" % micro_growth,
+               micro_growth <= 10)
+    if hwm64:
+        target("one-pass: peak RSS (VmHWM) at 64 conns", "<= 32 MiB", "%.1f MiB" % peak, peak <= 32)
     if soak:
         start = soak["rss_after_first_5s_kib"] or soak["rss_start_kib"]
         end = soak["rss_end_kib"]
