@@ -313,6 +313,43 @@ class Connections(unittest.TestCase):
                 data += chunk
         self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
 
+    def test_bodies_larger_than_a_read_pipelined_and_split(self):
+        # A body is read in pieces of up to 64 KiB: two 200 KB bodies back to back on one
+        # connection, the first split mid-body, then a GET. Each answer must be the one the
+        # plain request gets, and what follows a body must be read as the next request.
+        name = "order-sign-ppi-mild.json"
+        text = fixture_text(name)
+        path = "/cds-services/" + HOOK_FIXTURES[name]
+        status, _, plain = SERVER.request("POST", path, text, JSON)
+        self.assertEqual(status, 200, plain[:300])
+        padded = (text[:1] + " " * 200_000 + text[1:]).encode()
+
+        def post(body):
+            return (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+        first, second = post(padded), post(padded)
+        cut = len(first) - 70_000
+        with socket.create_connection(("127.0.0.1", SERVER.port), timeout=20) as s:
+            s.sendall(first[:cut])
+            time.sleep(0.2)
+            s.sendall(first[cut:] + second + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        answers = []
+        while data:
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+            answers.append((head.split(b" ", 2)[1], rest[:length]))
+            data = rest[length:]
+        self.assertEqual([status for status, _ in answers], [b"200", b"200", b"200"])
+        for _, body in answers[:2]:
+            self.assertEqual(without_uuids(json.loads(body)), without_uuids(json.loads(plain)))
+
 
 class Evaluate(unittest.TestCase):
     def test_evaluate_prints_the_http_answer(self):
