@@ -9,6 +9,7 @@
 // (kind string) then the member's value. Every node knows how many nodes its subtree spans,
 // so skipping a member is one addition.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -186,7 +187,9 @@ public:
     void begin_array() { open(boost::json::kind::array); }
     void end_object() {
         bool const maybe_repeated = open_.back().maybe_repeated;
-        check_members(nodes_[close()], maybe_repeated);
+        auto const& object = nodes_[close()];
+        // Most objects neither are a resource nor may repeat a name: nothing to look into.
+        if (maybe_repeated || object.tag() != 0) check_members(object, maybe_repeated);
     }
     void end_array() { (void)close(); }
     [[gnu::always_inline]] void key(std::string_view name) {
@@ -197,10 +200,13 @@ public:
         // An object's own tag says whether it has a resourceType member (check_members).
         if (tag == resource_type_tag) parent.tag_ = 1;
         // Equal names have equal tags, so a bit seen before is the only case check_members
-        // has to look into.
-        std::uint64_t const bit = std::uint64_t{1} << ((tag * 0x9E3779B1U) >> 26);
-        if ((open.name_bits & bit) != 0) open.maybe_repeated = true;
-        open.name_bits |= bit;
+        // has to look into. 128 bits: a resource's dozen names share one in about 40 % of
+        // resources (64 bits: 65 %), each time costing a pairwise check.
+        std::uint32_t const slot = (tag * 0x9E3779B1U) >> 25;
+        std::uint64_t& word = open.name_bits[slot >> 6];
+        std::uint64_t const bit = std::uint64_t{1} << (slot & 63U);
+        if ((word & bit) != 0) open.maybe_repeated = true;
+        word |= bit;
         auto& node = nodes_.emplace_back();
         set_string(node, name);
         node.tag_ = tag;
@@ -281,9 +287,9 @@ private:
     static constexpr std::uint32_t resource_type_tag = tape_name_tag("resourceType");
     std::vector<tape_node> nodes_;
     struct open_container {
-        std::size_t at = 0;           // its position
-        std::uint64_t name_bits = 0;  // an object's member names, a bit each (key)
-        bool maybe_repeated = false;  // two of them share a bit
+        std::size_t at = 0;                        // its position
+        std::array<std::uint64_t, 2> name_bits{};  // an object's member names, a bit each (key)
+        bool maybe_repeated = false;               // two of them share a bit
     };
     std::vector<open_container> open_;
     std::string unescaped_;  // read_text's buffer for a string with escapes
