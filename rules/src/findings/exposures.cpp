@@ -144,6 +144,10 @@ void classify_medication(medication_exposure& e, rule_set_data const& d) {
     // Route: the order's route, else the dose form, else words in the medication name.
     std::string dosage_text;
     e.route = route_from_dosages(e, d, dosage_text);
+    // The dose form decides only a route the dosages did not name, and what kind of
+    // magnesium product this is.
+    if (e.route != route_kind::unknown && !e.is(dc_mg_sulfate | dc_mg_oral_salt | dc_mg_laxative))
+        return;
     std::string const form_words = concept_words(o.resolved_form) + " | " + words;
     auto const& sets = d.sets;
     dose_form form;
