@@ -26,7 +26,7 @@ import time
 import unittest
 
 import e2e_support
-from e2e_support import Server, fixture_text, without_link_base, without_uuids
+from e2e_support import Server, fixture_text, recv_all, without_link_base, without_uuids
 
 BINARY = None
 FIXTURES = None
@@ -305,12 +305,7 @@ class Connections(unittest.TestCase):
     def test_pipelined_requests(self):
         with socket.create_connection(("127.0.0.1", SERVER.port), timeout=10) as s:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(s)
         self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
 
     def test_bodies_larger_than_a_read_pipelined_and_split(self):
@@ -334,12 +329,7 @@ class Connections(unittest.TestCase):
             s.sendall(first[:cut])
             time.sleep(0.2)
             s.sendall(first[cut:] + second + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(s)
         answers = []
         while data:
             head, _, rest = data.partition(b"\r\n\r\n")
@@ -604,12 +594,7 @@ class GracefulShutdown(unittest.TestCase):
             time.sleep(0.3)
             self.assertIsNone(server.process.poll(), "the server exited with a request in flight")
             s.sendall(body[100:])
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(s)
             s.close()
             self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
             self.assertIn(b"Connection: close", data)
