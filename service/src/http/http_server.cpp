@@ -80,7 +80,9 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t read_chunk = 8192;
 // A body of announced length is read in pieces of up to this: a 67 KB order-sign body in two
 // reads instead of nine of read_chunk (each read is a system call). The connection's buffer
-// grows to it only while a body is read.
+// grows to it only while a body is read, and by no more than what is left of the body, which
+// the body budget has already reserved: beyond their read_chunk, these buffers together stay
+// within the budget.
 constexpr std::size_t body_read_chunk = 64 * 1024;
 
 using plain_stream = beast::tcp_stream;
