@@ -106,6 +106,9 @@ enum drug_class : std::uint32_t {
 };
 inline constexpr std::uint32_t dc_wasting =
     dc_loop | dc_thiazide | dc_ppi | dc_high_risk | dc_calcineurin;
+// The magnesium products: their route and dose form decide what kind they are.
+inline constexpr std::uint32_t dc_magnesium_product =
+    dc_mg_sulfate | dc_mg_oral_salt | dc_mg_laxative;
 
 struct medication_exposure {
     fhir::medication_order const* order = nullptr;

@@ -116,7 +116,7 @@ route_kind route_from_form(std::string const& form_words,
 // Magnesium: IV/oral is decided by route and dose form, never by the code alone
 // (A12CC02 is oral magnesium sulfate); laxatives and bowel preparations are left alone.
 void classify_magnesium_product(medication_exposure& e, dose_form const& form) {
-    if (!e.is(dc_mg_sulfate | dc_mg_oral_salt | dc_mg_laxative)) return;
+    if (!e.is(dc_magnesium_product)) return;
     if (e.is(dc_mg_laxative) || e.route == route_kind::rectal)
         e.magnesium = mg_product::laxative;
     else if (e.route == route_kind::intravenous || e.route == route_kind::intramuscular)
@@ -146,8 +146,7 @@ void classify_medication(medication_exposure& e, rule_set_data const& d) {
     e.route = route_from_dosages(e, d, dosage_text);
     // The dose form decides only a route the dosages did not name, and what kind of
     // magnesium product this is.
-    if (e.route != route_kind::unknown && !e.is(dc_mg_sulfate | dc_mg_oral_salt | dc_mg_laxative))
-        return;
+    if (e.route != route_kind::unknown && !e.is(dc_magnesium_product)) return;
     std::string const form_words = concept_words(o.resolved_form) + " | " + words;
     auto const& sets = d.sets;
     dose_form form;
