@@ -257,7 +257,6 @@ std::optional<patient> read_patient(Object const& resource,
                 "element ignored");
         }
     }
-    p.source_path = path.str();
     return p;
 }
 
@@ -304,7 +303,6 @@ std::optional<observation> read_observation(Object const& resource,
                 obs.components.push_back(std::move(component));
             });
     }
-    obs.source_path = path.str();
     return obs;
 }
 
@@ -485,7 +483,6 @@ std::optional<condition> read_condition(Object const& resource,
         }
     }
     detail::codeable_concept_list_member(c.categories, *o, "category", path, issues);
-    c.source_path = path.str();
     return c;
 }
 
@@ -510,7 +507,6 @@ std::optional<service_request> read_service_request(Object const& resource,
     }
     r.authored_on = detail::date_time_member(*o, "authoredOn", path, issues);
     read_subject(r.subject, *o, "subject", path, issues);
-    r.source_path = path.str();
     return r;
 }
 
@@ -554,7 +550,6 @@ std::optional<medication> read_medication(Object const& resource,
                 }
             });
     }
-    m.source_path = path.str();
     return m;
 }
 

@@ -61,7 +61,6 @@ TEST_CASE("read_hook_context reads the context members, the draft Bundle and the
     CHECK(context.draft_orders[0].id == "draft1");
     REQUIRE(context.draft_service_requests.size() == 1);
     CHECK(context.draft_service_requests[0].id == "mg-level");
-    CHECK(context.draft_service_requests[0].source_path == "context.draftOrders.entry[3].resource");
     CHECK(context.draft_service_requests[0].occurrence_time().has_value());
     CHECK(context.unavailable_prefetch.empty());  // the caller's decision
 

@@ -23,7 +23,6 @@ struct patient {
     std::optional<date_time> birth_date;  // any precision; day precision is usual
     administrative_gender gender = administrative_gender::unknown;
     bool gender_present = false;  // false when the element was absent
-    std::string source_path;      // where it was found, for issues and traces
 };
 
 // Observation.component: a part of a panel result (e.g. an eGFR variant, a blood pressure).
@@ -51,7 +50,6 @@ struct observation {
     std::optional<date_time> issued;
     std::string subject;  // Reference.reference as written
     std::vector<observation_component> components;
-    std::string source_path;
 
     // Time of the result per CLINICAL-BASIS.md §1: effectiveDateTime, else
     // effectivePeriod.end / .start, else effectiveInstant, else issued.
@@ -66,7 +64,6 @@ struct medication {
     codeable_concept form;
     std::vector<codeable_concept> ingredients;       // ingredient[].itemCodeableConcept
     std::vector<std::string> ingredient_references;  // ingredient[].itemReference.reference
-    std::string source_path;
     // Bundle.entry.fullUrl of the entry it came in ("urn:uuid:...", or an absolute URL), empty
     // when it came alone or contained: references resolve against it (FHIR R4 Bundle,
     // "Resolving references in Bundles").
@@ -126,6 +123,9 @@ struct medication_order {
     std::vector<medication> contained_medications;
     std::vector<condition> contained_conditions;  // what a reasonReference "#id" may name
     std::string subject;
+    // Where it was found ("prefetch.meds.entry[3].resource"): resolve_medication reports an
+    // unresolved medicationReference under it. Only orders keep their path; issues about
+    // the other resources are reported while they are read, each under its own path.
     std::string source_path;
     // The resource as received, kept for a hook's draft orders only (the service's hook reader
     // sets it): a CDS Hooks 2.0 `update` action carries the whole modified resource.
@@ -156,7 +156,6 @@ struct condition {
     bool abated = false;  // any abatement[x] present
     std::vector<codeable_concept> categories;
     std::string subject;  // subject (R4) or patient (DSTU2) Reference.reference as written
-    std::string source_path;
 };
 
 // A ServiceRequest (R4): what the rules need to see a laboratory level that is already ordered
@@ -173,7 +172,6 @@ struct service_request {
     bool occurrence_given = false;  // any occurrence[x], readable or not (occurrenceTiming)
     std::optional<date_time> authored_on;
     std::string subject;  // Reference.reference as written
-    std::string source_path;
 
     // When it is to be done: occurrenceDateTime, else occurrencePeriod.start, else its end.
     [[nodiscard]] std::optional<date_time> occurrence_time() const;

@@ -90,7 +90,8 @@ public:
     [[nodiscard]] patient_snapshot build() &&;
 
 private:
-    // Paths stay unrendered chains here: each resource renders its own once (source_path).
+    // Paths stay unrendered chains here: rendered only for an issue, and once for each order
+    // (medication_order::source_path).
     // `bundle_entry`: the Bundle entry the resource is in (its fullUrl is read only for the
     // resources that keep one, Medications); without an entry, `full_url` is the caller's.
     // Each reads a Boost.JSON tree or a tape alike (json_read.hpp).
