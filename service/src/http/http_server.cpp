@@ -716,8 +716,13 @@ private:
     // most keep-alive requests. Beast unfolds an obs-fold silently; `obs_fold`, when given, is
     // set when the header section had one (Beast takes the header fields in the one `put` that
     // completes the header, so they are all in the buffer then).
+    // The read deadline's expiry cancels the read in progress; when the read had already
+    // completed (its handler queued behind the watchdog's), the cancel finds nothing, so the
+    // expiry is also checked after each read: otherwise the next read would wait with no
+    // deadline armed, for as long as a slow client likes.
     template <class Stream>
-    static net::awaitable<beast::error_code> read_message_part(Stream& stream,
+    static net::awaitable<beast::error_code> read_message_part(connection_base const& conn,
+                                                               Stream& stream,
                                                                beast::flat_buffer& buffer,
                                                                request_parser& parser,
                                                                bool header_only,
@@ -741,6 +746,7 @@ private:
             auto [ec, n] = co_await stream.async_read_some(
                 buffer.prepare(next_read_size(buffer, parser)), use_tuple);
             buffer.commit(n);
+            if (conn.request_timed_out) co_return beast::error_code{net::error::operation_aborted};
             if (ec == net::error::eof) {
                 if (!parser.got_some()) co_return beast::error_code{http::error::end_of_stream};
                 beast::error_code eof_ec;
@@ -783,7 +789,7 @@ private:
         limit_request_size(parser, limits);
         bool obs_fold = false;
         beast::error_code const header_ec =
-            co_await read_message_part(stream, buffer, parser, true, &obs_fold);
+            co_await read_message_part(*conn, stream, buffer, parser, true, &obs_fold);
         conn->disarm();
         if (header_ec) {
             co_await answer_read_failure(conn, header_ec);
@@ -932,7 +938,8 @@ private:
             conn->arm(deadline_kind::read_request, limits.read_timeout);
             if (continue_ec) co_return false;
         }
-        beast::error_code const ec = co_await read_message_part(stream, buffer, parser, false);
+        beast::error_code const ec =
+            co_await read_message_part(*conn, stream, buffer, parser, false);
         conn->disarm();
         if (ec) {
             co_await answer_read_failure(conn, ec);
