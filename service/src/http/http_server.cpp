@@ -64,7 +64,6 @@
 #include "cds/service/http/router.hpp"
 #include "cds/service/http/trace_context.hpp"
 #include "cds/service/ops/log_format.hpp"
-#include "http/request_body.hpp"
 
 namespace cds::service {
 
@@ -686,7 +685,7 @@ private:
         co_return false;
     }
 
-    using request_parser = http::request_parser<request_body>;
+    using request_parser = http::request_parser<http::string_body>;
 
     // The request's header and body, each within its configured size limit.
     static void limit_request_size(request_parser& parser, service_limits const& limits) {
