@@ -234,10 +234,13 @@ void codeable_concept_list_member(std::vector<codeable_concept>& out,
 // path as a string); each checks resourceType.
 template <class Object>
 std::optional<patient> read_patient(Object const& v, json_path const& path, issue_list& issues);
+// `keep`, when given, decides on the code (snapshot_builder::keep_observations_if): an
+// Observation it refuses is read no further and comes back as nullopt, with no issue.
 template <class Object>
 std::optional<observation> read_observation(Object const& v,
                                             json_path const& path,
-                                            issue_list& issues);
+                                            issue_list& issues,
+                                            observation_code_filter const* keep = nullptr);
 template <class Object>
 std::optional<medication> read_medication(Object const& v,
                                           json_path const& path,

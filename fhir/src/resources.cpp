@@ -263,7 +263,8 @@ std::optional<patient> read_patient(Object const& resource,
 template <class Object>
 std::optional<observation> read_observation(Object const& resource,
                                             json_path const& path,
-                                            issue_list& issues) {
+                                            issue_list& issues,
+                                            observation_code_filter const* keep) {
     std::string_view type;
     auto const* o = resource_object(resource, path, {"Observation"}, type, issues);
     if (o == nullptr) return std::nullopt;
@@ -272,6 +273,7 @@ std::optional<observation> read_observation(Object const& resource,
     detail::copy_string_member(obs.status, *o, "status", path, issues);
     if (auto code = detail::codeable_concept_member(*o, "code", path, issues))
         obs.code = std::move(*code);
+    if (keep != nullptr && !(*keep)(obs.code)) return std::nullopt;
     obs.value_quantity = detail::quantity_member(*o, "valueQuantity", path, issues);
     obs.value_concept = detail::codeable_concept_member(*o, "valueCodeableConcept", path, issues);
     for (auto const& member : members(*o)) {
@@ -556,8 +558,8 @@ std::optional<medication> read_medication(Object const& resource,
 // The resource readers for both kinds of JSON (json_read.hpp).
 #define CDS_FHIR_INSTANTIATE_RESOURCE_READERS(Object)                                              \
     template std::optional<patient> read_patient(Object const&, json_path const&, issue_list&);    \
-    template std::optional<observation> read_observation(Object const&, json_path const&,          \
-                                                         issue_list&);                             \
+    template std::optional<observation> read_observation(                                          \
+        Object const&, json_path const&, issue_list&, observation_code_filter const*);             \
     template std::optional<medication> read_medication(Object const&, json_path const&,            \
                                                        issue_list&);                               \
     template std::optional<medication_order> read_medication_order(Object const&,                  \
@@ -616,7 +618,10 @@ std::optional<patient> parse_patient(value const& v, std::string const& path, is
 std::optional<observation> parse_observation(value const& v,
                                              std::string const& path,
                                              issue_list& issues) {
-    return read_resource(v, path, issues, &detail::read_observation<object>);
+    constexpr auto read_every_observation = [](object const& o, json_path const& p, issue_list& i) {
+        return detail::read_observation(o, p, i);
+    };
+    return read_resource(v, path, issues, +read_every_observation);
 }
 
 std::optional<medication> parse_medication(value const& v,

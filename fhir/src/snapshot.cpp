@@ -227,9 +227,15 @@ void snapshot_builder::add_resource(Object const& resource,
     auto& issues = snapshot_.issues;
     resource_list list = resource_list::none;
     if (type == "Observation") {
-        if (auto obs = detail::read_observation(resource, root, issues)) {
+        auto const* keep = keep_observation_ ? &keep_observation_ : nullptr;
+        if (auto obs = detail::read_observation(resource, root, issues, keep)) {
             snapshot_.observations.push_back(std::move(*obs));
             list = resource_list::observations;
+        } else if (keep != nullptr && !id.empty()) {
+            // Left out by its code (an Observation object is always read otherwise).
+            left_out_observation_ids_.emplace_back(id);
+            remember_taken(resource_list::left_out_observations, id_hash);
+            return;
         }
     } else if (type == "Medication") {
         if (auto med = detail::read_medication(resource, root, issues)) {
@@ -293,6 +299,8 @@ bool snapshot_builder::slot_holds(taken_slot const& slot,
             auto const& order = s.medication_orders[slot.position];
             return order.resource_type == type && order.id == id;
         }
+        case resource_list::left_out_observations:
+            return type == "Observation" && left_out_observation_ids_[slot.position] == id;
     }
     return false;
 }
@@ -331,6 +339,8 @@ void snapshot_builder::remember_taken(resource_list list, std::size_t hash) {
                 return snapshot_.service_requests.size() - 1;
             case resource_list::medication_orders:
                 return snapshot_.medication_orders.size() - 1;
+            case resource_list::left_out_observations:
+                return left_out_observation_ids_.size() - 1;
             case resource_list::patient:
             case resource_list::none:
                 break;
@@ -354,6 +364,7 @@ patient_snapshot snapshot_builder::build() && {
         resolve_medication(order, snapshot_, snapshot_.issues);
     taken_slots_.clear();
     taken_with_id_ = 0;
+    left_out_observation_ids_.clear();
     return std::move(snapshot_);
 }
 

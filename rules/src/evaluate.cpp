@@ -4,6 +4,7 @@
 
 #include "cards.hpp"
 #include "common/text.hpp"
+#include "findings/parts.hpp"
 #include "registry.hpp"
 #include "trace/rule_entries.hpp"
 
@@ -189,6 +190,10 @@ evaluation_result evaluate(fhir::patient_snapshot const& snapshot,
     result.cards.reserve(cards.size());
     for (auto& c : cards) result.cards.push_back(card_json(std::move(c), rc, next_uuid));
     return result;
+}
+
+bool reads_observation(fhir::codeable_concept const& code, rule_set const& rules) {
+    return findings::reads_observation(code, rules.data());
 }
 
 }  // namespace cds::rules

@@ -218,6 +218,7 @@ std::array<double, stage_count> time_stages(service::http_request const& request
                                             std::size_t& sink) {
     auto const& request_schema = state.schemas->request;
     auto const context_schema = state.schemas->context_by_hook.find(file.service->hook);
+    auto const rules = state.rules.get();
     auto const t0 = bench_clock::now();
     auto body = parse_body(file.body);
     auto const t1 = bench_clock::now();
@@ -239,7 +240,9 @@ std::array<double, stage_count> time_stages(service::http_request const& request
     auto const t5 = bench_clock::now();
     sink += out.size();
 
-    auto prepared = service::prepare_cds_call(request, state, *file.service);
+    // As the server reads a call without explain: Observations the rules do not read left out.
+    auto prepared = service::prepare_cds_call(request, state, *file.service,
+                                              service::request_reading::one_pass, rules.get());
     auto response = service::complete_cds_call(
         std::get<service::prepared_call>(std::move(prepared)), nullptr, state);
     auto const t6 = bench_clock::now();
@@ -247,8 +250,8 @@ std::array<double, stage_count> time_stages(service::http_request const& request
     auto const tree =
         service::prepare_cds_call(request, state, *file.service, service::request_reading::tree);
     auto const t7 = bench_clock::now();
-    auto const one_pass = service::prepare_cds_call(request, state, *file.service,
-                                                    service::request_reading::one_pass);
+    auto const one_pass = service::prepare_cds_call(
+        request, state, *file.service, service::request_reading::one_pass, rules.get());
     auto const t8 = bench_clock::now();
     sink += tree.index() + one_pass.index();
     return {ns_between(t0, t1), ns_between(t1, t2), ns_between(t2, t3), ns_between(t3, t4),

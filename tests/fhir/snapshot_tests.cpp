@@ -97,6 +97,31 @@ TEST_CASE("snapshot_builder counts a resource once per type and id") {
     CHECK(snapshot.conditions.size() == 1);
 }
 
+TEST_CASE("Observations the filter refuses are left out after their code, yet still count once") {
+    snapshot_builder builder;
+    builder.keep_observations_if(
+        [](codeable_concept const& code) { return code.has_code("http://loinc.org", "19123-9"); });
+    // A sodium result, then a magnesium result with the same id: the first copy of
+    // (Observation, "lab1") is the sodium one, so the magnesium copy is dropped as a duplicate,
+    // as it is without a filter.
+    std::string const sodium_with_bad_value =
+        R"({"resourceType":"Observation","id":"lab1","status":"final",)"
+        R"("code":{"coding":[{"system":"http://loinc.org","code":"2951-2"}]},)"
+        R"("valueQuantity":{"value":"140"}})";
+    CHECK(builder.add(json(searchset({sodium_with_bad_value, observation_json("lab1", 1.1),
+                                      observation_json("mg2", 1.4)})),
+                      "prefetch.labs") == 1);
+    // Same id, other type: not a duplicate of the left-out Observation.
+    CHECK(builder.add(json(R"({"resourceType":"Condition","id":"lab1"})"), "prefetch.c") == 1);
+    auto snapshot = std::move(builder).build();
+    REQUIRE(snapshot.observations.size() == 1);
+    CHECK(snapshot.observations[0].id == "mg2");
+    CHECK(snapshot.conditions.size() == 1);
+    // Nothing after the code was read: the sodium result's malformed value is not reported.
+    INFO(describe(snapshot.issues));
+    CHECK(snapshot.issues.empty());
+}
+
 TEST_CASE("resources without id are always taken") {
     snapshot_builder builder;
     std::string const no_id = R"({"resourceType":"Observation","status":"final"})";

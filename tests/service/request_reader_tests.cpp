@@ -124,6 +124,41 @@ std::string answer_text(http_response const& r) {
     return "200 " + json::serialize(testing::without_uuids(json::parse(r.body)));
 }
 
+// The server's reading, which leaves out the Observations the rules do not read, against the
+// tree that keeps them all: the same error, or the same snapshot less exactly those
+// Observations, and the same cards.
+void check_left_out_observations(http_request const& request,
+                                 rules::service_definition const& service,
+                                 service_state const& state,
+                                 std::variant<http_response, prepared_call> const& tree) {
+    auto const rules = state.rules.get();
+    auto filtered =
+        prepare_cds_call(request, state, service, request_reading::one_pass, rules.get());
+    REQUIRE(filtered.index() == tree.index());
+    if (auto const* error = std::get_if<http_response>(&filtered)) {
+        CHECK(answer_text(*error) == answer_text(std::get<http_response>(tree)));
+        return;
+    }
+    auto a = std::get<prepared_call>(filtered);
+    auto b = std::get<prepared_call>(tree);
+    auto copy_a = a.builder;
+    auto copy_b = b.builder;
+    auto const kept = std::move(copy_a).build();
+    auto const all = std::move(copy_b).build();
+    std::vector<fhir::observation> expected;
+    for (auto const& o : all.observations) {
+        if (rules::reads_observation(o.code, *rules)) expected.push_back(o);
+    }
+    CHECK(kept.observations == expected);
+    CHECK(kept.medication_orders == all.medication_orders);
+    CHECK(kept.patient_record == all.patient_record);
+    CHECK(kept.conditions == all.conditions);
+    CHECK(kept.service_requests == all.service_requests);
+    auto const answer_a = complete_cds_call(std::move(a), nullptr, state);
+    auto const answer_b = complete_cds_call(std::move(b), nullptr, state);
+    CHECK(answer_text(answer_a) == answer_text(answer_b));
+}
+
 // Both readers on one body for one service.
 void check_readers_agree(std::string const& body,
                          rules::service_definition const& service,
@@ -147,6 +182,7 @@ void check_readers_agree(std::string const& body,
         auto const answer_b = complete_cds_call(std::move(b), nullptr, state);
         CHECK(answer_text(answer_a) == answer_text(answer_b));
     }
+    check_left_out_observations(request, service, state, tree);
 }
 
 // Whether the whole-body tokenizer declines `body` (json_tokenizer.hpp), leaving it to

@@ -37,15 +37,15 @@ static_assert(std::size(kind_order) == obs_kind_count, "every kind but other is 
 // Classified by the Observation's own code; the name in text is used only when the result
 // carries no LOINC coding at all (CLINICAL-BASIS.md §1: codes first). Bit i of the compiled
 // look-up is kind_order[i], so the lowest bit set is the first kind in that order.
-obs_kind classify_observation(fhir::observation const& o, rule_set_data const& d) {
-    if (std::uint64_t const bits = d.observation_kind_codes.match_any(o.code)) {
+obs_kind classify_observation(fhir::codeable_concept const& code, rule_set_data const& d) {
+    if (std::uint64_t const bits = d.observation_kind_codes.match_any(code)) {
         return kind_order[static_cast<std::size_t>(std::countr_zero(bits))].kind;
     }
     bool const has_loinc =
-        std::any_of(o.code.codings.begin(), o.code.codings.end(),
+        std::any_of(code.codings.begin(), code.codings.end(),
                     [](fhir::coding const& c) { return c.system == "http://loinc.org"; });
     if (has_loinc) return obs_kind::other;
-    std::string const words = concept_words(o.code);
+    std::string const words = concept_words(code);
     for (std::size_t i = 0; i < obs_kind_count; ++i) {
         if (d.observation_kind_sets[i]->matches_text(words)) return kind_order[i].kind;
     }
@@ -238,7 +238,7 @@ struct observation_reader {
 };
 
 void observation_reader::read(fhir::observation const& o, std::string_view patient_id) {
-    obs_kind const kind = classify_observation(o, d);
+    obs_kind const kind = classify_observation(o.code, d);
     if (kind == obs_kind::other) {
         trace_skip(o, kind, trace_reason::code, "its code is in no value set the rules read");
         return;
@@ -403,6 +403,10 @@ newest_results read_observations(patient_findings& f,
     observation_reader reader{f, d, trace, {}};
     for (auto const& o : snapshot.observations) reader.read(o, context.patient_id);
     return std::move(reader.newest);
+}
+
+bool reads_observation(fhir::codeable_concept const& code, rule_set_data const& d) {
+    return classify_observation(code, d) != obs_kind::other;
 }
 
 }  // namespace cds::rules::findings

@@ -75,6 +75,7 @@ void compile_observation_kinds(rule_set_data& d);
                                                hook_context const& context,
                                                rule_set_data const& d,
                                                trace_recorder trace);
+[[nodiscard]] bool reads_observation(fhir::codeable_concept const& code, rule_set_data const& d);
 // magnesium.cpp
 void assess_magnesium(patient_findings& f,
                       newest_results const& newest,

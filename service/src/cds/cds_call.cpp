@@ -309,7 +309,8 @@ std::variant<http_response, prepared_call> prepare_cds_call(
     http_request const& request,
     service_state const& state,
     rules::service_definition const& service,
-    request_reading reading) {
+    request_reading reading,
+    rules::rule_set const* read_for) {
     if (auto error = check_content_type(request)) return std::move(*error);
     // What the call keeps is copied out of the request's tree and envelope (draft orders and
     // the snapshot builder own their strings, fetch.context is a copy on the default resource).
@@ -322,6 +323,11 @@ std::variant<http_response, prepared_call> prepare_cds_call(
         auto& call = result.emplace<prepared_call>();
         call.service = &service;
         call.context.now = state.fixed_now ? *state.fixed_now : request.received_at;
+        if (read_for != nullptr) {
+            call.builder.keep_observations_if([read_for](fhir::codeable_concept const& code) {
+                return rules::reads_observation(code, *read_for);
+            });
+        }
         return call;
     };
     std::span<unsigned char> const block{first_block.data(), first_block.size()};

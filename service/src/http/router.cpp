@@ -296,13 +296,16 @@ boost::asio::awaitable<http_response> hook_call(http_request const& request,
                                      "the compared rule set has no service with this id");
         }
     }
-    auto step = prepare_cds_call(request, state, *service);
+    rules::rule_set const* const evaluated_by =
+        chosen.rules != nullptr ? chosen.rules : rules.get();
+    auto step = prepare_cds_call(request, state, *service, request_reading::one_pass,
+                                 chosen.explain ? nullptr : evaluated_by);
     if (auto* early = std::get_if<http_response>(&step)) {
         early->log.service_id = service->id;
         co_return std::move(*early);
     }
     auto& call = std::get<prepared_call>(step);
-    call.rules = chosen.rules != nullptr ? chosen.rules : rules.get();
+    call.rules = evaluated_by;
     call.explain = chosen.explain;
     call.client_iss = client_iss;
     if (call.fetch.queries.empty() || !state.fetcher) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,8 +56,19 @@ struct patient_snapshot {
     void index_medications();
 };
 
+// Which Observations a snapshot keeps, decided on the Observation's `code` alone: the
+// caller's rules classify results by their code (CLINICAL-BASIS.md §1) and pass over every
+// one they do not classify, so such a result need not be read past its code.
+using observation_code_filter = std::function<bool(codeable_concept const&)>;
+
 class snapshot_builder {
 public:
+    // Observations whose code `keep` refuses are left out as soon as their code is read: not
+    // in the snapshot, and nothing read of them after the code (no issue about the rest).
+    // They still count for de-duplication: a later resource of the same type and id is
+    // dropped, as it would be after a kept one. Set before the first add; empty keeps all.
+    void keep_observations_if(observation_code_filter keep) { keep_observation_ = std::move(keep); }
+
     // Adds a resource or a Bundle (searchset, collection, ...) found at `path`. Bundle entries
     // with search.mode "outcome" and OperationOutcome resources are not patient data and are
     // skipped (the service decides what an OperationOutcome prefetch value means). Resources
@@ -120,7 +132,8 @@ private:
         medications,
         medication_orders,
         conditions,
-        service_requests
+        service_requests,
+        left_out_observations  // ids in left_out_observation_ids_
     };
     struct taken_slot {
         std::size_t hash = 0;
@@ -135,6 +148,8 @@ private:
     void place_slot(taken_slot const& slot);
 
     patient_snapshot snapshot_;
+    observation_code_filter keep_observation_;
+    std::vector<std::string> left_out_observation_ids_;  // of those with an id
     std::size_t taken_ = 0;                // resources taken by add_resource, for add()'s result
     std::vector<taken_slot> taken_slots_;  // size 0 or a power of two, at most half full
     std::size_t taken_with_id_ = 0;        // used slots

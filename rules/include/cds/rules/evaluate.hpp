@@ -65,4 +65,10 @@ using uuid_source = std::function<std::string()>;
                                          uuid_source const& next_uuid,
                                          boost::json::storage_ptr storage);
 
+// True when the rules read an Observation with this code, i.e. classify it as one of the
+// results they use (magnesium, creatinine, eGFR, ...). They pass over every other one, so a
+// caller may leave it out of the snapshot (snapshot_builder::keep_observations_if) and get
+// the same cards; only the explain trace then lacks its "code in no value set" entry.
+[[nodiscard]] bool reads_observation(fhir::codeable_concept const& code, rule_set const& rules);
+
 }  // namespace cds::rules
