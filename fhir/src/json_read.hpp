@@ -235,12 +235,14 @@ void codeable_concept_list_member(std::vector<codeable_concept>& out,
 template <class Object>
 std::optional<patient> read_patient(Object const& v, json_path const& path, issue_list& issues);
 // `keep`, when given, decides on the code (snapshot_builder::keep_observations_if): an
-// Observation it refuses is read no further and comes back as nullopt, with no issue.
+// Observation it refuses is read no further and comes back as nullopt, with no issue, and
+// `*refused` (when given) set.
 template <class Object>
 std::optional<observation> read_observation(Object const& v,
                                             json_path const& path,
                                             issue_list& issues,
-                                            observation_code_filter const* keep = nullptr);
+                                            observation_code_filter const* keep = nullptr,
+                                            bool* refused = nullptr);
 template <class Object>
 std::optional<medication> read_medication(Object const& v,
                                           json_path const& path,

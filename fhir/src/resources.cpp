@@ -264,7 +264,8 @@ template <class Object>
 std::optional<observation> read_observation(Object const& resource,
                                             json_path const& path,
                                             issue_list& issues,
-                                            observation_code_filter const* keep) {
+                                            observation_code_filter const* keep,
+                                            bool* refused) {
     std::string_view type;
     auto const* o = resource_object(resource, path, {"Observation"}, type, issues);
     if (o == nullptr) return std::nullopt;
@@ -273,7 +274,10 @@ std::optional<observation> read_observation(Object const& resource,
     detail::copy_string_member(obs.status, *o, "status", path, issues);
     if (auto code = detail::codeable_concept_member(*o, "code", path, issues))
         obs.code = std::move(*code);
-    if (keep != nullptr && !(*keep)(obs.code)) return std::nullopt;
+    if (keep != nullptr && !(*keep)(obs.code)) {
+        if (refused != nullptr) *refused = true;
+        return std::nullopt;
+    }
     obs.value_quantity = detail::quantity_member(*o, "valueQuantity", path, issues);
     obs.value_concept = detail::codeable_concept_member(*o, "valueCodeableConcept", path, issues);
     for (auto const& member : members(*o)) {
@@ -559,7 +563,7 @@ std::optional<medication> read_medication(Object const& resource,
 #define CDS_FHIR_INSTANTIATE_RESOURCE_READERS(Object)                                              \
     template std::optional<patient> read_patient(Object const&, json_path const&, issue_list&);    \
     template std::optional<observation> read_observation(                                          \
-        Object const&, json_path const&, issue_list&, observation_code_filter const*);             \
+        Object const&, json_path const&, issue_list&, observation_code_filter const*, bool*);      \
     template std::optional<medication> read_medication(Object const&, json_path const&,            \
                                                        issue_list&);                               \
     template std::optional<medication_order> read_medication_order(Object const&,                  \

@@ -228,11 +228,11 @@ void snapshot_builder::add_resource(Object const& resource,
     resource_list list = resource_list::none;
     if (type == "Observation") {
         auto const* keep = keep_observation_ ? &keep_observation_ : nullptr;
-        if (auto obs = detail::read_observation(resource, root, issues, keep)) {
+        bool refused = false;
+        if (auto obs = detail::read_observation(resource, root, issues, keep, &refused)) {
             snapshot_.observations.push_back(std::move(*obs));
             list = resource_list::observations;
-        } else if (keep != nullptr && !id.empty()) {
-            // Left out by its code (an Observation object is always read otherwise).
+        } else if (refused && !id.empty()) {
             left_out_observation_ids_.emplace_back(id);
             remember_taken(resource_list::left_out_observations, id_hash);
             return;

@@ -238,9 +238,9 @@ struct rule_set_data {
     [[nodiscard]] value_set const& vs(std::string_view name) const;
 
     // ---- compiled from value_sets at load time (compile_lookups, findings.cpp) ----
-    // build_findings tests every Observation against 11 lists and every medication against
-    // 13: these make that one look-up per coding instead of a name look-up and a set test
-    // per list.
+    // build_findings tests every Observation against 11 lists (so does reads_observation, for
+    // a service that leaves out the ones no list takes) and every medication against 13:
+    // these make that one look-up per coding instead of a name look-up and a set test per list.
     code_lookup observation_kind_codes;  // bit i: the i-th kind in findings.cpp's order
     std::vector<value_set const*> observation_kind_sets;  // the same order, for the text fallback
     code_lookup drug_class_codes;                         // bits: drug_class (findings.hpp)

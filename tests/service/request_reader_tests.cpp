@@ -2,7 +2,9 @@
 // under fixtures/ (scenarios, fixture requests, published FHIR examples, fuzz seeds and
 // regression inputs), and requests made from them, go through prepare_cds_call both ways for
 // every service. The answers must be identical: the same error, or the same hook context, the
-// same snapshot (every typed field, every issue and its path) and the same response.
+// same snapshot (every typed field, every issue and its path) and the same response. The
+// server's own reading, which leaves out the Observations the rules do not read, must give
+// the same response too, and a snapshot that lacks exactly those Observations.
 
 #include <malloc.h>
 #include <algorithm>
@@ -151,6 +153,7 @@ void check_left_out_observations(http_request const& request,
     }
     CHECK(kept.observations == expected);
     CHECK(kept.medication_orders == all.medication_orders);
+    CHECK(kept.medications == all.medications);
     CHECK(kept.patient_record == all.patient_record);
     CHECK(kept.conditions == all.conditions);
     CHECK(kept.service_requests == all.service_requests);

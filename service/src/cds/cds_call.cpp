@@ -324,6 +324,7 @@ std::variant<http_response, prepared_call> prepare_cds_call(
         call.service = &service;
         call.context.now = state.fixed_now ? *state.fixed_now : request.received_at;
         if (read_for != nullptr) {
+            call.rules = read_for;  // evaluated under the rules it was read for
             call.builder.keep_observations_if([read_for](fhir::codeable_concept const& code) {
                 return rules::reads_observation(code, *read_for);
             });

@@ -1,7 +1,9 @@
 #pragma once
 // The patient snapshot: every resource the request carried (prefetch, fetched data, context
 // draft orders), typed, deduplicated by (resourceType, id), and classified by its own
-// resourceType — never by the prefetch key it arrived under (CLINICAL-BASIS.md §1).
+// resourceType — never by the prefetch key it arrived under (CLINICAL-BASIS.md §1). A builder
+// may be told to leave out the Observations its caller's rules do not read
+// (snapshot_builder::keep_observations_if).
 
 #include <cstddef>
 #include <cstdint>
@@ -72,7 +74,8 @@ public:
     // Adds a resource or a Bundle (searchset, collection, ...) found at `path`. Bundle entries
     // with search.mode "outcome" and OperationOutcome resources are not patient data and are
     // skipped (the service decides what an OperationOutcome prefetch value means). Resources
-    // of other types are ignored silently. Returns the number of resources taken.
+    // of other types are ignored silently. Returns the number of resources taken (an
+    // Observation left out by keep_observations_if is not taken).
     std::size_t add(boost::json::value const& resource_or_bundle, std::string const& path);
     // The same for a resource taken out of a Bundle entry by the caller (e.g. one draft order
     // entry of context.draftOrders): `full_url` is that entry's fullUrl, so that references

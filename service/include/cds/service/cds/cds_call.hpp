@@ -65,10 +65,11 @@ struct prepared_call {
 // basic_parser when that declines; one_pass_boost_json uses basic_parser from the start.
 enum class request_reading { one_pass, one_pass_boost_json, tree };
 
-// `read_for`, when given, is the rule set the call will be evaluated under, and the call
-// returns no explain trace: the snapshot then leaves out, as the body is read, every
-// Observation those rules do not read (rules::reads_observation). The cards are the same;
-// the trace would not be (it lists those Observations too). It must outlive the call.
+// `read_for`, when given, is the rule set the call is evaluated under (it becomes
+// prepared_call::rules), and the call returns no explain trace: the snapshot then leaves out,
+// as the body is read, every Observation those rules do not read (rules::reads_observation).
+// The cards are the same; the trace would not be (it lists those Observations too), so
+// `explain` must stay false on such a call. The rule set must outlive the call.
 [[nodiscard]] std::variant<http_response, prepared_call> prepare_cds_call(
     http_request const& request,
     service_state const& state,
