@@ -234,23 +234,27 @@ void codeable_concept_list_member(std::vector<codeable_concept>& out,
 // path as a string); each checks resourceType.
 template <class Object>
 std::optional<patient> read_patient(Object const& v, json_path const& path, issue_list& issues);
-// `keep`, when given, decides on the code (snapshot_builder::keep_observations_if): an
-// Observation it refuses is read no further and comes back as nullopt, with no issue, and
-// `*refused` (when given) set.
+// Observations and orders are many: these two read into an object the caller gives (a new
+// element of the snapshot's vector), so that it is not moved there afterwards. False when
+// the resource is not usable, or (for an Observation) when `keep`, given, refuses its code
+// (snapshot_builder::keep_observations_if): then it is read no further, with no issue, and
+// `*refused` (when given) is set. `out` is default-constructed on entry.
 template <class Object>
-std::optional<observation> read_observation(Object const& v,
-                                            json_path const& path,
-                                            issue_list& issues,
-                                            observation_code_filter const* keep = nullptr,
-                                            bool* refused = nullptr);
+bool read_observation(observation& out,
+                      Object const& v,
+                      json_path const& path,
+                      issue_list& issues,
+                      observation_code_filter const* keep = nullptr,
+                      bool* refused = nullptr);
 template <class Object>
 std::optional<medication> read_medication(Object const& v,
                                           json_path const& path,
                                           issue_list& issues);
 template <class Object>
-std::optional<medication_order> read_medication_order(Object const& v,
-                                                      json_path const& path,
-                                                      issue_list& issues);
+bool read_medication_order(medication_order& out,
+                           Object const& v,
+                           json_path const& path,
+                           issue_list& issues);
 template <class Object>
 std::optional<condition> read_condition(Object const& v, json_path const& path, issue_list& issues);
 template <class Object>

@@ -261,22 +261,22 @@ std::optional<patient> read_patient(Object const& resource,
 }
 
 template <class Object>
-std::optional<observation> read_observation(Object const& resource,
-                                            json_path const& path,
-                                            issue_list& issues,
-                                            observation_code_filter const* keep,
-                                            bool* refused) {
+bool read_observation(observation& obs,
+                      Object const& resource,
+                      json_path const& path,
+                      issue_list& issues,
+                      observation_code_filter const* keep,
+                      bool* refused) {
     std::string_view type;
     auto const* o = resource_object(resource, path, {"Observation"}, type, issues);
-    if (o == nullptr) return std::nullopt;
-    observation obs;
+    if (o == nullptr) return false;
     detail::copy_string_member(obs.id, *o, "id", path, issues);
     detail::copy_string_member(obs.status, *o, "status", path, issues);
     if (auto code = detail::codeable_concept_member(*o, "code", path, issues))
         obs.code = std::move(*code);
     if (keep != nullptr && !(*keep)(obs.code)) {
         if (refused != nullptr) *refused = true;
-        return std::nullopt;
+        return false;
     }
     obs.value_quantity = detail::quantity_member(*o, "valueQuantity", path, issues);
     obs.value_concept = detail::codeable_concept_member(*o, "valueCodeableConcept", path, issues);
@@ -309,7 +309,7 @@ std::optional<observation> read_observation(Object const& resource,
                 obs.components.push_back(std::move(component));
             });
     }
-    return obs;
+    return true;
 }
 
 namespace {
@@ -411,15 +411,15 @@ void read_contained_resources(medication_order& order,
 }  // namespace
 
 template <class Object>
-std::optional<medication_order> read_medication_order(Object const& resource,
-                                                      json_path const& path,
-                                                      issue_list& issues) {
+bool read_medication_order(medication_order& order,
+                           Object const& resource,
+                           json_path const& path,
+                           issue_list& issues) {
     std::string_view type;
     auto const* o = resource_object(resource, path,
                                     {"MedicationRequest", "MedicationOrder", "MedicationStatement"},
                                     type, issues);
-    if (o == nullptr) return std::nullopt;
-    medication_order order;
+    if (o == nullptr) return false;
     order.kind = type == "MedicationRequest" ? medication_resource_kind::medication_request
                  : type == "MedicationOrder" ? medication_resource_kind::medication_order
                                              : medication_resource_kind::medication_statement;
@@ -441,7 +441,7 @@ std::optional<medication_order> read_medication_order(Object const& resource,
     read_subject(order.subject, *o, "subject", path, issues);
     if (order.subject.empty()) read_subject(order.subject, *o, "patient", path, issues);  // DSTU2
     order.source_path = path.str();
-    return order;
+    return true;
 }
 
 template <class Object>
@@ -560,17 +560,17 @@ std::optional<medication> read_medication(Object const& resource,
 }
 
 // The resource readers for both kinds of JSON (json_read.hpp).
-#define CDS_FHIR_INSTANTIATE_RESOURCE_READERS(Object)                                              \
-    template std::optional<patient> read_patient(Object const&, json_path const&, issue_list&);    \
-    template std::optional<observation> read_observation(                                          \
-        Object const&, json_path const&, issue_list&, observation_code_filter const*, bool*);      \
-    template std::optional<medication> read_medication(Object const&, json_path const&,            \
-                                                       issue_list&);                               \
-    template std::optional<medication_order> read_medication_order(Object const&,                  \
-                                                                   json_path const&, issue_list&); \
-    template std::optional<condition> read_condition(Object const&, json_path const&,              \
-                                                     issue_list&);                                 \
-    template std::optional<service_request> read_service_request(Object const&, json_path const&,  \
+#define CDS_FHIR_INSTANTIATE_RESOURCE_READERS(Object)                                             \
+    template std::optional<patient> read_patient(Object const&, json_path const&, issue_list&);   \
+    template bool read_observation(observation&, Object const&, json_path const&, issue_list&,    \
+                                   observation_code_filter const*, bool*);                        \
+    template std::optional<medication> read_medication(Object const&, json_path const&,           \
+                                                       issue_list&);                              \
+    template bool read_medication_order(medication_order&, Object const&, json_path const&,       \
+                                        issue_list&);                                             \
+    template std::optional<condition> read_condition(Object const&, json_path const&,             \
+                                                     issue_list&);                                \
+    template std::optional<service_request> read_service_request(Object const&, json_path const&, \
                                                                  issue_list&);
 
 CDS_FHIR_INSTANTIATE_RESOURCE_READERS(boost::json::object)
@@ -592,6 +592,22 @@ std::optional<T> read_resource(value const& v,
     if (auto const* o = v.if_object()) return reader(*o, root, issues);
     detail::report_wrong_type(issues, root, "a FHIR resource object", v);
     return std::nullopt;
+}
+
+// A reader that fills the object it is given (read_observation, read_medication_order), as
+// one that returns it.
+template <class T, bool (*fill)(T&, object const&, json_path const&, issue_list&)>
+std::optional<T> read_returned(object const& o, json_path const& path, issue_list& issues) {
+    std::optional<T> out{std::in_place};
+    if (!fill(*out, o, path, issues)) out.reset();
+    return out;
+}
+
+bool read_every_observation(observation& out,
+                            object const& o,
+                            json_path const& path,
+                            issue_list& issues) {
+    return detail::read_observation(out, o, path, issues);
 }
 
 }  // namespace
@@ -622,10 +638,7 @@ std::optional<patient> parse_patient(value const& v, std::string const& path, is
 std::optional<observation> parse_observation(value const& v,
                                              std::string const& path,
                                              issue_list& issues) {
-    constexpr auto read_every_observation = [](object const& o, json_path const& p, issue_list& i) {
-        return detail::read_observation(o, p, i);
-    };
-    return read_resource(v, path, issues, +read_every_observation);
+    return read_resource(v, path, issues, &read_returned<observation, &read_every_observation>);
 }
 
 std::optional<medication> parse_medication(value const& v,
@@ -637,7 +650,8 @@ std::optional<medication> parse_medication(value const& v,
 std::optional<medication_order> parse_medication_order(value const& v,
                                                        std::string const& path,
                                                        issue_list& issues) {
-    return read_resource(v, path, issues, &detail::read_medication_order<object>);
+    return read_resource(v, path, issues,
+                         &read_returned<medication_order, &detail::read_medication_order<object>>);
 }
 
 std::optional<condition> parse_condition(value const& v,

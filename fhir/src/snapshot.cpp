@@ -229,10 +229,14 @@ void snapshot_builder::add_resource(Object const& resource,
     if (type == "Observation") {
         auto const* keep = keep_observation_ ? &keep_observation_ : nullptr;
         bool refused = false;
-        if (auto obs = detail::read_observation(resource, root, issues, keep, &refused)) {
-            snapshot_.observations.push_back(std::move(*obs));
+        auto& observations = snapshot_.observations;
+        if (detail::read_observation(observations.emplace_back(), resource, root, issues, keep,
+                                     &refused)) {
             list = resource_list::observations;
-        } else if (refused && !id.empty()) {
+        } else {
+            observations.pop_back();
+        }
+        if (refused && !id.empty()) {
             left_out_observation_ids_.emplace_back(id);
             remember_taken(resource_list::left_out_observations, id_hash);
             return;
@@ -268,9 +272,11 @@ void snapshot_builder::add_resource(Object const& resource,
             }
         }
     } else {
-        if (auto order = detail::read_medication_order(resource, root, issues)) {
-            snapshot_.medication_orders.push_back(std::move(*order));
+        auto& orders = snapshot_.medication_orders;
+        if (detail::read_medication_order(orders.emplace_back(), resource, root, issues)) {
             list = resource_list::medication_orders;
+        } else {
+            orders.pop_back();
         }
     }
     if (list == resource_list::none) return;
