@@ -102,16 +102,14 @@ void read_status_code(std::string& out,
     detail::report_wrong_type(issues, path.member(key), "a CodeableConcept or a code string", *v);
 }
 
+// Fills `r` (default-constructed); false when `v` is not a Timing.repeat object.
 template <class Value>
-std::optional<timing_repeat> read_repeat(Value const& v,
-                                         json_path const& path,
-                                         issue_list& issues) {
+bool read_repeat(timing_repeat& r, Value const& v, json_path const& path, issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         detail::report_wrong_type(issues, path, "a Timing.repeat object", v);
-        return std::nullopt;
+        return false;
     }
-    timing_repeat r;
     r.frequency = detail::number_member(*o, "frequency", path, issues);
     r.period = detail::number_member(*o, "period", path, issues);
     detail::copy_string_member(r.period_unit, *o, "periodUnit", path, issues);
@@ -128,7 +126,7 @@ std::optional<timing_repeat> read_repeat(Value const& v,
         // DSTU2 Timing.repeat.boundsQuantity (a Duration).
         r.bounds_duration = detail::quantity_member(*o, "boundsQuantity", path, issues);
     }
-    return r;
+    return true;
 }
 
 template <class Object>
@@ -158,14 +156,15 @@ void read_dose_and_rate(dosage& d, Object const& o, json_path const& path, issue
     }
 }
 
+// Fills `d` (default-constructed, in its place in the order's vector: a dosage is 900 bytes);
+// false when `v` is not a Dosage object.
 template <class Value>
-std::optional<dosage> read_dosage(Value const& v, json_path const& path, issue_list& issues) {
+bool read_dosage(dosage& d, Value const& v, json_path const& path, issue_list& issues) {
     auto const* o = v.if_object();
     if (o == nullptr) {
         detail::report_wrong_type(issues, path, "a Dosage object", v);
-        return std::nullopt;
+        return false;
     }
-    dosage d;
     detail::copy_string_member(d.text, *o, "text", path, issues);
     if (auto route = detail::codeable_concept_member(*o, "route", path, issues))
         d.route = std::move(*route);
@@ -188,13 +187,16 @@ std::optional<dosage> read_dosage(Value const& v, json_path const& path, issue_l
     if (auto const* timing = detail::present(*o, "timing")) {
         if (auto const* t = timing->if_object()) {
             if (auto const* repeat = detail::present(*t, "repeat")) {
-                d.repeat = read_repeat(*repeat, path.member("timing").member("repeat"), issues);
+                // The path's parts are temporaries: they must stay in this one expression.
+                if (!read_repeat(d.repeat.emplace(), *repeat,
+                                 path.member("timing").member("repeat"), issues))
+                    d.repeat.reset();
             }
         } else {
             detail::report_wrong_type(issues, path.member("timing"), "a Timing object", *timing);
         }
     }
-    return d;
+    return true;
 }
 
 template <class Object>
@@ -207,7 +209,7 @@ void read_dosages(std::vector<dosage>& out,
     if (v == nullptr) return;
     if (auto const* a = v->if_array()) out.reserve(a->size());
     detail::for_each_item(*v, path.member(key), [&](auto const& item, json_path const& p) {
-        if (auto d = read_dosage(item, p, issues)) out.push_back(std::move(*d));
+        if (!read_dosage(out.emplace_back(), item, p, issues)) out.pop_back();
     });
 }
 
