@@ -187,6 +187,15 @@ TEST_CASE("URL length and segment count are bounded before parsing") {
     auto const long_url = parse_http_url("http://h/" + std::string(60, 'a'), limits);
     REQUIRE_FALSE(long_url.has_value());
     CHECK(long_url.error() == "the URL is longer than the limit of 64 bytes");
+    // 64 bytes as written, 67 with its port: its normal form would not parse again.
+    auto const at_limit = parse_http_url("http://h/" + std::string(55, 'a'), limits);
+    REQUIRE_FALSE(at_limit.has_value());
+    CHECK(at_limit.error() ==
+          "the URL is longer than the limit of 64 bytes once normalised (the port written out)");
+    auto const within = parse_http_url("http://h/" + std::string(52, 'a'), limits);
+    REQUIRE(within.has_value());
+    CHECK(within->to_string().size() == 64);
+    CHECK(parse_http_url(within->to_string(), limits).has_value());
 
     // The defaults: a 4 MB fhirServer of "/a" segments is refused without keeping its segments.
     std::string hostile = "http://h:9/fhir";

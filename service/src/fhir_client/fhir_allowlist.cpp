@@ -135,6 +135,13 @@ boost::system::result<http_url, std::string> parse_http_url(std::string_view tex
         out.encoded_path += encode_path_segment(segment);
     }
     if (u.has_query()) out.encoded_query = u.encoded_query();
+    // The normal form is what is sent and resolved against. It can be longer than the text
+    // (the port written out; segments encoded again never grow), and must itself be within
+    // the limit, or a URL accepted here would be refused when it comes back as a base.
+    if (out.to_string().size() > limits.max_bytes) {
+        return refuse("the URL is longer than the limit of " + std::to_string(limits.max_bytes) +
+                      " bytes once normalised (the port written out)");
+    }
     return out;
 }
 
