@@ -227,20 +227,7 @@ void snapshot_builder::add_resource(Object const& resource,
     auto& issues = snapshot_.issues;
     resource_list list = resource_list::none;
     if (type == "Observation") {
-        auto const* keep = keep_observation_ ? &keep_observation_ : nullptr;
-        bool refused = false;
-        auto& observations = snapshot_.observations;
-        if (detail::read_observation(observations.emplace_back(), resource, root, issues, keep,
-                                     &refused)) {
-            list = resource_list::observations;
-        } else {
-            observations.pop_back();
-        }
-        if (refused && !id.empty()) {
-            left_out_observation_ids_.emplace_back(id);
-            remember_taken(resource_list::left_out_observations, id_hash);
-            return;
-        }
+        list = add_observation(resource, root, id, id_hash);
     } else if (type == "Medication") {
         if (auto med = detail::read_medication(resource, root, issues)) {
             // The entry's fullUrl names it for references inside the Bundle (urn:uuid); a
@@ -282,6 +269,26 @@ void snapshot_builder::add_resource(Object const& resource,
     if (list == resource_list::none) return;
     ++taken_;
     if (!id.empty()) remember_taken(list, id_hash);
+}
+
+template <class Object>
+snapshot_builder::resource_list snapshot_builder::add_observation(Object const& resource,
+                                                                  json_path const& root,
+                                                                  std::string_view id,
+                                                                  std::size_t id_hash) {
+    auto const* keep = keep_observation_ ? &keep_observation_ : nullptr;
+    bool refused = false;
+    auto& observations = snapshot_.observations;
+    if (detail::read_observation(observations.emplace_back(), resource, root, snapshot_.issues,
+                                 keep, &refused)) {
+        return resource_list::observations;
+    }
+    observations.pop_back();
+    if (refused && !id.empty()) {
+        left_out_observation_ids_.emplace_back(id);
+        remember_taken(resource_list::left_out_observations, id_hash);
+    }
+    return resource_list::none;
 }
 
 bool snapshot_builder::slot_holds(taken_slot const& slot,

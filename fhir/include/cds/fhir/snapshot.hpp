@@ -149,6 +149,13 @@ private:
                                   std::string_view id) const;
     void remember_taken(resource_list list, std::size_t hash);
     void place_slot(taken_slot const& slot);
+    // An Observation of add_resource, read in place; one the filter refuses is remembered
+    // (when it has an id) for de-duplication. Returns the list it went into, or none.
+    template <class Object>
+    resource_list add_observation(Object const& resource,
+                                  detail::json_path const& root,
+                                  std::string_view id,
+                                  std::size_t id_hash);
 
     patient_snapshot snapshot_;
     observation_code_filter keep_observation_;
