@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -84,16 +85,36 @@ struct json_object_of<tape_node> {
     using type = tape_node;
 };
 
+// Whether two runs of `n` bytes are equal. Member names are short: up to 16 bytes they are
+// compared by two overlapping word loads each, within the runs, instead of a call to memcmp
+// (which perf put at 5 % of reading an order-sign request, mostly from look-ups here).
+inline bool same_bytes(char const* a, char const* b, std::size_t n) {
+    auto const word = [](char const* p) {
+        std::uint64_t w;
+        std::memcpy(&w, p, sizeof w);
+        return w;
+    };
+    auto const half = [](char const* p) {
+        std::uint32_t h;
+        std::memcpy(&h, p, sizeof h);
+        return h;
+    };
+    if (n > 16) return std::memcmp(a, b, n) == 0;
+    if (n >= 8) return word(a) == word(b) && word(a + n - 8) == word(b + n - 8);
+    if (n >= 4) return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (a[i] != b[i]) return false;
+    }
+    return true;
+}
+
 // The member `key` of `o`, or nullptr.
 template <class Object>
 inline auto find_member(Object const& o, std::string_view key) -> decltype(o.if_contains(key)) {
     if (o.size() > inline_scan_max_members) return o.if_contains(key);
     for (auto const& member : members(o)) {
         auto const name = member.key();
-        // The first byte tells most same-length keys apart ("code"/"text") without a call.
-        if (name.size() == key.size() &&
-            (key.empty() ||
-             (name[0] == key[0] && std::memcmp(name.data(), key.data(), key.size()) == 0))) {
+        if (name.size() == key.size() && same_bytes(name.data(), key.data(), key.size())) {
             return &member.value();
         }
     }

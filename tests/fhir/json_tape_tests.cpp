@@ -180,3 +180,42 @@ TEST_CASE("every published FHIR example reads the same from a tape as from a tre
     }
     CHECK(compared > 20);
 }
+
+TEST_CASE("a look-up takes the member of exactly its name, not one of the same length") {
+    // Before each member the readers use stands a decoy of the same length that shares its
+    // first bytes (and, from four bytes on, its first word): a look-up that compared only
+    // part of a name would read the decoy. Lengths 2, 4, 6, 7, 13 and 17 cover each way
+    // names are compared.
+    auto const entry = json(R"({"resource":{"resourceType":"Observation",
+        "ix":"decoy-id","id":"obs-1",
+        "statux":"cancelled","status":"final",
+        "codf":{"text":"decoy"},"code":{"coding":[{"systen":"decoy","system":"http://loinc.org",
+            "codd":"0000-0","code":"19123-9"}]},
+        "subjecx":{"reference":"Patient/decoy"},"subject":{"reference":"Patient/p1"},
+        "effectiveDateTimx":"1999-01-01","effectiveDateTime":"2026-03-09T08:00:00Z",
+        "valueQuantitx":{"value":9.9},"valueQuantity":{"value":0.6,"unit":"mmol/L"}}})");
+    tape_builder tape;
+    feed(entry, tape);
+    for (bool from_tape : {false, true}) {
+        CAPTURE(from_tape);
+        snapshot_builder builder;
+        if (from_tape) {
+            CHECK(builder.add_bundle_entry(tape.root(), "prefetch.data", 0) == 1);
+        } else {
+            CHECK(builder.add_bundle_entry(entry, "prefetch.data", 0) == 1);
+        }
+        auto const snapshot = std::move(builder).build();
+        REQUIRE(snapshot.observations.size() == 1);
+        auto const& o = snapshot.observations.front();
+        CHECK(o.id == "obs-1");
+        CHECK(o.status == "final");
+        REQUIRE(o.code.codings.size() == 1);
+        CHECK(o.code.codings.front().system == "http://loinc.org");
+        CHECK(o.code.codings.front().code == "19123-9");
+        CHECK(o.subject == "Patient/p1");
+        REQUIRE(o.effective_date_time.has_value());
+        CHECK(o.effective_date_time->start == cds::fhir::test::utc(2026, 3, 9, 8));
+        REQUIRE(o.value_quantity.has_value());
+        CHECK(o.value_quantity->value == 0.6);
+    }
+}
