@@ -32,6 +32,20 @@ def ms(us):
     return us / 1000.0
 
 
+def cpu_us_per_request(run):
+    """The process's CPU time (user + system) over a wrk run, per request, in µs; None when
+    the run did not record it (older runs.jsonl) or answered nothing."""
+    if "cpu_user_s" not in run or not run["requests"]:
+        return None
+    return (run["cpu_user_s"] + run["cpu_system_s"]) * 1e6 / run["requests"]
+
+
+def cpu_system_share(run):
+    """The share of that CPU time spent in the kernel (system calls, the network stack)."""
+    total = run.get("cpu_user_s", 0) + run.get("cpu_system_s", 0)
+    return run["cpu_system_s"] / total if total else None
+
+
 def main(argv):
     p = argparse.ArgumentParser()
     p.add_argument("--runs", required=True)
@@ -87,22 +101,28 @@ def main(argv):
             "service_errors": errors,
             "floor_errors": sum(floor["errors"].values()) if floor else None,
             "service_vmhwm_mib": r["vmhwm_kib"] / 1024.0,
+            # CPU time the service used per answered request (user + system, all threads):
+            # unlike requests/s, it does not depend on how much of the machine wrk took.
+            "service_cpu_us_per_request": cpu_us_per_request(r),
+            "service_cpu_system_share": cpu_system_share(r),
         })
 
     print()
     print("magnesium-cds vs nginx floor - %s, %d CPUs (%s), load %s -> %s, %ds per run, service threads %s, io model %s, log level %s, malloc %s"
           % (machine["date"], machine["nproc"], machine["cpu"], a.load_start, a.load_end, a.duration,
              a.threads or "default", a.io_model, a.log_level, a.malloc_tunables))
-    header = "%-15s %5s %11s %11s %7s %9s %9s %9s %9s %6s %9s" % (
+    header = "%-15s %5s %11s %11s %7s %9s %9s %9s %9s %6s %9s %12s" % (
         "request", "conns", "floor rps", "service rps", "ratio", "floor p50", "floor p99", "svc p50", "svc p99",
-        "errors", "peak RSS")
+        "errors", "peak RSS", "svc CPU/req")
     print(header)
     print("-" * len(header))
     for row in rows:
-        print("%-15s %5d %11.0f %11.0f %6.1f%% %7.3fms %7.3fms %7.3fms %7.3fms %6d %6.1fMiB" % (
+        cpu = row["service_cpu_us_per_request"]
+        print("%-15s %5d %11.0f %11.0f %6.1f%% %7.3fms %7.3fms %7.3fms %7.3fms %6d %6.1fMiB %12s" % (
             row["request"], row["connections"], row["floor_rps"] or 0, row["service_rps"],
             100.0 * (row["ratio"] or 0), row["floor_p50_ms"] or 0, row["floor_p99_ms"] or 0,
-            row["service_p50_ms"], row["service_p99_ms"], row["service_errors"], row["service_vmhwm_mib"]))
+            row["service_p50_ms"], row["service_p99_ms"], row["service_errors"], row["service_vmhwm_mib"],
+            "%.0fus" % cpu if cpu is not None else "-"))
     if any(r["service_errors"] for r in rows):
         print("WARNING: the service had errors (non-2xx, timeouts or socket errors); see runs.jsonl")
 

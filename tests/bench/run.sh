@@ -16,8 +16,9 @@
 #    with a fixed JSON body, same POST bodies) on free 127.0.0.1 ports;
 # 4. drives both with wrk (wrk.lua) at each connection count for each request size,
 #    nginx then the service back to back so that both see the same machine load;
-# 5. records requests/s, p50/p99 latency, the service/floor ratio and the service's peak
-#    RSS (VmHWM, reset before each run through /proc/PID/clear_refs);
+# 5. records requests/s, p50/p99 latency, the service/floor ratio, the service's CPU time per
+#    request (/proc/PID/stat) and its peak RSS (VmHWM, reset before each run through
+#    /proc/PID/clear_refs);
 # 6. runs evaluate_bench (in-process stage costs) and, with --soak, 60 s at 64 connections
 #    sampling RSS;
 # 7. FHIR-fallback stage (on by default; --no-fhir-fallback skips it, --fhir-fallback-only runs
@@ -227,6 +228,10 @@ service_path_for() {  # request name -> service id from the bundled rule set
 }
 
 proc_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status" 2>/dev/null || echo 0; }
+# The CPU time a process (all its threads) has used so far, in clock ticks: "user system"
+# (/proc/PID/stat fields 14 and 15, counted after the command name, which may hold spaces).
+proc_cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + 0, $13 + 0}' || echo "0 0"; }
+clock_ticks="$(getconf CLK_TCK)"
 
 runs="$out/runs.jsonl"
 : >"$runs"
@@ -241,10 +246,11 @@ run_wrk() {
     local pid=""
     [[ $target == service ]] && pid="$service_pid"
     [[ $target == fhir-fallback ]] && pid="$fallback_pid"
-    local hwm_before=0
+    local hwm_before=0 cpu_before="" cpu_after=""
     if [[ -n $pid ]]; then
         echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true   # reset VmHWM to the current RSS
         hwm_before="$(proc_kib "$pid" VmHWM)"
+        cpu_before="$(proc_cpu_ticks "$pid")"
     fi
     local line
     line="$(BENCH_BODY="$body" timeout $((seconds + 30)) wrk -t "$wrk_threads" -c "$conns" -d "${seconds}s" \
@@ -252,16 +258,24 @@ run_wrk() {
     [[ -n $line ]] || { echo "run.sh: wrk produced no result for $target $name c=$conns" >&2; return 1; }
     local hwm=0 rss=0
     if [[ -n $pid ]]; then
+        cpu_after="$(proc_cpu_ticks "$pid")"
         hwm="$(proc_kib "$pid" VmHWM)"
         rss="$(proc_kib "$pid" VmRSS)"
     fi
     [[ $target == service ]] && : >"$work/service.log"  # per-request log lines: keep the disk out of it
-    python3 - "$line" "$target" "$name" "$conns" "$seconds" "$hwm" "$rss" "$hwm_before" >>"$dest" <<'EOF'
+    python3 - "$line" "$target" "$name" "$conns" "$seconds" "$hwm" "$rss" "$hwm_before" \
+        "$cpu_before" "$cpu_after" "$clock_ticks" >>"$dest" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])
 r.update(target=sys.argv[2], request=sys.argv[3], connections=int(sys.argv[4]), seconds=int(sys.argv[5]),
          vmhwm_kib=int(sys.argv[6]), vmrss_kib=int(sys.argv[7]), vmhwm_before_kib=int(sys.argv[8]))
 r["requests_per_s"] = r["requests"] / (r["duration_us"] / 1e6)
+# The process's CPU time over the run (None for a target whose process is not watched).
+if sys.argv[9] and sys.argv[10]:
+    (user0, system0), (user1, system1) = ([int(t) for t in a.split()] for a in sys.argv[9:11])
+    ticks = int(sys.argv[11])
+    r["cpu_user_s"] = (user1 - user0) / ticks
+    r["cpu_system_s"] = (system1 - system0) / ticks
 print(json.dumps(r))
 EOF
     printf '  %-8s %-16s c=%-3s %10.0f req/s\n' "$target" "$name" "$conns" \
