@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import sys
 
 
@@ -46,6 +47,38 @@ def cpu_system_share(run):
     return run["cpu_system_s"] / total if total else None
 
 
+def median_of(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def cell_row(request, conns, pairs):
+    """One row of the table from the (service run, floor run) pairs of a cell."""
+    ratios = [r["requests_per_s"] / f["requests_per_s"] for r, f in pairs if f and f["requests_per_s"]]
+    floor_runs = [f for _, f in pairs if f]
+    return {
+        "request": request,
+        "connections": conns,
+        "repeats": len(pairs),
+        "floor_rps": median_of([f["requests_per_s"] for f in floor_runs]),
+        "service_rps": median_of([r["requests_per_s"] for r, _ in pairs]),
+        "ratio": median_of(ratios),
+        "ratio_min": min(ratios) if ratios else None,
+        "ratio_max": max(ratios) if ratios else None,
+        "floor_p50_ms": median_of([ms(f["latency_us"]["p50"]) for f in floor_runs]),
+        "floor_p99_ms": median_of([ms(f["latency_us"]["p99"]) for f in floor_runs]),
+        "service_p50_ms": median_of([ms(r["latency_us"]["p50"]) for r, _ in pairs]),
+        "service_p99_ms": median_of([ms(r["latency_us"]["p99"]) for r, _ in pairs]),
+        "service_errors": sum(sum(r["errors"].values()) for r, _ in pairs),
+        "floor_errors": sum(sum(f["errors"].values()) for f in floor_runs) if floor_runs else None,
+        "service_vmhwm_mib": max(r["vmhwm_kib"] for r, _ in pairs) / 1024.0,
+        # CPU time the service used per answered request (user + system, all threads):
+        # unlike requests/s, it depends little on how much of the machine wrk took.
+        "service_cpu_us_per_request": median_of([cpu_us_per_request(r) for r, _ in pairs]),
+        "service_cpu_system_share": median_of([cpu_system_share(r) for r, _ in pairs]),
+    }
+
+
 def main(argv):
     p = argparse.ArgumentParser()
     p.add_argument("--runs", required=True)
@@ -80,49 +113,42 @@ def main(argv):
         "loadavg_end": a.load_end,
     }
 
-    # Pair each service run with the floor run of the same request and connection count.
-    rows = []
-    index = {(r["target"], r["request"], r["connections"]): r for r in runs}
+    # Pair each service run with the floor run of the same request, connection count and
+    # repetition (run.sh --repeat runs them back to back). A cell measured more than once
+    # shows the median of each figure over its pairs, the highest peak RSS, and the spread of
+    # the ratio.
+    floors = {(r["request"], r["connections"], r.get("repeat", 1)): r for r in runs if r["target"] == "nginx"}
+    cells = {}
     for r in runs:
-        if r["target"] != "service":
-            continue
-        floor = index.get(("nginx", r["request"], r["connections"]))
-        errors = sum(r["errors"].values())
-        rows.append({
-            "request": r["request"],
-            "connections": r["connections"],
-            "floor_rps": floor["requests_per_s"] if floor else None,
-            "service_rps": r["requests_per_s"],
-            "ratio": (r["requests_per_s"] / floor["requests_per_s"]) if floor and floor["requests_per_s"] else None,
-            "floor_p50_ms": ms(floor["latency_us"]["p50"]) if floor else None,
-            "floor_p99_ms": ms(floor["latency_us"]["p99"]) if floor else None,
-            "service_p50_ms": ms(r["latency_us"]["p50"]),
-            "service_p99_ms": ms(r["latency_us"]["p99"]),
-            "service_errors": errors,
-            "floor_errors": sum(floor["errors"].values()) if floor else None,
-            "service_vmhwm_mib": r["vmhwm_kib"] / 1024.0,
-            # CPU time the service used per answered request (user + system, all threads):
-            # unlike requests/s, it does not depend on how much of the machine wrk took.
-            "service_cpu_us_per_request": cpu_us_per_request(r),
-            "service_cpu_system_share": cpu_system_share(r),
-        })
+        if r["target"] == "service":
+            cells.setdefault((r["request"], r["connections"]), []).append(
+                (r, floors.get((r["request"], r["connections"], r.get("repeat", 1)))))
+    rows = [cell_row(request, conns, pairs) for (request, conns), pairs in cells.items()]
 
     print()
     print("magnesium-cds vs nginx floor - %s, %d CPUs (%s), load %s -> %s, %ds per run, service threads %s, io model %s, log level %s, malloc %s"
           % (machine["date"], machine["nproc"], machine["cpu"], a.load_start, a.load_end, a.duration,
              a.threads or "default", a.io_model, a.log_level, a.malloc_tunables))
+    repeated = any(row["repeats"] > 1 for row in rows)
+    if repeated:
+        print("(each cell: the median of %d pairs of runs; \"ratio range\": the lowest and highest ratio of a pair)"
+              % max(row["repeats"] for row in rows))
     header = "%-15s %5s %11s %11s %7s %9s %9s %9s %9s %6s %9s %12s" % (
         "request", "conns", "floor rps", "service rps", "ratio", "floor p50", "floor p99", "svc p50", "svc p99",
-        "errors", "peak RSS", "svc CPU/req")
+        "errors", "peak RSS", "svc CPU/req") + (" %13s" % "ratio range" if repeated else "")
     print(header)
     print("-" * len(header))
     for row in rows:
         cpu = row["service_cpu_us_per_request"]
+        spread = ""
+        if repeated:
+            spread = " %13s" % ("%.1f-%.1f%%" % (100 * row["ratio_min"], 100 * row["ratio_max"])
+                                if row["ratio_min"] is not None else "-")
         print("%-15s %5d %11.0f %11.0f %6.1f%% %7.3fms %7.3fms %7.3fms %7.3fms %6d %6.1fMiB %12s" % (
             row["request"], row["connections"], row["floor_rps"] or 0, row["service_rps"],
             100.0 * (row["ratio"] or 0), row["floor_p50_ms"] or 0, row["floor_p99_ms"] or 0,
             row["service_p50_ms"], row["service_p99_ms"], row["service_errors"], row["service_vmhwm_mib"],
-            "%.0fus" % cpu if cpu is not None else "-"))
+            "%.0fus" % cpu if cpu is not None else "-") + spread)
     if any(r["service_errors"] for r in rows):
         print("WARNING: the service had errors (non-2xx, timeouts or socket errors); see runs.jsonl")
 

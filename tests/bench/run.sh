@@ -6,7 +6,7 @@
 #                      [--soak [SECONDS]] [--soak-only] [--no-micro] [--threads N]
 #                      [--service-log-level info] [--io-model shared|per-thread]
 #                      [--wait-idle [LOAD]] [--out DIR] [--no-fhir-fallback | --fhir-fallback-only] [--fhir-connections "1 16"]
-#                      [--no-malloc-tunables]
+#                      [--no-malloc-tunables] [--repeat N]
 #
 # 1. builds the Release binary and the in-process micro-benchmark in build/bench (unless
 #    --build-dir names an existing build of magnesium-cds);
@@ -15,7 +15,8 @@
 #    --no-malloc-tunables leaves glibc's defaults) and nginx (the machine's floor: `return 200`
 #    with a fixed JSON body, same POST bodies) on free 127.0.0.1 ports;
 # 4. drives both with wrk (wrk.lua) at each connection count for each request size,
-#    nginx then the service back to back so that both see the same machine load;
+#    nginx then the service back to back so that both see the same machine load (--repeat N:
+#    N such pairs per cell, reported as medians);
 # 5. records requests/s, p50/p99 latency, the service/floor ratio, the service's CPU time per
 #    request (/proc/PID/stat) and its peak RSS (VmHWM, reset before each run through
 #    /proc/PID/clear_refs);
@@ -56,6 +57,7 @@ fhir_fallback=1
 malloc_tunables=1
 fhir_fallback_only=0
 fhir_connections="1 16"
+repeat=1
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
@@ -76,6 +78,7 @@ while (($#)); do
         --fhir-fallback-only) fhir_fallback=1; fhir_fallback_only=1; micro=0; shift ;;
         --fhir-connections) fhir_connections="$2"; shift 2 ;;
         --no-malloc-tunables) malloc_tunables=0; shift ;;
+        --repeat) repeat="$2"; shift 2 ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -84,6 +87,8 @@ done
 duration_s=${duration%s}
 ((duration_s >= 1 && duration_s <= 300)) || { echo "run.sh: --duration between 1s and 300s" >&2; exit 2; }
 ((soak <= 600)) || { echo "run.sh: --soak at most 600 seconds" >&2; exit 2; }
+[[ $repeat =~ ^[0-9]+$ ]] && ((repeat >= 1 && repeat <= 10)) ||
+    { echo "run.sh: --repeat between 1 and 10" >&2; exit 2; }
 
 for tool in wrk nginx cmake python3 curl; do
     if ! command -v "$tool" >/dev/null && [[ ! -x /usr/sbin/$tool ]]; then
@@ -235,6 +240,7 @@ clock_ticks="$(getconf CLK_TCK)"
 
 runs="$out/runs.jsonl"
 : >"$runs"
+run_repeat=1  # which of the --repeat pairs run_wrk is recording
 
 # run_wrk TARGET URL BODY CONNECTIONS SECONDS NAME -> appends one JSON line to $runs (or to
 # $run_wrk_dest). TARGET service or fhir-fallback: the service whose RSS is sampled.
@@ -264,11 +270,12 @@ run_wrk() {
     fi
     [[ $target == service ]] && : >"$work/service.log"  # per-request log lines: keep the disk out of it
     python3 - "$line" "$target" "$name" "$conns" "$seconds" "$hwm" "$rss" "$hwm_before" \
-        "$cpu_before" "$cpu_after" "$clock_ticks" >>"$dest" <<'EOF'
+        "$cpu_before" "$cpu_after" "$clock_ticks" "$run_repeat" >>"$dest" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])
 r.update(target=sys.argv[2], request=sys.argv[3], connections=int(sys.argv[4]), seconds=int(sys.argv[5]),
-         vmhwm_kib=int(sys.argv[6]), vmrss_kib=int(sys.argv[7]), vmhwm_before_kib=int(sys.argv[8]))
+         vmhwm_kib=int(sys.argv[6]), vmrss_kib=int(sys.argv[7]), vmhwm_before_kib=int(sys.argv[8]),
+         repeat=int(sys.argv[12]))
 r["requests_per_s"] = r["requests"] / (r["duration_us"] / 1e6)
 # The process's CPU time over the run (None for a target whose process is not watched).
 if sys.argv[9] and sys.argv[10]:
@@ -317,8 +324,8 @@ for name in $requests; do
 done
 
 if ((!soak_only && !fhir_fallback_only)); then
-    total=$(($(wc -w <<<"$requests") * ($(wc -w <<<"$connections") * 2 * duration_s + 4)))
-    echo "== wrk matrix: ${duration} per run, about ${total}s in all"
+    total=$(($(wc -w <<<"$requests") * ($(wc -w <<<"$connections") * 2 * repeat * duration_s + 4)))
+    echo "== wrk matrix: ${duration} per run, ${repeat} pair(s) of runs per cell, about ${total}s in all"
     for name in $requests; do
         body="$out/requests/$name.json"
         path="/cds-services/$(service_path_for "$name")"
@@ -326,8 +333,13 @@ if ((!soak_only && !fhir_fallback_only)); then
         BENCH_BODY="$body" wrk -t 2 -c 16 -d 2s -s "$here/wrk.lua" "$service_url$path" >/dev/null
         BENCH_BODY="$body" wrk -t 2 -c 16 -d 2s -s "$here/wrk.lua" "$nginx_url$path" >/dev/null
         for c in $connections; do
-            run_wrk nginx "$nginx_url$path" "$body" "$c" "$duration_s" "$name"
-            run_wrk service "$service_url$path" "$body" "$c" "$duration_s" "$name"
+            # --repeat: nginx and the service back to back, that many times; report.py takes
+            # the median of each figure over the pairs (and the spread of the ratio).
+            for ((run_repeat = 1; run_repeat <= repeat; run_repeat++)); do
+                run_wrk nginx "$nginx_url$path" "$body" "$c" "$duration_s" "$name"
+                run_wrk service "$service_url$path" "$body" "$c" "$duration_s" "$name"
+            done
+            run_repeat=1
         done
     done
 fi
