@@ -281,8 +281,10 @@ r["requests_per_s"] = r["requests"] / (r["duration_us"] / 1e6)
 if sys.argv[9] and sys.argv[10]:
     (user0, system0), (user1, system1) = ([int(t) for t in a.split()] for a in sys.argv[9:11])
     ticks = int(sys.argv[11])
-    r["cpu_user_s"] = (user1 - user0) / ticks
-    r["cpu_system_s"] = (system1 - system0) / ticks
+    # A process that is gone at the end reads as 0 0: nothing is recorded then.
+    if user1 >= user0 and system1 >= system0 and (user1, system1) != (0, 0):
+        r["cpu_user_s"] = (user1 - user0) / ticks
+        r["cpu_system_s"] = (system1 - system0) / ticks
 print(json.dumps(r))
 EOF
     printf '  %-8s %-16s c=%-3s %10.0f req/s\n' "$target" "$name" "$conns" \
