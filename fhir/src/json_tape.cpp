@@ -84,17 +84,24 @@ std::string_view tape_builder::kept_string(std::string_view value,
     return unescaped ? copy_into(store, value) : value;
 }
 
-// A member name and its colon, at `at`; the value's whitespace skipped.
-bool tape_builder::read_member_name(char const*& at,
+// A member name and its colon, at `at`, counted in `object`; the value's whitespace skipped.
+bool tape_builder::read_member_name(open_container& object,
+                                    char const*& at,
                                     char const* end,
                                     boost::json::memory_resource& store) {
     std::string_view name;
     auto const kind = json_text::read_member_name(at, end, name, unescaped_);
     if (kind == json_text::string_kind::declined) return false;
-    key(kept_string(name, kind == json_text::string_kind::unescaped, store));
+    name = kept_string(name, kind == json_text::string_kind::unescaped, store);
+    ++object.count;
+    std::uint32_t const tag = tape_name_tag(name);
+    if (tag == resource_type_tag) object.resource_type = true;
+    note_name(object, tag);
+    set_string(emit(boost::json::kind::string), name).tag_ = tag;
     return true;
 }
 
+// A string, number or literal at `at`, as a node (its container counts it).
 bool tape_builder::read_scalar(char const*& at,
                                char const* end,
                                boost::json::memory_resource& store) {
@@ -104,20 +111,21 @@ bool tape_builder::read_scalar(char const*& at,
             std::string_view value;
             auto const kind = json_text::read_string(at, end, value, unescaped_);
             if (kind == json_text::string_kind::declined) return false;
-            string(kept_string(value, kind == json_text::string_kind::unescaped, store));
+            set_string(emit(boost::json::kind::string),
+                       kept_string(value, kind == json_text::string_kind::unescaped, store));
             return true;
         }
         case 't':
             if (!json_text::read_literal(at, end, "true")) return false;
-            boolean(true);
+            emit(boost::json::kind::bool_).scalar_.boolean = true;
             return true;
         case 'f':
             if (!json_text::read_literal(at, end, "false")) return false;
-            boolean(false);
+            emit(boost::json::kind::bool_).scalar_.boolean = false;
             return true;
         case 'n':
             if (!json_text::read_literal(at, end, "null")) return false;
-            null();
+            (void)emit(boost::json::kind::null);
             return true;
         default:
             break;
@@ -125,54 +133,83 @@ bool tape_builder::read_scalar(char const*& at,
     auto const n = json_text::read_number(at, end);
     if (!n) return false;
     if (n->is_integer) {
-        int64(n->integer);
+        emit(boost::json::kind::int64).scalar_.signed_integer = n->integer;
     } else {
-        real(n->real);
+        emit(boost::json::kind::double_).scalar_.real = n->real;
     }
     return true;
 }
 
+// Writes what read_text kept of the innermost open container to its node and closes it.
+// Returns the container around it, or nullptr when none is left open.
+tape_builder::open_container* tape_builder::close_container() {
+    open_container const& closing = open_.back();
+    auto& node = nodes_[closing.at];
+    node.size_ = closing.count;
+    std::size_t const span = nodes_.size() - closing.at;
+    if (span > max_count) too_large_ = true;
+    node.span_ = static_cast<std::uint32_t>(span);
+    if (closing.resource_type) node.tag_ = 1;
+    if (closing.maybe_repeated || closing.resource_type)
+        check_members(node, closing.maybe_repeated);
+    open_.pop_back();
+    return open_.empty() ? nullptr : &open_.back();
+}
+
+// The innermost open container is `top` (the back of open_), and read_text counts members
+// and elements there: counting one and finding what closes a container then need no look-up
+// of its node, as an event method needs for each value.
 bool tape_builder::read_text(char const*& at,
                              char const* end,
                              std::size_t max_open,
                              boost::json::memory_resource& store) {
+    clear();
+    open_container* top = nullptr;
+    std::size_t open = 0;  // containers open (open_.size(), without a division)
     char const* p = json_text::skip_whitespace(at, end);
     for (;;) {
         // A value starts at p.
         if (p == end) return false;
+        if (top != nullptr && !top->object) ++top->count;
         char const c = *p;
         if (c == '{' || c == '[') {
-            if (open_.size() >= max_open) return false;
+            if (open == max_open) return false;
+            ++open;
             bool const object = c == '{';
-            object ? begin_object() : begin_array();
+            top = &open_.emplace_back();
+            top->at = nodes_.size();
+            top->object = object;
+            (void)emit(object ? boost::json::kind::object : boost::json::kind::array);
             p = json_text::skip_whitespace(p + 1, end);
             if (p == end) return false;
             if (*p != (object ? '}' : ']')) {
-                if (object && !read_member_name(p, end, store)) return false;
+                if (object && !read_member_name(*top, p, end, store)) return false;
                 continue;
             }
             ++p;
-            object ? end_object() : end_array();
+            --open;
+            top = close_container();
         } else if (!read_scalar(p, end, store)) {
             return false;
         }
         // After a value: the next member or element, or the end of containers.
         for (;;) {
-            if (open_.empty()) {
+            if (top == nullptr) {
                 at = p;
                 return true;
             }
             p = json_text::skip_whitespace(p, end);
             if (p == end) return false;
-            bool const object = nodes_[open_.back().at].kind_ == boost::json::kind::object;
+            bool const object = top->object;
             if (*p == ',') {
                 p = json_text::skip_whitespace(p + 1, end);
-                if (object && !read_member_name(p, end, store)) return false;
+                if (object && !read_member_name(*top, p, end, store)) return false;
                 break;
             }
             if (*p != (object ? '}' : ']')) return false;
             ++p;
-            object ? end_object() : end_array();
+            --open;
+            top = close_container();
         }
     }
 }

@@ -6,13 +6,17 @@
 //  - what basic_parser refuses, the tokenizer declines (it never judges a body alone);
 //  - the elements of a top-level array go through read_text, as a Bundle's entries do, and
 //    their tapes replay as the same events;
-//  - a whole text that read_text lays out is accepted by basic_parser, with the same events.
+//  - a whole text that read_text lays out is accepted by basic_parser, with the same events,
+//    and its tape is the one the builder's event methods make from basic_parser's events,
+//    node for node (member and element counts, spans and name tags included), with the same
+//    facts (repeated member, resource count).
 // Input: raw bytes, taken as a JSON text. Byte-level mutation only (no JSON mutator): the
 // tokenizer's edges are in the bytes.
 
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -172,6 +176,123 @@ void replay(fhir::tape_node const& node, event_log& log) {
     }
 }
 
+// A basic_parser handler that lays out a tape through the builder's event methods, as the
+// request reader does for what it does not read with read_text.
+class tape_events {
+public:
+    static constexpr std::size_t max_object_size = json::object::max_size();
+    static constexpr std::size_t max_array_size = json::array::max_size();
+    static constexpr std::size_t max_key_size = json::string::max_size();
+    static constexpr std::size_t max_string_size = json::string::max_size();
+
+    bool on_document_begin(error_code&) { return true; }
+    bool on_document_end(error_code&) { return true; }
+    bool on_object_begin(error_code&) {
+        return event([&] { tape.begin_object(); });
+    }
+    bool on_object_end(std::size_t, error_code&) {
+        return event([&] { tape.end_object(); });
+    }
+    bool on_array_begin(error_code&) {
+        return event([&] { tape.begin_array(); });
+    }
+    bool on_array_end(std::size_t, error_code&) {
+        return event([&] { tape.end_array(); });
+    }
+    bool on_key_part(json::string_view s, std::size_t, error_code&) { return part(s); }
+    bool on_key(json::string_view s, std::size_t, error_code&) {
+        part(s);
+        tape.key(kept());
+        return true;
+    }
+    bool on_string_part(json::string_view s, std::size_t, error_code&) { return part(s); }
+    bool on_string(json::string_view s, std::size_t, error_code&) {
+        part(s);
+        tape.string(kept());
+        return true;
+    }
+    bool on_number_part(json::string_view, error_code&) { return true; }
+    bool on_int64(std::int64_t i, json::string_view, error_code&) {
+        return event([&] { tape.int64(i); });
+    }
+    bool on_uint64(std::uint64_t u, json::string_view, error_code&) {
+        return event([&] { tape.uint64(u); });
+    }
+    bool on_double(double d, json::string_view, error_code&) {
+        return event([&] { tape.real(d); });
+    }
+    bool on_bool(bool b, error_code&) {
+        return event([&] { tape.boolean(b); });
+    }
+    bool on_null(error_code&) {
+        return event([&] { tape.null(); });
+    }
+    bool on_comment_part(json::string_view, error_code&) { return true; }
+    bool on_comment(json::string_view, error_code&) { return true; }
+
+    fhir::tape_builder tape;
+
+private:
+    template <class F>
+    static bool event(F&& f) {
+        f();
+        return true;
+    }
+    bool part(json::string_view s) {
+        parts_.append(s.data(), s.size());
+        return true;
+    }
+    std::string_view kept() {
+        std::string_view const copy = fhir::copy_into(store_, parts_);
+        parts_.clear();
+        return copy;
+    }
+    std::string parts_;
+    json::monotonic_resource store_;
+};
+
+// Where two tapes first differ: a node's kind, member or element count, span, name tag or
+// value; nullopt when they are the same.
+std::optional<std::size_t> first_difference(fhir::tape_node const& a, fhir::tape_node const& b) {
+    if (a.span() != b.span()) return 0;
+    for (std::size_t i = 0; i < a.span(); ++i) {
+        fhir::tape_node const& x = (&a)[i];
+        fhir::tape_node const& y = (&b)[i];
+        bool same = x.kind() == y.kind() && x.size() == y.size() && x.span() == y.span() &&
+                    x.tag() == y.tag();
+        if (same && x.is_string()) same = x.get_string() == y.get_string();
+        if (same && x.if_int64() != nullptr) same = *x.if_int64() == *y.if_int64();
+        if (same && x.if_uint64() != nullptr) same = *x.if_uint64() == *y.if_uint64();
+        if (same && x.if_double() != nullptr) {
+            same = std::bit_cast<std::uint64_t>(*x.if_double()) ==
+                   std::bit_cast<std::uint64_t>(*y.if_double());
+        }
+        if (same && x.if_bool() != nullptr) same = *x.if_bool() == *y.if_bool();
+        if (!same) return i;
+    }
+    return std::nullopt;
+}
+
+// read_text's tape against the one the event methods make of the same text.
+void check_same_tape_as_events(std::string_view text, fhir::tape_builder const& laid_out) {
+    json::parse_options options;
+    options.max_depth = max_depth;
+    json::basic_parser<tape_events> parser(options);
+    error_code ec;
+    parser.write_some(false, text.data(), text.size(), ec);
+    CDS_FUZZ_REQUIRE(harness, !ec, "basic_parser refuses a text it accepted before");
+    fhir::tape_builder const& events = parser.handler().tape;
+    CDS_FUZZ_REQUIRE(harness, events.complete(), "the events left a container open");
+    CDS_FUZZ_REQUIRE(harness, !first_difference(laid_out.root(), events.root()),
+                     "read_text's tape differs from the event methods' tape");
+    CDS_FUZZ_REQUIRE(harness, laid_out.has_repeated_member() == events.has_repeated_member(),
+                     "read_text and the event methods disagree on a repeated member");
+    CDS_FUZZ_REQUIRE(harness, laid_out.resource_count() == events.resource_count(),
+                     "read_text and the event methods count resources differently");
+    CDS_FUZZ_REQUIRE(harness, laid_out.too_large() == events.too_large(),
+                     "read_text and the event methods disagree on a too large count");
+}
+
 // basic_parser's reading, as the request reader calls it; nullopt when it refuses the text.
 std::optional<std::string> boost_events(std::string_view text) {
     json::parse_options options;
@@ -214,6 +335,7 @@ void check_read_text(std::string_view text, std::optional<std::string> const& ex
     event_log log;
     replay(tape.root(), log);
     CDS_FUZZ_REQUIRE(harness, log.text == *expected, "the tape differs from basic_parser's events");
+    check_same_tape_as_events(text, tape);
 }
 
 }  // namespace

@@ -199,17 +199,8 @@ public:
         std::uint32_t const tag = tape_name_tag(name);
         // An object's own tag says whether it has a resourceType member (check_members).
         if (tag == resource_type_tag) parent.tag_ = 1;
-        // Equal names have equal tags, so a bit seen before is the only case check_members
-        // has to look into. 128 bits: a resource's dozen names share one in about 40 % of
-        // resources (64 bits: 65 %), each time costing a pairwise check.
-        std::uint32_t const slot = (tag * 0x9E3779B1U) >> 25;
-        std::uint64_t& word = open.name_bits[slot >> 6];
-        std::uint64_t const bit = std::uint64_t{1} << (slot & 63U);
-        if ((word & bit) != 0) open.maybe_repeated = true;
-        word |= bit;
-        auto& node = nodes_.emplace_back();
-        set_string(node, name);
-        node.tag_ = tag;
+        note_name(open, tag);
+        set_string(emit(boost::json::kind::string), name).tag_ = tag;
     }
     [[gnu::always_inline]] void string(std::string_view text) {
         set_string(add(boost::json::kind::string), text);
@@ -220,8 +211,9 @@ public:
     void boolean(bool b) { add(boost::json::kind::bool_).scalar_.boolean = b; }
     void null() { (void)add(boost::json::kind::null); }
 
-    // Lays out the JSON value that starts at `at` (after any whitespace) in one go, as the
-    // events above would, for text in the json_text.hpp subset; `at` moves past the value.
+    // Lays out the JSON value that starts at `at` (after any whitespace) in one go, in place
+    // of what the builder held, as the events above would (from a cleared builder), for text
+    // in the json_text.hpp subset; `at` moves past the value.
     // Strings stay in the text unless they had escapes; those are unescaped into `store`.
     // At most `max_open` containers may be open at once. Returns false, with the tape in an
     // unspecified state, for text outside the subset (the caller reads it with Boost.JSON).
@@ -241,22 +233,33 @@ public:
     [[nodiscard]] bool too_large() const { return too_large_; }
 
 private:
+    struct open_container;
     // A value: counted as an element when it is in an array (an object counts its keys).
     [[gnu::always_inline]] tape_node& add(boost::json::kind kind) {
         if (!open_.empty()) {
             auto& parent = nodes_[open_.back().at];
             if (parent.kind_ == boost::json::kind::array) ++parent.size_;
         }
+        return emit(kind);
+    }
+    // A node of `kind`, not counted in its container.
+    [[gnu::always_inline]] tape_node& emit(boost::json::kind kind) {
         auto& node = nodes_.emplace_back();
         node.kind_ = kind;
         return node;
     }
-    [[gnu::always_inline]] void set_string(tape_node& node, std::string_view text) {
+    [[gnu::always_inline]] tape_node& set_string(tape_node& node, std::string_view text) {
         node.kind_ = boost::json::kind::string;
         node.scalar_.chars = text.data();
         if (text.size() > max_count) too_large_ = true;
         node.size_ = static_cast<std::uint32_t>(text.size());
+        return node;
     }
+    // A member name's tag, noted in its object: equal names have equal tags, so a bit seen
+    // before is the only case check_members has to look into. 128 bits: a resource's dozen
+    // names share one in about 40 % of resources (64 bits: 65 %), each time costing a
+    // pairwise check.
+    [[gnu::always_inline]] static void note_name(open_container& object, std::uint32_t tag);
     void open(boost::json::kind kind) {
         (void)add(kind);
         // Built in place: a braced temporary is assembled on the stack by two overlapping
@@ -276,12 +279,14 @@ private:
     void check_members(tape_node const& object, bool maybe_repeated);
     // Inlined into read_text, their only caller: one call per token otherwise costs a sixth
     // of a member name's instructions in saving registers and loading constants.
-    [[gnu::always_inline]] inline bool read_member_name(char const*& at,
+    [[gnu::always_inline]] inline bool read_member_name(open_container& object,
+                                                        char const*& at,
                                                         char const* end,
                                                         boost::json::memory_resource& store);
     [[gnu::always_inline]] inline bool read_scalar(char const*& at,
                                                    char const* end,
                                                    boost::json::memory_resource& store);
+    [[gnu::always_inline]] inline open_container* close_container();
     std::string_view kept_string(std::string_view value,
                                  bool unescaped,
                                  boost::json::memory_resource& store);
@@ -293,6 +298,10 @@ private:
         std::size_t at = 0;                        // its position
         std::array<std::uint64_t, 2> name_bits{};  // an object's member names, a bit each (key)
         bool maybe_repeated = false;               // two of them share a bit
+        // Kept by read_text only, which writes them to the node when the container closes.
+        std::uint32_t count = 0;     // members or elements so far
+        bool object = false;         // an object, not an array
+        bool resource_type = false;  // a member name with resourceType's tag
     };
     std::vector<open_container> open_;
     std::string unescaped_;  // read_text's buffer for a string with escapes
@@ -300,5 +309,13 @@ private:
     bool repeated_member_ = false;
     bool too_large_ = false;
 };
+
+inline void tape_builder::note_name(open_container& object, std::uint32_t tag) {
+    std::uint32_t const slot = (tag * 0x9E3779B1U) >> 25;
+    std::uint64_t& word = object.name_bits[slot >> 6];
+    std::uint64_t const bit = std::uint64_t{1} << (slot & 63U);
+    if ((word & bit) != 0) object.maybe_repeated = true;
+    word |= bit;
+}
 
 }  // namespace cds::fhir
