@@ -165,7 +165,7 @@ bool tape_builder::read_text(char const*& at,
                              boost::json::memory_resource& store) {
     clear();
     open_container* top = nullptr;
-    std::size_t open = 0;  // containers open (open_.size(), without a division)
+    std::size_t depth = 0;  // containers open: open_.size(), kept in a register
     char const* p = json_text::skip_whitespace(at, end);
     for (;;) {
         // A value starts at p.
@@ -173,8 +173,8 @@ bool tape_builder::read_text(char const*& at,
         if (top != nullptr && !top->object) ++top->count;
         char const c = *p;
         if (c == '{' || c == '[') {
-            if (open == max_open) return false;
-            ++open;
+            if (depth == max_open) return false;
+            ++depth;
             bool const object = c == '{';
             top = &open_.emplace_back();
             top->at = nodes_.size();
@@ -187,7 +187,7 @@ bool tape_builder::read_text(char const*& at,
                 continue;
             }
             ++p;
-            --open;
+            --depth;
             top = close_container();
         } else if (!read_scalar(p, end, store)) {
             return false;
@@ -208,7 +208,7 @@ bool tape_builder::read_text(char const*& at,
             }
             if (*p != (object ? '}' : ']')) return false;
             ++p;
-            --open;
+            --depth;
             top = close_container();
         }
     }

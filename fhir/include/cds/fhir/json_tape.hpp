@@ -294,14 +294,15 @@ private:
     static constexpr std::size_t max_count = 0xffffffffU;
     static constexpr std::uint32_t resource_type_tag = tape_name_tag("resourceType");
     std::vector<tape_node> nodes_;
+    // 32 bytes. count, object and resource_type are kept by read_text only, which writes them
+    // to the node when the container closes (the event methods update the node as they go).
     struct open_container {
         std::size_t at = 0;                        // its position
         std::array<std::uint64_t, 2> name_bits{};  // an object's member names, a bit each (key)
-        bool maybe_repeated = false;               // two of them share a bit
-        // Kept by read_text only, which writes them to the node when the container closes.
-        std::uint32_t count = 0;     // members or elements so far
-        bool object = false;         // an object, not an array
-        bool resource_type = false;  // a member name with resourceType's tag
+        std::uint32_t count = 0;                   // members or elements so far
+        bool maybe_repeated = false;               // two member names share a bit
+        bool object = false;                       // an object, not an array
+        bool resource_type = false;                // a member name with resourceType's tag
     };
     std::vector<open_container> open_;
     std::string unescaped_;  // read_text's buffer for a string with escapes

@@ -206,7 +206,7 @@ inline bool escape(char const*& at, char const* end, std::string& out) {
 // Whitespace as RFC 8259 section 2 defines it.
 inline char const* skip_whitespace(char const* at, char const* end) {
     // Compact JSON has none: one comparison decides. Python's json.dumps, by default, writes
-    // one space after each colon and comma: two more comparisons decide that case.
+    // one space after each colon and comma: three more comparisons, and no loop, decide that.
     if (at == end || static_cast<unsigned char>(*at) > ' ') return at;
     if (*at == ' ' && end - at > 1 && static_cast<unsigned char>(at[1]) > ' ') return at + 1;
     while (at != end && (*at == ' ' || *at == '\n' || *at == '\r' || *at == '\t')) ++at;
