@@ -55,14 +55,17 @@ void check_same_tape_as_events(std::string_view text,
                                fhir::tape_builder const& laid_out,
                                reals compare_reals);
 
-// The basic_parser handler, used by both readers.
-class recorder {
-public:
+// The sizes a basic_parser handler declares: Boost.JSON's own.
+struct boost_json_limits {
     static constexpr std::size_t max_object_size = json::object::max_size();
     static constexpr std::size_t max_array_size = json::array::max_size();
     static constexpr std::size_t max_key_size = json::string::max_size();
     static constexpr std::size_t max_string_size = json::string::max_size();
+};
 
+// The basic_parser handler, used by both readers.
+class recorder : public boost_json_limits {
+public:
     explicit recorder(bool tape_array_elements = false) : tape_elements_(tape_array_elements) {}
 
     bool on_document_begin(error_code&) { return true; }
@@ -188,13 +191,8 @@ void replay(fhir::tape_node const& node, event_log& log) {
 
 // A basic_parser handler that lays out a tape through the builder's event methods, as the
 // request reader does for what it does not read with read_text.
-class tape_events {
+class tape_events : public boost_json_limits {
 public:
-    static constexpr std::size_t max_object_size = json::object::max_size();
-    static constexpr std::size_t max_array_size = json::array::max_size();
-    static constexpr std::size_t max_key_size = json::string::max_size();
-    static constexpr std::size_t max_string_size = json::string::max_size();
-
     bool on_document_begin(error_code&) { return true; }
     bool on_document_end(error_code&) { return true; }
     bool on_object_begin(error_code&) {
