@@ -92,12 +92,7 @@ bool tape_builder::read_member_name(open_container& object,
     std::string_view name;
     auto const kind = json_text::read_member_name(at, end, name, unescaped_);
     if (kind == json_text::string_kind::declined) return false;
-    name = kept_string(name, kind == json_text::string_kind::unescaped, store);
-    ++object.count;
-    std::uint32_t const tag = tape_name_tag(name);
-    if (tag == resource_type_tag) object.resource_type = true;
-    note_name(object, tag);
-    set_string(emit(boost::json::kind::string), name).tag_ = tag;
+    add_name(object, kept_string(name, kind == json_text::string_kind::unescaped, store));
     return true;
 }
 
@@ -140,25 +135,9 @@ bool tape_builder::read_scalar(char const*& at,
     return true;
 }
 
-// Writes what read_text kept of the innermost open container to its node and closes it.
-// Returns the container around it, or nullptr when none is left open.
-tape_builder::open_container* tape_builder::close_container() {
-    open_container const& closing = open_.back();
-    auto& node = nodes_[closing.at];
-    node.size_ = closing.count;
-    std::size_t const span = nodes_.size() - closing.at;
-    if (span > max_count) too_large_ = true;
-    node.span_ = static_cast<std::uint32_t>(span);
-    if (closing.resource_type) node.tag_ = 1;
-    if (closing.maybe_repeated || closing.resource_type)
-        check_members(node, closing.maybe_repeated);
-    open_.pop_back();
-    return open_.empty() ? nullptr : &open_.back();
-}
-
-// The innermost open container is `top` (the back of open_), and read_text counts members
-// and elements there: counting one and finding what closes a container then need no look-up
-// of its node, as an event method needs for each value.
+// The innermost open container is `top` (the back of open_), kept in a register: counting an
+// element and finding what closes a container need no look-up of open_'s end, as an event
+// method needs for each value.
 bool tape_builder::read_text(char const*& at,
                              char const* end,
                              std::size_t max_open,
@@ -176,10 +155,7 @@ bool tape_builder::read_text(char const*& at,
             if (depth == max_open) return false;
             ++depth;
             bool const object = c == '{';
-            top = &open_.emplace_back();
-            top->at = nodes_.size();
-            top->object = object;
-            (void)emit(object ? boost::json::kind::object : boost::json::kind::array);
+            top = &open_node(object ? boost::json::kind::object : boost::json::kind::array);
             p = json_text::skip_whitespace(p + 1, end);
             if (p == end) return false;
             if (*p != (object ? '}' : ']')) {

@@ -196,16 +196,20 @@ public:
     bool on_document_begin(error_code&) { return true; }
     bool on_document_end(error_code&) { return true; }
     bool on_object_begin(error_code&) {
-        return event([&] { tape.begin_object(); });
+        tape.begin_object();
+        return true;
     }
     bool on_object_end(std::size_t, error_code&) {
-        return event([&] { tape.end_object(); });
+        tape.end_object();
+        return true;
     }
     bool on_array_begin(error_code&) {
-        return event([&] { tape.begin_array(); });
+        tape.begin_array();
+        return true;
     }
     bool on_array_end(std::size_t, error_code&) {
-        return event([&] { tape.end_array(); });
+        tape.end_array();
+        return true;
     }
     bool on_key_part(json::string_view s, std::size_t, error_code&) { return part(s); }
     bool on_key(json::string_view s, std::size_t, error_code&) {
@@ -221,19 +225,24 @@ public:
     }
     bool on_number_part(json::string_view, error_code&) { return true; }
     bool on_int64(std::int64_t i, json::string_view, error_code&) {
-        return event([&] { tape.int64(i); });
+        tape.int64(i);
+        return true;
     }
     bool on_uint64(std::uint64_t u, json::string_view, error_code&) {
-        return event([&] { tape.uint64(u); });
+        tape.uint64(u);
+        return true;
     }
     bool on_double(double d, json::string_view, error_code&) {
-        return event([&] { tape.real(d); });
+        tape.real(d);
+        return true;
     }
     bool on_bool(bool b, error_code&) {
-        return event([&] { tape.boolean(b); });
+        tape.boolean(b);
+        return true;
     }
     bool on_null(error_code&) {
-        return event([&] { tape.null(); });
+        tape.null();
+        return true;
     }
     bool on_comment_part(json::string_view, error_code&) { return true; }
     bool on_comment(json::string_view, error_code&) { return true; }
@@ -241,11 +250,6 @@ public:
     fhir::tape_builder tape;
 
 private:
-    template <class F>
-    static bool event(F&& f) {
-        f();
-        return true;
-    }
     bool part(json::string_view s) {
         parts_.append(s.data(), s.size());
         return true;

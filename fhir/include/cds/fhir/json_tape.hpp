@@ -185,23 +185,9 @@ public:
     void release_memory();
     void begin_object() { open(boost::json::kind::object); }
     void begin_array() { open(boost::json::kind::array); }
-    void end_object() {
-        bool const maybe_repeated = open_.back().maybe_repeated;
-        auto const& object = nodes_[close()];
-        // Most objects neither are a resource nor may repeat a name: nothing to look into.
-        if (maybe_repeated || object.tag() != 0) check_members(object, maybe_repeated);
-    }
-    void end_array() { (void)close(); }
-    [[gnu::always_inline]] void key(std::string_view name) {
-        auto& open = open_.back();
-        auto& parent = nodes_[open.at];
-        ++parent.size_;
-        std::uint32_t const tag = tape_name_tag(name);
-        // An object's own tag says whether it has a resourceType member (check_members).
-        if (tag == resource_type_tag) parent.tag_ = 1;
-        note_name(open, tag);
-        set_string(emit(boost::json::kind::string), name).tag_ = tag;
-    }
+    void end_object() { (void)close_container(); }
+    void end_array() { (void)close_container(); }
+    [[gnu::always_inline]] void key(std::string_view name) { add_name(open_.back(), name); }
     [[gnu::always_inline]] void string(std::string_view text) {
         set_string(add(boost::json::kind::string), text);
     }
@@ -236,11 +222,11 @@ private:
     struct open_container;
     // A value: counted as an element when it is in an array (an object counts its keys).
     [[gnu::always_inline]] tape_node& add(boost::json::kind kind) {
-        if (!open_.empty()) {
-            auto& parent = nodes_[open_.back().at];
-            if (parent.kind_ == boost::json::kind::array) ++parent.size_;
-        }
+        count_element();
         return emit(kind);
+    }
+    void count_element() {
+        if (!open_.empty() && !open_.back().object) ++open_.back().count;
     }
     // A node of `kind`, not counted in its container.
     [[gnu::always_inline]] tape_node& emit(boost::json::kind kind) {
@@ -255,26 +241,22 @@ private:
         node.size_ = static_cast<std::uint32_t>(text.size());
         return node;
     }
-    // A member name's tag, noted in its object: equal names have equal tags, so a bit seen
-    // before is the only case check_members has to look into. 128 bits: a resource's dozen
-    // names share one in about 40 % of resources (64 bits: 65 %), each time costing a
-    // pairwise check.
-    [[gnu::always_inline]] static void note_name(open_container& object, std::uint32_t tag);
+    // A member name of `object`: counted, its tag noted, its node added.
+    [[gnu::always_inline]] void add_name(open_container& object, std::string_view name);
     void open(boost::json::kind kind) {
-        (void)add(kind);
+        count_element();
+        (void)open_node(kind);
+    }
+    // A container's node, not counted in its container, and its entry in open_.
+    [[gnu::always_inline]] open_container& open_node(boost::json::kind kind) {
+        (void)emit(kind);
         // Built in place: a braced temporary is assembled on the stack by two overlapping
         // stores and copied by a load that spans both, which the CPU cannot forward (perf on
         // the server: a fifth of read_text's cycles stalled on that load).
-        open_.emplace_back().at = nodes_.size() - 1;
-    }
-    // Returns the closed container's position.
-    std::size_t close() {
-        std::size_t const at = open_.back().at;
-        open_.pop_back();
-        std::size_t const span = nodes_.size() - at;
-        if (span > max_count) too_large_ = true;
-        nodes_[at].span_ = static_cast<std::uint32_t>(span);
-        return at;
+        auto& opened = open_.emplace_back();
+        opened.at = nodes_.size() - 1;
+        opened.object = kind == boost::json::kind::object;
+        return opened;
     }
     void check_members(tape_node const& object, bool maybe_repeated);
     // Inlined into read_text, their only caller: one call per token otherwise costs a sixth
@@ -286,6 +268,8 @@ private:
     [[gnu::always_inline]] inline bool read_scalar(char const*& at,
                                                    char const* end,
                                                    boost::json::memory_resource& store);
+    // Writes what open_ kept of the innermost container to its node and closes it; returns
+    // the container around it, or nullptr when none is left open.
     [[gnu::always_inline]] inline open_container* close_container();
     std::string_view kept_string(std::string_view value,
                                  bool unescaped,
@@ -294,11 +278,10 @@ private:
     static constexpr std::size_t max_count = 0xffffffffU;
     static constexpr std::uint32_t resource_type_tag = tape_name_tag("resourceType");
     std::vector<tape_node> nodes_;
-    // 32 bytes. count, object and resource_type are kept by read_text only, which writes them
-    // to the node when the container closes (the event methods update the node as they go).
+    // An open container: what its node gets when it closes (close_container). 32 bytes.
     struct open_container {
         std::size_t at = 0;                        // its position
-        std::array<std::uint64_t, 2> name_bits{};  // an object's member names, a bit each (key)
+        std::array<std::uint64_t, 2> name_bits{};  // an object's member names, a bit each
         std::uint32_t count = 0;                   // members or elements so far
         bool maybe_repeated = false;               // two member names share a bit
         bool object = false;                       // an object, not an array
@@ -311,12 +294,36 @@ private:
     bool too_large_ = false;
 };
 
-inline void tape_builder::note_name(open_container& object, std::uint32_t tag) {
+inline void tape_builder::add_name(open_container& object, std::string_view name) {
+    ++object.count;
+    std::uint32_t const tag = tape_name_tag(name);
+    // The object's node is tagged as having a resourceType member when it closes
+    // (check_members then counts it as a resource).
+    if (tag == resource_type_tag) object.resource_type = true;
+    // Equal names have equal tags, so a bit seen before is the only case check_members has
+    // to look into. 128 bits: a resource's dozen names share one in about 40 % of resources
+    // (64 bits: 65 %), each time costing a pairwise check.
     std::uint32_t const slot = (tag * 0x9E3779B1U) >> 25;
     std::uint64_t& word = object.name_bits[slot >> 6];
     std::uint64_t const bit = std::uint64_t{1} << (slot & 63U);
     if ((word & bit) != 0) object.maybe_repeated = true;
     word |= bit;
+    set_string(emit(boost::json::kind::string), name).tag_ = tag;
+}
+
+inline tape_builder::open_container* tape_builder::close_container() {
+    open_container const& closing = open_.back();
+    auto& node = nodes_[closing.at];
+    node.size_ = closing.count;
+    std::size_t const span = nodes_.size() - closing.at;
+    if (span > max_count) too_large_ = true;
+    node.span_ = static_cast<std::uint32_t>(span);
+    if (closing.resource_type) node.tag_ = 1;
+    // Most objects neither are a resource nor may repeat a name: nothing to look into.
+    if (closing.maybe_repeated || closing.resource_type)
+        check_members(node, closing.maybe_repeated);
+    open_.pop_back();
+    return open_.empty() ? nullptr : &open_.back();
 }
 
 }  // namespace cds::fhir
