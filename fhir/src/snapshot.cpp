@@ -291,6 +291,32 @@ snapshot_builder::resource_list snapshot_builder::add_observation(Object const& 
     return resource_list::none;
 }
 
+void snapshot_builder::finish_observation(bool kept) {
+    // add_resource's de-duplication, then add_observation's two outcomes.
+    auto& observations = snapshot_.observations;
+    std::string& id = observations.back().id;
+    std::string_view constexpr type = "Observation";
+    std::size_t id_hash = 0;
+    bool const has_id = !id.empty();
+    if (has_id) {
+        id_hash = type_and_id_hash(type, id);
+        if (is_taken(type, id, id_hash)) {
+            observations.pop_back();
+            return;
+        }
+    }
+    if (!kept) {
+        if (has_id) {
+            left_out_observation_ids_.push_back(std::move(id));
+            remember_taken(resource_list::left_out_observations, id_hash);
+        }
+        observations.pop_back();
+        return;
+    }
+    ++taken_;
+    if (has_id) remember_taken(resource_list::observations, id_hash);
+}
+
 bool snapshot_builder::slot_holds(taken_slot const& slot,
                                   std::string_view type,
                                   std::string_view id) const {

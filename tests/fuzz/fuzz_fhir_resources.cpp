@@ -9,7 +9,11 @@
 //
 // Properties checked beyond "no crash": add() never reports more resources than the
 // snapshot holds; resources are deduplicated by (resourceType, id); find_medication finds
-// every indexed Medication by its id; every issue names a path.
+// every indexed Medication by its id; every issue names a path. Each Bundle entry (and each
+// resource, as an entry of its own), written out as text: what read_observation_entry
+// (observation_text.hpp) reads from it, with and without a code filter, is what
+// add_bundle_entry makes of the same text's tape, with no issue; what read_text declines, it
+// declines too.
 
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +24,8 @@
 
 #include <boost/json.hpp>
 
+#include "cds/fhir/json_tape.hpp"
+#include "cds/fhir/observation_text.hpp"
 #include "cds/fhir/snapshot.hpp"
 #include "fuzz_support.hpp"
 #include "json_mutator.hpp"
@@ -86,6 +92,61 @@ void read_drafts(boost::json::value const& v, std::vector<cds::fhir::medication_
     }
 }
 
+// A filter that refuses some codes and keeps others, to reach both outcomes.
+bool keep_even_codes(cds::fhir::codeable_concept const& code) {
+    return code.codings.empty() || code.codings.front().code.size() % 2 == 0;
+}
+
+void check_observation_text(boost::json::value const& entry,
+                            cds::fhir::observation_code_filter const& keep) {
+    std::string const text = boost::json::serialize(entry);
+    char const* const begin = text.data();
+    char const* const end = begin + text.size();
+    constexpr std::size_t max_open = 20;
+    cds::fhir::tape_builder tape;
+    boost::json::monotonic_resource store;
+    char const* taped_to = begin;
+    bool const taped = tape.read_text(taped_to, end, max_open, store);
+    cds::fhir::snapshot_builder from_text;
+    from_text.keep_observations_if(keep);
+    char const* read_to = begin;
+    auto const read = cds::fhir::read_observation_entry(
+        read_to, end, max_open, from_text.observation_filter(), from_text.start_observation());
+    if (!read) {
+        CDS_FUZZ_REQUIRE(harness, read_to == begin, "a declined entry moved the text");
+        return;
+    }
+    CDS_FUZZ_REQUIRE(harness, taped, "the text reader read an entry read_text declines");
+    CDS_FUZZ_REQUIRE(harness, read_to == taped_to, "the text reader stopped elsewhere");
+    CDS_FUZZ_REQUIRE(harness, read->resource_count == tape.resource_count(), "resource count");
+    cds::fhir::snapshot_builder builder;
+    builder.keep_observations_if(keep);
+    (void)builder.add_bundle_entry(tape.root(), "prefetch.data", 0);
+    auto const from_tape = std::move(builder).build();
+    CDS_FUZZ_REQUIRE(harness, from_tape.issues.empty(),
+                     "the text reader read an entry that the tape path reports on");
+    from_text.finish_observation(read->kept);
+    CDS_FUZZ_REQUIRE(harness, std::move(from_text).build() == from_tape,
+                     "the text reader's Observation differs from the tape's");
+}
+
+// Every entry of a Bundle value, or the value itself as a Bundle entry's resource.
+void check_observation_texts(boost::json::value const& v) {
+    auto check = [](boost::json::value const& entry) {
+        check_observation_text(entry, {});
+        check_observation_text(entry, keep_even_codes);
+    };
+    auto const* o = v.if_object();
+    if (o == nullptr) return;
+    if (!has_type(*o, "Bundle")) {
+        check(boost::json::object{{"fullUrl", "urn:uuid:1"}, {"resource", v}});
+        return;
+    }
+    if (auto const* entries = o->if_contains("entry"); entries != nullptr && entries->is_array()) {
+        for (auto const& entry : entries->get_array()) check(entry);
+    }
+}
+
 template <typename T>
 void require_unique_ids(std::vector<T> const& items, char const* what) {
     std::set<std::string> seen;
@@ -110,6 +171,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto add = [&](boost::json::value const& v, std::string const& path) {
         taken += builder.add(v, path);
         parse_single(v, path, drafts);
+        check_observation_texts(v);
     };
 
     if (auto const* o = value->if_object()) {

@@ -103,23 +103,24 @@ public:
     bool on_comment(json::string_view, error_code&) { return true; }
 
     // json_tokenizer's tape hooks: the elements of a top-level array, when asked.
-    [[nodiscard]] bool tapes_next_value() const {
+    [[nodiscard]] bool reads_next_value() const {
         return tape_elements_ && open_.size() == 1 && open_[0] == '[';
     }
-    service::taped_value read_taped_value(char const*& at,
-                                          char const* end,
-                                          std::size_t max_open,
-                                          error_code&) {
+    service::value_read_outcome read_next_value(char const*& at,
+                                                char const* end,
+                                                std::size_t max_open,
+                                                error_code&) {
         tape_.clear();
         char const* const start = at;
-        if (!tape_.read_text(at, end, max_open, store_)) return service::taped_value::declined;
+        if (!tape_.read_text(at, end, max_open, store_))
+            return service::value_read_outcome::declined;
         // Cut out of its text, a number may read to other bits: basic_parser takes a
         // fraction's digits differently when fewer than 33 bytes follow (json_text.hpp,
         // read_number). The replay below compares the values as read in the text.
         check_same_tape_as_events({start, static_cast<std::size_t>(at - start)}, tape_,
                                   reals::not_compared);
         replay(tape_.root(), log);
-        return service::taped_value::read;
+        return service::value_read_outcome::read;
     }
 
     event_log log;

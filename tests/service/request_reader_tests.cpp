@@ -301,6 +301,21 @@ TEST_CASE("the one-pass reader hands hostile forms to the tree and still agrees"
         head +
             R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Bundle","entry":[{"resource":)" +
             mg + R"(}]}}]}}})",
+        // Observation entries read straight from the text or declined to the tape: a member
+        // repeated where no reader looks (so the tape path reads a tree), contained resources,
+        // a refused result with an unreadable date, an outcome entry, resources past the limit
+        // inside Observations
+        head +
+            R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","id":"o2","meta":{"tag":[],"tag":null},"contained":[{"resourceType":"Specimen","resourceType":"Device"}],"code":{"coding":[{"system":"http://loinc.org","code":"19123-9"}]},"valueQuantity":{"value":1.2,"unit":"mg/dL"},"effectiveDateTime":"2026-03-10T06:00:00Z","subject":{"reference":"Patient/p"}}}]}}})",
+        head +
+            R"("prefetch":{"na":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","id":"na","code":{"coding":[{"system":"http://loinc.org","code":"2951-2"}]},"effectiveDateTime":"yesterday"}},{"resource":)" +
+            mg + R"(,"search":{"mode":"outcome"}},{"search":{"mode":"match"},"resource":)" + mg +
+            "}]}}}",
+        head + R"("prefetch":{"mg":{"resourceType":"Bundle","entry":[)" +
+            many_entries(
+                R"({"resourceType":"Observation","contained":[{"resourceType":"Specimen"},{"resourceType":"Device"}]})",
+                20) +
+            "]}}}",
         // the request that is not an object, trailing bytes, too many resources
         "[]",
         R"("text")",

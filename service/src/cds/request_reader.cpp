@@ -14,6 +14,7 @@
 #include <boost/json/value_stack.hpp>
 
 #include "cds/fhir/json_tape.hpp"
+#include "cds/fhir/observation_text.hpp"
 #include "cds/fhir/read_members.hpp"
 #include "cds/request_arena.hpp"
 #include "cds/service/cds/errors.hpp"
@@ -198,16 +199,21 @@ public:
     [[nodiscard]] bool needs_tree() const { return needs_tree_; }
     one_pass_read finish();
 
-    // For json_tokenizer: a Bundle entry is read from the text straight onto its tape.
-    [[nodiscard]] bool tapes_next_value() const {
+    // For json_tokenizer: a Bundle entry is read from the text in one go, an Observation
+    // straight into the snapshot (observation_text.hpp) and anything else onto its tape.
+    [[nodiscard]] bool reads_next_value() const {
         return !taping_ && !frames_.empty() && frames_.back().kind == frame_kind::entries;
     }
-    taped_value read_taped_value(char const*& at,
-                                 char const* end,
-                                 std::size_t max_open,
-                                 error_code& ec);
+    value_read_outcome read_next_value(char const*& at,
+                                       char const* end,
+                                       std::size_t max_open,
+                                       error_code& ec);
 
 private:
+    // An entry holding an Observation, read straight into the snapshot; false leaves it.
+    bool read_observation_entry(char const*& at, char const* end, std::size_t max_open);
+    bool read_taped_entry(char const*& at, char const* end, std::size_t max_open);
+
     enum class destination : std::uint8_t { build, skip, stream };
     struct start {
         destination where;
@@ -607,18 +613,43 @@ void request_handler::complete(json::value value) {
     }
 }
 
-taped_value request_handler::read_taped_value(char const*& at,
-                                              char const* end,
-                                              std::size_t max_open,
-                                              error_code& ec) {
-    begin_tape();
-    if (!tape_.read_text(at, end, max_open, *entry_arena_)) return taped_value::declined;
-    end_tape();
+value_read_outcome request_handler::read_next_value(char const*& at,
+                                                    char const* end,
+                                                    std::size_t max_open,
+                                                    error_code& ec) {
+    if (!read_observation_entry(at, end, max_open) && !read_taped_entry(at, end, max_open))
+        return value_read_outcome::declined;
     if (needs_tree_) {
         (void)stop(ec);
-        return taped_value::stopped;
+        return value_read_outcome::stopped;
     }
-    return taped_value::read;
+    return value_read_outcome::read;
+}
+
+bool request_handler::read_observation_entry(char const*& at,
+                                             char const* end,
+                                             std::size_t max_open) {
+    auto const read = fhir::read_observation_entry(at, end, max_open, builder_.observation_filter(),
+                                                   builder_.start_observation());
+    if (!read) {
+        builder_.drop_observation();
+        return false;
+    }
+    count_resource(read->resource_count);
+    if (needs_tree_) {  // over the limit: the entry is not read (as end_tape)
+        builder_.drop_observation();
+        return true;
+    }
+    ++frames_.back().index;
+    builder_.finish_observation(read->kept);
+    return true;
+}
+
+bool request_handler::read_taped_entry(char const*& at, char const* end, std::size_t max_open) {
+    begin_tape();
+    if (!tape_.read_text(at, end, max_open, *entry_arena_)) return false;
+    end_tape();
+    return true;
 }
 
 void request_handler::begin_tape() {

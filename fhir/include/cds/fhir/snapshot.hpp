@@ -70,6 +70,10 @@ public:
     // They still count for de-duplication: a later resource of the same type and id is
     // dropped, as it would be after a kept one. Set before the first add; empty keeps all.
     void keep_observations_if(observation_code_filter keep) { keep_observation_ = std::move(keep); }
+    // That filter, or nullptr when every Observation is kept.
+    [[nodiscard]] observation_code_filter const* observation_filter() const {
+        return keep_observation_ ? &keep_observation_ : nullptr;
+    }
 
     // Adds a resource or a Bundle (searchset, collection, ...) found at `path`. Bundle entries
     // with search.mode "outcome" and OperationOutcome resources are not patient data and are
@@ -96,6 +100,13 @@ public:
     std::size_t add_bundle_entry(tape_node const& entry,
                                  std::string const& bundle_path,
                                  std::size_t index);
+    // The same for an entry holding an Observation that the caller reads straight from the
+    // entry's text (observation_text.hpp), without an issue: it reads into the new
+    // Observation start_observation() gives, then either finishes it (`kept`: what
+    // observation_filter() said of its code) or drops it (it could not read the entry).
+    observation& start_observation() { return snapshot_.observations.emplace_back(); }
+    void finish_observation(bool kept);
+    void drop_observation() { snapshot_.observations.pop_back(); }
     // The same for the Bundle's whole `entry` member when it is not an array (a single
     // object sent instead, or a value of the wrong type).
     std::size_t add_bundle_entries(boost::json::value const& entries,

@@ -1,13 +1,13 @@
 #pragma once
 // The request reader's tokenizer, for a body held whole in memory. It gives a
 // boost::json::basic_parser handler the same events, with the same values, as basic_parser
-// does, and hands each value the handler lays out as a tape (a prefetch Bundle's entry) to
-// fhir::tape_builder::read_text, which reads it from the text in one go.
+// does, and lets the handler read the values it asks for (a prefetch Bundle's entries) from
+// the text itself, in one go: fhir::read_observation_entry, or tape_builder::read_text.
 //
 // Why not basic_parser alone: basic_parser is built to be resumed at any byte, since a
 // stream arrives in pieces, and it delivers a Bundle entry token by token to the handler,
-// which builds the tape. Here the body is whole, and an entry is almost all of it: reading it
-// straight into its tape skips a handler call per token.
+// which builds what it keeps of it. Here the body is whole, and the entries are almost all of
+// it: reading each one straight from the text skips a handler call per token.
 //
 // It is not a second JSON parser with its own idea of what is valid. It accepts only the
 // json_text.hpp subset of what basic_parser accepts and declines the rest (a syntax error,
@@ -34,12 +34,12 @@ enum class tokenize_outcome {
     declined,  // the text is outside the subset: read it with basic_parser
 };
 
-// What the handler's read_taped_value did with the value it was given.
-enum class taped_value { read, declined, stopped };
+// What the handler's read_next_value did with the value it was given.
+enum class value_read_outcome { read, declined, stopped };
 
 // Handler: a basic_parser handler, plus
-//   bool tapes_next_value() const;  // the next value goes onto a tape
-//   taped_value read_taped_value(char const*& at, char const* end, std::size_t max_open,
+//   bool reads_next_value() const;  // the handler reads the next value itself
+//   value_read_outcome read_next_value(char const*& at, char const* end, std::size_t max_open,
 //                                boost::system::error_code& ec);
 template <class Handler>
 class json_tokenizer {
@@ -64,7 +64,7 @@ private:
     step string(boost::system::error_code& ec);
     step number(boost::system::error_code& ec);
     step literal(std::string_view word, boost::system::error_code& ec);
-    step taped(boost::system::error_code& ec);
+    step read_by_handler(boost::system::error_code& ec);
     void skip_whitespace() { p_ = fhir::json_text::skip_whitespace(p_, end_); }
     static step handled(bool ok) { return ok ? step::after_value : step::stopped; }
 
@@ -100,7 +100,7 @@ tokenize_outcome json_tokenizer<Handler>::read(std::string_view text,
 template <class Handler>
 auto json_tokenizer<Handler>::value(boost::system::error_code& ec) -> step {
     if (p_ == end_) return step::declined;
-    if (handler_.tapes_next_value()) return taped(ec);
+    if (handler_.reads_next_value()) return read_by_handler(ec);
     switch (*p_) {
         case '{':
             return open(true, ec);
@@ -201,17 +201,17 @@ auto json_tokenizer<Handler>::literal(std::string_view word, boost::system::erro
     return handled(handler_.on_bool(word[0] == 't', ec));
 }
 
-// A value the handler lays out as a tape, read from the text by the handler. Its containers
+// A value the handler reads from the text itself. Its containers
 // count towards the depth limit as the others do.
 template <class Handler>
-auto json_tokenizer<Handler>::taped(boost::system::error_code& ec) -> step {
+auto json_tokenizer<Handler>::read_by_handler(boost::system::error_code& ec) -> step {
     std::size_t const max_open = depth_ + 1 < max_depth_ ? max_depth_ - 1 - depth_ : 0;
-    switch (handler_.read_taped_value(p_, end_, max_open, ec)) {
-        case taped_value::read:
+    switch (handler_.read_next_value(p_, end_, max_open, ec)) {
+        case value_read_outcome::read:
             return step::after_value;
-        case taped_value::stopped:
+        case value_read_outcome::stopped:
             return step::stopped;
-        case taped_value::declined:
+        case value_read_outcome::declined:
             break;
     }
     return step::declined;
