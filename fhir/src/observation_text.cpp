@@ -32,10 +32,18 @@ private:
 // Every member function returns false to decline, wherever the text then stands.
 class entry_reader {
 public:
-    entry_reader(char const* at, char const* end, std::size_t max_open)
-        : p_(text::skip_whitespace(at, end)), end_(end), max_open_(max_open) {}
+    entry_reader(char const* at,
+                 char const* end,
+                 std::size_t max_open,
+                 observation_code_filter const* keep)
+        : p_(text::skip_whitespace(at, end)), end_(end), max_open_(max_open), keep_(keep) {}
 
     bool entry(observation& obs);
+    // The code filter's verdict, asked once: as soon as the code is read, or at the end.
+    bool kept(observation const& obs) {
+        if (!kept_) kept_ = keep_ == nullptr || (*keep_)(obs.code);
+        return *kept_;
+    }
     [[nodiscard]] char const* position() const { return p_; }
     [[nodiscard]] std::size_t resource_count() const { return resource_count_; }
 
@@ -65,6 +73,8 @@ private:
     char const* p_;
     char const* end_;
     std::size_t max_open_;
+    observation_code_filter const* keep_;
+    std::optional<bool> kept_;
     std::size_t open_ = 0;  // containers open
     std::size_t resource_count_ = 0;
     bool is_observation_ = false;
@@ -246,13 +256,17 @@ observation_member observation_member_named(std::string_view name) {
     return found;
 }
 
-// One member of the Observation, read as read_observation reads it.
+// One member of the Observation, read as read_observation reads it. Once the code filter has
+// refused the Observation, read_observation reads nothing past id, status and code: nor does
+// this, beyond checking the text.
 bool entry_reader::resource_member(std::string_view name, observation& obs, seen_members& seen) {
     using enum observation_member;
     auto const member = observation_member_named(name);
     if (member == other) return skip_value();
     if (member == other_value) return value_member(name, obs);
     if (!seen.first(static_cast<unsigned>(member))) return false;
+    bool const identity = member == resource_type || member == id || member == status;
+    if (!identity && kept_ == false) return skip_value();
     switch (member) {
         case resource_type:
             return observation_type();
@@ -261,7 +275,9 @@ bool entry_reader::resource_member(std::string_view name, observation& obs, seen
         case status:
             return string(obs.status);
         case code:
-            return at_null() ? null() : codeable_concept_value(obs.code);
+            if (!(at_null() ? null() : codeable_concept_value(obs.code))) return false;
+            (void)kept(obs);
+            return true;
         case effective_date_time:
             return date_time_value(obs.effective_date_time);
         case effective_period:
@@ -415,10 +431,10 @@ std::optional<observation_entry> read_observation_entry(char const*& at,
                                                         std::size_t max_open,
                                                         observation_code_filter const* keep,
                                                         observation& out) {
-    entry_reader reader{at, end, max_open};
+    entry_reader reader{at, end, max_open, keep};
     if (!reader.entry(out)) return std::nullopt;
     observation_entry read;
-    read.kept = keep == nullptr || (*keep)(out.code);
+    read.kept = reader.kept(out);
     read.resource_count = reader.resource_count();
     at = reader.position();
     return read;

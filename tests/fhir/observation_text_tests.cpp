@@ -134,6 +134,14 @@ TEST_CASE("the code filter's verdict comes with the entry and decides as on the 
               R"("valueQuantity":{"value":140,"unit":"mmol/L"})"),
         keep_magnesium);
 
+    // Refused: nothing past the code is read, so what would be an issue there is none (and
+    // without a filter, it is one: that entry is declined).
+    std::string const refused_late =
+        entry(R"("id":"na-2","code":{"coding":[{"system":"http://loinc.org","code":"2951-2"}]},)"
+              R"("effectiveDateTime":"yesterday","valueQuantity":{"value":"140"})");
+    check_read_as_tape_reads(refused_late, keep_magnesium);
+    check_declined(refused_late);
+
     // A refused Observation still takes its id: a later one of the same id is dropped.
     std::string const refused_text =
         entry(R"("id":"dup","code":{"coding":[{"system":"http://loinc.org","code":"2951-2"}]})");

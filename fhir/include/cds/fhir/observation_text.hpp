@@ -17,7 +17,8 @@
 //  - a Quantity comparator, Observation.component, and a member name repeated where a
 //    member is read (a tree keeps the last of them, a tape the first).
 // Members no reader looks at are read only as JSON: validated, and counted where they hold
-// resources (the request's resource limit).
+// resources (the request's resource limit). So is everything after the code of an Observation
+// the code filter refuses, as read_observation reads nothing more of it then.
 
 #include <cstddef>
 #include <optional>
