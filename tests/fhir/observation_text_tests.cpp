@@ -107,6 +107,8 @@ TEST_CASE("an Observation entry reads the same straight from its text as from it
     check_read_as_tape_reads(entry(R"("dataAbsentReason":{"text":"error"},"issued":"2026-12-04")"));
     check_read_as_tape_reads(entry(R"("valueString":"see note","valueQuantity":null)"));
     check_read_as_tape_reads(entry(R"("valueBoolean":null)"));
+    check_read_as_tape_reads(entry(R"("valueA":1,"valueB":1,"valueC":1,"valueD":1,"valueE":1,)"
+                                   R"("valueF":1,"valueG":1,"valueH":null)"));
     check_read_as_tape_reads(entry(R"("valueCodeableConcept":{"coding":[],"text":"pregnant"},)"
                                    R"("effectiveInstant":"2026-12-04T06:37:00.125Z")"));
     // Before each member read stands a decoy of the same length: only the exact name counts
@@ -182,6 +184,9 @@ TEST_CASE("entries the text reader would read otherwise than the tape path are d
     // A repeated member the reader reads (a tree keeps the last, a tape the first).
     check_declined(entry(R"("status":"final","status":"amended")"));
     check_declined(entry(R"("valueString":null,"valueString":"x")"));
+    // More value[x] names than an Observation has: the repeat check stays short.
+    check_declined(entry(R"("valueA":1,"valueB":1,"valueC":1,"valueD":1,"valueE":1,)"
+                         R"("valueF":1,"valueG":1,"valueH":1,"valueI":1)"));
     check_declined(R"({"resource":{"resourceType":"Observation"},"resource":null})");
     // Not an Observation entry the snapshot takes.
     check_declined(R"({"resource":{"resourceType":"MedicationRequest","id":"m"}})");

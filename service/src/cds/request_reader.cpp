@@ -403,7 +403,7 @@ request_handler::start request_handler::begin_in_structure(frame const& top, val
                 return {destination::stream, other_frame(frame_kind::entries, true)};
             values_.reset(entry_storage());
             return {destination::build, built_frame(member_filter::all, true)};
-        default:  // entries: each element is taped before it gets here (starts_tape)
+        default:  // entries: each element is read from the text or taped before it gets here
             return {destination::skip, other_frame(frame_kind::skipped, true)};
     }
 }
@@ -608,7 +608,7 @@ void request_handler::complete(json::value value) {
         case frame_kind::bundle:
             (void)builder_.add_bundle_entries(value, bundle_path_);
             break;
-        default:  // an entries element is taped, never built (end_tape)
+        default:  // an entries element is read from the text or taped, never built
             break;
     }
 }

@@ -40,7 +40,8 @@ struct observation_entry {
 // observation: snapshot_builder::start_observation) as read_observation fills it. On success
 // `at` is just past its closing brace; nullopt leaves `at` where it was and `out` partly
 // read. `keep` (null: keep all) is the snapshot builder's observation filter
-// (snapshot_builder::observation_filter), asked once.
+// (snapshot_builder::observation_filter), asked at most once per call: also for an entry then
+// declined (the tape path asks again) or dropped as a duplicate; it is a function of the code.
 [[nodiscard]] std::optional<observation_entry> read_observation_entry(
     char const*& at,
     char const* end,

@@ -8,15 +8,18 @@
 // they had escapes), read by the same typed readers and snapshot builder as a tree, and
 // dropped. So cards, issues and their paths are the same.
 //
-// The body is tokenized by json_tokenizer.hpp, which reads each entry straight from the text
-// onto its tape, or by Boost.JSON's basic_parser, whose events build the tape. The first
-// declines what it does not take, and the caller then reads the body again with the second.
+// The body is tokenized by json_tokenizer.hpp, which hands each entry to this reader to read
+// straight from the text: an Observation entry into the snapshot without a tape
+// (fhir/observation_text.hpp, which declines whatever it would not read exactly as the tape
+// path does), any other onto its tape. Or the body is tokenized by Boost.JSON's
+// basic_parser, whose events build the tapes: json_tokenizer declines what it does not take,
+// and the caller then reads the body again with basic_parser.
 //
 // A request in a form this reader does not take in one pass is reported (needs_tree) and the
 // caller reads it as a tree; no answer depends on which reader ran (the equivalence test and
-// the request_reader fuzzer compare both on every input). An entry that repeats a member
-// name is read as a tree too (a tree keeps the last one). The server reads every body this
-// way (cds_call.hpp).
+// the request_reader fuzzer compare both on every input). An entry whose tape repeats a
+// member name is read as a tree too (a tree keeps the last one). The server reads every body
+// this way (cds_call.hpp).
 
 #include <cstddef>
 #include <optional>
