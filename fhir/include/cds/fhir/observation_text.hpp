@@ -15,10 +15,12 @@
 //  - any value of a member read_observation reads that would raise an issue there (a wrong
 //    JSON type, an unreadable date, a dateTime without an offset, a non-finite number);
 //  - a Quantity comparator, Observation.component, and a member name repeated where a
-//    member is read (a tree keeps the last of them, a tape the first).
+//    member is read (a tree keeps the last of them, a tape the first);
+//  - more than eight value[x] names besides valueQuantity and valueCodeableConcept (so that
+//    looking for a repeated one stays a short search).
 // Members no reader looks at are read only as JSON: validated, and counted where they hold
-// resources (the request's resource limit). So is everything after the code of an Observation
-// the code filter refuses, as read_observation reads nothing more of it then.
+// resources (the request's resource limit). So is every member but id and status after the
+// code of an Observation the code filter refuses, as read_observation reads no more of it.
 
 #include <cstddef>
 #include <optional>
