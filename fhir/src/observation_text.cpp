@@ -354,8 +354,7 @@ bool entry_reader::date_time_value(std::optional<date_time>& out) {
     if (!written) return true;
     auto parsed = parse_date_time(*written);
     if (!parsed.value) return false;
-    if (parsed.value->precision == date_precision::second && !parsed.value->has_time_zone)
-        return false;
+    if (parsed.value->time_without_offset()) return false;
     out = *parsed.value;
     return true;
 }

@@ -104,7 +104,7 @@ std::optional<date_time> date_time_member(Object const& o,
                   "invalid date/dateTime (" + parsed.error + "); element ignored");
         return std::nullopt;
     }
-    if (parsed.value->precision == date_precision::second && !parsed.value->has_time_zone) {
+    if (parsed.value->time_without_offset()) {
         add_issue(issues, issue_severity::warning, path.member(key),
                   "dateTime without a time-zone offset; taken as UTC");
     }

@@ -24,6 +24,10 @@ struct date_time {
 
     // End of the written period (exclusive): start + 1 year / month / day / 1 ms.
     [[nodiscard]] instant end() const;
+    // A time written without an offset, which FHIR requires (taken as UTC; readers warn).
+    [[nodiscard]] bool time_without_offset() const {
+        return precision == date_precision::second && !has_time_zone;
+    }
     friend bool operator==(date_time const&, date_time const&) = default;
 };
 
