@@ -276,19 +276,20 @@ snapshot_builder::resource_list snapshot_builder::add_observation(Object const& 
                                                                   json_path const& root,
                                                                   std::string_view id,
                                                                   std::size_t id_hash) {
-    auto const* keep = keep_observation_ ? &keep_observation_ : nullptr;
     bool refused = false;
     auto& observations = snapshot_.observations;
     if (detail::read_observation(observations.emplace_back(), resource, root, snapshot_.issues,
-                                 keep, &refused)) {
+                                 observation_filter(), &refused)) {
         return resource_list::observations;
     }
     observations.pop_back();
-    if (refused && !id.empty()) {
-        left_out_observation_ids_.emplace_back(id);
-        remember_taken(resource_list::left_out_observations, id_hash);
-    }
+    if (refused && !id.empty()) leave_out_observation(std::string{id}, id_hash);
     return resource_list::none;
+}
+
+void snapshot_builder::leave_out_observation(std::string id, std::size_t id_hash) {
+    left_out_observation_ids_.push_back(std::move(id));
+    remember_taken(resource_list::left_out_observations, id_hash);
 }
 
 void snapshot_builder::finish_observation(bool kept) {
@@ -306,10 +307,7 @@ void snapshot_builder::finish_observation(bool kept) {
         }
     }
     if (!kept) {
-        if (has_id) {
-            left_out_observation_ids_.push_back(std::move(id));
-            remember_taken(resource_list::left_out_observations, id_hash);
-        }
+        if (has_id) leave_out_observation(std::move(id), id_hash);
         observations.pop_back();
         return;
     }

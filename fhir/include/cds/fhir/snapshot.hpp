@@ -167,6 +167,8 @@ private:
                                   detail::json_path const& root,
                                   std::string_view id,
                                   std::size_t id_hash);
+    // An Observation the filter refused: its id still counts for de-duplication.
+    void leave_out_observation(std::string id, std::size_t id_hash);
 
     patient_snapshot snapshot_;
     observation_code_filter keep_observation_;
