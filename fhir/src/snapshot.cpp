@@ -315,6 +315,25 @@ void snapshot_builder::finish_observation(bool kept) {
     if (has_id) remember_taken(resource_list::observations, id_hash);
 }
 
+void snapshot_builder::finish_medication_order(std::string const& bundle_path, std::size_t index) {
+    // add_resource's de-duplication, then read_medication_order's path.
+    auto& orders = snapshot_.medication_orders;
+    auto& order = orders.back();
+    std::size_t id_hash = 0;
+    bool const has_id = !order.id.empty();
+    if (has_id) {
+        id_hash = type_and_id_hash(order.resource_type, order.id);
+        if (is_taken(order.resource_type, order.id, id_hash)) {
+            orders.pop_back();
+            return;
+        }
+    }
+    order.source_path =
+        json_path{bundle_path}.member("entry").index(index).member("resource").str();
+    ++taken_;
+    if (has_id) remember_taken(resource_list::medication_orders, id_hash);
+}
+
 bool snapshot_builder::slot_holds(taken_slot const& slot,
                                   std::string_view type,
                                   std::string_view id) const {

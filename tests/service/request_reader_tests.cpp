@@ -316,6 +316,23 @@ TEST_CASE("the one-pass reader hands hostile forms to the tree and still agrees"
                 R"({"resourceType":"Observation","contained":[{"resourceType":"Specimen"},{"resourceType":"Device"}]})",
                 20) +
             "]}}}",
+        // MedicationRequest entries read straight from the text or declined to the tape: a
+        // duplicate id across the two paths, an unresolved medicationReference (reported
+        // under the order's path), DSTU2 and R5 stand-ins, a dosage's own dose after its
+        // doseAndRate, resources past the limit inside orders
+        head + R"("prefetch":{"meds":{"resourceType":"Bundle","entry":[)" +
+            R"({"resource":{"resourceType":"MedicationRequest","id":"m1","status":"active","intent":"order","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"310429"}],"text":"furosemide 20 mg"},"subject":{"reference":"Patient/p"},"authoredOn":"2026-03-01T08:00:00Z","dosageInstruction":[{"doseQuantity":{"value":40,"unit":"mg"},"doseAndRate":[{"doseQuantity":{"value":20,"unit":"mg"}}],"timing":{"repeat":{"frequency":2,"period":1,"periodUnit":"d"}}}]}},)" +
+            R"({"resource":{"resourceType":"MedicationRequest","id":"m1","status":"stopped","contained":[]}},)" +
+            R"({"resource":{"resourceType":"MedicationRequest","id":"m2","status":"active","medicationReference":{"reference":"Medication/nowhere","display":"omeprazole 20 mg"}}},)" +
+            R"({"resource":{"resourceType":"MedicationRequest","id":"m3","patient":{"reference":"Patient/p"},"reasonCodeableConcept":{"text":"reflux"}}},)" +
+            R"({"resource":{"resourceType":"MedicationRequest","id":"m4","medication":{"concept":{"text":"magnesium oxide"}},"authoredOn":"2026-03-01T08:00:00"}},)" +
+            R"({"resource":{"id":"m5","resourceType":"MedicationRequest","category":{"text":"inpatient"},"reasonCode":{"text":"low Mg"}}})" +
+            "]}}}",
+        head + R"("prefetch":{"meds":{"resourceType":"Bundle","entry":[)" +
+            many_entries(
+                R"({"resourceType":"MedicationRequest","extension":[{"resourceType":"Basic"},{"resourceType":"Basic"}]})",
+                20) +
+            "]}}}",
         // the request that is not an object, trailing bytes, too many resources
         "[]",
         R"("text")",

@@ -14,6 +14,7 @@
 #include <boost/json/value_stack.hpp>
 
 #include "cds/fhir/json_tape.hpp"
+#include "cds/fhir/medication_request_text.hpp"
 #include "cds/fhir/observation_text.hpp"
 #include "cds/fhir/read_members.hpp"
 #include "cds/request_arena.hpp"
@@ -212,6 +213,7 @@ public:
 private:
     // An entry holding an Observation, read straight into the snapshot; false leaves it.
     bool read_observation_entry(char const*& at, char const* end, std::size_t max_open);
+    bool read_medication_request_entry(char const*& at, char const* end, std::size_t max_open);
     bool read_taped_entry(char const*& at, char const* end, std::size_t max_open);
 
     enum class destination : std::uint8_t { build, skip, stream };
@@ -617,7 +619,8 @@ value_read_outcome request_handler::read_next_value(char const*& at,
                                                     char const* end,
                                                     std::size_t max_open,
                                                     error_code& ec) {
-    if (!read_observation_entry(at, end, max_open) && !read_taped_entry(at, end, max_open))
+    if (!read_observation_entry(at, end, max_open) &&
+        !read_medication_request_entry(at, end, max_open) && !read_taped_entry(at, end, max_open))
         return value_read_outcome::declined;
     if (needs_tree_) {
         (void)stop(ec);
@@ -642,6 +645,24 @@ bool request_handler::read_observation_entry(char const*& at,
     }
     ++frames_.back().index;
     builder_.finish_observation(read->kept);
+    return true;
+}
+
+bool request_handler::read_medication_request_entry(char const*& at,
+                                                    char const* end,
+                                                    std::size_t max_open) {
+    auto const read =
+        fhir::read_medication_request_entry(at, end, max_open, builder_.start_medication_order());
+    if (!read) {
+        builder_.drop_medication_order();
+        return false;
+    }
+    count_resource(read->resource_count);
+    if (needs_tree_) {  // over the limit: the entry is not read (as end_tape)
+        builder_.drop_medication_order();
+        return true;
+    }
+    builder_.finish_medication_order(bundle_path_, frames_.back().index++);
     return true;
 }
 

@@ -107,6 +107,13 @@ public:
     observation& start_observation() { return snapshot_.observations.emplace_back(); }
     void finish_observation(bool kept);
     void drop_observation() { snapshot_.observations.pop_back(); }
+    // The same for a MedicationRequest read straight from the text of entry `index` of the
+    // Bundle at `bundle_path` (medication_request_text.hpp).
+    medication_order& start_medication_order() {
+        return snapshot_.medication_orders.emplace_back();
+    }
+    void finish_medication_order(std::string const& bundle_path, std::size_t index);
+    void drop_medication_order() { snapshot_.medication_orders.pop_back(); }
     // The same for the Bundle's whole `entry` member when it is not an array (a single
     // object sent instead, or a value of the wrong type).
     std::size_t add_bundle_entries(boost::json::value const& entries,
