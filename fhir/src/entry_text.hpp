@@ -16,6 +16,7 @@
 #include "cds/fhir/date_time.hpp"
 #include "cds/fhir/json_text.hpp"
 #include "cds/fhir/types.hpp"
+#include "json_read.hpp"
 
 namespace cds::fhir::entry_text {
 
@@ -56,10 +57,27 @@ public:
     bool object(Member&& member);
     template <class Element>
     bool array(Element&& element);
-    // An array's elements, or one value that is not an array (json_read.hpp for_each_item).
+    // A resource: an object whose first member is resourceType. Nothing of an entry is kept
+    // before its type is known: read before a late resourceType, an entry of another type
+    // (a large array in it) would be built up only to be dropped. Resources that write
+    // resourceType later are declined to the general path.
+    template <class Member>
+    bool resource_object(Member&& member) {
+        bool first = true;
+        return object([&](std::string_view name) {
+            if (first && name != "resourceType") return false;
+            first = false;
+            return member(name);
+        });
+    }
+    // An array's elements, or one value that is not an array (json_read.hpp
+    // for_each_element); past detail::max_list_elements the entry is declined (the general
+    // path reads the first ones and reports the rest).
     template <class Element>
     bool items(Element&& element) {
-        return p_ != end_ && *p_ == '[' ? array(element) : element();
+        if (p_ == end_ || *p_ != '[') return element();
+        std::size_t count = 0;
+        return array([&] { return ++count <= detail::max_list_elements && element(); });
     }
     // A value no reader looks at: read as tape_builder::read_text reads it, and dropped.
     bool skip_value();

@@ -111,7 +111,7 @@ private:
 
 bool medication_request_reader::resource(medication_order& order, bool& found) {
     seen_members seen;
-    return object([&](std::string_view name) {
+    return resource_object([&](std::string_view name) {
         auto const member = request_member_named(name);
         if (member == request_member::other) return skip_value();
         return seen.first(static_cast<unsigned>(member)) && resource_member(member, order, found);

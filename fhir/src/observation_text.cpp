@@ -43,7 +43,8 @@ private:
 
 bool observation_reader::resource(observation& obs, bool& found) {
     seen_members seen;
-    return object([&](std::string_view name) { return resource_member(name, obs, seen, found); });
+    return resource_object(
+        [&](std::string_view name) { return resource_member(name, obs, seen, found); });
 }
 
 // The Observation members read_observation reads; the first ones double as bit positions in

@@ -173,15 +173,16 @@ bool read_dosage(dosage& d, Value const& v, json_path const& path, issue_list& i
     // A reason for "as needed" implies as needed (R4 Dosage.asNeeded[x]).
     if (detail::is_present(*o, "asNeededCodeableConcept")) d.as_needed = true;
     if (auto const* dose_and_rate = detail::present(*o, "doseAndRate")) {
-        detail::for_each_item(
-            *dose_and_rate, path.member("doseAndRate"), [&](auto const& item, json_path const& p) {
-                auto const* entry = item.if_object();
-                if (entry == nullptr) {
-                    detail::report_wrong_type(issues, p, "a Dosage.doseAndRate object", item);
-                    return;
-                }
-                read_dose_and_rate(d, *entry, p, issues);
-            });
+        detail::for_each_element(*dose_and_rate, path.member("doseAndRate"), issues,
+                                 [&](auto const& item, json_path const& p) {
+                                     auto const* entry = item.if_object();
+                                     if (entry == nullptr) {
+                                         detail::report_wrong_type(
+                                             issues, p, "a Dosage.doseAndRate object", item);
+                                         return;
+                                     }
+                                     read_dose_and_rate(d, *entry, p, issues);
+                                 });
     }
     read_dose_and_rate(d, *o, path, issues);
     if (auto const* timing = detail::present(*o, "timing")) {
@@ -207,10 +208,12 @@ void read_dosages(std::vector<dosage>& out,
                   issue_list& issues) {
     auto const* v = detail::present(o, key);
     if (v == nullptr) return;
-    if (auto const* a = v->if_array()) out.reserve(a->size());
-    detail::for_each_item(*v, path.member(key), [&](auto const& item, json_path const& p) {
-        if (!read_dosage(out.emplace_back(), item, p, issues)) out.pop_back();
-    });
+    out.reserve(detail::list_room(*v));
+    detail::for_each_element(*v, path.member(key), issues,
+                             [&](auto const& item, json_path const& p) {
+                                 if (!read_dosage(out.emplace_back(), item, p, issues))
+                                     out.pop_back();
+                             });
 }
 
 template <class Object>
@@ -221,9 +224,11 @@ void read_reference_list(std::vector<reference>& out,
                          issue_list& issues) {
     auto const* v = detail::present(o, key);
     if (v == nullptr) return;
-    detail::for_each_item(*v, path.member(key), [&](auto const& item, json_path const& p) {
-        if (auto r = detail::read_reference(item, p, issues)) out.push_back(std::move(*r));
-    });
+    detail::for_each_element(*v, path.member(key), issues,
+                             [&](auto const& item, json_path const& p) {
+                                 if (auto r = detail::read_reference(item, p, issues))
+                                     out.push_back(std::move(*r));
+                             });
 }
 
 }  // namespace
@@ -296,8 +301,9 @@ bool read_observation(observation& obs,
     obs.issued = detail::date_time_member(*o, "issued", path, issues);
     read_subject(obs.subject, *o, "subject", path, issues);
     if (auto const* components = detail::present(*o, "component")) {
-        detail::for_each_item(
-            *components, path.member("component"), [&](auto const& item, json_path const& p) {
+        detail::for_each_element(
+            *components, path.member("component"), issues,
+            [&](auto const& item, json_path const& p) {
                 auto const* c = item.if_object();
                 if (c == nullptr) {
                     detail::report_wrong_type(issues, p, "an Observation.component object", item);
@@ -390,23 +396,24 @@ void read_contained_resources(medication_order& order,
                               json_path const& path,
                               issue_list& issues) {
     if (auto const* contained = detail::present(o, "contained")) {
-        detail::for_each_item(
-            *contained, path.member("contained"), [&](auto const& item, json_path const& p) {
-                auto const* c = item.if_object();
-                if (c == nullptr) {
-                    detail::report_wrong_type(issues, p, "a contained resource object", item);
-                    return;
-                }
-                auto const* t = detail::present(*c, "resourceType");
-                if (t == nullptr || !t->is_string()) return;
-                if (t->get_string() == "Medication") {
-                    if (auto med = detail::read_medication(*c, p, issues))
-                        order.contained_medications.push_back(std::move(*med));
-                } else if (t->get_string() == "Condition") {
-                    if (auto cond = detail::read_condition(*c, p, issues))
-                        order.contained_conditions.push_back(std::move(*cond));
-                }
-            });
+        detail::for_each_element(*contained, path.member("contained"), issues,
+                                 [&](auto const& item, json_path const& p) {
+                                     auto const* c = item.if_object();
+                                     if (c == nullptr) {
+                                         detail::report_wrong_type(
+                                             issues, p, "a contained resource object", item);
+                                         return;
+                                     }
+                                     auto const* t = detail::present(*c, "resourceType");
+                                     if (t == nullptr || !t->is_string()) return;
+                                     if (t->get_string() == "Medication") {
+                                         if (auto med = detail::read_medication(*c, p, issues))
+                                             order.contained_medications.push_back(std::move(*med));
+                                     } else if (t->get_string() == "Condition") {
+                                         if (auto cond = detail::read_condition(*c, p, issues))
+                                             order.contained_conditions.push_back(std::move(*cond));
+                                     }
+                                 });
     }
 }
 
@@ -530,8 +537,9 @@ std::optional<medication> read_medication(Object const& resource,
     if (auto code = codeable_concept_member(*o, "code", path, issues)) m.code = std::move(*code);
     if (auto form = codeable_concept_member(*o, "form", path, issues)) m.form = std::move(*form);
     if (auto const* ingredients = detail::present(*o, "ingredient")) {
-        for_each_item(
-            *ingredients, path.member("ingredient"), [&](auto const& item, json_path const& p) {
+        for_each_element(
+            *ingredients, path.member("ingredient"), issues,
+            [&](auto const& item, json_path const& p) {
                 auto const* ingredient = item.if_object();
                 if (ingredient == nullptr) {
                     report_wrong_type(issues, p, "a Medication.ingredient object", item);

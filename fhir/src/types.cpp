@@ -136,10 +136,12 @@ std::optional<codeable_concept> read_codeable_concept(Value const& v,
     }
     codeable_concept cc;
     if (auto const* codings = present(*o, "coding")) {
-        if (auto const* a = codings->if_array()) cc.codings.reserve(a->size());
-        for_each_item(*codings, path.member("coding"), [&](auto const& item, json_path const& p) {
-            if (auto c = read_coding(item, p, issues)) cc.codings.push_back(std::move(*c));
-        });
+        cc.codings.reserve(list_room(*codings));
+        for_each_element(*codings, path.member("coding"), issues,
+                         [&](auto const& item, json_path const& p) {
+                             if (auto c = read_coding(item, p, issues))
+                                 cc.codings.push_back(std::move(*c));
+                         });
     }
     copy_string_member(cc.text, *o, "text", path, issues);
     return cc;
@@ -258,8 +260,8 @@ void codeable_concept_list_member(std::vector<codeable_concept>& out,
                                   issue_list& issues) {
     auto const* v = present(o, key);
     if (v == nullptr) return;
-    if (auto const* a = v->if_array()) out.reserve(out.size() + a->size());
-    for_each_item(*v, path.member(key), [&](auto const& item, json_path const& p) {
+    out.reserve(out.size() + list_room(*v));
+    for_each_element(*v, path.member(key), issues, [&](auto const& item, json_path const& p) {
         if (auto cc = read_codeable_concept(item, p, issues)) out.push_back(std::move(*cc));
     });
 }

@@ -5,7 +5,7 @@ at one byte a second — with a normal client served throughout. Afterwards the 
 a normal request correctly, every connection it held is closed again, and its resident memory
 (VmRSS) is within 25% of what it was after warm-up. Then 150 connections with 4 MiB bodies
 each: the peak resident memory (VmHWM) grows by less than 48 MiB, with and without
-authentication.
+authentication. And 3.9 MB bodies of empty list elements: less than 64 MiB each.
 
 The phases run in order in one test (they share the server whose memory is measured); each
 phase is bounded in time.
@@ -404,6 +404,51 @@ class BodiesInFlight(unittest.TestCase):
             self.assertTrue(e2e.severe_call_ok(server), "the budget was not given back")
         finally:
             server.stop_expecting_clean_exit(log_tail=3000)
+
+
+class AmplifyingBodies(unittest.TestCase):
+    """A body of a few bytes per element must not grow hundreds of times once read: a 3.9 MB
+    order-sign whose prefetch MedicationRequest has 1.3 million empty dosages (a Dosage is
+    900 bytes in the model, `{},` three in the text) once took the server to a 1.9 GB peak.
+    Lists inside a resource are read up to 64 elements; what remains is the entry laid out
+    for reading (about eleven bytes per byte of such a body) while it is read."""
+
+    ELEMENTS = 1_300_000
+    PEAK_GROWTH_KIB = 64 * 1024
+
+    def body(self, resource):
+        return json.dumps({
+            "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "hook": "order-sign",
+            "context": {"userId": "Practitioner/1", "patientId": "p",
+                        "draftOrders": {"resourceType": "Bundle", "entry": []}},
+            "prefetch": {"meds": {"resourceType": "Bundle", "entry": [{"resource": resource}]}},
+        }, separators=(",", ":")).encode()
+
+    def test_small_elements_do_not_multiply_in_memory(self):
+        empties = [{}] * self.ELEMENTS
+        bodies = {
+            "dosages": self.body({"resourceType": "MedicationRequest", "id": "m",
+                                  "dosageInstruction": empties}),
+            "codings": self.body({"resourceType": "MedicationRequest", "id": "m",
+                                  "medicationCodeableConcept": {"coding": empties}}),
+            "late resourceType": self.body({"dosageInstruction": empties,
+                                            "resourceType": "Condition"}),
+        }
+        for name, body in bodies.items():
+            with self.subTest(name):
+                server = Server()
+                try:
+                    e2e.severe_call_ok(server)
+                    before = vm_hwm_kib(server)
+                    status, _, _ = server.request("POST", "/cds-services/magnesium-order-sign", body, JSON)
+                    growth = vm_hwm_kib(server) - before
+                    print("\n%s: %d bytes, answered %d, VmHWM %+d KiB" % (name, len(body), status, growth))
+                    self.assertLess(status, 500)
+                    if e2e.ARGS.sanitized != "ON":
+                        self.assertLess(growth, self.PEAK_GROWTH_KIB)
+                    self.assertTrue(e2e.severe_call_ok(server))
+                finally:
+                    server.stop_expecting_clean_exit(log_tail=3000)
 
 
 class BodyBudgetWait(unittest.TestCase):

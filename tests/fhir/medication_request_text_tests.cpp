@@ -210,6 +210,9 @@ TEST_CASE("entries the text reader would read otherwise than the tape path are d
     check_declined(R"({"resource":{"resourceType":"MedicationOrder","id":"o"}})");
     check_declined(R"({"resource":{"resourceType":"Observation","id":"o"}})");
     check_declined(R"({"resource":{"resourceType":null}})");
+    // resourceType not first: nothing is read into the model before the type is known.
+    check_declined(R"({"resource":{"id":"m","resourceType":"MedicationRequest"}})");
+    check_declined(R"({"resource":{"dosageInstruction":[{},{},{}],"resourceType":"Condition"}})");
     check_declined(R"({"resource":null})");
     check_declined(
         R"({"resource":{"resourceType":"MedicationRequest"},"search":{"mode":"outcome"}})");
@@ -217,6 +220,18 @@ TEST_CASE("entries the text reader would read otherwise than the tape path are d
     check_declined(entry(R"("status":"active",)"));
     check_declined(entry(R"("note":[{"text":"x"},])"));
     check_declined(entry(R"("extension":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]])"));
+}
+
+TEST_CASE("arrays of up to 64 elements are read from the text, longer ones declined") {
+    std::string dosages = R"("id":"long","dosageInstruction":[)";
+    std::string codings = R"("medicationCodeableConcept":{"coding":[)";
+    for (int i = 0; i < 64; ++i) {
+        dosages += i == 0 ? "{}" : ",{}";
+        codings += i == 0 ? R"({"code":"c"})" : R"(,{"code":"c"})";
+    }
+    check_read_as_tape_reads(entry(dosages + "]," + codings + "]}"));
+    check_declined(entry(dosages + ",{}]"));
+    check_declined(entry(dosages + "]," + codings + R"(,{"code":"c"}]})"));
 }
 
 TEST_CASE("a MedicationRequest read from the text is de-duplicated as on the tape") {

@@ -188,6 +188,9 @@ TEST_CASE("entries the text reader would read otherwise than the tape path are d
     check_declined(entry(R"("valueA":1,"valueB":1,"valueC":1,"valueD":1,"valueE":1,)"
                          R"("valueF":1,"valueG":1,"valueH":1,"valueI":1)"));
     check_declined(R"({"resource":{"resourceType":"Observation"},"resource":null})");
+    // resourceType not first: nothing is read into the model before the type is known.
+    check_declined(R"({"resource":{"id":"o","resourceType":"Observation"}})");
+    check_declined(R"({"resource":{"code":{"coding":[{},{},{}]},"resourceType":"Condition"}})");
     // Not an Observation entry the snapshot takes.
     check_declined(R"({"resource":{"resourceType":"MedicationRequest","id":"m"}})");
     check_declined(R"({"resource":{"resourceType":"Bundle","entry":[]}})");

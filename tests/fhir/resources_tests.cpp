@@ -823,3 +823,47 @@ TEST_CASE("issue paths under an empty root start with the element name") {
     CHECK(has_issue(issues, "status", issue_severity::error));
     CHECK(has_issue(issues, "code.coding[0].code", issue_severity::error));
 }
+
+// ---------------------------------------------------------------- bounded lists
+
+namespace {
+std::string repeated(std::string_view element, int n) {
+    std::string out = "[";
+    for (int i = 0; i < n; ++i) {
+        if (i > 0) out += ',';
+        out += element;
+    }
+    return out + "]";
+}
+}  // namespace
+
+TEST_CASE("arrays inside a resource are read up to 64 elements, the rest reported") {
+    // A body of small elements must not grow hundreds of times in the model (a Dosage is
+    // 900 bytes, `{}` two).
+    issue_list issues;
+    auto const order = parse_medication_order(
+        json(R"({"resourceType":"MedicationRequest","id":"m","dosageInstruction":)" +
+             repeated(R"({"text":"1 tab"})", 70) + R"(,"medicationCodeableConcept":{"coding":)" +
+             repeated(R"({"code":"c"})", 65) + R"(},"category":)" +
+             repeated(R"({"text":"x"})", 64) + "}"),
+        "prefetch.meds", issues);
+    REQUIRE(order);
+    CHECK(order->dosages.size() == 64);
+    CHECK(order->medication_concept->codings.size() == 64);
+    CHECK(order->categories.size() == 64);
+    REQUIRE(issues.size() == 2);
+    CHECK(has_issue(issues, "prefetch.meds.dosageInstruction", issue_severity::warning));
+    CHECK(has_issue(issues, "prefetch.meds.medicationCodeableConcept.coding",
+                    issue_severity::warning));
+    for (auto const& i : issues)
+        CHECK(i.message == "more than 64 elements; only the first 64 are read");
+
+    issue_list obs_issues;
+    auto const panel = parse_observation(
+        json(R"({"resourceType":"Observation","code":{"text":"panel"},"component":)" +
+             repeated(R"({"code":{"text":"part"}})", 100) + "}"),
+        "prefetch.labs", obs_issues);
+    REQUIRE(panel);
+    CHECK(panel->components.size() == 64);
+    CHECK(has_issue(obs_issues, "prefetch.labs.component", issue_severity::warning));
+}

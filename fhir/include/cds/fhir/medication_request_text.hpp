@@ -9,14 +9,18 @@
 // caller's general path, which then gives the answer (issues included). It declines:
 //  - text outside the json_text.hpp subset, or nesting past `max_open` open containers;
 //  - an entry that is not an object with one `resource` object of resourceType
-//    MedicationRequest (DSTU2 MedicationOrder and MedicationStatement are left to the
-//    general path), or whose search.mode is "outcome";
+//    MedicationRequest, written as its first member (nothing is kept before the type is
+//    known; DSTU2 MedicationOrder and MedicationStatement are left to the general path), or
+//    whose search.mode is "outcome";
 //  - any value of a member read_medication_order reads that would raise an issue there (a
-//    wrong JSON type, an unreadable date, a dateTime without an offset, a non-finite number,
-//    a Quantity comparator);
-//  - a member name repeated where a member is read (a tree keeps the last, a tape the first);
+//    wrong JSON type, an unreadable date, a dateTime without an offset, a non-finite number);
+//  - a Quantity comparator (the general path reads and reports those);
+//  - a member name repeated where a member is read (the general path reads such an entry as
+//    a tree, which keeps the last);
 //  - the members that only stand in for others, or that hold other resources: `contained`,
-//    R5's `medication`, DSTU2's `patient` and `reasonCodeableConcept` (unless null).
+//    R5's `medication`, DSTU2's `patient` and `reasonCodeableConcept` (unless null);
+//  - an array of more than 64 elements where one is read (the general path reads the
+//    first 64 and reports the rest).
 // Where the general path reads one member only when another is missing (a dosage's own
 // doseQuantity after its doseAndRate, periodUnits after periodUnit), this reads both and
 // keeps what that path would keep. Members no reader looks at are read only as JSON:

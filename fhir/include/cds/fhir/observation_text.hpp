@@ -10,14 +10,17 @@
 // gives the answer (issues included). It declines:
 //  - text outside the json_text.hpp subset, or nesting past `max_open` open containers (the
 //    tape path declines those too);
-//  - an entry that is not an object with one `resource` object of resourceType Observation,
-//    or whose search.mode is "outcome";
+//  - an entry that is not an object with one `resource` object of resourceType Observation
+//    (written as its first member: nothing is kept before the type is known), or whose
+//    search.mode is "outcome";
 //  - any value of a member read_observation reads that would raise an issue there (a wrong
 //    JSON type, an unreadable date, a dateTime without an offset, a non-finite number);
 //  - a Quantity comparator, Observation.component, and a member name repeated where a
-//    member is read (a tree keeps the last of them, a tape the first);
+//    member is read (the general path reads such an entry as a tree, which keeps the last);
 //  - more than eight value[x] names besides valueQuantity and valueCodeableConcept (so that
-//    looking for a repeated one stays a short search).
+//    looking for a repeated one stays a short search);
+//  - an array of more than 64 elements where one is read (the general path reads the
+//    first 64 and reports the rest).
 // Members no reader looks at are read only as JSON: validated, and counted where they hold
 // resources (the request's resource limit). So is every member but id and status after the
 // code of an Observation the code filter refuses, as read_observation reads no more of it.
