@@ -98,32 +98,56 @@ bool keep_even_codes(cds::fhir::codeable_concept const& code) {
     return code.codings.empty() || code.codings.front().code.size() % 2 == 0;
 }
 
+// A Bundle entry written out as text, and that text laid out as a tape by read_text: what
+// each text reader's reading is compared with.
+struct entry_text {
+    static constexpr std::size_t max_open = 20;
+
+    explicit entry_text(boost::json::value const& entry) : text(boost::json::serialize(entry)) {
+        taped_to = begin();
+        taped = tape.read_text(taped_to, end(), max_open, store);
+    }
+    [[nodiscard]] char const* begin() const { return text.data(); }
+    [[nodiscard]] char const* end() const { return text.data() + text.size(); }
+
+    // A text reader that read the entry stopped where read_text stopped, and counted the
+    // same resources.
+    void require_read_as_taped(char const* read_to, std::size_t resource_count) const {
+        CDS_FUZZ_REQUIRE(harness, taped, "the text reader read an entry read_text declines");
+        CDS_FUZZ_REQUIRE(harness, read_to == taped_to, "the text reader stopped elsewhere");
+        CDS_FUZZ_REQUIRE(harness, resource_count == tape.resource_count(), "resource count");
+    }
+    // What add_bundle_entry makes of the tape, with the snapshot builder's filter.
+    [[nodiscard]] cds::fhir::patient_snapshot snapshot_from_tape(
+        cds::fhir::observation_code_filter const& keep = {}) const {
+        cds::fhir::snapshot_builder builder;
+        builder.keep_observations_if(keep);
+        (void)builder.add_bundle_entry(tape.root(), "prefetch.data", 0);
+        return std::move(builder).build();
+    }
+
+    std::string text;
+    boost::json::monotonic_resource store;
+    cds::fhir::tape_builder tape;
+    char const* taped_to = nullptr;
+    bool taped = false;
+};
+
 void check_observation_text(boost::json::value const& entry,
                             cds::fhir::observation_code_filter const& keep) {
-    std::string const text = boost::json::serialize(entry);
-    char const* const begin = text.data();
-    char const* const end = begin + text.size();
-    constexpr std::size_t max_open = 20;
-    cds::fhir::tape_builder tape;
-    boost::json::monotonic_resource store;
-    char const* taped_to = begin;
-    bool const taped = tape.read_text(taped_to, end, max_open, store);
+    entry_text const written{entry};
     cds::fhir::snapshot_builder from_text;
     from_text.keep_observations_if(keep);
-    char const* read_to = begin;
+    char const* read_to = written.begin();
     auto const read = cds::fhir::read_observation_entry(
-        read_to, end, max_open, from_text.observation_filter(), from_text.start_observation());
+        read_to, written.end(), entry_text::max_open, from_text.observation_filter(),
+        from_text.start_observation());
     if (!read) {
-        CDS_FUZZ_REQUIRE(harness, read_to == begin, "a declined entry moved the text");
+        CDS_FUZZ_REQUIRE(harness, read_to == written.begin(), "a declined entry moved the text");
         return;
     }
-    CDS_FUZZ_REQUIRE(harness, taped, "the text reader read an entry read_text declines");
-    CDS_FUZZ_REQUIRE(harness, read_to == taped_to, "the text reader stopped elsewhere");
-    CDS_FUZZ_REQUIRE(harness, read->resource_count == tape.resource_count(), "resource count");
-    cds::fhir::snapshot_builder builder;
-    builder.keep_observations_if(keep);
-    (void)builder.add_bundle_entry(tape.root(), "prefetch.data", 0);
-    auto const from_tape = std::move(builder).build();
+    written.require_read_as_taped(read_to, read->resource_count);
+    auto const from_tape = written.snapshot_from_tape(keep);
     CDS_FUZZ_REQUIRE(harness, from_tape.issues.empty(),
                      "the text reader read an entry that the tape path reports on");
     from_text.finish_observation(read->kept);
@@ -132,30 +156,19 @@ void check_observation_text(boost::json::value const& entry,
 }
 
 void check_medication_request_text(boost::json::value const& entry) {
-    std::string const text = boost::json::serialize(entry);
-    char const* const begin = text.data();
-    char const* const end = begin + text.size();
-    constexpr std::size_t max_open = 20;
-    cds::fhir::tape_builder tape;
-    boost::json::monotonic_resource store;
-    char const* taped_to = begin;
-    bool const taped = tape.read_text(taped_to, end, max_open, store);
+    entry_text const written{entry};
     cds::fhir::snapshot_builder from_text;
-    char const* read_to = begin;
-    auto const read = cds::fhir::read_medication_request_entry(read_to, end, max_open,
-                                                               from_text.start_medication_order());
+    char const* read_to = written.begin();
+    auto const read = cds::fhir::read_medication_request_entry(
+        read_to, written.end(), entry_text::max_open, from_text.start_medication_order());
     if (!read) {
-        CDS_FUZZ_REQUIRE(harness, read_to == begin, "a declined entry moved the text");
+        CDS_FUZZ_REQUIRE(harness, read_to == written.begin(), "a declined entry moved the text");
         return;
     }
-    CDS_FUZZ_REQUIRE(harness, taped, "the text reader read an entry read_text declines");
-    CDS_FUZZ_REQUIRE(harness, read_to == taped_to, "the text reader stopped elsewhere");
-    CDS_FUZZ_REQUIRE(harness, read->resource_count == tape.resource_count(), "resource count");
-    cds::fhir::snapshot_builder builder;
-    (void)builder.add_bundle_entry(tape.root(), "prefetch.data", 0);
+    written.require_read_as_taped(read_to, read->resource_count);
     // Both snapshots have build()'s issues about medicationReference; any issue of the tape
     // path's reading would be in one snapshot only, and the two would differ.
-    auto const from_tape = std::move(builder).build();
+    auto const from_tape = written.snapshot_from_tape();
     from_text.finish_medication_order("prefetch.data", 0);
     CDS_FUZZ_REQUIRE(harness, std::move(from_text).build() == from_tape,
                      "the text reader's MedicationRequest differs from the tape's");
