@@ -59,6 +59,10 @@ private:
     std::size_t index_ = no_index;
 };
 
+// The most issues one snapshot records; past it, one more says the rest were left out. A
+// Bundle of millions of non-resource entries would otherwise record an issue each.
+inline constexpr std::size_t max_issues = 256;
+
 void add_issue(issue_list& issues,
                issue_severity severity,
                json_path const& path,

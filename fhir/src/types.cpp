@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <utility>
 
 #include "cds/fhir/json_kind.hpp"
@@ -34,6 +35,13 @@ void add_issue(issue_list& issues,
                issue_severity severity,
                json_path const& path,
                std::string message) {
+    if (issues.size() > max_issues) return;
+    if (issues.size() == max_issues) {
+        issues.push_back(issue{issue_severity::warning, path.str(),
+                               "more than " + std::to_string(max_issues) +
+                                   " issues; this one and those after it are not recorded"});
+        return;
+    }
     issues.push_back(issue{severity, path.str(), std::move(message)});
 }
 

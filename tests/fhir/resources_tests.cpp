@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "cds/fhir/resources.hpp"
+#include "cds/fhir/snapshot.hpp"
 #include "test_support.hpp"
 
 using namespace cds::fhir;
@@ -866,4 +867,17 @@ TEST_CASE("arrays inside a resource are read up to 64 elements, the rest reporte
     REQUIRE(panel);
     CHECK(panel->components.size() == 64);
     CHECK(has_issue(obs_issues, "prefetch.labs.component", issue_severity::warning));
+}
+
+TEST_CASE("a snapshot records at most 256 issues, then says more were left out") {
+    std::string entries;
+    for (int i = 0; i < 300; ++i) entries += i == 0 ? "1" : ",1";
+    snapshot_builder builder;
+    (void)builder.add(json(R"({"resourceType":"Bundle","entry":[)" + entries + "]}"), "prefetch.b");
+    auto const snapshot = std::move(builder).build();
+    REQUIRE(snapshot.issues.size() == 257);
+    CHECK(snapshot.issues[0].path == "prefetch.b.entry[0]");
+    CHECK(snapshot.issues[256].path == "prefetch.b.entry[256]");
+    CHECK(snapshot.issues[256].message ==
+          "more than 256 issues; this one and those after it are not recorded");
 }
