@@ -42,6 +42,16 @@ std::size_t type_and_id_hash(std::string_view type, std::string_view id) {
     return h ^ (std::hash<std::string_view>{}(type) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
 }
 
+// What copy_medication copies, in codings (a concept without any counts as one).
+std::size_t coding_count(medication const& med) {
+    auto const of = [](codeable_concept const& c) {
+        return std::max<std::size_t>(1, c.codings.size());
+    };
+    std::size_t n = of(med.code) + of(med.form);
+    for (auto const& i : med.ingredients) n += of(i);
+    return n;
+}
+
 void copy_medication(medication_order& order, medication const& med) {
     order.resolved_code = med.code;
     order.resolved_form = med.form;
@@ -416,8 +426,9 @@ void snapshot_builder::place_slot(taken_slot const& slot) {
 
 patient_snapshot snapshot_builder::build() && {
     snapshot_.index_medications();
+    std::size_t codings_left = max_resolved_codings;
     for (auto& order : snapshot_.medication_orders)
-        resolve_medication(order, snapshot_, snapshot_.issues);
+        resolve_medication(order, snapshot_, snapshot_.issues, codings_left);
     taken_slots_.clear();
     taken_with_id_ = 0;
     left_out_observation_ids_.clear();
@@ -426,7 +437,8 @@ patient_snapshot snapshot_builder::build() && {
 
 void resolve_medication(medication_order& order,
                         patient_snapshot const& snapshot,
-                        issue_list& issues) {
+                        issue_list& issues,
+                        std::size_t& codings_left) {
     order.resolved_code = {};
     order.resolved_form = {};
     order.resolved_ingredients.clear();
@@ -457,6 +469,15 @@ void resolve_medication(medication_order& order,
         if (found == nullptr) found = snapshot.find_medication(ref.id);
     }
 
+    bool over_bound = false;
+    if (found != nullptr) {
+        std::size_t const codings = coding_count(*found);
+        over_bound = codings > codings_left;
+        if (over_bound)
+            found = nullptr;
+        else
+            codings_left -= codings;
+    }
     if (found != nullptr) {
         copy_medication(order, *found);
         // The reference's display names the drug when the Medication itself has no text
@@ -470,7 +491,10 @@ void resolve_medication(medication_order& order,
     if (ref.kind != reference_kind::none || !ref.reference.empty()) {
         std::string message = "medicationReference '";
         message += ref.reference;
-        message += ref.kind == reference_kind::contained
+        message += over_bound ? "' not resolved: the Medications this request's orders name "
+                                "hold more than " +
+                                    std::to_string(max_resolved_codings) + " codings in all"
+                   : ref.kind == reference_kind::contained
                        ? "' not found among the contained resources"
                        : "' could not be resolved: no such Medication in the request's data";
         if (!ref.display.empty()) message += "; its display text is used";

@@ -411,7 +411,8 @@ class AmplifyingBodies(unittest.TestCase):
     order-sign whose prefetch MedicationRequest has 1.3 million empty dosages (a Dosage is
     900 bytes in the model, `{},` three in the text) once took the server to a 1.9 GB peak.
     Lists inside a resource are read up to 64 elements; what remains is the entry laid out
-    for reading (about eleven bytes per byte of such a body) while it is read."""
+    for reading (about eleven bytes per byte of such a body) while it is read. The codings
+    copied into orders from the Medications they name are bounded per request too."""
 
     ELEMENTS = 1_300_000
     PEAK_GROWTH_KIB = 64 * 1024
@@ -424,6 +425,22 @@ class AmplifyingBodies(unittest.TestCase):
             "prefetch": {"meds": {"resourceType": "Bundle", "entry": [{"resource": resource}]}},
         }, separators=(",", ":")).encode()
 
+    @staticmethod
+    def medication_named_by_orders(orders):
+        """A real order-sign whose orders all name one Medication of 64 ingredients of 64
+        codings: resolving copies the Medication into each order (250 KB took 200 MB before
+        the copies were bounded per request)."""
+        request = json.loads(fixture_text("order-sign-multiple-findings.json"))
+        concept = {"coding": [{"system": "urn:x", "code": "c"}] * 64}
+        big = {"resourceType": "Medication", "id": "big", "code": concept, "form": concept,
+               "ingredient": [{"itemCodeableConcept": concept}] * 64}
+        entries = [{"resource": big}] + [
+            {"resource": {"resourceType": "MedicationRequest", "id": "m%d" % i, "status": "active",
+                          "intent": "order", "medicationReference": {"reference": "Medication/big"}}}
+            for i in range(orders)]
+        request["prefetch"]["medication_requests"] = {"resourceType": "Bundle", "entry": entries}
+        return json.dumps(request, separators=(",", ":")).encode()
+
     def test_small_elements_do_not_multiply_in_memory(self):
         empties = [{}] * self.ELEMENTS
         bodies = {
@@ -434,6 +451,7 @@ class AmplifyingBodies(unittest.TestCase):
             "late resourceType": self.body({"dosageInstruction": empties,
                                             "resourceType": "Condition"}),
         }
+        bodies["one Medication named by 500 orders"] = self.medication_named_by_orders(500)
         for name, body in bodies.items():
             with self.subTest(name):
                 server = Server()

@@ -774,3 +774,42 @@ TEST_CASE("find_medication_by_full_url uses the index and still finds later addi
     CHECK(snapshot.find_medication_by_full_url("urn:uuid:only") != nullptr);
     CHECK(snapshot.find_medication_by_full_url("urn:uuid:u7") == nullptr);
 }
+
+TEST_CASE("the codings copied into resolved orders are bounded per snapshot") {
+    // One Medication of 64 ingredients of 64 codings each (4,224 codings with its code and
+    // form) named by five orders: three copies fit in the bound of 16,384, the others stay
+    // unresolved with a warning, as if the Medication were missing.
+    std::string codings = "[";
+    for (int i = 0; i < 64; ++i) codings += i == 0 ? R"({"code":"c"})" : R"(,{"code":"c"})";
+    codings += "]";
+    std::string const concept_text = R"({"coding":)" + codings + "}";
+    std::string ingredients = "[";
+    for (int i = 0; i < 64; ++i) {
+        if (i > 0) ingredients += ',';
+        ingredients += R"({"itemCodeableConcept":)" + concept_text + "}";
+    }
+    ingredients += "]";
+    std::string entries = R"({"resource":{"resourceType":"Medication","id":"big","code":)" +
+                          concept_text + R"(,"form":)" + concept_text + R"(,"ingredient":)" +
+                          ingredients + "}}";
+    for (int i = 0; i < 5; ++i) {
+        entries += R"(,{"resource":{"resourceType":"MedicationRequest","id":"m)" +
+                   std::to_string(i) +
+                   R"(","medicationReference":{"reference":"Medication/big","display":"big"}}})";
+    }
+    snapshot_builder builder;
+    (void)builder.add(json(R"({"resourceType":"Bundle","entry":[)" + entries + "]}"),
+                      "prefetch.meds");
+    auto const snapshot = std::move(builder).build();
+    REQUIRE(snapshot.medication_orders.size() == 5);
+    for (int i = 0; i < 5; ++i) {
+        CAPTURE(i);
+        auto const& order = snapshot.medication_orders[static_cast<std::size_t>(i)];
+        CHECK(order.resolved_ingredients.size() == (i < 3 ? 64U : 0U));
+        CHECK(order.resolved_code.text == "big");  // the display stands in either way
+    }
+    CHECK(has_issue(snapshot.issues, "prefetch.meds.entry[4].resource.medicationReference",
+                    issue_severity::warning));
+    CHECK_FALSE(has_issue(snapshot.issues, "prefetch.meds.entry[3].resource.medicationReference",
+                          issue_severity::warning));
+}

@@ -516,8 +516,9 @@ http_response complete_cds_call(prepared_call call,
     }
 
     auto snapshot = std::move(call.builder).build();
+    std::size_t codings_left = fhir::max_resolved_codings;
     for (auto& order : call.context.draft_orders)
-        fhir::resolve_medication(order, snapshot, snapshot.issues);
+        fhir::resolve_medication(order, snapshot, snapshot.issues, codings_left);
     // The cards are built in an arena like the request's tree (no co_await from here on, so
     // this thread's first block is free): built, serialized and dropped without a free per node.
     arena_first_block const first_block;

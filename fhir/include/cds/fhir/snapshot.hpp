@@ -193,8 +193,23 @@ private:
 // resolved; its display text, if any, then stands for the medication (resolved_code.text).
 // A resolved Medication without code text takes the reference's display as text. Used for
 // record orders and for draft orders from the hook context.
+//
+// Each resolved order gets its own copy of the Medication's code, form and ingredients, so
+// the codings copied are bounded per snapshot (`codings_left`, counted down): one Medication
+// of a few thousand codings named by thousands of orders would otherwise copy it thousands of
+// times (a 250 KB request reached 200 MB). An order past the bound stays unresolved, with a
+// warning, as if its Medication were missing. The three-argument form gives the order a
+// bound of its own.
+inline constexpr std::size_t max_resolved_codings = 16384;
 void resolve_medication(medication_order& order,
                         patient_snapshot const& snapshot,
-                        issue_list& issues);
+                        issue_list& issues,
+                        std::size_t& codings_left);
+inline void resolve_medication(medication_order& order,
+                               patient_snapshot const& snapshot,
+                               issue_list& issues) {
+    std::size_t codings_left = max_resolved_codings;
+    resolve_medication(order, snapshot, issues, codings_left);
+}
 
 }  // namespace cds::fhir
