@@ -82,8 +82,6 @@ struct dose_and_rate {
     std::optional<quantity> rate_denominator;
 };
 
-bool has_rate(dosage const& d) { return d.rate || d.rate_numerator || d.rate_denominator; }
-
 // A MedicationRequest entry, read as snapshot_builder::add_bundle_entry reads its tape.
 class medication_request_reader : public entry_text::text_reader {
 public:
@@ -227,7 +225,7 @@ bool medication_request_reader::dosage_value(dosage& d) {
     if (!read) return false;
     d.as_needed = as_needed.value_or(false) || as_needed_for;
     if (!d.dose) d.dose = std::move(own.dose);
-    if (!has_rate(d)) {
+    if (!d.has_rate()) {
         d.rate = std::move(own.rate);
         d.rate_numerator = std::move(own.rate_numerator);
         d.rate_denominator = std::move(own.rate_denominator);
@@ -239,7 +237,7 @@ bool medication_request_reader::dosage_value(dosage& d) {
 // one, and its rate when none gave a rate; what it does not take it never reads.
 bool medication_request_reader::dose_and_rate_element(dosage& d) {
     bool const takes_dose = !d.dose;
-    bool const takes_rate = !has_rate(d);
+    bool const takes_rate = !d.has_rate();
     dose_and_rate read;
     seen_members seen;
     if (!object([&](std::string_view name) { return dose_and_rate_member(name, read, seen); }))

@@ -158,7 +158,7 @@ bool observation_reader::resource_member(std::string_view name,
         case value_quantity:
             return quantity_value(obs.value_quantity);
         case value_codeable_concept:
-            return at_null() ? null() : codeable_concept_value(obs.value_concept.emplace());
+            return optional_codeable_concept(obs.value_concept);
         case other_value:
         case other:
             break;

@@ -144,13 +144,11 @@ void read_rate_ratio(dosage& d, Object const& o, json_path const& path, issue_li
         detail::quantity_member(*ratio, "denominator", path.member("rateRatio"), issues);
 }
 
-bool has_rate(dosage const& d) { return d.rate || d.rate_numerator || d.rate_denominator; }
-
 // dose[x] and rate[x] from one object: an R4 doseAndRate element, or a DSTU2/STU3 Dosage.
 template <class Object>
 void read_dose_and_rate(dosage& d, Object const& o, json_path const& path, issue_list& issues) {
     if (!d.dose) d.dose = detail::quantity_member(o, "doseQuantity", path, issues);
-    if (!has_rate(d)) {
+    if (!d.has_rate()) {
         d.rate = detail::quantity_member(o, "rateQuantity", path, issues);
         read_rate_ratio(d, o, path, issues);
     }

@@ -225,14 +225,9 @@ void snapshot_builder::add_resource(Object const& resource,
     // OperationOutcome and the types the rules do not read are left out.
     if (!is_snapshot_resource_type(type)) return;
 
-    // Count each resource once (CLINICAL-BASIS.md §1): the first copy of (type, id) wins.
-    std::string_view id;
+    std::string_view const id = string_of(resource, "id").value_or(std::string_view{});
     std::size_t id_hash = 0;
-    if (auto const written_id = string_of(resource, "id"); written_id && !written_id->empty()) {
-        id = *written_id;
-        id_hash = type_and_id_hash(type, id);
-        if (is_taken(type, id, id_hash)) return;
-    }
+    if (is_later_copy(type, id, id_hash)) return;
 
     auto& issues = snapshot_.issues;
     resource_list list = resource_list::none;
@@ -306,16 +301,12 @@ void snapshot_builder::finish_observation(bool kept) {
     // add_resource's de-duplication, then add_observation's two outcomes.
     auto& observations = snapshot_.observations;
     std::string& id = observations.back().id;
-    std::string_view constexpr type = "Observation";
     std::size_t id_hash = 0;
-    bool const has_id = !id.empty();
-    if (has_id) {
-        id_hash = type_and_id_hash(type, id);
-        if (is_taken(type, id, id_hash)) {
-            observations.pop_back();
-            return;
-        }
+    if (is_later_copy("Observation", id, id_hash)) {
+        observations.pop_back();
+        return;
     }
+    bool const has_id = !id.empty();
     if (!kept) {
         if (has_id) leave_out_observation(std::move(id), id_hash);
         observations.pop_back();
@@ -330,18 +321,14 @@ void snapshot_builder::finish_medication_order(std::string const& bundle_path, s
     auto& orders = snapshot_.medication_orders;
     auto& order = orders.back();
     std::size_t id_hash = 0;
-    bool const has_id = !order.id.empty();
-    if (has_id) {
-        id_hash = type_and_id_hash(order.resource_type, order.id);
-        if (is_taken(order.resource_type, order.id, id_hash)) {
-            orders.pop_back();
-            return;
-        }
+    if (is_later_copy(order.resource_type, order.id, id_hash)) {
+        orders.pop_back();
+        return;
     }
     order.source_path =
         json_path{bundle_path}.member("entry").index(index).member("resource").str();
     ++taken_;
-    if (has_id) remember_taken(resource_list::medication_orders, id_hash);
+    if (!order.id.empty()) remember_taken(resource_list::medication_orders, id_hash);
 }
 
 bool snapshot_builder::slot_holds(taken_slot const& slot,
@@ -369,6 +356,15 @@ bool snapshot_builder::slot_holds(taken_slot const& slot,
             return type == "Observation" && left_out_observation_ids_[slot.position] == id;
     }
     return false;
+}
+
+bool snapshot_builder::is_later_copy(std::string_view type,
+                                     std::string_view id,
+                                     std::size_t& id_hash) const {
+    id_hash = 0;
+    if (id.empty()) return false;
+    id_hash = type_and_id_hash(type, id);
+    return is_taken(type, id, id_hash);
 }
 
 bool snapshot_builder::is_taken(std::string_view type,

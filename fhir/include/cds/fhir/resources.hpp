@@ -84,6 +84,8 @@ struct timing_repeat {
 
 struct dosage {
     friend bool operator==(dosage const&, dosage const&) = default;
+    // rate[x] was given, as a Quantity or a Ratio (the first doseAndRate to give one wins).
+    [[nodiscard]] bool has_rate() const { return rate || rate_numerator || rate_denominator; }
 
     std::string text;
     codeable_concept route;

@@ -162,6 +162,12 @@ private:
         resource_list list = resource_list::none;  // none: an empty slot
     };
     [[nodiscard]] bool is_taken(std::string_view type, std::string_view id, std::size_t hash) const;
+    // Count each resource once (CLINICAL-BASIS.md §1): true when a resource of this type and
+    // (non-empty) id was taken before, so this copy is not. Sets `id_hash` for
+    // remember_taken (0 when there is no id).
+    [[nodiscard]] bool is_later_copy(std::string_view type,
+                                     std::string_view id,
+                                     std::size_t& id_hash) const;
     [[nodiscard]] bool slot_holds(taken_slot const& slot,
                                   std::string_view type,
                                   std::string_view id) const;
