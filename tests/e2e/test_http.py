@@ -520,8 +520,8 @@ class SlowClients(unittest.TestCase):
 
 
 class IoModels(unittest.TestCase):
-    """`serve --io-model per-thread` (one io_context per thread, connections handed out in
-    turn) keeps every behaviour of the default shared model."""
+    """`serve --io-model per-thread` (one io_context per thread, each new connection to the
+    one with the fewest) keeps every behaviour of the default shared model."""
 
     def test_per_thread_serves_keep_alive_pipelined_and_slow_clients_and_stops_cleanly(self):
         server = Server("--io-model", "per-thread", "--read-timeout", "500ms")  # two threads

@@ -29,8 +29,9 @@ void add_listener_options(po::options_description& d) {
         "threads", po::value<unsigned>()->default_value(0),
         "server threads (0: one per hardware thread)")(
         "io-model", po::value<std::string>()->default_value("shared"),
-        "shared: any thread serves any connection (steadier tail latency); per-thread: each "
-        "connection stays on one thread (more requests/s)");
+        "shared: any thread serves any connection, so a busy or stalled thread delays no one "
+        "else; per-thread: each connection stays on one thread, new ones go to the thread with "
+        "the fewest (less CPU per request)");
 }
 
 void add_limit_options(po::options_description& d) {

@@ -60,6 +60,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "cds/service/http/body_budget.hpp"
+#include "cds/service/http/connection_spread.hpp"
 #include "cds/service/http/request_head.hpp"
 #include "cds/service/http/router.hpp"
 #include "cds/service/http/trace_context.hpp"
@@ -435,14 +436,16 @@ std::string read_error_diagnostics(errc code, service_limits const& limits) {
     }
 }
 
-// Threading (server_options::io, `serve --io-model`): either one io_context run by
-// every thread with a strand per connection (shared, the default), or one io_context per
-// thread with the accept loop (on the first) handing each new connection to the next thread in
-// turn (per_thread). Either way a connection's session, its watchdog and the shutdown path's
-// posts run serialized on the connection's executor. Measured on 2 cores with wrk on the same
-// machine (patient-view, 16 connections): per_thread runs 13 % fewer instructions per /healthz
-// request and serves 30-60 % more requests/s than shared, but its p99 was 2-4 times worse
-// whenever the CPUs were contended, since a connection cannot move to a free thread.
+// Threading (server_options::io, `serve --io-model`): either one io_context run by every
+// thread with a strand per connection (shared, the default), or one io_context per thread with
+// the accept loop (on the first) handing each new connection to the thread with the fewest open
+// ones (per_thread, connection_spread.hpp). Either way a connection's session, its watchdog and
+// the shutdown path's posts run serialized on the connection's executor. Alternated on 2 cores
+// with wrk beside them, per_thread spent 4-17 % less CPU per request in 8 of 9 benchmark cells
+// (no strand, no wake-ups of the other thread). It stays an option because work that blocks an
+// I/O thread stalls every connection of that thread there, and on the first one the acceptor
+// and the signal handlers too: a JWKS fetch for a token's unknown key (jwks_source.hpp, up to
+// its timeout), a rule reload, a slow call; with shared, the other threads go on serving.
 class server {
 public:
     server(server_options const& options, std::shared_ptr<service_state const> state)
@@ -452,6 +455,7 @@ public:
           threads_{std::max(1U, options.threads)},
           per_thread_{options.io == io_model::per_thread},
           bodies_{state_->limits.body_budget_bytes},
+          spread_{per_thread_ ? threads_ : 1},
           contexts_{make_contexts(threads_, per_thread_)},
           acceptor_{acceptor_executor()},
           // At least 1 ms, so that a sub-millisecond timeout cannot make the watchdog spin.
@@ -537,12 +541,13 @@ private:
         return contexts_.front()->get_executor();
     }
 
-    // The executor of the next accepted connection. Called only by the accept loop.
-    net::any_io_executor next_connection_executor() {
+    // The context for the next accepted connection (connection_spread.hpp). Called only by
+    // the accept loop.
+    std::size_t next_context() { return per_thread_ ? spread_.next() : 0; }
+
+    net::any_io_executor connection_executor(std::size_t context) {
         if (!per_thread_) return net::make_strand(*contexts_.front());
-        net::io_context& context = *contexts_[next_context_];
-        next_context_ = (next_context_ + 1) % contexts_.size();
-        return context.get_executor();
+        return contexts_[context]->get_executor();
     }
 
     void listen() {
@@ -598,7 +603,8 @@ private:
 
     net::awaitable<void> accept_loop() {
         for (;;) {
-            tcp::socket socket(next_connection_executor());
+            std::size_t const context = next_context();
+            tcp::socket socket(connection_executor(context));
             auto [ec] = co_await acceptor_.async_accept(socket, use_tuple);
             if (stopping_.load() || !acceptor_.is_open()) co_return;
             if (ec) {
@@ -610,15 +616,15 @@ private:
                 continue;
             }
             if (tls_context_) {
-                admit<tls_stream>(std::move(socket));
+                admit<tls_stream>(std::move(socket), context);
             } else {
-                admit<plain_stream>(std::move(socket));
+                admit<plain_stream>(std::move(socket), context);
             }
         }
     }
 
     template <class Stream>
-    void admit(tcp::socket socket) {
+    void admit(tcp::socket socket, std::size_t context) {
         if (active_.load() >= state_->limits.max_connections) {
             // Answer 503 while that is cheap; beyond twice the limit, just close.
             if (rejecting_.load() < state_->limits.max_connections) {
@@ -640,22 +646,27 @@ private:
             connections_.emplace(id, conn);
         }
         auto executor = conn->transport().get_executor();
-        net::co_spawn(executor, session(std::move(conn)), [this, id](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (std::exception const& ex) {
-                    spdlog::error("connection ended by an unexpected exception: {}", ex.what());
-                } catch (...) {
-                    spdlog::error("connection ended by an unexpected exception");
-                }
+        spread_.opened(context);
+        net::co_spawn(executor, session(std::move(conn)),
+                      [this, id, context](std::exception_ptr e) { session_ended(id, context, e); });
+    }
+
+    void session_ended(std::uint64_t id, std::size_t context, std::exception_ptr const& e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (std::exception const& ex) {
+                spdlog::error("connection ended by an unexpected exception: {}", ex.what());
+            } catch (...) {
+                spdlog::error("connection ended by an unexpected exception");
             }
-            {
-                std::lock_guard lock(connections_mutex_);
-                connections_.erase(id);
-            }
-            --active_;
-        });
+        }
+        {
+            std::lock_guard lock(connections_mutex_);
+            connections_.erase(id);
+        }
+        spread_.closed(context);
+        --active_;
     }
 
     // The TLS handshake, bounded by the handshake timeout. A client that speaks plain HTTP
@@ -1152,10 +1163,11 @@ private:
     // Request bodies held at once, across connections; declared before the io_contexts, so
     // that a session destroyed with them still finds it.
     body_budget bodies_;
+    // Open connections per context (per_thread; the shared context counts them all).
+    connection_spread spread_;
     std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per thread, or one shared
     tcp::acceptor acceptor_;  // used only on its executor (a strand, or the first context)
     steady_clock::duration watchdog_period_;  // the shortest of the read, write and idle timeouts
-    std::size_t next_context_ = 0;            // the accept loop's round-robin position
     std::atomic<std::size_t> active_{0};      // sessions running
     std::atomic<std::size_t> rejecting_{0};   // 503 answers in progress
     std::atomic<bool> stopping_{false};

@@ -1,10 +1,10 @@
 #pragma once
 // The HTTP/1.1 server: an acceptor and one coroutine per connection on a shared io_context
-// run by N threads (Boost.Beast, C++20 coroutines), plain HTTP or HTTPS (TLS 1.2+). The
-// session enforces the transport limits of service_state::limits (header and body size,
-// read/idle/write timeouts, connection count) and hands each complete request to
-// handle_request. This header keeps Beast out of its includers; only http_server.cpp
-// compiles the server's Beast code.
+// run by N threads, or on one io_context per thread (io_model; Boost.Beast, C++20 coroutines),
+// plain HTTP or HTTPS (TLS 1.2+). The session enforces the transport limits of
+// service_state::limits (header and body size, read/idle/write timeouts, connection count) and
+// hands each complete request to handle_request. This header keeps Beast out of its includers; only
+// http_server.cpp compiles the server's Beast code.
 
 #include <chrono>
 #include <cstdint>
@@ -47,9 +47,10 @@ enum class io_model {
     // One io_context run by every thread, a strand per connection: a ready connection is
     // served by whichever thread is free, so a busy or descheduled thread delays no one else.
     shared,
-    // One io_context per thread, connections handed out in turn: no strand and no cross-thread
-    // wake-ups (fewer instructions and syscalls per request, more requests/s), but a connection
-    // waits while its own thread is busy with a slow request or descheduled.
+    // One io_context per thread, each new connection to the one with the fewest open
+    // (connection_spread.hpp): no strand and no cross-thread wake-ups (fewer instructions and
+    // syscalls per request, more requests/s), but a connection waits while its own thread is
+    // busy with a slow request or descheduled.
     per_thread,
 };
 
