@@ -3,9 +3,19 @@
 
 #include "cds/service/auth/jwt_request_authenticator.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "auth_test_support.hpp"
 #include "cds/service/auth/auth_config.hpp"
@@ -97,4 +107,68 @@ TEST_CASE("the router's seam: sandbox tokens on service and feedback calls") {
               "\" kid=\"44823f3d-0b01-4a6c-a80e-b9d3e8a7226f\""
               // the sandbox names its JWKS URL; the shipped file decides
               " jku=ignored");
+}
+
+namespace {
+
+// A remote JWKS whose fetch does not answer until the test opens the gate (or 5 s pass).
+class gated_source final : public auth::jwks_source {
+public:
+    gated_source(std::string location, std::string body)
+        : location_(std::move(location)), body_(std::move(body)) {}
+    std::string const& location() const override { return location_; }
+    bool is_remote() const override { return true; }
+    auth::jwks_fetch_result fetch() override {
+        opened_in_time =
+            gate.get_future().wait_for(std::chrono::seconds{5}) == std::future_status::ready;
+        return {body_, {}};
+    }
+
+    std::promise<void> gate;
+    std::atomic<bool> opened_in_time{false};
+
+private:
+    std::string location_;
+    std::string body_;
+};
+
+}  // namespace
+
+TEST_CASE("a token whose keys must be fetched first does not hold the server thread") {
+    auto source = std::make_unique<gated_source>(
+        m().text("a_jwks_url"), auth::test::read_file(auth::test::minted_dir() / "a.jwks.json"));
+    gated_source& gated = *source;
+    std::vector<auth::trusted_issuer> issuers;
+    issuers.push_back({m().text("issuer_a"), std::move(source)});
+    auto verifier =
+        std::make_unique<auth::jwt_verifier>(std::move(issuers), auth::verifier_options{});
+    auth::jwt_request_authenticator adapter(
+        std::make_shared<auth::authenticator>(std::move(verifier), m().text("public_url"), false));
+    std::string const path = m().text("service_url").substr(m().text("public_url").size());
+    auto const request = request_at("POST", path, "Bearer " + m().token("es384_valid"));
+
+    // One thread runs both the check (its keys not fetched yet) and, meanwhile, a timer that
+    // opens the gate: the timer can fire only if the fetch does not hold that thread.
+    boost::asio::io_context io;
+    std::optional<svc::auth_decision> decision;
+    boost::asio::co_spawn(
+        io, adapter.authenticate({request, svc::endpoint_kind::service_call, path, "x"}),
+        [&](std::exception_ptr error, svc::auth_decision result) {
+            REQUIRE_FALSE(error);
+            decision = std::move(result);
+        });
+    boost::asio::steady_timer timer(io, std::chrono::milliseconds{20});
+    timer.async_wait([&](boost::system::error_code) { gated.gate.set_value(); });
+    io.run();
+
+    CHECK(gated.opened_in_time);
+    REQUIRE(decision);
+    CHECK(decision->allowed);
+    CHECK(decision->log_reason.find("reason=ok") == 0);
+    // Counted once, as the decision made after the fetch.
+    std::uint64_t ok_count = 0;
+    for (auto const& [reason, count] : adapter.inner().counters()) {
+        if (reason == "ok") ok_count = count;
+    }
+    CHECK(ok_count == 1);
 }

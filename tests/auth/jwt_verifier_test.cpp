@@ -430,3 +430,35 @@ TEST_CASE("construction refuses a misconfiguration") {
     none.algorithms.clear();
     CHECK_THROWS_AS(build({}, none), std::invalid_argument);
 }
+
+TEST_CASE("deferred key fetch: the verifier says a fetch is needed instead of fetching") {
+    auto const a = auth::test::read_file(auth::test::minted_dir() / "a.jwks.json");
+    remote_a fixture(a);
+    auto const url = m().text("service_url");
+    auto const t0 = m().now();
+    auto const token = m().token("es384_valid");
+
+    // No keys yet: nothing fetched, nothing checked or remembered.
+    auto const deferred = fixture.verifier->verify(token, url, t0, auth::key_fetch::deferred);
+    CHECK(deferred.fetch_deferred);
+    CHECK(deferred.reason == auth_reason::jwks_unavailable);
+    CHECK(fixture.fetches() == 0);
+    CHECK(fixture.verifier->replay_cache_size(m().text("issuer_a")) == 0);
+
+    // Asked again where fetching is allowed: fetched once, verified.
+    auto const allowed = fixture.verifier->verify(token, url, t0, auth::key_fetch::allowed);
+    CHECK_FALSE(allowed.fetch_deferred);
+    CHECK(allowed.ok());
+    CHECK(fixture.fetches() == 1);
+
+    // Keys known and fresh: deferred mode verifies at once (a replay now, as the jti is seen).
+    auto const again = fixture.verifier->verify(token, url, t0 + 1s, auth::key_fetch::deferred);
+    CHECK_FALSE(again.fetch_deferred);
+    CHECK(again.reason == auth_reason::replay);
+
+    // Past the keys' maximum age a fetch is due again.
+    auto const late = t0 + fixture.verifier->options().jwks_max_age;
+    CHECK(fixture.verifier->verify(m().token("rotated_kid"), url, late, auth::key_fetch::deferred)
+              .fetch_deferred);
+    CHECK(fixture.fetches() == 1);
+}

@@ -91,7 +91,7 @@ def main(argv):
     p.add_argument("--peak-hwm", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--log-level", default="info")
-    p.add_argument("--io-model", default="shared")
+    p.add_argument("--io-model", default="per-thread")
     p.add_argument("--malloc-tunables", default="glibc defaults")
     p.add_argument("--fhir-fallback", help="fhir_fallback.json of the FHIR-fallback stage")
     p.add_argument("--out", required=True)

@@ -4,7 +4,7 @@
 #   tests/bench/run.sh [--duration 10s] [--build-dir DIR] [--connections "1 16 64"]
 #                      [--requests "patient-view-1 order-sign-50 order-sign-500"]
 #                      [--soak [SECONDS]] [--soak-only] [--no-micro] [--threads N]
-#                      [--service-log-level info] [--io-model shared|per-thread]
+#                      [--service-log-level info] [--io-model per-thread|shared]
 #                      [--wait-idle [LOAD]] [--out DIR] [--no-fhir-fallback | --fhir-fallback-only] [--fhir-connections "1 16"]
 #                      [--no-malloc-tunables] [--repeat N]
 #
@@ -50,7 +50,7 @@ soak_only=0
 micro=1
 threads=0
 log_level=info
-io_model=shared  # the service's default
+io_model=per-thread  # the service's default
 out="$repo/build/bench/results"
 wait_idle=""
 fhir_fallback=1

@@ -520,13 +520,13 @@ class SlowClients(unittest.TestCase):
 
 
 class IoModels(unittest.TestCase):
-    """`serve --io-model per-thread` (one io_context per thread, each new connection to the
-    one with the fewest) keeps every behaviour of the default shared model."""
+    """`serve --io-model shared` (one io_context run by every thread, a strand per
+    connection) keeps every behaviour of the default per-thread model."""
 
-    def test_per_thread_serves_keep_alive_pipelined_and_slow_clients_and_stops_cleanly(self):
-        server = Server("--io-model", "per-thread", "--read-timeout", "500ms")  # two threads
+    def test_shared_serves_keep_alive_pipelined_and_slow_clients_and_stops_cleanly(self):
+        server = Server("--io-model", "shared", "--read-timeout", "500ms")  # two threads
         try:
-            self.assertTrue(server.wait_for_log(r"\(per-thread I/O\)", timeout=5))
+            self.assertTrue(server.wait_for_log(r"\(shared I/O\)", timeout=5))
             # More connections than threads, each with several keep-alive requests, at once.
             failures = []
 

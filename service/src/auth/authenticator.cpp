@@ -100,7 +100,8 @@ void authenticator::count(auth_reason reason) {
 auth_decision authenticator::check(endpoint_kind kind,
                                    std::string_view target,
                                    std::optional<std::string_view> authorization,
-                                   time_point now) {
+                                   time_point now,
+                                   key_fetch fetch) {
     auth_decision decision;
     decision.result.reason = auth_reason::ok;
     if (!verifier_) {
@@ -132,9 +133,9 @@ auth_decision authenticator::check(endpoint_kind kind,
     invoked_url += public_url_;
     invoked_url += path;
     decision.token_checked = true;
-    decision.result = verifier_->verify(*token, invoked_url, now);
+    decision.result = verifier_->verify(*token, invoked_url, now, fetch);
     decision.allowed = decision.result.ok();
-    count(decision.result.reason);
+    if (!decision.result.fetch_deferred) count(decision.result.reason);
     return decision;
 }
 

@@ -178,16 +178,16 @@ std::vector<std::string> jwt_verifier::load_keys(time_point now) {
     return problems;
 }
 
+bool jwt_verifier::fetch_due(issuer_state const& issuer, time_point now, bool forced) const {
+    if (issuer.fetch_in_progress) return false;
+    return forced || !issuer.last_attempt ||
+           now - *issuer.last_attempt >= options_.jwks_refresh_min_interval;
+}
+
 bool jwt_verifier::refresh(issuer_state& issuer, time_point now, bool forced) {
     {
         std::lock_guard lock(jwks_mutex_);
-        if (issuer.fetch_in_progress) {
-            return false;
-        }
-        if (!forced && issuer.last_attempt &&
-            now - *issuer.last_attempt < options_.jwks_refresh_min_interval) {
-            return false;
-        }
+        if (!fetch_due(issuer, now, forced)) return false;
         issuer.fetch_in_progress = true;
         issuer.last_attempt = now;
         ++issuer.fetches;
@@ -222,9 +222,8 @@ bool jwt_verifier::refresh(issuer_state& issuer, time_point now, bool forced) {
     return true;
 }
 
-std::shared_ptr<jwk_set const> jwt_verifier::keys_for(issuer_state& issuer,
-                                                      std::string_view kid,
-                                                      time_point now) {
+std::shared_ptr<jwk_set const> jwt_verifier::keys_for(
+    issuer_state& issuer, std::string_view kid, time_point now, key_fetch fetch, bool& deferred) {
     std::shared_ptr<jwk_set const> keys;
     bool want_refresh = false;
     {
@@ -234,8 +233,12 @@ std::shared_ptr<jwk_set const> jwt_verifier::keys_for(issuer_state& issuer,
             bool const stale =
                 !issuer.fetched_at || now - *issuer.fetched_at >= options_.jwks_max_age;
             bool const kid_unknown = !keys || keys->find(kid).empty();
-            want_refresh = stale || kid_unknown;
+            want_refresh = (stale || kid_unknown) && fetch_due(issuer, now, /*forced=*/false);
         }
+    }
+    if (want_refresh && fetch == key_fetch::deferred) {
+        deferred = true;
+        return keys;
     }
     if (want_refresh && refresh(issuer, now, /*forced=*/false)) {
         std::lock_guard lock(jwks_mutex_);
@@ -409,7 +412,8 @@ claims_check check_claims(boost::json::object const& claims,
 
 verification_result jwt_verifier::verify(std::string_view token,
                                          std::string_view invoked_url,
-                                         time_point now) {
+                                         time_point now,
+                                         key_fetch fetch) {
     verification_result result;
     jws_parse_result parsed = parse_compact_jws(token);
     if (!parsed.jws) {
@@ -442,8 +446,9 @@ verification_result jwt_verifier::verify(std::string_view token,
                                jku->as_string() == issuer.source->location());
     }
 
-    std::shared_ptr<jwk_set const> keys = keys_for(issuer, header.kid, now);
-    if (!keys) {
+    std::shared_ptr<jwk_set const> keys =
+        keys_for(issuer, header.kid, now, fetch, result.fetch_deferred);
+    if (result.fetch_deferred || !keys) {
         result.reason = auth_reason::jwks_unavailable;
         return result;
     }

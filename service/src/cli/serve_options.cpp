@@ -28,10 +28,10 @@ void add_listener_options(po::options_description& d) {
         "also reload the --rules file when it changes, checked this often (e.g. 2s; 1ms to 1h)")(
         "threads", po::value<unsigned>()->default_value(0),
         "server threads (0: one per hardware thread)")(
-        "io-model", po::value<std::string>()->default_value("shared"),
-        "shared: any thread serves any connection, so a busy or stalled thread delays no one "
-        "else; per-thread: each connection stays on one thread, new ones go to the thread with "
-        "the fewest (less CPU per request)");
+        "io-model", po::value<std::string>()->default_value("per-thread"),
+        "per-thread: each connection stays on one thread, new ones go to the thread with the "
+        "fewest (less CPU per request); shared: any thread serves any connection, so a slow "
+        "call delays no other connection");
 }
 
 void add_limit_options(po::options_description& d) {
@@ -191,9 +191,9 @@ server_options server_options_from(po::variables_map const& vm) {
     options.threads = vm["threads"].as<unsigned>();
     if (options.threads == 0) options.threads = std::max(1U, std::thread::hardware_concurrency());
     auto const io_model_name = vm["io-model"].as<std::string>();
-    if (io_model_name == "per-thread") {
-        options.io = io_model::per_thread;
-    } else if (io_model_name != "shared") {
+    if (io_model_name == "shared") {
+        options.io = io_model::shared;
+    } else if (io_model_name != "per-thread") {
         throw usage_error("--io-model must be shared or per-thread");
     }
     options.shutdown_timeout = timeout_option(vm, "shutdown-timeout");

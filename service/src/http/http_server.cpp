@@ -436,16 +436,18 @@ std::string read_error_diagnostics(errc code, service_limits const& limits) {
     }
 }
 
-// Threading (server_options::io, `serve --io-model`): either one io_context run by every
-// thread with a strand per connection (shared, the default), or one io_context per thread with
+// Threading (server_options::io, `serve --io-model`): either one io_context per thread with
 // the accept loop (on the first) handing each new connection to the thread with the fewest open
-// ones (per_thread, connection_spread.hpp). Either way a connection's session, its watchdog and
+// ones (per_thread, the default; connection_spread.hpp), or one io_context run by every thread
+// with a strand per connection (shared). Either way a connection's session, its watchdog and
 // the shutdown path's posts run serialized on the connection's executor. Alternated on 2 cores
 // with wrk beside them, per_thread spent 4-17 % less CPU per request in 8 of 9 benchmark cells
-// (no strand, no wake-ups of the other thread). It stays an option because work that blocks an
-// I/O thread stalls every connection of that thread there, and on the first one the acceptor
-// and the signal handlers too: a JWKS fetch for a token's unknown key (jwks_source.hpp, up to
-// its timeout), a rule reload, a slow call; with shared, the other threads go on serving.
+// (no strand, no wake-ups of the other thread) with the same p99 at 16 and 64 connections. Its
+// cost: work on an I/O thread delays every connection of that thread (on the first, the
+// acceptor and the signal handlers too), so nothing long may run there. A call with 500
+// Observations takes about 1 ms, in proportion to its body (--max-body bounds it); a rule
+// reload about 10 ms; a JWKS fetch, which can take seconds, runs on the authenticator's own
+// thread (jwt_request_authenticator.hpp).
 class server {
 public:
     server(server_options const& options, std::shared_ptr<service_state const> state)

@@ -71,10 +71,13 @@ public:
 
     // kind: what the router found at the path; target: the request path (a query is ignored);
     // authorization: the Authorization header's value if the request had one.
+    // fetch: see jwt_verifier::verify; a deferred decision (result.fetch_deferred) is not
+    // counted, the decision made again with key_fetch::allowed is.
     [[nodiscard]] auth_decision check(endpoint_kind kind,
                                       std::string_view target,
                                       std::optional<std::string_view> authorization,
-                                      time_point now);
+                                      time_point now,
+                                      key_fetch fetch = key_fetch::allowed);
 
     // One line for the log: "reason=expired iss=... jti=... kid=..." (no token, no body).
     [[nodiscard]] static std::string describe(verification_result const& result);

@@ -9,13 +9,15 @@
 //
 // Blocking: a check normally takes microseconds (one signature verification). When a token
 // names a kid its issuer's HTTPS JWKS does not have (key rotation), or that JWKS is older
-// than its maximum age, the check fetches the JWKS on the calling server thread, bounded by
-// the fetch timeout (default 3 s) and at most once per issuer per 30 s; other threads keep
-// verifying meanwhile with the cached keys.
+// than its maximum age, the JWKS is fetched first (bounded by the fetch timeout, default 3 s,
+// and at most once per issuer per 30 s). authenticate does that on a thread of its own and
+// resumes the request on its server thread afterwards, so that the server thread goes on
+// serving its other connections; other requests keep verifying with the cached keys.
 
 #include <memory>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "cds/service/auth/authentication.hpp"
 #include "cds/service/auth/authenticator.hpp"
@@ -29,13 +31,16 @@ public:
     boost::asio::awaitable<cds::service::auth_decision> authenticate(
         cds::service::auth_request request) override;
 
-    // The same decision, synchronously (what authenticate co_returns).
+    // The same decision, synchronously, fetching keys on the calling thread if need be.
     [[nodiscard]] cds::service::auth_decision decide(cds::service::auth_request const& request);
 
     [[nodiscard]] authenticator& inner() { return *authn_; }
 
 private:
+    [[nodiscard]] auth_decision check(cds::service::auth_request const& request, key_fetch fetch);
+
     std::shared_ptr<authenticator> authn_;
+    boost::asio::thread_pool key_fetches_{1};  // runs the checks that must fetch keys first
 };
 
 // Null when authentication is off (no --trust): the router then skips the hook entirely.

@@ -62,8 +62,17 @@ inline constexpr std::size_t auth_reason_count = 19;
 
 [[nodiscard]] std::string_view to_string(auth_reason reason);
 
+// Whether verify may fetch an issuer's JWKS on the calling thread when it needs to (a kid its
+// keys lack, keys past their maximum age). deferred: it does not fetch; it stops before the
+// signature check and says so (verification_result::fetch_deferred), so that the caller can
+// ask again where blocking for the fetch is harmless.
+enum class key_fetch { allowed, deferred };
+
 struct verification_result {
     auth_reason reason = auth_reason::malformed;
+    // key_fetch::deferred only: verifying needs a fetch of the issuer's JWKS first. Nothing else
+    // was checked or recorded (no replay-cache entry); reason is jwks_unavailable.
+    bool fetch_deferred = false;
     // For log lines only, as the token claimed them (unverified unless reason is ok):
     // printable ASCII, at most 128 characters, never the token itself.
     std::string issuer;
@@ -119,7 +128,8 @@ public:
     // contain it. A token accepted once is refused as a replay afterwards.
     [[nodiscard]] verification_result verify(std::string_view token,
                                              std::string_view invoked_url,
-                                             time_point now);
+                                             time_point now,
+                                             key_fetch fetch = key_fetch::allowed);
 
     // How many times each issuer's source was fetched (tests and metrics).
     [[nodiscard]] std::size_t fetch_count(std::string_view issuer) const;
@@ -130,10 +140,17 @@ public:
 private:
     struct issuer_state;
 
+    // The issuer's keys for `kid`, fetched again first when they lack it or are past their age
+    // (and a fetch is due); with key_fetch::deferred, `deferred` is set instead of fetching.
     [[nodiscard]] std::shared_ptr<jwk_set const> keys_for(issuer_state& issuer,
                                                           std::string_view kid,
-                                                          time_point now);
+                                                          time_point now,
+                                                          key_fetch fetch,
+                                                          bool& deferred);
     [[nodiscard]] bool refresh(issuer_state& issuer, time_point now, bool forced);
+    // Whether a fetch may start now: none in progress, and the last attempt long enough ago
+    // unless `forced`. Called with jwks_mutex_ held.
+    [[nodiscard]] bool fetch_due(issuer_state const& issuer, time_point now, bool forced) const;
     [[nodiscard]] auth_reason remember_jti(issuer_state& issuer,
                                            std::string_view jti,
                                            time_point expires,

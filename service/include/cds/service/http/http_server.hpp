@@ -57,7 +57,7 @@ enum class io_model {
 struct server_options {
     listen_address listen{"127.0.0.1", 8080};
     unsigned threads = 0;  // 0: std::thread::hardware_concurrency()
-    io_model io = io_model::shared;
+    io_model io = io_model::per_thread;
     // After SIGTERM/SIGINT: how long in-flight requests may take before the process stops anyway.
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds{10}};
     // After answering an error that closes the connection before the request was fully read
