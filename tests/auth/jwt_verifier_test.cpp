@@ -456,9 +456,35 @@ TEST_CASE("deferred key fetch: the verifier says a fetch is needed instead of fe
     CHECK_FALSE(again.fetch_deferred);
     CHECK(again.reason == auth_reason::replay);
 
-    // Past the keys' maximum age a fetch is due again.
+    // An unknown kid within the minimum interval since the last fetch: no fetch is due, so
+    // nothing is deferred; the cached keys decide at once, as without deferral.
+    auto const probe = fixture.verifier->verify(m().token("unknown_kid_probe_1"), url, t0 + 2s,
+                                                auth::key_fetch::deferred);
+    CHECK_FALSE(probe.fetch_deferred);
+    CHECK(probe.reason == auth_reason::unknown_kid);
+    CHECK(fixture.fetches() == 1);
+
+    // Past the keys' maximum age a fetch is due again, even for a kid the keys have.
     auto const late = t0 + fixture.verifier->options().jwks_max_age;
     CHECK(fixture.verifier->verify(m().token("rotated_kid"), url, late, auth::key_fetch::deferred)
               .fetch_deferred);
     CHECK(fixture.fetches() == 1);
+}
+
+TEST_CASE("deferred key fetch: stale keys that have the kid record nothing before the fetch") {
+    auto const a = auth::test::read_file(auth::test::minted_dir() / "a.jwks.json");
+    auth::verifier_options options;
+    options.jwks_max_age = 60s;
+    remote_a fixture(a, options);
+    auto const url = m().text("service_url");
+    auto const t0 = m().now();
+    REQUIRE(fixture.verifier->load_keys(t0 - 120s).empty());  // fetched, and stale at t0
+    auto const token = m().token("es384_valid");
+
+    auto const deferred = fixture.verifier->verify(token, url, t0, auth::key_fetch::deferred);
+    CHECK(deferred.fetch_deferred);
+    CHECK(fixture.verifier->replay_cache_size(m().text("issuer_a")) == 0);
+    // The jti was not recorded: the check made again is accepted, not a replay.
+    CHECK(fixture.verifier->verify(token, url, t0, auth::key_fetch::allowed).ok());
+    CHECK(fixture.fetches() == 2);
 }

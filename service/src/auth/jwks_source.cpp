@@ -230,8 +230,8 @@ jwks_fetch_result https_jwks_source::fetch() {
     bool finished = false;
     {
         // A private io_context per fetch: the caller's thread runs it to completion or to the
-        // deadline, so the fetch never depends on the server's own io_context. It does hold
-        // that thread meanwhile (see the threading note in http_server.cpp).
+        // deadline, so the fetch never depends on the server's own io_context. It holds that
+        // thread meanwhile: in the server, a thread of jwt_request_authenticator's own.
         net::io_context context(1);
         net::co_spawn(context, fetch_once(impl_->where, impl_->tls, result),
                       [&finished, &result](std::exception_ptr error) {

@@ -67,6 +67,8 @@ boost::asio::awaitable<cds::service::auth_decision> jwt_request_authenticator::a
     co_return for_router(checked);
 }
 
+void jwt_request_authenticator::finish_background_work() { key_fetches_.join(); }
+
 std::shared_ptr<cds::service::request_authenticator> make_request_authenticator(
     std::shared_ptr<authenticator> authn) {
     if (!authn || !authn->enabled()) {

@@ -499,6 +499,9 @@ public:
         });
         run_io(main_context);
         for (auto& t : pool) t.join();
+        // Before the io_contexts go with this server: a check still on the authenticator's
+        // pool resumes its request on one of them.
+        if (state_->authenticator) state_->authenticator->finish_background_work();
         spdlog::info("stopped");
         return 0;
     }

@@ -52,6 +52,11 @@ public:
     // Thread-safe; may be called concurrently from every server thread. Never throws on
     // request data (a malformed token is a refusal, not an exception).
     virtual boost::asio::awaitable<auth_decision> authenticate(auth_request request) = 0;
+    // Called by the server once its I/O threads have stopped, before its io_contexts go: work
+    // still running elsewhere on behalf of a request (which resumes the request on its
+    // io_context when done) must finish or be dropped here, not after the io_contexts are
+    // destroyed. Waits for it.
+    virtual void finish_background_work() {}
 };
 
 }  // namespace cds::service

@@ -10,10 +10,14 @@
 // Blocking: a check normally takes microseconds (one signature verification). When a token
 // names a kid its issuer's HTTPS JWKS does not have (key rotation), or that JWKS is older
 // than its maximum age, the JWKS is fetched first (bounded by the fetch timeout, default 3 s,
-// and at most once per issuer per 30 s). authenticate does that on a thread of its own and
-// resumes the request on its server thread afterwards, so that the server thread goes on
-// serving its other connections; other requests keep verifying with the cached keys.
+// and at most once per issuer per 30 s). authenticate runs such a check on a pool of its own
+// (key_fetch_threads) and resumes the request on its executor afterwards, so that the server
+// thread goes on serving its other connections. Once a fetch has started, other requests of
+// that issuer verify with the cached keys; a request whose check was handed to the pool before
+// the fetch started waits for it. finish_background_work waits for the pool's checks: at most
+// one fetch per issuer, each bounded by its timeout (a stalled DNS lookup aside).
 
+#include <cstddef>
 #include <memory>
 
 #include <boost/asio/awaitable.hpp>
@@ -36,11 +40,16 @@ public:
 
     [[nodiscard]] authenticator& inner() { return *authn_; }
 
+    void finish_background_work() override;
+
+    // Fetches of different issuers' keys that can run at once.
+    static constexpr std::size_t key_fetch_threads = 4;
+
 private:
     [[nodiscard]] auth_decision check(cds::service::auth_request const& request, key_fetch fetch);
 
     std::shared_ptr<authenticator> authn_;
-    boost::asio::thread_pool key_fetches_{1};  // runs the checks that must fetch keys first
+    boost::asio::thread_pool key_fetches_{key_fetch_threads};  // checks that fetch keys first
 };
 
 // Null when authentication is off (no --trust): the router then skips the hook entirely.
