@@ -46,13 +46,15 @@ def scrape(server):
 
 def scrape_when(server, ready, seconds=5.0):
     """Scrapes until `ready(families)` holds or `seconds` pass: the server counts a request after
-    writing its response, so the last answer can reach the client before its count is recorded."""
+    writing its response, so the last answer can reach the client before its count is recorded.
+    Returns the last scrape and how many scrapes it took."""
     deadline = time.monotonic() + seconds
+    scrapes = 0
     while True:
         headers, text, families = scrape(server)
+        scrapes += 1
         if ready(families) or time.monotonic() >= deadline:
-            return headers, text, families
-        time.sleep(0.02)
+            return headers, text, families, scrapes
 
 
 def samples(family, name=None):
@@ -89,7 +91,7 @@ class MetricsTest(unittest.TestCase):
                 healthz = sum(s.value for s in total if s.labels.get("route") == "/healthz")
                 return hook_calls >= 6 and healthz >= 1
 
-            headers, text, families = scrape_when(server, all_counted)
+            headers, text, families, scrapes = scrape_when(server, all_counted)
             self.assertEqual(headers.get("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
 
             requests = families["magnesium_cds_http_requests"]
@@ -142,10 +144,19 @@ class MetricsTest(unittest.TestCase):
             self.assertNotIn(patient_id, text)
             self.assertNotIn("no-such-service", text)
 
-            # The scrape itself is counted on its own route by the next scrape.
-            _, _, again = scrape(server)
-            self.assertEqual(value(again["magnesium_cds_http_requests"], "magnesium_cds_http_requests_total",
-                                   route="/metrics", status="200"), 1)
+            # Scrapes are counted on their own route, each after its answer: a later scrape sees
+            # every scrape made before it once the last one's count is recorded, and no more.
+            made = scrapes
+            deadline = time.monotonic() + 5
+            while True:
+                _, _, again = scrape(server)
+                counted = value(again["magnesium_cds_http_requests"], "magnesium_cds_http_requests_total",
+                                route="/metrics", status="200")
+                if counted == made or time.monotonic() >= deadline:
+                    break
+                made += 1
+                time.sleep(0.02)
+            self.assertEqual(counted, made)
             self.assertEqual(server.stop(), 0)
 
     def test_feedback_store_queue_is_a_gauge(self):
