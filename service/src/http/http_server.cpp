@@ -447,7 +447,7 @@ std::string read_error_diagnostics(errc code, service_limits const& limits) {
 // acceptor and the signal handlers too), so nothing long may run there. A call with 500
 // Observations takes about 1 ms, in proportion to its body (--max-body bounds it); a rule
 // reload about 10 ms; a JWKS fetch, which can take seconds, runs on the authenticator's own
-// thread (jwt_request_authenticator.hpp).
+// threads (jwt_request_authenticator.hpp).
 class server {
 public:
     server(server_options const& options, std::shared_ptr<service_state const> state)
