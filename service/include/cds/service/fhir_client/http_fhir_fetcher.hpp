@@ -67,10 +67,9 @@ struct fhir_client_options {
     int max_attempts = 3;
     // Idle keep-alive connections kept per FHIR server origin, and for how long; the pool
     // belongs to an io_context, so with `--io-model per-thread` each server thread keeps its
-    // own (and reuses only its own). One call
-    // runs its queries in parallel (10 for the bundled rule set), so fewer pooled
-    // connections than that would make every call open new ones. A server's own
-    // `Keep-Alive: timeout=N` shortens the wait (see keep_alive_reuse_window).
+    // own (and reuses only its own). One call runs its queries in parallel (10 for the bundled
+    // rule set), so fewer pooled connections than that would make every call open new ones. A
+    // server's own `Keep-Alive: timeout=N` shortens the wait (see keep_alive_reuse_window).
     std::size_t max_idle_per_origin = 16;
     std::chrono::milliseconds idle_timeout{30000};
 };
