@@ -44,16 +44,28 @@ serve_arguments() {
     serve_args+=("$@")
 }
 
-# The allocator setting the service is run with (README.md, "Memory allocator"): glibc keeps
-# 7 freed blocks of each small size per thread by default, and a CDS call frees thousands of
-# small strings at once when its snapshot goes; a larger per-thread cache takes 7 % of the
-# instructions off an order-sign call with 50 Observations. glibc reads it only from
-# GLIBC_TUNABLES when a process starts. A tcache_count the caller set is kept.
-serve_malloc_tunables=glibc.malloc.tcache_count=1000
+# The allocator settings the service is run with (README.md, "Memory allocator"); glibc reads
+# them only from GLIBC_TUNABLES when a process starts.
+#  - tcache_count: glibc keeps 7 freed blocks of each small size per thread by default, and a
+#    CDS call frees thousands of small strings at once when its snapshot goes; a larger
+#    per-thread cache takes 7 % of the instructions off an order-sign call with 50
+#    Observations.
+#  - mmap_threshold 8 MiB (twice the default --max-body) and trim_threshold 2 MiB: with
+#    glibc's moving defaults, memory a call frees was handed back to the kernel and faulted in
+#    again by the next call (185 page faults per order-sign call with 500 Observations); fixed,
+#    a request body and the snapshot read from it come from the heap and stay there, for
+#    about 1 MiB more peak RSS at 64 connections (tests/bench/README.md).
+serve_malloc_tunables=glibc.malloc.tcache_count=1000:glibc.malloc.trim_threshold=2097152:glibc.malloc.mmap_threshold=8388608
 
-# export_serve_malloc_tunables : adds serve_malloc_tunables to GLIBC_TUNABLES, unless it
-# already sets glibc.malloc.tcache_count.
+# export_serve_malloc_tunables : adds each of serve_malloc_tunables to GLIBC_TUNABLES that the
+# caller did not set there; a value the caller set is kept.
 export_serve_malloc_tunables() {
-    [[ ${GLIBC_TUNABLES:-} == *glibc.malloc.tcache_count=* ]] && return 0
-    export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}$serve_malloc_tunables"
+    local setting tunables=${GLIBC_TUNABLES:-}
+    local -a settings
+    IFS=: read -r -a settings <<<"$serve_malloc_tunables"
+    for setting in "${settings[@]}"; do
+        [[ :$tunables: == *:"${setting%%=*}"=* ]] && continue
+        tunables="${tunables:+$tunables:}$setting"
+    done
+    export GLIBC_TUNABLES="$tunables"
 }
