@@ -47,12 +47,14 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -445,9 +447,9 @@ std::string read_error_diagnostics(errc code, service_limits const& limits) {
 // (no strand, no wake-ups of the other thread) with the same p99 at 16 and 64 connections. Its
 // cost: work on an I/O thread delays every connection of that thread (on the first, the
 // acceptor and the signal handlers too), so nothing long may run there. A call with 500
-// Observations takes about 1 ms, in proportion to its body (--max-body bounds it); a rule
-// reload about 10 ms; a JWKS fetch, which can take seconds, runs on the authenticator's own
-// threads (jwt_request_authenticator.hpp).
+// Observations takes about 1 ms, in proportion to its body (--max-body bounds it). A rule
+// reload (about 10 ms) runs on a thread of its own, and a JWKS fetch, which can take seconds,
+// on the authenticator's own threads (jwt_request_authenticator.hpp).
 class server {
 public:
     server(server_options const& options, std::shared_ptr<service_state const> state)
@@ -477,9 +479,13 @@ public:
                          signal_number);
             begin_shutdown();
         });
-        rules_reloader reloader(options_.rules_reload, *state_, main_context.get_executor());
+        // Reloads and the watch's polls run on a thread of their own: reading and validating
+        // the rule file takes about 10 ms, which on an I/O thread would hold up its
+        // connections (and on the first, the acceptor).
+        net::thread_pool reload_thread(1);
+        rules_reloader reloader(options_.rules_reload, *state_, reload_thread.get_executor());
         net::signal_set hangups(main_context, SIGHUP);
-        reload_on_hangup(hangups, reloader);
+        reload_on_hangup(hangups, reloader, reload_thread.get_executor());
         reloader.start_watching();
 
         listen();
@@ -499,6 +505,9 @@ public:
         });
         run_io(main_context);
         for (auto& t : pool) t.join();
+        // Before the reloader and its timer go; a reload under way finishes first.
+        reload_thread.stop();
+        reload_thread.join();
         // Before the io_contexts go with this server: a check still on the authenticator's
         // pool resumes its request on one of them.
         if (state_->authenticator) state_->authenticator->finish_background_work();
@@ -520,12 +529,15 @@ private:
 
     // SIGHUP ends a process by default, yet service managers and operators send it to mean
     // "reload": the rule file is read again (rules_reload.hpp) and the service keeps serving.
-    static void reload_on_hangup(net::signal_set& hangups, rules_reloader& reloader) {
-        hangups.async_wait([&hangups, &reloader](beast::error_code const& ec, int) {
-            if (ec) return;
-            reloader.on_hangup();
-            reload_on_hangup(hangups, reloader);
-        });
+    static void reload_on_hangup(net::signal_set& hangups,
+                                 rules_reloader& reloader,
+                                 net::thread_pool::executor_type reload_executor) {
+        hangups.async_wait(
+            [&hangups, &reloader, reload_executor](beast::error_code const& ec, int) {
+                if (ec) return;
+                net::post(reload_executor, [&reloader] { reloader.on_hangup(); });
+                reload_on_hangup(hangups, reloader, reload_executor);
+            });
     }
 
     // per_thread: concurrency hint 1, each context is run by one thread (others only post to it).

@@ -38,7 +38,8 @@ struct rule_file_signature {
 // Thread-safe: reloads are serialized by a mutex (SIGHUP and the watch may coincide).
 class rules_reloader {
 public:
-    // `executor` runs the watch's timer; `state` must outlive the reloader.
+    // `executor` runs the watch's timer, its polls and the reloads they start; `state` must
+    // outlive the reloader.
     rules_reloader(rules_reload_options options,
                    service_state const& state,
                    boost::asio::any_io_executor executor);
