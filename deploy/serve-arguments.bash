@@ -58,13 +58,19 @@ serve_arguments() {
 serve_malloc_tunables=glibc.malloc.tcache_count=1000:glibc.malloc.trim_threshold=2097152:glibc.malloc.mmap_threshold=8388608
 
 # export_serve_malloc_tunables : adds each of serve_malloc_tunables to GLIBC_TUNABLES that the
-# caller did not set there; a value the caller set is kept.
+# caller did not set, there or as glibc's older variable for it (MALLOC_TRIM_THRESHOLD_,
+# MALLOC_MMAP_THRESHOLD_: a GLIBC_TUNABLES value would override it); a value the caller set is
+# kept.
 export_serve_malloc_tunables() {
-    local setting tunables=${GLIBC_TUNABLES:-}
+    local setting name tunables=${GLIBC_TUNABLES:-}
     local -a settings
+    local -A older_variable=([glibc.malloc.trim_threshold]=MALLOC_TRIM_THRESHOLD_
+        [glibc.malloc.mmap_threshold]=MALLOC_MMAP_THRESHOLD_)
     IFS=: read -r -a settings <<<"$serve_malloc_tunables"
     for setting in "${settings[@]}"; do
-        [[ :$tunables: == *:"${setting%%=*}"=* ]] && continue
+        name=${setting%%=*}
+        [[ :$tunables: == *:"$name"=* ]] && continue
+        [[ -n ${older_variable[$name]:-} && -n ${!older_variable[$name]+set} ]] && continue
         tunables="${tunables:+$tunables:}$setting"
     done
     export GLIBC_TUNABLES="$tunables"

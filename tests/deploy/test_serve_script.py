@@ -24,7 +24,7 @@ ROOT = None
 BINARY = None
 ENVIRONMENT_VARIABLES = ("MAGNESIUM_CDS_LISTEN", "MAGNESIUM_CDS_RULES", "MAGNESIUM_CDS_FEEDBACK_DB",
                          "MAGNESIUM_CDS_LOG_LEVEL", "MAGNESIUM_CDS_THREADS", "MAGNESIUM_CDS_PUBLIC_URL",
-                         "GLIBC_TUNABLES")
+                         "GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
 
 def clean_environment(**variables):
@@ -119,6 +119,14 @@ class MallocTunables(unittest.TestCase):
     def test_each_setting_the_caller_made_is_kept(self):
         mine = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=0"
         self.assertEqual(exported_tunables(GLIBC_TUNABLES=mine), mine + ":glibc.malloc.tcache_count=1000")
+
+    def test_glibcs_older_variables_are_kept(self):
+        # glibc reads MALLOC_TRIM_THRESHOLD_ and MALLOC_MMAP_THRESHOLD_ too, and a value in
+        # GLIBC_TUNABLES would override them.
+        self.assertEqual(exported_tunables(MALLOC_TRIM_THRESHOLD_="0"),
+                         "glibc.malloc.tcache_count=1000:glibc.malloc.mmap_threshold=8388608")
+        self.assertEqual(exported_tunables(MALLOC_MMAP_THRESHOLD_="131072"),
+                         "glibc.malloc.tcache_count=1000:glibc.malloc.trim_threshold=2097152")
 
     def test_a_longer_name_is_not_taken_for_a_setting(self):
         self.assertEqual(exported_tunables(GLIBC_TUNABLES="x.glibc.malloc.tcache_count=3"),

@@ -1,5 +1,6 @@
 #include "cds/service/cds/rules_reload.hpp"
 
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -47,6 +48,17 @@ rules_reloader::rules_reloader(rules_reload_options options,
       loaded_signature_{options_.file.empty() ? rule_file_signature{}
                                               : read_rule_file_signature(options_.file)} {}
 
+template <class Step>
+void rules_reloader::logging_exceptions(std::string_view trigger, Step&& step) noexcept {
+    try {
+        step();
+    } catch (std::exception const& e) {
+        spdlog::error("{}: the rule file was not reloaded: {}", trigger, e.what());
+    } catch (...) {
+        spdlog::error("{}: the rule file was not reloaded: an unknown exception", trigger);
+    }
+}
+
 void rules_reloader::on_hangup() {
     if (options_.file.empty()) {
         spdlog::warn(
@@ -54,7 +66,7 @@ void rules_reloader::on_hangup() {
             "(serve --rules FILE to reload one)");
         return;
     }
-    reload("SIGHUP");
+    logging_exceptions("SIGHUP", [this] { reload("SIGHUP"); });
 }
 
 bool rules_reloader::reload(std::string_view trigger) {
@@ -97,7 +109,7 @@ void rules_reloader::schedule_poll() {
     timer_.expires_after(*options_.watch_interval);
     timer_.async_wait([this](boost::system::error_code const& ec) {
         if (ec) return;
-        poll();
+        logging_exceptions("rules file changed", [this] { poll(); });
         schedule_poll();
     });
 }

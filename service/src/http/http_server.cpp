@@ -484,6 +484,15 @@ public:
         // connections (and on the first, the acceptor).
         net::thread_pool reload_thread(1);
         rules_reloader reloader(options_.rules_reload, *state_, reload_thread.get_executor());
+        // Stops and joins the reload thread before the reloader goes, also when start-up
+        // throws below: a poll or reload under way finishes first.
+        struct reload_thread_stopper {
+            net::thread_pool& pool;
+            ~reload_thread_stopper() {
+                pool.stop();
+                pool.join();
+            }
+        } const stop_reloads{reload_thread};
         net::signal_set hangups(main_context, SIGHUP);
         reload_on_hangup(hangups, reloader, reload_thread.get_executor());
         reloader.start_watching();
@@ -505,9 +514,6 @@ public:
         });
         run_io(main_context);
         for (auto& t : pool) t.join();
-        // Before the reloader and its timer go; a reload under way finishes first.
-        reload_thread.stop();
-        reload_thread.join();
         // Before the io_contexts go with this server: a check still on the authenticator's
         // pool resumes its request on one of them.
         if (state_->authenticator) state_->authenticator->finish_background_work();

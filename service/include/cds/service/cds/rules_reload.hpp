@@ -35,22 +35,26 @@ struct rule_file_signature {
 };
 [[nodiscard]] rule_file_signature read_rule_file_signature(std::string const& path);
 
-// Thread-safe: reloads are serialized by a mutex (SIGHUP and the watch may coincide).
+// Thread-safe: reloads are serialized by a mutex (a caller's reload() may coincide with one
+// the executor runs).
 class rules_reloader {
 public:
     // `executor` runs the watch's timer, its polls and the reloads they start; `state` must
-    // outlive the reloader.
+    // outlive the reloader, and the executor's threads must be stopped before it goes.
     rules_reloader(rules_reload_options options,
                    service_state const& state,
                    boost::asio::any_io_executor executor);
 
     // SIGHUP: reloads the rule file, or logs that the bundled rule set has no file to reload.
+    // Never throws: an exception (std::bad_alloc on a huge file) is logged, and the loaded
+    // rules stay.
     void on_hangup();
 
     // Starts polling the file every watch_interval (nothing when it is unset or there is no
     // file). A change is reloaded once the file has kept its new signature for one more
     // interval, so that a file still being written is not read half-way. Stopped by
-    // destroying the reloader or stopping its executor's context.
+    // stopping the executor's context (then the reloader may go); an exception in a poll is
+    // logged, and polling goes on.
     void start_watching();
 
     // Reads, validates and, when valid, installs the rule file; `trigger` names the cause in
@@ -60,6 +64,10 @@ public:
 private:
     void schedule_poll();
     void poll();
+    // Runs `step`, logging instead of passing on an exception: the thread a reload runs on
+    // ends the process on one that escapes.
+    template <class Step>
+    static void logging_exceptions(std::string_view trigger, Step&& step) noexcept;
 
     rules_reload_options const options_;
     service_state const& state_;
