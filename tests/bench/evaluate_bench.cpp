@@ -13,6 +13,8 @@
 // block is reused), in MB/s, with a memcpy of the body for scale, and the requests/s N cores
 // could answer if the service did nothing but parse, next to the nginx floor (--floor, the
 // floor's requests/s for that request, e.g. at 16 connections) and the 40 %-of-floor target.
+// Beside the parse, the service's own tokenizer (json_tokenizer.hpp) over the same body with a
+// handler that keeps nothing: the floor of the one-pass reader, which tokenizes as it reads.
 //
 // The stages mirror service/src/cds_call.cpp using only public APIs, so that a stage that
 // grows (e.g. the snapshot) can be found without a profiler; `service_path` is the real code
@@ -47,6 +49,7 @@
 #include "cds/rules/rule_set.hpp"
 #include "cds/service/cds/cds_call.hpp"
 #include "cds/service/cds/hook_context.hpp"
+#include "cds/service/cds/json_tokenizer.hpp"
 #include "cds/service/cds/service_state.hpp"
 #include "cds/service/http/http_message.hpp"
 
@@ -335,12 +338,74 @@ struct parse_ceiling_figures {
     std::size_t body_bytes = 0;
     std::size_t iterations = 0;
     stage_figures parse{};
-    stage_figures copy{};  // memcpy of the body, per copy
-    double floor_rps = 0;  // 0: no --floor given for this request
+    stage_figures tokenize{};  // json_tokenizer, the handler keeping nothing
+    stage_figures copy{};      // memcpy of the body, per copy
+    double floor_rps = 0;      // 0: no --floor given for this request
 };
 
 // Keeps a buffer's contents observable, so that a copy nobody reads is not optimised away.
 void clobber(void const* p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
+
+// A json_tokenizer handler that takes every event and keeps only a count, so that what is timed
+// is the tokenizer's own reading: the checks, the strings found and unescaped, the numbers
+// converted.
+class counting_handler {
+public:
+    static constexpr std::size_t max_object_size = json::object::max_size();
+    static constexpr std::size_t max_array_size = json::array::max_size();
+    static constexpr std::size_t max_key_size = json::string::max_size();
+    static constexpr std::size_t max_string_size = json::string::max_size();
+    using error_code = boost::system::error_code;
+
+    bool on_document_begin(error_code&) { return true; }
+    bool on_document_end(error_code&) { return true; }
+    bool on_object_begin(error_code&) { return count(); }
+    bool on_object_end(std::size_t, error_code&) { return true; }
+    bool on_array_begin(error_code&) { return count(); }
+    bool on_array_end(std::size_t, error_code&) { return true; }
+    bool on_key_part(json::string_view, std::size_t, error_code&) { return true; }
+    bool on_key(json::string_view s, std::size_t, error_code&) { return count(s.size()); }
+    bool on_string_part(json::string_view, std::size_t, error_code&) { return true; }
+    bool on_string(json::string_view s, std::size_t, error_code&) { return count(s.size()); }
+    bool on_number_part(json::string_view, error_code&) { return true; }
+    bool on_int64(std::int64_t, json::string_view, error_code&) { return count(); }
+    bool on_uint64(std::uint64_t, json::string_view, error_code&) { return count(); }
+    bool on_double(double, json::string_view, error_code&) { return count(); }
+    bool on_bool(bool, error_code&) { return count(); }
+    bool on_null(error_code&) { return count(); }
+    bool on_comment_part(json::string_view, error_code&) { return true; }
+    bool on_comment(json::string_view, error_code&) { return true; }
+    [[nodiscard]] bool reads_next_value() const { return false; }
+    service::value_read_outcome read_next_value(char const*&,
+                                                char const*,
+                                                std::size_t,
+                                                error_code&) {
+        return service::value_read_outcome::declined;
+    }
+
+    std::size_t events = 0;
+
+private:
+    bool count(std::size_t n = 1) {
+        events += n;
+        return true;
+    }
+};
+
+// Nanoseconds to tokenize `body` once; throws when the tokenizer does not read it whole.
+double time_tokenize(request_file const& file, std::size_t& sink) {
+    counting_handler handler;
+    service::json_tokenizer<counting_handler> tokenizer(handler,
+                                                        service::service_limits{}.max_json_depth);
+    boost::system::error_code ec;
+    auto const t0 = bench_clock::now();
+    auto const outcome = tokenizer.read(file.body, ec);
+    auto const t1 = bench_clock::now();
+    if (outcome != service::tokenize_outcome::complete)
+        throw std::runtime_error(file.name + ": the tokenizer did not read the body whole");
+    sink += handler.events;
+    return ns_between(t0, t1);
+}
 
 parse_ceiling_figures measure_parse_ceiling(request_file const& file,
                                             double min_seconds,
@@ -359,6 +424,7 @@ parse_ceiling_figures measure_parse_ceiling(request_file const& file,
         std::max<std::size_t>(1, (64 * 1024) / std::max<std::size_t>(1, file.body.size()));
 
     std::vector<double> parse_samples;
+    std::vector<double> tokenize_samples;
     std::vector<double> copy_samples;
     std::size_t sink = 0;
     auto const started = bench_clock::now();
@@ -384,8 +450,10 @@ parse_ceiling_figures measure_parse_ceiling(request_file const& file,
         }
         auto const t2 = bench_clock::now();
         sink += static_cast<unsigned char>(destination[destination.size() / 2]);
+        double const tokenize_ns = time_tokenize(file, sink);
         if (i >= warmup) {
             parse_samples.push_back(ns_between(t0, t1));
+            tokenize_samples.push_back(tokenize_ns);
             copy_samples.push_back(ns_between(t1, t2) / static_cast<double>(copies));
         }
         if (enough_samples(parse_samples.size(), fixed_iterations, started, min_seconds)) break;
@@ -393,6 +461,7 @@ parse_ceiling_figures measure_parse_ceiling(request_file const& file,
     if (sink == 0) std::cerr << "(no output)\n";
     figures.iterations = parse_samples.size();
     figures.parse = summarize(parse_samples);
+    figures.tokenize = summarize(tokenize_samples);
     figures.copy = summarize(copy_samples);
     return figures;
 }
@@ -559,10 +628,12 @@ void print_parse_ceiling_row(parse_ceiling_figures const& c, unsigned cores) {
                       100.0 * c.parse.median_ns / budget_ns);
     }
     std::printf(
-        "%-18s %8zu %11s %10.0f %11s %10.0f %16.0f %12s %15s %14s\n", c.name.c_str(), c.body_bytes,
-        format_ns(c.parse.median_ns).c_str(), megabytes_per_s(c.body_bytes, c.parse.median_ns),
-        format_ns(c.copy.median_ns).c_str(), megabytes_per_s(c.body_bytes, c.copy.median_ns),
-        ceiling_rps, floor_text, ratio_text, target_text);
+        "%-18s %8zu %11s %10.0f %11s %10.0f %11s %10.0f %16.0f %12s %15s %14s\n", c.name.c_str(),
+        c.body_bytes, format_ns(c.parse.median_ns).c_str(),
+        megabytes_per_s(c.body_bytes, c.parse.median_ns), format_ns(c.tokenize.median_ns).c_str(),
+        megabytes_per_s(c.body_bytes, c.tokenize.median_ns), format_ns(c.copy.median_ns).c_str(),
+        megabytes_per_s(c.body_bytes, c.copy.median_ns), ceiling_rps, floor_text, ratio_text,
+        target_text);
 }
 
 std::vector<parse_ceiling_figures> report_parse_ceilings(bench_options const& options) {
@@ -575,11 +646,12 @@ std::vector<parse_ceiling_figures> report_parse_ceilings(bench_options const& op
     }
     std::printf(
         "\nparse ceiling: the raw Boost.JSON parse alone (non-shared monotonic_resource, 256 KB "
-        "first block reused, as the service), median; memcpy of the body for scale; %u cores\n",
+        "first block reused, as the service), median; the service's tokenizer alone (a handler "
+        "that keeps nothing); memcpy of the body for scale; %u cores\n",
         options.cores);
-    std::printf("%-18s %8s %11s %10s %11s %10s %16s %12s %15s %14s\n", "request", "bytes", "parse",
-                "MB/s", "memcpy", "MB/s", "parse-only rps", "nginx floor", "ceiling/floor",
-                "40% of floor");
+    std::printf("%-18s %8s %11s %10s %11s %10s %11s %10s %16s %12s %15s %14s\n", "request", "bytes",
+                "parse", "MB/s", "tokenize", "MB/s", "memcpy", "MB/s", "parse-only rps",
+                "nginx floor", "ceiling/floor", "40% of floor");
     for (auto const& c : ceilings) print_parse_ceiling_row(c, options.cores);
     std::printf(
         "(parse-only rps = cores / parse time: what the machine could answer if the service did "
@@ -616,6 +688,8 @@ json::object parse_ceiling_json(std::vector<parse_ceiling_figures> const& ceilin
                        {"parse_median_ns", c.parse.median_ns},
                        {"parse_min_ns", c.parse.min_ns},
                        {"parse_mb_per_s", megabytes_per_s(c.body_bytes, c.parse.median_ns)},
+                       {"tokenize_median_ns", c.tokenize.median_ns},
+                       {"tokenize_mb_per_s", megabytes_per_s(c.body_bytes, c.tokenize.median_ns)},
                        {"memcpy_median_ns", c.copy.median_ns},
                        {"memcpy_mb_per_s", megabytes_per_s(c.body_bytes, c.copy.median_ns)},
                        {"parse_only_rps", ceiling_rps}};

@@ -179,19 +179,22 @@ def main(argv):
     ceiling = (micro or {}).get("parse_ceiling")
     if ceiling:
         print()
-        print("parse ceiling (evaluate_bench: the raw Boost.JSON parse alone, the service's arena; %d cores)"
-              % ceiling["cores"])
-        print("%-15s %8s %10s %8s %10s %15s %12s %10s %15s" % ("request", "bytes", "parse", "MB/s", "memcpy",
-                                                             "parse-only rps", "floor rps", "ceil/floor",
-                                                             "parse/budget@40%"))
+        print("parse ceiling (evaluate_bench: the raw Boost.JSON parse alone, the service's arena; the service's "
+              "tokenizer alone; %d cores)" % ceiling["cores"])
+        print("%-15s %8s %10s %8s %10s %8s %10s %15s %12s %10s %15s" % (
+            "request", "bytes", "parse", "MB/s", "tokenize", "MB/s", "memcpy", "parse-only rps", "floor rps",
+            "ceil/floor", "parse/budget@40%"))
         for c in ceiling["requests"]:
             floor_row = row_of(c["name"], 16)
             floor = c.get("floor_rps") or (floor_row or {}).get("floor_rps")
             budget_share = c.get("parse_share_of_budget_at_40pct_floor")
             if budget_share is None and floor:
                 budget_share = c["parse_median_ns"] / (ceiling["cores"] * 1e9 / (0.4 * floor))
-            print("%-15s %8d %8.1fus %8.0f %8.2fus %15.0f %12s %10s %15s" % (
+            tokenize_ns = c.get("tokenize_median_ns")
+            print("%-15s %8d %8.1fus %8.0f %10s %8s %8.2fus %15.0f %12s %10s %15s" % (
                 c["name"], c["body_bytes"], c["parse_median_ns"] / 1e3, c["parse_mb_per_s"],
+                "%.1fus" % (tokenize_ns / 1e3) if tokenize_ns else "-",
+                "%.0f" % c["tokenize_mb_per_s"] if tokenize_ns else "-",
                 c["memcpy_median_ns"] / 1e3, c["parse_only_rps"], "%.0f" % floor if floor else "-",
                 "%.2fx" % (c["parse_only_rps"] / floor) if floor else "-",
                 "%.0f%%" % (100 * budget_share) if budget_share is not None else "-"))
