@@ -52,15 +52,15 @@ serve_arguments() {
 #    Observations.
 #  - mmap_threshold 8 MiB (twice the default --max-body) and trim_threshold 2 MiB: with
 #    glibc's moving defaults, memory a call frees was handed back to the kernel and faulted in
-#    again by the next call (185 page faults per order-sign call with 500 Observations); fixed,
-#    a request body and the snapshot read from it come from the heap and stay there, for
-#    about 1 MiB more peak RSS at 64 connections (tests/bench/README.md).
+#    again by the next call (185 page faults per order-sign call with 500 Observations at one
+#    connection); fixed, a request body and the snapshot read from it come from the heap and
+#    stay there, for about 1 MiB more peak RSS at 64 connections (tests/bench/README.md).
 serve_malloc_tunables=glibc.malloc.tcache_count=1000:glibc.malloc.trim_threshold=2097152:glibc.malloc.mmap_threshold=8388608
 
-# export_serve_malloc_tunables : adds each of serve_malloc_tunables to GLIBC_TUNABLES that the
-# caller did not set, there or as glibc's older variable for it (MALLOC_TRIM_THRESHOLD_,
-# MALLOC_MMAP_THRESHOLD_: a GLIBC_TUNABLES value would override it); a value the caller set is
-# kept.
+# export_serve_malloc_tunables : adds to GLIBC_TUNABLES each setting of serve_malloc_tunables
+# that the caller has not made, there or with glibc's older variable for it
+# (MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_, which a GLIBC_TUNABLES value would
+# override); a value the caller set is kept.
 export_serve_malloc_tunables() {
     local setting name tunables=${GLIBC_TUNABLES:-}
     local -a settings
