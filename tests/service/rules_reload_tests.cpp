@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <doctest/doctest.h>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include "cds/rules/rule_set.hpp"
@@ -123,8 +122,7 @@ TEST_CASE(
     std::filesystem::create_directories(directory);
     auto const file = directory / "rules.json";
     write_file(file, bundled_with("2.0.0-test", "Renamed"));
-    boost::asio::io_context io;
-    rules_reloader reloader({file.string(), std::nullopt}, state, io.get_executor());
+    rules_reloader reloader({file.string(), std::nullopt}, state);
 
     CHECK(reloader.reload("test"));
     CHECK(readiness_version(state) == "2.0.0-test");
@@ -152,8 +150,7 @@ TEST_CASE("rules_reloader: the metrics label a service the reloaded rules add; c
     std::filesystem::create_directories(directory);
     auto const file = directory / "rules.json";
     write_file(file, bundled_with_service_copy("magnesium-patient-view-copy"));
-    boost::asio::io_context io;
-    rules_reloader reloader({file.string(), std::nullopt}, state, io.get_executor());
+    rules_reloader reloader({file.string(), std::nullopt}, state);
     state.metrics->record_request("/cds-services/{id}", "magnesium-patient-view", 200, 1ms);
 
     REQUIRE(reloader.reload("test"));

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "cds/rules/rule_set.hpp"
 
@@ -39,14 +40,18 @@ rule_file_signature read_rule_file_signature(std::string const& path) {
     return {true, std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count(), size};
 }
 
-rules_reloader::rules_reloader(rules_reload_options options,
-                               service_state const& state,
-                               boost::asio::any_io_executor executor)
+rules_reloader::rules_reloader(rules_reload_options options, service_state const& state)
     : options_{std::move(options)},
       state_{state},
-      timer_{std::move(executor)},
+      timer_{thread_.get_executor()},
       loaded_signature_{options_.file.empty() ? rule_file_signature{}
                                               : read_rule_file_signature(options_.file)} {}
+
+// Before the members go: a poll or reload under way on thread_ still uses them.
+rules_reloader::~rules_reloader() {
+    thread_.stop();
+    thread_.join();
+}
 
 template <class Step>
 void rules_reloader::logging_exceptions(std::string_view trigger, Step&& step) noexcept {
@@ -66,7 +71,8 @@ void rules_reloader::on_hangup() {
             "(serve --rules FILE to reload one)");
         return;
     }
-    logging_exceptions("SIGHUP", [this] { reload("SIGHUP"); });
+    boost::asio::post(thread_,
+                      [this] { logging_exceptions("SIGHUP", [this] { reload("SIGHUP"); }); });
 }
 
 bool rules_reloader::reload(std::string_view trigger) {

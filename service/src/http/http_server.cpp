@@ -54,7 +54,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -479,22 +478,10 @@ public:
                          signal_number);
             begin_shutdown();
         });
-        // Reloads and the watch's polls run on a thread of their own: reading and validating
-        // the rule file takes about 10 ms, which on an I/O thread would hold up its
-        // connections (and on the first, the acceptor).
-        net::thread_pool reload_thread(1);
-        rules_reloader reloader(options_.rules_reload, *state_, reload_thread.get_executor());
-        // Stops and joins the reload thread before the reloader goes, also when start-up
-        // throws below: a poll or reload under way finishes first.
-        struct reload_thread_stopper {
-            net::thread_pool& pool;
-            ~reload_thread_stopper() {
-                pool.stop();
-                pool.join();
-            }
-        } const stop_reloads{reload_thread};
+        // Reloads run on the reloader's own thread, not on an I/O thread (rules_reload.hpp).
+        rules_reloader reloader(options_.rules_reload, *state_);
         net::signal_set hangups(main_context, SIGHUP);
-        reload_on_hangup(hangups, reloader, reload_thread.get_executor());
+        reload_on_hangup(hangups, reloader);
         reloader.start_watching();
 
         listen();
@@ -535,15 +522,12 @@ private:
 
     // SIGHUP ends a process by default, yet service managers and operators send it to mean
     // "reload": the rule file is read again (rules_reload.hpp) and the service keeps serving.
-    static void reload_on_hangup(net::signal_set& hangups,
-                                 rules_reloader& reloader,
-                                 net::thread_pool::executor_type reload_executor) {
-        hangups.async_wait(
-            [&hangups, &reloader, reload_executor](beast::error_code const& ec, int) {
-                if (ec) return;
-                net::post(reload_executor, [&reloader] { reloader.on_hangup(); });
-                reload_on_hangup(hangups, reloader, reload_executor);
-            });
+    static void reload_on_hangup(net::signal_set& hangups, rules_reloader& reloader) {
+        hangups.async_wait([&hangups, &reloader](beast::error_code const& ec, int) {
+            if (ec) return;
+            reloader.on_hangup();
+            reload_on_hangup(hangups, reloader);
+        });
     }
 
     // per_thread: concurrency hint 1, each context is run by one thread (others only post to it).

@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "cds/service/cds/service_state.hpp"
 
@@ -36,25 +36,29 @@ struct rule_file_signature {
 [[nodiscard]] rule_file_signature read_rule_file_signature(std::string const& path);
 
 // Thread-safe: reloads are serialized by a mutex (a caller's reload() may coincide with one
-// the executor runs).
+// the reloader's thread runs).
+//
+// SIGHUP's reloads and the watch's polls run on the reloader's own thread: reading and
+// validating a rule file takes about 10 ms, which on a server I/O thread would hold up that
+// thread's connections (and on the first, the acceptor). Destroying the reloader stops the
+// thread, after a poll or reload under way has finished.
 class rules_reloader {
 public:
-    // `executor` runs the watch's timer, its polls and the reloads they start; `state` must
-    // outlive the reloader, and the executor's threads must be stopped before it goes.
-    rules_reloader(rules_reload_options options,
-                   service_state const& state,
-                   boost::asio::any_io_executor executor);
+    // `state` must outlive the reloader.
+    rules_reloader(rules_reload_options options, service_state const& state);
+    ~rules_reloader();
+    rules_reloader(rules_reloader const&) = delete;
+    rules_reloader& operator=(rules_reloader const&) = delete;
 
-    // SIGHUP: reloads the rule file, or logs that the bundled rule set has no file to reload.
-    // Never throws: an exception (std::bad_alloc on a huge file) is logged, and the loaded
-    // rules stay.
+    // SIGHUP: reloads the rule file on the reloader's thread, or logs that the bundled rule
+    // set has no file to reload. Returns at once. An exception in the reload (std::bad_alloc
+    // on a huge file) is logged, and the loaded rules stay.
     void on_hangup();
 
     // Starts polling the file every watch_interval (nothing when it is unset or there is no
     // file). A change is reloaded once the file has kept its new signature for one more
-    // interval, so that a file still being written is not read half-way. Stopped by
-    // stopping the executor's context (then the reloader may go); an exception in a poll is
-    // logged, and polling goes on.
+    // interval, so that a file still being written is not read half-way. An exception in a
+    // poll is logged, and polling goes on until the reloader goes.
     void start_watching();
 
     // Reads, validates and, when valid, installs the rule file; `trigger` names the cause in
@@ -64,13 +68,14 @@ public:
 private:
     void schedule_poll();
     void poll();
-    // Runs `step`, logging instead of passing on an exception: the thread a reload runs on
-    // ends the process on one that escapes.
+    // Runs `step`, logging instead of passing on an exception: thread_ ends the process on
+    // one that escapes.
     template <class Step>
     static void logging_exceptions(std::string_view trigger, Step&& step) noexcept;
 
     rules_reload_options const options_;
     service_state const& state_;
+    boost::asio::thread_pool thread_{1};  // before timer_, whose executor it is
     boost::asio::steady_timer timer_;
     std::mutex mutex_;                      // one reload at a time; guards loaded_signature_
     rule_file_signature loaded_signature_;  // of the file when it was last read
