@@ -1,5 +1,6 @@
 #include "common/text.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -71,25 +72,26 @@ std::string fill(std::string_view tpl, template_values const& values) {
     out.reserve(tpl.size() + 32);
     std::size_t i = 0;
     while (i < tpl.size()) {
-        if (tpl[i] == '{') {
-            std::size_t const close = tpl.find('}', i);
-            if (close != std::string_view::npos) {
-                std::string_view const name = tpl.substr(i + 1, close - i - 1);
-                bool replaced = false;
-                for (auto const& [k, v] : values) {
-                    if (k == name) {
-                        out += v;
-                        replaced = true;
-                        break;
-                    }
-                }
-                if (replaced) {
-                    i = close + 1;
-                    continue;
-                }
+        // The text up to the next '{' goes over whole; a '{' names a value or stands for itself.
+        std::size_t const open = tpl.find('{', i);
+        if (open == std::string_view::npos) {
+            out.append(tpl.substr(i));
+            break;
+        }
+        out.append(tpl.substr(i, open - i));
+        i = open;
+        std::size_t const close = tpl.find('}', open);
+        if (close != std::string_view::npos) {
+            std::string_view const name = tpl.substr(open + 1, close - open - 1);
+            auto const value = std::find_if(values.begin(), values.end(),
+                                            [name](auto const& v) { return v.first == name; });
+            if (value != values.end()) {
+                out += value->second;
+                i = close + 1;
+                continue;
             }
         }
-        out += tpl[i];
+        out += '{';
         ++i;
     }
     return out;
