@@ -2,6 +2,7 @@
 // ages, and units without UCUM annotations.
 
 #include "common/format.hpp"
+#include "common/text.hpp"
 
 #include <doctest/doctest.h>
 
@@ -84,4 +85,20 @@ TEST_CASE("units are written as a prescriber writes them, without annotations or
         CAPTURE(r.ucum);
         CHECK(cds::rules::format_unit(r.ucum) == r.shown);
     }
+}
+
+TEST_CASE("a text template is filled where it names a value, and left as written elsewhere") {
+    using cds::rules::fill;
+    CHECK(fill("", {}) == "");
+    CHECK(fill("no placeholder", {{"a", "x"}}) == "no placeholder");
+    CHECK(fill("{a}", {{"a", "x"}}) == "x");
+    CHECK(fill("give {dose} mg {when}.", {{"dose", "400"}, {"when", "at bedtime"}}) ==
+          "give 400 mg at bedtime.");
+    CHECK(fill("{a}{a}{b}", {{"a", "1"}, {"b", "2"}}) == "112");
+    // A brace that names no value, or is not closed, stays; the text after it is still filled.
+    CHECK(fill("{unknown} {a}", {{"a", "x"}}) == "{unknown} x");
+    CHECK(fill("open { then {a}", {{"a", "x"}}) == "open { then x");
+    CHECK(fill("{{a}}", {{"a", "x"}}) == "{x}");
+    CHECK(fill("end {", {{"a", "x"}}) == "end {");
+    CHECK(fill("{a", {{"a", "x"}}) == "{a");
 }
