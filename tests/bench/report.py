@@ -79,6 +79,60 @@ def cell_row(request, conns, pairs):
     }
 
 
+STAGES = ("received", "tokenized", "read", "full")
+
+
+def stage_floor_rows(path):
+    """The stage-floors table (run.sh --stage-floors): per request and stage, the medians over
+    the repeats, and each repeat's ratio to the floor run just before it."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    floors = {(r["request"], r.get("repeat", 1)): r for r in lines if r.get("stage") == "floor"}
+    rows = []
+    for request in dict.fromkeys(r["request"] for r in lines):
+        floor_runs = [r for (name, _), r in floors.items() if name == request]
+        rows.append({"request": request, "stage": "nginx", "connections": floor_runs[0]["connections"],
+                     "rps": median_of([r["requests_per_s"] for r in floor_runs]),
+                     "ratio_min": None, "ratio_max": None, "cpu_us_per_request": None,
+                     "p99_ms_min": min(ms(r["latency_us"]["p99"]) for r in floor_runs),
+                     "p99_ms_max": max(ms(r["latency_us"]["p99"]) for r in floor_runs),
+                     "errors": sum(sum(r["errors"].values()) for r in floor_runs)})
+        for stage in STAGES:
+            runs = [r for r in lines if r["request"] == request and r.get("stage") == stage]
+            if not runs:
+                continue
+            ratios = [r["requests_per_s"] / floors[(request, r.get("repeat", 1))]["requests_per_s"]
+                      for r in runs if (request, r.get("repeat", 1)) in floors]
+            rows.append({"request": request, "stage": stage, "connections": runs[0]["connections"],
+                         "rps": median_of([r["requests_per_s"] for r in runs]),
+                         "ratio_min": min(ratios) if ratios else None,
+                         "ratio_max": max(ratios) if ratios else None,
+                         "cpu_us_per_request": median_of([cpu_us_per_request(r) for r in runs]),
+                         "p99_ms_min": min(ms(r["latency_us"]["p99"]) for r in runs),
+                         "p99_ms_max": max(ms(r["latency_us"]["p99"]) for r in runs),
+                         "errors": sum(sum(r["errors"].values()) for r in runs)})
+    return rows
+
+
+def print_stage_floors(rows):
+    print()
+    print("stage floors: the same server answering {\"cards\":[]} right after a stage (medians;"
+          " ratio and p99: the range over the repeats)")
+    header = "%-15s %5s %-10s %11s %15s %12s %17s %6s" % (
+        "request", "conns", "stage", "rps", "% of floor", "CPU/req", "p99", "errors")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        ratio = ("%.1f-%.1f%%" % (100 * row["ratio_min"], 100 * row["ratio_max"])
+                 if row["ratio_min"] is not None else "")
+        cpu = "%.0fus" % row["cpu_us_per_request"] if row["cpu_us_per_request"] is not None else ""
+        print("%-15s %5d %-10s %11.0f %15s %12s %17s %6d" % (
+            row["request"], row["connections"], row["stage"], row["rps"], ratio, cpu,
+            "%.2f-%.2fms" % (row["p99_ms_min"], row["p99_ms_max"]), row["errors"]))
+
+
 def main(argv):
     p = argparse.ArgumentParser()
     p.add_argument("--runs", required=True)
@@ -94,6 +148,7 @@ def main(argv):
     p.add_argument("--io-model", default="per-thread")
     p.add_argument("--malloc-tunables", default="glibc defaults")
     p.add_argument("--fhir-fallback", help="fhir_fallback.json of the FHIR-fallback stage")
+    p.add_argument("--stage-floors", help="stage_floors.jsonl of the stage-floors stage")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
 
@@ -328,6 +383,10 @@ def main(argv):
         target("FHIR-fallback p99 against a loopback FHIR server", "<= 50 ms",
                "not measured (%s)" % (fallback or {}).get("skipped", "stage not run"), None)
 
+    stage_rows = stage_floor_rows(a.stage_floors)
+    if stage_rows:
+        print_stage_floors(stage_rows)
+
     print()
     print("targets")
     for t in targets:
@@ -348,6 +407,7 @@ def main(argv):
         "in_process": micro,
         "soak": soak,
         "fhir_fallback": fallback,
+        "stage_floors": stage_rows,
         "targets": targets,
         "note": "2 shared cores: wrk, nginx and the service compete for them, and other work on the machine "
                 "adds noise; compare service and floor from the same run, and re-run when the load is low.",

@@ -7,6 +7,7 @@
 #                      [--service-log-level info] [--io-model per-thread|shared]
 #                      [--wait-idle [LOAD]] [--out DIR] [--no-fhir-fallback | --fhir-fallback-only] [--fhir-connections "1 16"]
 #                      [--no-malloc-tunables] [--repeat N]
+#                      [--stage-floors | --stage-floors-only] [--stage-connections N]
 #
 # 1. builds the Release binary and the in-process micro-benchmark in build/bench (unless
 #    --build-dir names an existing build of magnesium-cds);
@@ -29,7 +30,11 @@
 #    order-sign-50 checked once against the prefetched request (same cards), the FHIR server's
 #    own latency per search, one call's query timeline (strace, when installed), then wrk at
 #    --fhir-connections (fhir_fallback.py, fhir_fallback.json);
-# 8. prints the table and the targets, and writes results.json (report.py).
+# 8. with --stage-floors (--stage-floors-only: only it): stage floors (stage_floors_stage.sh),
+#    the same server built with -DCDS_BENCH_STAGE_STOPS=ON answering right after receiving the
+#    body, after tokenizing it, after reading it, and after the whole call, beside nginx, at
+#    --stage-connections (default 16);
+# 9. prints the table and the targets, and writes results.json (report.py).
 #
 # Not a CI test: it passes or fails nothing; it prints figures. Everything binds 127.0.0.1
 # and every process it starts is stopped on exit. Needs wrk and nginx (Debian packages
@@ -58,8 +63,11 @@ malloc_tunables=1
 fhir_fallback_only=0
 fhir_connections="1 16"
 repeat=1
+stage_floors=0
+stage_floors_only=0
+stage_connections=16
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
     case "$1" in
         --duration) duration="$2"; shift 2 ;;
@@ -79,6 +87,9 @@ while (($#)); do
         --fhir-connections) fhir_connections="$2"; shift 2 ;;
         --no-malloc-tunables) malloc_tunables=0; shift ;;
         --repeat) repeat="$2"; shift 2 ;;
+        --stage-floors) stage_floors=1; shift ;;
+        --stage-floors-only) stage_floors=1; stage_floors_only=1; micro=0; fhir_fallback=0; shift ;;
+        --stage-connections) stage_connections="$2"; shift 2 ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -89,6 +100,8 @@ duration_s=${duration%s}
 ((soak <= 600)) || { echo "run.sh: --soak at most 600 seconds" >&2; exit 2; }
 [[ $repeat =~ ^[0-9]+$ ]] && ((repeat >= 1 && repeat <= 10)) ||
     { echo "run.sh: --repeat between 1 and 10" >&2; exit 2; }
+[[ $stage_connections =~ ^[0-9]+$ ]] && ((stage_connections >= 1 && stage_connections <= 256)) ||
+    { echo "run.sh: --stage-connections between 1 and 256" >&2; exit 2; }
 
 for tool in wrk nginx cmake python3 curl; do
     if ! command -v "$tool" >/dev/null && [[ ! -x /usr/sbin/$tool ]]; then
@@ -270,12 +283,14 @@ run_wrk() {
     fi
     [[ $target == service ]] && : >"$work/service.log"  # per-request log lines: keep the disk out of it
     python3 - "$line" "$target" "$name" "$conns" "$seconds" "$hwm" "$rss" "$hwm_before" \
-        "$cpu_before" "$cpu_after" "$clock_ticks" "$run_repeat" >>"$dest" <<'EOF'
+        "$cpu_before" "$cpu_after" "$clock_ticks" "$run_repeat" "${run_wrk_stage:-}" >>"$dest" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])
 r.update(target=sys.argv[2], request=sys.argv[3], connections=int(sys.argv[4]), seconds=int(sys.argv[5]),
          vmhwm_kib=int(sys.argv[6]), vmrss_kib=int(sys.argv[7]), vmhwm_before_kib=int(sys.argv[8]),
          repeat=int(sys.argv[12]))
+if sys.argv[13]:
+    r["stage"] = sys.argv[13]  # the stage-floors stage (stage_floors_stage.sh)
 r["requests_per_s"] = r["requests"] / (r["duration_us"] / 1e6)
 # The process's CPU time over the run (None for a target whose process is not watched).
 if sys.argv[9] and sys.argv[10]:
@@ -325,7 +340,7 @@ for name in $requests; do
     echo "   $name: $(stat -c %s "$body") bytes -> 200, $cards card(s), $(stat -c %s "$work/check.json") bytes"
 done
 
-if ((!soak_only && !fhir_fallback_only)); then
+if ((!soak_only && !fhir_fallback_only && !stage_floors_only)); then
     total=$(($(wc -w <<<"$requests") * ($(wc -w <<<"$connections") * 2 * repeat * duration_s + 4)))
     echo "== wrk matrix: ${duration} per run, ${repeat} pair(s) of runs per cell, about ${total}s in all"
     for name in $requests; do
@@ -350,7 +365,7 @@ peak_hwm_all=0
 
 soak_file="$out/soak.json"
 rm -f "$soak_file"
-if ((soak > 0 && !fhir_fallback_only)); then
+if ((soak > 0 && !fhir_fallback_only && !stage_floors_only)); then
     name=order-sign-50
     body="$out/requests/$name.json"
     echo "== soak: ${soak}s at 64 connections on $name, RSS sampled every 5 s"
@@ -401,6 +416,14 @@ cleanup_servers() {
 }
 cleanup_servers
 
+stage_file="$out/stage_floors.jsonl"
+rm -f "$stage_file"
+if ((stage_floors && !soak_only && !fhir_fallback_only)); then
+    # shellcheck source=stage_floors_stage.sh
+    source "$here/stage_floors_stage.sh"
+    run_stage_floors_stage || echo "run.sh: the stage-floors stage stopped (see above)" >&2
+fi
+
 fhir_file="$out/fhir_fallback.json"
 rm -f "$fhir_file"
 if ((fhir_fallback && !soak_only)); then
@@ -448,5 +471,6 @@ fi
 python3 "$here/report.py" --runs "$runs" --micro "$micro_file" --soak "$soak_file" \
     --binary "$binary" --duration "$duration_s" --load-start "$load_start" --load-end "$load_end" \
     --peak-hwm "$peak_hwm_all" --threads "$threads" --log-level "$log_level" --io-model "$io_model" --fhir-fallback "$fhir_file" \
+    --stage-floors "$stage_file" \
     --malloc-tunables "$( ((malloc_tunables)) && echo "$serve_malloc_tunables" || echo "glibc defaults")" \
     --out "$out/results.json"

@@ -1,6 +1,8 @@
 // The router end to end without sockets: every endpoint, every error status it produces,
 // CORS on every response, the authentication and feedback seams, and the fetch path.
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <exception>
 #include <optional>
@@ -10,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "cds/service/http/bench_stage_stops.hpp"
 #include "cds/service/http/router.hpp"
 #include "support.hpp"
 
@@ -82,6 +85,23 @@ TEST_CASE("a hook call answers cards, the same ones on every call apart from uui
     auto const second = call(
         post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")), state);
     CHECK(without_uuids(parse(first.body)) == without_uuids(parse(second.body)));
+}
+
+TEST_CASE("outside a benchmark build, no setting makes a hook call stop before its rules") {
+#if !defined(CDS_BENCH_STAGE_STOPS)
+    static_assert(bench_stop_chosen() == bench_stop::none);
+#endif
+    auto const state = make_state();
+    for (char const* stage : {"received", "tokenized", "read"}) {
+        CAPTURE(stage);
+        ::setenv("CDS_BENCH_STOP_AFTER", stage, 1);
+        auto const r =
+            call(post("/cds-services/magnesium-patient-view", body_of("patient-view-severe.json")),
+                 state);
+        ::unsetenv("CDS_BENCH_STOP_AFTER");
+        REQUIRE(r.status == 200);
+        CHECK_FALSE(parse(r.body).at("cards").as_array().empty());
+    }
 }
 
 TEST_CASE("the sandbox's bare draft gives an empty card list") {

@@ -12,6 +12,7 @@
 
 #include "cds/service/cds/cds_call.hpp"
 #include "cds/service/feedback/feedback.hpp"
+#include "cds/service/http/bench_stage_stops.hpp"
 #include "cds/service/ui/ui_assets.hpp"
 
 namespace cds::service {
@@ -285,6 +286,9 @@ boost::asio::awaitable<http_response> hook_call(http_request const& request,
                                                 service_state const& state,
                                                 std::shared_ptr<rules::rule_set const> rules,
                                                 rules::service_definition const* service) {
+    if (bench_stop_chosen() != bench_stop::none) {  // benchmark builds only
+        if (auto stopped = bench_answer_before_read(request)) co_return std::move(*stopped);
+    }
     auto options = read_call_options(request, state);
     if (auto* refused_query = std::get_if<http_response>(&options))
         co_return std::move(*refused_query);
@@ -304,6 +308,7 @@ boost::asio::awaitable<http_response> hook_call(http_request const& request,
         early->log.service_id = service->id;
         co_return std::move(*early);
     }
+    if (bench_stop_chosen() == bench_stop::read) co_return bench_stopped_answer();
     auto& call = std::get<prepared_call>(step);
     call.rules = evaluated_by;
     call.explain = chosen.explain;

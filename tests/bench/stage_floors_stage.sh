@@ -1,0 +1,67 @@
+# The stage-floors stage of tests/bench/run.sh (sourced by it; uses its variables and functions:
+# repo, here, out, work, requests, repeat, duration_s, stage_connections, start_nginx,
+# start_service, stop_processes, run_wrk, service_path_for; sets binary, service_pid and
+# nginx_pid while it runs, so that run.sh's trap stops what it started).
+#
+# Where a request's time goes, on the server itself: the same magnesium-cds, built with
+# -DCDS_BENCH_STAGE_STOPS=ON (build/bench-stages), answers {"cards":[]} right after one stage
+# of a hook call (service/include/cds/service/http/bench_stage_stops.hpp):
+#   received   the body received and the call routed, nothing of the body read;
+#   tokenized  the whole body through the request tokenizer, keeping nothing;
+#   read       prepare_cds_call: the request read into the hook context and the snapshot;
+#   full       the whole call, as the product answers it.
+# For each request, at --stage-connections (default 16), --repeat times: nginx's floor, then
+# the four stages back to back, each on a fresh server with 2 s of warm-up. Writes
+# $out/stage_floors.jsonl (run_wrk's lines, with "stage"); report.py prints the table.
+
+run_stage_floors_stage() {
+    local stage_build="$repo/build/bench-stages"
+    echo "== stage floors: magnesium-cds with -DCDS_BENCH_STAGE_STOPS=ON in $stage_build"
+    if ! cmake -S "$here" -B "$stage_build" -DCMAKE_BUILD_TYPE=Release -DCDS_BENCH_STAGE_STOPS=ON \
+            >"$work/stage_build.log" 2>&1 ||
+       ! cmake --build "$stage_build" --target magnesium-cds -j "$(nproc)" >>"$work/stage_build.log" 2>&1; then
+        echo "run.sh: the stage-floor build failed:" >&2
+        grep -E 'error' "$work/stage_build.log" | head -20 >&2
+        return 1
+    fi
+    local binary="$stage_build/magnesium-cds/service/magnesium-cds"  # start_service runs it
+    local dest="$out/stage_floors.jsonl"
+    : >"$dest"
+    start_nginx
+    local name body path stage
+    for name in $requests; do
+        body="$out/requests/$name.json"
+        path="/cds-services/$(service_path_for "$name")"
+        BENCH_BODY="$body" wrk -t 2 -c 16 -d 2s -s "$here/wrk.lua" "$nginx_url$path" >/dev/null
+        for ((run_repeat = 1; run_repeat <= repeat; run_repeat++)); do
+            run_wrk_dest="$dest" run_wrk_stage=floor \
+                run_wrk nginx "$nginx_url$path" "$body" "$stage_connections" "$duration_s" "$name"
+            for stage in received tokenized read full; do
+                if [[ $stage == full ]]; then
+                    unset CDS_BENCH_STOP_AFTER
+                else
+                    export CDS_BENCH_STOP_AFTER="$stage"
+                fi
+                start_service
+                unset CDS_BENCH_STOP_AFTER
+                local status
+                status="$(curl -s -o "$work/stage_check.json" -w '%{http_code}' -X POST \
+                          -H 'Content-Type: application/json' --data-binary "@$body" "$service_url$path")"
+                if [[ $status != 200 ]]; then
+                    echo "run.sh: the $stage stage answers $status to $name:" >&2
+                    head -c 400 "$work/stage_check.json" >&2; echo >&2
+                    return 1
+                fi
+                BENCH_BODY="$body" wrk -t 2 -c "$stage_connections" -d 2s -s "$here/wrk.lua" \
+                    "$service_url$path" >/dev/null
+                run_wrk_dest="$dest" run_wrk_stage="$stage" \
+                    run_wrk service "$service_url$path" "$body" "$stage_connections" "$duration_s" "$name"
+                stop_processes "$service_pid"
+                service_pid=""
+            done
+        done
+        run_repeat=1
+    done
+    stop_processes "$nginx_pid"
+    nginx_pid=""
+}
