@@ -93,18 +93,21 @@ def stage_floor_rows(path):
     rows = []
     for request in dict.fromkeys(r["request"] for r in lines):
         floor_runs = [r for (name, _), r in floors.items() if name == request]
-        rows.append({"request": request, "stage": "nginx", "connections": floor_runs[0]["connections"],
-                     "rps": median_of([r["requests_per_s"] for r in floor_runs]),
-                     "ratio_min": None, "ratio_max": None, "cpu_us_per_request": None,
-                     "p99_ms_min": min(ms(r["latency_us"]["p99"]) for r in floor_runs),
-                     "p99_ms_max": max(ms(r["latency_us"]["p99"]) for r in floor_runs),
-                     "errors": sum(sum(r["errors"].values()) for r in floor_runs)})
+        if floor_runs:
+            rows.append({"request": request, "stage": "nginx", "connections": floor_runs[0]["connections"],
+                         "rps": median_of([r["requests_per_s"] for r in floor_runs]),
+                         "ratio_min": None, "ratio_max": None, "cpu_us_per_request": None,
+                         "p99_ms_min": min(ms(r["latency_us"]["p99"]) for r in floor_runs),
+                         "p99_ms_max": max(ms(r["latency_us"]["p99"]) for r in floor_runs),
+                         "errors": sum(sum(r["errors"].values()) for r in floor_runs)})
         for stage in STAGES:
             runs = [r for r in lines if r["request"] == request and r.get("stage") == stage]
             if not runs:
                 continue
-            ratios = [r["requests_per_s"] / floors[(request, r.get("repeat", 1))]["requests_per_s"]
-                      for r in runs if (request, r.get("repeat", 1)) in floors]
+            # Each run against the floor run of its own repeat (measured just before it).
+            floor_of = [floors.get((request, r.get("repeat", 1))) for r in runs]
+            ratios = [r["requests_per_s"] / f["requests_per_s"]
+                      for r, f in zip(runs, floor_of) if f and f["requests_per_s"]]
             rows.append({"request": request, "stage": stage, "connections": runs[0]["connections"],
                          "rps": median_of([r["requests_per_s"] for r in runs]),
                          "ratio_min": min(ratios) if ratios else None,

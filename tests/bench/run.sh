@@ -100,6 +100,8 @@ duration_s=${duration%s}
 ((soak <= 600)) || { echo "run.sh: --soak at most 600 seconds" >&2; exit 2; }
 [[ $repeat =~ ^[0-9]+$ ]] && ((repeat >= 1 && repeat <= 10)) ||
     { echo "run.sh: --repeat between 1 and 10" >&2; exit 2; }
+((soak_only + fhir_fallback_only + stage_floors_only <= 1)) ||
+    { echo "run.sh: --soak-only, --fhir-fallback-only and --stage-floors-only exclude each other" >&2; exit 2; }
 [[ $stage_connections =~ ^[0-9]+$ ]] && ((stage_connections >= 1 && stage_connections <= 256)) ||
     { echo "run.sh: --stage-connections between 1 and 256" >&2; exit 2; }
 
@@ -180,6 +182,8 @@ exec_service() {
 
 start_service() {
     local log="$work/service.log"
+    # A server started before (the stage floors start one per stage) left its address here.
+    rm -f "$work/service.out"
     local args=(serve --listen 127.0.0.1:0 --log-level "$log_level" --io-model "$io_model")
     ((threads > 0)) && args+=(--threads "$threads")
     (exec_service "${args[@]}") >"$work/service.out" 2>>"$log" &

@@ -13,6 +13,7 @@
 #include "cds/service/feedback/snooze.hpp"
 #include "cds/service/fhir_client/command_line.hpp"
 #include "cds/service/fhir_client/http_fhir_fetcher.hpp"
+#include "cds/service/http/bench_stage_stops.hpp"
 #include "cds/service/ops/buffered_log_sink.hpp"
 #include "serve_settings.hpp"
 
@@ -163,6 +164,7 @@ int run_serve(std::vector<std::string> const& args) {
     spdlog::info("rule set {} {} with {} services; {} threads ({} I/O); body limit {} bytes",
                  rule_set->id(), rule_set->version(), rule_set->services().size(), options.threads,
                  vm["io-model"].as<std::string>(), state->limits.max_body_bytes);
+    warn_of_bench_stage_stops();
     char const* const scheme = options.tls ? "https" : "http";
     bool const public_url_given = !auth::read_auth_flags(vm).public_url.empty();
     int const code =

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
 #include "cds/service/cds/json_tokenizer.hpp"
@@ -56,6 +57,15 @@ bench_stop bench_stop_chosen() {
         return bench_stop::none;
     }();
     return chosen;
+}
+
+void warn_of_bench_stage_stops() {
+    static constexpr char const* names[] = {"none (the whole call)", "received", "tokenized",
+                                            "read"};
+    spdlog::warn(
+        "benchmark build (CDS_BENCH_STAGE_STOPS): hook calls stop after stage {} "
+        "(CDS_BENCH_STOP_AFTER); never serve anyone with this build",
+        names[static_cast<std::size_t>(bench_stop_chosen())]);
 }
 #endif
 

@@ -1,11 +1,12 @@
 #pragma once
 // Stage stops, for the benchmark's stage floors only (tests/bench/run.sh --stage-floors): a
 // hook call that answers {"cards":[]} at once after one stage of its work, so that the cost
-// of each stage can be read off the same server, beside nginx's floor. They exist only in a
-// build configured with -DCDS_BENCH_STAGE_STOPS=ON, where the environment variable
-// CDS_BENCH_STOP_AFTER picks the stage. In every other build bench_stop_chosen() is
-// bench_stop::none at compile time, the branches on it compile to nothing, and no setting can
-// make the service skip its rules.
+// of each stage can be read off the same server, beside nginx's floor. They can be chosen
+// only in a build configured with -DCDS_BENCH_STAGE_STOPS=ON, where the environment variable
+// CDS_BENCH_STOP_AFTER picks the stage and `serve` warns at start-up. In every other build
+// bench_stop_chosen() is bench_stop::none at compile time: the branches on it are constant
+// false (the functions below are compiled but unreachable), and no setting can make the
+// service skip its rules.
 
 #include <optional>
 
@@ -23,8 +24,11 @@ enum class bench_stop {
 #if defined(CDS_BENCH_STAGE_STOPS)
 // CDS_BENCH_STOP_AFTER: received, tokenized or read (anything else: none); read once.
 [[nodiscard]] bench_stop bench_stop_chosen();
+// Logs a warning that this is a benchmark build, and which stop is chosen.
+void warn_of_bench_stage_stops();
 #else
 [[nodiscard]] constexpr bench_stop bench_stop_chosen() { return bench_stop::none; }
+inline void warn_of_bench_stage_stops() {}
 #endif
 
 // The answer of a call stopped before its request is read (received, tokenized); nullopt for
