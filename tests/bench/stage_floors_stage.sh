@@ -1,7 +1,10 @@
-# The stage-floors stage of tests/bench/run.sh (sourced by it; uses its variables and functions:
-# repo, here, out, work, requests, repeat, duration_s, stage_connections, start_nginx,
-# start_service, stop_processes, run_wrk, service_path_for; sets binary, service_pid and
-# nginx_pid while it runs, so that run.sh's trap stops what it started).
+# The stage-floors stage of tests/bench/run.sh (sourced by it; uses its variables repo, here,
+# out, work, requests, repeat, duration_s, stage_connections, nginx_url, service_url and its
+# functions start_nginx, start_service, stop_processes, run_wrk (with run_wrk_dest and
+# run_wrk_stage), service_path_for; shadows `binary` for start_service; sets service_pid,
+# nginx_pid and run_repeat as run.sh's own stages do, so that its trap stops what this started).
+# A server that does not start ends run.sh (start_service, start_nginx); any other failure
+# stops only this stage, with its reason (stage_floors_fail).
 #
 # Where a request's time goes, on the server itself: the same magnesium-cds, built with
 # -DCDS_BENCH_STAGE_STOPS=ON (build/bench-stages), answers {"cards":[]} right after one stage
@@ -14,7 +17,7 @@
 # the four stages back to back, each on a fresh server with 2 s of warm-up. Writes
 # $out/stage_floors.jsonl (run_wrk's lines, with "stage"); report.py prints the table.
 
-# Stops what the stage started and says why; the caller's `|| ...` carries on with run.sh.
+# Stops what the stage started and says why; run.sh then carries on with its next stage.
 stage_floors_fail() {
     echo "run.sh: stage floors: $1" >&2
     # shellcheck disable=SC2086  # empty pids drop out
@@ -44,7 +47,8 @@ run_stage_floors_stage() {
     for name in $requests; do
         body="$out/requests/$name.json"
         path="/cds-services/$(service_path_for "$name")"
-        BENCH_BODY="$body" wrk -t 2 -c 16 -d 2s -s "$here/wrk.lua" "$nginx_url$path" >/dev/null
+        BENCH_BODY="$body" wrk -t "$wrk_threads" -c "$stage_connections" -d 2s -s "$here/wrk.lua" \
+            "$nginx_url$path" >/dev/null
         for ((run_repeat = 1; run_repeat <= repeat; run_repeat++)); do
             run_wrk_dest="$dest" run_wrk_stage=floor \
                 run_wrk nginx "$nginx_url$path" "$body" "$stage_connections" "$duration_s" "$name" ||

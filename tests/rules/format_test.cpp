@@ -1,5 +1,5 @@
 // The card text formatter (CLINICAL-BASIS.md §5): dates at every FHIR precision and offset,
-// ages, and units without UCUM annotations.
+// ages, units without UCUM annotations, and the text templates' placeholders.
 
 #include "common/format.hpp"
 #include "common/text.hpp"

@@ -87,8 +87,8 @@ TEST_CASE("a hook call answers cards, the same ones on every call apart from uui
     CHECK(without_uuids(parse(first.body)) == without_uuids(parse(second.body)));
 }
 
-// A stage-stops build (benchmark only) reads the variable once and keeps it for the process:
-// there this test would change what every later test sees, so it exists only elsewhere.
+// In a stage-stops build (benchmark only) the variable is read once and kept for the process,
+// so this test would change what every later test sees; it is compiled only in other builds.
 #if !defined(CDS_BENCH_STAGE_STOPS)
 TEST_CASE("outside a benchmark build, no setting makes a hook call stop before its rules") {
     static_assert(bench_stop_chosen() == bench_stop::none);

@@ -9,7 +9,6 @@
 #include <boost/json.hpp>
 
 #include "cds/service/cds/json_tokenizer.hpp"
-#include "cds/service/cds/service_state.hpp"
 
 namespace cds::service {
 namespace {
@@ -76,13 +75,14 @@ http_response bench_stopped_answer() {
     return r;
 }
 
-std::optional<http_response> bench_answer_before_read(http_request const& request) {
+std::optional<http_response> bench_answer_before_read(http_request const& request,
+                                                      unsigned max_json_depth) {
     switch (bench_stop_chosen()) {
         case bench_stop::received:
             return bench_stopped_answer();
         case bench_stop::tokenized: {
             discarding_handler handler;
-            json_tokenizer<discarding_handler> tokenizer(handler, service_limits{}.max_json_depth);
+            json_tokenizer<discarding_handler> tokenizer(handler, max_json_depth);
             boost::system::error_code ec;
             if (tokenizer.read(request.body, ec) == tokenize_outcome::complete)
                 return bench_stopped_answer();

@@ -287,7 +287,8 @@ boost::asio::awaitable<http_response> hook_call(http_request const& request,
                                                 std::shared_ptr<rules::rule_set const> rules,
                                                 rules::service_definition const* service) {
     if (bench_stop_chosen() != bench_stop::none) {  // benchmark builds only
-        if (auto stopped = bench_answer_before_read(request)) co_return std::move(*stopped);
+        if (auto stopped = bench_answer_before_read(request, state.limits.max_json_depth))
+            co_return std::move(*stopped);
     }
     auto options = read_call_options(request, state);
     if (auto* refused_query = std::get_if<http_response>(&options))

@@ -31,9 +31,10 @@ void warn_of_bench_stage_stops();
 inline void warn_of_bench_stage_stops() {}
 #endif
 
-// The answer of a call stopped before its request is read (received, tokenized); nullopt for
-// the other stops.
-[[nodiscard]] std::optional<http_response> bench_answer_before_read(http_request const& request);
+// The answer of a call stopped before its request is read (received, tokenized; the
+// tokenizer keeps the server's JSON depth limit); nullopt for the other stops.
+[[nodiscard]] std::optional<http_response> bench_answer_before_read(http_request const& request,
+                                                                    unsigned max_json_depth);
 // The answer of a call stopped after a stage: 200, {"cards":[]}.
 [[nodiscard]] http_response bench_stopped_answer();
 
