@@ -37,6 +37,12 @@ enum class tokenize_outcome {
 // What the handler's read_next_value did with the value it was given.
 enum class value_read_outcome { read, declined, stopped };
 
+// True when the tokenizer reads `text` to its end, its handler keeping nothing: the cost of
+// checking a body's JSON alone, as the benchmarks time it (evaluate_bench's tokenize column,
+// the `tokenized` stage stop of bench_stage_stops.hpp). Out of line, so that a caller's loop
+// cannot have it optimised away.
+[[nodiscard]] bool tokenizes_whole(std::string_view text, unsigned max_depth);
+
 // Handler: a basic_parser handler, plus
 //   bool reads_next_value() const;  // the handler reads the next value itself
 //   value_read_outcome read_next_value(char const*& at, char const* end, std::size_t max_open,
