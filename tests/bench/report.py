@@ -90,16 +90,22 @@ def stage_floor_rows(path):
     with open(path, encoding="utf-8") as f:
         lines = [json.loads(line) for line in f if line.strip()]
     floors = {(r["request"], r.get("repeat", 1)): r for r in lines if r.get("stage") == "floor"}
+
+    def row(request, stage, runs, ratios, cpu):
+        return {"request": request, "stage": stage, "connections": runs[0]["connections"],
+                "rps": median_of([r["requests_per_s"] for r in runs]),
+                "ratio_min": min(ratios) if ratios else None,
+                "ratio_max": max(ratios) if ratios else None,
+                "cpu_us_per_request": cpu,
+                "p99_ms_min": min(ms(r["latency_us"]["p99"]) for r in runs),
+                "p99_ms_max": max(ms(r["latency_us"]["p99"]) for r in runs),
+                "errors": sum(sum(r["errors"].values()) for r in runs)}
+
     rows = []
     for request in dict.fromkeys(r["request"] for r in lines):
         floor_runs = [r for (name, _), r in floors.items() if name == request]
         if floor_runs:
-            rows.append({"request": request, "stage": "nginx", "connections": floor_runs[0]["connections"],
-                         "rps": median_of([r["requests_per_s"] for r in floor_runs]),
-                         "ratio_min": None, "ratio_max": None, "cpu_us_per_request": None,
-                         "p99_ms_min": min(ms(r["latency_us"]["p99"]) for r in floor_runs),
-                         "p99_ms_max": max(ms(r["latency_us"]["p99"]) for r in floor_runs),
-                         "errors": sum(sum(r["errors"].values()) for r in floor_runs)})
+            rows.append(row(request, "nginx", floor_runs, [], None))
         for stage in STAGES:
             runs = [r for r in lines if r["request"] == request and r.get("stage") == stage]
             if not runs:
@@ -108,14 +114,8 @@ def stage_floor_rows(path):
             floor_of = [floors.get((request, r.get("repeat", 1))) for r in runs]
             ratios = [r["requests_per_s"] / f["requests_per_s"]
                       for r, f in zip(runs, floor_of) if f and f["requests_per_s"]]
-            rows.append({"request": request, "stage": stage, "connections": runs[0]["connections"],
-                         "rps": median_of([r["requests_per_s"] for r in runs]),
-                         "ratio_min": min(ratios) if ratios else None,
-                         "ratio_max": max(ratios) if ratios else None,
-                         "cpu_us_per_request": median_of([cpu_us_per_request(r) for r in runs]),
-                         "p99_ms_min": min(ms(r["latency_us"]["p99"]) for r in runs),
-                         "p99_ms_max": max(ms(r["latency_us"]["p99"]) for r in runs),
-                         "errors": sum(sum(r["errors"].values()) for r in runs)})
+            rows.append(row(request, stage, runs, ratios,
+                            median_of([cpu_us_per_request(r) for r in runs])))
     return rows
 
 
