@@ -382,6 +382,24 @@ std::string canonical_unit(std::string_view unit) {
     return out;
 }
 
+// Whether the trimmed unit `written` reads as `canonical` (one canonical_unit made) once
+// lower-cased with the micro prefix written one way; compared in place, as every result's unit
+// is looked up on every call.
+bool same_canonical_unit(std::string_view written, std::string_view canonical) {
+    std::size_t at = 0;
+    for (char const c : canonical) {
+        if (at == written.size()) return false;
+        std::string_view const rest = written.substr(at);
+        if (c == 'u' && (rest.starts_with("\xC2\xB5") || rest.starts_with("\xCE\xBC"))) {
+            at += 2;
+            continue;
+        }
+        if (ascii_lower(written[at]) != c) return false;
+        ++at;
+    }
+    return at == written.size();
+}
+
 }  // namespace
 
 bool codeable_concept::has_code(std::string_view system, std::string_view code) const {
@@ -460,10 +478,10 @@ unit_table::unit_table(std::vector<unit_factor> factors) : factors_(std::move(fa
 }
 
 std::optional<double> unit_table::factor_for(std::string_view unit_key) const {
-    std::string const key = canonical_unit(unit_key);
+    std::string_view const key = trim(unit_key);
     if (key.empty()) return std::nullopt;
     for (auto const& f : factors_) {
-        if (f.unit == key) return f.factor;
+        if (same_canonical_unit(key, f.unit)) return f.factor;
     }
     return std::nullopt;
 }
