@@ -340,6 +340,32 @@ class Connections(unittest.TestCase):
         for _, body in answers[:2]:
             self.assertEqual(without_uuids(json.loads(body)), without_uuids(json.loads(plain)))
 
+    def test_chunked_body_gets_the_answer_of_the_whole_body(self):
+        # Transfer-Encoding: chunked, with chunks cut inside a string, a multi-byte character
+        # and a key, and one larger than a read: the body is the chunks appended in order.
+        name = "order-sign-multiple-findings.json"
+        text = fixture_text(name)
+        path = "/cds-services/" + HOOK_FIXTURES[name]
+        status, _, plain = SERVER.request("POST", path, text, JSON)
+        self.assertEqual(status, 200, plain[:300])
+        whole = text.rstrip()
+        self.assertTrue(whole.endswith("}"))
+        tail = ', "extension": {"com.example.note": "Mg\u00b2\u207a"}}'
+        body = (whole[:1] + " " * 100_000 + whole[1:-1] + tail).encode()
+        inside_superscript_two = len(body) - len('\u207a"}}'.encode()) - 1
+        cuts = [1, 7, 100_003, len(body) - 40, inside_superscript_two, len(body)]
+        chunks = [body[a:b] for a, b in zip([0] + cuts[:-1], cuts)]
+        self.assertEqual(b"".join(chunks), body)
+        conn = SERVER.connection()
+        try:
+            conn.request("POST", path, body=iter(chunks), headers=JSON, encode_chunked=True)
+            response = conn.getresponse()
+            answer = response.read()
+            self.assertEqual(response.status, 200, answer[:300])
+            self.assertEqual(without_uuids(json.loads(answer)), without_uuids(json.loads(plain)))
+        finally:
+            conn.close()
+
 
 class Evaluate(unittest.TestCase):
     def test_evaluate_prints_the_http_answer(self):

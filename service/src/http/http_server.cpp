@@ -66,6 +66,7 @@
 #include "cds/service/http/router.hpp"
 #include "cds/service/http/trace_context.hpp"
 #include "cds/service/ops/log_format.hpp"
+#include "request_body.hpp"
 
 namespace cds::service {
 
@@ -703,7 +704,7 @@ private:
         co_return false;
     }
 
-    using request_parser = http::request_parser<http::string_body>;
+    using request_parser = http::request_parser<appended_string_body>;
 
     // The request's header and body, each within its configured size limit.
     static void limit_request_size(request_parser& parser, service_limits const& limits) {
