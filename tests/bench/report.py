@@ -67,6 +67,7 @@ def cell_row(request, conns, pairs):
         "ratio_max": max(ratios) if ratios else None,
         "floor_p50_ms": median_of([ms(f["latency_us"]["p50"]) for f in floor_runs]),
         "floor_p99_ms": median_of([ms(f["latency_us"]["p99"]) for f in floor_runs]),
+        "floor_p99_ms_max": max((ms(f["latency_us"]["p99"]) for f in floor_runs), default=None),
         "service_p50_ms": median_of([ms(r["latency_us"]["p50"]) for r, _ in pairs]),
         "service_p99_ms": median_of([ms(r["latency_us"]["p99"]) for r, _ in pairs]),
         "service_errors": sum(sum(r["errors"].values()) for r, _ in pairs),
@@ -322,8 +323,22 @@ def main(argv):
     # Targets, side by side with what was measured.
     targets = []
 
-    def target(name, goal, measured, met):
-        targets.append({"target": name, "goal": goal, "measured": measured, "met": met})
+    def target(name, goal, measured, met, verdict=None):
+        targets.append({"target": name, "goal": goal, "measured": measured, "met": met, "verdict": verdict})
+
+    def p99_target(name, goal_ms, row):
+        """A p99 goal, beside nginx's own p99 on the same bytes in the same cell: when the floor
+        misses the goal in a repeat, this machine cannot tell whether the service meets it."""
+        measured = "%.3f ms" % row["service_p99_ms"]
+        floor_max = row.get("floor_p99_ms_max")
+        if floor_max is None:
+            target(name, "<= %g ms" % goal_ms, measured, row["service_p99_ms"] <= goal_ms)
+            return
+        measured += " (nginx: %.3f ms, worst %.3f)" % (row["floor_p99_ms"], floor_max)
+        if floor_max > goal_ms and row["service_p99_ms"] > goal_ms:
+            target(name, "<= %g ms" % goal_ms, measured, False, "MISSED (nginx too)")
+        else:
+            target(name, "<= %g ms" % goal_ms, measured, row["service_p99_ms"] <= goal_ms)
 
     r = row_of("order-sign-50", 16)
     if r and r["ratio"] is not None:
@@ -335,7 +350,7 @@ def main(argv):
     if r:
         target("patient-view throughput, 16 conns", ">= 30000 req/s", "%.0f req/s" % r["service_rps"],
                r["service_rps"] >= 30000)
-        target("patient-view p99, 16 conns", "<= 2 ms", "%.3f ms" % r["service_p99_ms"], r["service_p99_ms"] <= 2.0)
+        p99_target("patient-view p99, 16 conns", 2.0, r)
     if micro_growth is not None:
         target("500-obs cost / 50-obs cost (in-process service path)", "<= 12x", "%.2fx" % micro_growth,
                micro_growth <= 12)
@@ -352,8 +367,7 @@ def main(argv):
     if r and r["ratio"] is not None:
         target("one-pass: order-sign-50 throughput vs floor, 16 conns", ">= 25%", "%.1f%%" % (100 * r["ratio"]),
                r["ratio"] >= 0.25)
-        target("one-pass: order-sign-50 p99, 16 conns", "<= 2 ms", "%.3f ms" % r["service_p99_ms"],
-               r["service_p99_ms"] <= 2.0)
+        p99_target("one-pass: order-sign-50 p99, 16 conns", 2.0, r)
     r = row_of("order-sign-500", 16)
     if r and r["ratio"] is not None:
         target("one-pass: order-sign-500 throughput vs floor, 16 conns", ">= 15%", "%.1f%%" % (100 * r["ratio"]),
@@ -393,7 +407,7 @@ def main(argv):
     print()
     print("targets")
     for t in targets:
-        verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        verdict = t["verdict"] or ("n/a" if t["met"] is None else ("met" if t["met"] else "MISSED"))
         print("  %-62s goal %-16s measured %-40s %s" % (t["target"], t["goal"], t["measured"], verdict))
 
     result = {
