@@ -407,7 +407,34 @@ TEST_CASE("unit_table: the micro sign U+00B5, the Greek mu U+03BC and u are one 
         }
         CHECK_FALSE(table.factor_for("mmol/L"));
         CHECK_FALSE(table.factor_for("\xC2mol/L"));  // a lone lead byte is not a micro sign
+        CHECK_FALSE(table.factor_for("umol/L\xC2"));
+        CHECK_FALSE(table.factor_for("\xCE"));
+        CHECK_FALSE(table.factor_for("\xC2\xC2\xB5mol/L"));  // a lead byte, then a micro sign
+        CHECK_FALSE(table.factor_for("\xC2\xB5\xC2\xB5mol/L"));
     }
+}
+
+TEST_CASE("unit_table: a unit that starts like a micro sign is not one") {
+    // U+00B0 DEGREE SIGN shares its lead byte with U+00B5 MICRO SIGN.
+    unit_table const table{{{"\xC2\xB0"
+                             "C",
+                             1.0},
+                            {"umol/L", 2.0}}};
+    REQUIRE(
+        table.factor_for("\xC2\xB0"
+                         "c"));
+    CHECK(*table.factor_for(" \xC2\xB0"
+                            "C ") == 1.0);
+    CHECK_FALSE(
+        table.factor_for("\xC2\xB5"
+                         "C"));
+    CHECK_FALSE(table.factor_for("uC"));
+    CHECK_FALSE(
+        table.factor_for("\xC2\xB0"
+                         "mol/L"));
+    CHECK_FALSE(table.factor_for("u mol/L"));  // inner whitespace is part of the unit
+    CHECK_FALSE(table.factor_for("umol/"));
+    CHECK_FALSE(table.factor_for("umol/LL"));
 }
 
 TEST_CASE("unit_table never guesses an unknown unit") {

@@ -13,8 +13,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -62,6 +65,51 @@ cds::fhir::unit_table const& magnesium_units() {
     return table;
 }
 
+// Units as unit_table compares them, written out here from CLINICAL-BASIS.md §1 and §7:
+// trimmed, ASCII lower-cased, U+00B5 and U+03BC read as the prefix `u`.
+std::string reference_unit(std::string_view unit) {
+    auto const space = [](char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    };
+    while (!unit.empty() && space(unit.front())) unit.remove_prefix(1);
+    while (!unit.empty() && space(unit.back())) unit.remove_suffix(1);
+    std::string out;
+    for (std::size_t i = 0; i < unit.size(); ++i) {
+        auto const rest = unit.substr(i);
+        if (rest.starts_with("\xC2\xB5") || rest.starts_with("\xCE\xBC")) {
+            out += 'u';
+            ++i;
+        } else {
+            char const c = unit[i];
+            out += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        }
+    }
+    return out;
+}
+
+// A table with the micro prefix written three ways and a unit whose first byte is a micro
+// sign's (U+00B0 DEGREE SIGN): factor_for finds exactly the units the reference reads alike.
+void check_unit_lookup(std::string_view unit) {
+    static std::vector<std::pair<std::string, double>> const units{{"\xC2\xB5mol/L", 1.0},
+                                                                   {"\xCE\xBCg/L", 2.0},
+                                                                   {"umol/min", 3.0},
+                                                                   {"\xC2\xB0"
+                                                                    "C",
+                                                                    4.0},
+                                                                   {"mg/dL", 5.0}};
+    static cds::fhir::unit_table const table{[] {
+        std::vector<cds::fhir::unit_factor> factors;
+        for (auto const& [u, f] : units) factors.push_back({u, f});
+        return factors;
+    }()};
+    std::string const written = reference_unit(unit);
+    std::optional<double> expected;
+    for (auto const& [u, f] : units) {
+        if (!written.empty() && reference_unit(u) == written) expected = f;
+    }
+    CDS_FUZZ_REQUIRE(harness, table.factor_for(unit) == expected, std::string{unit});
+}
+
 void check_data_types(boost::json::value const& v, std::string const& path) {
     cds::fhir::issue_list issues;
     if (auto q = cds::fhir::parse_quantity(v, path, issues)) {
@@ -94,6 +142,7 @@ void walk(boost::json::value const& v, std::string const& path, int depth) {
     if (v.is_string()) {
         auto const s = v.get_string();
         check_date_time(std::string_view{s.data(), s.size()});
+        check_unit_lookup(std::string_view{s.data(), s.size()});
         (void)cds::fhir::make_reference(std::string_view{s.data(), s.size()});
     }
     check_data_types(v, path);
@@ -115,6 +164,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     if (size > 64 * 1024) return -1;  // not a dateTime or a data type; keep iterations fast
     auto const text = cds::fuzz::as_text(data, size);
     check_date_time(text);
+    check_unit_lookup(text);
     if (auto value = cds::fuzz::parse_json(text)) walk(*value, "value", 0);
     return 0;
 }
