@@ -341,21 +341,25 @@ class Connections(unittest.TestCase):
             self.assertEqual(without_uuids(json.loads(body)), without_uuids(json.loads(plain)))
 
     def test_chunked_body_gets_the_answer_of_the_whole_body(self):
-        # Transfer-Encoding: chunked, with chunks cut inside a string, a multi-byte character
-        # and a key, and one larger than a read: the body is the chunks appended in order.
+        # Transfer-Encoding: chunked. Every chunk holds part of the JSON's structure, so a
+        # chunk dropped, repeated or moved makes another body: the cuts fall inside a key,
+        # inside a string after 100 KB of whitespace (that chunk is larger than a read of
+        # 64 KiB), in the middle of the body, and inside a two-byte character.
         name = "order-sign-multiple-findings.json"
         text = fixture_text(name)
         path = "/cds-services/" + HOOK_FIXTURES[name]
         status, _, plain = SERVER.request("POST", path, text, JSON)
         self.assertEqual(status, 200, plain[:300])
-        whole = text.rstrip()
-        self.assertTrue(whole.endswith("}"))
-        tail = ', "extension": {"com.example.note": "Mg\u00b2\u207a"}}'
-        body = (whole[:1] + " " * 100_000 + whole[1:-1] + tail).encode()
-        inside_superscript_two = len(body) - len('\u207a"}}'.encode()) - 1
-        cuts = [1, 7, 100_003, len(body) - 40, inside_superscript_two, len(body)]
+        request = json.loads(text)
+        hook = json.dumps(request.pop("hook"))
+        rest = json.dumps(request)[1:-1]
+        head = '{"hook":' + " " * 100_000 + hook[:4]
+        body = (head + hook[4:] + "," + rest + ', "extension": {"com.example.note": "Mg\u00b2\u207a"}}').encode()
+        in_superscript_two = len(body) - len('\u207a"}}'.encode()) - 1
+        cuts = [3, len(head), len(head) + 10 + len(rest) // 2, in_superscript_two, len(body)]
         chunks = [body[a:b] for a, b in zip([0] + cuts[:-1], cuts)]
         self.assertEqual(b"".join(chunks), body)
+        self.assertGreater(len(chunks[1]), 65536)
         conn = SERVER.connection()
         try:
             conn.request("POST", path, body=iter(chunks), headers=JSON, encode_chunked=True)
