@@ -68,6 +68,8 @@ def cell_row(request, conns, pairs):
         "floor_p50_ms": median_of([ms(f["latency_us"]["p50"]) for f in floor_runs]),
         "floor_p99_ms": median_of([ms(f["latency_us"]["p99"]) for f in floor_runs]),
         "floor_p99_ms_max": max((ms(f["latency_us"]["p99"]) for f in floor_runs), default=None),
+        # Each repeat's (service p99, nginx p99), as measured back to back.
+        "p99_pairs_ms": [(ms(r["latency_us"]["p99"]), ms(f["latency_us"]["p99"])) for r, f in pairs if f],
         "service_p50_ms": median_of([ms(r["latency_us"]["p50"]) for r, _ in pairs]),
         "service_p99_ms": median_of([ms(r["latency_us"]["p99"]) for r, _ in pairs]),
         "service_errors": sum(sum(r["errors"].values()) for r, _ in pairs),
@@ -327,18 +329,20 @@ def main(argv):
         targets.append({"target": name, "goal": goal, "measured": measured, "met": met, "verdict": verdict})
 
     def p99_target(name, goal_ms, row):
-        """A p99 goal, beside nginx's own p99 on the same bytes in the same cell: when the floor
-        misses the goal in a repeat, this machine cannot tell whether the service meets it."""
+        """A p99 goal, beside nginx's own p99 on the same bytes in the same cell. A miss is
+        marked "(nginx too)" when, in every repeat where the service missed the goal, nginx
+        run just before it missed it as well: then this machine could not show the goal met."""
+        goal = "<= %g ms" % goal_ms
         measured = "%.3f ms" % row["service_p99_ms"]
-        floor_max = row.get("floor_p99_ms_max")
-        if floor_max is None:
-            target(name, "<= %g ms" % goal_ms, measured, row["service_p99_ms"] <= goal_ms)
+        met = row["service_p99_ms"] <= goal_ms
+        pairs = row.get("p99_pairs_ms") or []
+        if not pairs:
+            target(name, goal, measured, met)
             return
-        measured += " (nginx: %.3f ms, worst %.3f)" % (row["floor_p99_ms"], floor_max)
-        if floor_max > goal_ms and row["service_p99_ms"] > goal_ms:
-            target(name, "<= %g ms" % goal_ms, measured, False, "MISSED (nginx too)")
-        else:
-            target(name, "<= %g ms" % goal_ms, measured, row["service_p99_ms"] <= goal_ms)
+        measured += " (nginx %.3f, worst %.3f ms)" % (row["floor_p99_ms"], row["floor_p99_ms_max"])
+        missed = [(service, floor) for service, floor in pairs if service > goal_ms]
+        nginx_too = not met and missed and all(floor > goal_ms for _, floor in missed)
+        target(name, goal, measured, met, "MISSED (nginx too)" if nginx_too else None)
 
     r = row_of("order-sign-50", 16)
     if r and r["ratio"] is not None:
