@@ -25,7 +25,8 @@ struct appended_string_body {
     class reader {
     public:
         template <bool is_request, class Fields>
-        reader(boost::beast::http::header<is_request, Fields>&, value_type& body) : body_(body) {}
+        explicit reader(boost::beast::http::header<is_request, Fields>&, value_type& body)
+            : body_(body) {}
 
         // The parser's body_limit has already refused an announced length over the limit.
         void init(boost::optional<std::uint64_t> const& length, boost::beast::error_code& ec) {
