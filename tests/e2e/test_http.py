@@ -275,6 +275,14 @@ class ErrorStatuses(OperationOutcomeAssertions):
 
 
 class Connections(unittest.TestCase):
+    def fixture_and_answer(self, name):
+        """A fixture request's text, its service path, and the answer it gets sent plainly."""
+        text = fixture_text(name)
+        path = "/cds-services/" + HOOK_FIXTURES[name]
+        status, _, plain = SERVER.request("POST", path, text, JSON)
+        self.assertEqual(status, 200, plain[:300])
+        return text, path, plain
+
     def test_keep_alive(self):
         conn = SERVER.connection()
         try:
@@ -312,11 +320,7 @@ class Connections(unittest.TestCase):
         # A body is read in pieces of up to 64 KiB: two 200 KB bodies back to back on one
         # connection, the first split mid-body, then a GET. Each answer must be the one the
         # plain request gets, and what follows a body must be read as the next request.
-        name = "order-sign-ppi-mild.json"
-        text = fixture_text(name)
-        path = "/cds-services/" + HOOK_FIXTURES[name]
-        status, _, plain = SERVER.request("POST", path, text, JSON)
-        self.assertEqual(status, 200, plain[:300])
+        text, path, plain = self.fixture_and_answer("order-sign-ppi-mild.json")
         padded = (text[:1] + " " * 200_000 + text[1:]).encode()
 
         def post(body):
@@ -345,11 +349,7 @@ class Connections(unittest.TestCase):
         # chunk dropped, repeated or moved makes another body: the cuts fall inside a key,
         # inside a string after 100 KB of whitespace (that chunk is larger than a read of
         # 64 KiB), in the middle of the body, and inside a two-byte character.
-        name = "order-sign-multiple-findings.json"
-        text = fixture_text(name)
-        path = "/cds-services/" + HOOK_FIXTURES[name]
-        status, _, plain = SERVER.request("POST", path, text, JSON)
-        self.assertEqual(status, 200, plain[:300])
+        text, path, plain = self.fixture_and_answer("order-sign-multiple-findings.json")
         request = json.loads(text)
         hook = json.dumps(request.pop("hook"))
         rest = json.dumps(request)[1:-1]
