@@ -363,6 +363,12 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
+// Whether `rest` starts with a micro prefix other than `u`: U+00B5 MICRO SIGN or U+03BC GREEK
+// SMALL LETTER MU, two bytes each in UTF-8.
+bool starts_with_micro_sign(std::string_view rest) {
+    return rest.starts_with("\xC2\xB5") || rest.starts_with("\xCE\xBC");
+}
+
 // A unit as compared: trimmed, ASCII lower-cased, and the micro prefix written one way:
 // `µ` (U+00B5 MICRO SIGN), `μ` (U+03BC GREEK SMALL LETTER MU) and `u` are the same prefix
 // (CLINICAL-BASIS.md §7 "Micro sign"; UCUM writes it `u`).
@@ -371,8 +377,7 @@ std::string canonical_unit(std::string_view unit) {
     std::string out;
     out.reserve(trimmed.size());
     for (std::size_t i = 0; i < trimmed.size(); ++i) {
-        std::string_view const rest = trimmed.substr(i);
-        if (rest.starts_with("\xC2\xB5") || rest.starts_with("\xCE\xBC")) {
+        if (starts_with_micro_sign(trimmed.substr(i))) {
             out += 'u';
             ++i;  // the second byte of the two-byte sequence
             continue;
@@ -389,8 +394,7 @@ bool same_canonical_unit(std::string_view written, std::string_view canonical) {
     std::size_t at = 0;
     for (char const c : canonical) {
         if (at == written.size()) return false;
-        std::string_view const rest = written.substr(at);
-        if (c == 'u' && (rest.starts_with("\xC2\xB5") || rest.starts_with("\xCE\xBC"))) {
+        if (c == 'u' && starts_with_micro_sign(written.substr(at))) {
             at += 2;
             continue;
         }
